@@ -1,0 +1,33 @@
+package castore.cli;
+
+import castore.service.Store;
+import castore.service.StoreOptions;
+import castore.service.Stores;
+import java.io.IOException;
+import picocli.CommandLine.Option;
+
+/** The store-selection options every command takes. */
+public final class StoreMixin {
+    @Option(names = "--store", paramLabel = "ADDR",
+            description = "Store address: a directory (local store), local:///dir, memory://, grpc+http://host:port, "
+                    + "grpc+unix:///path, s3://bucket/prefix?... Default: $CASTORE_STORE or ~/.local/share/castore.")
+    String store;
+
+    @Option(names = "--blob-service", paramLabel = "URL", description = "Use this blob service instead of the store's.")
+    String blobService;
+
+    @Option(names = "--directory-service", paramLabel = "URL", description = "Use this directory service instead of the store's.")
+    String directoryService;
+
+    public String storeAddress() {
+        return store != null ? store : Stores.defaultStorePath().toString();
+    }
+
+    public Store open(StoreOptions options) throws IOException {
+        return Stores.open(storeAddress(), blobService, directoryService, options);
+    }
+
+    public Store open() throws IOException {
+        return open(StoreOptions.DEFAULT);
+    }
+}

@@ -1,0 +1,43 @@
+package castore.service;
+
+import castore.model.B3Digest;
+import castore.model.Directory;
+import java.io.IOException;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Stores Directories by digest. Only closed trees are accepted: a Directory is stored only if
+ * every child directory it names is already present with the size its node claims. So a
+ * closure is put leaves first. Implementations are thread-safe.
+ */
+public interface DirectoryService extends AutoCloseable {
+
+    Optional<Directory> get(B3Digest digest) throws IOException;
+
+    boolean has(B3Digest digest) throws IOException;
+
+    /**
+     * Stores one Directory whose children are all present (or were put earlier in this
+     * closure); returns its digest. Throws {@link castore.model.InvalidDataException} naming the
+     * missing or mismatching child otherwise, storing nothing.
+     */
+    B3Digest put(Directory directory) throws IOException;
+
+    /** A putter for a whole closure, leaves first; nothing is visible before it is finished. */
+    default ClosurePutter putClosure() {
+        return new ClosurePutter.Simple(this);
+    }
+
+    /**
+     * The Directory and all below it, breadth-first from the root, each Directory once.
+     * Throws NotFoundException (from the stream) if part of the closure is missing.
+     */
+    default Stream<Directory> getRecursive(B3Digest root) throws IOException {
+        return DirectoryTraversal.breadthFirst(this, root);
+    }
+
+    @Override
+    default void close() throws IOException {
+    }
+}

@@ -1,0 +1,46 @@
+package castore.service;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+
+/**
+ * The three services a command works with. Closing the Store closes each distinct backend
+ * once, in reverse order of opening.
+ */
+public record Store(BlobService blobs, DirectoryService directories, RootService roots, List<AutoCloseable> resources)
+        implements AutoCloseable {
+
+    public Store(BlobService blobs, DirectoryService directories, RootService roots) {
+        this(blobs, directories, roots, List.of(roots, directories, blobs));
+    }
+
+    /** This store with one or more services replaced by those of other stores (which it then owns too). */
+    public Store with(BlobService blobs, DirectoryService directories, List<AutoCloseable> extra) {
+        List<AutoCloseable> all = new ArrayList<>(extra);
+        all.addAll(resources);
+        return new Store(blobs, directories, roots, all);
+    }
+
+    @Override
+    public void close() throws IOException {
+        IOException first = null;
+        var closed = new IdentityHashMap<Object, Boolean>();
+        for (AutoCloseable c : resources) {
+            if (c == null || closed.put(c, Boolean.TRUE) != null) {
+                continue;
+            }
+            try {
+                c.close();
+            } catch (Exception e) {
+                if (first == null) {
+                    first = e instanceof IOException io ? io : new IOException(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+}

@@ -1,0 +1,103 @@
+package castore.service;
+
+import castore.model.InvalidDataException;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.ServiceLoader;
+import java.util.TreeSet;
+
+/**
+ * Opens stores by address. An address is a URI ({@code memory://}, {@code local:///abs/dir},
+ * {@code grpc+http://host:port}, {@code s3://bucket/prefix?...}) or a plain path, which means
+ * the local store in that directory.
+ */
+public final class Stores {
+    private Stores() {
+    }
+
+    /** The default local store: $CASTORE_STORE or ~/.local/share/castore. */
+    public static Path defaultStorePath() {
+        String env = System.getenv("CASTORE_STORE");
+        if (env != null && !env.isEmpty()) {
+            return Path.of(env);
+        }
+        return Path.of(System.getProperty("user.home"), ".local", "share", "castore");
+    }
+
+    /** Parses an address; a string without a scheme is a local store directory. */
+    public static URI parseAddress(String address) {
+        if (address == null || address.isBlank()) {
+            throw new InvalidDataException("empty store address");
+        }
+        if (!address.contains("://")) {
+            return Path.of(address).toAbsolutePath().normalize().toUri();
+        }
+        try {
+            return new URI(address);
+        } catch (URISyntaxException e) {
+            throw new InvalidDataException("invalid store address '" + address + "': " + e.getMessage());
+        }
+    }
+
+    public static Store open(String address, StoreOptions options) throws IOException {
+        return open(parseAddress(address), options);
+    }
+
+    public static Store open(URI address, StoreOptions options) throws IOException {
+        String scheme = address.getScheme() == null ? "local" : address.getScheme();
+        if (scheme.equals("file")) {
+            scheme = "local";
+            address = URI.create("local://" + address.getRawPath());
+        }
+        List<String> known = new ArrayList<>();
+        for (StoreProvider p : ServiceLoader.load(StoreProvider.class)) {
+            if (p.schemes().contains(scheme)) {
+                return p.open(address, options);
+            }
+            known.addAll(p.schemes());
+        }
+        throw new InvalidDataException("unsupported store address '" + address + "': known schemes are " + new TreeSet<>(known));
+    }
+
+    /**
+     * Opens the store at {@code storeAddress} and replaces its blob and/or directory service by
+     * those at the override addresses (null: no override).
+     */
+    public static Store open(String storeAddress, String blobAddress, String directoryAddress, StoreOptions options)
+            throws IOException {
+        Store store = open(storeAddress, options);
+        if (blobAddress == null && directoryAddress == null) {
+            return store;
+        }
+        List<AutoCloseable> extra = new ArrayList<>();
+        try {
+            BlobService blobs = store.blobs();
+            DirectoryService directories = store.directories();
+            if (blobAddress != null) {
+                Store b = open(blobAddress, options);
+                extra.add(b);
+                blobs = b.blobs();
+            }
+            if (directoryAddress != null) {
+                Store d = open(directoryAddress, options);
+                extra.add(d);
+                directories = d.directories();
+            }
+            return store.with(blobs, directories, extra);
+        } catch (IOException | RuntimeException e) {
+            for (AutoCloseable c : extra) {
+                try {
+                    c.close();
+                } catch (Exception ignored) {
+                    // already failing
+                }
+            }
+            store.close();
+            throw e;
+        }
+    }
+}

@@ -1,0 +1,92 @@
+package castore.fuse.api;
+
+import java.nio.ByteBuffer;
+
+/**
+ * An inode-based read-only filesystem, as the FUSE kernel protocol sees one (cf. fuse-backend-rs's
+ * FileSystem trait). Transports (/dev/fuse now, virtio-fs later) decode requests, call these
+ * methods and encode replies; implementations never see the wire format.
+ *
+ * <p>Methods may be called concurrently from many threads, including virtual threads: they may
+ * block on slow storage. Failures are reported by throwing {@link FuseException} with an errno;
+ * any other exception becomes EIO. Node id 1 is the root ({@link #ROOT_ID}).
+ *
+ * <p>Lookup counting: every successful {@link #lookup} and every entry a
+ * {@link DirectorySink#addPlus} accepts adds one reference to that node id; {@link #forget}
+ * removes {@code nlookup} of them. A node id must stay valid while it has references.
+ */
+public interface FileSystem {
+    long ROOT_ID = 1;
+
+    /** Called once after INIT negotiation, before any other request. */
+    default void init(InitInfo info) {
+    }
+
+    /** The session ends (unmount or DESTROY). */
+    default void destroy() {
+    }
+
+    /**
+     * Looks up {@code name} in directory {@code parent}. Throw ENOENT for an uncacheable miss,
+     * or return {@link Entry#negative} for a miss the kernel may cache.
+     */
+    Entry lookup(Request request, long parent, byte[] name) throws FuseException;
+
+    /** Drops {@code nlookup} references to {@code nodeId}; no reply is sent. */
+    void forget(long nodeId, long nlookup);
+
+    /** Several forgets at once (BATCH_FORGET). */
+    default void batchForget(long[] nodeIds, long[] nlookups) {
+        for (int i = 0; i < nodeIds.length; i++) {
+            forget(nodeIds[i], nlookups[i]);
+        }
+    }
+
+    /** Attributes of a node, with how long the kernel may cache them. */
+    AttrReply getattr(Request request, long nodeId) throws FuseException;
+
+    /** The target of a symlink; EINVAL if the node is not one. */
+    byte[] readlink(Request request, long nodeId) throws FuseException;
+
+    /** Opens a file for reading; {@code flags} are the open(2) flags. */
+    OpenReply open(Request request, long nodeId, int flags) throws FuseException;
+
+    /**
+     * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst}; fewer only at
+     * end of file. Must be safe to call concurrently on one handle.
+     */
+    void read(Request request, long nodeId, long fileHandle, long offset, ByteBuffer dst) throws FuseException;
+
+    default void release(Request request, long nodeId, long fileHandle) {
+    }
+
+    OpenReply opendir(Request request, long nodeId) throws FuseException;
+
+    /**
+     * Lists a directory from cookie {@code offset} on (0 = start). Each entry carries the cookie
+     * of the entry after it; stop when the sink returns false. With {@code plus}, entries are
+     * added with {@link DirectorySink#addPlus} and count as lookups when accepted.
+     */
+    void readdir(Request request, long nodeId, long fileHandle, long offset, boolean plus, DirectorySink sink)
+            throws FuseException;
+
+    default void releasedir(Request request, long nodeId, long fileHandle) {
+    }
+
+    StatFs statfs(Request request, long nodeId) throws FuseException;
+
+    /** The value of extended attribute {@code name}; ENODATA if absent. */
+    byte[] getxattr(Request request, long nodeId, byte[] name) throws FuseException;
+
+    /** Names of the extended attributes, each followed by NUL. */
+    byte[] listxattr(Request request, long nodeId) throws FuseException;
+
+    /** Permission check (sent only without default_permissions). */
+    default void access(Request request, long nodeId, int mask) throws FuseException {
+    }
+
+    /** SEEK_DATA / SEEK_HOLE: files have no holes, so the default answers for a dense file. */
+    default long lseek(Request request, long nodeId, long fileHandle, long offset, int whence) throws FuseException {
+        throw new FuseException(Errno.ENOSYS);
+    }
+}
