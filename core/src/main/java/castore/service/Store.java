@@ -23,6 +23,16 @@ public record Store(BlobService blobs, DirectoryService directories, RootService
         return new Store(blobs, directories, roots, all);
     }
 
+    /** The backend's whole-store operations, if the blob and directory store offers them. */
+    public java.util.Optional<StoreMaintenance> maintenance() {
+        for (AutoCloseable c : resources) {
+            if (c instanceof StoreMaintenance m) {
+                return java.util.Optional.of(m);
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
     @Override
     public void close() throws IOException {
         IOException first = null;

@@ -1,0 +1,38 @@
+package castore.service;
+
+import castore.model.B3Digest;
+import java.io.Closeable;
+import java.io.IOException;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * Whole-store operations a backend offers beyond the three services: checking every stored
+ * object, and garbage collection. A backend that has it puts an object implementing this
+ * interface into {@link Store#resources()}.
+ */
+public interface StoreMaintenance {
+
+    /**
+     * Keeps writers (imports, in this and other processes) out of the store until closed.
+     * Throws {@link StoreBusyException} if a writer is active now. GC marks and sweeps under it,
+     * so nothing written during a GC can be swept.
+     */
+    Closeable exclusive() throws IOException;
+
+    /**
+     * Re-hashes every stored chunk, blob and directory and checks its structure, reporting each
+     * problem (one line naming the object) to {@code problem}. Returns the number of objects checked.
+     */
+    long verifyStored(Consumer<String> problem) throws IOException;
+
+    /**
+     * Deletes every blob (and its chunks, unless another live blob uses them) not in
+     * {@code liveBlobs} and every Directory not in {@code liveDirectories}. The caller holds
+     * {@link #exclusive()}.
+     */
+    SweepResult sweep(Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories) throws IOException;
+
+    record SweepResult(long objectsRemoved, long bytesFreed) {
+    }
+}
