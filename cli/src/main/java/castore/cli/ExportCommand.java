@@ -54,8 +54,9 @@ final class ExportCommand implements Callable<Integer> {
             exporter.export(node, dest);
             if (!quiet) {
                 ExportStats st = exporter.stats();
-                io.err().printf("exported %d files, %d directories, %d symlinks: %s in %.2f s%n", st.files(), st.directories(),
-                        st.symlinks(), Nodes.bytes(st.bytesWritten()), (System.nanoTime() - start) / 1e9);
+                io.err().printf("exported %s, %s, %s: %s in %.2f s%n", Nodes.count(st.files(), "file"),
+                        Nodes.count(st.directories(), "directory"), Nodes.count(st.symlinks(), "symlink"),
+                        Nodes.bytes(st.bytesWritten()), (System.nanoTime() - start) / 1e9);
             }
         }
         return ExitCodes.OK;

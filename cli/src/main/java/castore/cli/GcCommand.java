@@ -51,8 +51,9 @@ final class GcCommand implements Callable<Integer> {
                     }
                 });
                 StoreMaintenance.SweepResult result = maintenance.sweep(live.blobs(), live.directories());
-                main.io().err().printf("gc: %d roots reach %d directories and %d blobs; removed %d objects, freed %s, in %.2f s%n",
-                        live.roots(), live.directories().size(), live.blobs().size(), result.objectsRemoved(),
+                main.io().err().printf("gc: kept %s and %s reachable from %s; removed %s, freed %s, in %.2f s%n",
+                        Nodes.count(live.directories().size(), "directory"), Nodes.count(live.blobs().size(), "blob"),
+                        Nodes.count(live.roots(), "root"), Nodes.count(result.objectsRemoved(), "object"),
                         Nodes.bytes(result.bytesFreed()), (System.nanoTime() - start) / 1e9);
             }
         }

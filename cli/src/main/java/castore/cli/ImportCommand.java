@@ -106,8 +106,9 @@ final class ImportCommand implements Callable<Integer> {
 
     static String summary(ImportStats stats, long nanos) {
         double seconds = nanos / 1e9;
-        return String.format("imported %d files, %d directories, %d symlinks: %s read, %s new, in %.2f s (%s/s)",
-                stats.files(), stats.directories(), stats.symlinks(), Nodes.bytes(stats.bytesRead()),
+        return String.format("imported %s, %s, %s: %s read, %s new, in %.2f s (%s/s)",
+                Nodes.count(stats.files(), "file"), Nodes.count(stats.directories(), "directory"),
+                Nodes.count(stats.symlinks(), "symlink"), Nodes.bytes(stats.bytesRead()),
                 Nodes.bytes(stats.bytesStored()), seconds, Nodes.bytes((long) (stats.bytesRead() / Math.max(seconds, 1e-3))));
     }
 

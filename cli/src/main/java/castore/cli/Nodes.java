@@ -43,6 +43,12 @@ final class Nodes {
         return Display.escape(name.bytesUnsafe()) + '\t' + kind(node) + '\t' + reference(node) + '\t' + size(node);
     }
 
+    /** "1 file", "2 files", "1 directory", "3 directories". */
+    static String count(long n, String singular) {
+        String plural = singular.endsWith("y") ? singular.substring(0, singular.length() - 1) + "ies" : singular + "s";
+        return n + " " + (n == 1 ? singular : plural);
+    }
+
     /** Human-readable byte count: "0 B", "1.5 KiB", "448.1 MiB". */
     static String bytes(long n) {
         if (n < 1024) {

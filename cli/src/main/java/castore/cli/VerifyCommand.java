@@ -92,9 +92,11 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
                 pool.awaitTermination(Long.MAX_VALUE, TimeUnit.DAYS);
             }
         }
-        main.io().err().printf("verified %d roots: %d directories, %d blobs (%s)%s; %d problems, in %.2f s%n",
-                reach.roots(), reach.directories().size(), reach.blobs().size(), Nodes.bytes(blobBytes.sum()),
-                stored > 0 ? "; " + stored + " stored objects re-hashed" : "", problems.get(), (System.nanoTime() - start) / 1e9);
+        main.io().err().printf("verified %s: %s, %s (%s)%s; %s, in %.2f s%n",
+                Nodes.count(reach.roots(), "root"), Nodes.count(reach.directories().size(), "directory"),
+                Nodes.count(reach.blobs().size(), "blob"), Nodes.bytes(blobBytes.sum()),
+                stored > 0 ? "; " + Nodes.count(stored, "stored object") + " re-hashed" : "",
+                Nodes.count(problems.get(), "problem"), (System.nanoTime() - start) / 1e9);
         return problems.get() == 0 ? ExitCodes.OK : ExitCodes.PROBLEMS;
     }
 

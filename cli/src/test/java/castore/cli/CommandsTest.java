@@ -54,7 +54,7 @@ class CommandsTest {
         assertThat(first.exit()).as(first.stderr()).isZero();
         assertThat(first.lines()).hasSize(1);
         assertThat(first.lines().getFirst()).matches("tree\tb3:[A-Za-z0-9+/]{43}=");
-        assertThat(first.stderr()).startsWith("imported 3 files, 4 directories, 1 symlinks: 3.0 MiB read, 3.0 MiB new, in ");
+        assertThat(first.stderr()).startsWith("imported 3 files, 4 directories, 1 symlink: 3.0 MiB read, 3.0 MiB new, in ");
 
         Cli.Result again = cli.run("import", "--name", "copy", tree.toString() + "/");
         assertThat(again.exit()).isZero();
@@ -147,6 +147,6 @@ class CommandsTest {
         Cli.Result verify = cli.run("verify");
         assertThat(verify.exit()).as(verify.stdout() + verify.stderr()).isZero();
         assertThat(verify.stdout()).isEmpty();
-        assertThat(verify.stderr()).startsWith("verified 1 roots: 4 directories, 3 blobs (3.0 MiB)");
+        assertThat(verify.stderr()).startsWith("verified 1 root: 4 directories, 3 blobs (3.0 MiB)");
     }
 }

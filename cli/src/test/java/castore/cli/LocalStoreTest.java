@@ -72,7 +72,7 @@ class LocalStoreTest {
         Cli.Result verify = cli.run("verify");
         assertThat(verify.exit()).isEqualTo(ExitCodes.PROBLEMS);
         assertThat(verify.lines()).isNotEmpty().allSatisfy(l -> assertThat(l).doesNotContain("\tat "));
-        assertThat(verify.stderr()).containsPattern("; [1-9][0-9]* problems");
+        assertThat(verify.stderr()).containsPattern("; [1-9][0-9]* problems?");
 
         Cli.Result cat = cli.run("cat", "tree/data.bin");
         assertThat(cat.exit()).isEqualTo(ExitCodes.IO);
@@ -119,7 +119,7 @@ class LocalStoreTest {
 
         Cli.Result gc = cli.run("gc");
         assertThat(gc.exit()).as(gc.stderr()).isZero();
-        assertThat(gc.stderr()).matches("gc: 1 roots reach 1 directories and 2 blobs; removed [1-9][0-9]* objects, freed .*\n");
+        assertThat(gc.stderr()).matches("gc: kept 1 directory and 2 blobs reachable from 1 root; removed [1-9][0-9]* objects?, freed .*\n");
         assertThat(cli.run("cat", "--blob", otherDigest.toString()).exit()).isEqualTo(ExitCodes.NOT_FOUND);
         assertThat(cli.run("cat", "tree/small").stdout()).isEqualTo("small");
         assertThat(cli.run("cat", "tree/data.bin").stdoutBytes()).isEqualTo(data);

@@ -77,7 +77,7 @@ class ProcessTest {
         ChildCli.Result r = ChildCli.run(ChildCli.command("import", "--store", "memory://", tree.toString()));
         assertThat(r.exit()).isZero();
         assertThat(r.stdout()).matches("tree\tb3:\\S+\n");
-        assertThat(r.stderr()).matches("imported 1 files, 1 directories, 0 symlinks: 1 B read, 1 B new, in \\S+ s \\(\\S+ \\S+/s\\)\n");
+        assertThat(r.stderr()).matches("imported 1 file, 1 directory, 0 symlinks: 1 B read, 1 B new, in \\S+ s \\(\\S+ \\S+/s\\)\n");
     }
 
     @Test

@@ -47,6 +47,11 @@ class RoundTripTest {
         return "memory://";
     }
 
+    /** Import threads for the awkward tree, whose identical files test dedup. */
+    int importThreads() {
+        return 2;
+    }
+
     @AfterEach
     void close() throws IOException {
         store.close();
@@ -106,7 +111,7 @@ class RoundTripTest {
     @Test
     void awkwardTreeRoundTrips() throws IOException {
         awkwardTree();
-        Importer importer = new Importer(store.blobs(), store.directories(), 2);
+        Importer importer = new Importer(store.blobs(), store.directories(), importThreads());
         Node root = importer.importPath(src);
         assertThat(root).isInstanceOf(DirectoryNode.class);
         ImportStats stats = importer.stats();
