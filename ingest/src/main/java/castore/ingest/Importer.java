@@ -120,8 +120,10 @@ public final class Importer {
         long size = 0;
         B3Digest digest;
         try (BlobWriter writer = blobs.create()) {
-            while (true) {
-                long n = Posix.read(fd, buffer, 0, buffer.byteSize(), path);
+            // The file as it was when stat'ed: its size then (or less, if it shrank meanwhile).
+            // Reading exactly that saves the extra read(2) that would only report end of file.
+            while (size < stat.size()) {
+                long n = Posix.read(fd, buffer, 0, Math.min(buffer.byteSize(), stat.size() - size), path);
                 if (n == 0) {
                     break;
                 }
