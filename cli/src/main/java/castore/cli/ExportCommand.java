@@ -7,6 +7,7 @@ import castore.ingest.posix.Posix;
 import castore.ingest.posix.PosixException;
 import castore.model.Node;
 import castore.service.Store;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -54,7 +55,7 @@ final class ExportCommand implements Callable<Integer> {
             exporter.export(node, dest);
             if (!quiet) {
                 ExportStats st = exporter.stats();
-                io.err().printf("exported %s, %s, %s: %s in %.2f s%n", Nodes.count(st.files(), "file"),
+                io.err().printf(Locale.ROOT, "exported %s, %s, %s: %s in %.2f s%n", Nodes.count(st.files(), "file"),
                         Nodes.count(st.directories(), "directory"), Nodes.count(st.symlinks(), "symlink"),
                         Nodes.bytes(st.bytesWritten()), (System.nanoTime() - start) / 1e9);
             }

@@ -6,6 +6,7 @@ import castore.service.StoreBusyException;
 import castore.service.StoreMaintenance;
 import java.io.Closeable;
 import java.io.IOException;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -51,7 +52,7 @@ final class GcCommand implements Callable<Integer> {
                     }
                 });
                 StoreMaintenance.SweepResult result = maintenance.sweep(live.blobs(), live.directories());
-                main.io().err().printf("gc: kept %s and %s reachable from %s; removed %s, freed %s, in %.2f s%n",
+                main.io().err().printf(Locale.ROOT, "gc: kept %s and %s reachable from %s; removed %s, freed %s, in %.2f s%n",
                         Nodes.count(live.directories().size(), "directory"), Nodes.count(live.blobs().size(), "blob"),
                         Nodes.count(live.roots(), "root"), Nodes.count(result.objectsRemoved(), "object"),
                         Nodes.bytes(result.bytesFreed()), (System.nanoTime() - start) / 1e9);

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -106,7 +107,7 @@ final class ImportCommand implements Callable<Integer> {
 
     static String summary(ImportStats stats, long nanos) {
         double seconds = nanos / 1e9;
-        return String.format("imported %s, %s, %s: %s read, %s new, in %.2f s (%s/s)",
+        return String.format(Locale.ROOT, "imported %s, %s, %s: %s read, %s new, in %.2f s (%s/s)",
                 Nodes.count(stats.files(), "file"), Nodes.count(stats.directories(), "directory"),
                 Nodes.count(stats.symlinks(), "symlink"), Nodes.bytes(stats.bytesRead()),
                 Nodes.bytes(stats.bytesStored()), seconds, Nodes.bytes((long) (stats.bytesRead() / Math.max(seconds, 1e-3))));

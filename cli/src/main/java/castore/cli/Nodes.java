@@ -6,6 +6,7 @@ import castore.model.FileNode;
 import castore.model.Name;
 import castore.model.Node;
 import castore.model.SymlinkNode;
+import java.util.Locale;
 
 /** How nodes are shown: one tab-separated line per node, names escaped (see {@link Display}). */
 final class Nodes {
@@ -61,6 +62,6 @@ final class Nodes {
             v /= 1024;
             u++;
         }
-        return String.format("%.1f %s", v, units[u]);
+        return String.format(Locale.ROOT, "%.1f %s", v, units[u]);
     }
 }

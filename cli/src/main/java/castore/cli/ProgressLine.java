@@ -4,6 +4,7 @@ import castore.ingest.ImportStats;
 import castore.ingest.TreeSize;
 import java.io.PrintStream;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
@@ -71,15 +72,15 @@ final class ProgressLine implements AutoCloseable {
         double rate = s.bytesRead() / Math.max(seconds, 1e-3);
         StringBuilder b = new StringBuilder();
         if (total == null) {
-            b.append(String.format("%,d files  %s", s.files(), Nodes.bytes(s.bytesRead())));
+            b.append(String.format(Locale.ROOT, "%,d files  %s", s.files(), Nodes.bytes(s.bytesRead())));
         } else {
-            b.append(String.format("%,d/%,d files  %s/%s", s.files(), total.files(), Nodes.bytes(s.bytesRead()),
+            b.append(String.format(Locale.ROOT, "%,d/%,d files  %s/%s", s.files(), total.files(), Nodes.bytes(s.bytesRead()),
                     Nodes.bytes(total.bytes())));
         }
         b.append("  ").append(Nodes.bytes((long) rate)).append("/s");
         if (total != null && rate > 0) {
             long eta = (long) Math.ceil(Math.max(0, total.bytes() - s.bytesRead()) / rate);
-            b.append(String.format("  ETA %d:%02d", eta / 60, eta % 60));
+            b.append(String.format(Locale.ROOT, "  ETA %d:%02d", eta / 60, eta % 60));
         }
         return b.toString();
     }

@@ -10,6 +10,7 @@ import castore.service.StoreMaintenance;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -92,7 +93,7 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
                 pool.awaitTermination(Long.MAX_VALUE, TimeUnit.DAYS);
             }
         }
-        main.io().err().printf("verified %s: %s, %s (%s)%s; %s, in %.2f s%n",
+        main.io().err().printf(Locale.ROOT, "verified %s: %s, %s (%s)%s; %s, in %.2f s%n",
                 Nodes.count(reach.roots(), "root"), Nodes.count(reach.directories().size(), "directory"),
                 Nodes.count(reach.blobs().size(), "blob"), Nodes.bytes(blobBytes.sum()),
                 stored > 0 ? "; " + Nodes.count(stored, "stored object") + " re-hashed" : "",
