@@ -26,7 +26,9 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -38,7 +40,8 @@ import java.util.concurrent.atomic.LongAdder;
  * that read, chunk and hash it through the store's {@link BlobWriter}. A directory is finished,
  * hashed and put as soon as its last child is known, by whichever thread completes that child:
  * so directories are put leaves first, and only the directories on the walker's path and those
- * with files in flight are held in memory, never the whole tree. At most
+ * with files in flight are held in memory, never the whole tree. Files go to the workers in
+ * batches of up to {@value #FILES_PER_TASK} from one directory; at most about
  * {@code maxFilesInFlight} files are queued or being read at once.
  *
  * <p>Symlinks are stored as symlinks, never followed (also when given as the path to import).
@@ -49,6 +52,8 @@ import java.util.concurrent.atomic.LongAdder;
 public final class Importer {
     /** Files up to this size are read in one call; larger ones in pieces of this size. */
     static final int READ_BUFFER_SIZE = 4 << 20;
+    /** Files of one directory read by one task (fewer at the end of a directory). */
+    static final int FILES_PER_TASK = 16;
 
     private static final int OPEN_DIRECTORY = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     // O_NONBLOCK: a fifo swapped in after listing must not block the open.
@@ -57,7 +62,8 @@ public final class Importer {
     private final BlobService blobs;
     private final DirectoryService directories;
     private final int threads;
-    private final int maxFilesInFlight;
+    private final int filesPerTask;
+    private final int maxTasksInFlight;
 
     private final LongAdder files = new LongAdder();
     private final LongAdder dirs = new LongAdder();
@@ -79,7 +85,8 @@ public final class Importer {
         this.blobs = blobs;
         this.directories = directories;
         this.threads = threads;
-        this.maxFilesInFlight = maxFilesInFlight;
+        this.filesPerTask = Math.min(FILES_PER_TASK, maxFilesInFlight);
+        this.maxTasksInFlight = Math.max(1, maxFilesInFlight / filesPerTask);
     }
 
     /** Totals over every import run by this Importer so far; safe to read while an import runs. */
@@ -140,7 +147,7 @@ public final class Importer {
 
     private DirectoryNode importDirectory(byte[] rootPath) throws IOException {
         int rootFd = Posix.openat(AT_FDCWD, rootPath, OPEN_DIRECTORY, 0, rootPath);
-        try (TreeWork work = new TreeWork(threads, maxFilesInFlight, "castore-import");
+        try (TreeWork work = new TreeWork(threads, maxTasksInFlight, "castore-import");
                 DirectoryReader reader = new DirectoryReader()) {
             Closure closure = new Closure(directories.putClosure());
             PendingDirectory root = new PendingDirectory(null, null, rootPath, closure);
@@ -176,6 +183,7 @@ public final class Importer {
             }
         }
         TreeWork.DirFd fd = dir.fd;
+        List<PendingFile> batch = new ArrayList<>(filesPerTask);
         try {
             for (DirectoryReader.Entry entry : reader.list(fd.fd, dir.path)) {
                 byte[] path = Posix.child(dir.path, entry.name());
@@ -189,22 +197,11 @@ public final class Importer {
                     }
                     case Posix.DT_REG -> {
                         dir.expectChild();
-                        fd.retain();
-                        work.submit(() -> {
-                            int fileFd;
-                            try {
-                                fileFd = Posix.openat(fd.fd, entry.name(), OPEN_FILE, 0, path);
-                            } finally {
-                                fd.release();
-                            }
-                            FileNode node;
-                            try {
-                                node = importFile(fileFd, path);
-                            } finally {
-                                Posix.close(fileFd);
-                            }
-                            dir.childDone(name, node);
-                        });
+                        batch.add(new PendingFile(entry.name(), name, path));
+                        if (batch.size() == filesPerTask) {
+                            submitFiles(dir, batch, work);
+                            batch = new ArrayList<>(filesPerTask);
+                        }
                     }
                     case Posix.DT_LNK -> {
                         dir.expectChild();
@@ -214,11 +211,43 @@ public final class Importer {
                     default -> throw new SpecialFileException(path, direntTypeName(type));
                 }
             }
+            if (!batch.isEmpty()) {
+                submitFiles(dir, batch, work);
+            }
         } finally {
             fd.release();
         }
         dirs.increment();
         dir.childDone(null, null);
+    }
+
+    /** A regular file listed but not read yet. */
+    private record PendingFile(byte[] rawName, Name name, byte[] path) {
+    }
+
+    /**
+     * Reads a batch of files of one directory on one worker. Batches, not single files, are the
+     * unit of work so that the walker and the workers hand over once per batch, not per file
+     * (per-file handovers cost two context switches each on a tree of small files).
+     */
+    private void submitFiles(PendingDirectory dir, List<PendingFile> files, TreeWork work) throws IOException {
+        TreeWork.DirFd fd = dir.fd.retain();
+        work.submit(() -> {
+            try {
+                for (PendingFile file : files) {
+                    int fileFd = Posix.openat(fd.fd, file.rawName(), OPEN_FILE, 0, file.path());
+                    FileNode node;
+                    try {
+                        node = importFile(fileFd, file.path());
+                    } finally {
+                        Posix.close(fileFd);
+                    }
+                    dir.childDone(file.name(), node);
+                }
+            } finally {
+                fd.release();
+            }
+        });
     }
 
     private static int toDirentType(Stat stat) {
