@@ -42,8 +42,10 @@ build_big() {
     head -c $((256 << 20)) /dev/urandom >"$OUT/big/random$i.bin"
   done
   # Real binary data: the libraries of /usr/lib, concatenated, cut into 256 MiB files.
-  find /usr/lib -type f -size +64k -print0 | sort -z | xargs -0 cat 2>/dev/null | head -c $((1024 << 20)) \
+  # (head closes the pipe early: the SIGPIPE status of the feeding commands is expected.)
+  { find /usr/lib -type f -size +64k -print0 | sort -z | xargs -0 cat 2>/dev/null || true; } | head -c $((1024 << 20)) \
     | split -b $((256 << 20)) -d - "$OUT/big/real"
+  [ "$(du -sb "$OUT/big" | cut -f1)" -ge $((2047 << 20)) ] || { echo "bench/import.sh: could not build 2 GiB of big files" >&2; exit 1; }
   touch "$OUT/big.done"
 }
 
@@ -64,7 +66,7 @@ for corpus in $CORPORA; do
   "build_$corpus"
   data="$OUT/$corpus"
   files=$(find "$data" -type f | wc -l)
-  bytes=$(find "$data" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+  bytes=$(find "$data" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f", s}')
   echo "== $corpus: $files files, $((bytes >> 20)) MiB" | tee -a "$summary"
   for mode in $MODES; do
     if [ "$mode" = cold ] && [ "$(id -u)" != 0 ]; then

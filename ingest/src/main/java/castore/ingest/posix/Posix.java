@@ -94,9 +94,6 @@ public final class Posix {
     private static final MethodHandle MKDIRAT = downcall("mkdirat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SYMLINKAT = downcall("symlinkat", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
     private static final MethodHandle FCHMOD = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle MMAP = downcall("mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle ISATTY = LINKER.downcallHandle(
             LIBC.find("isatty").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
@@ -107,10 +104,6 @@ public final class Posix {
     private static final int STATX_MODE_OFFSET = 28;
     private static final int STATX_SIZE_OFFSET = 40;
     private static final int STATX_MASK = 0x1 | 0x2 | 0x200; // STATX_TYPE | STATX_MODE | STATX_SIZE
-
-    private static final int PROT_READ = 1;
-    private static final int MAP_PRIVATE = 2;
-    private static final int MADV_SEQUENTIAL = 2;
 
     /** Longest path a single call accepts (PATH_MAX includes the NUL). */
     public static final int PATH_MAX = 4096;
@@ -369,38 +362,6 @@ public final class Posix {
         }
         if (rc != 0) {
             throw new PosixException(s.errno(), "chmod", path);
-        }
-    }
-
-    /**
-     * Maps {@code length} bytes of a file read-only, with sequential read-ahead advice. The
-     * segment is valid until {@link #munmap}; it is not bound to any arena.
-     */
-    public static MemorySegment mmap(int fd, long length, byte[] path) throws PosixException {
-        Scratch s = SCRATCH.get();
-        MemorySegment address;
-        try {
-            address = (MemorySegment) MMAP.invokeExact(s.state, MemorySegment.NULL, length, PROT_READ, MAP_PRIVATE, fd, 0L);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        if (address.address() == -1L) {
-            throw new PosixException(s.errno(), "map", path);
-        }
-        MemorySegment mapped = address.reinterpret(length);
-        try {
-            int ignored = (int) MADVISE.invokeExact(s.state, mapped, length, MADV_SEQUENTIAL);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        return mapped;
-    }
-
-    public static void munmap(MemorySegment mapped) {
-        try {
-            int ignored = (int) MUNMAP.invokeExact(SCRATCH.get().state, mapped, mapped.byteSize());
-        } catch (Throwable t) {
-            throw rethrow(t);
         }
     }
 
