@@ -54,6 +54,8 @@ public final class Importer {
     static final int READ_BUFFER_SIZE = 4 << 20;
     /** Files of one directory read by one task (fewer at the end of a directory). */
     static final int FILES_PER_TASK = 16;
+    /** A worker that meets a file this big hands the rest of its batch to another worker. */
+    static final long SPLIT_SIZE = 1 << 20;
 
     private static final int OPEN_DIRECTORY = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     // O_NONBLOCK: a fifo swapped in after listing must not block the open.
@@ -119,7 +121,10 @@ public final class Importer {
     }
 
     private FileNode importFile(int fd, byte[] path) throws IOException {
-        Stat stat = Posix.fstat(fd, path);
+        return importFile(fd, Posix.fstat(fd, path), path);
+    }
+
+    private FileNode importFile(int fd, Stat stat, byte[] path) throws IOException {
         if (!stat.isRegular()) {
             throw new SpecialFileException(path, stat.typeName());
         }
@@ -228,26 +233,41 @@ public final class Importer {
     /**
      * Reads a batch of files of one directory on one worker. Batches, not single files, are the
      * unit of work so that the walker and the workers hand over once per batch, not per file
-     * (per-file handovers cost two context switches each on a tree of small files).
+     * (per-file handovers cost two context switches each on a tree of small files). Sizes are
+     * unknown until a file is open, so a worker that meets a big file hands the rest of its
+     * batch back to the pool first, if a slot is free: big files then go in parallel.
      */
     private void submitFiles(PendingDirectory dir, List<PendingFile> files, TreeWork work) throws IOException {
         TreeWork.DirFd fd = dir.fd.retain();
-        work.submit(() -> {
-            try {
-                for (PendingFile file : files) {
-                    int fileFd = Posix.openat(fd.fd, file.rawName(), OPEN_FILE, 0, file.path());
-                    FileNode node;
-                    try {
-                        node = importFile(fileFd, file.path());
-                    } finally {
-                        Posix.close(fileFd);
+        work.submit(() -> importFiles(dir, fd, files, work));
+    }
+
+    private void importFiles(PendingDirectory dir, TreeWork.DirFd fd, List<PendingFile> files, TreeWork work) throws IOException {
+        try {
+            for (int i = 0; i < files.size(); i++) {
+                PendingFile file = files.get(i);
+                int fileFd = Posix.openat(fd.fd, file.rawName(), OPEN_FILE, 0, file.path());
+                FileNode node;
+                try {
+                    Stat stat = Posix.fstat(fileFd, file.path());
+                    if (stat.size() >= SPLIT_SIZE && i + 1 < files.size()) {
+                        List<PendingFile> rest = files.subList(i + 1, files.size());
+                        fd.retain();
+                        if (work.trySubmit(() -> importFiles(dir, fd, rest, work))) {
+                            files = files.subList(0, i + 1);
+                        } else {
+                            fd.release();
+                        }
                     }
-                    dir.childDone(file.name(), node);
+                    node = importFile(fileFd, stat, file.path());
+                } finally {
+                    Posix.close(fileFd);
                 }
-            } finally {
-                fd.release();
+                dir.childDone(file.name(), node);
             }
-        });
+        } finally {
+            fd.release();
+        }
     }
 
     private static int toDirentType(Stat stat) {

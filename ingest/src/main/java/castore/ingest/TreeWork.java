@@ -51,17 +51,32 @@ final class TreeWork implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted");
         }
-        pool.execute(() -> {
-            try {
-                if (failure.get() == null) {
-                    task.run();
-                }
-            } catch (Throwable t) {
-                fail(t);
-            } finally {
-                permits.release();
+        pool.execute(() -> run(task));
+    }
+
+    private void run(Task task) {
+        try {
+            if (failure.get() == null) {
+                task.run();
             }
-        });
+        } catch (Throwable t) {
+            fail(t);
+        } finally {
+            permits.release();
+        }
+    }
+
+    /**
+     * Runs {@code task} on the pool if a slot is free now, without waiting: for workers that
+     * split their own work (they must never block on the queue they drain). False if it was not
+     * submitted.
+     */
+    boolean trySubmit(Task task) {
+        if (!permits.tryAcquire()) {
+            return false;
+        }
+        pool.execute(() -> run(task));
+        return true;
     }
 
     void fail(Throwable t) {
