@@ -3,11 +3,18 @@
 # same run, warm and cold page cache; prints medians and ratios (castore / peer; < 1 is faster).
 #
 #   bench/import.sh                  # both corpora, warm and cold, 5 runs each
-#   RUNS=3 CORPORA=tree bench/import.sh
+#   RUNS=3 CORPORA=tree MODES=warm bench/import.sh
+#   CASTORE_JAVA_OPTS=-XX:TieredStopAtLevel=1 bench/import.sh   # JVM options through the launcher
 #
 # Corpora, built once under $OUT (default bench/out/import):
 #   tree: a real tree of >= 50k files: copies of /usr/share and /usr/include
 #   big:  2 GiB of big files: 4 x 256 MiB random, 4 x 256 MiB of real binaries from /usr/lib
+# Compared, each from a fresh store / image:
+#   castore          ./castore import into a fresh local store (default: durable, fsyncs its data)
+#   castore-nosync   the same with local://...?fsync=false (page cache only)
+#   mksquashfs+sync  mksquashfs -noI -noD -noF -noX, then fsync of the image: durable like castore
+#   mksquashfs       the same without the fsync: page cache only, like castore-nosync
+#   b3sum            hashing every file (find | xargs b3sum), the native BLAKE3 anchor
 # Needs: squashfs-tools (mksquashfs), b3sum, hyperfine, python3; root for the cold runs
 # (echo 3 > /proc/sys/vm/drop_caches). Stores and images are written to $OUT as well.
 set -euo pipefail
@@ -52,16 +59,10 @@ build_big() {
 # The launcher builds the CLI if needed; build before timing anything.
 "$ROOT/castore" --version >/dev/null
 
-cache_prepare() {
-  if [ "$1" = cold ]; then
-    echo "sync; echo 3 > /proc/sys/vm/drop_caches"
-  else
-    echo "true"
-  fi
-}
-
 summary="$OUT/summary.txt"
 : >"$summary"
+echo "castore import vs mksquashfs -noI -noD -noF -noX and b3sum; medians of $RUNS runs, $THREADS threads;" \
+  "CASTORE_JAVA_OPTS='${CASTORE_JAVA_OPTS:-}'" | tee -a "$summary"
 for corpus in $CORPORA; do
   "build_$corpus"
   data="$OUT/$corpus"
@@ -73,24 +74,28 @@ for corpus in $CORPORA; do
       echo "   (cold runs need root: skipped)" | tee -a "$summary"
       continue
     fi
-    prep="$(cache_prepare "$mode")"
-    cat "$data"/* >/dev/null 2>&1 || true
+    prep="true"
+    [ "$mode" = cold ] && prep="sync; echo 3 > /proc/sys/vm/drop_caches"
     json="$OUT/$corpus-$mode.json"
     hyperfine --runs "$RUNS" --warmup 1 --export-json "$json" --style basic \
-      --prepare "rm -rf '$OUT/store' '$OUT/image.sqfs'; $prep" \
+      --prepare "rm -rf '$OUT/store' '$OUT/image.sqfs'; sync; $prep" \
       -n castore "'$ROOT/castore' import -q --threads $THREADS --store '$OUT/store' '$data'" \
+      -n castore-nosync "'$ROOT/castore' import -q --threads $THREADS --store 'local://$OUT/store?fsync=false' '$data'" \
+      -n mksquashfs+sync "mksquashfs '$data' '$OUT/image.sqfs' -noI -noD -noF -noX -quiet -no-progress -processors $THREADS && sync '$OUT/image.sqfs'" \
       -n mksquashfs "mksquashfs '$data' '$OUT/image.sqfs' -noI -noD -noF -noX -quiet -no-progress -processors $THREADS" \
       -n b3sum "cd '$data' && find . -type f -print0 | xargs -0 b3sum >/dev/null" \
       >"$OUT/$corpus-$mode.log"
-    python3 - "$json" "$corpus" "$mode" <<'EOF' | tee -a "$summary"
+    python3 - "$json" "$mode" <<'PY' | tee -a "$summary"
 import json, sys
-res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-med = {k: v["median"] for k, v in res.items()}
-c = med["castore"]
-print(f"   {sys.argv[3]:4}  castore {c:6.2f} s   mksquashfs {med['mksquashfs']:6.2f} s   b3sum {med['b3sum']:6.2f} s"
-      f"   castore/mksquashfs {c / med['mksquashfs']:.2f}   castore/b3sum {c / med['b3sum']:.2f}")
-EOF
+med = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
+m = sys.argv[2]
+print(f"   {m:4}  durable: castore {med['castore']:6.2f} s  mksquashfs+sync {med['mksquashfs+sync']:6.2f} s"
+      f"  ratio {med['castore'] / med['mksquashfs+sync']:.2f}")
+print(f"   {m:4}  cached:  castore {med['castore-nosync']:6.2f} s  mksquashfs      {med['mksquashfs']:6.2f} s"
+      f"  ratio {med['castore-nosync'] / med['mksquashfs']:.2f}"
+      f"  | b3sum {med['b3sum']:5.2f} s  castore-nosync/b3sum {med['castore-nosync'] / med['b3sum']:.2f}")
+PY
   done
 done
 rm -rf "$OUT/store" "$OUT/image.sqfs"
-echo "(medians of $RUNS runs, $THREADS threads; hyperfine logs and JSON in $OUT)"
+echo "(hyperfine logs and JSON in $OUT)"
