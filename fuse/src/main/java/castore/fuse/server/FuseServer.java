@@ -13,6 +13,7 @@ import castore.fuse.api.Request;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -48,6 +49,7 @@ public final class FuseServer implements AutoCloseable {
     private final ExecutorService workers;
     private final AtomicBoolean destroyed = new AtomicBoolean();
     private volatile InitInfo initInfo;
+    private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
     private final AtomicBoolean warnedWriteError = new AtomicBoolean();
 
     public FuseServer(FileSystem fs, Config config, BufferPool pool) {
@@ -60,6 +62,14 @@ public final class FuseServer implements AutoCloseable {
     /** What INIT negotiated, or null before INIT. */
     public InitInfo initInfo() {
         return initInfo;
+    }
+
+    /**
+     * Completes with what INIT negotiated once it has been answered, or exceptionally (with an
+     * IllegalStateException saying why) if INIT was refused.
+     */
+    public CompletableFuture<InitInfo> initialized() {
+        return initialized;
     }
 
     /** The size a reply buffer must have: out header plus the largest READ. */
@@ -236,10 +246,12 @@ public final class FuseServer implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             LOG.log(System.Logger.Level.ERROR, "FUSE INIT refused: {0}", e.getMessage());
             replyError(channel, own, unique, Errno.EPROTO);
+            initialized.completeExceptionally(new IllegalStateException("FUSE INIT refused: " + e.getMessage()));
             return;
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "filesystem init failed", e);
             replyError(channel, own, unique, Errno.EIO);
+            initialized.completeExceptionally(new IllegalStateException("filesystem init failed: " + e, e));
             return;
         }
         if (config.debug) {
@@ -250,6 +262,7 @@ public final class FuseServer implements AutoCloseable {
         int length = Wire.OUT_HEADER + answer.encode(own.segment(), Wire.OUT_HEADER);
         Replies.header(own.segment(), length, 0, unique);
         send(channel, own, length, unique);
+        initialized.complete(initInfo);
     }
 
     private void forget(long nodeId, long nlookup) {
@@ -317,6 +330,7 @@ public final class FuseServer implements AutoCloseable {
      * virtual threads, then destroys the filesystem.
      */
     public void close(long timeoutMillis) {
+        initialized.completeExceptionally(new IllegalStateException("the FUSE session ended before INIT"));
         workers.shutdown();
         try {
             if (!workers.awaitTermination(timeoutMillis, TimeUnit.MILLISECONDS)) {
