@@ -51,6 +51,7 @@ public final class FuseServer implements AutoCloseable {
     private volatile InitInfo initInfo;
     private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
     private final AtomicBoolean warnedWriteError = new AtomicBoolean();
+    private final java.util.concurrent.atomic.AtomicLong interrupts = new java.util.concurrent.atomic.AtomicLong();
 
     public FuseServer(FileSystem fs, Config config, BufferPool pool) {
         this.fs = fs;
@@ -70,6 +71,11 @@ public final class FuseServer implements AutoCloseable {
      */
     public CompletableFuture<InitInfo> initialized() {
         return initialized;
+    }
+
+    /** How many INTERRUPT requests arrived (after the first is answered ENOSYS, usually one at most). */
+    public long interruptsReceived() {
+        return interrupts.get();
     }
 
     /** The size a reply buffer must have: out header plus the largest READ. */
@@ -121,7 +127,10 @@ public final class FuseServer implements AutoCloseable {
             // We never abort work, and ENOSYS tells the kernel to stop sending interrupts (it
             // takes effect when this channel still holds the original request; else the kernel
             // answers ENOENT, which send() ignores). The original request is answered normally.
-            case Opcode.INTERRUPT -> replyError(channel, own, unique, Errno.ENOSYS);
+            case Opcode.INTERRUPT -> {
+                interrupts.incrementAndGet();
+                replyError(channel, own, unique, Errno.ENOSYS);
+            }
             // ENOSYS is remembered by the kernel, which then answers these itself, at no round trip:
             // FLUSH and FSYNC/FSYNCDIR/SYNCFS succeed, locks become local, STATX falls back to GETATTR.
             case Opcode.FLUSH, Opcode.FSYNC, Opcode.FSYNCDIR, Opcode.SYNCFS, Opcode.GETLK, Opcode.SETLK,
@@ -303,10 +312,11 @@ public final class FuseServer implements AutoCloseable {
     }
 
     private void send(Channel channel, ReplyBuffer out, int length, long unique) {
-        if (config.debug) {
-            System.err.printf("fuse: -> %d error %d (%d bytes)%n", unique, i32(out.segment(), 4), length);
-        }
         int result = channel.write(out, length);
+        if (config.debug) {
+            System.err.printf("fuse: -> %d error %d (%d bytes)%s%n", unique, i32(out.segment(), 4), length,
+                    result == 0 ? "" : ", write failed: " + Errno.name(-result));
+        }
         // ENOENT: the request was interrupted or aborted meanwhile; ENODEV: the mount is gone.
         if (result < 0 && result != -Errno.ENOENT && result != -Errno.ENODEV
                 && warnedWriteError.compareAndSet(false, true)) {

@@ -148,6 +148,11 @@ public final class FuseMount implements AutoCloseable {
         return server.initInfo();
     }
 
+    /** The server, for tests that look at protocol counters. */
+    FuseServer server() {
+        return server;
+    }
+
     /** Whether the mount is gone and every reader has stopped. */
     public boolean isUnmounted() {
         return session.isTerminated();
