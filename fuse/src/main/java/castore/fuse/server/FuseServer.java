@@ -14,9 +14,9 @@ import castore.fuse.api.Request;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static castore.fuse.abi.Wire.i32;
@@ -46,7 +46,8 @@ public final class FuseServer implements AutoCloseable {
     private final FileSystem fs;
     private final Config config;
     private final BufferPool pool;
-    private final ExecutorService workers;
+    private final ThreadFactory workers = Thread.ofVirtual().factory();
+    private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicBoolean destroyed = new AtomicBoolean();
     private volatile InitInfo initInfo;
     private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
@@ -57,7 +58,6 @@ public final class FuseServer implements AutoCloseable {
         this.fs = fs;
         this.config = config;
         this.pool = pool;
-        this.workers = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("fuse-worker-", 0).factory());
     }
 
     /** What INIT negotiated, or null before INIT. */
@@ -153,7 +153,8 @@ public final class FuseServer implements AutoCloseable {
                 if (call == null) {
                     replyError(channel, own, unique, Errno.ENOSYS);
                 } else if (fs.mayBlock(call.op(), nodeId)) {
-                    workers.execute(() -> serveOffloaded(call, channel));
+                    inFlight.incrementAndGet();
+                    workers.newThread(() -> serveOffloaded(call, channel)).start();
                 } else {
                     serve(call, channel, own);
                 }
@@ -222,6 +223,7 @@ public final class FuseServer implements AutoCloseable {
             serve(call, channel, buffer);
         } finally {
             pool.release(buffer);
+            inFlight.decrementAndGet();
         }
     }
 
@@ -341,13 +343,17 @@ public final class FuseServer implements AutoCloseable {
      */
     public void close(long timeoutMillis) {
         initialized.completeExceptionally(new IllegalStateException("the FUSE session ended before INIT"));
-        workers.shutdown();
+        // Only reached when no reader runs, so nothing new is started; wait for the rest.
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         try {
-            if (!workers.awaitTermination(timeoutMillis, TimeUnit.MILLISECONDS)) {
-                LOG.log(System.Logger.Level.WARNING, "FUSE requests still running at unmount; not waiting");
+            while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (inFlight.get() > 0) {
+            LOG.log(System.Logger.Level.WARNING, "{0} FUSE requests still running at unmount; not waiting", inFlight.get());
         }
         destroy();
     }
