@@ -278,8 +278,11 @@ class MountTest {
             // While that read waits in the filesystem, the single reader thread still answers.
             assertThat(Commands.run("cat", m.path("hello.txt").toString()).assertOk().stdout()).isEqualTo("hello\n");
             assertThat(Commands.run("ls", m.path("bin").toString()).assertOk().stdout()).isEqualTo("tool\n");
-            assertThat(slow.isDone()).isFalse();
-            gate.countDown();
+            try {
+                assertThat(slow.isDone()).isFalse();
+            } finally {
+                gate.countDown();
+            }
             assertThat(slow.get(60, TimeUnit.SECONDS)).isEqualTo("deep\n");
             assertThat(fs.callingThreads()).contains("virtual");
         }
@@ -299,17 +302,46 @@ class MountTest {
                 Thread.sleep(5);
             }
             assertThat(fs.calls(Operation.LOOKUP)).as("the gated LOOKUP arrived").isEqualTo(4);
-            stat.toHandle().destroy(); // SIGTERM while the kernel waits for our answer
-            FuseServer server = m.fuseMount().server();
-            while (server.interruptsReceived() == 0 && System.nanoTime() < deadline) {
-                Thread.sleep(5);
+            try {
+                stat.toHandle().destroy(); // SIGTERM while the kernel waits for our answer
+                FuseServer server = m.fuseMount().server();
+                while (server.interruptsReceived() == 0 && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                assertThat(server.interruptsReceived()).isEqualTo(1);
+                // A request already read is always answered: the caller waits for it, then dies.
+                assertThat(stat.isAlive()).isTrue();
+            } finally {
+                gate.countDown();
             }
-            assertThat(server.interruptsReceived()).isEqualTo(1);
-            // A request already read is always answered: the caller waits for it, then dies.
-            assertThat(stat.isAlive()).isTrue();
-            gate.countDown();
             assertThat(stat.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(stat.exitValue()).isEqualTo(143);
+            assertThat(Files.readString(m.path("a/b/c/deep.txt"))).isEqualTo("deep\n");
+        }
+    }
+
+    @Test
+    void aKilledReaderOfASlowFileDiesWithoutWaitingForTheRead() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        CountDownLatch gate = new CountDownLatch(1);
+        fs.gateReads("a/b/c/deep.txt", gate);
+        try (var m = MountFixture.mount(tmp, fs)) {
+            Process cat = new ProcessBuilder("cat", m.path("a/b/c/deep.txt").toString()).start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (fs.calls(Operation.READ) == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(fs.calls(Operation.READ)).isEqualTo(1);
+            // Readahead goes out as background requests (ASYNC_READ): the reader waits on the page,
+            // not on our answer, so SIGTERM ends it while the READ is still being served.
+            try {
+                cat.toHandle().destroy();
+                assertThat(cat.waitFor(30, TimeUnit.SECONDS)).isTrue();
+                assertThat(cat.exitValue()).isEqualTo(143);
+                assertThat(fs.calls(Operation.READ)).isEqualTo(1);
+            } finally {
+                gate.countDown();
+            }
             assertThat(Files.readString(m.path("a/b/c/deep.txt"))).isEqualTo("deep\n");
         }
     }
