@@ -6,7 +6,8 @@
 #   RUNS=3 CORPORA=tree MODES=warm bench/import.sh
 #   CASTORE_JAVA_OPTS=-XX:TieredStopAtLevel=1 bench/import.sh   # JVM options through the launcher
 #
-# Corpora, built once under $OUT (default bench/out/import):
+# Corpora, built once under $OUT (default /var/tmp/castore-bench-import: outside the repository,
+# where the launcher's look for changed sources would walk it):
 #   tree: a real tree of >= 50k files: copies of /usr/share and /usr/include
 #   big:  2 GiB of big files: 4 x 256 MiB random, 4 x 256 MiB of real binaries from /usr/lib
 # Compared, each from a fresh store / image:
@@ -19,7 +20,7 @@
 # (echo 3 > /proc/sys/vm/drop_caches). Stores and images are written to $OUT as well.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${OUT:-$ROOT/bench/out/import}"
+OUT="${OUT:-/var/tmp/castore-bench-import}"
 RUNS="${RUNS:-5}"
 CORPORA="${CORPORA:-tree big}"
 MODES="${MODES:-warm cold}"
