@@ -16,7 +16,7 @@
 #   mksquashfs+sync  mksquashfs -noI -noD -noF -noX, then fsync of the image: durable like castore
 #   mksquashfs       the same without the fsync: page cache only, like castore-nosync
 #   b3sum            hashing every file (find | xargs b3sum), the native BLAKE3 anchor
-# Needs: squashfs-tools (mksquashfs), b3sum, hyperfine, python3; root for the cold runs
+# Needs: squashfs-tools (mksquashfs), b3sum, python3; root for the cold runs
 # (echo 3 > /proc/sys/vm/drop_caches). Stores and images are written to $OUT as well.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,8 +26,8 @@ CORPORA="${CORPORA:-tree big}"
 MODES="${MODES:-warm cold}"
 THREADS="${THREADS:-$(nproc)}"
 
-for tool in mksquashfs b3sum hyperfine python3; do
-  command -v "$tool" >/dev/null || { echo "bench/import.sh: needs $tool (apt-get install squashfs-tools b3sum hyperfine)" >&2; exit 1; }
+for tool in mksquashfs b3sum python3; do
+  command -v "$tool" >/dev/null || { echo "bench/import.sh: needs $tool (apt-get install squashfs-tools b3sum)" >&2; exit 1; }
 done
 mkdir -p "$OUT"
 
@@ -62,7 +62,7 @@ build_big() {
 
 summary="$OUT/summary.txt"
 : >"$summary"
-echo "castore import vs mksquashfs -noI -noD -noF -noX and b3sum; medians of $RUNS runs, $THREADS threads;" \
+echo "castore import vs mksquashfs -noI -noD -noF -noX and b3sum; medians of $RUNS interleaved runs, $THREADS threads;" \
   "CASTORE_JAVA_OPTS='${CASTORE_JAVA_OPTS:-}'" | tee -a "$summary"
 for corpus in $CORPORA; do
   "build_$corpus"
@@ -77,26 +77,39 @@ for corpus in $CORPORA; do
     fi
     prep="true"
     [ "$mode" = cold ] && prep="sync; echo 3 > /proc/sys/vm/drop_caches"
-    json="$OUT/$corpus-$mode.json"
-    hyperfine --runs "$RUNS" --warmup 1 --export-json "$json" --style basic \
-      --prepare "rm -rf '$OUT/store' '$OUT/image.sqfs'; sync; $prep" \
-      -n castore "'$ROOT/castore' import -q --threads $THREADS --store '$OUT/store' '$data'" \
-      -n castore-nosync "'$ROOT/castore' import -q --threads $THREADS --store 'local://$OUT/store?fsync=false' '$data'" \
-      -n mksquashfs+sync "mksquashfs '$data' '$OUT/image.sqfs' -noI -noD -noF -noX -quiet -no-progress -processors $THREADS && sync '$OUT/image.sqfs'" \
-      -n mksquashfs "mksquashfs '$data' '$OUT/image.sqfs' -noI -noD -noF -noX -quiet -no-progress -processors $THREADS" \
-      -n b3sum "cd '$data' && find . -type f -print0 | xargs -0 b3sum >/dev/null" \
-      >"$OUT/$corpus-$mode.log"
-    python3 - "$json" "$mode" <<'PY' | tee -a "$summary"
-import json, sys
-med = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
-m = sys.argv[2]
-print(f"   {m:4}  durable: castore {med['castore']:6.2f} s  mksquashfs+sync {med['mksquashfs+sync']:6.2f} s"
-      f"  ratio {med['castore'] / med['mksquashfs+sync']:.2f}")
-print(f"   {m:4}  cached:  castore {med['castore-nosync']:6.2f} s  mksquashfs      {med['mksquashfs']:6.2f} s"
-      f"  ratio {med['castore-nosync'] / med['mksquashfs']:.2f}"
-      f"  | b3sum {med['b3sum']:5.2f} s  castore-nosync/b3sum {med['castore-nosync'] / med['b3sum']:.2f}")
+    # Interleaved rounds (every command once per round, after a warm-up round), so that a burst of
+    # load from elsewhere hits all commands alike; medians of wall time, and CPU time per command.
+    python3 - "$RUNS" "$mode" "$OUT" "$prep" \
+      castore "'$ROOT/castore' import -q --threads $THREADS --store '$OUT/store' '$data' >/dev/null" \
+      castore-nosync "'$ROOT/castore' import -q --threads $THREADS --store 'local://$OUT/store?fsync=false' '$data' >/dev/null" \
+      mksquashfs+sync "mksquashfs '$data' '$OUT/image.sqfs' -noI -noD -noF -noX -quiet -no-progress -processors $THREADS >/dev/null && sync '$OUT/image.sqfs'" \
+      mksquashfs "mksquashfs '$data' '$OUT/image.sqfs' -noI -noD -noF -noX -quiet -no-progress -processors $THREADS >/dev/null" \
+      b3sum "cd '$data' && find . -type f -print0 | xargs -0 b3sum >/dev/null" <<'PY' | tee -a "$summary"
+import os, statistics, subprocess, sys, time
+runs, mode, out, prep = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+cmds = dict(zip(sys.argv[5::2], sys.argv[6::2]))
+wall = {k: [] for k in cmds}
+cpu = {k: [] for k in cmds}
+for r in range(runs + 1):
+    for name, cmd in cmds.items():
+        subprocess.run(f"rm -rf '{out}/store' '{out}/image.sqfs'; sync; {prep}", shell=True, check=True)
+        t = time.monotonic()
+        p = subprocess.Popen(["bash", "-c", cmd])
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.monotonic() - t
+        if status != 0:
+            sys.exit(f"bench/import.sh: {name} failed (status {status})")
+        if r > 0:  # round 0 warms up
+            wall[name].append(elapsed)
+            cpu[name].append(usage.ru_utime + usage.ru_stime)
+med = {k: statistics.median(v) for k, v in wall.items()}
+mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+def show(k):
+    return f"{k} {med[k]:5.2f} s (cpu {mcpu[k]:4.1f} s)"
+print(f"   {mode:4}  durable: {show('castore')}  {show('mksquashfs+sync')}  ratio {med['castore'] / med['mksquashfs+sync']:.2f}")
+print(f"   {mode:4}  cached:  {show('castore-nosync')}  {show('mksquashfs')}  ratio {med['castore-nosync'] / med['mksquashfs']:.2f}")
+print(f"   {mode:4}  hashing: {show('b3sum')}  castore-nosync/b3sum {med['castore-nosync'] / med['b3sum']:.2f}")
 PY
   done
 done
 rm -rf "$OUT/store" "$OUT/image.sqfs"
-echo "(hyperfine logs and JSON in $OUT)"
