@@ -52,6 +52,10 @@ import java.util.concurrent.atomic.LongAdder;
 public final class Importer {
     /** Files up to this size are read in one call; larger ones in pieces of this size. */
     static final int READ_BUFFER_SIZE = 4 << 20;
+    /** How far ahead of the piece being hashed a big file is read (asynchronously, by the kernel). */
+    static final long READ_AHEAD = 16 << 20;
+    /** Files of a batch a worker keeps open (and being read by the kernel) ahead of the one it hashes. */
+    static final int OPEN_AHEAD = 4;
     /** Files of one directory read by one task (fewer at the end of a directory). */
     static final int FILES_PER_TASK = 16;
     /** A worker that meets a file this big hands the rest of its batch to another worker. */
@@ -135,6 +139,10 @@ public final class Importer {
             // The file as it was when stat'ed: its size then (or less, if it shrank meanwhile).
             // Reading exactly that saves the extra read(2) that would only report end of file.
             while (size < stat.size()) {
+                if (stat.size() - size > buffer.byteSize()) {
+                    // Big file: have the kernel fetch the next pieces while this one is hashed.
+                    Posix.willNeed(fd, size + buffer.byteSize(), READ_AHEAD);
+                }
                 long n = Posix.read(fd, buffer, 0, Math.min(buffer.byteSize(), stat.size() - size), path);
                 if (n == 0) {
                     break;
@@ -242,30 +250,46 @@ public final class Importer {
         work.submit(() -> importFiles(dir, fd, files, work));
     }
 
+    /** A file of a batch, opened ahead of its turn. */
+    private record OpenFile(PendingFile file, int fd, Stat stat) {
+    }
+
     private void importFiles(PendingDirectory dir, TreeWork.DirFd fd, List<PendingFile> files, TreeWork work) throws IOException {
+        ArrayDeque<OpenFile> ahead = new ArrayDeque<>();
         try {
-            for (int i = 0; i < files.size(); i++) {
-                PendingFile file = files.get(i);
-                int fileFd = Posix.openat(fd.fd, file.rawName(), OPEN_FILE, 0, file.path());
+            int opened = 0;
+            while (!ahead.isEmpty() || opened < files.size()) {
+                // Keep a few files open ahead with the kernel already reading them: on a cold
+                // cache that overlaps their I/O with the hashing of this one.
+                while (opened < files.size() && ahead.size() <= OPEN_AHEAD) {
+                    PendingFile f = files.get(opened++);
+                    int fileFd = Posix.openat(fd.fd, f.rawName(), OPEN_FILE, 0, f.path());
+                    OpenFile o = new OpenFile(f, fileFd, Posix.fstat(fileFd, f.path()));
+                    ahead.add(o);
+                    Posix.willNeed(fileFd, 0, Math.min(o.stat().size(), READ_AHEAD));
+                }
+                OpenFile current = ahead.poll();
                 FileNode node;
                 try {
-                    Stat stat = Posix.fstat(fileFd, file.path());
-                    if (stat.size() >= SPLIT_SIZE && i + 1 < files.size()) {
-                        List<PendingFile> rest = files.subList(i + 1, files.size());
+                    if (current.stat().size() >= SPLIT_SIZE && opened < files.size()) {
+                        List<PendingFile> rest = files.subList(opened, files.size());
                         fd.retain();
                         if (work.trySubmit(() -> importFiles(dir, fd, rest, work))) {
-                            files = files.subList(0, i + 1);
+                            files = files.subList(0, opened);
                         } else {
                             fd.release();
                         }
                     }
-                    node = importFile(fileFd, stat, file.path());
+                    node = importFile(current.fd(), current.stat(), current.file().path());
                 } finally {
-                    Posix.close(fileFd);
+                    Posix.close(current.fd());
                 }
-                dir.childDone(file.name(), node);
+                dir.childDone(current.file().name(), node);
             }
         } finally {
+            for (OpenFile o : ahead) {
+                Posix.close(o.fd());
+            }
             fd.release();
         }
     }

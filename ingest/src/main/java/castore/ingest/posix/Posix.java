@@ -93,6 +93,7 @@ public final class Posix {
     private static final MethodHandle WRITE = downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle MKDIRAT = downcall("mkdirat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SYMLINKAT = downcall("symlinkat", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+    private static final MethodHandle FADVISE = downcall("posix_fadvise", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
     private static final MethodHandle FCHMOD = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle ISATTY = LINKER.downcallHandle(
             LIBC.find("isatty").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -362,6 +363,20 @@ public final class Posix {
         }
         if (rc != 0) {
             throw new PosixException(s.errno(), "chmod", path);
+        }
+    }
+
+    private static final int POSIX_FADV_WILLNEED = 3;
+
+    /**
+     * Asks the kernel to start reading {@code length} bytes at {@code offset} into the page cache
+     * now, asynchronously (a hint: failures are ignored).
+     */
+    public static void willNeed(int fd, long offset, long length) {
+        try {
+            int ignored = (int) FADVISE.invokeExact(SCRATCH.get().state, fd, offset, length, POSIX_FADV_WILLNEED);
+        } catch (Throwable t) {
+            throw rethrow(t);
         }
     }
 
