@@ -60,6 +60,9 @@ final class CatCommand implements Callable<Integer> {
                             + " of " + file.size());
                 }
                 io.out().write(buffer.array(), 0, n);
+                if (io.out().checkError()) {
+                    throw new IOException("cannot write to standard output"); // e.g. the reader went away
+                }
                 position += n;
             }
         }

@@ -50,11 +50,18 @@ public final class Main implements Runnable {
                 .setErr(new PrintWriter(io.err(), true, StandardCharsets.UTF_8))
                 .setExecutionExceptionHandler(new ErrorHandler())
                 .setParameterExceptionHandler(ErrorHandler::usage);
+        int exit;
         try {
-            return cmd.execute(args);
+            exit = cmd.execute(args);
         } finally {
             io.out().flush();
             io.err().flush();
         }
+        // PrintStream swallows write errors: a full disk or a closed pipe must not look like success.
+        if (exit == ExitCodes.OK && io.out().checkError()) {
+            io.err().println("castore: cannot write to standard output");
+            return ExitCodes.IO;
+        }
+        return exit;
     }
 }

@@ -120,6 +120,28 @@ class ErrorsTest {
     }
 
     @Test
+    void stdoutThatFailsIsAnError() throws IOException {
+        java.io.OutputStream broken = new java.io.OutputStream() {
+            @Override
+            public void write(int b) throws IOException {
+                throw new IOException("Broken pipe");
+            }
+        };
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        Files.write(tree.resolve("big"), new byte[3 << 20]);
+        String store = storeAddress();
+        Cli writer = new Cli(store);
+        assertThat(writer.run("import", "--quiet", tree.toString()).exit()).isZero();
+        int exit = Main.run(Io.of(broken, err), "cat", "--store", store, "tree/big");
+        assertThat(err.toString()).isEqualTo("castore: cannot write to standard output\n");
+        assertThat(exit).isEqualTo(ExitCodes.IO);
+        err.reset();
+        exit = Main.run(Io.of(broken, err), "roots", "--store", store);
+        assertThat(err.toString()).isEqualTo("castore: cannot write to standard output\n");
+        assertThat(exit).isEqualTo(ExitCodes.IO);
+    }
+
+    @Test
     void badStoreAddresses() {
         assertThat(Cli.raw("roots", "--store", "bogus://x").stderr())
                 .startsWith("castore: unsupported store address 'bogus://x': known schemes are [");
