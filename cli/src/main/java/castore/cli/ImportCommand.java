@@ -82,8 +82,9 @@ final class ImportCommand implements Callable<Integer> {
         try (Store s = store.open()) {
             Importer importer = new Importer(s.blobs(), s.directories(), threads);
             List<Node> nodes = new ArrayList<>();
-            try (ProgressLine line = !quiet && (progress || io.errIsTerminal())
-                    ? ProgressLine.start(io.err(), io.errIsTerminal(), importer::stats, pathBytes) : null) {
+            boolean terminal = !quiet && io.errIsTerminal();
+            try (ProgressLine line = !quiet && (progress || terminal)
+                    ? ProgressLine.start(io.err(), terminal, importer::stats, pathBytes) : null) {
                 for (byte[] path : pathBytes) {
                     nodes.add(importer.importPath(path));
                 }
