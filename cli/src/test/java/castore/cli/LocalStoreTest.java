@@ -151,7 +151,7 @@ class LocalStoreTest {
         Path big = Files.createDirectory(tmp.resolve("big"));
         SplittableRandom random = new SplittableRandom(11);
         byte[] content = new byte[256 << 10];
-        for (int i = 0; i < 600; i++) { // 150 MiB: long enough to be caught mid-way
+        for (int i = 0; i < 1024; i++) { // 256 MiB on one thread: long enough to be caught mid-way
             random.nextBytes(content);
             Files.write(big.resolve("f" + i), content);
         }
@@ -179,7 +179,7 @@ class LocalStoreTest {
     private void waitForPackGrowth() throws IOException, InterruptedException {
         long before = packBytes();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (packBytes() < before + (20 << 20)) {
+        while (packBytes() < before + (8 << 20)) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("the import wrote nothing within 120 s");
             }
