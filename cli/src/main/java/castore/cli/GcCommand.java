@@ -14,9 +14,9 @@ import picocli.CommandLine.ParentCommand;
 
 @Command(name = "gc", description = {
     "Delete every blob, chunk and Directory that no root reaches.",
-    "Runs only while nothing writes to the store: it takes the store's exclusive lock, which every import holds "
-            + "shared while it writes, so gc is refused (exit 6) while an import runs, and an import waits for "
-            + "nothing: it fails fast with the same message while gc runs.",
+    "Runs only while nothing writes to the store: it takes the store's lock exclusively, without waiting, and every "
+            + "process writing to the store holds that lock shared. So gc is refused (exit 6) while an import runs, "
+            + "and an import started during a gc fails at once (exit 6) instead of writing what gc could sweep.",
 })
 final class GcCommand implements Callable<Integer> {
     @ParentCommand

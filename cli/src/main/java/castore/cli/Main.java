@@ -50,6 +50,8 @@ public final class Main implements Runnable {
                 .setErr(new PrintWriter(io.err(), true, StandardCharsets.UTF_8))
                 .setExecutionExceptionHandler(new ErrorHandler())
                 .setParameterExceptionHandler(ErrorHandler::usage);
+        // --help and --version on every subcommand, including those defined in other modules' files.
+        cmd.getSubcommands().values().forEach(sub -> sub.getCommandSpec().mixinStandardHelpOptions(true));
         int exit;
         try {
             exit = cmd.execute(args);

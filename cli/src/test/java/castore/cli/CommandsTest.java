@@ -142,6 +142,17 @@ class CommandsTest {
     }
 
     @Test
+    void helpAndVersionOnEveryCommand() {
+        for (String command : new String[] {"import", "export", "roots", "ls", "cat", "stat", "rm", "verify", "gc", "mount", "daemon"}) {
+            Cli.Result help = Cli.raw(command, "--help");
+            assertThat(help.exit()).as(command).isZero();
+            assertThat(help.stdout()).startsWith("Usage: castore " + command);
+        }
+        assertThat(Cli.raw("--version").stdout()).startsWith("castore ");
+        assertThat(Cli.raw("help", "import").stdout()).startsWith("Usage: castore import");
+    }
+
+    @Test
     void verifyPassesOnAGoodStore() {
         cli.run("import", tree.toString());
         Cli.Result verify = cli.run("verify");
