@@ -1,0 +1,530 @@
+package castore.fs;
+
+import castore.fuse.api.Attr;
+import castore.fuse.api.AttrReply;
+import castore.fuse.api.DirectorySink;
+import castore.fuse.api.Entry;
+import castore.fuse.api.Errno;
+import castore.fuse.api.FileSystem;
+import castore.fuse.api.FuseException;
+import castore.fuse.api.OpenReply;
+import castore.fuse.api.Request;
+import castore.fuse.api.StatFs;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.model.InvalidDataException;
+import castore.model.Name;
+import castore.model.Node;
+import castore.model.SymlinkNode;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.DirectoryService;
+import castore.service.RootService;
+import castore.service.Store;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The castore filesystem: every root of the RootService is an entry of the mount root, and
+ * below it the immutable trees of the DirectoryService and BlobService, read-only.
+ *
+ * <p>Caching: names in the mount root are mutable (a root can be re-pointed or added), so they
+ * are valid for {@link FsOptions#rootTtl()}; everything below a root is content-addressed and
+ * never changes, so entries, negative entries and attributes there are valid for as long as the
+ * kernel likes, files are opened with KEEP_CACHE and directories with CACHE_DIR.
+ *
+ * <p>Inodes (see docs/filesystem.md): files share one node id per (blob digest, executable bit)
+ * and symlinks one per target, so identical files share the page cache. Directories get one node
+ * id per place they are looked up in, because the kernel keeps at most one dentry per directory
+ * inode and would move it between places; their st_ino is still derived from the digest, so
+ * identical directories (like identical files and symlinks) show the same inode number.
+ * Directories are fetched on the first lookup or listing inside them, and dropped with their
+ * node id when the kernel forgets it.
+ *
+ * <p>Errors: an object missing from its service or failing verification is EIO for the
+ * operation that needed it (stat of the node itself still works) and is reported once per digest.
+ */
+public final class CastoreFileSystem implements FileSystem {
+    /** Validity of anything content-addressed: as long as the kernel will keep it. */
+    static final long FOREVER = Long.MAX_VALUE;
+    static final String DIRECTORY_DIGEST_XATTR = "user.tvix.castore.directory.digest";
+    static final String BLOB_DIGEST_XATTR = "user.tvix.castore.blob.digest";
+
+    private static final int DT_DIR = 4;
+    private static final int DT_REG = 8;
+    private static final int DT_LNK = 10;
+    private static final int O_ACCMODE = 03;
+    private static final int O_TRUNC = 01000;
+    private static final int W_OK = 2;
+    private static final int X_OK = 1;
+    private static final byte[] DOT = {'.'};
+    private static final byte[] DOT_DOT = {'.', '.'};
+    private static final B3Digest EMPTY_DIRECTORY = Directory.empty().digest();
+
+    private final BlobService blobs;
+    private final DirectoryService directories;
+    private final RootService roots;
+    private final FsOptions options;
+    private final long rootTtlNanos;
+    private final ProblemLog problems;
+
+    private final Inode root = new Inode(ROOT_ID, null, null, InodeNumbers.ROOT, InodeNumbers.ROOT);
+    private final InodeTable inodes = new InodeTable();
+    private final AtomicLong nextHandle = new AtomicLong(1);
+    private final ConcurrentHashMap<Long, OpenFile> openFiles = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Long, RootListing> rootListings = new ConcurrentHashMap<>();
+
+    public CastoreFileSystem(BlobService blobs, DirectoryService directories, RootService roots, FsOptions options) {
+        this.blobs = blobs;
+        this.directories = directories;
+        this.roots = roots;
+        this.options = options;
+        this.rootTtlNanos = saturatedNanos(options);
+        this.problems = new ProblemLog(options.problems());
+    }
+
+    public CastoreFileSystem(Store store, FsOptions options) {
+        this(store.blobs(), store.directories(), store.roots(), options);
+    }
+
+    private static long saturatedNanos(FsOptions options) {
+        try {
+            return options.rootTtl().toNanos();
+        } catch (ArithmeticException tooLong) {
+            return FOREVER;
+        }
+    }
+
+    /** Node ids currently held (the mount root excluded): falls when the kernel forgets. */
+    public int inodeCount() {
+        return inodes.size();
+    }
+
+    /** Open file handles (each holds a blob reader). */
+    public int openFileCount() {
+        return openFiles.size();
+    }
+
+    // ---- names ------------------------------------------------------------------------------
+
+    @Override
+    public Entry lookup(Request request, long parent, byte[] name) throws FuseException {
+        Inode dir = inode(parent);
+        if (dir == root) {
+            return lookupRoot(name);
+        }
+        if (!(dir.node instanceof DirectoryNode)) {
+            throw new FuseException(Errno.ENOTDIR);
+        }
+        if (!Name.isValid(name)) {
+            return Entry.negative(FOREVER);
+        }
+        Name childName = Name.of(name);
+        Node child = listing(dir).get(childName);
+        if (child == null) {
+            return Entry.negative(FOREVER);
+        }
+        return entry(reference(dir, childName, child), FOREVER);
+    }
+
+    private Entry lookupRoot(byte[] name) throws FuseException {
+        Optional<Node> node = Optional.empty();
+        Name rootName = null;
+        if (Name.isValid(name)) {
+            rootName = Name.of(name);
+            try {
+                node = roots.get(rootName);
+            } catch (IOException | RuntimeException e) {
+                problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
+                throw new FuseException(Errno.EIO);
+            }
+        }
+        if (node.isEmpty()) {
+            if (rootTtlNanos == 0) {
+                throw new FuseException(Errno.ENOENT);
+            }
+            return Entry.negative(rootTtlNanos);
+        }
+        return entry(reference(root, rootName, node.get()), rootTtlNanos);
+    }
+
+    /**
+     * One more lookup reference to {@code child}, named {@code name} in {@code parent}. Files and
+     * symlinks are keyed by their node (content); directories also by where they are.
+     */
+    private Inode reference(Inode parent, Name name, Node child) {
+        Object key = child instanceof DirectoryNode d ? new PlacedDirectory(parent.id, name, d) : child;
+        return inodes.reference(key, child, parent.ino);
+    }
+
+    /** The key of a directory's node id: the directory at one place of the tree. */
+    private record PlacedDirectory(long parentId, Name name, DirectoryNode node) {
+    }
+
+    private Entry entry(Inode inode, long entryValidNanos) {
+        return new Entry(inode.id, 0, attr(inode), entryValidNanos, FOREVER);
+    }
+
+    @Override
+    public void forget(long nodeId, long nlookup) {
+        inodes.forget(nodeId, nlookup);
+    }
+
+    // ---- attributes -------------------------------------------------------------------------
+
+    @Override
+    public AttrReply getattr(Request request, long nodeId) throws FuseException {
+        return new AttrReply(attr(inode(nodeId)), FOREVER);
+    }
+
+    /**
+     * Directories report nlink 1, the convention for "subdirectory count unknown" (btrfs does
+     * the same): counting would mean fetching the directory, and 2 would tell tools like find
+     * that there are no subdirectories.
+     */
+    private static Attr attr(Inode inode) {
+        return switch (inode.node) {
+            case null -> Attr.of(inode.ino, Attr.S_IFDIR | 0555, 0, 1, 0, 0);
+            case DirectoryNode d -> Attr.of(inode.ino, Attr.S_IFDIR | 0555, d.size(), 1, 0, 0);
+            case FileNode f -> Attr.of(inode.ino, Attr.S_IFREG | (f.executable() ? 0555 : 0444), f.size(), 1, 0, 0);
+            case SymlinkNode s -> Attr.of(inode.ino, Attr.S_IFLNK | 0444, s.target().size(), 1, 0, 0);
+        };
+    }
+
+    @Override
+    public byte[] readlink(Request request, long nodeId) throws FuseException {
+        if (inode(nodeId).node instanceof SymlinkNode s) {
+            return s.target().toByteArray();
+        }
+        throw new FuseException(Errno.EINVAL);
+    }
+
+    @Override
+    public void access(Request request, long nodeId, int mask) throws FuseException {
+        Inode inode = inode(nodeId);
+        if ((mask & W_OK) != 0) {
+            throw new FuseException(Errno.EROFS);
+        }
+        if ((mask & X_OK) != 0 && inode.node instanceof FileNode f && !f.executable()) {
+            throw new FuseException(Errno.EACCES);
+        }
+    }
+
+    @Override
+    public StatFs statfs(Request request, long nodeId) {
+        return new StatFs(0, 0, 0, 0, 0, 4096, Name.MAX_LENGTH, 4096);
+    }
+
+    // ---- files ------------------------------------------------------------------------------
+
+    @Override
+    public OpenReply open(Request request, long nodeId, int flags) throws FuseException {
+        Inode inode = inode(nodeId);
+        if ((flags & O_ACCMODE) != 0 || (flags & O_TRUNC) != 0) {
+            throw new FuseException(Errno.EROFS);
+        }
+        FileNode file = switch (inode.node) {
+            case FileNode f -> f;
+            case null -> throw new FuseException(Errno.EISDIR);
+            case DirectoryNode d -> throw new FuseException(Errno.EISDIR);
+            case SymlinkNode s -> throw new FuseException(Errno.EINVAL);
+        };
+        BlobReader reader = openBlob(file);
+        long handle = nextHandle.getAndIncrement();
+        inode.opened();
+        openFiles.put(handle, new OpenFile(inode, reader, file.size(), options.readAheadBytes()));
+        return new OpenReply(handle, OpenReply.KEEP_CACHE);
+    }
+
+    private BlobReader openBlob(FileNode file) throws FuseException {
+        BlobReader reader;
+        try {
+            reader = blobs.open(file.digest()).orElse(null);
+        } catch (IOException | RuntimeException e) {
+            throw eio(file.digest(), "blob " + file.digest() + " unreadable: " + e.getMessage());
+        }
+        if (reader == null) {
+            throw eio(file.digest(), "blob " + file.digest() + " missing from the blob service");
+        }
+        if (reader.size() != file.size()) {
+            closeQuietly(reader);
+            throw eio(file.digest(), "blob " + file.digest() + " has " + reader.size() + " bytes, its file node says " + file.size());
+        }
+        return reader;
+    }
+
+    @Override
+    public void read(Request request, long nodeId, long fileHandle, long offset, ByteBuffer dst) throws FuseException {
+        OpenFile file = openFiles.get(fileHandle);
+        if (file == null) {
+            throw new FuseException(Errno.EBADF);
+        }
+        if (offset < 0) {
+            throw new FuseException(Errno.EINVAL);
+        }
+        try {
+            file.read(offset, dst);
+        } catch (IOException | RuntimeException e) {
+            B3Digest digest = ((FileNode) file.inode.node).digest();
+            throw eio(digest, "blob " + digest + " unreadable at offset " + offset + ": " + e.getMessage());
+        }
+    }
+
+    @Override
+    public void release(Request request, long nodeId, long fileHandle) {
+        OpenFile file = openFiles.remove(fileHandle);
+        if (file != null) {
+            closeQuietly(file);
+            inodes.closed(file.inode);
+        }
+    }
+
+    // ---- directories ------------------------------------------------------------------------
+
+    @Override
+    public OpenReply opendir(Request request, long nodeId) throws FuseException {
+        Inode inode = inode(nodeId);
+        if (inode == root) {
+            if (!options.listRoot()) {
+                throw new FuseException(Errno.EPERM, "listing the mount root needs --list-root");
+            }
+            long handle = nextHandle.getAndIncrement();
+            rootListings.put(handle, new RootListing(roots));
+            // No CACHE_DIR: the set of roots changes while mounted.
+            return new OpenReply(handle, 0);
+        }
+        if (!(inode.node instanceof DirectoryNode)) {
+            throw new FuseException(Errno.ENOTDIR);
+        }
+        listing(inode); // fail here (EIO) rather than in the first readdir
+        inode.opened();
+        return new OpenReply(0, OpenReply.KEEP_CACHE | OpenReply.CACHE_DIR);
+    }
+
+    @Override
+    public void readdir(Request request, long nodeId, long fileHandle, long offset, boolean plus, DirectorySink sink)
+            throws FuseException {
+        Inode dir = inode(nodeId);
+        if (dir == root) {
+            readRoots(fileHandle, offset, plus, sink);
+            return;
+        }
+        if (!(dir.node instanceof DirectoryNode)) {
+            throw new FuseException(Errno.ENOTDIR);
+        }
+        DirectoryListing listing = listing(dir);
+        if (!addDots(dir, offset, plus, sink)) {
+            return;
+        }
+        for (long i = Math.max(offset, 2) - 2; i < listing.size(); i++) {
+            int index = (int) i;
+            if (!add(dir, listing.name(index), listing.node(index), index + 3, FOREVER, plus, sink)) {
+                return;
+            }
+        }
+    }
+
+    /** "." (cookie 1) and ".." (cookie 2) unless {@code offset} is past them; false if the sink is full. */
+    private static boolean addDots(Inode dir, long offset, boolean plus, DirectorySink sink) {
+        if (offset < 1 && !addDot(DOT, dir.ino, 1, plus, sink)) {
+            return false;
+        }
+        return offset >= 2 || addDot(DOT_DOT, dir.parentIno, 2, plus, sink);
+    }
+
+    /** Dot entries carry no node id in READDIRPLUS, so they never count as lookups (the kernel ignores them). */
+    private static boolean addDot(byte[] name, long ino, long next, boolean plus, DirectorySink sink) {
+        if (!plus) {
+            return sink.add(ino, name, DT_DIR, next);
+        }
+        return sink.addPlus(new Entry(0, 0, Attr.of(ino, Attr.S_IFDIR | 0555, 0, 1, 0, 0), 0, 0), name, next);
+    }
+
+    /** Adds one entry; with {@code plus} it is a lookup, undone if the sink does not take it. */
+    private boolean add(Inode dir, Name name, Node node, long next, long entryValidNanos, boolean plus, DirectorySink sink) {
+        if (!plus) {
+            return sink.add(InodeNumbers.of(node), name.bytesUnsafe(), direntType(node), next);
+        }
+        Inode child = reference(dir, name, node);
+        if (sink.addPlus(entry(child, entryValidNanos), name.bytesUnsafe(), next)) {
+            return true;
+        }
+        inodes.forget(child.id, 1);
+        return false;
+    }
+
+    private static int direntType(Node node) {
+        return switch (node) {
+            case DirectoryNode d -> DT_DIR;
+            case FileNode f -> DT_REG;
+            case SymlinkNode s -> DT_LNK;
+        };
+    }
+
+    private void readRoots(long fileHandle, long offset, boolean plus, DirectorySink sink) throws FuseException {
+        RootListing listing = rootListings.get(fileHandle);
+        if (listing == null) {
+            throw new FuseException(options.listRoot() ? Errno.EBADF : Errno.EPERM);
+        }
+        if (!addDots(root, offset, plus, sink)) {
+            return;
+        }
+        try {
+            listing.list(Math.max(offset, 2) - 2,
+                    (named, next) -> add(root, named.name(), named.node(), next + 2, rootTtlNanos, plus, sink));
+        } catch (IOException | UncheckedIOException | InvalidDataException e) {
+            problems.report("roots: " + e.getMessage(), "listing roots failed: " + e.getMessage());
+            throw new FuseException(Errno.EIO);
+        }
+    }
+
+    @Override
+    public void releasedir(Request request, long nodeId, long fileHandle) {
+        if (nodeId == ROOT_ID) {
+            RootListing listing = rootListings.remove(fileHandle);
+            if (listing != null) {
+                listing.close();
+            }
+            return;
+        }
+        Inode inode = inodes.get(nodeId);
+        if (inode != null) {
+            inodes.closed(inode);
+        }
+    }
+
+    /**
+     * The contents of a directory, fetched on first need and kept while its node id lives.
+     * Concurrent first uses share one fetch; a failed fetch is retried by the next operation.
+     */
+    private DirectoryListing listing(Inode dir) throws FuseException {
+        while (true) {
+            CompletableFuture<DirectoryListing> loading = dir.listing();
+            if (loading == null) {
+                var mine = new CompletableFuture<DirectoryListing>();
+                if (!dir.casListing(null, mine)) {
+                    continue;
+                }
+                try {
+                    mine.complete(load((DirectoryNode) dir.node));
+                } catch (FuseException | RuntimeException e) {
+                    dir.casListing(mine, null);
+                    mine.completeExceptionally(e);
+                }
+                loading = mine;
+            }
+            try {
+                return loading.join();
+            } catch (CompletionException e) {
+                throw e.getCause() instanceof FuseException f ? f : new FuseException(Errno.EIO);
+            }
+        }
+    }
+
+    private DirectoryListing load(DirectoryNode node) throws FuseException {
+        B3Digest digest = node.digest();
+        if (digest.equals(EMPTY_DIRECTORY)) {
+            return DirectoryListing.EMPTY;
+        }
+        Directory directory;
+        try {
+            directory = directories.get(digest).orElse(null);
+        } catch (IOException | RuntimeException e) {
+            throw eio(digest, "directory " + digest + " unreadable: " + e.getMessage());
+        }
+        if (directory == null) {
+            throw eio(digest, "directory " + digest + " missing from the directory service");
+        }
+        if (!directory.digest().equals(digest) || directory.size() != node.size()) {
+            throw eio(digest, "directory " + digest + " does not match its node (got " + directory.digest()
+                    + ", size " + directory.size() + ")");
+        }
+        return DirectoryListing.of(directory);
+    }
+
+    // ---- extended attributes ----------------------------------------------------------------
+
+    @Override
+    public byte[] getxattr(Request request, long nodeId, byte[] name) throws FuseException {
+        Inode inode = inode(nodeId);
+        if (!options.xattrs()) {
+            throw new FuseException(Errno.ENOSYS);
+        }
+        String own = digestXattr(inode.node);
+        if (own != null && own.equals(new String(name, StandardCharsets.ISO_8859_1))) {
+            return digestOf(inode.node).toString().getBytes(StandardCharsets.US_ASCII);
+        }
+        throw new FuseException(Errno.ENODATA);
+    }
+
+    @Override
+    public byte[] listxattr(Request request, long nodeId) throws FuseException {
+        Inode inode = inode(nodeId);
+        if (!options.xattrs()) {
+            throw new FuseException(Errno.ENOSYS);
+        }
+        String own = digestXattr(inode.node);
+        return own == null ? new byte[0] : (own + '\0').getBytes(StandardCharsets.US_ASCII);
+    }
+
+    private static String digestXattr(Node node) {
+        return switch (node) {
+            case DirectoryNode d -> DIRECTORY_DIGEST_XATTR;
+            case FileNode f -> BLOB_DIGEST_XATTR;
+            case null, default -> null;
+        };
+    }
+
+    private static B3Digest digestOf(Node node) {
+        return switch (node) {
+            case DirectoryNode d -> d.digest();
+            case FileNode f -> f.digest();
+            default -> throw new IllegalArgumentException("no digest: " + node);
+        };
+    }
+
+    // ---- lifecycle and helpers --------------------------------------------------------------
+
+    /** The session ended: the kernel dropped every reference, so drop every node id and handle. */
+    @Override
+    public void destroy() {
+        openFiles.values().forEach(CastoreFileSystem::closeQuietly);
+        openFiles.clear();
+        rootListings.values().forEach(RootListing::close);
+        rootListings.clear();
+        inodes.clear();
+    }
+
+    private Inode inode(long nodeId) throws FuseException {
+        if (nodeId == ROOT_ID) {
+            return root;
+        }
+        Inode inode = inodes.get(nodeId);
+        if (inode == null) {
+            throw new FuseException(Errno.ENOENT, "unknown node id " + nodeId);
+        }
+        return inode;
+    }
+
+    private FuseException eio(B3Digest digest, String problem) {
+        problems.report(digest, problem);
+        return new FuseException(Errno.EIO, problem);
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception ignored) {
+            // Closing a reader of immutable data: nothing to recover.
+        }
+    }
+}
