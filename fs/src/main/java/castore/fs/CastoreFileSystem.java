@@ -8,6 +8,7 @@ import castore.fuse.api.Errno;
 import castore.fuse.api.FileSystem;
 import castore.fuse.api.FuseException;
 import castore.fuse.api.OpenReply;
+import castore.fuse.api.Operation;
 import castore.fuse.api.Request;
 import castore.fuse.api.StatFs;
 import castore.model.B3Digest;
@@ -112,6 +113,33 @@ public final class CastoreFileSystem implements FileSystem {
     /** Open file handles (each holds a blob reader). */
     public int openFileCount() {
         return openFiles.size();
+    }
+
+    /**
+     * Attributes, symlink targets and xattrs come from nodes already in memory, and so do lookups
+     * and listings of a directory already fetched: those never block. The root catalog, blob
+     * opens and reads, and a first fetch of a directory may.
+     */
+    @Override
+    public boolean mayBlock(Operation op, long nodeId) {
+        return switch (op) {
+            case GETATTR, READLINK, GETXATTR, LISTXATTR, RELEASE, RELEASEDIR, STATFS, ACCESS, LSEEK -> false;
+            case LOOKUP, OPENDIR, READDIR, READDIRPLUS -> !isFetched(nodeId);
+            case OPEN, READ -> true;
+        };
+    }
+
+    /** Whether the node is a directory whose listing is already in memory (or not a directory at all). */
+    private boolean isFetched(long nodeId) {
+        if (nodeId == ROOT_ID) {
+            return false;
+        }
+        Inode inode = inodes.get(nodeId);
+        if (inode == null || !(inode.node instanceof DirectoryNode)) {
+            return true;
+        }
+        CompletableFuture<DirectoryListing> listing = inode.listing();
+        return listing != null && listing.isDone() && !listing.isCompletedExceptionally();
     }
 
     // ---- names ------------------------------------------------------------------------------

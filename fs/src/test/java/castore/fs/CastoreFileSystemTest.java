@@ -179,6 +179,21 @@ class CastoreFileSystemTest {
     }
 
     @Test
+    void onlyStoreAccessMayBlock() throws Exception {
+        trees.root("r", trees.dir("d", trees.dir("x", trees.file("x")), "f", trees.file("f")));
+        var fs = mount();
+        assertThat(fs.mayBlock(castore.fuse.api.Operation.LOOKUP, ROOT)).as("root catalog").isTrue();
+        Entry r = lookup(fs, ROOT, "r");
+        assertThat(fs.mayBlock(castore.fuse.api.Operation.GETATTR, r.nodeId())).isFalse();
+        assertThat(fs.mayBlock(castore.fuse.api.Operation.LOOKUP, r.nodeId())).as("not fetched yet").isTrue();
+        Entry f = lookup(fs, r.nodeId(), "f");
+        assertThat(fs.mayBlock(castore.fuse.api.Operation.LOOKUP, r.nodeId())).isFalse();
+        assertThat(fs.mayBlock(castore.fuse.api.Operation.READDIRPLUS, r.nodeId())).isFalse();
+        assertThat(fs.mayBlock(castore.fuse.api.Operation.READ, f.nodeId())).isTrue();
+        assertThat(fs.mayBlock(castore.fuse.api.Operation.GETXATTR, f.nodeId())).isFalse();
+    }
+
+    @Test
     void readdirIsInNameOrderWithTypesAndResumesAtEveryCookie() throws Exception {
         DirectoryNode child = trees.dir("z", trees.file("z"));
         trees.root("r", trees.dir("b", trees.file("b"), "a", child, "C", Trees.link("a"), "d", trees.executable("d")));
