@@ -30,7 +30,7 @@ class CastoreFileSystemTest {
     static final long ROOT = FileSystem.ROOT_ID;
 
     final InstrumentedBlobService blobs = new InstrumentedBlobService(new MemoryBlobService(), 1000);
-    final CountingDirectoryService directories = new CountingDirectoryService(new MemoryDirectoryService());
+    final InstrumentedDirectoryService directories = new InstrumentedDirectoryService(new MemoryDirectoryService());
     final MemoryRootService roots = new MemoryRootService();
     final Trees trees = new Trees(blobs, directories, roots);
     final List<String> problems = new CopyOnWriteArrayList<>();

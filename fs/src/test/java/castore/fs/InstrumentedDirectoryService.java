@@ -8,19 +8,20 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
-/** Wraps a directory service and records which Directories were fetched. */
-final class CountingDirectoryService implements DirectoryService {
+/** Wraps a directory service: records which Directories were fetched, and can hide stored ones (as if lost). */
+final class InstrumentedDirectoryService implements DirectoryService {
     private final DirectoryService inner;
     final Set<B3Digest> fetched = ConcurrentHashMap.newKeySet();
+    final Set<B3Digest> hidden = ConcurrentHashMap.newKeySet();
 
-    CountingDirectoryService(DirectoryService inner) {
+    InstrumentedDirectoryService(DirectoryService inner) {
         this.inner = inner;
     }
 
     @Override
     public Optional<Directory> get(B3Digest digest) throws IOException {
         fetched.add(digest);
-        return inner.get(digest);
+        return hidden.contains(digest) ? Optional.empty() : inner.get(digest);
     }
 
     @Override
