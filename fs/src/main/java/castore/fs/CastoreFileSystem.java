@@ -350,7 +350,7 @@ public final class CastoreFileSystem implements FileSystem {
             throw new FuseException(Errno.ENOTDIR);
         }
         DirectoryListing listing = listing(dir);
-        if (!addDots(dir, offset, plus, sink)) {
+        if (!addDots(dir, offset, sink)) {
             return;
         }
         for (long i = Math.max(offset, 2) - 2; i < listing.size(); i++) {
@@ -362,19 +362,19 @@ public final class CastoreFileSystem implements FileSystem {
     }
 
     /** "." (cookie 1) and ".." (cookie 2) unless {@code offset} is past them; false if the sink is full. */
-    private static boolean addDots(Inode dir, long offset, boolean plus, DirectorySink sink) {
-        if (offset < 1 && !addDot(DOT, dir.ino, 1, plus, sink)) {
+    private static boolean addDots(Inode dir, long offset, DirectorySink sink) {
+        if (offset < 1 && !addDot(DOT, dir.ino, 1, sink)) {
             return false;
         }
-        return offset >= 2 || addDot(DOT_DOT, dir.parentIno, 2, plus, sink);
+        return offset >= 2 || addDot(DOT_DOT, dir.parentIno, 2, sink);
     }
 
-    /** Dot entries carry no node id in READDIRPLUS, so they never count as lookups (the kernel ignores them). */
-    private static boolean addDot(byte[] name, long ino, long next, boolean plus, DirectorySink sink) {
-        if (!plus) {
-            return sink.add(ino, name, DT_DIR, next);
-        }
-        return sink.addPlus(new Entry(0, 0, Attr.of(ino, Attr.S_IFDIR | 0555, 0, 1, 0, 0), 0, 0), name, next);
+    /**
+     * Dot entries go out as plain entries also in READDIRPLUS (a zeroed entry part, so they are no
+     * lookups) with their real inode number: glibc's readdir skips entries whose d_ino is 0.
+     */
+    private static boolean addDot(byte[] name, long ino, long next, DirectorySink sink) {
+        return sink.add(ino, name, DT_DIR, next);
     }
 
     /** Adds one entry; with {@code plus} it is a lookup, undone if the sink does not take it. */
@@ -403,7 +403,7 @@ public final class CastoreFileSystem implements FileSystem {
         if (listing == null) {
             throw new FuseException(options.listRoot() ? Errno.EBADF : Errno.EPERM);
         }
-        if (!addDots(root, offset, plus, sink)) {
+        if (!addDots(root, offset, sink)) {
             return;
         }
         try {

@@ -235,7 +235,8 @@ class CastoreFileSystemTest {
         var sink = new RecordingSink(4); // ".", "..", "a", "b"; "c" does not fit
         fs.readdir(REQ, r.nodeId(), 0, 0, true, sink);
         assertThat(sink.names()).containsExactly(".", "..", "a", "b");
-        assertThat(sink.entries.get(0).entry().nodeId()).as("dot entries carry no node id").isZero();
+        assertThat(sink.entries.get(0).entry()).as("dot entries are plain entries, no lookups").isNull();
+        assertThat(sink.entries.get(0).ino()).isEqualTo(r.attr().ino());
         assertThat(fs.inodeCount()).isEqualTo(3);
 
         long a = sink.entries.get(2).entry().nodeId();
