@@ -76,7 +76,8 @@ final class MountCommand implements Callable<Integer> {
             try {
                 mount = FuseMount.mount(target, fs, mountOptions);
             } catch (IOException e) {
-                throw new CliException(ExitCodes.IO, "cannot mount " + target + ": " + e.getMessage());
+                // The transport's message names the mountpoint and the reason (EPERM, fusermount3's refusal, ...).
+                throw new CliException(ExitCodes.IO, e.getMessage());
             }
             try (mount) {
                 mount.unmountOnSignals();
