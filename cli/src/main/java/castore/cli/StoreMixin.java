@@ -27,7 +27,13 @@ public final class StoreMixin {
         return Stores.open(storeAddress(), blobService, directoryService, options);
     }
 
+    /** Opens the store for writing (import, rm, gc). */
     public Store open() throws IOException {
         return open(StoreOptions.DEFAULT);
+    }
+
+    /** Opens the store for reading only: such commands never hold a writer's lock. */
+    public Store openReadOnly() throws IOException {
+        return open(StoreOptions.DEFAULT.withReadOnly(true));
     }
 }
