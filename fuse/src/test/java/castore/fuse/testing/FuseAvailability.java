@@ -31,6 +31,24 @@ public final class FuseAvailability {
         require(Libc.geteuid() == 0 ? null : "not running as root");
     }
 
+    /**
+     * Skips (or under CI fails) unless ordinary users may open /dev/fuse: fusermount3 opens it
+     * with the user's own rights, so it needs the usual mode 0666 (some containers make it 0600).
+     */
+    public static void requireDevFuseForUsers() {
+        String problem;
+        try {
+            var perms = Files.getPosixFilePermissions(Path.of("/dev/fuse"));
+            problem = perms.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ)
+                    && perms.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_WRITE) ? null
+                    : "/dev/fuse is not open to ordinary users (mode "
+                    + java.nio.file.attribute.PosixFilePermissions.toString(perms) + "; fix: chmod 0666 /dev/fuse)";
+        } catch (IOException e) {
+            problem = "/dev/fuse: " + e.getMessage();
+        }
+        require(problem);
+    }
+
     /** Skips (or under CI fails) unless {@code program} is on the PATH. */
     public static void requireProgram(String program) {
         require(onPath(program) ? null : program + " is not installed");
