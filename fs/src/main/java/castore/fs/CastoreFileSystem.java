@@ -70,6 +70,8 @@ public final class CastoreFileSystem implements FileSystem {
     private static final byte[] DOT = {'.'};
     private static final byte[] DOT_DOT = {'.', '.'};
     private static final B3Digest EMPTY_DIRECTORY = Directory.empty().digest();
+    /** Files kept open for handle-less reads; each holds a reader (and maybe read-ahead windows). */
+    private static final int READERS = 64;
 
     private final BlobService blobs;
     private final DirectoryService directories;
@@ -83,6 +85,8 @@ public final class CastoreFileSystem implements FileSystem {
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final ConcurrentHashMap<Long, OpenFile> openFiles = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, RootListing> rootListings = new ConcurrentHashMap<>();
+    /** Files read without a handle (zero-message opens), by node id. */
+    private final ReaderCache readers = new ReaderCache(READERS);
 
     public CastoreFileSystem(BlobService blobs, DirectoryService directories, RootService roots, FsOptions options) {
         this.blobs = blobs;
@@ -124,8 +128,10 @@ public final class CastoreFileSystem implements FileSystem {
     public boolean mayBlock(Operation op, long nodeId) {
         return switch (op) {
             case GETATTR, READLINK, GETXATTR, LISTXATTR, RELEASE, RELEASEDIR, STATFS, ACCESS, LSEEK -> false;
-            case LOOKUP, OPENDIR, READDIR, READDIRPLUS -> !isFetched(nodeId);
-            case OPEN, READ -> true;
+            case LOOKUP, READDIR, READDIRPLUS -> !isFetched(nodeId);
+            case OPENDIR -> !kernelOpensDirectories() && !isFetched(nodeId);
+            case OPEN -> !options.zeroMessageOpens();
+            case READ -> true;
         };
     }
 
@@ -256,21 +262,26 @@ public final class CastoreFileSystem implements FileSystem {
 
     @Override
     public OpenReply open(Request request, long nodeId, int flags) throws FuseException {
+        if (options.zeroMessageOpens()) {
+            // The kernel remembers this and opens files itself from now on (KEEP_CACHE, handle 0).
+            throw new FuseException(Errno.ENOSYS);
+        }
         Inode inode = inode(nodeId);
         if ((flags & O_ACCMODE) != 0 || (flags & O_TRUNC) != 0) {
             throw new FuseException(Errno.EROFS);
         }
-        FileNode file = switch (inode.node) {
-            case FileNode f -> f;
-            case null -> throw new FuseException(Errno.EISDIR);
-            case DirectoryNode d -> throw new FuseException(Errno.EISDIR);
-            case SymlinkNode s -> throw new FuseException(Errno.EINVAL);
-        };
-        BlobReader reader = openBlob(file);
+        OpenFile opened = openFile(inode);
         long handle = nextHandle.getAndIncrement();
         inode.opened();
-        openFiles.put(handle, new OpenFile(inode, reader, file.size(), options.readAheadBytes()));
+        openFiles.put(handle, opened);
         return new OpenReply(handle, OpenReply.KEEP_CACHE);
+    }
+
+    private OpenFile openFile(Inode inode) throws FuseException {
+        if (!(inode.node instanceof FileNode file)) {
+            throw new FuseException(inode.node instanceof SymlinkNode ? Errno.EINVAL : Errno.EISDIR);
+        }
+        return new OpenFile(inode, openBlob(file), file.size(), options.readAheadBytes());
     }
 
     private BlobReader openBlob(FileNode file) throws FuseException {
@@ -292,13 +303,26 @@ public final class CastoreFileSystem implements FileSystem {
 
     @Override
     public void read(Request request, long nodeId, long fileHandle, long offset, ByteBuffer dst) throws FuseException {
-        OpenFile file = openFiles.get(fileHandle);
-        if (file == null) {
-            throw new FuseException(Errno.EBADF);
-        }
         if (offset < 0) {
             throw new FuseException(Errno.EINVAL);
         }
+        if (fileHandle != 0) {
+            OpenFile file = openFiles.get(fileHandle);
+            if (file == null) {
+                throw new FuseException(Errno.EBADF);
+            }
+            read(file, offset, dst);
+            return;
+        }
+        OpenFile file = readers.acquire(inode(nodeId), this::openFile);
+        try {
+            read(file, offset, dst);
+        } finally {
+            readers.release(file);
+        }
+    }
+
+    private void read(OpenFile file, long offset, ByteBuffer dst) throws FuseException {
         try {
             file.read(offset, dst);
         } catch (IOException | RuntimeException e) {
@@ -321,6 +345,10 @@ public final class CastoreFileSystem implements FileSystem {
     @Override
     public OpenReply opendir(Request request, long nodeId) throws FuseException {
         Inode inode = inode(nodeId);
+        if (kernelOpensDirectories()) {
+            // The kernel remembers this and opens directories itself from now on (CACHE_DIR, handle 0).
+            throw new FuseException(Errno.ENOSYS);
+        }
         if (inode == root) {
             if (!options.listRoot()) {
                 throw new FuseException(Errno.EPERM, "listing the mount root needs --list-root");
@@ -336,6 +364,14 @@ public final class CastoreFileSystem implements FileSystem {
         listing(inode); // fail here (EIO) rather than in the first readdir
         inode.opened();
         return new OpenReply(0, OpenReply.KEEP_CACHE | OpenReply.CACHE_DIR);
+    }
+
+    /**
+     * Directories are opened by the kernel unless the root may be listed: a kernel-opened directory
+     * is cached (CACHE_DIR) with no way for us to refresh it, and the root listing changes.
+     */
+    private boolean kernelOpensDirectories() {
+        return options.zeroMessageOpens() && !options.listRoot();
     }
 
     @Override
@@ -472,9 +508,10 @@ public final class CastoreFileSystem implements FileSystem {
         if (directory == null) {
             throw eio(digest, "directory " + digest + " missing from the directory service");
         }
-        if (!directory.digest().equals(digest) || directory.size() != node.size()) {
-            throw eio(digest, "directory " + digest + " does not match its node (got " + directory.digest()
-                    + ", size " + directory.size() + ")");
+        // The services verify what they return against the digest; the size is checked here
+        // because the node that claims it comes from a different Directory.
+        if (directory.size() != node.size()) {
+            throw eio(digest, "directory " + digest + " has size " + directory.size() + ", its node says " + node.size());
         }
         return DirectoryListing.of(directory);
     }
@@ -527,6 +564,7 @@ public final class CastoreFileSystem implements FileSystem {
     public void destroy() {
         openFiles.values().forEach(CastoreFileSystem::closeQuietly);
         openFiles.clear();
+        readers.clear();
         rootListings.values().forEach(RootListing::close);
         rootListings.clear();
         inodes.clear();

@@ -23,6 +23,8 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The filesystem's behaviour, by calling its methods as the FUSE server would. */
 class CastoreFileSystemTest {
@@ -67,15 +69,33 @@ class CastoreFileSystemTest {
                 e -> assertThat(Errno.name(e.errno())).isEqualTo(Errno.name(errno)));
     }
 
+    /** Opens (or, with zero-message opens, uses handle 0 as the kernel then does), reads, releases. */
     static String read(FileSystem fs, long node, long offset, int size) throws FuseException {
-        OpenReply h = fs.open(REQ, node, 0);
+        long handle = open(fs, node);
         try {
             ByteBuffer dst = ByteBuffer.allocate(size);
-            fs.read(REQ, node, h.fileHandle(), offset, dst);
+            fs.read(REQ, node, handle, offset, dst);
             return new String(dst.array(), 0, dst.position(), StandardCharsets.UTF_8);
         } finally {
-            fs.release(REQ, node, h.fileHandle());
+            if (handle != 0) {
+                fs.release(REQ, node, handle);
+            }
         }
+    }
+
+    static long open(FileSystem fs, long node) throws FuseException {
+        try {
+            return fs.open(REQ, node, 0).fileHandle();
+        } catch (FuseException e) {
+            if (e.errno() != Errno.ENOSYS) {
+                throw e;
+            }
+            return 0;
+        }
+    }
+
+    static FsOptions explicitOpens() {
+        return FsOptions.defaults().withZeroMessageOpens(false);
     }
 
     @Test
@@ -171,7 +191,6 @@ class CastoreFileSystemTest {
         assertThat(directories.fetched).containsExactly(top.digest());
         Entry d = lookup(fs, m.nodeId(), "deep");
         assertThat(directories.fetched).containsExactlyInAnyOrder(top.digest(), mid.digest());
-        fs.opendir(REQ, d.nodeId());
         var sink = new RecordingSink(100);
         fs.readdir(REQ, d.nodeId(), 0, 0, false, sink);
         assertThat(sink.names()).containsExactly(".", "..", "leaf");
@@ -199,7 +218,6 @@ class CastoreFileSystemTest {
         trees.root("r", trees.dir("b", trees.file("b"), "a", child, "C", Trees.link("a"), "d", trees.executable("d")));
         var fs = mount();
         Entry r = lookup(fs, ROOT, "r");
-        fs.opendir(REQ, r.nodeId());
 
         var all = new RecordingSink(100);
         fs.readdir(REQ, r.nodeId(), 0, 0, false, all);
@@ -229,7 +247,6 @@ class CastoreFileSystemTest {
         trees.root("r", trees.dir("a", trees.file("a"), "b", trees.file("b"), "c", trees.file("c")));
         var fs = mount();
         Entry r = lookup(fs, ROOT, "r");
-        fs.opendir(REQ, r.nodeId());
         assertThat(fs.inodeCount()).isEqualTo(1);
 
         var sink = new RecordingSink(4); // ".", "..", "a", "b"; "c" does not fit
@@ -249,7 +266,7 @@ class CastoreFileSystemTest {
     @Test
     void forgottenNodesAreDroppedButKeptWhileReferencedOrOpen() throws Exception {
         trees.root("r", trees.dir("f", trees.file("content"), "d", trees.dir("x", trees.file("x"))));
-        var fs = mount();
+        var fs = mount(explicitOpens());
         Entry r = lookup(fs, ROOT, "r");
         Entry f = lookup(fs, r.nodeId(), "f");
         assertThat(lookup(fs, r.nodeId(), "f").nodeId()).isEqualTo(f.nodeId());
@@ -280,8 +297,11 @@ class CastoreFileSystemTest {
             trees.root(String.format("root%02d", i), i % 2 == 0 ? f : trees.dir("n", trees.file("n" + i)));
         }
         var refused = mount();
-        assertErrno(Errno.EPERM, () -> refused.opendir(REQ, ROOT));
-        assertErrno(Errno.EPERM, () -> refused.readdir(REQ, ROOT, 7, 0, false, new RecordingSink(10)));
+        assertErrno(Errno.ENOSYS, () -> refused.opendir(REQ, ROOT)); // the kernel opens; reading is refused
+        assertErrno(Errno.EPERM, () -> refused.readdir(REQ, ROOT, 0, 0, false, new RecordingSink(10)));
+        var refusedExplicit = mount(explicitOpens());
+        assertErrno(Errno.EPERM, () -> refusedExplicit.opendir(REQ, ROOT));
+        assertErrno(Errno.EPERM, () -> refusedExplicit.readdir(REQ, ROOT, 7, 0, false, new RecordingSink(10)));
 
         var fs = mount(FsOptions.defaults().withListRoot(true));
         OpenReply h = fs.opendir(REQ, ROOT);
@@ -318,30 +338,37 @@ class CastoreFileSystemTest {
         assertThat(read(fs, lookup(fs, first.nodeId(), "v").nodeId(), 0, 10)).as("the old tree still serves").isEqualTo("1");
     }
 
-    @Test
-    void readsReturnExactlyTheRequestedBytesAtAnyOffset() throws Exception {
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void readsReturnExactlyTheRequestedBytesAtAnyOffset(boolean zeroMessageOpens) throws Exception {
         byte[] data = new byte[10_000];
         new java.util.SplittableRandom(7).nextBytes(data);
         FileNode f = trees.file(data, false);
         trees.root("f", f);
-        var fs = mount(FsOptions.defaults().withReadAheadBytes(0));
+        var fs = mount(FsOptions.defaults().withReadAheadBytes(0).withZeroMessageOpens(zeroMessageOpens));
         Entry e = lookup(fs, ROOT, "f");
-        OpenReply h = fs.open(REQ, e.nodeId(), 0);
-        assertThat(h.openFlags() & OpenReply.KEEP_CACHE).isNotZero();
+        long handle = open(fs, e.nodeId());
+        assertThat(handle == 0).isEqualTo(zeroMessageOpens);
+        if (!zeroMessageOpens) {
+            OpenReply second = fs.open(REQ, e.nodeId(), 0);
+            assertThat(second.openFlags() & OpenReply.KEEP_CACHE).isNotZero();
+            fs.release(REQ, e.nodeId(), second.fileHandle());
+        }
         var random = new java.util.SplittableRandom(1);
         for (int i = 0; i < 300; i++) {
             int offset = random.nextInt(data.length + 100);
             int size = random.nextInt(1, 3000);
             ByteBuffer dst = ByteBuffer.allocate(size);
-            fs.read(REQ, e.nodeId(), h.fileHandle(), offset, dst);
+            fs.read(REQ, e.nodeId(), handle, offset, dst);
             int expected = Math.max(0, Math.min(size, data.length - offset));
             assertThat(dst.position()).isEqualTo(expected);
             assertThat(java.util.Arrays.copyOf(dst.array(), expected))
                     .isEqualTo(java.util.Arrays.copyOfRange(data, Math.min(offset, data.length), Math.min(offset, data.length) + expected));
         }
-        fs.release(REQ, e.nodeId(), h.fileHandle());
-        assertThat(blobs.opens.get()).as("one reader per open").isEqualTo(1);
-        assertThat(fs.openFileCount()).isZero();
+        if (handle != 0) {
+            fs.release(REQ, e.nodeId(), handle);
+        }
+        assertThat(blobs.opens.get()).as("one reader per open, not per read").isEqualTo(zeroMessageOpens ? 1 : 2);
     }
 
     @Test
@@ -349,15 +376,17 @@ class CastoreFileSystemTest {
         trees.root("f", trees.file("x"));
         trees.root("d", trees.dir("x", trees.file("x")));
         trees.root("l", Trees.link("f"));
-        var fs = mount();
+        var fs = mount(explicitOpens());
         long f = lookup(fs, ROOT, "f").nodeId();
         long d = lookup(fs, ROOT, "d").nodeId();
         long l = lookup(fs, ROOT, "l").nodeId();
 
         assertErrno(Errno.ENOTDIR, () -> lookup(fs, f, "x"));
         assertErrno(Errno.ENOTDIR, () -> fs.opendir(REQ, f));
+        assertErrno(Errno.ENOTDIR, () -> fs.readdir(REQ, f, 0, 0, false, new RecordingSink(10)));
         assertErrno(Errno.EISDIR, () -> fs.open(REQ, d, 0));
         assertErrno(Errno.EISDIR, () -> fs.open(REQ, ROOT, 0));
+        assertErrno(Errno.EINVAL, () -> fs.open(REQ, l, 0));
         assertErrno(Errno.EINVAL, () -> fs.readlink(REQ, f));
         assertErrno(Errno.EINVAL, () -> fs.readlink(REQ, d));
         assertThat(new String(fs.readlink(REQ, l), StandardCharsets.UTF_8)).isEqualTo("f");
@@ -369,6 +398,18 @@ class CastoreFileSystemTest {
         fs.access(REQ, d, 1 | 4);
         assertErrno(Errno.EBADF, () -> fs.read(REQ, f, 999, 0, ByteBuffer.allocate(1)));
         assertErrno(Errno.ENOENT, () -> fs.getattr(REQ, 12345));
+
+        // Zero-message opens: the kernel opens by itself after the first ENOSYS; reads of
+        // directories never reach a filesystem (the kernel answers EISDIR), handle 0 reads work.
+        var kernelOpens = mount();
+        long kf = lookup(kernelOpens, ROOT, "f").nodeId();
+        assertErrno(Errno.ENOSYS, () -> kernelOpens.open(REQ, kf, 0));
+        assertErrno(Errno.ENOSYS, () -> kernelOpens.opendir(REQ, lookup(kernelOpens, ROOT, "d").nodeId()));
+        assertThat(read(kernelOpens, kf, 0, 10)).isEqualTo("x");
+        assertErrno(Errno.EISDIR, () -> kernelOpens.read(REQ, lookup(kernelOpens, ROOT, "d").nodeId(), 0, 0, ByteBuffer.allocate(1)));
+        var listable = mount(FsOptions.defaults().withListRoot(true));
+        assertThat(listable.opendir(REQ, lookup(listable, ROOT, "d").nodeId()).openFlags() & OpenReply.CACHE_DIR)
+                .as("with --list-root directories are opened explicitly").isNotZero();
     }
 
     @Test
@@ -380,10 +421,12 @@ class CastoreFileSystemTest {
         Entry e = lookup(fs, ROOT, "gone");
         assertThat(fs.getattr(REQ, e.nodeId()).attr().mode()).isEqualTo(Attr.S_IFDIR | 0555);
         assertErrno(Errno.EIO, () -> lookup(fs, e.nodeId(), "x"));
-        assertErrno(Errno.EIO, () -> fs.opendir(REQ, e.nodeId()));
         assertErrno(Errno.EIO, () -> fs.readdir(REQ, e.nodeId(), 0, 0, false, new RecordingSink(10)));
         assertThat(problems).hasSize(1).allSatisfy(p -> assertThat(p).contains(gone.digest().toString()).contains("missing"));
         assertThat(read(fs, lookup(fs, ROOT, "fine").nodeId(), 0, 10)).isEqualTo("fine");
+
+        var explicit = mount(explicitOpens());
+        assertErrno(Errno.EIO, () -> explicit.opendir(REQ, lookup(explicit, ROOT, "gone").nodeId()));
 
         // Stored later (e.g. by a repair): the next operation fetches again.
         directories.put(Trees.directory("x", trees.file("x")));
@@ -396,7 +439,7 @@ class CastoreFileSystemTest {
         FileNode absent = new FileNode(castore.hash.Blake3.digest(bytes("never stored")), 12, false);
         FileNode bad = trees.file("corrupted bytes");
         trees.root("r", trees.dir("absent", absent, "wrongsize", missing, "bad", bad));
-        var fs = mount();
+        var fs = mount(explicitOpens());
         Entry r = lookup(fs, ROOT, "r");
 
         Entry a = lookup(fs, r.nodeId(), "absent");
@@ -416,6 +459,15 @@ class CastoreFileSystemTest {
         assertThat(String.join("\n", problems)).contains(absent.digest().toString(), missing.digest().toString(),
                 bad.digest().toString());
         assertThat(fs.openFileCount()).isZero();
+
+        // Without handles the same failures come at the first read.
+        var kernelOpens = mount();
+        long r2 = lookup(kernelOpens, ROOT, "r").nodeId();
+        for (String name : List.of("absent", "wrongsize", "bad")) {
+            long node = lookup(kernelOpens, r2, name).nodeId();
+            assertErrno(Errno.EIO, () -> kernelOpens.read(REQ, node, 0, 0, ByteBuffer.allocate(10)));
+        }
+        assertThat(problems).as("once per digest by the second filesystem too").hasSize(6);
     }
 
     @Test

@@ -139,6 +139,35 @@ class MountTest {
     }
 
     @Test
+    void repeatedAccessToImmutableContentNeverReachesTheFilesystem() throws Exception {
+        var counting = new CountingFileSystem(filesystem(FsOptions.defaults().withRootTtl(Duration.ofHours(1))));
+        try (var m = MountFixture.mount(Files.createTempDirectory(tmp, "m"), counting.proxy)) {
+            String[] script = {"sh", "-c", "cat " + p(m, "tree/a/b/c/d/deep.txt") + " " + p(m, "tree/same1")
+                    + " && stat " + p(m, "tree/order/_") + " " + p(m, "tree/link") + " " + p(m, "tree/nothing-here")
+                    + "; ls -f " + p(m, "tree/order") + " && find " + p(m, "tree/a") + " && readlink " + p(m, "tree/l1")
+                    + " && cmp " + p(m, "tree/big.bin") + " " + p(m, "tree/big.bin")};
+            String first = run(script).stdout();
+            var afterFirst = counting.snapshot();
+            assertThat(afterFirst).containsKeys("lookup", "read", "readdir");
+            assertThat(run(script).stdout()).isEqualTo(first);
+            assertThat(counting.snapshot()).as("no request the second time").isEqualTo(afterFirst);
+            assertThat(afterFirst).as("zero-message opens").doesNotContainKeys("release", "releasedir");
+        }
+    }
+
+    @Test
+    void explicitHandlesServeTheSameTree() throws Exception {
+        Path copy = Files.write(tmp.resolve("big.copy"), big);
+        try (var m = mount(FsOptions.defaults().withZeroMessageOpens(false))) {
+            run("cmp", copy.toString(), p(m, "tree/big.bin")).assertOk();
+            assertThat(run("ls", "-f", p(m, "tree/order")).assertOk().stdout()).isEqualTo(".\n..\nC\n_\na\nb\n\u00e9\n");
+            assertFails(run("cat", p(m, "tree/lost")), "Input/output error");
+            assertFails(run("ls", p(m, "tree/gone")), "Input/output error");
+            assertFails(run("ls", p(m, "")), "Operation not permitted");
+        }
+    }
+
+    @Test
     void rootNamesMatchExactly() throws Exception {
         try (var m = mount()) {
             run("stat", p(m, "hello")).assertOk();

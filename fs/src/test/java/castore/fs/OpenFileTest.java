@@ -32,7 +32,8 @@ class OpenFileTest {
         new SplittableRandom(3).nextBytes(data);
         FileNode f = trees.file(data, false);
         trees.root("f", f);
-        fs = new CastoreFileSystem(blobs, trees.directories, trees.roots, FsOptions.defaults().withReadAheadBytes(16_384));
+        fs = new CastoreFileSystem(blobs, trees.directories, trees.roots, FsOptions.defaults().withReadAheadBytes(16_384)
+                .withZeroMessageOpens(false));
         node = fs.lookup(CastoreFileSystemTest.REQ, 1, "f".getBytes()).nodeId();
     }
 
