@@ -85,6 +85,9 @@ public final class CastoreFileSystem implements FileSystem {
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final ConcurrentHashMap<Long, OpenFile> openFiles = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, RootListing> rootListings = new ConcurrentHashMap<>();
+    private final FetchLatency rootLatency = new FetchLatency();
+    private final FetchLatency directoryLatency = new FetchLatency();
+    private final FetchLatency blobLatency = new FetchLatency();
     /** Files read without a handle (zero-message opens), by node id. */
     private final ReaderCache readers = new ReaderCache(READERS);
 
@@ -122,24 +125,30 @@ public final class CastoreFileSystem implements FileSystem {
     /**
      * Attributes, symlink targets and xattrs come from nodes already in memory, and so do lookups
      * and listings of a directory already fetched: those never block. The root catalog, blob
-     * opens and reads, and a first fetch of a directory may.
+     * opens and reads, and a first fetch of a directory may: they go to a virtual thread when
+     * that kind of access has recently been slow (see {@link FetchLatency}).
      */
     @Override
     public boolean mayBlock(Operation op, long nodeId) {
         return switch (op) {
             case GETATTR, READLINK, GETXATTR, LISTXATTR, RELEASE, RELEASEDIR, STATFS, ACCESS, LSEEK -> false;
-            case LOOKUP, READDIR, READDIRPLUS -> !isFetched(nodeId);
-            case OPENDIR -> !kernelOpensDirectories() && !isFetched(nodeId);
-            case OPEN -> !options.zeroMessageOpens();
-            case READ -> true;
+            case LOOKUP, READDIR, READDIRPLUS -> needsFetch(nodeId);
+            case OPENDIR -> !kernelOpensDirectories() && needsFetch(nodeId);
+            case OPEN -> !options.zeroMessageOpens() && blobLatency.slow();
+            case READ -> blobLatency.slow();
         };
+    }
+
+    /** Whether serving a request on this directory needs a slow fetch first. */
+    private boolean needsFetch(long nodeId) {
+        if (nodeId == ROOT_ID) {
+            return rootLatency.slow();
+        }
+        return !isFetched(nodeId) && directoryLatency.slow();
     }
 
     /** Whether the node is a directory whose listing is already in memory (or not a directory at all). */
     private boolean isFetched(long nodeId) {
-        if (nodeId == ROOT_ID) {
-            return false;
-        }
         Inode inode = inodes.get(nodeId);
         if (inode == null || !(inode.node instanceof DirectoryNode)) {
             return true;
@@ -171,24 +180,29 @@ public final class CastoreFileSystem implements FileSystem {
     }
 
     private Entry lookupRoot(byte[] name) throws FuseException {
-        Optional<Node> node = Optional.empty();
-        Name rootName = null;
-        if (Name.isValid(name)) {
-            rootName = Name.of(name);
-            try {
-                node = roots.get(rootName);
-            } catch (IOException | RuntimeException e) {
-                problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
-                throw new FuseException(Errno.EIO);
-            }
+        if (!Name.isValid(name)) {
+            return missingRoot();
+        }
+        Name rootName = Name.of(name);
+        Optional<Node> node;
+        try {
+            node = rootLatency.time(() -> roots.get(rootName));
+        } catch (IOException | RuntimeException e) {
+            problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
+            throw new FuseException(Errno.EIO);
         }
         if (node.isEmpty()) {
-            if (rootTtlNanos == 0) {
-                throw new FuseException(Errno.ENOENT);
-            }
-            return Entry.negative(rootTtlNanos);
+            return missingRoot();
         }
         return entry(reference(root, rootName, node.get()), rootTtlNanos);
+    }
+
+    /** A name the root catalog does not have: cached for the root TTL, like the names it has. */
+    private Entry missingRoot() throws FuseException {
+        if (rootTtlNanos == 0) {
+            throw new FuseException(Errno.ENOENT);
+        }
+        return Entry.negative(rootTtlNanos);
     }
 
     /**
@@ -287,7 +301,7 @@ public final class CastoreFileSystem implements FileSystem {
     private BlobReader openBlob(FileNode file) throws FuseException {
         BlobReader reader;
         try {
-            reader = blobs.open(file.digest()).orElse(null);
+            reader = blobLatency.time(() -> blobs.open(file.digest())).orElse(null);
         } catch (IOException | RuntimeException e) {
             throw eio(file.digest(), "blob " + file.digest() + " unreadable: " + e.getMessage());
         }
@@ -324,7 +338,10 @@ public final class CastoreFileSystem implements FileSystem {
 
     private void read(OpenFile file, long offset, ByteBuffer dst) throws FuseException {
         try {
-            file.read(offset, dst);
+            blobLatency.time(() -> {
+                file.read(offset, dst);
+                return null;
+            });
         } catch (IOException | RuntimeException e) {
             B3Digest digest = ((FileNode) file.inode.node).digest();
             throw eio(digest, "blob " + digest + " unreadable at offset " + offset + ": " + e.getMessage());
@@ -501,7 +518,7 @@ public final class CastoreFileSystem implements FileSystem {
         }
         Directory directory;
         try {
-            directory = directories.get(digest).orElse(null);
+            directory = directoryLatency.time(() -> directories.get(digest)).orElse(null);
         } catch (IOException | RuntimeException e) {
             throw eio(digest, "directory " + digest + " unreadable: " + e.getMessage());
         }

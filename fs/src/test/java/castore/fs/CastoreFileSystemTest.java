@@ -9,6 +9,7 @@ import castore.fuse.api.Errno;
 import castore.fuse.api.FileSystem;
 import castore.fuse.api.FuseException;
 import castore.fuse.api.OpenReply;
+import castore.fuse.api.Operation;
 import castore.fuse.api.Request;
 import castore.model.DirectoryNode;
 import castore.model.FileNode;
@@ -198,18 +199,43 @@ class CastoreFileSystemTest {
     }
 
     @Test
-    void onlyStoreAccessMayBlock() throws Exception {
-        trees.root("r", trees.dir("d", trees.dir("x", trees.file("x")), "f", trees.file("f")));
-        var fs = mount();
-        assertThat(fs.mayBlock(castore.fuse.api.Operation.LOOKUP, ROOT)).as("root catalog").isTrue();
+    void onlyRequestsNeedingASlowFetchAreHandedOff() throws Exception {
+        var memoryRoots = new MemoryRootService();
+        var slowRoots = new castore.service.RootService() {
+            @Override
+            public java.util.Optional<castore.model.Node> get(castore.model.Name name) {
+                java.util.concurrent.locks.LockSupport.parkNanos(20 * FetchLatency.SLOW_NANOS);
+                return memoryRoots.get(name);
+            }
+
+            @Override
+            public void put(castore.model.Name name, castore.model.Node node) {
+                memoryRoots.put(name, node);
+            }
+
+            @Override
+            public boolean remove(castore.model.Name name) {
+                return memoryRoots.remove(name);
+            }
+
+            @Override
+            public java.util.stream.Stream<castore.model.Node.NamedNode> list() {
+                return memoryRoots.list();
+            }
+        };
+        var trees2 = new Trees(blobs, directories, slowRoots);
+        trees2.root("r", trees2.dir("d", trees2.dir("x", trees2.file("x")), "f", trees2.file("f")));
+        var fs = new CastoreFileSystem(blobs, directories, slowRoots, FsOptions.defaults().withProblems(problems::add));
+        assertThat(fs.mayBlock(Operation.LOOKUP, ROOT)).as("nothing measured yet").isFalse();
         Entry r = lookup(fs, ROOT, "r");
-        assertThat(fs.mayBlock(castore.fuse.api.Operation.GETATTR, r.nodeId())).isFalse();
-        assertThat(fs.mayBlock(castore.fuse.api.Operation.LOOKUP, r.nodeId())).as("not fetched yet").isTrue();
+        assertThat(fs.mayBlock(Operation.LOOKUP, ROOT)).as("the root catalog was slow").isTrue();
+        assertThat(fs.mayBlock(Operation.GETATTR, r.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.LOOKUP, r.nodeId())).as("fast memory directories").isFalse();
         Entry f = lookup(fs, r.nodeId(), "f");
-        assertThat(fs.mayBlock(castore.fuse.api.Operation.LOOKUP, r.nodeId())).isFalse();
-        assertThat(fs.mayBlock(castore.fuse.api.Operation.READDIRPLUS, r.nodeId())).isFalse();
-        assertThat(fs.mayBlock(castore.fuse.api.Operation.READ, f.nodeId())).isTrue();
-        assertThat(fs.mayBlock(castore.fuse.api.Operation.GETXATTR, f.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.READDIRPLUS, r.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.READ, f.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.GETXATTR, f.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.OPEN, f.nodeId())).as("answered ENOSYS at once").isFalse();
     }
 
     @Test
