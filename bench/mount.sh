@@ -13,12 +13,16 @@
 # /usr/share and /usr/include, >50k files, plus the two 1 GiB files), the castore store and the
 # squashfs image (uncompressed, like the castore local store) are built once under $BENCH_DIR.
 # Client and daemons run on one CPU (taskset -c $BENCH_CPU): split across the 2 CPUs the figures
-# swing by 3x. Usage: bench/mount.sh [workload...]   (default: all)
+# swing by 3x. Each figure is the best of $BENCH_COLD cold runs (each on a fresh mount) and of
+# $BENCH_WARM warm runs: other processes on a shared machine only ever slow a run down.
+# Usage: bench/mount.sh [workload...]   (default: all)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
 CPU="${BENCH_CPU:-0}"
 THREADS="${CASTORE_THREADS:-4}"
+COLD_RUNS="${BENCH_COLD:-2}"
+WARM_RUNS="${BENCH_WARM:-3}"
 WORKLOADS=("${@:-walk lstat read seq-random seq-real pread par4}")
 read -r -a WORKLOADS <<<"${WORKLOADS[*]}"
 
@@ -183,6 +187,7 @@ measure() {
 
 unit() { case "$1" in walk|lstat) echo "entries/s" ;; pread) echo "preads/s" ;; *) echo "MiB/s" ;; esac; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+best() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 build_clients
 build_corpus
@@ -190,17 +195,22 @@ build_corpus
 declare -A RESULT
 for w in "${WORKLOADS[@]}"; do
   for sys in native squashfuse_ll castore; do
-    start "$sys"
-    RESULT[$w,$sys,cold]=$(measure "$w")
-    RESULT[$w,$sys,warm]=$(measure "$w")
-    echo "$w $sys cold ${RESULT[$w,$sys,cold]} warm ${RESULT[$w,$sys,warm]} $(unit "$w")" >&2
+    cold=() warm=()
+    for _ in $(seq "$COLD_RUNS"); do
+      start "$sys"
+      cold+=("$(measure "$w")")
+    done
+    for _ in $(seq "$WARM_RUNS"); do warm+=("$(measure "$w")"); done
+    RESULT[$w,$sys,cold]=$(best "${cold[@]}")
+    RESULT[$w,$sys,warm]=$(best "${warm[@]}")
+    echo "$w $sys cold ${cold[*]} warm ${warm[*]} $(unit "$w")" >&2
   done
 done
 unmount_all
 
 echo
 echo "castore mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r), client and daemons on CPU $CPU,"
-echo "castore --threads $THREADS, JVM $CASTORE_JAVA_OPTS; corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
+echo "castore --threads $THREADS, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold / $WARM_RUNS warm runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
 echo
 echo "| workload | unit | state | native | squashfuse_ll | castore | castore/squashfuse_ll | castore/native |"
 echo "|---|---|---|---:|---:|---:|---:|---:|"
