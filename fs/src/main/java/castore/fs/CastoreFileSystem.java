@@ -41,7 +41,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Caching: names in the mount root are mutable (a root can be re-pointed or added), so they
  * are valid for {@link FsOptions#rootTtl()}; everything below a root is content-addressed and
  * never changes, so entries, negative entries and attributes there are valid for as long as the
- * kernel likes, files are opened with KEEP_CACHE and directories with CACHE_DIR.
+ * kernel likes. By default the kernel opens files and directories itself (zero-message opens,
+ * with KEEP_CACHE and CACHE_DIR), so repeated access to cached content costs no request at all.
  *
  * <p>Inodes (see docs/filesystem.md): files share one node id per (blob digest, executable bit)
  * and symlinks one per target, so identical files share the page cache. Directories get one node
@@ -57,12 +58,7 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class CastoreFileSystem implements FileSystem {
     /** Validity of anything content-addressed: as long as the kernel will keep it. */
     static final long FOREVER = Long.MAX_VALUE;
-    static final String DIRECTORY_DIGEST_XATTR = "user.tvix.castore.directory.digest";
-    static final String BLOB_DIGEST_XATTR = "user.tvix.castore.blob.digest";
 
-    private static final int DT_DIR = 4;
-    private static final int DT_REG = 8;
-    private static final int DT_LNK = 10;
     private static final int O_ACCMODE = 03;
     private static final int O_TRUNC = 01000;
     private static final int W_OK = 2;
@@ -219,7 +215,7 @@ public final class CastoreFileSystem implements FileSystem {
     }
 
     private Entry entry(Inode inode, long entryValidNanos) {
-        return new Entry(inode.id, 0, attr(inode), entryValidNanos, FOREVER);
+        return new Entry(inode.id, 0, NodeAttributes.attr(inode), entryValidNanos, FOREVER);
     }
 
     @Override
@@ -231,21 +227,7 @@ public final class CastoreFileSystem implements FileSystem {
 
     @Override
     public AttrReply getattr(Request request, long nodeId) throws FuseException {
-        return new AttrReply(attr(inode(nodeId)), FOREVER);
-    }
-
-    /**
-     * Directories report nlink 1, the convention for "subdirectory count unknown" (btrfs does
-     * the same): counting would mean fetching the directory, and 2 would tell tools like find
-     * that there are no subdirectories.
-     */
-    private static Attr attr(Inode inode) {
-        return switch (inode.node) {
-            case null -> Attr.of(inode.ino, Attr.S_IFDIR | 0555, 0, 1, 0, 0);
-            case DirectoryNode d -> Attr.of(inode.ino, Attr.S_IFDIR | 0555, d.size(), 1, 0, 0);
-            case FileNode f -> Attr.of(inode.ino, Attr.S_IFREG | (f.executable() ? 0555 : 0444), f.size(), 1, 0, 0);
-            case SymlinkNode s -> Attr.of(inode.ino, Attr.S_IFLNK | 0444, s.target().size(), 1, 0, 0);
-        };
+        return new AttrReply(NodeAttributes.attr(inode(nodeId)), FOREVER);
     }
 
     @Override
@@ -427,13 +409,13 @@ public final class CastoreFileSystem implements FileSystem {
      * lookups) with their real inode number: glibc's readdir skips entries whose d_ino is 0.
      */
     private static boolean addDot(byte[] name, long ino, long next, DirectorySink sink) {
-        return sink.add(ino, name, DT_DIR, next);
+        return sink.add(ino, name, NodeAttributes.DT_DIR, next);
     }
 
     /** Adds one entry; with {@code plus} it is a lookup, undone if the sink does not take it. */
     private boolean add(Inode dir, Name name, Node node, long next, long entryValidNanos, boolean plus, DirectorySink sink) {
         if (!plus) {
-            return sink.add(InodeNumbers.of(node), name.bytesUnsafe(), direntType(node), next);
+            return sink.add(InodeNumbers.of(node), name.bytesUnsafe(), NodeAttributes.direntType(node), next);
         }
         Inode child = reference(dir, name, node);
         if (sink.addPlus(entry(child, entryValidNanos), name.bytesUnsafe(), next)) {
@@ -441,14 +423,6 @@ public final class CastoreFileSystem implements FileSystem {
         }
         inodes.forget(child.id, 1);
         return false;
-    }
-
-    private static int direntType(Node node) {
-        return switch (node) {
-            case DirectoryNode d -> DT_DIR;
-            case FileNode f -> DT_REG;
-            case SymlinkNode s -> DT_LNK;
-        };
     }
 
     private void readRoots(long fileHandle, long offset, boolean plus, DirectorySink sink) throws FuseException {
@@ -541,9 +515,9 @@ public final class CastoreFileSystem implements FileSystem {
         if (!options.xattrs()) {
             throw new FuseException(Errno.ENOSYS);
         }
-        String own = digestXattr(inode.node);
+        String own = NodeAttributes.digestXattr(inode.node);
         if (own != null && own.equals(new String(name, StandardCharsets.ISO_8859_1))) {
-            return digestOf(inode.node).toString().getBytes(StandardCharsets.US_ASCII);
+            return NodeAttributes.digestOf(inode.node).toString().getBytes(StandardCharsets.US_ASCII);
         }
         throw new FuseException(Errno.ENODATA);
     }
@@ -554,24 +528,8 @@ public final class CastoreFileSystem implements FileSystem {
         if (!options.xattrs()) {
             throw new FuseException(Errno.ENOSYS);
         }
-        String own = digestXattr(inode.node);
+        String own = NodeAttributes.digestXattr(inode.node);
         return own == null ? new byte[0] : (own + '\0').getBytes(StandardCharsets.US_ASCII);
-    }
-
-    private static String digestXattr(Node node) {
-        return switch (node) {
-            case DirectoryNode d -> DIRECTORY_DIGEST_XATTR;
-            case FileNode f -> BLOB_DIGEST_XATTR;
-            case null, default -> null;
-        };
-    }
-
-    private static B3Digest digestOf(Node node) {
-        return switch (node) {
-            case DirectoryNode d -> d.digest();
-            case FileNode f -> f.digest();
-            default -> throw new IllegalArgumentException("no digest: " + node);
-        };
     }
 
     // ---- lifecycle and helpers --------------------------------------------------------------
