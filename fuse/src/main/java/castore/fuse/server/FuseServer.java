@@ -13,9 +13,10 @@ import castore.fuse.api.Request;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static castore.fuse.abi.Wire.i32;
@@ -45,21 +46,36 @@ public final class FuseServer implements AutoCloseable {
     private final FileSystem fs;
     private final Config config;
     private final BufferPool pool;
-    private final ExecutorService workers;
+    private final ThreadFactory workers = Thread.ofVirtual().factory();
+    private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicBoolean destroyed = new AtomicBoolean();
     private volatile InitInfo initInfo;
+    private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
     private final AtomicBoolean warnedWriteError = new AtomicBoolean();
+    private final java.util.concurrent.atomic.AtomicLong interrupts = new java.util.concurrent.atomic.AtomicLong();
 
     public FuseServer(FileSystem fs, Config config, BufferPool pool) {
         this.fs = fs;
         this.config = config;
         this.pool = pool;
-        this.workers = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("fuse-worker-", 0).factory());
     }
 
     /** What INIT negotiated, or null before INIT. */
     public InitInfo initInfo() {
         return initInfo;
+    }
+
+    /**
+     * Completes with what INIT negotiated once it has been answered, or exceptionally (with an
+     * IllegalStateException saying why) if INIT was refused.
+     */
+    public CompletableFuture<InitInfo> initialized() {
+        return initialized;
+    }
+
+    /** How many INTERRUPT requests arrived (after the first is answered ENOSYS, usually one at most). */
+    public long interruptsReceived() {
+        return interrupts.get();
     }
 
     /** The size a reply buffer must have: out header plus the largest READ. */
@@ -111,7 +127,10 @@ public final class FuseServer implements AutoCloseable {
             // We never abort work, and ENOSYS tells the kernel to stop sending interrupts (it
             // takes effect when this channel still holds the original request; else the kernel
             // answers ENOENT, which send() ignores). The original request is answered normally.
-            case Opcode.INTERRUPT -> replyError(channel, own, unique, Errno.ENOSYS);
+            case Opcode.INTERRUPT -> {
+                interrupts.incrementAndGet();
+                replyError(channel, own, unique, Errno.ENOSYS);
+            }
             // ENOSYS is remembered by the kernel, which then answers these itself, at no round trip:
             // FLUSH and FSYNC/FSYNCDIR/SYNCFS succeed, locks become local, STATX falls back to GETATTR.
             case Opcode.FLUSH, Opcode.FSYNC, Opcode.FSYNCDIR, Opcode.SYNCFS, Opcode.GETLK, Opcode.SETLK,
@@ -134,7 +153,8 @@ public final class FuseServer implements AutoCloseable {
                 if (call == null) {
                     replyError(channel, own, unique, Errno.ENOSYS);
                 } else if (fs.mayBlock(call.op(), nodeId)) {
-                    workers.execute(() -> serveOffloaded(call, channel));
+                    inFlight.incrementAndGet();
+                    workers.newThread(() -> serveOffloaded(call, channel)).start();
                 } else {
                     serve(call, channel, own);
                 }
@@ -203,6 +223,7 @@ public final class FuseServer implements AutoCloseable {
             serve(call, channel, buffer);
         } finally {
             pool.release(buffer);
+            inFlight.decrementAndGet();
         }
     }
 
@@ -236,10 +257,12 @@ public final class FuseServer implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             LOG.log(System.Logger.Level.ERROR, "FUSE INIT refused: {0}", e.getMessage());
             replyError(channel, own, unique, Errno.EPROTO);
+            initialized.completeExceptionally(new IllegalStateException("FUSE INIT refused: " + e.getMessage()));
             return;
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "filesystem init failed", e);
             replyError(channel, own, unique, Errno.EIO);
+            initialized.completeExceptionally(new IllegalStateException("filesystem init failed: " + e, e));
             return;
         }
         if (config.debug) {
@@ -250,6 +273,7 @@ public final class FuseServer implements AutoCloseable {
         int length = Wire.OUT_HEADER + answer.encode(own.segment(), Wire.OUT_HEADER);
         Replies.header(own.segment(), length, 0, unique);
         send(channel, own, length, unique);
+        initialized.complete(initInfo);
     }
 
     private void forget(long nodeId, long nlookup) {
@@ -290,10 +314,11 @@ public final class FuseServer implements AutoCloseable {
     }
 
     private void send(Channel channel, ReplyBuffer out, int length, long unique) {
-        if (config.debug) {
-            System.err.printf("fuse: -> %d error %d (%d bytes)%n", unique, i32(out.segment(), 4), length);
-        }
         int result = channel.write(out, length);
+        if (config.debug) {
+            System.err.printf("fuse: -> %d error %d (%d bytes)%s%n", unique, i32(out.segment(), 4), length,
+                    result == 0 ? "" : ", write failed: " + Errno.name(-result));
+        }
         // ENOENT: the request was interrupted or aborted meanwhile; ENODEV: the mount is gone.
         if (result < 0 && result != -Errno.ENOENT && result != -Errno.ENODEV
                 && warnedWriteError.compareAndSet(false, true)) {
@@ -317,13 +342,18 @@ public final class FuseServer implements AutoCloseable {
      * virtual threads, then destroys the filesystem.
      */
     public void close(long timeoutMillis) {
-        workers.shutdown();
+        initialized.completeExceptionally(new IllegalStateException("the FUSE session ended before INIT"));
+        // Only reached when no reader runs, so nothing new is started; wait for the rest.
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         try {
-            if (!workers.awaitTermination(timeoutMillis, TimeUnit.MILLISECONDS)) {
-                LOG.log(System.Logger.Level.WARNING, "FUSE requests still running at unmount; not waiting");
+            while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (inFlight.get() > 0) {
+            LOG.log(System.Logger.Level.WARNING, "{0} FUSE requests still running at unmount; not waiting", inFlight.get());
         }
         destroy();
     }

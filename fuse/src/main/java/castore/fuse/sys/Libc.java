@@ -90,6 +90,22 @@ public final class Libc {
         return handle(name, fd, all);
     }
 
+    /**
+     * Calls a handle made by {@link #errnoHandle} (state first) for its int or long result, or
+     * {@code -errno} on failure. Boxes its arguments: for set-up calls, not for the read/write loop.
+     */
+    private static long call(MethodHandle handle, MemorySegment state, Object... args) {
+        Object[] all = new Object[args.length + 1];
+        all[0] = state;
+        System.arraycopy(args, 0, all, 1, args.length);
+        try {
+            long r = ((Number) handle.invokeWithArguments(all)).longValue();
+            return r < 0 ? -errno(state) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     /** A segment to receive errno; allocate one per thread (or per buffer) and reuse it. */
     public static MemorySegment newCallState(Arena arena) {
         return arena.allocate(Linker.Option.captureStateLayout());
@@ -111,21 +127,11 @@ public final class Libc {
     }
 
     public static int open(MemorySegment state, MemorySegment path, int flags) {
-        try {
-            int r = (int) OPEN.invokeExact(state, path, flags, 0);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) call(OPEN, state, path, flags, 0);
     }
 
     public static int close(MemorySegment state, int fd) {
-        try {
-            int r = (int) CLOSE.invokeExact(state, fd);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) call(CLOSE, state, fd);
     }
 
     /** read(2): bytes read, or -errno. */
@@ -150,69 +156,34 @@ public final class Libc {
 
     public static int mount(MemorySegment state, MemorySegment source, MemorySegment target, MemorySegment type,
                             long flags, MemorySegment data) {
-        try {
-            int r = (int) MOUNT.invokeExact(state, source, target, type, flags, data);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) call(MOUNT, state, source, target, type, flags, data);
     }
 
     public static int umount2(MemorySegment state, MemorySegment target, int flags) {
-        try {
-            int r = (int) UMOUNT2.invokeExact(state, target, flags);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) call(UMOUNT2, state, target, flags);
     }
 
     public static int ioctl(MemorySegment state, int fd, long request, MemorySegment arg) {
-        try {
-            int r = (int) IOCTL.invokeExact(state, fd, request, arg);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) call(IOCTL, state, fd, request, arg);
     }
 
     /** socketpair(2) into {@code fds} (two ints). */
     public static int socketpair(MemorySegment state, int domain, int type, int protocol, MemorySegment fds) {
-        try {
-            int r = (int) SOCKETPAIR.invokeExact(state, domain, type, protocol, fds);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) call(SOCKETPAIR, state, domain, type, protocol, fds);
     }
 
     /** pipe2(2) into {@code fds} (two ints: read end, write end). */
     public static int pipe2(MemorySegment state, MemorySegment fds, int flags) {
-        try {
-            int r = (int) PIPE2.invokeExact(state, fds, flags);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) call(PIPE2, state, fds, flags);
     }
 
     public static long recvmsg(MemorySegment state, int fd, MemorySegment msghdr, int flags) {
-        try {
-            long r = (long) RECVMSG.invokeExact(state, fd, msghdr, flags);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return call(RECVMSG, state, fd, msghdr, flags);
     }
 
     /** waitpid(2) with the wait status stored into {@code status} (one int). */
     public static int waitpid(MemorySegment state, int pid, MemorySegment status, int options) {
-        try {
-            int r = (int) WAITPID.invokeExact(state, pid, status, options);
-            return r < 0 ? -errno(state) : r;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) call(WAITPID, state, pid, status, options);
     }
 
     /**
@@ -264,32 +235,24 @@ public final class Libc {
     }
 
     public static int getuid() {
-        try {
-            return (int) GETUID.invokeExact();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return noArgs(GETUID);
     }
 
     public static int getgid() {
-        try {
-            return (int) GETGID.invokeExact();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return noArgs(GETGID);
     }
 
     public static int geteuid() {
-        try {
-            return (int) GETEUID.invokeExact();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return noArgs(GETEUID);
     }
 
     public static int pageSize() {
+        return noArgs(GETPAGESIZE);
+    }
+
+    private static int noArgs(MethodHandle handle) {
         try {
-            return (int) GETPAGESIZE.invokeExact();
+            return (int) handle.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }

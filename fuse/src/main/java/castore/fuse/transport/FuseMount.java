@@ -7,11 +7,15 @@ import castore.fuse.sys.Libc;
 import sun.misc.Signal;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -29,6 +33,8 @@ public final class FuseMount implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("castore.fuse");
     /** How long close() waits for the kernel to end the connection after detaching. */
     private static final long CLOSE_WAIT_MILLIS = 10_000;
+    /** How long mount() waits for the kernel's INIT to be answered. */
+    private static final long INIT_WAIT_MILLIS = 30_000;
 
     private final Path mountpoint;
     private final boolean viaFusermount;
@@ -47,8 +53,7 @@ public final class FuseMount implements AutoCloseable {
 
     /**
      * Mounts {@code fs} read-only (ro, nosuid, nodev) on {@code mountpoint} and starts serving it.
-     * Returns once the kernel holds the mount; the first access waits for INIT, which the readers
-     * answer at once.
+     * Returns once the kernel's INIT is answered and {@link FileSystem#init} has run.
      *
      * @throws IOException with a one-line reason: no such directory, not a directory, a stale
      *                     mount, no /dev/fuse, no permission, fusermount3 missing or refusing
@@ -82,7 +87,33 @@ public final class FuseMount implements AutoCloseable {
         }
         FuseMount mount = new FuseMount(mp, viaFusermount, server, session);
         Runtime.getRuntime().addShutdownHook(mount.shutdownHook);
+        mount.awaitInit();
         return mount;
+    }
+
+    /**
+     * The kernel queues INIT as it mounts and a reader answers it at once; wait for that so a
+     * refused INIT fails the mount here rather than every later access.
+     */
+    private void awaitInit() throws IOException {
+        try {
+            server.initialized().get(INIT_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            throw closeAfter(new IOException("mounting " + mountpoint + " failed: "
+                    + (e instanceof TimeoutException ? "the kernel sent no INIT" : e.getCause().getMessage())));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw closeAfter(new InterruptedIOException("interrupted while mounting " + mountpoint));
+        }
+    }
+
+    private IOException closeAfter(IOException failure) {
+        try {
+            close();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
+        }
+        return failure;
     }
 
     private static void checkMountpoint(Path mp) throws IOException {
@@ -112,9 +143,14 @@ public final class FuseMount implements AutoCloseable {
         return mountpoint;
     }
 
-    /** What INIT negotiated, or null while the kernel has not sent INIT yet. */
+    /** What INIT negotiated (answered before {@link #mount} returns). */
     public InitInfo initInfo() {
         return server.initInfo();
+    }
+
+    /** The server, for tests that look at protocol counters. */
+    FuseServer server() {
+        return server;
     }
 
     /** Whether the mount is gone and every reader has stopped. */

@@ -124,12 +124,14 @@ class FuseServerTest {
         assertThat(Wire.u16(reply, 16 + 28)).isEqualTo(16); // max_pages = 64 KiB / 4 KiB
         assertThat(fs.initInfo().negotiatedFlags() & InitFlags.DO_READDIRPLUS).isNotZero();
         assertThat(server.initInfo()).isEqualTo(fs.initInfo());
+        assertThat(server.initialized()).isCompletedWithValue(fs.initInfo());
     }
 
     @Test
     void initFromAnUnsupportedProtocolIsRefusedWithEproto() throws Exception {
         assertThat(error(call(Opcode.INIT, 0, body(64, 7, 12, 0, 0, 0)))).isEqualTo(-Errno.EPROTO);
         assertThat(fs.initInfo()).isNull();
+        assertThat(server.initialized()).isCompletedExceptionally();
     }
 
     @Test

@@ -36,6 +36,10 @@ public final class FuseAvailability {
      * with the user's own rights, so it needs the usual mode 0666 (some containers make it 0600).
      */
     public static void requireDevFuseForUsers() {
+        require(devFuseForUsersProblem());
+    }
+
+    private static String devFuseForUsersProblem() {
         String problem;
         try {
             var perms = Files.getPosixFilePermissions(Path.of("/dev/fuse"));
@@ -46,7 +50,7 @@ public final class FuseAvailability {
         } catch (IOException e) {
             problem = "/dev/fuse: " + e.getMessage();
         }
-        require(problem);
+        return problem;
     }
 
     /** Skips (or under CI fails) unless {@code program} is on the PATH. */
@@ -66,7 +70,7 @@ public final class FuseAvailability {
 
     private static String problem() {
         if (Libc.geteuid() != 0) {
-            return onPath("fusermount3") ? null : "not root and no fusermount3";
+            return onPath("fusermount3") ? devFuseForUsersProblem() : "not root and no fusermount3";
         }
         try (FileChannel ignored = FileChannel.open(Path.of("/dev/fuse"), StandardOpenOption.READ,
                 StandardOpenOption.WRITE)) {

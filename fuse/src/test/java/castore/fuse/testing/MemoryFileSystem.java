@@ -39,6 +39,7 @@ public final class MemoryFileSystem implements FileSystem {
     private final long ttlNanos;
     private final Set<Operation> offloaded;
     private final Map<Long, CountDownLatch> readGates = new ConcurrentHashMap<>();
+    private final Map<String, CountDownLatch> lookupGates = new ConcurrentHashMap<>();
     private final Map<Long, AtomicLong> lookups = new ConcurrentHashMap<>();
     private final Map<Long, Long> openHandles = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(1);
@@ -228,6 +229,20 @@ public final class MemoryFileSystem implements FileSystem {
         readGates.put(nodeId(path), gate);
     }
 
+    /** Holds every LOOKUP of {@code name} (in any directory) until {@code gate} opens. */
+    public void gateLookups(String name, CountDownLatch gate) {
+        lookupGates.put(name, gate);
+    }
+
+    private static void await(CountDownLatch gate) throws FuseException {
+        try {
+            gate.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new FuseException(Errno.EINTR);
+        }
+    }
+
     // ---- FileSystem ----
 
     private Node node(Operation op, long nodeId) throws FuseException {
@@ -257,7 +272,8 @@ public final class MemoryFileSystem implements FileSystem {
 
     @Override
     public boolean mayBlock(Operation op, long nodeId) {
-        return offloaded.contains(op) || op == Operation.READ && readGates.containsKey(nodeId);
+        return offloaded.contains(op) || op == Operation.READ && readGates.containsKey(nodeId)
+                || op == Operation.LOOKUP && !lookupGates.isEmpty();
     }
 
     @Override
@@ -266,7 +282,12 @@ public final class MemoryFileSystem implements FileSystem {
         if (!dir.isDirectory()) {
             throw new FuseException(Errno.ENOTDIR);
         }
-        Long child = dir.children().get(new String(name, StandardCharsets.UTF_8));
+        String n = new String(name, StandardCharsets.UTF_8);
+        CountDownLatch gate = lookupGates.get(n);
+        if (gate != null) {
+            await(gate);
+        }
+        Long child = dir.children().get(n);
         if (child == null) {
             throw new FuseException(Errno.ENOENT);
         }
@@ -312,12 +333,7 @@ public final class MemoryFileSystem implements FileSystem {
         Node n = node(Operation.READ, nodeId);
         CountDownLatch gate = readGates.get(nodeId);
         if (gate != null) {
-            try {
-                gate.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new FuseException(Errno.EINTR);
-            }
+            await(gate);
         }
         if (offset < n.content().length) {
             dst.put(n.content(), (int) offset, (int) Math.min(dst.remaining(), n.content().length - offset));

@@ -3,6 +3,7 @@ package castore.fuse.transport;
 import castore.fuse.abi.InitFlags;
 import castore.fuse.api.FileSystem;
 import castore.fuse.api.Operation;
+import castore.fuse.server.FuseServer;
 import castore.fuse.testing.Commands;
 import castore.fuse.testing.MemoryFileSystem;
 import castore.fuse.testing.MountFixture;
@@ -277,10 +278,71 @@ class MountTest {
             // While that read waits in the filesystem, the single reader thread still answers.
             assertThat(Commands.run("cat", m.path("hello.txt").toString()).assertOk().stdout()).isEqualTo("hello\n");
             assertThat(Commands.run("ls", m.path("bin").toString()).assertOk().stdout()).isEqualTo("tool\n");
-            assertThat(slow.isDone()).isFalse();
-            gate.countDown();
+            try {
+                assertThat(slow.isDone()).isFalse();
+            } finally {
+                gate.countDown();
+            }
             assertThat(slow.get(60, TimeUnit.SECONDS)).isEqualTo("deep\n");
             assertThat(fs.callingThreads()).contains("virtual");
+        }
+    }
+
+    @Test
+    void aSignalDuringALookupSendsOneInterruptAnsweredEnosysAndTheLookupCompletes() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        CountDownLatch gate = new CountDownLatch(1);
+        fs.gateLookups("deep.txt", gate);
+        // One channel, so the INTERRUPT is read where the LOOKUP is still being processed.
+        try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(1))) {
+            Commands.run("stat", m.path("a/b/c").toString()).assertOk();
+            Process stat = new ProcessBuilder("stat", m.path("a/b/c/deep.txt").toString()).start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (fs.calls(Operation.LOOKUP) < 4 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(fs.calls(Operation.LOOKUP)).as("the gated LOOKUP arrived").isEqualTo(4);
+            try {
+                stat.toHandle().destroy(); // SIGTERM while the kernel waits for our answer
+                FuseServer server = m.fuseMount().server();
+                while (server.interruptsReceived() == 0 && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                assertThat(server.interruptsReceived()).isEqualTo(1);
+                // A request already read is always answered: the caller waits for it, then dies.
+                assertThat(stat.isAlive()).isTrue();
+            } finally {
+                gate.countDown();
+            }
+            assertThat(stat.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(stat.exitValue()).isEqualTo(143);
+            assertThat(Files.readString(m.path("a/b/c/deep.txt"))).isEqualTo("deep\n");
+        }
+    }
+
+    @Test
+    void aKilledReaderOfASlowFileDiesWithoutWaitingForTheRead() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        CountDownLatch gate = new CountDownLatch(1);
+        fs.gateReads("a/b/c/deep.txt", gate);
+        try (var m = MountFixture.mount(tmp, fs)) {
+            Process cat = new ProcessBuilder("cat", m.path("a/b/c/deep.txt").toString()).start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (fs.calls(Operation.READ) == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(fs.calls(Operation.READ)).isEqualTo(1);
+            // Readahead goes out as background requests (ASYNC_READ): the reader waits on the page,
+            // not on our answer, so SIGTERM ends it while the READ is still being served.
+            try {
+                cat.toHandle().destroy();
+                assertThat(cat.waitFor(30, TimeUnit.SECONDS)).isTrue();
+                assertThat(cat.exitValue()).isEqualTo(143);
+                assertThat(fs.calls(Operation.READ)).isEqualTo(1);
+            } finally {
+                gate.countDown();
+            }
+            assertThat(Files.readString(m.path("a/b/c/deep.txt"))).isEqualTo("deep\n");
         }
     }
 

@@ -32,6 +32,14 @@ class ProcessLifecycleTest {
         return ChildJvm.start(CLASSPATH, MountMain.class.getName(), List.of(mountpoint.toString()), uid);
     }
 
+    /** SIGTERM: the daemon unmounts, destroys its filesystem, exits 0, and the mount is gone. */
+    private static void terminateAndExpectCleanExit(ChildJvm child, Path mnt) throws Exception {
+        child.terminate();
+        assertThat(child.awaitLine("unmounted")).isEqualTo("unmounted destroyed=true");
+        assertThat(child.waitFor()).as("exit code; stderr: %s", child.stderr()).isZero();
+        assertThat(MountInfo.find(mnt)).isEmpty();
+    }
+
     /** Detaches whatever a failed test left mounted. */
     private static void detach(Path mountpoint) {
         if (MountInfo.find(mountpoint).isPresent()) {
@@ -47,10 +55,7 @@ class ProcessLifecycleTest {
             child.awaitLine("mounted");
             assertThat(MountInfo.find(mnt)).isPresent();
             assertThat(Commands.run("cat", mnt + "/hello.txt").assertOk().stdout()).isEqualTo("hello from uid 0\n");
-            child.terminate();
-            assertThat(child.awaitLine("unmounted")).isEqualTo("unmounted destroyed=true");
-            assertThat(child.waitFor()).as("exit code; stderr: %s", child.stderr()).isZero();
-            assertThat(MountInfo.find(mnt)).isEmpty();
+            terminateAndExpectCleanExit(child, mnt);
         } finally {
             detach(mnt);
         }
@@ -101,10 +106,7 @@ class ProcessLifecycleTest {
             assertThat(Commands.runAs(NOBODY, "touch", mnt + "/new").stderr()).contains("Read-only file system");
             // Without allow_other not even root gets in.
             assertThat(Commands.run("cat", mnt + "/hello.txt").stderr()).contains("Permission denied");
-            child.terminate();
-            assertThat(child.awaitLine("unmounted")).isEqualTo("unmounted destroyed=true");
-            assertThat(child.waitFor()).as("exit code; stderr: %s", child.stderr()).isZero();
-            assertThat(MountInfo.find(mnt)).isEmpty();
+            terminateAndExpectCleanExit(child, mnt);
         } finally {
             detach(mnt);
             Files.deleteIfExists(mnt);
