@@ -277,7 +277,7 @@ public final class CastoreFileSystem implements FileSystem {
         if (!(inode.node instanceof FileNode file)) {
             throw new FuseException(inode.node instanceof SymlinkNode ? Errno.EINVAL : Errno.EISDIR);
         }
-        return new OpenFile(inode, openBlob(file), file.size(), options.readAheadBytes());
+        return new OpenFile(inode, openBlob(file), file.size(), options.readAheadBytes(), blobLatency::slow);
     }
 
     private BlobReader openBlob(FileNode file) throws FuseException {

@@ -9,12 +9,15 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.function.BooleanSupplier;
 
 /**
  * One open file: the blob reader opened once at open(2), shared by every read on the handle.
  * Reads are positional and run in parallel; the lock here only guards the read-ahead
  * bookkeeping, never I/O. A reader that keeps reading near where it stopped is sequential: the
- * next windows of the blob are then fetched on virtual threads before the kernel asks for them.
+ * next windows of the blob are then fetched on virtual threads before the kernel asks for them,
+ * while blob access is slow (a remote store, a cold disk). A fast store gains nothing from it: the
+ * kernel's own asynchronous readahead already keeps several reads in flight.
  */
 final class OpenFile implements AutoCloseable {
     /** At most this many windows are kept per handle (memory bound: windows x window size). */
@@ -27,6 +30,7 @@ final class OpenFile implements AutoCloseable {
     private final long size;
     private final int windowSize;
     private final long slack;
+    private final BooleanSupplier storeIsSlow;
 
     // Guarded by this.
     private long frontier = -1;
@@ -45,12 +49,13 @@ final class OpenFile implements AutoCloseable {
         }
     }
 
-    OpenFile(Inode inode, BlobReader reader, long size, int windowSize) {
+    OpenFile(Inode inode, BlobReader reader, long size, int windowSize, BooleanSupplier storeIsSlow) {
         this.inode = inode;
         this.reader = reader;
         this.size = size;
         this.windowSize = windowSize;
         this.slack = Math.max(MIN_SLACK, windowSize);
+        this.storeIsSlow = storeIsSlow;
     }
 
     /** Fills {@code dst} from {@code offset}, short only at end of file. */
@@ -92,7 +97,7 @@ final class OpenFile implements AutoCloseable {
         while (!windows.isEmpty() && windows.peekFirst().end() <= offset) {
             windows.pollFirst();
         }
-        if (streak >= 1) {
+        if (streak >= 1 && storeIsSlow.getAsBoolean()) {
             long next = windows.isEmpty() ? end : Math.max(end, windows.peekLast().end());
             long horizon = Math.min(size, end + 2L * windowSize);
             while (next < horizon && windows.size() < MAX_WINDOWS) {

@@ -39,7 +39,7 @@ class ReaderCacheTest {
             public void close() {
                 closed.add(inode);
             }
-        }, 1, 0);
+        }, 1, 0, () -> false);
     }
 
     @Test
