@@ -131,7 +131,13 @@ unmount_all() {
   for m in "$WORK/mnt/castore" "$WORK/mnt/squash"; do
     if mountpoint -q "$m"; then umount "$m" 2>/dev/null || umount -l "$m"; fi
   done
-  if [ -n "$DAEMON" ]; then wait "$DAEMON" 2>/dev/null || true; DAEMON=""; fi
+  if [ -n "$DAEMON" ]; then
+    # A daemon still starting (or refusing to go) is told to stop rather than waited for forever.
+    for _ in $(seq 100); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.05; done
+    kill "$DAEMON" 2>/dev/null || true
+    wait "$DAEMON" 2>/dev/null || true
+    DAEMON=""
+  fi
 }
 trap unmount_all EXIT
 
@@ -146,8 +152,10 @@ start() {
     castore)
       coproc CASTORE_MOUNT { exec "${PIN[@]}" "$CASTORE" mount --store "$STORE" --threads "$THREADS" "$WORK/mnt/castore" 2>&1; }
       DAEMON=$!
-      read -r -t 60 ready <&"${CASTORE_MOUNT[0]}" || die "castore mount did not start"
-      [[ "$ready" == "castore: mounted "* ]] || die "castore mount: $ready"
+      ready=""
+      while [[ "$ready" != "castore: mounted "* ]]; do   # the launcher may say it is building first
+        read -r -t 300 ready <&"${CASTORE_MOUNT[0]}" || die "castore mount did not start${ready:+: $ready}"
+      done
       BASE="$WORK/mnt/castore" ;;
     squashfuse_ll)
       "${PIN[@]}" squashfuse_ll -f -o clone_fd "$IMAGE" "$WORK/mnt/squash" &

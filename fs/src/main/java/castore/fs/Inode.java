@@ -81,10 +81,6 @@ final class Inode {
         return false;
     }
 
-    synchronized long lookups() {
-        return lookups;
-    }
-
     @SuppressWarnings("unchecked")
     CompletableFuture<DirectoryListing> listing() {
         return (CompletableFuture<DirectoryListing>) LISTING.getVolatile(this);
