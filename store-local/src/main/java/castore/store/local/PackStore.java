@@ -77,11 +77,11 @@ final class PackStore {
         try {
             writer = idle.pollFirst();
             if (writer == null) {
-                writer = PackWriter.create(layout.packs());
+                writer = PackWriter.create(layout.packs(), sync);
             }
             Location location = writer.append(kind, digest, data, offset, length, aux);
             pending.get(kind.ordinal()).putIfAbsent(digest, location);
-            if (writer.size() >= rollSize) {
+            if (writer.size() >= rollSize || writer.count() >= PackWriter.MAX_ENTRIES) {
                 PackWriter full = writer;
                 writer = null;
                 publish(full);
@@ -143,7 +143,7 @@ final class PackStore {
             writer.discard();
             return;
         }
-        Pack pack = writer.publish(sync);
+        Pack pack = writer.publish();
         packs.add(pack);
         // The pack is findable now; only then forget the pending locations that point at it.
         for (var map : pending) {
