@@ -241,15 +241,21 @@ final class LocalRootService implements RootService {
         int at = JOURNAL_HEADER;
         int records = 0;
         CRC32C crc = new CRC32C();
-        // A record cut short by a crash, or not yet completely written, ends the journal.
-        while (at + 8 <= bytes.length) {
-            int len = b.getInt(at);
-            if (len < 3 || at + 8L + len > bytes.length) {
-                break;
+        // A record cut short by a crash (or still being written) ends the journal; a bad record
+        // with intact data after it is damage, and is reported rather than overwritten.
+        while (at < bytes.length) {
+            int len = at + 8 <= bytes.length ? b.getInt(at) : -1;
+            boolean complete = len >= 3 && at + 8L + len <= bytes.length;
+            if (complete) {
+                crc.reset();
+                crc.update(bytes, at + 8, len);
             }
-            crc.reset();
-            crc.update(bytes, at + 8, len);
-            if ((int) crc.getValue() != b.getInt(at + 4)) {
+            if (!complete || (int) crc.getValue() != b.getInt(at + 4)) {
+                boolean torn = complete ? allZero(bytes, at + 8 + len) // the last record, or zeros after it
+                        : len < 0 || at + 8L + len > bytes.length || allZero(bytes, at);
+                if (!torn) {
+                    throw new CorruptedDataException(where + " is damaged at offset " + at);
+                }
                 break;
             }
             applyRecord(changes, bytes, at + 8, len, where);
@@ -261,6 +267,15 @@ final class LocalRootService implements RootService {
             journal = j; // cache only what matches the stat we keyed it by
         }
         return j;
+    }
+
+    private static boolean allZero(byte[] bytes, int from) {
+        for (int i = from; i < bytes.length; i++) {
+            if (bytes[i] != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static void applyRecord(TreeMap<Name, Node> changes, byte[] bytes, int at, int len, String where) throws CorruptedDataException {

@@ -195,6 +195,11 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
         for (Map.Entry<String, String> b : packs.packs().broken().entrySet()) {
             report.accept("pack " + b.getKey() + ": " + b.getValue());
         }
+        try (var all = roots.list()) {
+            all.forEach(r -> { });
+        } catch (IOException | UncheckedIOException e) {
+            report.accept(e instanceof UncheckedIOException u ? u.getCause().getMessage() : e.getMessage());
+        }
         Set<Location> verifiedChunks = ConcurrentHashMap.newKeySet();
         AtomicLong checked = new AtomicLong();
         Pack[] all = packs.packs().packs();

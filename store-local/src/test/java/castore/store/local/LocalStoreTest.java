@@ -381,6 +381,27 @@ class LocalStoreTest {
     }
 
     @Test
+    void damageInsideTheJournalIsReportedNotOverwritten() throws IOException {
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            store.roots().put(Name.of("first"), Directory.empty().toNode());
+            store.roots().put(Name.of("second"), Directory.empty().toNode());
+        }
+        Path journal = dir().resolve("roots").resolve("journal");
+        flipByte(journal, 16 + 8 + 4); // inside the first record, with the second intact after it
+        long size = Files.size(journal);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThatThrownBy(() -> store.roots().get(Name.of("second")))
+                    .isInstanceOf(CorruptedDataException.class).hasMessageContaining("damaged at offset 16");
+            assertThatThrownBy(() -> store.roots().put(Name.of("third"), Directory.empty().toNode()))
+                    .isInstanceOf(CorruptedDataException.class);
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).singleElement().asString().contains("journal");
+        }
+        assertThat(Files.size(journal)).as("nothing was truncated").isEqualTo(size);
+    }
+
+    @Test
     void rootsSurviveCompactionAndReopenInNameOrder() throws IOException {
         List<Name> names = new ArrayList<>();
         for (int i = 0; i < 300; i++) {
