@@ -9,6 +9,8 @@ import castore.service.BlobReader;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
+import castore.service.cache.CacheConfig;
+import castore.service.cache.StoreCache;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -47,6 +49,45 @@ class S3RestartTest {
                 assertThat(store.roots().get(Name.of("r"))).isPresent();
                 assertThat(S3StoreTest.readAll(reader)).isEqualTo(data);
             }
+        }
+    }
+
+    @Test
+    void cachedDataStaysReadableWhileTheServerIsDown() throws IOException {
+        try (S3ProxyServer server = S3ProxyServer.start(serverDir.resolve("server"))) {
+            server.createBucket("cached");
+            var options = new StoreOptions(false, Duration.ofSeconds(2), Map.of());
+            byte[] seen = S3StoreTest.random(700_000, 12);
+            byte[] unseen = S3StoreTest.random(300_000, 13);
+            B3Digest seenDigest;
+            B3Digest unseenDigest;
+            try (Store plain = Stores.open(server.address("cached", "p"), options)) {
+                seenDigest = write(plain, seen);
+                unseenDigest = write(plain, unseen);
+            }
+            Path cacheDir = serverDir.resolve("cache");
+            try (Store store = StoreCache.wrap(Stores.open(server.address("cached", "p"), options),
+                    CacheConfig.onDisk(cacheDir, 1L << 30))) {
+                try (BlobReader r = store.blobs().open(seenDigest).orElseThrow()) {
+                    assertThat(S3StoreTest.readAll(r)).isEqualTo(seen);
+                }
+                server.stop();
+                try (BlobReader r = store.blobs().open(seenDigest).orElseThrow()) {
+                    assertThat(S3StoreTest.readAll(r)).isEqualTo(seen); // all local now
+                }
+                assertThatThrownBy(() -> store.blobs().open(unseenDigest)).isInstanceOf(IOException.class);
+                server.restart();
+                try (BlobReader r = store.blobs().open(unseenDigest).orElseThrow()) {
+                    assertThat(S3StoreTest.readAll(r)).isEqualTo(unseen);
+                }
+            }
+        }
+    }
+
+    private static B3Digest write(Store store, byte[] data) throws IOException {
+        try (var w = store.blobs().create()) {
+            w.write(data, 0, data.length);
+            return w.finish();
         }
     }
 }
