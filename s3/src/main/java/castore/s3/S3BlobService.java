@@ -50,6 +50,23 @@ final class S3BlobService implements BlobService {
         return bucket.exists(Keys.blob(digest)) || bucket.exists(Keys.chunk(digest));
     }
 
+    /**
+     * Whether a chunk (or a whole blob) with this digest is stored: chunks first, since that is
+     * what a chunk-level uploader asks about. (Becomes an override when BlobService gains it.)
+     */
+    public boolean hasChunk(B3Digest digest) throws IOException {
+        return bucket.exists(Keys.chunk(digest)) || bucket.exists(Keys.blob(digest));
+    }
+
+    /** A verified reader for one chunk, or a whole blob, by digest. */
+    public Optional<BlobReader> openChunk(B3Digest digest) throws IOException {
+        Optional<Long> size = bucket.size(Keys.chunk(digest));
+        if (size.isPresent()) {
+            return Optional.of(new ChunkedReader(digest, List.of(new ChunkMeta(digest, size.get()))));
+        }
+        return open(digest);
+    }
+
     @Override
     public Optional<BlobReader> open(B3Digest digest) throws IOException {
         return chunks(digest).map(list -> new ChunkedReader(digest, list));

@@ -124,6 +124,14 @@ class S3StoreTest {
         try (BlobReader r = store.blobs().open(second.digest()).orElseThrow()) {
             assertThat(Blake3.digest(readAll(r))).isEqualTo(second.digest());
         }
+        var s3blobs = (S3BlobService) store.blobs();
+        assertThat(s3blobs.hasChunk(second.digest())).isTrue();
+        assertThat(s3blobs.hasChunk(digest)).isTrue();
+        assertThat(s3blobs.hasChunk(Blake3.digest(new byte[] {9}))).isFalse();
+        try (BlobReader r = s3blobs.openChunk(second.digest()).orElseThrow()) {
+            assertThat(r.size()).isEqualTo(second.size());
+            assertThat(Blake3.digest(readAll(r))).isEqualTo(second.digest());
+        }
     }
 
     @Test
