@@ -20,11 +20,15 @@ import software.amazon.awssdk.services.s3.S3Client;
 /**
  * A real S3-compatible server for tests: S3Proxy with its filesystem backend, run as its own
  * process on 127.0.0.1 so a test can stop and restart it (same port, same data). Outside CI a
- * machine without the jar or a JDK skips; under CI=true that is a failure.
+ * machine without the jar skips; under CI=true that is a failure. Other modules' tests use it
+ * through castore-s3's test-jar; the jar is found through the castore.s3proxy.jar property or in
+ * the local Maven repository (the s3 module's build downloads it).
  */
-final class S3ProxyServer implements AutoCloseable {
-    static final String ACCESS_KEY = "castore-test";
-    static final String SECRET_KEY = "castore-test-secret";
+public final class S3ProxyServer implements AutoCloseable {
+    public static final String ACCESS_KEY = "castore-test";
+    public static final String SECRET_KEY = "castore-test-secret";
+    /** Keep in step with s3proxy.version in s3/pom.xml. */
+    private static final String VERSION = "4.1.0";
 
     private final Path base;
     private final int port;
@@ -36,8 +40,8 @@ final class S3ProxyServer implements AutoCloseable {
     }
 
     /** Starts a server storing under {@code base}, and makes the SDK's default chain find its credentials. */
-    static S3ProxyServer start(Path base) throws IOException {
-        String jar = System.getProperty("castore.s3proxy.jar");
+    public static S3ProxyServer start(Path base) throws IOException {
+        String jar = jarPath();
         boolean available = jar != null && Files.isRegularFile(Path.of(jar));
         if (!"true".equals(System.getenv("CI"))) {
             Assumptions.assumeTrue(available, "S3Proxy jar not found (castore.s3proxy.jar); run through Maven");
@@ -67,7 +71,7 @@ final class S3ProxyServer implements AutoCloseable {
     void startProcess() throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         process = new ProcessBuilder(List.of(java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-jar",
-                System.getProperty("castore.s3proxy.jar"), "--properties", base.resolve("s3proxy.conf").toString()))
+                jarPath(), "--properties", base.resolve("s3proxy.conf").toString()))
                 .redirectErrorStream(true)
                 .redirectOutput(base.resolve("s3proxy.log").toFile())
                 .start();
@@ -87,7 +91,7 @@ final class S3ProxyServer implements AutoCloseable {
         throw new IOException("S3Proxy did not start within 60 s");
     }
 
-    void stop() {
+    public void stop() {
         if (process != null && process.isAlive()) {
             process.destroy();
             try {
@@ -101,29 +105,39 @@ final class S3ProxyServer implements AutoCloseable {
     }
 
     /** Stops and starts again on the same port with the same data. */
-    void restart() throws IOException {
+    public void restart() throws IOException {
         stop();
         startProcess();
     }
 
-    URI endpoint() {
+    private static String jarPath() {
+        String configured = System.getProperty("castore.s3proxy.jar");
+        if (configured != null) {
+            return configured;
+        }
+        Path m2 = Path.of(System.getProperty("user.home"), ".m2", "repository", "org", "gaul", "s3proxy", VERSION,
+                "s3proxy-" + VERSION + "-jar-with-dependencies.jar");
+        return Files.isRegularFile(m2) ? m2.toString() : null;
+    }
+
+    public URI endpoint() {
         return URI.create("http://127.0.0.1:" + port);
     }
 
     /** A store address for {@code bucket} and {@code prefix}. */
-    String address(String bucket, String prefix) {
+    public String address(String bucket, String prefix) {
         return "s3://" + bucket + "/" + prefix + "?endpoint=" + endpoint() + "&region=us-east-1";
     }
 
     /** A plain client, for creating buckets and tampering with objects behind the store's back. */
-    S3Client client() {
+    public S3Client client() {
         return S3Client.builder().endpointOverride(endpoint()).forcePathStyle(true).region(Region.US_EAST_1)
                 .httpClient(software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient.create())
                 .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS_KEY, SECRET_KEY)))
                 .build();
     }
 
-    void createBucket(String bucket) {
+    public void createBucket(String bucket) {
         try (S3Client c = client()) {
             c.createBucket(b -> b.bucket(bucket));
         }
