@@ -7,6 +7,7 @@ import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
+import castore.service.ChunkedBlobReader;
 import castore.service.CorruptedDataException;
 import castore.service.NotFoundException;
 import java.io.IOException;
@@ -98,65 +99,25 @@ final class S3BlobService implements BlobService {
     }
 
     /** Positional reads over the chunk list; the last chunk read is kept for sequential readers. */
-    private final class ChunkedReader implements BlobReader {
+    private final class ChunkedReader extends ChunkedBlobReader {
         private record Held(int index, byte[] data) {
         }
 
         private final B3Digest digest;
-        private final List<ChunkMeta> chunks;
-        private final long[] starts;
-        private final long size;
         private volatile Held held;
 
         ChunkedReader(B3Digest digest, List<ChunkMeta> chunks) {
+            super(chunks);
             this.digest = digest;
-            this.chunks = chunks;
-            this.starts = new long[chunks.size()];
-            long offset = 0;
-            for (int i = 0; i < chunks.size(); i++) {
-                starts[i] = offset;
-                offset += chunks.get(i).size();
-            }
-            this.size = offset;
         }
 
         @Override
-        public long size() {
-            return size;
-        }
-
-        @Override
-        public int read(long position, ByteBuffer dst) throws IOException {
-            if (position < 0) {
-                throw new IllegalArgumentException("negative position " + position);
-            }
-            if (position >= size) {
-                return -1;
-            }
-            int total = 0;
-            while (dst.hasRemaining() && position < size) {
-                int index = indexOf(position);
-                byte[] data = chunk(index);
-                int within = (int) (position - starts[index]);
-                int n = Math.min(dst.remaining(), data.length - within);
-                dst.put(data, within, n);
-                position += n;
-                total += n;
-            }
-            return total;
-        }
-
-        private int indexOf(long position) {
-            int i = Arrays.binarySearch(starts, position);
-            return i >= 0 ? i : -i - 2;
-        }
-
-        private byte[] chunk(int index) throws IOException {
+        protected byte[] chunk(int index) throws IOException {
             Held h = held;
             if (h != null && h.index == index) {
                 return h.data;
             }
-            byte[] data = readChunk(chunks.get(index), digest);
+            byte[] data = readChunk(chunks().get(index), digest);
             held = new Held(index, data);
             return data;
         }

@@ -6,11 +6,11 @@ import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
+import castore.service.ChunkedBlobReader;
 import castore.service.CorruptedDataException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
@@ -118,7 +118,7 @@ public final class CachingBlobService implements BlobService {
             return;
         }
         try (Reader reader = new Reader(blob, list.get())) {
-            for (int i = 0; i < reader.chunkList.size(); i++) {
+            for (int i = 0; i < reader.chunks().size(); i++) {
                 reader.chunk(i);
             }
         }
@@ -130,62 +130,34 @@ public final class CachingBlobService implements BlobService {
     }
 
     /** Reads through the cache; fetches a missing chunk by reading its range from the inner blob. */
-    private final class Reader implements BlobReader {
+    private final class Reader extends ChunkedBlobReader {
         private final B3Digest digest;
-        private final List<ChunkMeta> chunkList;
-        private final long[] starts;
-        private final long size;
         private final AtomicInteger users = new AtomicInteger(1);
         private BlobReader innerReader;
         private volatile long lastEnd = -1;
         private volatile int prefetchedThrough = -1;
 
         Reader(B3Digest digest, List<ChunkMeta> chunkList) {
+            super(chunkList);
             this.digest = digest;
-            this.chunkList = chunkList;
-            this.starts = new long[chunkList.size()];
-            long offset = 0;
-            for (int i = 0; i < starts.length; i++) {
-                starts[i] = offset;
-                offset += chunkList.get(i).size();
-            }
-            this.size = offset;
-        }
-
-        @Override
-        public long size() {
-            return size;
         }
 
         @Override
         public int read(long position, ByteBuffer dst) throws IOException {
-            if (position < 0) {
-                throw new IllegalArgumentException("negative position " + position);
-            }
-            if (position >= size) {
-                return -1;
-            }
             boolean sequential = position == lastEnd || position == 0;
-            int total = 0;
-            long pos = position;
-            while (dst.hasRemaining() && pos < size) {
-                int index = indexOf(pos);
-                byte[] data = chunk(index);
-                int within = (int) (pos - starts[index]);
-                int n = Math.min(dst.remaining(), data.length - within);
-                dst.put(data, within, n);
-                pos += n;
-                total += n;
+            int n = super.read(position, dst);
+            if (n > 0) {
+                long end = position + n;
+                lastEnd = end;
+                if (sequential && readAhead > 0 && end < size()) {
+                    scheduleReadAhead(end);
+                }
             }
-            lastEnd = pos;
-            if (sequential && readAhead > 0 && pos < size) {
-                scheduleReadAhead(pos);
-            }
-            return total;
+            return n;
         }
 
         private void scheduleReadAhead(long from) {
-            int last = indexOf(Math.min(size - 1, from + readAhead - 1));
+            int last = indexOf(Math.min(size() - 1, from + readAhead - 1));
             int first = Math.max(indexOf(from), prefetchedThrough + 1);
             if (first > last) {
                 return;
@@ -197,17 +169,17 @@ public final class CachingBlobService implements BlobService {
         }
 
         void prefetchRange(long from, long length) {
-            if (from >= size || length <= 0) {
+            if (from >= size() || length <= 0) {
                 return;
             }
-            int last = indexOf(Math.min(size - 1, from + length - 1));
+            int last = indexOf(Math.min(size() - 1, from + length - 1));
             for (int i = indexOf(Math.max(0, from)); i <= last; i++) {
                 submitFetch(i);
             }
         }
 
         private void submitFetch(int index) {
-            B3Digest chunk = chunkList.get(index).digest();
+            B3Digest chunk = chunks().get(index).digest();
             if (chunkLoads.isLoading(chunk) || chunks.contains(chunk)) {
                 return;
             }
@@ -228,20 +200,9 @@ public final class CachingBlobService implements BlobService {
             });
         }
 
-        private int indexOf(long position) {
-            int i = Arrays.binarySearch(starts, position);
-            if (i >= 0) {
-                // Skip empty chunks (none are stored, but be safe): find the last start <= position.
-                while (i + 1 < starts.length && starts[i + 1] == position) {
-                    i++;
-                }
-                return i;
-            }
-            return -i - 2;
-        }
-
-        byte[] chunk(int index) throws IOException {
-            ChunkMeta meta = chunkList.get(index);
+        @Override
+        protected byte[] chunk(int index) throws IOException {
+            ChunkMeta meta = chunks().get(index);
             Optional<byte[]> cached = chunks.get(meta.digest());
             if (cached.isPresent()) {
                 return cached.get();
@@ -262,7 +223,7 @@ public final class CachingBlobService implements BlobService {
             ByteBuffer dst = ByteBuffer.wrap(data);
             BlobReader source = innerReader();
             while (dst.hasRemaining()) {
-                int n = source.read(starts[index] + dst.position(), dst);
+                int n = source.read(start(index) + dst.position(), dst);
                 if (n < 0) {
                     throw new EOFException("blob " + digest + " ended before chunk " + index + " (" + meta.digest() + ")");
                 }
