@@ -91,13 +91,12 @@ public final class S3ProxyServer implements AutoCloseable {
         throw new IOException("S3Proxy did not start within 60 s");
     }
 
+    /** Kills the server (SIGKILL, like a crash: Jetty's graceful stop would wait for idle connections). */
     public void stop() {
         if (process != null && process.isAlive()) {
-            process.destroy();
+            process.destroyForcibly();
             try {
-                if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                    process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-                }
+                process.waitFor(30, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

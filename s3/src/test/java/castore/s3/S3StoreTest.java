@@ -22,46 +22,31 @@ import castore.service.StoreOptions;
 import castore.service.Stores;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import software.amazon.awssdk.core.sync.RequestBody;
 
 /** The S3 backend against a real S3-compatible server (S3Proxy) on loopback. */
 class S3StoreTest {
-    private static final String BUCKET = "castore-test";
-    @TempDir
-    static Path serverDir;
+    private static final String BUCKET = SharedS3Proxy.BUCKET;
+    @RegisterExtension
+    static final SharedS3Proxy S3 = new SharedS3Proxy();
     static S3ProxyServer server;
 
     private String prefix;
     private Store store;
 
-    @BeforeAll
-    static void startServer() throws IOException {
-        server = S3ProxyServer.start(serverDir);
-        server.createBucket(BUCKET);
-    }
-
-    @AfterAll
-    static void stopServer() {
-        if (server != null) {
-            server.close();
-        }
-    }
-
     @BeforeEach
     void open(TestInfo info) throws IOException {
-        prefix = "t-" + info.getTestMethod().orElseThrow().getName();
+        server = S3.server();
+        prefix = "t-" + info.getTestMethod().orElseThrow().getName() + "-" + java.util.UUID.randomUUID();
         store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
     }
 
