@@ -171,6 +171,7 @@ final class S3BlobService implements BlobService {
             }
             uploads.add(executor.submit(() -> {
                 try {
+                    lease.beforeWrite(); // keeps the lease fresh through a long upload, so gc stays out
                     String key = Keys.chunk(digest);
                     // Existence first: a chunk already stored costs a HEAD, not an upload.
                     if (!bucket.exists(key) && bucket.putIfAbsent(key, chunk)) {
