@@ -132,6 +132,7 @@ final class S3BlobService implements BlobService {
         private final List<Future<?>> uploads = new ArrayList<>();
         private final Semaphore inFlight = new Semaphore(UPLOADS_PER_WRITER);
         private final AtomicLong stored = new AtomicLong();
+        private volatile IOException failed;
         private int filled;
         private long size;
         private B3Digest result;
@@ -160,6 +161,9 @@ final class S3BlobService implements BlobService {
             filled -= length;
             B3Digest digest = Blake3.digest(chunk);
             chunks.add(new ChunkMeta(digest, length));
+            if (failed != null) {
+                throw failed; // stop sending once an upload failed: finish would fail anyway
+            }
             if (!submitted.add(digest)) {
                 return;
             }
@@ -178,6 +182,9 @@ final class S3BlobService implements BlobService {
                         stored.addAndGet(chunk.length);
                     }
                     return null;
+                } catch (IOException e) {
+                    failed = e;
+                    throw e;
                 } finally {
                     inFlight.release();
                 }
