@@ -39,9 +39,11 @@ public final class CachingBlobService implements BlobService {
     private final long readAhead;
     private final AtomicLong fetches = new AtomicLong();
     private final AtomicLong fetchedBytes = new AtomicLong();
+    private final boolean onDisk;
 
     public CachingBlobService(BlobService inner, DiskCache disk, CacheConfig config) {
         this.inner = inner;
+        this.onDisk = disk != null;
         this.chunks = new TieredCache<>(CHUNKS, disk, new ChunkCodec(), config.memoryLimit());
         this.chunkLists = new TieredCache<>(CHUNK_LISTS, disk, new ChunkListCodec(), config.memoryLimit() / 16);
         this.backgroundSlots = new Semaphore(config.prefetchParallelism());
@@ -50,6 +52,11 @@ public final class CachingBlobService implements BlobService {
 
     public BlobService inner() {
         return inner;
+    }
+
+    /** Whether fetched chunks are also kept on disk (not only in the bounded memory tier). */
+    public boolean onDisk() {
+        return onDisk;
     }
 
     /** Chunks fetched from the inner service so far (misses that went remote). */

@@ -72,8 +72,8 @@ public final class Prefetcher {
     }
 
     /**
-     * Fetches the whole tree below {@code root} (every Directory, then every chunk of every file)
-     * in the background, at most {@code prefetchParallelism} fetches at once. Idempotent: a root
+     * Fetches the whole tree below {@code root} (every Directory, and every chunk of every file
+     * when the cache has a disk tier) in the background, at most {@code prefetchParallelism} fetches at once. Idempotent: a root
      * already being (or done being) prefetched returns the same future. Cancel the future to stop.
      */
     public CompletableFuture<ClosureResult> prefetchClosure(DirectoryNode root) {
@@ -184,7 +184,8 @@ public final class Prefetcher {
             for (var node : dir.get().entries().values()) {
                 switch (node) {
                     case DirectoryNode d -> enqueue(new DirTask(d.digest()));
-                    case FileNode f -> enqueue(new BlobTask(f.digest()));
+                    // File contents only into a disk cache: a whole tree would just churn the memory tier.
+                    case FileNode f when blobs != null && blobs.onDisk() -> enqueue(new BlobTask(f.digest()));
                     default -> {
                     }
                 }

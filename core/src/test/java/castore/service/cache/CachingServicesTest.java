@@ -214,7 +214,7 @@ class CachingServicesTest {
         Directory root = Directory.builder().add("a", new FileNode(aDigest, a.length, true)).add("sub", leaf.toNode()).build();
         remote.directoryStore.put(leaf);
         remote.directoryStore.put(root);
-        try (Store store = cached(config(null, 1L << 30, 0))) {
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
             Prefetcher prefetcher = Prefetcher.forStore(store);
             assertThat(prefetcher.isActive()).isTrue();
             var result = prefetcher.prefetchClosure(root.toNode()).get();
@@ -223,6 +223,12 @@ class CachingServicesTest {
             remote.offline = true;
             assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
             assertThat(readAll(store, aDigest)).isEqualTo(a);
+        }
+        remote.offline = false;
+        try (Store memoryOnly = cached(config(null, 1L << 30, 0))) {
+            // Without a disk tier only the Directories are prefetched.
+            var result = Prefetcher.forStore(memoryOnly).prefetchClosure(root.toNode()).get();
+            assertThat(result).isEqualTo(new Prefetcher.ClosureResult(2, 0, 0));
         }
     }
 
