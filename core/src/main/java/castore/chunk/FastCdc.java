@@ -116,6 +116,8 @@ public final class FastCdc {
         // a cut found on a step's first byte excludes that byte, as in the crate.
         long hash = 0;
         int a = minSize / 2 * 2;
+        // Two loops, not one over both masks: a single loop choosing the mask (by a phase
+        // variable or a comparison) ran at 2/3 of this speed.
         for (int stop = center / 2 * 2; a < stop; a += 2) {
             hash = (hash << 2) + GEAR_LS[data[offset + a] & 0xff];
             if ((hash & maskSLs) == 0) {
@@ -140,9 +142,9 @@ public final class FastCdc {
     }
 
     /**
-     * The same cut on a memory segment, e.g. a mapped file. Reads eight bytes per access (one
-     * byte at a time is 15% slower off-heap); heap arrays take the {@code byte[]} path, as a
-     * call site that sees both kinds of segment runs at half speed.
+     * The same cut on a memory segment, e.g. a mapped file. Reads eight bytes per access (two
+     * at a time is 17% slower off-heap); heap arrays take the {@code byte[]} path, as a call
+     * site that sees both kinds of segment runs at 60% speed.
      */
     public int cut(MemorySegment data, long offset, int length) {
         Objects.checkFromIndexSize(offset, length, data.byteSize());
@@ -157,47 +159,34 @@ public final class FastCdc {
         MemorySegment s = data.asSlice(offset, remaining);
         long hash = 0;
         int a = minSize / 2 * 2;
-        for (int stop = center / 2 * 2; a < stop; ) {
-            long w;
-            int pairs;
-            if (a + 8 <= stop) {
-                w = s.get(LONG_LE, a);
-                pairs = 4;
-            } else {
-                w = s.get(SHORT_LE, a);
-                pairs = 1;
-            }
-            for (int k = 0; k < pairs; k++, a += 2, w >>>= 16) {
-                hash = (hash << 2) + GEAR_LS[(int) w & 0xff];
-                if ((hash & maskSLs) == 0) {
-                    return a;
+        long maskLs = maskSLs;
+        long mask = maskS;
+        int stop = center / 2 * 2;
+        for (int phase = 0; phase < 2; phase++) {
+            while (a < stop) {
+                long w;
+                int pairs;
+                if (a + 8 <= stop) {
+                    w = s.get(LONG_LE, a);
+                    pairs = 4;
+                } else {
+                    w = s.get(SHORT_LE, a);
+                    pairs = 1;
                 }
-                hash += GEAR[(int) (w >>> 8) & 0xff];
-                if ((hash & maskS) == 0) {
-                    return a + 1;
-                }
-            }
-        }
-        for (int stop = remaining / 2 * 2; a < stop; ) {
-            long w;
-            int pairs;
-            if (a + 8 <= stop) {
-                w = s.get(LONG_LE, a);
-                pairs = 4;
-            } else {
-                w = s.get(SHORT_LE, a);
-                pairs = 1;
-            }
-            for (int k = 0; k < pairs; k++, a += 2, w >>>= 16) {
-                hash = (hash << 2) + GEAR_LS[(int) w & 0xff];
-                if ((hash & maskLLs) == 0) {
-                    return a;
-                }
-                hash += GEAR[(int) (w >>> 8) & 0xff];
-                if ((hash & maskL) == 0) {
-                    return a + 1;
+                for (int k = 0; k < pairs; k++, a += 2, w >>>= 16) {
+                    hash = (hash << 2) + GEAR_LS[(int) w & 0xff];
+                    if ((hash & maskLs) == 0) {
+                        return a;
+                    }
+                    hash += GEAR[(int) (w >>> 8) & 0xff];
+                    if ((hash & mask) == 0) {
+                        return a + 1;
+                    }
                 }
             }
+            maskLs = maskLLs;
+            mask = maskL;
+            stop = remaining / 2 * 2;
         }
         return remaining;
     }

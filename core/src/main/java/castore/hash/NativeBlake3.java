@@ -42,7 +42,7 @@ import java.util.Objects;
 @SuppressWarnings("restricted") // native access is what this class is for
 final class NativeBlake3 implements Blake3.Engine {
     static final String LIBRARY = "libcastore_blake3.so";
-    /** Largest heap input hashed in one critical downcall: about 30 µs of hashing. */
+    /** Largest heap input hashed in one critical downcall: about 40 µs of hashing. */
     static final int CRITICAL_PIECE = 256 * 1024;
     /** Largest native input hashed by a critical one-shot call (page faults would stall the GC). */
     private static final long CRITICAL_NATIVE_ONE_SHOT = 64 * 1024;
@@ -105,8 +105,8 @@ final class NativeBlake3 implements Blake3.Engine {
         byte[] library;
         try (InputStream in = NativeBlake3.class.getResourceAsStream(resource)) {
             if (in == null) {
-                return new Binding(null, null, "this build has no native BLAKE3 (" + resource
-                        + " missing: the BLAKE3 C sources were not found at build time)");
+                return new Binding(null, null, "this build has no native BLAKE3 (no " + resource
+                        + ": built without gcc or the BLAKE3 C sources, or with -Dcastore.native.skip)");
             }
             library = in.readAllBytes();
         } catch (IOException e) {

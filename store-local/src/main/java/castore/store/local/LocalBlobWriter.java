@@ -9,6 +9,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Chunks a blob as it arrives (FastCDC decides a cut once a full maximum-size window is buffered,
@@ -18,12 +20,18 @@ import java.util.List;
  */
 final class LocalBlobWriter implements BlobWriter {
     private static final FastCdc CDC = FastCdc.TVIX;
-    private static final int MIN_BUFFER = 16 * 1024;
-    private static final int MAX_BUFFER = 2 * CDC.maxSize();
+    private static final int BUFFER_SIZE = 2 * CDC.maxSize();
+    private static final int POOLED_BUFFERS = 32;
+    /**
+     * Chunking buffers are reused: allocating (and zeroing) one per blob costs more than
+     * hashing a small file. At most {@link #POOLED_BUFFERS} are kept.
+     */
+    private static final ConcurrentLinkedQueue<byte[]> POOL = new ConcurrentLinkedQueue<>();
+    private static final AtomicInteger POOL_SIZE = new AtomicInteger();
 
     private final LocalStore store;
     private final PackStore packs;
-    private byte[] buffer = new byte[0];
+    private byte[] buffer;
     private int start;
     private int end;
     private long size;
@@ -43,7 +51,7 @@ final class LocalBlobWriter implements BlobWriter {
     public void write(ByteBuffer data) throws IOException {
         checkWritable();
         while (data.hasRemaining()) {
-            makeRoom(data.remaining());
+            makeRoom();
             int n = Math.min(data.remaining(), buffer.length - end);
             data.get(buffer, end, n);
             end += n;
@@ -59,20 +67,17 @@ final class LocalBlobWriter implements BlobWriter {
         write(ByteBuffer.wrap(data, offset, length));
     }
 
-    /** Ensures free space at the end of the buffer: grows it while small, else compacts. */
-    private void makeRoom(int wanted) {
-        if (end < buffer.length) {
-            return;
+    /** Ensures free space at the end of the buffer, taking one from the pool or compacting. */
+    private void makeRoom() {
+        if (buffer == null) {
+            buffer = POOL.poll();
+            if (buffer == null) {
+                buffer = new byte[BUFFER_SIZE];
+            } else {
+                POOL_SIZE.decrementAndGet();
+            }
         }
-        if (buffer.length < MAX_BUFFER) {
-            int pending = end - start;
-            int capacity = (int) Math.min(MAX_BUFFER, Math.max(Math.max(MIN_BUFFER, 2L * buffer.length), (long) pending + wanted));
-            byte[] grown = new byte[capacity];
-            System.arraycopy(buffer, start, grown, 0, pending);
-            buffer = grown;
-            start = 0;
-            end = pending;
-        } else {
+        if (end == buffer.length) {
             // Fewer than maxSize bytes are pending here, so at least maxSize become free.
             System.arraycopy(buffer, start, buffer, 0, end - start);
             end -= start;
@@ -106,6 +111,7 @@ final class LocalBlobWriter implements BlobWriter {
         checkWritable();
         try {
             if (end == start && chunks.isEmpty()) {
+                makeRoom();
                 emit(0, true); // the empty blob: one empty chunk
             }
             while (end > start) {
@@ -145,6 +151,11 @@ final class LocalBlobWriter implements BlobWriter {
     private void release() {
         if (!closed) {
             closed = true;
+            if (buffer != null && POOL_SIZE.incrementAndGet() <= POOLED_BUFFERS) {
+                POOL.add(buffer);
+            } else if (buffer != null) {
+                POOL_SIZE.decrementAndGet();
+            }
             buffer = null;
             store.writerClosed();
         }

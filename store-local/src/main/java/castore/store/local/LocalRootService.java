@@ -10,6 +10,7 @@ import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -22,6 +23,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.NavigableMap;
@@ -31,6 +33,7 @@ import java.util.Optional;
 import java.util.Spliterator;
 import java.util.Spliterators;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
@@ -85,7 +88,7 @@ final class LocalRootService implements RootService {
         static FileVersion of(Path p) throws IOException {
             try {
                 var a = Files.readAttributes(p, BasicFileAttributes.class);
-                return new FileVersion(a.fileKey(), a.size(), a.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS));
+                return new FileVersion(a.fileKey(), a.size(), a.lastModifiedTime().to(TimeUnit.NANOSECONDS));
             } catch (NoSuchFileException e) {
                 return null;
             }
@@ -241,15 +244,21 @@ final class LocalRootService implements RootService {
         int at = JOURNAL_HEADER;
         int records = 0;
         CRC32C crc = new CRC32C();
-        // A record cut short by a crash, or not yet completely written, ends the journal.
-        while (at + 8 <= bytes.length) {
-            int len = b.getInt(at);
-            if (len < 3 || at + 8L + len > bytes.length) {
-                break;
+        // A record cut short by a crash (or still being written) ends the journal; a bad record
+        // with intact data after it is damage, and is reported rather than overwritten.
+        while (at < bytes.length) {
+            int len = at + 8 <= bytes.length ? b.getInt(at) : -1;
+            boolean complete = len >= 3 && at + 8L + len <= bytes.length;
+            if (complete) {
+                crc.reset();
+                crc.update(bytes, at + 8, len);
             }
-            crc.reset();
-            crc.update(bytes, at + 8, len);
-            if ((int) crc.getValue() != b.getInt(at + 4)) {
+            if (!complete || (int) crc.getValue() != b.getInt(at + 4)) {
+                boolean torn = complete ? allZero(bytes, at + 8 + len) // the last record, or zeros after it
+                        : len < 0 || at + 8L + len > bytes.length || allZero(bytes, at);
+                if (!torn) {
+                    throw new CorruptedDataException(where + " is damaged at offset " + at);
+                }
                 break;
             }
             applyRecord(changes, bytes, at + 8, len, where);
@@ -263,6 +272,15 @@ final class LocalRootService implements RootService {
         return j;
     }
 
+    private static boolean allZero(byte[] bytes, int from) {
+        for (int i = from; i < bytes.length; i++) {
+            if (bytes[i] != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private static void applyRecord(TreeMap<Name, Node> changes, byte[] bytes, int at, int len, String where) throws CorruptedDataException {
         byte op = bytes[at];
         int nameLength = (bytes[at + 1] & 0xff) | (bytes[at + 2] & 0xff) << 8;
@@ -271,13 +289,13 @@ final class LocalRootService implements RootService {
         }
         Name name;
         try {
-            name = Name.of(java.util.Arrays.copyOfRange(bytes, at + 3, at + 3 + nameLength));
+            name = Name.of(Arrays.copyOfRange(bytes, at + 3, at + 3 + nameLength));
         } catch (InvalidDataException e) {
             throw new CorruptedDataException(where + ": " + e.getMessage());
         }
         switch (op) {
             case PUT -> {
-                Node.NamedNode named = decodeNode(java.util.Arrays.copyOfRange(bytes, at + 3 + nameLength, at + len), where);
+                Node.NamedNode named = decodeNode(Arrays.copyOfRange(bytes, at + 3 + nameLength, at + len), where);
                 changes.put(name, named.node());
             }
             case REMOVE -> changes.put(name, null);
@@ -336,7 +354,7 @@ final class LocalRootService implements RootService {
                     try {
                         next = new Node.NamedNode(baseName, base.nodeAt(baseIndex, where));
                     } catch (CorruptedDataException e) {
-                        throw new java.io.UncheckedIOException(e);
+                        throw new UncheckedIOException(e);
                     }
                     baseIndex++;
                     advanceBase();

@@ -27,15 +27,16 @@ final class Pack implements PackSource {
     private final int count;
     private final long packSize;
     private final int[] fanout = new int[257];
-    private volatile MemorySegment data;
+    private final MemorySegment data;
 
-    private Pack(String id, Path packPath, Path indexPath, MemorySegment index, int count, long packSize) {
+    private Pack(String id, Path packPath, Path indexPath, MemorySegment index, int count, long packSize, MemorySegment data) {
         this.id = id;
         this.packPath = packPath;
         this.indexPath = indexPath;
         this.index = index;
         this.count = count;
         this.packSize = packSize;
+        this.data = data;
     }
 
     static String idOf(Path indexOrPack) {
@@ -43,7 +44,11 @@ final class Pack implements PackSource {
         return name.substring(0, name.lastIndexOf('.'));
     }
 
-    /** Maps and checks an index file ({@code ID.idx}); its pack is {@code ID.pack} beside it. */
+    /**
+     * Maps and checks an index file ({@code ID.idx}) and maps its pack {@code ID.pack}. Both are
+     * mapped at once so a Pack exists only with both files in hand: gc deleting them afterwards
+     * cannot take the data away (NoSuchFileException if they were already gone).
+     */
     static Pack open(Path indexPath) throws IOException {
         String id = idOf(indexPath);
         Path packPath = indexPath.resolveSibling(id + ".pack");
@@ -72,7 +77,16 @@ final class Pack implements PackSource {
         if ((int) crc.getValue() != index.get(INT, crcOffset) || index.get(INT, crcOffset + 4) != PackFormat.INDEX_END) {
             throw new CorruptedDataException(where + " fails its checksum");
         }
-        Pack pack = new Pack(id, packPath, indexPath, index, count, index.get(LONG, 16));
+        long packSize = index.get(LONG, 16);
+        MemorySegment data;
+        try (FileChannel ch = FileChannel.open(packPath, StandardOpenOption.READ)) {
+            if (ch.size() < packSize) {
+                throw new CorruptedDataException("pack " + packPath + " is truncated: " + ch.size()
+                        + " bytes, its index covers " + packSize);
+            }
+            data = ch.map(FileChannel.MapMode.READ_ONLY, 0, packSize, Arena.ofAuto());
+        }
+        Pack pack = new Pack(id, packPath, indexPath, index, count, packSize, data);
         for (int b = 0; b < 256; b++) {
             pack.fanout[b + 1] = index.get(INT, PackFormat.INDEX_HEADER + 4L * b);
         }
@@ -162,7 +176,7 @@ final class Pack implements PackSource {
         if (start < PackFormat.PACK_HEADER || location.offset() + location.length() > packSize) {
             throw new CorruptedDataException(location.describe() + " lies outside the pack (index corrupted?)");
         }
-        MemorySegment d = data();
+        MemorySegment d = data;
         try {
             if (d.get(ValueLayout.JAVA_BYTE, start) != location.kind().code
                     || d.get(INT, start + 4) != location.length()
@@ -176,26 +190,6 @@ final class Pack implements PackSource {
             // A mapped page that cannot be read (file truncated underneath us, I/O error) faults.
             throw new IOException("cannot read " + location.describe() + ": " + e.getMessage(), e);
         }
-    }
-
-    private MemorySegment data() throws IOException {
-        MemorySegment d = data;
-        if (d == null) {
-            synchronized (this) {
-                d = data;
-                if (d == null) {
-                    try (FileChannel ch = FileChannel.open(packPath, StandardOpenOption.READ)) {
-                        if (ch.size() < packSize) {
-                            throw new CorruptedDataException("pack " + packPath + " is truncated: " + ch.size()
-                                    + " bytes, its index covers " + packSize);
-                        }
-                        d = ch.map(FileChannel.MapMode.READ_ONLY, 0, packSize, Arena.ofAuto());
-                    }
-                    data = d;
-                }
-            }
-        }
-        return d;
     }
 
     @Override

@@ -25,6 +25,7 @@ final class PackStore {
     private final PackSet packs;
     private final Semaphore writerPermits;
     private final ConcurrentLinkedDeque<PackWriter> idle = new ConcurrentLinkedDeque<>();
+    private volatile boolean closed;
     /** Objects in packs not yet published, by kind (indexed by ordinal). */
     private final List<ConcurrentHashMap<B3Digest, Location>> pending =
             List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
@@ -75,13 +76,16 @@ final class PackStore {
         writerPermits.acquireUninterruptibly();
         PackWriter writer = null;
         try {
+            if (closed) {
+                throw new IOException("store " + layout.root() + " is closed");
+            }
             writer = idle.pollFirst();
             if (writer == null) {
-                writer = PackWriter.create(layout.packs());
+                writer = PackWriter.create(layout.packs(), sync);
             }
             Location location = writer.append(kind, digest, data, offset, length, aux);
             pending.get(kind.ordinal()).putIfAbsent(digest, location);
-            if (writer.size() >= rollSize) {
+            if (writer.size() >= rollSize || writer.count() >= PackWriter.MAX_ENTRIES) {
                 PackWriter full = writer;
                 writer = null;
                 publish(full);
@@ -123,19 +127,15 @@ final class PackStore {
         }
     }
 
-    /** True if this process holds objects that other processes cannot see yet. */
-    boolean hasPending() {
-        for (var map : pending) {
-            if (!map.isEmpty()) {
-                return true;
-            }
+    /** Publishes what is pending and refuses further appends. */
+    void close() throws IOException {
+        writerPermits.acquireUninterruptibly(maxWriters);
+        try {
+            closed = true;
+        } finally {
+            writerPermits.release(maxWriters);
         }
-        for (PackWriter w : idle) {
-            if (w.count() > 0) {
-                return true;
-            }
-        }
-        return false;
+        commit();
     }
 
     private void publish(PackWriter writer) throws IOException {
@@ -143,7 +143,7 @@ final class PackStore {
             writer.discard();
             return;
         }
-        Pack pack = writer.publish(sync);
+        Pack pack = writer.publish();
         packs.add(pack);
         // The pack is findable now; only then forget the pending locations that point at it.
         for (var map : pending) {

@@ -9,6 +9,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -25,6 +27,9 @@ import java.util.zip.CRC32C;
  */
 final class PackWriter implements PackSource {
     static final int BUFFER_SIZE = 4 << 20;
+    /** Bits of an entry number in the sort keys; a pack is rolled before it has more entries. */
+    private static final int ENTRY_BITS = 23;
+    static final int MAX_ENTRIES = (1 << ENTRY_BITS) - 1;
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final String id;
@@ -33,6 +38,7 @@ final class PackWriter implements PackSource {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment buffer = arena.allocate(BUFFER_SIZE, 4096);
     private final ReentrantLock lock = new ReentrantLock();
+    private final boolean sync;
     private int buffered;
     private long flushed;
     private int count;
@@ -44,7 +50,8 @@ final class PackWriter implements PackSource {
     private volatile Pack published;
     private boolean closed;
 
-    private PackWriter(String id, Path packPath, Posix.Fd fd) {
+    private PackWriter(String id, Path packPath, Posix.Fd fd, boolean sync) {
+        this.sync = sync;
         this.id = id;
         this.packPath = packPath;
         this.fd = fd;
@@ -54,14 +61,17 @@ final class PackWriter implements PackSource {
         buffered = PackFormat.PACK_HEADER;
     }
 
-    /** A new pack file {@code packs/ID.pack} with a fresh random id. */
-    static PackWriter create(Path packsDir) throws IOException {
+    /**
+     * A new pack file {@code packs/ID.pack} with a fresh random id. With {@code sync}, its data
+     * is synced when published, and writeback starts as each buffer is written.
+     */
+    static PackWriter create(Path packsDir, boolean sync) throws IOException {
         byte[] random = new byte[8];
         RANDOM.nextBytes(random);
         // Time first so a listing sorts roughly by age; the random part keeps processes apart.
         String id = String.format("%011x", System.currentTimeMillis()) + "-" + HexFormat.of().formatHex(random);
         Path path = packsDir.resolve(id + ".pack");
-        return new PackWriter(id, path, Posix.open(path, Posix.O_RDWR | Posix.O_CREAT | Posix.O_EXCL, 0444));
+        return new PackWriter(id, path, Posix.open(path, Posix.O_RDWR | Posix.O_CREAT | Posix.O_EXCL, 0444), sync);
     }
 
     String id() {
@@ -136,6 +146,9 @@ final class PackWriter implements PackSource {
     private void flush() throws IOException {
         if (buffered > 0) {
             fd.writeFully(buffer.asSlice(0, buffered), flushed);
+            if (sync) {
+                fd.startWriteback(flushed, buffered);
+            }
             flushed += buffered;
             buffered = 0;
         }
@@ -181,7 +194,7 @@ final class PackWriter implements PackSource {
      * to a temporary file, syncs it and renames it to {@code ID.idx}. The rename is the commit
      * point: a crash before it leaves an unindexed pack file that no reader ever looks at.
      */
-    Pack publish(boolean sync) throws IOException {
+    Pack publish() throws IOException {
         lock.lock();
         try {
             checkOpen();
@@ -211,43 +224,77 @@ final class PackWriter implements PackSource {
         }
     }
 
-    private MemorySegment buildIndex(Arena arena) {
-        Integer[] order = new Integer[count];
+    /**
+     * Entry numbers in index order (digest, then kind). Sorts primitive keys, the first 40 bits
+     * of the digest above the entry number, so even a cold JVM (a short CLI run) sorts a large
+     * pack quickly; runs of equal prefixes, rare, are then ordered by the full digest and kind.
+     */
+    private int[] sortedEntries() {
+        long[] keys = new long[count];
         for (int i = 0; i < count; i++) {
-            order[i] = i;
+            keys[i] = prefix(i) << ENTRY_BITS | i;
         }
-        Arrays.sort(order, (a, b) -> {
-            int c = Arrays.compareUnsigned(digests, a * B3Digest.LENGTH, (a + 1) * B3Digest.LENGTH,
-                    digests, b * B3Digest.LENGTH, (b + 1) * B3Digest.LENGTH);
-            return c != 0 ? c : Integer.compare(kinds[a], kinds[b]);
-        });
-        long size = PackFormat.indexSize(count);
-        MemorySegment index = arena.allocate(size);
-        index.set(LONG, 0, PackFormat.INDEX_MAGIC);
-        index.set(INT, 8, PackFormat.VERSION);
-        index.set(INT, 12, count);
-        index.set(LONG, 16, size());
+        Arrays.sort(keys);
+        int[] order = new int[count];
+        for (int i = 0; i < count; i++) {
+            order[i] = (int) (keys[i] & ((1L << ENTRY_BITS) - 1));
+        }
+        for (int runStart = 0; runStart < count; ) {
+            int runEnd = runStart + 1;
+            while (runEnd < count && keys[runEnd] >>> ENTRY_BITS == keys[runStart] >>> ENTRY_BITS) {
+                runEnd++;
+            }
+            for (int i = runStart + 1; i < runEnd; i++) { // insertion sort of a tiny run
+                int e = order[i];
+                int j = i - 1;
+                for (; j >= runStart && compareEntries(order[j], e) > 0; j--) {
+                    order[j + 1] = order[j];
+                }
+                order[j + 1] = e;
+            }
+            runStart = runEnd;
+        }
+        return order;
+    }
+
+    private long prefix(int entry) {
+        int at = entry * B3Digest.LENGTH;
+        long p = 0;
+        for (int k = 0; k < 5; k++) {
+            p = p << 8 | (digests[at + k] & 0xff);
+        }
+        return p;
+    }
+
+    private int compareEntries(int a, int b) {
+        int c = Arrays.compareUnsigned(digests, a * B3Digest.LENGTH, (a + 1) * B3Digest.LENGTH,
+                digests, b * B3Digest.LENGTH, (b + 1) * B3Digest.LENGTH);
+        return c != 0 ? c : Integer.compare(kinds[a], kinds[b]);
+    }
+
+    private MemorySegment buildIndex(Arena arena) {
+        int[] order = sortedEntries();
+        ByteBuffer index = ByteBuffer.allocate(Math.toIntExact(PackFormat.indexSize(count))).order(ByteOrder.LITTLE_ENDIAN);
+        index.putLong(PackFormat.INDEX_MAGIC).putInt(PackFormat.VERSION).putInt(count).putLong(size());
         int[] fanout = new int[256];
-        long at = PackFormat.INDEX_HEADER + PackFormat.FANOUT;
-        for (int i : order) {
+        for (int i = 0; i < count; i++) {
             fanout[digests[i * B3Digest.LENGTH] & 0xff]++;
-            MemorySegment.copy(digests, i * B3Digest.LENGTH, index, ValueLayout.JAVA_BYTE, at, B3Digest.LENGTH);
-            index.set(INT, at + 32, kinds[i]);
-            index.set(INT, at + 36, lengths[i]);
-            index.set(LONG, at + 40, offsets[i]);
-            index.set(LONG, at + 48, aux[i]);
-            at += PackFormat.INDEX_ENTRY;
         }
         int cumulative = 0;
         for (int b = 0; b < 256; b++) {
             cumulative += fanout[b];
-            index.set(INT, PackFormat.INDEX_HEADER + 4L * b, cumulative);
+            index.putInt(cumulative);
+        }
+        for (int i : order) {
+            index.put(digests, i * B3Digest.LENGTH, B3Digest.LENGTH)
+                    .putInt(kinds[i]).putInt(lengths[i]).putLong(offsets[i]).putLong(aux[i]);
         }
         CRC32C crc = new CRC32C();
-        crc.update(index.asSlice(0, at).asByteBuffer());
-        index.set(INT, at, (int) crc.getValue());
-        index.set(INT, at + 4, PackFormat.INDEX_END);
-        return index;
+        crc.update(index.array(), 0, index.position());
+        index.putInt((int) crc.getValue()).putInt(PackFormat.INDEX_END);
+        MemorySegment out = arena.allocate(index.capacity());
+        MemorySegment.copy(index.array(), 0, out, ValueLayout.JAVA_BYTE, 0, index.capacity());
+        return out;
     }
 
     /** Gives up the pack: closes and deletes the file. Its entries must no longer be referenced. */

@@ -27,6 +27,7 @@ final class Posix {
     static final int O_CREAT = 0100;
     static final int O_EXCL = 0200;
     static final int O_CLOEXEC = 02000000;
+    private static final int SYNC_FILE_RANGE_WRITE = 2;
     static final int LOCK_SH = 1;
     static final int LOCK_EX = 2;
     static final int LOCK_NB = 4;
@@ -40,6 +41,7 @@ final class Posix {
     private static final MethodHandle PREAD;
     private static final MethodHandle PWRITE;
     private static final MethodHandle FDATASYNC;
+    private static final MethodHandle SYNC_FILE_RANGE;
     private static final MethodHandle FLOCK;
     private static final MethodHandle CLOSE;
     private static final MethodHandle STRERROR;
@@ -56,6 +58,7 @@ final class Posix {
         PREAD = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
         PWRITE = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
         FDATASYNC = linker.downcallHandle(libc.find("fdatasync").orElseThrow(), FunctionDescriptor.of(i, i), errno);
+        SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i), errno);
         FLOCK = linker.downcallHandle(libc.find("flock").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
         CLOSE = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
         STRERROR = linker.downcallHandle(libc.find("strerror").orElseThrow(), FunctionDescriptor.of(a, i));
@@ -80,36 +83,29 @@ final class Posix {
 
         /** Reads exactly {@code dst.byteSize()} bytes at {@code offset}; fails on end of file. */
         void readFully(MemorySegment dst, long offset) throws IOException {
-            long done = 0;
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment state = arena.allocate(CALL_STATE);
-                while (done < dst.byteSize()) {
-                    long n = (long) PREAD.invokeExact(state, fd(), dst.asSlice(done), dst.byteSize() - done, offset + done);
-                    if (n == 0) {
-                        throw new IOException(path + ": unexpected end of file at " + (offset + done));
-                    }
-                    if (n < 0) {
-                        checkErrno(state, "read");
-                        continue;
-                    }
-                    done += n;
-                }
-            } catch (IOException | RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable t) {
-                throw new IOException(path + ": read failed", t);
-            }
+            transferFully(false, dst, offset);
         }
 
         /** Writes all of {@code src} at {@code offset}. */
         void writeFully(MemorySegment src, long offset) throws IOException {
+            transferFully(true, src, offset);
+        }
+
+        private void transferFully(boolean write, MemorySegment buffer, long offset) throws IOException {
+            String call = write ? "write" : "read";
             long done = 0;
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment state = arena.allocate(CALL_STATE);
-                while (done < src.byteSize()) {
-                    long n = (long) PWRITE.invokeExact(state, fd(), src.asSlice(done), src.byteSize() - done, offset + done);
+                while (done < buffer.byteSize()) {
+                    MemorySegment rest = buffer.asSlice(done);
+                    long n = write
+                            ? (long) PWRITE.invokeExact(state, fd(), rest, rest.byteSize(), offset + done)
+                            : (long) PREAD.invokeExact(state, fd(), rest, rest.byteSize(), offset + done);
+                    if (n == 0 && !write) {
+                        throw new IOException(path + ": unexpected end of file at " + (offset + done));
+                    }
                     if (n < 0) {
-                        checkErrno(state, "write");
+                        checkErrno(state, call);
                         continue;
                     }
                     done += n;
@@ -117,7 +113,7 @@ final class Posix {
             } catch (IOException | RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
-                throw new IOException(path + ": write failed", t);
+                throw new IOException(path + ": " + call + " failed", t);
             }
         }
 
@@ -132,6 +128,19 @@ final class Posix {
                 throw e;
             } catch (Throwable t) {
                 throw new IOException(path + ": fdatasync failed", t);
+            }
+        }
+
+        /**
+         * Starts writeback of a range without waiting for it (sync_file_range WRITE), so the
+         * final fdatasync finds little left to do. Advisory: failures are ignored.
+         */
+        void startWriteback(long offset, long length) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment state = arena.allocate(CALL_STATE);
+                int ignored = (int) SYNC_FILE_RANGE.invokeExact(state, fd(), offset, length, SYNC_FILE_RANGE_WRITE);
+            } catch (Throwable t) {
+                // only a hint
             }
         }
 

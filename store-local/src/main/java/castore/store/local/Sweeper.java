@@ -85,17 +85,17 @@ final class Sweeper {
                         throw new IOException("gc stopped, nothing deleted: cannot copy live " + l.describe() + ": " + e.getMessage(), e);
                     }
                     if (out == null) {
-                        out = PackWriter.create(layout.packs());
+                        out = PackWriter.create(layout.packs(), packs.sync());
                     }
                     out.append(l.kind(), l.digest(), payload, 0, payload.length, l.aux());
-                    if (out.size() >= packSize) {
-                        written.add(out.publish(packs.sync()));
+                    if (out.size() >= packSize || out.count() >= PackWriter.MAX_ENTRIES) {
+                        written.add(out.publish());
                         out = null;
                     }
                 }
             }
             if (out != null) {
-                written.add(out.publish(packs.sync()));
+                written.add(out.publish());
                 out = null;
             }
         } finally {
