@@ -9,6 +9,7 @@ import static castore.ingest.posix.Posix.O_NONBLOCK;
 import static castore.ingest.posix.Posix.O_RDONLY;
 
 import castore.ingest.posix.DirectoryReader;
+import castore.ingest.posix.Display;
 import castore.ingest.posix.Posix;
 import castore.ingest.posix.Posix.Stat;
 import castore.model.B3Digest;
@@ -177,7 +178,7 @@ public final class Importer {
             work.finish();
             DirectoryNode node = root.result;
             if (node == null) {
-                throw new IllegalStateException("import of " + new String(rootPath) + " ended without a root");
+                throw new IllegalStateException("import of " + Display.escape(rootPath) + " ended without a root");
             }
             closure.finish();
             return node;
