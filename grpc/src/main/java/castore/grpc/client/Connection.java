@@ -1,5 +1,6 @@
 package castore.grpc.client;
 
+import castore.grpc.NettyNoise;
 import castore.model.InvalidDataException;
 import castore.service.StoreOptions;
 import io.grpc.CallOptions;
@@ -70,6 +71,7 @@ final class Connection implements AutoCloseable {
         Map<String, String> query = query(uri);
         ManagedChannelBuilder<?> builder = switch (scheme) {
             case "grpc+unix" -> {
+                NettyNoise.quietUnixSocketOptionWarnings();
                 String path = uri.getPath();
                 if (path == null || path.isEmpty() || uri.getHost() != null) {
                     throw new InvalidDataException("invalid address '" + uri + "': expected grpc+unix:///absolute/path");

@@ -1,6 +1,7 @@
 package castore.grpc.server;
 
 import castore.grpc.ListenAddress;
+import castore.grpc.NettyNoise;
 import castore.service.Store;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
@@ -78,6 +79,7 @@ public final class CastoreServer implements AutoCloseable {
             switch (config.address()) {
                 case ListenAddress.Tcp tcp -> builder = NettyServerBuilder.forAddress(tcp.socketAddress(), credentials);
                 case ListenAddress.Unix unix -> {
+                    NettyNoise.quietUnixSocketOptionWarnings();
                     prepareSocketPath(unix.path());
                     // Bind in a private directory, restrict the socket, then move it into place:
                     // nobody can connect while it is still open to all.
