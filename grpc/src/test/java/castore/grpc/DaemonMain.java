@@ -9,8 +9,13 @@ public final class DaemonMain {
     private DaemonMain() {
     }
 
+    /** A blob the daemon holds from the start, large enough to stay in flight for a while. */
+    static final byte[] BLOB = TestData.random(71, 8 << 20);
+
     public static void main(String[] args) throws Exception {
-        Daemon.serve(TestServer.memoryStore(), new CastoreServer.Config(ListenAddress.parse(args[0]), false),
+        var store = TestServer.memoryStore();
+        TestData.put(store.blobs(), BLOB);
+        Daemon.serve(store, new CastoreServer.Config(ListenAddress.parse(args[0]), false),
                 Duration.ofSeconds(30), "memory://", System.err);
     }
 }

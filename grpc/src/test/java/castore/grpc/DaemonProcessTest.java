@@ -3,19 +3,16 @@ package castore.grpc;
 import static castore.grpc.RecordingBlobService.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import castore.grpc.proto.BlobChunk;
 import castore.grpc.proto.BlobServiceGrpc;
-import castore.grpc.proto.PutBlobResponse;
+import castore.grpc.proto.ReadBlobRequest;
 import castore.hash.Blake3;
-import com.google.protobuf.ByteString;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.stub.StreamObserver;
+import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -44,31 +41,20 @@ class DaemonProcessTest {
             assertThat(log.call().getFirst()).isEqualTo("castore daemon: serving memory:// on unix://" + socket);
 
             channel = Grpc.newChannelBuilder("unix://" + socket, InsecureChannelCredentials.create()).build();
-            var answer = new CompletableFuture<PutBlobResponse>();
-            StreamObserver<BlobChunk> put = BlobServiceGrpc.newStub(channel).put(new StreamObserver<>() {
-                @Override
-                public void onNext(PutBlobResponse value) {
-                    answer.complete(value);
-                }
-
-                @Override
-                public void onError(Throwable t) {
-                    answer.completeExceptionally(t);
-                }
-
-                @Override
-                public void onCompleted() {
-                }
-            });
-            byte[] data = TestData.random(71, 2 << 20);
-            put.onNext(BlobChunk.newBuilder().setData(ByteString.copyFrom(data, 0, 1 << 20)).build());
+            // A Read in flight: the first message proves the daemon is serving it; flow control
+            // keeps the rest of the 8 MiB waiting for us.
+            var read = BlobServiceGrpc.newBlockingStub(channel)
+                    .read(ReadBlobRequest.newBuilder().setDigest(Blake3.digest(DaemonMain.BLOB).toByteString()).build());
+            var received = new ByteArrayOutputStream();
+            read.next().getData().writeTo(received);
 
             daemon.destroy(); // SIGTERM
             await("the daemon stops accepting", () -> !Files.exists(socket) || !accepts(socket));
 
-            put.onNext(BlobChunk.newBuilder().setData(ByteString.copyFrom(data, 1 << 20, 1 << 20)).build());
-            put.onCompleted();
-            assertThat(answer.get(30, TimeUnit.SECONDS).getDigest()).isEqualTo(Blake3.digest(data).toByteString());
+            while (read.hasNext()) {
+                read.next().getData().writeTo(received);
+            }
+            assertThat(received.toByteArray()).isEqualTo(DaemonMain.BLOB);
 
             assertThat(daemon.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(log.call()).containsExactly("castore daemon: serving memory:// on unix://" + socket, "castore daemon: stopped");
