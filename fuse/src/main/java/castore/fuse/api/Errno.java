@@ -3,6 +3,7 @@ package castore.fuse.api;
 /** The Linux errno values the filesystem layer uses (x86_64 and aarch64 agree on these). */
 public final class Errno {
     public static final int EPERM = 1;
+    public static final int E2BIG = 7;
     public static final int ENOENT = 2;
     public static final int EINTR = 4;
     public static final int EIO = 5;
@@ -18,9 +19,11 @@ public final class Errno {
     public static final int EFBIG = 27;
     public static final int EROFS = 30;
     public static final int ERANGE = 34;
+    public static final int ENAMETOOLONG = 36;
     public static final int ENOSYS = 38;
     public static final int ENOTEMPTY = 39;
     public static final int ENODATA = 61;
+    public static final int EPROTO = 71;
     public static final int EOPNOTSUPP = 95;
     public static final int ENOTCONN = 107;
 
@@ -30,6 +33,7 @@ public final class Errno {
     public static String name(int errno) {
         return switch (errno) {
             case EPERM -> "EPERM";
+            case E2BIG -> "E2BIG";
             case ENOENT -> "ENOENT";
             case EINTR -> "EINTR";
             case EIO -> "EIO";
@@ -45,9 +49,11 @@ public final class Errno {
             case EFBIG -> "EFBIG";
             case EROFS -> "EROFS";
             case ERANGE -> "ERANGE";
+            case ENAMETOOLONG -> "ENAMETOOLONG";
             case ENOSYS -> "ENOSYS";
             case ENOTEMPTY -> "ENOTEMPTY";
             case ENODATA -> "ENODATA";
+            case EPROTO -> "EPROTO";
             case EOPNOTSUPP -> "EOPNOTSUPP";
             case ENOTCONN -> "ENOTCONN";
             default -> "errno " + errno;

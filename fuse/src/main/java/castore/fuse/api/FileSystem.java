@@ -27,6 +27,20 @@ public interface FileSystem {
     }
 
     /**
+     * Whether serving {@code op} on {@code nodeId} may block on slow storage (a store fetch). The
+     * transport runs such requests on virtual threads, so a slow fetch never holds one of its few
+     * reader threads, and answers the others directly on the reader thread (no hand-off). Called
+     * on a reader thread for every request: it must be cheap and must never block. The default
+     * says yes for every operation that may read content or directories.
+     */
+    default boolean mayBlock(Operation op, long nodeId) {
+        return switch (op) {
+            case RELEASE, RELEASEDIR, STATFS, ACCESS -> false;
+            default -> true;
+        };
+    }
+
+    /**
      * Looks up {@code name} in directory {@code parent}. Throw ENOENT for an uncacheable miss,
      * or return {@link Entry#negative} for a miss the kernel may cache.
      */
@@ -48,7 +62,11 @@ public interface FileSystem {
     /** The target of a symlink; EINVAL if the node is not one. */
     byte[] readlink(Request request, long nodeId) throws FuseException;
 
-    /** Opens a file for reading; {@code flags} are the open(2) flags. */
+    /**
+     * Opens a file for reading; {@code flags} are the open(2) flags. Throwing ENOSYS here (and in
+     * {@link #opendir}) switches the kernel to zero-message opens for the rest of the session: it
+     * then keeps the page cache (and directory cache) on its own and sends file handle 0.
+     */
     OpenReply open(Request request, long nodeId, int flags) throws FuseException;
 
     /**

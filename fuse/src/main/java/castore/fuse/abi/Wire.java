@@ -1,0 +1,94 @@
+package castore.fuse.abi;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Sizes and offsets of the FUSE wire structs (fuse.h, 64-bit padded, host byte order) and
+ * unaligned accessors over any {@link MemorySegment}, native or heap.
+ */
+public final class Wire {
+    public static final int IN_HEADER = 40;
+    public static final int OUT_HEADER = 16;
+    public static final int ATTR = 88;
+    public static final int ENTRY_OUT = 128;
+    public static final int ATTR_OUT = 104;
+    public static final int OPEN_OUT = 16;
+    public static final int INIT_IN = 64;
+    /** fuse_init_in before 7.36: major, minor, max_readahead, flags. */
+    public static final int INIT_IN_COMPAT = 16;
+    public static final int INIT_OUT = 64;
+    public static final int STATFS_OUT = 80;
+    public static final int DIRENT = 24;
+    public static final int DIRENTPLUS = ENTRY_OUT + DIRENT;
+    public static final int FORGET_IN = 8;
+    public static final int BATCH_FORGET_IN = 8;
+    public static final int FORGET_ONE = 16;
+    public static final int GETATTR_IN = 16;
+    public static final int OPEN_IN = 8;
+    public static final int READ_IN = 40;
+    public static final int RELEASE_IN = 24;
+    public static final int GETXATTR_IN = 8;
+    public static final int GETXATTR_OUT = 8;
+    public static final int ACCESS_IN = 8;
+    public static final int INTERRUPT_IN = 8;
+    public static final int LSEEK_IN = 24;
+    public static final int LSEEK_OUT = 8;
+    /** The smallest read buffer the kernel accepts. */
+    public static final int MIN_READ_BUFFER = 8192;
+    /** fuse_in_header + fuse_write_in: the kernel wants room for these plus max_write. */
+    public static final int WRITE_OVERHEAD = IN_HEADER + 40;
+
+    // fuse_in_header
+    public static final int IN_LEN = 0;
+    public static final int IN_OPCODE = 4;
+    public static final int IN_UNIQUE = 8;
+    public static final int IN_NODEID = 16;
+    public static final int IN_UID = 24;
+    public static final int IN_GID = 28;
+    public static final int IN_PID = 32;
+    public static final int IN_TOTAL_EXTLEN = 36;
+
+    /** Bit 0 of a unique marks an INTERRUPT's own id (FUSE_INT_REQ_BIT). */
+    public static final long INT_REQ_BIT = 1;
+
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
+
+    private Wire() {
+    }
+
+    public static int u16(MemorySegment s, long offset) {
+        return Short.toUnsignedInt(s.get(U16, offset));
+    }
+
+    public static int i32(MemorySegment s, long offset) {
+        return s.get(U32, offset);
+    }
+
+    public static long u32(MemorySegment s, long offset) {
+        return Integer.toUnsignedLong(s.get(U32, offset));
+    }
+
+    public static long u64(MemorySegment s, long offset) {
+        return s.get(U64, offset);
+    }
+
+    public static void putU16(MemorySegment s, long offset, int value) {
+        s.set(U16, offset, (short) value);
+    }
+
+    public static void putI32(MemorySegment s, long offset, int value) {
+        s.set(U32, offset, value);
+    }
+
+    public static void putU64(MemorySegment s, long offset, long value) {
+        s.set(U64, offset, value);
+    }
+
+    /** Rounds up to the 8-byte boundary that dirents are padded to. */
+    public static int align8(int n) {
+        return (n + 7) & ~7;
+    }
+}

@@ -1,0 +1,365 @@
+package castore.fuse.server;
+
+import castore.fuse.abi.Init;
+import castore.fuse.abi.InitFlags;
+import castore.fuse.abi.Opcode;
+import castore.fuse.abi.Replies;
+import castore.fuse.abi.Wire;
+import castore.fuse.api.Errno;
+import castore.fuse.api.FileSystem;
+import castore.fuse.api.FuseException;
+import castore.fuse.api.InitInfo;
+import castore.fuse.api.Request;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static castore.fuse.abi.Wire.i32;
+import static castore.fuse.abi.Wire.u64;
+
+/**
+ * Serves FUSE requests: decodes one, calls the {@link FileSystem}, encodes and sends the reply on the
+ * channel the request came from. Transport-neutral: it sees bytes in, a {@link Channel} out.
+ *
+ * <p>Threading: {@link #handle} runs on a reader thread. Requests the filesystem says
+ * {@link FileSystem#mayBlock may block} are decoded there and served on a fresh virtual thread with
+ * a pooled reply buffer; all others are answered before the reader reads again, with the reader's
+ * own buffer. Write-type requests get EROFS, unknown ones ENOSYS, FORGET/BATCH_FORGET no reply.
+ */
+public final class FuseServer implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger("castore.fuse");
+
+    /**
+     * @param maxWrite      the largest READ/WRITE payload (bytes); max_pages = maxWrite / pageSize
+     * @param pageSize      the kernel's page size
+     * @param maxBackground background requests the kernel may keep in flight
+     * @param debug         print one line per request and reply on stderr
+     */
+    public record Config(int maxWrite, int pageSize, int maxBackground, boolean debug) {
+    }
+
+    private final FileSystem fs;
+    private final Config config;
+    private final BufferPool pool;
+    private final ThreadFactory workers = Thread.ofVirtual().factory();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicBoolean destroyed = new AtomicBoolean();
+    private volatile InitInfo initInfo;
+    private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
+    private final AtomicBoolean warnedWriteError = new AtomicBoolean();
+    private final java.util.concurrent.atomic.AtomicLong interrupts = new java.util.concurrent.atomic.AtomicLong();
+
+    public FuseServer(FileSystem fs, Config config, BufferPool pool) {
+        this.fs = fs;
+        this.config = config;
+        this.pool = pool;
+    }
+
+    /** What INIT negotiated, or null before INIT. */
+    public InitInfo initInfo() {
+        return initInfo;
+    }
+
+    /**
+     * Completes with what INIT negotiated once it has been answered, or exceptionally (with an
+     * IllegalStateException saying why) if INIT was refused.
+     */
+    public CompletableFuture<InitInfo> initialized() {
+        return initialized;
+    }
+
+    /** How many INTERRUPT requests arrived (after the first is answered ENOSYS, usually one at most). */
+    public long interruptsReceived() {
+        return interrupts.get();
+    }
+
+    /** The size a reply buffer must have: out header plus the largest READ. */
+    public static long replyBufferSize(int maxWrite) {
+        return Wire.OUT_HEADER + (long) maxWrite;
+    }
+
+    /** The size a read buffer must have for this max_write. */
+    public static long readBufferSize(int maxWrite) {
+        return Math.max(Wire.MIN_READ_BUFFER, Wire.WRITE_OVERHEAD + (long) maxWrite);
+    }
+
+    /**
+     * Serves one request held in {@code in[0, length)}, as read from {@code channel}. Replies that
+     * are answered right away use {@code own}, the calling reader's buffer.
+     */
+    public void handle(MemorySegment in, int length, Channel channel, ReplyBuffer own) {
+        if (length < Wire.IN_HEADER) {
+            LOG.log(System.Logger.Level.ERROR, "short FUSE request: {0} bytes", length);
+            return;
+        }
+        int opcode = i32(in, Wire.IN_OPCODE);
+        long unique = u64(in, Wire.IN_UNIQUE);
+        long nodeId = u64(in, Wire.IN_NODEID);
+        if (config.debug) {
+            System.err.printf("fuse: <- %d %s node %d (%d bytes)%n", unique, Opcode.name(opcode), nodeId, length);
+        }
+        if (i32(in, Wire.IN_LEN) != length) {
+            LOG.log(System.Logger.Level.ERROR, "FUSE request length {0} but read {1} bytes", i32(in, Wire.IN_LEN), length);
+            replyError(channel, own, unique, Errno.EIO);
+            return;
+        }
+        int bodyLength = length - Wire.IN_HEADER;
+        switch (opcode) {
+            case Opcode.INIT -> init(in, bodyLength, unique, channel, own);
+            case Opcode.DESTROY -> {
+                destroy();
+                replyEmpty(channel, own, unique);
+            }
+            case Opcode.FORGET -> {
+                if (bodyLength >= Wire.FORGET_IN) {
+                    forget(nodeId, u64(in, Wire.IN_HEADER));
+                }
+            }
+            case Opcode.BATCH_FORGET -> batchForget(in, bodyLength);
+            case Opcode.NOTIFY_REPLY -> {
+                // A reply to a retrieve notification; we send none, and the kernel expects no answer.
+            }
+            // We never abort work, and ENOSYS tells the kernel to stop sending interrupts (it
+            // takes effect when this channel still holds the original request; else the kernel
+            // answers ENOENT, which send() ignores). The original request is answered normally.
+            case Opcode.INTERRUPT -> {
+                interrupts.incrementAndGet();
+                replyError(channel, own, unique, Errno.ENOSYS);
+            }
+            // ENOSYS is remembered by the kernel, which then answers these itself, at no round trip:
+            // FLUSH and FSYNC/FSYNCDIR/SYNCFS succeed, locks become local, STATX falls back to GETATTR.
+            case Opcode.FLUSH, Opcode.FSYNC, Opcode.FSYNCDIR, Opcode.SYNCFS, Opcode.GETLK, Opcode.SETLK,
+                 Opcode.SETLKW, Opcode.BMAP, Opcode.IOCTL, Opcode.POLL, Opcode.STATX, Opcode.SETUPMAPPING,
+                 Opcode.REMOVEMAPPING -> replyError(channel, own, unique, Errno.ENOSYS);
+            default -> {
+                if (Opcode.isWrite(opcode)) {
+                    replyError(channel, own, unique, Errno.EROFS);
+                    return;
+                }
+                Call call;
+                try {
+                    call = decode(opcode, in, length, unique, nodeId);
+                } catch (IllegalArgumentException malformed) {
+                    LOG.log(System.Logger.Level.ERROR, "malformed FUSE {0} request: {1}", Opcode.name(opcode),
+                            malformed.getMessage());
+                    replyError(channel, own, unique, Errno.EIO);
+                    return;
+                }
+                if (call == null) {
+                    replyError(channel, own, unique, Errno.ENOSYS);
+                } else if (fs.mayBlock(call.op(), nodeId)) {
+                    inFlight.incrementAndGet();
+                    workers.newThread(() -> serveOffloaded(call, channel)).start();
+                } else {
+                    serve(call, channel, own);
+                }
+            }
+        }
+    }
+
+    /** Decodes a filesystem request; null for an opcode nobody serves. */
+    static Call decode(int opcode, MemorySegment in, int length, long unique, long nodeId) {
+        int body = length - Wire.IN_HEADER;
+        Request r = new Request(unique, i32(in, Wire.IN_UID), i32(in, Wire.IN_GID), i32(in, Wire.IN_PID));
+        long at = Wire.IN_HEADER;
+        return switch (opcode) {
+            case Opcode.LOOKUP -> new Call.Lookup(r, nodeId, cString(in, at, length));
+            case Opcode.GETATTR -> new Call.Getattr(r, nodeId);
+            case Opcode.READLINK -> new Call.Readlink(r, nodeId);
+            case Opcode.OPEN -> new Call.Open(r, nodeId, i32(in, need(at, body, Wire.OPEN_IN)));
+            case Opcode.READ, Opcode.READDIR, Opcode.READDIRPLUS -> {
+                need(at, body, Wire.READ_IN);
+                long fh = u64(in, at);
+                long offset = u64(in, at + 8);
+                int size = i32(in, at + 16);
+                if (size < 0) {
+                    throw new IllegalArgumentException("read size " + Integer.toUnsignedString(size));
+                }
+                yield opcode == Opcode.READ
+                        ? new Call.Read(r, nodeId, fh, offset, size)
+                        : new Call.Readdir(r, nodeId, fh, offset, size, opcode == Opcode.READDIRPLUS);
+            }
+            case Opcode.RELEASE -> new Call.Release(r, nodeId, u64(in, need(at, body, Wire.RELEASE_IN)));
+            case Opcode.OPENDIR -> new Call.Opendir(r, nodeId);
+            case Opcode.RELEASEDIR -> new Call.Releasedir(r, nodeId, u64(in, need(at, body, Wire.RELEASE_IN)));
+            case Opcode.STATFS -> new Call.Statfs(r, nodeId);
+            case Opcode.GETXATTR -> new Call.Xattr(r, nodeId,
+                    cString(in, at + Wire.GETXATTR_IN, length), i32(in, need(at, body, Wire.GETXATTR_IN)));
+            case Opcode.LISTXATTR -> new Call.Xattr(r, nodeId, null, i32(in, need(at, body, Wire.GETXATTR_IN)));
+            case Opcode.ACCESS -> new Call.Access(r, nodeId, i32(in, need(at, body, Wire.ACCESS_IN)));
+            case Opcode.LSEEK -> {
+                need(at, body, Wire.LSEEK_IN);
+                yield new Call.Lseek(r, nodeId, u64(in, at), u64(in, at + 8), i32(in, at + 16));
+            }
+            default -> null;
+        };
+    }
+
+    private static long need(long at, int body, int size) {
+        if (body < size) {
+            throw new IllegalArgumentException("body of " + body + " bytes, need " + size);
+        }
+        return at;
+    }
+
+    /** A NUL-terminated name from {@code at} to the end of the request. */
+    private static byte[] cString(MemorySegment in, long at, int length) {
+        if (at >= length || in.get(ValueLayout.JAVA_BYTE, length - 1) != 0) {
+            throw new IllegalArgumentException("name not NUL-terminated");
+        }
+        byte[] name = new byte[(int) (length - 1 - at)];
+        MemorySegment.copy(in, ValueLayout.JAVA_BYTE, at, name, 0, name.length);
+        return name;
+    }
+
+    private void serveOffloaded(Call call, Channel channel) {
+        ReplyBuffer buffer = pool.acquire();
+        try {
+            serve(call, channel, buffer);
+        } finally {
+            pool.release(buffer);
+            inFlight.decrementAndGet();
+        }
+    }
+
+    private void serve(Call call, Channel channel, ReplyBuffer out) {
+        long unique = call.request().unique();
+        int length;
+        try {
+            length = Wire.OUT_HEADER + call.serve(fs, out);
+            Replies.header(out.segment(), length, 0, unique);
+        } catch (FuseException e) {
+            int errno = e.errno() > 0 && e.errno() < 512 ? e.errno() : Errno.EIO;
+            length = Replies.error(out.segment(), unique, errno);
+        } catch (RuntimeException | Error e) {
+            LOG.log(System.Logger.Level.ERROR, "FUSE " + call.op() + " of node " + call.nodeId() + " failed", e);
+            length = Replies.error(out.segment(), unique, Errno.EIO);
+        }
+        send(channel, out, length, unique);
+    }
+
+    private void init(MemorySegment in, int bodyLength, long unique, Channel channel, ReplyBuffer own) {
+        Init.Answer answer;
+        Init.Offer offer;
+        try {
+            offer = Init.Offer.decode(in, Wire.IN_HEADER, bodyLength);
+            answer = Init.negotiate(offer, new Init.Limits(InitFlags.WANTED, config.maxWrite, config.pageSize,
+                    config.maxBackground));
+            InitInfo info = new InitInfo(answer.major(), answer.minor(), offer.flags(), answer.flags(),
+                    answer.maxReadahead(), answer.maxWrite());
+            fs.init(info);
+            initInfo = info;
+        } catch (IllegalArgumentException e) {
+            LOG.log(System.Logger.Level.ERROR, "FUSE INIT refused: {0}", e.getMessage());
+            replyError(channel, own, unique, Errno.EPROTO);
+            initialized.completeExceptionally(new IllegalStateException("FUSE INIT refused: " + e.getMessage()));
+            return;
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.ERROR, "filesystem init failed", e);
+            replyError(channel, own, unique, Errno.EIO);
+            initialized.completeExceptionally(new IllegalStateException("filesystem init failed: " + e, e));
+            return;
+        }
+        if (config.debug) {
+            System.err.printf("fuse: INIT kernel %d.%d flags %s; answer %d.%d flags %s max_readahead %d%n",
+                    offer.major(), offer.minor(), InitFlags.describe(offer.flags()), answer.major(), answer.minor(),
+                    InitFlags.describe(answer.flags()), answer.maxReadahead());
+        }
+        int length = Wire.OUT_HEADER + answer.encode(own.segment(), Wire.OUT_HEADER);
+        Replies.header(own.segment(), length, 0, unique);
+        send(channel, own, length, unique);
+        initialized.complete(initInfo);
+    }
+
+    private void forget(long nodeId, long nlookup) {
+        try {
+            fs.forget(nodeId, nlookup);
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.ERROR, "FUSE forget of node " + nodeId + " failed", e);
+        }
+    }
+
+    private void batchForget(MemorySegment in, int bodyLength) {
+        if (bodyLength < Wire.BATCH_FORGET_IN) {
+            return;
+        }
+        long count = Integer.toUnsignedLong(i32(in, Wire.IN_HEADER));
+        long room = (bodyLength - Wire.BATCH_FORGET_IN) / Wire.FORGET_ONE;
+        int n = (int) Math.min(count, room);
+        long[] nodeIds = new long[n];
+        long[] nlookups = new long[n];
+        long at = Wire.IN_HEADER + Wire.BATCH_FORGET_IN;
+        for (int i = 0; i < n; i++, at += Wire.FORGET_ONE) {
+            nodeIds[i] = u64(in, at);
+            nlookups[i] = u64(in, at + 8);
+        }
+        try {
+            fs.batchForget(nodeIds, nlookups);
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.ERROR, "FUSE batch forget failed", e);
+        }
+    }
+
+    private void replyEmpty(Channel channel, ReplyBuffer out, long unique) {
+        send(channel, out, Replies.header(out.segment(), Wire.OUT_HEADER, 0, unique), unique);
+    }
+
+    private void replyError(Channel channel, ReplyBuffer out, long unique, int errno) {
+        send(channel, out, Replies.error(out.segment(), unique, errno), unique);
+    }
+
+    private void send(Channel channel, ReplyBuffer out, int length, long unique) {
+        int result = channel.write(out, length);
+        if (config.debug) {
+            System.err.printf("fuse: -> %d error %d (%d bytes)%s%n", unique, i32(out.segment(), 4), length,
+                    result == 0 ? "" : ", write failed: " + Errno.name(-result));
+        }
+        // ENOENT: the request was interrupted or aborted meanwhile; ENODEV: the mount is gone.
+        if (result < 0 && result != -Errno.ENOENT && result != -Errno.ENODEV
+                && warnedWriteError.compareAndSet(false, true)) {
+            LOG.log(System.Logger.Level.WARNING, "FUSE reply write failed: {0} (reported once)", Errno.name(-result));
+        }
+    }
+
+    /** Calls {@link FileSystem#destroy()} once. */
+    public void destroy() {
+        if (destroyed.compareAndSet(false, true)) {
+            try {
+                fs.destroy();
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "filesystem destroy failed", e);
+            }
+        }
+    }
+
+    /**
+     * Ends the session: waits up to {@code timeoutMillis} for requests still being served on
+     * virtual threads, then destroys the filesystem.
+     */
+    public void close(long timeoutMillis) {
+        initialized.completeExceptionally(new IllegalStateException("the FUSE session ended before INIT"));
+        // Only reached when no reader runs, so nothing new is started; wait for the rest.
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        try {
+            while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (inFlight.get() > 0) {
+            LOG.log(System.Logger.Level.WARNING, "{0} FUSE requests still running at unmount; not waiting", inFlight.get());
+        }
+        destroy();
+    }
+
+    @Override
+    public void close() {
+        close(10_000);
+    }
+}

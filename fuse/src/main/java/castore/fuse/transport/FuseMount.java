@@ -1,0 +1,232 @@
+package castore.fuse.transport;
+
+import castore.fuse.api.FileSystem;
+import castore.fuse.api.InitInfo;
+import castore.fuse.server.FuseServer;
+import castore.fuse.sys.Libc;
+import sun.misc.Signal;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A mounted FUSE filesystem served from /dev/fuse by reader threads. {@link #close()} unmounts and
+ * waits for the threads; {@link #awaitUnmount()} blocks until the mount goes away (close, an outside
+ * {@code umount}/{@code fusermount3 -u}, or a signal after {@link #unmountOnSignals()}).
+ *
+ * <p>Unmounting never touches the mountpoint's files (a stat of the mount from a thread the
+ * daemon needs would deadlock): it is one umount2(MNT_DETACH) call, or {@code fusermount3 -u -z}
+ * for a mount made by fusermount3. A shutdown hook does the same if the JVM exits while mounted.
+ * If the process dies without unmounting, the mountpoint answers ENOTCONN until detached with
+ * {@code umount -l MOUNTPOINT} (root) or {@code fusermount3 -u -z MOUNTPOINT}.
+ */
+public final class FuseMount implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger("castore.fuse");
+    /** How long close() waits for the kernel to end the connection after detaching. */
+    private static final long CLOSE_WAIT_MILLIS = 10_000;
+    /** How long mount() waits for the kernel's INIT to be answered. */
+    private static final long INIT_WAIT_MILLIS = 30_000;
+
+    private final Path mountpoint;
+    private final boolean viaFusermount;
+    private final FuseServer server;
+    private final Session session;
+    private final AtomicBoolean unmountRequested = new AtomicBoolean();
+    private final Thread shutdownHook;
+
+    private FuseMount(Path mountpoint, boolean viaFusermount, FuseServer server, Session session) {
+        this.mountpoint = mountpoint;
+        this.viaFusermount = viaFusermount;
+        this.server = server;
+        this.session = session;
+        this.shutdownHook = new Thread(this::unmountQuietly, "fuse-unmount-at-exit");
+    }
+
+    /**
+     * Mounts {@code fs} read-only (ro, nosuid, nodev) on {@code mountpoint} and starts serving it.
+     * Returns once the kernel's INIT is answered and {@link FileSystem#init} has run.
+     *
+     * @throws IOException with a one-line reason: no such directory, not a directory, a stale
+     *                     mount, no /dev/fuse, no permission, fusermount3 missing or refusing
+     */
+    public static FuseMount mount(Path mountpoint, FileSystem fs, MountOptions options) throws IOException {
+        Path mp = mountpoint.toAbsolutePath().normalize();
+        checkMountpoint(mp);
+        boolean viaFusermount = switch (options.method()) {
+            case AUTO -> Libc.geteuid() != 0;
+            case SYSCALL -> false;
+            case FUSERMOUNT -> true;
+        };
+        int pageSize = Libc.pageSize();
+        if (options.maxWrite() % pageSize != 0) {
+            throw new IllegalArgumentException("maxWrite " + options.maxWrite() + " is not a multiple of the page size "
+                    + pageSize);
+        }
+        FuseServer server = new FuseServer(fs, new FuseServer.Config(options.maxWrite(), pageSize,
+                options.maxBackground(), options.debug()), Session.newBufferPool(options.maxWrite()));
+        int fd = viaFusermount ? Fusermount.mount(mp, options) : SyscallMount.mount(mp, options);
+        Session session;
+        try {
+            session = Session.start(fd, server, options, "fuse-" + mp.getFileName());
+        } catch (IOException | RuntimeException e) {
+            try {
+                unmount(mp, viaFusermount);
+            } catch (IOException unmountFailure) {
+                e.addSuppressed(unmountFailure);
+            }
+            throw e;
+        }
+        FuseMount mount = new FuseMount(mp, viaFusermount, server, session);
+        Runtime.getRuntime().addShutdownHook(mount.shutdownHook);
+        mount.awaitInit();
+        return mount;
+    }
+
+    /**
+     * The kernel queues INIT as it mounts and a reader answers it at once; wait for that so a
+     * refused INIT fails the mount here rather than every later access.
+     */
+    private void awaitInit() throws IOException {
+        try {
+            server.initialized().get(INIT_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            throw closeAfter(new IOException("mounting " + mountpoint + " failed: "
+                    + (e instanceof TimeoutException ? "the kernel sent no INIT" : e.getCause().getMessage())));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw closeAfter(new InterruptedIOException("interrupted while mounting " + mountpoint));
+        }
+    }
+
+    private IOException closeAfter(IOException failure) {
+        try {
+            close();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
+        }
+        return failure;
+    }
+
+    private static void checkMountpoint(Path mp) throws IOException {
+        BasicFileAttributes attrs;
+        try {
+            attrs = Files.readAttributes(mp, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw new IOException("mountpoint " + mp + " does not exist");
+        } catch (IOException e) {
+            throw new IOException("mountpoint " + mp + " is not accessible: " + e.getMessage()
+                    + " (a stale FUSE mount? detach it with: umount -l " + mp + "  or  fusermount3 -u -z " + mp + ")");
+        }
+        if (!attrs.isDirectory()) {
+            throw new IOException("mountpoint " + mp + " is not a directory");
+        }
+    }
+
+    private static void unmount(Path mp, boolean viaFusermount) throws IOException {
+        if (viaFusermount) {
+            Fusermount.unmount(mp);
+        } else {
+            SyscallMount.unmount(mp);
+        }
+    }
+
+    public Path mountpoint() {
+        return mountpoint;
+    }
+
+    /** What INIT negotiated (answered before {@link #mount} returns). */
+    public InitInfo initInfo() {
+        return server.initInfo();
+    }
+
+    /** The server, for tests that look at protocol counters. */
+    FuseServer server() {
+        return server;
+    }
+
+    /** Whether the mount is gone and every reader has stopped. */
+    public boolean isUnmounted() {
+        return session.isTerminated();
+    }
+
+    /** Blocks until the filesystem is unmounted and every reader has stopped. */
+    public void awaitUnmount() throws InterruptedException {
+        session.awaitTermination();
+    }
+
+    /**
+     * On SIGINT or SIGTERM, unmount (from a thread of its own) instead of dying: a thread blocked in
+     * {@link #awaitUnmount()} returns and the program can exit 0. Replaces the JVM's handlers for
+     * these two signals (so shutdown hooks no longer run for them); call it once, for one mount.
+     */
+    public FuseMount unmountOnSignals() {
+        for (String name : new String[]{"INT", "TERM"}) {
+            Signal.handle(new Signal(name), signal -> requestUnmount());
+        }
+        return this;
+    }
+
+    /**
+     * Starts the unmount and returns at once, without waiting for the readers: safe from a
+     * signal handler or a shutdown hook. Only the first call does anything.
+     */
+    public void requestUnmount() {
+        if (unmountRequested.compareAndSet(false, true) && !session.isTerminated()) {
+            try {
+                unmount(mountpoint, viaFusermount);
+            } catch (IOException e) {
+                // Already gone (unmounted from outside) is fine; anything else is worth a line.
+                if (!session.isTerminated()) {
+                    LOG.log(System.Logger.Level.WARNING, "unmounting {0} failed: {1}", mountpoint, e.getMessage());
+                }
+            }
+        }
+    }
+
+    private void unmountQuietly() {
+        try {
+            requestUnmount();
+        } catch (RuntimeException e) {
+            // In a shutdown hook: nothing left to tell.
+        }
+    }
+
+    /**
+     * Unmounts (lazily, never touching the mountpoint's files), stops the readers and waits for
+     * them, then the filesystem's {@code destroy()} has run. If files on the mount are still
+     * open, the kernel keeps the detached mount alive and this returns after a grace period while
+     * the readers go on serving those files.
+     *
+     * @throws UncheckedIOException if a reader stopped for another reason than unmounting
+     */
+    @Override
+    public void close() {
+        requestUnmount();
+        try {
+            if (!session.awaitTermination(CLOSE_WAIT_MILLIS)) {
+                LOG.log(System.Logger.Level.WARNING, "{0} is detached but still in use; serving it until those files close",
+                        mountpoint);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException shuttingDown) {
+            // The hook is running or has run: fine.
+        }
+        Throwable failure = session.failure();
+        if (failure != null) {
+            throw new UncheckedIOException(failure instanceof IOException io ? io : new IOException(failure));
+        }
+    }
+}

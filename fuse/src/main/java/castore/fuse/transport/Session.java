@@ -1,0 +1,137 @@
+package castore.fuse.transport;
+
+import castore.fuse.api.Errno;
+import castore.fuse.server.BufferPool;
+import castore.fuse.server.Channel;
+import castore.fuse.server.FuseServer;
+import castore.fuse.server.ReplyBuffer;
+import castore.fuse.sys.Libc;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The serving side of one mount: a reader platform thread per /dev/fuse channel (the mount's own
+ * fd plus clones), each with one reusable native request buffer and reply buffer. When every
+ * reader has seen ENODEV (unmounted), the last one ends the server and closes the descriptors:
+ * only then, so a late reply from a virtual thread can never hit a reused descriptor number.
+ */
+final class Session {
+    private static final System.Logger LOG = System.getLogger("castore.fuse");
+    private static final int ALIGNMENT = 4096;
+
+    private final FuseServer server;
+    private final List<Integer> fds = new ArrayList<>();
+    private final AtomicInteger liveReaders = new AtomicInteger();
+    private final CountDownLatch terminated = new CountDownLatch(1);
+    private final long readBufferSize;
+    private final long replyBufferSize;
+    private final String name;
+    private volatile Throwable failure;
+
+    private Session(FuseServer server, long readBufferSize, long replyBufferSize, String name) {
+        this.server = server;
+        this.readBufferSize = readBufferSize;
+        this.replyBufferSize = replyBufferSize;
+        this.name = name;
+    }
+
+    /**
+     * Starts serving the mounted connection {@code master}: its reader at once (the kernel's
+     * INIT is waiting), then {@code threads - 1} readers on clones. On failure the caller still
+     * owns the mount and must unmount it; the descriptors are closed once the readers stop.
+     */
+    static Session start(int master, FuseServer server, MountOptions options, String name) throws IOException {
+        Session session = new Session(server, FuseServer.readBufferSize(options.maxWrite()),
+                FuseServer.replyBufferSize(options.maxWrite()), name);
+        session.startReader(master, 0);
+        for (int i = 1; i < options.threads(); i++) {
+            session.startReader(DevFuse.cloneOf(master), i);
+        }
+        return session;
+    }
+
+    static BufferPool newBufferPool(int maxWrite) {
+        long size = FuseServer.replyBufferSize(maxWrite);
+        return new BufferPool(() -> {
+            Arena arena = Arena.ofAuto();
+            return new ReplyBuffer(arena.allocate(size, ALIGNMENT), Libc.newCallState(arena));
+        });
+    }
+
+    private void startReader(int fd, int index) {
+        synchronized (fds) {
+            fds.add(fd);
+        }
+        liveReaders.incrementAndGet();
+        Thread.ofPlatform().name(name + "-reader-" + index).daemon(true).start(() -> read(fd));
+    }
+
+    private void read(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment in = arena.allocate(readBufferSize, ALIGNMENT);
+            MemorySegment state = Libc.newCallState(arena);
+            ReplyBuffer own = new ReplyBuffer(arena.allocate(replyBufferSize, ALIGNMENT), state);
+            Channel channel = (buffer, length) -> {
+                long n = Libc.write(buffer.callState(), fd, buffer.segment(), length);
+                return n < 0 ? (int) n : n == length ? 0 : -Errno.EIO;
+            };
+            while (true) {
+                long n = Libc.read(state, fd, in, readBufferSize);
+                if (n >= 0) {
+                    server.handle(in, (int) n, channel, own);
+                } else if (n == -Errno.ENODEV) {
+                    break; // unmounted: the normal end
+                } else if (n != -Errno.EINTR && n != -Errno.EAGAIN && n != -Errno.ENOENT) {
+                    // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: try again.
+                    LOG.log(System.Logger.Level.ERROR, "reading /dev/fuse failed: {0}; this reader stops",
+                            Errno.name((int) -n));
+                    failure = new IOException("reading /dev/fuse: " + Errno.name((int) -n));
+                    break;
+                }
+            }
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.ERROR, "FUSE reader failed", t);
+            failure = t;
+        } finally {
+            if (liveReaders.decrementAndGet() == 0) {
+                end();
+            }
+        }
+    }
+
+    private void end() {
+        try {
+            server.close();
+        } finally {
+            synchronized (fds) {
+                fds.forEach(DevFuse::close);
+                fds.clear();
+            }
+            terminated.countDown();
+        }
+    }
+
+    boolean isTerminated() {
+        return terminated.getCount() == 0;
+    }
+
+    void awaitTermination() throws InterruptedException {
+        terminated.await();
+    }
+
+    boolean awaitTermination(long millis) throws InterruptedException {
+        return terminated.await(millis, TimeUnit.MILLISECONDS);
+    }
+
+    /** Why a reader stopped other than by unmount, if one did. */
+    Throwable failure() {
+        return failure;
+    }
+}

@@ -1,0 +1,391 @@
+package castore.fuse.server;
+
+import castore.fuse.abi.InitFlags;
+import castore.fuse.abi.Opcode;
+import castore.fuse.abi.Wire;
+import castore.fuse.api.Errno;
+import castore.fuse.api.FileSystem;
+import castore.fuse.api.Operation;
+import castore.fuse.testing.MemoryFileSystem;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+import static castore.fuse.abi.Wire.i32;
+import static castore.fuse.abi.Wire.u64;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Request dispatch without the kernel: raw request bytes in, raw reply bytes out. */
+class FuseServerTest {
+    private static final int MAX_WRITE = 1 << 16;
+
+    private final MemoryFileSystem fs = MemoryFileSystem.builder()
+            .file("hello", "hello world")
+            .symlink("link", "hello")
+            .file("dir/inner", "x")
+            .xattr("hello", "user.digest", "b3:abc".getBytes(StandardCharsets.UTF_8))
+            .xattr("hello", "user.other", new byte[]{1})
+            .offload(Operation.READ)
+            .build();
+    private final Recorder channel = new Recorder();
+    private final FuseServer server = new FuseServer(fs, new FuseServer.Config(MAX_WRITE, 4096, 64, false),
+            new BufferPool(FuseServerTest::heapBuffer));
+    private final ReplyBuffer own = heapBuffer();
+    private long nextUnique = 2;
+
+    private static ReplyBuffer heapBuffer() {
+        return new ReplyBuffer(MemorySegment.ofArray(new byte[(int) FuseServer.replyBufferSize(MAX_WRITE)]),
+                MemorySegment.NULL);
+    }
+
+    /** Replies as written: one byte array per write. */
+    static final class Recorder implements Channel {
+        final BlockingQueue<MemorySegment> replies = new LinkedBlockingQueue<>();
+
+        @Override
+        public int write(ReplyBuffer buffer, int length) {
+            replies.add(MemorySegment.ofArray(buffer.segment().asSlice(0, length).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)));
+            return 0;
+        }
+    }
+
+    @AfterEach
+    void close() {
+        server.close(1000);
+    }
+
+    /** Sends a request and returns its reply (waiting for replies served on virtual threads). */
+    private MemorySegment call(int opcode, long nodeId, byte[] body) throws InterruptedException {
+        long unique = send(opcode, nodeId, body);
+        MemorySegment reply = channel.replies.poll(10, TimeUnit.SECONDS);
+        assertThat(reply).as("reply to %s", Opcode.name(opcode)).isNotNull();
+        assertThat(i32(reply, 0)).as("out header length").isEqualTo((int) reply.byteSize());
+        assertThat(u64(reply, 8)).as("unique").isEqualTo(unique);
+        return reply;
+    }
+
+    private long send(int opcode, long nodeId, byte[] body) {
+        long unique = nextUnique;
+        nextUnique += 2;
+        ByteBuffer b = ByteBuffer.allocate(Wire.IN_HEADER + body.length).order(ByteOrder.nativeOrder());
+        b.putInt(b.capacity()).putInt(opcode).putLong(unique).putLong(nodeId).putInt(1000).putInt(1001).putInt(4242)
+                .putInt(0).put(body);
+        server.handle(MemorySegment.ofArray(b.array()), b.capacity(), channel, own);
+        return unique;
+    }
+
+    private static int error(MemorySegment reply) {
+        return i32(reply, 4);
+    }
+
+    private static byte[] cstring(String s) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(s.getBytes(StandardCharsets.UTF_8));
+        out.write(0);
+        return out.toByteArray();
+    }
+
+    private static byte[] body(int size, Object... fields) {
+        ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.nativeOrder());
+        for (Object f : fields) {
+            switch (f) {
+                case Integer i -> b.putInt(i);
+                case Long l -> b.putLong(l);
+                case byte[] bytes -> b.put(bytes);
+                default -> throw new IllegalArgumentException(f.toString());
+            }
+        }
+        return b.array();
+    }
+
+    private static byte[] readIn(long fh, long offset, int size) {
+        return body(Wire.READ_IN, fh, offset, size);
+    }
+
+    private void init() throws InterruptedException {
+        MemorySegment reply = call(Opcode.INIT, 0, body(64, 7, 45, 131072, (int) 0x73fffffbL, 0x5fd));
+        assertThat(error(reply)).isZero();
+    }
+
+    @Test
+    void initRepliesWith64BytesAndTellsTheFilesystem() throws Exception {
+        MemorySegment reply = call(Opcode.INIT, 0, body(64, 7, 45, 131072, (int) 0x73fffffbL, 0x5fd));
+        assertThat(reply.byteSize()).isEqualTo(16 + 64);
+        assertThat(i32(reply, 16)).isEqualTo(7);
+        assertThat(i32(reply, 20)).isEqualTo(45);
+        assertThat(Wire.u16(reply, 16 + 28)).isEqualTo(16); // max_pages = 64 KiB / 4 KiB
+        assertThat(fs.initInfo().negotiatedFlags() & InitFlags.DO_READDIRPLUS).isNotZero();
+        assertThat(server.initInfo()).isEqualTo(fs.initInfo());
+        assertThat(server.initialized()).isCompletedWithValue(fs.initInfo());
+    }
+
+    @Test
+    void initFromAnUnsupportedProtocolIsRefusedWithEproto() throws Exception {
+        assertThat(error(call(Opcode.INIT, 0, body(64, 7, 12, 0, 0, 0)))).isEqualTo(-Errno.EPROTO);
+        assertThat(fs.initInfo()).isNull();
+        assertThat(server.initialized()).isCompletedExceptionally();
+    }
+
+    @Test
+    void lookupFindsAndCountsOrFailsWithEnoent() throws Exception {
+        init();
+        MemorySegment hit = call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("hello"));
+        assertThat(hit.byteSize()).isEqualTo(16 + 128);
+        assertThat(u64(hit, 16)).isEqualTo(fs.nodeId("hello"));
+        assertThat(u64(hit, 16 + 40 + 8)).isEqualTo(11); // attr.size
+        assertThat(fs.lookupCount(fs.nodeId("hello"))).isEqualTo(1);
+
+        MemorySegment miss = call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("nope"));
+        assertThat(miss.byteSize()).isEqualTo(16);
+        assertThat(error(miss)).isEqualTo(-Errno.ENOENT);
+    }
+
+    @Test
+    void forgetAndBatchForgetAreNeverAnswered() throws Exception {
+        init();
+        long hello = fs.nodeId("hello");
+        long inner = fs.nodeId("dir/inner");
+        call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("hello"));
+        call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("hello"));
+        call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("dir"));
+        call(Opcode.LOOKUP, fs.nodeId("dir"), cstring("inner"));
+        send(Opcode.FORGET, hello, body(8, 1L));
+        assertThat(fs.lookupCount(hello)).isEqualTo(1);
+        send(Opcode.BATCH_FORGET, 0, body(8 + 32, 2, 0, hello, 1L, inner, 1L));
+        assertThat(fs.lookupCount(hello)).isZero();
+        assertThat(fs.lookupCount(inner)).isZero();
+        assertThat(channel.replies).isEmpty();
+    }
+
+    @Test
+    void getattrReadlinkAndStatfs() throws Exception {
+        init();
+        MemorySegment attr = call(Opcode.GETATTR, FileSystem.ROOT_ID, body(16, 0, 0, 0L));
+        assertThat(attr.byteSize()).isEqualTo(16 + 104);
+        assertThat(i32(attr, 16 + 16 + 60)).isEqualTo(0040555);
+
+        MemorySegment link = call(Opcode.READLINK, fs.nodeId("link"), new byte[0]);
+        assertThat(new String(link.asSlice(16).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+                .isEqualTo("hello");
+        assertThat(error(call(Opcode.READLINK, fs.nodeId("hello"), new byte[0]))).isEqualTo(-Errno.EINVAL);
+
+        MemorySegment statfs = call(Opcode.STATFS, FileSystem.ROOT_ID, new byte[0]);
+        assertThat(statfs.byteSize()).isEqualTo(16 + 80);
+        assertThat(i32(statfs, 16 + 44)).isEqualTo(255);
+    }
+
+    @Test
+    void openReadAndReleaseOnAVirtualThread() throws Exception {
+        init();
+        long hello = fs.nodeId("hello");
+        MemorySegment open = call(Opcode.OPEN, hello, body(8, 0, 0));
+        assertThat(open.byteSize()).isEqualTo(32);
+        long fh = u64(open, 16);
+        MemorySegment read = call(Opcode.READ, hello, readIn(fh, 6, 4096));
+        assertThat(new String(read.asSlice(16).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+                .isEqualTo("world");
+        assertThat(fs.callingThreads()).contains("virtual");
+        MemorySegment eof = call(Opcode.READ, hello, readIn(fh, 100, 4096));
+        assertThat(eof.byteSize()).isEqualTo(16);
+        assertThat(error(eof)).isZero();
+        assertThat(error(call(Opcode.RELEASE, hello, body(24, fh, 0, 0, 0L)))).isZero();
+        assertThat(fs.openHandles()).isZero();
+    }
+
+    @Test
+    void aReadLargerThanTheReplyBufferIsEioNotATruncatedReply() throws Exception {
+        init();
+        MemorySegment reply = call(Opcode.READ, fs.nodeId("hello"), readIn(1, 0, MAX_WRITE + 1));
+        assertThat(error(reply)).isEqualTo(-Errno.EIO);
+    }
+
+    @Test
+    void readdirResumesFromTheCookieAndStopsAtTheSize() throws Exception {
+        init();
+        // Room for two 32-byte records: ".", ".." first, then the rest from cookie 2.
+        MemorySegment first = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 0, 64 + 8));
+        assertThat(first.byteSize()).isEqualTo(16 + 64);
+        assertThat(u64(first, 16 + 32 + 8)).isEqualTo(2);
+        MemorySegment rest = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 2, 4096));
+        assertThat(rest.byteSize()).isEqualTo(16 + 3 * 32);
+        assertThat(i32(rest, 16 + 20)).isEqualTo(4); // "dir" is DT_DIR
+        MemorySegment end = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 5, 4096));
+        assertThat(end.byteSize()).isEqualTo(16);
+    }
+
+    @Test
+    void readdirplusCountsTheEntriesItReturnsButNotDots() throws Exception {
+        init();
+        MemorySegment reply = call(Opcode.READDIRPLUS, FileSystem.ROOT_ID, readIn(0, 0, 4096));
+        assertThat(reply.byteSize()).isEqualTo(16 + 5 * 160);
+        assertThat(fs.lookupCount(fs.nodeId("hello"))).isEqualTo(1);
+        assertThat(fs.lookupCount(FileSystem.ROOT_ID)).isZero();
+        assertThat(u64(reply, 16 + 2 * 160)).isEqualTo(fs.nodeId("dir"));
+    }
+
+    @Test
+    void xattrsProbeTheSizeThenGetTheValueOrErange() throws Exception {
+        init();
+        long hello = fs.nodeId("hello");
+        MemorySegment probe = call(Opcode.GETXATTR, hello, body(8 + 12, 0, 0, cstring("user.digest")));
+        assertThat(probe.byteSize()).isEqualTo(16 + 8);
+        assertThat(i32(probe, 16)).isEqualTo(6);
+        assertThat(error(call(Opcode.GETXATTR, hello, body(8 + 12, 5, 0, cstring("user.digest"))))).isEqualTo(-Errno.ERANGE);
+        MemorySegment value = call(Opcode.GETXATTR, hello, body(8 + 12, 6, 0, cstring("user.digest")));
+        assertThat(new String(value.asSlice(16).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+                .isEqualTo("b3:abc");
+        assertThat(error(call(Opcode.GETXATTR, hello, body(8 + 10, 100, 0, cstring("user.none"))))).isEqualTo(-Errno.ENODATA);
+
+        MemorySegment listProbe = call(Opcode.LISTXATTR, hello, body(8, 0, 0));
+        assertThat(i32(listProbe, 16)).isEqualTo("user.digest\0user.other\0".length());
+        assertThat(error(call(Opcode.LISTXATTR, hello, body(8, 3, 0)))).isEqualTo(-Errno.ERANGE);
+        MemorySegment list = call(Opcode.LISTXATTR, hello, body(8, 100, 0));
+        assertThat(new String(list.asSlice(16).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+                .isEqualTo("user.digest\0user.other\0");
+    }
+
+    @Test
+    void everyWriteTypeOpcodeGetsErofs() throws Exception {
+        init();
+        for (int op = 1; op < 60; op++) {
+            if (Opcode.isWrite(op)) {
+                assertThat(error(call(op, FileSystem.ROOT_ID, new byte[64]))).as(Opcode.name(op)).isEqualTo(-Errno.EROFS);
+            }
+        }
+    }
+
+    @Test
+    void unknownAndUnservedOpcodesGetEnosys() throws Exception {
+        init();
+        for (int op : new int[]{7, 19, 54, 999, 4096, Opcode.FLUSH, Opcode.FSYNC, Opcode.STATX, Opcode.LSEEK, Opcode.IOCTL}) {
+            assertThat(error(call(op, FileSystem.ROOT_ID, new byte[24]))).as(Opcode.name(op)).isEqualTo(-Errno.ENOSYS);
+        }
+    }
+
+    @Test
+    void interruptIsAnsweredEnosysUnderItsOwnUnique() throws Exception {
+        init();
+        long unique = send(Opcode.INTERRUPT, 0, body(8, 40L));
+        MemorySegment reply = channel.replies.poll(10, TimeUnit.SECONDS);
+        assertThat(reply.byteSize()).isEqualTo(16);
+        assertThat(error(reply)).isEqualTo(-Errno.ENOSYS);
+        assertThat(u64(reply, 8)).isEqualTo(unique);
+    }
+
+    @Test
+    void destroyRepliesAndDestroysOnce() throws Exception {
+        init();
+        MemorySegment reply = call(Opcode.DESTROY, 0, new byte[0]);
+        assertThat(reply.byteSize()).isEqualTo(16);
+        assertThat(error(reply)).isZero();
+        assertThat(fs.isDestroyed()).isTrue();
+    }
+
+    @Test
+    void malformedRequestsGetEioAndTheServerGoesOn() throws Exception {
+        init();
+        // LOOKUP whose name lacks its NUL
+        assertThat(error(call(Opcode.LOOKUP, FileSystem.ROOT_ID, "hello".getBytes(StandardCharsets.UTF_8))))
+                .isEqualTo(-Errno.EIO);
+        // READ with a truncated fuse_read_in
+        assertThat(error(call(Opcode.READ, fs.nodeId("hello"), new byte[8]))).isEqualTo(-Errno.EIO);
+        // a header whose length disagrees with what was read
+        byte[] bad = new byte[Wire.IN_HEADER];
+        ByteBuffer.wrap(bad).order(ByteOrder.nativeOrder()).putInt(999).putInt(Opcode.GETATTR).putLong(77);
+        server.handle(MemorySegment.ofArray(bad), bad.length, channel, own);
+        MemorySegment reply = channel.replies.poll(10, TimeUnit.SECONDS);
+        assertThat(error(reply)).isEqualTo(-Errno.EIO);
+        assertThat(u64(reply, 8)).isEqualTo(77);
+        assertThat(error(call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("hello")))).isZero();
+    }
+
+    @Test
+    void aFilesystemBugBecomesEio() throws Exception {
+        init();
+        // Node id 12345 does not exist: MemoryFileSystem answers EIO; an unknown node on getattr.
+        assertThat(error(call(Opcode.GETATTR, 12345, body(16, 0, 0, 0L)))).isEqualTo(-Errno.EIO);
+        FuseServer broken = new FuseServer(new ThrowingFileSystem(), new FuseServer.Config(MAX_WRITE, 4096, 64, false),
+                new BufferPool(FuseServerTest::heapBuffer));
+        try {
+            byte[] req = new byte[Wire.IN_HEADER + 6];
+            ByteBuffer.wrap(req).order(ByteOrder.nativeOrder()).putInt(req.length).putInt(Opcode.LOOKUP).putLong(8)
+                    .putLong(1).putInt(0).putInt(0).putInt(0).putInt(0).put(cstring("boom!"));
+            broken.handle(MemorySegment.ofArray(req), req.length, channel, own);
+            MemorySegment reply = channel.replies.poll(10, TimeUnit.SECONDS);
+            assertThat(error(reply)).isEqualTo(-Errno.EIO);
+        } finally {
+            broken.close(1000);
+        }
+    }
+
+    /** Every lookup fails with an unchecked exception. */
+    static final class ThrowingFileSystem implements FileSystem {
+        @Override
+        public boolean mayBlock(Operation op, long nodeId) {
+            return false;
+        }
+
+        @Override
+        public castore.fuse.api.Entry lookup(castore.fuse.api.Request request, long parent, byte[] name) {
+            throw new IllegalStateException("bug");
+        }
+
+        @Override
+        public void forget(long nodeId, long nlookup) {
+        }
+
+        @Override
+        public castore.fuse.api.AttrReply getattr(castore.fuse.api.Request request, long nodeId) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public byte[] readlink(castore.fuse.api.Request request, long nodeId) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public castore.fuse.api.OpenReply open(castore.fuse.api.Request request, long nodeId, int flags) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void read(castore.fuse.api.Request request, long nodeId, long fh, long offset, ByteBuffer dst) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public castore.fuse.api.OpenReply opendir(castore.fuse.api.Request request, long nodeId) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void readdir(castore.fuse.api.Request request, long nodeId, long fh, long offset, boolean plus,
+                            castore.fuse.api.DirectorySink sink) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public castore.fuse.api.StatFs statfs(castore.fuse.api.Request request, long nodeId) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public byte[] getxattr(castore.fuse.api.Request request, long nodeId, byte[] name) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public byte[] listxattr(castore.fuse.api.Request request, long nodeId) {
+            throw new UnsupportedOperationException();
+        }
+    }
+}

@@ -1,0 +1,428 @@
+package castore.fuse.transport;
+
+import castore.fuse.abi.InitFlags;
+import castore.fuse.api.FileSystem;
+import castore.fuse.api.Operation;
+import castore.fuse.server.FuseServer;
+import castore.fuse.testing.Commands;
+import castore.fuse.testing.MemoryFileSystem;
+import castore.fuse.testing.MountFixture;
+import castore.fuse.testing.MountInfo;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** Real mounts: every request makes the round trip through the kernel. */
+class MountTest {
+    private static final byte[] BIG = bytes(5 * (1 << 20) + 12345, 7);
+
+    @TempDir
+    Path tmp;
+
+    private static byte[] bytes(int size, long seed) {
+        byte[] b = new byte[size];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    private static MemoryFileSystem.Builder tree() {
+        return MemoryFileSystem.builder()
+                .file("hello.txt", "hello\n")
+                .executable("bin/tool", "#!/bin/sh\necho tool\n".getBytes(StandardCharsets.UTF_8))
+                .file("a/b/c/deep.txt", "deep\n")
+                .symlink("link", "hello.txt")
+                .symlink("dangling", "nowhere")
+                .directory("empty")
+                .file("big.bin", BIG)
+                .xattr("hello.txt", "user.digest", "b3:hello".getBytes(StandardCharsets.UTF_8))
+                .xattr("hello.txt", "user.other", "x".getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void mountsReadOnlyNosuidNodevNegotiatesAndUnmountsCleanly() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        MountFixture m = MountFixture.mount(tmp, fs);
+        try {
+            MountInfo info = m.mountInfo().orElseThrow();
+            assertThat(info.mountOptions()).contains("ro", "nosuid", "nodev");
+            assertThat(info.fsType()).isEqualTo("fuse.castore");
+            assertThat(info.source()).isEqualTo("castore-test");
+            assertThat(info.superOptions()).contains("ro", "default_permissions", "user_id=0", "group_id=0");
+            assertThat(Commands.run("stat", "-c", "%F", m.path().toString()).assertOk().stdout()).isEqualTo("directory\n");
+            long flags = fs.initInfo().negotiatedFlags();
+            assertThat(flags & InitFlags.MAX_PAGES).isNotZero();
+            assertThat(flags & InitFlags.WRITEBACK_CACHE).isZero();
+            assertThat(m.fuseMount().initInfo()).isEqualTo(fs.initInfo());
+        } finally {
+            m.close();
+        }
+        assertThat(m.mountInfo()).isEmpty();
+        assertThat(m.fuseMount().isUnmounted()).isTrue();
+        assertThat(fs.isDestroyed()).isTrue();
+    }
+
+    @Test
+    void childProcessesStatReadListAndFollowLinks() throws Exception {
+        try (var m = MountFixture.mount(tmp, tree().build())) {
+            String root = m.path().toString();
+            assertThat(Commands.run("cat", root + "/hello.txt").assertOk().stdout()).isEqualTo("hello\n");
+            assertThat(Commands.run("cat", root + "/a/b/c/deep.txt").assertOk().stdout()).isEqualTo("deep\n");
+            assertThat(Commands.run("cat", root + "/link").assertOk().stdout()).isEqualTo("hello\n");
+            assertThat(Commands.run("readlink", root + "/link").assertOk().stdout()).isEqualTo("hello.txt\n");
+            assertThat(Commands.run("ls", "-1a", root).assertOk().stdout())
+                    .isEqualTo(".\n..\na\nbig.bin\nbin\ndangling\nempty\nhello.txt\nlink\n");
+            assertThat(Commands.run("ls", "-1a", root + "/empty").assertOk().stdout()).isEqualTo(".\n..\n");
+            assertThat(Commands.run("stat", "-c", "%s %a %F %h", root + "/hello.txt").assertOk().stdout())
+                    .isEqualTo("6 444 regular file 1\n");
+            assertThat(Commands.run("stat", "-c", "%a %F", root + "/bin/tool", root + "/a", root + "/link").assertOk().stdout())
+                    .isEqualTo("555 regular file\n555 directory\n777 symbolic link\n");
+            assertThat(Commands.run(root + "/bin/tool").assertOk().stdout()).isEqualTo("tool\n");
+            var missing = Commands.run("cat", root + "/nope");
+            assertThat(missing.exitCode()).isNotZero();
+            assertThat(missing.stderr()).contains("No such file or directory");
+            assertThat(Commands.run("cat", root + "/dangling").stderr()).contains("No such file or directory");
+            assertThat(Commands.run("cat", root + "/a").stderr()).contains("Is a directory");
+            assertThat(Commands.run("ls", root + "/hello.txt/x").stderr()).contains("Not a directory");
+            assertThat(Commands.run("cmp", root + "/big.bin", writeLocal("big.bin", BIG).toString()).exitCode()).isZero();
+            assertThat(Commands.run("df", "-P", root).assertOk().stdout()).contains("castore-test");
+        }
+    }
+
+    private Path writeLocal(String name, byte[] content) throws IOException {
+        return Files.write(tmp.resolve(name), content);
+    }
+
+    @Test
+    void javaNioSeesTheSameTree() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        try (var m = MountFixture.mount(tmp, fs)) {
+            assertThat(Files.readString(m.path("hello.txt"))).isEqualTo("hello\n");
+            assertThat(Files.readAllBytes(m.path("big.bin"))).isEqualTo(BIG);
+            assertThat(Files.readSymbolicLink(m.path("link"))).isEqualTo(Path.of("hello.txt"));
+            assertThat(Files.size(m.path("big.bin"))).isEqualTo(BIG.length);
+            assertThat(Files.isDirectory(m.path("a/b/c"))).isTrue();
+            assertThat(Files.isSymbolicLink(m.path("link"))).isTrue();
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(m.path("hello.txt"),
+                    LinkOption.NOFOLLOW_LINKS))).isEqualTo("r--r--r--");
+            try (Stream<Path> list = Files.list(m.path("a"))) {
+                assertThat(list.map(p -> p.getFileName().toString()).toList()).containsExactly("b");
+            }
+            assertThatThrownBy(() -> Files.readAllBytes(m.path("missing"))).isInstanceOf(NoSuchFileException.class);
+            assertThat(Files.getAttribute(m.path("hello.txt"), "unix:ino")).isEqualTo(fs.nodeId("hello.txt"));
+        }
+    }
+
+    @Test
+    void bigFileReadsAtRandomOffsetsAndThroughMmapMatch() throws Exception {
+        try (var m = MountFixture.mount(tmp, tree().build());
+             FileChannel ch = FileChannel.open(m.path("big.bin"), StandardOpenOption.READ)) {
+            Random random = new Random(42);
+            for (int i = 0; i < 200; i++) {
+                int offset = random.nextInt(BIG.length);
+                int size = Math.min(1 + random.nextInt(300_000), BIG.length - offset + 100);
+                ByteBuffer dst = ByteBuffer.allocate(size);
+                int n = ch.read(dst, offset);
+                int expected = Math.min(size, BIG.length - offset);
+                assertThat(n).isEqualTo(expected);
+                assertThat(java.util.Arrays.equals(dst.array(), 0, n, BIG, offset, offset + n)).isTrue();
+            }
+            assertThat(ch.read(ByteBuffer.allocate(10), BIG.length)).isEqualTo(-1);
+            // Map through an arena, so the mapping is gone before the unmount (a live one keeps it busy).
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, BIG.length, arena);
+                assertThat(mapped.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(BIG);
+            }
+        }
+    }
+
+    @Test
+    void everyKindOfWriteIsRefusedWithErofs() throws Exception {
+        try (var m = MountFixture.mount(tmp, tree().build())) {
+            String root = m.path().toString();
+            List<List<String>> writes = List.of(
+                    List.of("touch", root + "/new"),
+                    List.of("touch", root + "/hello.txt"),
+                    List.of("mkdir", root + "/dir"),
+                    List.of("rm", "-f", root + "/hello.txt"),
+                    List.of("rmdir", root + "/empty"),
+                    List.of("mv", root + "/hello.txt", root + "/moved"),
+                    List.of("ln", root + "/hello.txt", root + "/hard"),
+                    List.of("ln", "-s", "x", root + "/sym"),
+                    List.of("chmod", "777", root + "/hello.txt"),
+                    List.of("truncate", "-s", "0", root + "/hello.txt"),
+                    List.of("mknod", root + "/fifo", "p"),
+                    List.of("setfattr", "-n", "user.x", "-v", "1", root + "/hello.txt"),
+                    List.of("setfattr", "-x", "user.digest", root + "/hello.txt"));
+            for (List<String> write : writes) {
+                var r = Commands.run(write);
+                assertThat(r.exitCode()).as("%s", write).isNotZero();
+                assertThat(r.stderr()).as("%s", write).contains("Read-only file system");
+            }
+            assertThatThrownBy(() -> Files.writeString(m.path("hello.txt"), "x"))
+                    .isInstanceOf(FileSystemException.class).hasMessageContaining("Read-only file system");
+            assertThatThrownBy(() -> Files.createDirectory(m.path("d"))).isInstanceOf(FileSystemException.class)
+                    .hasMessageContaining("Read-only file system");
+            assertThatThrownBy(() -> Files.delete(m.path("hello.txt"))).isInstanceOf(FileSystemException.class)
+                    .hasMessageContaining("Read-only file system");
+            var view = Files.getFileAttributeView(m.path("hello.txt"), UserDefinedFileAttributeView.class);
+            assertThatThrownBy(() -> view.write("user.y", ByteBuffer.wrap(new byte[]{1})))
+                    .isInstanceOf(FileSystemException.class).hasMessageContaining("Read-only file system");
+            assertThat(Files.readString(m.path("hello.txt"))).isEqualTo("hello\n");
+        }
+    }
+
+    @Test
+    void xattrsListGetProbeAndErange() throws Exception {
+        try (var m = MountFixture.mount(tmp, tree().build())) {
+            String hello = m.path("hello.txt").toString();
+            assertThat(Commands.run("getfattr", "--only-values", "-n", "user.digest", hello).assertOk().stdout())
+                    .isEqualTo("b3:hello");
+            assertThat(Commands.run("getfattr", "-d", hello).assertOk().stdout())
+                    .contains("user.digest=\"b3:hello\"", "user.other=\"x\"");
+            assertThat(Commands.run("getfattr", "-n", "user.none", hello).stderr()).contains("No such attribute");
+            var view = Files.getFileAttributeView(m.path("hello.txt"), UserDefinedFileAttributeView.class);
+            assertThat(view.list()).containsExactly("digest", "other");
+            assertThat(view.size("digest")).isEqualTo(8);
+            ByteBuffer value = ByteBuffer.allocate(8);
+            assertThat(view.read("digest", value)).isEqualTo(8);
+            assertThat(new String(value.array(), StandardCharsets.UTF_8)).isEqualTo("b3:hello");
+            assertThatThrownBy(() -> view.read("digest", ByteBuffer.allocate(3)))
+                    .isInstanceOf(IOException.class);
+            assertThat(Files.getFileAttributeView(m.path("a"), UserDefinedFileAttributeView.class).list()).isEmpty();
+        }
+    }
+
+    @Test
+    void unservedOperationsFallBackInTheKernel() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        try (var m = MountFixture.mount(tmp, fs);
+             FileChannel ch = FileChannel.open(m.path("hello.txt"), StandardOpenOption.READ)) {
+            ch.force(true); // FSYNC: ENOSYS, which the kernel turns into success (so is FLUSH at close)
+            ch.position(3);
+            assertThat(ch.read(ByteBuffer.allocate(10))).isEqualTo(3);
+        }
+        assertThat(fs.openHandles()).isZero();
+    }
+
+    @Test
+    void concurrentReadersAreServedAcrossClonedChannels() throws Exception {
+        MemoryFileSystem.Builder builder = MemoryFileSystem.builder();
+        List<byte[]> contents = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            byte[] content = bytes(100_000 + i * 997, i);
+            contents.add(content);
+            builder.file("d" + (i % 4) + "/f" + i, content);
+        }
+        MemoryFileSystem fs = builder.build();
+        try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(4));
+             ExecutorService readers = Executors.newFixedThreadPool(8)) {
+            List<Future<Integer>> results = new ArrayList<>();
+            for (int t = 0; t < 8; t++) {
+                int first = t;
+                results.add(readers.submit(() -> {
+                    int checked = 0;
+                    for (int i = first; i < 64; i += 8) {
+                        Path p = m.path("d" + (i % 4) + "/f" + i);
+                        assertThat(Files.readAllBytes(p)).isEqualTo(contents.get(i));
+                        checked++;
+                    }
+                    return checked;
+                }));
+            }
+            int total = 0;
+            for (Future<Integer> r : results) {
+                total += r.get(60, TimeUnit.SECONDS);
+            }
+            assertThat(total).isEqualTo(64);
+            assertThat(fs.callingThreads().stream().filter(n -> n.contains("-reader-")).count())
+                    .as("reader threads that served requests: %s", fs.callingThreads()).isGreaterThan(1);
+        }
+    }
+
+    @Test
+    void aSlowReadOnAVirtualThreadDoesNotBlockTheOnlyReader() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        CountDownLatch gate = new CountDownLatch(1);
+        fs.gateReads("a/b/c/deep.txt", gate);
+        try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(1));
+             ExecutorService client = Executors.newSingleThreadExecutor()) {
+            Future<String> slow = client.submit(() -> Files.readString(m.path("a/b/c/deep.txt")));
+            // While that read waits in the filesystem, the single reader thread still answers.
+            assertThat(Commands.run("cat", m.path("hello.txt").toString()).assertOk().stdout()).isEqualTo("hello\n");
+            assertThat(Commands.run("ls", m.path("bin").toString()).assertOk().stdout()).isEqualTo("tool\n");
+            try {
+                assertThat(slow.isDone()).isFalse();
+            } finally {
+                gate.countDown();
+            }
+            assertThat(slow.get(60, TimeUnit.SECONDS)).isEqualTo("deep\n");
+            assertThat(fs.callingThreads()).contains("virtual");
+        }
+    }
+
+    @Test
+    void aSignalDuringALookupSendsOneInterruptAnsweredEnosysAndTheLookupCompletes() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        CountDownLatch gate = new CountDownLatch(1);
+        fs.gateLookups("deep.txt", gate);
+        // One channel, so the INTERRUPT is read where the LOOKUP is still being processed.
+        try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(1))) {
+            Commands.run("stat", m.path("a/b/c").toString()).assertOk();
+            Process stat = new ProcessBuilder("stat", m.path("a/b/c/deep.txt").toString()).start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (fs.calls(Operation.LOOKUP) < 4 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(fs.calls(Operation.LOOKUP)).as("the gated LOOKUP arrived").isEqualTo(4);
+            try {
+                stat.toHandle().destroy(); // SIGTERM while the kernel waits for our answer
+                FuseServer server = m.fuseMount().server();
+                while (server.interruptsReceived() == 0 && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                assertThat(server.interruptsReceived()).isEqualTo(1);
+                // A request already read is always answered: the caller waits for it, then dies.
+                assertThat(stat.isAlive()).isTrue();
+            } finally {
+                gate.countDown();
+            }
+            assertThat(stat.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(stat.exitValue()).isEqualTo(143);
+            assertThat(Files.readString(m.path("a/b/c/deep.txt"))).isEqualTo("deep\n");
+        }
+    }
+
+    @Test
+    void aKilledReaderOfASlowFileDiesWithoutWaitingForTheRead() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        CountDownLatch gate = new CountDownLatch(1);
+        fs.gateReads("a/b/c/deep.txt", gate);
+        try (var m = MountFixture.mount(tmp, fs)) {
+            Process cat = new ProcessBuilder("cat", m.path("a/b/c/deep.txt").toString()).start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (fs.calls(Operation.READ) == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(fs.calls(Operation.READ)).isEqualTo(1);
+            // Readahead goes out as background requests (ASYNC_READ): the reader waits on the page,
+            // not on our answer, so SIGTERM ends it while the READ is still being served.
+            try {
+                cat.toHandle().destroy();
+                assertThat(cat.waitFor(30, TimeUnit.SECONDS)).isTrue();
+                assertThat(cat.exitValue()).isEqualTo(143);
+                assertThat(fs.calls(Operation.READ)).isEqualTo(1);
+            } finally {
+                gate.countDown();
+            }
+            assertThat(Files.readString(m.path("a/b/c/deep.txt"))).isEqualTo("deep\n");
+        }
+    }
+
+    @Test
+    void offloadedLookupsAndReaddirWork() throws Exception {
+        MemoryFileSystem fs = tree().offload(Operation.values()).build();
+        try (var m = MountFixture.mount(tmp, fs)) {
+            assertThat(Commands.run("cat", m.path("a/b/c/deep.txt").toString()).assertOk().stdout()).isEqualTo("deep\n");
+            assertThat(Commands.run("ls", "-1", m.path().toString()).assertOk().stdout().lines()).hasSize(7);
+            assertThat(fs.callingThreads()).containsOnly("virtual");
+        }
+    }
+
+    @Test
+    void forgetsBalanceLookupsWhenTheKernelDropsItsCaches() throws Exception {
+        castore.fuse.testing.FuseAvailability.requireRoot();
+        MemoryFileSystem fs = tree().build();
+        try (var m = MountFixture.mount(tmp, fs)) {
+            Commands.run("find", m.path().toString()).assertOk();
+            Commands.run("cat", m.path("a/b/c/deep.txt").toString()).assertOk();
+            assertThat(fs.totalLookupCount()).isPositive();
+            // Reclaim dentries and inodes: the kernel forgets every node nobody uses.
+            Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "2");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (fs.totalLookupCount() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(fs.totalLookupCount()).isZero();
+            assertThat(Files.readString(m.path("a/b/c/deep.txt"))).isEqualTo("deep\n");
+            assertThat(fs.lookupCount(fs.nodeId("a/b/c/deep.txt"))).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void anOutsideUnmountEndsTheSession() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        try (var m = MountFixture.mount(tmp, fs)) {
+            assertThat(Files.readString(m.path("hello.txt"))).isEqualTo("hello\n");
+            Commands.run("umount", m.path().toString()).assertOk();
+            m.fuseMount().awaitUnmount();
+            assertThat(m.mountInfo()).isEmpty();
+            assertThat(fs.isDestroyed()).isTrue();
+        }
+    }
+
+    @Test
+    void badMountpointsFailWithAClearMessage() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        Path missing = tmp.resolve("missing");
+        assertThatThrownBy(() -> FuseMount.mount(missing, fs, MountOptions.defaults()))
+                .isInstanceOf(IOException.class).hasMessage("mountpoint " + missing + " does not exist");
+        Path file = Files.writeString(tmp.resolve("file"), "x");
+        assertThatThrownBy(() -> FuseMount.mount(file, fs, MountOptions.defaults()))
+                .isInstanceOf(IOException.class).hasMessage("mountpoint " + file + " is not a directory");
+        assertThat(MountInfo.find(file)).isEmpty();
+    }
+
+    @Test
+    void optionsAreValidated() {
+        MountOptions d = MountOptions.defaults();
+        assertThatThrownBy(() -> d.withThreads(0)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> d.withMaxWrite(3000)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> d.withFsName("a,allow_other")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> d.withSubtype("x y")).isInstanceOf(IllegalArgumentException.class);
+        assertThat(d.withThreads(8).withAllowOther(true).threads()).isEqualTo(8);
+        assertThat(SyscallMount.data(5, 1000, 100, d.withAllowOther(true)))
+                .isEqualTo("fd=5,rootmode=40000,user_id=1000,group_id=100,default_permissions,allow_other");
+        assertThat(Fusermount.options(d)).isEqualTo("ro,nosuid,nodev,fsname=castore,subtype=castore,default_permissions");
+        assertThat(SyscallMount.type(d.withSubtype(""))).isEqualTo("fuse");
+    }
+
+    @Test
+    void rootIsNeverLookedUpButAlwaysThere() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        try (var m = MountFixture.mount(tmp, fs)) {
+            assertThat(Files.getAttribute(m.path(), "unix:ino")).isEqualTo(FileSystem.ROOT_ID);
+            assertThat(fs.lookupCount(FileSystem.ROOT_ID)).isZero();
+            assertThat(Files.isReadable(m.path())).isTrue();
+            assertThatThrownBy(() -> Files.newOutputStream(m.path("x"))).isInstanceOfAny(FileSystemException.class,
+                    AccessDeniedException.class);
+        }
+    }
+}
