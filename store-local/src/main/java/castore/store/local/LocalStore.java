@@ -1,0 +1,347 @@
+package castore.store.local;
+
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.service.Store;
+import castore.service.StoreBusyException;
+import castore.service.StoreMaintenance;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import java.util.stream.IntStream;
+
+/**
+ * The embedded local store: append-only packs of chunks, chunk lists and directories, each
+ * published by an index file renamed into place, and a roots catalog. See docs/local-store.md.
+ *
+ * <p>A process that writes holds a shared flock on {@code lock} from its first write until
+ * {@link #close()}; garbage collection takes it exclusively ({@link #exclusive()}), so it never
+ * runs while an import that might reference old objects is alive.
+ */
+public final class LocalStore implements StoreMaintenance, AutoCloseable {
+    /** How a store is opened. */
+    public record Options(boolean readOnly, boolean sync, long packSize, int writers, int rootCompactRecords) {
+        public static final long DEFAULT_PACK_SIZE = 1L << 30;
+
+        public static Options defaults() {
+            return new Options(false, true, DEFAULT_PACK_SIZE, Math.max(2, Runtime.getRuntime().availableProcessors()),
+                    LocalRootService.COMPACT_RECORDS);
+        }
+
+        public Options withReadOnly(boolean readOnly) {
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords);
+        }
+
+        public Options withSync(boolean sync) {
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords);
+        }
+
+        public Options withPackSize(long packSize) {
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords);
+        }
+
+        public Options withRootCompactRecords(int records) {
+            return new Options(readOnly, sync, packSize, writers, records);
+        }
+    }
+
+    private final StoreLayout layout;
+    private final Options options;
+    private final PackStore packs;
+    private final LocalBlobService blobs;
+    private final LocalDirectoryService directories;
+    private final LocalRootService roots;
+    private final AtomicLong openWriters = new AtomicLong();
+    private volatile boolean session;
+    private Posix.Fd sessionLock;
+    private Posix.Fd exclusiveLock;
+    private boolean closed;
+
+    private LocalStore(StoreLayout layout, Options options) throws IOException {
+        this.layout = layout;
+        this.options = options;
+        this.packs = new PackStore(layout, options.sync(), options.packSize(), options.writers());
+        this.blobs = new LocalBlobService(this, packs);
+        this.directories = new LocalDirectoryService(this, packs);
+        this.roots = new LocalRootService(this, layout.roots(), options.sync(), options.rootCompactRecords());
+    }
+
+    /** Opens (initialising an empty or absent directory) the store at {@code dir}. */
+    public static LocalStore open(Path dir, Options options) throws IOException {
+        return new LocalStore(StoreLayout.openOrInit(dir), options);
+    }
+
+    /** The three services over this store, with this store as the resource that closes them. */
+    public Store asStore() {
+        return new Store(blobs, directories, roots, List.of(this));
+    }
+
+    public Path root() {
+        return layout.root();
+    }
+
+    // ---- writer sessions ----
+
+    /** Called before every write: joins the writers (shared lock) unless gc holds the store. */
+    void beginWrite() throws IOException {
+        if (session) {
+            return;
+        }
+        synchronized (this) {
+            checkOpen();
+            if (options.readOnly()) {
+                throw new IOException("store " + root() + " is open read-only");
+            }
+            if (session) {
+                return;
+            }
+            if (exclusiveLock != null) {
+                throw new StoreBusyException("store " + root() + " is being garbage-collected by this process");
+            }
+            Posix.Fd fd = Posix.open(layout.writerLock(), Posix.O_RDWR | Posix.O_CREAT, 0644);
+            if (!fd.flock(Posix.LOCK_SH | Posix.LOCK_NB)) {
+                fd.close();
+                throw new StoreBusyException("store " + root() + " is being garbage-collected; try again when gc has finished");
+            }
+            sessionLock = fd;
+            session = true;
+        }
+    }
+
+    void writerOpened() {
+        openWriters.incrementAndGet();
+    }
+
+    void writerClosed() {
+        openWriters.decrementAndGet();
+    }
+
+    /**
+     * Publishes everything this process wrote so far (durably, unless opened without sync), so
+     * other processes see it. Putting a root commits first; long-running writers that put no
+     * roots (a daemon) may call this periodically.
+     */
+    public void commit() throws IOException {
+        packs.commit();
+    }
+
+    private void checkOpen() throws IOException {
+        if (closed) {
+            throw new IOException("store " + root() + " is closed");
+        }
+    }
+
+    // ---- maintenance ----
+
+    @Override
+    public synchronized Closeable exclusive() throws IOException {
+        checkOpen();
+        if (exclusiveLock != null) {
+            throw new StoreBusyException("store " + root() + " is already held for garbage collection");
+        }
+        if (openWriters.get() > 0) {
+            throw new StoreBusyException("an import is running on " + root() + " in this process");
+        }
+        commit();
+        endSession();
+        Posix.Fd fd = Posix.open(layout.writerLock(), Posix.O_RDWR | Posix.O_CREAT, 0644);
+        if (!fd.flock(Posix.LOCK_EX | Posix.LOCK_NB)) {
+            fd.close();
+            throw new StoreBusyException("an import is running on " + root() + " (another process is writing to it)");
+        }
+        exclusiveLock = fd;
+        return () -> {
+            synchronized (LocalStore.this) {
+                if (exclusiveLock == fd) {
+                    exclusiveLock = null;
+                    fd.close();
+                }
+            }
+        };
+    }
+
+    private void endSession() {
+        if (sessionLock != null) {
+            session = false;
+            sessionLock.close();
+            sessionLock = null;
+        }
+    }
+
+    @Override
+    public long verifyStored(Consumer<String> problem) throws IOException {
+        if (session) {
+            commit();
+        }
+        packs.packs().rescan();
+        Consumer<String> report = line -> {
+            synchronized (problem) {
+                problem.accept(line);
+            }
+        };
+        for (Map.Entry<String, String> b : packs.packs().broken().entrySet()) {
+            report.accept("pack " + b.getKey() + ": " + b.getValue());
+        }
+        try (var all = roots.list()) {
+            all.forEach(r -> { });
+        } catch (IOException | UncheckedIOException e) {
+            report.accept(e instanceof UncheckedIOException u ? u.getCause().getMessage() : e.getMessage());
+        }
+        Set<Location> verifiedChunks = ConcurrentHashMap.newKeySet();
+        AtomicLong checked = new AtomicLong();
+        Pack[] all = packs.packs().packs();
+        // Blobs first: re-hashing a blob verifies its chunks on the way; the chunk pass skips those.
+        for (ObjectKind pass : new ObjectKind[] {ObjectKind.BLOB, ObjectKind.DIRECTORY, ObjectKind.CHUNK}) {
+            for (Pack p : all) {
+                try {
+                    IntStream.range(0, p.count()).parallel().forEach(i -> {
+                        Location l = p.entry(i);
+                        if (l == null) {
+                            if (pass == ObjectKind.CHUNK) {
+                                checked.incrementAndGet();
+                                report.accept("pack " + p.describe() + ": index entry " + i + " has an unknown kind");
+                            }
+                            return;
+                        }
+                        if (l.kind() != pass) {
+                            return;
+                        }
+                        checked.incrementAndGet();
+                        if (pass == ObjectKind.CHUNK && verifiedChunks.contains(l)) {
+                            return;
+                        }
+                        try {
+                            switch (pass) {
+                                case BLOB -> verifyBlob(l, verifiedChunks, report);
+                                case DIRECTORY -> verifyDirectory(l, report);
+                                case CHUNK -> packs.readVerified(l);
+                            }
+                        } catch (IOException e) {
+                            report.accept(e.getMessage());
+                        } catch (RuntimeException e) {
+                            report.accept(l.describe() + ": " + e);
+                        }
+                    });
+                } catch (UncheckedIOException e) {
+                    throw e.getCause();
+                }
+            }
+        }
+        return checked.get();
+    }
+
+    private void verifyBlob(Location l, Set<Location> verifiedChunks, Consumer<String> report) throws IOException {
+        ChunkList list = ChunkList.decode(l.source().read(l), l.describe());
+        if (list.blobSize() != l.aux()) {
+            report.accept(l.describe() + ": its chunks add up to " + list.blobSize() + " bytes, the index says " + l.aux());
+            return;
+        }
+        Blake3.Hasher hasher = Blake3.newHasher();
+        for (int i = 0; i < list.count(); i++) {
+            B3Digest d = list.digests()[i];
+            Location c = packs.findKnown(ObjectKind.CHUNK, d);
+            if (c == null) {
+                report.accept("blob " + l.digest() + ": chunk " + d + " (" + (i + 1) + " of " + list.count() + ") is missing");
+                return;
+            }
+            if (c.length() != list.sizes()[i]) {
+                report.accept("blob " + l.digest() + ": chunk " + d + " has " + c.length() + " bytes, the list says " + list.sizes()[i]);
+                return;
+            }
+            byte[] data = c.source().read(c);
+            if (!Blake3.digest(data).equals(d)) {
+                return; // reported by the chunk pass, which checks this chunk again
+            }
+            verifiedChunks.add(c);
+            hasher.update(data);
+        }
+        if (!hasher.digest().equals(l.digest())) {
+            report.accept(l.describe() + " is corrupted: its chunks hash to " + hasher.digest());
+        }
+    }
+
+    private void verifyDirectory(Location l, Consumer<String> report) throws IOException {
+        Directory d = LocalDirectoryService.decode(l, packs.readVerified(l));
+        if (d.size() != l.aux()) {
+            report.accept(l.describe() + ": its size is " + d.size() + ", the index says " + l.aux());
+        }
+        for (var e : d.entries().entrySet()) {
+            if (e.getValue() instanceof DirectoryNode child) {
+                Location c = packs.findKnown(ObjectKind.DIRECTORY, child.digest());
+                if (c == null) {
+                    report.accept("directory " + l.digest() + ": child '" + e.getKey() + "' " + child.digest() + " is missing");
+                } else if (c.aux() != child.size()) {
+                    report.accept("directory " + l.digest() + ": child '" + e.getKey() + "' claims size " + child.size()
+                            + " but " + child.digest() + " has size " + c.aux());
+                }
+            }
+        }
+    }
+
+    @Override
+    public synchronized SweepResult sweep(Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories) throws IOException {
+        if (exclusiveLock == null) {
+            throw new IllegalStateException("sweep needs exclusive() to be held");
+        }
+        return new Sweeper(layout, packs, options.packSize()).sweep(liveBlobs, liveDirectories);
+    }
+
+    // ---- closing ----
+
+    @Override
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            packs.commit();
+        } catch (IOException e) {
+            packs.abandon();
+            throw e;
+        } finally {
+            endSession();
+            if (exclusiveLock != null) {
+                exclusiveLock.close();
+                exclusiveLock = null;
+            }
+        }
+    }
+
+    /** Files under packs/ that no index refers to (crash leftovers); only gc removes them. */
+    static List<Path> orphans(Path packsDir) throws IOException {
+        Set<String> indexed = new HashSet<>();
+        List<Path> candidates = new ArrayList<>();
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(packsDir)) {
+            for (Path p : s) {
+                String name = p.getFileName().toString();
+                if (name.endsWith(".idx")) {
+                    indexed.add(Pack.idOf(p));
+                } else {
+                    candidates.add(p);
+                }
+            }
+        }
+        List<Path> out = new ArrayList<>();
+        for (Path p : candidates) {
+            String name = p.getFileName().toString();
+            if (!name.endsWith(".pack") || !indexed.contains(Pack.idOf(p))) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,53 @@
+package castore.store.local;
+
+import castore.model.InvalidDataException;
+import castore.service.Store;
+import castore.service.StoreOptions;
+import castore.service.StoreProvider;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * {@code local:///abs/dir}: the embedded local store in that directory ({@code Stores.open}
+ * maps plain paths and {@code file:} URIs here). One query parameter, {@code fsync=false}, skips
+ * the fsyncs at commit: still safe against a killed process, not against power loss; for
+ * throwaway stores and benchmarks.
+ */
+public final class LocalStoreProvider implements StoreProvider {
+    @Override
+    public Set<String> schemes() {
+        return Set.of("local");
+    }
+
+    @Override
+    public Store open(URI address, StoreOptions options) throws IOException {
+        return LocalStore.open(path(address), options(address, options)).asStore();
+    }
+
+    static Path path(URI address) {
+        String path = address.getPath();
+        if ((address.getAuthority() != null && !address.getAuthority().isEmpty()) || path == null || !path.startsWith("/")) {
+            throw new InvalidDataException("invalid local store address '" + address + "': expected local:///absolute/path");
+        }
+        return Path.of(path);
+    }
+
+    static LocalStore.Options options(URI address, StoreOptions options) {
+        LocalStore.Options o = LocalStore.Options.defaults().withReadOnly(options.readOnly());
+        String query = address.getQuery();
+        if (query == null || query.isEmpty()) {
+            return o;
+        }
+        for (String parameter : query.split("&")) {
+            switch (parameter) {
+                case "fsync=true" -> o = o.withSync(true);
+                case "fsync=false" -> o = o.withSync(false);
+                default -> throw new InvalidDataException("invalid local store address '" + address
+                        + "': unknown parameter '" + parameter + "' (known: fsync=true|false)");
+            }
+        }
+        return o;
+    }
+}

@@ -1,0 +1,204 @@
+package castore.store.local;
+
+import static castore.store.local.PackFormat.INT;
+import static castore.store.local.PackFormat.LONG;
+
+import castore.model.B3Digest;
+import castore.service.CorruptedDataException;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.zip.CRC32C;
+
+/**
+ * A published pack: its index file mapped and binary-searched in place, its data file mapped on
+ * first read. Both files are immutable once the index exists; a pack deleted by gc stays readable
+ * through the mappings this process already holds (Linux keeps unlinked mapped files alive).
+ */
+final class Pack implements PackSource {
+    private final String id;
+    private final Path packPath;
+    private final Path indexPath;
+    private final MemorySegment index;
+    private final int count;
+    private final long packSize;
+    private final int[] fanout = new int[257];
+    private final MemorySegment data;
+
+    private Pack(String id, Path packPath, Path indexPath, MemorySegment index, int count, long packSize, MemorySegment data) {
+        this.id = id;
+        this.packPath = packPath;
+        this.indexPath = indexPath;
+        this.index = index;
+        this.count = count;
+        this.packSize = packSize;
+        this.data = data;
+    }
+
+    static String idOf(Path indexOrPack) {
+        String name = indexOrPack.getFileName().toString();
+        return name.substring(0, name.lastIndexOf('.'));
+    }
+
+    /**
+     * Maps and checks an index file ({@code ID.idx}) and maps its pack {@code ID.pack}. Both are
+     * mapped at once so a Pack exists only with both files in hand: gc deleting them afterwards
+     * cannot take the data away (NoSuchFileException if they were already gone).
+     */
+    static Pack open(Path indexPath) throws IOException {
+        String id = idOf(indexPath);
+        Path packPath = indexPath.resolveSibling(id + ".pack");
+        MemorySegment index;
+        try (FileChannel ch = FileChannel.open(indexPath, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size < PackFormat.indexSize(0)) {
+                throw new CorruptedDataException("pack index " + indexPath + " is truncated (" + size + " bytes)");
+            }
+            index = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, Arena.ofAuto());
+        }
+        String where = "pack index " + indexPath;
+        if (index.get(LONG, 0) != PackFormat.INDEX_MAGIC) {
+            throw new CorruptedDataException(where + " does not start with the index magic");
+        }
+        if (index.get(INT, 8) != PackFormat.VERSION) {
+            throw new CorruptedDataException(where + " has unknown version " + index.get(INT, 8));
+        }
+        int count = index.get(INT, 12);
+        if (count < 0 || PackFormat.indexSize(count) != index.byteSize()) {
+            throw new CorruptedDataException(where + " has " + index.byteSize() + " bytes, which does not fit its count " + count);
+        }
+        long crcOffset = index.byteSize() - PackFormat.INDEX_TRAILER;
+        CRC32C crc = new CRC32C();
+        crc.update(index.asSlice(0, crcOffset).asByteBuffer());
+        if ((int) crc.getValue() != index.get(INT, crcOffset) || index.get(INT, crcOffset + 4) != PackFormat.INDEX_END) {
+            throw new CorruptedDataException(where + " fails its checksum");
+        }
+        long packSize = index.get(LONG, 16);
+        MemorySegment data;
+        try (FileChannel ch = FileChannel.open(packPath, StandardOpenOption.READ)) {
+            if (ch.size() < packSize) {
+                throw new CorruptedDataException("pack " + packPath + " is truncated: " + ch.size()
+                        + " bytes, its index covers " + packSize);
+            }
+            data = ch.map(FileChannel.MapMode.READ_ONLY, 0, packSize, Arena.ofAuto());
+        }
+        Pack pack = new Pack(id, packPath, indexPath, index, count, packSize, data);
+        for (int b = 0; b < 256; b++) {
+            pack.fanout[b + 1] = index.get(INT, PackFormat.INDEX_HEADER + 4L * b);
+        }
+        if (pack.fanout[256] != count) {
+            throw new CorruptedDataException(where + " has an inconsistent fanout table");
+        }
+        return pack;
+    }
+
+    String id() {
+        return id;
+    }
+
+    Path packPath() {
+        return packPath;
+    }
+
+    Path indexPath() {
+        return indexPath;
+    }
+
+    int count() {
+        return count;
+    }
+
+    long packSize() {
+        return packSize;
+    }
+
+    /** The entry of that kind and digest, or null. */
+    Location find(PackFormat.Key key, ObjectKind kind, B3Digest digest) {
+        int lo = fanout[key.firstByte()];
+        int hi = fanout[key.firstByte() + 1] - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            int c = key.compareTo(index, entryOffset(mid));
+            if (c == 0) {
+                // Entries of one digest sit together, ordered by kind: step to the wanted one.
+                int k = kindCode(mid);
+                if (k == kind.code) {
+                    return location(mid, kind, digest);
+                }
+                int step = k < kind.code ? 1 : -1;
+                for (int i = mid + step; i >= 0 && i < count && key.compareTo(index, entryOffset(i)) == 0; i += step) {
+                    if (kindCode(i) == kind.code) {
+                        return location(i, kind, digest);
+                    }
+                }
+                return null;
+            }
+            if (c > 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return null;
+    }
+
+    private static long entryOffset(int i) {
+        return PackFormat.INDEX_HEADER + PackFormat.FANOUT + (long) i * PackFormat.INDEX_ENTRY;
+    }
+
+    private int kindCode(int i) {
+        return index.get(ValueLayout.JAVA_BYTE, entryOffset(i) + 32) & 0xff;
+    }
+
+    private Location location(int i, ObjectKind kind, B3Digest digest) {
+        long e = entryOffset(i);
+        return new Location(kind, digest, this, index.get(LONG, e + 40), index.get(INT, e + 36), index.get(LONG, e + 48));
+    }
+
+    /** The i-th entry in index order, for whole-pack walks (verify, gc); null if its kind is unknown. */
+    Location entry(int i) {
+        ObjectKind kind = ObjectKind.of(kindCode(i));
+        if (kind == null) {
+            return null;
+        }
+        byte[] digest = new byte[B3Digest.LENGTH];
+        MemorySegment.copy(index, ValueLayout.JAVA_BYTE, entryOffset(i), digest, 0, digest.length);
+        return location(i, kind, B3Digest.wrap(digest));
+    }
+
+    @Override
+    public byte[] read(Location location) throws IOException {
+        long start = location.offset() - PackFormat.ENTRY_HEADER;
+        if (start < PackFormat.PACK_HEADER || location.offset() + location.length() > packSize) {
+            throw new CorruptedDataException(location.describe() + " lies outside the pack (index corrupted?)");
+        }
+        MemorySegment d = data;
+        try {
+            if (d.get(ValueLayout.JAVA_BYTE, start) != location.kind().code
+                    || d.get(INT, start + 4) != location.length()
+                    || PackFormat.Key.of(location.digest()).compareTo(d, start + 8) != 0) {
+                throw new CorruptedDataException(location.describe() + ": the pack entry header does not match the index");
+            }
+            byte[] out = new byte[location.length()];
+            MemorySegment.copy(d, ValueLayout.JAVA_BYTE, location.offset(), out, 0, out.length);
+            return out;
+        } catch (InternalError e) {
+            // A mapped page that cannot be read (file truncated underneath us, I/O error) faults.
+            throw new IOException("cannot read " + location.describe() + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public String describe() {
+        return packPath.getFileName().toString();
+    }
+
+    @Override
+    public String toString() {
+        return "Pack[" + id + ", " + count + " entries]";
+    }
+}

@@ -1,0 +1,16 @@
+package castore.store.local;
+
+import java.io.IOException;
+
+/** A pack objects can be read from: published (mapped) or still being written by this process. */
+sealed interface PackSource permits Pack, PackWriter {
+
+    /**
+     * The payload at {@code location}, after checking that the entry header in the pack names the
+     * same kind, digest and length. The payload itself is not verified here.
+     */
+    byte[] read(Location location) throws IOException;
+
+    /** The pack's file name, for messages. */
+    String describe();
+}

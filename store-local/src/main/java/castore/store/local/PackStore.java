@@ -1,0 +1,168 @@
+package castore.store.local;
+
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.service.CorruptedDataException;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.Semaphore;
+
+/**
+ * All objects of a store: the published packs ({@link PackSet}) plus what this process has
+ * written and not yet published. Writes go to a small pool of {@link PackWriter}s, one per
+ * concurrent appender, so threads never queue behind each other's pwrite. Objects written here
+ * are found at once through the in-memory {@code pending} maps; {@link #commit()} publishes
+ * every open pack, after which other processes see them too.
+ */
+final class PackStore {
+    private final StoreLayout layout;
+    private final boolean sync;
+    private final long rollSize;
+    private final int maxWriters;
+    private final PackSet packs;
+    private final Semaphore writerPermits;
+    private final ConcurrentLinkedDeque<PackWriter> idle = new ConcurrentLinkedDeque<>();
+    /** Objects in packs not yet published, by kind (indexed by ordinal). */
+    private final List<ConcurrentHashMap<B3Digest, Location>> pending =
+            List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
+
+    PackStore(StoreLayout layout, boolean sync, long rollSize, int maxWriters) throws IOException {
+        this.layout = layout;
+        this.sync = sync;
+        this.rollSize = rollSize;
+        this.maxWriters = maxWriters;
+        this.writerPermits = new Semaphore(maxWriters, true);
+        this.packs = new PackSet(layout.packs());
+    }
+
+    PackSet packs() {
+        return packs;
+    }
+
+    boolean sync() {
+        return sync;
+    }
+
+    /** Finds an object, seeing what other processes published up to now. */
+    Location find(ObjectKind kind, B3Digest digest) throws IOException {
+        Location l = pending.get(kind.ordinal()).get(digest);
+        return l != null ? l : packs.findFresh(kind, digest);
+    }
+
+    /**
+     * Finds an object without touching the file system: for deduplication, where missing an
+     * object another process published a moment ago only costs a duplicate copy.
+     */
+    Location findKnown(ObjectKind kind, B3Digest digest) {
+        Location l = pending.get(kind.ordinal()).get(digest);
+        return l != null ? l : packs.find(kind, digest);
+    }
+
+    /** The payload, checked against the digest (chunks and directories are named by their BLAKE3). */
+    byte[] readVerified(Location location) throws IOException {
+        byte[] data = location.source().read(location);
+        if (!Blake3.digest(data).equals(location.digest())) {
+            throw new CorruptedDataException(location.describe() + " is corrupted: its content does not hash to its digest");
+        }
+        return data;
+    }
+
+    /** Appends an object and makes it visible to this process. */
+    Location append(ObjectKind kind, B3Digest digest, byte[] data, int offset, int length, long aux) throws IOException {
+        writerPermits.acquireUninterruptibly();
+        PackWriter writer = null;
+        try {
+            writer = idle.pollFirst();
+            if (writer == null) {
+                writer = PackWriter.create(layout.packs(), sync);
+            }
+            Location location = writer.append(kind, digest, data, offset, length, aux);
+            pending.get(kind.ordinal()).putIfAbsent(digest, location);
+            if (writer.size() >= rollSize || writer.count() >= PackWriter.MAX_ENTRIES) {
+                PackWriter full = writer;
+                writer = null;
+                publish(full);
+            }
+            return location;
+        } finally {
+            if (writer != null) {
+                idle.addFirst(writer);
+            }
+            writerPermits.release();
+        }
+    }
+
+    /** Publishes every open pack (data synced first, if configured). Returns the number of objects published. */
+    int commit() throws IOException {
+        writerPermits.acquireUninterruptibly(maxWriters);
+        try {
+            int published = 0;
+            List<PackWriter> writers = new ArrayList<>(idle);
+            idle.clear();
+            IOException failure = null;
+            for (PackWriter w : writers) {
+                try {
+                    published += w.count();
+                    publish(w);
+                } catch (IOException e) {
+                    idle.add(w); // still pending: a later commit retries
+                    if (failure == null) {
+                        failure = e;
+                    }
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
+            return published;
+        } finally {
+            writerPermits.release(maxWriters);
+        }
+    }
+
+    /** True if this process holds objects that other processes cannot see yet. */
+    boolean hasPending() {
+        for (var map : pending) {
+            if (!map.isEmpty()) {
+                return true;
+            }
+        }
+        for (PackWriter w : idle) {
+            if (w.count() > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void publish(PackWriter writer) throws IOException {
+        if (writer.count() == 0) {
+            writer.discard();
+            return;
+        }
+        Pack pack = writer.publish();
+        packs.add(pack);
+        // The pack is findable now; only then forget the pending locations that point at it.
+        for (var map : pending) {
+            map.values().removeIf(l -> l.source() == writer);
+        }
+    }
+
+    /** Discards open packs without publishing them (their objects vanish): after a failed close. */
+    void abandon() {
+        PackWriter w;
+        while ((w = idle.poll()) != null) {
+            try {
+                w.discard();
+            } catch (IOException ignored) {
+                // nothing was visible; an orphan file is removed by the next gc
+            }
+        }
+        for (var map : pending) {
+            map.clear();
+        }
+    }
+}

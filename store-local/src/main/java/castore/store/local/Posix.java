@@ -1,0 +1,231 @@
+package castore.store.local;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.file.Path;
+
+/**
+ * The few libc file calls the store makes through FFM. Two reasons not to use FileChannel for
+ * them: a FileChannel closes itself when a thread using it is interrupted (one cancelled task
+ * would break a pack that every import thread shares), and FileChannel.lock takes fcntl locks,
+ * which belong to the whole process (two store instances in one JVM would not exclude each other,
+ * and closing any descriptor of the file drops them). flock(2) locks belong to the open file.
+ */
+@SuppressWarnings("restricted")
+final class Posix {
+    static final int O_RDONLY = 0;
+    static final int O_WRONLY = 1;
+    static final int O_RDWR = 2;
+    static final int O_CREAT = 0100;
+    static final int O_EXCL = 0200;
+    static final int O_CLOEXEC = 02000000;
+    private static final int SYNC_FILE_RANGE_WRITE = 2;
+    static final int LOCK_SH = 1;
+    static final int LOCK_EX = 2;
+    static final int LOCK_NB = 4;
+    static final int LOCK_UN = 8;
+    private static final int EINTR = 4;
+    private static final int EWOULDBLOCK = 11;
+
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final MethodHandle OPEN;
+    private static final MethodHandle PREAD;
+    private static final MethodHandle PWRITE;
+    private static final MethodHandle FDATASYNC;
+    private static final MethodHandle SYNC_FILE_RANGE;
+    private static final MethodHandle FLOCK;
+    private static final MethodHandle CLOSE;
+    private static final MethodHandle STRERROR;
+
+    static {
+        Linker linker = Linker.nativeLinker();
+        var libc = linker.defaultLookup();
+        var errno = Linker.Option.captureCallState("errno");
+        var i = ValueLayout.JAVA_INT;
+        var l = ValueLayout.JAVA_LONG;
+        var a = ValueLayout.ADDRESS;
+        OPEN = linker.downcallHandle(libc.find("open").orElseThrow(), FunctionDescriptor.of(i, a, i, i),
+                errno, Linker.Option.firstVariadicArg(2));
+        PREAD = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
+        PWRITE = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
+        FDATASYNC = linker.downcallHandle(libc.find("fdatasync").orElseThrow(), FunctionDescriptor.of(i, i), errno);
+        SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i), errno);
+        FLOCK = linker.downcallHandle(libc.find("flock").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
+        CLOSE = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
+        STRERROR = linker.downcallHandle(libc.find("strerror").orElseThrow(), FunctionDescriptor.of(a, i));
+    }
+
+    private Posix() {
+    }
+
+    /** An open file descriptor. Closing it releases any flock it holds. */
+    static final class Fd implements AutoCloseable {
+        private final Path path;
+        private volatile int fd;
+
+        private Fd(Path path, int fd) {
+            this.path = path;
+            this.fd = fd;
+        }
+
+        Path path() {
+            return path;
+        }
+
+        /** Reads exactly {@code dst.byteSize()} bytes at {@code offset}; fails on end of file. */
+        void readFully(MemorySegment dst, long offset) throws IOException {
+            long done = 0;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment state = arena.allocate(CALL_STATE);
+                while (done < dst.byteSize()) {
+                    long n = (long) PREAD.invokeExact(state, fd(), dst.asSlice(done), dst.byteSize() - done, offset + done);
+                    if (n == 0) {
+                        throw new IOException(path + ": unexpected end of file at " + (offset + done));
+                    }
+                    if (n < 0) {
+                        checkErrno(state, "read");
+                        continue;
+                    }
+                    done += n;
+                }
+            } catch (IOException | RuntimeException | Error e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IOException(path + ": read failed", t);
+            }
+        }
+
+        /** Writes all of {@code src} at {@code offset}. */
+        void writeFully(MemorySegment src, long offset) throws IOException {
+            long done = 0;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment state = arena.allocate(CALL_STATE);
+                while (done < src.byteSize()) {
+                    long n = (long) PWRITE.invokeExact(state, fd(), src.asSlice(done), src.byteSize() - done, offset + done);
+                    if (n < 0) {
+                        checkErrno(state, "write");
+                        continue;
+                    }
+                    done += n;
+                }
+            } catch (IOException | RuntimeException | Error e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IOException(path + ": write failed", t);
+            }
+        }
+
+        /** Makes the file's data durable (fdatasync). */
+        void sync() throws IOException {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment state = arena.allocate(CALL_STATE);
+                while ((int) FDATASYNC.invokeExact(state, fd()) != 0) {
+                    checkErrno(state, "fdatasync");
+                }
+            } catch (IOException | RuntimeException | Error e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IOException(path + ": fdatasync failed", t);
+            }
+        }
+
+        /**
+         * Starts writeback of a range without waiting for it (sync_file_range WRITE), so the
+         * final fdatasync finds little left to do. Advisory: failures are ignored.
+         */
+        void startWriteback(long offset, long length) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment state = arena.allocate(CALL_STATE);
+                int ignored = (int) SYNC_FILE_RANGE.invokeExact(state, fd(), offset, length, SYNC_FILE_RANGE_WRITE);
+            } catch (Throwable t) {
+                // only a hint
+            }
+        }
+
+        /** flock(2); false if {@code LOCK_NB} was given and another open file holds a conflicting lock. */
+        boolean flock(int operation) throws IOException {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment state = arena.allocate(CALL_STATE);
+                while ((int) FLOCK.invokeExact(state, fd(), operation) != 0) {
+                    if ((int) ERRNO.get(state, 0L) == EWOULDBLOCK) {
+                        return false;
+                    }
+                    checkErrno(state, "flock");
+                }
+                return true;
+            } catch (IOException | RuntimeException | Error e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IOException(path + ": flock failed", t);
+            }
+        }
+
+        private int fd() throws IOException {
+            int f = fd;
+            if (f < 0) {
+                throw new IOException(path + " is closed");
+            }
+            return f;
+        }
+
+        /** Throws for any errno but EINTR, which means: try again. */
+        private void checkErrno(MemorySegment state, String call) throws IOException {
+            int errno = (int) ERRNO.get(state, 0L);
+            if (errno != EINTR) {
+                throw new IOException(path + ": " + call + " failed: " + strerror(errno));
+            }
+        }
+
+        @Override
+        public synchronized void close() {
+            int f = fd;
+            if (f >= 0) {
+                fd = -1;
+                try {
+                    int ignored = (int) CLOSE.invokeExact(f);
+                } catch (Throwable t) {
+                    // close(2) releases the descriptor even when it reports an error
+                }
+            }
+        }
+    }
+
+    static Fd open(Path path, int flags, int mode) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            MemorySegment name = arena.allocateFrom(path.toString());
+            while (true) {
+                int fd = (int) OPEN.invokeExact(state, name, flags | O_CLOEXEC, mode);
+                if (fd >= 0) {
+                    return new Fd(path, fd);
+                }
+                int errno = (int) ERRNO.get(state, 0L);
+                if (errno != EINTR) {
+                    throw new IOException("cannot open " + path + ": " + strerror(errno));
+                }
+            }
+        } catch (IOException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException("cannot open " + path, t);
+        }
+    }
+
+    private static String strerror(int errno) {
+        try {
+            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            return s.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "errno " + errno;
+        }
+    }
+}

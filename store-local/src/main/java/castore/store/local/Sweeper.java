@@ -1,0 +1,173 @@
+package castore.store.local;
+
+import castore.model.B3Digest;
+import castore.service.StoreMaintenance.SweepResult;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Garbage collection of packs, run under the exclusive writer lock. A pack whose entries are all
+ * live stays as it is; a pack with dead or duplicate entries (and, when there are several, packs
+ * too small to be worth keeping apart) is rewritten: its live entries are copied into new packs,
+ * the new packs are published, and only then are the old files deleted. At every moment each
+ * live object is in some published pack, and readers that still map a deleted pack keep reading
+ * it (Linux frees an unlinked file when its last mapping goes).
+ */
+final class Sweeper {
+    /** Packs below this size are merged when gc rewrites anything or finds two or more of them. */
+    static final long SMALL_PACK = 64L << 20;
+
+    private final StoreLayout layout;
+    private final PackStore packs;
+    private final long packSize;
+
+    Sweeper(StoreLayout layout, PackStore packs, long packSize) {
+        this.layout = layout;
+        this.packs = packs;
+        this.packSize = packSize;
+    }
+
+    private record Key(ObjectKind kind, B3Digest digest) {
+    }
+
+    SweepResult sweep(Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories) throws IOException {
+        PackSet set = packs.packs();
+        set.rescan();
+        Set<B3Digest> liveChunks = liveChunks(liveBlobs);
+
+        List<Pack> keep = new ArrayList<>();
+        List<Pack> rewrite = new ArrayList<>();
+        List<Pack> small = new ArrayList<>();
+        for (Pack p : set.packs()) {
+            int dead = 0;
+            for (int i = 0; i < p.count(); i++) {
+                if (!isLive(p.entry(i), liveBlobs, liveDirectories, liveChunks)) {
+                    dead++;
+                }
+            }
+            if (dead > 0) {
+                rewrite.add(p);
+            } else if (p.packSize() < SMALL_PACK) {
+                small.add(p);
+            } else {
+                keep.add(p);
+            }
+        }
+        if (rewrite.size() + small.size() >= 2) {
+            rewrite.addAll(small);
+        } else {
+            keep.addAll(small);
+        }
+
+        long removed = 0;
+        long freed = 0;
+        Set<Key> copied = new HashSet<>();
+        List<Pack> written = new ArrayList<>();
+        PackWriter out = null;
+        try {
+            for (Pack p : rewrite) {
+                for (int i = 0; i < p.count(); i++) {
+                    Location l = p.entry(i);
+                    if (!isLive(l, liveBlobs, liveDirectories, liveChunks) || inKept(keep, l) || !copied.add(new Key(l.kind(), l.digest()))) {
+                        removed++;
+                        continue;
+                    }
+                    byte[] payload;
+                    try {
+                        payload = p.read(l);
+                    } catch (IOException e) {
+                        throw new IOException("gc stopped, nothing deleted: cannot copy live " + l.describe() + ": " + e.getMessage(), e);
+                    }
+                    if (out == null) {
+                        out = PackWriter.create(layout.packs(), packs.sync());
+                    }
+                    out.append(l.kind(), l.digest(), payload, 0, payload.length, l.aux());
+                    if (out.size() >= packSize || out.count() >= PackWriter.MAX_ENTRIES) {
+                        written.add(out.publish());
+                        out = null;
+                    }
+                }
+            }
+            if (out != null) {
+                written.add(out.publish());
+                out = null;
+            }
+        } finally {
+            if (out != null) {
+                out.discard();
+            }
+        }
+        for (Pack p : written) {
+            set.add(p);
+            freed -= Files.size(p.packPath()) + Files.size(p.indexPath());
+        }
+        // New packs are durable and published; now the old ones can go, index first.
+        for (Pack p : rewrite) {
+            freed += delete(p.indexPath()) + delete(p.packPath());
+        }
+        for (Path orphan : LocalStore.orphans(layout.packs())) {
+            freed += delete(orphan);
+        }
+        StoreLayout.syncDirectory(layout.packs());
+        set.rescan();
+        return new SweepResult(removed, freed);
+    }
+
+    /** Chunks of live blobs: the blob itself when it is one chunk, else every chunk its list names. */
+    private Set<B3Digest> liveChunks(Set<B3Digest> liveBlobs) throws IOException {
+        Set<B3Digest> chunks = new HashSet<>();
+        for (B3Digest blob : liveBlobs) {
+            if (packs.findKnown(ObjectKind.CHUNK, blob) != null) {
+                chunks.add(blob);
+            }
+            Location list = packs.findKnown(ObjectKind.BLOB, blob);
+            if (list != null) {
+                try {
+                    for (B3Digest d : ChunkList.decode(list.source().read(list), list.describe()).digests()) {
+                        chunks.add(d);
+                    }
+                } catch (IOException e) {
+                    throw new IOException("gc stopped, nothing deleted: " + e.getMessage(), e);
+                }
+            }
+        }
+        return chunks;
+    }
+
+    private static boolean isLive(Location l, Set<B3Digest> blobs, Set<B3Digest> directories, Set<B3Digest> chunks) {
+        if (l == null) {
+            return false; // unknown kind: nothing can refer to it
+        }
+        return switch (l.kind()) {
+            case CHUNK -> chunks.contains(l.digest());
+            case BLOB -> blobs.contains(l.digest());
+            case DIRECTORY -> directories.contains(l.digest());
+        };
+    }
+
+    private static boolean inKept(List<Pack> keep, Location l) {
+        PackFormat.Key key = PackFormat.Key.of(l.digest());
+        for (Pack p : keep) {
+            if (p.find(key, l.kind(), l.digest()) != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static long delete(Path p) throws IOException {
+        try {
+            long size = Files.size(p);
+            Files.delete(p);
+            return size;
+        } catch (NoSuchFileException e) {
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,427 @@
+package castore.store.local;
+
+import static castore.service.BlobServiceContract.assertRange;
+import static castore.service.BlobServiceContract.randomBytes;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.InvalidDataException;
+import castore.model.Name;
+import castore.model.Node;
+import castore.service.BlobReader;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.CorruptedDataException;
+import castore.service.Store;
+import castore.service.StoreBusyException;
+import castore.service.StoreMaintenance;
+import castore.service.StoreOptions;
+import castore.service.Stores;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LocalStoreTest {
+    @TempDir
+    Path tmp;
+
+    private Path dir() {
+        return tmp.resolve("store");
+    }
+
+    private LocalStore open() throws IOException {
+        return LocalStore.open(dir(), LocalStore.Options.defaults());
+    }
+
+    static B3Digest put(Store store, byte[] data) throws IOException {
+        try (BlobWriter w = store.blobs().create()) {
+            w.write(data, 0, data.length);
+            return w.finish();
+        }
+    }
+
+    static byte[] read(Store store, B3Digest digest) throws IOException {
+        try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            return r.inputStream(0).readAllBytes();
+        }
+    }
+
+    private static List<Node.NamedNode> list(Store store) throws IOException {
+        try (Stream<Node.NamedNode> s = store.roots().list()) {
+            return s.toList();
+        }
+    }
+
+    /** Flips one byte of a file (packs are created read-only, so open it as root/owner anyway). */
+    static void flipByte(Path file, long offset) throws IOException {
+        file.toFile().setWritable(true);
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.seek(offset);
+            int b = f.read();
+            f.seek(offset);
+            f.write(b ^ 0x40);
+        }
+    }
+
+    private static List<Path> files(Path dir, String glob) throws IOException {
+        List<Path> out = new ArrayList<>();
+        try (var s = Files.newDirectoryStream(dir, glob)) {
+            s.forEach(out::add);
+        }
+        return out;
+    }
+
+    @Test
+    void multiChunkBlobIsStoredAsChunksAndReadsAcrossChunkBoundaries() throws IOException {
+        byte[] data = randomBytes(1, 3 * 1024 * 1024 + 4321);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            B3Digest d = put(store, data);
+            List<ChunkMeta> chunks = store.blobs().chunks(d).orElseThrow();
+            assertThat(chunks).hasSizeGreaterThan(2);
+            try (BlobReader r = store.blobs().open(d).orElseThrow()) {
+                long boundary = 0;
+                for (ChunkMeta c : chunks) {
+                    assertThat(store.blobs().has(c.digest())).as("a chunk is a blob of its own").isTrue();
+                    if (boundary > 0) {
+                        assertRange(r, data, boundary - 1, 2);
+                        assertRange(r, data, boundary - 4096, 8192);
+                    }
+                    boundary += c.size();
+                }
+                // Sequential 4 KiB reads, as a FUSE reader would issue them.
+                for (long at = 0; at < data.length; at += 4096) {
+                    assertRange(r, data, at, 4096);
+                }
+            }
+        }
+    }
+
+    @Test
+    void reopeningKeepsBlobsDirectoriesAndRoots() throws IOException {
+        byte[] small = "small".getBytes(StandardCharsets.UTF_8);
+        byte[] big = randomBytes(2, 1_300_000);
+        Directory leaf = Directory.builder().add("small", new castore.model.FileNode(Blake3.digest(small), small.length, false))
+                .add("big", new castore.model.FileNode(Blake3.digest(big), big.length, true)).build();
+        Directory root = Directory.builder().add("leaf", leaf.toNode()).build();
+        Name name = Name.of(new byte[] {'r', (byte) 0xe9, (byte) 0xff});
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, small);
+            put(store, big);
+            store.directories().put(leaf);
+            store.directories().put(root);
+            store.roots().put(name, root.toNode());
+        }
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(read(store, Blake3.digest(small))).isEqualTo(small);
+            assertThat(read(store, Blake3.digest(big))).isEqualTo(big);
+            assertThat(store.directories().get(root.digest())).contains(root);
+            try (var all = store.directories().getRecursive(root.digest())) {
+                assertThat(all.toList()).containsExactly(root, leaf);
+            }
+            assertThat(store.roots().get(name)).contains(root.toNode());
+            assertThat(list(store)).containsExactly(new Node.NamedNode(name, root.toNode()));
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isGreaterThan(3);
+        }
+    }
+
+    @Test
+    void absentAndEmptyDirectoriesBecomeStores() throws IOException {
+        try (LocalStore local = open()) {
+            assertThat(dir().resolve(StoreLayout.MARKER)).isRegularFile();
+        }
+        Path empty = Files.createDirectory(tmp.resolve("empty"));
+        try (LocalStore local = LocalStore.open(empty, LocalStore.Options.defaults())) {
+            assertThat(empty.resolve(StoreLayout.MARKER)).isRegularFile();
+        }
+    }
+
+    @Test
+    void aDirectoryThatIsNotAStoreIsRefusedAndLeftAlone() throws IOException {
+        Path home = Files.createDirectory(tmp.resolve("home"));
+        Files.writeString(home.resolve("notes.txt"), "mine");
+        assertThatThrownBy(() -> LocalStore.open(home, LocalStore.Options.defaults()))
+                .isInstanceOf(InvalidDataException.class)
+                .hasMessage(home + " is not a castore store (it is not empty and has no castore-store marker)");
+        try (var s = Files.list(home)) {
+            assertThat(s.toList()).containsExactly(home.resolve("notes.txt"));
+        }
+        Path file = Files.writeString(tmp.resolve("file"), "x");
+        assertThatThrownBy(() -> LocalStore.open(file, LocalStore.Options.defaults()))
+                .isInstanceOf(InvalidDataException.class).hasMessageContaining("is not a castore store");
+        Path other = Files.createDirectory(tmp.resolve("other"));
+        Files.writeString(other.resolve(StoreLayout.MARKER), "castore local store\nlayout 99\n");
+        assertThatThrownBy(() -> LocalStore.open(other, LocalStore.Options.defaults()))
+                .isInstanceOf(InvalidDataException.class).hasMessageContaining("layout 99");
+    }
+
+    @Test
+    void storesOpensPlainPathsFileUrisAndLocalUris() throws IOException {
+        byte[] data = "via address".getBytes(StandardCharsets.UTF_8);
+        B3Digest d;
+        try (Store store = Stores.open(dir().toString(), StoreOptions.DEFAULT)) {
+            d = put(store, data);
+        }
+        try (Store store = Stores.open("local://" + dir(), StoreOptions.DEFAULT)) {
+            assertThat(read(store, d)).isEqualTo(data);
+        }
+        try (Store store = Stores.open(dir().toUri().toString(), StoreOptions.DEFAULT)) {
+            assertThat(read(store, d)).isEqualTo(data);
+        }
+        assertThatThrownBy(() -> Stores.open("local://relative/dir", StoreOptions.DEFAULT))
+                .isInstanceOf(InvalidDataException.class).hasMessageContaining("local:///absolute/path");
+        assertThatThrownBy(() -> Stores.open("local://" + dir() + "?fsync=maybe", StoreOptions.DEFAULT))
+                .isInstanceOf(InvalidDataException.class).hasMessageContaining("unknown parameter 'fsync=maybe'");
+    }
+
+    @Test
+    void corruptedChunkIsAnErrorNamingItAndVerifyReportsIt() throws IOException {
+        byte[] data = randomBytes(3, 1_000_000);
+        byte[] other = randomBytes(4, 5000);
+        B3Digest d;
+        ChunkMeta second;
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            d = put(store, data);
+            put(store, other);
+            second = store.blobs().chunks(d).orElseThrow().get(1);
+        }
+        Pack pack = Pack.open(files(dir().resolve("packs"), "*.idx").getFirst());
+        Location l = pack.find(PackFormat.Key.of(second.digest()), ObjectKind.CHUNK, second.digest());
+        flipByte(pack.packPath(), l.offset() + 1000);
+
+        try (LocalStore local = open(); Store store = local.asStore(); BlobReader r = store.blobs().open(d).orElseThrow()) {
+            assertThatThrownBy(() -> r.inputStream(0).readAllBytes())
+                    .isInstanceOf(CorruptedDataException.class)
+                    .hasMessageContaining(second.digest().toString());
+            // The chunks around it still read, and the corrupted one keeps failing: never wrong bytes.
+            long firstSize = store.blobs().chunks(d).orElseThrow().getFirst().size();
+            assertRange(r, data, 0, (int) firstSize);
+            assertThatThrownBy(() -> r.read(firstSize + 5, ByteBuffer.allocate(10))).isInstanceOf(CorruptedDataException.class);
+            assertThat(read(store, Blake3.digest(other))).isEqualTo(other);
+
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).hasSize(1);
+            assertThat(problems.getFirst()).contains("chunk " + second.digest()).contains("corrupted");
+        }
+    }
+
+    @Test
+    void corruptedDirectoryIsAnErrorAndVerifyReportsIt() throws IOException {
+        Directory d = castore.service.DirectoryServiceContract.leaf("a", "b", "c");
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            store.directories().put(d);
+        }
+        Pack pack = Pack.open(files(dir().resolve("packs"), "*.idx").getFirst());
+        Location l = pack.find(PackFormat.Key.of(d.digest()), ObjectKind.DIRECTORY, d.digest());
+        flipByte(pack.packPath(), l.offset() + 3);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThatThrownBy(() -> store.directories().get(d.digest()))
+                    .isInstanceOf(CorruptedDataException.class).hasMessageContaining(d.digest().toString());
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).singleElement().asString().contains("directory " + d.digest());
+        }
+    }
+
+    @Test
+    void damagedIndexIsReportedByVerify() throws IOException {
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, randomBytes(5, 100));
+        }
+        Path index = files(dir().resolve("packs"), "*.idx").getFirst();
+        flipByte(index, PackFormat.INDEX_HEADER + PackFormat.FANOUT + 5);
+        try (LocalStore local = open()) {
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).singleElement().asString().contains(Pack.idOf(index)).contains("checksum");
+        }
+    }
+
+    @Test
+    void secondInstanceSeesObjectsAndRootsOnceCommitted() throws IOException {
+        byte[] data = randomBytes(6, 700_000);
+        Directory dirWithFile = Directory.builder()
+                .add("f", new castore.model.FileNode(Blake3.digest(data), data.length, false)).build();
+        try (LocalStore writer = open(); Store w = writer.asStore(); LocalStore reader = open(); Store r = reader.asStore()) {
+            assertThat(list(r)).isEmpty();
+            B3Digest d = put(w, data);
+            w.directories().put(dirWithFile);
+            assertThat(w.blobs().has(d)).as("a writer sees its own writes at once").isTrue();
+            assertThat(w.directories().get(dirWithFile.digest())).contains(dirWithFile);
+            assertThat(r.blobs().has(d)).as("not published yet").isFalse();
+
+            w.roots().put(Name.of("new"), dirWithFile.toNode());
+            assertThat(r.roots().get(Name.of("new"))).contains(dirWithFile.toNode());
+            assertThat(r.directories().get(dirWithFile.digest())).contains(dirWithFile);
+            assertThat(read(r, d)).isEqualTo(data);
+
+            w.roots().put(Name.of("new"), Directory.empty().toNode());
+            assertThat(r.roots().get(Name.of("new"))).contains(Directory.empty().toNode());
+            assertThat(w.roots().remove(Name.of("new"))).isTrue();
+            assertThat(list(r)).isEmpty();
+        }
+    }
+
+    @Test
+    void gcKeepsWhatIsReachableAndRemovesTheRest() throws IOException {
+        // Fixed-size test data shares its first chunk between the two blobs.
+        byte[] live = randomBytes(7, 1_200_000);
+        byte[] dead = live.clone();
+        for (int i = 700_000; i < dead.length; i++) {
+            dead[i] ^= 0x5a;
+        }
+        Directory liveDir = Directory.builder().add("live", new castore.model.FileNode(Blake3.digest(live), live.length, false)).build();
+        Directory deadDir = Directory.builder().add("dead", new castore.model.FileNode(Blake3.digest(dead), dead.length, false)).build();
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, live);
+            store.directories().put(liveDir);
+            store.roots().put(Name.of("live"), liveDir.toNode());
+            put(store, dead);
+            store.directories().put(deadDir);
+            store.roots().put(Name.of("dead"), deadDir.toNode());
+            store.roots().remove(Name.of("dead"));
+        }
+        StoreMaintenance.SweepResult result;
+        try (LocalStore local = open(); Closeable lock = local.exclusive()) {
+            result = local.sweep(Set.of(Blake3.digest(live)), Set.of(liveDir.digest()));
+        }
+        assertThat(result.objectsRemoved()).isGreaterThanOrEqualTo(3); // dead blob list, its own chunks, deadDir
+        assertThat(result.bytesFreed()).isGreaterThan(400_000);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(read(store, Blake3.digest(live))).isEqualTo(live);
+            assertThat(store.directories().get(liveDir.digest())).contains(liveDir);
+            assertThat(store.blobs().has(Blake3.digest(dead))).isFalse();
+            assertThat(store.directories().has(deadDir.digest())).isFalse();
+            for (ChunkMeta c : store.blobs().chunks(Blake3.digest(live)).orElseThrow()) {
+                assertThat(store.blobs().has(c.digest())).isTrue();
+            }
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+        }
+    }
+
+    @Test
+    void gcIsRefusedWhileAWriterIsActiveAndWritersWhileGcRuns() throws IOException {
+        try (LocalStore gc = open(); LocalStore importer = open(); Store store = importer.asStore()) {
+            try (BlobWriter w = store.blobs().create()) {
+                w.write(new byte[] {1}, 0, 1);
+                assertThatThrownBy(gc::exclusive).isInstanceOf(StoreBusyException.class).hasMessageContaining("an import is running");
+                w.finish();
+            }
+            // The importer's session lasts until it closes; in this process it cannot hold gc either.
+            assertThatThrownBy(gc::exclusive).isInstanceOf(StoreBusyException.class);
+            importer.close();
+            try (Closeable lock = gc.exclusive(); LocalStore late = open(); Store lateStore = late.asStore()) {
+                assertThatThrownBy(() -> lateStore.blobs().create()).isInstanceOf(StoreBusyException.class)
+                        .hasMessageContaining("garbage-collected");
+                assertThatThrownBy(() -> lateStore.roots().put(Name.of("x"), Directory.empty().toNode()))
+                        .isInstanceOf(StoreBusyException.class);
+            }
+            try (LocalStore after = open(); Store afterStore = after.asStore()) {
+                assertThat(read(afterStore, put(afterStore, new byte[] {2}))).containsExactly(2);
+            }
+        }
+    }
+
+    @Test
+    void readOnlyStoreRefusesWrites() throws IOException {
+        try (LocalStore local = open()) {
+            // initialise
+        }
+        try (LocalStore ro = LocalStore.open(dir(), LocalStore.Options.defaults().withReadOnly(true)); Store store = ro.asStore()) {
+            assertThatThrownBy(() -> store.blobs().create()).isInstanceOf(IOException.class).hasMessageContaining("read-only");
+            assertThatThrownBy(() -> store.directories().put(Directory.empty())).hasMessageContaining("read-only");
+            assertThat(list(store)).isEmpty();
+        }
+    }
+
+    @Test
+    void packsRollAtTheConfiguredSizeAndAllStayReadable() throws IOException {
+        List<byte[]> blobs = new ArrayList<>();
+        try (LocalStore local = LocalStore.open(dir(), LocalStore.Options.defaults().withPackSize(1 << 20)); Store store = local.asStore()) {
+            for (int i = 0; i < 6; i++) {
+                blobs.add(randomBytes(10 + i, 700_000));
+                put(store, blobs.getLast());
+            }
+        }
+        assertThat(files(dir().resolve("packs"), "*.idx")).hasSizeGreaterThanOrEqualTo(3);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            for (byte[] b : blobs) {
+                assertThat(read(store, Blake3.digest(b))).isEqualTo(b);
+            }
+        }
+    }
+
+    @Test
+    void tornJournalRecordIsIgnoredAndOverwritten() throws IOException {
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            store.roots().put(Name.of("kept"), Directory.empty().toNode());
+        }
+        Path journal = dir().resolve("roots").resolve("journal");
+        Files.write(journal, new byte[] {40, 0, 0, 0, 1, 2, 3}, java.nio.file.StandardOpenOption.APPEND);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(list(store)).extracting(Node.NamedNode::name).containsExactly(Name.of("kept"));
+            store.roots().put(Name.of("next"), Directory.empty().toNode());
+        }
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(list(store)).extracting(Node.NamedNode::name).containsExactly(Name.of("kept"), Name.of("next"));
+        }
+    }
+
+    @Test
+    void damageInsideTheJournalIsReportedNotOverwritten() throws IOException {
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            store.roots().put(Name.of("first"), Directory.empty().toNode());
+            store.roots().put(Name.of("second"), Directory.empty().toNode());
+        }
+        Path journal = dir().resolve("roots").resolve("journal");
+        flipByte(journal, 16 + 8 + 4); // inside the first record, with the second intact after it
+        long size = Files.size(journal);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThatThrownBy(() -> store.roots().get(Name.of("second")))
+                    .isInstanceOf(CorruptedDataException.class).hasMessageContaining("damaged at offset 16");
+            assertThatThrownBy(() -> store.roots().put(Name.of("third"), Directory.empty().toNode()))
+                    .isInstanceOf(CorruptedDataException.class);
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).singleElement().asString().contains("journal");
+        }
+        assertThat(Files.size(journal)).as("nothing was truncated").isEqualTo(size);
+    }
+
+    @Test
+    void rootsSurviveCompactionAndReopenInNameOrder() throws IOException {
+        List<Name> names = new ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            byte[] suffix = ("r" + i).getBytes(StandardCharsets.US_ASCII);
+            byte[] name = new byte[suffix.length + 1];
+            name[0] = (byte) (0xff - i % 7);
+            System.arraycopy(suffix, 0, name, 1, suffix.length);
+            names.add(Name.of(name));
+        }
+        try (LocalStore local = LocalStore.open(dir(), LocalStore.Options.defaults().withRootCompactRecords(40).withSync(false));
+                Store store = local.asStore()) {
+            for (Name n : names) {
+                store.roots().put(n, Directory.empty().toNode());
+            }
+        }
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(list(store)).extracting(Node.NamedNode::name).containsExactlyElementsOf(names.stream().sorted().toList());
+            for (Name n : names) {
+                assertThat(store.roots().get(n)).contains(Directory.empty().toNode());
+            }
+        }
+    }
+}
