@@ -101,7 +101,7 @@ public final class CastoreServer implements AutoCloseable {
                     .addService(new BlobServiceImpl(store.blobs(), config.readOnly()))
                     .addService(new ChunkedBlobServiceImpl(store.blobs(), config.readOnly()))
                     .addService(new DirectoryServiceImpl(store.directories(), config.readOnly(), MAX_CLOSURE_BYTES))
-                    .addService(new RootServiceImpl(store.roots(), store.directories(), store.blobs(), config.readOnly()));
+                    .addService(new RootServiceImpl(store.roots(), config.readOnly()));
             Server server = builder.build().start();
             ListenAddress bound = config.address();
             Object socketKey = null;

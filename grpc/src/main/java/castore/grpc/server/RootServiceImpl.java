@@ -7,32 +7,20 @@ import castore.grpc.proto.ListRootsRequest;
 import castore.grpc.proto.PutRootRequest;
 import castore.grpc.proto.PutRootResponse;
 import castore.grpc.proto.RootServiceGrpc;
-import castore.model.Directory;
-import castore.model.DirectoryNode;
-import castore.model.FileNode;
-import castore.model.InvalidDataException;
 import castore.model.Name;
 import castore.model.Node;
-import castore.model.SymlinkNode;
-import castore.service.BlobService;
-import castore.service.DirectoryService;
 import castore.service.RootService;
 import io.grpc.stub.StreamObserver;
-import java.io.IOException;
 import java.util.Iterator;
 import java.util.stream.Stream;
 
-/** castore.v1.RootService: the root catalog. A root may only point at content that is stored. */
+/** castore.v1.RootService: the root catalog. */
 final class RootServiceImpl extends RootServiceGrpc.RootServiceImplBase {
     private final RootService roots;
-    private final DirectoryService directories;
-    private final BlobService blobs;
     private final boolean readOnly;
 
-    RootServiceImpl(RootService roots, DirectoryService directories, BlobService blobs, boolean readOnly) {
+    RootServiceImpl(RootService roots, boolean readOnly) {
         this.roots = roots;
-        this.directories = directories;
-        this.blobs = blobs;
         this.readOnly = readOnly;
     }
 
@@ -54,33 +42,14 @@ final class RootServiceImpl extends RootServiceGrpc.RootServiceImplBase {
             if (readOnly) {
                 throw Statuses.readOnly("RootService.Put");
             }
+            // Like every RootService, a root need not point at stored data (imports put the data
+            // first; gc and verify deal with the rest).
             Node.NamedNode root = Node.fromProto(request.getRoot());
-            checkStored(root);
             roots.put(root.name(), root.node());
             responses.onNext(PutRootResponse.getDefaultInstance());
             responses.onCompleted();
         } catch (Throwable t) {
             responses.onError(Statuses.of(t));
-        }
-    }
-
-    private void checkStored(Node.NamedNode root) throws IOException {
-        switch (root.node()) {
-            case DirectoryNode d -> {
-                Directory stored = directories.get(d.digest()).orElseThrow(() -> new InvalidDataException(
-                        "root '" + root.name() + "' refers to directory " + d.digest() + ", which is not stored"));
-                if (stored.size() != d.size()) {
-                    throw new InvalidDataException("root '" + root.name() + "' says directory " + d.digest()
-                            + " has size " + d.size() + ", but it has size " + stored.size());
-                }
-            }
-            case FileNode f -> {
-                if (!blobs.has(f.digest())) {
-                    throw new InvalidDataException("root '" + root.name() + "' refers to blob " + f.digest() + ", which is not stored");
-                }
-            }
-            case SymlinkNode s -> {
-            }
         }
     }
 
