@@ -56,15 +56,20 @@ public final class B3Digest implements Comparable<B3Digest> {
             } else if (text.length() == 2 * LENGTH) {
                 decoded = HexFormat.of().parseHex(text);
             } else {
-                throw new InvalidDataException("invalid digest '" + text + "': expected b3:<base64> or 64 hex digits");
+                throw new InvalidDataException("invalid digest '" + display(text) + "': expected b3:<base64> or 64 hex digits");
             }
         } catch (IllegalArgumentException e) {
-            throw new InvalidDataException("invalid digest '" + text + "': " + e.getMessage());
+            throw new InvalidDataException("invalid digest '" + display(text) + "': " + e.getMessage());
         }
         if (decoded.length != LENGTH) {
-            throw new InvalidDataException("invalid digest '" + text + "': " + decoded.length + " bytes, expected " + LENGTH);
+            throw new InvalidDataException("invalid digest '" + display(text) + "': " + decoded.length + " bytes, expected " + LENGTH);
         }
         return new B3Digest(decoded);
+    }
+
+    /** User input echoed in a message: one line, not too long. */
+    private static String display(String text) {
+        return Name.display(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
     public byte[] toByteArray() {

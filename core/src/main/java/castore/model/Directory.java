@@ -7,6 +7,7 @@ import java.util.Collections;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 
 /**
  * The contents of one directory: named child nodes. Immutable and always valid: names are
@@ -115,30 +116,40 @@ public final class Directory {
             rejectUnknown(d.getUnknownFields(), "DirectoryNode");
             Name name = Name.of(d.getName());
             previous = checkOrder(previous, name, "directories");
-            b.add(name, DirectoryNode.fromProto(d));
+            b.add(name, entry(name, () -> DirectoryNode.fromProto(d)));
         }
         previous = null;
         for (var f : proto.getFilesList()) {
             rejectUnknown(f.getUnknownFields(), "FileNode");
             Name name = Name.of(f.getName());
             previous = checkOrder(previous, name, "files");
-            b.add(name, FileNode.fromProto(f));
+            b.add(name, entry(name, () -> FileNode.fromProto(f)));
         }
         previous = null;
         for (var s : proto.getSymlinksList()) {
             rejectUnknown(s.getUnknownFields(), "SymlinkNode");
             Name name = Name.of(s.getName());
             previous = checkOrder(previous, name, "symlinks");
-            b.add(name, SymlinkNode.fromProto(s));
+            b.add(name, entry(name, () -> SymlinkNode.fromProto(s)));
         }
         return b.build();
     }
 
     private static Name checkOrder(Name previous, Name name, String list) {
         if (previous != null && previous.compareTo(name) >= 0) {
-            throw new InvalidDataException("Directory " + list + " not sorted or duplicate: '" + name + "' after '" + previous + "'");
+            throw new InvalidDataException("Directory " + list + " not sorted or duplicate: '" + name.display()
+                    + "' after '" + previous.display() + "'");
         }
         return name;
+    }
+
+    /** Decodes one entry's node, naming the entry if it is invalid. */
+    private static Node entry(Name name, Supplier<Node> decode) {
+        try {
+            return decode.get();
+        } catch (InvalidDataException e) {
+            throw new InvalidDataException("Directory entry '" + name.display() + "': " + e.getMessage(), e);
+        }
     }
 
     private static void rejectUnknown(UnknownFieldSet unknown, String what) {
@@ -168,7 +179,7 @@ public final class Directory {
 
         public Builder add(Name name, Node node) {
             if (entries.putIfAbsent(name, node) != null) {
-                throw new InvalidDataException("duplicate name '" + name + "' in Directory");
+                throw new InvalidDataException("duplicate name '" + name.display() + "' in Directory");
             }
             return this;
         }
@@ -191,7 +202,7 @@ public final class Directory {
                     try {
                         size = Math.addExact(size, d.size());
                     } catch (ArithmeticException overflow) {
-                        throw new InvalidDataException("Directory size overflows at '" + e.getKey() + "'");
+                        throw new InvalidDataException("Directory size overflows at '" + e.getKey().display() + "'");
                     }
                 }
             }

@@ -72,10 +72,88 @@ public final class Name implements Comparable<Name> {
         return null;
     }
 
-    /** A printable rendering for messages: UTF-8 with invalid bytes replaced. */
+    /** This name for messages: see {@link #display(byte[])}. */
+    public String display() {
+        return display(bytes);
+    }
+
+    /**
+     * A one-line printable rendering of bytes for messages: valid UTF-8 as text, control
+     * characters and invalid bytes as escapes ({@code \n}, {@code \xff}), shortened past 80
+     * characters, so an error naming a hostile name or digest stays one readable line.
+     */
     static String display(byte[] bytes) {
-        String s = new String(bytes, StandardCharsets.UTF_8);
-        return s.length() > 80 ? s.substring(0, 77) + "..." : s;
+        StringBuilder out = new StringBuilder();
+        int i = 0;
+        while (i < bytes.length && out.length() <= 80) {
+            int b = bytes[i] & 0xff;
+            int len = utf8Length(bytes, i);
+            if (len > 1) {
+                String c = new String(bytes, i, len, StandardCharsets.UTF_8);
+                if (Character.isISOControl(c.codePointAt(0))) {
+                    escape(out, bytes, i, len);
+                } else {
+                    out.append(c);
+                }
+                i += len;
+                continue;
+            }
+            switch (b) {
+                case '\n' -> out.append("\\n");
+                case '\t' -> out.append("\\t");
+                case '\r' -> out.append("\\r");
+                default -> {
+                    if (b < 0x20 || b >= 0x7f) {
+                        escape(out, bytes, i, 1);
+                    } else {
+                        out.append((char) b);
+                    }
+                }
+            }
+            i++;
+        }
+        return i < bytes.length || out.length() > 80 ? out.substring(0, Math.min(out.length(), 77)) + "..." : out.toString();
+    }
+
+    private static void escape(StringBuilder out, byte[] bytes, int from, int len) {
+        for (int k = from; k < from + len; k++) {
+            out.append(String.format("\\x%02x", bytes[k] & 0xff));
+        }
+    }
+
+    /** Length of the well-formed multi-byte UTF-8 sequence at {@code i}, or 1. */
+    private static int utf8Length(byte[] b, int i) {
+        int lead = b[i] & 0xff;
+        int len;
+        int min2 = 0x80;
+        int max2 = 0xbf;
+        if (lead >= 0xc2 && lead <= 0xdf) {
+            len = 2;
+        } else if (lead >= 0xe0 && lead <= 0xef) {
+            len = 3;
+            min2 = lead == 0xe0 ? 0xa0 : 0x80; // no overlong forms
+            max2 = lead == 0xed ? 0x9f : 0xbf; // no surrogates
+        } else if (lead >= 0xf0 && lead <= 0xf4) {
+            len = 4;
+            min2 = lead == 0xf0 ? 0x90 : 0x80;
+            max2 = lead == 0xf4 ? 0x8f : 0xbf;
+        } else {
+            return 1;
+        }
+        if (i + len > b.length) {
+            return 1;
+        }
+        int second = b[i + 1] & 0xff;
+        if (second < min2 || second > max2) {
+            return 1;
+        }
+        for (int k = 2; k < len; k++) {
+            int c = b[i + k] & 0xff;
+            if (c < 0x80 || c > 0xbf) {
+                return 1;
+            }
+        }
+        return len;
     }
 
     public byte[] toByteArray() {
