@@ -1,7 +1,5 @@
 package castore.grpc.client;
 
-import castore.grpc.proto.BlobChunk;
-import castore.grpc.proto.BlobServiceGrpc;
 import castore.grpc.proto.ReadBlobRequest;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
@@ -215,39 +213,47 @@ final class RemoteBlobReader implements BlobReader {
         ChunkMeta meta = chunks[index];
         // Enough time for the call plus 1 µs per byte (1 MB/s) of the chunk.
         Duration deadline = connection.timeout.plusNanos(meta.size() * 1000);
-        ClientCall<ReadBlobRequest, BlobChunk> call = connection.channel.newCall(BlobServiceGrpc.getReadMethod(), connection.options(deadline));
+        ClientCall<ReadBlobRequest, byte[]> call = connection.channel.newCall(ReadMethod.READ, connection.options(deadline));
         Fetch fetch = new Fetch(call, meta, deadline);
         ClientCalls.asyncServerStreamingCall(call, ReadBlobRequest.newBuilder().setDigest(meta.digest().toByteString()).build(), fetch);
         return fetch;
     }
 
-    /** One chunk in flight: collects the messages, then checks length and digest. */
-    private final class Fetch implements StreamObserver<BlobChunk> {
+    /**
+     * One chunk in flight: collects the messages (usually one, used as is), then checks length
+     * and digest.
+     */
+    private final class Fetch implements StreamObserver<byte[]> {
         final CompletableFuture<byte[]> result = new CompletableFuture<>();
         final Duration deadline;
-        private final ClientCall<ReadBlobRequest, BlobChunk> call;
+        private final ClientCall<ReadBlobRequest, byte[]> call;
         private final ChunkMeta meta;
-        private final byte[] data;
+        private byte[] data;
         private int filled;
 
-        Fetch(ClientCall<ReadBlobRequest, BlobChunk> call, ChunkMeta meta, Duration deadline) {
+        Fetch(ClientCall<ReadBlobRequest, byte[]> call, ChunkMeta meta, Duration deadline) {
             this.call = call;
             this.meta = meta;
             this.deadline = deadline;
-            this.data = new byte[(int) meta.size()];
         }
 
         @Override
-        public void onNext(BlobChunk message) {
-            int n = message.getData().size();
-            if (n > data.length - filled) {
+        public void onNext(byte[] message) {
+            if (message.length > meta.size() - filled) {
                 result.completeExceptionally(new CorruptedDataException("chunk " + meta.digest() + " of blob " + blob + " from "
                         + connection.address + " is longer than its size " + meta.size()));
                 call.cancel("chunk too long", null);
                 return;
             }
-            message.getData().copyTo(data, filled);
-            filled += n;
+            if (filled == 0 && message.length == meta.size()) {
+                data = message;
+            } else {
+                if (data == null) {
+                    data = new byte[(int) meta.size()];
+                }
+                System.arraycopy(message, 0, data, filled, message.length);
+            }
+            filled += message.length;
         }
 
         @Override
@@ -257,7 +263,10 @@ final class RemoteBlobReader implements BlobReader {
 
         @Override
         public void onCompleted() {
-            if (filled != data.length) {
+            if (result.isDone()) {
+                return;
+            }
+            if (filled != meta.size()) {
                 result.completeExceptionally(new CorruptedDataException("chunk " + meta.digest() + " of blob " + blob + " from "
                         + connection.address + " has " + filled + " bytes, not " + meta.size()));
             } else if (!Blake3.digest(data).equals(meta.digest())) {
@@ -287,9 +296,9 @@ final class RemoteBlobReader implements BlobReader {
             Blake3.Hasher hasher = Blake3.newHasher();
             long total = 0;
             var request = ReadBlobRequest.newBuilder().setDigest(blob.toByteString()).build();
-            try (var stream = InboundStream.open(connection, BlobServiceGrpc.getReadMethod(), request, "read blob " + blob)) {
+            try (var stream = InboundStream.open(connection, ReadMethod.READ, request, "read blob " + blob)) {
                 while (stream.hasNext()) {
-                    ByteBuffer data = stream.next().getData().asReadOnlyByteBuffer();
+                    ByteBuffer data = ByteBuffer.wrap(stream.next());
                     total += data.remaining();
                     if (expectedSize >= 0 && total > expectedSize) {
                         throw new CorruptedDataException("blob " + blob + " from " + connection.address + " is longer than its size " + expectedSize);
