@@ -56,6 +56,7 @@ public final class ReadThroughput {
                         if (drop) {
                             Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "3");
                         }
+                        long cpuStart = cpuNanos();
                         long start = System.nanoTime();
                         long read = 0;
                         try (BlobReader reader = remote.blobs().open(digest).orElseThrow()) {
@@ -66,14 +67,20 @@ public final class ReadThroughput {
                             }
                         }
                         double seconds = (System.nanoTime() - start) / 1e9;
+                        double cpu = (cpuNanos() - cpuStart) / 1e9;
                         if (read != size) {
                             throw new AssertionError("read " + read + " of " + size);
                         }
-                        System.out.printf("run %d: %.2f s, %.0f MB/s%s%n", run, seconds, size / seconds / 1e6, drop ? " (page cache dropped)" : "");
+                        System.out.printf("run %d: %.2f s, %.0f MB/s, %.2f s CPU (daemon and client)%s%n", run, seconds, size / seconds / 1e6,
+                                cpu, drop ? " (page cache dropped)" : "");
                     }
                 }
             }
         }
+    }
+
+    private static long cpuNanos() {
+        return ProcessHandle.current().info().totalCpuDuration().orElseThrow().toNanos();
     }
 
     private static B3Digest writeBlob(Store store, long size) throws Exception {
