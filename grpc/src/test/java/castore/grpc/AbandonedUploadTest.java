@@ -43,6 +43,7 @@ class AbandonedUploadTest {
     private static <Q, R> ClientCallStreamObserver<Q> cancellable(CompletableFuture<Status> done,
             java.util.function.Function<StreamObserver<R>, StreamObserver<Q>> call) {
         var stream = new CompletableFuture<ClientCallStreamObserver<Q>>();
+        StreamObserver<R> ending = MalformedRequestTest.ending(done);
         call.apply(new ClientResponseObserver<Q, R>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<Q> requests) {
@@ -51,16 +52,17 @@ class AbandonedUploadTest {
 
             @Override
             public void onNext(R value) {
+                ending.onNext(value);
             }
 
             @Override
             public void onError(Throwable t) {
-                done.complete(Status.fromThrowable(t));
+                ending.onError(t);
             }
 
             @Override
             public void onCompleted() {
-                done.complete(Status.OK);
+                ending.onCompleted();
             }
         });
         return stream.join();

@@ -1,41 +1,21 @@
 package castore.grpc;
 
 import castore.model.B3Digest;
-import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
-import castore.service.ChunkMeta;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /** Wraps a BlobService and counts what its writers do: bytes received, finished, discarded. */
-final class RecordingBlobService implements BlobService {
-    final BlobService inner;
+final class RecordingBlobService extends ForwardingBlobService {
     final AtomicLong bytesWritten = new AtomicLong();
     final AtomicInteger finished = new AtomicInteger();
     final AtomicInteger discarded = new AtomicInteger();
 
     RecordingBlobService(BlobService inner) {
-        this.inner = inner;
-    }
-
-    @Override
-    public boolean has(B3Digest digest) throws IOException {
-        return inner.has(digest);
-    }
-
-    @Override
-    public Optional<BlobReader> open(B3Digest digest) throws IOException {
-        return inner.open(digest);
-    }
-
-    @Override
-    public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
-        return inner.chunks(digest);
+        super(inner);
     }
 
     @Override

@@ -7,11 +7,9 @@ import castore.grpc.proto.PutChunkedRequest;
 import castore.grpc.proto.StatBlobResponse;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
-import castore.service.BlobWriter;
 import com.google.protobuf.UnsafeByteOperations;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -25,25 +23,19 @@ import java.util.Set;
  * checked first (Stat), so re-uploading stored content costs a few small calls. The server
  * rebuilds and hashes the blob; it must agree with the digest computed here.
  */
-final class ChunkedUpload implements BlobWriter {
+final class ChunkedUpload extends RemoteUpload {
     private static final int BATCH_CHUNKS = 32;
     /** References held back before the stream is opened (bounded memory for huge re-uploads). */
     private static final int MAX_HELD_REFERENCES = 1 << 16;
 
-    private final Connection connection;
-    private final RemoteBlobService blobs;
     private final FastCdc cdc = FastCdc.TVIX;
     private final byte[] buffer;
     private int start;
     private int end;
-    private final Blake3.Hasher whole = Blake3.newHasher();
     private final List<Chunk> batch = new ArrayList<>();
     private final List<PutChunkedRequest> held = new ArrayList<>();
     private OutboundStream<PutChunkedRequest, PutBlobResponse> stream;
-    private long size;
     private long sent;
-    private B3Digest result;
-    private boolean closed;
 
     private record Chunk(B3Digest digest, byte[] data) {
         PutChunkedRequest reference() {
@@ -53,16 +45,12 @@ final class ChunkedUpload implements BlobWriter {
     }
 
     ChunkedUpload(Connection connection, RemoteBlobService blobs) {
-        this.connection = connection;
-        this.blobs = blobs;
+        super(connection, blobs);
         this.buffer = new byte[2 * cdc.maxSize()];
     }
 
     @Override
-    public void write(ByteBuffer data) throws IOException {
-        if (result != null || closed) {
-            throw new IOException("blob writer already finished or closed");
-        }
+    void append(ByteBuffer data) throws IOException {
         while (data.hasRemaining()) {
             if (end == buffer.length) {
                 System.arraycopy(buffer, start, buffer, 0, end - start);
@@ -129,23 +117,20 @@ final class ChunkedUpload implements BlobWriter {
     }
 
     @Override
-    public B3Digest finish() throws IOException {
-        if (result != null) {
-            return result;
-        }
-        if (closed) {
-            throw new IOException("blob writer closed");
-        }
+    B3Digest digest() throws IOException {
         while (end > start) {
             cut();
         }
-        B3Digest digest = whole.digest();
-        if (stream == null && blobs.has(digest)) {
-            batch.clear();
-            held.clear();
-            result = digest;
-            return digest;
-        }
+        return whole.digest();
+    }
+
+    @Override
+    boolean streaming() {
+        return stream != null;
+    }
+
+    @Override
+    PutBlobResponse upload(B3Digest digest) throws IOException {
         if (batch.size() == 1 && batch.getFirst().digest().equals(digest)) {
             sendData(batch.removeFirst()); // a one-chunk blob we just learned is absent
         } else {
@@ -153,16 +138,7 @@ final class ChunkedUpload implements BlobWriter {
         }
         openStream();
         stream.send(PutChunkedRequest.newBuilder().setBlobDigest(digest.toByteString()).build());
-        // The server re-reads the referenced chunks: allow 20 ns per byte (50 MB/s) beyond the timeout.
-        PutBlobResponse response = stream.finish(connection.timeout.plus(Duration.ofNanos(size * 20)));
-        RemoteBlobService.checkStored(connection, response, digest);
-        result = digest;
-        return digest;
-    }
-
-    @Override
-    public long size() {
-        return size;
+        return stream.finish(answerWait());
     }
 
     @Override
@@ -171,10 +147,9 @@ final class ChunkedUpload implements BlobWriter {
     }
 
     @Override
-    public void close() {
-        if (!closed && result == null && stream != null) {
+    void abandon() {
+        if (stream != null) {
             stream.cancel();
         }
-        closed = true;
     }
 }
