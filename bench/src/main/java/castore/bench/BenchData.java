@@ -5,6 +5,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.SplittableRandom;
@@ -18,6 +19,20 @@ final class BenchData {
         byte[] data = new byte[size];
         new SplittableRandom(seed).nextBytes(data);
         return data;
+    }
+
+    /** A temporary file of {@code size} random bytes. */
+    static Path randomFile(long size, long seed) throws IOException {
+        Path path = Files.createTempFile("castore-bench", ".bin");
+        SplittableRandom random = new SplittableRandom(seed);
+        byte[] block = new byte[1 << 20];
+        try (var out = Files.newOutputStream(path)) {
+            for (long written = 0; written < size; written += block.length) {
+                random.nextBytes(block);
+                out.write(block, 0, (int) Math.min(block.length, size - written));
+            }
+        }
+        return path;
     }
 
     /** {@code size} bytes of {@code file} mapped if a file is named, else random bytes in native memory. */

@@ -5,6 +5,10 @@ import castore.model.B3Digest;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Param;
@@ -14,10 +18,10 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * BLAKE3 throughput on one thread (per core), for both engines. Inputs up to 64 MiB are heap
- * arrays (small files, buffers); larger ones are native memory, or the file given with
- * {@code -p file=PATH} mapped read-only (what the importer hashes, and what b3sum maps).
- * MB/s = ops/s x size.
+ * BLAKE3 throughput on one thread (per core), for both engines. {@link #digest}: inputs up to
+ * 64 MiB are heap arrays (small files, buffers), larger ones the first {@code size} bytes of
+ * {@code -p file=PATH} mapped once. {@link #openMapDigest}: what an importer does per file,
+ * and b3sum per run: open, map, hash, unmap (page-table setup included). MB/s = ops/s x size.
  */
 @State(Scope.Thread)
 public class Blake3Benchmark extends OneThreadBenchmark {
@@ -27,9 +31,12 @@ public class Blake3Benchmark extends OneThreadBenchmark {
     @Param({"4096", "1048576", "1073741824"})
     public long size;
 
-    /** A file of at least {@code size} bytes to map for large sizes; empty: random native memory. */
+    /** A file of at least {@code size} bytes (in the page cache); empty: a temporary file of random bytes. */
     @Param({""})
     public String file;
+
+    private Path path;
+    private Path temporary;
 
     private Blake3.Engine engine;
     private Arena arena;
@@ -39,23 +46,41 @@ public class Blake3Benchmark extends OneThreadBenchmark {
     @Setup(Level.Trial)
     public void setUp() throws IOException {
         engine = Blake3.engine(impl).orElseThrow(() -> new IllegalStateException(impl + " BLAKE3 unavailable: " + Blake3.description()));
+        if (file.isEmpty()) {
+            temporary = BenchData.randomFile(size, size);
+            path = temporary;
+        } else {
+            path = Path.of(file);
+        }
         if (size <= 64 << 20) {
             heap = BenchData.heap((int) size, size);
         } else {
             arena = Arena.ofShared();
-            offHeap = BenchData.offHeap(arena, size, file, size);
+            offHeap = BenchData.offHeap(arena, size, path.toString(), size);
         }
     }
 
     @TearDown(Level.Trial)
-    public void tearDown() {
+    public void tearDown() throws IOException {
         if (arena != null) {
             arena.close();
+        }
+        if (temporary != null) {
+            Files.delete(temporary);
         }
     }
 
     @Benchmark
-    public B3Digest digest() {
+    public B3Digest digest(CpuTime cpu) {
+        cpu.operations++;
         return heap != null ? engine.digest(heap, 0, heap.length) : engine.digest(offHeap);
+    }
+
+    @Benchmark
+    public B3Digest openMapDigest(CpuTime cpu) throws IOException {
+        cpu.operations++;
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ); Arena mapping = Arena.ofConfined()) {
+            return engine.digest(ch.map(FileChannel.MapMode.READ_ONLY, 0, size, mapping));
+        }
     }
 }

@@ -48,7 +48,8 @@ public class FastCdcBenchmark extends OneThreadBenchmark {
     }
 
     @Benchmark
-    public int chunk() {
+    public int chunk(CpuTime cpu) {
+        cpu.operations++;
         int chunks = 0;
         for (int offset = 0; offset < SIZE; chunks++) {
             int available = Math.min(cdc.maxSize(), SIZE - offset);
@@ -58,7 +59,8 @@ public class FastCdcBenchmark extends OneThreadBenchmark {
     }
 
     @Benchmark
-    public int chunkAndHash() {
+    public int chunkAndHash(CpuTime cpu) {
+        cpu.operations++;
         int digests = 0;
         for (int offset = 0; offset < SIZE; ) {
             int available = Math.min(cdc.maxSize(), SIZE - offset);

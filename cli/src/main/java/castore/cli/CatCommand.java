@@ -1,17 +1,67 @@
 package castore.cli;
 
+import castore.ingest.posix.Display;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.model.SymlinkNode;
+import castore.service.BlobReader;
+import castore.service.CorruptedDataException;
+import castore.service.NotFoundException;
+import castore.service.Store;
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.ParentCommand;
 
-/** Placeholder until implemented. */
-@Command(name = "cat", description = "Not implemented yet.")
+@Command(name = "cat", description = "Write the contents of a file in the store to stdout. Every byte is verified "
+        + "against its digest first: corrupted data is an error, never output.")
 final class CatCommand implements Callable<Integer> {
+    @ParentCommand
+    Main main;
+
     @Mixin
     StoreMixin store;
 
+    @Mixin
+    NodeSelector target;
+
     @Override
-    public Integer call() {
-        throw new CliException(ExitCodes.INTERNAL, "cat: not implemented yet");
+    public Integer call() throws Exception {
+        Io io = main.io();
+        try (Store s = store.openReadOnly()) {
+            NodeSelector.Selected selected = target.resolve(s, io);
+            String path = selected.display();
+            switch (selected.node()) {
+                case FileNode f -> copy(s, f, path, io);
+                case DirectoryNode d -> throw new CliException(ExitCodes.INVALID, "cannot cat " + path + ": it is a directory");
+                case SymlinkNode l -> throw new CliException(ExitCodes.INVALID,
+                        "cannot cat " + path + ": it is a symlink to " + Display.escape(l.target().toByteArray()));
+            }
+        }
+        io.out().flush();
+        return ExitCodes.OK;
+    }
+
+    private static void copy(Store s, FileNode file, String path, Io io) throws IOException {
+        if (file.size() == 0) {
+            return;
+        }
+        try (BlobReader reader = s.blobs().open(file.digest())
+                .orElseThrow(() -> new NotFoundException("blob " + file.digest() + " (" + path + ") is not in the store"))) {
+            ByteBuffer buffer = ByteBuffer.allocate(1 << 20);
+            long position = 0;
+            while (position < file.size()) {
+                buffer.clear();
+                int n = reader.read(position, buffer);
+                if (n <= 0) {
+                    throw new CorruptedDataException("blob " + file.digest() + " (" + path + ") ends at byte " + position
+                            + " of " + file.size());
+                }
+                io.out().write(buffer.array(), 0, n);
+                position += n;
+            }
+        }
     }
 }

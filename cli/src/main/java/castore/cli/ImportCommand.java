@@ -1,17 +1,138 @@
 package castore.cli;
 
+import castore.ingest.ImportStats;
+import castore.ingest.Importer;
+import castore.ingest.TreeSize;
+import castore.ingest.posix.Display;
+import castore.model.InvalidDataException;
+import castore.model.Name;
+import castore.model.Node;
+import castore.model.SymlinkNode;
+import castore.service.Store;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
 
-/** Placeholder until implemented. */
-@Command(name = "import", description = "Not implemented yet.")
+@Command(name = "import", sortOptions = false,
+        description = {
+            "Import directories, files or symlinks and name each as a root.",
+            "Prints NAME<TAB>DIGEST per root on stdout (for a symlink, its target). A symlink given as PATH is stored as a "
+                    + "symlink, never followed. Importing under an existing name re-points it.",
+        })
 final class ImportCommand implements Callable<Integer> {
+    @ParentCommand
+    Main main;
+
     @Mixin
     StoreMixin store;
 
+    @Option(names = "--name", paramLabel = "NAME", description = "Root name (default: the basename of PATH); only with a single PATH.")
+    String name;
+
+    @Option(names = "--progress", description = "Show progress on stderr even when it is not a terminal.")
+    boolean progress;
+
+    @Option(names = {"-q", "--quiet"}, description = "No progress and no summary on stderr.")
+    boolean quiet;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Files read and hashed in parallel (default: the number of CPUs).")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    @Parameters(arity = "1..*", paramLabel = "PATH", description = "Directory, file or symlink to import.")
+    List<String> paths;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Override
-    public Integer call() {
-        throw new CliException(ExitCodes.INTERNAL, "import: not implemented yet");
+    public Integer call() throws Exception {
+        Io io = main.io();
+        if (name != null && paths.size() > 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--name goes with a single PATH");
+        }
+        if (threads < 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--threads must be at least 1");
+        }
+        List<byte[]> pathBytes = paths.stream().map(io::bytes).toList();
+        List<Name> names = new ArrayList<>();
+        Map<Name, String> seen = new HashMap<>();
+        for (int i = 0; i < paths.size(); i++) {
+            Name n = name != null ? Name.of(io.bytes(name)) : defaultName(pathBytes.get(i));
+            String other = seen.put(n, paths.get(i));
+            if (other != null) {
+                throw new InvalidDataException("'" + other + "' and '" + paths.get(i) + "' would both be named '"
+                        + Display.escape(n.bytesUnsafe()) + "': import them one at a time with --name");
+            }
+            names.add(n);
+        }
+
+        long start = System.nanoTime();
+        try (Store s = store.open()) {
+            Importer importer = new Importer(s.blobs(), s.directories(), threads);
+            List<Node> nodes = new ArrayList<>();
+            try (ProgressLine line = !quiet && (progress || io.errIsTerminal())
+                    ? ProgressLine.start(io.err(), io.errIsTerminal(), importer::stats, pathBytes) : null) {
+                for (byte[] path : pathBytes) {
+                    nodes.add(importer.importPath(path));
+                }
+            }
+            // Names are set only once everything is stored: a failed import changes no root.
+            for (int i = 0; i < nodes.size(); i++) {
+                s.roots().put(names.get(i), nodes.get(i));
+            }
+            for (int i = 0; i < nodes.size(); i++) {
+                Node node = nodes.get(i);
+                String ref = node instanceof SymlinkNode sym ? Display.escape(sym.target().toByteArray()) : Nodes.reference(node);
+                io.out().println(Display.escape(names.get(i).bytesUnsafe()) + "\t" + ref);
+            }
+            io.out().flush();
+            if (!quiet) {
+                io.err().println(summary(importer.stats(), System.nanoTime() - start));
+            }
+        }
+        return ExitCodes.OK;
+    }
+
+    static String summary(ImportStats stats, long nanos) {
+        double seconds = nanos / 1e9;
+        return String.format("imported %d files, %d directories, %d symlinks: %s read, %s new, in %.2f s (%s/s)",
+                stats.files(), stats.directories(), stats.symlinks(), Nodes.bytes(stats.bytesRead()),
+                Nodes.bytes(stats.bytesStored()), seconds, Nodes.bytes((long) (stats.bytesRead() / Math.max(seconds, 1e-3))));
+    }
+
+    /** The last component of PATH, after trailing slashes; "." and ".." are resolved first. */
+    static Name defaultName(byte[] path) {
+        int end = path.length;
+        while (end > 1 && path[end - 1] == '/') {
+            end--;
+        }
+        int start = end;
+        while (start > 0 && path[start - 1] != '/') {
+            start--;
+        }
+        byte[] last = Arrays.copyOfRange(path, start, end);
+        String asText = new String(last, StandardCharsets.UTF_8);
+        if (asText.equals(".") || asText.equals("..")) {
+            Path resolved = Path.of(new String(path, StandardCharsets.UTF_8)).toAbsolutePath().normalize().getFileName();
+            if (resolved == null) {
+                throw new InvalidDataException("cannot derive a root name from '" + Display.escape(path) + "': use --name");
+            }
+            return Name.of(resolved.toString());
+        }
+        if (last.length == 0 || asText.equals("/")) {
+            throw new InvalidDataException("cannot derive a root name from '" + Display.escape(path) + "': use --name");
+        }
+        return Name.of(last);
     }
 }

@@ -1,17 +1,44 @@
 package castore.cli;
 
+import castore.ingest.posix.Display;
+import castore.model.DirectoryNode;
+import castore.model.Node;
+import castore.service.NotFoundException;
+import castore.service.Store;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.ParentCommand;
 
-/** Placeholder until implemented. */
-@Command(name = "ls", description = "Not implemented yet.")
+@Command(name = "ls", description = {
+    "List a directory of the store: NAME<TAB>KIND<TAB>DIGEST-or-TARGET<TAB>SIZE per entry, in name order.",
+    "For a file or symlink, its own line.",
+})
 final class LsCommand implements Callable<Integer> {
+    @ParentCommand
+    Main main;
+
     @Mixin
     StoreMixin store;
 
+    @Mixin
+    NodeSelector target;
+
     @Override
-    public Integer call() {
-        throw new CliException(ExitCodes.INTERNAL, "ls: not implemented yet");
+    public Integer call() throws Exception {
+        Io io = main.io();
+        try (Store s = store.openReadOnly()) {
+            NodeSelector.Selected selected = target.resolve(s, io);
+            Node node = selected.node();
+            if (node instanceof DirectoryNode dir) {
+                var directory = s.directories().get(dir.digest()).orElseThrow(() ->
+                        new NotFoundException("directory " + dir.digest() + " (" + selected.display() + ") is not in the store"));
+                directory.entries().forEach((name, child) -> io.out().println(Nodes.row(name, child)));
+            } else {
+                String name = selected.path() != null ? Display.escape(selected.path().lastName().bytesUnsafe()) : selected.display();
+                io.out().println(name + "\t" + Nodes.kind(node) + "\t" + Nodes.reference(node) + "\t" + Nodes.size(node));
+            }
+        }
+        return ExitCodes.OK;
     }
 }

@@ -1,5 +1,7 @@
 package castore.cli;
 
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -16,19 +18,43 @@ public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    private final Io io;
+
+    Main(Io io) {
+        this.io = io;
+    }
+
+    /** The streams subcommands write to (reach it with {@code @ParentCommand Main main}). */
+    public Io io() {
+        return io;
+    }
+
     @Override
     public void run() {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
     }
 
     public static void main(String[] args) {
-        System.exit(run(args));
+        System.exit(run(Io.system(args), args));
     }
 
-    /** Runs the command line and returns the exit code (see README: exit codes). */
+    /** Runs the command line on the process's stdout and stderr and returns the exit code. */
     public static int run(String... args) {
-        return new CommandLine(new Main())
+        return run(Io.system(args), args);
+    }
+
+    /** Runs the command line on the given streams and returns the exit code (see {@link ExitCodes}). */
+    public static int run(Io io, String... args) {
+        CommandLine cmd = new CommandLine(new Main(io))
+                .setOut(new PrintWriter(io.out(), true, StandardCharsets.UTF_8))
+                .setErr(new PrintWriter(io.err(), true, StandardCharsets.UTF_8))
                 .setExecutionExceptionHandler(new ErrorHandler())
-                .execute(args);
+                .setParameterExceptionHandler(ErrorHandler::usage);
+        try {
+            return cmd.execute(args);
+        } finally {
+            io.out().flush();
+            io.err().flush();
+        }
     }
 }

@@ -1,17 +1,136 @@
 package castore.cli;
 
+import castore.fs.CastoreFileSystem;
+import castore.fs.FsOptions;
+import castore.fuse.transport.FuseMount;
+import castore.fuse.transport.MountOptions;
+import castore.service.Store;
+import castore.service.StoreOptions;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
-/** Placeholder until implemented. */
-@Command(name = "mount", description = "Not implemented yet.")
+/**
+ * {@code castore mount}: serves the store read-only at a mountpoint, in the foreground, until it
+ * is unmounted (umount, fusermount3 -u) or the process gets SIGINT/SIGTERM; then exits 0.
+ */
+@Command(name = "mount", sortOptions = false,
+        description = {
+            "Mount the store read-only at MOUNTPOINT: every root is an entry of MOUNTPOINT, fetched lazily "
+                    + "and cached by the kernel. Runs in the foreground and prints one line once the mount is "
+                    + "ready; Ctrl-C, SIGTERM or an unmount (umount / fusermount3 -u) ends it with exit code 0.",
+            "If the process is killed, detach the stale mount with 'umount -l MOUNTPOINT' or "
+                    + "'fusermount3 -uz MOUNTPOINT'."})
 final class MountCommand implements Callable<Integer> {
     @Mixin
     StoreMixin store;
 
+    @Option(names = "--list-root", description = "Allow listing MOUNTPOINT itself (streams every root name). "
+            + "Without it, listing the mount root fails with EPERM; roots are reached by name.")
+    boolean listRoot;
+
+    @Option(names = "--no-xattr", description = "Do not serve the user.tvix.castore.*.digest extended attributes.")
+    boolean noXattr;
+
+    @Option(names = "--root-ttl", paramLabel = "DURATION", defaultValue = "1s", converter = DurationConverter.class,
+            description = "How long the kernel may cache root names (roots can be added or re-pointed while "
+                    + "mounted), e.g. 1s, 500ms, 0. Default: ${DEFAULT-VALUE}. Content below a root never changes "
+                    + "and is cached without limit.")
+    Duration rootTtl;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "4",
+            description = "Threads reading requests from the kernel (1-64). Default: ${DEFAULT-VALUE}.")
+    int threads;
+
+    @Option(names = "--allow-other", description = "Let other users (root included) use the mount. "
+            + "As an ordinary user this needs user_allow_other in /etc/fuse.conf.")
+    boolean allowOther;
+
+    @Option(names = "--debug-fuse", hidden = true, description = "Print every FUSE request and reply to stderr.")
+    boolean debugFuse;
+
+    @Parameters(paramLabel = "MOUNTPOINT", description = "An existing directory to mount on.")
+    Path mountpoint;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Override
-    public Integer call() {
-        throw new CliException(ExitCodes.INTERNAL, "mount: not implemented yet");
+    public Integer call() throws IOException, InterruptedException {
+        Path target = mountpoint.toAbsolutePath().normalize();
+        checkMountpoint(target);
+        MountOptions mountOptions = mountOptions();
+        try (Store opened = store.open(StoreOptions.DEFAULT.withReadOnly(true))) {
+            var fs = new CastoreFileSystem(opened, FsOptions.defaults()
+                    .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl));
+            FuseMount mount;
+            try {
+                mount = FuseMount.mount(target, fs, mountOptions);
+            } catch (IOException e) {
+                // The transport's message names the mountpoint and the reason (EPERM, fusermount3's refusal, ...).
+                throw new CliException(ExitCodes.IO, e.getMessage());
+            }
+            try (mount) {
+                mount.unmountOnSignals();
+                spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target);
+                spec.commandLine().getOut().flush();
+                mount.awaitUnmount();
+            }
+        }
+        return ExitCodes.OK;
+    }
+
+    private MountOptions mountOptions() {
+        if (threads < 1 || threads > 64) {
+            throw new CliException(ExitCodes.USAGE, "--threads must be between 1 and 64, got " + threads);
+        }
+        return MountOptions.defaults().withThreads(threads).withAllowOther(allowOther).withDebug(debugFuse);
+    }
+
+    private static void checkMountpoint(Path target) {
+        if (!Files.exists(target)) {
+            throw new CliException(ExitCodes.NOT_FOUND, "mountpoint does not exist: " + target);
+        }
+        if (!Files.isDirectory(target)) {
+            throw new CliException(ExitCodes.INVALID, "mountpoint is not a directory: " + target);
+        }
+        Path device = Path.of("/dev/fuse");
+        if (!Files.exists(device)) {
+            throw new CliException(ExitCodes.IO, "no /dev/fuse: load the fuse kernel module (modprobe fuse) "
+                    + "or give the container the device");
+        }
+        if (!Files.isReadable(device) || !Files.isWritable(device)) {
+            throw new CliException(ExitCodes.IO, "permission denied: /dev/fuse");
+        }
+    }
+
+    /** Durations as people write them: 1s, 500ms, 2m, 1h, 0. */
+    static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
+        private static final Pattern DURATION = Pattern.compile("(\\d{1,9})(ms|s|m|h)?");
+
+        @Override
+        public Duration convert(String value) {
+            Matcher m = DURATION.matcher(value.trim());
+            if (!m.matches() || m.group(2) == null && !m.group(1).equals("0")) {
+                throw new CommandLine.TypeConversionException(
+                        "'" + value + "' is not a duration: use a whole number with ms, s, m or h (e.g. 1s, 500ms)");
+            }
+            long n = Long.parseLong(m.group(1));
+            return switch (m.group(2) == null ? "s" : m.group(2)) {
+                case "ms" -> Duration.ofMillis(n);
+                case "m" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
+                default -> Duration.ofSeconds(n);
+            };
+        }
     }
 }

@@ -3,6 +3,8 @@ package castore.cli;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
+import castore.service.cache.CacheConfig;
+import castore.service.cache.StoreCache;
 import java.io.IOException;
 import picocli.CommandLine.Option;
 
@@ -19,15 +21,37 @@ public final class StoreMixin {
     @Option(names = "--directory-service", paramLabel = "URL", description = "Use this directory service instead of the store's.")
     String directoryService;
 
+    @Option(names = "--cache", paramLabel = "DIR",
+            description = "Keep chunks and directories fetched from a remote store in DIR (LRU, see --cache-size).")
+    java.nio.file.Path cache;
+
+    @Option(names = "--cache-size", paramLabel = "SIZE", defaultValue = "10G",
+            description = "Size limit of the --cache directory, e.g. 512M, 10G (default: ${DEFAULT-VALUE}).")
+    String cacheSize = "10G";
+
     public String storeAddress() {
         return store != null ? store : Stores.defaultStorePath().toString();
     }
 
     public Store open(StoreOptions options) throws IOException {
-        return Stores.open(storeAddress(), blobService, directoryService, options);
+        long cacheLimit = CacheConfig.parseSize(cacheSize); // a bad size fails before anything is opened
+        Store store = Stores.open(storeAddress(), blobService, directoryService, options);
+        try {
+            return StoreCache.apply(store, java.util.Arrays.asList(storeAddress(), blobService, directoryService),
+                    java.util.Optional.ofNullable(cache), cacheLimit);
+        } catch (IOException | RuntimeException e) {
+            store.close();
+            throw e;
+        }
     }
 
+    /** Opens the store for writing (import, rm, gc). */
     public Store open() throws IOException {
         return open(StoreOptions.DEFAULT);
+    }
+
+    /** Opens the store for reading only: such commands never hold a writer's lock. */
+    public Store openReadOnly() throws IOException {
+        return open(StoreOptions.DEFAULT.withReadOnly(true));
     }
 }

@@ -1,17 +1,143 @@
 package castore.cli;
 
-import java.util.concurrent.Callable;
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.model.FileNode;
+import castore.service.BlobReader;
+import castore.service.ChunkMeta;
+import castore.service.Store;
+import castore.service.StoreMaintenance;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
 
-/** Placeholder until implemented. */
-@Command(name = "verify", description = "Not implemented yet.")
-final class VerifyCommand implements Callable<Integer> {
+@Command(name = "verify", description = {
+    "Check the store: every Directory closure reachable from every root is complete and consistent, every blob "
+            + "it names is present with the right size and chunk list, and all stored data re-hashes to its digest.",
+    "Prints one line per problem on stdout and a summary on stderr; exits 1 if there is any problem.",
+})
+final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
+    @ParentCommand
+    Main main;
+
     @Mixin
     StoreMixin store;
 
+    @Option(names = "--threads", paramLabel = "N", description = "Blobs checked in parallel (default: the number of CPUs).")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    private final AtomicLong problems = new AtomicLong();
+    private final LongAdder blobBytes = new LongAdder();
+
+    private void report(String problem) {
+        problems.incrementAndGet();
+        synchronized (this) {
+            main.io().out().println(problem);
+            main.io().out().flush();
+        }
+    }
+
     @Override
-    public Integer call() {
-        throw new CliException(ExitCodes.INTERNAL, "verify: not implemented yet");
+    public Integer call() throws Exception {
+        if (threads < 1) {
+            throw new CliException(ExitCodes.USAGE, "--threads must be at least 1");
+        }
+        long start = System.nanoTime();
+        Reachability reach = new Reachability();
+        long stored = 0;
+        try (Store s = store.openReadOnly()) {
+            Optional<StoreMaintenance> maintenance = s.maintenance();
+            if (maintenance.isPresent()) {
+                // The backend re-hashes every stored chunk, blob and Directory, reachable or not.
+                stored = maintenance.get().verifyStored(this::report);
+            }
+            // Without it, re-hash what the roots reach, through the verifying reader.
+            boolean rehash = maintenance.isEmpty();
+            ExecutorService pool = Executors.newFixedThreadPool(threads, Thread.ofPlatform().daemon().factory());
+            Semaphore inFlight = new Semaphore(4 * threads);
+            try {
+                reach.walkAll(s, new Reachability.Visitor() {
+                    @Override
+                    public void file(FileNode file, String where) throws IOException {
+                        inFlight.acquireUninterruptibly();
+                        pool.execute(() -> {
+                            try {
+                                checkBlob(s, file, where, rehash);
+                            } catch (IOException | RuntimeException e) {
+                                report("blob " + file.digest() + " (" + where + "): " + ErrorHandler.message(e));
+                            } finally {
+                                inFlight.release();
+                            }
+                        });
+                    }
+
+                    @Override
+                    public void problem(String message) {
+                        report(message);
+                    }
+                });
+            } finally {
+                pool.shutdown();
+                pool.awaitTermination(Long.MAX_VALUE, TimeUnit.DAYS);
+            }
+        }
+        main.io().err().printf("verified %d roots: %d directories, %d blobs (%s)%s; %d problems, in %.2f s%n",
+                reach.roots(), reach.directories().size(), reach.blobs().size(), Nodes.bytes(blobBytes.sum()),
+                stored > 0 ? "; " + stored + " stored objects re-hashed" : "", problems.get(), (System.nanoTime() - start) / 1e9);
+        return problems.get() == 0 ? ExitCodes.OK : ExitCodes.PROBLEMS;
+    }
+
+    private void checkBlob(Store s, FileNode file, String where, boolean rehash) throws IOException {
+        Optional<List<ChunkMeta>> chunks = s.blobs().chunks(file.digest());
+        if (chunks.isEmpty()) {
+            if (file.size() > 0 || !s.blobs().has(file.digest())) {
+                report("blob " + file.digest() + " is missing (" + where + ")");
+            }
+            return;
+        }
+        long sum = chunks.get().stream().mapToLong(ChunkMeta::size).sum();
+        if (sum != file.size()) {
+            report("blob " + file.digest() + " has chunks adding up to " + sum + " bytes but the file is " + file.size()
+                    + " bytes (" + where + ")");
+            return;
+        }
+        blobBytes.add(file.size());
+        if (rehash) {
+            B3Digest actual = rehash(s, file);
+            if (!actual.equals(file.digest())) {
+                report("blob " + file.digest() + " re-hashes to " + actual + " (" + where + ")");
+            }
+        }
+    }
+
+    private static B3Digest rehash(Store s, FileNode file) throws IOException {
+        Blake3.Hasher hasher = Blake3.newHasher();
+        try (BlobReader reader = s.blobs().open(file.digest())
+                .orElseThrow(() -> new castore.service.NotFoundException("missing"))) {
+            ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
+            long position = 0;
+            while (true) {
+                buffer.clear();
+                int n = reader.read(position, buffer);
+                if (n <= 0) {
+                    break;
+                }
+                buffer.flip();
+                hasher.update(buffer);
+                position += n;
+            }
+        }
+        return hasher.digest();
     }
 }

@@ -37,7 +37,8 @@ public final class Stores {
             return Path.of(address).toAbsolutePath().normalize().toUri();
         }
         try {
-            return new URI(address);
+            // "memory://" has an empty authority and no path, which java.net.URI rejects.
+            return new URI(address.endsWith("://") ? address + "/" : address);
         } catch (URISyntaxException e) {
             throw new InvalidDataException("invalid store address '" + address + "': " + e.getMessage());
         }

@@ -100,8 +100,8 @@ public abstract class RootServiceContract {
     void manyPutsAndRemovesMatchAModel() throws IOException {
         TreeMap<Name, Node> model = new TreeMap<>();
         SplittableRandom random = new SplittableRandom(17);
-        for (int i = 0; i < 1500; i++) {
-            Name name = Name.of("root-" + random.nextInt(400));
+        for (int i = 0; i < 600; i++) {
+            Name name = Name.of("root-" + random.nextInt(150));
             if (random.nextInt(4) == 0) {
                 assertThat(roots().remove(name)).isEqualTo(model.remove(name) != null);
             } else {

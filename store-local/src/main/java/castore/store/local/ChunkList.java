@@ -6,7 +6,6 @@ import castore.service.CorruptedDataException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.zip.CRC32C;
 
@@ -16,7 +15,7 @@ import java.util.zip.CRC32C;
  * guards the list itself (the chunks are guarded by their digests): a damaged list must not
  * splice verified chunks into wrong bytes.
  */
-record ChunkList(long blobSize, B3Digest[] digests, int[] sizes, long[] starts) {
+record ChunkList(long blobSize, B3Digest[] digests, int[] sizes) {
     private static final int ENTRY = B3Digest.LENGTH + 4;
 
     static ChunkList of(List<ChunkMeta> chunks) {
@@ -27,32 +26,24 @@ record ChunkList(long blobSize, B3Digest[] digests, int[] sizes, long[] starts) 
             digests[i] = chunks.get(i).digest();
             sizes[i] = Math.toIntExact(chunks.get(i).size());
         }
-        return withStarts(digests, sizes);
+        return withSum(digests, sizes);
     }
 
     /** A blob stored as one chunk. */
     static ChunkList single(B3Digest digest, int size) {
-        return withStarts(new B3Digest[] {digest}, new int[] {size});
+        return withSum(new B3Digest[] {digest}, new int[] {size});
     }
 
-    private static ChunkList withStarts(B3Digest[] digests, int[] sizes) {
-        long[] starts = new long[digests.length];
-        long at = 0;
-        for (int i = 0; i < digests.length; i++) {
-            starts[i] = at;
-            at += sizes[i];
+    private static ChunkList withSum(B3Digest[] digests, int[] sizes) {
+        long sum = 0;
+        for (int size : sizes) {
+            sum += size;
         }
-        return new ChunkList(at, digests, sizes, starts);
+        return new ChunkList(sum, digests, sizes);
     }
 
     int count() {
         return digests.length;
-    }
-
-    /** The index of the chunk holding byte {@code position} (0 <= position < blobSize). */
-    int chunkAt(long position) {
-        int i = Arrays.binarySearch(starts, position);
-        return i >= 0 ? i : -i - 2;
     }
 
     List<ChunkMeta> toMetas() {
@@ -104,7 +95,7 @@ record ChunkList(long blobSize, B3Digest[] digests, int[] sizes, long[] starts) 
                 throw new CorruptedDataException(where + ": chunk " + i + " has a negative size");
             }
         }
-        ChunkList list = withStarts(digests, sizes);
+        ChunkList list = withSum(digests, sizes);
         if (list.blobSize() != blobSize) {
             throw new CorruptedDataException(where + ": chunk sizes add up to " + list.blobSize() + ", not " + blobSize);
         }

@@ -5,6 +5,7 @@ import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
+import castore.service.CorruptedDataException;
 import castore.service.NotFoundException;
 import java.io.IOException;
 import java.util.List;
@@ -64,7 +65,7 @@ final class LocalBlobService implements BlobService {
             throw new NotFoundException("chunk " + chunk + " of blob " + blob + " is missing from the store");
         }
         if (l.length() != expectedSize) {
-            throw new castore.service.CorruptedDataException(l.describe() + " has " + l.length()
+            throw new CorruptedDataException(l.describe() + " has " + l.length()
                     + " bytes but blob " + blob + " lists it with " + expectedSize);
         }
         return packs.readVerified(l);

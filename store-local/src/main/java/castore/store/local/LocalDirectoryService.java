@@ -4,6 +4,8 @@ import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
 import castore.model.InvalidDataException;
+import castore.model.Name;
+import castore.model.Node;
 import castore.service.CorruptedDataException;
 import castore.service.DirectoryService;
 import java.io.IOException;
@@ -45,7 +47,7 @@ final class LocalDirectoryService implements DirectoryService {
     @Override
     public B3Digest put(Directory directory) throws IOException {
         store.beginWrite();
-        for (Map.Entry<castore.model.Name, castore.model.Node> e : directory.entries().entrySet()) {
+        for (Map.Entry<Name, Node> e : directory.entries().entrySet()) {
             if (e.getValue() instanceof DirectoryNode child) {
                 Location l = packs.find(ObjectKind.DIRECTORY, child.digest());
                 if (l == null) {

@@ -10,6 +10,7 @@ import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -22,6 +23,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.NavigableMap;
@@ -31,6 +33,7 @@ import java.util.Optional;
 import java.util.Spliterator;
 import java.util.Spliterators;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
@@ -85,7 +88,7 @@ final class LocalRootService implements RootService {
         static FileVersion of(Path p) throws IOException {
             try {
                 var a = Files.readAttributes(p, BasicFileAttributes.class);
-                return new FileVersion(a.fileKey(), a.size(), a.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS));
+                return new FileVersion(a.fileKey(), a.size(), a.lastModifiedTime().to(TimeUnit.NANOSECONDS));
             } catch (NoSuchFileException e) {
                 return null;
             }
@@ -286,13 +289,13 @@ final class LocalRootService implements RootService {
         }
         Name name;
         try {
-            name = Name.of(java.util.Arrays.copyOfRange(bytes, at + 3, at + 3 + nameLength));
+            name = Name.of(Arrays.copyOfRange(bytes, at + 3, at + 3 + nameLength));
         } catch (InvalidDataException e) {
             throw new CorruptedDataException(where + ": " + e.getMessage());
         }
         switch (op) {
             case PUT -> {
-                Node.NamedNode named = decodeNode(java.util.Arrays.copyOfRange(bytes, at + 3 + nameLength, at + len), where);
+                Node.NamedNode named = decodeNode(Arrays.copyOfRange(bytes, at + 3 + nameLength, at + len), where);
                 changes.put(name, named.node());
             }
             case REMOVE -> changes.put(name, null);
@@ -351,7 +354,7 @@ final class LocalRootService implements RootService {
                     try {
                         next = new Node.NamedNode(baseName, base.nodeAt(baseIndex, where));
                     } catch (CorruptedDataException e) {
-                        throw new java.io.UncheckedIOException(e);
+                        throw new UncheckedIOException(e);
                     }
                     baseIndex++;
                     advanceBase();

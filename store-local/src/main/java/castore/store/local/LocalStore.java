@@ -36,9 +36,13 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
     public record Options(boolean readOnly, boolean sync, long packSize, int writers, int rootCompactRecords) {
         public static final long DEFAULT_PACK_SIZE = 1L << 30;
 
+        /**
+         * Two to four pack writers: appends are short (a copy, now and then a pwrite), so more
+         * would not write faster, and each one adds a pack per commit.
+         */
         public static Options defaults() {
-            return new Options(false, true, DEFAULT_PACK_SIZE, Math.max(2, Runtime.getRuntime().availableProcessors()),
-                    LocalRootService.COMPACT_RECORDS);
+            int writers = Math.clamp(Runtime.getRuntime().availableProcessors(), 2, 4);
+            return new Options(false, true, DEFAULT_PACK_SIZE, writers, LocalRootService.COMPACT_RECORDS);
         }
 
         public Options withReadOnly(boolean readOnly) {
@@ -308,7 +312,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
         }
         closed = true;
         try {
-            packs.commit();
+            packs.close();
         } catch (IOException e) {
             packs.abandon();
             throw e;

@@ -1,5 +1,7 @@
 package castore.store.local;
 
+import java.util.Locale;
+
 /** What a pack entry holds. The code is the byte stored in packs and indexes. */
 enum ObjectKind {
     /** Raw bytes of one chunk; a blob of one chunk is stored as just that chunk. */
@@ -25,6 +27,6 @@ enum ObjectKind {
     }
 
     String label() {
-        return name().toLowerCase(java.util.Locale.ROOT);
+        return name().toLowerCase(Locale.ROOT);
     }
 }

@@ -9,6 +9,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -99,7 +100,7 @@ final class PackSet {
                 return;
             }
         }
-        Pack[] next = java.util.Arrays.copyOf(current, current.length + 1);
+        Pack[] next = Arrays.copyOf(current, current.length + 1);
         next[current.length] = pack;
         packs = next;
     }

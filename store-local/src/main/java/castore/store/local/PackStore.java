@@ -25,6 +25,7 @@ final class PackStore {
     private final PackSet packs;
     private final Semaphore writerPermits;
     private final ConcurrentLinkedDeque<PackWriter> idle = new ConcurrentLinkedDeque<>();
+    private volatile boolean closed;
     /** Objects in packs not yet published, by kind (indexed by ordinal). */
     private final List<ConcurrentHashMap<B3Digest, Location>> pending =
             List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
@@ -75,6 +76,9 @@ final class PackStore {
         writerPermits.acquireUninterruptibly();
         PackWriter writer = null;
         try {
+            if (closed) {
+                throw new IOException("store " + layout.root() + " is closed");
+            }
             writer = idle.pollFirst();
             if (writer == null) {
                 writer = PackWriter.create(layout.packs(), sync);
@@ -123,19 +127,15 @@ final class PackStore {
         }
     }
 
-    /** True if this process holds objects that other processes cannot see yet. */
-    boolean hasPending() {
-        for (var map : pending) {
-            if (!map.isEmpty()) {
-                return true;
-            }
+    /** Publishes what is pending and refuses further appends. */
+    void close() throws IOException {
+        writerPermits.acquireUninterruptibly(maxWriters);
+        try {
+            closed = true;
+        } finally {
+            writerPermits.release(maxWriters);
         }
-        for (PackWriter w : idle) {
-            if (w.count() > 0) {
-                return true;
-            }
-        }
-        return false;
+        commit();
     }
 
     private void publish(PackWriter writer) throws IOException {

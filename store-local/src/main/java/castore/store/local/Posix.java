@@ -83,36 +83,29 @@ final class Posix {
 
         /** Reads exactly {@code dst.byteSize()} bytes at {@code offset}; fails on end of file. */
         void readFully(MemorySegment dst, long offset) throws IOException {
-            long done = 0;
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment state = arena.allocate(CALL_STATE);
-                while (done < dst.byteSize()) {
-                    long n = (long) PREAD.invokeExact(state, fd(), dst.asSlice(done), dst.byteSize() - done, offset + done);
-                    if (n == 0) {
-                        throw new IOException(path + ": unexpected end of file at " + (offset + done));
-                    }
-                    if (n < 0) {
-                        checkErrno(state, "read");
-                        continue;
-                    }
-                    done += n;
-                }
-            } catch (IOException | RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable t) {
-                throw new IOException(path + ": read failed", t);
-            }
+            transferFully(false, dst, offset);
         }
 
         /** Writes all of {@code src} at {@code offset}. */
         void writeFully(MemorySegment src, long offset) throws IOException {
+            transferFully(true, src, offset);
+        }
+
+        private void transferFully(boolean write, MemorySegment buffer, long offset) throws IOException {
+            String call = write ? "write" : "read";
             long done = 0;
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment state = arena.allocate(CALL_STATE);
-                while (done < src.byteSize()) {
-                    long n = (long) PWRITE.invokeExact(state, fd(), src.asSlice(done), src.byteSize() - done, offset + done);
+                while (done < buffer.byteSize()) {
+                    MemorySegment rest = buffer.asSlice(done);
+                    long n = write
+                            ? (long) PWRITE.invokeExact(state, fd(), rest, rest.byteSize(), offset + done)
+                            : (long) PREAD.invokeExact(state, fd(), rest, rest.byteSize(), offset + done);
+                    if (n == 0 && !write) {
+                        throw new IOException(path + ": unexpected end of file at " + (offset + done));
+                    }
                     if (n < 0) {
-                        checkErrno(state, "write");
+                        checkErrno(state, call);
                         continue;
                     }
                     done += n;
@@ -120,7 +113,7 @@ final class Posix {
             } catch (IOException | RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
-                throw new IOException(path + ": write failed", t);
+                throw new IOException(path + ": " + call + " failed", t);
             }
         }
 

@@ -2,6 +2,7 @@ package castore.store.local;
 
 import castore.model.InvalidDataException;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -99,7 +100,7 @@ record StoreLayout(Path root) {
     static void writeAtomically(Path path, byte[] content, boolean sync) throws IOException {
         Path tmp = path.resolveSibling(path.getFileName() + ".tmp" + Long.toHexString(System.nanoTime()) + ProcessHandle.current().pid());
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            var buf = java.nio.ByteBuffer.wrap(content);
+            var buf = ByteBuffer.wrap(content);
             while (buf.hasRemaining()) {
                 ch.write(buf);
             }

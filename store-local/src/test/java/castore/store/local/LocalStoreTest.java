@@ -277,7 +277,7 @@ class LocalStoreTest {
 
     @Test
     void gcKeepsWhatIsReachableAndRemovesTheRest() throws IOException {
-        // Fixed-size test data shares its first chunk between the two blobs.
+        // The blobs share their first 700 kB, so content-defined chunking gives them common chunks.
         byte[] live = randomBytes(7, 1_200_000);
         byte[] dead = live.clone();
         for (int i = 700_000; i < dead.length; i++) {

@@ -21,8 +21,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * memory with N threads into a fresh store and reports the time up to a durable close.
  *
  * <pre>
- * java --enable-native-access=ALL-UNNAMED -Xmx4g -cp ... castore.store.local.WriteThroughput DIR small|big [threads] [fsync=false]
+ * java --enable-native-access=ALL-UNNAMED -Xmx4g -cp ... castore.store.local.WriteThroughput DIR small|big [threads] [fsync=true|false] [warm]
  * </pre>
+ * With {@code warm}, the workload first runs once into {@code DIR.warmup} (then deleted) so the
+ * measured run is JIT-compiled; without it the figure includes a cold JVM, as a CLI run has.
  * small: 52,000 blobs, 448 MB in all (sizes 0 to ~70 KB, skewed small, like a source tree);
  * big: 2 GiB as 8 blobs of 256 MiB. Data is random, generated before the clock starts.
  */
@@ -35,6 +37,7 @@ public final class WriteThroughput {
         String workload = args[1];
         int threads = args.length > 2 ? Integer.parseInt(args[2]) : 2;
         boolean sync = !(args.length > 3 && args[3].equals("fsync=false"));
+        boolean warm = args.length > 4 && args[4].equals("warm");
         if (Files.exists(dir)) {
             throw new IllegalArgumentException(dir + " exists; give a fresh directory");
         }
@@ -53,6 +56,22 @@ public final class WriteThroughput {
         double hashSeconds = (System.nanoTime() - hashStart) / 1e9;
         System.out.printf("  BLAKE3 alone, 1 thread: %.2f s (%.0f MB/s)%n", hashSeconds, bytes / 1e6 / hashSeconds);
 
+        if (warm) {
+            Path warmup = dir.resolveSibling(dir.getFileName() + ".warmup");
+            run(warmup, blobs, threads, sync);
+            try (var files = Files.walk(warmup)) {
+                for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
+        }
+        run(dir, blobs, threads, sync);
+    }
+
+    private static void run(Path dir, List<ByteBuffer> blobs, int threads, boolean sync) throws Exception {
+        long bytes = blobs.stream().mapToLong(ByteBuffer::remaining).sum();
+        long[] ticks0 = ticks();
+        java.time.Duration cpuBefore = ProcessHandle.current().info().totalCpuDuration().orElseThrow();
         long start = System.nanoTime();
         AtomicLong stored = new AtomicLong();
         long commitStart;
@@ -85,9 +104,19 @@ public final class WriteThroughput {
             local.commit();
         }
         long end = System.nanoTime();
+        double cpu = ProcessHandle.current().info().totalCpuDuration().orElseThrow().minus(cpuBefore).toNanos() / 1e9;
         double seconds = (end - start) / 1e9;
         System.out.printf("  store write: %.2f s (%.0f MB/s, %.0f blobs/s), of which final commit %.2f s; %.1f MB stored%n",
                 seconds, bytes / 1e6 / seconds, blobs.size() / seconds, (end - commitStart) / 1e9, stored.get() / 1e6);
+        System.out.printf("  CPU: %.2f s (user+sys, all threads, JIT included)%n", cpu);
+        long[] ticks1 = ticks();
+        System.out.printf("  of which user %.2f s, system %.2f s%n", (ticks1[0] - ticks0[0]) / 100.0, (ticks1[1] - ticks0[1]) / 100.0);
+    }
+
+    /** User and system CPU time of this process, in clock ticks (Linux /proc, 100 per second). */
+    static long[] ticks() throws IOException {
+        String[] f = Files.readString(Path.of("/proc/self/stat")).split(" ");
+        return new long[] {Long.parseLong(f[13]), Long.parseLong(f[14])};
     }
 
     private static List<ByteBuffer> smallBlobs() {

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# bench/mount.sh: the same corpus served by castore mount, by squashfuse_ll (C, libfuse3 low-level)
+# and by the native directory, each cold (fresh mount, caches dropped) and warm (run again):
+#   walk   find over the tree                               entries/s
+#   lstat  lstat of every entry                             entries/s
+#   read   every file of the tree read whole                MiB/s
+#   seq-random / seq-real   sequential read of a 1 GiB file (random / real data)   MiB/s
+#   pread  20k random 4 KiB preads in the random file       preads/s
+#   par4   4 parallel readers, each a quarter of the random file                   MiB/s
+# and prints castore/squashfuse_ll and castore/native for each (throughput ratios: > 1 is faster).
+#
+# Needs root (drop_caches, mounts), squashfuse + squashfs-tools, gcc. The corpus (a copy of
+# /usr/share and /usr/include, >50k files, plus the two 1 GiB files), the castore store and the
+# squashfs image (uncompressed, like the castore local store) are built once under $BENCH_DIR.
+# Client and daemons run on one CPU (taskset -c $BENCH_CPU): split across the 2 CPUs the figures
+# swing by 3x. Each figure is the best of $BENCH_COLD cold runs (each on a fresh mount) and of
+# $BENCH_WARM warm runs: other processes on a shared machine only ever slow a run down.
+# Usage: bench/mount.sh [workload...]   (default: all)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
+CPU="${BENCH_CPU:-0}"
+THREADS="${CASTORE_THREADS:-4}"
+COLD_RUNS="${BENCH_COLD:-2}"
+WARM_RUNS="${BENCH_WARM:-3}"
+WORKLOADS=("${@:-walk lstat read seq-random seq-real pread par4}")
+read -r -a WORKLOADS <<<"${WORKLOADS[*]}"
+
+die() { echo "mount.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (drop_caches and mounts)"
+for tool in squashfuse_ll mksquashfs gcc taskset fusermount3; do
+  command -v "$tool" >/dev/null || die "$tool missing (apt-get install squashfuse squashfs-tools gcc util-linux fuse3)"
+done
+mkdir -p "$WORK"/{bin,mnt/castore,mnt/squash}
+CORPUS="$WORK/corpus"
+STORE="$WORK/store"
+IMAGE="$WORK/corpus.sqsh"
+export CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}"
+CASTORE="$ROOT/castore"
+PIN=(taskset -c "$CPU")
+
+# ---- clients: tiny C programs, so the client costs next to nothing -------------------------
+build_clients() {
+  [ -x "$WORK/bin/fsbench" ] && [ "$WORK/bin/fsbench" -nt "${BASH_SOURCE[0]}" ] && return
+  cat >"$WORK/bin/fsbench.c" <<'EOF'
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static char buf[1 << 20];
+/* Paths are NUL-separated, relative to the root given on the command line. */
+static char *load(const char *list, size_t *len) {
+  int fd = open(list, O_RDONLY); struct stat st; fstat(fd, &st);
+  char *p = malloc(st.st_size + 1); size_t got = 0;
+  while (got < (size_t) st.st_size) { ssize_t n = read(fd, p + got, st.st_size - got); if (n <= 0) break; got += n; }
+  close(fd); *len = got; return p;
+}
+int main(int argc, char **argv) {
+  if (argc < 3) { fprintf(stderr, "usage: fsbench lstat|read ROOT LIST | pread FILE N | range FILE OFF LEN\n"); return 2; }
+  if (!strcmp(argv[1], "lstat") || !strcmp(argv[1], "read")) {
+    if (chdir(argv[2])) { perror(argv[2]); return 1; }
+    size_t len; char *p = load(argv[3], &len); long count = 0; long long bytes = 0; struct stat st;
+    for (size_t i = 0; i < len; i += strlen(p + i) + 1, count++) {
+      if (argv[1][0] == 'l') { if (lstat(p + i, &st)) { perror(p + i); return 1; } continue; }
+      int fd = open(p + i, O_RDONLY); if (fd < 0) { perror(p + i); return 1; }
+      ssize_t n; while ((n = read(fd, buf, sizeof buf)) > 0) bytes += n;
+      if (n < 0) { perror(p + i); return 1; }
+      close(fd);
+    }
+    printf("%ld %lld\n", count, bytes); return 0;
+  }
+  int fd = open(argv[2], O_RDONLY); if (fd < 0) { perror(argv[2]); return 1; }
+  if (!strcmp(argv[1], "pread")) {
+    long n = atol(argv[3]); off_t pages = lseek(fd, 0, SEEK_END) / 4096 - 1; unsigned long long x = 88172645463325252ULL;
+    for (long i = 0; i < n; i++) {
+      x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+      if (pread(fd, buf, 4096, (off_t) (x % pages) * 4096) != 4096) { perror("pread"); return 1; }
+    }
+    printf("%ld %ld\n", n, n * 4096); return 0;
+  }
+  off_t off = atoll(argv[3]), left = atoll(argv[4]);  /* range */
+  while (left > 0) {
+    ssize_t n = pread(fd, buf, left < (off_t) sizeof buf ? left : (off_t) sizeof buf, off);
+    if (n <= 0) { perror("pread"); return 1; }
+    off += n; left -= n;
+  }
+  printf("1 %s\n", argv[4]); return 0;
+}
+EOF
+  gcc -O2 -o "$WORK/bin/fsbench" "$WORK/bin/fsbench.c"
+}
+
+# ---- corpus, store, image (built once) -----------------------------------------------------
+build_corpus() {
+  if [ ! -f "$CORPUS/.done" ]; then
+    echo "building the corpus in $CORPUS ..." >&2
+    rm -rf "$CORPUS"; mkdir -p "$CORPUS/tree" "$CORPUS/big"
+    cp -a /usr/share "$CORPUS/tree/share"
+    cp -a /usr/include "$CORPUS/tree/include"
+    # 1 GiB of random bytes (AES-CTR keystream: reproducible) and 1 GiB of real data (system libraries).
+    openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 </dev/zero 2>/dev/null \
+      | head -c 1073741824 >"$CORPUS/big/random.bin" || true   # the producers end by SIGPIPE
+    find /usr/lib /usr/bin /usr/share -xdev -type f -size +16k -print0 2>/dev/null | LC_ALL=C sort -z \
+      | xargs -0 cat 2>/dev/null | head -c 1073741824 >"$CORPUS/big/real.bin" || true
+    [ "$(stat -c %s "$CORPUS/big/random.bin")" = 1073741824 ] || die "could not write 1 GiB of random data"
+    [ "$(stat -c %s "$CORPUS/big/real.bin")" = 1073741824 ] || die "not 1 GiB of real data on this machine"
+    touch "$CORPUS/.done"
+  fi
+  (cd "$CORPUS/tree" && find . -mindepth 1 -print0) >"$WORK/entries.list"
+  (cd "$CORPUS/tree" && find . -type f -print0) >"$WORK/files.list"
+  if [ ! -f "$STORE/.done" ]; then
+    echo "importing into the castore store $STORE ..." >&2
+    rm -rf "$STORE"
+    "$CASTORE" import --store "$STORE" --quiet --name tree "$CORPUS/tree" >/dev/null
+    "$CASTORE" import --store "$STORE" --quiet --name big "$CORPUS/big" >/dev/null
+    touch "$STORE/.done"
+  fi
+  if [ ! -f "$IMAGE.done" ]; then
+    echo "building the squashfs image $IMAGE ..." >&2
+    mksquashfs "$CORPUS" "$IMAGE" -noappend -noI -noD -noF -noX -quiet -e .done >/dev/null
+    touch "$IMAGE.done"
+  fi
+}
+
+# ---- the three systems ---------------------------------------------------------------------
+DAEMON=""
+unmount_all() {
+  for m in "$WORK/mnt/castore" "$WORK/mnt/squash"; do
+    if mountpoint -q "$m"; then umount "$m" 2>/dev/null || umount -l "$m"; fi
+  done
+  if [ -n "$DAEMON" ]; then
+    # A daemon still starting (or refusing to go) is told to stop rather than waited for forever.
+    for _ in $(seq 100); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.05; done
+    kill "$DAEMON" 2>/dev/null || true
+    wait "$DAEMON" 2>/dev/null || true
+    DAEMON=""
+  fi
+}
+trap unmount_all EXIT
+
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# Mounts $1 fresh with cold caches and sets BASE to where the corpus appears.
+start() {
+  unmount_all
+  drop_caches
+  case "$1" in
+    native) BASE="$CORPUS" ;;
+    castore)
+      coproc CASTORE_MOUNT { exec "${PIN[@]}" "$CASTORE" mount --store "$STORE" --threads "$THREADS" "$WORK/mnt/castore" 2>&1; }
+      DAEMON=$!
+      ready=""
+      while [[ "$ready" != "castore: mounted "* ]]; do   # the launcher may say it is building first
+        read -r -t 300 ready <&"${CASTORE_MOUNT[0]}" || die "castore mount did not start${ready:+: $ready}"
+      done
+      BASE="$WORK/mnt/castore" ;;
+    squashfuse_ll)
+      "${PIN[@]}" squashfuse_ll -f -o clone_fd "$IMAGE" "$WORK/mnt/squash" &
+      DAEMON=$!
+      for _ in $(seq 100); do mountpoint -q "$WORK/mnt/squash" && break; sleep 0.05; done
+      BASE="$WORK/mnt/squash" ;;
+  esac
+  # The daemon's own start-up is not part of any workload; the page cache stays cold.
+  stat "$BASE/tree" >/dev/null
+}
+
+# Runs workload $1 under $BASE; prints its throughput.
+measure() {
+  local start end out count bytes
+  start=$(date +%s%N)
+  case "$1" in
+    walk) count=$("${PIN[@]}" find "$BASE/tree" | wc -l); bytes=0 ;;
+    lstat) out=$("${PIN[@]}" "$WORK/bin/fsbench" lstat "$BASE/tree" "$WORK/entries.list") ;;
+    read) out=$("${PIN[@]}" "$WORK/bin/fsbench" read "$BASE/tree" "$WORK/files.list") ;;
+    seq-random) out=$("${PIN[@]}" "$WORK/bin/fsbench" range "$BASE/big/random.bin" 0 1073741824) ;;
+    seq-real) out=$("${PIN[@]}" "$WORK/bin/fsbench" range "$BASE/big/real.bin" 0 1073741824) ;;
+    pread) out=$("${PIN[@]}" "$WORK/bin/fsbench" pread "$BASE/big/random.bin" 20000) ;;
+    par4)
+      local q=268435456 pids=()
+      for i in 0 1 2 3; do "${PIN[@]}" "$WORK/bin/fsbench" range "$BASE/big/random.bin" $((i * q)) $q >/dev/null & pids+=($!); done
+      for p in "${pids[@]}"; do wait "$p"; done
+      out="4 1073741824" ;;
+  esac
+  end=$(date +%s%N)
+  [ -n "${out:-}" ] && read -r count bytes <<<"$out"
+  local seconds; seconds=$(awk -v ns=$((end - start)) 'BEGIN { printf "%.6f", ns / 1e9 }')
+  case "$1" in
+    walk|lstat|pread) awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }' ;;
+    *) awk -v b="$bytes" -v s="$seconds" 'BEGIN { printf "%.1f", b / 1048576 / s }' ;;
+  esac
+}
+
+unit() { case "$1" in walk|lstat) echo "entries/s" ;; pread) echo "preads/s" ;; *) echo "MiB/s" ;; esac; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+best() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+build_clients
+build_corpus
+(cd "$ROOT" && ./castore --version >/dev/null)   # build the CLI outside any measurement
+declare -A RESULT
+for w in "${WORKLOADS[@]}"; do
+  for sys in native squashfuse_ll castore; do
+    cold=() warm=()
+    for _ in $(seq "$COLD_RUNS"); do
+      start "$sys"
+      cold+=("$(measure "$w")")
+    done
+    for _ in $(seq "$WARM_RUNS"); do warm+=("$(measure "$w")"); done
+    RESULT[$w,$sys,cold]=$(best "${cold[@]}")
+    RESULT[$w,$sys,warm]=$(best "${warm[@]}")
+    echo "$w $sys cold ${cold[*]} warm ${warm[*]} $(unit "$w")" >&2
+  done
+done
+unmount_all
+
+echo
+echo "castore mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r), client and daemons on CPU $CPU,"
+echo "castore --threads $THREADS, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold / $WARM_RUNS warm runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
+echo
+echo "| workload | unit | state | native | squashfuse_ll | castore | castore/squashfuse_ll | castore/native |"
+echo "|---|---|---|---:|---:|---:|---:|---:|"
+for w in "${WORKLOADS[@]}"; do
+  for state in cold warm; do
+    n=${RESULT[$w,native,$state]} s=${RESULT[$w,squashfuse_ll,$state]} c=${RESULT[$w,castore,$state]}
+    echo "| $w | $(unit "$w") | $state | $n | $s | $c | $(ratio "$c" "$s") | $(ratio "$c" "$n") |"
+  done
+done

@@ -1,0 +1,73 @@
+package castore.cli;
+
+import java.io.IOException;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Recovers the bytes of command-line arguments. The JVM decodes argv with the platform
+ * encoding and replaces what does not decode, so a file name with non-UTF-8 bytes would be lost;
+ * /proc/self/cmdline still has the bytes. The program arguments are its last entries.
+ */
+final class RawArguments {
+    private RawArguments() {
+    }
+
+    /** Decoded argument -> raw bytes, for the arguments whose bytes differ from their UTF-8 form. */
+    static Map<String, byte[]> recover(String[] args) {
+        byte[] cmdline;
+        try {
+            cmdline = Files.readAllBytes(Path.of("/proc/self/cmdline"));
+        } catch (IOException | UnsupportedOperationException e) {
+            return Map.of();
+        }
+        return match(args, split(cmdline), Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8")));
+    }
+
+    static Map<String, byte[]> match(String[] args, byte[][] entries, Charset platform) {
+        if (entries.length < args.length) {
+            return Map.of();
+        }
+        byte[][] tail = Arrays.copyOfRange(entries, entries.length - args.length, entries.length);
+        Map<String, byte[]> raw = new HashMap<>();
+        Set<String> ambiguous = new HashSet<>();
+        for (int i = 0; i < args.length; i++) {
+            if (!new String(tail[i], platform).equals(args[i])) {
+                return Map.of(); // not the layout we expect: trust nothing
+            }
+            byte[] previous = raw.putIfAbsent(args[i], tail[i]);
+            if (previous != null && !Arrays.equals(previous, tail[i])) {
+                ambiguous.add(args[i]); // two byte strings decode alike: use neither
+            }
+        }
+        raw.keySet().removeAll(ambiguous);
+        raw.entrySet().removeIf(e -> Arrays.equals(e.getValue(), e.getKey().getBytes(StandardCharsets.UTF_8)));
+        return Map.copyOf(raw);
+    }
+
+    private static byte[][] split(byte[] cmdline) {
+        int count = 0;
+        for (byte b : cmdline) {
+            if (b == 0) {
+                count++;
+            }
+        }
+        byte[][] out = new byte[count][];
+        int start = 0;
+        int k = 0;
+        for (int i = 0; i < cmdline.length; i++) {
+            if (cmdline[i] == 0) {
+                out[k++] = Arrays.copyOfRange(cmdline, start, i);
+                start = i + 1;
+            }
+        }
+        return out;
+    }
+}

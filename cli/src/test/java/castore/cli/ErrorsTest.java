@@ -1,0 +1,135 @@
+package castore.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.UUID;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Bad input: one line on stderr naming the value, a documented exit code, nothing on stdout. */
+class ErrorsTest {
+    @TempDir
+    Path tmp;
+
+    Cli cli;
+    Path tree;
+
+    String storeAddress() {
+        return "testmem://" + UUID.randomUUID();
+    }
+
+    @BeforeEach
+    void setUp() throws IOException {
+        cli = new Cli(storeAddress());
+        tree = Files.createDirectory(tmp.resolve("tree"));
+        Files.writeString(tree.resolve("f"), "data");
+        Files.createSymbolicLink(tree.resolve("l"), Path.of("f"));
+        assertThat(cli.run("import", "--quiet", tree.toString()).exit()).isZero();
+    }
+
+    private static void assertFails(Cli.Result r, int exit, String message) {
+        assertThat(r.stderr()).isEqualTo("castore: " + message + "\n");
+        assertThat(r.exit()).isEqualTo(exit);
+        assertThat(r.stdout()).isEmpty();
+    }
+
+    @Test
+    void nonexistentPath() {
+        assertFails(cli.run("import", tmp.resolve("missing").toString()), ExitCodes.NOT_FOUND,
+                "cannot stat " + tmp + "/missing: No such file or directory");
+    }
+
+    @Test
+    void specialFile() throws Exception {
+        assertThat(new ProcessBuilder("mkfifo", tree.resolve("fifo").toString()).start().waitFor()).isZero();
+        assertFails(cli.run("import", tree.toString()), ExitCodes.INVALID,
+                "cannot import " + tree + "/fifo: it is a fifo (only regular files, directories and symlinks can be imported)");
+        assertThat(cli.run("roots").lines()).singleElement().asString().startsWith("tree\t");
+    }
+
+    @Test
+    void failedImportChangesNoRoot() throws Exception {
+        String before = cli.run("roots").stdout();
+        Files.writeString(tree.resolve("new"), "new");
+        assertThat(new ProcessBuilder("mkfifo", tree.resolve("zfifo").toString()).start().waitFor()).isZero();
+        Path other = Files.createDirectory(tmp.resolve("other"));
+        Cli.Result r = cli.run("import", other.toString(), tree.toString());
+        assertThat(r.exit()).isEqualTo(ExitCodes.INVALID);
+        assertThat(cli.run("roots").stdout()).as("neither root set").isEqualTo(before);
+    }
+
+    @Test
+    void invalidNames() {
+        assertFails(cli.run("import", "--name", "a/b", tree.toString()), ExitCodes.INVALID, "invalid name 'a/b': contains '/'");
+        assertFails(cli.run("import", "--name", "..", tree.toString()), ExitCodes.INVALID,
+                "invalid name '..': '.' and '..' are reserved");
+        assertFails(cli.run("import", "--name", "x".repeat(256), tree.toString()), ExitCodes.INVALID,
+                "invalid name '" + "x".repeat(77) + "...': longer than 255 bytes");
+        assertFails(cli.run("rm", ""), ExitCodes.INVALID, "invalid name '': empty");
+        assertFails(cli.run("import", "/"), ExitCodes.INVALID, "cannot derive a root name from '/': use --name");
+        assertFails(cli.run("import", tree.toString(), tmp.resolve("tree/").toString() + "/"), ExitCodes.INVALID,
+                "'" + tree + "' and '" + tree + "/' would both be named 'tree': import them one at a time with --name");
+    }
+
+    @Test
+    void invalidPaths() {
+        assertFails(cli.run("ls", "tree/../x"), ExitCodes.INVALID, "invalid name '..': '.' and '..' are reserved");
+        assertFails(cli.run("ls", "/"), ExitCodes.INVALID, "invalid path '/': expected ROOT or ROOT/PATH");
+        assertFails(cli.run("ls", "nope"), ExitCodes.NOT_FOUND, "no root named 'nope'");
+        assertFails(cli.run("cat", "tree/missing"), ExitCodes.NOT_FOUND, "no such file or directory: tree/missing");
+        assertFails(cli.run("cat", "tree/f/below"), ExitCodes.NOT_FOUND, "not a directory: tree/f (it is a file)");
+        assertFails(cli.run("cat", "tree"), ExitCodes.INVALID, "cannot cat tree: it is a directory");
+        assertFails(cli.run("cat", "tree/l"), ExitCodes.INVALID, "cannot cat tree/l: it is a symlink to f");
+    }
+
+    @Test
+    void invalidDigests() {
+        Cli.Result bad = cli.run("cat", "--blob", "b3:n*pe");
+        assertThat(bad.exit()).isEqualTo(ExitCodes.INVALID);
+        assertThat(bad.stderr()).startsWith("castore: invalid digest 'b3:n*pe': ").hasLineCount(1);
+        assertFails(cli.run("stat", "--directory", "abcd"), ExitCodes.INVALID,
+                "invalid digest 'abcd': expected b3:<base64> or 64 hex digits");
+        assertFails(cli.run("cat", "--blob", "b3:AAAA"), ExitCodes.INVALID, "invalid digest 'b3:AAAA': 3 bytes, expected 32");
+        assertFails(cli.run("cat", "--blob", "00".repeat(32)), ExitCodes.NOT_FOUND,
+                "blob b3:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= is not in the store");
+        assertFails(cli.run("ls", "tree", "--blob", "00".repeat(32)), ExitCodes.USAGE,
+                "give exactly one of ROOT[/PATH], --blob DIGEST, --directory DIGEST");
+    }
+
+    @Test
+    void exportDestinationMustNotExist() {
+        assertFails(cli.run("export", "tree", tmp.toString()), ExitCodes.INVALID, "destination exists: " + tmp);
+        assertFails(cli.run("export", "tree", tmp.resolve("no/such/parent").toString()), ExitCodes.NOT_FOUND,
+                "cannot create directory " + tmp + "/no/such/parent: No such file or directory");
+    }
+
+    @Test
+    void usageErrors() {
+        assertFails(cli.run("import", "--name", "x", "a", "b"), ExitCodes.USAGE,
+                "--name goes with a single PATH (see 'castore import --help')");
+        assertFails(Cli.raw(), ExitCodes.USAGE, "missing command (see 'castore --help')");
+        assertFails(Cli.raw("frobnicate"), ExitCodes.USAGE, "Unmatched argument at index 0: 'frobnicate' (see 'castore --help')");
+        assertFails(cli.run("import", "--threads", "many", "x"), ExitCodes.USAGE,
+                "Invalid value for option '--threads': 'many' is not an int (see 'castore import --help')");
+        assertFails(cli.run("import"), ExitCodes.USAGE,
+                "Missing required parameter: 'PATH' (see 'castore import --help')");
+    }
+
+    @Test
+    void badStoreAddresses() {
+        assertThat(Cli.raw("roots", "--store", "bogus://x").stderr())
+                .startsWith("castore: unsupported store address 'bogus://x': known schemes are [");
+        assertThat(Cli.raw("roots", "--store", "bogus://x").exit()).isEqualTo(ExitCodes.INVALID);
+    }
+
+    @Test
+    void gcNeedsAStoreThatSupportsIt() {
+        Cli.Result r = cli.run("gc");
+        assertThat(r.exit()).isEqualTo(ExitCodes.INVALID);
+        assertThat(r.stderr()).startsWith("castore: gc is not supported by the store at testmem://");
+    }
+}

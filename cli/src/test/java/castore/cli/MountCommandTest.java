@@ -1,0 +1,135 @@
+package castore.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import castore.fuse.testing.Commands;
+import castore.fuse.testing.FuseAvailability;
+import castore.fuse.testing.MountInfo;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code castore mount} as a user runs it: a child JVM, one ready line, exit 0 on signal or unmount. */
+class MountCommandTest {
+    @TempDir
+    Path tmp;
+
+    static List<String> castore(String... args) {
+        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        command.addAll(List.of(args));
+        return command;
+    }
+
+    /** A running {@code castore mount} and the rest of its output. */
+    record Running(Process process, BufferedReader out) {
+    }
+
+    /** Starts {@code castore mount} and waits for its ready line. */
+    static Running startMount(Path mountpoint, String... options) throws Exception {
+        List<String> args = new ArrayList<>(List.of("mount", "--store", "memory://"));
+        args.addAll(List.of(options));
+        args.add(mountpoint.toString());
+        Process p = new ProcessBuilder(castore(args.toArray(String[]::new))).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        String line = CompletableFuture.supplyAsync(() -> {
+            try {
+                return out.readLine();
+            } catch (IOException e) {
+                return e.toString();
+            }
+        }).get(60, TimeUnit.SECONDS);
+        assertThat(line).isEqualTo("castore: mounted memory:// at " + mountpoint);
+        return new Running(p, out);
+    }
+
+    static void stop(Process p, Path mountpoint) throws InterruptedException {
+        if (p.isAlive()) {
+            p.destroyForcibly().waitFor();
+        }
+        if (MountInfo.find(mountpoint).isPresent()) {
+            Commands.run("umount", "-l", mountpoint.toString());
+        }
+    }
+
+    @Test
+    void servesUntilSigtermThenExitsZero() throws Exception {
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Running running = startMount(mnt, "--list-root", "--root-ttl", "500ms", "--threads", "2");
+        Process p = running.process();
+        try {
+            assertThat(MountInfo.find(mnt)).isPresent();
+            assertThat(Commands.run("ls", "-f", mnt.toString()).assertOk().stdout()).isEqualTo(".\n..\n");
+            assertThat(Commands.run("cat", mnt.resolve("nothing").toString()).stderr()).contains("No such file or directory");
+            Commands.run("kill", "-TERM", String.valueOf(p.pid())).assertOk(); // Process.destroy would close its pipes
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).isZero();
+            assertThat(MountInfo.find(mnt)).isEmpty();
+            assertThat(running.out().readLine()).as("one line only").isNull();
+        } finally {
+            stop(p, mnt);
+        }
+    }
+
+    @Test
+    void anOutsideUnmountEndsItWithExitZero() throws Exception {
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Process p = startMount(mnt).process();
+        try {
+            assertThat(Commands.run("ls", mnt.toString()).stderr()).contains("Operation not permitted");
+            Commands.run("umount", mnt.toString()).assertOk();
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).isZero();
+        } finally {
+            stop(p, mnt);
+        }
+    }
+
+    @Test
+    void badMountpointsAndOptionsAreOneLineErrors() throws Exception {
+        Path file = Files.writeString(tmp.resolve("file"), "x");
+        expectError(Commands.run(castore("mount", "--store", "memory://", tmp.resolve("missing").toString())),
+                ExitCodes.NOT_FOUND, "castore: mountpoint does not exist: " + tmp.resolve("missing"));
+        expectError(Commands.run(castore("mount", "--store", "memory://", file.toString())),
+                ExitCodes.INVALID, "castore: mountpoint is not a directory: " + file);
+        var badTtl = Commands.run(castore("mount", "--root-ttl", "soon", tmp.toString()));
+        assertThat(badTtl.exitCode()).isEqualTo(ExitCodes.USAGE);
+        assertThat(badTtl.stderr()).contains("'soon' is not a duration");
+    }
+
+    @Test
+    void noDevFuseOrNoPermissionAreOneLineErrors() throws Exception {
+        FuseAvailability.requireRoot();
+        FuseAvailability.requireProgram("unshare");
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        // A private /dev without the fuse device.
+        List<String> noDevice = new ArrayList<>(List.of("unshare", "-m", "--propagation", "private", "sh", "-c",
+                "mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && exec \"$@\"", "sh"));
+        noDevice.addAll(castore("mount", "--store", "memory://", mnt.toString()));
+        expectError(Commands.run(noDevice), ExitCodes.IO, "castore: no /dev/fuse");
+        // Root of a user namespace that does not own the mount namespace: mount(2) is refused.
+        List<String> noPermission = new ArrayList<>(List.of("unshare", "-U", "-r"));
+        noPermission.addAll(castore("mount", "--store", "memory://", mnt.toString()));
+        var refused = Commands.run(noPermission);
+        expectError(refused, ExitCodes.IO, "castore: ");
+        assertThat(refused.stderr()).contains(mnt.toString(), "Operation not permitted");
+        assertThat(MountInfo.find(mnt)).isEmpty();
+    }
+
+    static void expectError(Commands.Result result, int exitCode, String messageStart) {
+        assertThat(result.exitCode()).as(result.stderr()).isEqualTo(exitCode);
+        assertThat(result.stderr().lines().toList()).as("one line").hasSize(1);
+        assertThat(result.stderr()).startsWith(messageStart);
+    }
+}

@@ -1,0 +1,89 @@
+package castore.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** castore as a real process: exit codes, streams, privileges and raw argument bytes. */
+class ProcessTest {
+    @TempDir
+    Path tmp;
+
+    /**
+     * Runs castore without the power to read what its mode bits forbid. As root that means
+     * dropping CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set (setpriv), so the
+     * kernel really refuses the open; as an ordinary user nothing needs dropping.
+     */
+    private static List<String> unprivileged(String... args) {
+        List<String> cmd = new ArrayList<>();
+        if (ChildCli.isRoot()) {
+            cmd.addAll(List.of("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"));
+        }
+        cmd.addAll(ChildCli.command(args));
+        return cmd;
+    }
+
+    @Test
+    void unreadableFileIsAOneLineErrorAndNoRoot() throws Exception {
+        Path tree = Files.createDirectory(tmp.resolve("tree"));
+        Files.writeString(tree.resolve("ok"), "fine");
+        Path secret = Files.writeString(tree.resolve("secret"), "hidden");
+        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("---------"));
+
+        ChildCli.Result r = ChildCli.run(unprivileged("import", "--store", "memory://", tree.toString()));
+        assertThat(r.stderr()).isEqualTo("castore: cannot open " + secret + ": Permission denied\n");
+        assertThat(r.exit()).isEqualTo(ExitCodes.IO);
+        assertThat(r.stdout()).isEmpty();
+    }
+
+    @Test
+    void unreadableDirectory() throws Exception {
+        Path tree = Files.createDirectory(tmp.resolve("tree"));
+        Path closed = Files.createDirectory(tree.resolve("closed"));
+        Files.writeString(closed.resolve("f"), "x");
+        Files.setPosixFilePermissions(closed, PosixFilePermissions.fromString("---------"));
+        try {
+            ChildCli.Result r = ChildCli.run(unprivileged("import", "--store", "memory://", tree.toString()));
+            assertThat(r.stderr()).isEqualTo("castore: cannot open " + closed + ": Permission denied\n");
+            assertThat(r.exit()).isEqualTo(ExitCodes.IO);
+        } finally {
+            Files.setPosixFilePermissions(closed, PosixFilePermissions.fromString("rwx------"));
+        }
+    }
+
+    @Test
+    void nonUtf8ArgumentsKeepTheirBytes() throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("d"));
+        // Java cannot spell the name; bash can. castore recovers the bytes from /proc/self/cmdline.
+        List<String> cmd = new ArrayList<>(List.of("bash", "-c",
+                "p=\"$1/$(printf 'caf\\351')\"; mkdir \"$p\" && printf 'x' > \"$p/f\" && shift && exec \"$@\" \"$p\"", "_",
+                dir.toString()));
+        cmd.addAll(ChildCli.command("import", "--store", "memory://"));
+        ChildCli.Result r = ChildCli.run(cmd);
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).startsWith("caf\\xe9\tb3:");
+    }
+
+    @Test
+    void summaryOnlyOnAPipeAndNothingOnStdoutButTheRoots() throws Exception {
+        Path tree = Files.createDirectory(tmp.resolve("tree"));
+        Files.writeString(tree.resolve("a"), "a");
+        ChildCli.Result r = ChildCli.run(ChildCli.command("import", "--store", "memory://", tree.toString()));
+        assertThat(r.exit()).isZero();
+        assertThat(r.stdout()).matches("tree\tb3:\\S+\n");
+        assertThat(r.stderr()).matches("imported 1 files, 1 directories, 0 symlinks: 1 B read, 1 B new, in \\S+ s \\(\\S+ \\S+/s\\)\n");
+    }
+
+    @Test
+    void errorsCarryNoStackTrace() throws Exception {
+        ChildCli.Result r = ChildCli.run(ChildCli.command("cat", "--store", "memory://", "--blob", "b3:!!"));
+        assertThat(r.exit()).isEqualTo(ExitCodes.INVALID);
+        assertThat(r.stderr()).startsWith("castore: invalid digest 'b3:!!'").hasLineCount(1);
+    }
+}

@@ -1,0 +1,72 @@
+package castore.service;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A {@link BlobReader} over a blob's chunk list: finds the chunk of a position by binary search
+ * and copies from whole chunks that the subclass supplies (fetched, cached and verified as it
+ * sees fit). Reads may span chunks; they return fewer bytes than asked only at end of blob.
+ */
+public abstract class ChunkedBlobReader implements BlobReader {
+    private final List<ChunkMeta> chunks;
+    private final long[] starts;
+    private final long size;
+
+    protected ChunkedBlobReader(List<ChunkMeta> chunks) {
+        this.chunks = chunks;
+        this.starts = new long[chunks.size()];
+        long offset = 0;
+        for (int i = 0; i < starts.length; i++) {
+            starts[i] = offset;
+            offset += chunks.get(i).size();
+        }
+        this.size = offset;
+    }
+
+    /** The bytes of chunk {@code index}, verified; exactly {@code chunks().get(index).size()} long. */
+    protected abstract byte[] chunk(int index) throws IOException;
+
+    @Override
+    public final long size() {
+        return size;
+    }
+
+    public final List<ChunkMeta> chunks() {
+        return chunks;
+    }
+
+    /** Offset of chunk {@code index} in the blob. */
+    protected final long start(int index) {
+        return starts[index];
+    }
+
+    /** The chunk holding {@code position} (which must be in [0, size)). */
+    protected final int indexOf(long position) {
+        int i = Arrays.binarySearch(starts, position);
+        return i >= 0 ? i : -i - 2;
+    }
+
+    @Override
+    public int read(long position, ByteBuffer dst) throws IOException {
+        if (position < 0) {
+            throw new IllegalArgumentException("negative position " + position);
+        }
+        if (position >= size) {
+            return -1;
+        }
+        int total = 0;
+        while (dst.hasRemaining() && position < size) {
+            int index = indexOf(position);
+            byte[] data = chunk(index);
+            int within = (int) (position - starts[index]);
+            int n = Math.min(dst.remaining(), data.length - within);
+            dst.put(data, within, n);
+            position += n;
+            total += n;
+        }
+        return total;
+    }
+}

@@ -1,0 +1,63 @@
+package castore.service.cache;
+
+import castore.model.InvalidDataException;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * How a remote store is cached. {@code directory} empty: memory only (still single-flight and
+ * read-ahead). {@code diskLimit}: bytes kept on disk; {@code memoryLimit}: bytes of verified
+ * chunks kept in memory; {@code prefetchParallelism}: background fetches at once;
+ * {@code readAhead}: bytes fetched ahead of a sequential reader.
+ */
+public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryLimit, int prefetchParallelism, long readAhead) {
+    public static final long DEFAULT_DISK_LIMIT = 10L << 30;
+    public static final long DEFAULT_MEMORY_LIMIT = 256L << 20;
+    public static final int DEFAULT_PREFETCH_PARALLELISM = 8;
+    public static final long DEFAULT_READ_AHEAD = 8L << 20;
+
+    public CacheConfig {
+        if (diskLimit <= 0 || memoryLimit <= 0 || prefetchParallelism <= 0 || readAhead < 0) {
+            throw new InvalidDataException("cache limits must be positive");
+        }
+    }
+
+    public static CacheConfig memoryOnly() {
+        return new CacheConfig(Optional.empty(), DEFAULT_DISK_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_PREFETCH_PARALLELISM, DEFAULT_READ_AHEAD);
+    }
+
+    public static CacheConfig onDisk(Path directory, long diskLimit) {
+        return new CacheConfig(Optional.of(directory), diskLimit, DEFAULT_MEMORY_LIMIT, DEFAULT_PREFETCH_PARALLELISM, DEFAULT_READ_AHEAD);
+    }
+
+    /** Parses sizes like {@code 10G}, {@code 512M}, {@code 1GiB}, {@code 4096} (bytes, powers of 1024). */
+    public static long parseSize(String text) {
+        String s = text == null ? "" : text.trim().toUpperCase(Locale.ROOT);
+        if (s.endsWith("IB")) {
+            s = s.substring(0, s.length() - 2);
+        } else if (s.endsWith("B")) {
+            s = s.substring(0, s.length() - 1);
+        }
+        int shift = 0;
+        if (!s.isEmpty()) {
+            shift = switch (s.charAt(s.length() - 1)) {
+                case 'K' -> 10;
+                case 'M' -> 20;
+                case 'G' -> 30;
+                case 'T' -> 40;
+                default -> 0;
+            };
+        }
+        String number = shift == 0 ? s : s.substring(0, s.length() - 1);
+        try {
+            long value = Long.parseLong(number.trim());
+            if (value <= 0 || value > Long.MAX_VALUE >> shift) {
+                throw new NumberFormatException();
+            }
+            return value << shift;
+        } catch (NumberFormatException e) {
+            throw new InvalidDataException("invalid size '" + text + "': expected a positive number with an optional K, M, G or T suffix");
+        }
+    }
+}

@@ -1,0 +1,298 @@
+package castore.service.cache;
+
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.ChunkedBlobReader;
+import castore.service.CorruptedDataException;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A {@link BlobService} that keeps the chunks and chunk lists it fetches from another one (a
+ * remote store) in a {@link TieredCache}, so a second read of anything is local. Concurrent
+ * misses for one chunk fetch it once. Sequential readers and {@link #prefetch} fetch following
+ * chunks in the background with bounded parallelism. Writes go straight to the inner service.
+ */
+public final class CachingBlobService implements BlobService {
+    static final String CHUNKS = "chunks";
+    static final String CHUNK_LISTS = "blobs";
+
+    private final BlobService inner;
+    private final TieredCache<byte[]> chunks;
+    private final TieredCache<List<ChunkMeta>> chunkLists;
+    private final SingleFlight<B3Digest, byte[]> chunkLoads = new SingleFlight<>();
+    private final SingleFlight<B3Digest, Optional<List<ChunkMeta>>> listLoads = new SingleFlight<>();
+    private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
+    private final Semaphore backgroundSlots;
+    private final long readAhead;
+    private final AtomicLong fetches = new AtomicLong();
+    private final AtomicLong fetchedBytes = new AtomicLong();
+    private final boolean onDisk;
+
+    public CachingBlobService(BlobService inner, DiskCache disk, CacheConfig config) {
+        this.inner = inner;
+        this.onDisk = disk != null;
+        this.chunks = new TieredCache<>(CHUNKS, disk, new ChunkCodec(), config.memoryLimit());
+        this.chunkLists = new TieredCache<>(CHUNK_LISTS, disk, new ChunkListCodec(), config.memoryLimit() / 16);
+        this.backgroundSlots = new Semaphore(config.prefetchParallelism());
+        this.readAhead = config.readAhead();
+    }
+
+    public BlobService inner() {
+        return inner;
+    }
+
+    /** Whether fetched chunks are also kept on disk (not only in the bounded memory tier). */
+    public boolean onDisk() {
+        return onDisk;
+    }
+
+    /** Chunks fetched from the inner service so far (misses that went remote). */
+    public long fetches() {
+        return fetches.get();
+    }
+
+    public long fetchedBytes() {
+        return fetchedBytes.get();
+    }
+
+    @Override
+    public boolean has(B3Digest digest) throws IOException {
+        return chunkLists.contains(digest) || inner.has(digest);
+    }
+
+    @Override
+    public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
+        Optional<List<ChunkMeta>> cached = chunkLists.get(digest);
+        if (cached.isPresent()) {
+            return cached;
+        }
+        return listLoads.get(digest, () -> {
+            Optional<List<ChunkMeta>> list = inner.chunks(digest);
+            if (list.isPresent()) {
+                chunkLists.put(digest, List.copyOf(list.get()));
+            }
+            return list;
+        });
+    }
+
+    @Override
+    public Optional<BlobReader> open(B3Digest digest) throws IOException {
+        return chunks(digest).map(list -> new Reader(digest, list));
+    }
+
+    @Override
+    public BlobWriter create() throws IOException {
+        return inner.create();
+    }
+
+    /**
+     * Starts fetching, in the background, the chunks of {@code blob} that cover
+     * {@code [fromOffset, fromOffset + length)} and are not cached yet. Returns at once; errors
+     * are left for the real read to report.
+     */
+    public void prefetch(B3Digest blob, long fromOffset, long length) {
+        background.execute(() -> {
+            try {
+                Optional<List<ChunkMeta>> list = chunks(blob);
+                if (list.isPresent()) {
+                    Reader reader = new Reader(blob, list.get());
+                    reader.prefetchRange(fromOffset, length);
+                    reader.close();
+                }
+            } catch (IOException ignored) {
+                // a read of this blob will report it
+            }
+        });
+    }
+
+    /** Fetches every chunk of {@code blob} now (on the calling thread), for closure prefetch. */
+    void fetchAll(B3Digest blob) throws IOException {
+        Optional<List<ChunkMeta>> list = chunks(blob);
+        if (list.isEmpty()) {
+            return;
+        }
+        try (Reader reader = new Reader(blob, list.get())) {
+            for (int i = 0; i < reader.chunks().size(); i++) {
+                reader.chunk(i);
+            }
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        background.shutdownNow();
+    }
+
+    /** Reads through the cache; fetches a missing chunk by reading its range from the inner blob. */
+    private final class Reader extends ChunkedBlobReader {
+        private final B3Digest digest;
+        private final AtomicInteger users = new AtomicInteger(1);
+        private BlobReader innerReader;
+        private volatile long lastEnd = -1;
+        private volatile int prefetchedThrough = -1;
+
+        Reader(B3Digest digest, List<ChunkMeta> chunkList) {
+            super(chunkList);
+            this.digest = digest;
+        }
+
+        @Override
+        public int read(long position, ByteBuffer dst) throws IOException {
+            boolean sequential = position == lastEnd || position == 0;
+            int n = super.read(position, dst);
+            if (n > 0) {
+                long end = position + n;
+                lastEnd = end;
+                if (sequential && readAhead > 0 && end < size()) {
+                    scheduleReadAhead(end);
+                }
+            }
+            return n;
+        }
+
+        private void scheduleReadAhead(long from) {
+            int last = indexOf(Math.min(size() - 1, from + readAhead - 1));
+            int first = Math.max(indexOf(from), prefetchedThrough + 1);
+            if (first > last) {
+                return;
+            }
+            prefetchedThrough = last;
+            for (int i = first; i <= last; i++) {
+                submitFetch(i);
+            }
+        }
+
+        void prefetchRange(long from, long length) {
+            if (from >= size() || length <= 0) {
+                return;
+            }
+            int last = indexOf(Math.min(size() - 1, from + length - 1));
+            for (int i = indexOf(Math.max(0, from)); i <= last; i++) {
+                submitFetch(i);
+            }
+        }
+
+        private void submitFetch(int index) {
+            B3Digest chunk = chunks().get(index).digest();
+            if (chunkLoads.isLoading(chunk) || chunks.contains(chunk)) {
+                return;
+            }
+            users.incrementAndGet();
+            background.execute(() -> {
+                try {
+                    backgroundSlots.acquire();
+                    try {
+                        chunk(index);
+                    } finally {
+                        backgroundSlots.release();
+                    }
+                } catch (IOException | InterruptedException ignored) {
+                    // a foreground read of this chunk will report the error
+                } finally {
+                    release();
+                }
+            });
+        }
+
+        @Override
+        protected byte[] chunk(int index) throws IOException {
+            ChunkMeta meta = chunks().get(index);
+            Optional<byte[]> cached = chunks.get(meta.digest());
+            if (cached.isPresent()) {
+                return cached.get();
+            }
+            return chunkLoads.get(meta.digest(), () -> {
+                Optional<byte[]> raced = chunks.get(meta.digest());
+                if (raced.isPresent()) {
+                    return raced.get();
+                }
+                byte[] data = fetch(index, meta);
+                chunks.put(meta.digest(), data);
+                return data;
+            });
+        }
+
+        private byte[] fetch(int index, ChunkMeta meta) throws IOException {
+            byte[] data = new byte[Math.toIntExact(meta.size())];
+            ByteBuffer dst = ByteBuffer.wrap(data);
+            BlobReader source = innerReader();
+            while (dst.hasRemaining()) {
+                int n = source.read(start(index) + dst.position(), dst);
+                if (n < 0) {
+                    throw new EOFException("blob " + digest + " ended before chunk " + index + " (" + meta.digest() + ")");
+                }
+            }
+            // The inner reader verified what it returned, but against its own chunking; this
+            // range must also be exactly the chunk we index it by before the cache keeps it.
+            if (!Blake3.digest(data).equals(meta.digest())) {
+                throw new CorruptedDataException("blob " + digest + ": bytes at chunk " + index + " do not match chunk " + meta.digest());
+            }
+            fetches.incrementAndGet();
+            fetchedBytes.addAndGet(data.length);
+            return data;
+        }
+
+        private synchronized BlobReader innerReader() throws IOException {
+            if (innerReader == null) {
+                innerReader = inner.open(digest).orElseThrow(() -> new castore.service.NotFoundException("blob " + digest + " not found"));
+            }
+            return innerReader;
+        }
+
+        private void release() {
+            if (users.decrementAndGet() == 0) {
+                BlobReader r;
+                synchronized (this) {
+                    r = innerReader;
+                    innerReader = null;
+                }
+                if (r != null) {
+                    try {
+                        r.close();
+                    } catch (IOException ignored) {
+                        // nothing more to read from it
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            release();
+        }
+    }
+
+    /** Chunks on disk are their bytes; verified by re-hashing against the key. */
+    private static final class ChunkCodec implements TieredCache.Codec<byte[]> {
+        @Override
+        public byte[] encode(byte[] value) {
+            return value;
+        }
+
+        @Override
+        public byte[] decodeVerified(B3Digest key, byte[] bytes) throws CorruptedDataException {
+            if (!Blake3.digest(bytes).equals(key)) {
+                throw new CorruptedDataException("cached chunk " + key + " is corrupted");
+            }
+            return bytes;
+        }
+
+        @Override
+        public long weight(byte[] value) {
+            return value.length;
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package castore.service.cache;
+
+import castore.service.Store;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Puts the cache in front of a store's blob and directory services (roots stay uncached: they
+ * are mutable). What the CLI's {@code --cache DIR --cache-size SIZE} options apply.
+ */
+public final class StoreCache implements AutoCloseable {
+    /** Schemes whose data is already local: caching them would only copy it. */
+    private static final Set<String> LOCAL_SCHEMES = Set.of("local", "file", "memory");
+
+    private final CacheConfig config;
+    private final DiskCache disk;
+
+    private StoreCache(CacheConfig config, DiskCache disk) {
+        this.config = config;
+        this.disk = disk;
+    }
+
+    public CacheConfig config() {
+        return config;
+    }
+
+    /** The disk tier, if any. */
+    public Optional<DiskCache> disk() {
+        return Optional.ofNullable(disk);
+    }
+
+    /** {@code store} with cached blob and directory services; the returned store owns the cache. */
+    public static Store wrap(Store store, CacheConfig config) throws IOException {
+        DiskCache disk = config.directory().isPresent() ? new DiskCache(config.directory().get(), config.diskLimit()) : null;
+        StoreCache handle = new StoreCache(config, disk);
+        var blobs = new CachingBlobService(store.blobs(), disk, config);
+        var directories = new CachingDirectoryService(store.directories(), disk, config);
+        return store.with(blobs, directories, List.of(handle, blobs, directories));
+    }
+
+    /**
+     * What the CLI does: with a cache directory, a disk cache of {@code diskLimit} bytes; without
+     * one, a memory-only cache if any of {@code addresses} is remote (for single-flight fetches and
+     * read-ahead); otherwise the store unchanged.
+     */
+    public static Store apply(Store store, List<String> addresses, Optional<Path> directory, long diskLimit) throws IOException {
+        if (directory.isPresent()) {
+            return wrap(store, CacheConfig.onDisk(directory.get(), diskLimit));
+        }
+        boolean remote = addresses.stream().filter(Objects::nonNull).anyMatch(StoreCache::isRemote);
+        return remote ? wrap(store, CacheConfig.memoryOnly()) : store;
+    }
+
+    static boolean isRemote(String address) {
+        int colon = address.indexOf("://");
+        return colon > 0 && !LOCAL_SCHEMES.contains(address.substring(0, colon));
+    }
+
+    /** The cache configuration of a store made by {@link #wrap}, if it is one. */
+    public static Optional<CacheConfig> configOf(Store store) {
+        return store.resources().stream().filter(StoreCache.class::isInstance).map(r -> ((StoreCache) r).config).findFirst();
+    }
+
+    @Override
+    public void close() {
+        // The disk tier holds no open resources; files stay for the next run.
+    }
+}

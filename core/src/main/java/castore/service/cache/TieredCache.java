@@ -1,0 +1,120 @@
+package castore.service.cache;
+
+import castore.model.B3Digest;
+import castore.service.CorruptedDataException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * One kind of cached object: a bounded in-memory LRU of verified values in front of the
+ * optional {@link DiskCache}. Values read from disk are decoded and verified by the
+ * {@link Codec}; one that fails is deleted and reported as a miss, so the caller refetches it.
+ */
+final class TieredCache<T> {
+    /** Encodes values for disk, and decodes them back only if they match their key. */
+    interface Codec<T> {
+        byte[] encode(T value);
+
+        T decodeVerified(B3Digest key, byte[] bytes) throws CorruptedDataException;
+
+        long weight(T value);
+    }
+
+    private final String kind;
+    private final DiskCache disk;
+    private final Codec<T> codec;
+    private final long memoryLimit;
+    private final LinkedHashMap<B3Digest, T> memory = new LinkedHashMap<>(256, 0.75f, true);
+    private long memoryWeight;
+    private volatile long corruptedDropped;
+    private volatile long diskWriteFailures;
+
+    TieredCache(String kind, DiskCache disk, Codec<T> codec, long memoryLimit) {
+        this.kind = kind;
+        this.disk = disk;
+        this.codec = codec;
+        this.memoryLimit = memoryLimit;
+    }
+
+    Optional<T> get(B3Digest key) throws IOException {
+        T value;
+        synchronized (memory) {
+            value = memory.get(key);
+        }
+        if (value != null) {
+            if (disk != null) {
+                disk.touch(kind, key);
+            }
+            return Optional.of(value);
+        }
+        if (disk == null) {
+            return Optional.empty();
+        }
+        Optional<byte[]> bytes = disk.read(kind, key);
+        if (bytes.isEmpty()) {
+            return Optional.empty();
+        }
+        try {
+            value = codec.decodeVerified(key, bytes.get());
+        } catch (CorruptedDataException | RuntimeException corrupted) {
+            disk.delete(kind, key);
+            corruptedDropped++;
+            return Optional.empty();
+        }
+        remember(key, value);
+        return Optional.of(value);
+    }
+
+    boolean contains(B3Digest key) {
+        synchronized (memory) {
+            if (memory.containsKey(key)) {
+                return true;
+            }
+        }
+        return disk != null && disk.contains(kind, key);
+    }
+
+    /**
+     * Caches a value the caller has already verified. A failed disk write (disk full, directory
+     * gone) is counted, not thrown: the cache must never make a read fail.
+     */
+    void put(B3Digest key, T value) {
+        remember(key, value);
+        if (disk != null) {
+            try {
+                disk.write(kind, key, codec.encode(value));
+            } catch (IOException | UncheckedIOException e) {
+                diskWriteFailures++;
+            }
+        }
+    }
+
+    long diskWriteFailures() {
+        return diskWriteFailures;
+    }
+
+    private void remember(B3Digest key, T value) {
+        long weight = codec.weight(value);
+        if (weight > memoryLimit) {
+            return;
+        }
+        synchronized (memory) {
+            T old = memory.put(key, value);
+            memoryWeight += weight - (old == null ? 0 : codec.weight(old));
+            Iterator<Map.Entry<B3Digest, T>> it = memory.entrySet().iterator();
+            while (memoryWeight > memoryLimit && it.hasNext()) {
+                memoryWeight -= codec.weight(it.next().getValue());
+                it.remove();
+            }
+        }
+    }
+
+    /** Entries dropped because their disk copy failed verification. */
+    long corruptedDropped() {
+        return corruptedDropped;
+    }
+}

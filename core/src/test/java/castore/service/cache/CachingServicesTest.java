@@ -1,0 +1,288 @@
+package castore.service.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.FileNode;
+import castore.model.InvalidDataException;
+import castore.service.BlobReader;
+import castore.service.Store;
+import castore.service.memory.MemoryRootService;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CachingServicesTest {
+    @TempDir
+    Path dir;
+
+    final FakeRemote remote = new FakeRemote();
+
+    static byte[] random(int size, long seed) {
+        byte[] data = new byte[size];
+        new SplittableRandom(seed).nextBytes(data);
+        return data;
+    }
+
+    static CacheConfig config(Path dir, long diskLimit, long readAhead) {
+        return new CacheConfig(Optional.ofNullable(dir), diskLimit, 64L << 20, 4, readAhead);
+    }
+
+    Store cached(CacheConfig config) throws IOException {
+        return StoreCache.wrap(new Store(remote.blobs, remote.directories, new MemoryRootService()), config);
+    }
+
+    static byte[] readAll(Store store, B3Digest digest) throws IOException {
+        try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            ByteBuffer all = ByteBuffer.allocate((int) r.size());
+            while (all.hasRemaining()) {
+                assertThat(r.read(all.position(), all)).isPositive();
+            }
+            return all.array();
+        }
+    }
+
+    /** Waits for background work to reach a state; the assertion is on the state, not the time. */
+    static void eventually(BooleanSupplier condition) throws InterruptedException {
+        Instant deadline = Instant.now().plus(Duration.ofSeconds(20));
+        while (!condition.getAsBoolean() && Instant.now().isBefore(deadline)) {
+            Thread.sleep(10);
+        }
+        assertThat(condition.getAsBoolean()).isTrue();
+    }
+
+    @Test
+    void secondReadIsLocalEvenAfterRestartAndWithTheRemoteGone() throws IOException {
+        byte[] data = random(10 * FakeRemote.CHUNK + 123, 1);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(remote.chunkReads).hasValue(11);
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(remote.chunkReads).hasValue(11);
+        }
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(store.blobs().has(digest)).isTrue();
+        }
+        assertThat(remote.chunkReads).hasValue(11);
+    }
+
+    @Test
+    void concurrentMissesFetchAChunkOnce() throws Exception {
+        byte[] data = random(3 * FakeRemote.CHUNK, 2);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            store.blobs().chunks(digest); // the chunk list is fetched before the gate closes
+            CountDownLatch gate = new CountDownLatch(1);
+            remote.gate = gate;
+            List<Thread> readers = new ArrayList<>();
+            List<byte[]> results = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (int i = 0; i < 8; i++) {
+                readers.add(Thread.ofVirtual().start(() -> {
+                    try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+                        ByteBuffer b = ByteBuffer.allocate(1000);
+                        r.read(FakeRemote.CHUNK + 5, b);
+                        results.add(b.array());
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }));
+            }
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            // Let all eight arrive: one loads (held at the gate), the others wait for it.
+            Thread.sleep(200);
+            gate.countDown();
+            for (Thread t : readers) {
+                t.join();
+            }
+            assertThat(results).hasSize(8).allSatisfy(b -> assertThat(b).isEqualTo(Arrays.copyOfRange(data, FakeRemote.CHUNK + 5, FakeRemote.CHUNK + 1005)));
+            assertThat(remote.chunkReads).hasValue(1);
+            assertThat(blobs.fetches()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void corruptedCacheEntryIsDroppedAndRefetchedNeverReturned() throws IOException {
+        byte[] data = random(2 * FakeRemote.CHUNK, 3);
+        B3Digest digest = remote.add(data);
+        B3Digest first = remote.lists.get(digest).getFirst().digest();
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            readAll(store, digest);
+        }
+        Path file = dir.resolve(CachingBlobService.CHUNKS).resolve(first.toHex().substring(0, 2)).resolve(first.toHex());
+        byte[] bad = Files.readAllBytes(file);
+        bad[100] ^= 1;
+        Files.write(file, bad);
+        int before = remote.chunkReads.get();
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        assertThat(remote.chunkReads.get() - before).isEqualTo(1);
+        assertThat(Files.readAllBytes(file)).isEqualTo(Arrays.copyOf(data, FakeRemote.CHUNK));
+    }
+
+    @Test
+    void diskStaysWithinItsLimitEvictingLeastRecentlyUsed() throws IOException {
+        List<B3Digest> blobs = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            blobs.add(remote.add(random(FakeRemote.CHUNK, 100 + i)));
+        }
+        long limit = 5L * FakeRemote.CHUNK + 4096; // room for five chunks (and their small chunk lists)
+        try (Store store = cached(config(dir, limit, 0))) {
+            for (int i = 0; i < 4; i++) {
+                readAll(store, blobs.get(i));
+            }
+            readAll(store, blobs.get(0)); // 0 is now the most recently used of 0..3
+            for (int i = 4; i < 10; i++) {
+                readAll(store, blobs.get(i));
+            }
+        }
+        long onDisk;
+        try (var files = Files.walk(dir)) {
+            onDisk = files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+        }
+        assertThat(onDisk).isLessThanOrEqualTo(limit);
+        // Reopen (memory tier empty) with the remote gone: the newest survive, the oldest do not.
+        remote.offline = true;
+        try (Store store = cached(config(dir, limit, 0))) {
+            assertThat(readAll(store, blobs.get(9))).hasSize(FakeRemote.CHUNK);
+            assertThatThrownBy(() -> readAll(store, blobs.get(1))).isInstanceOf(IOException.class);
+        }
+    }
+
+    @Test
+    void directoriesAreCachedAndVerified() throws IOException {
+        Directory leaf = Directory.builder().add("f", new FileNode(remote.add(new byte[] {1}), 1, false)).build();
+        Directory root = Directory.builder().add("sub", leaf.toNode()).build();
+        remote.directoryStore.put(leaf);
+        remote.directoryStore.put(root);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
+            assertThat(store.directories().get(leaf.digest())).contains(leaf);
+            assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
+        }
+        assertThat(remote.directoryGets).hasValue(2);
+        Path file = dir.resolve(CachingDirectoryService.DIRECTORIES).resolve(leaf.digest().toHex().substring(0, 2))
+                .resolve(leaf.digest().toHex());
+        Files.write(file, root.encode()); // a valid Directory, but not this one
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(store.directories().get(leaf.digest())).contains(leaf);
+            assertThat(store.directories().get(root.digest())).contains(root);
+        }
+        assertThat(remote.directoryGets).hasValue(3); // only the damaged one was fetched again
+    }
+
+    @Test
+    void sequentialReaderGetsReadAhead() throws Exception {
+        byte[] data = random(20 * FakeRemote.CHUNK, 4);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(null, 1L << 30, 8L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+                r.read(0, ByteBuffer.allocate(4096));
+                eventually(() -> blobs.fetches() == 9); // chunks 0..8 cover [4096, 4096 + 8 chunks)
+                remote.offline = true; // what follows must come from what was read ahead
+                ByteBuffer next = ByteBuffer.allocate(8 * FakeRemote.CHUNK);
+                assertThat(r.read(4096, next)).isEqualTo(8 * FakeRemote.CHUNK);
+                assertThat(next.array()).isEqualTo(Arrays.copyOfRange(data, 4096, 4096 + 8 * FakeRemote.CHUNK));
+            }
+        }
+    }
+
+    @Test
+    void prefetchClosureFetchesTheWholeTree() throws Exception {
+        byte[] a = random(3 * FakeRemote.CHUNK, 5);
+        byte[] b = random(FakeRemote.CHUNK / 2, 6);
+        Directory leaf = Directory.builder().add("b", new FileNode(remote.add(b), b.length, false)).build();
+        B3Digest aDigest = remote.add(a);
+        Directory root = Directory.builder().add("a", new FileNode(aDigest, a.length, true)).add("sub", leaf.toNode()).build();
+        remote.directoryStore.put(leaf);
+        remote.directoryStore.put(root);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            Prefetcher prefetcher = Prefetcher.forStore(store);
+            assertThat(prefetcher.isActive()).isTrue();
+            var result = prefetcher.prefetchClosure(root.toNode()).get();
+            assertThat(result).isEqualTo(new Prefetcher.ClosureResult(2, 2, 0));
+            assertThat(prefetcher.prefetchClosure(root.toNode()).get()).isSameAs(result);
+            remote.offline = true;
+            assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
+            assertThat(readAll(store, aDigest)).isEqualTo(a);
+        }
+        remote.offline = false;
+        try (Store memoryOnly = cached(config(null, 1L << 30, 0))) {
+            // Without a disk tier only the Directories are prefetched.
+            var result = Prefetcher.forStore(memoryOnly).prefetchClosure(root.toNode()).get();
+            assertThat(result).isEqualTo(new Prefetcher.ClosureResult(2, 0, 0));
+        }
+    }
+
+    @Test
+    void fileOpenedPrefetchesItsFirstChunks() throws Exception {
+        byte[] data = random(4 * FakeRemote.CHUNK, 7);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(null, 1L << 30, 2L * FakeRemote.CHUNK))) {
+            Prefetcher.forStore(store).fileOpened(digest);
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            eventually(() -> blobs.fetches() == 2);
+            remote.offline = true;
+            try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+                ByteBuffer two = ByteBuffer.allocate(2 * FakeRemote.CHUNK);
+                assertThat(r.read(0, two)).isEqualTo(2 * FakeRemote.CHUNK);
+                assertThatThrownBy(() -> r.read(3L * FakeRemote.CHUNK, ByteBuffer.allocate(1))).isInstanceOf(IOException.class);
+            }
+        }
+    }
+
+    @Test
+    void aFailingRemoteFailsTheReadThenRecovers() throws IOException {
+        byte[] data = random(2 * FakeRemote.CHUNK, 8);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            store.blobs().chunks(digest);
+            remote.offline = true;
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(IOException.class).hasMessageContaining("offline");
+            remote.offline = false;
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    @Test
+    void localStoresAreNotWrappedRemoteOnesAre() throws IOException {
+        Store plain = new Store(remote.blobs, remote.directories, new MemoryRootService());
+        assertThat(StoreCache.apply(plain, List.of("memory://"), Optional.empty(), 1 << 20)).isSameAs(plain);
+        assertThat(StoreCache.apply(plain, List.of("/some/dir"), Optional.empty(), 1 << 20)).isSameAs(plain);
+        Store remoteStore = StoreCache.apply(plain, List.of("s3://bucket/p?endpoint=http://127.0.0.1:1"), Optional.empty(), 1 << 20);
+        assertThat(remoteStore.blobs()).isInstanceOf(CachingBlobService.class);
+        assertThat(StoreCache.configOf(remoteStore).orElseThrow().directory()).isEmpty();
+        Store onDisk = StoreCache.apply(plain, List.of("memory://"), Optional.of(dir), 1 << 20);
+        assertThat(onDisk.directories()).isInstanceOf(CachingDirectoryService.class);
+        assertThat(Prefetcher.forStore(plain)).isSameAs(Prefetcher.NONE);
+    }
+
+    @Test
+    void sizesParse() {
+        assertThat(CacheConfig.parseSize("10G")).isEqualTo(10L << 30);
+        assertThat(CacheConfig.parseSize("512MiB")).isEqualTo(512L << 20);
+        assertThat(CacheConfig.parseSize("4096")).isEqualTo(4096);
+        assertThat(CacheConfig.parseSize("1t")).isEqualTo(1L << 40);
+        for (String bad : List.of("", "G", "-1G", "ten", "0", "99999999999T")) {
+            assertThatThrownBy(() -> CacheConfig.parseSize(bad)).isInstanceOf(InvalidDataException.class).hasMessageContaining("invalid size");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+package castore.service.cache;
+
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.DirectoryService;
+import castore.service.memory.MemoryDirectoryService;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A stand-in for a remote store: blobs in fixed 64 KiB chunks, counting every chunk and
+ * Directory it serves, and able to go offline or hold fetches at a gate.
+ */
+final class FakeRemote {
+    static final int CHUNK = 64 * 1024;
+
+    final Map<B3Digest, List<ChunkMeta>> lists = new ConcurrentHashMap<>();
+    final Map<B3Digest, byte[]> chunks = new ConcurrentHashMap<>();
+    final AtomicInteger chunkReads = new AtomicInteger();
+    final AtomicInteger directoryGets = new AtomicInteger();
+    volatile boolean offline;
+    volatile CountDownLatch gate;
+    final MemoryDirectoryService directoryStore = new MemoryDirectoryService();
+
+    B3Digest add(byte[] data) {
+        List<ChunkMeta> list = new ArrayList<>();
+        for (int off = 0; off < data.length; off += CHUNK) {
+            byte[] c = Arrays.copyOfRange(data, off, Math.min(data.length, off + CHUNK));
+            B3Digest d = Blake3.digest(c);
+            chunks.put(d, c);
+            list.add(new ChunkMeta(d, c.length));
+        }
+        B3Digest digest = Blake3.digest(data);
+        lists.put(digest, List.copyOf(list));
+        return digest;
+    }
+
+    private void check() throws IOException {
+        if (offline) {
+            throw new IOException("remote is offline");
+        }
+        CountDownLatch g = gate;
+        if (g != null) {
+            try {
+                g.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException();
+            }
+        }
+    }
+
+    final BlobService blobs = new BlobService() {
+        @Override
+        public boolean has(B3Digest digest) throws IOException {
+            check();
+            return lists.containsKey(digest);
+        }
+
+        @Override
+        public Optional<BlobReader> open(B3Digest digest) throws IOException {
+            check();
+            List<ChunkMeta> list = lists.get(digest);
+            if (list == null) {
+                return Optional.empty();
+            }
+            long size = list.stream().mapToLong(ChunkMeta::size).sum();
+            return Optional.of(new BlobReader() {
+                @Override
+                public long size() {
+                    return size;
+                }
+
+                @Override
+                public int read(long position, ByteBuffer dst) throws IOException {
+                    check();
+                    if (position >= size) {
+                        return -1;
+                    }
+                    int total = 0;
+                    while (dst.hasRemaining() && position < size) {
+                        int index = (int) (position / CHUNK);
+                        byte[] c = chunks.get(list.get(index).digest());
+                        chunkReads.incrementAndGet();
+                        int within = (int) (position - (long) index * CHUNK);
+                        int n = Math.min(dst.remaining(), c.length - within);
+                        dst.put(c, within, n);
+                        position += n;
+                        total += n;
+                    }
+                    return total;
+                }
+            });
+        }
+
+        @Override
+        public BlobWriter create() {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
+            check();
+            return Optional.ofNullable(lists.get(digest));
+        }
+    };
+
+    final DirectoryService directories = new DirectoryService() {
+        @Override
+        public Optional<Directory> get(B3Digest digest) throws IOException {
+            check();
+            directoryGets.incrementAndGet();
+            return directoryStore.get(digest);
+        }
+
+        @Override
+        public boolean has(B3Digest digest) throws IOException {
+            check();
+            return directoryStore.has(digest);
+        }
+
+        @Override
+        public B3Digest put(Directory directory) throws IOException {
+            check();
+            return directoryStore.put(directory);
+        }
+    };
+}

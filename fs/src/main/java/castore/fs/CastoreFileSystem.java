@@ -1,0 +1,571 @@
+package castore.fs;
+
+import castore.fuse.api.Attr;
+import castore.fuse.api.AttrReply;
+import castore.fuse.api.DirectorySink;
+import castore.fuse.api.Entry;
+import castore.fuse.api.Errno;
+import castore.fuse.api.FileSystem;
+import castore.fuse.api.FuseException;
+import castore.fuse.api.OpenReply;
+import castore.fuse.api.Operation;
+import castore.fuse.api.Request;
+import castore.fuse.api.StatFs;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.model.InvalidDataException;
+import castore.model.Name;
+import castore.model.Node;
+import castore.model.SymlinkNode;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.DirectoryService;
+import castore.service.RootService;
+import castore.service.Store;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The castore filesystem: every root of the RootService is an entry of the mount root, and
+ * below it the immutable trees of the DirectoryService and BlobService, read-only.
+ *
+ * <p>Caching: names in the mount root are mutable (a root can be re-pointed or added), so they
+ * are valid for {@link FsOptions#rootTtl()}; everything below a root is content-addressed and
+ * never changes, so entries, negative entries and attributes there are valid for as long as the
+ * kernel likes. By default the kernel opens files and directories itself (zero-message opens,
+ * with KEEP_CACHE and CACHE_DIR), so repeated access to cached content costs no request at all.
+ *
+ * <p>Inodes (see docs/filesystem.md): files share one node id per (blob digest, executable bit)
+ * and symlinks one per target, so identical files share the page cache. Directories get one node
+ * id per place they are looked up in, because the kernel keeps at most one dentry per directory
+ * inode and would move it between places; their st_ino is still derived from the digest, so
+ * identical directories (like identical files and symlinks) show the same inode number.
+ * Directories are fetched on the first lookup or listing inside them, and dropped with their
+ * node id when the kernel forgets it.
+ *
+ * <p>Errors: an object missing from its service or failing verification is EIO for the
+ * operation that needed it (stat of the node itself still works) and is reported once per digest.
+ */
+public final class CastoreFileSystem implements FileSystem {
+    /** Validity of anything content-addressed: as long as the kernel will keep it. */
+    static final long FOREVER = Long.MAX_VALUE;
+
+    private static final int O_ACCMODE = 03;
+    private static final int O_TRUNC = 01000;
+    private static final int W_OK = 2;
+    private static final int X_OK = 1;
+    private static final byte[] DOT = {'.'};
+    private static final byte[] DOT_DOT = {'.', '.'};
+    private static final B3Digest EMPTY_DIRECTORY = Directory.empty().digest();
+    /** Files kept open for handle-less reads; each holds a reader (and maybe read-ahead windows). */
+    private static final int READERS = 64;
+
+    private final BlobService blobs;
+    private final DirectoryService directories;
+    private final RootService roots;
+    private final FsOptions options;
+    private final long rootTtlNanos;
+    private final ProblemLog problems;
+
+    private final Inode root = new Inode(ROOT_ID, null, null, InodeNumbers.ROOT, InodeNumbers.ROOT);
+    private final InodeTable inodes = new InodeTable();
+    private final AtomicLong nextHandle = new AtomicLong(1);
+    private final ConcurrentHashMap<Long, OpenFile> openFiles = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Long, RootListing> rootListings = new ConcurrentHashMap<>();
+    private final FetchLatency rootLatency = new FetchLatency();
+    private final FetchLatency directoryLatency = new FetchLatency();
+    private final FetchLatency blobLatency = new FetchLatency();
+    /** Files read without a handle (zero-message opens), by node id. */
+    private final ReaderCache readers = new ReaderCache(READERS);
+
+    public CastoreFileSystem(BlobService blobs, DirectoryService directories, RootService roots, FsOptions options) {
+        this.blobs = blobs;
+        this.directories = directories;
+        this.roots = roots;
+        this.options = options;
+        this.rootTtlNanos = saturatedNanos(options);
+        this.problems = new ProblemLog(options.problems());
+    }
+
+    public CastoreFileSystem(Store store, FsOptions options) {
+        this(store.blobs(), store.directories(), store.roots(), options);
+    }
+
+    private static long saturatedNanos(FsOptions options) {
+        try {
+            return options.rootTtl().toNanos();
+        } catch (ArithmeticException tooLong) {
+            return FOREVER;
+        }
+    }
+
+    /** Node ids currently held (the mount root excluded): falls when the kernel forgets. */
+    public int inodeCount() {
+        return inodes.size();
+    }
+
+    /** Open file handles (each holds a blob reader). */
+    public int openFileCount() {
+        return openFiles.size();
+    }
+
+    /**
+     * Attributes, symlink targets and xattrs come from nodes already in memory, and so do lookups
+     * and listings of a directory already fetched: those never block. The root catalog, blob
+     * opens and reads, and a first fetch of a directory may: they go to a virtual thread when
+     * that kind of access has recently been slow (see {@link FetchLatency}).
+     */
+    @Override
+    public boolean mayBlock(Operation op, long nodeId) {
+        return switch (op) {
+            case GETATTR, READLINK, GETXATTR, LISTXATTR, RELEASE, RELEASEDIR, STATFS, ACCESS, LSEEK -> false;
+            case LOOKUP, READDIR, READDIRPLUS -> needsFetch(nodeId);
+            case OPENDIR -> !kernelOpensDirectories() && needsFetch(nodeId);
+            case OPEN -> !options.zeroMessageOpens() && blobLatency.slow();
+            case READ -> blobLatency.slow();
+        };
+    }
+
+    /** Whether serving a request on this directory needs a slow fetch first. */
+    private boolean needsFetch(long nodeId) {
+        if (nodeId == ROOT_ID) {
+            return rootLatency.slow();
+        }
+        return !isFetched(nodeId) && directoryLatency.slow();
+    }
+
+    /** Whether the node is a directory whose listing is already in memory (or not a directory at all). */
+    private boolean isFetched(long nodeId) {
+        Inode inode = inodes.get(nodeId);
+        if (inode == null || !(inode.node instanceof DirectoryNode)) {
+            return true;
+        }
+        CompletableFuture<DirectoryListing> listing = inode.listing();
+        return listing != null && listing.isDone() && !listing.isCompletedExceptionally();
+    }
+
+    // ---- names ------------------------------------------------------------------------------
+
+    @Override
+    public Entry lookup(Request request, long parent, byte[] name) throws FuseException {
+        Inode dir = inode(parent);
+        if (dir == root) {
+            return lookupRoot(name);
+        }
+        if (!(dir.node instanceof DirectoryNode)) {
+            throw new FuseException(Errno.ENOTDIR);
+        }
+        if (!Name.isValid(name)) {
+            return Entry.negative(FOREVER);
+        }
+        Name childName = Name.of(name);
+        Node child = listing(dir).get(childName);
+        if (child == null) {
+            return Entry.negative(FOREVER);
+        }
+        return entry(reference(dir, childName, child), FOREVER);
+    }
+
+    private Entry lookupRoot(byte[] name) throws FuseException {
+        if (!Name.isValid(name)) {
+            return missingRoot();
+        }
+        Name rootName = Name.of(name);
+        Optional<Node> node;
+        try {
+            node = rootLatency.time(() -> roots.get(rootName));
+        } catch (IOException | RuntimeException e) {
+            problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
+            throw new FuseException(Errno.EIO);
+        }
+        if (node.isEmpty()) {
+            return missingRoot();
+        }
+        return entry(reference(root, rootName, node.get()), rootTtlNanos);
+    }
+
+    /** A name the root catalog does not have: cached for the root TTL, like the names it has. */
+    private Entry missingRoot() throws FuseException {
+        if (rootTtlNanos == 0) {
+            throw new FuseException(Errno.ENOENT);
+        }
+        return Entry.negative(rootTtlNanos);
+    }
+
+    /**
+     * One more lookup reference to {@code child}, named {@code name} in {@code parent}. Files and
+     * symlinks are keyed by their node (content); directories also by where they are.
+     */
+    private Inode reference(Inode parent, Name name, Node child) {
+        Object key = child instanceof DirectoryNode d ? new PlacedDirectory(parent.id, name, d) : child;
+        return inodes.reference(key, child, parent.ino);
+    }
+
+    /** The key of a directory's node id: the directory at one place of the tree. */
+    private record PlacedDirectory(long parentId, Name name, DirectoryNode node) {
+    }
+
+    private Entry entry(Inode inode, long entryValidNanos) {
+        return new Entry(inode.id, 0, NodeAttributes.attr(inode), entryValidNanos, FOREVER);
+    }
+
+    @Override
+    public void forget(long nodeId, long nlookup) {
+        inodes.forget(nodeId, nlookup);
+    }
+
+    // ---- attributes -------------------------------------------------------------------------
+
+    @Override
+    public AttrReply getattr(Request request, long nodeId) throws FuseException {
+        return new AttrReply(NodeAttributes.attr(inode(nodeId)), FOREVER);
+    }
+
+    @Override
+    public byte[] readlink(Request request, long nodeId) throws FuseException {
+        if (inode(nodeId).node instanceof SymlinkNode s) {
+            return s.target().toByteArray();
+        }
+        throw new FuseException(Errno.EINVAL);
+    }
+
+    @Override
+    public void access(Request request, long nodeId, int mask) throws FuseException {
+        Inode inode = inode(nodeId);
+        if ((mask & W_OK) != 0) {
+            throw new FuseException(Errno.EROFS);
+        }
+        if ((mask & X_OK) != 0 && inode.node instanceof FileNode f && !f.executable()) {
+            throw new FuseException(Errno.EACCES);
+        }
+    }
+
+    @Override
+    public StatFs statfs(Request request, long nodeId) {
+        return new StatFs(0, 0, 0, 0, 0, 4096, Name.MAX_LENGTH, 4096);
+    }
+
+    // ---- files ------------------------------------------------------------------------------
+
+    @Override
+    public OpenReply open(Request request, long nodeId, int flags) throws FuseException {
+        if (options.zeroMessageOpens()) {
+            // The kernel remembers this and opens files itself from now on (KEEP_CACHE, handle 0).
+            throw new FuseException(Errno.ENOSYS);
+        }
+        Inode inode = inode(nodeId);
+        if ((flags & O_ACCMODE) != 0 || (flags & O_TRUNC) != 0) {
+            throw new FuseException(Errno.EROFS);
+        }
+        OpenFile opened = openFile(inode);
+        long handle = nextHandle.getAndIncrement();
+        inode.opened();
+        openFiles.put(handle, opened);
+        return new OpenReply(handle, OpenReply.KEEP_CACHE);
+    }
+
+    private OpenFile openFile(Inode inode) throws FuseException {
+        if (!(inode.node instanceof FileNode file)) {
+            throw new FuseException(inode.node instanceof SymlinkNode ? Errno.EINVAL : Errno.EISDIR);
+        }
+        return new OpenFile(inode, openBlob(file), file.size(), options.readAheadBytes(), blobLatency::slow);
+    }
+
+    private BlobReader openBlob(FileNode file) throws FuseException {
+        BlobReader reader;
+        try {
+            reader = blobLatency.time(() -> blobs.open(file.digest())).orElse(null);
+        } catch (IOException | RuntimeException e) {
+            throw eio(file.digest(), "blob " + file.digest() + " unreadable: " + e.getMessage());
+        }
+        if (reader == null) {
+            throw eio(file.digest(), "blob " + file.digest() + " missing from the blob service");
+        }
+        if (reader.size() != file.size()) {
+            closeQuietly(reader);
+            throw eio(file.digest(), "blob " + file.digest() + " has " + reader.size() + " bytes, its file node says " + file.size());
+        }
+        return reader;
+    }
+
+    @Override
+    public void read(Request request, long nodeId, long fileHandle, long offset, ByteBuffer dst) throws FuseException {
+        if (offset < 0) {
+            throw new FuseException(Errno.EINVAL);
+        }
+        if (fileHandle != 0) {
+            OpenFile file = openFiles.get(fileHandle);
+            if (file == null) {
+                throw new FuseException(Errno.EBADF);
+            }
+            read(file, offset, dst);
+            return;
+        }
+        OpenFile file = readers.acquire(inode(nodeId), this::openFile);
+        try {
+            read(file, offset, dst);
+        } finally {
+            readers.release(file);
+        }
+    }
+
+    private void read(OpenFile file, long offset, ByteBuffer dst) throws FuseException {
+        try {
+            blobLatency.time(() -> {
+                file.read(offset, dst);
+                return null;
+            });
+        } catch (IOException | RuntimeException e) {
+            B3Digest digest = ((FileNode) file.inode.node).digest();
+            throw eio(digest, "blob " + digest + " unreadable at offset " + offset + ": " + e.getMessage());
+        }
+    }
+
+    @Override
+    public void release(Request request, long nodeId, long fileHandle) {
+        OpenFile file = openFiles.remove(fileHandle);
+        if (file != null) {
+            closeQuietly(file);
+            inodes.closed(file.inode);
+        }
+    }
+
+    // ---- directories ------------------------------------------------------------------------
+
+    @Override
+    public OpenReply opendir(Request request, long nodeId) throws FuseException {
+        Inode inode = inode(nodeId);
+        if (kernelOpensDirectories()) {
+            // The kernel remembers this and opens directories itself from now on (CACHE_DIR, handle 0).
+            throw new FuseException(Errno.ENOSYS);
+        }
+        if (inode == root) {
+            if (!options.listRoot()) {
+                throw new FuseException(Errno.EPERM, "listing the mount root needs --list-root");
+            }
+            long handle = nextHandle.getAndIncrement();
+            rootListings.put(handle, new RootListing(roots));
+            // No CACHE_DIR: the set of roots changes while mounted.
+            return new OpenReply(handle, 0);
+        }
+        if (!(inode.node instanceof DirectoryNode)) {
+            throw new FuseException(Errno.ENOTDIR);
+        }
+        listing(inode); // fail here (EIO) rather than in the first readdir
+        inode.opened();
+        return new OpenReply(0, OpenReply.KEEP_CACHE | OpenReply.CACHE_DIR);
+    }
+
+    /**
+     * Directories are opened by the kernel unless the root may be listed: a kernel-opened directory
+     * is cached (CACHE_DIR) with no way for us to refresh it, and the root listing changes.
+     */
+    private boolean kernelOpensDirectories() {
+        return options.zeroMessageOpens() && !options.listRoot();
+    }
+
+    @Override
+    public void readdir(Request request, long nodeId, long fileHandle, long offset, boolean plus, DirectorySink sink)
+            throws FuseException {
+        Inode dir = inode(nodeId);
+        if (dir == root) {
+            readRoots(fileHandle, offset, plus, sink);
+            return;
+        }
+        if (!(dir.node instanceof DirectoryNode)) {
+            throw new FuseException(Errno.ENOTDIR);
+        }
+        DirectoryListing listing = listing(dir);
+        if (!addDots(dir, offset, sink)) {
+            return;
+        }
+        for (long i = Math.max(offset, 2) - 2; i < listing.size(); i++) {
+            int index = (int) i;
+            if (!add(dir, listing.name(index), listing.node(index), index + 3, FOREVER, plus, sink)) {
+                return;
+            }
+        }
+    }
+
+    /** "." (cookie 1) and ".." (cookie 2) unless {@code offset} is past them; false if the sink is full. */
+    private static boolean addDots(Inode dir, long offset, DirectorySink sink) {
+        if (offset < 1 && !addDot(DOT, dir.ino, 1, sink)) {
+            return false;
+        }
+        return offset >= 2 || addDot(DOT_DOT, dir.parentIno, 2, sink);
+    }
+
+    /**
+     * Dot entries go out as plain entries also in READDIRPLUS (a zeroed entry part, so they are no
+     * lookups) with their real inode number: glibc's readdir skips entries whose d_ino is 0.
+     */
+    private static boolean addDot(byte[] name, long ino, long next, DirectorySink sink) {
+        return sink.add(ino, name, NodeAttributes.DT_DIR, next);
+    }
+
+    /** Adds one entry; with {@code plus} it is a lookup, undone if the sink does not take it. */
+    private boolean add(Inode dir, Name name, Node node, long next, long entryValidNanos, boolean plus, DirectorySink sink) {
+        if (!plus) {
+            return sink.add(InodeNumbers.of(node), name.bytesUnsafe(), NodeAttributes.direntType(node), next);
+        }
+        Inode child = reference(dir, name, node);
+        if (sink.addPlus(entry(child, entryValidNanos), name.bytesUnsafe(), next)) {
+            return true;
+        }
+        inodes.forget(child.id, 1);
+        return false;
+    }
+
+    private void readRoots(long fileHandle, long offset, boolean plus, DirectorySink sink) throws FuseException {
+        RootListing listing = rootListings.get(fileHandle);
+        if (listing == null) {
+            throw new FuseException(options.listRoot() ? Errno.EBADF : Errno.EPERM);
+        }
+        if (!addDots(root, offset, sink)) {
+            return;
+        }
+        try {
+            listing.list(Math.max(offset, 2) - 2,
+                    (named, next) -> add(root, named.name(), named.node(), next + 2, rootTtlNanos, plus, sink));
+        } catch (IOException | UncheckedIOException | InvalidDataException e) {
+            problems.report("roots: " + e.getMessage(), "listing roots failed: " + e.getMessage());
+            throw new FuseException(Errno.EIO);
+        }
+    }
+
+    @Override
+    public void releasedir(Request request, long nodeId, long fileHandle) {
+        if (nodeId == ROOT_ID) {
+            RootListing listing = rootListings.remove(fileHandle);
+            if (listing != null) {
+                listing.close();
+            }
+            return;
+        }
+        Inode inode = inodes.get(nodeId);
+        if (inode != null) {
+            inodes.closed(inode);
+        }
+    }
+
+    /**
+     * The contents of a directory, fetched on first need and kept while its node id lives.
+     * Concurrent first uses share one fetch; a failed fetch is retried by the next operation.
+     */
+    private DirectoryListing listing(Inode dir) throws FuseException {
+        while (true) {
+            CompletableFuture<DirectoryListing> loading = dir.listing();
+            if (loading == null) {
+                var mine = new CompletableFuture<DirectoryListing>();
+                if (!dir.casListing(null, mine)) {
+                    continue;
+                }
+                try {
+                    mine.complete(load((DirectoryNode) dir.node));
+                } catch (FuseException | RuntimeException e) {
+                    dir.casListing(mine, null);
+                    mine.completeExceptionally(e);
+                }
+                loading = mine;
+            }
+            try {
+                return loading.join();
+            } catch (CompletionException e) {
+                throw e.getCause() instanceof FuseException f ? f : new FuseException(Errno.EIO);
+            }
+        }
+    }
+
+    private DirectoryListing load(DirectoryNode node) throws FuseException {
+        B3Digest digest = node.digest();
+        if (digest.equals(EMPTY_DIRECTORY)) {
+            return DirectoryListing.EMPTY;
+        }
+        Directory directory;
+        try {
+            directory = directoryLatency.time(() -> directories.get(digest)).orElse(null);
+        } catch (IOException | RuntimeException e) {
+            throw eio(digest, "directory " + digest + " unreadable: " + e.getMessage());
+        }
+        if (directory == null) {
+            throw eio(digest, "directory " + digest + " missing from the directory service");
+        }
+        // The services verify what they return against the digest; the size is checked here
+        // because the node that claims it comes from a different Directory.
+        if (directory.size() != node.size()) {
+            throw eio(digest, "directory " + digest + " has size " + directory.size() + ", its node says " + node.size());
+        }
+        return DirectoryListing.of(directory);
+    }
+
+    // ---- extended attributes ----------------------------------------------------------------
+
+    @Override
+    public byte[] getxattr(Request request, long nodeId, byte[] name) throws FuseException {
+        Inode inode = inode(nodeId);
+        if (!options.xattrs()) {
+            throw new FuseException(Errno.ENOSYS);
+        }
+        String own = NodeAttributes.digestXattr(inode.node);
+        if (own != null && own.equals(new String(name, StandardCharsets.ISO_8859_1))) {
+            return NodeAttributes.digestOf(inode.node).toString().getBytes(StandardCharsets.US_ASCII);
+        }
+        throw new FuseException(Errno.ENODATA);
+    }
+
+    @Override
+    public byte[] listxattr(Request request, long nodeId) throws FuseException {
+        Inode inode = inode(nodeId);
+        if (!options.xattrs()) {
+            throw new FuseException(Errno.ENOSYS);
+        }
+        String own = NodeAttributes.digestXattr(inode.node);
+        return own == null ? new byte[0] : (own + '\0').getBytes(StandardCharsets.US_ASCII);
+    }
+
+    // ---- lifecycle and helpers --------------------------------------------------------------
+
+    /** The session ended: the kernel dropped every reference, so drop every node id and handle. */
+    @Override
+    public void destroy() {
+        openFiles.values().forEach(CastoreFileSystem::closeQuietly);
+        openFiles.clear();
+        readers.clear();
+        rootListings.values().forEach(RootListing::close);
+        rootListings.clear();
+        inodes.clear();
+    }
+
+    private Inode inode(long nodeId) throws FuseException {
+        if (nodeId == ROOT_ID) {
+            return root;
+        }
+        Inode inode = inodes.get(nodeId);
+        if (inode == null) {
+            throw new FuseException(Errno.ENOENT, "unknown node id " + nodeId);
+        }
+        return inode;
+    }
+
+    private FuseException eio(B3Digest digest, String problem) {
+        problems.report(digest, problem);
+        return new FuseException(Errno.EIO, problem);
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception ignored) {
+            // Closing a reader of immutable data: nothing to recover.
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package castore.fs;
+
+import java.time.Duration;
+import java.util.Objects;
+import java.util.function.Consumer;
+
+/**
+ * How the castore filesystem behaves.
+ *
+ * @param listRoot       whether listing the mount root is allowed (streams every root name); EPERM otherwise
+ * @param xattrs         whether the digest extended attributes are served; without them xattr
+ *                       requests get ENOSYS, which the kernel remembers and shows as EOPNOTSUPP
+ * @param rootTtl        how long the kernel may cache names in the mount root (roots can be
+ *                       re-pointed); everything below a root is cached for as long as the kernel likes
+ * @param readAheadBytes size of one read-ahead window for sequential readers; 0 turns read-ahead off
+ * @param zeroMessageOpens answer OPEN (and OPENDIR, unless the root may be listed) with ENOSYS, so
+ *                       the kernel opens files and directories itself, keeping page and directory
+ *                       caches, and sends no OPEN/RELEASE/OPENDIR/RELEASEDIR at all; reads then find
+ *                       the blob by node id. Off: every open gets a handle holding its own reader.
+ * @param problems       where missing or corrupted objects are reported, one line each, once per digest
+ */
+public record FsOptions(boolean listRoot, boolean xattrs, Duration rootTtl, int readAheadBytes, boolean zeroMessageOpens,
+                        Consumer<String> problems) {
+    public static final Duration DEFAULT_ROOT_TTL = Duration.ofSeconds(1);
+    public static final int DEFAULT_READ_AHEAD = 1 << 20;
+
+    public FsOptions {
+        Objects.requireNonNull(rootTtl, "rootTtl");
+        Objects.requireNonNull(problems, "problems");
+        if (rootTtl.isNegative()) {
+            throw new IllegalArgumentException("root TTL must not be negative: " + rootTtl);
+        }
+        if (readAheadBytes < 0) {
+            throw new IllegalArgumentException("read-ahead must not be negative: " + readAheadBytes);
+        }
+    }
+
+    /** Root listing refused, xattrs on, 1 s root TTL, 1 MiB read-ahead, zero-message opens, problems to stderr. */
+    public static FsOptions defaults() {
+        return new FsOptions(false, true, DEFAULT_ROOT_TTL, DEFAULT_READ_AHEAD, true,
+                line -> System.err.println("castore: " + line));
+    }
+
+    public FsOptions withListRoot(boolean listRoot) {
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+    }
+
+    public FsOptions withXattrs(boolean xattrs) {
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+    }
+
+    public FsOptions withRootTtl(Duration rootTtl) {
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+    }
+
+    public FsOptions withReadAheadBytes(int readAheadBytes) {
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+    }
+
+    public FsOptions withZeroMessageOpens(boolean zeroMessageOpens) {
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+    }
+
+    public FsOptions withProblems(Consumer<String> problems) {
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+    }
+}

@@ -1,0 +1,64 @@
+package castore.fs;
+
+import castore.fuse.api.FileSystem;
+import castore.model.Node;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The node ids the kernel currently holds, found by id (every request) and by content key
+ * (lookups, so identical content shares one node id and one page cache). Entries are removed
+ * when the kernel forgets them and no handle is open, which keeps memory bounded on huge trees.
+ */
+final class InodeTable {
+    private final AtomicLong nextId = new AtomicLong(FileSystem.ROOT_ID + 1);
+    private final ConcurrentHashMap<Long, Inode> byId = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Object, Inode> byKey = new ConcurrentHashMap<>();
+
+    /** The inode for {@code key}, created if absent, with one more lookup reference. */
+    Inode reference(Object key, Node node, long parentIno) {
+        while (true) {
+            Inode inode = byKey.computeIfAbsent(key, k -> {
+                Inode created = new Inode(nextId.getAndIncrement(), k, node, InodeNumbers.of(node), parentIno);
+                byId.put(created.id, created);
+                return created;
+            });
+            if (inode.reference()) {
+                return inode;
+            }
+            // Dropped by a concurrent forget that has not removed it yet: remove it ourselves and retry.
+            byKey.remove(key, inode);
+        }
+    }
+
+    Inode get(long id) {
+        return byId.get(id);
+    }
+
+    void forget(long id, long nlookup) {
+        Inode inode = byId.get(id);
+        if (inode != null && inode.forget(nlookup)) {
+            remove(inode);
+        }
+    }
+
+    void closed(Inode inode) {
+        if (inode.closed()) {
+            remove(inode);
+        }
+    }
+
+    private void remove(Inode inode) {
+        byKey.remove(inode.key, inode);
+        byId.remove(inode.id, inode);
+    }
+
+    int size() {
+        return byId.size();
+    }
+
+    void clear() {
+        byId.clear();
+        byKey.clear();
+    }
+}

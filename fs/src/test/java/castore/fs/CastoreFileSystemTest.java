@@ -1,0 +1,526 @@
+package castore.fs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import castore.fuse.api.Attr;
+import castore.fuse.api.Entry;
+import castore.fuse.api.Errno;
+import castore.fuse.api.FileSystem;
+import castore.fuse.api.FuseException;
+import castore.fuse.api.OpenReply;
+import castore.fuse.api.Operation;
+import castore.fuse.api.Request;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.service.memory.MemoryBlobService;
+import castore.service.memory.MemoryDirectoryService;
+import castore.service.memory.MemoryRootService;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The filesystem's behaviour, by calling its methods as the FUSE server would. */
+class CastoreFileSystemTest {
+    static final Request REQ = new Request(2, 0, 0, 1);
+    static final long ROOT = FileSystem.ROOT_ID;
+
+    final InstrumentedBlobService blobs = new InstrumentedBlobService(new MemoryBlobService(), 1000);
+    final InstrumentedDirectoryService directories = new InstrumentedDirectoryService(new MemoryDirectoryService());
+    final MemoryRootService roots = new MemoryRootService();
+    final Trees trees = new Trees(blobs, directories, roots);
+    final List<String> problems = new CopyOnWriteArrayList<>();
+
+    CastoreFileSystem mount(FsOptions options) {
+        return new CastoreFileSystem(blobs, directories, roots, options.withProblems(problems::add));
+    }
+
+    CastoreFileSystem mount() {
+        return mount(FsOptions.defaults());
+    }
+
+    static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static Entry lookup(FileSystem fs, long parent, String name) throws FuseException {
+        return fs.lookup(REQ, parent, bytes(name));
+    }
+
+    /** Looks up a slash-separated path from the mount root. */
+    static Entry walk(FileSystem fs, String path) throws FuseException {
+        Entry e = null;
+        long parent = ROOT;
+        for (String part : path.split("/")) {
+            e = lookup(fs, parent, part);
+            parent = e.nodeId();
+        }
+        return e;
+    }
+
+    static void assertErrno(int errno, ThrowingCallable call) {
+        assertThatThrownBy(call).isInstanceOfSatisfying(FuseException.class,
+                e -> assertThat(Errno.name(e.errno())).isEqualTo(Errno.name(errno)));
+    }
+
+    /** Opens (or, with zero-message opens, uses handle 0 as the kernel then does), reads, releases. */
+    static String read(FileSystem fs, long node, long offset, int size) throws FuseException {
+        long handle = open(fs, node);
+        try {
+            ByteBuffer dst = ByteBuffer.allocate(size);
+            fs.read(REQ, node, handle, offset, dst);
+            return new String(dst.array(), 0, dst.position(), StandardCharsets.UTF_8);
+        } finally {
+            if (handle != 0) {
+                fs.release(REQ, node, handle);
+            }
+        }
+    }
+
+    static long open(FileSystem fs, long node) throws FuseException {
+        try {
+            return fs.open(REQ, node, 0).fileHandle();
+        } catch (FuseException e) {
+            if (e.errno() != Errno.ENOSYS) {
+                throw e;
+            }
+            return 0;
+        }
+    }
+
+    static FsOptions explicitOpens() {
+        return FsOptions.defaults().withZeroMessageOpens(false);
+    }
+
+    @Test
+    void rootNamesMatchExactlyAndMissesAreNegativeForTheRootTtl() throws Exception {
+        trees.root("hello", trees.file("hi\n"));
+        var fs = mount(FsOptions.defaults().withRootTtl(Duration.ofMillis(1500)));
+
+        Entry hit = lookup(fs, ROOT, "hello");
+        assertThat(hit.nodeId()).isGreaterThan(ROOT);
+        assertThat(hit.entryValidNanos()).isEqualTo(1_500_000_000L);
+        for (String near : List.of("Hello", "hello ", "hell", "hello\n", "hellohello")) {
+            Entry miss = lookup(fs, ROOT, near);
+            assertThat(miss.isNegative()).as(near).isTrue();
+            assertThat(miss.entryValidNanos()).isEqualTo(1_500_000_000L);
+        }
+        assertThat(fs.lookup(REQ, ROOT, new byte[300]).isNegative()).isTrue();
+
+        var noTtl = mount(FsOptions.defaults().withRootTtl(Duration.ZERO));
+        assertErrno(Errno.ENOENT, () -> lookup(noTtl, ROOT, "nope"));
+    }
+
+    @Test
+    void attributesFollowTheNodes() throws Exception {
+        FileNode plain = trees.file("12345");
+        FileNode exe = trees.executable("#!/bin/sh\n");
+        DirectoryNode sub = trees.dir("a", trees.file("a"), "b", trees.file("b"));
+        trees.root("t", trees.dir("plain", plain, "exe", exe, "link", Trees.link("plain"), "sub", sub));
+        var fs = mount();
+
+        Attr root = fs.getattr(REQ, ROOT).attr();
+        assertThat(root.mode()).isEqualTo(Attr.S_IFDIR | 0555);
+        assertThat(root.ino()).isEqualTo(1);
+
+        Attr p = walk(fs, "t/plain").attr();
+        assertThat(p.mode()).isEqualTo(Attr.S_IFREG | 0444);
+        assertThat(p.size()).isEqualTo(5);
+        assertThat(p.nlink()).isEqualTo(1);
+        assertThat(List.of(p.uid(), p.gid())).containsExactly(0, 0);
+        assertThat(List.of(p.atime(), p.mtime(), p.ctime())).containsExactly(0L, 0L, 0L);
+        assertThat(walk(fs, "t/exe").attr().mode()).isEqualTo(Attr.S_IFREG | 0555);
+        Attr l = walk(fs, "t/link").attr();
+        assertThat(l.mode()).isEqualTo(Attr.S_IFLNK | 0444);
+        assertThat(l.size()).isEqualTo(5);
+        Entry s = walk(fs, "t/sub");
+        assertThat(s.attr().mode()).isEqualTo(Attr.S_IFDIR | 0555);
+        assertThat(s.attr().size()).isEqualTo(2);
+        assertThat(s.entryValidNanos()).isEqualTo(Long.MAX_VALUE);
+        assertThat(s.attrValidNanos()).isEqualTo(Long.MAX_VALUE);
+        assertThat(fs.getattr(REQ, s.nodeId()).attr()).isEqualTo(s.attr());
+        assertThat(fs.getattr(REQ, s.nodeId()).validNanos()).isEqualTo(Long.MAX_VALUE);
+        assertThat(lookup(fs, s.nodeId(), "missing")).satisfies(e -> {
+            assertThat(e.isNegative()).isTrue();
+            assertThat(e.entryValidNanos()).isEqualTo(Long.MAX_VALUE);
+        });
+    }
+
+    @Test
+    void identicalContentSharesInodeNumbers() throws Exception {
+        FileNode same = trees.file("same");
+        DirectoryNode d = trees.dir("x", trees.file("x"));
+        trees.root("r", trees.dir(
+                "f1", same, "f2", same, "fx", new FileNode(same.digest(), same.size(), true),
+                "d1", d, "d2", trees.dir("inner", d),
+                "l1", Trees.link("target"), "l2", Trees.link("target"), "l3", Trees.link("other")));
+        var fs = mount();
+
+        Entry f1 = walk(fs, "r/f1");
+        Entry f2 = walk(fs, "r/f2");
+        assertThat(f2.nodeId()).isEqualTo(f1.nodeId());
+        assertThat(f2.attr().ino()).isEqualTo(f1.attr().ino());
+        assertThat(walk(fs, "r/fx").attr().ino()).as("executable copy differs in mode").isNotEqualTo(f1.attr().ino());
+        assertThat(walk(fs, "r/l1").nodeId()).isEqualTo(walk(fs, "r/l2").nodeId());
+        assertThat(walk(fs, "r/l1").attr().ino()).isNotEqualTo(walk(fs, "r/l3").attr().ino());
+        Entry d1 = walk(fs, "r/d1");
+        Entry d2 = walk(fs, "r/d2/inner");
+        assertThat(d2.attr().ino()).isEqualTo(d1.attr().ino());
+        assertThat(d2.nodeId()).as("a directory node id per place").isNotEqualTo(d1.nodeId());
+        assertThat(walk(fs, "r/d1").nodeId()).isEqualTo(d1.nodeId());
+        assertThat(walk(fs, "r/d1/x").nodeId()).isEqualTo(walk(fs, "r/d2/inner/x").nodeId());
+    }
+
+    @Test
+    void directoriesAreFetchedOnlyWhenLookedIntoOrListed() throws Exception {
+        DirectoryNode deep = trees.dir("leaf", trees.file("leaf"));
+        DirectoryNode mid = trees.dir("deep", deep, "other", trees.dir("o", trees.file("o")));
+        DirectoryNode top = trees.dir("mid", mid);
+        trees.root("top", top);
+        var fs = mount();
+
+        Entry t = lookup(fs, ROOT, "top");
+        assertThat(directories.fetched).isEmpty();
+        Entry m = lookup(fs, t.nodeId(), "mid");
+        assertThat(directories.fetched).containsExactly(top.digest());
+        Entry d = lookup(fs, m.nodeId(), "deep");
+        assertThat(directories.fetched).containsExactlyInAnyOrder(top.digest(), mid.digest());
+        var sink = new RecordingSink(100);
+        fs.readdir(REQ, d.nodeId(), 0, 0, false, sink);
+        assertThat(sink.names()).containsExactly(".", "..", "leaf");
+        assertThat(directories.fetched).containsExactlyInAnyOrder(top.digest(), mid.digest(), deep.digest());
+    }
+
+    @Test
+    void onlyRequestsNeedingASlowFetchAreHandedOff() throws Exception {
+        var memoryRoots = new MemoryRootService();
+        var slowRoots = new castore.service.RootService() {
+            @Override
+            public java.util.Optional<castore.model.Node> get(castore.model.Name name) {
+                java.util.concurrent.locks.LockSupport.parkNanos(20 * FetchLatency.SLOW_NANOS);
+                return memoryRoots.get(name);
+            }
+
+            @Override
+            public void put(castore.model.Name name, castore.model.Node node) {
+                memoryRoots.put(name, node);
+            }
+
+            @Override
+            public boolean remove(castore.model.Name name) {
+                return memoryRoots.remove(name);
+            }
+
+            @Override
+            public java.util.stream.Stream<castore.model.Node.NamedNode> list() {
+                return memoryRoots.list();
+            }
+        };
+        var trees2 = new Trees(blobs, directories, slowRoots);
+        trees2.root("r", trees2.dir("d", trees2.dir("x", trees2.file("x")), "f", trees2.file("f")));
+        var fs = new CastoreFileSystem(blobs, directories, slowRoots, FsOptions.defaults().withProblems(problems::add));
+        assertThat(fs.mayBlock(Operation.LOOKUP, ROOT)).as("nothing measured yet").isFalse();
+        Entry r = lookup(fs, ROOT, "r");
+        assertThat(fs.mayBlock(Operation.LOOKUP, ROOT)).as("the root catalog was slow").isTrue();
+        assertThat(fs.mayBlock(Operation.GETATTR, r.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.LOOKUP, r.nodeId())).as("fast memory directories").isFalse();
+        Entry f = lookup(fs, r.nodeId(), "f");
+        assertThat(fs.mayBlock(Operation.READDIRPLUS, r.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.READ, f.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.GETXATTR, f.nodeId())).isFalse();
+        assertThat(fs.mayBlock(Operation.OPEN, f.nodeId())).as("answered ENOSYS at once").isFalse();
+    }
+
+    @Test
+    void readdirIsInNameOrderWithTypesAndResumesAtEveryCookie() throws Exception {
+        DirectoryNode child = trees.dir("z", trees.file("z"));
+        trees.root("r", trees.dir("b", trees.file("b"), "a", child, "C", Trees.link("a"), "d", trees.executable("d")));
+        var fs = mount();
+        Entry r = lookup(fs, ROOT, "r");
+
+        var all = new RecordingSink(100);
+        fs.readdir(REQ, r.nodeId(), 0, 0, false, all);
+        assertThat(all.names()).containsExactly(".", "..", "C", "a", "b", "d");
+        assertThat(all.entries.stream().map(RecordingSink.Dirent::type).toList()).containsExactly(4, 4, 10, 4, 8, 8);
+        assertThat(all.entries.get(0).ino()).isEqualTo(r.attr().ino());
+        assertThat(all.entries.get(1).ino()).isEqualTo(1);
+        assertThat(all.entries.get(3).ino()).isEqualTo(lookup(fs, r.nodeId(), "a").attr().ino());
+
+        // One entry per reply, each call resuming at the cookie of the last: same listing.
+        List<String> names = new ArrayList<>();
+        long cookie = 0;
+        while (true) {
+            var one = new RecordingSink(1);
+            fs.readdir(REQ, r.nodeId(), 0, cookie, false, one);
+            if (one.entries.isEmpty()) {
+                break;
+            }
+            names.add(one.entries.get(0).name());
+            cookie = one.entries.get(0).nextOffset();
+        }
+        assertThat(names).isEqualTo(all.names());
+    }
+
+    @Test
+    void readdirPlusCountsOnlyAcceptedEntriesAsLookups() throws Exception {
+        trees.root("r", trees.dir("a", trees.file("a"), "b", trees.file("b"), "c", trees.file("c")));
+        var fs = mount();
+        Entry r = lookup(fs, ROOT, "r");
+        assertThat(fs.inodeCount()).isEqualTo(1);
+
+        var sink = new RecordingSink(4); // ".", "..", "a", "b"; "c" does not fit
+        fs.readdir(REQ, r.nodeId(), 0, 0, true, sink);
+        assertThat(sink.names()).containsExactly(".", "..", "a", "b");
+        assertThat(sink.entries.get(0).entry()).as("dot entries are plain entries, no lookups").isNull();
+        assertThat(sink.entries.get(0).ino()).isEqualTo(r.attr().ino());
+        assertThat(fs.inodeCount()).isEqualTo(3);
+
+        long a = sink.entries.get(2).entry().nodeId();
+        long b = sink.entries.get(3).entry().nodeId();
+        fs.forget(a, 1);
+        fs.forget(b, 1);
+        assertThat(fs.inodeCount()).as("a and b dropped; c never counted").isEqualTo(1);
+    }
+
+    @Test
+    void forgottenNodesAreDroppedButKeptWhileReferencedOrOpen() throws Exception {
+        trees.root("r", trees.dir("f", trees.file("content"), "d", trees.dir("x", trees.file("x"))));
+        var fs = mount(explicitOpens());
+        Entry r = lookup(fs, ROOT, "r");
+        Entry f = lookup(fs, r.nodeId(), "f");
+        assertThat(lookup(fs, r.nodeId(), "f").nodeId()).isEqualTo(f.nodeId());
+        Entry d = lookup(fs, r.nodeId(), "d");
+        assertThat(fs.inodeCount()).isEqualTo(3);
+
+        fs.forget(f.nodeId(), 1);
+        assertThat(fs.getattr(REQ, f.nodeId()).attr().size()).as("still one reference").isEqualTo(7);
+        OpenReply h = fs.open(REQ, f.nodeId(), 0);
+        fs.forget(f.nodeId(), 1);
+        assertThat(fs.inodeCount()).as("open handle keeps it").isEqualTo(3);
+        fs.release(REQ, f.nodeId(), h.fileHandle());
+        assertThat(fs.inodeCount()).isEqualTo(2);
+        assertErrno(Errno.ENOENT, () -> fs.getattr(REQ, f.nodeId()));
+
+        fs.batchForget(new long[] {d.nodeId(), r.nodeId()}, new long[] {1, 1});
+        assertThat(fs.inodeCount()).isZero();
+        Entry again = lookup(fs, ROOT, "r");
+        assertThat(again.nodeId()).as("node ids are never reused").isGreaterThan(d.nodeId());
+        assertThat(again.attr().ino()).as("the inode number is the content's").isEqualTo(r.attr().ino());
+        assertThat(again.generation()).isZero();
+    }
+
+    @Test
+    void rootListingIsRefusedUnlessAllowedAndThenStreamsWithCookies() throws Exception {
+        FileNode f = trees.file("x");
+        for (int i = 0; i < 50; i++) {
+            trees.root(String.format("root%02d", i), i % 2 == 0 ? f : trees.dir("n", trees.file("n" + i)));
+        }
+        var refused = mount();
+        assertErrno(Errno.ENOSYS, () -> refused.opendir(REQ, ROOT)); // the kernel opens; reading is refused
+        assertErrno(Errno.EPERM, () -> refused.readdir(REQ, ROOT, 0, 0, false, new RecordingSink(10)));
+        var refusedExplicit = mount(explicitOpens());
+        assertErrno(Errno.EPERM, () -> refusedExplicit.opendir(REQ, ROOT));
+        assertErrno(Errno.EPERM, () -> refusedExplicit.readdir(REQ, ROOT, 7, 0, false, new RecordingSink(10)));
+
+        var fs = mount(FsOptions.defaults().withListRoot(true));
+        OpenReply h = fs.opendir(REQ, ROOT);
+        assertThat(h.openFlags() & OpenReply.CACHE_DIR).as("the root listing changes").isZero();
+        List<String> names = new ArrayList<>();
+        long cookie = 0;
+        while (true) {
+            var sink = new RecordingSink(7);
+            fs.readdir(REQ, ROOT, h.fileHandle(), cookie, true, sink);
+            if (sink.entries.isEmpty()) {
+                break;
+            }
+            sink.entries.forEach(e -> names.add(e.name()));
+            cookie = sink.entries.getLast().nextOffset();
+        }
+        assertThat(names).hasSize(52).startsWith(".", "..", "root00", "root01").endsWith("root49");
+        // Seeking back re-streams from the cookie.
+        var again = new RecordingSink(2);
+        fs.readdir(REQ, ROOT, h.fileHandle(), 12, false, again);
+        assertThat(again.names()).containsExactly("root10", "root11");
+        fs.releasedir(REQ, ROOT, h.fileHandle());
+        assertThat(fs.inodeCount()).as("25 shared-file lookups are one node, plus 25 directories").isEqualTo(26);
+    }
+
+    @Test
+    void aRepointedRootGetsANewNode() throws Exception {
+        trees.root("app", trees.dir("v", trees.file("1")));
+        var fs = mount();
+        Entry first = lookup(fs, ROOT, "app");
+        trees.root("app", trees.dir("v", trees.file("2")));
+        Entry second = lookup(fs, ROOT, "app");
+        assertThat(second.nodeId()).isNotEqualTo(first.nodeId());
+        assertThat(read(fs, lookup(fs, second.nodeId(), "v").nodeId(), 0, 10)).isEqualTo("2");
+        assertThat(read(fs, lookup(fs, first.nodeId(), "v").nodeId(), 0, 10)).as("the old tree still serves").isEqualTo("1");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void readsReturnExactlyTheRequestedBytesAtAnyOffset(boolean zeroMessageOpens) throws Exception {
+        byte[] data = new byte[10_000];
+        new java.util.SplittableRandom(7).nextBytes(data);
+        FileNode f = trees.file(data, false);
+        trees.root("f", f);
+        var fs = mount(FsOptions.defaults().withReadAheadBytes(0).withZeroMessageOpens(zeroMessageOpens));
+        Entry e = lookup(fs, ROOT, "f");
+        long handle = open(fs, e.nodeId());
+        assertThat(handle == 0).isEqualTo(zeroMessageOpens);
+        if (!zeroMessageOpens) {
+            OpenReply second = fs.open(REQ, e.nodeId(), 0);
+            assertThat(second.openFlags() & OpenReply.KEEP_CACHE).isNotZero();
+            fs.release(REQ, e.nodeId(), second.fileHandle());
+        }
+        var random = new java.util.SplittableRandom(1);
+        for (int i = 0; i < 300; i++) {
+            int offset = random.nextInt(data.length + 100);
+            int size = random.nextInt(1, 3000);
+            ByteBuffer dst = ByteBuffer.allocate(size);
+            fs.read(REQ, e.nodeId(), handle, offset, dst);
+            int expected = Math.max(0, Math.min(size, data.length - offset));
+            assertThat(dst.position()).isEqualTo(expected);
+            assertThat(java.util.Arrays.copyOf(dst.array(), expected))
+                    .isEqualTo(java.util.Arrays.copyOfRange(data, Math.min(offset, data.length), Math.min(offset, data.length) + expected));
+        }
+        if (handle != 0) {
+            fs.release(REQ, e.nodeId(), handle);
+        }
+        assertThat(blobs.opens.get()).as("one reader per open, not per read").isEqualTo(zeroMessageOpens ? 1 : 2);
+    }
+
+    @Test
+    void errorsFollowPosix() throws Exception {
+        trees.root("f", trees.file("x"));
+        trees.root("d", trees.dir("x", trees.file("x")));
+        trees.root("l", Trees.link("f"));
+        var fs = mount(explicitOpens());
+        long f = lookup(fs, ROOT, "f").nodeId();
+        long d = lookup(fs, ROOT, "d").nodeId();
+        long l = lookup(fs, ROOT, "l").nodeId();
+
+        assertErrno(Errno.ENOTDIR, () -> lookup(fs, f, "x"));
+        assertErrno(Errno.ENOTDIR, () -> fs.opendir(REQ, f));
+        assertErrno(Errno.ENOTDIR, () -> fs.readdir(REQ, f, 0, 0, false, new RecordingSink(10)));
+        assertErrno(Errno.EISDIR, () -> fs.open(REQ, d, 0));
+        assertErrno(Errno.EISDIR, () -> fs.open(REQ, ROOT, 0));
+        assertErrno(Errno.EINVAL, () -> fs.open(REQ, l, 0));
+        assertErrno(Errno.EINVAL, () -> fs.readlink(REQ, f));
+        assertErrno(Errno.EINVAL, () -> fs.readlink(REQ, d));
+        assertThat(new String(fs.readlink(REQ, l), StandardCharsets.UTF_8)).isEqualTo("f");
+        for (int flags : new int[] {1, 2, 01000}) {
+            assertErrno(Errno.EROFS, () -> fs.open(REQ, f, flags));
+        }
+        assertErrno(Errno.EROFS, () -> fs.access(REQ, f, 2));
+        assertErrno(Errno.EACCES, () -> fs.access(REQ, f, 1));
+        fs.access(REQ, d, 1 | 4);
+        assertErrno(Errno.EBADF, () -> fs.read(REQ, f, 999, 0, ByteBuffer.allocate(1)));
+        assertErrno(Errno.ENOENT, () -> fs.getattr(REQ, 12345));
+
+        // Zero-message opens: the kernel opens by itself after the first ENOSYS; reads of
+        // directories never reach a filesystem (the kernel answers EISDIR), handle 0 reads work.
+        var kernelOpens = mount();
+        long kf = lookup(kernelOpens, ROOT, "f").nodeId();
+        assertErrno(Errno.ENOSYS, () -> kernelOpens.open(REQ, kf, 0));
+        assertErrno(Errno.ENOSYS, () -> kernelOpens.opendir(REQ, lookup(kernelOpens, ROOT, "d").nodeId()));
+        assertThat(read(kernelOpens, kf, 0, 10)).isEqualTo("x");
+        assertErrno(Errno.EISDIR, () -> kernelOpens.read(REQ, lookup(kernelOpens, ROOT, "d").nodeId(), 0, 0, ByteBuffer.allocate(1)));
+        var listable = mount(FsOptions.defaults().withListRoot(true));
+        assertThat(listable.opendir(REQ, lookup(listable, ROOT, "d").nodeId()).openFlags() & OpenReply.CACHE_DIR)
+                .as("with --list-root directories are opened explicitly").isNotZero();
+    }
+
+    @Test
+    void aMissingDirectoryIsEioForItsContentsOnlyAndReportedOnce() throws Exception {
+        DirectoryNode gone = Trees.unstoredDir("x", trees.file("x"));
+        trees.root("gone", gone);
+        trees.root("fine", trees.file("fine"));
+        var fs = mount();
+        Entry e = lookup(fs, ROOT, "gone");
+        assertThat(fs.getattr(REQ, e.nodeId()).attr().mode()).isEqualTo(Attr.S_IFDIR | 0555);
+        assertErrno(Errno.EIO, () -> lookup(fs, e.nodeId(), "x"));
+        assertErrno(Errno.EIO, () -> fs.readdir(REQ, e.nodeId(), 0, 0, false, new RecordingSink(10)));
+        assertThat(problems).hasSize(1).allSatisfy(p -> assertThat(p).contains(gone.digest().toString()).contains("missing"));
+        assertThat(read(fs, lookup(fs, ROOT, "fine").nodeId(), 0, 10)).isEqualTo("fine");
+
+        var explicit = mount(explicitOpens());
+        assertErrno(Errno.EIO, () -> explicit.opendir(REQ, lookup(explicit, ROOT, "gone").nodeId()));
+
+        // Stored later (e.g. by a repair): the next operation fetches again.
+        directories.put(Trees.directory("x", trees.file("x")));
+        assertThat(lookup(fs, e.nodeId(), "x").isNegative()).isFalse();
+    }
+
+    @Test
+    void aMissingOrCorruptedBlobIsEioWhileStatWorks() throws Exception {
+        FileNode missing = new FileNode(trees.file("elsewhere").digest(), 3, false); // size disagrees with the blob
+        FileNode absent = new FileNode(castore.hash.Blake3.digest(bytes("never stored")), 12, false);
+        FileNode bad = trees.file("corrupted bytes");
+        trees.root("r", trees.dir("absent", absent, "wrongsize", missing, "bad", bad));
+        var fs = mount(explicitOpens());
+        Entry r = lookup(fs, ROOT, "r");
+
+        Entry a = lookup(fs, r.nodeId(), "absent");
+        assertThat(fs.getattr(REQ, a.nodeId()).attr().size()).isEqualTo(12);
+        assertErrno(Errno.EIO, () -> fs.open(REQ, a.nodeId(), 0));
+        assertErrno(Errno.EIO, () -> fs.open(REQ, a.nodeId(), 0));
+        assertErrno(Errno.EIO, () -> fs.open(REQ, lookup(fs, r.nodeId(), "wrongsize").nodeId(), 0));
+
+        blobs.corrupted.add(bad.digest());
+        long b = lookup(fs, r.nodeId(), "bad").nodeId();
+        OpenReply h = fs.open(REQ, b, 0);
+        assertErrno(Errno.EIO, () -> fs.read(REQ, b, h.fileHandle(), 0, ByteBuffer.allocate(100)));
+        assertErrno(Errno.EIO, () -> fs.read(REQ, b, h.fileHandle(), 5, ByteBuffer.allocate(100)));
+        fs.release(REQ, b, h.fileHandle());
+
+        assertThat(problems).hasSize(3);
+        assertThat(String.join("\n", problems)).contains(absent.digest().toString(), missing.digest().toString(),
+                bad.digest().toString());
+        assertThat(fs.openFileCount()).isZero();
+
+        // Without handles the same failures come at the first read.
+        var kernelOpens = mount();
+        long r2 = lookup(kernelOpens, ROOT, "r").nodeId();
+        for (String name : List.of("absent", "wrongsize", "bad")) {
+            long node = lookup(kernelOpens, r2, name).nodeId();
+            assertErrno(Errno.EIO, () -> kernelOpens.read(REQ, node, 0, 0, ByteBuffer.allocate(10)));
+        }
+        assertThat(problems).as("once per digest by the second filesystem too").hasSize(6);
+    }
+
+    @Test
+    void digestXattrsOnFilesAndDirectories() throws Exception {
+        FileNode f = trees.file("x");
+        DirectoryNode d = trees.dir("f", f, "l", Trees.link("f"));
+        trees.root("d", d);
+        var fs = mount();
+        long dir = lookup(fs, ROOT, "d").nodeId();
+        long file = lookup(fs, dir, "f").nodeId();
+        long link = lookup(fs, dir, "l").nodeId();
+
+        assertThat(new String(fs.getxattr(REQ, dir, bytes("user.tvix.castore.directory.digest")), StandardCharsets.US_ASCII))
+                .isEqualTo(d.digest().toString()).startsWith("b3:");
+        assertThat(new String(fs.getxattr(REQ, file, bytes("user.tvix.castore.blob.digest")), StandardCharsets.US_ASCII))
+                .isEqualTo(f.digest().toString());
+        assertThat(fs.listxattr(REQ, dir)).isEqualTo(bytes("user.tvix.castore.directory.digest\0"));
+        assertThat(fs.listxattr(REQ, file)).isEqualTo(bytes("user.tvix.castore.blob.digest\0"));
+        assertThat(fs.listxattr(REQ, link)).isEmpty();
+        assertThat(fs.listxattr(REQ, ROOT)).isEmpty();
+        assertErrno(Errno.ENODATA, () -> fs.getxattr(REQ, file, bytes("user.tvix.castore.directory.digest")));
+        assertErrno(Errno.ENODATA, () -> fs.getxattr(REQ, dir, bytes("user.other")));
+        assertErrno(Errno.ENODATA, () -> fs.getxattr(REQ, link, bytes("user.tvix.castore.blob.digest")));
+
+        var off = mount(FsOptions.defaults().withXattrs(false));
+        long offDir = lookup(off, ROOT, "d").nodeId();
+        assertErrno(Errno.ENOSYS, () -> off.getxattr(REQ, offDir, bytes("user.tvix.castore.directory.digest")));
+        assertErrno(Errno.ENOSYS, () -> off.listxattr(REQ, offDir));
+    }
+}

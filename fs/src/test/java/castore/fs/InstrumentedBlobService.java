@@ -1,0 +1,82 @@
+package castore.fs;
+
+import castore.model.B3Digest;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.CorruptedDataException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Wraps a blob service for tests: each read returns at most up to the next multiple of
+ * {@code chunkSize} (as a chunked store may), reads and opens are counted, and blobs marked
+ * corrupted fail like a store that detects a digest mismatch.
+ */
+final class InstrumentedBlobService implements BlobService {
+    private final BlobService inner;
+    private final int chunkSize;
+    final AtomicInteger opens = new AtomicInteger();
+    final AtomicInteger reads = new AtomicInteger();
+    /** The highest position any read started at. */
+    final java.util.concurrent.atomic.AtomicLong furthestRead = new java.util.concurrent.atomic.AtomicLong(-1);
+    final Set<B3Digest> corrupted = ConcurrentHashMap.newKeySet();
+
+    InstrumentedBlobService(BlobService inner, int chunkSize) {
+        this.inner = inner;
+        this.chunkSize = chunkSize;
+    }
+
+    @Override
+    public boolean has(B3Digest digest) throws IOException {
+        return inner.has(digest);
+    }
+
+    @Override
+    public Optional<BlobReader> open(B3Digest digest) throws IOException {
+        Optional<BlobReader> opened = inner.open(digest);
+        if (opened.isEmpty()) {
+            return opened;
+        }
+        opens.incrementAndGet();
+        BlobReader reader = opened.get();
+        return Optional.of(new BlobReader() {
+            @Override
+            public long size() {
+                return reader.size();
+            }
+
+            @Override
+            public int read(long position, ByteBuffer dst) throws IOException {
+                reads.incrementAndGet();
+                furthestRead.accumulateAndGet(position, Math::max);
+                if (corrupted.contains(digest)) {
+                    throw new CorruptedDataException("chunk of " + digest + " does not match its digest");
+                }
+                long chunkEnd = (position / chunkSize + 1) * chunkSize;
+                int n = (int) Math.min(dst.remaining(), chunkEnd - position);
+                int got = reader.read(position, dst.slice(dst.position(), n));
+                if (got > 0) {
+                    dst.position(dst.position() + got);
+                }
+                return got;
+            }
+        });
+    }
+
+    @Override
+    public BlobWriter create() throws IOException {
+        return inner.create();
+    }
+
+    @Override
+    public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
+        return inner.chunks(digest);
+    }
+}

@@ -1,0 +1,303 @@
+package castore.ingest;
+
+import static castore.ingest.posix.Posix.AT_FDCWD;
+import static castore.ingest.posix.Posix.O_CLOEXEC;
+import static castore.ingest.posix.Posix.O_DIRECTORY;
+import static castore.ingest.posix.Posix.O_NOCTTY;
+import static castore.ingest.posix.Posix.O_NOFOLLOW;
+import static castore.ingest.posix.Posix.O_NONBLOCK;
+import static castore.ingest.posix.Posix.O_RDONLY;
+
+import castore.ingest.posix.DirectoryReader;
+import castore.ingest.posix.Posix;
+import castore.ingest.posix.Posix.Stat;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.model.Name;
+import castore.model.Node;
+import castore.model.SymlinkNode;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import castore.service.ClosurePutter;
+import castore.service.DirectoryService;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Ingests a file, directory or symlink into a store.
+ *
+ * <p>One walker thread lists directories depth-first with raw byte names (so every name
+ * round-trips, UTF-8 or not) and hands each regular file to a pool of {@code threads} workers
+ * that read, chunk and hash it through the store's {@link BlobWriter}. A directory is finished,
+ * hashed and put as soon as its last child is known, by whichever thread completes that child:
+ * so directories are put leaves first, and only the directories on the walker's path and those
+ * with files in flight are held in memory, never the whole tree. At most
+ * {@code maxFilesInFlight} files are queued or being read at once.
+ *
+ * <p>Symlinks are stored as symlinks, never followed (also when given as the path to import).
+ * Devices, fifos and sockets fail the import with a {@link SpecialFileException} naming them.
+ * A failed import stores no root: at worst it leaves unreferenced blobs and directories, which
+ * {@code gc} removes.
+ */
+public final class Importer {
+    /** Files up to this size are read in one call; larger ones in pieces of this size. */
+    static final int READ_BUFFER_SIZE = 4 << 20;
+
+    private static final int OPEN_DIRECTORY = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    // O_NONBLOCK: a fifo swapped in after listing must not block the open.
+    private static final int OPEN_FILE = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+    private final BlobService blobs;
+    private final DirectoryService directories;
+    private final int threads;
+    private final int maxFilesInFlight;
+
+    private final LongAdder files = new LongAdder();
+    private final LongAdder dirs = new LongAdder();
+    private final LongAdder symlinks = new LongAdder();
+    private final LongAdder bytesRead = new LongAdder();
+    private final LongAdder bytesStored = new LongAdder();
+
+    private static final ThreadLocal<MemorySegment> READ_BUFFER =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(READ_BUFFER_SIZE, 4096));
+
+    public Importer(BlobService blobs, DirectoryService directories, int threads) {
+        this(blobs, directories, threads, 512);
+    }
+
+    public Importer(BlobService blobs, DirectoryService directories, int threads, int maxFilesInFlight) {
+        if (threads < 1 || maxFilesInFlight < 1) {
+            throw new IllegalArgumentException("threads and maxFilesInFlight must be positive");
+        }
+        this.blobs = blobs;
+        this.directories = directories;
+        this.threads = threads;
+        this.maxFilesInFlight = maxFilesInFlight;
+    }
+
+    /** Totals over every import run by this Importer so far; safe to read while an import runs. */
+    public ImportStats stats() {
+        return new ImportStats(files.sum(), dirs.sum(), symlinks.sum(), bytesRead.sum(), bytesStored.sum());
+    }
+
+    /**
+     * Imports what {@code path} names (raw bytes, relative to the working directory or
+     * absolute) and returns its node. Blobs and directories are stored; no root name is set.
+     */
+    public Node importPath(byte[] path) throws IOException {
+        Stat stat = Posix.lstatat(AT_FDCWD, path, path);
+        if (stat.isSymlink()) {
+            symlinks.increment();
+            return SymlinkNode.of(Posix.readlinkat(AT_FDCWD, path, path));
+        }
+        if (stat.isRegular()) {
+            int fd = Posix.openat(AT_FDCWD, path, OPEN_FILE, 0, path);
+            try {
+                return importFile(fd, path);
+            } finally {
+                Posix.close(fd);
+            }
+        }
+        if (stat.isDirectory()) {
+            return importDirectory(path);
+        }
+        throw new SpecialFileException(path, stat.typeName());
+    }
+
+    private FileNode importFile(int fd, byte[] path) throws IOException {
+        Stat stat = Posix.fstat(fd, path);
+        if (!stat.isRegular()) {
+            throw new SpecialFileException(path, stat.typeName());
+        }
+        MemorySegment buffer = READ_BUFFER.get();
+        long size = 0;
+        B3Digest digest;
+        try (BlobWriter writer = blobs.create()) {
+            while (true) {
+                long n = Posix.read(fd, buffer, 0, buffer.byteSize(), path);
+                if (n == 0) {
+                    break;
+                }
+                writer.write(buffer.asSlice(0, n).asByteBuffer());
+                size += n;
+                bytesRead.add(n);
+            }
+            digest = writer.finish();
+            bytesStored.add(writer.bytesStored());
+        }
+        files.increment();
+        return new FileNode(digest, size, stat.ownerExecutable());
+    }
+
+    private DirectoryNode importDirectory(byte[] rootPath) throws IOException {
+        int rootFd = Posix.openat(AT_FDCWD, rootPath, OPEN_DIRECTORY, 0, rootPath);
+        try (TreeWork work = new TreeWork(threads, maxFilesInFlight, "castore-import");
+                DirectoryReader reader = new DirectoryReader()) {
+            Closure closure = new Closure(directories.putClosure());
+            PendingDirectory root = new PendingDirectory(null, null, rootPath, closure);
+            root.fd = work.directory(rootFd, rootPath);
+            ArrayDeque<PendingDirectory> stack = new ArrayDeque<>();
+            stack.push(root);
+            try {
+                while (!stack.isEmpty() && !work.failed()) {
+                    list(stack.pop(), stack, reader, work);
+                }
+            } catch (IOException | RuntimeException e) {
+                work.fail(e);
+            }
+            work.finish();
+            DirectoryNode node = root.result;
+            if (node == null) {
+                throw new IllegalStateException("import of " + new String(rootPath) + " ended without a root");
+            }
+            closure.finish();
+            return node;
+        }
+    }
+
+    /** Lists one directory: subdirectories go on the stack, files to the pool, symlinks are read here. */
+    private void list(PendingDirectory dir, ArrayDeque<PendingDirectory> stack, DirectoryReader reader, TreeWork work)
+            throws IOException {
+        if (dir.fd == null) {
+            TreeWork.DirFd parent = dir.parent.fd;
+            try {
+                dir.fd = work.directory(Posix.openat(parent.fd, dir.name.bytesUnsafe(), OPEN_DIRECTORY, 0, dir.path), dir.path);
+            } finally {
+                parent.release();
+            }
+        }
+        TreeWork.DirFd fd = dir.fd;
+        try {
+            for (DirectoryReader.Entry entry : reader.list(fd.fd, dir.path)) {
+                byte[] path = Posix.child(dir.path, entry.name());
+                int type = entry.type() == Posix.DT_UNKNOWN ? toDirentType(Posix.lstatat(fd.fd, entry.name(), path)) : entry.type();
+                Name name = Name.of(entry.name());
+                switch (type) {
+                    case Posix.DT_DIR -> {
+                        dir.expectChild();
+                        fd.retain();
+                        stack.push(new PendingDirectory(dir, name, path, dir.closure));
+                    }
+                    case Posix.DT_REG -> {
+                        dir.expectChild();
+                        fd.retain();
+                        work.submit(() -> {
+                            int fileFd;
+                            try {
+                                fileFd = Posix.openat(fd.fd, entry.name(), OPEN_FILE, 0, path);
+                            } finally {
+                                fd.release();
+                            }
+                            FileNode node;
+                            try {
+                                node = importFile(fileFd, path);
+                            } finally {
+                                Posix.close(fileFd);
+                            }
+                            dir.childDone(name, node);
+                        });
+                    }
+                    case Posix.DT_LNK -> {
+                        dir.expectChild();
+                        symlinks.increment();
+                        dir.childDone(name, SymlinkNode.of(Posix.readlinkat(fd.fd, entry.name(), path)));
+                    }
+                    default -> throw new SpecialFileException(path, direntTypeName(type));
+                }
+            }
+        } finally {
+            fd.release();
+        }
+        dirs.increment();
+        dir.childDone(null, null);
+    }
+
+    private static int toDirentType(Stat stat) {
+        return switch (stat.type()) {
+            case Posix.S_IFDIR -> Posix.DT_DIR;
+            case Posix.S_IFREG -> Posix.DT_REG;
+            case Posix.S_IFLNK -> Posix.DT_LNK;
+            default -> stat.type() >>> 12; // DT_* = S_IF* >> 12
+        };
+    }
+
+    private static String direntTypeName(int type) {
+        return new Stat(type << 12, 0).typeName();
+    }
+
+    /**
+     * A directory whose children are not all known yet. Counts outstanding children (plus one
+     * for its own listing); the thread that completes the last one builds, puts and hands the
+     * node to the parent, so puts go leaves first. The builder is dropped once the node is known.
+     */
+    private static final class PendingDirectory {
+        final PendingDirectory parent;
+        final Name name;
+        final byte[] path;
+        final Closure closure;
+        TreeWork.DirFd fd;
+        private Directory.Builder builder = new Directory.Builder();
+        private int outstanding = 1;
+        DirectoryNode result;
+
+        PendingDirectory(PendingDirectory parent, Name name, byte[] path, Closure closure) {
+            this.parent = parent;
+            this.name = name;
+            this.path = path;
+            this.closure = closure;
+        }
+
+        synchronized void expectChild() {
+            outstanding++;
+        }
+
+        /** Records a child (or, with a null name, the end of the listing); completes the directory on the last one. */
+        void childDone(Name childName, Node node) throws IOException {
+            Directory done;
+            synchronized (this) {
+                if (childName != null) {
+                    builder.add(childName, node);
+                }
+                if (--outstanding > 0) {
+                    return;
+                }
+                done = builder.build();
+                builder = null;
+            }
+            closure.put(done);
+            DirectoryNode node1 = new DirectoryNode(done.digest(), done.size());
+            if (parent == null) {
+                result = node1;
+            } else {
+                parent.childDone(name, node1);
+            }
+        }
+    }
+
+    /** The closure being put, shared by the threads that complete directories; each distinct Directory once. */
+    private static final class Closure {
+        private final ClosurePutter putter;
+        private final Set<B3Digest> sent = new HashSet<>();
+
+        Closure(ClosurePutter putter) {
+            this.putter = putter;
+        }
+
+        synchronized void put(Directory directory) throws IOException {
+            if (sent.add(directory.digest())) {
+                putter.put(directory);
+            }
+        }
+
+        synchronized void finish() throws IOException {
+            putter.finish();
+        }
+    }
+}

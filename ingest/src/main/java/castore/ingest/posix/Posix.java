@@ -1,0 +1,446 @@
+package castore.ingest.posix;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * The few libc calls import and export need, on raw byte names, through FFM. java.nio cannot
+ * represent file names that are not valid in the platform encoding (they come back with U+FFFD),
+ * so everything that touches a name goes through here, relative to directory descriptors
+ * (openat and friends) so that deep trees are not limited by PATH_MAX.
+ *
+ * <p>Calls are thread-safe; each thread keeps its own scratch memory for names and errno.
+ * Failures throw {@link PosixException} carrying errno and the path they concern.
+ */
+public final class Posix {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final Linker.Option ERRNO = Linker.Option.captureCallState("errno");
+    private static final VarHandle ERRNO_HANDLE =
+            Linker.Option.captureStateLayout().varHandle(MemoryLayout.PathElement.groupElement("errno"));
+
+    public static final int AT_FDCWD = -100;
+    public static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    public static final int AT_EMPTY_PATH = 0x1000;
+
+    public static final int O_RDONLY = 0;
+    public static final int O_WRONLY = 1;
+    public static final int O_CREAT = 0100;
+    public static final int O_EXCL = 0200;
+    public static final int O_NOCTTY = 0400;
+    public static final int O_NONBLOCK = 04000;
+    public static final int O_CLOEXEC = 02000000;
+    /** Differs between architectures (asm-generic vs x86). */
+    public static final int O_DIRECTORY;
+    public static final int O_NOFOLLOW;
+
+    public static final int S_IFMT = 0170000;
+    public static final int S_IFREG = 0100000;
+    public static final int S_IFDIR = 0040000;
+    public static final int S_IFLNK = 0120000;
+    public static final int S_IFIFO = 0010000;
+    public static final int S_IFSOCK = 0140000;
+    public static final int S_IFCHR = 0020000;
+    public static final int S_IFBLK = 0060000;
+
+    public static final int DT_UNKNOWN = 0;
+    public static final int DT_DIR = 4;
+    public static final int DT_REG = 8;
+    public static final int DT_LNK = 10;
+
+    public static final int ENOENT = 2;
+    public static final int EINTR = 4;
+    public static final int EACCES = 13;
+    public static final int EEXIST = 17;
+    public static final int ENOTDIR = 20;
+    public static final int ELOOP = 40;
+
+    static {
+        String arch = System.getProperty("os.arch");
+        switch (arch) {
+            case "amd64", "x86_64" -> {
+                O_DIRECTORY = 0200000;
+                O_NOFOLLOW = 0400000;
+            }
+            case "aarch64", "riscv64" -> {
+                O_DIRECTORY = 040000;
+                O_NOFOLLOW = 0100000;
+            }
+            default -> throw new ExceptionInInitializerError("unsupported architecture for castore's libc calls: " + arch);
+        }
+    }
+
+    private static final MethodHandle OPENAT = downcall("openat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle STATX = downcall("statx", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle GETDENTS64 = downcall("getdents64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle READLINKAT = downcall("readlinkat", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+    private static final MethodHandle READ = downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle WRITE = downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle MKDIRAT = downcall("mkdirat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SYMLINKAT = downcall("symlinkat", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+    private static final MethodHandle FCHMOD = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle MMAP = downcall("mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle ISATTY = LINKER.downcallHandle(
+            LIBC.find("isatty").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle STRERROR = LINKER.downcallHandle(
+            LIBC.find("strerror").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
+
+    // struct statx offsets (the same on every architecture).
+    private static final int STATX_SIZE = 256;
+    private static final int STATX_MODE_OFFSET = 28;
+    private static final int STATX_SIZE_OFFSET = 40;
+    private static final int STATX_MASK = 0x1 | 0x2 | 0x200; // STATX_TYPE | STATX_MODE | STATX_SIZE
+
+    private static final int PROT_READ = 1;
+    private static final int MAP_PRIVATE = 2;
+    private static final int MADV_SEQUENTIAL = 2;
+
+    /** Longest path a single call accepts (PATH_MAX includes the NUL). */
+    public static final int PATH_MAX = 4096;
+
+    private Posix() {
+    }
+
+    private static MethodHandle downcall(String name, FunctionDescriptor descriptor) {
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new ExceptionInInitializerError("libc has no " + name)),
+                descriptor, ERRNO);
+    }
+
+    /** Per-thread native memory: errno capture, two NUL-terminated path buffers, statx and readlink buffers. */
+    private static final class Scratch {
+        final MemorySegment state;
+        final MemorySegment path1;
+        final MemorySegment path2;
+        final MemorySegment statx;
+        final MemorySegment link;
+
+        Scratch() {
+            Arena arena = Arena.ofAuto();
+            state = arena.allocate(Linker.Option.captureStateLayout());
+            path1 = arena.allocate(PATH_MAX + 1);
+            path2 = arena.allocate(PATH_MAX + 1);
+            statx = arena.allocate(STATX_SIZE, 8);
+            link = arena.allocate(PATH_MAX + 1);
+        }
+
+        int errno() {
+            return (int) ERRNO_HANDLE.get(state, 0L);
+        }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private static MemorySegment cString(MemorySegment buffer, byte[] bytes, byte[] pathForErrors) throws PosixException {
+        if (bytes.length > PATH_MAX) {
+            throw new PosixException(36 /* ENAMETOOLONG */, "path longer than " + PATH_MAX + " bytes", pathForErrors);
+        }
+        MemorySegment.copy(bytes, 0, buffer, JAVA_BYTE, 0, bytes.length);
+        buffer.set(JAVA_BYTE, bytes.length, (byte) 0);
+        return buffer;
+    }
+
+    /** Type bits and permission bits of a file, and its size. */
+    public record Stat(int mode, long size) {
+        public int type() {
+            return mode & S_IFMT;
+        }
+
+        public boolean isRegular() {
+            return type() == S_IFREG;
+        }
+
+        public boolean isDirectory() {
+            return type() == S_IFDIR;
+        }
+
+        public boolean isSymlink() {
+            return type() == S_IFLNK;
+        }
+
+        /** The owner's execute bit: what castore records as "executable". */
+        public boolean ownerExecutable() {
+            return (mode & 0100) != 0;
+        }
+
+        /** "fifo", "socket", "character device", ... for messages. */
+        public String typeName() {
+            return switch (type()) {
+                case S_IFREG -> "regular file";
+                case S_IFDIR -> "directory";
+                case S_IFLNK -> "symlink";
+                case S_IFIFO -> "fifo";
+                case S_IFSOCK -> "socket";
+                case S_IFCHR -> "character device";
+                case S_IFBLK -> "block device";
+                default -> "file of unknown type " + Integer.toOctalString(type());
+            };
+        }
+    }
+
+    /** openat(2); {@code path} is used for messages only. Retries on EINTR. */
+    public static int openat(int dirfd, byte[] name, int flags, int mode, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment cname = cString(s.path1, name, path);
+        while (true) {
+            int fd;
+            try {
+                fd = (int) OPENAT.invokeExact(s.state, dirfd, cname, flags, mode);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            if (fd >= 0) {
+                return fd;
+            }
+            int errno = s.errno();
+            if (errno != EINTR) {
+                throw new PosixException(errno, "open", path);
+            }
+        }
+    }
+
+    public static void close(int fd) {
+        try {
+            int ignored = (int) CLOSE.invokeExact(SCRATCH.get().state, fd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** statx(2) of {@code name} relative to {@code dirfd}; an empty name with AT_EMPTY_PATH stats the fd itself. */
+    public static Stat statat(int dirfd, byte[] name, int flags, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment cname = cString(s.path1, name, path);
+        int rc;
+        try {
+            rc = (int) STATX.invokeExact(s.state, dirfd, cname, flags, STATX_MASK, s.statx);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (rc != 0) {
+            throw new PosixException(s.errno(), "stat", path);
+        }
+        int mode = Short.toUnsignedInt(s.statx.get(JAVA_SHORT, STATX_MODE_OFFSET));
+        long size = s.statx.get(JAVA_LONG, STATX_SIZE_OFFSET);
+        return new Stat(mode, size);
+    }
+
+    private static final byte[] EMPTY = new byte[0];
+
+    /** fstat of an open descriptor. */
+    public static Stat fstat(int fd, byte[] path) throws PosixException {
+        return statat(fd, EMPTY, AT_EMPTY_PATH, path);
+    }
+
+    /** lstat relative to {@code dirfd}. */
+    public static Stat lstatat(int dirfd, byte[] name, byte[] path) throws PosixException {
+        return statat(dirfd, name, AT_SYMLINK_NOFOLLOW, path);
+    }
+
+    /** getdents64(2) into {@code buffer}: bytes filled, 0 at the end. See {@link DirectoryReader}. */
+    static long getdents(int fd, MemorySegment buffer, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        long n;
+        try {
+            n = (long) GETDENTS64.invokeExact(s.state, fd, buffer, buffer.byteSize());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (n < 0) {
+            throw new PosixException(s.errno(), "read directory", path);
+        }
+        return n;
+    }
+
+    /** readlinkat(2): the target's bytes. */
+    public static byte[] readlinkat(int dirfd, byte[] name, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment cname = cString(s.path1, name, path);
+        long n;
+        try {
+            n = (long) READLINKAT.invokeExact(s.state, dirfd, cname, s.link, (long) s.link.byteSize());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (n < 0) {
+            throw new PosixException(s.errno(), "read link", path);
+        }
+        if (n > PATH_MAX) {
+            throw new PosixException(36, "symlink target longer than " + PATH_MAX + " bytes", path);
+        }
+        return s.link.asSlice(0, n).toArray(JAVA_BYTE);
+    }
+
+    /** read(2) of up to {@code length} bytes into {@code buffer} at {@code offset}; 0 at end of file. Retries on EINTR. */
+    public static long read(int fd, MemorySegment buffer, long offset, long length, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment target = buffer.asSlice(offset, length);
+        while (true) {
+            long n;
+            try {
+                n = (long) READ.invokeExact(s.state, fd, target, length);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            if (n >= 0) {
+                return n;
+            }
+            int errno = s.errno();
+            if (errno != EINTR) {
+                throw new PosixException(errno, "read", path);
+            }
+        }
+    }
+
+    /** Writes all {@code length} bytes of {@code buffer} from {@code offset}. */
+    public static void writeFully(int fd, MemorySegment buffer, long offset, long length, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        long done = 0;
+        while (done < length) {
+            long n;
+            try {
+                n = (long) WRITE.invokeExact(s.state, fd, buffer.asSlice(offset + done, length - done), length - done);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            if (n < 0) {
+                int errno = s.errno();
+                if (errno == EINTR) {
+                    continue;
+                }
+                throw new PosixException(errno, "write", path);
+            }
+            done += n;
+        }
+    }
+
+    public static void mkdirat(int dirfd, byte[] name, int mode, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment cname = cString(s.path1, name, path);
+        int rc;
+        try {
+            rc = (int) MKDIRAT.invokeExact(s.state, dirfd, cname, mode);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (rc != 0) {
+            throw new PosixException(s.errno(), "create directory", path);
+        }
+    }
+
+    public static void symlinkat(byte[] target, int dirfd, byte[] name, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment ctarget = cString(s.path2, target, path);
+        MemorySegment cname = cString(s.path1, name, path);
+        int rc;
+        try {
+            rc = (int) SYMLINKAT.invokeExact(s.state, ctarget, dirfd, cname);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (rc != 0) {
+            throw new PosixException(s.errno(), "create symlink", path);
+        }
+    }
+
+    public static void fchmod(int fd, int mode, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        int rc;
+        try {
+            rc = (int) FCHMOD.invokeExact(s.state, fd, mode);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (rc != 0) {
+            throw new PosixException(s.errno(), "chmod", path);
+        }
+    }
+
+    /**
+     * Maps {@code length} bytes of a file read-only, with sequential read-ahead advice. The
+     * segment is valid until {@link #munmap}; it is not bound to any arena.
+     */
+    public static MemorySegment mmap(int fd, long length, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment address;
+        try {
+            address = (MemorySegment) MMAP.invokeExact(s.state, MemorySegment.NULL, length, PROT_READ, MAP_PRIVATE, fd, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (address.address() == -1L) {
+            throw new PosixException(s.errno(), "map", path);
+        }
+        MemorySegment mapped = address.reinterpret(length);
+        try {
+            int ignored = (int) MADVISE.invokeExact(s.state, mapped, length, MADV_SEQUENTIAL);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        return mapped;
+    }
+
+    public static void munmap(MemorySegment mapped) {
+        try {
+            int ignored = (int) MUNMAP.invokeExact(SCRATCH.get().state, mapped, mapped.byteSize());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Whether {@code fd} is a terminal. */
+    public static boolean isatty(int fd) {
+        try {
+            return (int) ISATTY.invokeExact(fd) == 1;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The C library's text for an errno value. */
+    public static String strerror(int errno) {
+        try {
+            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            return s.reinterpret(1024).getString(0, StandardCharsets.UTF_8);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            throw r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        throw new IllegalStateException("native call failed", t);
+    }
+
+    /** {@code path} + "/" + {@code name}, for messages and for opening from the start. */
+    public static byte[] child(byte[] path, byte[] name) {
+        boolean slash = path.length > 0 && path[path.length - 1] != '/';
+        byte[] out = Arrays.copyOf(path, path.length + (slash ? 1 : 0) + name.length);
+        if (slash) {
+            out[path.length] = '/';
+        }
+        System.arraycopy(name, 0, out, out.length - name.length, name.length);
+        return out;
+    }
+}

@@ -1,0 +1,172 @@
+package castore.ingest;
+
+import static castore.ingest.RawTree.bytes;
+import static castore.ingest.RawTree.join;
+import static castore.ingest.RawTree.mkdir;
+import static castore.ingest.RawTree.symlink;
+import static castore.ingest.RawTree.write;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import castore.hash.Blake3;
+import castore.ingest.posix.PosixException;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.model.Node;
+import castore.model.SymlinkNode;
+import castore.service.DirectoryService;
+import castore.service.memory.MemoryBlobService;
+import castore.service.memory.MemoryDirectoryService;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ImporterTest {
+    @TempDir
+    Path tmp;
+
+    final MemoryBlobService blobs = new MemoryBlobService();
+    final List<Directory> puts = new ArrayList<>();
+    final MemoryDirectoryService stored = new MemoryDirectoryService();
+    /** Records the order of puts. */
+    final DirectoryService directories = new DirectoryService() {
+        @Override
+        public Optional<Directory> get(B3Digest digest) {
+            return stored.get(digest);
+        }
+
+        @Override
+        public boolean has(B3Digest digest) {
+            return stored.has(digest);
+        }
+
+        @Override
+        public B3Digest put(Directory directory) {
+            synchronized (puts) {
+                puts.add(directory);
+            }
+            return stored.put(directory);
+        }
+    };
+    final Importer importer = new Importer(blobs, directories, 2);
+
+    private static B3Digest b3(String s) {
+        return Blake3.digest(s.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void treeDigestMatchesHandBuiltDirectories() throws IOException {
+        byte[] root = join(bytes(tmp), "t");
+        mkdir(root);
+        write(join(root, "a"), "hello");
+        mkdir(join(root, "b"));
+        write(join(root, "b", "c"), "x".getBytes(StandardCharsets.UTF_8), 0755);
+        symlink("a", join(root, "l"));
+
+        Directory b = new Directory.Builder().add("c", new FileNode(b3("x"), 1, true)).build();
+        Directory top = new Directory.Builder()
+                .add("a", new FileNode(b3("hello"), 5, false))
+                .add("b", new DirectoryNode(b.digest(), b.size()))
+                .add("l", SymlinkNode.of("a"))
+                .build();
+
+        Node node = importer.importPath(root);
+        assertThat(node).isEqualTo(new DirectoryNode(top.digest(), 4));
+        assertThat(puts).as("leaves first").containsExactly(b, top);
+        assertThat(blobs.has(b3("hello"))).isTrue();
+    }
+
+    @Test
+    void symlinkGivenAsPathIsStoredNotFollowed() throws IOException {
+        byte[] dir = join(bytes(tmp), "dir");
+        mkdir(dir);
+        write(join(dir, "f"), "content");
+        byte[] link = join(bytes(tmp), "link");
+        symlink("dir", link);
+        assertThat(importer.importPath(link)).isEqualTo(SymlinkNode.of("dir"));
+        assertThat(puts).isEmpty();
+        assertThat(importer.stats().files()).isZero();
+    }
+
+    @Test
+    void fileGivenAsPathIsItsBlob() throws IOException {
+        byte[] file = join(bytes(tmp), "f");
+        write(file, "some bytes".getBytes(StandardCharsets.UTF_8), 0751);
+        assertThat(importer.importPath(file)).isEqualTo(new FileNode(b3("some bytes"), 10, true));
+        assertThat(importer.stats()).isEqualTo(new ImportStats(1, 0, 0, 10, 10));
+    }
+
+    @Test
+    void emptyDirectoryIsTheEmptyDirectory() throws IOException {
+        byte[] dir = join(bytes(tmp), "e");
+        mkdir(dir);
+        assertThat(importer.importPath(dir)).isEqualTo(new DirectoryNode(Directory.empty().digest(), 0));
+    }
+
+    @Test
+    void fifoIsAClearErrorNamingThePath() throws Exception {
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        mkdir(join(dir, "sub"));
+        write(join(dir, "sub", "ok"), "fine");
+        Process p = new ProcessBuilder("mkfifo", tmp.resolve("d/sub/pipe").toString()).inheritIO().start();
+        assertThat(p.waitFor()).isZero();
+        assertThatThrownBy(() -> importer.importPath(dir))
+                .isInstanceOf(SpecialFileException.class)
+                .hasMessage("cannot import " + tmp + "/d/sub/pipe: it is a fifo (only regular files, directories and symlinks can be imported)");
+        assertThatThrownBy(() -> importer.importPath(join(dir, "sub", "pipe")))
+                .isInstanceOf(SpecialFileException.class).hasMessageContaining("/d/sub/pipe: it is a fifo");
+    }
+
+    @Test
+    void socketIsAClearError() throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve("s"));
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(dir.resolve("sock")));
+            assertThatThrownBy(() -> importer.importPath(bytes(dir)))
+                    .isInstanceOf(SpecialFileException.class).hasMessageContaining(dir + "/sock: it is a socket");
+        }
+    }
+
+    @Test
+    void characterDeviceIsAClearError() throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("dev"));
+        Process p = new ProcessBuilder("mknod", dir.resolve("null").toString(), "c", "1", "3").inheritIO().start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(p.waitFor() == 0 || System.getenv("CI") != null, "mknod needs root");
+        assertThatThrownBy(() -> importer.importPath(bytes(dir)))
+                .isInstanceOf(SpecialFileException.class).hasMessageContaining(dir + "/null: it is a character device");
+    }
+
+    @Test
+    void nonexistentPathNamesThePath() {
+        assertThatThrownBy(() -> importer.importPath(join(bytes(tmp), "missing")))
+                .isInstanceOf(PosixException.class)
+                .hasMessage("cannot stat " + tmp + "/missing: No such file or directory")
+                .satisfies(e -> assertThat(((PosixException) e).notFound()).isTrue());
+    }
+
+    @Test
+    void nonUtf8NamesAreEscapedInMessages() throws Exception {
+        byte[] dir = join(bytes(tmp), new byte[] {'x', (byte) 0xff});
+        mkdir(dir);
+        Process p = new ProcessBuilder("mkfifo", "p").directory(tmp.toFile()).start();
+        assertThat(p.waitFor()).isZero();
+        assertThatThrownBy(() -> importer.importPath(join(bytes(tmp), "p")))
+                .hasMessageContaining(tmp + "/p: it is a fifo");
+        write(join(dir, new byte[] {'\n', (byte) 0xfe}), "z");
+        symlink(new byte[] {'\n', (byte) 0xfe}, join(bytes(tmp), "pointer"));
+        assertThat(importer.importPath(join(bytes(tmp), "pointer")))
+                .isEqualTo(SymlinkNode.of(new byte[] {'\n', (byte) 0xfe}));
+    }
+}

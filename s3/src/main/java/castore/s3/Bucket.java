@@ -1,0 +1,196 @@
+package castore.s3;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.time.Instant;
+import java.util.Iterator;
+import java.util.Optional;
+import java.util.Spliterator;
+import java.util.Spliterators;
+import java.util.stream.Stream;
+import java.util.stream.StreamSupport;
+import software.amazon.awssdk.core.exception.AbortedException;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.core.sync.ResponseTransformer;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.DeleteObjectRequest;
+import software.amazon.awssdk.services.s3.model.GetObjectRequest;
+import software.amazon.awssdk.services.s3.model.HeadObjectRequest;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
+import software.amazon.awssdk.services.s3.model.PutObjectRequest;
+import software.amazon.awssdk.services.s3.model.S3Exception;
+
+/**
+ * The few object operations castore needs, with S3's answers mapped to Java: absent objects are
+ * empty Optionals, failed preconditions are {@code false}, everything else that goes wrong
+ * (network, auth, server errors) is an IOException naming the key.
+ */
+final class Bucket {
+    private final S3Client client;
+    private final S3Location location;
+
+    Bucket(S3Client client, S3Location location) {
+        this.client = client;
+        this.location = location;
+    }
+
+    S3Location location() {
+        return location;
+    }
+
+    /** An object's bytes and the ETag they were read with. */
+    record Fetched(byte[] bytes, String etag) {
+    }
+
+    /** A listed object: key relative to the store prefix. */
+    record Listed(String key, long size, Instant lastModified) {
+    }
+
+    Optional<Fetched> get(String key) throws IOException {
+        try {
+            var response = client.getObject(GetObjectRequest.builder().bucket(location.bucket()).key(fullKey(key)).build(),
+                    ResponseTransformer.toBytes());
+            return Optional.of(new Fetched(response.asByteArrayUnsafe(), response.response().eTag()));
+        } catch (S3Exception e) {
+            if (e.statusCode() == 404) {
+                return Optional.empty();
+            }
+            throw failure("get", key, e);
+        } catch (SdkException e) {
+            throw failure("get", key, e);
+        }
+    }
+
+    boolean exists(String key) throws IOException {
+        return size(key).isPresent();
+    }
+
+    /** The object's size, or empty if it is absent. */
+    Optional<Long> size(String key) throws IOException {
+        try {
+            return Optional.of(client.headObject(HeadObjectRequest.builder().bucket(location.bucket()).key(fullKey(key)).build())
+                    .contentLength());
+        } catch (S3Exception e) {
+            if (e.statusCode() == 404) {
+                return Optional.empty();
+            }
+            throw failure("stat", key, e);
+        } catch (SdkException e) {
+            throw failure("stat", key, e);
+        }
+    }
+
+    /** Creates the object unless one exists (If-None-Match: *); false if it already existed. */
+    boolean putIfAbsent(String key, byte[] bytes) throws IOException {
+        return put(key, bytes, null, "*");
+    }
+
+    /** Replaces the object only if its ETag is still {@code etag}; false if it changed or vanished. */
+    boolean putIfMatch(String key, byte[] bytes, String etag) throws IOException {
+        return put(key, bytes, etag, null);
+    }
+
+    /** Unconditional write: only for objects private to this process (leases). */
+    void put(String key, byte[] bytes) throws IOException {
+        put(key, bytes, null, null);
+    }
+
+    private boolean put(String key, byte[] bytes, String ifMatch, String ifNoneMatch) throws IOException {
+        try {
+            client.putObject(PutObjectRequest.builder().bucket(location.bucket()).key(fullKey(key))
+                    .ifMatch(ifMatch).ifNoneMatch(ifNoneMatch).build(), RequestBody.fromBytes(bytes));
+            return true;
+        } catch (S3Exception e) {
+            // 412: precondition failed; 409: a concurrent conditional write won (AWS documents both).
+            if (e.statusCode() == 412 || e.statusCode() == 409 || (ifMatch != null && e.statusCode() == 404)) {
+                return false;
+            }
+            throw failure("put", key, e);
+        } catch (SdkException e) {
+            throw failure("put", key, e);
+        }
+    }
+
+    /** Deletes the object, only if its ETag is {@code etag} when that is non-null; false if the condition failed. */
+    boolean delete(String key, String etag) throws IOException {
+        try {
+            client.deleteObject(DeleteObjectRequest.builder().bucket(location.bucket()).key(fullKey(key)).ifMatch(etag).build());
+            return true;
+        } catch (S3Exception e) {
+            if (e.statusCode() == 412 || e.statusCode() == 404 && etag != null) {
+                return false;
+            }
+            throw failure("delete", key, e);
+        } catch (SdkException e) {
+            throw failure("delete", key, e);
+        }
+    }
+
+    /**
+     * Objects whose key starts with {@code keyPrefix} (relative to the store prefix), in key
+     * order, fetched page by page as the stream is consumed. Errors surface as
+     * {@link java.io.UncheckedIOException}.
+     */
+    Stream<Listed> list(String keyPrefix) {
+        String full = fullKey(keyPrefix);
+        Iterator<Listed> it = new Iterator<>() {
+            private Iterator<software.amazon.awssdk.services.s3.model.S3Object> page = java.util.Collections.emptyIterator();
+            private String continuation;
+            private boolean done;
+
+            @Override
+            public boolean hasNext() {
+                while (!page.hasNext() && !done) {
+                    ListObjectsV2Response response;
+                    try {
+                        response = client.listObjectsV2(ListObjectsV2Request.builder().bucket(location.bucket())
+                                .prefix(full).continuationToken(continuation).build());
+                    } catch (SdkException e) {
+                        throw new java.io.UncheckedIOException(failure("list", keyPrefix, e));
+                    }
+                    page = response.contents().iterator();
+                    continuation = response.nextContinuationToken();
+                    done = !Boolean.TRUE.equals(response.isTruncated()) || continuation == null;
+                }
+                return page.hasNext();
+            }
+
+            @Override
+            public Listed next() {
+                if (!hasNext()) {
+                    throw new java.util.NoSuchElementException();
+                }
+                var o = page.next();
+                return new Listed(o.key().substring(location.prefix().length()), o.size(), o.lastModified());
+            }
+        };
+        return StreamSupport.stream(Spliterators.spliteratorUnknownSize(it, Spliterator.ORDERED | Spliterator.NONNULL), false);
+    }
+
+    private String fullKey(String key) {
+        return location.prefix() + key;
+    }
+
+    private IOException failure(String operation, String key, SdkException e) {
+        if (e instanceof AbortedException || Thread.currentThread().isInterrupted()) {
+            var interrupted = new InterruptedIOException("s3 " + operation + " " + location.display() + key + " interrupted");
+            interrupted.initCause(e);
+            return interrupted;
+        }
+        String detail = e instanceof S3Exception s3
+                ? "HTTP " + s3.statusCode() + (s3.awsErrorDetails() != null && s3.awsErrorDetails().errorCode() != null
+                        ? " " + s3.awsErrorDetails().errorCode() : "")
+                : firstLine(e.getMessage());
+        return new IOException("s3 " + operation + " " + location.display() + key + " failed: " + detail, e);
+    }
+
+    private static String firstLine(String message) {
+        if (message == null) {
+            return "unknown error";
+        }
+        int nl = message.indexOf('\n');
+        return nl < 0 ? message : message.substring(0, nl);
+    }
+}

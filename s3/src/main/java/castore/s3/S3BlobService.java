@@ -1,0 +1,259 @@
+package castore.s3;
+
+import castore.chunk.FastCdc;
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.ChunkedBlobReader;
+import castore.service.CorruptedDataException;
+import castore.service.NotFoundException;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Blobs as objects: each chunk under {@code chunks/}, each blob's chunk list under
+ * {@code blobs/}. A chunk digest opens as a one-chunk blob, as in tvix, so a chunk-by-chunk
+ * client (the gRPC daemon serving this store) can read chunks directly.
+ */
+final class S3BlobService implements BlobService {
+    /** Uploads in flight per writer: bounds memory to this many max-size chunks. */
+    private static final int UPLOADS_PER_WRITER = 8;
+
+    private final Bucket bucket;
+    private final WriteLease lease;
+    private final ExecutorService executor;
+    private final FastCdc chunker;
+
+    S3BlobService(Bucket bucket, WriteLease lease, ExecutorService executor, FastCdc chunker) {
+        this.bucket = bucket;
+        this.lease = lease;
+        this.executor = executor;
+        this.chunker = chunker;
+    }
+
+    @Override
+    public boolean has(B3Digest digest) throws IOException {
+        return bucket.exists(Keys.blob(digest)) || bucket.exists(Keys.chunk(digest));
+    }
+
+    /**
+     * Whether a chunk (or a whole blob) with this digest is stored: chunks first, since that is
+     * what a chunk-level uploader asks about. (Becomes an override when BlobService gains it.)
+     */
+    public boolean hasChunk(B3Digest digest) throws IOException {
+        return bucket.exists(Keys.chunk(digest)) || bucket.exists(Keys.blob(digest));
+    }
+
+    /** A verified reader for one chunk, or a whole blob, by digest. */
+    public Optional<BlobReader> openChunk(B3Digest digest) throws IOException {
+        Optional<Long> size = bucket.size(Keys.chunk(digest));
+        if (size.isPresent()) {
+            return Optional.of(new ChunkedReader(digest, List.of(new ChunkMeta(digest, size.get()))));
+        }
+        return open(digest);
+    }
+
+    @Override
+    public Optional<BlobReader> open(B3Digest digest) throws IOException {
+        return chunks(digest).map(list -> new ChunkedReader(digest, list));
+    }
+
+    @Override
+    public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
+        Optional<Bucket.Fetched> list = bucket.get(Keys.blob(digest));
+        if (list.isPresent()) {
+            return Optional.of(ChunkList.decode(list.get().bytes(), "blob " + digest));
+        }
+        return bucket.size(Keys.chunk(digest)).map(size -> List.of(new ChunkMeta(digest, size)));
+    }
+
+    /** Fetches one chunk and checks it against its digest and size. */
+    byte[] readChunk(ChunkMeta chunk, B3Digest blob) throws IOException {
+        byte[] data = bucket.get(Keys.chunk(chunk.digest())).orElseThrow(() ->
+                new NotFoundException("chunk " + chunk.digest() + " of blob " + blob + " not found")).bytes();
+        if (data.length != chunk.size() || !Blake3.digest(data).equals(chunk.digest())) {
+            throw new CorruptedDataException("chunk " + chunk.digest() + " of blob " + blob + " is corrupted (content does not match digest)");
+        }
+        return data;
+    }
+
+    @Override
+    public BlobWriter create() throws IOException {
+        lease.beforeWrite();
+        return new Writer();
+    }
+
+    /** Positional reads over the chunk list; the last chunk read is kept for sequential readers. */
+    private final class ChunkedReader extends ChunkedBlobReader {
+        private record Held(int index, byte[] data) {
+        }
+
+        private final B3Digest digest;
+        private volatile Held held;
+
+        ChunkedReader(B3Digest digest, List<ChunkMeta> chunks) {
+            super(chunks);
+            this.digest = digest;
+        }
+
+        @Override
+        protected byte[] chunk(int index) throws IOException {
+            Held h = held;
+            if (h != null && h.index == index) {
+                return h.data;
+            }
+            byte[] data = readChunk(chunks().get(index), digest);
+            held = new Held(index, data);
+            return data;
+        }
+    }
+
+    /** Chunks as data arrives and uploads each new chunk in the background; the chunk list goes last. */
+    private final class Writer implements BlobWriter {
+        private final byte[] buffer = new byte[2 * chunker.maxSize()];
+        private final Blake3.Hasher hasher = Blake3.newHasher();
+        private final List<ChunkMeta> chunks = new ArrayList<>();
+        private final Set<B3Digest> submitted = new HashSet<>();
+        private final List<Future<?>> uploads = new ArrayList<>();
+        private final Semaphore inFlight = new Semaphore(UPLOADS_PER_WRITER);
+        private final AtomicLong stored = new AtomicLong();
+        private volatile IOException failed;
+        private int filled;
+        private long size;
+        private B3Digest result;
+        private boolean closed;
+
+        @Override
+        public void write(ByteBuffer data) throws IOException {
+            if (result != null || closed) {
+                throw new IOException("blob writer already " + (closed ? "closed" : "finished"));
+            }
+            while (data.hasRemaining()) {
+                int n = Math.min(data.remaining(), buffer.length - filled);
+                data.get(buffer, filled, n);
+                hasher.update(buffer, filled, n);
+                filled += n;
+                size += n;
+                while (filled >= chunker.maxSize()) {
+                    emit(chunker.cut(buffer, 0, chunker.maxSize()));
+                }
+            }
+        }
+
+        private void emit(int length) throws IOException {
+            byte[] chunk = Arrays.copyOf(buffer, length);
+            System.arraycopy(buffer, length, buffer, 0, filled - length);
+            filled -= length;
+            B3Digest digest = Blake3.digest(chunk);
+            chunks.add(new ChunkMeta(digest, length));
+            if (failed != null) {
+                throw failed; // stop sending once an upload failed: finish would fail anyway
+            }
+            if (!submitted.add(digest)) {
+                return;
+            }
+            try {
+                inFlight.acquire();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while uploading");
+            }
+            uploads.add(executor.submit(() -> {
+                try {
+                    lease.beforeWrite(); // keeps the lease fresh through a long upload, so gc stays out
+                    String key = Keys.chunk(digest);
+                    // Existence first: a chunk already stored costs a HEAD, not an upload.
+                    if (!bucket.exists(key) && bucket.putIfAbsent(key, chunk)) {
+                        stored.addAndGet(chunk.length);
+                    }
+                    return null;
+                } catch (IOException e) {
+                    failed = e;
+                    throw e;
+                } finally {
+                    inFlight.release();
+                }
+            }));
+        }
+
+        @Override
+        public B3Digest finish() throws IOException {
+            if (result != null) {
+                return result;
+            }
+            if (closed) {
+                throw new IOException("blob writer already closed");
+            }
+            while (filled > 0) {
+                emit(chunker.cut(buffer, 0, Math.min(chunker.maxSize(), filled)));
+            }
+            awaitUploads();
+            B3Digest digest = hasher.digest();
+            String key = Keys.blob(digest);
+            if (!bucket.exists(key)) {
+                bucket.putIfAbsent(key, ChunkList.encode(chunks));
+            }
+            result = digest;
+            return digest;
+        }
+
+        private void awaitUploads() throws IOException {
+            IOException first = null;
+            for (Future<?> f : uploads) {
+                try {
+                    f.get();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("interrupted while uploading");
+                } catch (ExecutionException e) {
+                    if (first == null) {
+                        first = e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+                    }
+                }
+            }
+            uploads.clear();
+            if (first != null) {
+                throw first;
+            }
+        }
+
+        @Override
+        public long size() {
+            return size;
+        }
+
+        @Override
+        public long bytesStored() {
+            return stored.get();
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            if (result == null) {
+                // Chunks already uploaded stay as unreferenced objects until GC; no blob appears.
+                for (Future<?> f : uploads) {
+                    f.cancel(true);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+package castore.s3;
+
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.model.Name;
+import castore.service.ChunkMeta;
+import castore.service.CorruptedDataException;
+import castore.service.StoreBusyException;
+import castore.service.StoreMaintenance;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/** verify and gc over the bucket: everything is found by listing the store's prefix. */
+final class S3Maintenance implements StoreMaintenance, AutoCloseable {
+    private final Bucket bucket;
+    private final S3BlobService blobs;
+    private final S3DirectoryService directories;
+    private final S3RootService roots;
+    private final Clock clock;
+
+    S3Maintenance(Bucket bucket, S3BlobService blobs, S3DirectoryService directories, S3RootService roots, Clock clock) {
+        this.bucket = bucket;
+        this.blobs = blobs;
+        this.directories = directories;
+        this.roots = roots;
+        this.clock = clock;
+    }
+
+    @Override
+    public Closeable exclusive() throws IOException {
+        Instant now = clock.instant();
+        byte[] body = ("gc since " + now + " by " + ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8);
+        if (!bucket.putIfAbsent(Keys.GC_LOCK, body)) {
+            throw new StoreBusyException("another garbage collection holds " + bucket.location().display() + Keys.GC_LOCK
+                    + "; if none is running (a crashed gc), delete that object");
+        }
+        List<String> writers = new ArrayList<>();
+        try (var leases = bucket.list(Keys.LEASES)) {
+            leases.filter(l -> Duration.between(l.lastModified(), now).compareTo(WriteLease.STALE) < 0)
+                    .forEach(l -> writers.add(l.key()));
+        } catch (UncheckedIOException e) {
+            bucket.delete(Keys.GC_LOCK, null);
+            throw e.getCause();
+        }
+        if (!writers.isEmpty()) {
+            bucket.delete(Keys.GC_LOCK, null);
+            throw new StoreBusyException(writers.size() + " writer(s) active on " + bucket.location().display()
+                    + " (" + writers.getFirst() + "); try again when the import has finished");
+        }
+        return () -> bucket.delete(Keys.GC_LOCK, null);
+    }
+
+    @Override
+    public long verifyStored(Consumer<String> problem) throws IOException {
+        try {
+            return verify(problem);
+        } catch (UncheckedIOException e) {
+            throw e.getCause(); // a failed listing
+        }
+    }
+
+    private long verify(Consumer<String> problem) throws IOException {
+        long checked = 0;
+        // Blobs first: re-hash each blob whole through its chunks, checking every chunk on the way.
+        Map<B3Digest, Long> goodChunks = new HashMap<>();
+        Set<B3Digest> badChunks = new HashSet<>();
+        Set<B3Digest> goodBlobs = new HashSet<>();
+        for (var it = iterate(Keys.BLOBS); it.hasNext(); ) {
+            var listed = it.next();
+            checked++;
+            B3Digest blob = Keys.digestOf(Keys.BLOBS, listed.key()).orElse(null);
+            if (blob == null) {
+                problem.accept("unexpected object " + listed.key());
+                continue;
+            }
+            if (verifyBlob(blob, goodChunks, badChunks, problem)) {
+                goodBlobs.add(blob);
+            }
+        }
+        for (var it = iterate(Keys.CHUNKS); it.hasNext(); ) {
+            var listed = it.next();
+            checked++;
+            B3Digest chunk = Keys.digestOf(Keys.CHUNKS, listed.key()).orElse(null);
+            if (chunk == null) {
+                problem.accept("unexpected object " + listed.key());
+            } else if (!goodChunks.containsKey(chunk) && !badChunks.contains(chunk)) {
+                try {
+                    blobs.readChunk(new ChunkMeta(chunk, listed.size()), chunk);
+                    goodChunks.put(chunk, listed.size());
+                } catch (CorruptedDataException e) {
+                    problem.accept(e.getMessage());
+                }
+            }
+        }
+        Map<B3Digest, Directory> dirs = new HashMap<>();
+        for (var it = iterate(Keys.DIRECTORIES); it.hasNext(); ) {
+            var listed = it.next();
+            checked++;
+            B3Digest digest = Keys.digestOf(Keys.DIRECTORIES, listed.key()).orElse(null);
+            if (digest == null) {
+                problem.accept("unexpected object " + listed.key());
+                continue;
+            }
+            try {
+                directories.get(digest).ifPresent(d -> dirs.put(digest, d));
+            } catch (CorruptedDataException e) {
+                problem.accept(e.getMessage());
+            }
+        }
+        for (var e : dirs.entrySet()) {
+            for (var entry : e.getValue().entries().entrySet()) {
+                String where = "directory " + e.getKey() + " entry '" + entry.getKey() + "'";
+                switch (entry.getValue()) {
+                    case DirectoryNode d -> {
+                        Directory child = dirs.get(d.digest());
+                        if (child == null) {
+                            problem.accept(where + ": directory " + d.digest() + " missing or corrupted");
+                        } else if (child.size() != d.size()) {
+                            problem.accept(where + ": size " + d.size() + " but directory has " + child.size());
+                        }
+                    }
+                    case FileNode f -> checkFile(where, f, goodBlobs, goodChunks, problem);
+                    default -> {
+                    }
+                }
+            }
+        }
+        for (var it = iterate(Keys.ROOTS); it.hasNext(); ) {
+            var listed = it.next();
+            checked++;
+            Name name = Keys.rootName(listed.key()).orElse(null);
+            if (name == null) {
+                problem.accept("unexpected object " + listed.key());
+                continue;
+            }
+            try {
+                var node = roots.get(name);
+                String where = "root '" + name + "'";
+                if (node.isPresent() && node.get() instanceof DirectoryNode d && !dirs.containsKey(d.digest())) {
+                    problem.accept(where + ": directory " + d.digest() + " missing or corrupted");
+                } else if (node.isPresent() && node.get() instanceof FileNode f) {
+                    checkFile(where, f, goodBlobs, goodChunks, problem);
+                }
+            } catch (CorruptedDataException e) {
+                problem.accept(e.getMessage());
+            }
+        }
+        return checked;
+    }
+
+    private static void checkFile(String where, FileNode f, Set<B3Digest> goodBlobs, Map<B3Digest, Long> goodChunks,
+            Consumer<String> problem) {
+        Long chunkSize = goodChunks.get(f.digest());
+        if (!goodBlobs.contains(f.digest()) && (chunkSize == null || chunkSize != f.size())) {
+            problem.accept(where + ": blob " + f.digest() + " missing or corrupted");
+        }
+    }
+
+    private boolean verifyBlob(B3Digest blob, Map<B3Digest, Long> goodChunks, Set<B3Digest> badChunks, Consumer<String> problem)
+            throws IOException {
+        List<ChunkMeta> chunks;
+        try {
+            chunks = blobs.chunks(blob).orElse(null);
+        } catch (CorruptedDataException e) {
+            problem.accept(e.getMessage());
+            return false;
+        }
+        if (chunks == null) {
+            return false; // deleted since listed
+        }
+        Blake3.Hasher hasher = Blake3.newHasher();
+        for (ChunkMeta chunk : chunks) {
+            if (badChunks.contains(chunk.digest())) {
+                problem.accept("blob " + blob + ": chunk " + chunk.digest() + " is corrupted");
+                return false;
+            }
+            try {
+                byte[] data = blobs.readChunk(chunk, blob);
+                hasher.update(data, 0, data.length);
+                goodChunks.put(chunk.digest(), chunk.size());
+            } catch (CorruptedDataException | castore.service.NotFoundException e) {
+                if (e instanceof CorruptedDataException) {
+                    badChunks.add(chunk.digest());
+                }
+                problem.accept(e.getMessage());
+                return false;
+            }
+        }
+        if (!hasher.digest().equals(blob)) {
+            problem.accept("blob " + blob + ": its chunks do not hash to the blob digest");
+            return false;
+        }
+        return true;
+    }
+
+    @Override
+    public SweepResult sweep(Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories) throws IOException {
+        try {
+            return sweepUnchecked(liveBlobs, liveDirectories);
+        } catch (UncheckedIOException e) {
+            throw e.getCause(); // a failed listing
+        }
+    }
+
+    private SweepResult sweepUnchecked(Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories) throws IOException {
+        long removed = 0;
+        long freed = 0;
+        for (var it = iterate(Keys.DIRECTORIES); it.hasNext(); ) {
+            var listed = it.next();
+            var digest = Keys.digestOf(Keys.DIRECTORIES, listed.key());
+            if (digest.isPresent() && !liveDirectories.contains(digest.get())) {
+                bucket.delete(listed.key(), null);
+                removed++;
+                freed += listed.size();
+            }
+        }
+        Set<B3Digest> liveChunks = new HashSet<>(liveBlobs);
+        for (var it = iterate(Keys.BLOBS); it.hasNext(); ) {
+            var listed = it.next();
+            var digest = Keys.digestOf(Keys.BLOBS, listed.key());
+            if (digest.isEmpty()) {
+                continue;
+            }
+            if (liveBlobs.contains(digest.get())) {
+                try {
+                    blobs.chunks(digest.get()).ifPresent(list -> list.forEach(c -> liveChunks.add(c.digest())));
+                } catch (CorruptedDataException e) {
+                    // Keep whatever it might refer to; verify reports it.
+                    throw new CorruptedDataException(e.getMessage() + "; gc stopped, run verify");
+                }
+            } else {
+                bucket.delete(listed.key(), null);
+                removed++;
+                freed += listed.size();
+            }
+        }
+        for (var it = iterate(Keys.CHUNKS); it.hasNext(); ) {
+            var listed = it.next();
+            var digest = Keys.digestOf(Keys.CHUNKS, listed.key());
+            if (digest.isPresent() && !liveChunks.contains(digest.get())) {
+                bucket.delete(listed.key(), null);
+                removed++;
+                freed += listed.size();
+            }
+        }
+        Instant now = clock.instant();
+        for (var it = iterate(Keys.LEASES); it.hasNext(); ) {
+            var listed = it.next();
+            if (Duration.between(listed.lastModified(), now).compareTo(WriteLease.STALE) >= 0) {
+                bucket.delete(listed.key(), null); // left by a crashed writer
+            }
+        }
+        return new SweepResult(removed, freed);
+    }
+
+    @Override
+    public void close() {
+        // Nothing of its own: the shared client is closed with the store.
+    }
+
+    /** A listing, page by page; a failed page is an UncheckedIOException. */
+    private Iterator<Bucket.Listed> iterate(String prefix) {
+        return bucket.list(prefix).iterator();
+    }
+}

@@ -1,0 +1,125 @@
+package castore.s3;
+
+import castore.chunk.FastCdc;
+import castore.model.InvalidDataException;
+import castore.service.Store;
+import castore.service.StoreOptions;
+import castore.service.StoreProvider;
+import java.io.IOException;
+import java.net.URI;
+import java.time.Clock;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.ProfileCredentialsProvider;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.core.retry.RetryMode;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.HeadBucketRequest;
+import software.amazon.awssdk.services.s3.model.S3Exception;
+
+/**
+ * {@code s3://bucket/prefix?endpoint=URL&region=NAME&profile=NAME}: all three services in one
+ * bucket below one prefix. Credentials come from the SDK's default chain (AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials and config, container and instance
+ * roles), or the named profile. An endpoint means an S3-compatible server: path-style requests.
+ */
+public final class S3StoreProvider implements StoreProvider {
+    private static final String DEFAULT_REGION_FOR_ENDPOINT = "us-east-1";
+
+    @Override
+    public Set<String> schemes() {
+        return Set.of("s3");
+    }
+
+    @Override
+    public Store open(URI address, StoreOptions options) throws IOException {
+        S3Location location = S3Location.parse(address);
+        S3Client client = client(location, options);
+        try {
+            checkBucket(client, location);
+        } catch (IOException | RuntimeException e) {
+            client.close();
+            throw e;
+        }
+        return open(client, location);
+    }
+
+    /** Opens the store with a client the caller built (tests use it for unusual client settings). */
+    static Store open(S3Client client, S3Location location) {
+        Bucket bucket = new Bucket(client, location);
+        Clock clock = Clock.systemUTC();
+        WriteLease lease = new WriteLease(bucket, clock);
+        ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+        var blobs = new S3BlobService(bucket, lease, executor, FastCdc.TVIX);
+        var directories = new S3DirectoryService(bucket, lease, executor);
+        var roots = new S3RootService(bucket, lease);
+        var maintenance = new S3Maintenance(bucket, blobs, directories, roots, clock);
+        AutoCloseable shared = () -> {
+            try (client; executor; lease) {
+                // closes the lease (deleting it), then the executor, then the client
+            }
+        };
+        return new Store(blobs, directories, roots, List.<AutoCloseable>of(roots, directories, blobs, maintenance, shared));
+    }
+
+    static S3Client client(S3Location location, StoreOptions options) {
+        var builder = S3Client.builder()
+                .httpClientBuilder(UrlConnectionHttpClient.builder()
+                        .connectionTimeout(options.timeout())
+                        .socketTimeout(options.timeout()))
+                .region(region(location))
+                .credentialsProvider(credentials(location))
+                // Our own BLAKE3 checks cover integrity; the SDK's default CRC trailers are not
+                // understood by every S3-compatible server.
+                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                .overrideConfiguration(c -> c.retryStrategy(RetryMode.STANDARD));
+        location.endpoint().ifPresent(endpoint -> builder.endpointOverride(endpoint).forcePathStyle(true));
+        return builder.build();
+    }
+
+    private static Region region(S3Location location) {
+        if (location.region().isPresent()) {
+            return Region.of(location.region().get());
+        }
+        try {
+            return new DefaultAwsRegionProviderChain().getRegion();
+        } catch (SdkException none) {
+            if (location.endpoint().isPresent()) {
+                return Region.of(DEFAULT_REGION_FOR_ENDPOINT);
+            }
+            throw new InvalidDataException("s3 address " + location.display()
+                    + ": no region configured; add ?region=NAME or set AWS_REGION");
+        }
+    }
+
+    private static AwsCredentialsProvider credentials(S3Location location) {
+        return location.profile().<AwsCredentialsProvider>map(ProfileCredentialsProvider::create)
+                .orElseGet(() -> DefaultCredentialsProvider.builder().build());
+    }
+
+    private static void checkBucket(S3Client client, S3Location location) throws IOException {
+        try {
+            client.headBucket(HeadBucketRequest.builder().bucket(location.bucket()).build());
+        } catch (S3Exception e) {
+            if (e.statusCode() == 404) {
+                throw new InvalidDataException("s3 bucket '" + location.bucket() + "' does not exist (create it first)");
+            }
+            if (e.statusCode() == 403 || e.statusCode() == 401) {
+                throw new IOException("s3 bucket '" + location.bucket() + "': access denied (check AWS credentials)", e);
+            }
+            throw new IOException("s3 bucket '" + location.bucket() + "' not usable: HTTP " + e.statusCode(), e);
+        } catch (SdkException e) {
+            throw new IOException("s3 store " + location.display() + " not reachable: " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+package castore.s3;
+
+import castore.service.StoreBusyException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.UUID;
+
+/**
+ * Keeps writers and GC apart across machines. A process that writes first puts
+ * {@code leases/<id>} and then checks that {@code locks/gc} is absent; GC puts {@code locks/gc}
+ * (create-only) and then checks that no fresh lease exists. With S3's strong read-after-write
+ * consistency at least one of the two sees the other, so GC never sweeps under an import.
+ * Leases are refreshed while writing; one older than {@link #STALE} (a crashed writer) is ignored.
+ */
+final class WriteLease implements AutoCloseable {
+    static final Duration REFRESH = Duration.ofMinutes(2);
+    static final Duration STALE = Duration.ofMinutes(15);
+
+    private final Bucket bucket;
+    private final Clock clock;
+    private final String key = Keys.LEASES + UUID.randomUUID();
+    private Instant refreshed;
+
+    WriteLease(Bucket bucket, Clock clock) {
+        this.bucket = bucket;
+        this.clock = clock;
+    }
+
+    /** Called before every write; cheap unless the lease must be taken or refreshed. */
+    synchronized void beforeWrite() throws IOException {
+        Instant now = clock.instant();
+        if (refreshed != null && Duration.between(refreshed, now).compareTo(REFRESH) < 0) {
+            return;
+        }
+        // A GC that started while our lease was fresh saw it and backs off; otherwise it may be sweeping.
+        boolean wasFresh = refreshed != null && Duration.between(refreshed, now).compareTo(STALE) < 0;
+        bucket.put(key, ("writer since " + now + "\n").getBytes(StandardCharsets.UTF_8));
+        if (!wasFresh && bucket.exists(Keys.GC_LOCK)) {
+            bucket.delete(key, null);
+            throw new StoreBusyException("garbage collection is running on " + bucket.location().display()
+                    + " (lock " + Keys.GC_LOCK + "); try again when it has finished");
+        }
+        refreshed = now;
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        if (refreshed != null) {
+            refreshed = null;
+            bucket.delete(key, null);
+        }
+    }
+}

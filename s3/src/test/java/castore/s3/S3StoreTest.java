@@ -1,0 +1,358 @@
+package castore.s3;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.model.InvalidDataException;
+import castore.model.Name;
+import castore.model.Node;
+import castore.model.SymlinkNode;
+import castore.service.BlobReader;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.CorruptedDataException;
+import castore.service.Store;
+import castore.service.StoreBusyException;
+import castore.service.StoreOptions;
+import castore.service.Stores;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import software.amazon.awssdk.core.sync.RequestBody;
+
+/** The S3 backend against a real S3-compatible server (S3Proxy) on loopback. */
+class S3StoreTest {
+    private static final String BUCKET = SharedS3Proxy.BUCKET;
+    @RegisterExtension
+    static final SharedS3Proxy S3 = new SharedS3Proxy();
+    static S3ProxyServer server;
+
+    private String prefix;
+    private Store store;
+
+    @BeforeEach
+    void open(TestInfo info) throws IOException {
+        server = S3.server();
+        prefix = "t-" + info.getTestMethod().orElseThrow().getName() + "-" + java.util.UUID.randomUUID();
+        store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+    }
+
+    @AfterEach
+    void close() throws IOException {
+        store.close();
+    }
+
+    static byte[] random(int size, long seed) {
+        byte[] data = new byte[size];
+        new SplittableRandom(seed).nextBytes(data);
+        return data;
+    }
+
+    B3Digest writeBlob(Store s, byte[] data) throws IOException {
+        try (BlobWriter w = s.blobs().create()) {
+            // Uneven writes: the chunker must not depend on how data arrives.
+            for (int off = 0; off < data.length; ) {
+                int n = Math.min(data.length - off, 100_000 + off % 7);
+                w.write(data, off, n);
+                off += n;
+            }
+            return w.finish();
+        }
+    }
+
+    static byte[] readAll(BlobReader r) throws IOException {
+        ByteBuffer all = ByteBuffer.allocate((int) r.size());
+        while (all.hasRemaining() && r.read(all.position(), all) > 0) {
+            // read until full
+        }
+        return all.array();
+    }
+
+    @Test
+    void blobOfSeveralChunksReadsWholeAndAtAnyOffset() throws IOException {
+        byte[] data = random(1_700_000, 1);
+        B3Digest digest = writeBlob(store, data);
+        assertThat(digest).isEqualTo(Blake3.digest(data));
+        assertThat(store.blobs().has(digest)).isTrue();
+        List<ChunkMeta> chunks = store.blobs().chunks(digest).orElseThrow();
+        assertThat(chunks).hasSizeGreaterThan(2);
+        assertThat(chunks.stream().mapToLong(ChunkMeta::size).sum()).isEqualTo(data.length);
+        try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            assertThat(r.size()).isEqualTo(data.length);
+            assertThat(readAll(r)).isEqualTo(data);
+            SplittableRandom random = new SplittableRandom(7);
+            for (int i = 0; i < 50; i++) {
+                int pos = random.nextInt(data.length);
+                int len = random.nextInt(1, 600_000);
+                ByteBuffer dst = ByteBuffer.allocate(len);
+                int n = r.read(pos, dst);
+                assertThat(n).isEqualTo(Math.min(len, data.length - pos));
+                assertThat(java.util.Arrays.copyOf(dst.array(), n)).isEqualTo(java.util.Arrays.copyOfRange(data, pos, pos + n));
+            }
+            assertThat(r.read(data.length, ByteBuffer.allocate(10))).isEqualTo(-1);
+        }
+        // A chunk digest opens as a one-chunk blob, as tvix clients expect.
+        ChunkMeta second = chunks.get(1);
+        try (BlobReader r = store.blobs().open(second.digest()).orElseThrow()) {
+            assertThat(Blake3.digest(readAll(r))).isEqualTo(second.digest());
+        }
+        var s3blobs = (S3BlobService) store.blobs();
+        assertThat(s3blobs.hasChunk(second.digest())).isTrue();
+        assertThat(s3blobs.hasChunk(digest)).isTrue();
+        assertThat(s3blobs.hasChunk(Blake3.digest(new byte[] {9}))).isFalse();
+        try (BlobReader r = s3blobs.openChunk(second.digest()).orElseThrow()) {
+            assertThat(r.size()).isEqualTo(second.size());
+            assertThat(Blake3.digest(readAll(r))).isEqualTo(second.digest());
+        }
+    }
+
+    @Test
+    void sameContentTwiceStoresNothingNew() throws IOException {
+        byte[] data = random(900_000, 2);
+        long first;
+        try (BlobWriter w = store.blobs().create()) {
+            w.write(data, 0, data.length);
+            w.finish();
+            first = w.bytesStored();
+        }
+        assertThat(first).isEqualTo(data.length);
+        try (BlobWriter w = store.blobs().create()) {
+            w.write(data, 0, data.length);
+            w.finish();
+            assertThat(w.bytesStored()).isZero();
+        }
+    }
+
+    @Test
+    void emptyBlobAndAbsentBlob() throws IOException {
+        B3Digest empty = writeBlob(store, new byte[0]);
+        assertThat(empty).isEqualTo(Blake3.digest(new byte[0]));
+        try (BlobReader r = store.blobs().open(empty).orElseThrow()) {
+            assertThat(r.size()).isZero();
+            assertThat(r.read(0, ByteBuffer.allocate(1))).isEqualTo(-1);
+        }
+        B3Digest absent = Blake3.digest("absent".getBytes());
+        assertThat(store.blobs().has(absent)).isFalse();
+        assertThat(store.blobs().open(absent)).isEmpty();
+        assertThat(store.blobs().chunks(absent)).isEmpty();
+    }
+
+    @Test
+    void writerClosedWithoutFinishLeavesNoBlob() throws IOException {
+        byte[] data = random(600_000, 3);
+        try (BlobWriter w = store.blobs().create()) {
+            w.write(data, 0, data.length);
+        }
+        assertThat(store.blobs().has(Blake3.digest(data))).isFalse();
+    }
+
+    @Test
+    void corruptedChunkIsAnErrorNeverData() throws IOException {
+        byte[] data = random(700_000, 4);
+        B3Digest digest = writeBlob(store, data);
+        ChunkMeta chunk = store.blobs().chunks(digest).orElseThrow().get(1);
+        byte[] bad = random((int) chunk.size(), 99);
+        try (var client = server.client()) {
+            client.putObject(b -> b.bucket(BUCKET).key(prefix + "/" + Keys.chunk(chunk.digest())), RequestBody.fromBytes(bad));
+        }
+        try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            assertThat(r.read(0, ByteBuffer.allocate(1000))).isEqualTo(1000); // chunk 0 is fine
+            assertThatThrownBy(() -> readAll(r)).isInstanceOf(CorruptedDataException.class).hasMessageContaining(chunk.digest().toString());
+        }
+        List<String> problems = new java.util.ArrayList<>();
+        store.maintenance().orElseThrow().verifyStored(problems::add);
+        assertThat(problems).anyMatch(p -> p.contains(chunk.digest().toString()));
+    }
+
+    static Directory leaf(String file, B3Digest blob, long size) {
+        return Directory.builder().add(file, new FileNode(blob, size, false))
+                .add("link", SymlinkNode.of("target")).build();
+    }
+
+    @Test
+    void directoriesRoundTripAndChildrenAreChecked() throws IOException {
+        B3Digest blob = writeBlob(store, "hello".getBytes());
+        Directory leaf = leaf("hello.txt", blob, 5);
+        Directory root = Directory.builder().add("sub", leaf.toNode()).add("top", new FileNode(blob, 5, true)).build();
+        assertThatThrownBy(() -> store.directories().put(root)).isInstanceOf(InvalidDataException.class).hasMessageContaining("sub");
+        assertThat(store.directories().has(root.digest())).isFalse();
+        store.directories().put(leaf);
+        store.directories().put(root);
+        assertThat(store.directories().get(root.digest())).contains(root);
+        assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
+        Directory lying = Directory.builder().add("sub", new DirectoryNode(leaf.digest(), leaf.size() + 1)).build();
+        assertThatThrownBy(() -> store.directories().put(lying)).isInstanceOf(InvalidDataException.class).hasMessageContaining("size");
+    }
+
+    @Test
+    void rejectedClosureStoresNothing() throws IOException {
+        Directory a = leaf("a", Blake3.digest(new byte[0]), 0);
+        Directory b = Directory.builder().add("a", a.toNode()).build();
+        Directory c = Directory.builder().add("b", b.toNode()).build();
+        var putter = store.directories().putClosure();
+        putter.put(a);
+        assertThatThrownBy(() -> putter.put(c)).isInstanceOf(InvalidDataException.class); // b not sent yet
+        assertThat(store.directories().has(a.digest())).isFalse();
+
+        var unreachable = store.directories().putClosure();
+        unreachable.put(a);
+        unreachable.put(leaf("other", Blake3.digest(new byte[0]), 0));
+        assertThatThrownBy(unreachable::finish).isInstanceOf(InvalidDataException.class).hasMessageContaining("not reachable");
+        assertThat(store.directories().has(a.digest())).isFalse();
+
+        var good = store.directories().putClosure();
+        good.put(a);
+        good.put(b);
+        good.put(c);
+        assertThat(good.finish()).isEqualTo(c.digest());
+        assertThat(store.directories().getRecursive(c.digest()).toList()).containsExactly(c, b, a);
+    }
+
+    @Test
+    void corruptedDirectoryIsAnError() throws IOException {
+        Directory a = leaf("a", Blake3.digest(new byte[0]), 0);
+        store.directories().put(a);
+        Directory other = leaf("b", Blake3.digest(new byte[0]), 0);
+        try (var client = server.client()) {
+            client.putObject(b -> b.bucket(BUCKET).key(prefix + "/" + Keys.directory(a.digest())), RequestBody.fromBytes(other.encode()));
+        }
+        assertThatThrownBy(() -> store.directories().get(a.digest())).isInstanceOf(CorruptedDataException.class)
+                .hasMessageContaining(a.digest().toString());
+    }
+
+    @Test
+    void rootsWithAnyBytesListInNameOrder() throws IOException {
+        Node file = new FileNode(Blake3.digest(new byte[0]), 0, false);
+        Node link = SymlinkNode.of("somewhere");
+        Name weird = Name.of(new byte[] {(byte) 0xff, 'x', '\n', ' '});
+        store.roots().put(Name.of("b"), file);
+        store.roots().put(weird, link);
+        store.roots().put(Name.of("a"), link);
+        try (var list = store.roots().list()) {
+            assertThat(list.map(Node.NamedNode::name).toList()).containsExactly(Name.of("a"), Name.of("b"), weird);
+        }
+        assertThat(store.roots().get(weird)).contains(link);
+        store.roots().put(Name.of("a"), file);
+        assertThat(store.roots().get(Name.of("a"))).contains(file);
+        assertThat(store.roots().remove(Name.of("a"))).isTrue();
+        assertThat(store.roots().remove(Name.of("a"))).isFalse();
+        assertThat(store.roots().get(Name.of("a"))).isEmpty();
+    }
+
+    @Test
+    void serverRefusesConflictingConditionalWrites() throws IOException {
+        // What the root updates rely on: If-None-Match: * and If-Match are enforced by the server.
+        try (var client = server.client()) {
+            Bucket bucket = new Bucket(client, S3Location.parse(java.net.URI.create("s3://" + BUCKET + "/" + prefix)));
+            assertThat(bucket.putIfAbsent("probe", new byte[] {1})).isTrue();
+            assertThat(bucket.putIfAbsent("probe", new byte[] {2})).isFalse();
+            String etag = bucket.get("probe").orElseThrow().etag();
+            assertThat(bucket.get("probe").orElseThrow().bytes()).containsExactly(1);
+            assertThat(bucket.putIfMatch("probe", new byte[] {3}, etag)).isTrue();
+            assertThat(bucket.putIfMatch("probe", new byte[] {4}, etag)).isFalse();
+            assertThat(bucket.get("probe").orElseThrow().bytes()).containsExactly(3);
+        }
+    }
+
+    @Test
+    void twoWritersCannotLoseAnUpdate() throws IOException {
+        Name name = Name.of("shared");
+        Node v1 = SymlinkNode.of("v1");
+        Node v2 = SymlinkNode.of("v2");
+        Node v3 = SymlinkNode.of("v3");
+        try (Store other = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT)) {
+            var mine = (S3RootService) store.roots();
+            var theirs = (S3RootService) other.roots();
+            assertThat(mine.compareAndSet(name, Optional.empty(), v1)).isTrue();
+            assertThat(theirs.compareAndSet(name, Optional.empty(), v2)).isFalse();
+            assertThat(theirs.compareAndSet(name, Optional.of(v1), v2)).isTrue();
+            assertThat(mine.compareAndSet(name, Optional.of(v1), v3)).isFalse(); // stale: sees v2, not v1
+            assertThat(store.roots().get(name)).contains(v2);
+            // put() re-reads and retries on a failed precondition, so it always lands on the newest state.
+            theirs.put(name, v3);
+            assertThat(mine.compareAndSet(name, Optional.of(v2), v1)).isFalse();
+            assertThat(store.roots().get(name)).contains(v3);
+        }
+    }
+
+    @Test
+    void gcDeletesWhatNoRootReachesAndVerifyPasses() throws IOException {
+        byte[] keep = random(800_000, 5);
+        byte[] drop = random(800_000, 6);
+        B3Digest kept = writeBlob(store, keep);
+        B3Digest dropped = writeBlob(store, drop);
+        Directory keptDir = leaf("f", kept, keep.length);
+        Directory droppedDir = leaf("g", dropped, drop.length);
+        store.directories().put(keptDir);
+        store.directories().put(droppedDir);
+        store.roots().put(Name.of("keep"), keptDir.toNode());
+        var maintenance = store.maintenance().orElseThrow();
+        store.close();
+        try (Store gc = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT)) {
+            var m = gc.maintenance().orElseThrow();
+            try (var lock = m.exclusive()) {
+                var result = m.sweep(Set.of(kept), Set.of(keptDir.digest()));
+                assertThat(result.objectsRemoved()).isGreaterThanOrEqualTo(3); // blob list, its chunks, the directory
+                assertThat(result.bytesFreed()).isGreaterThanOrEqualTo(drop.length);
+            }
+            assertThat(gc.blobs().has(dropped)).isFalse();
+            assertThat(gc.directories().has(droppedDir.digest())).isFalse();
+            try (BlobReader r = gc.blobs().open(kept).orElseThrow()) {
+                assertThat(readAll(r)).isEqualTo(keep);
+            }
+            List<String> problems = new java.util.ArrayList<>();
+            assertThat(m.verifyStored(problems::add)).isGreaterThan(0);
+            assertThat(problems).isEmpty();
+        }
+        assertThat(maintenance).isNotNull();
+        store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+    }
+
+    @Test
+    void gcIsRefusedWhileAWriterIsActiveAndWritersWhileGcRuns() throws IOException {
+        try (BlobWriter w = store.blobs().create()) { // takes the write lease
+            w.write(new byte[] {1, 2, 3}, 0, 3);
+            w.finish();
+        }
+        try (Store gc = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT)) {
+            assertThatThrownBy(() -> gc.maintenance().orElseThrow().exclusive()).isInstanceOf(StoreBusyException.class)
+                    .hasMessageContaining("writer");
+            store.close(); // releases the lease
+            try (var lock = gc.maintenance().orElseThrow().exclusive()) {
+                store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+                assertThatThrownBy(() -> store.blobs().create()).isInstanceOf(StoreBusyException.class)
+                        .hasMessageContaining("garbage collection");
+                assertThatThrownBy(() -> gc.maintenance().orElseThrow().exclusive()).isInstanceOf(StoreBusyException.class);
+            }
+            try (BlobWriter w = store.blobs().create()) {
+                w.write(new byte[] {4}, 0, 1);
+                assertThat(w.finish()).isEqualTo(Blake3.digest(new byte[] {4}));
+            }
+        }
+    }
+
+    @Test
+    void badAddressesGiveClearErrors() {
+        assertThatThrownBy(() -> Stores.open("s3:///nobucket", StoreOptions.DEFAULT)).isInstanceOf(InvalidDataException.class)
+                .hasMessageContaining("no bucket");
+        assertThatThrownBy(() -> Stores.open("s3://b/p?endpoint=ftp://x", StoreOptions.DEFAULT)).isInstanceOf(InvalidDataException.class)
+                .hasMessageContaining("endpoint");
+        assertThatThrownBy(() -> Stores.open("s3://b/p?colour=red", StoreOptions.DEFAULT)).isInstanceOf(InvalidDataException.class)
+                .hasMessageContaining("unknown parameter 'colour'");
+        assertThatThrownBy(() -> Stores.open(server.address("no-such-bucket", "p"), StoreOptions.DEFAULT))
+                .isInstanceOf(InvalidDataException.class).hasMessageContaining("does not exist");
+    }
+}
