@@ -3,8 +3,8 @@ package castore.grpc.client;
 import castore.grpc.proto.ReadBlobRequest;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
-import castore.service.BlobReader;
 import castore.service.ChunkMeta;
+import castore.service.ChunkedBlobReader;
 import castore.service.CorruptedDataException;
 import io.grpc.ClientCall;
 import io.grpc.stub.ClientCalls;
@@ -12,12 +12,7 @@ import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -32,13 +27,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * chunk digest), each hashed before a byte of it is returned. Sequential access prefetches the
  * next chunks. When chunks are consumed in order, the whole blob is hashed as well, so a server
  * that lists the wrong (but individually valid) chunks makes the last read fail instead of
- * completing the wrong file. Positional and thread-safe.
- *
- * <p>If the server gives no chunk list (tvix servers may not) or a chunk too large to hold in
- * memory, the whole blob is downloaded once into an unlinked temporary file, verified, and read
- * from there.
+ * completing the wrong file. Positional and thread-safe. (Blobs without a usable chunk list are
+ * read by {@link SpooledBlobReader}.)
  */
-final class RemoteBlobReader implements BlobReader {
+final class RemoteBlobReader extends ChunkedBlobReader {
     /** Chunks larger than this are not held in memory (our server's chunks are at most 512 KiB). */
     static final long MAX_MEMORY_CHUNK = 16 << 20;
     /** Chunks fetched ahead of a sequential reader. */
@@ -47,43 +39,25 @@ final class RemoteBlobReader implements BlobReader {
 
     private final Connection connection;
     private final B3Digest blob;
-    private final ChunkMeta[] chunks;
-    private final long[] starts;
-    private final long size;
     private final Map<Integer, Fetch> cache = new ConcurrentHashMap<>();
     private final AtomicInteger lastChunk = new AtomicInteger(-1);
     private final Object verifyLock = new Object();
     private Blake3.Hasher wholeBlob;
     private int verifiedChunks;
     private volatile boolean lying;
-    private final Object spoolLock = new Object();
-    private volatile FileChannel spool;
     private volatile boolean closed;
 
-    RemoteBlobReader(Connection connection, B3Digest blob, List<ChunkMeta> chunkList) throws IOException {
-        this.connection = connection;
-        this.blob = blob;
-        this.chunks = chunkList.toArray(ChunkMeta[]::new);
-        this.starts = new long[chunks.length];
-        long offset = 0;
-        boolean small = true;
-        for (int i = 0; i < chunks.length; i++) {
-            starts[i] = offset;
-            offset += chunks[i].size();
-            small &= chunks[i].size() <= MAX_MEMORY_CHUNK;
-        }
-        if (chunks.length == 0 || !small) {
-            this.size = download(chunks.length == 0 ? -1 : offset);
-        } else {
-            this.size = offset;
-            // A lone chunk is the blob itself: its own check covers the whole blob.
-            this.wholeBlob = chunks.length > 1 ? Blake3.newHasher() : null;
-        }
+    /** Whether chunk-by-chunk reading suits this list: non-empty, every chunk small enough to hold. */
+    static boolean suits(List<ChunkMeta> chunks) {
+        return !chunks.isEmpty() && chunks.stream().allMatch(c -> c.size() <= MAX_MEMORY_CHUNK);
     }
 
-    @Override
-    public long size() {
-        return size;
+    RemoteBlobReader(Connection connection, B3Digest blob, List<ChunkMeta> chunks) {
+        super(chunks);
+        this.connection = connection;
+        this.blob = blob;
+        // A lone chunk is the blob itself: its own check covers the whole blob.
+        this.wholeBlob = chunks.size() > 1 ? Blake3.newHasher() : null;
     }
 
     @Override
@@ -91,61 +65,19 @@ final class RemoteBlobReader implements BlobReader {
         if (closed) {
             throw new IOException("blob reader closed");
         }
-        if (position < 0) {
-            throw new IllegalArgumentException("negative position " + position);
-        }
-        if (position >= size) {
-            return -1;
-        }
-        FileChannel whole = spool;
-        if (whole != null) {
-            return readSpool(whole, position, dst);
-        }
-        int total = 0;
-        while (dst.hasRemaining() && position < size) {
-            int index = chunkAt(position);
-            byte[] data = chunk(index);
-            int offset = (int) (position - starts[index]);
-            int n = Math.min(dst.remaining(), data.length - offset);
-            dst.put(data, offset, n);
-            position += n;
-            total += n;
-        }
-        return total;
-    }
-
-    private int readSpool(FileChannel whole, long position, ByteBuffer dst) throws IOException {
-        int limit = dst.limit();
-        dst.limit((int) Math.min(limit, dst.position() + (size - position)));
-        try {
-            int total = 0;
-            while (dst.hasRemaining()) {
-                int n = whole.read(dst, position + total);
-                if (n < 0) {
-                    throw new IOException("temporary copy of blob " + blob + " truncated");
-                }
-                total += n;
-            }
-            return total;
-        } finally {
-            dst.limit(limit);
-        }
-    }
-
-    private int chunkAt(long position) {
-        int i = Arrays.binarySearch(starts, position);
-        return i >= 0 ? i : -i - 2;
+        return super.read(position, dst);
     }
 
     /** The verified bytes of chunk {@code index}, fetched (or awaited) now. */
-    private byte[] chunk(int index) throws IOException {
+    @Override
+    protected byte[] chunk(int index) throws IOException {
         if (lying) {
             throw lie();
         }
         int previous = lastChunk.getAndSet(index);
         Fetch fetch = cache.computeIfAbsent(index, this::fetch);
         if (index == previous + 1 || index == previous) {
-            for (int ahead = index + 1; ahead <= index + PREFETCH && ahead < chunks.length; ahead++) {
+            for (int ahead = index + 1; ahead <= index + PREFETCH && ahead < chunks().size(); ahead++) {
                 cache.computeIfAbsent(ahead, this::fetch);
             }
         }
@@ -158,7 +90,7 @@ final class RemoteBlobReader implements BlobReader {
             if (e instanceof TimeoutException) {
                 throw new IOException("read chunk of blob " + blob + ": no answer from " + connection.address);
             }
-            throw Failures.of(e.getCause(), connection, "read chunk " + chunks[index].digest() + " of blob " + blob);
+            throw Failures.of(e.getCause(), connection, "read chunk " + chunks().get(index).digest() + " of blob " + blob);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted reading blob " + blob);
@@ -177,7 +109,7 @@ final class RemoteBlobReader implements BlobReader {
             if (wholeBlob != null && index == verifiedChunks) {
                 wholeBlob.update(data);
                 verifiedChunks++;
-                if (verifiedChunks == chunks.length) {
+                if (verifiedChunks == chunks().size()) {
                     lying = !wholeBlob.digest().equals(blob);
                     wholeBlob = null;
                 }
@@ -210,7 +142,7 @@ final class RemoteBlobReader implements BlobReader {
     }
 
     private Fetch fetch(int index) {
-        ChunkMeta meta = chunks[index];
+        ChunkMeta meta = chunks().get(index);
         // Enough time for the call plus 1 µs per byte (1 MB/s) of the chunk.
         Duration deadline = connection.timeout.plusNanos(meta.size() * 1000);
         ClientCall<ReadBlobRequest, byte[]> call = connection.channel.newCall(ReadMethod.READ, connection.options(deadline));
@@ -284,56 +216,10 @@ final class RemoteBlobReader implements BlobReader {
         }
     }
 
-    /**
-     * Downloads the whole blob into an unlinked temporary file, hashing it; returns its size.
-     * {@code expectedSize} is -1 when the server gave no chunk list.
-     */
-    private long download(long expectedSize) throws IOException {
-        synchronized (spoolLock) {
-            Path path = Files.createTempFile("castore-blob-", ".tmp");
-            FileChannel file = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            Files.delete(path);
-            Blake3.Hasher hasher = Blake3.newHasher();
-            long total = 0;
-            var request = ReadBlobRequest.newBuilder().setDigest(blob.toByteString()).build();
-            try (var stream = InboundStream.open(connection, ReadMethod.READ, request, "read blob " + blob)) {
-                while (stream.hasNext()) {
-                    ByteBuffer data = ByteBuffer.wrap(stream.next());
-                    total += data.remaining();
-                    if (expectedSize >= 0 && total > expectedSize) {
-                        throw new CorruptedDataException("blob " + blob + " from " + connection.address + " is longer than its size " + expectedSize);
-                    }
-                    hasher.update(data.duplicate());
-                    while (data.hasRemaining()) {
-                        file.write(data);
-                    }
-                }
-                if (expectedSize >= 0 && total != expectedSize) {
-                    throw new CorruptedDataException("blob " + blob + " from " + connection.address + " has " + total + " bytes, not " + expectedSize);
-                }
-                if (!hasher.digest().equals(blob)) {
-                    throw new CorruptedDataException("blob " + blob + " from " + connection.address + " does not match its digest");
-                }
-                spool = file;
-                return total;
-            } catch (java.io.UncheckedIOException e) {
-                file.close();
-                throw e.getCause();
-            } catch (IOException | RuntimeException e) {
-                file.close();
-                throw e;
-            }
-        }
-    }
-
     @Override
-    public void close() throws IOException {
+    public void close() {
         closed = true;
         cache.values().forEach(Fetch::cancel);
         cache.clear();
-        FileChannel whole = spool;
-        if (whole != null) {
-            whole.close();
-        }
     }
 }

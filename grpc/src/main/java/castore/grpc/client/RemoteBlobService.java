@@ -60,7 +60,15 @@ final class RemoteBlobService implements BlobService {
         if (stat.isEmpty()) {
             return Optional.empty();
         }
-        return Optional.of(new RemoteBlobReader(connection, digest, chunkList(digest, stat.get())));
+        return Optional.of(reader(digest, chunkList(digest, stat.get())));
+    }
+
+    private BlobReader reader(B3Digest digest, List<ChunkMeta> chunks) throws IOException {
+        if (RemoteBlobReader.suits(chunks)) {
+            return new RemoteBlobReader(connection, digest, chunks);
+        }
+        long size = chunks.isEmpty() ? -1 : chunks.stream().mapToLong(ChunkMeta::size).sum();
+        return new SpooledBlobReader(connection, digest, size);
     }
 
     @Override
@@ -80,7 +88,7 @@ final class RemoteBlobService implements BlobService {
         }
         // The server gave no chunk list (tvix may not): the blob is one piece, of a size we
         // learn only by reading it.
-        try (BlobReader whole = new RemoteBlobReader(connection, digest, List.of())) {
+        try (BlobReader whole = new SpooledBlobReader(connection, digest, -1)) {
             return Optional.of(whole.size() == 0 ? List.of() : List.of(new ChunkMeta(digest, whole.size())));
         }
     }
