@@ -1,17 +1,52 @@
 package castore.cli;
 
+import castore.grpc.ListenAddress;
+import castore.grpc.server.CastoreServer;
+import castore.grpc.server.Daemon;
+import castore.service.Store;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
-/** Placeholder until implemented. */
-@Command(name = "daemon", description = "Not implemented yet.")
+/** Serves the store over gRPC (tvix-compatible BlobService and DirectoryService, castore RootService). */
+@Command(name = "daemon", mixinStandardHelpOptions = true, description = {
+    "Serve the store over gRPC until SIGTERM or SIGINT: tvix.castore.v1 BlobService and DirectoryService,",
+    "castore.v1 RootService and ChunkedBlobService. Clients use --store grpc+http://HOST:PORT,",
+    "grpc+https://HOST:PORT or grpc+unix:///PATH. Calls in flight finish before it exits."})
 final class DaemonCommand implements Callable<Integer> {
     @Mixin
     StoreMixin store;
 
+    @Option(names = "--listen", paramLabel = "ADDR", defaultValue = "127.0.0.1:8000",
+            description = "127.0.0.1:PORT, [::1]:PORT, HOST:PORT or unix:///PATH (socket mode 0600). Default: ${DEFAULT-VALUE}.")
+    String listen;
+
+    @Option(names = "--read-only", description = "Refuse every write (PERMISSION_DENIED): for clients you do not trust.")
+    boolean readOnly;
+
+    @Option(names = "--tls-cert", paramLabel = "FILE", description = "PEM certificate chain; serve TLS (clients use grpc+https://).")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE", description = "PEM private key (PKCS#8) for --tls-cert.")
+    Path tlsKey;
+
     @Override
-    public Integer call() {
-        throw new CliException(ExitCodes.INTERNAL, "daemon: not implemented yet");
+    public Integer call() throws Exception {
+        ListenAddress address = ListenAddress.parse(listen);
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new CliException(ExitCodes.USAGE, "--tls-cert and --tls-key go together");
+        }
+        for (Path p : new Path[] {tlsCert, tlsKey}) {
+            if (p != null && !Files.isReadable(p)) {
+                throw new CliException(ExitCodes.NOT_FOUND, "cannot read " + p);
+            }
+        }
+        var config = new CastoreServer.Config(address, readOnly, tlsCert, tlsKey);
+        Store opened = store.open(castore.service.StoreOptions.DEFAULT.withReadOnly(readOnly));
+        Daemon.serve(opened, config, Daemon.DEFAULT_GRACE, store.storeAddress(), System.err);
+        return ExitCodes.OK;
     }
 }

@@ -26,6 +26,24 @@ public interface BlobService extends AutoCloseable {
      */
     Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException;
 
+    /**
+     * Whether a chunk (any digest {@link #chunks} lists) or a whole blob with this digest is
+     * stored. Remote servers answer "which chunks do you lack" with it, so an upload sends only
+     * new chunks. The default knows blobs only (right for backends that keep blobs whole).
+     */
+    default boolean hasChunk(B3Digest digest) throws IOException {
+        return has(digest);
+    }
+
+    /**
+     * A verified reader for a chunk (any digest {@link #chunks} lists) or a whole blob, by
+     * digest; empty if neither is stored. tvix's BlobService.Read serves chunks this way, so a
+     * remote reader fetches only the chunks it needs. The default knows blobs only.
+     */
+    default Optional<BlobReader> openChunk(B3Digest digest) throws IOException {
+        return open(digest);
+    }
+
     @Override
     default void close() throws IOException {
     }

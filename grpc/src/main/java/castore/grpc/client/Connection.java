@@ -1,0 +1,183 @@
+package castore.grpc.client;
+
+import castore.grpc.NettyNoise;
+import castore.model.InvalidDataException;
+import castore.service.StoreOptions;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ChannelCredentials;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ClientInterceptors;
+import io.grpc.ConnectivityState;
+import io.grpc.ForwardingClientCall;
+import io.grpc.ForwardingClientCallListener;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
+import io.grpc.TlsChannelCredentials;
+import java.io.File;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One channel to a castore or tvix daemon, shared by the three remote services. Every call waits
+ * for the connection up to the store timeout (then fails), and while calls wait, a failed
+ * connection is retried every quarter second instead of gRPC's exponential backoff (up to two
+ * minutes): a daemon that comes back is used again at once, without re-creating the client.
+ */
+final class Connection implements AutoCloseable {
+    /** Largest message accepted, as on the server (Directories of ~100k entries). */
+    static final int MAX_INBOUND_MESSAGE = 16 << 20;
+    private static final long RECONNECT_CHECK_MILLIS = 250;
+
+    final String address;
+    final Duration timeout;
+    final Channel channel;
+    final ScheduledExecutorService scheduler;
+    private final ManagedChannel managed;
+    private final AtomicInteger active = new AtomicInteger();
+    private volatile Boolean chunkedUploads;
+
+    private Connection(String address, ManagedChannel managed, Duration timeout) {
+        this.address = address;
+        this.managed = managed;
+        this.timeout = timeout;
+        this.channel = ClientInterceptors.intercept(managed, new ActiveCalls());
+        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "castore-grpc-watchdog " + address);
+            t.setDaemon(true);
+            return t;
+        });
+        scheduler.scheduleWithFixedDelay(this::reconnectIfWaiting, RECONNECT_CHECK_MILLIS, RECONNECT_CHECK_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    /** {@code grpc+http://host:port}, {@code grpc+https://host:port[?ca=/path/ca.pem]}, {@code grpc+unix:///path}. */
+    static Connection open(URI uri, StoreOptions options) throws IOException {
+        String scheme = uri.getScheme();
+        Map<String, String> query = query(uri);
+        ManagedChannelBuilder<?> builder = switch (scheme) {
+            case "grpc+unix" -> {
+                NettyNoise.quietUnixSocketOptionWarnings();
+                String path = uri.getPath();
+                if (path == null || path.isEmpty() || uri.getHost() != null) {
+                    throw new InvalidDataException("invalid address '" + uri + "': expected grpc+unix:///absolute/path");
+                }
+                yield Grpc.newChannelBuilder("unix://" + path, InsecureChannelCredentials.create());
+            }
+            case "grpc+http", "grpc+https" -> {
+                if (uri.getHost() == null) {
+                    throw new InvalidDataException("invalid address '" + uri + "': expected " + scheme + "://HOST:PORT");
+                }
+                int port = uri.getPort() < 0 ? 8000 : uri.getPort();
+                ChannelCredentials credentials = scheme.equals("grpc+http") ? InsecureChannelCredentials.create() : tls(query);
+                String host = uri.getHost().startsWith("[") ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
+                yield Grpc.newChannelBuilderForAddress(host, port, credentials);
+            }
+            default -> throw new InvalidDataException("unsupported scheme '" + scheme + "'");
+        };
+        Duration timeout = options.timeout();
+        ManagedChannel channel = builder
+                .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
+                .keepAliveTime(10, TimeUnit.SECONDS)
+                .keepAliveTimeout(Math.max(1, timeout.toMillis()), TimeUnit.MILLISECONDS)
+                .build();
+        return new Connection(uri.toString(), channel, timeout);
+    }
+
+    private static ChannelCredentials tls(Map<String, String> query) throws IOException {
+        String ca = query.get("ca");
+        if (ca == null) {
+            return TlsChannelCredentials.create();
+        }
+        return TlsChannelCredentials.newBuilder().trustManager(new File(ca)).build();
+    }
+
+    private static Map<String, String> query(URI uri) {
+        Map<String, String> result = new HashMap<>();
+        if (uri.getRawQuery() != null) {
+            for (String pair : uri.getRawQuery().split("&")) {
+                int eq = pair.indexOf('=');
+                String key = eq < 0 ? pair : pair.substring(0, eq);
+                String value = eq < 0 ? "" : URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+                result.put(URLDecoder.decode(key, StandardCharsets.UTF_8), value);
+            }
+        }
+        return result;
+    }
+
+    /** Options for a call that must answer within the timeout. */
+    CallOptions unaryOptions() {
+        return CallOptions.DEFAULT.withWaitForReady().withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /** Options for a call bounded by {@code deadline} rather than the plain timeout. */
+    CallOptions options(Duration deadline) {
+        return CallOptions.DEFAULT.withWaitForReady().withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /** Options for streams whose length is unknown; they are guarded by an idle timeout instead. */
+    CallOptions streamOptions() {
+        return CallOptions.DEFAULT.withWaitForReady();
+    }
+
+    /** Whether the server has castore's ChunkedBlobService (tvix servers do not); probed once. */
+    Boolean chunkedUploads() {
+        return chunkedUploads;
+    }
+
+    void chunkedUploads(boolean supported) {
+        chunkedUploads = supported;
+    }
+
+    private void reconnectIfWaiting() {
+        if (active.get() > 0 && managed.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+            managed.resetConnectBackoff();
+        }
+    }
+
+    @Override
+    public void close() {
+        scheduler.shutdownNow();
+        managed.shutdownNow();
+        try {
+            managed.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Counts calls in flight, so reconnection is hurried only while someone waits. */
+    private final class ActiveCalls implements ClientInterceptor {
+        @Override
+        public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+            return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
+                @Override
+                public void start(Listener<R> listener, Metadata headers) {
+                    active.incrementAndGet();
+                    reconnectIfWaiting();
+                    super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
+                        @Override
+                        public void onClose(Status status, Metadata trailers) {
+                            active.decrementAndGet();
+                            super.onClose(status, trailers);
+                        }
+                    }, headers);
+                }
+            };
+        }
+    }
+}

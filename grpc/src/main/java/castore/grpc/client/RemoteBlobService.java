@@ -1,0 +1,192 @@
+package castore.grpc.client;
+
+import castore.grpc.proto.BlobServiceGrpc;
+import castore.grpc.proto.ChunkedBlobServiceGrpc;
+import castore.grpc.proto.HasChunksRequest;
+import castore.grpc.proto.PutBlobResponse;
+import castore.grpc.proto.StatBlobRequest;
+import castore.grpc.proto.StatBlobResponse;
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.model.InvalidDataException;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.CorruptedDataException;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCalls;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A BlobService on a castore or tvix daemon. Nothing the server sends is trusted: chunk lists are
+ * checked for shape, every chunk is hashed before use, uploads are hashed locally and the
+ * server's digest must agree.
+ */
+final class RemoteBlobService implements BlobService {
+    private static final B3Digest EMPTY = Blake3.digest(new byte[0]);
+    private final Connection connection;
+
+    RemoteBlobService(Connection connection) {
+        this.connection = connection;
+    }
+
+    @Override
+    public boolean has(B3Digest digest) throws IOException {
+        return stat(digest, false).isPresent();
+    }
+
+    /** Stat; empty on NOT_FOUND. */
+    Optional<StatBlobResponse> stat(B3Digest digest, boolean sendChunks) throws IOException {
+        var request = StatBlobRequest.newBuilder().setDigest(digest.toByteString()).setSendChunks(sendChunks).build();
+        try {
+            return Optional.of(ClientCalls.blockingUnaryCall(connection.channel, BlobServiceGrpc.getStatMethod(),
+                    connection.unaryOptions(), request));
+        } catch (StatusRuntimeException e) {
+            if (Failures.isNotFound(e)) {
+                return Optional.empty();
+            }
+            throw Failures.of(e, connection, "stat blob " + digest);
+        }
+    }
+
+    @Override
+    public Optional<BlobReader> open(B3Digest digest) throws IOException {
+        Optional<StatBlobResponse> stat = stat(digest, true);
+        if (stat.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(reader(digest, chunkList(digest, stat.get())));
+    }
+
+    private BlobReader reader(B3Digest digest, List<ChunkMeta> chunks) throws IOException {
+        if (RemoteBlobReader.suits(chunks)) {
+            return new RemoteBlobReader(connection, digest, chunks);
+        }
+        long size = chunks.isEmpty() ? -1 : chunks.stream().mapToLong(ChunkMeta::size).sum();
+        return new SpooledBlobReader(connection, digest, size);
+    }
+
+    @Override
+    public Optional<BlobReader> openChunk(B3Digest digest) throws IOException {
+        return open(digest); // tvix's Stat and Read take chunk digests as well
+    }
+
+    @Override
+    public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
+        Optional<StatBlobResponse> stat = stat(digest, true);
+        if (stat.isEmpty()) {
+            return Optional.empty();
+        }
+        List<ChunkMeta> chunks = chunkList(digest, stat.get());
+        if (!chunks.isEmpty()) {
+            return Optional.of(chunks);
+        }
+        // The server gave no chunk list (tvix may not): the blob is one piece, of a size we
+        // learn only by reading it.
+        try (BlobReader whole = new SpooledBlobReader(connection, digest, -1)) {
+            return Optional.of(whole.size() == 0 ? List.of() : List.of(new ChunkMeta(digest, whole.size())));
+        }
+    }
+
+    /** The chunk list of a Stat answer, checked for shape (digests, sizes, a lone chunk is the blob). */
+    private List<ChunkMeta> chunkList(B3Digest blob, StatBlobResponse stat) throws IOException {
+        List<ChunkMeta> chunks = new ArrayList<>(stat.getChunksCount());
+        long total = 0;
+        for (StatBlobResponse.ChunkMeta c : stat.getChunksList()) {
+            B3Digest digest;
+            try {
+                digest = B3Digest.of(c.getDigest());
+            } catch (InvalidDataException e) {
+                throw new CorruptedDataException("chunk list of blob " + blob + " from " + connection.address + ": " + e.getMessage());
+            }
+            if (c.getSize() == 0 && digest.equals(EMPTY)) {
+                continue; // an empty chunk adds nothing (some backends list one for the empty blob)
+            }
+            if (c.getSize() <= 0 || c.getSize() > Integer.MAX_VALUE) {
+                throw new CorruptedDataException("chunk list of blob " + blob + " from " + connection.address
+                        + ": chunk size " + Long.toUnsignedString(c.getSize()) + " out of range");
+            }
+            try {
+                total = Math.addExact(total, c.getSize());
+            } catch (ArithmeticException e) {
+                throw new CorruptedDataException("chunk list of blob " + blob + " from " + connection.address + ": sizes overflow");
+            }
+            chunks.add(new ChunkMeta(digest, c.getSize()));
+        }
+        if (chunks.size() == 1 && !chunks.getFirst().digest().equals(blob)) {
+            throw new CorruptedDataException("chunk list of blob " + blob + " from " + connection.address
+                    + ": a single chunk must be the blob itself, got " + chunks.getFirst().digest());
+        }
+        return chunks;
+    }
+
+    @Override
+    public boolean hasChunk(B3Digest digest) throws IOException {
+        if (chunkedUploads()) {
+            return missingChunks(List.of(digest)).isEmpty();
+        }
+        return has(digest);
+    }
+
+    /** Which of these digests the server lacks (ChunkedBlobService.HasChunks). */
+    List<B3Digest> missingChunks(List<B3Digest> digests) throws IOException {
+        var request = HasChunksRequest.newBuilder();
+        digests.forEach(d -> request.addDigests(d.toByteString()));
+        try {
+            var response = ClientCalls.blockingUnaryCall(connection.channel, ChunkedBlobServiceGrpc.getHasChunksMethod(),
+                    connection.unaryOptions(), request.build());
+            List<B3Digest> missing = new ArrayList<>(response.getMissingCount());
+            for (var m : response.getMissingList()) {
+                missing.add(B3Digest.of(m));
+            }
+            return missing;
+        } catch (StatusRuntimeException e) {
+            throw Failures.of(e, connection, "check " + digests.size() + " chunks");
+        } catch (InvalidDataException e) {
+            throw new CorruptedDataException("HasChunks answer from " + connection.address + ": " + e.getMessage());
+        }
+    }
+
+    /** Whether the server has castore's ChunkedBlobService; a tvix server answers UNIMPLEMENTED. */
+    boolean chunkedUploads() throws IOException {
+        Boolean known = connection.chunkedUploads();
+        if (known != null) {
+            return known;
+        }
+        try {
+            ClientCalls.blockingUnaryCall(connection.channel, ChunkedBlobServiceGrpc.getHasChunksMethod(),
+                    connection.unaryOptions(), HasChunksRequest.getDefaultInstance());
+            connection.chunkedUploads(true);
+            return true;
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
+                connection.chunkedUploads(false);
+                return false;
+            }
+            throw Failures.of(e, connection, "probe ChunkedBlobService");
+        }
+    }
+
+    @Override
+    public BlobWriter create() throws IOException {
+        return chunkedUploads() ? new ChunkedUpload(connection, this) : new StreamedUpload(connection, this);
+    }
+
+    /** The server's digest for an upload must be the one computed here. */
+    static void checkStored(Connection connection, PutBlobResponse response, B3Digest sent) throws CorruptedDataException {
+        B3Digest stored;
+        try {
+            stored = B3Digest.of(response.getDigest());
+        } catch (InvalidDataException e) {
+            throw new CorruptedDataException("upload to " + connection.address + ": bad digest in answer: " + e.getMessage());
+        }
+        if (!stored.equals(sent)) {
+            throw new CorruptedDataException("upload to " + connection.address + ": server stored " + stored + ", we sent " + sent);
+        }
+    }
+}

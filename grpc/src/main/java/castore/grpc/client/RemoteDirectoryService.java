@@ -1,0 +1,189 @@
+package castore.grpc.client;
+
+import castore.grpc.proto.DirectoryServiceGrpc;
+import castore.grpc.proto.GetDirectoryRequest;
+import castore.grpc.proto.PutDirectoryResponse;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.model.InvalidDataException;
+import castore.service.ClosurePutter;
+import castore.service.CorruptedDataException;
+import castore.service.DirectoryService;
+import castore.service.NotFoundException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.Optional;
+import java.util.Spliterator;
+import java.util.Spliterators;
+import java.util.stream.Stream;
+import java.util.stream.StreamSupport;
+
+/**
+ * A DirectoryService on a castore or tvix daemon. Every Directory received is validated
+ * ({@link Directory#fromProto}: sorted, valid names, no unknown fields) and must have the digest
+ * asked for; in a recursive Get, each one must be a child not yet received of one already
+ * received, with the size its node claims, and the closure must be complete.
+ */
+final class RemoteDirectoryService implements DirectoryService {
+    private final Connection connection;
+
+    RemoteDirectoryService(Connection connection) {
+        this.connection = connection;
+    }
+
+    private InboundStream<castore.proto.Directory> get(B3Digest digest, boolean recursive) {
+        var request = GetDirectoryRequest.newBuilder().setDigest(digest.toByteString()).setRecursive(recursive).build();
+        return InboundStream.open(connection, DirectoryServiceGrpc.getGetMethod(), request,
+                (recursive ? "get directory closure " : "get directory ") + digest);
+    }
+
+    @Override
+    public Optional<Directory> get(B3Digest digest) throws IOException {
+        try (var stream = get(digest, false)) {
+            if (!stream.hasNext()) {
+                return Optional.empty();
+            }
+            Directory d = received(stream.next(), digest);
+            if (stream.hasNext()) {
+                throw new CorruptedDataException("get directory " + digest + ": " + connection.address + " sent more than one Directory");
+            }
+            return Optional.of(d);
+        } catch (UncheckedIOException e) {
+            if (e.getCause() instanceof NotFoundException) {
+                return Optional.empty();
+            }
+            throw e.getCause();
+        }
+    }
+
+    /** Validates a received Directory and checks it is the one expected. */
+    private Directory received(castore.proto.Directory message, B3Digest expected) throws CorruptedDataException {
+        Directory d;
+        try {
+            d = Directory.fromProto(message);
+        } catch (InvalidDataException e) {
+            throw new CorruptedDataException("invalid Directory from " + connection.address + " for " + expected + ": " + e.getMessage());
+        }
+        if (!d.digest().equals(expected)) {
+            throw new CorruptedDataException(connection.address + " sent Directory " + d.digest() + " for " + expected);
+        }
+        return d;
+    }
+
+    @Override
+    public boolean has(B3Digest digest) throws IOException {
+        return get(digest).isPresent();
+    }
+
+    @Override
+    public B3Digest put(Directory directory) throws IOException {
+        ClosurePutter putter = putClosure();
+        putter.put(directory);
+        return putter.finish();
+    }
+
+    /** Streams the closure to the server as it comes; the server checks it whole before storing any of it. */
+    @Override
+    public ClosurePutter putClosure() {
+        return new ClosurePutter() {
+            private OutboundStream<castore.proto.Directory, PutDirectoryResponse> stream;
+            private B3Digest last;
+            private long bytes;
+
+            @Override
+            public void put(Directory directory) throws IOException {
+                if (stream == null) {
+                    stream = OutboundStream.open(connection, DirectoryServiceGrpc.getPutMethod(), "put directories");
+                }
+                stream.send(directory.toProto());
+                bytes += directory.encode().length;
+                last = directory.digest();
+            }
+
+            @Override
+            public B3Digest finish() throws IOException {
+                if (last == null) {
+                    throw new InvalidDataException("empty closure");
+                }
+                PutDirectoryResponse response = stream.finish(connection.timeout.plusNanos(bytes * 100)); // the server checks and stores it all now
+                if (!response.getRootDigest().equals(last.toByteString())) {
+                    throw new CorruptedDataException("put directories: " + connection.address + " answered root "
+                            + response.getRootDigest().size() + " bytes, not " + last);
+                }
+                return last;
+            }
+        };
+    }
+
+    @Override
+    public Stream<Directory> getRecursive(B3Digest root) {
+        InboundStream<castore.proto.Directory> stream = get(root, true);
+        Iterator<Directory> checked = new Iterator<>() {
+            /** Digests announced by a received Directory and not received yet, with their sizes. */
+            private final Map<B3Digest, Long> expected = new HashMap<>(Map.of(root, -1L));
+            /** Digests received, with their sizes. */
+            private final Map<B3Digest, Long> seen = new HashMap<>();
+
+            @Override
+            public boolean hasNext() {
+                if (stream.hasNext()) {
+                    return true;
+                }
+                if (!expected.isEmpty()) {
+                    B3Digest missing = expected.keySet().iterator().next();
+                    throw new UncheckedIOException(new NotFoundException("directory closure of " + root + " from "
+                            + connection.address + " lacks " + missing + " (and " + (expected.size() - 1) + " more)"));
+                }
+                return false;
+            }
+
+            @Override
+            public Directory next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                castore.proto.Directory message = stream.next();
+                try {
+                    Directory d = Directory.fromProto(message);
+                    B3Digest digest = d.digest();
+                    Long size = expected.remove(digest);
+                    if (size == null) {
+                        throw new CorruptedDataException(connection.address + " sent Directory " + digest
+                                + (seen.containsKey(digest) ? " twice" : ", which no Directory sent before refers to")
+                                + " in the closure of " + root);
+                    }
+                    if (size >= 0 && size != d.size()) {
+                        throw new CorruptedDataException(connection.address + " sent Directory " + digest + " of size "
+                                + d.size() + ", its parent says " + size);
+                    }
+                    seen.put(digest, d.size());
+                    for (var node : d.entries().values()) {
+                        if (node instanceof DirectoryNode child) {
+                            Long known = seen.get(child.digest());
+                            Long claimed = known != null ? known : expected.putIfAbsent(child.digest(), child.size());
+                            if (claimed != null && claimed >= 0 && claimed != child.size()) {
+                                throw new CorruptedDataException(connection.address + " sent Directories that disagree on the size of "
+                                        + child.digest() + ": " + claimed + " and " + child.size());
+                            }
+                        }
+                    }
+                    return d;
+                } catch (InvalidDataException e) {
+                    stream.close();
+                    throw new UncheckedIOException(new CorruptedDataException("invalid Directory from " + connection.address
+                            + " in the closure of " + root + ": " + e.getMessage()));
+                } catch (CorruptedDataException e) {
+                    stream.close();
+                    throw new UncheckedIOException(e);
+                }
+            }
+        };
+        return StreamSupport.stream(Spliterators.spliteratorUnknownSize(checked, Spliterator.ORDERED | Spliterator.NONNULL), false)
+                .onClose(stream::close);
+    }
+}

@@ -1,0 +1,224 @@
+package castore.grpc.server;
+
+import castore.grpc.ListenAddress;
+import castore.grpc.NettyNoise;
+import castore.service.Store;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Server;
+import io.grpc.ServerCredentials;
+import io.grpc.TlsServerCredentials;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollIoHandler;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Serves a {@link Store} over gRPC: tvix's BlobService and DirectoryService, and castore's
+ * RootService and ChunkedBlobService. Read-only mode refuses every write with PERMISSION_DENIED.
+ */
+public final class CastoreServer implements AutoCloseable {
+    /** Largest message accepted: room for Directories of ~100k entries; gRPC's default is 4 MiB. */
+    public static final int MAX_INBOUND_MESSAGE = 16 << 20;
+    /** Largest Directory closure a Put may send in one stream (it is validated whole before storing). */
+    public static final long MAX_CLOSURE_BYTES = 512L << 20;
+
+    /** How to serve: where, whether writes are refused, and TLS (both files or neither). */
+    public record Config(ListenAddress address, boolean readOnly, Path tlsCert, Path tlsKey) {
+        public Config {
+            if ((tlsCert == null) != (tlsKey == null)) {
+                throw new IllegalArgumentException("TLS needs both a certificate and a key");
+            }
+        }
+
+        public Config(ListenAddress address, boolean readOnly) {
+            this(address, readOnly, null, null);
+        }
+    }
+
+    private final Server server;
+    private final ListenAddress bound;
+    private final EventLoopGroup unixEventLoop;
+    private final ExecutorService executor;
+    private final Object socketKey;
+
+    private CastoreServer(Server server, ListenAddress bound, EventLoopGroup unixEventLoop, ExecutorService executor, Object socketKey) {
+        this.server = server;
+        this.bound = bound;
+        this.unixEventLoop = unixEventLoop;
+        this.executor = executor;
+        this.socketKey = socketKey;
+    }
+
+    public static CastoreServer start(Store store, Config config) throws IOException {
+        ServerCredentials credentials = config.tlsCert() == null
+                ? InsecureServerCredentials.create()
+                : TlsServerCredentials.create(config.tlsCert().toFile(), config.tlsKey().toFile());
+        // Handlers block on store I/O; virtual threads make that cheap.
+        ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+        EventLoopGroup unixEventLoop = null;
+        NettyServerBuilder builder;
+        Path staging = null;
+        try {
+            switch (config.address()) {
+                case ListenAddress.Tcp tcp -> builder = NettyServerBuilder.forAddress(tcp.socketAddress(), credentials);
+                case ListenAddress.Unix unix -> {
+                    NettyNoise.quietUnixSocketOptionWarnings();
+                    prepareSocketPath(unix.path());
+                    // Bind in a private directory, restrict the socket, then move it into place:
+                    // nobody can connect while it is still open to all.
+                    staging = Files.createTempDirectory(unix.path().toAbsolutePath().getParent(), ".castore-sock",
+                            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                    unixEventLoop = new MultiThreadIoEventLoopGroup(2, EpollIoHandler.newFactory());
+                    builder = NettyServerBuilder.forAddress(new DomainSocketAddress(staging.resolve("s").toString()), credentials)
+                            .channelType(EpollServerDomainSocketChannel.class)
+                            .bossEventLoopGroup(unixEventLoop)
+                            .workerEventLoopGroup(unixEventLoop);
+                }
+            }
+            builder.executor(executor)
+                    .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
+                    .permitKeepAliveTime(5, TimeUnit.SECONDS)
+                    .permitKeepAliveWithoutCalls(true)
+                    .keepAliveTime(30, TimeUnit.SECONDS)
+                    .keepAliveTimeout(10, TimeUnit.SECONDS)
+                    .addService(new BlobServiceImpl(store.blobs(), config.readOnly()))
+                    .addService(new ChunkedBlobServiceImpl(store.blobs(), config.readOnly()))
+                    .addService(new DirectoryServiceImpl(store.directories(), config.readOnly(), MAX_CLOSURE_BYTES))
+                    .addService(new RootServiceImpl(store.roots(), config.readOnly()));
+            Server server = builder.build().start();
+            ListenAddress bound = config.address();
+            Object socketKey = null;
+            if (bound instanceof ListenAddress.Tcp tcp && server.getListenSockets().getFirst() instanceof InetSocketAddress actual) {
+                bound = new ListenAddress.Tcp(tcp.host(), actual.getPort());
+            } else if (bound instanceof ListenAddress.Unix unix) {
+                Path socket = staging.resolve("s");
+                Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+                Files.move(socket, unix.path(), StandardCopyOption.ATOMIC_MOVE);
+                socketKey = fileKey(unix.path());
+                Files.delete(staging);
+            }
+            return new CastoreServer(server, bound, unixEventLoop, executor, socketKey);
+        } catch (IOException | RuntimeException e) {
+            if (unixEventLoop != null) {
+                unixEventLoop.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+            }
+            executor.shutdownNow();
+            if (staging != null) {
+                Files.deleteIfExists(staging.resolve("s"));
+                Files.deleteIfExists(staging);
+            }
+            if (e instanceof IOException io) {
+                throw new IOException("cannot listen on " + config.address() + ": " + describe(io), io);
+            }
+            throw e;
+        }
+    }
+
+    private static String describe(IOException e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getMessage() != null && t.getMessage().startsWith("Failed to bind")) {
+            t = t.getCause();
+        }
+        return t.getMessage();
+    }
+
+    /** A stale socket (nobody listening) is removed; a live one or any other file is an error. */
+    private static void prepareSocketPath(Path path) throws IOException {
+        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+            Path parent = path.toAbsolutePath().getParent();
+            if (!Files.isDirectory(parent)) {
+                throw new IOException("no such directory: " + parent);
+            }
+            return;
+        }
+        var attrs = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        if (!attrs.isOther()) {
+            throw new IOException(path + " exists and is not a socket");
+        }
+        try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            probe.connect(UnixDomainSocketAddress.of(path));
+            throw new IOException(path + " is in use by another server");
+        } catch (java.net.ConnectException stale) {
+            Files.delete(path);
+        }
+    }
+
+    private static Object fileKey(Path path) throws IOException {
+        return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+    }
+
+    /** The address actually bound (for TCP port 0: the port chosen). */
+    public ListenAddress address() {
+        return bound;
+    }
+
+    /**
+     * Stops accepting calls and lets calls in flight finish for up to {@code grace}, then cancels
+     * the rest. Removes the Unix socket file.
+     */
+    public void shutdown(Duration grace) throws InterruptedException {
+        server.shutdown();
+        try {
+            if (!server.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+                server.shutdownNow();
+                server.awaitTermination(5, TimeUnit.SECONDS);
+            }
+        } finally {
+            executor.shutdownNow();
+            if (unixEventLoop != null) {
+                unixEventLoop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            }
+            removeSocket();
+        }
+    }
+
+    private void removeSocket() {
+        if (bound instanceof ListenAddress.Unix unix) {
+            try {
+                // Only our socket: another daemon may have taken the path over since.
+                if (socketKey != null && socketKey.equals(fileKey(unix.path()))) {
+                    Files.delete(unix.path());
+                }
+            } catch (IOException ignored) {
+                // already gone
+            }
+        }
+    }
+
+    /** Blocks until the server has stopped. */
+    public void awaitTermination() throws InterruptedException {
+        server.awaitTermination();
+    }
+
+    public boolean isTerminated() {
+        return server.isTerminated();
+    }
+
+    /** Stops with a 30 s grace period for calls in flight. */
+    @Override
+    public void close() {
+        try {
+            shutdown(Duration.ofSeconds(30));
+        } catch (InterruptedException e) {
+            server.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,111 @@
+package castore.grpc.server;
+
+import castore.grpc.proto.ChunkedBlobServiceGrpc;
+import castore.grpc.proto.HasChunksRequest;
+import castore.grpc.proto.HasChunksResponse;
+import castore.grpc.proto.PutBlobResponse;
+import castore.grpc.proto.PutChunkedRequest;
+import castore.model.B3Digest;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/** castore.v1.ChunkedBlobService: uploads that send only the chunks the server lacks. */
+final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobServiceImplBase {
+    static final int MAX_DIGESTS_PER_REQUEST = 16384;
+    /** A referenced chunk is copied into the new blob in pieces of this size. */
+    private static final int COPY_PIECE = 1 << 20;
+
+    private final BlobService blobs;
+    private final boolean readOnly;
+
+    ChunkedBlobServiceImpl(BlobService blobs, boolean readOnly) {
+        this.blobs = blobs;
+        this.readOnly = readOnly;
+    }
+
+    @Override
+    public void hasChunks(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
+        try {
+            if (request.getDigestsCount() > MAX_DIGESTS_PER_REQUEST) {
+                throw Statuses.invalid("at most " + MAX_DIGESTS_PER_REQUEST + " digests per HasChunks, got " + request.getDigestsCount());
+            }
+            var response = HasChunksResponse.newBuilder();
+            for (int i = 0; i < request.getDigestsCount(); i++) {
+                B3Digest digest = Statuses.digest(request.getDigests(i), "digests[" + i + "]");
+                if (!blobs.hasChunk(digest)) {
+                    response.addMissing(request.getDigests(i));
+                }
+            }
+            responses.onNext(response.build());
+            responses.onCompleted();
+        } catch (Throwable t) {
+            responses.onError(Statuses.of(t));
+        }
+    }
+
+    @Override
+    public StreamObserver<PutChunkedRequest> putChunked(StreamObserver<PutBlobResponse> responses) {
+        if (readOnly) {
+            responses.onError(Statuses.readOnly("ChunkedBlobService.PutChunked"));
+            return Uploads.ignoring();
+        }
+        return new Uploads.Receiver<>(responses, blobs) {
+            private B3Digest claimed;
+
+            @Override
+            void accept(PutChunkedRequest part, BlobWriter writer) throws IOException {
+                if (claimed != null) {
+                    throw Statuses.invalid("PutChunked: blob_digest must be the last message");
+                }
+                switch (part.getPartCase()) {
+                    case DATA -> {
+                        for (ByteBuffer piece : part.getData().asReadOnlyByteBufferList()) {
+                            writer.write(piece);
+                        }
+                    }
+                    case CHUNK -> copyChunk(part.getChunk(), writer);
+                    case BLOB_DIGEST -> claimed = Statuses.digest(part.getBlobDigest(), "blob_digest");
+                    case PART_NOT_SET -> throw Statuses.invalid("PutChunked: message with no part set");
+                }
+            }
+
+            @Override
+            PutBlobResponse finish(BlobWriter writer) throws IOException {
+                if (claimed == null) {
+                    throw Statuses.invalid("PutChunked: stream ended without blob_digest");
+                }
+                // The writer hashes what it stores: a lying client can only store a valid blob
+                // under its true digest, and is told.
+                B3Digest actual = writer.finish();
+                if (!actual.equals(claimed)) {
+                    throw Statuses.invalid("PutChunked: the parts sent make blob " + actual + ", not " + claimed);
+                }
+                return PutBlobResponse.newBuilder().setDigest(actual.toByteString()).build();
+            }
+        };
+    }
+
+    private void copyChunk(castore.grpc.proto.StatBlobResponse.ChunkMeta ref, BlobWriter writer) throws IOException {
+        B3Digest digest = Statuses.digest(ref.getDigest(), "chunk.digest");
+        try (BlobReader reader = blobs.openChunk(digest)
+                .orElseThrow(() -> Statuses.notFound("PutChunked: chunk " + digest + " is not stored"))) {
+            if (reader.size() != ref.getSize()) {
+                throw Statuses.invalid("PutChunked: chunk " + digest + " has size " + reader.size() + ", not " + Long.toUnsignedString(ref.getSize()));
+            }
+            byte[] buffer = new byte[(int) Math.min(COPY_PIECE, reader.size())];
+            long position = 0;
+            while (position < reader.size()) {
+                int n = reader.read(position, ByteBuffer.wrap(buffer));
+                if (n <= 0) {
+                    throw new castore.service.CorruptedDataException("chunk " + digest + " ends at " + position + ", before its size " + reader.size());
+                }
+                writer.write(buffer, 0, n);
+                position += n;
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+package castore.grpc.server;
+
+import castore.service.Store;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Runs a server until the JVM is asked to stop (SIGTERM, SIGINT): it then stops accepting calls,
+ * lets calls in flight finish (up to the grace period), closes the store and logs one line.
+ * Owns the store: it is closed exactly once on every path.
+ */
+public final class Daemon {
+    public static final Duration DEFAULT_GRACE = Duration.ofSeconds(30);
+
+    private Daemon() {
+    }
+
+    public static void serve(Store store, CastoreServer.Config config, Duration grace, String description, PrintStream log)
+            throws IOException, InterruptedException {
+        AtomicBoolean storeClosed = new AtomicBoolean();
+        CastoreServer server;
+        try {
+            server = CastoreServer.start(store, config);
+        } catch (IOException | RuntimeException e) {
+            closeOnce(store, storeClosed, log);
+            throw e;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            try {
+                server.shutdown(grace);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                closeOnce(store, storeClosed, log);
+                log.println("castore daemon: stopped");
+                log.flush();
+                stopped.countDown();
+            }
+        }, "castore-daemon-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        log.println("castore daemon: serving " + description + " on " + server.address() + (config.readOnly() ? " (read-only)" : "")
+                + (config.tlsCert() != null ? " with TLS" : ""));
+        log.flush();
+        server.awaitTermination();
+        stopped.await();
+    }
+
+    private static void closeOnce(Store store, AtomicBoolean closed, PrintStream log) {
+        if (closed.compareAndSet(false, true)) {
+            try {
+                store.close();
+            } catch (IOException e) {
+                log.println("castore daemon: closing the store failed: " + e.getMessage());
+            }
+        }
+    }
+}

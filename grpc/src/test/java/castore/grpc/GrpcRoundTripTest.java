@@ -1,0 +1,136 @@
+package castore.grpc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.FileNode;
+import castore.model.Name;
+import castore.model.SymlinkNode;
+import castore.service.ChunkMeta;
+import castore.service.ClosurePutter;
+import castore.service.Store;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Blobs, directories and roots through a real daemon, over loopback TCP and a Unix socket. */
+class GrpcRoundTripTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @EnumSource(TestServer.Transport.class)
+    void blobsRoundTrip(TestServer.Transport transport) throws Exception {
+        try (var server = TestServer.start(transport, dir)) {
+            Store client = server.client();
+            for (int size : new int[] {0, 1, 4096, 1 << 20, 3 * 1024 * 1024 + 17}) {
+                byte[] data = TestData.random(size, size);
+                B3Digest digest = TestData.put(client.blobs(), data);
+                assertThat(digest).isEqualTo(Blake3.digest(data));
+                assertThat(server.backing.blobs().has(digest)).as("stored on the server").isTrue();
+                assertThat(client.blobs().has(digest)).isTrue();
+                assertThat(TestData.readAll(client.blobs(), digest)).isEqualTo(data);
+                List<ChunkMeta> chunks = client.blobs().chunks(digest).orElseThrow();
+                assertThat(chunks.stream().mapToLong(ChunkMeta::size).sum()).isEqualTo(size);
+            }
+            B3Digest absent = Blake3.digest(new byte[] {42});
+            assertThat(client.blobs().has(absent)).isFalse();
+            assertThat(client.blobs().open(absent)).isEmpty();
+            assertThat(client.blobs().chunks(absent)).isEmpty();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(TestServer.Transport.class)
+    void multiChunkBlobReadAtRandomOffsetsFromManyThreads(TestServer.Transport transport) throws Exception {
+        // A chunking backend on the server, so reads go chunk by chunk.
+        Store backing = new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
+                new castore.service.memory.MemoryRootService());
+        try (var server = TestServer.start(transport, dir, backing, false)) {
+            byte[] data = TestData.random(7, 5 * 1024 * 1024 + 333);
+            B3Digest digest = TestData.put(server.client().blobs(), data);
+            assertThat(server.client().blobs().chunks(digest).orElseThrow()).hasSizeGreaterThan(10);
+            try (var reader = server.client().blobs().open(digest).orElseThrow();
+                 var pool = Executors.newFixedThreadPool(8)) {
+                assertThat(reader.size()).isEqualTo(data.length);
+                List<Future<?>> reads = new ArrayList<>();
+                for (int t = 0; t < 8; t++) {
+                    long seed = t;
+                    reads.add(pool.submit(() -> {
+                        SplittableRandom random = new SplittableRandom(seed);
+                        for (int i = 0; i < 50; i++) {
+                            int offset = random.nextInt(data.length);
+                            int length = random.nextInt(1, 700_000);
+                            ByteBuffer dst = ByteBuffer.allocate(length);
+                            int n = reader.read(offset, dst);
+                            int expected = Math.min(length, data.length - offset);
+                            assertThat(n).isEqualTo(expected);
+                            assertThat(java.util.Arrays.equals(dst.array(), 0, n, data, offset, offset + n)).isTrue();
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> f : reads) {
+                    f.get();
+                }
+                assertThat(reader.read(data.length, ByteBuffer.allocate(10))).isEqualTo(-1);
+            }
+            assertThat(TestData.readAll(server.client().blobs(), digest)).isEqualTo(data);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(TestServer.Transport.class)
+    void directoriesAndRoots(TestServer.Transport transport) throws Exception {
+        try (var server = TestServer.start(transport, dir)) {
+            Store client = server.client();
+            B3Digest blob = TestData.put(client.blobs(), "hello".getBytes());
+            Directory leaf = Directory.builder().add("file", new FileNode(blob, 5, false)).build();
+            Directory shared = Directory.builder().add("link", SymlinkNode.of("../x")).build();
+            Directory middle = Directory.builder().add("leaf", leaf.toNode()).add("s1", shared.toNode()).build();
+            Directory root = Directory.builder()
+                    .add("a", middle.toNode()).add("b", shared.toNode()).add("exe", new FileNode(blob, 5, true)).build();
+
+            ClosurePutter putter = client.directories().putClosure();
+            for (Directory d : List.of(leaf, shared, middle, root)) {
+                putter.put(d);
+            }
+            assertThat(putter.finish()).isEqualTo(root.digest());
+            assertThat(client.directories().get(middle.digest())).contains(middle);
+            assertThat(client.directories().has(leaf.digest())).isTrue();
+            assertThat(client.directories().get(Directory.empty().digest())).isEmpty();
+
+            // Breadth-first, root first, each Directory once (shared appears under root and middle).
+            try (var closure = client.directories().getRecursive(root.digest())) {
+                assertThat(closure.toList()).containsExactly(root, middle, shared, leaf);
+            }
+
+            // Single puts whose children are stored already.
+            Directory another = Directory.builder().add("again", middle.toNode()).build();
+            assertThat(client.directories().put(another)).isEqualTo(another.digest());
+
+            client.roots().put(Name.of("tree"), root.toNode());
+            client.roots().put(Name.of("file"), new FileNode(blob, 5, false));
+            client.roots().put(Name.of("link"), SymlinkNode.of("/nowhere"));
+            assertThat(client.roots().get(Name.of("tree"))).contains(root.toNode());
+            assertThat(client.roots().get(Name.of("nope"))).isEmpty();
+            try (var roots = client.roots().list()) {
+                assertThat(roots.map(n -> n.name().toString()).toList()).containsExactly("file", "link", "tree");
+            }
+            client.roots().put(Name.of("tree"), another.toNode());
+            assertThat(client.roots().get(Name.of("tree"))).contains(another.toNode());
+            assertThat(client.roots().remove(Name.of("tree"))).isTrue();
+            assertThat(client.roots().remove(Name.of("tree"))).isFalse();
+            assertThat(server.backing.roots().get(Name.of("tree"))).isEmpty();
+        }
+    }
+}

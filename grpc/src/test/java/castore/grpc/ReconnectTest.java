@@ -1,0 +1,56 @@
+package castore.grpc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import castore.grpc.server.CastoreServer;
+import castore.model.B3Digest;
+import castore.service.Store;
+import castore.service.StoreOptions;
+import castore.service.Stores;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * A daemon that goes away makes operations fail (after the client's timeout, not hang), and once
+ * it is back on the same address the same client works again.
+ */
+@Timeout(120)
+class ReconnectTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @EnumSource(TestServer.Transport.class)
+    void clientRecoversWhenTheDaemonComesBack(TestServer.Transport transport) throws Exception {
+        Store backing = TestServer.memoryStore();
+        var first = TestServer.start(transport, dir, backing, false);
+        ListenAddress address = first.server.address();
+        byte[] data = TestData.random(41, 700_000);
+        var quick = new StoreOptions(false, Duration.ofSeconds(1), Map.of());
+        try (Store client = Stores.open(first.clientAddress(), quick)) {
+            B3Digest digest = TestData.put(client.blobs(), data);
+            first.server.shutdown(Duration.ofSeconds(5));
+
+            assertThatThrownBy(() -> client.blobs().has(digest)).isInstanceOf(IOException.class)
+                    .hasMessageContaining(first.clientAddress()).hasMessageContaining("did not answer within 1000 ms");
+            assertThatThrownBy(() -> TestData.readAll(client.blobs(), digest)).isInstanceOf(IOException.class);
+            assertThatThrownBy(() -> client.directories().get(digest)).isInstanceOf(IOException.class);
+
+            try (CastoreServer second = CastoreServer.start(backing, new CastoreServer.Config(address, false))) {
+                assertThat(client.blobs().has(digest)).isTrue();
+                assertThat(TestData.readAll(client.blobs(), digest)).isEqualTo(data);
+                byte[] more = TestData.random(42, 1000);
+                assertThat(TestData.readAll(client.blobs(), TestData.put(client.blobs(), more))).isEqualTo(more);
+            }
+        } finally {
+            backing.close();
+        }
+    }
+}
