@@ -95,8 +95,7 @@ final class LocalBlobWriter implements BlobWriter {
             blobHasher.update(buffer, start, length);
         }
         B3Digest digest = Blake3.digest(buffer, start, length);
-        if (packs.findKnown(ObjectKind.CHUNK, digest) == null) {
-            packs.append(ObjectKind.CHUNK, digest, buffer, start, length, 0);
+        if (packs.appendIfAbsent(ObjectKind.CHUNK, digest, buffer, start, length, 0)) {
             stored += length;
         }
         chunks.add(new ChunkMeta(digest, length));
@@ -123,7 +122,7 @@ final class LocalBlobWriter implements BlobWriter {
                 result = blobHasher.digest();
                 if (packs.findKnown(ObjectKind.BLOB, result) == null) {
                     byte[] list = ChunkList.of(chunks).encode();
-                    packs.append(ObjectKind.BLOB, result, list, 0, list.length, size);
+                    packs.appendIfAbsent(ObjectKind.BLOB, result, list, 0, list.length, size);
                 }
             }
             return result;

@@ -6,6 +6,9 @@ import castore.service.CorruptedDataException;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.Semaphore;
@@ -28,6 +31,10 @@ final class PackStore {
     private volatile boolean closed;
     /** Objects in packs not yet published, by kind (indexed by ordinal). */
     private final List<ConcurrentHashMap<B3Digest, Location>> pending =
+            List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
+
+    /** Appends under way, by kind: two threads storing the same new object write it once. */
+    private final List<ConcurrentHashMap<B3Digest, CompletableFuture<Location>>> inFlight =
             List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
 
     PackStore(StoreLayout layout, boolean sync, long rollSize, int maxWriters) throws IOException {
@@ -69,6 +76,44 @@ final class PackStore {
             throw new CorruptedDataException(location.describe() + " is corrupted: its content does not hash to its digest");
         }
         return data;
+    }
+
+    /**
+     * Appends an object unless this process already has it or another thread is appending it
+     * (then waits for that append, so the object is visible on return). Returns true if this
+     * call stored it.
+     */
+    boolean appendIfAbsent(ObjectKind kind, B3Digest digest, byte[] data, int offset, int length, long aux)
+            throws IOException {
+        while (true) {
+            if (findKnown(kind, digest) != null) {
+                return false;
+            }
+            var claims = inFlight.get(kind.ordinal());
+            var mine = new CompletableFuture<Location>();
+            var other = claims.putIfAbsent(digest, mine);
+            if (other != null) {
+                try {
+                    other.join();
+                } catch (CompletionException | CancellationException failed) {
+                    // That append failed; try it ourselves.
+                }
+                continue;
+            }
+            try {
+                if (findKnown(kind, digest) != null) { // stored between our check and our claim
+                    mine.complete(null);
+                    return false;
+                }
+                mine.complete(append(kind, digest, data, offset, length, aux));
+                return true;
+            } catch (IOException | RuntimeException | Error e) {
+                mine.completeExceptionally(e);
+                throw e;
+            } finally {
+                claims.remove(digest, mine);
+            }
+        }
     }
 
     /** Appends an object and makes it visible to this process. */
