@@ -2,6 +2,7 @@ package castore.cli;
 
 import castore.fs.CastoreFileSystem;
 import castore.fs.FsOptions;
+import castore.service.cache.Prefetcher;
 import castore.fuse.transport.FuseMount;
 import castore.fuse.transport.MountOptions;
 import castore.service.Store;
@@ -55,6 +56,10 @@ final class MountCommand implements Callable<Integer> {
             + "As an ordinary user this needs user_allow_other in /etc/fuse.conf.")
     boolean allowOther;
 
+    @Option(names = "--prefetch", description = "Over a remote (cached) store: when a root is first entered, fetch "
+            + "its whole tree into the cache in the background (directories, and file contents with --cache).")
+    boolean prefetch;
+
     @Option(names = "--debug-fuse", hidden = true, description = "Print every FUSE request and reply to stderr.")
     boolean debugFuse;
 
@@ -70,8 +75,14 @@ final class MountCommand implements Callable<Integer> {
         checkMountpoint(target);
         MountOptions mountOptions = mountOptions();
         try (Store opened = store.open(StoreOptions.DEFAULT.withReadOnly(true))) {
-            var fs = new CastoreFileSystem(opened, FsOptions.defaults()
-                    .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl));
+            FsOptions fsOptions = FsOptions.defaults()
+                    .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl);
+            if (prefetch) {
+                // Fetches each root's whole closure into the cache once, in the background.
+                Prefetcher prefetcher = Prefetcher.forStore(opened);
+                fsOptions = fsOptions.withRootEntered(prefetcher::prefetchClosure);
+            }
+            var fs = new CastoreFileSystem(opened, fsOptions);
             FuseMount mount;
             try {
                 mount = FuseMount.mount(target, fs, mountOptions);

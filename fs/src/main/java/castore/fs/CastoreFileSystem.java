@@ -190,6 +190,9 @@ public final class CastoreFileSystem implements FileSystem {
         if (node.isEmpty()) {
             return missingRoot();
         }
+        if (node.get() instanceof DirectoryNode d) {
+            options.rootEntered().accept(d);
+        }
         return entry(reference(root, rootName, node.get()), rootTtlNanos);
     }
 

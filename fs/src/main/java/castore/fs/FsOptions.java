@@ -1,5 +1,6 @@
 package castore.fs;
 
+import castore.model.DirectoryNode;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.function.Consumer;
@@ -18,15 +19,18 @@ import java.util.function.Consumer;
  *                       caches, and sends no OPEN/RELEASE/OPENDIR/RELEASEDIR at all; reads then find
  *                       the blob by node id. Off: every open gets a handle holding its own reader.
  * @param problems       where missing or corrupted objects are reported, one line each, once per digest
+ * @param rootEntered    told of a directory root each time a lookup in the mount root finds it (e.g.
+ *                       to prefetch its closure from a remote store); must not block
  */
 public record FsOptions(boolean listRoot, boolean xattrs, Duration rootTtl, int readAheadBytes, boolean zeroMessageOpens,
-                        Consumer<String> problems) {
+                        Consumer<String> problems, Consumer<DirectoryNode> rootEntered) {
     public static final Duration DEFAULT_ROOT_TTL = Duration.ofSeconds(1);
     public static final int DEFAULT_READ_AHEAD = 1 << 20;
 
     public FsOptions {
         Objects.requireNonNull(rootTtl, "rootTtl");
         Objects.requireNonNull(problems, "problems");
+        Objects.requireNonNull(rootEntered, "rootEntered");
         if (rootTtl.isNegative()) {
             throw new IllegalArgumentException("root TTL must not be negative: " + rootTtl);
         }
@@ -38,30 +42,34 @@ public record FsOptions(boolean listRoot, boolean xattrs, Duration rootTtl, int 
     /** Root listing refused, xattrs on, 1 s root TTL, 1 MiB read-ahead, zero-message opens, problems to stderr. */
     public static FsOptions defaults() {
         return new FsOptions(false, true, DEFAULT_ROOT_TTL, DEFAULT_READ_AHEAD, true,
-                line -> System.err.println("castore: " + line));
+                line -> System.err.println("castore: " + line), root -> { });
     }
 
     public FsOptions withListRoot(boolean listRoot) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
     }
 
     public FsOptions withXattrs(boolean xattrs) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
     }
 
     public FsOptions withRootTtl(Duration rootTtl) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
     }
 
     public FsOptions withReadAheadBytes(int readAheadBytes) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
     }
 
     public FsOptions withZeroMessageOpens(boolean zeroMessageOpens) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
+    }
+
+    public FsOptions withRootEntered(Consumer<DirectoryNode> rootEntered) {
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
     }
 
     public FsOptions withProblems(Consumer<String> problems) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
     }
 }

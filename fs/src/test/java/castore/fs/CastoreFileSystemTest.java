@@ -119,6 +119,22 @@ class CastoreFileSystemTest {
     }
 
     @Test
+    void enteringADirectoryRootTellsTheRootEnteredHookOnly() throws Exception {
+        trees.root("file", trees.file("x"));
+        var tree = trees.dir("a", trees.file("a"));
+        trees.root("tree", tree);
+        List<castore.model.DirectoryNode> entered = new CopyOnWriteArrayList<>();
+        var fs = mount(FsOptions.defaults().withRootEntered(entered::add));
+
+        lookup(fs, ROOT, "file");
+        assertThat(entered).isEmpty();
+        lookup(fs, ROOT, "tree");
+        assertThat(entered).containsExactly(tree);
+        lookup(fs, ROOT, "missing");
+        assertThat(entered).containsExactly(tree);
+    }
+
+    @Test
     void attributesFollowTheNodes() throws Exception {
         FileNode plain = trees.file("12345");
         FileNode exe = trees.executable("#!/bin/sh\n");
