@@ -1,0 +1,229 @@
+package castore.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import castore.fuse.testing.Commands;
+import castore.fuse.testing.FuseAvailability;
+import castore.fuse.testing.MountInfo;
+import castore.s3.S3ProxyServer;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The whole path a user takes with a remote store, with the real CLI: import to a gRPC daemon (TCP
+ * and Unix socket) or to S3 (S3Proxy), mount it in a child {@code castore mount}, {@code diff -r}
+ * against the source; then the server goes away mid-mount (reads of unread files fail with EIO in
+ * bounded time) and comes back (the same mount reads again).
+ */
+@Timeout(180)
+class RemoteEndToEndTest {
+    /** The client's default timeout is 5 s; a failing read must come well within this. */
+    private static final Duration EIO_BOUND = Duration.ofSeconds(30);
+
+    @TempDir
+    Path tmp;
+
+    /** A few hundred small files in nested directories, a symlink and one multi-chunk file. */
+    private Path generateTree() throws IOException {
+        Path tree = Files.createDirectory(tmp.resolve("tree"));
+        SplittableRandom random = new SplittableRandom(4);
+        for (int d = 0; d < 20; d++) {
+            Path dir = Files.createDirectories(tree.resolve("d" + d).resolve("sub"));
+            for (int f = 0; f < 25; f++) {
+                byte[] data = new byte[random.nextInt(1, 5000)];
+                random.nextBytes(data);
+                Files.write((f % 2 == 0 ? dir : dir.getParent()).resolve("f" + f), data);
+            }
+        }
+        byte[] big = new byte[6 << 20];
+        random.nextBytes(big);
+        Files.write(tree.resolve("big.bin"), big);
+        Path later = Files.createDirectory(tree.resolve("later")); // not read before the server goes away
+        for (int i = 0; i < 8; i++) {
+            byte[] late = new byte[300_000];
+            random.nextBytes(late);
+            Files.write(later.resolve("unread" + i), late);
+        }
+        Files.createSymbolicLink(tree.resolve("link"), Path.of("d0/f1"));
+        return tree;
+    }
+
+    @Test
+    void grpcOverTcp() throws Exception {
+        int port;
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = probe.getLocalPort();
+        }
+        int p = port;
+        roundTripOverDaemon("127.0.0.1:" + port, "grpc+http://127.0.0.1:" + port, () -> {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress("127.0.0.1", p), 200);
+                return true;
+            } catch (IOException notYet) {
+                return false;
+            }
+        });
+    }
+
+    @Test
+    void grpcOverUnixSocket() throws Exception {
+        Path socket = tmp.resolve("castore.sock");
+        roundTripOverDaemon("unix://" + socket, "grpc+unix://" + socket, () -> Files.exists(socket));
+    }
+
+    private void roundTripOverDaemon(String listen, String address, Ready ready) throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        List<String> daemon = MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(), "--listen", listen);
+        Process server = startDaemon(daemon, ready);
+        Process mount = null;
+        try {
+            Cli cli = new Cli(address);
+            Cli.Result imported = cli.run("import", "--quiet", tree.toString());
+            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            mount = startMount(address, mnt, List.of());
+            diff(tree, mnt.resolve("tree"), "later");
+
+            server.destroy(); // SIGTERM: graceful stop
+            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertReadFailsWithEio(mnt.resolve("tree/later/unread0"));
+
+            server = startDaemon(daemon, ready);
+            assertThat(Commands.run("cmp", tree.resolve("later/unread1").toString(), mnt.resolve("tree/later/unread1").toString()).exitCode())
+                    .as("reads work again after the daemon is back, same mount").isZero();
+            diff(tree, mnt.resolve("tree"));
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+        }
+    }
+
+    @Test
+    void s3ImportMountVerifyGcAndRestart() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        try (S3ProxyServer s3 = S3ProxyServer.start(tmp.resolve("s3"))) {
+            s3.createBucket("e2e");
+            String address = s3.address("e2e", "store");
+            Cli cli = new Cli(address);
+            Cli.Result imported = cli.run("import", "--quiet", tree.toString());
+            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            Path other = Files.createDirectory(tmp.resolve("other"));
+            Files.writeString(other.resolve("only-here"), "gone after gc");
+            assertThat(cli.run("import", "--quiet", other.toString()).exit()).isZero();
+
+            Process mount = startMount(address, mnt, List.of("AWS_ACCESS_KEY_ID=" + S3ProxyServer.ACCESS_KEY,
+                    "AWS_SECRET_ACCESS_KEY=" + S3ProxyServer.SECRET_KEY));
+            try {
+                diff(tree, mnt.resolve("tree"), "later");
+                Cli.Result verify = cli.run("verify");
+                assertThat(verify.exit()).as(verify.stderr()).isZero();
+                assertThat(cli.run("rm", "other").exit()).isZero();
+                Cli.Result gc = cli.run("gc");
+                assertThat(gc.exit()).as(gc.stderr()).isZero();
+                assertThat(gc.stderr()).contains("removed");
+                verify = cli.run("verify");
+                assertThat(verify.exit()).as(verify.stderr()).isZero();
+                assertThat(cli.run("cat", "other/only-here").exit()).isEqualTo(ExitCodes.NOT_FOUND);
+
+                s3.stop();
+                assertReadFailsWithEio(mnt.resolve("tree/later/unread0"));
+                s3.restart();
+                assertThat(Commands.run("cmp", tree.resolve("later/unread1").toString(), mnt.resolve("tree/later/unread1").toString()).exitCode())
+                        .as("reads work again after S3 is back, same mount").isZero();
+                diff(tree, mnt.resolve("tree"));
+            } finally {
+                stopMount(mount, mnt);
+            }
+        }
+    }
+
+    interface Ready {
+        boolean now() throws Exception;
+    }
+
+    private static Process startDaemon(List<String> command, Ready ready) throws Exception {
+        Process p = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        Instant deadline = Instant.now().plusSeconds(60);
+        while (!ready.now()) {
+            assertThat(p.isAlive()).as("daemon exited with %s", p.isAlive() ? 0 : p.exitValue()).isTrue();
+            assertThat(Instant.now()).as("daemon ready within 60 s").isBefore(deadline);
+            Thread.sleep(50);
+        }
+        return p;
+    }
+
+    /** A child {@code castore mount --store ADDRESS MNT}, after its ready line. */
+    private static Process startMount(String address, Path mnt, List<String> env) throws Exception {
+        ProcessBuilder builder = new ProcessBuilder(MountCommandTest.castore("mount", "--store", address, mnt.toString()))
+                .redirectError(ProcessBuilder.Redirect.INHERIT);
+        for (String e : env) {
+            builder.environment().put(e.substring(0, e.indexOf('=')), e.substring(e.indexOf('=') + 1));
+        }
+        Process p = builder.start();
+        var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        String line = CompletableFuture.supplyAsync(() -> {
+            try {
+                return out.readLine();
+            } catch (IOException e) {
+                return e.toString();
+            }
+        }).get(60, TimeUnit.SECONDS);
+        if (line == null || !line.startsWith("castore: mounted ")) {
+            stopMount(p, mnt);
+            throw new AssertionError("mount did not start: " + line);
+        }
+        return p;
+    }
+
+    private static void stopMount(Process p, Path mnt) throws InterruptedException {
+        if (p != null && p.isAlive()) {
+            Commands.run("umount", mnt.toString());
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor();
+            }
+        }
+        if (MountInfo.find(mnt).isPresent()) {
+            Commands.run("umount", "-l", mnt.toString());
+        }
+    }
+
+    private static void diff(Path expected, Path actual, String... excluded) {
+        List<String> command = new ArrayList<>(List.of("diff", "-r", "--no-dereference"));
+        for (String name : excluded) {
+            command.add("--exclude=" + name);
+        }
+        command.addAll(List.of(expected.toString(), actual.toString()));
+        Commands.Result diff = Commands.run(command);
+        assertThat(diff.exitCode()).as(diff.stdout() + diff.stderr()).isZero();
+    }
+
+    private static void assertReadFailsWithEio(Path file) {
+        Instant start = Instant.now();
+        Commands.Result cat = Commands.run("cat", file.toString());
+        assertThat(cat.exitCode()).isNotZero();
+        assertThat(cat.stderr()).contains("Input/output error");
+        assertThat(Duration.between(start, Instant.now())).as("EIO in bounded time").isLessThan(EIO_BOUND);
+    }
+}
