@@ -41,15 +41,20 @@ class MountCommandTest {
         args.add(mountpoint.toString());
         Process p = new ProcessBuilder(castore(args.toArray(String[]::new))).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-        String line = CompletableFuture.supplyAsync(() -> {
+        String line = firstLine(out);
+        assertThat(line).isEqualTo("castore: mounted memory:// at " + mountpoint);
+        return new Running(p, out);
+    }
+
+    /** The child's first line of output (its ready line), waiting at most 60 s. */
+    static String firstLine(BufferedReader out) throws Exception {
+        return CompletableFuture.supplyAsync(() -> {
             try {
                 return out.readLine();
             } catch (IOException e) {
                 return e.toString();
             }
         }).get(60, TimeUnit.SECONDS);
-        assertThat(line).isEqualTo("castore: mounted memory:// at " + mountpoint);
-        return new Running(p, out);
     }
 
     static void stop(Process p, Path mountpoint) throws InterruptedException {

@@ -183,13 +183,7 @@ class RemoteEndToEndTest {
         }
         Process p = builder.start();
         var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-        String line = CompletableFuture.supplyAsync(() -> {
-            try {
-                return out.readLine();
-            } catch (IOException e) {
-                return e.toString();
-            }
-        }).get(60, TimeUnit.SECONDS);
+        String line = MountCommandTest.firstLine(out);
         if (line == null || !line.startsWith("castore: mounted ")) {
             stopMount(p, mnt);
             throw new AssertionError("mount did not start: " + line);
