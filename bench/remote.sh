@@ -104,8 +104,9 @@ mount_bench() {
     ./castore --version >/dev/null   # build the CLI outside any measurement
 
     echo "building the corpus: $files files + $big_mib MiB ..." >&2
-    find /usr/share /usr/include -xdev -type f -size -1024k -print0 2>/dev/null | LC_ALL=C sort -z | head -z -n "$files" \
-        | tar -C / --null -T - -cf - 2>/dev/null | tar -C "$work/corpus/tree" -xf -
+    { find /usr/share /usr/include -xdev -type f -size -1024k -print0 2>/dev/null | LC_ALL=C sort -z \
+        | head -z -n "$files" >"$work/corpus.list"; } || true   # sort ends by SIGPIPE
+    tar -C / --null -T "$work/corpus.list" -cf - 2>/dev/null | tar -C "$work/corpus/tree" -xf -
     openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 </dev/zero 2>/dev/null \
         | head -c "$BIG_BYTES" >"$work/corpus/big/random.bin" || true   # the producers end by SIGPIPE
     (cd "$work/corpus/tree" && find . -mindepth 1 -print0) >"$work/entries.list"
