@@ -2,6 +2,18 @@
 # Remote-store benchmarks.
 #   bench/remote.sh store [SIZE_MIB]   service level: the S3 backend (S3Proxy, filesystem backend,
 #                                      on 127.0.0.1) and the cache in front of it
+#   bench/remote.sh mount [FILES [BIG_MIB]]
+#       the mount workloads of bench/mount.sh (bench/lib-mount.sh: walk, lstat, read, seq-random,
+#       pread, par4) on a corpus of FILES small files (under 1 MiB, from /usr/share and /usr/include; default 50000)
+#       and one BIG_MIB random file (default 1024), mounted from the local store, from `castore daemon`
+#       on 127.0.0.1 (grpc+http://) and from S3Proxy (s3://), the remote ones each with --cache:
+#         cold  fresh mount, empty --cache, page cache dropped (client and servers)
+#         warm  fresh mount, page cache dropped, --cache as the cold run left it
+#       The local store is mounted fresh with the page cache dropped (its only state); the table gives
+#       every figure and its ratio to local (throughput ratios: > 1 is faster). Needs root and gcc.
+#       Env: BENCH_COLD / BENCH_WARM runs (best of; default 2 / 2), BENCH_CPU (default 0) pins the
+#       mount and the clients as bench/mount.sh does; the servers are not pinned (another machine's
+#       work in real use). BENCH_WORKLOADS overrides the workload list.
 # Run from the repository root. Uses JDK 25 (bin/find-jdk.sh) and the S3Proxy jar the s3 module's
 # build downloads. Client and server share the machine: on 2 cores, figures swing with load.
 set -euo pipefail
@@ -12,8 +24,11 @@ size=${2:-256}
 java="$JAVA_HOME/bin/java"
 work=$(mktemp -d /tmp/castore-remote-bench.XXXXXX)
 server_pid=
+servers=()
 cleanup() {
-    if [ -n "$server_pid" ]; then kill -9 "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
+    if [ -n "${mnt:-}" ] && mountpoint -q "$mnt"; then umount "$mnt" 2>/dev/null || umount -l "$mnt"; fi
+    if [ -n "${MOUNT_PID:-}" ]; then kill "$MOUNT_PID" 2>/dev/null; wait "$MOUNT_PID" 2>/dev/null; fi
+    for pid in $server_pid "${servers[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -35,6 +50,7 @@ jclouds.filesystem.basedir=$work/s3data
 CONF
     "$java" -jar s3/target/s3proxy/s3proxy.jar --properties "$work/s3proxy.conf" >"$work/s3proxy.log" 2>&1 &
     server_pid=$!
+    servers+=("$server_pid")
     for _ in $(seq 1 300); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
@@ -44,6 +60,105 @@ CONF
     s3_address="s3://bench/run?endpoint=http://127.0.0.1:$port"
 }
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Serves a fresh local store on 127.0.0.1 with `castore daemon`; sets grpc_address.
+start_daemon() {
+    local port; port=$(free_port)
+    ./castore daemon --store "$work/daemon-store" --listen "127.0.0.1:$port" 2>"$work/daemon.log" &
+    servers+=($!)
+    for _ in $(seq 1 600); do grep -q 'castore daemon: serving' "$work/daemon.log" && break; sleep 0.1; done
+    grep -q 'castore daemon: serving' "$work/daemon.log" || { cat "$work/daemon.log" >&2; exit 1; }
+    grpc_address="grpc+http://127.0.0.1:$port"
+}
+
+# Mounts store $1 (with --cache $2 unless empty) fresh, page cache dropped; sets BASE.
+MOUNT_PID=
+remount() {
+    if mountpoint -q "$mnt"; then umount "$mnt" 2>/dev/null || umount -l "$mnt"; fi
+    if [ -n "$MOUNT_PID" ]; then wait "$MOUNT_PID" 2>/dev/null || true; MOUNT_PID=; fi
+    drop_caches
+    local args=(--store "$1" --threads "$THREADS")
+    [ -n "$2" ] && args+=(--cache "$2")
+    coproc CASTORE_MOUNT { exec "${PIN[@]}" ./castore mount "${args[@]}" "$mnt" 2>&1; }
+    MOUNT_PID=$!
+    local ready=""
+    while [[ "$ready" != "castore: mounted "* ]]; do
+        read -r -t 300 ready <&"${CASTORE_MOUNT[0]}" || { echo "castore mount did not start: $ready" >&2; exit 1; }
+    done
+    BASE="$mnt"
+    stat "$BASE/tree" >/dev/null   # the mount's own start-up is not part of any workload
+}
+
+mount_bench() {
+    local files=$1 big_mib=$2
+    [ "$(id -u)" = 0 ] || { echo "remote.sh mount: needs root (drop_caches and mounts)" >&2; exit 1; }
+    WORK="$work" BIG_BYTES=$((big_mib * 1048576)) PIN=(taskset -c "${BENCH_CPU:-0}") THREADS=4
+    export CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}"
+    local cold_runs=${BENCH_COLD:-2} warm_runs=${BENCH_WARM:-2}
+    local workloads; read -r -a workloads <<<"${BENCH_WORKLOADS:-walk lstat read seq-random pread par4}"
+    . bench/lib-mount.sh
+    mkdir -p "$work/bin" "$work/corpus/tree" "$work/corpus/big" "$work/mnt"
+    mnt="$work/mnt"
+    build_clients
+    ./castore --version >/dev/null   # build the CLI outside any measurement
+
+    echo "building the corpus: $files files + $big_mib MiB ..." >&2
+    { find /usr/share /usr/include -xdev -type f -size -1024k -print0 2>/dev/null | LC_ALL=C sort -z \
+        | head -z -n "$files" >"$work/corpus.list"; } || true   # sort ends by SIGPIPE
+    tar -C / --null -T "$work/corpus.list" -cf - 2>/dev/null | tar -C "$work/corpus/tree" -xf -
+    openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 </dev/zero 2>/dev/null \
+        | head -c "$BIG_BYTES" >"$work/corpus/big/random.bin" || true   # the producers end by SIGPIPE
+    (cd "$work/corpus/tree" && find . -mindepth 1 -print0) >"$work/entries.list"
+    (cd "$work/corpus/tree" && find . -type f -print0) >"$work/files.list"
+
+    start_s3proxy
+    start_daemon
+    local sys address
+    declare -gA ADDRESS=([local]="$work/local-store" [grpc]="$grpc_address" [s3]="$s3_address")
+    for sys in local grpc s3; do
+        echo "importing into $sys ..." >&2
+        ./castore import --store "${ADDRESS[$sys]}" --quiet --name tree "$work/corpus/tree" >/dev/null
+        ./castore import --store "${ADDRESS[$sys]}" --quiet --name big "$work/corpus/big" >/dev/null
+    done
+
+    declare -A result
+    local w runs state cache
+    for w in "${workloads[@]}"; do
+        runs=()
+        for _ in $(seq "$cold_runs"); do remount "${ADDRESS[local]}" ""; runs+=("$(measure "$w")"); done
+        result[$w,local]=$(best "${runs[@]}")
+        echo "$w local ${runs[*]} $(unit "$w")" >&2
+        for sys in grpc s3; do
+            cache="$work/cache-$sys"
+            runs=()
+            for _ in $(seq "$cold_runs"); do
+                rm -rf "$cache"
+                remount "${ADDRESS[$sys]}" "$cache"; runs+=("$(measure "$w")")
+            done
+            result[$w,$sys,cold]=$(best "${runs[@]}")
+            echo "$w $sys cold ${runs[*]} $(unit "$w")" >&2
+            runs=()
+            for _ in $(seq "$warm_runs"); do remount "${ADDRESS[$sys]}" "$cache"; runs+=("$(measure "$w")"); done
+            result[$w,$sys,warm]=$(best "${runs[@]}")
+            echo "$w $sys warm ${runs[*]} $(unit "$w")" >&2
+        done
+    done
+    umount "$mnt"; wait "$MOUNT_PID" 2>/dev/null || true; MOUNT_PID=
+
+    echo
+    echo "castore remote mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r); mount and clients on CPU ${BENCH_CPU:-0},"
+    echo "servers unpinned; --threads $THREADS, JVM $CASTORE_JAVA_OPTS; best of $cold_runs cold / $warm_runs warm runs;"
+    echo "load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$work/entries.list" | wc -c) entries, $(tr -cd '\0' <"$work/files.list" | wc -c) files + $big_mib MiB"
+    echo
+    echo "| workload | unit | local | grpc cold | grpc warm | s3 cold | s3 warm | grpc cold/local | grpc warm/local | s3 cold/local | s3 warm/local |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for w in "${workloads[@]}"; do
+        local l=${result[$w,local]} gc=${result[$w,grpc,cold]} gw=${result[$w,grpc,warm]} sc=${result[$w,s3,cold]} sw=${result[$w,s3,warm]}
+        echo "| $w | $(unit "$w") | $l | $gc | $gw | $sc | $sw | $(ratio "$gc" "$l") | $(ratio "$gw" "$l") | $(ratio "$sc" "$l") | $(ratio "$sw" "$l") |"
+    done
+}
+
 case "$mode" in
 store)
     start_s3proxy
@@ -51,8 +166,11 @@ store)
     "$java" -Xmx2g --enable-native-access=ALL-UNNAMED -cp "$cp" bench/RemoteStoreBench.java \
         "$s3_address" "$work/cache" "$size" 2>&1 | grep -v '^SLF4J'
     ;;
+mount)
+    mount_bench "${2:-50000}" "${3:-1024}"
+    ;;
 *)
-    echo "usage: bench/remote.sh store [SIZE_MIB]" >&2
+    echo "usage: bench/remote.sh store [SIZE_MIB] | mount [FILES [BIG_MIB]]" >&2
     exit 2
     ;;
 esac
