@@ -6,6 +6,9 @@ import castore.service.Stores;
 import castore.service.cache.CacheConfig;
 import castore.service.cache.StoreCache;
 import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Optional;
 import picocli.CommandLine.Option;
 
 /** The store-selection options every command takes. */
@@ -23,7 +26,7 @@ public final class StoreMixin {
 
     @Option(names = "--cache", paramLabel = "DIR",
             description = "Keep chunks and directories fetched from a remote store in DIR (LRU, see --cache-size).")
-    java.nio.file.Path cache;
+    Path cache;
 
     @Option(names = "--cache-size", paramLabel = "SIZE", defaultValue = "10G",
             description = "Size limit of the --cache directory, e.g. 512M, 10G (default: ${DEFAULT-VALUE}).")
@@ -37,8 +40,8 @@ public final class StoreMixin {
         long cacheLimit = CacheConfig.parseSize(cacheSize); // a bad size fails before anything is opened
         Store store = Stores.open(storeAddress(), blobService, directoryService, options);
         try {
-            return StoreCache.apply(store, java.util.Arrays.asList(storeAddress(), blobService, directoryService),
-                    java.util.Optional.ofNullable(cache), cacheLimit);
+            return StoreCache.apply(store, Arrays.asList(storeAddress(), blobService, directoryService),
+                    Optional.ofNullable(cache), cacheLimit);
         } catch (IOException | RuntimeException e) {
             store.close();
             throw e;
