@@ -2,8 +2,16 @@
 # Looks at $JAVA_HOME, the java on PATH, then /usr/lib/jvm/* and /opt/*; fails clearly if none.
 castore_jdk_ok() { # is $1 a JDK of feature version >= 25?
   [ -x "$1/bin/java" ] && [ -x "$1/bin/javac" ] || return 1
-  castore_v=$("$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-  castore_v=${castore_v%%.*}
+  # The JDK's release file says its version without starting a JVM (which would cost every
+  # ./castore run 50-150 ms); ask java itself only when that file has no JAVA_VERSION.
+  castore_v=
+  if [ -r "$1/release" ]; then
+    while IFS= read -r castore_line; do
+      case $castore_line in JAVA_VERSION=*) castore_v=${castore_line#JAVA_VERSION=}; castore_v=${castore_v#\"} ;; esac
+    done <"$1/release"
+  fi
+  [ -n "$castore_v" ] || castore_v=$("$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+  castore_v=${castore_v%%[!0-9]*}  # "25.0.3", "26-ea": the feature version
   [ -n "$castore_v" ] && [ "$castore_v" -ge 25 ] 2>/dev/null
 }
 castore_find_jdk() {
