@@ -4,6 +4,8 @@ import castore.hash.Blake3;
 import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
+import castore.model.InvalidDataException;
+import castore.service.NotFoundException;
 import castore.service.Store;
 import castore.service.StoreBusyException;
 import castore.service.StoreMaintenance;
@@ -86,6 +88,32 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
     /** Opens (initialising an empty or absent directory) the store at {@code dir}. */
     public static LocalStore open(Path dir, Options options) throws IOException {
         return new LocalStore(StoreLayout.openOrInit(dir), options);
+    }
+
+    /**
+     * Opens the store at {@code dir} only if one is there: never creates or initialises one
+     * (commands that read). An absent directory is a {@link NotFoundException}, a directory
+     * without the store marker an {@link InvalidDataException}.
+     */
+    public static LocalStore openExisting(Path dir, Options options) throws IOException {
+        Path root = dir.toAbsolutePath().normalize();
+        if (!Files.isRegularFile(root.resolve(StoreLayout.MARKER))) {
+            if (!Files.exists(root)) {
+                throw new NotFoundException("no castore store at " + root + ": the directory does not exist "
+                        + "(castore import creates it)");
+            }
+            String why = !Files.isDirectory(root) ? "it is not a directory"
+                    : isEmpty(root) ? "it is empty; castore import initialises it"
+                    : "it is not empty and has no " + StoreLayout.MARKER + " marker";
+            throw new InvalidDataException(root + " is not a castore store (" + why + ")");
+        }
+        return open(root, options);
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
+            return !entries.iterator().hasNext();
+        }
     }
 
     /** The three services over this store, with this store as the resource that closes them. */

@@ -13,7 +13,8 @@ import java.util.Set;
  * {@code local:///abs/dir}: the embedded local store in that directory ({@code Stores.open}
  * maps plain paths and {@code file:} URIs here). One query parameter, {@code fsync=false}, skips
  * the fsyncs at commit: still safe against a killed process, not against power loss; for
- * throwaway stores and benchmarks.
+ * throwaway stores and benchmarks. An absent store is created unless
+ * {@link StoreOptions#createIfMissing()} is off.
  */
 public final class LocalStoreProvider implements StoreProvider {
     @Override
@@ -23,7 +24,9 @@ public final class LocalStoreProvider implements StoreProvider {
 
     @Override
     public Store open(URI address, StoreOptions options) throws IOException {
-        return LocalStore.open(path(address), options(address, options)).asStore();
+        LocalStore.Options local = options(address, options);
+        return (options.createIfMissing() ? LocalStore.open(path(address), local) : LocalStore.openExisting(path(address), local))
+                .asStore();
     }
 
     static Path path(URI address) {
