@@ -45,7 +45,8 @@ final class DaemonCommand implements Callable<Integer> {
             }
         }
         var config = new CastoreServer.Config(address, readOnly, tlsCert, tlsKey);
-        Store opened = store.open(castore.service.StoreOptions.DEFAULT.withReadOnly(readOnly));
+        // A writable daemon creates a missing local store (clients import into it); a read-only one needs one.
+        Store opened = store.open(castore.service.StoreOptions.DEFAULT.withReadOnly(readOnly).withCreateIfMissing(!readOnly));
         Daemon.serve(opened, config, Daemon.DEFAULT_GRACE, store.storeAddress(), System.err);
         return ExitCodes.OK;
     }

@@ -28,7 +28,7 @@ final class GcCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         long start = System.nanoTime();
-        try (Store s = store.open()) {
+        try (Store s = store.openExisting()) {
             StoreMaintenance maintenance = s.maintenance().orElseThrow(() -> new CliException(ExitCodes.INVALID,
                     "gc is not supported by the store at " + store.storeAddress()));
             Closeable exclusive;

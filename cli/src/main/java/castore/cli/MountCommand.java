@@ -6,7 +6,6 @@ import castore.service.cache.Prefetcher;
 import castore.fuse.transport.FuseMount;
 import castore.fuse.transport.MountOptions;
 import castore.service.Store;
-import castore.service.StoreOptions;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -74,7 +73,7 @@ final class MountCommand implements Callable<Integer> {
         Path target = mountpoint.toAbsolutePath().normalize();
         checkMountpoint(target);
         MountOptions mountOptions = mountOptions();
-        try (Store opened = store.open(StoreOptions.DEFAULT.withReadOnly(true))) {
+        try (Store opened = store.openReadOnly()) {
             FsOptions fsOptions = FsOptions.defaults()
                     .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl);
             if (prefetch) {

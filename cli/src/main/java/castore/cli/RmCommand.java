@@ -25,7 +25,7 @@ final class RmCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         List<Name> names = roots.stream().map(r -> Name.of(main.io().bytes(r))).toList();
-        try (Store s = store.open()) {
+        try (Store s = store.openExisting()) {
             for (Name n : names) {
                 if (s.roots().get(n).isEmpty()) {
                     throw new NotFoundException("no root named '" + Display.escape(n.bytesUnsafe()) + "'");

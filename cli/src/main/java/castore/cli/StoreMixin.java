@@ -48,13 +48,21 @@ public final class StoreMixin {
         }
     }
 
-    /** Opens the store for writing (import, rm, gc). */
+    /** Opens the store for writing, creating a local store that does not exist yet (import). */
     public Store open() throws IOException {
         return open(StoreOptions.DEFAULT);
     }
 
-    /** Opens the store for reading only: such commands never hold a writer's lock. */
+    /** Opens an existing store for writing (rm, gc): a missing local store is an error, not a new store. */
+    public Store openExisting() throws IOException {
+        return open(StoreOptions.DEFAULT.withCreateIfMissing(false));
+    }
+
+    /**
+     * Opens an existing store for reading only: such commands never hold a writer's lock, and a
+     * missing local store is an error (exit 3) rather than a new empty store.
+     */
     public Store openReadOnly() throws IOException {
-        return open(StoreOptions.DEFAULT.withReadOnly(true));
+        return open(StoreOptions.DEFAULT.withReadOnly(true).withCreateIfMissing(false));
     }
 }
