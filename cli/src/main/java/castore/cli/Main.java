@@ -2,18 +2,44 @@ package castore.cli;
 
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The castore command: subcommands for import/export, inspection, mount and serving. */
 @Command(name = "castore", mixinStandardHelpOptions = true, version = "castore 0.1.0",
-        description = "Content-addressed store for file trees (tvix-castore compatible) with a read-only FUSE filesystem.",
-        subcommands = {
-            ImportCommand.class, ExportCommand.class, RootsCommand.class, LsCommand.class, CatCommand.class,
-            StatCommand.class, RmCommand.class, VerifyCommand.class, GcCommand.class, MountCommand.class,
-            DaemonCommand.class, CommandLine.HelpCommand.class,
-        })
+        description = "Content-addressed store for file trees (tvix-castore compatible) with a read-only FUSE filesystem.")
 public final class Main implements Runnable {
+    /**
+     * The subcommands, in help order. Picocli reflects over every registered command before it
+     * parses anything (a third of a short command's start-up), so a command line that names one
+     * gets only that one, --version none; anything else (no command, --help, help, a typo) gets all.
+     */
+    private static final List<String> COMMANDS =
+            List.of("import", "export", "roots", "ls", "cat", "stat", "rm", "verify", "gc", "mount", "daemon", "help");
+
+    /**
+     * A new instance of the named command, or null. (A switch, not a map of constructor
+     * references: a method handle to picocli's HelpCommand, an old class file the JDK AOT cache
+     * cannot store, crashes the cache's assembly in JDK 25.)
+     */
+    private static Object command(String name) {
+        return switch (name) {
+            case "import" -> new ImportCommand();
+            case "export" -> new ExportCommand();
+            case "roots" -> new RootsCommand();
+            case "ls" -> new LsCommand();
+            case "cat" -> new CatCommand();
+            case "stat" -> new StatCommand();
+            case "rm" -> new RmCommand();
+            case "verify" -> new VerifyCommand();
+            case "gc" -> new GcCommand();
+            case "mount" -> new MountCommand();
+            case "daemon" -> new DaemonCommand();
+            case "help" -> new CommandLine.HelpCommand();
+            default -> null;
+        };
+    }
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -45,8 +71,16 @@ public final class Main implements Runnable {
 
     /** Runs the command line on the given streams and returns the exit code (see {@link ExitCodes}). */
     public static int run(Io io, String... args) {
-        CommandLine cmd = new CommandLine(new Main(io))
-                .setOut(new PrintWriter(io.out(), true, StandardCharsets.UTF_8))
+        CommandLine cmd = new CommandLine(new Main(io));
+        String first = args.length > 0 ? args[0] : "";
+        Object named = first.equals("help") ? null : command(first);
+        if (named != null) {
+            cmd.addSubcommand(named);
+        } else if (args.length != 1 || !(first.equals("--version") || first.equals("-V"))) {
+            COMMANDS.forEach(name -> cmd.addSubcommand(command(name)));
+        }
+        // After the subcommands: these setters reach the subcommands registered so far.
+        cmd.setOut(new PrintWriter(io.out(), true, StandardCharsets.UTF_8))
                 .setErr(new PrintWriter(io.err(), true, StandardCharsets.UTF_8))
                 .setExecutionExceptionHandler(new ErrorHandler())
                 .setParameterExceptionHandler(ErrorHandler::usage);
