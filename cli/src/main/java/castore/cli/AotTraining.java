@@ -61,7 +61,7 @@ public final class AotTraining {
         Path work = null;
         try {
             work = Files.createTempDirectory("castore-aot-training");
-            new AotTraining(work).run();
+            train(work);
             exit = 0;
         } catch (Exception | AssertionError e) {
             System.err.println("castore aot training failed: " + e);
@@ -72,6 +72,11 @@ public final class AotTraining {
             }
         }
         System.exit(exit); // the import's pools may hold threads; the JVM writes the cache at exit
+    }
+
+    /** Runs the whole workload in {@code work}, an empty directory the caller deletes afterwards. */
+    static void train(Path work) throws Exception {
+        new AotTraining(work).run();
     }
 
     private void run() throws Exception {

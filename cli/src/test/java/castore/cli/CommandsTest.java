@@ -153,6 +153,19 @@ class CommandsTest {
     }
 
     @Test
+    void helpListsEveryCommandAndATypoIsAUsageError() {
+        // Main registers only the subcommand a command line names; without one, all of them.
+        String help = Cli.raw("--help").stdout();
+        for (String command : new String[] {"import", "export", "roots", "ls", "cat", "stat", "rm", "verify", "gc", "mount", "daemon", "help"}) {
+            assertThat(help).as(command).containsPattern("(?m)^  " + command + " ");
+        }
+        Cli.Result typo = Cli.raw("lss", "tree");
+        assertThat(typo.exit()).isEqualTo(ExitCodes.USAGE);
+        assertThat(typo.stderr()).startsWith("castore: Unmatched arguments from index 0: 'lss', 'tree'");
+        assertThat(Cli.raw().exit()).isEqualTo(ExitCodes.USAGE);
+    }
+
+    @Test
     void verifyPassesOnAGoodStore() {
         cli.run("import", tree.toString());
         Cli.Result verify = cli.run("verify");
