@@ -58,18 +58,15 @@ public final class AotTraining {
 
     public static void main(String[] args) {
         int exit;
-        Path work = null;
         try {
-            work = Files.createTempDirectory("castore-aot-training");
+            Path work = Files.createTempDirectory("castore-aot-training");
+            // A hook, not a finally: it also runs when the build is interrupted (Ctrl-C, SIGTERM).
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(work)));
             train(work);
             exit = 0;
         } catch (Exception | AssertionError e) {
             System.err.println("castore aot training failed: " + e);
             exit = 1;
-        } finally {
-            if (work != null) {
-                deleteTree(work);
-            }
         }
         System.exit(exit); // the import's pools may hold threads; the JVM writes the cache at exit
     }
