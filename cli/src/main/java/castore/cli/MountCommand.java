@@ -38,6 +38,10 @@ final class MountCommand implements Callable<Integer> {
             + "Without it, listing the mount root fails with EPERM; roots are reached by name.")
     boolean listRoot;
 
+    @Option(names = "--no-cache-push", description = "After a random read, do not push the rest of the chunk read "
+            + "into the kernel's page cache (it is pushed by default: later reads nearby then need no request).")
+    boolean noCachePush;
+
     @Option(names = "--no-xattr", description = "Do not serve the user.tvix.castore.*.digest extended attributes.")
     boolean noXattr;
 
@@ -75,7 +79,7 @@ final class MountCommand implements Callable<Integer> {
         MountOptions mountOptions = mountOptions();
         try (Store opened = store.openReadOnly()) {
             FsOptions fsOptions = FsOptions.defaults()
-                    .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl);
+                    .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl).withFeedKernelCache(!noCachePush);
             if (prefetch) {
                 // Fetches each root's whole closure into the cache once, in the background.
                 Prefetcher prefetcher = Prefetcher.forStore(opened);

@@ -14,6 +14,19 @@ public abstract class ChunkedBlobReader implements BlobReader {
     private final List<ChunkMeta> chunks;
     private final long[] starts;
     private final long size;
+    /** The chunk the latest read used (any thread's): for callers that can use the rest of it. */
+    private volatile Span lastChunk;
+
+    /** A verified chunk of the blob: where it starts and its bytes, which nobody may modify. */
+    public record Span(long start, byte[] data) {
+        public long end() {
+            return start + data.length;
+        }
+
+        public boolean covers(long position) {
+            return position >= start && position < end();
+        }
+    }
 
     protected ChunkedBlobReader(List<ChunkMeta> chunks) {
         this.chunks = chunks;
@@ -49,6 +62,15 @@ public abstract class ChunkedBlobReader implements BlobReader {
         return i >= 0 ? i : -i - 2;
     }
 
+    /**
+     * The chunk a recent read used, verified and already in memory (null before any read): a
+     * filesystem can hand the part of it that was not asked for to the kernel's page cache.
+     * Concurrent reads overwrite it, so check {@link Span#covers} before use.
+     */
+    public final Span lastChunkRead() {
+        return lastChunk;
+    }
+
     @Override
     public int read(long position, ByteBuffer dst) throws IOException {
         if (position < 0) {
@@ -61,6 +83,10 @@ public abstract class ChunkedBlobReader implements BlobReader {
         while (dst.hasRemaining() && position < size) {
             int index = indexOf(position);
             byte[] data = chunk(index);
+            Span last = lastChunk;
+            if (last == null || last.data() != data) {
+                lastChunk = new Span(starts[index], data);
+            }
             int within = (int) (position - starts[index]);
             int n = Math.min(dst.remaining(), data.length - within);
             dst.put(data, within, n);

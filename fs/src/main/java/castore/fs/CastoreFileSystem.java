@@ -7,6 +7,8 @@ import castore.fuse.api.Entry;
 import castore.fuse.api.Errno;
 import castore.fuse.api.FileSystem;
 import castore.fuse.api.FuseException;
+import castore.fuse.api.InitInfo;
+import castore.fuse.api.KernelCache;
 import castore.fuse.api.OpenReply;
 import castore.fuse.api.Operation;
 import castore.fuse.api.Request;
@@ -86,6 +88,7 @@ public final class CastoreFileSystem implements FileSystem {
     private final FetchLatency blobLatency = new FetchLatency();
     /** Files read without a handle (zero-message opens), by node id. */
     private final ReaderCache readers = new ReaderCache(READERS);
+    private final KernelCacheFeeder kernelCache = new KernelCacheFeeder();
 
     public CastoreFileSystem(BlobService blobs, DirectoryService directories, RootService roots, FsOptions options) {
         this.blobs = blobs;
@@ -116,6 +119,14 @@ public final class CastoreFileSystem implements FileSystem {
     /** Open file handles (each holds a blob reader). */
     public int openFileCount() {
         return openFiles.size();
+    }
+
+    @Override
+    public void init(InitInfo info, KernelCache cache) {
+        if (options.feedKernelCache()) {
+            kernelCache.attach(cache);
+        }
+        init(info);
     }
 
     /**
@@ -322,6 +333,7 @@ public final class CastoreFileSystem implements FileSystem {
     }
 
     private void read(OpenFile file, long offset, ByteBuffer dst) throws FuseException {
+        int start = dst.position();
         try {
             blobLatency.time(() -> {
                 file.read(offset, dst);
@@ -331,6 +343,7 @@ public final class CastoreFileSystem implements FileSystem {
             B3Digest digest = ((FileNode) file.inode.node).digest();
             throw eio(digest, "blob " + digest + " unreadable at offset " + offset + ": " + e.getMessage());
         }
+        kernelCache.afterRead(file.inode.id, file, offset, offset + dst.position() - start);
     }
 
     @Override

@@ -21,9 +21,11 @@ import java.util.function.Consumer;
  * @param problems       where missing or corrupted objects are reported, one line each, once per digest
  * @param rootEntered    told of a directory root each time a lookup in the mount root finds it (e.g.
  *                       to prefetch its closure from a remote store); must not block
+ * @param feedKernelCache after a random read, push the rest of the verified chunk it used into the
+ *                       kernel's page cache (FUSE_NOTIFY_STORE), so nearby reads need no request
  */
 public record FsOptions(boolean listRoot, boolean xattrs, Duration rootTtl, int readAheadBytes, boolean zeroMessageOpens,
-                        Consumer<String> problems, Consumer<DirectoryNode> rootEntered) {
+                        Consumer<String> problems, Consumer<DirectoryNode> rootEntered, boolean feedKernelCache) {
     public static final Duration DEFAULT_ROOT_TTL = Duration.ofSeconds(1);
     public static final int DEFAULT_READ_AHEAD = 1 << 20;
 
@@ -39,37 +41,41 @@ public record FsOptions(boolean listRoot, boolean xattrs, Duration rootTtl, int 
         }
     }
 
-    /** Root listing refused, xattrs on, 1 s root TTL, 1 MiB read-ahead, zero-message opens, problems to stderr. */
+    /** Root listing refused, xattrs on, 1 s root TTL, 1 MiB read-ahead, zero-message opens, problems to stderr, kernel cache fed. */
     public static FsOptions defaults() {
         return new FsOptions(false, true, DEFAULT_ROOT_TTL, DEFAULT_READ_AHEAD, true,
-                line -> System.err.println("castore: " + line), root -> { });
+                line -> System.err.println("castore: " + line), root -> { }, true);
     }
 
     public FsOptions withListRoot(boolean listRoot) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered, feedKernelCache);
     }
 
     public FsOptions withXattrs(boolean xattrs) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered, feedKernelCache);
     }
 
     public FsOptions withRootTtl(Duration rootTtl) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered, feedKernelCache);
     }
 
     public FsOptions withReadAheadBytes(int readAheadBytes) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered, feedKernelCache);
     }
 
     public FsOptions withZeroMessageOpens(boolean zeroMessageOpens) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered, feedKernelCache);
     }
 
     public FsOptions withRootEntered(Consumer<DirectoryNode> rootEntered) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered, feedKernelCache);
     }
 
     public FsOptions withProblems(Consumer<String> problems) {
-        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered);
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered, feedKernelCache);
+    }
+
+    public FsOptions withFeedKernelCache(boolean feedKernelCache) {
+        return new FsOptions(listRoot, xattrs, rootTtl, readAheadBytes, zeroMessageOpens, problems, rootEntered, feedKernelCache);
     }
 }

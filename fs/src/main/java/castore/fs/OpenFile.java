@@ -37,6 +37,9 @@ final class OpenFile implements AutoCloseable {
     private int streak;
     private final ArrayDeque<Window> windows = new ArrayDeque<>();
     private boolean closed;
+    /** For {@link KernelCacheFeeder}: where the last read ended, and the last chunk pushed (racy: only hints). */
+    private volatile long lastReadEnd = -1;
+    private volatile long lastPushedChunk = -1;
 
     /** A prefetched range [start, start + length) of the blob. */
     private record Window(long start, int length, CompletableFuture<byte[]> data) {
@@ -159,6 +162,30 @@ final class OpenFile implements AutoCloseable {
             at += n;
         }
         dst.position(dst.position() + length);
+    }
+
+    BlobReader reader() {
+        return reader;
+    }
+
+    long size() {
+        return size;
+    }
+
+    /** Records a served read; true if it does not continue the previous one (random access). */
+    boolean noteRead(long offset, long end) {
+        long previous = lastReadEnd;
+        lastReadEnd = end;
+        return previous < 0 || Math.abs(offset - previous) > slack;
+    }
+
+    /** True the first time in a row the chunk starting at {@code chunkStart} is offered to the kernel. */
+    boolean firstPushOf(long chunkStart) {
+        if (lastPushedChunk == chunkStart) {
+            return false;
+        }
+        lastPushedChunk = chunkStart;
+        return true;
     }
 
     @Override

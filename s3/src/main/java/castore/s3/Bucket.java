@@ -105,7 +105,10 @@ final class Bucket {
         } catch (S3Exception e) {
             // 412: precondition failed; 409: a concurrent conditional write won (AWS documents both).
             if (e.statusCode() == 412 || e.statusCode() == 409 || (ifMatch != null && e.statusCode() == 404)) {
-                return false;
+                // The SDK retries a write whose response was lost: the retry then fails its own
+                // precondition although the first attempt landed. The object holding exactly our
+                // bytes is the state we asked for.
+                return e.statusCode() != 404 && get(key).map(now -> java.util.Arrays.equals(now.bytes(), bytes)).orElse(false);
             }
             throw failure("put", key, e);
         } catch (SdkException e) {

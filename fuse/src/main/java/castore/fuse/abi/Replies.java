@@ -29,6 +29,20 @@ public final class Replies {
         return Wire.OUT_HEADER;
     }
 
+    /**
+     * The header of a FUSE_NOTIFY_STORE notification for {@code size} bytes of node {@code nodeId}
+     * at {@code offset}; the data follows at the returned length.
+     */
+    public static int notifyStore(MemorySegment out, long nodeId, long offset, int size) {
+        int length = Wire.OUT_HEADER + Wire.NOTIFY_STORE_OUT;
+        header(out, length + size, Wire.NOTIFY_STORE, 0);
+        putU64(out, Wire.OUT_HEADER, nodeId);
+        putU64(out, Wire.OUT_HEADER + 8, offset);
+        putI32(out, Wire.OUT_HEADER + 16, size);
+        putI32(out, Wire.OUT_HEADER + 20, 0);
+        return length;
+    }
+
     /** A complete error reply: exactly 16 bytes, error = -errno with errno in 1..511. */
     public static int error(MemorySegment out, long unique, int errno) {
         if (errno <= 0 || errno >= 512) {

@@ -10,6 +10,10 @@ import java.lang.foreign.ValueLayout;
 public final class Wire {
     public static final int IN_HEADER = 40;
     public static final int OUT_HEADER = 16;
+    /** fuse_notify_store_out: nodeid, offset, size, padding. */
+    public static final int NOTIFY_STORE_OUT = 24;
+    /** The notification code (in the out header's error field, with unique 0) of FUSE_NOTIFY_STORE. */
+    public static final int NOTIFY_STORE = 4;
     public static final int ATTR = 88;
     public static final int ENTRY_OUT = 128;
     public static final int ATTR_OUT = 104;

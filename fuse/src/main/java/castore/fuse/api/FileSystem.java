@@ -22,6 +22,15 @@ public interface FileSystem {
     default void init(InitInfo info) {
     }
 
+    /**
+     * Called once after INIT negotiation, before any other request, with a way to push content
+     * into the kernel's page cache ({@link KernelCache#NONE} where the transport has none).
+     * The default ignores the cache and calls {@link #init(InitInfo)}.
+     */
+    default void init(InitInfo info, KernelCache kernelCache) {
+        init(info);
+    }
+
     /** The session ends (unmount or DESTROY). */
     default void destroy() {
     }

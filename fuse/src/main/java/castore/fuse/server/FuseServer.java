@@ -53,6 +53,7 @@ public final class FuseServer implements AutoCloseable {
     private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
     private final AtomicBoolean warnedWriteError = new AtomicBoolean();
     private final java.util.concurrent.atomic.AtomicLong interrupts = new java.util.concurrent.atomic.AtomicLong();
+    private volatile KernelCachePusher kernelCache;
 
     public FuseServer(FileSystem fs, Config config, BufferPool pool) {
         this.fs = fs;
@@ -71,6 +72,12 @@ public final class FuseServer implements AutoCloseable {
      */
     public CompletableFuture<InitInfo> initialized() {
         return initialized;
+    }
+
+    /** Bytes pushed into the kernel's page cache through {@link KernelCache} so far. */
+    public long kernelCachePushedBytes() {
+        KernelCachePusher pusher = kernelCache;
+        return pusher == null ? 0 : pusher.pushedBytes();
     }
 
     /** How many INTERRUPT requests arrived (after the first is answered ENOSYS, usually one at most). */
@@ -252,7 +259,10 @@ public final class FuseServer implements AutoCloseable {
                     config.maxBackground));
             InitInfo info = new InitInfo(answer.major(), answer.minor(), offer.flags(), answer.flags(),
                     answer.maxReadahead(), answer.maxWrite());
-            fs.init(info);
+            // Notifications go out on the channel INIT came from, from a thread of their own.
+            KernelCachePusher pusher = new KernelCachePusher(channel, pool.acquire(), "fuse-kernel-cache");
+            kernelCache = pusher;
+            fs.init(info, pusher);
             initInfo = info;
         } catch (IllegalArgumentException e) {
             LOG.log(System.Logger.Level.ERROR, "FUSE INIT refused: {0}", e.getMessage());
@@ -354,6 +364,10 @@ public final class FuseServer implements AutoCloseable {
         }
         if (inFlight.get() > 0) {
             LOG.log(System.Logger.Level.WARNING, "{0} FUSE requests still running at unmount; not waiting", inFlight.get());
+        }
+        KernelCachePusher pusher = kernelCache;
+        if (pusher != null) {
+            pusher.close(); // before the transport closes the channel it writes to
         }
         destroy();
     }

@@ -8,6 +8,7 @@ import castore.fuse.api.Errno;
 import castore.fuse.api.FileSystem;
 import castore.fuse.api.FuseException;
 import castore.fuse.api.InitInfo;
+import castore.fuse.api.KernelCache;
 import castore.fuse.api.OpenReply;
 import castore.fuse.api.Operation;
 import castore.fuse.api.Request;
@@ -46,6 +47,7 @@ public final class MemoryFileSystem implements FileSystem {
     private final AtomicLongArray calls = new AtomicLongArray(Operation.values().length);
     private final Set<String> callingThreads = ConcurrentHashMap.newKeySet();
     private volatile InitInfo initInfo;
+    private volatile KernelCache kernelCache = KernelCache.NONE;
     private volatile boolean destroyed;
 
     private MemoryFileSystem(Map<Long, Node> nodes, long ttlNanos, Set<Operation> offloaded) {
@@ -218,6 +220,17 @@ public final class MemoryFileSystem implements FileSystem {
 
     public InitInfo initInfo() {
         return initInfo;
+    }
+
+    /** What the transport gave {@link #init(InitInfo, KernelCache)} to push content into the kernel. */
+    public KernelCache kernelCache() {
+        return kernelCache;
+    }
+
+    @Override
+    public void init(InitInfo info, KernelCache cache) {
+        kernelCache = cache;
+        init(info);
     }
 
     public boolean isDestroyed() {

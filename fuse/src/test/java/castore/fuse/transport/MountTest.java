@@ -164,6 +164,38 @@ class MountTest {
     }
 
     @Test
+    void contentPushedIntoTheKernelCacheIsReadWithoutRequests() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        try (var m = MountFixture.mount(tmp, fs);
+             FileChannel ch = FileChannel.open(m.path("big.bin"), StandardOpenOption.READ)) {
+            long node = fs.nodeId("big.bin");
+            int from = 1 << 20;
+            int length = 3 << 20; // larger than one notification: sent in pieces
+            long before = m.fuseMount().server().kernelCachePushedBytes();
+            assertThat(fs.kernelCache().offer(node, from, BIG, from, length)).isTrue();
+            // A misaligned offer and one for a node the kernel does not know are dropped, harmlessly.
+            assertThat(fs.kernelCache().offer(node, 100, BIG, 100, 4096)).isFalse();
+            fs.kernelCache().offer(999_999, 0, BIG, 0, 4096);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (m.fuseMount().server().kernelCachePushedBytes() - before < length && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(m.fuseMount().server().kernelCachePushedBytes() - before).isEqualTo(length);
+
+            long reads = fs.calls(Operation.READ);
+            ByteBuffer dst = ByteBuffer.allocate(length);
+            assertThat(ch.read(dst, from)).isEqualTo(length);
+            assertThat(dst.array()).isEqualTo(java.util.Arrays.copyOfRange(BIG, from, from + length));
+            assertThat(fs.calls(Operation.READ)).as("READ requests for pushed pages").isEqualTo(reads);
+            // Pages not pushed still come from the filesystem, and right.
+            ByteBuffer head = ByteBuffer.allocate(4096);
+            assertThat(ch.read(head, 0)).isEqualTo(4096);
+            assertThat(head.array()).isEqualTo(java.util.Arrays.copyOfRange(BIG, 0, 4096));
+            assertThat(fs.calls(Operation.READ)).isGreaterThan(reads);
+        }
+    }
+
+    @Test
     void everyKindOfWriteIsRefusedWithErofs() throws Exception {
         try (var m = MountFixture.mount(tmp, tree().build())) {
             String root = m.path().toString();

@@ -9,15 +9,20 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Cleaner;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.zip.CRC32C;
 
 /**
- * A published pack: its index file mapped and binary-searched in place, its data file mapped on
- * first read. Both files are immutable once the index exists; a pack deleted by gc stays readable
- * through the mappings this process already holds (Linux keeps unlinked mapped files alive).
+ * A published pack: its index file mapped and binary-searched in place, its data file read with
+ * pread. Both files are immutable once the index exists; a pack deleted by gc stays readable
+ * through the mapping and descriptor this process already holds (Linux keeps unlinked open files
+ * alive). Data is read rather than mapped because a cold read through a mapping faults in
+ * page-cache windows centred on each fault, one at a time, while pread of a whole chunk issues
+ * one request and lets the kernel's readahead stream a blob's following chunks.
  */
 final class Pack implements PackSource {
     private final String id;
@@ -27,9 +32,11 @@ final class Pack implements PackSource {
     private final int count;
     private final long packSize;
     private final int[] fanout = new int[257];
-    private final MemorySegment data;
+    private final Posix.Fd data;
 
-    private Pack(String id, Path packPath, Path indexPath, MemorySegment index, int count, long packSize, MemorySegment data) {
+    private static final Cleaner CLOSER = Cleaner.create();
+
+    private Pack(String id, Path packPath, Path indexPath, MemorySegment index, int count, long packSize, Posix.Fd data) {
         this.id = id;
         this.packPath = packPath;
         this.indexPath = indexPath;
@@ -78,15 +85,22 @@ final class Pack implements PackSource {
             throw new CorruptedDataException(where + " fails its checksum");
         }
         long packSize = index.get(LONG, 16);
-        MemorySegment data;
-        try (FileChannel ch = FileChannel.open(packPath, StandardOpenOption.READ)) {
-            if (ch.size() < packSize) {
-                throw new CorruptedDataException("pack " + packPath + " is truncated: " + ch.size()
+        Posix.Fd data = Posix.open(packPath, Posix.O_RDONLY, 0);
+        Pack pack;
+        try {
+            long actual = Files.size(packPath);
+            if (actual < packSize) {
+                throw new CorruptedDataException("pack " + packPath + " is truncated: " + actual
                         + " bytes, its index covers " + packSize);
             }
-            data = ch.map(FileChannel.MapMode.READ_ONLY, 0, packSize, Arena.ofAuto());
+            pack = new Pack(id, packPath, indexPath, index, count, packSize, data);
+        } catch (IOException | RuntimeException e) {
+            data.close();
+            throw e;
         }
-        Pack pack = new Pack(id, packPath, indexPath, index, count, packSize, data);
+        CLOSER.register(pack, data::close);
+        // Lookups binary-search the whole index: have the kernel read it in one go, not by faults.
+        Posix.willNeed(index);
         for (int b = 0; b < 256; b++) {
             pack.fanout[b + 1] = index.get(INT, PackFormat.INDEX_HEADER + 4L * b);
         }
@@ -176,20 +190,23 @@ final class Pack implements PackSource {
         if (start < PackFormat.PACK_HEADER || location.offset() + location.length() > packSize) {
             throw new CorruptedDataException(location.describe() + " lies outside the pack (index corrupted?)");
         }
-        MemorySegment d = data;
-        try {
-            if (d.get(ValueLayout.JAVA_BYTE, start) != location.kind().code
-                    || d.get(INT, start + 4) != location.length()
-                    || PackFormat.Key.of(location.digest()).compareTo(d, start + 8) != 0) {
-                throw new CorruptedDataException(location.describe() + ": the pack entry header does not match the index");
-            }
-            byte[] out = new byte[location.length()];
-            MemorySegment.copy(d, ValueLayout.JAVA_BYTE, location.offset(), out, 0, out.length);
-            return out;
-        } catch (InternalError e) {
-            // A mapped page that cannot be read (file truncated underneath us, I/O error) faults.
-            throw new IOException("cannot read " + location.describe() + ": " + e.getMessage(), e);
+        // Header, then payload straight into the array returned: two reads are cheaper than copying a chunk.
+        byte[] headerBytes = new byte[PackFormat.ENTRY_HEADER];
+        data.readFully(headerBytes, 0, headerBytes.length, start);
+        MemorySegment header = MemorySegment.ofArray(headerBytes);
+        if (header.get(INT, 0) != location.kind().code
+                || header.get(INT, 4) != location.length()
+                || PackFormat.Key.of(location.digest()).compareTo(header, 8) != 0) {
+            throw new CorruptedDataException(location.describe() + ": the pack entry header does not match the index");
         }
+        byte[] out = new byte[location.length()];
+        data.readFully(out, 0, out.length, location.offset());
+        return out;
+    }
+
+    @Override
+    public void willNeed(Location location) {
+        data.willNeed(location.offset() - PackFormat.ENTRY_HEADER, PackFormat.ENTRY_HEADER + (long) location.length());
     }
 
     @Override

@@ -13,4 +13,8 @@ sealed interface PackSource permits Pack, PackWriter {
 
     /** The pack's file name, for messages. */
     String describe();
+
+    /** Hints that {@code location} will be read soon, so its pages can be fetched ahead (no-op by default). */
+    default void willNeed(Location location) {
+    }
 }

@@ -19,6 +19,10 @@ import java.util.concurrent.Semaphore;
  * concurrent appender, so threads never queue behind each other's pwrite. Objects written here
  * are found at once through the in-memory {@code pending} maps; {@link #commit()} publishes
  * every open pack, after which other processes see them too.
+ *
+ * <p>Metadata (directories and chunk lists) goes to packs of its own, apart from chunk data: a
+ * cold walk of a tree then reads a few contiguous megabytes, as squashfs reads its directory
+ * table, instead of a page-cache readahead window of chunk data around every directory.
  */
 final class PackStore {
     private final StoreLayout layout;
@@ -27,7 +31,9 @@ final class PackStore {
     private final int maxWriters;
     private final PackSet packs;
     private final Semaphore writerPermits;
-    private final ConcurrentLinkedDeque<PackWriter> idle = new ConcurrentLinkedDeque<>();
+    /** Open writers not in use: for chunk data, and for metadata. */
+    private final ConcurrentLinkedDeque<PackWriter> idleData = new ConcurrentLinkedDeque<>();
+    private final ConcurrentLinkedDeque<PackWriter> idleMeta = new ConcurrentLinkedDeque<>();
     private volatile boolean closed;
     /** Objects in packs not yet published, by kind (indexed by ordinal). */
     private final List<ConcurrentHashMap<B3Digest, Location>> pending =
@@ -119,6 +125,7 @@ final class PackStore {
     /** Appends an object and makes it visible to this process. */
     Location append(ObjectKind kind, B3Digest digest, byte[] data, int offset, int length, long aux) throws IOException {
         writerPermits.acquireUninterruptibly();
+        var idle = kind == ObjectKind.CHUNK ? idleData : idleMeta;
         PackWriter writer = null;
         try {
             if (closed) {
@@ -149,17 +156,20 @@ final class PackStore {
         writerPermits.acquireUninterruptibly(maxWriters);
         try {
             int published = 0;
-            List<PackWriter> writers = new ArrayList<>(idle);
-            idle.clear();
             IOException failure = null;
-            for (PackWriter w : writers) {
-                try {
-                    published += w.count();
-                    publish(w);
-                } catch (IOException e) {
-                    idle.add(w); // still pending: a later commit retries
-                    if (failure == null) {
-                        failure = e;
+            // Chunk data first: metadata published alongside never points at chunks still unseen.
+            for (var idle : List.of(idleData, idleMeta)) {
+                List<PackWriter> writers = new ArrayList<>(idle);
+                idle.clear();
+                for (PackWriter w : writers) {
+                    try {
+                        published += w.count();
+                        publish(w);
+                    } catch (IOException e) {
+                        idle.add(w); // still pending: a later commit retries
+                        if (failure == null) {
+                            failure = e;
+                        }
                     }
                 }
             }
@@ -198,12 +208,14 @@ final class PackStore {
 
     /** Discards open packs without publishing them (their objects vanish): after a failed close. */
     void abandon() {
-        PackWriter w;
-        while ((w = idle.poll()) != null) {
-            try {
-                w.discard();
-            } catch (IOException ignored) {
-                // nothing was visible; an orphan file is removed by the next gc
+        for (var idle : List.of(idleData, idleMeta)) {
+            PackWriter w;
+            while ((w = idle.poll()) != null) {
+                try {
+                    w.discard();
+                } catch (IOException ignored) {
+                    // nothing was visible; an orphan file is removed by the next gc
+                }
             }
         }
         for (var map : pending) {

@@ -10,6 +10,7 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
@@ -28,10 +29,13 @@ final class Posix {
     static final int O_EXCL = 0200;
     static final int O_CLOEXEC = 02000000;
     private static final int SYNC_FILE_RANGE_WRITE = 2;
+    private static final int POSIX_FADV_WILLNEED = 3;
+    private static final int MADV_WILLNEED = 3;
     static final int LOCK_SH = 1;
     static final int LOCK_EX = 2;
     static final int LOCK_NB = 4;
     static final int LOCK_UN = 8;
+    private static final int ENOENT = 2;
     private static final int EINTR = 4;
     private static final int EWOULDBLOCK = 11;
 
@@ -39,6 +43,9 @@ final class Posix {
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     private static final MethodHandle OPEN;
     private static final MethodHandle PREAD;
+    private static final MethodHandle PREAD_HEAP;
+    private static final MethodHandle POSIX_FADVISE;
+    private static final MethodHandle MADVISE;
     private static final MethodHandle PWRITE;
     private static final MethodHandle FDATASYNC;
     private static final MethodHandle SYNC_FILE_RANGE;
@@ -56,6 +63,11 @@ final class Posix {
         OPEN = linker.downcallHandle(libc.find("open").orElseThrow(), FunctionDescriptor.of(i, a, i, i),
                 errno, Linker.Option.firstVariadicArg(2));
         PREAD = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
+        // Straight into a byte[]: no bounce buffer (a mapped copy held the thread in Java just the same).
+        PREAD_HEAP = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l),
+                errno, Linker.Option.critical(true));
+        POSIX_FADVISE = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i));
+        MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(), FunctionDescriptor.of(i, a, l, i));
         PWRITE = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
         FDATASYNC = linker.downcallHandle(libc.find("fdatasync").orElseThrow(), FunctionDescriptor.of(i, i), errno);
         SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i), errno);
@@ -84,6 +96,39 @@ final class Posix {
         /** Reads exactly {@code dst.byteSize()} bytes at {@code offset}; fails on end of file. */
         void readFully(MemorySegment dst, long offset) throws IOException {
             transferFully(false, dst, offset);
+        }
+
+        /** Reads exactly {@code length} bytes at {@code offset} into {@code dst} from index {@code at}. */
+        void readFully(byte[] dst, int at, int length, long offset) throws IOException {
+            int done = 0;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment state = arena.allocate(CALL_STATE);
+                MemorySegment whole = MemorySegment.ofArray(dst);
+                while (done < length) {
+                    long n = (long) PREAD_HEAP.invokeExact(state, fd(), whole.asSlice(at + done), (long) (length - done), offset + done);
+                    if (n == 0) {
+                        throw new IOException(path + ": unexpected end of file at " + (offset + done));
+                    }
+                    if (n < 0) {
+                        checkErrno(state, "read");
+                        continue;
+                    }
+                    done += (int) n;
+                }
+            } catch (IOException | RuntimeException | Error e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IOException(path + ": read failed", t);
+            }
+        }
+
+        /** Asks the kernel to start reading a range into the page cache (advisory: failures are ignored). */
+        void willNeed(long offset, long length) {
+            try {
+                int ignored = (int) POSIX_FADVISE.invokeExact(fd(), offset, length, POSIX_FADV_WILLNEED);
+            } catch (Throwable t) {
+                // only a hint
+            }
         }
 
         /** Writes all of {@code src} at {@code offset}. */
@@ -192,6 +237,16 @@ final class Posix {
         }
     }
 
+    /** Asks the kernel to page a mapping in ahead of use (advisory: failures are ignored). */
+    static void willNeed(MemorySegment mapped) {
+        try {
+            // madvise wants a page-aligned start; mappings from FileChannel.map start on a page.
+            int ignored = (int) MADVISE.invokeExact(mapped, mapped.byteSize(), MADV_WILLNEED);
+        } catch (Throwable t) {
+            // only a hint
+        }
+    }
+
     static Fd open(Path path, int flags, int mode) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CALL_STATE);
@@ -202,6 +257,9 @@ final class Posix {
                     return new Fd(path, fd);
                 }
                 int errno = (int) ERRNO.get(state, 0L);
+                if (errno == ENOENT) {
+                    throw new NoSuchFileException(path.toString());
+                }
                 if (errno != EINTR) {
                     throw new IOException("cannot open " + path + ": " + strerror(errno));
                 }

@@ -138,6 +138,30 @@ class LocalStoreTest {
     }
 
     @Test
+    void metadataIsPackedApartFromChunkData() throws IOException {
+        byte[] big = randomBytes(5, 1_300_000);
+        Directory leaf = Directory.builder().add("big", new castore.model.FileNode(Blake3.digest(big), big.length, false)).build();
+        Directory root = Directory.builder().add("leaf", leaf.toNode()).build();
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, big); // several chunks and a chunk list
+            store.directories().put(leaf);
+            store.directories().put(root);
+        }
+        // A cold walk reads directories from packs of their own, never from between chunk data.
+        List<Set<ObjectKind>> kindsPerPack = new ArrayList<>();
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            Pack pack = Pack.open(index);
+            Set<ObjectKind> kinds = java.util.EnumSet.noneOf(ObjectKind.class);
+            for (int i = 0; i < pack.count(); i++) {
+                kinds.add(pack.entry(i).kind());
+            }
+            kindsPerPack.add(kinds);
+        }
+        assertThat(kindsPerPack).containsExactlyInAnyOrder(
+                Set.of(ObjectKind.CHUNK), Set.of(ObjectKind.BLOB, ObjectKind.DIRECTORY));
+    }
+
+    @Test
     void absentAndEmptyDirectoriesBecomeStores() throws IOException {
         try (LocalStore local = open()) {
             assertThat(dir().resolve(StoreLayout.MARKER)).isRegularFile();
@@ -197,9 +221,13 @@ class LocalStoreTest {
             put(store, other);
             second = store.blobs().chunks(d).orElseThrow().get(1);
         }
-        Pack pack = Pack.open(files(dir().resolve("packs"), "*.idx").getFirst());
-        Location l = pack.find(PackFormat.Key.of(second.digest()), ObjectKind.CHUNK, second.digest());
-        flipByte(pack.packPath(), l.offset() + 1000);
+        // Chunk data and chunk lists sit in different packs: find the one holding the chunk.
+        Location l = null;
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            l = l != null ? l : Pack.open(index).find(PackFormat.Key.of(second.digest()), ObjectKind.CHUNK, second.digest());
+        }
+        assertThat(l).as("the chunk's pack entry").isNotNull();
+        flipByte(((Pack) l.source()).packPath(), l.offset() + 1000);
 
         try (LocalStore local = open(); Store store = local.asStore(); BlobReader r = store.blobs().open(d).orElseThrow()) {
             assertThatThrownBy(() -> r.inputStream(0).readAllBytes())

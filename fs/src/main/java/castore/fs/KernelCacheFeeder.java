@@ -1,0 +1,48 @@
+package castore.fs;
+
+import castore.fuse.api.KernelCache;
+import castore.service.ChunkedBlobReader;
+
+/**
+ * After a random read, hands the rest of the verified chunk it used to the kernel's page cache
+ * (FUSE_NOTIFY_STORE): a random 4 KiB read has to fetch and verify a whole chunk (about 256 KiB)
+ * anyway, and content never changes, so later reads anywhere in that chunk become page-cache
+ * hits instead of requests that would each verify the chunk again. Sequential readers are left
+ * to the kernel's own readahead, which already asks for what comes next.
+ */
+final class KernelCacheFeeder {
+    private static final long PAGE = 4096;
+
+    private volatile KernelCache cache = KernelCache.NONE;
+
+    void attach(KernelCache kernelCache) {
+        cache = kernelCache;
+    }
+
+    /** Called after {@code file} served bytes [offset, end) of node {@code nodeId}. */
+    void afterRead(long nodeId, OpenFile file, long offset, long end) {
+        KernelCache c = cache;
+        if (c == KernelCache.NONE || !file.noteRead(offset, end) || !(file.reader() instanceof ChunkedBlobReader chunked)) {
+            return;
+        }
+        ChunkedBlobReader.Span span = chunked.lastChunkRead();
+        if (span == null || !span.covers(offset) || !file.firstPushOf(span.start())) {
+            return;
+        }
+        // Whole pages only (the kernel marks a partial page up to date only at end of file).
+        long before = alignUp(span.start());
+        long beforeEnd = offset & -PAGE;
+        if (beforeEnd > before) {
+            c.offer(nodeId, before, span.data(), (int) (before - span.start()), (int) (beforeEnd - before));
+        }
+        long after = alignUp(end);
+        long afterEnd = span.end() == file.size() ? span.end() : span.end() & -PAGE;
+        if (afterEnd > after) {
+            c.offer(nodeId, after, span.data(), (int) (after - span.start()), (int) (afterEnd - after));
+        }
+    }
+
+    private static long alignUp(long position) {
+        return (position + PAGE - 1) & -PAGE;
+    }
+}
