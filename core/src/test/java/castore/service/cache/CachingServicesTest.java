@@ -125,16 +125,28 @@ class CachingServicesTest {
         try (Store store = cached(config(dir, 1L << 30, 0))) {
             readAll(store, digest);
         }
-        Path file = dir.resolve(CachingBlobService.CHUNKS).resolve(first.toHex().substring(0, 2)).resolve(first.toHex());
-        byte[] bad = Files.readAllBytes(file);
-        bad[100] ^= 1;
-        Files.write(file, bad);
+        damage(CachingBlobService.CHUNKS, first, bytes -> bytes[100] ^= 1);
         int before = remote.chunkReads.get();
         try (Store store = cached(config(dir, 1L << 30, 0))) {
             assertThat(readAll(store, digest)).isEqualTo(data);
         }
         assertThat(remote.chunkReads.get() - before).isEqualTo(1);
-        assertThat(Files.readAllBytes(file)).isEqualTo(Arrays.copyOf(data, FakeRemote.CHUNK));
+        remote.offline = true; // the refetched copy is the one found from now on
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    /** Changes the bytes of a cache entry in place, in its segment file. */
+    void damage(String kind, B3Digest key, java.util.function.Consumer<byte[]> change) throws IOException {
+        try (DiskCache disk = new DiskCache(dir, 1L << 30)) {
+            var at = disk.locate(kind, key).orElseThrow();
+            byte[] bytes = disk.read(kind, key).orElseThrow();
+            change.accept(bytes);
+            try (var channel = java.nio.channels.FileChannel.open(at.getKey(), java.nio.file.StandardOpenOption.WRITE)) {
+                channel.write(ByteBuffer.wrap(bytes), at.getValue());
+            }
+        }
     }
 
     @Test
@@ -178,9 +190,15 @@ class CachingServicesTest {
             assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
         }
         assertThat(remote.directoryGets).hasValue(2);
-        Path file = dir.resolve(CachingDirectoryService.DIRECTORIES).resolve(leaf.digest().toHex().substring(0, 2))
-                .resolve(leaf.digest().toHex());
-        Files.write(file, root.encode()); // a valid Directory, but not this one
+        damage(CachingDirectoryService.DIRECTORIES, leaf.digest(), bytes -> {
+            for (int i = 0; i + 2 < bytes.length; i++) {
+                if (bytes[i] == 0x0a && bytes[i + 1] == 1 && bytes[i + 2] == 'f') {
+                    bytes[i + 2] = 'g'; // a valid Directory, but not this one
+                    return;
+                }
+            }
+            throw new AssertionError("name not found in the encoded Directory");
+        });
         try (Store store = cached(config(dir, 1L << 30, 0))) {
             assertThat(store.directories().get(leaf.digest())).contains(leaf);
             assertThat(store.directories().get(root.digest())).contains(root);
