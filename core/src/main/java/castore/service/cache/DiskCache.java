@@ -32,8 +32,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p><b>Eviction</b> deletes whole segments, oldest first, down to 90% of the limit. To keep it
  * least-recently-used in effect, an entry used (read, or hit in the memory tier) while its
- * segment is in the older half is copied to the newest segment, so what is in use survives, also
- * across restarts.
+ * segment is among the next to be evicted (the oldest {@code size - limit/2} bytes, so never
+ * while the cache is at most half full) is copied to the newest segment: what is in use
+ * survives, also across restarts.
  *
  * <p><b>Sharing</b>: several processes may use one directory. Each appends only to segments it
  * created (unique names), sees the segments that existed when it started, and evicts from those;
@@ -46,7 +47,7 @@ public final class DiskCache implements AutoCloseable {
     /** magic, kind, key, length. */
     private static final int HEADER = Integer.BYTES + 1 + B3Digest.LENGTH + Integer.BYTES;
     private static final List<String> KINDS = List.of(CachingBlobService.CHUNKS, CachingBlobService.CHUNK_LISTS,
-            CachingDirectoryService.DIRECTORIES);
+            CachingDirectoryService.DIRECTORIES, CachingBlobService.BOUND_LISTS);
 
     /** One segment file; {@code sequence} orders segments by age within this process. */
     private static final class Segment {
@@ -208,7 +209,7 @@ public final class DiskCache implements AutoCloseable {
         return Optional.of(bytes);
     }
 
-    /** Marks an entry as used without reading it (it was served from memory). */
+    /** Marks an entry as used without reading it (it was served from memory): copied forward if old. */
     public void touch(String kind, B3Digest key) {
         Location at = index(kind).get(key);
         if (at != null && at.segment().sequence < promoteBelow) {
@@ -270,6 +271,7 @@ public final class DiskCache implements AutoCloseable {
         entries.put(key, new Location(segment, offset + HEADER, bytes.length));
         if (segment.size >= segmentBytes) {
             active = null; // sealed: the next record starts a new segment
+            updatePromotionBound();
         }
         evictIfNeeded();
     }
@@ -312,9 +314,22 @@ public final class DiskCache implements AutoCloseable {
         updatePromotionBound();
     }
 
-    /** Holds this (or runs before the cache is shared). */
+    /**
+     * Old segments are the oldest ones holding the first {@code total - limit / 2} bytes: those
+     * the next writes would evict. Entries used there are copied forward; while the cache is at
+     * most half full nothing is. Holds this (or runs before the cache is shared).
+     */
     private void updatePromotionBound() {
-        promoteBelow = segments.size() < 2 ? Long.MIN_VALUE : segments.get(segments.size() / 2).sequence;
+        long old = total.get() - limit / 2;
+        long bound = Long.MIN_VALUE;
+        for (Segment s : segments) {
+            old -= s.size;
+            if (old < 0 || s == active) {
+                break;
+            }
+            bound = s.sequence + 1;
+        }
+        promoteBelow = bound;
     }
 
     private static boolean readFully(FileChannel channel, ByteBuffer dst, long position) throws IOException {

@@ -69,6 +69,26 @@ final class TieredCache<T> {
         return Optional.of(value);
     }
 
+    /** The value if it is in the memory tier (no disk access, no recency update). */
+    Optional<T> peekMemory(B3Digest key) {
+        synchronized (memory) {
+            return Optional.ofNullable(memory.get(key));
+        }
+    }
+
+    /** Drops a value from both tiers (it turned out to be wrong). */
+    void remove(B3Digest key) {
+        synchronized (memory) {
+            T old = memory.remove(key);
+            if (old != null) {
+                memoryWeight -= codec.weight(old);
+            }
+        }
+        if (disk != null) {
+            disk.delete(kind, key);
+        }
+    }
+
     boolean contains(B3Digest key) {
         synchronized (memory) {
             if (memory.containsKey(key)) {
