@@ -98,6 +98,11 @@ public final class CachingBlobService implements BlobService {
         return list.isEmpty() ? Optional.empty() : Optional.of(new Reader(digest, list.get()));
     }
 
+    /** Whether a chunk list of {@code blob} has been checked against the blob digest (for tests). */
+    boolean knownBound(B3Digest blob) throws IOException {
+        return boundLists.get(blob).isPresent();
+    }
+
     /**
      * Whether the chunk list of {@code blob} is known to make up the blob: a single chunk that
      * is the blob itself, or a list whose chunks once hashed, in order, to the blob digest.
@@ -179,7 +184,11 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         public int read(long position, ByteBuffer dst) throws IOException {
-            boolean sequential = position == lastEnd || position == 0;
+            // Near where the last read ended counts as sequential: FUSE reads of one stream
+            // arrive on several threads, slightly out of order.
+            long previousEnd = lastEnd;
+            boolean sequential = position == 0 || (previousEnd >= 0 && position < size()
+                    && Math.abs(indexOf(position) - indexOf(Math.min(previousEnd, size() - 1))) <= 2);
             int n = super.read(position, dst);
             if (n > 0) {
                 long end = position + n;
@@ -215,7 +224,8 @@ public final class CachingBlobService implements BlobService {
 
         private void submitFetch(int index) {
             B3Digest chunk = chunks().get(index).digest();
-            if (chunkLoads.isLoading(chunk) || chunks.contains(chunk)) {
+            // Chunks on disk are read ahead too: loading and verifying them then overlaps the reader.
+            if (chunkLoads.isLoading(chunk) || chunks.peekMemory(chunk).isPresent()) {
                 return;
             }
             users.incrementAndGet();
@@ -247,11 +257,13 @@ public final class CachingBlobService implements BlobService {
             return data;
         }
 
+        /** From memory, else from disk or the remote, once even when readers and read-ahead ask together. */
         private byte[] load(int index) throws IOException {
             ChunkMeta meta = chunks().get(index);
-            Optional<byte[]> cached = chunks.get(meta.digest());
-            if (cached.isPresent()) {
-                return cached.get();
+            Optional<byte[]> inMemory = chunks.peekMemory(meta.digest());
+            if (inMemory.isPresent()) {
+                chunks.touch(meta.digest());
+                return inMemory.get();
             }
             return chunkLoads.get(meta.digest(), () -> {
                 Optional<byte[]> raced = chunks.get(meta.digest());

@@ -37,7 +37,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * survives, also across restarts.
  *
  * <p><b>Sharing</b>: several processes may use one directory. Each appends only to segments it
- * created (unique names), sees the segments that existed when it started, and evicts from those;
+ * created (unique names; chunks and metadata in separate segments), sees the segments that existed when it started, and evicts from those;
  * a segment another process deleted is a miss (an open one stays readable).
  */
 public final class DiskCache implements AutoCloseable {
@@ -79,7 +79,12 @@ public final class DiskCache implements AutoCloseable {
     private long nextSequence;
     /** Segments with a smaller sequence are in the older half: their entries are copied forward when used. */
     private volatile long promoteBelow = Long.MIN_VALUE;
-    private Segment active;
+    /**
+     * The segments being appended to: one for chunks, one for everything else (Directories, chunk
+     * lists, marks), so that metadata stays dense: a walk of a tree reads a few pages, not pages
+     * scattered between the chunks fetched at the same time. Guarded by this.
+     */
+    private final Segment[] active = new Segment[2];
 
     public DiskCache(Path root, long limit) throws IOException {
         if (limit <= 0) {
@@ -250,14 +255,15 @@ public final class DiskCache implements AutoCloseable {
         if (replacing != null ? current != replacing : current != null) {
             return;
         }
-        if (active == null) {
-            active = newSegment();
+        int stream = kind.equals(CachingBlobService.CHUNKS) ? 0 : 1;
+        if (active[stream] == null) {
+            active[stream] = newSegment();
         }
         ByteBuffer header = ByteBuffer.allocate(HEADER).putInt(MAGIC).put((byte) KINDS.indexOf(kind));
         byte[] k = new byte[B3Digest.LENGTH];
         key.copyTo(k, 0);
         header.put(k).putInt(bytes.length).flip();
-        Segment segment = active;
+        Segment segment = active[stream];
         long offset = segment.size;
         ByteBuffer[] record = {header, ByteBuffer.wrap(bytes)};
         long length = HEADER + (long) bytes.length;
@@ -270,7 +276,7 @@ public final class DiskCache implements AutoCloseable {
         total.addAndGet(length);
         entries.put(key, new Location(segment, offset + HEADER, bytes.length));
         if (segment.size >= segmentBytes) {
-            active = null; // sealed: the next record starts a new segment
+            active[stream] = null; // sealed: the next record starts a new segment
             updatePromotionBound();
         }
         evictIfNeeded();
@@ -299,8 +305,10 @@ public final class DiskCache implements AutoCloseable {
         long target = limit - limit / 10;
         while (total.get() > target && !segments.isEmpty()) {
             Segment oldest = segments.getFirst();
-            if (oldest == active) {
-                active = null; // everything else is gone: start afresh
+            for (int i = 0; i < active.length; i++) {
+                if (active[i] == oldest) {
+                    active[i] = null; // everything older is gone: start afresh
+                }
             }
             segments.removeFirst();
             oldest.deleted = true;
@@ -324,7 +332,7 @@ public final class DiskCache implements AutoCloseable {
         long bound = Long.MIN_VALUE;
         for (Segment s : segments) {
             old -= s.size;
-            if (old < 0 || s == active) {
+            if (old < 0 || s == active[0] || s == active[1]) {
                 break;
             }
             bound = s.sequence + 1;
@@ -358,6 +366,6 @@ public final class DiskCache implements AutoCloseable {
             }
         }
         segments.clear();
-        active = null;
+        java.util.Arrays.fill(active, null);
     }
 }

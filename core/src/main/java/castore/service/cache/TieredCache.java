@@ -69,10 +69,17 @@ final class TieredCache<T> {
         return Optional.of(value);
     }
 
-    /** The value if it is in the memory tier (no disk access, no recency update). */
+    /** The value if it is in the memory tier (no disk access). */
     Optional<T> peekMemory(B3Digest key) {
         synchronized (memory) {
             return Optional.ofNullable(memory.get(key));
+        }
+    }
+
+    /** Records a use of a value found by {@link #peekMemory}. */
+    void touch(B3Digest key) {
+        if (disk != null) {
+            disk.touch(kind, key);
         }
     }
 

@@ -281,6 +281,72 @@ class CachingServicesTest {
     }
 
     @Test
+    void remotesWithoutChunkAccessAreReadByBlobRange() throws IOException {
+        remote.servesChunks = false;
+        byte[] data = random(5 * FakeRemote.CHUNK + 7, 9);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        assertThat(remote.chunkReads).hasValue(6);
+    }
+
+    @Test
+    void aChunkListOfValidChunksOfOtherDataFailsTheReadAndIsDropped() throws IOException {
+        byte[] data = random(3 * FakeRemote.CHUNK, 10);
+        byte[] other = random(3 * FakeRemote.CHUNK, 11);
+        B3Digest digest = remote.add(data);
+        B3Digest otherDigest = remote.add(other);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        remote.lists.put(digest, remote.lists.get(otherDigest)); // every chunk verifies, the blob does not
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class)
+                    .hasMessageContaining("do not make up the blob");
+            remote.lists.put(digest, honest); // the wrong list was not kept: the next open asks again
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
+        }
+    }
+
+    @Test
+    void aChunkListCheckedOnceIsRememberedAcrossRestarts() throws IOException {
+        byte[] data = random(4 * FakeRemote.CHUNK + 1, 12);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+                r.read(FakeRemote.CHUNK, ByteBuffer.allocate(10)); // out of order: nothing to check yet
+            }
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isFalse();
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
+        }
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    @Test
+    void readsAcrossChunkBoundariesWithReadAheadReturnExactBytes() throws IOException {
+        byte[] data = random(12 * FakeRemote.CHUNK + 333, 13);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 3L * FakeRemote.CHUNK));
+                BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            for (long boundary = FakeRemote.CHUNK; boundary < data.length; boundary += FakeRemote.CHUNK) {
+                for (long at : new long[] {boundary - 1, boundary - 100, boundary}) {
+                    ByteBuffer b = ByteBuffer.allocate(300);
+                    int n = r.read(at, b);
+                    int expected = (int) Math.min(300, data.length - at);
+                    assertThat(n).isEqualTo(expected);
+                    assertThat(Arrays.copyOf(b.array(), n)).isEqualTo(Arrays.copyOfRange(data, (int) at, (int) at + n));
+                }
+            }
+        }
+    }
+
+    @Test
     void localStoresAreNotWrappedRemoteOnesAre() throws IOException {
         Store plain = new Store(remote.blobs, remote.directories, new MemoryRootService());
         assertThat(StoreCache.apply(plain, List.of("memory://"), Optional.empty(), 1 << 20)).isSameAs(plain);
