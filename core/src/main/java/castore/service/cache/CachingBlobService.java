@@ -30,6 +30,8 @@ public final class CachingBlobService implements BlobService {
     static final String CHUNK_LISTS = "blobs";
     /** Blobs whose chunk list has been checked against the blob digest (all chunks hashed in order once). */
     static final String BOUND_LISTS = "bound";
+    /** How far from the previous read's end a read may start and still count as sequential. */
+    private static final long SEQUENTIAL_SLACK = 1 << 20;
 
     private final BlobService inner;
     private final TieredCache<byte[]> chunks;
@@ -169,6 +171,7 @@ public final class CachingBlobService implements BlobService {
         private final AtomicInteger users = new AtomicInteger(1);
         private BlobReader innerReader;
         private volatile long lastEnd = -1;
+        private volatile int streak;
         private volatile int prefetchedThrough = -1;
         // Guarded by itself; null once bound (or known bound).
         private final Object bindLock = new Object();
@@ -184,11 +187,13 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         public int read(long position, ByteBuffer dst) throws IOException {
-            // Near where the last read ended counts as sequential: FUSE reads of one stream
-            // arrive on several threads, slightly out of order.
+            // A read from the start, or the third in a row that starts near where the previous
+            // one ended, is sequential: FUSE reads of one stream arrive on several threads,
+            // slightly out of order, while random reads rarely land near each other twice.
             long previousEnd = lastEnd;
-            boolean sequential = position == 0 || (previousEnd >= 0 && position < size()
-                    && Math.abs(indexOf(position) - indexOf(Math.min(previousEnd, size() - 1))) <= 2);
+            int run = previousEnd >= 0 && Math.abs(position - previousEnd) <= SEQUENTIAL_SLACK ? streak + 1 : 0;
+            streak = run;
+            boolean sequential = position == 0 || run >= 2;
             int n = super.read(position, dst);
             if (n > 0) {
                 long end = position + n;
