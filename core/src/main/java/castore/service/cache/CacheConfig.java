@@ -14,12 +14,6 @@ import java.util.Optional;
 public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryLimit, int prefetchParallelism, long readAhead) {
     public static final long DEFAULT_DISK_LIMIT = 10L << 30;
     public static final long DEFAULT_MEMORY_LIMIT = 256L << 20;
-    /**
-     * Memory tier in front of a disk tier: enough for the read-ahead of a few sequential readers.
-     * More only makes the garbage collector copy chunks the disk and the page cache hold anyway
-     * (with 256 MiB, a cold sequential read spent ~8% of its time in young-GC pauses).
-     */
-    public static final long DEFAULT_MEMORY_LIMIT_WITH_DISK = 64L << 20;
     public static final int DEFAULT_PREFETCH_PARALLELISM = 8;
     public static final long DEFAULT_READ_AHEAD = 8L << 20;
 
@@ -34,8 +28,7 @@ public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryL
     }
 
     public static CacheConfig onDisk(Path directory, long diskLimit) {
-        return new CacheConfig(Optional.of(directory), diskLimit, DEFAULT_MEMORY_LIMIT_WITH_DISK, DEFAULT_PREFETCH_PARALLELISM,
-                DEFAULT_READ_AHEAD);
+        return new CacheConfig(Optional.of(directory), diskLimit, DEFAULT_MEMORY_LIMIT, DEFAULT_PREFETCH_PARALLELISM, DEFAULT_READ_AHEAD);
     }
 
     /** Parses sizes like {@code 10G}, {@code 512M}, {@code 1GiB}, {@code 4096} (bytes, powers of 1024). */
