@@ -76,19 +76,33 @@ public final class CachingBlobService implements BlobService {
 
     @Override
     public boolean has(B3Digest digest) throws IOException {
-        return chunkLists.contains(digest) || inner.has(digest);
+        return chunkLists.contains(digest) || chunks.contains(digest) || inner.has(digest);
     }
 
+    /**
+     * A blob of one chunk is that chunk (same digest, same bytes), so its chunk list is not
+     * stored: a cached chunk under the blob's digest answers for it. Small files, the most
+     * common blobs, then cost one cache entry, not two.
+     */
     @Override
     public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
         Optional<List<ChunkMeta>> cached = chunkLists.get(digest);
         if (cached.isPresent()) {
             return cached;
         }
+        Optional<byte[]> whole = chunks.get(digest);
+        if (whole.isPresent()) {
+            return Optional.of(List.of(new ChunkMeta(digest, whole.get().length)));
+        }
         return listLoads.get(digest, () -> {
             Optional<List<ChunkMeta>> list = inner.chunks(digest);
             if (list.isPresent()) {
-                chunkLists.put(digest, List.copyOf(list.get()));
+                List<ChunkMeta> copy = List.copyOf(list.get());
+                if (copy.size() == 1 && copy.getFirst().digest().equals(digest)) {
+                    chunkLists.putInMemory(digest, copy);
+                } else {
+                    chunkLists.put(digest, copy);
+                }
             }
             return list;
         });

@@ -120,6 +120,11 @@ final class TieredCache<T> {
         }
     }
 
+    /** Caches a verified value in memory only (the disk can derive it from other entries). */
+    void putInMemory(B3Digest key, T value) {
+        remember(key, value);
+    }
+
     long diskWriteFailures() {
         return diskWriteFailures;
     }

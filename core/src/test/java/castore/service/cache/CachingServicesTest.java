@@ -84,6 +84,26 @@ class CachingServicesTest {
     }
 
     @Test
+    void aOneChunkBlobIsServedFromItsChunkAloneAfterARestart() throws IOException {
+        byte[] data = random(1000, 14);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        try (DiskCache disk = new DiskCache(dir, 1L << 30)) {
+            assertThat(disk.contains(CachingBlobService.CHUNKS, digest)).isTrue();
+            assertThat(disk.contains(CachingBlobService.CHUNK_LISTS, digest)).isFalse();
+        }
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(store.blobs().has(digest)).isTrue();
+            assertThat(store.blobs().chunks(digest)).contains(List.of(new castore.service.ChunkMeta(digest, data.length)));
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        assertThat(remote.chunkReads).hasValue(1);
+    }
+
+    @Test
     void concurrentMissesFetchAChunkOnce() throws Exception {
         byte[] data = random(3 * FakeRemote.CHUNK, 2);
         B3Digest digest = remote.add(data);
