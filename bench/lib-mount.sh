@@ -87,6 +87,6 @@ measure() {
 }
 
 unit() { case "$1" in walk|lstat) echo "entries/s" ;; pread) echo "preads/s" ;; *) echo "MiB/s" ;; esac; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else print "-" }'; }
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 

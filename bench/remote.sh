@@ -13,7 +13,8 @@
 #       every figure and its ratio to local (throughput ratios: > 1 is faster). Needs root and gcc.
 #       Env: BENCH_COLD / BENCH_WARM runs (best of; default 2 / 2), BENCH_CPU (default 0) pins the
 #       mount and the clients as bench/mount.sh does; the servers are not pinned (another machine's
-#       work in real use). BENCH_WORKLOADS overrides the workload list.
+#       work in real use). BENCH_WORKLOADS overrides the workload list, BENCH_SYSTEMS the remote
+#       stores (default "grpc s3"; a system left out shows "-" in the table).
 # Run from the repository root. Uses JDK 25 (bin/find-jdk.sh) and the S3Proxy jar the s3 module's
 # build downloads. Client and server share the machine: on 2 cores, figures swing with load.
 set -euo pipefail
@@ -27,8 +28,10 @@ server_pid=
 servers=()
 cleanup() {
     if [ -n "${mnt:-}" ] && mountpoint -q "$mnt"; then umount "$mnt" 2>/dev/null || umount -l "$mnt"; fi
-    if [ -n "${MOUNT_PID:-}" ]; then kill "$MOUNT_PID" 2>/dev/null; wait "$MOUNT_PID" 2>/dev/null; fi
-    for pid in $server_pid "${servers[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    # `|| true`: under set -e a failing wait (a killed server's status) would end this handler
+    # early and leave the other servers running.
+    if [ -n "${MOUNT_PID:-}" ]; then kill "$MOUNT_PID" 2>/dev/null || true; wait "$MOUNT_PID" 2>/dev/null || true; fi
+    for pid in $server_pid "${servers[@]}"; do kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -84,6 +87,7 @@ remount() {
     MOUNT_PID=$!
     local ready=""
     while [[ "$ready" != "castore: mounted "* ]]; do
+        [ -n "$ready" ] && echo "castore mount: $ready" >&2
         read -r -t 300 ready <&"${CASTORE_MOUNT[0]}" || { echo "castore mount did not start: $ready" >&2; exit 1; }
     done
     BASE="$mnt"
@@ -112,24 +116,26 @@ mount_bench() {
     (cd "$work/corpus/tree" && find . -mindepth 1 -print0) >"$work/entries.list"
     (cd "$work/corpus/tree" && find . -type f -print0) >"$work/files.list"
 
-    start_s3proxy
-    start_daemon
+    local systems; read -r -a systems <<<"${BENCH_SYSTEMS:-grpc s3}"
+    grpc_address= s3_address=
+    [[ " ${systems[*]} " == *" s3 "* ]] && start_s3proxy
+    [[ " ${systems[*]} " == *" grpc "* ]] && start_daemon
     local sys address
     declare -gA ADDRESS=([local]="$work/local-store" [grpc]="$grpc_address" [s3]="$s3_address")
-    for sys in local grpc s3; do
+    for sys in local "${systems[@]}"; do
         echo "importing into $sys ..." >&2
         ./castore import --store "${ADDRESS[$sys]}" --quiet --name tree "$work/corpus/tree" >/dev/null
         ./castore import --store "${ADDRESS[$sys]}" --quiet --name big "$work/corpus/big" >/dev/null
     done
 
-    declare -A result
+    declare -A result=()
     local w runs state cache
     for w in "${workloads[@]}"; do
         runs=()
         for _ in $(seq "$cold_runs"); do remount "${ADDRESS[local]}" ""; runs+=("$(measure "$w")"); done
         result[$w,local]=$(best "${runs[@]}")
         echo "$w local ${runs[*]} $(unit "$w")" >&2
-        for sys in grpc s3; do
+        for sys in "${systems[@]}"; do
             cache="$work/cache-$sys"
             runs=()
             for _ in $(seq "$cold_runs"); do
@@ -154,7 +160,7 @@ mount_bench() {
     echo "| workload | unit | local | grpc cold | grpc warm | s3 cold | s3 warm | grpc cold/local | grpc warm/local | s3 cold/local | s3 warm/local |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for w in "${workloads[@]}"; do
-        local l=${result[$w,local]} gc=${result[$w,grpc,cold]} gw=${result[$w,grpc,warm]} sc=${result[$w,s3,cold]} sw=${result[$w,s3,warm]}
+        local l=${result[$w,local]} gc=${result[$w,grpc,cold]:--} gw=${result[$w,grpc,warm]:--} sc=${result[$w,s3,cold]:--} sw=${result[$w,s3,warm]:--}
         echo "| $w | $(unit "$w") | $l | $gc | $gw | $sc | $sw | $(ratio "$gc" "$l") | $(ratio "$gw" "$l") | $(ratio "$sc" "$l") | $(ratio "$sw" "$l") |"
     done
 }

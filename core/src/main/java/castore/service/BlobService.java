@@ -44,6 +44,32 @@ public interface BlobService extends AutoCloseable {
         return open(digest);
     }
 
+    /**
+     * The bytes of one chunk (or of a whole blob) with exactly this digest and size, verified
+     * against the digest; empty if this service cannot serve it by chunk digest (then read it
+     * as a range of its blob). A cache in front of a remote store fetches chunks with it: one
+     * request, one hash, none of the blob reader's read-ahead. The default reads
+     * {@link #openChunk}, whose readers verify what they return.
+     */
+    default Optional<byte[]> readChunk(ChunkMeta chunk) throws IOException {
+        Optional<BlobReader> opened = openChunk(chunk.digest());
+        if (opened.isEmpty()) {
+            return Optional.empty();
+        }
+        try (BlobReader reader = opened.get()) {
+            if (reader.size() != chunk.size() || chunk.size() > Integer.MAX_VALUE) {
+                throw new CorruptedDataException("chunk " + chunk.digest() + " has " + reader.size() + " bytes, listed as " + chunk.size());
+            }
+            java.nio.ByteBuffer data = java.nio.ByteBuffer.allocate((int) chunk.size());
+            while (data.hasRemaining()) {
+                if (reader.read(data.position(), data) < 0) {
+                    throw new CorruptedDataException("chunk " + chunk.digest() + " ended early");
+                }
+            }
+            return Optional.of(data.array());
+        }
+    }
+
     @Override
     default void close() throws IOException {
     }

@@ -104,6 +104,40 @@ class LyingServerTest {
     }
 
     @Test
+    void readChunkHashesWhatItGets() throws Exception {
+        byte[] data = TestData.random(21, 5000);
+        B3Digest digest = Blake3.digest(data);
+        reads.put(digest.toByteString(), List.of(ByteString.copyFrom(flipped(data))));
+        assertThatThrownBy(() -> client.blobs().readChunk(new castore.service.ChunkMeta(digest, data.length)))
+                .isInstanceOf(CorruptedDataException.class).hasMessageContaining("does not match its digest");
+        reads.put(digest.toByteString(), List.of(ByteString.copyFrom(data)));
+        assertThat(client.blobs().readChunk(new castore.service.ChunkMeta(digest, data.length))).hasValueSatisfying(
+                bytes -> assertThat(bytes).isEqualTo(data));
+    }
+
+    @Test
+    void aCacheOverALyingServerFailsInsteadOfServingOrKeepingWrongBytes(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        byte[] a = TestData.random(22, 3000);
+        byte[] b = TestData.random(23, 3000);
+        B3Digest blob = Blake3.digest(TestData.random(24, 6000)); // the chunks do not make this blob
+        stats.put(blob.toByteString(), chunks(Blake3.digest(a), a.length, Blake3.digest(b), b.length));
+        reads.put(Blake3.digest(a).toByteString(), List.of(ByteString.copyFrom(a)));
+        reads.put(Blake3.digest(b).toByteString(), List.of(ByteString.copyFrom(flipped(b))));
+        try (Store cached = castore.service.cache.StoreCache.wrap(client, castore.service.cache.CacheConfig.onDisk(dir, 1L << 30))) {
+            try (var reader = cached.blobs().open(blob).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThatThrownBy(in::readAllBytes)
+                        .isInstanceOf(CorruptedDataException.class).hasMessageContaining("does not match its digest");
+            }
+            reads.put(Blake3.digest(b).toByteString(), List.of(ByteString.copyFrom(b))); // now every chunk is valid
+            try (var reader = cached.blobs().open(blob).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThatThrownBy(in::readAllBytes)
+                        .isInstanceOf(CorruptedDataException.class).hasMessageContaining("do not make up the blob");
+            }
+        }
+    }
+
+    @Test
     void validChunksThatAreNotTheBlobFailTheSequentialRead() throws Exception {
         byte[] a = TestData.random(3, 3000);
         byte[] b = TestData.random(4, 3000);

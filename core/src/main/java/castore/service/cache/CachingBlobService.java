@@ -28,10 +28,15 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class CachingBlobService implements BlobService {
     static final String CHUNKS = "chunks";
     static final String CHUNK_LISTS = "blobs";
+    /** Blobs whose chunk list has been checked against the blob digest (all chunks hashed in order once). */
+    static final String BOUND_LISTS = "bound";
+    /** How far from the previous read's end a read may start and still count as sequential. */
+    private static final long SEQUENTIAL_SLACK = 1 << 20;
 
     private final BlobService inner;
     private final TieredCache<byte[]> chunks;
     private final TieredCache<List<ChunkMeta>> chunkLists;
+    private final TieredCache<Boolean> boundLists;
     private final SingleFlight<B3Digest, byte[]> chunkLoads = new SingleFlight<>();
     private final SingleFlight<B3Digest, Optional<List<ChunkMeta>>> listLoads = new SingleFlight<>();
     private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
@@ -46,6 +51,7 @@ public final class CachingBlobService implements BlobService {
         this.onDisk = disk != null;
         this.chunks = new TieredCache<>(CHUNKS, disk, new ChunkCodec(), config.memoryLimit());
         this.chunkLists = new TieredCache<>(CHUNK_LISTS, disk, new ChunkListCodec(), config.memoryLimit() / 16);
+        this.boundLists = new TieredCache<>(BOUND_LISTS, disk, new MarkCodec(), config.memoryLimit() / 64);
         this.backgroundSlots = new Semaphore(config.prefetchParallelism());
         this.readAhead = config.readAhead();
     }
@@ -70,19 +76,33 @@ public final class CachingBlobService implements BlobService {
 
     @Override
     public boolean has(B3Digest digest) throws IOException {
-        return chunkLists.contains(digest) || inner.has(digest);
+        return chunkLists.contains(digest) || chunks.contains(digest) || inner.has(digest);
     }
 
+    /**
+     * A blob of one chunk is that chunk (same digest, same bytes), so its chunk list is not
+     * stored: a cached chunk under the blob's digest answers for it. Small files, the most
+     * common blobs, then cost one cache entry, not two.
+     */
     @Override
     public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
         Optional<List<ChunkMeta>> cached = chunkLists.get(digest);
         if (cached.isPresent()) {
             return cached;
         }
+        Optional<byte[]> whole = chunks.get(digest);
+        if (whole.isPresent()) {
+            return Optional.of(List.of(new ChunkMeta(digest, whole.get().length)));
+        }
         return listLoads.get(digest, () -> {
             Optional<List<ChunkMeta>> list = inner.chunks(digest);
             if (list.isPresent()) {
-                chunkLists.put(digest, List.copyOf(list.get()));
+                List<ChunkMeta> copy = List.copyOf(list.get());
+                if (copy.size() == 1 && copy.getFirst().digest().equals(digest)) {
+                    chunkLists.putInMemory(digest, copy);
+                } else {
+                    chunkLists.put(digest, copy);
+                }
             }
             return list;
         });
@@ -90,7 +110,21 @@ public final class CachingBlobService implements BlobService {
 
     @Override
     public Optional<BlobReader> open(B3Digest digest) throws IOException {
-        return chunks(digest).map(list -> new Reader(digest, list));
+        Optional<List<ChunkMeta>> list = chunks(digest);
+        return list.isEmpty() ? Optional.empty() : Optional.of(new Reader(digest, list.get()));
+    }
+
+    /** Whether a chunk list of {@code blob} has been checked against the blob digest (for tests). */
+    boolean knownBound(B3Digest blob) throws IOException {
+        return boundLists.get(blob).isPresent();
+    }
+
+    /**
+     * Whether the chunk list of {@code blob} is known to make up the blob: a single chunk that
+     * is the blob itself, or a list whose chunks once hashed, in order, to the blob digest.
+     */
+    private boolean isBound(B3Digest blob, List<ChunkMeta> list) throws IOException {
+        return list.isEmpty() || (list.size() == 1 && list.getFirst().digest().equals(blob)) || boundLists.get(blob).isPresent();
     }
 
     @Override
@@ -136,22 +170,44 @@ public final class CachingBlobService implements BlobService {
         background.shutdownNow();
     }
 
-    /** Reads through the cache; fetches a missing chunk by reading its range from the inner blob. */
+    /**
+     * Reads through the cache; fetches a missing chunk by its digest ({@link BlobService#readChunk})
+     * or, where the inner service cannot, by reading its range from the inner blob.
+     *
+     * <p>A chunk list from the remote is not bound to the blob digest (a lying server could list
+     * valid chunks of other data), so until a list is known bound the reader hashes the chunks
+     * in order as they arrive, continuing with the following ones already in memory; when the
+     * last one is in, the digest must be the blob's. A match is remembered (also on disk), so
+     * later readers skip the extra pass; a mismatch drops the list and fails every read.
+     */
     private final class Reader extends ChunkedBlobReader {
         private final B3Digest digest;
         private final AtomicInteger users = new AtomicInteger(1);
         private BlobReader innerReader;
         private volatile long lastEnd = -1;
+        private volatile int streak;
         private volatile int prefetchedThrough = -1;
+        // Guarded by itself; null once bound (or known bound).
+        private final Object bindLock = new Object();
+        private Blake3.Hasher wholeBlob;
+        private int hashedChunks;
+        private volatile boolean wrongList;
 
-        Reader(B3Digest digest, List<ChunkMeta> chunkList) {
+        Reader(B3Digest digest, List<ChunkMeta> chunkList) throws IOException {
             super(chunkList);
             this.digest = digest;
+            this.wholeBlob = isBound(digest, chunkList) ? null : Blake3.newHasher();
         }
 
         @Override
         public int read(long position, ByteBuffer dst) throws IOException {
-            boolean sequential = position == lastEnd || position == 0;
+            // A read from the start, or the third in a row that starts near where the previous
+            // one ended, is sequential: FUSE reads of one stream arrive on several threads,
+            // slightly out of order, while random reads rarely land near each other twice.
+            long previousEnd = lastEnd;
+            int run = previousEnd >= 0 && Math.abs(position - previousEnd) <= SEQUENTIAL_SLACK ? streak + 1 : 0;
+            streak = run;
+            boolean sequential = position == 0 || run >= 2;
             int n = super.read(position, dst);
             if (n > 0) {
                 long end = position + n;
@@ -187,7 +243,8 @@ public final class CachingBlobService implements BlobService {
 
         private void submitFetch(int index) {
             B3Digest chunk = chunks().get(index).digest();
-            if (chunkLoads.isLoading(chunk) || chunks.contains(chunk)) {
+            // Chunks on disk are read ahead too: loading and verifying them then overlaps the reader.
+            if (chunkLoads.isLoading(chunk) || chunks.peekMemory(chunk).isPresent()) {
                 return;
             }
             users.incrementAndGet();
@@ -209,10 +266,23 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         protected byte[] chunk(int index) throws IOException {
+            if (wrongList) {
+                throw wrongListError();
+            }
+            byte[] data = load(index);
+            if (wholeBlob != null) {
+                bindInOrder(index, data);
+            }
+            return data;
+        }
+
+        /** From memory, else from disk or the remote, once even when readers and read-ahead ask together. */
+        private byte[] load(int index) throws IOException {
             ChunkMeta meta = chunks().get(index);
-            Optional<byte[]> cached = chunks.get(meta.digest());
-            if (cached.isPresent()) {
-                return cached.get();
+            Optional<byte[]> inMemory = chunks.peekMemory(meta.digest());
+            if (inMemory.isPresent()) {
+                chunks.touch(meta.digest());
+                return inMemory.get();
             }
             return chunkLoads.get(meta.digest(), () -> {
                 Optional<byte[]> raced = chunks.get(meta.digest());
@@ -225,7 +295,49 @@ public final class CachingBlobService implements BlobService {
             });
         }
 
+        /** Feeds chunk {@code index} to the whole-blob hash if it is the next one, then what follows in memory. */
+        private void bindInOrder(int index, byte[] data) throws IOException {
+            synchronized (bindLock) {
+                if (wholeBlob == null || index != hashedChunks) {
+                    return;
+                }
+                wholeBlob.update(data);
+                hashedChunks++;
+                while (hashedChunks < chunks().size()) {
+                    Optional<byte[]> next = chunks.peekMemory(chunks().get(hashedChunks).digest());
+                    if (next.isEmpty()) {
+                        return;
+                    }
+                    wholeBlob.update(next.get());
+                    hashedChunks++;
+                }
+                boolean matches = wholeBlob.digest().equals(digest);
+                wholeBlob = null;
+                if (matches) {
+                    boundLists.put(digest, Boolean.TRUE);
+                    return;
+                }
+                wrongList = true;
+                chunkLists.remove(digest);
+            }
+            throw wrongListError();
+        }
+
+        private CorruptedDataException wrongListError() {
+            return new CorruptedDataException("blob " + digest + ": its chunks are valid but do not make up the blob (wrong chunk list)");
+        }
+
         private byte[] fetch(int index, ChunkMeta meta) throws IOException {
+            Optional<byte[]> direct = inner.readChunk(meta);
+            if (direct.isPresent()) {
+                // Verified against the chunk digest by the inner service (its contract).
+                if (direct.get().length != meta.size()) {
+                    throw new CorruptedDataException("chunk " + meta.digest() + " has " + direct.get().length + " bytes, listed as " + meta.size());
+                }
+                fetches.incrementAndGet();
+                fetchedBytes.addAndGet(meta.size());
+                return direct.get();
+            }
             byte[] data = new byte[Math.toIntExact(meta.size())];
             ByteBuffer dst = ByteBuffer.wrap(data);
             BlobReader source = innerReader();
@@ -272,6 +384,27 @@ public final class CachingBlobService implements BlobService {
         @Override
         public void close() {
             release();
+        }
+    }
+
+    /** A mark that a blob's chunk list is bound to it: no bytes. */
+    private static final class MarkCodec implements TieredCache.Codec<Boolean> {
+        @Override
+        public byte[] encode(Boolean value) {
+            return new byte[0];
+        }
+
+        @Override
+        public Boolean decodeVerified(B3Digest key, byte[] bytes) throws CorruptedDataException {
+            if (bytes.length != 0) {
+                throw new CorruptedDataException("cached mark " + key + " is corrupted");
+            }
+            return Boolean.TRUE;
+        }
+
+        @Override
+        public long weight(Boolean value) {
+            return 64;
         }
     }
 

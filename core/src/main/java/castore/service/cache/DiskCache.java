@@ -2,44 +2,89 @@ package castore.service.cache;
 
 import castore.model.B3Digest;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.FileTime;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Comparator;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Content-addressed files under one directory with a size limit and least-recently-used
- * eviction: {@code DIR/<kind>/<hex2>/<hex>}. Files appear by atomic rename, so readers never
- * see a partial file; the caller verifies what it reads (a file may be damaged on disk) and
- * {@link #delete}s what fails. Several processes may share a directory: a file another process
- * evicted is a miss; each process enforces the limit on what it knows.
+ * Content-addressed entries under one directory with a size limit, kept in append-only segment
+ * files ({@code DIR/segments/<name>.seg}) rather than one file per entry: after the page cache is
+ * dropped, reading thousands of small files costs a disk seek and an inode each, while entries
+ * written together sit together in a segment (a warm mount over a remote store read its small
+ * files 4x slower with a file per entry). A record is a header (magic, kind, key, length) and the
+ * bytes; the in-memory index (kind, key) -> (segment, offset, length) is rebuilt at start by
+ * walking the record headers of every segment, oldest first, later records of a key winning.
  *
- * <p>Recency is an in-memory counter per entry, seeded at start from file modification times
- * (which hits update), so LRU order survives restarts approximately.
+ * <p>Nothing read here is trusted: the caller verifies every value it reads (against its key) and
+ * {@link #delete}s what fails. A record torn by a crash ends the walk of its segment.
+ *
+ * <p><b>Eviction</b> deletes whole segments, oldest first, down to 90% of the limit. To keep it
+ * least-recently-used in effect, an entry used (read, or hit in the memory tier) while its
+ * segment is among the next to be evicted (the oldest {@code size - limit/2} bytes, so never
+ * while the cache is at most half full) is copied to the newest segment: what is in use
+ * survives, also across restarts.
+ *
+ * <p><b>Sharing</b>: several processes may use one directory. Each appends only to segments it
+ * created (unique names; chunks and metadata in separate segments), sees the segments that existed when it started, and evicts from those;
+ * a segment another process deleted is a miss (an open one stays readable).
  */
-public final class DiskCache {
-    private static final String TEMP_SUFFIX = ".tmp";
+public final class DiskCache implements AutoCloseable {
+    private static final String SEGMENTS = "segments";
+    private static final String SUFFIX = ".seg";
+    private static final int MAGIC = 0x63617331; // "cas1"
+    /** magic, kind, key, length. */
+    private static final int HEADER = Integer.BYTES + 1 + B3Digest.LENGTH + Integer.BYTES;
+    private static final List<String> KINDS = List.of(CachingBlobService.CHUNKS, CachingBlobService.CHUNK_LISTS,
+            CachingDirectoryService.DIRECTORIES, CachingBlobService.BOUND_LISTS);
 
-    private record Entry(long size, long lastUse) {
+    /** One segment file; {@code sequence} orders segments by age within this process. */
+    private static final class Segment {
+        final Path path;
+        final long sequence;
+        final FileChannel channel;
+        volatile long size;
+        volatile boolean deleted;
+
+        Segment(Path path, long sequence, FileChannel channel, long size) {
+            this.path = path;
+            this.sequence = sequence;
+            this.channel = channel;
+            this.size = size;
+        }
+    }
+
+    private record Location(Segment segment, long offset, int length) {
     }
 
     private final Path root;
+    private final Path segmentsDir;
     private final long limit;
-    private final Map<Path, Entry> entries = new ConcurrentHashMap<>();
+    private final long segmentBytes;
+    private final List<Map<B3Digest, Location>> index = new ArrayList<>();
+    /** Live segments, oldest first; guarded by this. */
+    private final List<Segment> segments = new ArrayList<>();
     private final AtomicLong total = new AtomicLong();
-    private final AtomicLong clock = new AtomicLong();
-    private final Object evictionLock = new Object();
+    private long nextSequence;
+    /** Segments with a smaller sequence are in the older half: their entries are copied forward when used. */
+    private volatile long promoteBelow = Long.MIN_VALUE;
+    /**
+     * The segments being appended to: one for chunks, one for everything else (Directories, chunk
+     * lists, marks), so that metadata stays dense: a walk of a tree reads a few pages, not pages
+     * scattered between the chunks fetched at the same time. Guarded by this.
+     */
+    private final Segment[] active = new Segment[2];
 
     public DiskCache(Path root, long limit) throws IOException {
         if (limit <= 0) {
@@ -47,38 +92,80 @@ public final class DiskCache {
         }
         this.root = root;
         this.limit = limit;
-        Files.createDirectories(root);
-        if (!Files.isWritable(root)) {
+        this.segmentBytes = Math.clamp(limit / 16, 4096, 64L << 20);
+        this.segmentsDir = root.resolve(SEGMENTS);
+        for (int i = 0; i < KINDS.size(); i++) {
+            index.add(new ConcurrentHashMap<>());
+        }
+        Files.createDirectories(segmentsDir);
+        if (!Files.isWritable(segmentsDir)) {
             throw new IOException("cache directory " + root + " is not writable");
         }
+        dropFilePerEntryLayout();
         load();
-        evictIfNeeded();
+        synchronized (this) {
+            evictIfNeeded();
+        }
     }
 
-    /** Indexes existing files oldest first, dropping temp files left by a crash. */
-    private void load() throws IOException {
-        record Found(Path path, long size, FileTime modified) {
-        }
-        List<Found> found = new ArrayList<>();
-        try (var walk = Files.walk(root, 3)) {
-            for (Path p : (Iterable<Path>) walk::iterator) {
-                if (!Files.isRegularFile(p)) {
-                    continue;
-                }
-                if (p.getFileName().toString().endsWith(TEMP_SUFFIX)) {
-                    Files.deleteIfExists(p);
-                    continue;
-                }
-                var attrs = Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class);
-                found.add(new Found(p, attrs.size(), attrs.lastModifiedTime()));
+    /** Deletes what an earlier version kept as one file per entry ({@code DIR/<kind>/<hh>/<hex>}): it is only a cache. */
+    private void dropFilePerEntryLayout() throws IOException {
+        for (String kind : KINDS) {
+            Path old = root.resolve(kind);
+            if (!Files.isDirectory(old)) {
+                continue;
             }
-        } catch (UncheckedIOException e) {
-            throw e.getCause();
+            try (var walk = Files.walk(old)) {
+                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
         }
-        found.sort(Comparator.comparing(Found::modified));
-        for (Found f : found) {
-            entries.put(f.path(), new Entry(f.size(), clock.incrementAndGet()));
-            total.addAndGet(f.size());
+    }
+
+    /** Opens every segment, oldest first, and indexes its records. */
+    private void load() throws IOException {
+        List<Path> paths = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(segmentsDir, "*" + SUFFIX)) {
+            ds.forEach(paths::add);
+        }
+        Collections.sort(paths); // names start with the creation time
+        for (Path p : paths) {
+            FileChannel channel;
+            try {
+                channel = FileChannel.open(p, StandardOpenOption.READ);
+            } catch (NoSuchFileException raced) {
+                continue; // evicted by another process
+            }
+            Segment segment = new Segment(p, nextSequence++, channel, channel.size());
+            segments.add(segment);
+            total.addAndGet(segment.size);
+            indexRecords(segment);
+        }
+        updatePromotionBound();
+    }
+
+    /** Indexes the records of a segment up to the first one that is torn or not a record. */
+    private void indexRecords(Segment segment) throws IOException {
+        ByteBuffer header = ByteBuffer.allocate(HEADER);
+        byte[] key = new byte[B3Digest.LENGTH];
+        long offset = 0;
+        while (offset + HEADER <= segment.size) {
+            header.clear();
+            if (!readFully(segment.channel, header, offset)) {
+                return;
+            }
+            header.flip();
+            int magic = header.getInt();
+            int kind = header.get();
+            header.get(key);
+            int length = header.getInt();
+            long end = offset + HEADER + (long) length;
+            if (magic != MAGIC || kind < 0 || kind >= KINDS.size() || length < 0 || end > segment.size) {
+                return;
+            }
+            index.get(kind).put(B3Digest.of(key), new Location(segment, offset + HEADER, length));
+            offset = end;
         }
     }
 
@@ -90,120 +177,195 @@ public final class DiskCache {
         return limit;
     }
 
-    /** Bytes currently held (as this process knows them). */
+    /** Bytes currently held in segments this process knows, including superseded records. */
     public long size() {
         return total.get();
     }
 
-    Path path(String kind, B3Digest key) {
-        String hex = key.toHex();
-        return root.resolve(kind).resolve(hex.substring(0, 2)).resolve(hex);
+    private Map<B3Digest, Location> index(String kind) {
+        int i = KINDS.indexOf(kind);
+        if (i < 0) {
+            throw new IllegalArgumentException("unknown cache kind " + kind);
+        }
+        return index.get(i);
     }
 
-    /** The file's bytes, unverified, or empty if absent. */
+    /** The entry's bytes, unverified, or empty if absent. */
     public Optional<byte[]> read(String kind, B3Digest key) throws IOException {
-        Path p = path(kind, key);
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(p);
-        } catch (NoSuchFileException e) {
-            forget(p);
+        Map<B3Digest, Location> entries = index(kind);
+        Location at = entries.get(key);
+        if (at == null) {
             return Optional.empty();
         }
-        Entry old = entries.get(p);
-        if (old == null) {
-            // Written by another process sharing the directory: account for it now.
-            if (entries.putIfAbsent(p, new Entry(bytes.length, clock.incrementAndGet())) == null) {
-                total.addAndGet(bytes.length);
-            }
-        } else {
-            entries.put(p, new Entry(old.size(), clock.incrementAndGet()));
-        }
+        byte[] bytes = new byte[at.length()];
+        boolean complete;
         try {
-            Files.setLastModifiedTime(p, FileTime.fromMillis(System.currentTimeMillis()));
-        } catch (IOException racedWithEviction) {
-            // harmless: the recency hint is lost
+            complete = !at.segment().deleted && readFully(at.segment().channel, ByteBuffer.wrap(bytes), at.offset());
+        } catch (IOException closedOrGone) {
+            complete = false;
+        }
+        if (!complete) {
+            entries.remove(key, at);
+            return Optional.empty();
+        }
+        if (at.segment().sequence < promoteBelow) {
+            promote(kind, key, at, bytes);
         }
         return Optional.of(bytes);
     }
 
-    /** Marks an entry as used without reading it (it was served from memory). */
+    /** Marks an entry as used without reading it (it was served from memory): copied forward if old. */
     public void touch(String kind, B3Digest key) {
-        entries.computeIfPresent(path(kind, key), (p, e) -> new Entry(e.size(), clock.incrementAndGet()));
+        Location at = index(kind).get(key);
+        if (at != null && at.segment().sequence < promoteBelow) {
+            try {
+                read(kind, key);
+            } catch (IOException ignored) {
+                // a lost recency hint
+            }
+        }
     }
 
     public boolean contains(String kind, B3Digest key) {
-        Path p = path(kind, key);
-        return entries.containsKey(p) || Files.exists(p);
+        return index(kind).containsKey(key);
     }
 
-    /** Stores {@code bytes} (write to a temp file, then rename), then evicts down to the limit. */
+    /** Stores {@code bytes} under {@code key} (appended to this process's newest segment), then evicts down to the limit. */
     public void write(String kind, B3Digest key, byte[] bytes) throws IOException {
-        Path p = path(kind, key);
-        if (entries.containsKey(p)) {
+        if (contains(kind, key)) {
             touch(kind, key);
             return;
         }
-        Files.createDirectories(p.getParent());
-        Path tmp = Files.createTempFile(p.getParent(), key.toHex().substring(0, 8), TEMP_SUFFIX);
+        append(kind, key, bytes, null);
+    }
+
+    /** Copies a used entry of an old segment to the newest one, so eviction of the old one keeps it. */
+    private void promote(String kind, B3Digest key, Location from, byte[] bytes) {
         try {
-            Files.write(tmp, bytes);
-            try {
-                Files.move(tmp, p, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, p, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
+            append(kind, key, bytes, from);
+        } catch (IOException ignored) {
+            // the entry stays where it is, until its segment is evicted
         }
-        if (entries.put(p, new Entry(bytes.length, clock.incrementAndGet())) == null) {
-            total.addAndGet(bytes.length);
+    }
+
+    /** Appends a record; with {@code replacing}, only if the key still points there. */
+    private synchronized void append(String kind, B3Digest key, byte[] bytes, Location replacing) throws IOException {
+        Map<B3Digest, Location> entries = index(kind);
+        Location current = entries.get(key);
+        if (replacing != null ? current != replacing : current != null) {
+            return;
+        }
+        int stream = kind.equals(CachingBlobService.CHUNKS) ? 0 : 1;
+        if (active[stream] == null) {
+            active[stream] = newSegment();
+        }
+        ByteBuffer header = ByteBuffer.allocate(HEADER).putInt(MAGIC).put((byte) KINDS.indexOf(kind));
+        byte[] k = new byte[B3Digest.LENGTH];
+        key.copyTo(k, 0);
+        header.put(k).putInt(bytes.length).flip();
+        Segment segment = active[stream];
+        long offset = segment.size;
+        ByteBuffer[] record = {header, ByteBuffer.wrap(bytes)};
+        long length = HEADER + (long) bytes.length;
+        long written = 0;
+        segment.channel.position(offset);
+        while (written < length) {
+            written += segment.channel.write(record);
+        }
+        segment.size = offset + length;
+        total.addAndGet(length);
+        entries.put(key, new Location(segment, offset + HEADER, bytes.length));
+        if (segment.size >= segmentBytes) {
+            active[stream] = null; // sealed: the next record starts a new segment
+            updatePromotionBound();
         }
         evictIfNeeded();
     }
 
-    /** Removes an entry (e.g. one that failed verification). */
-    public void delete(String kind, B3Digest key) throws IOException {
-        Path p = path(kind, key);
-        Files.deleteIfExists(p);
-        forget(p);
+    private Segment newSegment() throws IOException {
+        String name = "%012x-%08x%s".formatted(System.currentTimeMillis(), ThreadLocalRandom.current().nextInt(), SUFFIX);
+        Path p = segmentsDir.resolve(name);
+        FileChannel channel = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        Segment segment = new Segment(p, nextSequence++, channel, 0);
+        segments.add(segment);
+        updatePromotionBound();
+        return segment;
     }
 
-    private void forget(Path p) {
-        Entry e = entries.remove(p);
-        if (e != null) {
-            total.addAndGet(-e.size());
-        }
+    /** Forgets an entry (e.g. one that failed verification); its bytes go with their segment. */
+    public void delete(String kind, B3Digest key) {
+        index(kind).remove(key);
     }
 
-    /** Deletes least recently used entries until 90% of the limit, so eviction runs in batches. */
+    /** Deletes the oldest segments until 90% of the limit, so eviction runs in batches. Holds this. */
     private void evictIfNeeded() throws IOException {
         if (total.get() <= limit) {
             return;
         }
-        synchronized (evictionLock) {
-            if (total.get() <= limit) {
-                return;
-            }
-            long target = limit - limit / 10;
-            List<Map.Entry<Path, Entry>> byAge = new ArrayList<>(entries.entrySet());
-            byAge.sort(Comparator.comparingLong(e -> e.getValue().lastUse()));
-            for (var e : byAge) {
-                if (total.get() <= target) {
-                    break;
+        long target = limit - limit / 10;
+        while (total.get() > target && !segments.isEmpty()) {
+            Segment oldest = segments.getFirst();
+            for (int i = 0; i < active.length; i++) {
+                if (active[i] == oldest) {
+                    active[i] = null; // everything older is gone: start afresh
                 }
-                Files.deleteIfExists(e.getKey());
-                forget(e.getKey());
             }
+            segments.removeFirst();
+            oldest.deleted = true;
+            for (Map<B3Digest, Location> entries : index) {
+                entries.values().removeIf(l -> l.segment() == oldest);
+            }
+            Files.deleteIfExists(oldest.path);
+            oldest.channel.close();
+            total.addAndGet(-oldest.size);
         }
+        updatePromotionBound();
     }
 
-    /** Kinds present, for tests and diagnostics. */
-    List<String> kinds() throws IOException {
-        List<String> out = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
-            ds.forEach(p -> out.add(p.getFileName().toString()));
+    /**
+     * Old segments are the oldest ones holding the first {@code total - limit / 2} bytes: those
+     * the next writes would evict. Entries used there are copied forward; while the cache is at
+     * most half full nothing is. Holds this (or runs before the cache is shared).
+     */
+    private void updatePromotionBound() {
+        long old = total.get() - limit / 2;
+        long bound = Long.MIN_VALUE;
+        for (Segment s : segments) {
+            old -= s.size;
+            if (old < 0 || s == active[0] || s == active[1]) {
+                break;
+            }
+            bound = s.sequence + 1;
         }
-        return out;
+        promoteBelow = bound;
+    }
+
+    private static boolean readFully(FileChannel channel, ByteBuffer dst, long position) throws IOException {
+        while (dst.hasRemaining()) {
+            int n = channel.read(dst, position + dst.position());
+            if (n < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Where an entry's bytes are, for tests that damage them: segment file and offset. */
+    Optional<Map.Entry<Path, Long>> locate(String kind, B3Digest key) {
+        Location at = index(kind).get(key);
+        return at == null ? Optional.empty() : Optional.of(Map.entry(at.segment().path, at.offset()));
+    }
+
+    @Override
+    public synchronized void close() {
+        for (Segment s : segments) {
+            try {
+                s.channel.close();
+            } catch (IOException ignored) {
+                // nothing was pending: appends are written through
+            }
+        }
+        segments.clear();
+        java.util.Arrays.fill(active, null);
     }
 }

@@ -39,7 +39,7 @@ public final class StoreCache implements AutoCloseable {
         StoreCache handle = new StoreCache(config, disk);
         var blobs = new CachingBlobService(store.blobs(), disk, config);
         var directories = new CachingDirectoryService(store.directories(), disk, config);
-        return store.with(blobs, directories, List.of(handle, blobs, directories));
+        return store.with(blobs, directories, List.of(blobs, directories, handle));
     }
 
     /**
@@ -67,6 +67,8 @@ public final class StoreCache implements AutoCloseable {
 
     @Override
     public void close() {
-        // The disk tier holds no open resources; files stay for the next run.
+        if (disk != null) {
+            disk.close(); // its segments stay for the next run
+        }
     }
 }

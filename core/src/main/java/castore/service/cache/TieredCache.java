@@ -69,6 +69,33 @@ final class TieredCache<T> {
         return Optional.of(value);
     }
 
+    /** The value if it is in the memory tier (no disk access). */
+    Optional<T> peekMemory(B3Digest key) {
+        synchronized (memory) {
+            return Optional.ofNullable(memory.get(key));
+        }
+    }
+
+    /** Records a use of a value found by {@link #peekMemory}. */
+    void touch(B3Digest key) {
+        if (disk != null) {
+            disk.touch(kind, key);
+        }
+    }
+
+    /** Drops a value from both tiers (it turned out to be wrong). */
+    void remove(B3Digest key) {
+        synchronized (memory) {
+            T old = memory.remove(key);
+            if (old != null) {
+                memoryWeight -= codec.weight(old);
+            }
+        }
+        if (disk != null) {
+            disk.delete(kind, key);
+        }
+    }
+
     boolean contains(B3Digest key) {
         synchronized (memory) {
             if (memory.containsKey(key)) {
@@ -91,6 +118,11 @@ final class TieredCache<T> {
                 diskWriteFailures++;
             }
         }
+    }
+
+    /** Caches a verified value in memory only (the disk can derive it from other entries). */
+    void putInMemory(B3Digest key, T value) {
+        remember(key, value);
     }
 
     long diskWriteFailures() {

@@ -84,6 +84,26 @@ class CachingServicesTest {
     }
 
     @Test
+    void aOneChunkBlobIsServedFromItsChunkAloneAfterARestart() throws IOException {
+        byte[] data = random(1000, 14);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        try (DiskCache disk = new DiskCache(dir, 1L << 30)) {
+            assertThat(disk.contains(CachingBlobService.CHUNKS, digest)).isTrue();
+            assertThat(disk.contains(CachingBlobService.CHUNK_LISTS, digest)).isFalse();
+        }
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(store.blobs().has(digest)).isTrue();
+            assertThat(store.blobs().chunks(digest)).contains(List.of(new castore.service.ChunkMeta(digest, data.length)));
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        assertThat(remote.chunkReads).hasValue(1);
+    }
+
+    @Test
     void concurrentMissesFetchAChunkOnce() throws Exception {
         byte[] data = random(3 * FakeRemote.CHUNK, 2);
         B3Digest digest = remote.add(data);
@@ -125,16 +145,28 @@ class CachingServicesTest {
         try (Store store = cached(config(dir, 1L << 30, 0))) {
             readAll(store, digest);
         }
-        Path file = dir.resolve(CachingBlobService.CHUNKS).resolve(first.toHex().substring(0, 2)).resolve(first.toHex());
-        byte[] bad = Files.readAllBytes(file);
-        bad[100] ^= 1;
-        Files.write(file, bad);
+        damage(CachingBlobService.CHUNKS, first, bytes -> bytes[100] ^= 1);
         int before = remote.chunkReads.get();
         try (Store store = cached(config(dir, 1L << 30, 0))) {
             assertThat(readAll(store, digest)).isEqualTo(data);
         }
         assertThat(remote.chunkReads.get() - before).isEqualTo(1);
-        assertThat(Files.readAllBytes(file)).isEqualTo(Arrays.copyOf(data, FakeRemote.CHUNK));
+        remote.offline = true; // the refetched copy is the one found from now on
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    /** Changes the bytes of a cache entry in place, in its segment file. */
+    void damage(String kind, B3Digest key, java.util.function.Consumer<byte[]> change) throws IOException {
+        try (DiskCache disk = new DiskCache(dir, 1L << 30)) {
+            var at = disk.locate(kind, key).orElseThrow();
+            byte[] bytes = disk.read(kind, key).orElseThrow();
+            change.accept(bytes);
+            try (var channel = java.nio.channels.FileChannel.open(at.getKey(), java.nio.file.StandardOpenOption.WRITE)) {
+                channel.write(ByteBuffer.wrap(bytes), at.getValue());
+            }
+        }
     }
 
     @Test
@@ -178,9 +210,15 @@ class CachingServicesTest {
             assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
         }
         assertThat(remote.directoryGets).hasValue(2);
-        Path file = dir.resolve(CachingDirectoryService.DIRECTORIES).resolve(leaf.digest().toHex().substring(0, 2))
-                .resolve(leaf.digest().toHex());
-        Files.write(file, root.encode()); // a valid Directory, but not this one
+        damage(CachingDirectoryService.DIRECTORIES, leaf.digest(), bytes -> {
+            for (int i = 0; i + 2 < bytes.length; i++) {
+                if (bytes[i] == 0x0a && bytes[i + 1] == 1 && bytes[i + 2] == 'f') {
+                    bytes[i + 2] = 'g'; // a valid Directory, but not this one
+                    return;
+                }
+            }
+            throw new AssertionError("name not found in the encoded Directory");
+        });
         try (Store store = cached(config(dir, 1L << 30, 0))) {
             assertThat(store.directories().get(leaf.digest())).contains(leaf);
             assertThat(store.directories().get(root.digest())).contains(root);
@@ -259,6 +297,72 @@ class CachingServicesTest {
             assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(IOException.class).hasMessageContaining("offline");
             remote.offline = false;
             assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    @Test
+    void remotesWithoutChunkAccessAreReadByBlobRange() throws IOException {
+        remote.servesChunks = false;
+        byte[] data = random(5 * FakeRemote.CHUNK + 7, 9);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        assertThat(remote.chunkReads).hasValue(6);
+    }
+
+    @Test
+    void aChunkListOfValidChunksOfOtherDataFailsTheReadAndIsDropped() throws IOException {
+        byte[] data = random(3 * FakeRemote.CHUNK, 10);
+        byte[] other = random(3 * FakeRemote.CHUNK, 11);
+        B3Digest digest = remote.add(data);
+        B3Digest otherDigest = remote.add(other);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        remote.lists.put(digest, remote.lists.get(otherDigest)); // every chunk verifies, the blob does not
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class)
+                    .hasMessageContaining("do not make up the blob");
+            remote.lists.put(digest, honest); // the wrong list was not kept: the next open asks again
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
+        }
+    }
+
+    @Test
+    void aChunkListCheckedOnceIsRememberedAcrossRestarts() throws IOException {
+        byte[] data = random(4 * FakeRemote.CHUNK + 1, 12);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+                r.read(FakeRemote.CHUNK, ByteBuffer.allocate(10)); // out of order: nothing to check yet
+            }
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isFalse();
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
+        }
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    @Test
+    void readsAcrossChunkBoundariesWithReadAheadReturnExactBytes() throws IOException {
+        byte[] data = random(12 * FakeRemote.CHUNK + 333, 13);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 3L * FakeRemote.CHUNK));
+                BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            for (long boundary = FakeRemote.CHUNK; boundary < data.length; boundary += FakeRemote.CHUNK) {
+                for (long at : new long[] {boundary - 1, boundary - 100, boundary}) {
+                    ByteBuffer b = ByteBuffer.allocate(300);
+                    int n = r.read(at, b);
+                    int expected = (int) Math.min(300, data.length - at);
+                    assertThat(n).isEqualTo(expected);
+                    assertThat(Arrays.copyOf(b.array(), n)).isEqualTo(Arrays.copyOfRange(data, (int) at, (int) at + n));
+                }
+            }
         }
     }
 

@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A stand-in for a remote store: blobs in fixed 64 KiB chunks, counting every chunk and
- * Directory it serves, and able to go offline or hold fetches at a gate.
+ * Directory it serves, and able to go offline, hold fetches at a gate, or list wrong chunks.
  */
 final class FakeRemote {
     static final int CHUNK = 64 * 1024;
@@ -32,6 +32,8 @@ final class FakeRemote {
     final AtomicInteger chunkReads = new AtomicInteger();
     final AtomicInteger directoryGets = new AtomicInteger();
     volatile boolean offline;
+    /** Whether chunks can be read by digest ({@link BlobService#readChunk}); if not, the cache reads blob ranges. */
+    volatile boolean servesChunks = true;
     volatile CountDownLatch gate;
     final MemoryDirectoryService directoryStore = new MemoryDirectoryService();
 
@@ -104,6 +106,20 @@ final class FakeRemote {
                     return total;
                 }
             });
+        }
+
+        @Override
+        public Optional<byte[]> readChunk(ChunkMeta chunk) throws IOException {
+            if (!servesChunks) {
+                return Optional.empty();
+            }
+            check();
+            byte[] c = chunks.get(chunk.digest());
+            if (c == null) {
+                return Optional.empty();
+            }
+            chunkReads.incrementAndGet();
+            return Optional.of(c.clone());
         }
 
         @Override

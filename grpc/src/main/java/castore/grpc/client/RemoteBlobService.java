@@ -76,6 +76,19 @@ final class RemoteBlobService implements BlobService {
         return open(digest); // tvix's Stat and Read take chunk digests as well
     }
 
+    /** One Read of the chunk digest, hashed before it is returned; no Stat, no read-ahead. */
+    @Override
+    public Optional<byte[]> readChunk(ChunkMeta chunk) throws IOException {
+        if (chunk.size() <= 0 || chunk.size() > RemoteBlobReader.MAX_MEMORY_CHUNK) {
+            return BlobService.super.readChunk(chunk);
+        }
+        try (RemoteBlobReader reader = new RemoteBlobReader(connection, chunk.digest(), List.of(chunk))) {
+            return Optional.of(reader.chunk(0));
+        } catch (castore.service.NotFoundException e) {
+            return Optional.empty();
+        }
+    }
+
     @Override
     public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
         Optional<StatBlobResponse> stat = stat(digest, true);
