@@ -27,6 +27,8 @@ import java.util.zip.CRC32C;
  */
 final class PackWriter implements PackSource {
     static final int BUFFER_SIZE = 4 << 20;
+    /** Payloads this large are written straight from the caller's array, not copied into the buffer first. */
+    static final int DIRECT_WRITE = 64 << 10;
     /** Bits of an entry number in the sort keys; a pack is rolled before it has more entries. */
     private static final int ENTRY_BITS = 23;
     static final int MAX_ENTRIES = (1 << ENTRY_BITS) - 1;
@@ -41,6 +43,8 @@ final class PackWriter implements PackSource {
     private final boolean sync;
     private int buffered;
     private long flushed;
+    /** Where writeback was last started (with sync): direct writes start it every BUFFER_SIZE bytes. */
+    private long writebackFrom = 0;
     private int count;
     private byte[] digests = new byte[64 * B3Digest.LENGTH];
     private byte[] kinds = new byte[64];
@@ -97,19 +101,18 @@ final class PackWriter implements PackSource {
                 flush();
             }
             long payloadOffset = size() + PackFormat.ENTRY_HEADER;
-            if (entry <= BUFFER_SIZE) {
+            if (length >= DIRECT_WRITE) {
+                // Header through the buffer, then the payload straight from the array: one copy less.
+                writeHeader(buffer, buffered, kind, digest, length);
+                buffered += PackFormat.ENTRY_HEADER;
+                flush();
+                fd.writeFully(data, offset, length, flushed);
+                flushed += length;
+                startWritebackEveryBuffer();
+            } else {
                 writeHeader(buffer, buffered, kind, digest, length);
                 MemorySegment.copy(data, offset, buffer, ValueLayout.JAVA_BYTE, buffered + PackFormat.ENTRY_HEADER, length);
                 buffered += entry;
-            } else {
-                // Larger than the buffer (a huge Directory): write it straight through.
-                try (Arena once = Arena.ofConfined()) {
-                    MemorySegment big = once.allocate(entry);
-                    writeHeader(big, 0, kind, digest, length);
-                    MemorySegment.copy(data, offset, big, ValueLayout.JAVA_BYTE, PackFormat.ENTRY_HEADER, length);
-                    fd.writeFully(big, flushed);
-                    flushed += entry;
-                }
             }
             addEntry(kind, digest, length, payloadOffset, auxValue);
             return new Location(kind, digest, this, payloadOffset, length, auxValue);
@@ -146,11 +149,17 @@ final class PackWriter implements PackSource {
     private void flush() throws IOException {
         if (buffered > 0) {
             fd.writeFully(buffer.asSlice(0, buffered), flushed);
-            if (sync) {
-                fd.startWriteback(flushed, buffered);
-            }
             flushed += buffered;
             buffered = 0;
+            startWritebackEveryBuffer();
+        }
+    }
+
+    /** With sync, starts writeback of what was written since the last start once a buffer's worth has gathered. */
+    private void startWritebackEveryBuffer() {
+        if (sync && flushed - writebackFrom >= BUFFER_SIZE) {
+            fd.startWriteback(writebackFrom, flushed - writebackFrom);
+            writebackFrom = flushed;
         }
     }
 

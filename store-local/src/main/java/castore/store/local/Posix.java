@@ -44,6 +44,7 @@ final class Posix {
     private static final MethodHandle OPEN;
     private static final MethodHandle PREAD;
     private static final MethodHandle PREAD_HEAP;
+    private static final MethodHandle PWRITE_HEAP;
     private static final MethodHandle POSIX_FADVISE;
     private static final MethodHandle MADVISE;
     private static final MethodHandle PWRITE;
@@ -65,6 +66,8 @@ final class Posix {
         PREAD = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
         // Straight into a byte[]: no bounce buffer (a mapped copy held the thread in Java just the same).
         PREAD_HEAP = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l),
+                errno, Linker.Option.critical(true));
+        PWRITE_HEAP = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l),
                 errno, Linker.Option.critical(true));
         POSIX_FADVISE = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i));
         MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(), FunctionDescriptor.of(i, a, l, i));
@@ -100,17 +103,30 @@ final class Posix {
 
         /** Reads exactly {@code length} bytes at {@code offset} into {@code dst} from index {@code at}. */
         void readFully(byte[] dst, int at, int length, long offset) throws IOException {
+            transferFully(false, dst, at, length, offset);
+        }
+
+        /** Writes {@code src[at, at + length)} at {@code offset}, straight from the array (no bounce buffer). */
+        void writeFully(byte[] src, int at, int length, long offset) throws IOException {
+            transferFully(true, src, at, length, offset);
+        }
+
+        private void transferFully(boolean write, byte[] array, int at, int length, long offset) throws IOException {
+            String call = write ? "write" : "read";
             int done = 0;
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment state = arena.allocate(CALL_STATE);
-                MemorySegment whole = MemorySegment.ofArray(dst);
+                MemorySegment whole = MemorySegment.ofArray(array);
                 while (done < length) {
-                    long n = (long) PREAD_HEAP.invokeExact(state, fd(), whole.asSlice(at + done), (long) (length - done), offset + done);
-                    if (n == 0) {
+                    MemorySegment rest = whole.asSlice(at + done);
+                    long n = write
+                            ? (long) PWRITE_HEAP.invokeExact(state, fd(), rest, (long) (length - done), offset + done)
+                            : (long) PREAD_HEAP.invokeExact(state, fd(), rest, (long) (length - done), offset + done);
+                    if (n == 0 && !write) {
                         throw new IOException(path + ": unexpected end of file at " + (offset + done));
                     }
                     if (n < 0) {
-                        checkErrno(state, "read");
+                        checkErrno(state, call);
                         continue;
                     }
                     done += (int) n;
@@ -118,7 +134,7 @@ final class Posix {
             } catch (IOException | RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
-                throw new IOException(path + ": read failed", t);
+                throw new IOException(path + ": " + call + " failed", t);
             }
         }
 
