@@ -85,6 +85,38 @@ class LocalStoreTest {
     }
 
     @Test
+    void chunkBoundariesDoNotDependOnHowTheBlobIsWritten() throws IOException {
+        byte[] data = randomBytes(6, 5 * 1024 * 1024 + 777);
+        // FastCDC over the whole blob at once, as the crate (and tvix) cut it.
+        List<Integer> expected = new ArrayList<>();
+        for (int at = 0; at < data.length; ) {
+            int cut = castore.chunk.FastCdc.TVIX.cut(data, at, Math.min(castore.chunk.FastCdc.TVIX.maxSize(), data.length - at));
+            expected.add(cut);
+            at += cut;
+        }
+        // One big write (chunks cut from the caller's array), small writes (through the buffer), and a mix.
+        int[][] patterns = {{data.length}, {4096}, {1_000_000, 17, 3 << 20}, {524_288, 1}};
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            for (int[] pattern : patterns) {
+                B3Digest d;
+                try (BlobWriter w = store.blobs().create()) {
+                    int at = 0;
+                    for (int i = 0; at < data.length; i++) {
+                        int n = Math.min(pattern[i % pattern.length], data.length - at);
+                        w.write(data, at, n);
+                        at += n;
+                    }
+                    d = w.finish();
+                }
+                assertThat(d).isEqualTo(Blake3.digest(data));
+                assertThat(store.blobs().chunks(d).orElseThrow().stream().map(c -> (int) c.size()).toList())
+                        .as("chunk sizes for writes of %s", java.util.Arrays.toString(pattern)).isEqualTo(expected);
+                assertThat(read(store, d)).isEqualTo(data);
+            }
+        }
+    }
+
+    @Test
     void multiChunkBlobIsStoredAsChunksAndReadsAcrossChunkBoundaries() throws IOException {
         byte[] data = randomBytes(1, 3 * 1024 * 1024 + 4321);
         try (LocalStore local = open(); Store store = local.asStore()) {
