@@ -22,7 +22,7 @@ final class KernelCacheFeeder {
     /** Called after {@code file} served bytes [offset, end) of node {@code nodeId}. */
     void afterRead(long nodeId, OpenFile file, long offset, long end) {
         KernelCache c = cache;
-        if (c == KernelCache.NONE || !file.noteRead(offset, end) || !(file.reader() instanceof ChunkedBlobReader chunked)) {
+        if (c == KernelCache.NONE || file.lastReadSequential() || !(file.reader() instanceof ChunkedBlobReader chunked)) {
             return;
         }
         ChunkedBlobReader.Span span = chunked.lastChunkRead();

@@ -37,8 +37,8 @@ final class OpenFile implements AutoCloseable {
     private int streak;
     private final ArrayDeque<Window> windows = new ArrayDeque<>();
     private boolean closed;
-    /** For {@link KernelCacheFeeder}: where the last read ended, and the last chunk pushed (racy: only hints). */
-    private volatile long lastReadEnd = -1;
+    /** For {@link KernelCacheFeeder}: whether the latest read continued the one before, and the last chunk pushed (racy: only hints). */
+    private volatile boolean lastReadSequential;
     private volatile long lastPushedChunk = -1;
 
     /** A prefetched range [start, start + length) of the blob. */
@@ -91,12 +91,13 @@ final class OpenFile implements AutoCloseable {
 
     /** Updates the sequential-access detection, starts windows ahead of a sequential reader, returns a snapshot of them. */
     private synchronized List<Window> plan(long offset, long end) {
-        if (windowSize == 0 || closed) {
-            return List.of();
-        }
         boolean sequential = frontier >= 0 && Math.abs(offset - frontier) <= slack;
         streak = sequential ? streak + 1 : 0;
         frontier = sequential ? Math.max(frontier, end) : end;
+        lastReadSequential = sequential;
+        if (windowSize == 0 || closed) {
+            return List.of();
+        }
         while (!windows.isEmpty() && windows.peekFirst().end() <= offset) {
             windows.pollFirst();
         }
@@ -172,11 +173,9 @@ final class OpenFile implements AutoCloseable {
         return size;
     }
 
-    /** Records a served read; true if it does not continue the previous one (random access). */
-    boolean noteRead(long offset, long end) {
-        long previous = lastReadEnd;
-        lastReadEnd = end;
-        return previous < 0 || Math.abs(offset - previous) > slack;
+    /** Whether the latest read continued the one before it (the read-ahead's sequential-access rule). */
+    boolean lastReadSequential() {
+        return lastReadSequential;
     }
 
     /** True the first time in a row the chunk starting at {@code chunkStart} is offered to the kernel. */
