@@ -43,8 +43,6 @@ final class Posix {
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     private static final MethodHandle OPEN;
     private static final MethodHandle PREAD;
-    private static final MethodHandle PREAD_HEAP;
-    private static final MethodHandle PWRITE_HEAP;
     private static final MethodHandle POSIX_FADVISE;
     private static final MethodHandle MADVISE;
     private static final MethodHandle PWRITE;
@@ -63,15 +61,13 @@ final class Posix {
         var a = ValueLayout.ADDRESS;
         OPEN = linker.downcallHandle(libc.find("open").orElseThrow(), FunctionDescriptor.of(i, a, i, i),
                 errno, Linker.Option.firstVariadicArg(2));
-        PREAD = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
-        // Straight into a byte[]: no bounce buffer (a mapped copy held the thread in Java just the same).
-        PREAD_HEAP = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l),
-                errno, Linker.Option.critical(true));
-        PWRITE_HEAP = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l),
-                errno, Linker.Option.critical(true));
+        // Critical: data goes straight between the file and a Java array, with no bounce buffer
+        // (a copy out of a mapping held the thread in Java just the same); native buffers work too.
+        var critical = Linker.Option.critical(true);
+        PREAD = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
         POSIX_FADVISE = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i));
         MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(), FunctionDescriptor.of(i, a, l, i));
-        PWRITE = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno);
+        PWRITE = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
         FDATASYNC = linker.downcallHandle(libc.find("fdatasync").orElseThrow(), FunctionDescriptor.of(i, i), errno);
         SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i), errno);
         FLOCK = linker.downcallHandle(libc.find("flock").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
@@ -103,39 +99,12 @@ final class Posix {
 
         /** Reads exactly {@code length} bytes at {@code offset} into {@code dst} from index {@code at}. */
         void readFully(byte[] dst, int at, int length, long offset) throws IOException {
-            transferFully(false, dst, at, length, offset);
+            transferFully(false, MemorySegment.ofArray(dst).asSlice(at, length), offset);
         }
 
         /** Writes {@code src[at, at + length)} at {@code offset}, straight from the array (no bounce buffer). */
         void writeFully(byte[] src, int at, int length, long offset) throws IOException {
-            transferFully(true, src, at, length, offset);
-        }
-
-        private void transferFully(boolean write, byte[] array, int at, int length, long offset) throws IOException {
-            String call = write ? "write" : "read";
-            int done = 0;
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment state = arena.allocate(CALL_STATE);
-                MemorySegment whole = MemorySegment.ofArray(array);
-                while (done < length) {
-                    MemorySegment rest = whole.asSlice(at + done);
-                    long n = write
-                            ? (long) PWRITE_HEAP.invokeExact(state, fd(), rest, (long) (length - done), offset + done)
-                            : (long) PREAD_HEAP.invokeExact(state, fd(), rest, (long) (length - done), offset + done);
-                    if (n == 0 && !write) {
-                        throw new IOException(path + ": unexpected end of file at " + (offset + done));
-                    }
-                    if (n < 0) {
-                        checkErrno(state, call);
-                        continue;
-                    }
-                    done += (int) n;
-                }
-            } catch (IOException | RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable t) {
-                throw new IOException(path + ": " + call + " failed", t);
-            }
+            transferFully(true, MemorySegment.ofArray(src).asSlice(at, length), offset);
         }
 
         /** Asks the kernel to start reading a range into the page cache (advisory: failures are ignored). */
