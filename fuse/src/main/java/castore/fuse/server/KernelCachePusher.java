@@ -1,6 +1,7 @@
 package castore.fuse.server;
 
 import castore.fuse.abi.Replies;
+import castore.fuse.abi.Wire;
 import castore.fuse.api.Errno;
 import castore.fuse.api.KernelCache;
 
@@ -40,7 +41,7 @@ final class KernelCachePusher implements KernelCache, AutoCloseable {
     KernelCachePusher(Channel channel, ReplyBuffer buffer, String name) {
         this.channel = channel;
         this.buffer = buffer;
-        long room = buffer.segment().byteSize() - (Replies.notifyStore(buffer.segment(), 0, 0, 0));
+        long room = buffer.segment().byteSize() - (Wire.OUT_HEADER + Wire.NOTIFY_STORE_OUT);
         this.maxPiece = (int) (room / PAGE * PAGE);
         this.thread = Thread.ofPlatform().name(name).daemon(true).start(this::run);
     }
