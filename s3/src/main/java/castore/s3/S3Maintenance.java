@@ -45,7 +45,10 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
     @Override
     public Closeable exclusive() throws IOException {
         Instant now = clock.instant();
-        byte[] body = ("gc since " + now + " by " + ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8);
+        // Unique to this attempt: a conditional write that finds exactly its own bytes counts as
+        // its own (Bucket.put, for retried requests), so no other gc may ever write the same body.
+        byte[] body = ("gc since " + now + " by " + ProcessHandle.current().pid() + " (" + java.util.UUID.randomUUID() + ")\n")
+                .getBytes(StandardCharsets.UTF_8);
         if (!bucket.putIfAbsent(Keys.GC_LOCK, body)) {
             throw new StoreBusyException("another garbage collection holds " + bucket.location().display() + Keys.GC_LOCK
                     + "; if none is running (a crashed gc), delete that object");
