@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench/mount-probe.sh: one workload on a fresh mount after drop_caches, with what the serving
+# process itself spent: wall time, its CPU (user/system) and the bytes it read from disk
+# (/proc/PID/io read_bytes). Steadier than wall-clock ratios on a shared machine, and the way
+# to see one change's effect (docs/performance.md, Mount).
+#
+# Usage (root, after bench/mount.sh has built the corpus, store and image):
+#   bench/mount-probe.sh castore|squashfuse_ll WORKLOAD [MOUNT OPTIONS...]
+#   WORKLOAD: walk | seq (1 GiB sequential, random data) | pread (20k random 4 KiB preads)
+#   e.g. bench/mount-probe.sh castore pread --no-cache-push
+set -euo pipefail
+ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
+CPU="${BENCH_CPU:-0}"
+system=${1:?castore or squashfuse_ll}
+workload=${2:?walk, seq or pread}
+shift 2
+M="$WORK/mnt/probe"
+mkdir -p "$M"
+[ -x "$WORK/bin/fsbench" ] && [ -f "$WORK/corpus.sqsh.done" ] || { echo "run bench/mount.sh first" >&2; exit 1; }
+(cd "$ROOT" && ./castore --version >/dev/null)   # build outside the measurement
+
+pid=""
+cleanup() {
+  mountpoint -q "$M" && { umount "$M" 2>/dev/null || umount -l "$M"; }
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+sync; echo 3 >/proc/sys/vm/drop_caches
+case "$system" in
+  castore)
+    coproc PROBE { CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}" exec taskset -c "$CPU" \
+      "$ROOT/castore" mount "$@" --store "$WORK/store" "$M" 2>&1; }
+    pid=$!
+    line=""
+    while [[ "$line" != "castore: mounted "* ]]; do read -r -t 120 line <&"${PROBE[0]}"; done ;;
+  squashfuse_ll)
+    taskset -c "$CPU" squashfuse_ll -f -o clone_fd "$WORK/corpus.sqsh" "$M" &
+    pid=$!
+    for _ in $(seq 100); do mountpoint -q "$M" && break; sleep 0.05; done ;;
+  *) echo "unknown system $system" >&2; exit 1 ;;
+esac
+stat "$M/tree" "$M/big" >/dev/null
+
+sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15}' /proc/$pid/stat) $(date +%s%N)"; }
+read -r r0 u0 s0 t0 < <(sample)
+case "$workload" in
+  walk) taskset -c "$CPU" find "$M/tree" >/dev/null ;;
+  seq) taskset -c "$CPU" "$WORK/bin/fsbench" range "$M/big/random.bin" 0 1073741824 >/dev/null ;;
+  pread) taskset -c "$CPU" "$WORK/bin/fsbench" pread "$M/big/random.bin" 20000 >/dev/null ;;
+  *) echo "unknown workload $workload" >&2; exit 1 ;;
+esac
+read -r r1 u1 s1 t1 < <(sample)
+tick=$(getconf CLK_TCK)
+echo "$system $workload $*: $(( (t1 - t0) / 1000000 )) ms wall, CPU user $(( (u1 - u0) * 1000 / tick )) ms" \
+  "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB, load $(cut -d' ' -f1 /proc/loadavg)"
