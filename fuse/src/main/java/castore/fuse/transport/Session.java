@@ -74,6 +74,7 @@ final class Session {
     }
 
     private void read(int fd) {
+        server.readerStarted();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment in = arena.allocate(readBufferSize, ALIGNMENT);
             MemorySegment state = Libc.newCallState(arena);
@@ -100,6 +101,7 @@ final class Session {
             LOG.log(System.Logger.Level.ERROR, "FUSE reader failed", t);
             failure = t;
         } finally {
+            server.readerStopped();
             if (liveReaders.decrementAndGet() == 0) {
                 end();
             }

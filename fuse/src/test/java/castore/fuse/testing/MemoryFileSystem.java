@@ -26,6 +26,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -41,6 +42,7 @@ public final class MemoryFileSystem implements FileSystem {
     private final Set<Operation> offloaded;
     private final Map<Long, CountDownLatch> readGates = new ConcurrentHashMap<>();
     private final Map<String, CountDownLatch> lookupGates = new ConcurrentHashMap<>();
+    private final AtomicInteger blockedReads = new AtomicInteger();
     private final Map<Long, AtomicLong> lookups = new ConcurrentHashMap<>();
     private final Map<Long, Long> openHandles = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(1);
@@ -242,6 +244,11 @@ public final class MemoryFileSystem implements FileSystem {
         readGates.put(nodeId(path), gate);
     }
 
+    /** How many READs wait at a gate right now. */
+    public int blockedReads() {
+        return blockedReads.get();
+    }
+
     /** Holds every LOOKUP of {@code name} (in any directory) until {@code gate} opens. */
     public void gateLookups(String name, CountDownLatch gate) {
         lookupGates.put(name, gate);
@@ -346,7 +353,12 @@ public final class MemoryFileSystem implements FileSystem {
         Node n = node(Operation.READ, nodeId);
         CountDownLatch gate = readGates.get(nodeId);
         if (gate != null) {
-            await(gate);
+            blockedReads.incrementAndGet();
+            try {
+                await(gate);
+            } finally {
+                blockedReads.decrementAndGet();
+            }
         }
         if (offset < n.content().length) {
             dst.put(n.content(), (int) offset, (int) Math.min(dst.remaining(), n.content().length - offset));

@@ -321,6 +321,40 @@ class MountTest {
     }
 
     @Test
+    void aBlockingRequestStaysOnItsReaderWhileAnotherReaderIsIdleAndIsHandedOffWhenNoneIs() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        CountDownLatch gate = new CountDownLatch(1);
+        fs.gateReads("a/b/c/deep.txt", gate);
+        fs.gateReads("bin/tool", gate);
+        try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(2));
+             ExecutorService client = Executors.newFixedThreadPool(2)) {
+            Future<String> first = client.submit(() -> Files.readString(m.path("a/b/c/deep.txt")));
+            Future<String> second;
+            try {
+                awaitBlockedReads(fs, 1);
+                assertThat(fs.callingThreads()).as("the other reader was idle: served in place").doesNotContain("virtual");
+                second = client.submit(() -> Files.readString(m.path("bin/tool")));
+                awaitBlockedReads(fs, 2);
+                assertThat(fs.callingThreads()).as("no reader was idle: handed off").contains("virtual");
+                // One reader blocks in the first read; the other still answers.
+                assertThat(Commands.run("cat", m.path("hello.txt").toString()).assertOk().stdout()).isEqualTo("hello\n");
+                assertThat(first.isDone()).isFalse();
+            } finally {
+                gate.countDown();
+            }
+            assertThat(first.get(60, TimeUnit.SECONDS)).isEqualTo("deep\n");
+            assertThat(second.get(60, TimeUnit.SECONDS)).startsWith("#!/bin/sh");
+        }
+    }
+
+    private static void awaitBlockedReads(MemoryFileSystem fs, int count) throws InterruptedException {
+        for (int i = 0; i < 6000 && fs.blockedReads() < count; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(fs.blockedReads()).as("reads waiting at their gate").isEqualTo(count);
+    }
+
+    @Test
     void aSignalDuringALookupSendsOneInterruptAnsweredEnosysAndTheLookupCompletes() throws Exception {
         MemoryFileSystem fs = tree().build();
         CountDownLatch gate = new CountDownLatch(1);
@@ -381,7 +415,8 @@ class MountTest {
     @Test
     void offloadedLookupsAndReaddirWork() throws Exception {
         MemoryFileSystem fs = tree().offload(Operation.values()).build();
-        try (var m = MountFixture.mount(tmp, fs)) {
+        // One reader: it is never idle while it serves, so every request that may block is handed off.
+        try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(1))) {
             assertThat(Commands.run("cat", m.path("a/b/c/deep.txt").toString()).assertOk().stdout()).isEqualTo("deep\n");
             assertThat(Commands.run("ls", "-1", m.path().toString()).assertOk().stdout().lines()).hasSize(7);
             assertThat(fs.callingThreads()).containsOnly("virtual");
