@@ -1,10 +1,9 @@
 package castore.model;
 
 import castore.hash.Blake3;
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnknownFieldSet;
+import java.util.Arrays;
 import java.util.Collections;
-import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
 import java.util.function.Supplier;
@@ -16,15 +15,19 @@ import java.util.function.Supplier;
  * what tvix computes, so equal trees have equal digests in both.
  */
 public final class Directory {
-    private static final Directory EMPTY = new Directory(new TreeMap<>(), 0);
+    private static final Directory EMPTY = new Directory(new Name[0], new Node[0], 0);
 
-    private final NavigableMap<Name, Node> entries;
+    /** Entries in name order (unsigned bytes), all kinds together; never modified. */
+    private final Name[] names;
+    private final Node[] nodes;
     private final long size;
+    private volatile NavigableMap<Name, Node> entries;
     private volatile byte[] encoded;
     private volatile B3Digest digest;
 
-    private Directory(TreeMap<Name, Node> entries, long size) {
-        this.entries = Collections.unmodifiableNavigableMap(entries);
+    private Directory(Name[] names, Node[] nodes, long size) {
+        this.names = names;
+        this.nodes = nodes;
         this.size = size;
     }
 
@@ -36,17 +39,38 @@ public final class Directory {
         return new Builder();
     }
 
-    /** Entries in name order (unsigned bytes), all kinds together. */
+    /** Entries in name order (unsigned bytes), all kinds together, as a map (built on first use). */
     public NavigableMap<Name, Node> entries() {
-        return entries;
+        NavigableMap<Name, Node> map = entries;
+        if (map == null) {
+            TreeMap<Name, Node> tree = new TreeMap<>();
+            for (int i = 0; i < names.length; i++) {
+                tree.put(names[i], nodes[i]);
+            }
+            map = Collections.unmodifiableNavigableMap(tree);
+            entries = map;
+        }
+        return map;
     }
 
+    /** The node named {@code name}, or null. */
     public Node get(Name name) {
-        return entries.get(name);
+        int i = Arrays.binarySearch(names, name);
+        return i >= 0 ? nodes[i] : null;
     }
 
     public int entryCount() {
-        return entries.size();
+        return names.length;
+    }
+
+    /** The name of entry {@code index} in name order. */
+    public Name name(int index) {
+        return names[index];
+    }
+
+    /** The node of entry {@code index} in name order. */
+    public Node node(int index) {
+        return nodes[index];
     }
 
     /**
@@ -64,11 +88,11 @@ public final class Directory {
 
     public castore.proto.Directory toProto() {
         var b = castore.proto.Directory.newBuilder();
-        for (var e : entries.entrySet()) {
-            switch (e.getValue()) {
-                case DirectoryNode d -> b.addDirectories(d.toProto(e.getKey()));
-                case FileNode f -> b.addFiles(f.toProto(e.getKey()));
-                case SymlinkNode s -> b.addSymlinks(s.toProto(e.getKey()));
+        for (int i = 0; i < names.length; i++) {
+            switch (nodes[i]) {
+                case DirectoryNode d -> b.addDirectories(d.toProto(names[i]));
+                case FileNode f -> b.addFiles(f.toProto(names[i]));
+                case SymlinkNode s -> b.addSymlinks(s.toProto(names[i]));
             }
         }
         return b.build();
@@ -78,7 +102,7 @@ public final class Directory {
     public byte[] encode() {
         byte[] e = encoded;
         if (e == null) {
-            e = toProto().toByteArray();
+            e = DirectoryWire.encode(names, nodes);
             encoded = e;
         }
         return e;
@@ -95,13 +119,7 @@ public final class Directory {
 
     /** Decodes and validates the protobuf encoding; unknown fields are rejected. */
     public static Directory decode(byte[] bytes) {
-        castore.proto.Directory proto;
-        try {
-            proto = castore.proto.Directory.parseFrom(bytes);
-        } catch (InvalidProtocolBufferException e) {
-            throw new InvalidDataException("undecodable Directory: " + e.getMessage(), e);
-        }
-        return fromProto(proto);
+        return DirectoryWire.decode(bytes);
     }
 
     /**
@@ -160,17 +178,17 @@ public final class Directory {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Directory other && entries.equals(other.entries);
+        return o instanceof Directory other && Arrays.equals(names, other.names) && Arrays.equals(nodes, other.nodes);
     }
 
     @Override
     public int hashCode() {
-        return entries.hashCode();
+        return 31 * Arrays.hashCode(names) + Arrays.hashCode(nodes);
     }
 
     @Override
     public String toString() {
-        return "Directory" + digest() + entries;
+        return "Directory" + digest() + entries();
     }
 
     /** Collects entries in any order; {@link #build()} sorts and validates. */
@@ -179,7 +197,7 @@ public final class Directory {
 
         public Builder add(Name name, Node node) {
             if (entries.putIfAbsent(name, node) != null) {
-                throw new InvalidDataException("duplicate name '" + name.display() + "' in Directory");
+                throw duplicate(name);
             }
             return this;
         }
@@ -196,17 +214,86 @@ public final class Directory {
             if (entries.isEmpty()) {
                 return EMPTY;
             }
-            long size = entries.size();
-            for (Map.Entry<Name, Node> e : entries.entrySet()) {
-                if (e.getValue() instanceof DirectoryNode d) {
-                    try {
-                        size = Math.addExact(size, d.size());
-                    } catch (ArithmeticException overflow) {
-                        throw new InvalidDataException("Directory size overflows at '" + e.getKey().display() + "'");
-                    }
+            Name[] names = entries.keySet().toArray(new Name[0]);
+            Node[] nodes = entries.values().toArray(new Node[0]);
+            return new Directory(names, nodes, sizeOf(names, nodes));
+        }
+    }
+
+    /**
+     * A Directory from entries where each kind's entries are in strictly ascending name order
+     * (the decoder has checked that), kinds in any interleaving: merged into one name order,
+     * rejecting a name used by two kinds.
+     */
+    static Directory fromSortedLists(Name[] names, Node[] nodes) {
+        int n = names.length;
+        if (n == 0) {
+            return EMPTY;
+        }
+        int[][] lists = new int[3][];
+        int[] counts = new int[3];
+        for (Node node : nodes) {
+            counts[kind(node)]++;
+        }
+        for (int k = 0; k < 3; k++) {
+            lists[k] = new int[counts[k]];
+        }
+        int[] fill = new int[3];
+        for (int i = 0; i < n; i++) {
+            int k = kind(nodes[i]);
+            lists[k][fill[k]++] = i;
+        }
+        Name[] sortedNames = new Name[n];
+        Node[] sortedNodes = new Node[n];
+        int[] next = new int[3];
+        for (int out = 0; out < n; out++) {
+            int best = -1;
+            for (int k = 0; k < 3; k++) {
+                if (next[k] == counts[k]) {
+                    continue;
+                }
+                if (best < 0) {
+                    best = k;
+                    continue;
+                }
+                int c = names[lists[k][next[k]]].compareTo(names[lists[best][next[best]]]);
+                if (c == 0) {
+                    throw duplicate(names[lists[k][next[k]]]);
+                }
+                if (c < 0) {
+                    best = k;
                 }
             }
-            return new Directory(new TreeMap<>(entries), size);
+            int i = lists[best][next[best]++];
+            sortedNames[out] = names[i];
+            sortedNodes[out] = nodes[i];
         }
+        return new Directory(sortedNames, sortedNodes, sizeOf(sortedNames, sortedNodes));
+    }
+
+    private static int kind(Node node) {
+        return switch (node) {
+            case DirectoryNode d -> 0;
+            case FileNode f -> 1;
+            case SymlinkNode s -> 2;
+        };
+    }
+
+    private static InvalidDataException duplicate(Name name) {
+        return new InvalidDataException("duplicate name '" + name.display() + "' in Directory");
+    }
+
+    private static long sizeOf(Name[] names, Node[] nodes) {
+        long size = nodes.length;
+        for (int i = 0; i < nodes.length; i++) {
+            if (nodes[i] instanceof DirectoryNode d) {
+                try {
+                    size = Math.addExact(size, d.size());
+                } catch (ArithmeticException overflow) {
+                    throw new InvalidDataException("Directory size overflows at '" + names[i].display() + "'");
+                }
+            }
+        }
+        return size;
     }
 }

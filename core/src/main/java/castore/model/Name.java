@@ -26,6 +26,13 @@ public final class Name implements Comparable<Name> {
         return new Name(copy);
     }
 
+    /** A name from {@code bytes[from, to)} (copied). */
+    static Name of(byte[] bytes, int from, int to) {
+        byte[] copy = Arrays.copyOfRange(bytes, from, to);
+        validate(copy);
+        return new Name(copy);
+    }
+
     public static Name of(ByteString bytes) {
         byte[] copy = bytes.toByteArray();
         validate(copy);

@@ -55,13 +55,13 @@ class DirectoryValidationTest {
     void unknownFieldsAreRejected() {
         byte[] topLevel = concat(fileEntry(b("a"), D, 1, false), varintField(4, 1));
         assertThatThrownBy(() -> Directory.decode(topLevel)).isInstanceOf(InvalidDataException.class)
-                .hasMessage("Directory has unknown fields [4]");
+                .hasMessage("Directory has unknown field 4 (wire type 0)");
         byte[] inFile = bytesField(2, concat(bytesField(1, b("a")), bytesField(2, D), varintField(5, 7)));
-        assertThatThrownBy(() -> Directory.decode(inFile)).hasMessage("FileNode has unknown fields [5]");
+        assertThatThrownBy(() -> Directory.decode(inFile)).hasMessage("FileNode has unknown field 5 (wire type 0)");
         byte[] inSymlink = bytesField(3, concat(bytesField(1, b("a")), bytesField(2, b("t")), bytesField(9, b("x"))));
-        assertThatThrownBy(() -> Directory.decode(inSymlink)).hasMessage("SymlinkNode has unknown fields [9]");
+        assertThatThrownBy(() -> Directory.decode(inSymlink)).hasMessage("SymlinkNode has unknown field 9 (wire type 2)");
         byte[] inDirectory = bytesField(1, concat(bytesField(1, b("a")), bytesField(2, D), varintField(4, 0)));
-        assertThatThrownBy(() -> Directory.decode(inDirectory)).hasMessage("DirectoryNode has unknown fields [4]");
+        assertThatThrownBy(() -> Directory.decode(inDirectory)).hasMessage("DirectoryNode has unknown field 4 (wire type 0)");
     }
 
     @Test

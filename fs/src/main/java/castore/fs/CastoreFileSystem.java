@@ -160,7 +160,7 @@ public final class CastoreFileSystem implements FileSystem {
         if (inode == null || !(inode.node instanceof DirectoryNode)) {
             return true;
         }
-        CompletableFuture<DirectoryListing> listing = inode.listing();
+        CompletableFuture<Directory> listing = inode.listing();
         return listing != null && listing.isDone() && !listing.isCompletedExceptionally();
     }
 
@@ -400,11 +400,11 @@ public final class CastoreFileSystem implements FileSystem {
         if (!(dir.node instanceof DirectoryNode)) {
             throw new FuseException(Errno.ENOTDIR);
         }
-        DirectoryListing listing = listing(dir);
+        Directory listing = listing(dir);
         if (!addDots(dir, offset, sink)) {
             return;
         }
-        for (long i = Math.max(offset, 2) - 2; i < listing.size(); i++) {
+        for (long i = Math.max(offset, 2) - 2; i < listing.entryCount(); i++) {
             int index = (int) i;
             if (!add(dir, listing.name(index), listing.node(index), index + 3, FOREVER, plus, sink)) {
                 return;
@@ -477,11 +477,11 @@ public final class CastoreFileSystem implements FileSystem {
      * The contents of a directory, fetched on first need and kept while its node id lives.
      * Concurrent first uses share one fetch; a failed fetch is retried by the next operation.
      */
-    private DirectoryListing listing(Inode dir) throws FuseException {
+    private Directory listing(Inode dir) throws FuseException {
         while (true) {
-            CompletableFuture<DirectoryListing> loading = dir.listing();
+            CompletableFuture<Directory> loading = dir.listing();
             if (loading == null) {
-                var mine = new CompletableFuture<DirectoryListing>();
+                var mine = new CompletableFuture<Directory>();
                 if (!dir.casListing(null, mine)) {
                     continue;
                 }
@@ -501,10 +501,10 @@ public final class CastoreFileSystem implements FileSystem {
         }
     }
 
-    private DirectoryListing load(DirectoryNode node) throws FuseException {
+    private Directory load(DirectoryNode node) throws FuseException {
         B3Digest digest = node.digest();
         if (digest.equals(EMPTY_DIRECTORY)) {
-            return DirectoryListing.EMPTY;
+            return Directory.empty();
         }
         Directory directory;
         try {
@@ -520,7 +520,7 @@ public final class CastoreFileSystem implements FileSystem {
         if (directory.size() != node.size()) {
             throw eio(digest, "directory " + digest + " has size " + directory.size() + ", its node says " + node.size());
         }
-        return DirectoryListing.of(directory);
+        return directory;
     }
 
     // ---- extended attributes ----------------------------------------------------------------

@@ -1,5 +1,6 @@
 package castore.fs;
 
+import castore.model.Directory;
 import castore.model.Node;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -38,7 +39,7 @@ final class Inode {
 
     /** Directories only: the loaded listing, or the load in progress; null until first needed. */
     @SuppressWarnings("unused") // accessed through LISTING
-    private volatile CompletableFuture<DirectoryListing> listing;
+    private volatile CompletableFuture<Directory> listing;
 
     Inode(long id, Object key, Node node, long ino, long parentIno) {
         this.id = id;
@@ -82,11 +83,11 @@ final class Inode {
     }
 
     @SuppressWarnings("unchecked")
-    CompletableFuture<DirectoryListing> listing() {
-        return (CompletableFuture<DirectoryListing>) LISTING.getVolatile(this);
+    CompletableFuture<Directory> listing() {
+        return (CompletableFuture<Directory>) LISTING.getVolatile(this);
     }
 
-    boolean casListing(CompletableFuture<DirectoryListing> expected, CompletableFuture<DirectoryListing> value) {
+    boolean casListing(CompletableFuture<Directory> expected, CompletableFuture<Directory> value) {
         return LISTING.compareAndSet(this, expected, value);
     }
 }

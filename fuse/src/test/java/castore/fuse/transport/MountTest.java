@@ -328,7 +328,15 @@ class MountTest {
         fs.gateReads("bin/tool", gate);
         try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(2));
              ExecutorService client = Executors.newFixedThreadPool(2)) {
-            Future<String> first = client.submit(() -> Files.readString(m.path("a/b/c/deep.txt")));
+            Future<String> first = client.submit(() -> {
+                try (var channel = FileChannel.open(m.path("a/b/c/deep.txt"))) {
+                    // Let the reader that answered the open return to waiting before the READ goes out.
+                    Thread.sleep(200);
+                    ByteBuffer content = ByteBuffer.allocate(64);
+                    channel.read(content, 0);
+                    return new String(content.array(), 0, content.position(), StandardCharsets.UTF_8);
+                }
+            });
             Future<String> second;
             try {
                 awaitBlockedReads(fs, 1);
