@@ -21,6 +21,19 @@ public record DirectoryNode(B3Digest digest, long size) implements Node {
         return castore.proto.Node.newBuilder().setDirectory(toProto(name)).build();
     }
 
+    // Written out: a record's generated equals/hashCode go through invokedynamic and method
+    // handles, which cost microseconds per call until the JIT has compiled them (a fresh mount
+    // hashes one node per directory entry). Same contract as the generated ones.
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof DirectoryNode other && size == other.size && digest.equals(other.digest);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * digest.hashCode() + Long.hashCode(size);
+    }
+
     static DirectoryNode fromProto(castore.proto.DirectoryNode p) {
         return new DirectoryNode(B3Digest.of(p.getDigest()), p.getSize());
     }

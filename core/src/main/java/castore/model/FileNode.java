@@ -22,6 +22,20 @@ public record FileNode(B3Digest digest, long size, boolean executable) implement
         return castore.proto.Node.newBuilder().setFile(toProto(name)).build();
     }
 
+    // Written out: a record's generated equals/hashCode go through invokedynamic and method
+    // handles, which cost microseconds per call until the JIT has compiled them (a fresh mount
+    // hashes one node per directory entry). Same contract as the generated ones.
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof FileNode other && size == other.size && executable == other.executable
+                && digest.equals(other.digest);
+    }
+
+    @Override
+    public int hashCode() {
+        return (31 * digest.hashCode() + Long.hashCode(size)) * 31 + Boolean.hashCode(executable);
+    }
+
     static FileNode fromProto(castore.proto.FileNode p) {
         return new FileNode(B3Digest.of(p.getDigest()), p.getSize(), p.getExecutable());
     }

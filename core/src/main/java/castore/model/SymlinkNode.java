@@ -45,6 +45,19 @@ public record SymlinkNode(ByteString target) implements Node {
         return castore.proto.Node.newBuilder().setSymlink(toProto(name)).build();
     }
 
+    // Written out: a record's generated equals/hashCode go through invokedynamic and method
+    // handles, which cost microseconds per call until the JIT has compiled them (a fresh mount
+    // hashes one node per directory entry). Same contract as the generated ones.
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof SymlinkNode other && target.equals(other.target);
+    }
+
+    @Override
+    public int hashCode() {
+        return target.hashCode();
+    }
+
     static SymlinkNode fromProto(castore.proto.SymlinkNode p) {
         return new SymlinkNode(p.getTarget());
     }

@@ -226,6 +226,17 @@ public final class CastoreFileSystem implements FileSystem {
 
     /** The key of a directory's node id: the directory at one place of the tree. */
     private record PlacedDirectory(long parentId, Name name, DirectoryNode node) {
+        // Written out, as in FileNode: the generated ones are slow until the JIT has compiled them.
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof PlacedDirectory other && parentId == other.parentId && name.equals(other.name)
+                    && node.equals(other.node);
+        }
+
+        @Override
+        public int hashCode() {
+            return (31 * Long.hashCode(parentId) + name.hashCode()) * 31 + node.hashCode();
+        }
     }
 
     private Entry entry(Inode inode, long entryValidNanos) {

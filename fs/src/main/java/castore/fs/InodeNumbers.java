@@ -27,11 +27,16 @@ final class InodeNumbers {
     }
 
     static long of(Node node) {
-        long n = switch (node) {
-            case FileNode f -> first64(f.digest()) ^ (f.executable() ? EXECUTABLE : FILE);
-            case DirectoryNode d -> first64(d.digest()) ^ DIRECTORY;
-            case SymlinkNode s -> first64(Blake3.digest(s.target().toByteArray())) ^ SYMLINK;
-        };
+        // instanceof, not a pattern switch: this runs per new inode from the first request on,
+        // before the JIT has linked a switch's invokedynamic site (see NodeAttributes.attr).
+        long n;
+        if (node instanceof FileNode f) {
+            n = first64(f.digest()) ^ (f.executable() ? EXECUTABLE : FILE);
+        } else if (node instanceof DirectoryNode d) {
+            n = first64(d.digest()) ^ DIRECTORY;
+        } else {
+            n = first64(Blake3.digest(((SymlinkNode) node).target().toByteArray())) ^ SYMLINK;
+        }
         return n == 0 || n == ROOT ? n + 2 : n;
     }
 

@@ -12,17 +12,26 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class InodeTable {
     private final AtomicLong nextId = new AtomicLong(FileSystem.ROOT_ID + 1);
-    private final ConcurrentHashMap<Long, Inode> byId = new ConcurrentHashMap<>();
-    private final ConcurrentHashMap<Object, Inode> byKey = new ConcurrentHashMap<>();
+    // Sized for a directory walk of some thousands of entries: growing a large table in a fresh
+    // JVM (interpreted rehashing) showed up in profiles of a cold walk.
+    private final ConcurrentHashMap<Long, Inode> byId = new ConcurrentHashMap<>(1 << 14);
+    private final ConcurrentHashMap<Object, Inode> byKey = new ConcurrentHashMap<>(1 << 14);
 
     /** The inode for {@code key}, created if absent, with one more lookup reference. */
     Inode reference(Object key, Node node, long parentIno) {
         while (true) {
-            Inode inode = byKey.computeIfAbsent(key, k -> {
-                Inode created = new Inode(nextId.getAndIncrement(), k, node, InodeNumbers.of(node), parentIno);
+            Inode inode = byKey.get(key);
+            if (inode == null) {
+                Inode created = new Inode(nextId.getAndIncrement(), key, node, InodeNumbers.of(node), parentIno);
+                // Published by id first: once in byKey, another thread may hand its id to the kernel.
                 byId.put(created.id, created);
-                return created;
-            });
+                inode = byKey.putIfAbsent(key, created);
+                if (inode == null) {
+                    inode = created;
+                } else {
+                    byId.remove(created.id, created); // lost a race: that id was never handed out
+                }
+            }
             if (inode.reference()) {
                 return inode;
             }
