@@ -6,14 +6,15 @@
 #
 # Usage (root, after bench/mount.sh has built the corpus, store and image):
 #   bench/mount-probe.sh castore|squashfuse_ll WORKLOAD [MOUNT OPTIONS...]
-#   WORKLOAD: walk | seq (1 GiB sequential, random data) | pread (20k random 4 KiB preads)
+#   WORKLOAD: walk | lstat (every entry by path) | read (every file of the tree) |
+#             seq (1 GiB sequential, random data) | pread (20k random 4 KiB preads)
 #   e.g. bench/mount-probe.sh castore pread --no-cache-push
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
 CPU="${BENCH_CPU:-0}"
 system=${1:?castore or squashfuse_ll}
-workload=${2:?walk, seq or pread}
+workload=${2:?walk, lstat, read, seq or pread}
 shift 2
 M="$WORK/mnt/probe"
 mkdir -p "$M"
@@ -47,6 +48,8 @@ sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '{print $
 read -r r0 u0 s0 t0 < <(sample)
 case "$workload" in
   walk) taskset -c "$CPU" find "$M/tree" >/dev/null ;;
+  lstat) taskset -c "$CPU" "$WORK/bin/fsbench" lstat "$M/tree" "$WORK/entries.list" >/dev/null ;;
+  read) taskset -c "$CPU" "$WORK/bin/fsbench" read "$M/tree" "$WORK/files.list" >/dev/null ;;
   seq) taskset -c "$CPU" "$WORK/bin/fsbench" range "$M/big/random.bin" 0 1073741824 >/dev/null ;;
   pread) taskset -c "$CPU" "$WORK/bin/fsbench" pread "$M/big/random.bin" 20000 >/dev/null ;;
   *) echo "unknown workload $workload" >&2; exit 1 ;;
