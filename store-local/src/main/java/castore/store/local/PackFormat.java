@@ -52,6 +52,11 @@ final class PackFormat {
             return (int) (w0 >>> 56);
         }
 
+        /** Digest bytes 1-4, as {@link Pack} keeps them per entry. */
+        int prefix() {
+            return (int) (w0 >>> 24);
+        }
+
         /** Compares this key with the digest stored at {@code offset} of {@code segment}. */
         int compareTo(MemorySegment segment, long offset) {
             int c = Long.compareUnsigned(w0, segment.get(DIGEST_WORD, offset));
