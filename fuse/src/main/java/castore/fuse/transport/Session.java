@@ -71,11 +71,13 @@ final class Session {
             fds.add(fd);
         }
         liveReaders.incrementAndGet();
+        // Counted before the thread runs: a reader about to read counts as idle, so a request that
+        // may block is not handed off just because a clone's thread has not been scheduled yet.
+        server.readerStarted();
         Thread.ofPlatform().name(name + "-reader-" + index).daemon(true).start(() -> read(fd));
     }
 
     private void read(int fd) {
-        server.readerStarted();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment in = arena.allocate(readBufferSize, ALIGNMENT);
             byte[] request = new byte[readBufferSize];
