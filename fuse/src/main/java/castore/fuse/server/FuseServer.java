@@ -122,6 +122,12 @@ public final class FuseServer implements AutoCloseable {
         } finally {
             busyReaders.decrementAndGet();
         }
+        // Whoever waits for INIT (mount) learns of it only now that this reader is idle again, so
+        // its first request does not find every reader busy and get handed off for nothing.
+        InitInfo info = initInfo;
+        if (info != null && !initialized.isDone()) {
+            initialized.complete(info);
+        }
     }
 
     /** Whether serving a request that may block would leave no reader to take the next one. */
@@ -311,7 +317,6 @@ public final class FuseServer implements AutoCloseable {
         int length = Wire.OUT_HEADER + answer.encode(own.array(), Wire.OUT_HEADER);
         Replies.header(own.array(), length, 0, unique);
         send(channel, own, length, unique);
-        initialized.complete(initInfo);
     }
 
     private void forget(long nodeId, long nlookup) {
