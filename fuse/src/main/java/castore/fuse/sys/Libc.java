@@ -139,6 +139,9 @@ public final class Libc {
         return (int) call(CLOSE, state, fd);
     }
 
+    // read, write and writeCritical each invoke their handle from a static final field, so the
+    // JIT sees a constant handle: a shared helper taking the handle as an argument would not.
+
     /** read(2): bytes read, or -errno. */
     public static long read(MemorySegment state, int fd, MemorySegment buffer, long count) {
         try {
