@@ -7,6 +7,7 @@ import castore.fuse.abi.Opcode;
 import castore.fuse.abi.Wire;
 import castore.fuse.api.Errno;
 import castore.fuse.server.BufferPool;
+import castore.fuse.server.Channel;
 import castore.fuse.server.FuseServer;
 import castore.fuse.server.ReplyBuffer;
 import castore.service.Store;
@@ -16,9 +17,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -166,21 +165,18 @@ public final class AotTraining {
     }
 
     private void serveThroughFuse(String store, FsOptions options) throws Exception {
-        try (Store opened = Stores.open(store, null, null, StoreOptions.DEFAULT.withReadOnly(true));
-             Arena arena = Arena.ofShared()) {
+        try (Store opened = Stores.open(store, null, null, StoreOptions.DEFAULT.withReadOnly(true))) {
             int maxWrite = 1 << 20;
             var fs = new CastoreFileSystem(opened, options);
-            var pool = new BufferPool(() -> new ReplyBuffer(Arena.ofAuto().allocate(FuseServer.replyBufferSize(maxWrite), 8),
-                    MemorySegment.NULL));
+            var pool = new BufferPool(() -> new ReplyBuffer(new byte[FuseServer.replyBufferSize(maxWrite)], MemorySegment.NULL));
             var server = new FuseServer(fs, new FuseServer.Config(maxWrite, 4096, 64, false), pool);
-            var kernel = new FakeKernel(server, arena, pool.acquire());
+            var kernel = new FakeKernel(server, pool.acquire());
 
             byte[] init = new byte[Wire.INIT_IN];
-            MemorySegment initBody = MemorySegment.ofArray(init);
-            Wire.putI32(initBody, 0, Init.MAJOR);
-            Wire.putI32(initBody, 4, Init.MINOR);
-            Wire.putI32(initBody, 8, 128 << 10);
-            Wire.putI32(initBody, 12, -1);
+            Wire.putI32(init, 0, Init.MAJOR);
+            Wire.putI32(init, 4, Init.MINOR);
+            Wire.putI32(init, 8, 128 << 10);
+            Wire.putI32(init, 12, -1);
             kernel.call(Opcode.INIT, 0, init);
             server.initialized().get(10, TimeUnit.SECONDS);
 
@@ -208,7 +204,7 @@ public final class AotTraining {
             long link = kernel.lookup(kernel.lookup(treeNode, "d0"), "link");
             kernel.call(Opcode.READLINK, link, new byte[0]);
             byte[] access = new byte[Wire.ACCESS_IN];
-            MemorySegment.ofArray(access).set(ValueLayout.JAVA_INT_UNALIGNED, 0, 4);
+            Wire.putI32(access, 0, 4);
             kernel.call(Opcode.ACCESS, treeNode, access);
             kernel.lookupMissing(treeNode, "no-such-name");
             kernel.call(Opcode.DESTROY, 0, new byte[0]);
@@ -218,7 +214,7 @@ public final class AotTraining {
     private static byte[] xattrBody(int size, String name) {
         byte[] nameBytes = name == null ? new byte[0] : cString(name);
         byte[] body = new byte[Wire.GETXATTR_IN + nameBytes.length];
-        MemorySegment.ofArray(body).set(ValueLayout.JAVA_INT_UNALIGNED, 0, size);
+        Wire.putI32(body, 0, size);
         System.arraycopy(nameBytes, 0, body, Wire.GETXATTR_IN, nameBytes.length);
         return body;
     }
@@ -231,16 +227,16 @@ public final class AotTraining {
     }
 
     /** Plays the kernel's side of /dev/fuse: encodes requests, waits for each reply. */
-    private static final class FakeKernel {
+    private static final class FakeKernel implements Channel {
         private final FuseServer server;
-        private final MemorySegment request;
+        private final byte[] request;
         private final ReplyBuffer own;
         private final Map<Long, CompletableFuture<byte[]>> pending = new ConcurrentHashMap<>();
         private long unique = 2;
 
-        FakeKernel(FuseServer server, Arena arena, ReplyBuffer own) {
+        FakeKernel(FuseServer server, ReplyBuffer own) {
             this.server = server;
-            this.request = arena.allocate(FuseServer.readBufferSize(1 << 20), 8);
+            this.request = new byte[FuseServer.readBufferSize(1 << 20)];
             this.own = own;
         }
 
@@ -250,7 +246,7 @@ public final class AotTraining {
             if (reply == null) {
                 return null;
             }
-            int error = Wire.i32(MemorySegment.ofArray(reply), 4);
+            int error = Wire.i32(reply, 4);
             if (error != 0) {
                 throw new AssertionError("FUSE " + Opcode.name(opcode) + " of node " + nodeId + " failed: errno " + -error);
             }
@@ -259,7 +255,7 @@ public final class AotTraining {
 
         /** A name that does not exist: an error, or (a negative entry the kernel caches) node id 0. */
         void lookupMissing(long parent, String name) throws Exception {
-            MemorySegment reply = MemorySegment.ofArray(send(Opcode.LOOKUP, parent, cString(name)));
+            byte[] reply = send(Opcode.LOOKUP, parent, cString(name));
             if (Wire.i32(reply, 4) == 0 && Wire.u64(reply, Wire.OUT_HEADER) != 0) {
                 throw new AssertionError("FUSE LOOKUP of '" + name + "' found a node, expected none");
             }
@@ -268,36 +264,44 @@ public final class AotTraining {
         private byte[] send(int opcode, long nodeId, byte[] body) throws Exception {
             long id = unique++;
             int length = Wire.IN_HEADER + body.length;
-            request.asSlice(0, Wire.IN_HEADER).fill((byte) 0);
+            java.util.Arrays.fill(request, 0, Wire.IN_HEADER, (byte) 0);
             Wire.putI32(request, Wire.IN_LEN, length);
             Wire.putI32(request, Wire.IN_OPCODE, opcode);
             Wire.putU64(request, Wire.IN_UNIQUE, id);
             Wire.putU64(request, Wire.IN_NODEID, nodeId);
-            MemorySegment.copy(body, 0, request, ValueLayout.JAVA_BYTE, Wire.IN_HEADER, body.length);
+            System.arraycopy(body, 0, request, Wire.IN_HEADER, body.length);
             boolean answered = !Opcode.isNoReply(opcode);
             CompletableFuture<byte[]> reply = new CompletableFuture<>();
             if (answered) {
                 pending.put(id, reply);
             }
-            server.handle(request, length, (buffer, n) -> {
-                long to = Wire.u64(buffer.segment(), 8);
-                CompletableFuture<byte[]> waiting = pending.remove(to);
-                if (waiting != null) {
-                    waiting.complete(buffer.segment().asSlice(0, n).toArray(ValueLayout.JAVA_BYTE));
-                }
-                return 0;
-            }, own);
+            server.handle(request, length, this, own);
             return answered ? reply.get(30, TimeUnit.SECONDS) : null;
+        }
+
+        @Override
+        public int write(ReplyBuffer buffer, int n) {
+            CompletableFuture<byte[]> waiting = pending.remove(Wire.u64(buffer.array(), 8));
+            if (waiting != null) {
+                waiting.complete(java.util.Arrays.copyOf(buffer.array(), n));
+            }
+            return 0;
+        }
+
+        /** Page-cache pushes (FUSE_NOTIFY_STORE) are taken and dropped. */
+        @Override
+        public int notify(MemorySegment message, int n, MemorySegment callState) {
+            return 0;
         }
 
         long lookup(long parent, String name) throws Exception {
             byte[] entry = call(Opcode.LOOKUP, parent, cString(name));
-            return Wire.u64(MemorySegment.ofArray(entry), 0);
+            return Wire.u64(entry, 0);
         }
 
         void forget(long node) throws Exception {
             byte[] body = new byte[Wire.FORGET_IN];
-            MemorySegment.ofArray(body).set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 1);
+            Wire.putU64(body, 0, 1);
             send(Opcode.FORGET, node, body);
         }
 
@@ -326,29 +330,27 @@ public final class AotTraining {
         /** OPEN or OPENDIR: the handle, or null when the filesystem lets the kernel open by itself (ENOSYS). */
         private Long open(int opcode, long node) throws Exception {
             byte[] reply = send(opcode, node, new byte[Wire.OPEN_IN]);
-            MemorySegment s = MemorySegment.ofArray(reply);
-            int error = Wire.i32(s, 4);
+            int error = Wire.i32(reply, 4);
             if (error == -Errno.ENOSYS) {
                 return null;
             }
             if (error != 0) {
                 throw new AssertionError("FUSE " + Opcode.name(opcode) + " of node " + node + " failed: errno " + -error);
             }
-            return Wire.u64(s, Wire.OUT_HEADER);
+            return Wire.u64(reply, Wire.OUT_HEADER);
         }
 
         private static byte[] readBody(long fh, long offset, int size) {
             byte[] body = new byte[Wire.READ_IN];
-            MemorySegment s = MemorySegment.ofArray(body);
-            Wire.putU64(s, 0, fh);
-            Wire.putU64(s, 8, offset);
-            Wire.putI32(s, 16, size);
+            Wire.putU64(body, 0, fh);
+            Wire.putU64(body, 8, offset);
+            Wire.putI32(body, 16, size);
             return body;
         }
 
         private static byte[] releaseBody(long fh) {
             byte[] body = new byte[Wire.RELEASE_IN];
-            Wire.putU64(MemorySegment.ofArray(body), 0, fh);
+            Wire.putU64(body, 0, fh);
             return body;
         }
     }

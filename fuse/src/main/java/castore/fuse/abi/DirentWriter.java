@@ -3,8 +3,6 @@ package castore.fuse.abi;
 import castore.fuse.api.DirectorySink;
 import castore.fuse.api.Entry;
 
-import java.lang.foreign.MemorySegment;
-
 import static castore.fuse.abi.Wire.putI32;
 import static castore.fuse.abi.Wire.putU64;
 
@@ -18,25 +16,25 @@ public final class DirentWriter implements DirectorySink {
     /** The kernel's FUSE_NAME_MAX. */
     public static final int NAME_MAX = 1024;
 
-    private MemorySegment out;
-    private long position;
-    private long limit;
-    private long start;
+    private byte[] out;
+    private int position;
+    private int limit;
+    private int start;
     private boolean plus;
 
     /** Starts a new body at {@code offset} of {@code out} holding at most {@code maxBytes}. */
-    public DirentWriter reset(MemorySegment out, long offset, int maxBytes, boolean plus) {
+    public DirentWriter reset(byte[] out, int offset, int maxBytes, boolean plus) {
         this.out = out;
         this.start = offset;
         this.position = offset;
-        this.limit = Math.min(out.byteSize(), offset + maxBytes);
+        this.limit = (int) Math.min(out.length, (long) offset + maxBytes);
         this.plus = plus;
         return this;
     }
 
     /** Bytes written since {@link #reset}. */
     public int length() {
-        return (int) (position - start);
+        return position - start;
     }
 
     /** The record size of a fuse_dirent with a name of {@code nameLength} bytes. */
@@ -61,7 +59,7 @@ public final class DirentWriter implements DirectorySink {
             if (position + size > limit) {
                 return false;
             }
-            out.asSlice(position, Wire.ENTRY_OUT).fill((byte) 0);
+            Wire.zero(out, position, Wire.ENTRY_OUT);
             dirent(position + Wire.ENTRY_OUT, ino, name, direntType, nextOffset, size - Wire.ENTRY_OUT);
             position += size;
             return true;
@@ -93,15 +91,15 @@ public final class DirentWriter implements DirectorySink {
         return true;
     }
 
-    private void dirent(long at, long ino, byte[] name, int type, long nextOffset, int recordSize) {
+    private void dirent(int at, long ino, byte[] name, int type, long nextOffset, int recordSize) {
         putU64(out, at, ino);
         putU64(out, at + 8, nextOffset);
         putI32(out, at + 16, name.length);
         putI32(out, at + 20, type);
-        MemorySegment.copy(name, 0, out, java.lang.foreign.ValueLayout.JAVA_BYTE, at + Wire.DIRENT, name.length);
+        System.arraycopy(name, 0, out, at + Wire.DIRENT, name.length);
         int pad = recordSize - Wire.DIRENT - name.length;
         if (pad > 0) {
-            out.asSlice(at + Wire.DIRENT + name.length, pad).fill((byte) 0);
+            Wire.zero(out, at + Wire.DIRENT + name.length, pad);
         }
     }
 

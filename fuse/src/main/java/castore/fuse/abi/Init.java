@@ -1,7 +1,5 @@
 package castore.fuse.abi;
 
-import java.lang.foreign.MemorySegment;
-
 import static castore.fuse.abi.Wire.i32;
 import static castore.fuse.abi.Wire.putI32;
 import static castore.fuse.abi.Wire.putU16;
@@ -19,7 +17,7 @@ public final class Init {
 
     /** fuse_init_in: what the kernel offers. {@code flags} merges flags2 when INIT_EXT is set. */
     public record Offer(int major, int minor, int maxReadahead, long flags) {
-        public static Offer decode(MemorySegment in, long offset, int bodyLength) {
+        public static Offer decode(byte[] in, int offset, int bodyLength) {
             if (bodyLength < 8) {
                 throw new IllegalArgumentException("INIT body of " + bodyLength + " bytes");
             }
@@ -41,8 +39,8 @@ public final class Init {
     public record Answer(int major, int minor, int maxReadahead, long flags, int maxBackground,
                          int congestionThreshold, int maxWrite, int timeGran, int maxPages) {
 
-        public int encode(MemorySegment out, long offset) {
-            out.asSlice(offset, Wire.INIT_OUT).fill((byte) 0);
+        public int encode(byte[] out, int offset) {
+            Wire.zero(out, offset, Wire.INIT_OUT);
             putI32(out, offset, major);
             putI32(out, offset + 4, minor);
             putI32(out, offset + 8, maxReadahead);

@@ -6,8 +6,6 @@ import castore.fuse.api.Entry;
 import castore.fuse.api.OpenReply;
 import castore.fuse.api.StatFs;
 
-import java.lang.foreign.MemorySegment;
-
 import static castore.fuse.abi.Wire.putI32;
 import static castore.fuse.abi.Wire.putU64;
 
@@ -22,7 +20,7 @@ public final class Replies {
     }
 
     /** fuse_out_header: total length, 0 or -errno, and the request's unique. */
-    public static int header(MemorySegment out, int length, int error, long unique) {
+    public static int header(byte[] out, int length, int error, long unique) {
         putI32(out, 0, length);
         putI32(out, 4, error);
         putU64(out, 8, unique);
@@ -33,7 +31,7 @@ public final class Replies {
      * The header of a FUSE_NOTIFY_STORE notification for {@code size} bytes of node {@code nodeId}
      * at {@code offset}; the data follows at the returned length.
      */
-    public static int notifyStore(MemorySegment out, long nodeId, long offset, int size) {
+    public static int notifyStore(byte[] out, long nodeId, long offset, int size) {
         int length = Wire.OUT_HEADER + Wire.NOTIFY_STORE_OUT;
         header(out, length + size, Wire.NOTIFY_STORE, 0);
         putU64(out, Wire.OUT_HEADER, nodeId);
@@ -44,7 +42,7 @@ public final class Replies {
     }
 
     /** A complete error reply: exactly 16 bytes, error = -errno with errno in 1..511. */
-    public static int error(MemorySegment out, long unique, int errno) {
+    public static int error(byte[] out, long unique, int errno) {
         if (errno <= 0 || errno >= 512) {
             throw new IllegalArgumentException("errno out of range: " + errno);
         }
@@ -52,7 +50,7 @@ public final class Replies {
     }
 
     /** fuse_attr (88 bytes). */
-    public static int attr(MemorySegment out, long offset, Attr a) {
+    public static int attr(byte[] out, int offset, Attr a) {
         putU64(out, offset, a.ino());
         putU64(out, offset + 8, a.size());
         putU64(out, offset + 16, a.blocks());
@@ -73,7 +71,7 @@ public final class Replies {
     }
 
     /** fuse_entry_out (128 bytes). A negative entry is sent with zeroed attributes. */
-    public static int entry(MemorySegment out, long offset, Entry e) {
+    public static int entry(byte[] out, int offset, Entry e) {
         putU64(out, offset, e.nodeId());
         putU64(out, offset + 8, e.generation());
         putU64(out, offset + 16, seconds(e.entryValidNanos()));
@@ -81,7 +79,7 @@ public final class Replies {
         putI32(out, offset + 32, nanos(e.entryValidNanos()));
         putI32(out, offset + 36, nanos(e.attrValidNanos()));
         if (e.isNegative()) {
-            out.asSlice(offset + 40, Wire.ATTR).fill((byte) 0);
+            Wire.zero(out, offset + 40, Wire.ATTR);
         } else {
             attr(out, offset + 40, e.attr());
         }
@@ -89,7 +87,7 @@ public final class Replies {
     }
 
     /** fuse_attr_out (104 bytes). */
-    public static int attrOut(MemorySegment out, long offset, AttrReply r) {
+    public static int attrOut(byte[] out, int offset, AttrReply r) {
         putU64(out, offset, seconds(r.validNanos()));
         putI32(out, offset + 8, nanos(r.validNanos()));
         putI32(out, offset + 12, 0);
@@ -98,7 +96,7 @@ public final class Replies {
     }
 
     /** fuse_open_out (16 bytes); backing_id 0 (no passthrough). */
-    public static int openOut(MemorySegment out, long offset, OpenReply r) {
+    public static int openOut(byte[] out, int offset, OpenReply r) {
         putU64(out, offset, r.fileHandle());
         putI32(out, offset + 8, r.openFlags());
         putI32(out, offset + 12, 0);
@@ -106,7 +104,7 @@ public final class Replies {
     }
 
     /** fuse_statfs_out (80 bytes): fuse_kstatfs with zeroed padding and spare words. */
-    public static int statfsOut(MemorySegment out, long offset, StatFs s) {
+    public static int statfsOut(byte[] out, int offset, StatFs s) {
         putU64(out, offset, s.blocks());
         putU64(out, offset + 8, s.bfree());
         putU64(out, offset + 16, s.bavail());
@@ -115,19 +113,19 @@ public final class Replies {
         putI32(out, offset + 40, s.bsize());
         putI32(out, offset + 44, s.namelen());
         putI32(out, offset + 48, s.frsize());
-        out.asSlice(offset + 52, Wire.STATFS_OUT - 52).fill((byte) 0);
+        Wire.zero(out, offset + 52, Wire.STATFS_OUT - 52);
         return Wire.STATFS_OUT;
     }
 
     /** fuse_getxattr_out (8 bytes): the size a GETXATTR/LISTXATTR probe (size 0) asks for. */
-    public static int getxattrOut(MemorySegment out, long offset, int size) {
+    public static int getxattrOut(byte[] out, int offset, int size) {
         putI32(out, offset, size);
         putI32(out, offset + 4, 0);
         return Wire.GETXATTR_OUT;
     }
 
     /** fuse_lseek_out (8 bytes). */
-    public static int lseekOut(MemorySegment out, long offset, long position) {
+    public static int lseekOut(byte[] out, int offset, long position) {
         putU64(out, offset, position);
         return Wire.LSEEK_OUT;
     }

@@ -1,11 +1,13 @@
 package castore.fuse.abi;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.util.Arrays;
 
 /**
  * Sizes and offsets of the FUSE wire structs (fuse.h, 64-bit padded, host byte order) and
- * unaligned accessors over any {@link MemorySegment}, native or heap.
+ * unaligned accessors over the heap arrays requests are decoded from and replies encoded into.
  */
 public final class Wire {
     public static final int IN_HEADER = 40;
@@ -56,39 +58,48 @@ public final class Wire {
     /** Bit 0 of a unique marks an INTERRUPT's own id (FUSE_INT_REQ_BIT). */
     public static final long INT_REQ_BIT = 1;
 
-    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
+    // Codecs work on heap arrays through byte-array views: under C1 (the CLI runs with
+    // -XX:TieredStopAtLevel=1) and in the interpreter, a VarHandle access to a byte[] costs a
+    // fraction of a MemorySegment access (no segment, bounds and liveness checks to run through),
+    // and FUSE requests are hot from a cold mount's first `find` on (docs/fuse.md, "Codecs").
+    private static final VarHandle U16 = MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.nativeOrder());
+    private static final VarHandle U32 = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.nativeOrder());
+    private static final VarHandle U64 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.nativeOrder());
 
     private Wire() {
     }
 
-    public static int u16(MemorySegment s, long offset) {
-        return Short.toUnsignedInt(s.get(U16, offset));
+    public static int u16(byte[] b, int offset) {
+        return Short.toUnsignedInt((short) U16.get(b, offset));
     }
 
-    public static int i32(MemorySegment s, long offset) {
-        return s.get(U32, offset);
+    public static int i32(byte[] b, int offset) {
+        return (int) U32.get(b, offset);
     }
 
-    public static long u32(MemorySegment s, long offset) {
-        return Integer.toUnsignedLong(s.get(U32, offset));
+    public static long u32(byte[] b, int offset) {
+        return Integer.toUnsignedLong((int) U32.get(b, offset));
     }
 
-    public static long u64(MemorySegment s, long offset) {
-        return s.get(U64, offset);
+    public static long u64(byte[] b, int offset) {
+        return (long) U64.get(b, offset);
     }
 
-    public static void putU16(MemorySegment s, long offset, int value) {
-        s.set(U16, offset, (short) value);
+    public static void putU16(byte[] b, int offset, int value) {
+        U16.set(b, offset, (short) value);
     }
 
-    public static void putI32(MemorySegment s, long offset, int value) {
-        s.set(U32, offset, value);
+    public static void putI32(byte[] b, int offset, int value) {
+        U32.set(b, offset, value);
     }
 
-    public static void putU64(MemorySegment s, long offset, long value) {
-        s.set(U64, offset, value);
+    public static void putU64(byte[] b, int offset, long value) {
+        U64.set(b, offset, value);
+    }
+
+    /** Zeros {@code length} bytes from {@code offset} (padding and reserved fields). */
+    public static void zero(byte[] b, int offset, int length) {
+        Arrays.fill(b, offset, offset + length, (byte) 0);
     }
 
     /** Rounds up to the 8-byte boundary that dirents are padded to. */

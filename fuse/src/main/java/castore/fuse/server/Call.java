@@ -8,8 +8,6 @@ import castore.fuse.api.FuseException;
 import castore.fuse.api.Operation;
 import castore.fuse.api.Request;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 
 /**
@@ -35,7 +33,7 @@ sealed interface Call {
         }
 
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            return Replies.entry(out.segment(), BODY, fs.lookup(request, nodeId, name));
+            return Replies.entry(out.array(), BODY, fs.lookup(request, nodeId, name));
         }
     }
 
@@ -45,7 +43,7 @@ sealed interface Call {
         }
 
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            return Replies.attrOut(out.segment(), BODY, fs.getattr(request, nodeId));
+            return Replies.attrOut(out.array(), BODY, fs.getattr(request, nodeId));
         }
     }
 
@@ -65,7 +63,7 @@ sealed interface Call {
         }
 
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            return Replies.openOut(out.segment(), BODY, fs.open(request, nodeId, flags));
+            return Replies.openOut(out.array(), BODY, fs.open(request, nodeId, flags));
         }
     }
 
@@ -75,10 +73,11 @@ sealed interface Call {
         }
 
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            if (size > out.segment().byteSize() - BODY) {
+            if (size > out.array().length - BODY) {
                 throw new FuseException(Errno.EIO, "READ of " + size + " bytes exceeds the reply buffer");
             }
-            ByteBuffer dst = out.segment().asSlice(BODY, size).asByteBuffer();
+            // A view of the reply array after the header: the filesystem fills it in place.
+            ByteBuffer dst = ByteBuffer.wrap(out.array(), BODY, size).slice();
             fs.read(request, nodeId, fileHandle, offset, dst);
             return dst.position();
         }
@@ -101,7 +100,7 @@ sealed interface Call {
         }
 
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            return Replies.openOut(out.segment(), BODY, fs.opendir(request, nodeId));
+            return Replies.openOut(out.array(), BODY, fs.opendir(request, nodeId));
         }
     }
 
@@ -112,7 +111,7 @@ sealed interface Call {
         }
 
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            var sink = out.dirents().reset(out.segment(), BODY, size, plus);
+            var sink = out.dirents().reset(out.array(), BODY, size, plus);
             fs.readdir(request, nodeId, fileHandle, offset, plus, sink);
             return sink.length();
         }
@@ -135,7 +134,7 @@ sealed interface Call {
         }
 
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            return Replies.statfsOut(out.segment(), BODY, fs.statfs(request, nodeId));
+            return Replies.statfsOut(out.array(), BODY, fs.statfs(request, nodeId));
         }
     }
 
@@ -148,7 +147,7 @@ sealed interface Call {
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
             byte[] value = name == null ? fs.listxattr(request, nodeId) : fs.getxattr(request, nodeId, name);
             if (size == 0) {
-                return Replies.getxattrOut(out.segment(), BODY, value.length);
+                return Replies.getxattrOut(out.array(), BODY, value.length);
             }
             if (value.length > size) {
                 throw new FuseException(Errno.ERANGE);
@@ -174,16 +173,15 @@ sealed interface Call {
         }
 
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            return Replies.lseekOut(out.segment(), BODY, fs.lseek(request, nodeId, fileHandle, offset, whence));
+            return Replies.lseekOut(out.array(), BODY, fs.lseek(request, nodeId, fileHandle, offset, whence));
         }
     }
 
     private static int copyBody(ReplyBuffer out, byte[] bytes, int errnoIfTooBig) throws FuseException {
-        MemorySegment seg = out.segment();
-        if (bytes.length > seg.byteSize() - BODY) {
+        if (bytes.length > out.array().length - BODY) {
             throw new FuseException(errnoIfTooBig);
         }
-        MemorySegment.copy(bytes, 0, seg, ValueLayout.JAVA_BYTE, BODY, bytes.length);
+        System.arraycopy(bytes, 0, out.array(), BODY, bytes.length);
         return bytes.length;
     }
 }

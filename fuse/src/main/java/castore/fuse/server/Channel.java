@@ -1,5 +1,7 @@
 package castore.fuse.server;
 
+import java.lang.foreign.MemorySegment;
+
 /** Where replies go: the /dev/fuse channel a request was read from (any thread may write). */
 public interface Channel {
     /**
@@ -7,4 +9,12 @@ public interface Channel {
      * Returns 0 or a negative errno (ENOENT: the kernel no longer waits for this request).
      */
     int write(ReplyBuffer buffer, int length);
+
+    /**
+     * Writes one whole notification, bytes {@code [0, length)} of native {@code message}, in a
+     * single write that may wait in the kernel (FUSE_NOTIFY_STORE takes page locks), so never as
+     * a critical call. {@code callState} is the writer's own errno capture. Returns 0 or a
+     * negative errno.
+     */
+    int notify(MemorySegment message, int length, MemorySegment callState);
 }

@@ -11,8 +11,7 @@ import castore.fuse.api.FuseException;
 import castore.fuse.api.InitInfo;
 import castore.fuse.api.Request;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
@@ -92,13 +91,13 @@ public final class FuseServer implements AutoCloseable {
     }
 
     /** The size a reply buffer must have: out header plus the largest READ. */
-    public static long replyBufferSize(int maxWrite) {
-        return Wire.OUT_HEADER + (long) maxWrite;
+    public static int replyBufferSize(int maxWrite) {
+        return Math.addExact(Wire.OUT_HEADER, maxWrite);
     }
 
     /** The size a read buffer must have for this max_write. */
-    public static long readBufferSize(int maxWrite) {
-        return Math.max(Wire.MIN_READ_BUFFER, Wire.WRITE_OVERHEAD + (long) maxWrite);
+    public static int readBufferSize(int maxWrite) {
+        return Math.max(Wire.MIN_READ_BUFFER, Math.addExact(Wire.WRITE_OVERHEAD, maxWrite));
     }
 
     /** A reader thread starts calling {@link #handle}; readers that never say so count as busy. */
@@ -112,15 +111,22 @@ public final class FuseServer implements AutoCloseable {
     }
 
     /**
-     * Serves one request held in {@code in[0, length)}, as read from {@code channel}. Replies that
-     * are answered right away use {@code own}, the calling reader's buffer.
+     * Serves one request held in {@code in[0, length)}, as read from {@code channel} (copied to
+     * the heap: decoding there is cheap even before the JIT has compiled it). Replies that are
+     * answered right away use {@code own}, the calling reader's buffer.
      */
-    public void handle(MemorySegment in, int length, Channel channel, ReplyBuffer own) {
+    public void handle(byte[] in, int length, Channel channel, ReplyBuffer own) {
         busyReaders.incrementAndGet();
         try {
             dispatch(in, length, channel, own);
         } finally {
             busyReaders.decrementAndGet();
+        }
+        // Whoever waits for INIT (mount) learns of it only now that this reader is idle again, so
+        // its first request does not find every reader busy and get handed off for nothing.
+        InitInfo info = initInfo;
+        if (info != null && !initialized.isDone()) {
+            initialized.complete(info);
         }
     }
 
@@ -129,7 +135,7 @@ public final class FuseServer implements AutoCloseable {
         return busyReaders.get() >= readers.get();
     }
 
-    private void dispatch(MemorySegment in, int length, Channel channel, ReplyBuffer own) {
+    private void dispatch(byte[] in, int length, Channel channel, ReplyBuffer own) {
         if (length < Wire.IN_HEADER) {
             LOG.log(System.Logger.Level.ERROR, "short FUSE request: {0} bytes", length);
             return;
@@ -200,10 +206,10 @@ public final class FuseServer implements AutoCloseable {
     }
 
     /** Decodes a filesystem request; null for an opcode nobody serves. */
-    static Call decode(int opcode, MemorySegment in, int length, long unique, long nodeId) {
+    static Call decode(int opcode, byte[] in, int length, long unique, long nodeId) {
         int body = length - Wire.IN_HEADER;
         Request r = new Request(unique, i32(in, Wire.IN_UID), i32(in, Wire.IN_GID), i32(in, Wire.IN_PID));
-        long at = Wire.IN_HEADER;
+        int at = Wire.IN_HEADER;
         return switch (opcode) {
             case Opcode.LOOKUP -> new Call.Lookup(r, nodeId, cString(in, at, length));
             case Opcode.GETATTR -> new Call.Getattr(r, nodeId);
@@ -237,7 +243,7 @@ public final class FuseServer implements AutoCloseable {
         };
     }
 
-    private static long need(long at, int body, int size) {
+    private static int need(int at, int body, int size) {
         if (body < size) {
             throw new IllegalArgumentException("body of " + body + " bytes, need " + size);
         }
@@ -245,13 +251,11 @@ public final class FuseServer implements AutoCloseable {
     }
 
     /** A NUL-terminated name from {@code at} to the end of the request. */
-    private static byte[] cString(MemorySegment in, long at, int length) {
-        if (at >= length || in.get(ValueLayout.JAVA_BYTE, length - 1) != 0) {
+    private static byte[] cString(byte[] in, int at, int length) {
+        if (at >= length || in[length - 1] != 0) {
             throw new IllegalArgumentException("name not NUL-terminated");
         }
-        byte[] name = new byte[(int) (length - 1 - at)];
-        MemorySegment.copy(in, ValueLayout.JAVA_BYTE, at, name, 0, name.length);
-        return name;
+        return Arrays.copyOfRange(in, at, length - 1);
     }
 
     private void serveOffloaded(Call call, Channel channel) {
@@ -269,18 +273,18 @@ public final class FuseServer implements AutoCloseable {
         int length;
         try {
             length = Wire.OUT_HEADER + call.serve(fs, out);
-            Replies.header(out.segment(), length, 0, unique);
+            Replies.header(out.array(), length, 0, unique);
         } catch (FuseException e) {
             int errno = e.errno() > 0 && e.errno() < 512 ? e.errno() : Errno.EIO;
-            length = Replies.error(out.segment(), unique, errno);
+            length = Replies.error(out.array(), unique, errno);
         } catch (RuntimeException | Error e) {
             LOG.log(System.Logger.Level.ERROR, "FUSE " + call.op() + " of node " + call.nodeId() + " failed", e);
-            length = Replies.error(out.segment(), unique, Errno.EIO);
+            length = Replies.error(out.array(), unique, Errno.EIO);
         }
         send(channel, out, length, unique);
     }
 
-    private void init(MemorySegment in, int bodyLength, long unique, Channel channel, ReplyBuffer own) {
+    private void init(byte[] in, int bodyLength, long unique, Channel channel, ReplyBuffer own) {
         Init.Answer answer;
         Init.Offer offer;
         try {
@@ -290,7 +294,7 @@ public final class FuseServer implements AutoCloseable {
             InitInfo info = new InitInfo(answer.major(), answer.minor(), offer.flags(), answer.flags(),
                     answer.maxReadahead(), answer.maxWrite());
             // Notifications go out on the channel INIT came from, from a thread of their own.
-            KernelCachePusher pusher = new KernelCachePusher(channel, pool.acquire(), "fuse-kernel-cache");
+            KernelCachePusher pusher = new KernelCachePusher(channel, config.maxWrite, "fuse-kernel-cache");
             kernelCache = pusher;
             fs.init(info, pusher);
             initInfo = info;
@@ -310,10 +314,9 @@ public final class FuseServer implements AutoCloseable {
                     offer.major(), offer.minor(), InitFlags.describe(offer.flags()), answer.major(), answer.minor(),
                     InitFlags.describe(answer.flags()), answer.maxReadahead());
         }
-        int length = Wire.OUT_HEADER + answer.encode(own.segment(), Wire.OUT_HEADER);
-        Replies.header(own.segment(), length, 0, unique);
+        int length = Wire.OUT_HEADER + answer.encode(own.array(), Wire.OUT_HEADER);
+        Replies.header(own.array(), length, 0, unique);
         send(channel, own, length, unique);
-        initialized.complete(initInfo);
     }
 
     private void forget(long nodeId, long nlookup) {
@@ -324,7 +327,7 @@ public final class FuseServer implements AutoCloseable {
         }
     }
 
-    private void batchForget(MemorySegment in, int bodyLength) {
+    private void batchForget(byte[] in, int bodyLength) {
         if (bodyLength < Wire.BATCH_FORGET_IN) {
             return;
         }
@@ -333,7 +336,7 @@ public final class FuseServer implements AutoCloseable {
         int n = (int) Math.min(count, room);
         long[] nodeIds = new long[n];
         long[] nlookups = new long[n];
-        long at = Wire.IN_HEADER + Wire.BATCH_FORGET_IN;
+        int at = Wire.IN_HEADER + Wire.BATCH_FORGET_IN;
         for (int i = 0; i < n; i++, at += Wire.FORGET_ONE) {
             nodeIds[i] = u64(in, at);
             nlookups[i] = u64(in, at + 8);
@@ -346,17 +349,17 @@ public final class FuseServer implements AutoCloseable {
     }
 
     private void replyEmpty(Channel channel, ReplyBuffer out, long unique) {
-        send(channel, out, Replies.header(out.segment(), Wire.OUT_HEADER, 0, unique), unique);
+        send(channel, out, Replies.header(out.array(), Wire.OUT_HEADER, 0, unique), unique);
     }
 
     private void replyError(Channel channel, ReplyBuffer out, long unique, int errno) {
-        send(channel, out, Replies.error(out.segment(), unique, errno), unique);
+        send(channel, out, Replies.error(out.array(), unique, errno), unique);
     }
 
     private void send(Channel channel, ReplyBuffer out, int length, long unique) {
         int result = channel.write(out, length);
         if (config.debug) {
-            System.err.printf("fuse: -> %d error %d (%d bytes)%s%n", unique, i32(out.segment(), 4), length,
+            System.err.printf("fuse: -> %d error %d (%d bytes)%s%n", unique, i32(out.array(), 4), length,
                     result == 0 ? "" : ", write failed: " + Errno.name(-result));
         }
         // ENOENT: the request was interrupted or aborted meanwhile; ENODEV: the mount is gone.

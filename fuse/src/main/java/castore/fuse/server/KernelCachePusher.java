@@ -4,7 +4,9 @@ import castore.fuse.abi.Replies;
 import castore.fuse.abi.Wire;
 import castore.fuse.api.Errno;
 import castore.fuse.api.KernelCache;
+import castore.fuse.sys.Libc;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -17,6 +19,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * thread of its own writes them as FUSE_NOTIFY_STORE notifications. Never on a request thread:
  * the kernel copies a notification into page-cache pages under their page lock, and a page can be
  * locked by a READ still waiting for its reply; a reader blocked there could deadlock the mount.
+ * For the same reason the write goes out from native memory through a normal downcall, unlike
+ * replies (critical, straight from the heap): a critical call that waits on a page lock would hold
+ * off every garbage collection meanwhile.
  */
 final class KernelCachePusher implements KernelCache, AutoCloseable {
     private static final System.Logger LOG = System.getLogger("castore.fuse");
@@ -30,7 +35,11 @@ final class KernelCachePusher implements KernelCache, AutoCloseable {
     private static final Offer STOP = new Offer(0, 0, new byte[0], 0, 0);
 
     private final Channel channel;
-    private final ReplyBuffer buffer;
+    /** Header plus one piece, in native memory; Arena.ofAuto: a write stuck at close must not free it. */
+    private final MemorySegment message;
+    private final MemorySegment callState;
+    /** The header is encoded here, then copied in front of the piece. */
+    private final byte[] header = new byte[Wire.OUT_HEADER + Wire.NOTIFY_STORE_OUT];
     private final int maxPiece;
     private final BlockingQueue<Offer> queue = new ArrayBlockingQueue<>(QUEUE);
     private final Thread thread;
@@ -38,11 +47,13 @@ final class KernelCachePusher implements KernelCache, AutoCloseable {
     private final AtomicLong dropped = new AtomicLong();
     private volatile boolean closed;
 
-    KernelCachePusher(Channel channel, ReplyBuffer buffer, String name) {
+    /** Pushes pieces of whole pages that fit, with their header, in a max_write reply's size. */
+    KernelCachePusher(Channel channel, int maxWrite, String name) {
         this.channel = channel;
-        this.buffer = buffer;
-        long room = buffer.segment().byteSize() - (Wire.OUT_HEADER + Wire.NOTIFY_STORE_OUT);
-        this.maxPiece = (int) (room / PAGE * PAGE);
+        this.maxPiece = Math.max(PAGE, (FuseServer.replyBufferSize(maxWrite) - header.length) / PAGE * PAGE);
+        Arena arena = Arena.ofAuto();
+        this.message = arena.allocate(header.length + maxPiece, PAGE);
+        this.callState = Libc.newCallState(arena);
         this.thread = Thread.ofPlatform().name(name).daemon(true).start(this::run);
     }
 
@@ -64,7 +75,6 @@ final class KernelCachePusher implements KernelCache, AutoCloseable {
     }
 
     private void run() {
-        MemorySegment out = buffer.segment();
         try {
             while (true) {
                 Offer o = queue.take();
@@ -73,9 +83,10 @@ final class KernelCachePusher implements KernelCache, AutoCloseable {
                 }
                 for (int done = 0; done < o.length(); ) {
                     int n = Math.min(maxPiece, o.length() - done);
-                    int header = Replies.notifyStore(out, o.nodeId(), o.offset() + done, n);
-                    MemorySegment.copy(o.data(), o.from() + done, out, ValueLayout.JAVA_BYTE, header, n);
-                    int result = channel.write(buffer, header + n);
+                    int length = Replies.notifyStore(header, o.nodeId(), o.offset() + done, n);
+                    MemorySegment.copy(header, 0, message, ValueLayout.JAVA_BYTE, 0, length);
+                    MemorySegment.copy(o.data(), o.from() + done, message, ValueLayout.JAVA_BYTE, length, n);
+                    int result = channel.notify(message, length + n, callState);
                     if (result != 0) {
                         // ENOENT: the kernel forgot the node meanwhile; anything else: stop offering this one.
                         if (result != -Errno.ENOENT && result != -Errno.ENODEV) {

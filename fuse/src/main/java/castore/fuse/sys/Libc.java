@@ -51,6 +51,11 @@ public final class Libc {
     private static final MethodHandle CLOSE = errnoHandle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle READ = errnoHandle("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle WRITE = errnoHandle("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    // Critical with heap access: the buffer may be a Java array, written with no copy to native
+    // memory and no thread-state transition. The JVM cannot reach a safepoint (GC) meanwhile, so
+    // only for writes that never wait in the kernel. errno capture works with it (JDK 22+).
+    private static final MethodHandle WRITE_CRITICAL = errnoHandle("write",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), Linker.Option.critical(true));
     private static final MethodHandle MOUNT = errnoHandle("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle UMOUNT2 = errnoHandle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
@@ -134,6 +139,9 @@ public final class Libc {
         return (int) call(CLOSE, state, fd);
     }
 
+    // read, write and writeCritical each invoke their handle from a static final field, so the
+    // JIT sees a constant handle: a shared helper taking the handle as an argument would not.
+
     /** read(2): bytes read, or -errno. */
     public static long read(MemorySegment state, int fd, MemorySegment buffer, long count) {
         try {
@@ -148,6 +156,19 @@ public final class Libc {
     public static long write(MemorySegment state, int fd, MemorySegment buffer, long count) {
         try {
             long r = (long) WRITE.invokeExact(state, fd, buffer, count);
+            return r < 0 ? -errno(state) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * write(2) from a heap or native buffer through a critical downcall: bytes written, or -errno.
+     * Only for writes that return without waiting (FUSE replies): no GC can run until it returns.
+     */
+    public static long writeCritical(MemorySegment state, int fd, MemorySegment buffer, long count) {
+        try {
+            long r = (long) WRITE_CRITICAL.invokeExact(state, fd, buffer, count);
             return r < 0 ? -errno(state) : r;
         } catch (Throwable t) {
             throw rethrow(t);

@@ -10,6 +10,7 @@ import castore.fuse.sys.Libc;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -18,7 +19,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The serving side of one mount: a reader platform thread per /dev/fuse channel (the mount's own
- * fd plus clones), each with one reusable native request buffer and reply buffer. When every
+ * fd plus clones), each with one reusable request buffer and reply buffer. A request is read into
+ * native memory (read(2) blocks, so it must be a normal downcall, which cannot take a heap array)
+ * and copied in one piece to a heap array to be decoded; replies are encoded on the heap and
+ * written from there by a critical write(2) (docs/fuse.md, "Codecs"). When every
  * reader has seen ENODEV (unmounted), the last one ends the server and closes the descriptors:
  * only then, so a late reply from a virtual thread can never hit a reused descriptor number.
  */
@@ -30,12 +34,12 @@ final class Session {
     private final List<Integer> fds = new ArrayList<>();
     private final AtomicInteger liveReaders = new AtomicInteger();
     private final CountDownLatch terminated = new CountDownLatch(1);
-    private final long readBufferSize;
-    private final long replyBufferSize;
+    private final int readBufferSize;
+    private final int replyBufferSize;
     private final String name;
     private volatile Throwable failure;
 
-    private Session(FuseServer server, long readBufferSize, long replyBufferSize, String name) {
+    private Session(FuseServer server, int readBufferSize, int replyBufferSize, String name) {
         this.server = server;
         this.readBufferSize = readBufferSize;
         this.replyBufferSize = replyBufferSize;
@@ -58,11 +62,8 @@ final class Session {
     }
 
     static BufferPool newBufferPool(int maxWrite) {
-        long size = FuseServer.replyBufferSize(maxWrite);
-        return new BufferPool(() -> {
-            Arena arena = Arena.ofAuto();
-            return new ReplyBuffer(arena.allocate(size, ALIGNMENT), Libc.newCallState(arena));
-        });
+        int size = FuseServer.replyBufferSize(maxWrite);
+        return new BufferPool(() -> new ReplyBuffer(new byte[size], Libc.newCallState(Arena.ofAuto())));
     }
 
     private void startReader(int fd, int index) {
@@ -70,23 +71,24 @@ final class Session {
             fds.add(fd);
         }
         liveReaders.incrementAndGet();
+        // Counted before the thread runs: a reader about to read counts as idle, so a request that
+        // may block is not handed off just because a clone's thread has not been scheduled yet.
+        server.readerStarted();
         Thread.ofPlatform().name(name + "-reader-" + index).daemon(true).start(() -> read(fd));
     }
 
     private void read(int fd) {
-        server.readerStarted();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment in = arena.allocate(readBufferSize, ALIGNMENT);
+            byte[] request = new byte[readBufferSize];
             MemorySegment state = Libc.newCallState(arena);
-            ReplyBuffer own = new ReplyBuffer(arena.allocate(replyBufferSize, ALIGNMENT), state);
-            Channel channel = (buffer, length) -> {
-                long n = Libc.write(buffer.callState(), fd, buffer.segment(), length);
-                return n < 0 ? (int) n : n == length ? 0 : -Errno.EIO;
-            };
+            ReplyBuffer own = new ReplyBuffer(new byte[replyBufferSize], state);
+            Channel channel = new DeviceChannel(fd);
             while (true) {
                 long n = Libc.read(state, fd, in, readBufferSize);
                 if (n >= 0) {
-                    server.handle(in, (int) n, channel, own);
+                    MemorySegment.copy(in, ValueLayout.JAVA_BYTE, 0, request, 0, (int) n);
+                    server.handle(request, (int) n, channel, own);
                 } else if (n == -Errno.ENODEV) {
                     break; // unmounted: the normal end
                 } else if (n != -Errno.EINTR && n != -Errno.EAGAIN && n != -Errno.ENOENT) {
@@ -105,6 +107,23 @@ final class Session {
             if (liveReaders.decrementAndGet() == 0) {
                 end();
             }
+        }
+    }
+
+    /** Replies and notifications on one /dev/fuse descriptor; a short write is EIO. */
+    private record DeviceChannel(int fd) implements Channel {
+        @Override
+        public int write(ReplyBuffer buffer, int length) {
+            return result(Libc.writeCritical(buffer.callState(), fd, buffer.segment(), length), length);
+        }
+
+        @Override
+        public int notify(MemorySegment message, int length, MemorySegment callState) {
+            return result(Libc.write(callState, fd, message, length), length);
+        }
+
+        private static int result(long written, int length) {
+            return written < 0 ? (int) written : written == length ? 0 : -Errno.EIO;
         }
     }
 

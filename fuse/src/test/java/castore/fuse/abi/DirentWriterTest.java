@@ -4,8 +4,6 @@ import castore.fuse.api.Attr;
 import castore.fuse.api.Entry;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
@@ -20,28 +18,32 @@ class DirentWriterTest {
         return s.getBytes(StandardCharsets.UTF_8);
     }
 
-    private static MemorySegment dirty(int size) {
+    private static byte[] dirty(int size) {
         byte[] b = new byte[size];
         Arrays.fill(b, (byte) 0x5a);
-        return MemorySegment.ofArray(b);
+        return b;
+    }
+
+    private static byte[] slice(byte[] b, int from, int length) {
+        return Arrays.copyOfRange(b, from, from + length);
     }
 
     @Test
     void dotDotDotAndHelloPackIntoThreeRecordsOf32Bytes() {
-        MemorySegment out = dirty(256);
+        byte[] out = dirty(256);
         DirentWriter w = new DirentWriter().reset(out, 16, 4096, false);
         assertThat(w.add(1, name("."), 4, 1)).isTrue();
         assertThat(w.add(1, name(".."), 4, 2)).isTrue();
         assertThat(w.add(2, name("hello"), 8, 3)).isTrue();
         assertThat(w.length()).isEqualTo(96);
-        long hello = 16 + 64;
+        int hello = 16 + 64;
         assertThat(u64(out, hello)).isEqualTo(2);
         assertThat(u64(out, hello + 8)).isEqualTo(3);
         assertThat(i32(out, hello + 16)).isEqualTo(5);
         assertThat(i32(out, hello + 20)).isEqualTo(8);
-        assertThat(new String(out.asSlice(hello + 24, 5).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+        assertThat(new String(slice(out, hello + 24, 5), StandardCharsets.UTF_8))
                 .isEqualTo("hello");
-        assertThat(out.asSlice(hello + 29, 3).toArray(ValueLayout.JAVA_BYTE)).containsOnly(0);
+        assertThat(slice(out, hello + 29, 3)).containsOnly(0);
     }
 
     @Test
@@ -56,12 +58,12 @@ class DirentWriterTest {
 
     @Test
     void aRecordThatDoesNotFitWholeIsRefusedAndNothingIsWritten() {
-        MemorySegment out = dirty(64);
+        byte[] out = dirty(64);
         DirentWriter w = new DirentWriter().reset(out, 0, 40, false);
         assertThat(w.add(5, name("a"), 8, 1)).isTrue();
         assertThat(w.add(6, name("b"), 8, 2)).isFalse();
         assertThat(w.length()).isEqualTo(32);
-        assertThat(out.get(ValueLayout.JAVA_BYTE, 32)).isEqualTo((byte) 0x5a);
+        assertThat(out[32]).isEqualTo((byte) 0x5a);
     }
 
     @Test
@@ -73,7 +75,7 @@ class DirentWriterTest {
 
     @Test
     void direntplusCarriesTheEntryThenTheDirentAt128() {
-        MemorySegment out = dirty(400);
+        byte[] out = dirty(400);
         DirentWriter w = new DirentWriter().reset(out, 0, 4096, true);
         Entry e = new Entry(77, 1, Attr.of(1234, Attr.S_IFLNK | 0777, 3, 1, 0, 0), 5_000_000_000L, 6_000_000_000L);
         assertThat(w.addPlus(e, name("link"), 9)).isTrue();
@@ -84,17 +86,17 @@ class DirentWriterTest {
         assertThat(u64(out, 136)).isEqualTo(9);
         assertThat(i32(out, 144)).isEqualTo(4);
         assertThat(i32(out, 148)).isEqualTo(10); // DT_LNK
-        assertThat(new String(out.asSlice(152, 4).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8)).isEqualTo("link");
-        assertThat(out.asSlice(156, 4).toArray(ValueLayout.JAVA_BYTE)).containsOnly(0);
+        assertThat(new String(slice(out, 152, 4), StandardCharsets.UTF_8)).isEqualTo("link");
+        assertThat(slice(out, 156, 4)).containsOnly(0);
     }
 
     @Test
     void plainEntriesInAPlusReplyHaveAZeroEntrySoTheKernelTakesNoReference() {
-        MemorySegment out = dirty(200);
+        byte[] out = dirty(200);
         DirentWriter w = new DirentWriter().reset(out, 0, 4096, true);
         assertThat(w.add(1, name("."), 4, 1)).isTrue();
         assertThat(w.length()).isEqualTo(160);
-        assertThat(out.asSlice(0, 128).toArray(ValueLayout.JAVA_BYTE)).containsOnly(0);
+        assertThat(slice(out, 0, 128)).containsOnly(0);
         assertThat(u64(out, 128)).isEqualTo(1);
     }
 

@@ -2,7 +2,6 @@ package castore.fuse.abi;
 
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 import static castore.fuse.abi.Wire.i32;
@@ -16,14 +15,14 @@ class InitTest {
     private static final long KERNEL_6_18 = 0x5fd73fffffbL;
     private static final Init.Limits ONE_MIB = new Init.Limits(InitFlags.WANTED, 1 << 20, 4096, 64);
 
-    private static MemorySegment initIn(int major, int minor, int readahead, long flags, int size) {
-        MemorySegment in = MemorySegment.ofArray(new byte[64]);
+    private static byte[] initIn(int major, int minor, int readahead, long flags, int size) {
+        byte[] in = new byte[64];
         Wire.putI32(in, 0, major);
         Wire.putI32(in, 4, minor);
         Wire.putI32(in, 8, readahead);
         Wire.putI32(in, 12, (int) flags);
         Wire.putI32(in, 16, (int) (flags >>> 32));
-        return in.asSlice(0, size);
+        return Arrays.copyOf(in, size);
     }
 
     @Test
@@ -84,7 +83,7 @@ class InitTest {
     void encodesThe64ByteInitOutWithHighFlagsInFlags2() {
         byte[] bytes = new byte[64];
         Arrays.fill(bytes, (byte) 0x5a);
-        MemorySegment out = MemorySegment.ofArray(bytes);
+        byte[] out = bytes;
         Init.Answer a = new Init.Answer(7, 45, 131072, InitFlags.ASYNC_READ | InitFlags.INIT_EXT | InitFlags.PASSTHROUGH,
                 64, 48, 1 << 20, 1, 256);
         assertThat(a.encode(out, 0)).isEqualTo(64);

@@ -12,9 +12,11 @@ import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -42,17 +44,25 @@ class FuseServerTest {
     private long nextUnique = 2;
 
     private static ReplyBuffer heapBuffer() {
-        return new ReplyBuffer(MemorySegment.ofArray(new byte[(int) FuseServer.replyBufferSize(MAX_WRITE)]),
-                MemorySegment.NULL);
+        return new ReplyBuffer(new byte[FuseServer.replyBufferSize(MAX_WRITE)], MemorySegment.NULL);
     }
 
-    /** Replies as written: one byte array per write. */
+    /** Replies and notifications as written: one byte array per write. */
     static final class Recorder implements Channel {
-        final BlockingQueue<MemorySegment> replies = new LinkedBlockingQueue<>();
+        final BlockingQueue<byte[]> replies = new LinkedBlockingQueue<>();
+        final BlockingQueue<byte[]> notifications = new LinkedBlockingQueue<>();
+        volatile boolean notifiedFromNativeMemory = true;
 
         @Override
         public int write(ReplyBuffer buffer, int length) {
-            replies.add(MemorySegment.ofArray(buffer.segment().asSlice(0, length).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)));
+            replies.add(Arrays.copyOf(buffer.array(), length));
+            return 0;
+        }
+
+        @Override
+        public int notify(MemorySegment message, int length, MemorySegment callState) {
+            notifiedFromNativeMemory &= message.isNative() && callState.isNative();
+            notifications.add(message.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE));
             return 0;
         }
     }
@@ -63,11 +73,11 @@ class FuseServerTest {
     }
 
     /** Sends a request and returns its reply (waiting for replies served on virtual threads). */
-    private MemorySegment call(int opcode, long nodeId, byte[] body) throws InterruptedException {
+    private byte[] call(int opcode, long nodeId, byte[] body) throws InterruptedException {
         long unique = send(opcode, nodeId, body);
-        MemorySegment reply = channel.replies.poll(10, TimeUnit.SECONDS);
+        byte[] reply = channel.replies.poll(10, TimeUnit.SECONDS);
         assertThat(reply).as("reply to %s", Opcode.name(opcode)).isNotNull();
-        assertThat(i32(reply, 0)).as("out header length").isEqualTo((int) reply.byteSize());
+        assertThat(i32(reply, 0)).as("out header length").isEqualTo(reply.length);
         assertThat(u64(reply, 8)).as("unique").isEqualTo(unique);
         return reply;
     }
@@ -78,12 +88,17 @@ class FuseServerTest {
         ByteBuffer b = ByteBuffer.allocate(Wire.IN_HEADER + body.length).order(ByteOrder.nativeOrder());
         b.putInt(b.capacity()).putInt(opcode).putLong(unique).putLong(nodeId).putInt(1000).putInt(1001).putInt(4242)
                 .putInt(0).put(body);
-        server.handle(MemorySegment.ofArray(b.array()), b.capacity(), channel, own);
+        server.handle(b.array(), b.capacity(), channel, own);
         return unique;
     }
 
-    private static int error(MemorySegment reply) {
+    private static int error(byte[] reply) {
         return i32(reply, 4);
+    }
+
+    /** A reply's body, after the out header. */
+    private static byte[] body(byte[] reply) {
+        return Arrays.copyOfRange(reply, Wire.OUT_HEADER, reply.length);
     }
 
     private static byte[] cstring(String s) {
@@ -111,14 +126,14 @@ class FuseServerTest {
     }
 
     private void init() throws InterruptedException {
-        MemorySegment reply = call(Opcode.INIT, 0, body(64, 7, 45, 131072, (int) 0x73fffffbL, 0x5fd));
+        byte[] reply = call(Opcode.INIT, 0, body(64, 7, 45, 131072, (int) 0x73fffffbL, 0x5fd));
         assertThat(error(reply)).isZero();
     }
 
     @Test
     void initRepliesWith64BytesAndTellsTheFilesystem() throws Exception {
-        MemorySegment reply = call(Opcode.INIT, 0, body(64, 7, 45, 131072, (int) 0x73fffffbL, 0x5fd));
-        assertThat(reply.byteSize()).isEqualTo(16 + 64);
+        byte[] reply = call(Opcode.INIT, 0, body(64, 7, 45, 131072, (int) 0x73fffffbL, 0x5fd));
+        assertThat(reply.length).isEqualTo(16 + 64);
         assertThat(i32(reply, 16)).isEqualTo(7);
         assertThat(i32(reply, 20)).isEqualTo(45);
         assertThat(Wire.u16(reply, 16 + 28)).isEqualTo(16); // max_pages = 64 KiB / 4 KiB
@@ -137,14 +152,14 @@ class FuseServerTest {
     @Test
     void lookupFindsAndCountsOrFailsWithEnoent() throws Exception {
         init();
-        MemorySegment hit = call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("hello"));
-        assertThat(hit.byteSize()).isEqualTo(16 + 128);
+        byte[] hit = call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("hello"));
+        assertThat(hit.length).isEqualTo(16 + 128);
         assertThat(u64(hit, 16)).isEqualTo(fs.nodeId("hello"));
         assertThat(u64(hit, 16 + 40 + 8)).isEqualTo(11); // attr.size
         assertThat(fs.lookupCount(fs.nodeId("hello"))).isEqualTo(1);
 
-        MemorySegment miss = call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("nope"));
-        assertThat(miss.byteSize()).isEqualTo(16);
+        byte[] miss = call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("nope"));
+        assertThat(miss.length).isEqualTo(16);
         assertThat(error(miss)).isEqualTo(-Errno.ENOENT);
     }
 
@@ -168,17 +183,17 @@ class FuseServerTest {
     @Test
     void getattrReadlinkAndStatfs() throws Exception {
         init();
-        MemorySegment attr = call(Opcode.GETATTR, FileSystem.ROOT_ID, body(16, 0, 0, 0L));
-        assertThat(attr.byteSize()).isEqualTo(16 + 104);
+        byte[] attr = call(Opcode.GETATTR, FileSystem.ROOT_ID, body(16, 0, 0, 0L));
+        assertThat(attr.length).isEqualTo(16 + 104);
         assertThat(i32(attr, 16 + 16 + 60)).isEqualTo(0040555);
 
-        MemorySegment link = call(Opcode.READLINK, fs.nodeId("link"), new byte[0]);
-        assertThat(new String(link.asSlice(16).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+        byte[] link = call(Opcode.READLINK, fs.nodeId("link"), new byte[0]);
+        assertThat(new String(body(link), StandardCharsets.UTF_8))
                 .isEqualTo("hello");
         assertThat(error(call(Opcode.READLINK, fs.nodeId("hello"), new byte[0]))).isEqualTo(-Errno.EINVAL);
 
-        MemorySegment statfs = call(Opcode.STATFS, FileSystem.ROOT_ID, new byte[0]);
-        assertThat(statfs.byteSize()).isEqualTo(16 + 80);
+        byte[] statfs = call(Opcode.STATFS, FileSystem.ROOT_ID, new byte[0]);
+        assertThat(statfs.length).isEqualTo(16 + 80);
         assertThat(i32(statfs, 16 + 44)).isEqualTo(255);
     }
 
@@ -186,15 +201,15 @@ class FuseServerTest {
     void openReadAndReleaseOnAVirtualThread() throws Exception {
         init();
         long hello = fs.nodeId("hello");
-        MemorySegment open = call(Opcode.OPEN, hello, body(8, 0, 0));
-        assertThat(open.byteSize()).isEqualTo(32);
+        byte[] open = call(Opcode.OPEN, hello, body(8, 0, 0));
+        assertThat(open.length).isEqualTo(32);
         long fh = u64(open, 16);
-        MemorySegment read = call(Opcode.READ, hello, readIn(fh, 6, 4096));
-        assertThat(new String(read.asSlice(16).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+        byte[] read = call(Opcode.READ, hello, readIn(fh, 6, 4096));
+        assertThat(new String(body(read), StandardCharsets.UTF_8))
                 .isEqualTo("world");
         assertThat(fs.callingThreads()).contains("virtual");
-        MemorySegment eof = call(Opcode.READ, hello, readIn(fh, 100, 4096));
-        assertThat(eof.byteSize()).isEqualTo(16);
+        byte[] eof = call(Opcode.READ, hello, readIn(fh, 100, 4096));
+        assertThat(eof.length).isEqualTo(16);
         assertThat(error(eof)).isZero();
         assertThat(error(call(Opcode.RELEASE, hello, body(24, fh, 0, 0, 0L)))).isZero();
         assertThat(fs.openHandles()).isZero();
@@ -203,7 +218,7 @@ class FuseServerTest {
     @Test
     void aReadLargerThanTheReplyBufferIsEioNotATruncatedReply() throws Exception {
         init();
-        MemorySegment reply = call(Opcode.READ, fs.nodeId("hello"), readIn(1, 0, MAX_WRITE + 1));
+        byte[] reply = call(Opcode.READ, fs.nodeId("hello"), readIn(1, 0, MAX_WRITE + 1));
         assertThat(error(reply)).isEqualTo(-Errno.EIO);
     }
 
@@ -211,21 +226,21 @@ class FuseServerTest {
     void readdirResumesFromTheCookieAndStopsAtTheSize() throws Exception {
         init();
         // Room for two 32-byte records: ".", ".." first, then the rest from cookie 2.
-        MemorySegment first = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 0, 64 + 8));
-        assertThat(first.byteSize()).isEqualTo(16 + 64);
+        byte[] first = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 0, 64 + 8));
+        assertThat(first.length).isEqualTo(16 + 64);
         assertThat(u64(first, 16 + 32 + 8)).isEqualTo(2);
-        MemorySegment rest = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 2, 4096));
-        assertThat(rest.byteSize()).isEqualTo(16 + 3 * 32);
+        byte[] rest = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 2, 4096));
+        assertThat(rest.length).isEqualTo(16 + 3 * 32);
         assertThat(i32(rest, 16 + 20)).isEqualTo(4); // "dir" is DT_DIR
-        MemorySegment end = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 5, 4096));
-        assertThat(end.byteSize()).isEqualTo(16);
+        byte[] end = call(Opcode.READDIR, FileSystem.ROOT_ID, readIn(0, 5, 4096));
+        assertThat(end.length).isEqualTo(16);
     }
 
     @Test
     void readdirplusCountsTheEntriesItReturnsButNotDots() throws Exception {
         init();
-        MemorySegment reply = call(Opcode.READDIRPLUS, FileSystem.ROOT_ID, readIn(0, 0, 4096));
-        assertThat(reply.byteSize()).isEqualTo(16 + 5 * 160);
+        byte[] reply = call(Opcode.READDIRPLUS, FileSystem.ROOT_ID, readIn(0, 0, 4096));
+        assertThat(reply.length).isEqualTo(16 + 5 * 160);
         assertThat(fs.lookupCount(fs.nodeId("hello"))).isEqualTo(1);
         assertThat(fs.lookupCount(FileSystem.ROOT_ID)).isZero();
         assertThat(u64(reply, 16 + 2 * 160)).isEqualTo(fs.nodeId("dir"));
@@ -235,21 +250,50 @@ class FuseServerTest {
     void xattrsProbeTheSizeThenGetTheValueOrErange() throws Exception {
         init();
         long hello = fs.nodeId("hello");
-        MemorySegment probe = call(Opcode.GETXATTR, hello, body(8 + 12, 0, 0, cstring("user.digest")));
-        assertThat(probe.byteSize()).isEqualTo(16 + 8);
+        byte[] probe = call(Opcode.GETXATTR, hello, body(8 + 12, 0, 0, cstring("user.digest")));
+        assertThat(probe.length).isEqualTo(16 + 8);
         assertThat(i32(probe, 16)).isEqualTo(6);
         assertThat(error(call(Opcode.GETXATTR, hello, body(8 + 12, 5, 0, cstring("user.digest"))))).isEqualTo(-Errno.ERANGE);
-        MemorySegment value = call(Opcode.GETXATTR, hello, body(8 + 12, 6, 0, cstring("user.digest")));
-        assertThat(new String(value.asSlice(16).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+        byte[] value = call(Opcode.GETXATTR, hello, body(8 + 12, 6, 0, cstring("user.digest")));
+        assertThat(new String(body(value), StandardCharsets.UTF_8))
                 .isEqualTo("b3:abc");
         assertThat(error(call(Opcode.GETXATTR, hello, body(8 + 10, 100, 0, cstring("user.none"))))).isEqualTo(-Errno.ENODATA);
 
-        MemorySegment listProbe = call(Opcode.LISTXATTR, hello, body(8, 0, 0));
+        byte[] listProbe = call(Opcode.LISTXATTR, hello, body(8, 0, 0));
         assertThat(i32(listProbe, 16)).isEqualTo("user.digest\0user.other\0".length());
         assertThat(error(call(Opcode.LISTXATTR, hello, body(8, 3, 0)))).isEqualTo(-Errno.ERANGE);
-        MemorySegment list = call(Opcode.LISTXATTR, hello, body(8, 100, 0));
-        assertThat(new String(list.asSlice(16).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8))
+        byte[] list = call(Opcode.LISTXATTR, hello, body(8, 100, 0));
+        assertThat(new String(body(list), StandardCharsets.UTF_8))
                 .isEqualTo("user.digest\0user.other\0");
+    }
+
+    @Test
+    void kernelCacheOffersGoOutAsNotifyStoreFromNativeMemoryInPagePieces() throws Exception {
+        init();
+        byte[] data = new byte[MAX_WRITE + 8192];
+        Arrays.fill(data, (byte) 7);
+        data[data.length - 1] = 9;
+        long node = fs.nodeId("hello");
+        assertThat(fs.kernelCache().offer(node, 4096, data, 0, data.length)).isTrue();
+        // Pieces of whole pages that fit, with the 40-byte header, in a max_write reply.
+        int piece = MAX_WRITE - 4096;
+        long offset = 4096;
+        for (int done = 0; done < data.length; ) {
+            byte[] message = channel.notifications.poll(10, TimeUnit.SECONDS);
+            assertThat(message).as("notification at %d", done).isNotNull();
+            int size = Math.min(piece, data.length - done);
+            assertThat(i32(message, 0)).isEqualTo(message.length).isEqualTo(40 + size);
+            assertThat(i32(message, 4)).isEqualTo(Wire.NOTIFY_STORE);
+            assertThat(u64(message, 8)).isZero();
+            assertThat(u64(message, 16)).isEqualTo(node);
+            assertThat(u64(message, 24)).isEqualTo(offset + done);
+            assertThat(i32(message, 32)).isEqualTo(size);
+            assertThat(i32(message, 36)).isZero();
+            assertThat(Arrays.copyOfRange(message, 40, message.length)).isEqualTo(Arrays.copyOfRange(data, done, done + size));
+            done += size;
+        }
+        assertThat(channel.notifiedFromNativeMemory).isTrue();
+        assertThat(channel.replies).isEmpty();
     }
 
     @Test
@@ -274,8 +318,8 @@ class FuseServerTest {
     void interruptIsAnsweredEnosysUnderItsOwnUnique() throws Exception {
         init();
         long unique = send(Opcode.INTERRUPT, 0, body(8, 40L));
-        MemorySegment reply = channel.replies.poll(10, TimeUnit.SECONDS);
-        assertThat(reply.byteSize()).isEqualTo(16);
+        byte[] reply = channel.replies.poll(10, TimeUnit.SECONDS);
+        assertThat(reply.length).isEqualTo(16);
         assertThat(error(reply)).isEqualTo(-Errno.ENOSYS);
         assertThat(u64(reply, 8)).isEqualTo(unique);
     }
@@ -283,8 +327,8 @@ class FuseServerTest {
     @Test
     void destroyRepliesAndDestroysOnce() throws Exception {
         init();
-        MemorySegment reply = call(Opcode.DESTROY, 0, new byte[0]);
-        assertThat(reply.byteSize()).isEqualTo(16);
+        byte[] reply = call(Opcode.DESTROY, 0, new byte[0]);
+        assertThat(reply.length).isEqualTo(16);
         assertThat(error(reply)).isZero();
         assertThat(fs.isDestroyed()).isTrue();
     }
@@ -300,8 +344,8 @@ class FuseServerTest {
         // a header whose length disagrees with what was read
         byte[] bad = new byte[Wire.IN_HEADER];
         ByteBuffer.wrap(bad).order(ByteOrder.nativeOrder()).putInt(999).putInt(Opcode.GETATTR).putLong(77);
-        server.handle(MemorySegment.ofArray(bad), bad.length, channel, own);
-        MemorySegment reply = channel.replies.poll(10, TimeUnit.SECONDS);
+        server.handle(bad, bad.length, channel, own);
+        byte[] reply = channel.replies.poll(10, TimeUnit.SECONDS);
         assertThat(error(reply)).isEqualTo(-Errno.EIO);
         assertThat(u64(reply, 8)).isEqualTo(77);
         assertThat(error(call(Opcode.LOOKUP, FileSystem.ROOT_ID, cstring("hello")))).isZero();
@@ -318,8 +362,8 @@ class FuseServerTest {
             byte[] req = new byte[Wire.IN_HEADER + 6];
             ByteBuffer.wrap(req).order(ByteOrder.nativeOrder()).putInt(req.length).putInt(Opcode.LOOKUP).putLong(8)
                     .putLong(1).putInt(0).putInt(0).putInt(0).putInt(0).put(cstring("boom!"));
-            broken.handle(MemorySegment.ofArray(req), req.length, channel, own);
-            MemorySegment reply = channel.replies.poll(10, TimeUnit.SECONDS);
+            broken.handle(req, req.length, channel, own);
+            byte[] reply = channel.replies.poll(10, TimeUnit.SECONDS);
             assertThat(error(reply)).isEqualTo(-Errno.EIO);
         } finally {
             broken.close(1000);
