@@ -12,10 +12,10 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class InodeTable {
     private final AtomicLong nextId = new AtomicLong(FileSystem.ROOT_ID + 1);
-    // Sized for a directory walk of some thousands of entries: growing a large table in a fresh
-    // JVM (interpreted rehashing) showed up in profiles of a cold walk.
-    private final ConcurrentHashMap<Long, Inode> byId = new ConcurrentHashMap<>(1 << 14);
-    private final ConcurrentHashMap<Object, Inode> byKey = new ConcurrentHashMap<>(1 << 14);
+    // Sized for a walk of tens of thousands of entries (a table of 128k slots, 512 KiB each):
+    // growing a large table in a fresh JVM (interpreted rehashing) showed up in profiles of a cold walk.
+    private final ConcurrentHashMap<Long, Inode> byId = new ConcurrentHashMap<>(1 << 16);
+    private final ConcurrentHashMap<Object, Inode> byKey = new ConcurrentHashMap<>(1 << 16);
 
     /** The inode for {@code key}, created if absent, with one more lookup reference. */
     Inode reference(Object key, Node node, long parentIno) {
