@@ -243,8 +243,8 @@ public final class CachingBlobService implements BlobService {
             if (!window.isEmpty()) {
                 trimWindow(position);
             }
-            if (sequential && readAhead > 0) {
-                scheduleReadAhead(position, end);
+            if (sequential && readAhead > 0 && end < size()) {
+                scheduleReadAhead(end);
             }
             return super.read(position, dst);
         }
@@ -262,9 +262,9 @@ public final class CachingBlobService implements BlobService {
             window.keySet().removeIf(i -> i < current - 1 || start(i) > farthest);
         }
 
-        /** Fetches, in the background, the chunks of the read [from, end) (in parallel) and {@code readAhead} bytes beyond. */
-        private void scheduleReadAhead(long from, long end) {
-            int last = indexOf(Math.min(size() - 1, end + readAhead - 1));
+        /** Fetches, in the background, the chunks of the {@code readAhead} bytes from {@code from} not yet asked for. */
+        private void scheduleReadAhead(long from) {
+            int last = indexOf(Math.min(size() - 1, from + readAhead - 1));
             int first = Math.max(indexOf(from), prefetchedThrough + 1);
             if (first > last) {
                 return;
