@@ -12,7 +12,9 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -42,6 +44,8 @@ public final class CachingBlobService implements BlobService {
     private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
     private final Semaphore backgroundSlots;
     private final long readAhead;
+    /** Blobs at least this large stream through a sequential reader (see {@link Reader}). */
+    private final long streamFrom;
     private final AtomicLong fetches = new AtomicLong();
     private final AtomicLong fetchedBytes = new AtomicLong();
     private final boolean onDisk;
@@ -54,6 +58,7 @@ public final class CachingBlobService implements BlobService {
         this.boundLists = new TieredCache<>(BOUND_LISTS, disk, new MarkCodec(), config.memoryLimit() / 64);
         this.backgroundSlots = new Semaphore(config.prefetchParallelism());
         this.readAhead = config.readAhead();
+        this.streamFrom = config.memoryLimit() / 4;
     }
 
     public BlobService inner() {
@@ -112,6 +117,11 @@ public final class CachingBlobService implements BlobService {
     public Optional<BlobReader> open(B3Digest digest) throws IOException {
         Optional<List<ChunkMeta>> list = chunks(digest);
         return list.isEmpty() ? Optional.empty() : Optional.of(new Reader(digest, list.get()));
+    }
+
+    /** Whether {@code chunk} is in the memory tier (for tests). */
+    boolean inMemory(B3Digest chunk) {
+        return chunks.peekMemory(chunk).isPresent();
     }
 
     /** Whether a chunk list of {@code blob} has been checked against the blob digest (for tests). */
@@ -179,6 +189,13 @@ public final class CachingBlobService implements BlobService {
      * in order as they arrive, continuing with the following ones already in memory; when the
      * last one is in, the digest must be the blob's. A match is remembered (also on disk), so
      * later readers skip the extra pass; a mismatch drops the list and fails every read.
+     *
+     * <p>A sequential reader of a blob of at least a quarter of the memory tier <em>streams</em>:
+     * the chunks it loads (fetched, or read from disk) go to the disk tier only, and are held
+     * for it in a small window (the chunks being read and those read ahead) instead of the
+     * memory tier. Such a scan would flush the memory tier for chunks used once, and keeping a
+     * few hundred MiB of them alive made the JVM promote, mark and copy them: on a cold read of
+     * 1 GiB that garbage collection cost more CPU than hashing the data.
      */
     private final class Reader extends ChunkedBlobReader {
         private final B3Digest digest;
@@ -192,33 +209,60 @@ public final class CachingBlobService implements BlobService {
         private Blake3.Hasher wholeBlob;
         private int hashedChunks;
         private volatile boolean wrongList;
+        private final boolean large;
+        /** Whether the latest read continued the one before on a large blob: its loads bypass the memory tier. */
+        private volatile boolean streaming;
+        /** Chunks a streaming reader holds outside the memory tier, by index: the current ones and those read ahead. */
+        private final Map<Integer, byte[]> window = new ConcurrentHashMap<>();
 
         Reader(B3Digest digest, List<ChunkMeta> chunkList) throws IOException {
             super(chunkList);
             this.digest = digest;
             this.wholeBlob = isBound(digest, chunkList) ? null : Blake3.newHasher();
+            this.large = size() >= streamFrom;
         }
 
         @Override
         public int read(long position, ByteBuffer dst) throws IOException {
             // A read from the start, or the third in a row that starts near where the previous
-            // one ended, is sequential: FUSE reads of one stream arrive on several threads,
-            // slightly out of order, while random reads rarely land near each other twice.
+            // one ends, is sequential: FUSE reads of one stream arrive on several threads,
+            // slightly out of order, while random reads rarely land near each other twice. The
+            // previous end is where that read will end, set when it starts: a filesystem's
+            // read-ahead windows are reads of one stream that run at the same time.
+            if (position < 0 || position >= size()) {
+                return super.read(position, dst);
+            }
+            long end = position + Math.min(dst.remaining(), size() - position);
             long previousEnd = lastEnd;
             int run = previousEnd >= 0 && Math.abs(position - previousEnd) <= SEQUENTIAL_SLACK ? streak + 1 : 0;
             streak = run;
+            lastEnd = end;
             boolean sequential = position == 0 || run >= 2;
-            int n = super.read(position, dst);
-            if (n > 0) {
-                long end = position + n;
-                lastEnd = end;
-                if (sequential && readAhead > 0 && end < size()) {
-                    scheduleReadAhead(end);
-                }
+            // A read near the previous one streams already (it will be the second in a row).
+            streaming = large && (sequential || run > 0);
+            if (!window.isEmpty()) {
+                trimWindow(position);
             }
-            return n;
+            if (sequential && readAhead > 0 && end < size()) {
+                scheduleReadAhead(end);
+            }
+            return super.read(position, dst);
         }
 
+        /**
+         * Drops window chunks behind the chunk before the one at {@code position} (reads of one
+         * stream arrive slightly out of order) and those more than twice the read-ahead beyond it.
+         */
+        private void trimWindow(long position) {
+            if (position >= size()) {
+                return;
+            }
+            int current = indexOf(position);
+            long farthest = position + 2 * Math.max(readAhead, 1 << 20);
+            window.keySet().removeIf(i -> i < current - 1 || start(i) > farthest);
+        }
+
+        /** Fetches, in the background, the chunks of the {@code readAhead} bytes from {@code from} not yet asked for. */
         private void scheduleReadAhead(long from) {
             int last = indexOf(Math.min(size() - 1, from + readAhead - 1));
             int first = Math.max(indexOf(from), prefetchedThrough + 1);
@@ -227,7 +271,7 @@ public final class CachingBlobService implements BlobService {
             }
             prefetchedThrough = last;
             for (int i = first; i <= last; i++) {
-                submitFetch(i);
+                submitFetch(i, streaming);
             }
         }
 
@@ -237,14 +281,14 @@ public final class CachingBlobService implements BlobService {
             }
             int last = indexOf(Math.min(size() - 1, from + length - 1));
             for (int i = indexOf(Math.max(0, from)); i <= last; i++) {
-                submitFetch(i);
+                submitFetch(i, false);
             }
         }
 
-        private void submitFetch(int index) {
+        private void submitFetch(int index, boolean stream) {
             B3Digest chunk = chunks().get(index).digest();
             // Chunks on disk are read ahead too: loading and verifying them then overlaps the reader.
-            if (chunkLoads.isLoading(chunk) || chunks.peekMemory(chunk).isPresent()) {
+            if (chunkLoads.isLoading(chunk) || window.containsKey(index) || chunks.peekMemory(chunk).isPresent()) {
                 return;
             }
             users.incrementAndGet();
@@ -252,7 +296,7 @@ public final class CachingBlobService implements BlobService {
                 try {
                     backgroundSlots.acquire();
                     try {
-                        chunk(index);
+                        chunk(index, stream);
                     } finally {
                         backgroundSlots.release();
                     }
@@ -266,33 +310,52 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         protected byte[] chunk(int index) throws IOException {
+            return chunk(index, streaming);
+        }
+
+        private byte[] chunk(int index, boolean stream) throws IOException {
             if (wrongList) {
                 throw wrongListError();
             }
-            byte[] data = load(index);
+            byte[] data = load(index, stream);
             if (wholeBlob != null) {
                 bindInOrder(index, data);
             }
             return data;
         }
 
-        /** From memory, else from disk or the remote, once even when readers and read-ahead ask together. */
-        private byte[] load(int index) throws IOException {
+        /**
+         * From memory (or the window), else from disk or the remote, once even when readers and
+         * read-ahead ask together; a streaming load keeps what it loads in the window only.
+         */
+        private byte[] load(int index, boolean stream) throws IOException {
             ChunkMeta meta = chunks().get(index);
             Optional<byte[]> inMemory = chunks.peekMemory(meta.digest());
             if (inMemory.isPresent()) {
                 chunks.touch(meta.digest());
                 return inMemory.get();
             }
-            return chunkLoads.get(meta.digest(), () -> {
-                Optional<byte[]> raced = chunks.get(meta.digest());
+            byte[] held = window.get(index);
+            if (held != null) {
+                return held;
+            }
+            byte[] loaded = chunkLoads.get(meta.digest(), () -> {
+                Optional<byte[]> raced = chunks.get(meta.digest(), !stream);
                 if (raced.isPresent()) {
                     return raced.get();
                 }
                 byte[] data = fetch(index, meta);
-                chunks.put(meta.digest(), data);
+                if (stream) {
+                    chunks.putOnDisk(meta.digest(), data);
+                } else {
+                    chunks.put(meta.digest(), data);
+                }
                 return data;
             });
+            if (stream) {
+                window.put(index, loaded);
+            }
+            return loaded;
         }
 
         /** Feeds chunk {@code index} to the whole-blob hash if it is the next one, then what follows in memory. */
@@ -304,11 +367,14 @@ public final class CachingBlobService implements BlobService {
                 wholeBlob.update(data);
                 hashedChunks++;
                 while (hashedChunks < chunks().size()) {
-                    Optional<byte[]> next = chunks.peekMemory(chunks().get(hashedChunks).digest());
-                    if (next.isEmpty()) {
+                    byte[] next = window.get(hashedChunks);
+                    if (next == null) {
+                        next = chunks.peekMemory(chunks().get(hashedChunks).digest()).orElse(null);
+                    }
+                    if (next == null) {
                         return;
                     }
-                    wholeBlob.update(next.get());
+                    wholeBlob.update(next);
                     hashedChunks++;
                 }
                 boolean matches = wholeBlob.digest().equals(digest);
@@ -383,6 +449,7 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         public void close() {
+            window.clear();
             release();
         }
     }

@@ -41,6 +41,14 @@ final class TieredCache<T> {
     }
 
     Optional<T> get(B3Digest key) throws IOException {
+        return get(key, true);
+    }
+
+    /**
+     * The value from memory, else from disk; one read from disk joins the memory tier only if
+     * {@code remember} (a caller streaming through more than the tier holds passes false).
+     */
+    Optional<T> get(B3Digest key, boolean remember) throws IOException {
         T value;
         synchronized (memory) {
             value = memory.get(key);
@@ -65,7 +73,9 @@ final class TieredCache<T> {
             corruptedDropped++;
             return Optional.empty();
         }
-        remember(key, value);
+        if (remember) {
+            remember(key, value);
+        }
         return Optional.of(value);
     }
 
@@ -111,6 +121,11 @@ final class TieredCache<T> {
      */
     void put(B3Digest key, T value) {
         remember(key, value);
+        putOnDisk(key, value);
+    }
+
+    /** Caches a verified value on disk only (none without a disk tier); failures as in {@link #put}. */
+    void putOnDisk(B3Digest key, T value) {
         if (disk != null) {
             try {
                 disk.write(kind, key, codec.encode(value));

@@ -243,6 +243,104 @@ class CachingServicesTest {
         }
     }
 
+    /** A memory tier of 1 MiB: blobs from 256 KiB (4 chunks) up stream through a sequential reader. */
+    static CacheConfig smallMemory(Path dir, long readAhead) {
+        return new CacheConfig(Optional.ofNullable(dir), 1L << 30, 1L << 20, 4, readAhead);
+    }
+
+    static byte[] readSequentially(BlobReader r, int piece) throws IOException {
+        ByteBuffer all = ByteBuffer.allocate((int) r.size());
+        while (all.hasRemaining()) {
+            ByteBuffer b = all.slice(all.position(), Math.min(piece, all.remaining()));
+            int n = r.read(all.position(), b);
+            assertThat(n).isPositive();
+            all.position(all.position() + n);
+        }
+        return all.array();
+    }
+
+    @Test
+    void aLargeBlobReadSequentiallyGoesToDiskNotToTheMemoryTier() throws Exception {
+        byte[] data = random(40 * FakeRemote.CHUNK + 7, 20);
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                assertThat(readSequentially(r, 128 * 1024)).isEqualTo(data);
+            }
+            assertThat(list).noneMatch(c -> blobs.inMemory(c.digest()));
+            assertThat(blobs.knownBound(digest)).isTrue(); // the whole-blob check ran on the streamed chunks
+            assertThat(blobs.fetches()).isEqualTo(list.size());
+        }
+        remote.offline = true; // every chunk is on disk
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    @Test
+    void randomReadsOfALargeBlobStillUseTheMemoryTier() throws IOException {
+        byte[] data = random(40 * FakeRemote.CHUNK, 21);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                r.read(30L * FakeRemote.CHUNK + 5, ByteBuffer.allocate(100));
+                r.read(10L * FakeRemote.CHUNK + 5, ByteBuffer.allocate(100));
+            }
+            assertThat(blobs.inMemory(remote.lists.get(digest).get(30).digest())).isTrue();
+            assertThat(blobs.inMemory(remote.lists.get(digest).get(10).digest())).isTrue();
+        }
+    }
+
+    @Test
+    void aWrongChunkListFailsAStreamedReadToo() {
+        byte[] data = random(40 * FakeRemote.CHUNK, 22);
+        byte[] other = random(40 * FakeRemote.CHUNK, 23);
+        B3Digest digest = remote.add(data);
+        remote.lists.put(digest, remote.lists.get(remote.add(other)));
+        assertThatThrownBy(() -> {
+            try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK));
+                    BlobReader r = store.blobs().open(digest).orElseThrow()) {
+                readSequentially(r, 128 * 1024);
+            }
+        }).isInstanceOf(castore.service.CorruptedDataException.class).hasMessageContaining("do not make up the blob");
+    }
+
+    @Test
+    void readsOfOneStreamRunningAtTheSameTimeCountAsSequential() throws Exception {
+        byte[] data = random(16 * FakeRemote.CHUNK, 24);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(null, 1L << 30, 2L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                remote.gate = new CountDownLatch(1);
+                // Three reads of two chunks each, as a filesystem's read-ahead windows issue them:
+                // each starts before the one before has ended (all wait at the gate).
+                List<Thread> readers = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    long at = i * 2L * FakeRemote.CHUNK;
+                    Thread t = Thread.ofPlatform().start(() -> {
+                        try {
+                            r.read(at, ByteBuffer.allocate(2 * FakeRemote.CHUNK));
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    });
+                    readers.add(t);
+                    eventually(() -> t.getState() == Thread.State.WAITING || t.getState() == Thread.State.TIMED_WAITING);
+                }
+                remote.gate.countDown();
+                for (Thread t : readers) {
+                    t.join();
+                }
+                // The third read is the third in a row: chunks 0-5 read, 6-7 read ahead.
+                eventually(() -> blobs.fetches() == 8);
+            }
+        }
+    }
+
     @Test
     void prefetchClosureFetchesTheWholeTree() throws Exception {
         byte[] a = random(3 * FakeRemote.CHUNK, 5);

@@ -83,7 +83,10 @@ final class RemoteBlobReader extends ChunkedBlobReader {
         }
         byte[] data;
         try {
-            data = fetch.result.get(fetch.deadline.toMillis() + 1000, TimeUnit.MILLISECONDS);
+            data = fetch.verified(fetch.result.get(fetch.deadline.toMillis() + 1000, TimeUnit.MILLISECONDS));
+        } catch (CorruptedDataException e) {
+            cache.remove(index, fetch);
+            throw e;
         } catch (ExecutionException | TimeoutException e) {
             cache.remove(index, fetch); // the next read tries again
             fetch.cancel();
@@ -145,15 +148,18 @@ final class RemoteBlobReader extends ChunkedBlobReader {
         ChunkMeta meta = chunks().get(index);
         // Enough time for the call plus 1 µs per byte (1 MB/s) of the chunk.
         Duration deadline = connection.timeout.plusNanos(meta.size() * 1000);
-        ClientCall<ReadBlobRequest, byte[]> call = connection.channel.newCall(ReadMethod.READ, connection.options(deadline));
+        // The answer is handled on the transport's thread (no hand-over to an executor per
+        // message): the callbacks only collect bytes; the reader hashes them on its own thread.
+        ClientCall<ReadBlobRequest, byte[]> call = connection.channel.newCall(ReadMethod.READ,
+                connection.options(deadline).withExecutor(Runnable::run));
         Fetch fetch = new Fetch(call, meta, deadline);
         ClientCalls.asyncServerStreamingCall(call, ReadBlobRequest.newBuilder().setDigest(meta.digest().toByteString()).build(), fetch);
         return fetch;
     }
 
     /**
-     * One chunk in flight: collects the messages (usually one, used as is), then checks length
-     * and digest.
+     * One chunk in flight: collects the messages (usually one, used as is) and checks their
+     * length; {@link #verified} checks the digest, once, on the reader's thread.
      */
     private final class Fetch implements StreamObserver<byte[]> {
         final CompletableFuture<byte[]> result = new CompletableFuture<>();
@@ -162,6 +168,7 @@ final class RemoteBlobReader extends ChunkedBlobReader {
         private final ChunkMeta meta;
         private byte[] data;
         private int filled;
+        private volatile boolean digestChecked;
 
         Fetch(ClientCall<ReadBlobRequest, byte[]> call, ChunkMeta meta, Duration deadline) {
             this.call = call;
@@ -201,12 +208,25 @@ final class RemoteBlobReader extends ChunkedBlobReader {
             if (filled != meta.size()) {
                 result.completeExceptionally(new CorruptedDataException("chunk " + meta.digest() + " of blob " + blob + " from "
                         + connection.address + " has " + filled + " bytes, not " + meta.size()));
-            } else if (!Blake3.digest(data).equals(meta.digest())) {
-                result.completeExceptionally(new CorruptedDataException("chunk " + meta.digest() + " of blob " + blob + " from "
-                        + connection.address + " does not match its digest"));
             } else {
                 result.complete(data);
             }
+        }
+
+        /** {@code received} (this fetch's bytes) once they hash to the chunk digest; hashed by the first caller only. */
+        byte[] verified(byte[] received) throws CorruptedDataException {
+            if (!digestChecked) {
+                synchronized (this) {
+                    if (!digestChecked) {
+                        if (!Blake3.digest(received).equals(meta.digest())) {
+                            throw new CorruptedDataException("chunk " + meta.digest() + " of blob " + blob + " from "
+                                    + connection.address + " does not match its digest");
+                        }
+                        digestChecked = true;
+                    }
+                }
+            }
+            return received;
         }
 
         void cancel() {

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# bench/remote-probe.sh: one read of a 1 GiB file through a fresh mount over `castore daemon` on
+# loopback (with --cache), with what the mount process and the daemon spent in CPU. Steadier than
+# wall-clock figures on a shared machine, and quick enough to alternate two builds
+# (docs/performance.md, "Remote mount").
+#
+# Usage (root):
+#   bench/remote-probe.sh setup          corpus (two 1 GiB random files), daemon on 127.0.0.1, imports
+#   bench/remote-probe.sh run MODE [WORKLOAD]
+#       MODE: cold (empty --cache) | warm (the cache a cold run left) | local (the local store)
+#       WORKLOAD: seq (default; 1 GiB sequential) | par4 (4 readers, a quarter each) | pread (20k random 4 KiB)
+#   bench/remote-probe.sh stop           stops the daemon
+# Env: BENCH_DIR (default /var/tmp/castore-remote-probe), BENCH_CPU (default 0: the mount and the
+# readers are pinned to it, the daemon is not), CASTORE (the launcher to mount with, default this
+# checkout's ./castore: another checkout's measures another build), WARMUP=1 (cold only: read the
+# first file, then measure a second one: a warm JVM on a cold cache), CASTORE_JAVA_OPTS (added to
+# -XX:ActiveProcessorCount=2, as bench/remote.sh does).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+W="${BENCH_DIR:-/var/tmp/castore-remote-probe}"
+CPU="${BENCH_CPU:-0}"
+CASTORE="${CASTORE:-$ROOT/castore}"
+GiB=1073741824
+[ "$(id -u)" = 0 ] || { echo "remote-probe.sh: needs root (drop_caches and mounts)" >&2; exit 1; }
+
+case "${1:-}" in
+setup)
+  mkdir -p "$W/corpus/big" "$W/corpus/big2" "$W/bin" "$W/mnt"
+  WORK="$W"; . "$ROOT/bench/lib-mount.sh"; build_clients
+  for name in big big2; do
+    key=000102030405060708090a0b0c0d0e0f; [ "$name" = big2 ] && key=0f0e0d0c0b0a09080706050403020100
+    openssl enc -aes-128-ctr -nosalt -K "$key" -iv 0 </dev/zero 2>/dev/null | head -c "$GiB" >"$W/corpus/$name/random.bin" || true
+  done
+  (cd "$ROOT" && ./castore --version >/dev/null)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$ROOT/castore" daemon --store "$W/daemon-store" --listen "127.0.0.1:$port" >"$W/daemon.log" 2>&1 &
+  echo $! >"$W/daemon.pid"
+  for _ in $(seq 1 600); do grep -q 'castore daemon: serving' "$W/daemon.log" && break; sleep 0.1; done
+  echo "grpc+http://127.0.0.1:$port" >"$W/address"
+  for name in big big2; do
+    "$ROOT/castore" import --store "$(cat "$W/address")" --quiet --name "$name" "$W/corpus/$name" >/dev/null
+  done
+  "$ROOT/castore" import --store "$W/local-store" --quiet --name big "$W/corpus/big" >/dev/null
+  rm -rf "$W/corpus"
+  echo "daemon $(cat "$W/daemon.pid") serving $(cat "$W/address")" ;;
+stop)
+  kill "$(cat "$W/daemon.pid")" ;;
+run)
+  mode=${2:?cold, warm or local}
+  workload=${3:-seq}
+  daemon=$(cat "$W/daemon.pid")
+  case "$mode" in
+    local) args=(--store "$W/local-store") ;;
+    cold) rm -rf "$W/cache"; args=(--store "$(cat "$W/address")" --cache "$W/cache") ;;
+    warm) args=(--store "$(cat "$W/address")" --cache "$W/cache") ;;
+    *) echo "unknown mode $mode" >&2; exit 2 ;;
+  esac
+  M="$W/mnt"
+  pid=""
+  cleanup() {
+    mountpoint -q "$M" && { umount "$M" 2>/dev/null || umount -l "$M"; }
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  }
+  trap cleanup EXIT
+  sync; echo 3 >/proc/sys/vm/drop_caches
+  coproc PROBE { CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2 ${CASTORE_JAVA_OPTS:-}" exec taskset -c "$CPU" \
+      "$CASTORE" mount "${args[@]}" --threads 4 "$M" 2>&1; }
+  pid=$!
+  line=""
+  while [[ "$line" != "castore: mounted "* ]]; do read -r -t 120 line <&"${PROBE[0]}"; done
+  stat "$M/big" >/dev/null
+  file="$M/big/random.bin"
+  if [ -n "${WARMUP:-}" ] && [ "$mode" = cold ]; then
+    taskset -c "$CPU" "$W/bin/fsbench" range "$file" 0 "$GiB" >/dev/null
+    file="$M/big2/random.bin"
+    sync; echo 1 >/proc/sys/vm/drop_caches
+  fi
+  cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  m0=$(cpu "$pid") d0=$(cpu "$daemon") t0=$(date +%s%N)
+  readers=()
+  case "$workload" in
+    seq) taskset -c "$CPU" "$W/bin/fsbench" range "$file" 0 "$GiB" >/dev/null ;;
+    par4) for i in 0 1 2 3; do taskset -c "$CPU" "$W/bin/fsbench" range "$file" $((i * GiB / 4)) $((GiB / 4)) >/dev/null & readers+=($!); done
+          wait "${readers[@]}" ;;
+    pread) taskset -c "$CPU" "$W/bin/fsbench" pread "$file" 20000 >/dev/null ;;
+    *) echo "unknown workload $workload" >&2; exit 2 ;;
+  esac
+  t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon")
+  tick=$(getconf CLK_TCK) ms=$(( (t1 - t0) / 1000000 ))
+  rate=$(awk -v ms="$ms" -v w="$workload" 'BEGIN { if (w == "pread") printf "%.0f preads/s", 20000 / ms * 1000; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
+  echo "$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms," \
+    "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, load $(cut -d' ' -f1 /proc/loadavg)" ;;
+*)
+  echo "usage: bench/remote-probe.sh setup | run cold|warm|local [seq|par4|pread] | stop" >&2; exit 2 ;;
+esac
