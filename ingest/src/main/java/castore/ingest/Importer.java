@@ -272,11 +272,17 @@ public final class Importer {
                 OpenFile current = ahead.poll();
                 FileNode node;
                 try {
-                    if (current.stat().size() >= SPLIT_SIZE && opened < files.size()) {
-                        List<PendingFile> rest = files.subList(opened, files.size());
+                    if (current.stat().size() >= SPLIT_SIZE && (!ahead.isEmpty() || opened < files.size())) {
+                        // Everything after this file goes back to the pool, the files opened
+                        // ahead included (closed here, reopened there; the kernel keeps reading
+                        // them): handing back only the unopened rest left one worker with five
+                        // big files and the other with three, so the last two ran alone.
+                        List<PendingFile> rest = files.subList(opened - ahead.size(), files.size());
                         fd.retain();
                         if (work.trySubmit(() -> importFiles(dir, fd, rest, work))) {
-                            files = files.subList(0, opened);
+                            closeAll(ahead);
+                            files = List.of();
+                            opened = 0;
                         } else {
                             fd.release();
                         }
@@ -288,10 +294,14 @@ public final class Importer {
                 dir.childDone(current.file().name(), node);
             }
         } finally {
-            for (OpenFile o : ahead) {
-                Posix.close(o.fd());
-            }
+            closeAll(ahead);
             fd.release();
+        }
+    }
+
+    private static void closeAll(ArrayDeque<OpenFile> files) {
+        for (OpenFile o; (o = files.poll()) != null; ) {
+            Posix.close(o.fd());
         }
     }
 
