@@ -53,7 +53,14 @@ import java.util.concurrent.atomic.LongAdder;
 public final class Importer {
     /** Files up to this size are read in one call; larger ones in pieces of this size. */
     static final int READ_BUFFER_SIZE = 4 << 20;
-    /** How far ahead of the piece being hashed a big file is read (asynchronously, by the kernel). */
+    /**
+     * How far ahead of the piece being hashed a big file is read (asynchronously, by the kernel).
+     * By WILLNEED rather than the kernel's own sequential read-ahead: WILLNEED fills the page
+     * cache with 4 KiB pages, read-ahead with large folios, and in the VM this was measured on,
+     * reading 2 GiB cold through large folios cost 1.3-4.6x the CPU (the copy out of them was
+     * ten times slower, likely memory the balloon's free-page reporting had handed back to the
+     * host; docs/performance.md, "Import").
+     */
     static final long READ_AHEAD = 16 << 20;
     /** Files of a batch a worker keeps open (and being read by the kernel) ahead of the one it hashes. */
     static final int OPEN_AHEAD = 4;
