@@ -250,8 +250,9 @@ public final class Importer {
      * Reads a batch of files of one directory on one worker. Batches, not single files, are the
      * unit of work so that the walker and the workers hand over once per batch, not per file
      * (per-file handovers cost two context switches each on a tree of small files). Sizes are
-     * unknown until a file is open, so a worker that meets a big file hands the rest of its
-     * batch back to the pool first, if a slot is free: big files then go in parallel.
+     * unknown until a file is open, so a worker that meets a big file hands every later file of
+     * its batch back to the pool first, if a slot is free: big files then go in parallel, and
+     * each idle worker takes the next one.
      */
     private void submitFiles(PendingDirectory dir, List<PendingFile> files, TreeWork work) throws IOException {
         TreeWork.DirFd fd = dir.fd.retain();
