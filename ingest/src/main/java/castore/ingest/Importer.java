@@ -53,9 +53,22 @@ import java.util.concurrent.atomic.LongAdder;
 public final class Importer {
     /** Files up to this size are read in one call; larger ones in pieces of this size. */
     static final int READ_BUFFER_SIZE = 4 << 20;
-    /** How far ahead of the piece being hashed a big file is read (asynchronously, by the kernel). */
+    /**
+     * How far ahead of the piece being hashed a big file is read (asynchronously, by the kernel).
+     * By WILLNEED rather than the kernel's own sequential read-ahead: WILLNEED fills the page
+     * cache with 4 KiB pages, read-ahead with large folios, and in the VM this was measured on,
+     * reading 2 GiB cold through large folios cost 1.3-4.6x the CPU (the copy out of them was
+     * ten times slower, likely memory the balloon's free-page reporting had handed back to the
+     * host; docs/performance.md, "Import").
+     */
     static final long READ_AHEAD = 16 << 20;
-    /** Files of a batch a worker keeps open (and being read by the kernel) ahead of the one it hashes. */
+    /**
+     * Files of a batch a worker keeps open ahead of the one it hashes, with the kernel already
+     * reading their first {@link #READ_BUFFER_SIZE} bytes (all of a small file). Only the first
+     * piece: asking for {@link #READ_AHEAD} of each put 64 MiB of later files in the disk queue
+     * ahead of the next pieces of the two big files being hashed (cold big files 2.48 -> 2.39 s
+     * mean of eight interleaved rounds; docs/performance.md).
+     */
     static final int OPEN_AHEAD = 4;
     /** Files of one directory read by one task (fewer at the end of a directory). */
     static final int FILES_PER_TASK = 16;
@@ -243,8 +256,9 @@ public final class Importer {
      * Reads a batch of files of one directory on one worker. Batches, not single files, are the
      * unit of work so that the walker and the workers hand over once per batch, not per file
      * (per-file handovers cost two context switches each on a tree of small files). Sizes are
-     * unknown until a file is open, so a worker that meets a big file hands the rest of its
-     * batch back to the pool first, if a slot is free: big files then go in parallel.
+     * unknown until a file is open, so a worker that meets a big file hands every later file of
+     * its batch back to the pool first, if a slot is free: big files then go in parallel, and
+     * each idle worker takes the next one.
      */
     private void submitFiles(PendingDirectory dir, List<PendingFile> files, TreeWork work) throws IOException {
         TreeWork.DirFd fd = dir.fd.retain();
@@ -267,16 +281,22 @@ public final class Importer {
                     int fileFd = Posix.openat(fd.fd, f.rawName(), OPEN_FILE, 0, f.path());
                     OpenFile o = new OpenFile(f, fileFd, Posix.fstat(fileFd, f.path()));
                     ahead.add(o);
-                    Posix.willNeed(fileFd, 0, Math.min(o.stat().size(), READ_AHEAD));
+                    Posix.willNeed(fileFd, 0, Math.min(o.stat().size(), READ_BUFFER_SIZE));
                 }
                 OpenFile current = ahead.poll();
                 FileNode node;
                 try {
-                    if (current.stat().size() >= SPLIT_SIZE && opened < files.size()) {
-                        List<PendingFile> rest = files.subList(opened, files.size());
+                    if (current.stat().size() >= SPLIT_SIZE && (!ahead.isEmpty() || opened < files.size())) {
+                        // Everything after this file goes back to the pool, the files opened
+                        // ahead included (closed here, reopened there; the kernel keeps reading
+                        // them): handing back only the unopened rest left one worker with five
+                        // big files and the other with three, so the last two ran alone.
+                        List<PendingFile> rest = files.subList(opened - ahead.size(), files.size());
                         fd.retain();
                         if (work.trySubmit(() -> importFiles(dir, fd, rest, work))) {
-                            files = files.subList(0, opened);
+                            closeAll(ahead);
+                            files = List.of();
+                            opened = 0;
                         } else {
                             fd.release();
                         }
@@ -288,10 +308,14 @@ public final class Importer {
                 dir.childDone(current.file().name(), node);
             }
         } finally {
-            for (OpenFile o : ahead) {
-                Posix.close(o.fd());
-            }
+            closeAll(ahead);
             fd.release();
+        }
+    }
+
+    private static void closeAll(ArrayDeque<OpenFile> files) {
+        for (OpenFile o; (o = files.poll()) != null; ) {
+            Posix.close(o.fd());
         }
     }
 

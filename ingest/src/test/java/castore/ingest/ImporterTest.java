@@ -16,19 +16,29 @@ import castore.model.DirectoryNode;
 import castore.model.FileNode;
 import castore.model.Node;
 import castore.model.SymlinkNode;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
 import castore.service.DirectoryService;
 import castore.service.memory.MemoryBlobService;
 import castore.service.memory.MemoryDirectoryService;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.BrokenBarrierException;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -85,6 +95,82 @@ class ImporterTest {
         assertThat(node).isEqualTo(new DirectoryNode(top.digest(), 4));
         assertThat(puts).as("leaves first").containsExactly(b, top);
         assertThat(blobs.has(b3("hello"))).isTrue();
+    }
+
+    /**
+     * Eight big files in one directory on two workers: every file's writer waits in finish()
+     * until the other worker is finishing a file too, so the import completes only if the two
+     * workers share the files four and four. (When a worker split off only the files it had not
+     * yet opened, it kept five and the other three: the last two waited alone and timed out.)
+     */
+    @Test
+    void bigFilesOfOneDirectoryAreSharedEvenlyByTheWorkers() throws IOException {
+        byte[] dir = join(bytes(tmp), "big");
+        mkdir(dir);
+        List<B3Digest> digests = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            byte[] content = new byte[(int) Importer.SPLIT_SIZE];
+            Arrays.fill(content, (byte) i);
+            write(join(dir, "f" + i), content, 0644);
+            digests.add(Blake3.digest(content));
+        }
+        CyclicBarrier inPairs = new CyclicBarrier(2);
+        BlobService pairing = new BlobService() {
+            @Override
+            public boolean has(B3Digest digest) throws IOException {
+                return blobs.has(digest);
+            }
+
+            @Override
+            public Optional<BlobReader> open(B3Digest digest) throws IOException {
+                return blobs.open(digest);
+            }
+
+            @Override
+            public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
+                return blobs.chunks(digest);
+            }
+
+            @Override
+            public BlobWriter create() throws IOException {
+                BlobWriter inner = blobs.create();
+                return new BlobWriter() {
+                    @Override
+                    public void write(ByteBuffer data) throws IOException {
+                        inner.write(data);
+                    }
+
+                    @Override
+                    public B3Digest finish() throws IOException {
+                        try {
+                            inPairs.await(20, TimeUnit.SECONDS);
+                        } catch (InterruptedException | BrokenBarrierException | TimeoutException e) {
+                            inPairs.reset();
+                            throw new IOException("a big file was read while the other worker had none", e);
+                        }
+                        return inner.finish();
+                    }
+
+                    @Override
+                    public long size() {
+                        return inner.size();
+                    }
+
+                    @Override
+                    public void close() throws IOException {
+                        inner.close();
+                    }
+                };
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        Node node = new Importer(pairing, directories, 2).importPath(dir);
+        assertThat(node).isInstanceOf(DirectoryNode.class);
+        List<B3Digest> stored = puts.getFirst().entries().values().stream().map(n -> ((FileNode) n).digest()).toList();
+        assertThat(stored).containsExactlyElementsOf(digests);
     }
 
     @Test
