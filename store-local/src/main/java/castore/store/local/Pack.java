@@ -209,10 +209,9 @@ final class Pack implements PackSource {
         // Header, then payload straight into the array returned: two reads are cheaper than copying a chunk.
         byte[] headerBytes = new byte[PackFormat.ENTRY_HEADER];
         data.readFully(headerBytes, 0, headerBytes.length, start);
-        MemorySegment header = MemorySegment.ofArray(headerBytes);
-        if (header.get(INT, 0) != location.kind().code
-                || header.get(INT, 4) != location.length()
-                || PackFormat.Key.of(location.digest()).compareTo(header, 8) != 0) {
+        if ((int) PackFormat.INT_OF_ARRAY.get(headerBytes, 0) != location.kind().code
+                || (int) PackFormat.INT_OF_ARRAY.get(headerBytes, 4) != location.length()
+                || !PackFormat.Key.of(headerBytes, 8).equals(PackFormat.Key.of(location.digest()))) {
             throw new CorruptedDataException(location.describe() + ": the pack entry header does not match the index");
         }
         byte[] out = new byte[location.length()];

@@ -2,6 +2,8 @@ package castore.store.local;
 
 import castore.model.B3Digest;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
@@ -31,6 +33,12 @@ final class PackFormat {
     static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong DIGEST_WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    /**
+     * The same fields read from heap arrays. A byte-array VarHandle is cheap from a fresh JVM's
+     * first calls on; a MemorySegment accessor costs microseconds until compiled (docs/fuse.md).
+     */
+    static final VarHandle DIGEST_WORD_OF_ARRAY = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.BIG_ENDIAN);
+    static final VarHandle INT_OF_ARRAY = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
 
     private PackFormat() {
     }
@@ -44,8 +52,24 @@ final class PackFormat {
         static Key of(B3Digest digest) {
             byte[] b = new byte[B3Digest.LENGTH];
             digest.copyTo(b, 0);
-            MemorySegment s = MemorySegment.ofArray(b);
-            return new Key(s.get(DIGEST_WORD, 0), s.get(DIGEST_WORD, 8), s.get(DIGEST_WORD, 16), s.get(DIGEST_WORD, 24));
+            return of(b, 0);
+        }
+
+        /** The key of the digest stored at {@code b[at, at + 32)}. */
+        static Key of(byte[] b, int at) {
+            return new Key((long) DIGEST_WORD_OF_ARRAY.get(b, at), (long) DIGEST_WORD_OF_ARRAY.get(b, at + 8),
+                    (long) DIGEST_WORD_OF_ARRAY.get(b, at + 16), (long) DIGEST_WORD_OF_ARRAY.get(b, at + 24));
+        }
+
+        // Written out: a record's generated equals/hashCode go through invokedynamic (see FileNode).
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Key k && w0 == k.w0 && w1 == k.w1 && w2 == k.w2 && w3 == k.w3;
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(w0);
         }
 
         int firstByte() {

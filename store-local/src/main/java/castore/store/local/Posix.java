@@ -41,6 +41,13 @@ final class Posix {
 
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    /**
+     * Each thread's errno capture segment for pread/pwrite, made once: a confined arena per call
+     * (malloc, session, free) cost more than the call's own Java side on a fresh mount's read path.
+     * A segment is only used for the duration of one call on its own thread.
+     */
+    private static final ThreadLocal<MemorySegment> CALL_STATES =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
     private static final MethodHandle OPEN;
     private static final MethodHandle PREAD;
     private static final MethodHandle POSIX_FADVISE;
@@ -124,8 +131,8 @@ final class Posix {
         private void transferFully(boolean write, MemorySegment buffer, long offset) throws IOException {
             String call = write ? "write" : "read";
             long done = 0;
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment state = arena.allocate(CALL_STATE);
+            try {
+                MemorySegment state = CALL_STATES.get();
                 while (done < buffer.byteSize()) {
                     MemorySegment rest = buffer.asSlice(done);
                     long n = write
