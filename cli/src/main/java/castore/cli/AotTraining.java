@@ -1,6 +1,8 @@
 package castore.cli;
 
 import castore.fs.CastoreFileSystem;
+import castore.grpc.ListenAddress;
+import castore.grpc.server.CastoreServer;
 import castore.fs.FsOptions;
 import castore.fuse.abi.Init;
 import castore.fuse.abi.Opcode;
@@ -100,6 +102,29 @@ public final class AotTraining {
         castore(ExitCodes.NOT_FOUND, "cat", "--store", store, "tree/no-such-file");
         castore(ExitCodes.USAGE, "ls", "--no-such-option");
         serveThroughFuse(store);
+        throughADaemon(store);
+    }
+
+    /**
+     * The same store served over gRPC on loopback, as `castore daemon` serves it, used as a remote
+     * store: a remote command otherwise loads some 650 gRPC, Netty and Guava classes from their
+     * jars before its first call (measured with -Xlog:class+load on `castore cat`).
+     */
+    private void throughADaemon(String store) throws Exception {
+        try (Store served = Stores.open(store, StoreOptions.DEFAULT);
+             CastoreServer server = CastoreServer.start(served,
+                     new CastoreServer.Config(ListenAddress.parse("127.0.0.1:0"), false))) {
+            String remote = "grpc+http://127.0.0.1:" + ((ListenAddress.Tcp) server.address()).port();
+            String cache = work.resolve("cache").toString();
+            castore(0, "roots", "--store", remote);
+            castore(0, "ls", "--store", remote, "tree/d0");
+            castore(0, "stat", "--store", remote, "tree/multi-0.bin");
+            castore(0, "cat", "--store", remote, "tree/multi-1.bin");
+            castore(0, "cat", "--store", remote, "--cache", cache, "tree/multi-2.bin");
+            castore(0, "cat", "--store", remote, "--cache", cache, "tree/multi-2.bin");
+            castore(0, "import", "-q", "--store", remote, "--name", "uploaded", tree.resolve("d0").toString());
+            serveThroughFuse(remote, FsOptions.defaults());
+        }
     }
 
     /** Runs the command line as {@code castore ARGS} would, output discarded, and checks its exit code. */

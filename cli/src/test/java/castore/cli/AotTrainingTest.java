@@ -22,5 +22,10 @@ class AotTrainingTest {
         assertThat(work.resolve("export/tool.sh")).isExecutable();
         assertThat(Files.readAllBytes(work.resolve("export/copy-of-multi-0.bin")))
                 .isEqualTo(Files.readAllBytes(work.resolve("tree/multi-0.bin")));
+        // The daemon stage: a cat through --cache filled the cache directory.
+        try (var cached = Files.walk(work.resolve("cache"))) {
+            assertThat(cached.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum())
+                    .isGreaterThan(5 << 20);
+        }
     }
 }
