@@ -221,27 +221,14 @@ public final class Directory {
     }
 
     /**
-     * A Directory from entries where each kind's entries are in strictly ascending name order
-     * (the decoder has checked that), kinds in any interleaving: merged into one name order,
-     * rejecting a name used by two kinds.
+     * A Directory from one list per kind (directories, files, symlinks), each in strictly
+     * ascending name order (the decoder has checked that): merged into one name order, rejecting
+     * a name used by two kinds.
      */
-    static Directory fromSortedLists(Name[] names, Node[] nodes) {
-        int n = names.length;
+    static Directory fromSortedLists(Name[][] names, Node[][] nodes) {
+        int n = names[0].length + names[1].length + names[2].length;
         if (n == 0) {
             return EMPTY;
-        }
-        int[][] lists = new int[3][];
-        int[] counts = new int[3];
-        for (Node node : nodes) {
-            counts[kind(node)]++;
-        }
-        for (int k = 0; k < 3; k++) {
-            lists[k] = new int[counts[k]];
-        }
-        int[] fill = new int[3];
-        for (int i = 0; i < n; i++) {
-            int k = kind(nodes[i]);
-            lists[k][fill[k]++] = i;
         }
         Name[] sortedNames = new Name[n];
         Node[] sortedNodes = new Node[n];
@@ -249,31 +236,21 @@ public final class Directory {
         for (int out = 0; out < n; out++) {
             int best = -1;
             for (int k = 0; k < 3; k++) {
-                if (next[k] == counts[k]) {
+                if (next[k] == names[k].length) {
                     continue;
                 }
-                if (best < 0) {
-                    best = k;
-                    continue;
-                }
-                int c = names[lists[k][next[k]]].compareTo(names[lists[best][next[best]]]);
+                int c = best < 0 ? -1 : names[k][next[k]].compareTo(names[best][next[best]]);
                 if (c == 0) {
-                    throw duplicate(names[lists[k][next[k]]]);
+                    throw duplicate(names[k][next[k]]);
                 }
                 if (c < 0) {
                     best = k;
                 }
             }
-            int i = lists[best][next[best]++];
-            sortedNames[out] = names[i];
-            sortedNodes[out] = nodes[i];
+            sortedNames[out] = names[best][next[best]];
+            sortedNodes[out] = nodes[best][next[best]++];
         }
         return new Directory(sortedNames, sortedNodes, sizeOf(sortedNames, sortedNodes));
-    }
-
-    /** 0, 1, 2 for directories, files, symlinks (instanceof: see DirectoryWire on pattern switches). */
-    private static int kind(Node node) {
-        return node instanceof DirectoryNode ? 0 : node instanceof FileNode ? 1 : 2;
     }
 
     private static InvalidDataException duplicate(Name name) {

@@ -147,9 +147,9 @@ final class DirectoryWire {
 
     /** Decodes and validates; throws {@link InvalidDataException} naming what is wrong. */
     static Directory decode(byte[] bytes) {
+        // Count first, so each kind's list is an exact array: one pass over tags and lengths only.
+        int[] counts = new int[3];
         Reader in = new Reader(bytes, 0, bytes.length);
-        // Count first, so each list is an exact array: one pass over tags and lengths only.
-        int count = 0;
         while (in.more()) {
             int tag = in.tag();
             int field = tag >>> 3;
@@ -157,36 +157,38 @@ final class DirectoryWire {
                 throw unknown("Directory", tag);
             }
             in.skip(in.length());
-            count++;
+            counts[field - 1]++;
         }
-        Name[] names = new Name[count];
-        Node[] nodes = new Node[count];
+        // Lists indexed by kind (field - 1): directories, files, symlinks, each in wire order.
+        Name[][] names = new Name[3][];
+        Node[][] nodes = new Node[3][];
+        for (int k = 0; k < 3; k++) {
+            names[k] = new Name[counts[k]];
+            nodes[k] = new Node[counts[k]];
+        }
+        int[] filled = new int[3];
         in = new Reader(bytes, 0, bytes.length);
-        int n = 0;
-        Name[] last = new Name[SYMLINKS + 1];
         while (in.more()) {
             int field = in.tag() >>> 3;
-            int length = in.length();
-            Reader body = in.slice(length);
-            Name name = switch (field) {
-                case DIRECTORIES -> node(body, "DirectoryNode", false, names, nodes, n);
-                case FILES -> node(body, "FileNode", true, names, nodes, n);
-                default -> symlink(body, names, nodes, n);
-            };
-            Name previous = last[field];
-            if (previous != null && previous.compareTo(name) >= 0) {
-                String list = field == DIRECTORIES ? "directories" : field == FILES ? "files" : "symlinks";
-                throw new InvalidDataException("Directory " + list + " not sorted or duplicate: '" + name.display()
-                        + "' after '" + previous.display() + "'");
+            Reader body = in.slice(in.length());
+            int k = field - 1;
+            int i = filled[k]++;
+            switch (field) {
+                case DIRECTORIES -> node(body, "DirectoryNode", false, names[k], nodes[k], i);
+                case FILES -> node(body, "FileNode", true, names[k], nodes[k], i);
+                default -> symlink(body, names[k], nodes[k], i);
             }
-            last[field] = name;
-            n++;
+            if (i > 0 && names[k][i - 1].compareTo(names[k][i]) >= 0) {
+                String list = field == DIRECTORIES ? "directories" : field == FILES ? "files" : "symlinks";
+                throw new InvalidDataException("Directory " + list + " not sorted or duplicate: '" + names[k][i].display()
+                        + "' after '" + names[k][i - 1].display() + "'");
+            }
         }
         return Directory.fromSortedLists(names, nodes);
     }
 
-    /** A DirectoryNode or FileNode body into slot {@code i}; returns its name. */
-    private static Name node(Reader in, String kind, boolean file, Name[] names, Node[] nodes, int i) {
+    /** A DirectoryNode or FileNode body into slot {@code i} of its kind's lists. */
+    private static void node(Reader in, String kind, boolean file, Name[] names, Node[] nodes, int i) {
         int nameFrom = 0;
         int nameTo = 0;
         int digestFrom = 0;
@@ -226,10 +228,10 @@ final class DirectoryWire {
         } catch (InvalidDataException e) {
             throw new InvalidDataException("Directory entry '" + name.display() + "': " + e.getMessage(), e);
         }
-        return name;
     }
 
-    private static Name symlink(Reader in, Name[] names, Node[] nodes, int i) {
+    /** A SymlinkNode body into slot {@code i} of the symlink lists. */
+    private static void symlink(Reader in, Name[] names, Node[] nodes, int i) {
         int nameFrom = 0;
         int nameTo = 0;
         int targetFrom = 0;
@@ -256,7 +258,6 @@ final class DirectoryWire {
         } catch (InvalidDataException e) {
             throw new InvalidDataException("Directory entry '" + name.display() + "': " + e.getMessage(), e);
         }
-        return name;
     }
 
     private static InvalidDataException unknown(String message, int tag) {
