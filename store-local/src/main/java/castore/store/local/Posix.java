@@ -42,9 +42,9 @@ final class Posix {
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     /**
-     * Each thread's errno capture segment for pread/pwrite, made once: a confined arena per call
-     * (malloc, session, free) cost more than the call's own Java side on a fresh mount's read path.
-     * A segment is only used for the duration of one call on its own thread.
+     * Each thread's errno capture segment, made once: a confined arena per call (malloc, session,
+     * free) cost more than a pread's own Java side on a fresh mount's read path. A segment is only
+     * used for the duration of one call on its own thread.
      */
     private static final ThreadLocal<MemorySegment> CALL_STATES =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
@@ -156,8 +156,8 @@ final class Posix {
 
         /** Makes the file's data durable (fdatasync). */
         void sync() throws IOException {
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment state = arena.allocate(CALL_STATE);
+            try {
+                MemorySegment state = CALL_STATES.get();
                 while ((int) FDATASYNC.invokeExact(state, fd()) != 0) {
                     checkErrno(state, "fdatasync");
                 }
@@ -173,8 +173,8 @@ final class Posix {
          * final fdatasync finds little left to do. Advisory: failures are ignored.
          */
         void startWriteback(long offset, long length) {
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment state = arena.allocate(CALL_STATE);
+            try {
+                MemorySegment state = CALL_STATES.get();
                 int ignored = (int) SYNC_FILE_RANGE.invokeExact(state, fd(), offset, length, SYNC_FILE_RANGE_WRITE);
             } catch (Throwable t) {
                 // only a hint
@@ -183,8 +183,8 @@ final class Posix {
 
         /** flock(2); false if {@code LOCK_NB} was given and another open file holds a conflicting lock. */
         boolean flock(int operation) throws IOException {
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment state = arena.allocate(CALL_STATE);
+            try {
+                MemorySegment state = CALL_STATES.get();
                 while ((int) FLOCK.invokeExact(state, fd(), operation) != 0) {
                     if ((int) ERRNO.get(state, 0L) == EWOULDBLOCK) {
                         return false;
