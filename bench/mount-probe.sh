@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# bench/mount-probe.sh: one workload on a fresh mount after drop_caches, with what the serving
-# process itself spent: wall time, its CPU (user/system) and the bytes it read from disk
-# (/proc/PID/io read_bytes). Steadier than wall-clock ratios on a shared machine, and the way
+# bench/mount-probe.sh: one workload on a fresh mount, caches dropped right before it, with what the serving
+# process itself spent: wall time, its CPU (user/system), the bytes it read from disk
+# (/proc/PID/io read_bytes) and by read system calls (rchar: page-cache hits included). Steadier than wall-clock ratios on a shared machine, and the way
 # to see one change's effect (docs/performance.md, Mount).
 #
 # Usage (root, after bench/mount.sh has built the corpus, store and image):
 #   bench/mount-probe.sh castore|squashfuse_ll WORKLOAD [MOUNT OPTIONS...]
 #   WORKLOAD: walk | lstat (every entry by path) | read (every file of the tree) |
-#             seq (1 GiB sequential, random data) | pread (20k random 4 KiB preads)
+#             seq (1 GiB sequential, random data) | pread (20k random 4 KiB preads) |
+#             par4 (4 parallel readers, each a quarter of the 1 GiB file)
 #   e.g. bench/mount-probe.sh castore pread --no-cache-push
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -28,7 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-sync; echo 3 >/proc/sys/vm/drop_caches
 case "$system" in
   castore)
     coproc PROBE { CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}" exec taskset -c "$CPU" \
@@ -43,18 +43,25 @@ case "$system" in
   *) echo "unknown system $system" >&2; exit 1 ;;
 esac
 stat "$M/tree" "$M/big" >/dev/null
+# Dropped once the daemon is up, right before the workload (see bench/mount.sh, start).
+sync; echo 3 >/proc/sys/vm/drop_caches
 
-sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15}' /proc/$pid/stat) $(date +%s%N)"; }
-read -r r0 u0 s0 t0 < <(sample)
+sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15}' /proc/$pid/stat) $(date +%s%N)"; }
+read -r r0 c0 u0 s0 t0 < <(sample)
 case "$workload" in
   walk) taskset -c "$CPU" find "$M/tree" >/dev/null ;;
   lstat) taskset -c "$CPU" "$WORK/bin/fsbench" lstat "$M/tree" "$WORK/entries.list" >/dev/null ;;
   read) taskset -c "$CPU" "$WORK/bin/fsbench" read "$M/tree" "$WORK/files.list" >/dev/null ;;
   seq) taskset -c "$CPU" "$WORK/bin/fsbench" range "$M/big/random.bin" 0 1073741824 >/dev/null ;;
   pread) taskset -c "$CPU" "$WORK/bin/fsbench" pread "$M/big/random.bin" 20000 >/dev/null ;;
+  par4)
+    q=$((1073741824 / 4)) pids=()
+    for i in 0 1 2 3; do taskset -c "$CPU" "$WORK/bin/fsbench" range "$M/big/random.bin" $((i * q)) $q >/dev/null & pids+=($!); done
+    for p in "${pids[@]}"; do wait "$p"; done ;;
   *) echo "unknown workload $workload" >&2; exit 1 ;;
 esac
-read -r r1 u1 s1 t1 < <(sample)
+read -r r1 c1 u1 s1 t1 < <(sample)
 tick=$(getconf CLK_TCK)
 echo "$system $workload $*: $(( (t1 - t0) / 1000000 )) ms wall, CPU user $(( (u1 - u0) * 1000 / tick )) ms" \
-  "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB, load $(cut -d' ' -f1 /proc/loadavg)"
+  "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB," \
+  "read by syscalls $(( (c1 - c0) / 1048576 )) MiB, load $(cut -d' ' -f1 /proc/loadavg)"

@@ -92,10 +92,14 @@ unmount_all() {
 trap unmount_all EXIT
 
 
-# Mounts $1 fresh with cold caches and sets BASE to where the corpus appears.
+# Mounts $1 fresh with cold caches and sets BASE to where the corpus appears. The caches are
+# dropped once the daemon is up, right before the workload, for every system alike: this VM hands
+# memory freed by drop_caches back to its host about 2 s later (virtio-balloon free page reporting),
+# and touching such pages again costs a host fault each, so a workload that starts a second after
+# the drop (a JVM coming up) paid up to a second more system time than one that starts at once
+# (docs/performance.md, "Cold runs and the VM's free page reporting").
 start() {
   unmount_all
-  drop_caches
   case "$1" in
     native) BASE="$CORPUS" ;;
     castore)
@@ -112,8 +116,9 @@ start() {
       for _ in $(seq 100); do mountpoint -q "$WORK/mnt/squash" && break; sleep 0.05; done
       BASE="$WORK/mnt/squash" ;;
   esac
-  # The daemon's own start-up is not part of any workload; the page cache stays cold.
+  # The daemon's own start-up is not part of any workload.
   stat "$BASE/tree" >/dev/null
+  drop_caches
 }
 
 build_clients

@@ -62,13 +62,13 @@ run)
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   }
   trap cleanup EXIT
-  sync; echo 3 >/proc/sys/vm/drop_caches
   coproc PROBE { CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2 ${CASTORE_JAVA_OPTS:-}" exec taskset -c "$CPU" \
       "$CASTORE" mount "${args[@]}" --threads 4 "$M" 2>&1; }
   pid=$!
   line=""
   while [[ "$line" != "castore: mounted "* ]]; do read -r -t 120 line <&"${PROBE[0]}"; done
   stat "$M/big" >/dev/null
+  sync; echo 3 >/proc/sys/vm/drop_caches   # right before the workload: see bench/mount.sh, start
   file="$M/big/random.bin"
   if [ -n "${WARMUP:-}" ] && [ "$mode" = cold ]; then
     taskset -c "$CPU" "$W/bin/fsbench" range "$file" 0 "$GiB" >/dev/null

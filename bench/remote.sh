@@ -80,7 +80,6 @@ MOUNT_PID=
 remount() {
     if mountpoint -q "$mnt"; then umount "$mnt" 2>/dev/null || umount -l "$mnt"; fi
     if [ -n "$MOUNT_PID" ]; then wait "$MOUNT_PID" 2>/dev/null || true; MOUNT_PID=; fi
-    drop_caches
     local args=(--store "$1" --threads "$THREADS")
     [ -n "$2" ] && args+=(--cache "$2")
     coproc CASTORE_MOUNT { exec "${PIN[@]}" ./castore mount "${args[@]}" "$mnt" 2>&1; }
@@ -92,6 +91,7 @@ remount() {
     done
     BASE="$mnt"
     stat "$BASE/tree" >/dev/null   # the mount's own start-up is not part of any workload
+    drop_caches                    # right before the workload: see bench/mount.sh, start
 }
 
 mount_bench() {
