@@ -2,6 +2,8 @@ package castore.cli;
 
 import castore.fs.CastoreFileSystem;
 import castore.fs.FsOptions;
+import castore.model.InvalidDataException;
+import castore.service.cache.CacheConfig;
 import castore.service.cache.Prefetcher;
 import castore.fuse.transport.FuseMount;
 import castore.fuse.transport.MountOptions;
@@ -31,6 +33,8 @@ import picocli.CommandLine.Parameters;
             "If the process is killed, detach the stale mount with 'umount -l MOUNTPOINT' or "
                     + "'fusermount3 -uz MOUNTPOINT'."})
 final class MountCommand implements Callable<Integer> {
+    private static final long MAX_READ_AHEAD = 64L << 20;
+
     @Mixin
     StoreMixin store;
 
@@ -54,6 +58,12 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", defaultValue = "4",
             description = "Threads reading requests from the kernel (1-64). Default: ${DEFAULT-VALUE}.")
     int threads;
+
+    @Option(names = "--read-ahead", paramLabel = "SIZE", defaultValue = "1M",
+            description = "Read-ahead window for sequential readers while the store is slow (remote, or a cold "
+                    + "disk): up to three windows are fetched ahead in the background, e.g. 4M; 0 turns it off. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    String readAhead = "1M";
 
     @Option(names = "--allow-other", description = "Let other users (root included) use the mount. "
             + "As an ordinary user this needs user_allow_other in /etc/fuse.conf.")
@@ -79,7 +89,8 @@ final class MountCommand implements Callable<Integer> {
         MountOptions mountOptions = mountOptions();
         try (Store opened = store.openReadOnly()) {
             FsOptions fsOptions = FsOptions.defaults()
-                    .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl).withFeedKernelCache(!noCachePush);
+                    .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl).withFeedKernelCache(!noCachePush)
+                    .withReadAheadBytes(readAheadBytes());
             if (prefetch) {
                 // Fetches each root's whole closure into the cache once, in the background.
                 Prefetcher prefetcher = Prefetcher.forStore(opened);
@@ -108,6 +119,22 @@ final class MountCommand implements Callable<Integer> {
             throw new CliException(ExitCodes.USAGE, "--threads must be between 1 and 64, got " + threads);
         }
         return MountOptions.defaults().withThreads(threads).withAllowOther(allowOther).withDebug(debugFuse);
+    }
+
+    private int readAheadBytes() {
+        if (readAhead.trim().equals("0")) {
+            return 0;
+        }
+        long bytes;
+        try {
+            bytes = CacheConfig.parseSize(readAhead);
+        } catch (InvalidDataException e) {
+            throw new CliException(ExitCodes.USAGE, "--read-ahead: " + e.getMessage());
+        }
+        if (bytes > MAX_READ_AHEAD) {
+            throw new CliException(ExitCodes.USAGE, "--read-ahead must be at most 64M, got " + readAhead);
+        }
+        return (int) bytes;
     }
 
     private static void checkMountpoint(Path target) {

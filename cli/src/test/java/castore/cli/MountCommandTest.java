@@ -111,6 +111,10 @@ class MountCommandTest {
         var badTtl = Commands.run(castore("mount", "--root-ttl", "soon", tmp.toString()));
         assertThat(badTtl.exitCode()).isEqualTo(ExitCodes.USAGE);
         assertThat(badTtl.stderr()).contains("'soon' is not a duration");
+        var badReadAhead = Commands.run(castore("mount", "--store", "memory://", "--read-ahead", "lots", tmp.toString()));
+        expectError(badReadAhead, ExitCodes.USAGE, "castore: --read-ahead: invalid size 'lots'");
+        var hugeReadAhead = Commands.run(castore("mount", "--store", "memory://", "--read-ahead", "1G", tmp.toString()));
+        expectError(hugeReadAhead, ExitCodes.USAGE, "castore: --read-ahead must be at most 64M, got 1G");
     }
 
     @Test

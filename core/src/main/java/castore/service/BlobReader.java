@@ -19,6 +19,15 @@ public interface BlobReader extends AutoCloseable {
      */
     int read(long position, ByteBuffer dst) throws IOException;
 
+    /**
+     * Whether this reader keeps a sequential reader's next data coming by itself (e.g. the local
+     * store announces the next chunks to the disk): a caller's own read-ahead would then only add
+     * hand-offs and copies.
+     */
+    default boolean readsAhead() {
+        return false;
+    }
+
     /** A sequential stream from {@code position} on. */
     default InputStream inputStream(long position) {
         return new BlobInputStream(this, position);

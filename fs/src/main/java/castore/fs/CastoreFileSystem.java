@@ -345,16 +345,14 @@ public final class CastoreFileSystem implements FileSystem {
 
     private void read(OpenFile file, long offset, ByteBuffer dst) throws FuseException {
         int start = dst.position();
+        boolean sequential;
         try {
-            blobLatency.time(() -> {
-                file.read(offset, dst);
-                return null;
-            });
+            sequential = blobLatency.time(() -> file.read(offset, dst));
         } catch (IOException | RuntimeException e) {
             B3Digest digest = ((FileNode) file.inode.node).digest();
             throw eio(digest, "blob " + digest + " unreadable at offset " + offset + ": " + e.getMessage());
         }
-        kernelCache.afterRead(file.inode.id, file, offset, offset + dst.position() - start);
+        kernelCache.afterRead(file.inode.id, file, offset, offset + dst.position() - start, sequential);
     }
 
     @Override

@@ -19,10 +19,10 @@ final class KernelCacheFeeder {
         cache = kernelCache;
     }
 
-    /** Called after {@code file} served bytes [offset, end) of node {@code nodeId}. */
-    void afterRead(long nodeId, OpenFile file, long offset, long end) {
+    /** Called after {@code file} served bytes [offset, end) of node {@code nodeId}, by a sequential stream or not. */
+    void afterRead(long nodeId, OpenFile file, long offset, long end, boolean sequential) {
         KernelCache c = cache;
-        if (c == KernelCache.NONE || file.lastReadSequential() || !(file.reader() instanceof ChunkedBlobReader chunked)) {
+        if (c == KernelCache.NONE || sequential || !(file.reader() instanceof ChunkedBlobReader chunked)) {
             return;
         }
         ChunkedBlobReader.Span span = chunked.lastChunkRead();

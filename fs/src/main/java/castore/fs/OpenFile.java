@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -17,11 +18,17 @@ import java.util.function.BooleanSupplier;
  * bookkeeping, never I/O. A reader that keeps reading near where it stopped is sequential: the
  * next windows of the blob are then fetched on virtual threads before the kernel asks for them,
  * while blob access is slow (a remote store, a cold disk). A fast store gains nothing from it: the
- * kernel's own asynchronous readahead already keeps several reads in flight.
+ * kernel's own asynchronous readahead already keeps several reads in flight, and a reader that
+ * {@linkplain BlobReader#readsAhead reads ahead itself} (the local store) gets no windows.
  */
 final class OpenFile implements AutoCloseable {
-    /** At most this many windows are kept per handle (memory bound: windows x window size). */
+    /** At most this many windows are kept per stream (memory bound: streams x windows x window size). */
     private static final int MAX_WINDOWS = 3;
+    /**
+     * Sequential streams told apart on one handle: reads without a file handle (zero-message
+     * opens) share one open file per inode, so parallel readers of one file meet here.
+     */
+    private static final int STREAMS = 4;
     /** Reads this close to the previous end count as sequential (the kernel's async reads can arrive out of order). */
     private static final long MIN_SLACK = 256 * 1024;
 
@@ -33,13 +40,21 @@ final class OpenFile implements AutoCloseable {
     private final BooleanSupplier storeIsSlow;
 
     // Guarded by this.
-    private long frontier = -1;
-    private int streak;
-    private final ArrayDeque<Window> windows = new ArrayDeque<>();
+    private final Stream[] streams = new Stream[STREAMS];
+    private int nextStream;
     private boolean closed;
-    /** For {@link KernelCacheFeeder}: whether the latest read continued the one before, and the last chunk pushed (racy: only hints). */
-    private volatile boolean lastReadSequential;
+    /** For {@link KernelCacheFeeder}: the last chunk pushed (racy: only a hint). */
     private volatile long lastPushedChunk = -1;
+
+    /** One sequential reader: where its latest read ended and the windows fetched ahead of it. */
+    private static final class Stream {
+        long frontier;
+        final ArrayDeque<Window> windows = new ArrayDeque<>();
+
+        Stream(long frontier) {
+            this.frontier = frontier;
+        }
+    }
 
     /** A prefetched range [start, start + length) of the blob. */
     private record Window(long start, int length, CompletableFuture<byte[]> data) {
@@ -56,18 +71,23 @@ final class OpenFile implements AutoCloseable {
         this.inode = inode;
         this.reader = reader;
         this.size = size;
-        this.windowSize = windowSize;
+        this.windowSize = reader.readsAhead() ? 0 : windowSize;
         this.slack = Math.max(MIN_SLACK, windowSize);
         this.storeIsSlow = storeIsSlow;
     }
 
-    /** Fills {@code dst} from {@code offset}, short only at end of file. */
-    void read(long offset, ByteBuffer dst) throws IOException {
+    /**
+     * Fills {@code dst} from {@code offset}, short only at end of file. Returns whether the read
+     * continued one of the handle's sequential streams (the kernel's readahead then asks for what
+     * follows anyway).
+     */
+    boolean read(long offset, ByteBuffer dst) throws IOException {
         long end = Math.min(size, offset + dst.remaining());
         if (offset >= end) {
-            return;
+            return false;
         }
-        List<Window> ahead = plan(offset, end);
+        var plan = plan(offset, end);
+        List<Window> ahead = plan.windows();
         long position = offset;
         while (position < end) {
             Window window = find(ahead, position);
@@ -87,21 +107,41 @@ final class OpenFile implements AutoCloseable {
                 position = stop;
             }
         }
+        return plan.sequential();
     }
 
-    /** Updates the sequential-access detection, starts windows ahead of a sequential reader, returns a snapshot of them. */
-    private synchronized List<Window> plan(long offset, long end) {
-        boolean sequential = frontier >= 0 && Math.abs(offset - frontier) <= slack;
-        streak = sequential ? streak + 1 : 0;
-        frontier = sequential ? Math.max(frontier, end) : end;
-        lastReadSequential = sequential;
-        if (windowSize == 0 || closed) {
-            return List.of();
+    private record Plan(boolean sequential, List<Window> windows) {
+    }
+
+    /**
+     * Finds the stream {@code [offset, end)} continues (or starts a new one in place of the
+     * oldest), starts windows ahead of a sequential stream while the store is slow, and returns
+     * a snapshot of that stream's windows.
+     */
+    private synchronized Plan plan(long offset, long end) {
+        Stream stream = null;
+        for (Stream s : streams) {
+            if (s != null && Math.abs(offset - s.frontier) <= slack) {
+                stream = s;
+                break;
+            }
         }
+        boolean sequential = stream != null;
+        if (stream == null) {
+            stream = new Stream(end);
+            streams[nextStream] = stream;
+            nextStream = (nextStream + 1) % STREAMS;
+        } else {
+            stream.frontier = Math.max(stream.frontier, end);
+        }
+        if (windowSize == 0 || closed) {
+            return new Plan(sequential, List.of());
+        }
+        ArrayDeque<Window> windows = stream.windows;
         while (!windows.isEmpty() && windows.peekFirst().end() <= offset) {
             windows.pollFirst();
         }
-        if (streak >= 1 && storeIsSlow.getAsBoolean()) {
+        if (sequential && storeIsSlow.getAsBoolean()) {
             long next = windows.isEmpty() ? end : Math.max(end, windows.peekLast().end());
             long horizon = Math.min(size, end + 2L * windowSize);
             while (next < horizon && windows.size() < MAX_WINDOWS) {
@@ -110,7 +150,7 @@ final class OpenFile implements AutoCloseable {
                 next += length;
             }
         }
-        return windows.isEmpty() ? List.of() : List.copyOf(windows);
+        return new Plan(sequential, windows.isEmpty() ? List.of() : List.copyOf(windows));
     }
 
     private Window fetch(long start, int length) {
@@ -145,7 +185,11 @@ final class OpenFile implements AutoCloseable {
             throw new InterruptedIOException("interrupted while waiting for read-ahead");
         } catch (ExecutionException e) {
             synchronized (this) {
-                windows.remove(window);
+                for (Stream stream : streams) {
+                    if (stream != null) {
+                        stream.windows.remove(window);
+                    }
+                }
             }
             return null;
         }
@@ -173,11 +217,6 @@ final class OpenFile implements AutoCloseable {
         return size;
     }
 
-    /** Whether the latest read continued the one before it (the read-ahead's sequential-access rule). */
-    boolean lastReadSequential() {
-        return lastReadSequential;
-    }
-
     /** True the first time in a row the chunk starting at {@code chunkStart} is offered to the kernel. */
     boolean firstPushOf(long chunkStart) {
         if (lastPushedChunk == chunkStart) {
@@ -191,7 +230,7 @@ final class OpenFile implements AutoCloseable {
     public void close() throws IOException {
         synchronized (this) {
             closed = true;
-            windows.clear();
+            Arrays.fill(streams, null);
         }
         reader.close();
     }

@@ -3,6 +3,7 @@ package castore.fs;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import castore.model.FileNode;
+import castore.service.BlobReader;
 import castore.service.memory.MemoryBlobService;
 import castore.service.memory.MemoryDirectoryService;
 import castore.service.memory.MemoryRootService;
@@ -81,6 +82,52 @@ class OpenFileTest {
             for (int offset = 3 * 4096; offset < SIZE + 4096; offset += 4096) {
                 check(file, offset, 4096);
             }
+        }
+    }
+
+    @Test
+    void interleavedSequentialReadersOfOneHandleAreEachSequential() throws Exception {
+        try (var file = open(false)) {
+            // Farther apart than the sequential slack (256 KiB), so each first read starts a stream.
+            int[] at = {0, 270_000};
+            for (int i = 0; i < 3; i++) {
+                for (int stream = 0; stream < 2; stream++) {
+                    ByteBuffer dst = ByteBuffer.allocate(4096);
+                    boolean sequential = file.read(at[stream], dst);
+                    assertThat(sequential).as("read %d of stream %d", i, stream).isEqualTo(i > 0);
+                    assertThat(Arrays.equals(dst.array(), 0, 4096, data, at[stream], at[stream] + 4096)).isTrue();
+                    at[stream] += 4096;
+                }
+            }
+        }
+    }
+
+    @Test
+    void aReaderThatReadsAheadItselfGetsNoWindowsEvenFromASlowStore() throws Exception {
+        var inode = new Inode(2, node, node, InodeNumbers.of(node), 1);
+        BlobReader inner = blobs.open(node.digest()).orElseThrow();
+        BlobReader readingAhead = new BlobReader() {
+            @Override
+            public long size() {
+                return inner.size();
+            }
+
+            @Override
+            public int read(long position, ByteBuffer dst) throws java.io.IOException {
+                return inner.read(position, dst);
+            }
+
+            @Override
+            public boolean readsAhead() {
+                return true;
+            }
+        };
+        try (var file = new OpenFile(inode, readingAhead, SIZE, WINDOW, () -> true)) {
+            for (int offset = 0; offset < 20 * 4096; offset += 4096) {
+                check(file, offset, 4096);
+            }
+            Thread.sleep(50); // a window, had one been started, would be reading by now
+            assertThat(blobs.furthestRead.get()).isLessThan(20 * 4096);
         }
     }
 

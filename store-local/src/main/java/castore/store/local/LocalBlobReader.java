@@ -3,6 +3,7 @@ package castore.store.local;
 import castore.model.B3Digest;
 import castore.service.ChunkedBlobReader;
 import java.io.IOException;
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
@@ -15,10 +16,14 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * <p>When chunks are missed in order (a sequential reader), the next {@link #AHEAD} chunks are
  * announced to the kernel (POSIX_FADV_WILLNEED) so the disk reads them while this one is
  * verified and served: the kernel's own readahead window (128 KiB by default) is smaller than
- * one chunk, so without the hint every cold chunk waits for the disk.
+ * one chunk, so without the hint every cold chunk waits for the disk. Up to {@link #STREAMS}
+ * sequential readers of one blob (parallel readers of one file share its reader) are followed
+ * apart, and the cache holds a few chunks for each.
  */
 final class LocalBlobReader extends ChunkedBlobReader {
-    private static final int CACHED_CHUNKS = 4;
+    /** Sequential readers of one blob followed apart. */
+    static final int STREAMS = 4;
+    private static final int CACHED_CHUNKS = 2 * STREAMS;
     /** Chunks announced ahead of a sequential reader: about 2 MiB at the average chunk size. */
     static final int AHEAD = 8;
 
@@ -26,9 +31,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final B3Digest digest;
     private final AtomicReferenceArray<VerifiedChunk> cache = new AtomicReferenceArray<>(CACHED_CHUNKS);
     private final AtomicInteger nextSlot = new AtomicInteger();
-    /** Last chunk read from the packs, and the last one announced ahead (races only repeat a hint). */
-    private volatile int lastMiss = -1;
-    private volatile int announcedUpTo = -1;
+    /** Per stream, guarded by {@code streams}: the last chunk it read from the packs and the last one announced ahead. */
+    private final int[] lastMiss = new int[STREAMS];
+    private final int[] announcedUpTo = new int[STREAMS];
+    private final Object streams = new Object();
+    private int nextStream;
+    /** Chunks announced so far (for tests). */
+    private final AtomicInteger announced = new AtomicInteger();
 
     private record VerifiedChunk(int index, byte[] data) {
     }
@@ -37,6 +46,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
         super(chunks.toMetas());
         this.packs = packs;
         this.digest = digest;
+        Arrays.fill(lastMiss, -2);
+    }
+
+    /** The WILLNEED hints below keep the disk ahead; read-ahead on other threads measured slower (docs/performance.md). */
+    @Override
+    public boolean readsAhead() {
+        return true;
     }
 
     @Override
@@ -47,29 +63,54 @@ final class LocalBlobReader extends ChunkedBlobReader {
                 return c.data();
             }
         }
-        if (index == lastMiss + 1 && index + 1 < chunks().size()) {
-            announceAhead(index);
-        }
-        lastMiss = index;
+        announceAhead(index);
         var meta = chunks().get(index);
         byte[] data = LocalBlobService.readChunk(packs, meta.digest(), (int) meta.size(), digest);
         cache.set(Math.floorMod(nextSlot.getAndIncrement(), CACHED_CHUNKS), new VerifiedChunk(index, data));
         return data;
     }
 
-    /** Announces chunks up to AHEAD past {@code index}, in batches of half that, never one twice. */
+    /**
+     * Records a miss of chunk {@code index}; if it continues a stream (the chunk after that
+     * stream's last miss, or the one after it: concurrent reads arrive slightly out of order),
+     * announces chunks up to AHEAD past it, in batches of half that, never one twice.
+     */
     private void announceAhead(int index) throws IOException {
-        int from = Math.max(index + 1, announcedUpTo + 1);
-        if (from > index + AHEAD / 2) {
-            return; // enough is already on its way
+        int from;
+        int to;
+        synchronized (streams) {
+            int stream = -1;
+            for (int s = 0; s < STREAMS; s++) {
+                if (index > lastMiss[s] && index <= lastMiss[s] + 2) {
+                    stream = s;
+                    break;
+                }
+            }
+            if (stream < 0) {
+                stream = nextStream;
+                nextStream = (nextStream + 1) % STREAMS;
+                lastMiss[stream] = index;
+                announcedUpTo[stream] = index;
+                return;
+            }
+            lastMiss[stream] = index;
+            from = Math.max(index + 1, announcedUpTo[stream] + 1);
+            to = Math.min(chunks().size() - 1, index + AHEAD);
+            if (from > index + AHEAD / 2 || from > to) {
+                return; // enough is already on its way
+            }
+            announcedUpTo[stream] = to;
         }
-        int to = Math.min(chunks().size() - 1, index + AHEAD);
-        announcedUpTo = to;
         for (int i = from; i <= to; i++) {
             Location l = packs.find(ObjectKind.CHUNK, chunks().get(i).digest());
             if (l != null) {
                 l.source().willNeed(l);
+                announced.incrementAndGet();
             }
         }
+    }
+
+    int announcedChunks() {
+        return announced.get();
     }
 }

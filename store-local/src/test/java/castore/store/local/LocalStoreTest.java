@@ -117,6 +117,43 @@ class LocalStoreTest {
     }
 
     @Test
+    void interleavedSequentialReadersOfOneBlobEachGetTheirNextChunksAnnounced() throws IOException {
+        byte[] data = randomBytes(11, 12 * 1024 * 1024);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            B3Digest d;
+            try (BlobWriter w = store.blobs().create()) {
+                w.write(data, 0, data.length);
+                d = w.finish();
+            }
+            List<ChunkMeta> chunks = store.blobs().chunks(d).orElseThrow();
+            assertThat(chunks.size()).isGreaterThan(30);
+            // Two readers, one from the start and one from the middle, a chunk at a time in turn:
+            // each continues its own stream, which a single "last miss" would see as random.
+            try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
+                int half = chunks.size() / 2;
+                long[] starts = new long[chunks.size()];
+                for (int i = 1; i < starts.length; i++) {
+                    starts[i] = starts[i - 1] + chunks.get(i - 1).size();
+                }
+                int[] next = {0, half};
+                for (int i = 0; i < 6; i++) {
+                    for (int stream = 0; stream < 2; stream++) {
+                        int index = next[stream]++;
+                        int size = (int) chunks.get(index).size();
+                        long[] at = {starts[index], starts[index]};
+                        ByteBuffer dst = ByteBuffer.allocate(size);
+                        assertThat(reader.read(at[stream], dst)).isEqualTo(size);
+                        assertThat(java.util.Arrays.equals(dst.array(), 0, size, data, (int) at[stream], (int) at[stream] + size)).isTrue();
+                    }
+                }
+                // Each stream announces AHEAD chunks on its second miss, and more as it goes.
+                assertThat(reader.announcedChunks()).isGreaterThanOrEqualTo(2 * LocalBlobReader.AHEAD);
+                assertThat(reader.readsAhead()).isTrue();
+            }
+        }
+    }
+
+    @Test
     void multiChunkBlobIsStoredAsChunksAndReadsAcrossChunkBoundaries() throws IOException {
         byte[] data = randomBytes(1, 3 * 1024 * 1024 + 4321);
         try (LocalStore local = open(); Store store = local.asStore()) {
