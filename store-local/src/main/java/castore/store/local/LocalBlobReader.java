@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 final class LocalBlobReader extends ChunkedBlobReader {
     /** Sequential readers of one blob followed apart. */
     static final int STREAMS = 4;
-    private static final int CACHED_CHUNKS = 2 * STREAMS;
+    private static final int CACHED_CHUNKS = 4 * STREAMS;
     /** Chunks announced ahead of a sequential reader: about 2 MiB at the average chunk size. */
     static final int AHEAD = 8;
 
@@ -31,13 +31,16 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final B3Digest digest;
     private final AtomicReferenceArray<VerifiedChunk> cache = new AtomicReferenceArray<>(CACHED_CHUNKS);
     private final AtomicInteger nextSlot = new AtomicInteger();
+    /** Striped by chunk index: loads of one chunk wait for each other, loads of others rarely do. */
+    private final Object[] loadLocks = new Object[16];
     /** Per stream, guarded by {@code streams}: the last chunk it read from the packs and the last one announced ahead. */
     private final int[] lastMiss = new int[STREAMS];
     private final int[] announcedUpTo = new int[STREAMS];
     private final Object streams = new Object();
     private int nextStream;
-    /** Chunks announced so far (for tests). */
+    /** Chunks announced and chunks loaded so far (for tests). */
     private final AtomicInteger announced = new AtomicInteger();
+    private final AtomicInteger loads = new AtomicInteger();
 
     private record VerifiedChunk(int index, byte[] data) {
     }
@@ -47,6 +50,9 @@ final class LocalBlobReader extends ChunkedBlobReader {
         this.packs = packs;
         this.digest = digest;
         Arrays.fill(lastMiss, -2);
+        for (int i = 0; i < loadLocks.length; i++) {
+            loadLocks[i] = new Object();
+        }
     }
 
     /** The WILLNEED hints below keep the disk ahead; read-ahead on other threads measured slower (docs/performance.md). */
@@ -57,17 +63,35 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     @Override
     protected byte[] chunk(int index) throws IOException {
+        byte[] cached = cached(index);
+        if (cached != null) {
+            return cached;
+        }
+        // One load per chunk: the kernel sends a stream's next reads together, and they often
+        // fall in the same chunk (two 128 KiB reads per 256 KiB chunk); without this, each
+        // thread serving one of them read and hashed the chunk again.
+        synchronized (loadLocks[index & (loadLocks.length - 1)]) {
+            cached = cached(index);
+            if (cached != null) {
+                return cached;
+            }
+            announceAhead(index);
+            var meta = chunks().get(index);
+            byte[] data = LocalBlobService.readChunk(packs, meta.digest(), (int) meta.size(), digest);
+            loads.incrementAndGet();
+            cache.set(Math.floorMod(nextSlot.getAndIncrement(), CACHED_CHUNKS), new VerifiedChunk(index, data));
+            return data;
+        }
+    }
+
+    private byte[] cached(int index) {
         for (int i = 0; i < CACHED_CHUNKS; i++) {
             VerifiedChunk c = cache.get(i);
             if (c != null && c.index() == index) {
                 return c.data();
             }
         }
-        announceAhead(index);
-        var meta = chunks().get(index);
-        byte[] data = LocalBlobService.readChunk(packs, meta.digest(), (int) meta.size(), digest);
-        cache.set(Math.floorMod(nextSlot.getAndIncrement(), CACHED_CHUNKS), new VerifiedChunk(index, data));
-        return data;
+        return null;
     }
 
     /**
@@ -112,5 +136,9 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     int announcedChunks() {
         return announced.get();
+    }
+
+    int loadedChunks() {
+        return loads.get();
     }
 }

@@ -154,6 +154,40 @@ class LocalStoreTest {
     }
 
     @Test
+    void concurrentReadsOfOneChunkLoadItOnce() throws Exception {
+        byte[] data = randomBytes(12, 4 * 1024 * 1024);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            B3Digest d;
+            try (BlobWriter w = store.blobs().create()) {
+                w.write(data, 0, data.length);
+                d = w.finish();
+            }
+            long second = store.blobs().chunks(d).orElseThrow().getFirst().size();
+            for (int round = 0; round < 5; round++) {
+                try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow();
+                        var pool = java.util.concurrent.Executors.newFixedThreadPool(8)) {
+                    var start = new java.util.concurrent.CyclicBarrier(8);
+                    List<java.util.concurrent.Future<byte[]>> reads = new ArrayList<>();
+                    for (int t = 0; t < 8; t++) {
+                        long at = second + t * 4096L; // all inside the second chunk
+                        reads.add(pool.submit(() -> {
+                            start.await();
+                            ByteBuffer dst = ByteBuffer.allocate(4096);
+                            reader.read(at, dst);
+                            return dst.array();
+                        }));
+                    }
+                    for (int t = 0; t < 8; t++) {
+                        int at = (int) second + t * 4096;
+                        assertThat(reads.get(t).get()).isEqualTo(java.util.Arrays.copyOfRange(data, at, at + 4096));
+                    }
+                    assertThat(reader.loadedChunks()).isEqualTo(1);
+                }
+            }
+        }
+    }
+
+    @Test
     void multiChunkBlobIsStoredAsChunksAndReadsAcrossChunkBoundaries() throws IOException {
         byte[] data = randomBytes(1, 3 * 1024 * 1024 + 4321);
         try (LocalStore local = open(); Store store = local.asStore()) {
