@@ -31,8 +31,17 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final B3Digest digest;
     private final AtomicReferenceArray<VerifiedChunk> cache = new AtomicReferenceArray<>(CACHED_CHUNKS);
     private final AtomicInteger nextSlot = new AtomicInteger();
-    /** Striped by chunk index: loads of one chunk wait for each other, loads of others rarely do. */
-    private final Object[] loadLocks = new Object[16];
+    /**
+     * Striped by reader and chunk index, shared by all readers (a reader of a small file should
+     * not allocate locks): loads of one chunk wait for each other, loads of others rarely do.
+     */
+    private static final Object[] LOAD_LOCKS = new Object[64];
+
+    static {
+        Arrays.setAll(LOAD_LOCKS, i -> new Object());
+    }
+
+    private final int lockSeed = System.identityHashCode(this) * 0x9E3779B9;
     /** Per stream, guarded by {@code streams}: the last chunk it read from the packs and the last one announced ahead. */
     private final int[] lastMiss = new int[STREAMS];
     private final int[] announcedUpTo = new int[STREAMS];
@@ -45,14 +54,15 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private record VerifiedChunk(int index, byte[] data) {
     }
 
-    LocalBlobReader(PackStore packs, B3Digest digest, ChunkList chunks) {
+    /** Where chunk 0 is, when the opener already found it (a blob of one chunk); else null. */
+    private final Location firstChunk;
+
+    LocalBlobReader(PackStore packs, B3Digest digest, ChunkList chunks, Location firstChunk) {
         super(chunks.toMetas());
         this.packs = packs;
         this.digest = digest;
+        this.firstChunk = firstChunk;
         Arrays.fill(lastMiss, -2);
-        for (int i = 0; i < loadLocks.length; i++) {
-            loadLocks[i] = new Object();
-        }
     }
 
     /** The WILLNEED hints below keep the disk ahead; read-ahead on other threads measured slower (docs/performance.md). */
@@ -70,14 +80,16 @@ final class LocalBlobReader extends ChunkedBlobReader {
         // One load per chunk: the kernel sends a stream's next reads together, and they often
         // fall in the same chunk (two 128 KiB reads per 256 KiB chunk); without this, each
         // thread serving one of them read and hashed the chunk again.
-        synchronized (loadLocks[index & (loadLocks.length - 1)]) {
+        synchronized (LOAD_LOCKS[(lockSeed + index) & (LOAD_LOCKS.length - 1)]) {
             cached = cached(index);
             if (cached != null) {
                 return cached;
             }
             announceAhead(index);
             var meta = chunks().get(index);
-            byte[] data = LocalBlobService.readChunk(packs, meta.digest(), (int) meta.size(), digest);
+            byte[] data = index == 0 && firstChunk != null
+                    ? LocalBlobService.readChunk(packs, firstChunk, meta.digest(), (int) meta.size(), digest)
+                    : LocalBlobService.readChunk(packs, meta.digest(), (int) meta.size(), digest);
             loads.incrementAndGet();
             cache.set(Math.floorMod(nextSlot.getAndIncrement(), CACHED_CHUNKS), new VerifiedChunk(index, data));
             return data;

@@ -32,7 +32,12 @@ final class LocalBlobService implements BlobService {
 
     @Override
     public Optional<BlobReader> open(B3Digest digest) throws IOException {
-        return chunkList(digest).map(list -> new LocalBlobReader(packs, digest, list));
+        // A blob of one chunk: the reader reuses the location found here instead of searching again.
+        Location chunk = packs.find(ObjectKind.CHUNK, digest);
+        if (chunk != null) {
+            return Optional.of(new LocalBlobReader(packs, digest, ChunkList.single(digest, chunk.length()), chunk));
+        }
+        return chunkList(digest).map(list -> new LocalBlobReader(packs, digest, list, null));
     }
 
     @Override
@@ -60,7 +65,11 @@ final class LocalBlobService implements BlobService {
 
     /** The bytes of one chunk, verified; for readers. */
     static byte[] readChunk(PackStore packs, B3Digest chunk, int expectedSize, B3Digest blob) throws IOException {
-        Location l = packs.find(ObjectKind.CHUNK, chunk);
+        return readChunk(packs, packs.find(ObjectKind.CHUNK, chunk), chunk, expectedSize, blob);
+    }
+
+    /** The bytes of one chunk found at {@code l} (null: missing), verified. */
+    static byte[] readChunk(PackStore packs, Location l, B3Digest chunk, int expectedSize, B3Digest blob) throws IOException {
         if (l == null) {
             throw new NotFoundException("chunk " + chunk + " of blob " + blob + " is missing from the store");
         }

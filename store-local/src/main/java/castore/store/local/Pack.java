@@ -220,6 +220,17 @@ final class Pack implements PackSource {
     }
 
     @Override
+    public byte[] readPayload(Location location) throws IOException {
+        if (location.offset() - PackFormat.ENTRY_HEADER < PackFormat.PACK_HEADER
+                || location.offset() + location.length() > packSize) {
+            throw new CorruptedDataException(location.describe() + " lies outside the pack (index corrupted?)");
+        }
+        byte[] out = new byte[location.length()];
+        data.readFully(out, 0, out.length, location.offset());
+        return out;
+    }
+
+    @Override
     public void willNeed(Location location) {
         data.willNeed(location.offset() - PackFormat.ENTRY_HEADER, PackFormat.ENTRY_HEADER + (long) location.length());
     }

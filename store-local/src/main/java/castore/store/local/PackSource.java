@@ -11,6 +11,15 @@ sealed interface PackSource permits Pack, PackWriter {
      */
     byte[] read(Location location) throws IOException;
 
+    /**
+     * The payload at {@code location} without the header check, for callers that verify it
+     * against its digest anyway (the hash binds it to the index entry more strongly): one read
+     * instead of two.
+     */
+    default byte[] readPayload(Location location) throws IOException {
+        return read(location);
+    }
+
     /** The pack's file name, for messages. */
     String describe();
 

@@ -77,7 +77,7 @@ final class PackStore {
 
     /** The payload, checked against the digest (chunks and directories are named by their BLAKE3). */
     byte[] readVerified(Location location) throws IOException {
-        byte[] data = location.source().read(location);
+        byte[] data = location.source().readPayload(location);
         if (!Blake3.digest(data).equals(location.digest())) {
             throw new CorruptedDataException(location.describe() + " is corrupted: its content does not hash to its digest");
         }
