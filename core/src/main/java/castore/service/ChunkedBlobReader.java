@@ -82,17 +82,29 @@ public abstract class ChunkedBlobReader implements BlobReader {
         int total = 0;
         while (dst.hasRemaining() && position < size) {
             int index = indexOf(position);
-            byte[] data = chunk(index);
-            Span last = lastChunk;
-            if (last == null || last.data() != data) {
-                lastChunk = new Span(starts[index], data);
-            }
-            int within = (int) (position - starts[index]);
-            int n = Math.min(dst.remaining(), data.length - within);
-            dst.put(data, within, n);
+            int n = copyChunk(index, (int) (position - starts[index]), dst);
             position += n;
             total += n;
         }
         return total;
+    }
+
+    /**
+     * Copies bytes of chunk {@code index} from {@code within} on into {@code dst}, as many as fit;
+     * returns how many. By default from {@link #chunk}; a subclass may copy from memory it reuses.
+     */
+    protected int copyChunk(int index, int within, ByteBuffer dst) throws IOException {
+        return copyFrom(index, chunk(index), within, dst);
+    }
+
+    /** Copies from {@code data}, the whole verified chunk {@code index}, and remembers it as the last chunk read. */
+    protected final int copyFrom(int index, byte[] data, int within, ByteBuffer dst) {
+        Span last = lastChunk;
+        if (last == null || last.data() != data) {
+            lastChunk = new Span(starts[index], data);
+        }
+        int n = Math.min(dst.remaining(), data.length - within);
+        dst.put(data, within, n);
+        return n;
     }
 }

@@ -3,34 +3,42 @@ package castore.store.local;
 import castore.model.B3Digest;
 import castore.service.ChunkedBlobReader;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.locks.StampedLock;
 
 /**
  * Positional reads of one blob ({@link ChunkedBlobReader} finds the chunk of an offset by binary
  * search). Chunks are read from their packs and verified; the last few verified chunks are kept
- * (lock-free) so a sequential reader asking for 4 KiB at a time hashes each chunk once, and
- * concurrent readers at a few different places do not evict each other at once.
+ * so a sequential reader asking for 4 KiB at a time hashes each chunk once, and concurrent
+ * readers at a few different places do not evict each other at once. Loads of one chunk are
+ * done once: the kernel sends a stream's next reads together, and they often fall in the same
+ * chunk (two 128 KiB reads per 256 KiB chunk).
  *
  * <p>When chunks are missed in order (a sequential reader), the next {@link #AHEAD} chunks are
  * announced to the kernel (POSIX_FADV_WILLNEED) so the disk reads them while this one is
  * verified and served: the kernel's own readahead window (128 KiB by default) is smaller than
  * one chunk, so without the hint every cold chunk waits for the disk. Up to {@link #STREAMS}
  * sequential readers of one blob (parallel readers of one file share its reader) are followed
- * apart, and the cache holds a few chunks for each.
+ * apart.
+ *
+ * <p>Chunks of a sequential stream are loaded into a few buffers this reader reuses
+ * ({@link StreamSlot}) rather than into a new array each: a 1 GiB stream otherwise allocates
+ * 1 GiB of arrays, which the JVM zeroes and the kernel backs with fresh pages. Readers copy out
+ * of a slot under an optimistic read and retry if a load overwrote it meanwhile. Other loads
+ * (random reads) get arrays of their own, which stay immutable: the filesystem may hand the rest
+ * of such a chunk to the kernel's page cache after the read ({@link #lastChunkRead}).
  */
 final class LocalBlobReader extends ChunkedBlobReader {
     /** Sequential readers of one blob followed apart. */
     static final int STREAMS = 4;
-    private static final int CACHED_CHUNKS = 4 * STREAMS;
+    private static final int CACHED_CHUNKS = 8;
+    private static final int STREAM_SLOTS = 3 * STREAMS;
     /** Chunks announced ahead of a sequential reader: about 2 MiB at the average chunk size. */
     static final int AHEAD = 8;
 
-    private final PackStore packs;
-    private final B3Digest digest;
-    private final AtomicReferenceArray<VerifiedChunk> cache = new AtomicReferenceArray<>(CACHED_CHUNKS);
-    private final AtomicInteger nextSlot = new AtomicInteger();
     /**
      * Striped by reader and chunk index, shared by all readers (a reader of a small file should
      * not allocate locks): loads of one chunk wait for each other, loads of others rarely do.
@@ -41,6 +49,15 @@ final class LocalBlobReader extends ChunkedBlobReader {
         Arrays.setAll(LOAD_LOCKS, i -> new Object());
     }
 
+    private final PackStore packs;
+    private final B3Digest digest;
+    /** Where chunk 0 is, when the opener already found it (a blob of one chunk); else null. */
+    private final Location firstChunk;
+    private final AtomicReferenceArray<VerifiedChunk> cache = new AtomicReferenceArray<>(CACHED_CHUNKS);
+    private final AtomicInteger nextSlot = new AtomicInteger();
+    /** Created when the first stream starts (a small file never has one). */
+    private volatile StreamSlot[] streamSlots;
+    private final AtomicInteger nextStreamSlot = new AtomicInteger();
     private final int lockSeed = System.identityHashCode(this) * 0x9E3779B9;
     /** Per stream, guarded by {@code streams}: the last chunk it read from the packs and the last one announced ahead. */
     private final int[] lastMiss = new int[STREAMS];
@@ -54,8 +71,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private record VerifiedChunk(int index, byte[] data) {
     }
 
-    /** Where chunk 0 is, when the opener already found it (a blob of one chunk); else null. */
-    private final Location firstChunk;
+    /** A reused buffer holding one verified chunk of a stream; {@code index} -1 while empty or loading. */
+    private static final class StreamSlot {
+        final StampedLock lock = new StampedLock();
+        // Written under the write lock; read under an optimistic read that is validated after.
+        byte[] buffer = new byte[0];
+        int index = -1;
+    }
 
     LocalBlobReader(PackStore packs, B3Digest digest, ChunkList chunks, Location firstChunk) {
         super(chunks.toMetas());
@@ -72,28 +94,54 @@ final class LocalBlobReader extends ChunkedBlobReader {
     }
 
     @Override
+    protected int copyChunk(int index, int within, ByteBuffer dst) throws IOException {
+        int n = copyFromStreamSlot(index, within, dst);
+        if (n >= 0) {
+            return n;
+        }
+        byte[] cached = cached(index);
+        if (cached != null) {
+            return copyFrom(index, cached, within, dst);
+        }
+        synchronized (LOAD_LOCKS[(lockSeed + index) & (LOAD_LOCKS.length - 1)]) {
+            n = copyFromStreamSlot(index, within, dst);
+            if (n >= 0) {
+                return n;
+            }
+            cached = cached(index);
+            if (cached != null) {
+                return copyFrom(index, cached, within, dst);
+            }
+            return announceAhead(index)
+                    ? loadIntoStreamSlot(index, within, dst)
+                    : copyFrom(index, load(index), within, dst);
+        }
+    }
+
+    @Override
     protected byte[] chunk(int index) throws IOException {
         byte[] cached = cached(index);
         if (cached != null) {
             return cached;
         }
-        // One load per chunk: the kernel sends a stream's next reads together, and they often
-        // fall in the same chunk (two 128 KiB reads per 256 KiB chunk); without this, each
-        // thread serving one of them read and hashed the chunk again.
         synchronized (LOAD_LOCKS[(lockSeed + index) & (LOAD_LOCKS.length - 1)]) {
             cached = cached(index);
-            if (cached != null) {
-                return cached;
-            }
-            announceAhead(index);
-            var meta = chunks().get(index);
-            byte[] data = index == 0 && firstChunk != null
-                    ? LocalBlobService.readChunk(packs, firstChunk, meta.digest(), (int) meta.size(), digest)
-                    : LocalBlobService.readChunk(packs, meta.digest(), (int) meta.size(), digest);
-            loads.incrementAndGet();
-            cache.set(Math.floorMod(nextSlot.getAndIncrement(), CACHED_CHUNKS), new VerifiedChunk(index, data));
-            return data;
+            return cached != null ? cached : load(index);
         }
+    }
+
+    /** Loads chunk {@code index} into an array of its own and caches it; under its load lock. */
+    private byte[] load(int index) throws IOException {
+        byte[] data = packs.readVerified(locate(index));
+        loads.incrementAndGet();
+        cache.set(Math.floorMod(nextSlot.getAndIncrement(), CACHED_CHUNKS), new VerifiedChunk(index, data));
+        return data;
+    }
+
+    private Location locate(int index) throws IOException {
+        var meta = chunks().get(index);
+        Location l = index == 0 && firstChunk != null ? firstChunk : packs.find(ObjectKind.CHUNK, meta.digest());
+        return LocalBlobService.locateChunk(packs, l, meta.digest(), (int) meta.size(), digest);
     }
 
     private byte[] cached(int index) {
@@ -106,12 +154,72 @@ final class LocalBlobReader extends ChunkedBlobReader {
         return null;
     }
 
+    /** Copies from the stream slot holding chunk {@code index}; -1 if none does (or one is being reloaded). */
+    private int copyFromStreamSlot(int index, int within, ByteBuffer dst) {
+        StreamSlot[] slots = streamSlots;
+        if (slots == null) {
+            return -1;
+        }
+        for (StreamSlot slot : slots) {
+            long stamp = slot.lock.tryOptimisticRead();
+            if (stamp == 0 || slot.index != index) {
+                continue;
+            }
+            byte[] buffer = slot.buffer;
+            int length = (int) chunks().get(index).size();
+            if (buffer.length < length) {
+                continue; // a torn view of a slot being reloaded
+            }
+            int start = dst.position();
+            int n = Math.min(dst.remaining(), length - within);
+            dst.put(buffer, within, n);
+            if (slot.lock.validate(stamp)) {
+                return n;
+            }
+            dst.position(start); // overwritten while copying: the bytes may be torn
+        }
+        return -1;
+    }
+
+    /** Loads chunk {@code index} into the oldest stream slot and copies from it; under its load lock. */
+    private int loadIntoStreamSlot(int index, int within, ByteBuffer dst) throws IOException {
+        StreamSlot[] slots = streamSlots;
+        if (slots == null) {
+            synchronized (this) {
+                slots = streamSlots;
+                if (slots == null) {
+                    slots = new StreamSlot[STREAM_SLOTS];
+                    Arrays.setAll(slots, i -> new StreamSlot());
+                    streamSlots = slots;
+                }
+            }
+        }
+        Location l = locate(index);
+        StreamSlot slot = slots[Math.floorMod(nextStreamSlot.getAndIncrement(), STREAM_SLOTS)];
+        long stamp = slot.lock.writeLock();
+        try {
+            slot.index = -1;
+            if (slot.buffer.length < l.length()) {
+                slot.buffer = new byte[l.length()];
+            }
+            packs.readVerifiedInto(l, slot.buffer);
+            loads.incrementAndGet();
+            slot.index = index;
+            int n = Math.min(dst.remaining(), l.length() - within);
+            dst.put(slot.buffer, within, n);
+            return n;
+        } finally {
+            slot.lock.unlockWrite(stamp);
+        }
+    }
+
     /**
      * Records a miss of chunk {@code index}; if it continues a stream (the chunk after that
      * stream's last miss, or the one after it: concurrent reads arrive slightly out of order),
-     * announces chunks up to AHEAD past it, in batches of half that, never one twice.
+     * announces chunks up to AHEAD past it, in batches of half that, never one twice, and
+     * returns true.
      */
-    private void announceAhead(int index) throws IOException {
+    private boolean announceAhead(int index) throws IOException {
         int from;
         int to;
         synchronized (streams) {
@@ -127,13 +235,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
                 nextStream = (nextStream + 1) % STREAMS;
                 lastMiss[stream] = index;
                 announcedUpTo[stream] = index;
-                return;
+                return false;
             }
             lastMiss[stream] = index;
             from = Math.max(index + 1, announcedUpTo[stream] + 1);
             to = Math.min(chunks().size() - 1, index + AHEAD);
             if (from > index + AHEAD / 2 || from > to) {
-                return; // enough is already on its way
+                return true; // enough is already on its way
             }
             announcedUpTo[stream] = to;
         }
@@ -144,6 +252,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
                 announced.incrementAndGet();
             }
         }
+        return true;
     }
 
     int announcedChunks() {

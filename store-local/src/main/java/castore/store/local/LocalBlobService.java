@@ -65,11 +65,11 @@ final class LocalBlobService implements BlobService {
 
     /** The bytes of one chunk, verified; for readers. */
     static byte[] readChunk(PackStore packs, B3Digest chunk, int expectedSize, B3Digest blob) throws IOException {
-        return readChunk(packs, packs.find(ObjectKind.CHUNK, chunk), chunk, expectedSize, blob);
+        return packs.readVerified(locateChunk(packs, packs.find(ObjectKind.CHUNK, chunk), chunk, expectedSize, blob));
     }
 
-    /** The bytes of one chunk found at {@code l} (null: missing), verified. */
-    static byte[] readChunk(PackStore packs, Location l, B3Digest chunk, int expectedSize, B3Digest blob) throws IOException {
+    /** {@code l}, where chunk {@code chunk} of {@code blob} was found (null: missing), checked against the chunk list's size. */
+    static Location locateChunk(PackStore packs, Location l, B3Digest chunk, int expectedSize, B3Digest blob) throws IOException {
         if (l == null) {
             throw new NotFoundException("chunk " + chunk + " of blob " + blob + " is missing from the store");
         }
@@ -77,6 +77,6 @@ final class LocalBlobService implements BlobService {
             throw new CorruptedDataException(l.describe() + " has " + l.length()
                     + " bytes but blob " + blob + " lists it with " + expectedSize);
         }
-        return packs.readVerified(l);
+        return l;
     }
 }

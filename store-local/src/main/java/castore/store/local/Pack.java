@@ -221,13 +221,18 @@ final class Pack implements PackSource {
 
     @Override
     public byte[] readPayload(Location location) throws IOException {
+        byte[] out = new byte[location.length()];
+        readPayloadInto(location, out);
+        return out;
+    }
+
+    @Override
+    public void readPayloadInto(Location location, byte[] dst) throws IOException {
         if (location.offset() - PackFormat.ENTRY_HEADER < PackFormat.PACK_HEADER
                 || location.offset() + location.length() > packSize) {
             throw new CorruptedDataException(location.describe() + " lies outside the pack (index corrupted?)");
         }
-        byte[] out = new byte[location.length()];
-        data.readFully(out, 0, out.length, location.offset());
-        return out;
+        data.readFully(dst, 0, location.length(), location.offset());
     }
 
     @Override

@@ -20,6 +20,12 @@ sealed interface PackSource permits Pack, PackWriter {
         return read(location);
     }
 
+    /** {@link #readPayload} into {@code dst[0, length)}, which must be large enough. */
+    default void readPayloadInto(Location location, byte[] dst) throws IOException {
+        byte[] payload = readPayload(location);
+        System.arraycopy(payload, 0, dst, 0, payload.length);
+    }
+
     /** The pack's file name, for messages. */
     String describe();
 

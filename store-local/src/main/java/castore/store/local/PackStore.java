@@ -79,9 +79,21 @@ final class PackStore {
     byte[] readVerified(Location location) throws IOException {
         byte[] data = location.source().readPayload(location);
         if (!Blake3.digest(data).equals(location.digest())) {
-            throw new CorruptedDataException(location.describe() + " is corrupted: its content does not hash to its digest");
+            throw corrupted(location);
         }
         return data;
+    }
+
+    /** {@link #readVerified} into {@code dst[0, length)}; on a failed check its content is undefined. */
+    void readVerifiedInto(Location location, byte[] dst) throws IOException {
+        location.source().readPayloadInto(location, dst);
+        if (!Blake3.digest(dst, 0, location.length()).equals(location.digest())) {
+            throw corrupted(location);
+        }
+    }
+
+    private static CorruptedDataException corrupted(Location location) {
+        return new CorruptedDataException(location.describe() + " is corrupted: its content does not hash to its digest");
     }
 
     /**

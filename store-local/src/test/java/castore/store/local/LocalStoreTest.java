@@ -154,6 +154,62 @@ class LocalStoreTest {
     }
 
     @Test
+    void parallelStreamsAndRandomReadsOfOneReaderReturnExactBytesAndStreamsLoadEachChunkOnce() throws Exception {
+        byte[] data = randomBytes(13, 24 * 1024 * 1024);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            B3Digest d;
+            try (BlobWriter w = store.blobs().create()) {
+                w.write(data, 0, data.length);
+                d = w.finish();
+            }
+            int chunkCount = store.blobs().chunks(d).orElseThrow().size();
+            // One sequential reader alone: every chunk loaded once (into reused buffers after the first).
+            try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
+                ByteBuffer dst = ByteBuffer.allocate(4096);
+                for (int at = 0; at < data.length; at += 4096) {
+                    dst.clear();
+                    reader.read(at, dst);
+                    assertThat(java.util.Arrays.equals(dst.array(), 0, 4096, data, at, at + 4096)).as("at %d", at).isTrue();
+                }
+                assertThat(reader.loadedChunks()).isEqualTo(chunkCount);
+            }
+            // Four streams over quarters and two random readers at once, on one reader: reused
+            // buffers are overwritten while others copy, which must never show.
+            try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow();
+                    var pool = java.util.concurrent.Executors.newFixedThreadPool(6)) {
+                List<java.util.concurrent.Future<Void>> jobs = new ArrayList<>();
+                int quarter = data.length / 4;
+                for (int t = 0; t < 6; t++) {
+                    int thread = t;
+                    jobs.add(pool.submit(() -> {
+                        var random = new java.util.SplittableRandom(thread);
+                        int at = thread < 4 ? thread * quarter : 0;
+                        for (int i = 0; i < 400; i++) {
+                            int size = random.nextInt(1, 131_073);
+                            if (thread >= 4) {
+                                at = random.nextInt(data.length);
+                            } else if (at >= (thread + 1) * quarter) {
+                                break;
+                            }
+                            ByteBuffer dst = ByteBuffer.allocate(size);
+                            int n = reader.read(at, dst);
+                            int expected = Math.min(size, data.length - at);
+                            assertThat(n).isEqualTo(expected);
+                            assertThat(java.util.Arrays.equals(dst.array(), 0, n, data, at, at + n))
+                                    .as("thread %d at %d+%d", thread, at, n).isTrue();
+                            at += n;
+                        }
+                        return null;
+                    }));
+                }
+                for (var job : jobs) {
+                    job.get();
+                }
+            }
+        }
+    }
+
+    @Test
     void concurrentReadsOfOneChunkLoadItOnce() throws Exception {
         byte[] data = randomBytes(12, 4 * 1024 * 1024);
         try (LocalStore local = open(); Store store = local.asStore()) {
