@@ -24,7 +24,8 @@ import java.util.concurrent.locks.StampedLock;
  * sequential readers of one blob (parallel readers of one file share its reader) are followed
  * apart.
  *
- * <p>Chunks of a sequential stream are loaded into a few buffers this reader reuses
+ * <p>Chunks of a sequential stream over a blob of more than {@link #STREAM_SLOTS} chunks (about
+ * 3 MiB) are loaded into a few buffers this reader reuses
  * ({@link StreamSlot}) rather than into a new array each: a 1 GiB stream otherwise allocates
  * 1 GiB of arrays, which the JVM zeroes and the kernel backs with fresh pages. Readers copy out
  * of a slot under an optimistic read and retry if a load overwrote it meanwhile. Other loads
@@ -112,7 +113,8 @@ final class LocalBlobReader extends ChunkedBlobReader {
             if (cached != null) {
                 return copyFrom(index, cached, within, dst);
             }
-            return announceAhead(index)
+            // Reused buffers pay off on long streams; a file of a few chunks would only allocate them.
+            return announceAhead(index) && chunks().size() > STREAM_SLOTS
                     ? loadIntoStreamSlot(index, within, dst)
                     : copyFrom(index, load(index), within, dst);
         }
@@ -261,5 +263,9 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     int loadedChunks() {
         return loads.get();
+    }
+
+    boolean hasStreamSlots() {
+        return streamSlots != null;
     }
 }

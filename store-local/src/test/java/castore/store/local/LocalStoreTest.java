@@ -172,6 +172,23 @@ class LocalStoreTest {
                     assertThat(java.util.Arrays.equals(dst.array(), 0, 4096, data, at, at + 4096)).as("at %d", at).isTrue();
                 }
                 assertThat(reader.loadedChunks()).isEqualTo(chunkCount);
+                assertThat(reader.hasStreamSlots()).isTrue();
+            }
+            // A blob of a few chunks read the same way gets no reused buffers (they would only cost).
+            B3Digest small;
+            try (BlobWriter w = store.blobs().create()) {
+                w.write(data, 0, 2 * 1024 * 1024);
+                small = w.finish();
+            }
+            try (var reader = (LocalBlobReader) store.blobs().open(small).orElseThrow()) {
+                ByteBuffer dst = ByteBuffer.allocate(65536);
+                for (int at = 0; at < 2 * 1024 * 1024; at += 65536) {
+                    dst.clear();
+                    reader.read(at, dst);
+                    assertThat(java.util.Arrays.equals(dst.array(), 0, 65536, data, at, at + 65536)).isTrue();
+                }
+                assertThat(reader.loadedChunks()).isEqualTo(store.blobs().chunks(small).orElseThrow().size());
+                assertThat(reader.hasStreamSlots()).isFalse();
             }
             // Four streams over quarters and two random readers at once, on one reader: reused
             // buffers are overwritten while others copy, which must never show.
