@@ -6,14 +6,17 @@ import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
+import castore.service.ChunkStream;
 import castore.service.ChunkedBlobReader;
 import castore.service.CorruptedDataException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -49,6 +52,9 @@ public final class CachingBlobService implements BlobService {
     private final AtomicLong fetches = new AtomicLong();
     private final AtomicLong fetchedBytes = new AtomicLong();
     private final boolean onDisk;
+    /** Cleared once the inner service turns out not to stream blobs ({@link BlobService#streamChunks}). */
+    private volatile boolean innerStreams = true;
+    private final AtomicLong streams = new AtomicLong();
 
     public CachingBlobService(BlobService inner, DiskCache disk, CacheConfig config) {
         this.inner = inner;
@@ -77,6 +83,11 @@ public final class CachingBlobService implements BlobService {
 
     public long fetchedBytes() {
         return fetchedBytes.get();
+    }
+
+    /** Streams opened on the inner service (each feeding a sequential read from a blob's start). */
+    public long streams() {
+        return streams.get();
     }
 
     @Override
@@ -214,6 +225,9 @@ public final class CachingBlobService implements BlobService {
         private volatile boolean streaming;
         /** Chunks a streaming reader holds outside the memory tier, by index: the current ones and those read ahead. */
         private final Map<Integer, byte[]> window = new ConcurrentHashMap<>();
+        /** The stream feeding a sequential read from the blob's start, if one was started. */
+        private volatile Pump pump;
+        private final Object pumpLock = new Object();
 
         Reader(B3Digest digest, List<ChunkMeta> chunkList) throws IOException {
             super(chunkList);
@@ -243,23 +257,62 @@ public final class CachingBlobService implements BlobService {
             if (!window.isEmpty()) {
                 trimWindow(position);
             }
-            if (sequential && readAhead > 0 && end < size()) {
+            Pump feeding = pump;
+            if (position == 0 && (feeding == null || feeding.done)) {
+                feeding = startPump();
+            }
+            if (feeding != null && feeding.follows(position)) {
+                feeding.advance(end + readAhead);
+            } else if (sequential && readAhead > 0 && end < size()) {
                 scheduleReadAhead(end);
             }
             return super.read(position, dst);
         }
 
         /**
-         * Drops window chunks behind the chunk before the one at {@code position} (reads of one
-         * stream arrive slightly out of order) and those more than twice the read-ahead beyond it.
+         * A {@link Pump} for a read from the start of a blob of several chunks whose first chunk
+         * is not cached, if the inner service streams blobs; null otherwise.
+         */
+        private Pump startPump() throws IOException {
+            if (!innerStreams || readAhead <= 0 || chunks().size() < 2 || wrongList) {
+                return null;
+            }
+            synchronized (pumpLock) {
+                Pump running = pump;
+                if (running != null && !running.done) {
+                    return running;
+                }
+                B3Digest first = chunks().getFirst().digest();
+                if (window.containsKey(0) || chunks.contains(first) || chunkLoads.isLoading(first)) {
+                    return null;
+                }
+                Optional<ChunkStream> stream = inner.streamChunks(digest, chunks());
+                if (stream.isEmpty()) {
+                    innerStreams = false;
+                    return null;
+                }
+                streams.incrementAndGet();
+                Pump started = new Pump(stream.get());
+                pump = started;
+                users.incrementAndGet();
+                background.execute(started);
+                return started;
+            }
+        }
+
+        /**
+         * Drops window chunks that end more than 4 MiB before {@code position} (reads of one
+         * stream arrive out of order: a filesystem has several read-ahead windows in flight, and
+         * a chunk dropped before an earlier window's read took it costs a disk read and a hash)
+         * and those more than twice the read-ahead beyond it.
          */
         private void trimWindow(long position) {
             if (position >= size()) {
                 return;
             }
-            int current = indexOf(position);
+            int behind = indexOf(Math.max(0, position - 4 * SEQUENTIAL_SLACK));
             long farthest = position + 2 * Math.max(readAhead, 1 << 20);
-            window.keySet().removeIf(i -> i < current - 1 || start(i) > farthest);
+            window.keySet().removeIf(i -> i < behind || start(i) > farthest);
         }
 
         /** Fetches, in the background, the chunks of the {@code readAhead} bytes from {@code from} not yet asked for. */
@@ -449,8 +502,162 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         public void close() {
+            Pump feeding = pump;
+            if (feeding != null) {
+                feeding.close();
+            }
             window.clear();
             release();
+        }
+
+        /** Keeps a chunk the reader loaded: on disk and in the window when streaming, else in both tiers. */
+        private void keep(int index, ChunkMeta meta, byte[] data, boolean stream) {
+            if (stream) {
+                chunks.putOnDisk(meta.digest(), data);
+                window.put(index, data);
+            } else {
+                chunks.put(meta.digest(), data);
+            }
+        }
+
+        /**
+         * Feeds a sequential read from the start of the blob through one {@link ChunkStream}
+         * (over gRPC, one Read of the blob digest) instead of one request per chunk: on its own
+         * thread, it takes the chunks in order, up to {@code readAhead} bytes past the latest read
+         * that follows the stream, and keeps them as {@link #load} would. Chunks it is about to
+         * take are claimed in {@link #chunkLoads}, so readers of them (this one, others, read-ahead)
+         * wait for the stream instead of fetching them again; chunks cached already are skipped
+         * (passed over unverified). When the stream fails, claimed chunks fail with its error and
+         * later reads fetch chunk by chunk; when the reader closes first, or the service turns out
+         * not to stream this blob (NotFoundException before the first chunk), the claims are
+         * released and whoever waits for them fetches them.
+         */
+        private final class Pump implements Runnable {
+            private final ChunkStream stream;
+            /** Chunks claimed and not taken yet, by index (the pump's thread only). */
+            private final Map<Integer, CompletableFuture<byte[]>> claims = new HashMap<>();
+            /** Take the chunks that start below this offset; guarded by this. */
+            private volatile long bound;
+            private boolean closed;
+            /** The next chunk to take from the stream. */
+            private int next;
+            volatile boolean done;
+
+            Pump(ChunkStream stream) {
+                this.stream = stream;
+            }
+
+            /** Whether a read at {@code position} continues the read this stream feeds. */
+            boolean follows(long position) {
+                long limit = bound;
+                return !done && position <= limit && position + readAhead + 4 * SEQUENTIAL_SLACK >= limit;
+            }
+
+            synchronized void advance(long limit) {
+                if (limit > bound) {
+                    bound = limit;
+                    notifyAll();
+                }
+            }
+
+            synchronized void close() {
+                closed = true;
+                notifyAll();
+            }
+
+            private synchronized boolean isClosed() {
+                return closed;
+            }
+
+            /** The offset to take chunks up to, once chunk {@code next} is below it; -1 once closed. */
+            private synchronized long awaitBound() throws InterruptedException {
+                while (!closed && start(next) >= bound) {
+                    wait();
+                }
+                return closed ? -1 : bound;
+            }
+
+            @Override
+            public void run() {
+                Throwable failure = null;
+                try {
+                    int count = chunks().size();
+                    while (next < count) {
+                        long limit = awaitBound();
+                        if (limit < 0) {
+                            break;
+                        }
+                        int last = next;
+                        while (last + 1 < count && start(last + 1) < limit) {
+                            last++;
+                        }
+                        for (int i = next; i <= last; i++) {
+                            claimIfMissing(i);
+                        }
+                        for (int i = next; i <= last && !isClosed(); i++) {
+                            take(i);
+                            next = i + 1;
+                        }
+                    }
+                } catch (castore.service.NotFoundException e) {
+                    // Not served as a stream after all: the claimed chunks are fetched one by one.
+                    failure = next == 0 ? null : e;
+                } catch (Throwable t) {
+                    failure = t;
+                } finally {
+                    done = true;
+                    stream.close();
+                    settleClaims(failure);
+                    release();
+                }
+            }
+
+            private void claimIfMissing(int index) {
+                B3Digest chunk = chunks().get(index).digest();
+                if (claims.containsKey(index) || window.containsKey(index) || chunks.contains(chunk)) {
+                    return;
+                }
+                CompletableFuture<byte[]> claim = chunkLoads.claim(chunk);
+                if (claim != null) {
+                    claims.put(index, claim);
+                }
+            }
+
+            private void take(int index) throws IOException {
+                CompletableFuture<byte[]> claim = claims.remove(index);
+                if (claim == null) {
+                    stream.skip(); // cached already, or another reader is loading it
+                    return;
+                }
+                ChunkMeta meta = chunks().get(index);
+                byte[] data;
+                try {
+                    data = stream.next();
+                } catch (IOException | RuntimeException e) {
+                    claims.put(index, claim); // settled with the others
+                    throw e;
+                }
+                fetches.incrementAndGet();
+                fetchedBytes.addAndGet(data.length);
+                keep(index, meta, data, large);
+                chunkLoads.complete(meta.digest(), claim, data);
+                if (wholeBlob != null) {
+                    bindInOrder(index, data);
+                }
+            }
+
+            /** Claims left when the pump stops: failed with its error, or given up (their readers fetch them) if it was closed. */
+            private void settleClaims(Throwable failure) {
+                claims.forEach((index, claim) -> {
+                    B3Digest chunk = chunks().get(index).digest();
+                    if (failure != null) {
+                        chunkLoads.fail(chunk, claim, failure);
+                    } else {
+                        chunkLoads.release(chunk, claim);
+                    }
+                });
+                claims.clear();
+            }
         }
     }
 
