@@ -12,7 +12,6 @@ import castore.service.CorruptedDataException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -374,6 +373,9 @@ public final class CachingBlobService implements BlobService {
             if (wholeBlob != null) {
                 bindInOrder(index, data);
             }
+            if (wrongList) {
+                throw wrongListError(); // another thread's check failed while this one loaded
+            }
             return data;
         }
 
@@ -534,13 +536,19 @@ public final class CachingBlobService implements BlobService {
          */
         private final class Pump implements Runnable {
             private final ChunkStream stream;
-            /** Chunks claimed and not taken yet, by index (the pump's thread only). */
-            private final Map<Integer, CompletableFuture<byte[]>> claims = new HashMap<>();
-            /** Take the chunks that start below this offset; guarded by this. */
+            /**
+             * Chunks claimed and not taken yet, by index; an index absent up to {@link #claimedThrough}
+             * is cached already (or loading elsewhere) and is skipped.
+             */
+            private final Map<Integer, CompletableFuture<byte[]>> claims = new ConcurrentHashMap<>();
+            /** The last chunk looked at for claiming; guarded by this. */
+            private int claimedThrough = -1;
+            /** Where the latest read following the stream ends plus the read-ahead. */
             private volatile long bound;
             private boolean closed;
-            /** The next chunk to take from the stream. */
+            /** The next chunk to take from the stream (the pump's thread). */
             private int next;
+            /** Set under this once the pump stops: nothing is claimed after. */
             volatile boolean done;
 
             Pump(ChunkStream stream) {
@@ -553,11 +561,20 @@ public final class CachingBlobService implements BlobService {
                 return !done && position <= limit && position + readAhead + 4 * SEQUENTIAL_SLACK >= limit;
             }
 
+            /**
+             * Lets the pump take the chunks that start below {@code limit}, claiming them now (on
+             * the reading thread), so that this read's own loads wait for the stream.
+             */
             synchronized void advance(long limit) {
-                if (limit > bound) {
-                    bound = limit;
-                    notifyAll();
+                if (done || closed || limit <= bound) {
+                    return;
                 }
+                bound = limit;
+                int count = chunks().size();
+                while (claimedThrough + 1 < count && start(claimedThrough + 1) < limit) {
+                    claimIfMissing(++claimedThrough);
+                }
+                notifyAll();
             }
 
             synchronized void close() {
@@ -565,16 +582,12 @@ public final class CachingBlobService implements BlobService {
                 notifyAll();
             }
 
-            private synchronized boolean isClosed() {
-                return closed;
-            }
-
-            /** The offset to take chunks up to, once chunk {@code next} is below it; -1 once closed. */
-            private synchronized long awaitBound() throws InterruptedException {
-                while (!closed && start(next) >= bound) {
+            /** Waits until chunk {@code next} is claimed (or skipped); false once closed. */
+            private synchronized boolean awaitClaimed() throws InterruptedException {
+                while (!closed && next > claimedThrough) {
                     wait();
                 }
-                return closed ? -1 : bound;
+                return !closed;
             }
 
             @Override
@@ -582,30 +595,19 @@ public final class CachingBlobService implements BlobService {
                 Throwable failure = null;
                 try {
                     int count = chunks().size();
-                    while (next < count) {
-                        long limit = awaitBound();
-                        if (limit < 0) {
-                            break;
-                        }
-                        int last = next;
-                        while (last + 1 < count && start(last + 1) < limit) {
-                            last++;
-                        }
-                        for (int i = next; i <= last; i++) {
-                            claimIfMissing(i);
-                        }
-                        for (int i = next; i <= last && !isClosed(); i++) {
-                            take(i);
-                            next = i + 1;
-                        }
+                    while (next < count && awaitClaimed()) {
+                        take(next);
+                        next++;
                     }
                 } catch (castore.service.NotFoundException e) {
-                    // Not served as a stream after all: the claimed chunks are fetched one by one.
+                    // Not served as a stream after all: the claimed chunks are released to their readers.
                     failure = next == 0 ? null : e;
                 } catch (Throwable t) {
                     failure = t;
                 } finally {
-                    done = true;
+                    synchronized (this) {
+                        done = true;
+                    }
                     stream.close();
                     settleClaims(failure);
                     release();
@@ -614,7 +616,7 @@ public final class CachingBlobService implements BlobService {
 
             private void claimIfMissing(int index) {
                 B3Digest chunk = chunks().get(index).digest();
-                if (claims.containsKey(index) || window.containsKey(index) || chunks.contains(chunk)) {
+                if (window.containsKey(index) || chunks.contains(chunk)) {
                     return;
                 }
                 CompletableFuture<byte[]> claim = chunkLoads.claim(chunk);
@@ -640,10 +642,16 @@ public final class CachingBlobService implements BlobService {
                 fetches.incrementAndGet();
                 fetchedBytes.addAndGet(data.length);
                 keep(index, meta, data, large);
-                chunkLoads.complete(meta.digest(), claim, data);
-                if (wholeBlob != null) {
-                    bindInOrder(index, data);
+                // The whole-blob check first: a reader waiting for the last chunk gets its verdict.
+                try {
+                    if (wholeBlob != null) {
+                        bindInOrder(index, data);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    claims.put(index, claim);
+                    throw e;
                 }
+                chunkLoads.complete(meta.digest(), claim, data);
             }
 
             /** Claims left when the pump stops: failed with its error, or given up (their readers fetch them) if it was closed. */

@@ -1,0 +1,340 @@
+package castore.grpc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import castore.grpc.proto.BlobChunk;
+import castore.grpc.proto.BlobServiceGrpc;
+import castore.grpc.proto.PutBlobResponse;
+import castore.grpc.proto.ReadBlobRequest;
+import castore.grpc.proto.StatBlobRequest;
+import castore.grpc.proto.StatBlobResponse;
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.CorruptedDataException;
+import castore.service.Store;
+import castore.service.Stores;
+import castore.service.cache.CacheConfig;
+import castore.service.cache.CachingBlobService;
+import castore.service.cache.DiskCache;
+import castore.service.cache.StoreCache;
+import com.google.protobuf.ByteString;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A sequential read from a blob's start through the cache is one streamed Read of the blob
+ * digest (docs/grpc.md, "Streamed reads"): against a real daemon, and against servers whose
+ * streams lie, break, stall or are cut differently.
+ */
+@Timeout(60)
+class StreamedReadTest {
+    @TempDir
+    Path dir;
+
+    /** Counts how the daemon's store is read: whole blobs (a streamed Read) and single chunks. */
+    private static final class CountingBlobs implements BlobService {
+        final ChunkingBlobService inner = new ChunkingBlobService();
+        final AtomicInteger blobOpens = new AtomicInteger();
+        final AtomicInteger chunkOpens = new AtomicInteger();
+
+        @Override
+        public boolean has(B3Digest digest) {
+            return inner.has(digest);
+        }
+
+        @Override
+        public Optional<BlobReader> open(B3Digest digest) {
+            Optional<BlobReader> opened = inner.open(digest);
+            if (opened.isPresent() && inner.blobs.containsKey(digest)) {
+                blobOpens.incrementAndGet();
+            }
+            return opened;
+        }
+
+        @Override
+        public Optional<BlobReader> openChunk(B3Digest digest) {
+            chunkOpens.incrementAndGet();
+            return inner.openChunk(digest);
+        }
+
+        @Override
+        public Optional<List<ChunkMeta>> chunks(B3Digest digest) {
+            return inner.chunks(digest);
+        }
+
+        @Override
+        public boolean hasChunk(B3Digest digest) {
+            return inner.hasChunk(digest);
+        }
+
+        @Override
+        public BlobWriter create() {
+            return inner.create();
+        }
+    }
+
+    @Test
+    void aSequentialReadFromTheStartIsOneReadOfTheBlob() throws Exception {
+        var blobs = new CountingBlobs();
+        Store backing = new Store(blobs, new castore.service.memory.MemoryDirectoryService(), new castore.service.memory.MemoryRootService());
+        byte[] data = TestData.random(71, 6 << 20);
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir, backing, false);
+                Store cached = StoreCache.wrap(server.client(), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
+            B3Digest digest = TestData.put(server.client().blobs(), data);
+            int chunks = blobs.inner.chunks(digest).orElseThrow().size();
+            assertThat(chunks).isGreaterThan(8);
+            var caching = (CachingBlobService) cached.blobs();
+            blobs.blobOpens.set(0);
+            blobs.chunkOpens.set(0);
+
+            try (var reader = caching.open(digest).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThat(in.readAllBytes()).isEqualTo(data);
+            }
+            assertThat(caching.streams()).isEqualTo(1);
+            assertThat(blobs.blobOpens).hasValue(1);
+            assertThat(blobs.chunkOpens).hasValue(0);
+            assertThat(caching.fetches()).isEqualTo(chunks);
+
+            // Everything is cached (bound, on disk): a second read asks the daemon for nothing.
+            try (var reader = caching.open(digest).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThat(in.readAllBytes()).isEqualTo(data);
+            }
+            assertThat(caching.streams()).isEqualTo(1);
+            assertThat(blobs.blobOpens).hasValue(1);
+            assertThat(blobs.chunkOpens).hasValue(0);
+        }
+    }
+
+    @Test
+    void readersRacingTheStreamGetTheRightBytes() throws Exception {
+        Store backing = new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
+                new castore.service.memory.MemoryRootService());
+        byte[] data = TestData.random(72, 5 << 20);
+        ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+        try (var server = TestServer.start(TestServer.Transport.UNIX, dir, backing, false);
+                Store cached = StoreCache.wrap(server.client(), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
+            B3Digest digest = TestData.put(server.client().blobs(), data);
+            List<Future<byte[]>> reads = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                int step = 1 << (12 + i); // different read sizes: readers overtake each other and the stream
+                reads.add(pool.submit(() -> {
+                    try (var reader = cached.blobs().open(digest).orElseThrow()) {
+                        ByteBuffer all = ByteBuffer.allocate(data.length);
+                        while (all.hasRemaining()) {
+                            reader.read(all.position(), all.slice().limit(Math.min(step, all.remaining())));
+                            all.position(all.position() + Math.min(step, all.remaining()));
+                        }
+                        return all.array();
+                    }
+                }));
+            }
+            for (Future<byte[]> read : reads) {
+                assertThat(read.get()).isEqualTo(data);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    // ---- servers that lie, break, stall or cut the stream differently ----
+
+    private final Map<ByteString, StatBlobResponse> stats = new HashMap<>();
+    /** What Read sends, by digest: chunk digests and blob digests alike. */
+    private final Map<ByteString, List<ByteString>> reads = new HashMap<>();
+    /** Blob digests whose Read sends its messages and then nothing, without ending. */
+    private final Map<ByteString, Boolean> stalls = new HashMap<>();
+    private final AtomicInteger chunkReads = new AtomicInteger();
+
+    private final class Blobs extends BlobServiceGrpc.BlobServiceImplBase {
+        @Override
+        public void stat(StatBlobRequest request, StreamObserver<StatBlobResponse> responses) {
+            StatBlobResponse answer = stats.get(request.getDigest());
+            if (answer == null) {
+                responses.onError(Status.NOT_FOUND.asRuntimeException());
+                return;
+            }
+            responses.onNext(answer);
+            responses.onCompleted();
+        }
+
+        @Override
+        public void read(ReadBlobRequest request, StreamObserver<BlobChunk> responses) {
+            if (!stats.containsKey(request.getDigest())) {
+                chunkReads.incrementAndGet();
+            }
+            List<ByteString> answer = reads.get(request.getDigest());
+            if (answer == null) {
+                responses.onError(Status.NOT_FOUND.asRuntimeException());
+                return;
+            }
+            answer.forEach(d -> responses.onNext(BlobChunk.newBuilder().setData(d).build()));
+            if (!stalls.getOrDefault(request.getDigest(), false)) {
+                responses.onCompleted();
+            }
+        }
+
+        @Override
+        public StreamObserver<BlobChunk> put(StreamObserver<PutBlobResponse> responses) {
+            responses.onError(Status.UNIMPLEMENTED.asRuntimeException());
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(BlobChunk value) {
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                }
+
+                @Override
+                public void onCompleted() {
+                }
+            };
+        }
+    }
+
+    /** A blob of {@code count} chunks of {@code size} bytes each, served chunk by chunk; returns its bytes. */
+    private byte[] serve(B3Digest[] blob, long seed, int count, int size) {
+        byte[] data = TestData.random(seed, count * size);
+        var stat = StatBlobResponse.newBuilder();
+        for (int i = 0; i < count; i++) {
+            byte[] chunk = java.util.Arrays.copyOfRange(data, i * size, (i + 1) * size);
+            B3Digest d = Blake3.digest(chunk);
+            stat.addChunks(StatBlobResponse.ChunkMeta.newBuilder().setDigest(d.toByteString()).setSize(size));
+            reads.put(d.toByteString(), List.of(ByteString.copyFrom(chunk)));
+        }
+        blob[0] = Blake3.digest(data);
+        stats.put(blob[0].toByteString(), stat.build());
+        return data;
+    }
+
+    private static List<ByteString> pieces(byte[] data, int size) {
+        List<ByteString> out = new ArrayList<>();
+        for (int at = 0; at < data.length; at += size) {
+            out.add(ByteString.copyFrom(data, at, Math.min(size, data.length - at)));
+        }
+        return out;
+    }
+
+    /** Reads the blob from its start through a new disk cache over {@code client} (which stays open). */
+    private byte[] readThroughCache(Store client, B3Digest blob) throws IOException {
+        var config = CacheConfig.onDisk(dir.resolve("cache-" + System.nanoTime()), 1L << 30);
+        try (var disk = new DiskCache(config.directory().orElseThrow(), config.diskLimit());
+                var cached = new CachingBlobService(client.blobs(), disk, config);
+                var reader = cached.open(blob).orElseThrow(); var in = reader.inputStream(0)) {
+            return in.readAllBytes();
+        }
+    }
+
+    @Test
+    void streamsCutIntoOtherPiecesAreReassembledAndChecked() throws Exception {
+        B3Digest[] blob = new B3Digest[1];
+        byte[] data = serve(blob, 73, 6, 10_000);
+        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
+            reads.put(blob[0].toByteString(), pieces(data, 1000)); // a tvix server's message sizes are its own
+            assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            reads.put(blob[0].toByteString(), pieces(data, 25_000));
+            assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            assertThat(chunkReads).hasValue(0);
+        }
+    }
+
+    @Test
+    void aStreamOfWrongBytesFailsTheReadAndNothingWrongIsKept() throws Exception {
+        B3Digest[] blob = new B3Digest[1];
+        byte[] data = serve(blob, 74, 6, 10_000);
+        byte[] wrong = data.clone();
+        wrong[35_000] ^= 1; // in chunk 3
+        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS);
+                Store cached = StoreCache.wrap(Stores.open(server.address(), TestServer.CLIENT_OPTIONS), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
+            reads.put(blob[0].toByteString(), pieces(wrong, 10_000));
+            ByteString chunk3 = stats.get(blob[0].toByteString()).getChunks(3).getDigest();
+            List<ByteString> honest3 = reads.put(chunk3, List.of(ByteString.copyFrom(wrong, 30_000, 10_000))); // lies there too
+            try (var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
+                byte[] start = in.readNBytes(30_000); // chunks 0-2 are right and may be used
+                assertThat(start).isEqualTo(java.util.Arrays.copyOf(data, 30_000));
+                assertThatThrownBy(in::readAllBytes).isInstanceOf(CorruptedDataException.class)
+                        .hasMessageContaining("does not match its digest");
+            }
+            // The server now sends the right bytes: the same cache reads the blob whole.
+            reads.put(blob[0].toByteString(), pieces(data, 10_000));
+            reads.put(chunk3, honest3);
+            try (var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThat(in.readAllBytes()).isEqualTo(data);
+            }
+        }
+    }
+
+    @Test
+    void aStreamCutShortOrOfOtherChunksIsAnError() throws Exception {
+        B3Digest[] blob = new B3Digest[1];
+        byte[] data = serve(blob, 75, 6, 10_000);
+        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
+            reads.put(blob[0].toByteString(), pieces(java.util.Arrays.copyOf(data, 45_000), 10_000));
+            assertThatThrownBy(() -> readThroughCache(client, blob[0])).isInstanceOf(CorruptedDataException.class)
+                    .hasMessageContaining("ended after 45000 bytes");
+
+            // Valid chunks, streamed as listed, that are not the blob: caught by the whole-blob check.
+            B3Digest[] other = new B3Digest[1];
+            byte[] otherData = serve(other, 76, 6, 10_000);
+            stats.put(blob[0].toByteString(), stats.get(other[0].toByteString()));
+            reads.put(blob[0].toByteString(), pieces(otherData, 10_000));
+            assertThatThrownBy(() -> readThroughCache(client, blob[0])).isInstanceOf(CorruptedDataException.class)
+                    .hasMessageContaining("do not make up the blob");
+        }
+    }
+
+    @Test
+    void aServerThatDoesNotStreamTheBlobIsReadChunkByChunk() throws Exception {
+        B3Digest[] blob = new B3Digest[1];
+        byte[] data = serve(blob, 77, 6, 10_000);
+        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
+            reads.remove(blob[0].toByteString()); // Read of the blob digest: NOT_FOUND
+            assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            assertThat(chunkReads).hasValue(6);
+            reads.put(blob[0].toByteString(), List.of()); // an empty answer
+            assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            assertThat(chunkReads).hasValue(12);
+        }
+    }
+
+    @Test
+    void aStalledStreamFailsAfterTheTimeoutAndTheNextReadWorks() throws Exception {
+        B3Digest[] blob = new B3Digest[1];
+        byte[] data = serve(blob, 78, 6, 10_000);
+        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS);
+                Store cached = StoreCache.wrap(Stores.open(server.address(), TestServer.CLIENT_OPTIONS), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
+            reads.put(blob[0].toByteString(), pieces(java.util.Arrays.copyOf(data, 20_000), 10_000));
+            stalls.put(blob[0].toByteString(), true);
+            long started = System.nanoTime();
+            try (var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThatThrownBy(in::readAllBytes).isInstanceOf(IOException.class).hasMessageContaining("sent nothing for 2000 ms");
+            }
+            assertThat(System.nanoTime() - started).isLessThan(30_000_000_000L); // bounded (the timeout is 2 s)
+            stalls.clear();
+            reads.put(blob[0].toByteString(), pieces(data, 10_000));
+            try (var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThat(in.readAllBytes()).isEqualTo(data);
+            }
+        }
+    }
+}
