@@ -264,22 +264,29 @@ class StreamedReadTest {
         byte[] data = serve(blob, 74, 6, 10_000);
         byte[] wrong = data.clone();
         wrong[35_000] ^= 1; // in chunk 3
-        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS);
-                Store cached = StoreCache.wrap(Stores.open(server.address(), TestServer.CLIENT_OPTIONS), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
+        var config = CacheConfig.onDisk(dir.resolve("cache"), 1L << 30);
+        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
             reads.put(blob[0].toByteString(), pieces(wrong, 10_000));
             ByteString chunk3 = stats.get(blob[0].toByteString()).getChunks(3).getDigest();
             List<ByteString> honest3 = reads.put(chunk3, List.of(ByteString.copyFrom(wrong, 30_000, 10_000))); // lies there too
-            try (var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
-                byte[] start = in.readNBytes(30_000); // chunks 0-2 are right and may be used
-                assertThat(start).isEqualTo(java.util.Arrays.copyOf(data, 30_000));
-                assertThatThrownBy(in::readAllBytes).isInstanceOf(CorruptedDataException.class)
+            try (var disk = new DiskCache(dir.resolve("cache"), config.diskLimit());
+                    var cached = new CachingBlobService(client.blobs(), disk, config);
+                    var reader = cached.open(blob[0]).orElseThrow()) {
+                ByteBuffer start = ByteBuffer.allocate(30_000); // chunks 0-2 are right and may be used
+                assertThat(reader.read(0, start)).isEqualTo(30_000);
+                assertThat(start.array()).isEqualTo(java.util.Arrays.copyOf(data, 30_000));
+                assertThatThrownBy(() -> reader.read(30_000, ByteBuffer.allocate(30_000))).isInstanceOf(CorruptedDataException.class)
                         .hasMessageContaining("does not match its digest");
             }
-            // The server now sends the right bytes: the same cache reads the blob whole.
+            // The server now sends the right bytes: a cache on the same directory (what the
+            // first one kept, no fetch of it still in flight) reads the blob whole.
             reads.put(blob[0].toByteString(), pieces(data, 10_000));
             reads.put(chunk3, honest3);
-            try (var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
+            try (var disk = new DiskCache(dir.resolve("cache"), config.diskLimit());
+                    var cached = new CachingBlobService(client.blobs(), disk, config);
+                    var reader = cached.open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
                 assertThat(in.readAllBytes()).isEqualTo(data);
+                assertThat(cached.fetches()).isLessThanOrEqualTo(3); // chunks 0-2 came from disk
             }
         }
     }
@@ -290,8 +297,21 @@ class StreamedReadTest {
         byte[] data = serve(blob, 75, 6, 10_000);
         try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
             reads.put(blob[0].toByteString(), pieces(java.util.Arrays.copyOf(data, 45_000), 10_000));
-            assertThatThrownBy(() -> readThroughCache(client, blob[0])).isInstanceOf(CorruptedDataException.class)
-                    .hasMessageContaining("ended after 45000 bytes");
+            List<ChunkMeta> list = client.blobs().chunks(blob[0]).orElseThrow();
+            try (var stream = client.blobs().streamChunks(blob[0], list).orElseThrow()) {
+                for (int i = 0; i < 4; i++) {
+                    assertThat(stream.next()).isEqualTo(java.util.Arrays.copyOfRange(data, i * 10_000, (i + 1) * 10_000));
+                }
+                assertThatThrownBy(stream::next).isInstanceOf(CorruptedDataException.class)
+                        .hasMessageContaining("ended after 45000 bytes, before chunk 4 of 6");
+            }
+            // Through the cache: the chunks the stream failed are fetched one by one when read
+            // again, so the read either fails or returns the blob, never anything else.
+            try {
+                assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            } catch (CorruptedDataException e) {
+                assertThat(e).hasMessageContaining("ended after 45000 bytes");
+            }
 
             // Valid chunks, streamed as listed, that are not the blob: caught by the whole-blob check.
             B3Digest[] other = new B3Digest[1];

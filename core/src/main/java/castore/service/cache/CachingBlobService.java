@@ -216,7 +216,7 @@ public final class CachingBlobService implements BlobService {
         private volatile int prefetchedThrough = -1;
         // Guarded by itself; null once bound (or known bound).
         private final Object bindLock = new Object();
-        private Blake3.Hasher wholeBlob;
+        private volatile Blake3.Hasher wholeBlob;
         private int hashedChunks;
         private volatile boolean wrongList;
         private final boolean large;
@@ -433,12 +433,14 @@ public final class CachingBlobService implements BlobService {
                     hashedChunks++;
                 }
                 boolean matches = wholeBlob.digest().equals(digest);
+                if (!matches) {
+                    wrongList = true; // before wholeBlob goes: a reader that sees it gone then sees the verdict
+                }
                 wholeBlob = null;
                 if (matches) {
                     boundLists.put(digest, Boolean.TRUE);
                     return;
                 }
-                wrongList = true;
                 chunkLists.remove(digest);
             }
             throw wrongListError();
@@ -529,10 +531,10 @@ public final class CachingBlobService implements BlobService {
          * that follows the stream, and keeps them as {@link #load} would. Chunks it is about to
          * take are claimed in {@link #chunkLoads}, so readers of them (this one, others, read-ahead)
          * wait for the stream instead of fetching them again; chunks cached already are skipped
-         * (passed over unverified). When the stream fails, claimed chunks fail with its error and
-         * later reads fetch chunk by chunk; when the reader closes first, or the service turns out
-         * not to stream this blob (NotFoundException before the first chunk), the claims are
-         * released and whoever waits for them fetches them.
+         * (passed over unverified). When the stream fails, the chunk being taken fails with its
+         * error and later reads fetch chunk by chunk; the other claims are released, and whoever
+         * waits for them fetches them, as when the reader closes first or the service turns out
+         * not to stream this blob (NotFoundException before the first chunk).
          */
         private final class Pump implements Runnable {
             private final ChunkStream stream;
@@ -654,16 +656,17 @@ public final class CachingBlobService implements BlobService {
                 chunkLoads.complete(meta.digest(), claim, data);
             }
 
-            /** Claims left when the pump stops: failed with its error, or given up (their readers fetch them) if it was closed. */
+            /**
+             * Claims left when the pump stops: the chunk it was taking fails with its error; the
+             * others are given up, and whoever waits for them fetches them (a stream that broke
+             * says nothing about them).
+             */
             private void settleClaims(Throwable failure) {
-                claims.forEach((index, claim) -> {
-                    B3Digest chunk = chunks().get(index).digest();
-                    if (failure != null) {
-                        chunkLoads.fail(chunk, claim, failure);
-                    } else {
-                        chunkLoads.release(chunk, claim);
-                    }
-                });
+                CompletableFuture<byte[]> current = failure == null ? null : claims.remove(next);
+                if (current != null) {
+                    chunkLoads.fail(chunks().get(next).digest(), current, failure);
+                }
+                claims.forEach((index, claim) -> chunkLoads.release(chunks().get(index).digest(), claim));
                 claims.clear();
             }
         }

@@ -58,14 +58,15 @@ final class SingleFlight<K, V> {
         return inFlight.putIfAbsent(key, mine) == null ? mine : null;
     }
 
+    // Removed before completed: a caller that comes once the claim's waiters are woken must not join it.
     void complete(K key, CompletableFuture<V> claim, V value) {
-        claim.complete(value);
         inFlight.remove(key, claim);
+        claim.complete(value);
     }
 
     void fail(K key, CompletableFuture<V> claim, Throwable failure) {
-        claim.completeExceptionally(failure);
         inFlight.remove(key, claim);
+        claim.completeExceptionally(failure);
     }
 
     /** Gives up a claim: whoever waits for it loads the key instead. */
