@@ -14,7 +14,7 @@
 # readers are pinned to it, the daemon is not), CASTORE (the launcher to mount with, default this
 # checkout's ./castore: another checkout's measures another build), WARMUP=1 (cold only: read the
 # first file, then measure a second one: a warm JVM on a cold cache), CASTORE_JAVA_OPTS (added to
-# -XX:ActiveProcessorCount=2, as bench/remote.sh does).
+# -XX:ActiveProcessorCount=2, as bench/remote.sh does), MOUNT_ARGS (more `castore mount` options).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 W="${BENCH_DIR:-/var/tmp/castore-remote-probe}"
@@ -63,7 +63,7 @@ run)
   }
   trap cleanup EXIT
   coproc PROBE { CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2 ${CASTORE_JAVA_OPTS:-}" exec taskset -c "$CPU" \
-      "$CASTORE" mount "${args[@]}" --threads 4 "$M" 2>&1; }
+      "$CASTORE" mount "${args[@]}" --threads 4 ${MOUNT_ARGS:-} "$M" 2>&1; }
   pid=$!
   line=""
   while [[ "$line" != "castore: mounted "* ]]; do read -r -t 120 line <&"${PROBE[0]}"; done

@@ -51,57 +51,15 @@ class StreamedReadTest {
     @TempDir
     Path dir;
 
-    /** Counts how the daemon's store is read: whole blobs (a streamed Read) and single chunks. */
-    private static final class CountingBlobs implements BlobService {
-        final ChunkingBlobService inner = new ChunkingBlobService();
-        final AtomicInteger blobOpens = new AtomicInteger();
-        final AtomicInteger chunkOpens = new AtomicInteger();
-
-        @Override
-        public boolean has(B3Digest digest) {
-            return inner.has(digest);
-        }
-
-        @Override
-        public Optional<BlobReader> open(B3Digest digest) {
-            Optional<BlobReader> opened = inner.open(digest);
-            if (opened.isPresent() && inner.blobs.containsKey(digest)) {
-                blobOpens.incrementAndGet();
-            }
-            return opened;
-        }
-
-        @Override
-        public Optional<BlobReader> openChunk(B3Digest digest) {
-            chunkOpens.incrementAndGet();
-            return inner.openChunk(digest);
-        }
-
-        @Override
-        public Optional<List<ChunkMeta>> chunks(B3Digest digest) {
-            return inner.chunks(digest);
-        }
-
-        @Override
-        public boolean hasChunk(B3Digest digest) {
-            return inner.hasChunk(digest);
-        }
-
-        @Override
-        public BlobWriter create() {
-            return inner.create();
-        }
-    }
-
     @Test
     void aSequentialReadFromTheStartIsOneReadOfTheBlob() throws Exception {
-        var blobs = new CountingBlobs();
+        var blobs = new ChunkingBlobService();
         Store backing = new Store(blobs, new castore.service.memory.MemoryDirectoryService(), new castore.service.memory.MemoryRootService());
         byte[] data = TestData.random(71, 6 << 20);
         try (var server = TestServer.start(TestServer.Transport.TCP, dir, backing, false);
                 Store cached = StoreCache.wrap(server.client(), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
             B3Digest digest = TestData.put(server.client().blobs(), data);
-            int chunks = blobs.inner.chunks(digest).orElseThrow().size();
+            int chunks = blobs.chunks(digest).orElseThrow().size();
             assertThat(chunks).isGreaterThan(8);
             var caching = (CachingBlobService) cached.blobs();
             blobs.blobOpens.set(0);
@@ -158,59 +116,9 @@ class StreamedReadTest {
 
     // ---- servers that lie, break, stall or cut the stream differently ----
 
-    private final Map<ByteString, StatBlobResponse> stats = new HashMap<>();
-    /** What Read sends, by digest: chunk digests and blob digests alike. */
-    private final Map<ByteString, List<ByteString>> reads = new HashMap<>();
-    /** Blob digests whose Read sends its messages and then nothing, without ending. */
-    private final Map<ByteString, Boolean> stalls = new HashMap<>();
-    private final AtomicInteger chunkReads = new AtomicInteger();
-
-    private final class Blobs extends BlobServiceGrpc.BlobServiceImplBase {
-        @Override
-        public void stat(StatBlobRequest request, StreamObserver<StatBlobResponse> responses) {
-            StatBlobResponse answer = stats.get(request.getDigest());
-            if (answer == null) {
-                responses.onError(Status.NOT_FOUND.asRuntimeException());
-                return;
-            }
-            responses.onNext(answer);
-            responses.onCompleted();
-        }
-
-        @Override
-        public void read(ReadBlobRequest request, StreamObserver<BlobChunk> responses) {
-            if (!stats.containsKey(request.getDigest())) {
-                chunkReads.incrementAndGet();
-            }
-            List<ByteString> answer = reads.get(request.getDigest());
-            if (answer == null) {
-                responses.onError(Status.NOT_FOUND.asRuntimeException());
-                return;
-            }
-            answer.forEach(d -> responses.onNext(BlobChunk.newBuilder().setData(d).build()));
-            if (!stalls.getOrDefault(request.getDigest(), false)) {
-                responses.onCompleted();
-            }
-        }
-
-        @Override
-        public StreamObserver<BlobChunk> put(StreamObserver<PutBlobResponse> responses) {
-            responses.onError(Status.UNIMPLEMENTED.asRuntimeException());
-            return new StreamObserver<>() {
-                @Override
-                public void onNext(BlobChunk value) {
-                }
-
-                @Override
-                public void onError(Throwable t) {
-                }
-
-                @Override
-                public void onCompleted() {
-                }
-            };
-        }
-    }
+    private final FakeBlobService blobs = new FakeBlobService();
+    private final Map<ByteString, StatBlobResponse> stats = blobs.stats;
+    private final Map<ByteString, List<ByteString>> reads = blobs.reads;
 
     /** A blob of {@code count} chunks of {@code size} bytes each, served chunk by chunk; returns its bytes. */
     private byte[] serve(B3Digest[] blob, long seed, int count, int size) {
@@ -235,12 +143,25 @@ class StreamedReadTest {
         return out;
     }
 
+    /** A disk cache in {@code dir} over {@code inner}, which it leaves open. */
+    private record Cached(DiskCache disk, CachingBlobService blobs) implements AutoCloseable {
+        static Cached on(Path dir, BlobService inner) throws IOException {
+            var config = CacheConfig.onDisk(dir, 1L << 30);
+            var disk = new DiskCache(dir, config.diskLimit());
+            return new Cached(disk, new CachingBlobService(inner, disk, config));
+        }
+
+        @Override
+        public void close() throws IOException {
+            blobs.close();
+            disk.close();
+        }
+    }
+
     /** Reads the blob from its start through a new disk cache over {@code client} (which stays open). */
     private byte[] readThroughCache(Store client, B3Digest blob) throws IOException {
-        var config = CacheConfig.onDisk(dir.resolve("cache-" + System.nanoTime()), 1L << 30);
-        try (var disk = new DiskCache(config.directory().orElseThrow(), config.diskLimit());
-                var cached = new CachingBlobService(client.blobs(), disk, config);
-                var reader = cached.open(blob).orElseThrow(); var in = reader.inputStream(0)) {
+        try (var cached = Cached.on(dir.resolve("cache-" + System.nanoTime()), client.blobs());
+                var reader = cached.blobs().open(blob).orElseThrow(); var in = reader.inputStream(0)) {
             return in.readAllBytes();
         }
     }
@@ -249,12 +170,12 @@ class StreamedReadTest {
     void streamsCutIntoOtherPiecesAreReassembledAndChecked() throws Exception {
         B3Digest[] blob = new B3Digest[1];
         byte[] data = serve(blob, 73, 6, 10_000);
-        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
+        try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
             reads.put(blob[0].toByteString(), pieces(data, 1000)); // a tvix server's message sizes are its own
             assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
             reads.put(blob[0].toByteString(), pieces(data, 25_000));
             assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
-            assertThat(chunkReads).hasValue(0);
+            assertThat(blobs.chunkReads).hasValue(0);
         }
     }
 
@@ -264,14 +185,11 @@ class StreamedReadTest {
         byte[] data = serve(blob, 74, 6, 10_000);
         byte[] wrong = data.clone();
         wrong[35_000] ^= 1; // in chunk 3
-        var config = CacheConfig.onDisk(dir.resolve("cache"), 1L << 30);
-        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
+        try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
             reads.put(blob[0].toByteString(), pieces(wrong, 10_000));
             ByteString chunk3 = stats.get(blob[0].toByteString()).getChunks(3).getDigest();
             List<ByteString> honest3 = reads.put(chunk3, List.of(ByteString.copyFrom(wrong, 30_000, 10_000))); // lies there too
-            try (var disk = new DiskCache(dir.resolve("cache"), config.diskLimit());
-                    var cached = new CachingBlobService(client.blobs(), disk, config);
-                    var reader = cached.open(blob[0]).orElseThrow()) {
+            try (var cached = Cached.on(dir.resolve("cache"), client.blobs()); var reader = cached.blobs().open(blob[0]).orElseThrow()) {
                 ByteBuffer start = ByteBuffer.allocate(30_000); // chunks 0-2 are right and may be used
                 assertThat(reader.read(0, start)).isEqualTo(30_000);
                 assertThat(start.array()).isEqualTo(java.util.Arrays.copyOf(data, 30_000));
@@ -282,11 +200,10 @@ class StreamedReadTest {
             // first one kept, no fetch of it still in flight) reads the blob whole.
             reads.put(blob[0].toByteString(), pieces(data, 10_000));
             reads.put(chunk3, honest3);
-            try (var disk = new DiskCache(dir.resolve("cache"), config.diskLimit());
-                    var cached = new CachingBlobService(client.blobs(), disk, config);
-                    var reader = cached.open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
+            try (var cached = Cached.on(dir.resolve("cache"), client.blobs());
+                    var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
                 assertThat(in.readAllBytes()).isEqualTo(data);
-                assertThat(cached.fetches()).isLessThanOrEqualTo(3); // chunks 0-2 came from disk
+                assertThat(cached.blobs().fetches()).isLessThanOrEqualTo(3); // chunks 0-2 came from disk
             }
         }
     }
@@ -295,7 +212,7 @@ class StreamedReadTest {
     void aStreamCutShortOrOfOtherChunksIsAnError() throws Exception {
         B3Digest[] blob = new B3Digest[1];
         byte[] data = serve(blob, 75, 6, 10_000);
-        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
+        try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
             reads.put(blob[0].toByteString(), pieces(java.util.Arrays.copyOf(data, 45_000), 10_000));
             List<ChunkMeta> list = client.blobs().chunks(blob[0]).orElseThrow();
             try (var stream = client.blobs().streamChunks(blob[0], list).orElseThrow()) {
@@ -327,13 +244,13 @@ class StreamedReadTest {
     void aServerThatDoesNotStreamTheBlobIsReadChunkByChunk() throws Exception {
         B3Digest[] blob = new B3Digest[1];
         byte[] data = serve(blob, 77, 6, 10_000);
-        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
+        try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
             reads.remove(blob[0].toByteString()); // Read of the blob digest: NOT_FOUND
             assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
-            assertThat(chunkReads).hasValue(6);
+            assertThat(blobs.chunkReads).hasValue(6);
             reads.put(blob[0].toByteString(), List.of()); // an empty answer
             assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
-            assertThat(chunkReads).hasValue(12);
+            assertThat(blobs.chunkReads).hasValue(12);
         }
     }
 
@@ -341,16 +258,16 @@ class StreamedReadTest {
     void aStalledStreamFailsAfterTheTimeoutAndTheNextReadWorks() throws Exception {
         B3Digest[] blob = new B3Digest[1];
         byte[] data = serve(blob, 78, 6, 10_000);
-        try (var server = FakeServer.start(new Blobs()); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS);
+        try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS);
                 Store cached = StoreCache.wrap(Stores.open(server.address(), TestServer.CLIENT_OPTIONS), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
             reads.put(blob[0].toByteString(), pieces(java.util.Arrays.copyOf(data, 20_000), 10_000));
-            stalls.put(blob[0].toByteString(), true);
+            blobs.stalls.add(blob[0].toByteString());
             long started = System.nanoTime();
             try (var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
                 assertThatThrownBy(in::readAllBytes).isInstanceOf(IOException.class).hasMessageContaining("sent nothing for 2000 ms");
             }
             assertThat(System.nanoTime() - started).isLessThan(30_000_000_000L); // bounded (the timeout is 2 s)
-            stalls.clear();
+            blobs.stalls.clear();
             reads.put(blob[0].toByteString(), pieces(data, 10_000));
             try (var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
                 assertThat(in.readAllBytes()).isEqualTo(data);
