@@ -51,8 +51,6 @@ public final class CachingBlobService implements BlobService {
     private final AtomicLong fetches = new AtomicLong();
     private final AtomicLong fetchedBytes = new AtomicLong();
     private final boolean onDisk;
-    /** Cleared once the inner service turns out not to stream blobs ({@link BlobService#streamChunks}). */
-    private volatile boolean innerStreams = true;
     private final AtomicLong streams = new AtomicLong();
 
     public CachingBlobService(BlobService inner, DiskCache disk, CacheConfig config) {
@@ -273,7 +271,7 @@ public final class CachingBlobService implements BlobService {
          * is not cached, if the inner service streams blobs; null otherwise.
          */
         private Pump startPump() throws IOException {
-            if (!innerStreams || readAhead <= 0 || chunks().size() < 2 || wrongList) {
+            if (readAhead <= 0 || chunks().size() < 2 || wrongList) {
                 return null;
             }
             synchronized (pumpLock) {
@@ -285,9 +283,10 @@ public final class CachingBlobService implements BlobService {
                 if (window.containsKey(0) || chunks.contains(first) || chunkLoads.isLoading(first)) {
                     return null;
                 }
+                // Empty for services that cannot stream, and for blobs a service will not stream
+                // (gRPC: a chunk too large to hold): asked again for each read from the start.
                 Optional<ChunkStream> stream = inner.streamChunks(digest, chunks());
                 if (stream.isEmpty()) {
-                    innerStreams = false;
                     return null;
                 }
                 streams.incrementAndGet();
