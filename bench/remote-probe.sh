@@ -14,7 +14,7 @@
 # readers are pinned to it, the daemon is not), CASTORE (the launcher to mount with, default this
 # checkout's ./castore: another checkout's measures another build), WARMUP=1 (cold only: read the
 # first file, then measure a second one: a warm JVM on a cold cache), CASTORE_JAVA_OPTS (added to
-# -XX:ActiveProcessorCount=2, as bench/remote.sh does).
+# -XX:ActiveProcessorCount=2, as bench/remote.sh does), MOUNT_ARGS (more `castore mount` options).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 W="${BENCH_DIR:-/var/tmp/castore-remote-probe}"
@@ -63,7 +63,7 @@ run)
   }
   trap cleanup EXIT
   coproc PROBE { CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2 ${CASTORE_JAVA_OPTS:-}" exec taskset -c "$CPU" \
-      "$CASTORE" mount "${args[@]}" --threads 4 "$M" 2>&1; }
+      "$CASTORE" mount "${args[@]}" --threads 4 ${MOUNT_ARGS:-} "$M" 2>&1; }
   pid=$!
   line=""
   while [[ "$line" != "castore: mounted "* ]]; do read -r -t 120 line <&"${PROBE[0]}"; done
@@ -76,7 +76,8 @@ run)
     sync; echo 1 >/proc/sys/vm/drop_caches
   fi
   cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-  m0=$(cpu "$pid") d0=$(cpu "$daemon") t0=$(date +%s%N)
+  sys() { awk '{print $15}' "/proc/$1/stat"; }
+  m0=$(cpu "$pid") d0=$(cpu "$daemon") s0=$(sys "$pid") t0=$(date +%s%N)
   readers=()
   case "$workload" in
     seq) taskset -c "$CPU" "$W/bin/fsbench" range "$file" 0 "$GiB" >/dev/null ;;
@@ -85,10 +86,10 @@ run)
     pread) taskset -c "$CPU" "$W/bin/fsbench" pread "$file" 20000 >/dev/null ;;
     *) echo "unknown workload $workload" >&2; exit 2 ;;
   esac
-  t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon")
+  t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon") s1=$(sys "$pid")
   tick=$(getconf CLK_TCK) ms=$(( (t1 - t0) / 1000000 ))
   rate=$(awk -v ms="$ms" -v w="$workload" 'BEGIN { if (w == "pread") printf "%.0f preads/s", 20000 / ms * 1000; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
-  echo "$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms," \
+  echo "$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms (system $(( (s1 - s0) * 1000 / tick )))," \
     "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, load $(cut -d' ' -f1 /proc/loadavg)" ;;
 *)
   echo "usage: bench/remote-probe.sh setup | run cold|warm|local [seq|par4|pread] | stop" >&2; exit 2 ;;

@@ -70,6 +70,17 @@ public interface BlobService extends AutoCloseable {
         }
     }
 
+    /**
+     * The chunks listed by {@code chunks} (the chunk list of {@code blob}), from the first, in
+     * order, through one request; each is verified before it is returned. Empty if this service
+     * cannot stream a blob (then use {@link #readChunk} per chunk). tvix's BlobService.Read of a
+     * blob digest sends the blob's bytes in order: a remote read of a whole blob then costs one
+     * call instead of one per chunk. The default cannot.
+     */
+    default Optional<ChunkStream> streamChunks(B3Digest blob, List<ChunkMeta> chunks) throws IOException {
+        return Optional.empty();
+    }
+
     @Override
     default void close() throws IOException {
     }

@@ -26,6 +26,9 @@ final class ChunkingBlobService implements BlobService {
     final ConcurrentHashMap<B3Digest, byte[]> chunks = new ConcurrentHashMap<>();
     final ConcurrentHashMap<B3Digest, List<ChunkMeta>> blobs = new ConcurrentHashMap<>();
     final AtomicLong newChunkBytes = new AtomicLong();
+    /** Blobs opened whole (a server's Read of a blob digest) and chunks opened by digest. */
+    final java.util.concurrent.atomic.AtomicInteger blobOpens = new java.util.concurrent.atomic.AtomicInteger();
+    final java.util.concurrent.atomic.AtomicInteger chunkOpens = new java.util.concurrent.atomic.AtomicInteger();
 
     @Override
     public boolean has(B3Digest digest) {
@@ -35,6 +38,9 @@ final class ChunkingBlobService implements BlobService {
     @Override
     public Optional<BlobReader> open(B3Digest digest) {
         List<ChunkMeta> list = blobs.get(digest);
+        if (list != null) {
+            blobOpens.incrementAndGet();
+        }
         return list == null ? Optional.empty() : Optional.of(reader(list));
     }
 
@@ -50,6 +56,7 @@ final class ChunkingBlobService implements BlobService {
 
     @Override
     public Optional<BlobReader> openChunk(B3Digest digest) {
+        chunkOpens.incrementAndGet();
         if (blobs.containsKey(digest)) {
             return open(digest);
         }

@@ -39,17 +39,17 @@ import org.junit.jupiter.api.Test;
 
 /** A server that lies or breaks: the client reports errors and never returns wrong bytes. */
 class LyingServerTest {
-    private final Map<ByteString, StatBlobResponse> stats = new HashMap<>();
-    private final Map<ByteString, List<ByteString>> reads = new HashMap<>();
+    private final FakeBlobService blobs = new FakeBlobService();
+    private final Map<ByteString, StatBlobResponse> stats = blobs.stats;
+    private final Map<ByteString, List<ByteString>> reads = blobs.reads;
     private final Map<ByteString, List<castore.proto.Directory>> directories = new HashMap<>();
     private final List<castore.proto.Node> roots = new java.util.ArrayList<>();
-    private ByteString putAnswer = ByteString.EMPTY;
     private FakeServer server;
     private Store client;
 
     @BeforeEach
     void start() throws Exception {
-        server = FakeServer.start(new Blobs(), new Directories(), new Roots());
+        server = FakeServer.start(blobs, new Directories(), new Roots());
         client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS);
     }
 
@@ -174,7 +174,7 @@ class LyingServerTest {
 
     @Test
     void uploadAnsweredWithAnotherDigestIsAnError() throws Exception {
-        putAnswer = Blake3.digest(new byte[] {1}).toByteString();
+        blobs.putAnswer = Blake3.digest(new byte[] {1}).toByteString();
         byte[] data = TestData.random(9, 2000);
         // First Stat says "absent", so the blob is sent with tvix's Put (no ChunkedBlobService here).
         assertThatThrownBy(() -> TestData.put(client.blobs(), data))
@@ -239,44 +239,6 @@ class LyingServerTest {
         }).isInstanceOf(UncheckedIOException.class).cause().hasMessageContaining("listed root 'a' after 'b'");
         assertThatThrownBy(() -> client.roots().get(Name.of("a")))
                 .isInstanceOf(CorruptedDataException.class).hasMessageContaining("answered root 'b' for 'a'");
-    }
-
-    private final class Blobs extends BlobServiceGrpc.BlobServiceImplBase {
-        @Override
-        public void stat(StatBlobRequest request, StreamObserver<StatBlobResponse> responses) {
-            StatBlobResponse answer = stats.get(request.getDigest());
-            if (answer == null) {
-                responses.onError(Status.NOT_FOUND.asRuntimeException());
-                return;
-            }
-            responses.onNext(answer);
-            responses.onCompleted();
-        }
-
-        @Override
-        public void read(ReadBlobRequest request, StreamObserver<BlobChunk> responses) {
-            reads.getOrDefault(request.getDigest(), List.of()).forEach(d -> responses.onNext(BlobChunk.newBuilder().setData(d).build()));
-            responses.onCompleted();
-        }
-
-        @Override
-        public StreamObserver<BlobChunk> put(StreamObserver<PutBlobResponse> responses) {
-            return new StreamObserver<>() {
-                @Override
-                public void onNext(BlobChunk value) {
-                }
-
-                @Override
-                public void onError(Throwable t) {
-                }
-
-                @Override
-                public void onCompleted() {
-                    responses.onNext(PutBlobResponse.newBuilder().setDigest(putAnswer).build());
-                    responses.onCompleted();
-                }
-            };
-        }
     }
 
     private final class Directories extends DirectoryServiceGrpc.DirectoryServiceImplBase {

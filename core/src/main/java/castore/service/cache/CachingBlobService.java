@@ -6,6 +6,7 @@ import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
+import castore.service.ChunkStream;
 import castore.service.ChunkedBlobReader;
 import castore.service.CorruptedDataException;
 import java.io.EOFException;
@@ -14,6 +15,7 @@ import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -49,6 +51,7 @@ public final class CachingBlobService implements BlobService {
     private final AtomicLong fetches = new AtomicLong();
     private final AtomicLong fetchedBytes = new AtomicLong();
     private final boolean onDisk;
+    private final AtomicLong streams = new AtomicLong();
 
     public CachingBlobService(BlobService inner, DiskCache disk, CacheConfig config) {
         this.inner = inner;
@@ -77,6 +80,11 @@ public final class CachingBlobService implements BlobService {
 
     public long fetchedBytes() {
         return fetchedBytes.get();
+    }
+
+    /** Streams opened on the inner service (each feeding a sequential read from a blob's start). */
+    public long streams() {
+        return streams.get();
     }
 
     @Override
@@ -206,7 +214,7 @@ public final class CachingBlobService implements BlobService {
         private volatile int prefetchedThrough = -1;
         // Guarded by itself; null once bound (or known bound).
         private final Object bindLock = new Object();
-        private Blake3.Hasher wholeBlob;
+        private volatile Blake3.Hasher wholeBlob;
         private int hashedChunks;
         private volatile boolean wrongList;
         private final boolean large;
@@ -214,6 +222,9 @@ public final class CachingBlobService implements BlobService {
         private volatile boolean streaming;
         /** Chunks a streaming reader holds outside the memory tier, by index: the current ones and those read ahead. */
         private final Map<Integer, byte[]> window = new ConcurrentHashMap<>();
+        /** The stream feeding a sequential read from the blob's start, if one was started. */
+        private volatile Pump pump;
+        private final Object pumpLock = new Object();
 
         Reader(B3Digest digest, List<ChunkMeta> chunkList) throws IOException {
             super(chunkList);
@@ -243,23 +254,63 @@ public final class CachingBlobService implements BlobService {
             if (!window.isEmpty()) {
                 trimWindow(position);
             }
-            if (sequential && readAhead > 0 && end < size()) {
+            Pump feeding = pump;
+            if (position == 0 && (feeding == null || feeding.done)) {
+                feeding = startPump();
+            }
+            if (feeding != null && feeding.follows(position)) {
+                feeding.advance(end + readAhead);
+            } else if (sequential && readAhead > 0 && end < size()) {
                 scheduleReadAhead(end);
             }
             return super.read(position, dst);
         }
 
         /**
-         * Drops window chunks behind the chunk before the one at {@code position} (reads of one
-         * stream arrive slightly out of order) and those more than twice the read-ahead beyond it.
+         * A {@link Pump} for a read from the start of a blob of several chunks whose first chunk
+         * is not cached, if the inner service streams blobs; null otherwise.
+         */
+        private Pump startPump() throws IOException {
+            if (readAhead <= 0 || chunks().size() < 2 || wrongList) {
+                return null;
+            }
+            synchronized (pumpLock) {
+                Pump running = pump;
+                if (running != null && !running.done) {
+                    return running;
+                }
+                B3Digest first = chunks().getFirst().digest();
+                if (window.containsKey(0) || chunks.contains(first) || chunkLoads.isLoading(first)) {
+                    return null;
+                }
+                // Empty for services that cannot stream, and for blobs a service will not stream
+                // (gRPC: a chunk too large to hold): asked again for each read from the start.
+                Optional<ChunkStream> stream = inner.streamChunks(digest, chunks());
+                if (stream.isEmpty()) {
+                    return null;
+                }
+                streams.incrementAndGet();
+                Pump started = new Pump(stream.get());
+                pump = started;
+                users.incrementAndGet();
+                background.execute(started);
+                return started;
+            }
+        }
+
+        /**
+         * Drops window chunks that end more than 4 MiB before {@code position} (reads of one
+         * stream arrive out of order: a filesystem has several read-ahead windows in flight, and
+         * a chunk dropped before an earlier window's read took it costs a disk read and a hash)
+         * and those more than twice the read-ahead beyond it.
          */
         private void trimWindow(long position) {
             if (position >= size()) {
                 return;
             }
-            int current = indexOf(position);
+            int behind = indexOf(Math.max(0, position - 4 * SEQUENTIAL_SLACK));
             long farthest = position + 2 * Math.max(readAhead, 1 << 20);
-            window.keySet().removeIf(i -> i < current - 1 || start(i) > farthest);
+            window.keySet().removeIf(i -> i < behind || start(i) > farthest);
         }
 
         /** Fetches, in the background, the chunks of the {@code readAhead} bytes from {@code from} not yet asked for. */
@@ -321,6 +372,9 @@ public final class CachingBlobService implements BlobService {
             if (wholeBlob != null) {
                 bindInOrder(index, data);
             }
+            if (wrongList) {
+                throw wrongListError(); // another thread's check failed while this one loaded
+            }
             return data;
         }
 
@@ -378,12 +432,14 @@ public final class CachingBlobService implements BlobService {
                     hashedChunks++;
                 }
                 boolean matches = wholeBlob.digest().equals(digest);
+                if (!matches) {
+                    wrongList = true; // before wholeBlob goes: a reader that sees it gone then sees the verdict
+                }
                 wholeBlob = null;
                 if (matches) {
                     boundLists.put(digest, Boolean.TRUE);
                     return;
                 }
-                wrongList = true;
                 chunkLists.remove(digest);
             }
             throw wrongListError();
@@ -449,8 +505,169 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         public void close() {
+            Pump feeding = pump;
+            if (feeding != null) {
+                feeding.close();
+            }
             window.clear();
             release();
+        }
+
+        /** Keeps a chunk the reader loaded: on disk and in the window when streaming, else in both tiers. */
+        private void keep(int index, ChunkMeta meta, byte[] data, boolean stream) {
+            if (stream) {
+                chunks.putOnDisk(meta.digest(), data);
+                window.put(index, data);
+            } else {
+                chunks.put(meta.digest(), data);
+            }
+        }
+
+        /**
+         * Feeds a sequential read from the start of the blob through one {@link ChunkStream}
+         * (over gRPC, one Read of the blob digest) instead of one request per chunk: on its own
+         * thread, it takes the chunks in order, up to {@code readAhead} bytes past the latest read
+         * that follows the stream, and keeps them as {@link #load} would. Chunks it is about to
+         * take are claimed in {@link #chunkLoads}, so readers of them (this one, others, read-ahead)
+         * wait for the stream instead of fetching them again; chunks cached already are skipped
+         * (passed over unverified). When the stream fails, the chunk being taken fails with its
+         * error and later reads fetch chunk by chunk; the other claims are released, and whoever
+         * waits for them fetches them, as when the reader closes first or the service turns out
+         * not to stream this blob (NotFoundException before the first chunk).
+         */
+        private final class Pump implements Runnable {
+            private final ChunkStream stream;
+            /**
+             * Chunks claimed and not taken yet, by index; an index absent up to {@link #claimedThrough}
+             * is cached already (or loading elsewhere) and is skipped.
+             */
+            private final Map<Integer, CompletableFuture<byte[]>> claims = new ConcurrentHashMap<>();
+            /** The last chunk looked at for claiming; guarded by this. */
+            private int claimedThrough = -1;
+            /** Where the latest read following the stream ends plus the read-ahead. */
+            private volatile long bound;
+            private boolean closed;
+            /** The next chunk to take from the stream (the pump's thread). */
+            private int next;
+            /** Set under this once the pump stops: nothing is claimed after. */
+            volatile boolean done;
+
+            Pump(ChunkStream stream) {
+                this.stream = stream;
+            }
+
+            /** Whether a read at {@code position} continues the read this stream feeds. */
+            boolean follows(long position) {
+                long limit = bound;
+                return !done && position <= limit && position + readAhead + 4 * SEQUENTIAL_SLACK >= limit;
+            }
+
+            /**
+             * Lets the pump take the chunks that start below {@code limit}, claiming them now (on
+             * the reading thread), so that this read's own loads wait for the stream.
+             */
+            synchronized void advance(long limit) {
+                if (done || closed || limit <= bound) {
+                    return;
+                }
+                bound = limit;
+                int count = chunks().size();
+                while (claimedThrough + 1 < count && start(claimedThrough + 1) < limit) {
+                    claimIfMissing(++claimedThrough);
+                }
+                notifyAll();
+            }
+
+            synchronized void close() {
+                closed = true;
+                notifyAll();
+            }
+
+            /** Waits until chunk {@code next} is claimed (or skipped); false once closed. */
+            private synchronized boolean awaitClaimed() throws InterruptedException {
+                while (!closed && next > claimedThrough) {
+                    wait();
+                }
+                return !closed;
+            }
+
+            @Override
+            public void run() {
+                Throwable failure = null;
+                try {
+                    int count = chunks().size();
+                    while (next < count && awaitClaimed()) {
+                        take(next);
+                        next++;
+                    }
+                } catch (castore.service.NotFoundException e) {
+                    // Not served as a stream after all: the claimed chunks are released to their readers.
+                    failure = next == 0 ? null : e;
+                } catch (Throwable t) {
+                    failure = t;
+                } finally {
+                    synchronized (this) {
+                        done = true;
+                    }
+                    stream.close();
+                    settleClaims(failure);
+                    release();
+                }
+            }
+
+            private void claimIfMissing(int index) {
+                B3Digest chunk = chunks().get(index).digest();
+                if (window.containsKey(index) || chunks.contains(chunk)) {
+                    return;
+                }
+                CompletableFuture<byte[]> claim = chunkLoads.claim(chunk);
+                if (claim != null) {
+                    claims.put(index, claim);
+                }
+            }
+
+            private void take(int index) throws IOException {
+                CompletableFuture<byte[]> claim = claims.remove(index);
+                if (claim == null) {
+                    stream.skip(); // cached already, or another reader is loading it
+                    return;
+                }
+                ChunkMeta meta = chunks().get(index);
+                byte[] data;
+                try {
+                    data = stream.next();
+                } catch (IOException | RuntimeException e) {
+                    claims.put(index, claim); // settled with the others
+                    throw e;
+                }
+                fetches.incrementAndGet();
+                fetchedBytes.addAndGet(data.length);
+                keep(index, meta, data, large);
+                // The whole-blob check first: a reader waiting for the last chunk gets its verdict.
+                try {
+                    if (wholeBlob != null) {
+                        bindInOrder(index, data);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    claims.put(index, claim);
+                    throw e;
+                }
+                chunkLoads.complete(meta.digest(), claim, data);
+            }
+
+            /**
+             * Claims left when the pump stops: the chunk it was taking fails with its error; the
+             * others are given up, and whoever waits for them fetches them (a stream that broke
+             * says nothing about them).
+             */
+            private void settleClaims(Throwable failure) {
+                CompletableFuture<byte[]> current = failure == null ? null : claims.remove(next);
+                if (current != null) {
+                    chunkLoads.fail(chunks().get(next).digest(), current, failure);
+                }
+                claims.forEach((index, claim) -> chunkLoads.release(chunks().get(index).digest(), claim));
+                claims.clear();
+            }
         }
     }
 

@@ -17,11 +17,24 @@ final class SingleFlight<K, V> {
 
     private final ConcurrentHashMap<K, CompletableFuture<V>> inFlight = new ConcurrentHashMap<>();
 
+    /** A claim given up: its waiters load the key themselves. */
+    private static final class Released extends RuntimeException {
+        Released() {
+            super(null, null, false, false);
+        }
+    }
+
+    private static final Released RELEASED = new Released();
+
     V get(K key, Load<V> load) throws IOException {
         CompletableFuture<V> mine = new CompletableFuture<>();
-        CompletableFuture<V> running = inFlight.putIfAbsent(key, mine);
-        if (running != null) {
-            return await(running);
+        CompletableFuture<V> running;
+        while ((running = inFlight.putIfAbsent(key, mine)) != null) {
+            try {
+                return await(running);
+            } catch (Released released) {
+                inFlight.remove(key, running); // then try again: load it here, or wait for a newer load
+            }
         }
         try {
             V value = load.load();
@@ -33,6 +46,33 @@ final class SingleFlight<K, V> {
         } finally {
             inFlight.remove(key, mine);
         }
+    }
+
+    /**
+     * Registers a load of {@code key} that the caller runs elsewhere and ends with
+     * {@link #complete}, {@link #fail} or {@link #release}; callers of {@link #get} wait for it meanwhile. Null if a
+     * load of the key is running already.
+     */
+    CompletableFuture<V> claim(K key) {
+        CompletableFuture<V> mine = new CompletableFuture<>();
+        return inFlight.putIfAbsent(key, mine) == null ? mine : null;
+    }
+
+    // Removed before completed: a caller that comes once the claim's waiters are woken must not join it.
+    void complete(K key, CompletableFuture<V> claim, V value) {
+        inFlight.remove(key, claim);
+        claim.complete(value);
+    }
+
+    void fail(K key, CompletableFuture<V> claim, Throwable failure) {
+        inFlight.remove(key, claim);
+        claim.completeExceptionally(failure);
+    }
+
+    /** Gives up a claim: whoever waits for it loads the key instead. */
+    void release(K key, CompletableFuture<V> claim) {
+        inFlight.remove(key, claim);
+        claim.completeExceptionally(RELEASED);
     }
 
     boolean isLoading(K key) {

@@ -89,6 +89,15 @@ final class RemoteBlobService implements BlobService {
         }
     }
 
+    /** One Read of the blob digest, cut into the listed chunks and each hashed before use. */
+    @Override
+    public Optional<castore.service.ChunkStream> streamChunks(B3Digest blob, List<ChunkMeta> chunks) {
+        if (!RemoteBlobReader.suits(chunks)) {
+            return Optional.empty();
+        }
+        return Optional.of(new BlobStream(connection, blob, chunks));
+    }
+
     @Override
     public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
         Optional<StatBlobResponse> stat = stat(digest, true);

@@ -1,0 +1,23 @@
+package castore.service;
+
+import java.io.IOException;
+
+/**
+ * The chunks of one blob, in the order of its chunk list, from a single request (see
+ * {@link BlobService#streamChunks}). Not thread-safe: one consumer takes the chunks in turn.
+ */
+public interface ChunkStream extends AutoCloseable {
+    /**
+     * The next chunk's bytes, verified against its digest; exactly its listed size.
+     * {@link NotFoundException} before any chunk: the service does not stream this blob after
+     * all (read it chunk by chunk).
+     */
+    byte[] next() throws IOException;
+
+    /** Passes over the next chunk unverified and unkept (the caller has it already). */
+    void skip() throws IOException;
+
+    /** Ends the request if chunks are left. */
+    @Override
+    void close();
+}

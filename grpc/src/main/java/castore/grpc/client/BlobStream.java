@@ -1,0 +1,174 @@
+package castore.grpc.client;
+
+import castore.grpc.proto.ReadBlobRequest;
+import castore.hash.Blake3;
+import castore.model.B3Digest;
+import castore.service.ChunkMeta;
+import castore.service.ChunkStream;
+import castore.service.CorruptedDataException;
+import castore.service.NotFoundException;
+import io.grpc.ClientCall;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A blob's chunks from one Read of the blob digest (tvix's Read streams a blob's bytes in order).
+ * The answer's messages are cut by the chunk list from Stat, whatever their sizes (our server
+ * sends one message per chunk, which is then used as is), and each chunk is hashed against its
+ * digest before it is returned: a server that sends other bytes, too few or too many yields an
+ * error, never wrong bytes. A server that answers the blob digest with nothing (or NOT_FOUND,
+ * UNIMPLEMENTED) although Stat listed its chunks gives {@link NotFoundException} at the first
+ * chunk: the caller then reads chunk by chunk. Flow-controlled: at most {@link #MESSAGES_AHEAD} messages are asked
+ * for beyond those consumed. Guarded by an idle timeout like every stream: if the server sends
+ * nothing for the store timeout while the consumer waits, the call is cancelled.
+ */
+final class BlobStream implements ChunkStream {
+    /** Messages requested ahead of the consumer (our server's are chunk-sized: ~4 MiB). */
+    static final int MESSAGES_AHEAD = 16;
+
+    private final Connection connection;
+    private final B3Digest blob;
+    private final List<ChunkMeta> chunks;
+    private final ClientCall<ReadBlobRequest, byte[]> call;
+    /** Messages (byte[]) as they arrive, then the call's closing Status. */
+    private final BlockingQueue<Object> arrived = new LinkedBlockingQueue<>();
+    private int index;
+    private long received;
+    private byte[] message;
+    private int offset;
+    private boolean ended;
+
+    BlobStream(Connection connection, B3Digest blob, List<ChunkMeta> chunks) {
+        this.connection = connection;
+        this.blob = blob;
+        this.chunks = chunks;
+        // The callbacks run on the transport's thread and only queue what arrives.
+        this.call = connection.channel.newCall(ReadMethod.READ, connection.streamOptions().withExecutor(Runnable::run));
+        call.start(new ClientCall.Listener<>() {
+            @Override
+            public void onMessage(byte[] data) {
+                arrived.add(data);
+            }
+
+            @Override
+            public void onClose(Status status, Metadata trailers) {
+                arrived.add(status);
+            }
+        }, new Metadata());
+        call.sendMessage(ReadBlobRequest.newBuilder().setDigest(blob.toByteString()).build());
+        call.halfClose();
+        call.request(MESSAGES_AHEAD);
+    }
+
+    @Override
+    public byte[] next() throws IOException {
+        ChunkMeta meta = current();
+        byte[] data = take((int) meta.size(), true);
+        if (!Blake3.digest(data).equals(meta.digest())) {
+            throw fail(new CorruptedDataException("chunk " + meta.digest() + " (" + index + ") of blob " + blob + " from "
+                    + connection.address + " does not match its digest"));
+        }
+        index++;
+        return data;
+    }
+
+    @Override
+    public void skip() throws IOException {
+        take((int) current().size(), false);
+        index++;
+    }
+
+    private ChunkMeta current() {
+        if (index >= chunks.size()) {
+            throw new IllegalStateException("blob " + blob + ": all " + chunks.size() + " chunks taken");
+        }
+        return chunks.get(index);
+    }
+
+    /** The next {@code size} bytes of the stream; a message that is exactly the chunk is returned as is. */
+    private byte[] take(int size, boolean keep) throws IOException {
+        if (message == null) {
+            message = nextMessage();
+        }
+        if (offset == 0 && message.length == size) {
+            byte[] whole = message;
+            message = null;
+            return whole;
+        }
+        byte[] data = keep ? new byte[size] : null;
+        int filled = 0;
+        while (filled < size) {
+            if (message == null) {
+                message = nextMessage();
+            }
+            int n = Math.min(size - filled, message.length - offset);
+            if (keep) {
+                System.arraycopy(message, offset, data, filled, n);
+            }
+            filled += n;
+            offset += n;
+            if (offset == message.length) {
+                message = null;
+                offset = 0;
+            }
+        }
+        return data;
+    }
+
+    private byte[] nextMessage() throws IOException {
+        if (ended) {
+            throw new IOException("read blob " + blob + " from " + connection.address + ": stream already failed");
+        }
+        while (true) {
+            Object next;
+            try {
+                next = arrived.poll(connection.timeout.toNanos(), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw fail(new InterruptedIOException("interrupted reading blob " + blob));
+            }
+            if (next == null) {
+                throw fail(new IOException("read blob " + blob + ": " + connection.address + " sent nothing for "
+                        + connection.timeout.toMillis() + " ms"));
+            }
+            if (next instanceof Status status) {
+                ended = true;
+                Status.Code code = status.getCode();
+                if (received == 0 && (code == Status.Code.OK || code == Status.Code.NOT_FOUND || code == Status.Code.UNIMPLEMENTED)) {
+                    // Stat listed the chunks, but the blob itself is not served whole: read it chunk by chunk.
+                    throw new NotFoundException("read blob " + blob + ": " + connection.address + " does not stream it (" + code + ")");
+                }
+                if (status.isOk()) {
+                    throw new CorruptedDataException("blob " + blob + " from " + connection.address + " ended after " + received
+                            + " bytes, before chunk " + index + " of " + chunks.size());
+                }
+                throw Failures.of(status.asRuntimeException(), connection, "read blob " + blob);
+            }
+            byte[] data = (byte[]) next;
+            call.request(1);
+            received += data.length;
+            if (data.length > 0) {
+                return data;
+            }
+        }
+    }
+
+    private IOException fail(IOException e) {
+        close();
+        return e;
+    }
+
+    @Override
+    public void close() {
+        if (!ended) {
+            ended = true;
+            call.cancel("no longer needed", null);
+        }
+    }
+}
