@@ -36,6 +36,8 @@ public final class CachingBlobService implements BlobService {
     static final String BOUND_LISTS = "bound";
     /** How far from the previous read's end a read may start and still count as sequential. */
     private static final long SEQUENTIAL_SLACK = 1 << 20;
+    /** Sequential readers of one blob told apart. */
+    private static final int STREAMS = 4;
 
     private final BlobService inner;
     private final TieredCache<byte[]> chunks;
@@ -209,9 +211,16 @@ public final class CachingBlobService implements BlobService {
         private final B3Digest digest;
         private final AtomicInteger users = new AtomicInteger(1);
         private BlobReader innerReader;
-        private volatile long lastEnd = -1;
-        private volatile int streak;
-        private volatile int prefetchedThrough = -1;
+        /**
+         * Sequential streams of this reader, told apart (parallel readers of one file share it):
+         * where each one's latest read ends, how many reads in a row continued it, and the last
+         * chunk read ahead for it. Guarded by {@code streamState}.
+         */
+        private final long[] streamEnds = {-1, -1, -1, -1};
+        private final int[] streamRuns = new int[STREAMS];
+        private final int[] streamPrefetched = {-1, -1, -1, -1};
+        private final Object streamState = new Object();
+        private int nextStream;
         // Guarded by itself; null once bound (or known bound).
         private final Object bindLock = new Object();
         private volatile Blake3.Hasher wholeBlob;
@@ -244,15 +253,29 @@ public final class CachingBlobService implements BlobService {
                 return super.read(position, dst);
             }
             long end = position + Math.min(dst.remaining(), size() - position);
-            long previousEnd = lastEnd;
-            int run = previousEnd >= 0 && Math.abs(position - previousEnd) <= SEQUENTIAL_SLACK ? streak + 1 : 0;
-            streak = run;
-            lastEnd = end;
+            int stream = -1;
+            int run = 0;
+            synchronized (streamState) {
+                for (int s = 0; s < STREAMS; s++) {
+                    if (streamEnds[s] >= 0 && Math.abs(position - streamEnds[s]) <= SEQUENTIAL_SLACK) {
+                        stream = s;
+                        run = streamRuns[s] + 1;
+                        break;
+                    }
+                }
+                if (stream < 0) {
+                    stream = nextStream;
+                    nextStream = (nextStream + 1) % STREAMS;
+                    streamPrefetched[stream] = -1;
+                }
+                streamRuns[stream] = run;
+                streamEnds[stream] = end;
+            }
             boolean sequential = position == 0 || run >= 2;
             // A read near the previous one streams already (it will be the second in a row).
             streaming = large && (sequential || run > 0);
             if (!window.isEmpty()) {
-                trimWindow(position);
+                trimWindow();
             }
             Pump feeding = pump;
             if (position == 0 && (feeding == null || feeding.done)) {
@@ -261,7 +284,7 @@ public final class CachingBlobService implements BlobService {
             if (feeding != null && feeding.follows(position)) {
                 feeding.advance(end + readAhead);
             } else if (sequential && readAhead > 0 && end < size()) {
-                scheduleReadAhead(end);
+                scheduleReadAhead(stream, end);
             }
             return super.read(position, dst);
         }
@@ -299,28 +322,42 @@ public final class CachingBlobService implements BlobService {
         }
 
         /**
-         * Drops window chunks that end more than 4 MiB before {@code position} (reads of one
-         * stream arrive out of order: a filesystem has several read-ahead windows in flight, and
-         * a chunk dropped before an earlier window's read took it costs a disk read and a hash)
-         * and those more than twice the read-ahead beyond it.
+         * Drops window chunks that no stream needs: those that end more than 4 MiB before where a
+         * stream's latest read ends (reads of one stream arrive out of order: a filesystem has
+         * several read-ahead windows in flight, and a chunk dropped before an earlier window's
+         * read took it costs a disk read and a hash) or lie more than twice the read-ahead beyond
+         * it. With one rule for the whole reader, parallel readers of one file dropped each
+         * other's chunks.
          */
-        private void trimWindow(long position) {
-            if (position >= size()) {
-                return;
+        private void trimWindow() {
+            long[] ends;
+            synchronized (streamState) {
+                ends = streamEnds.clone();
             }
-            int behind = indexOf(Math.max(0, position - 4 * SEQUENTIAL_SLACK));
-            long farthest = position + 2 * Math.max(readAhead, 1 << 20);
-            window.keySet().removeIf(i -> i < behind || start(i) > farthest);
+            long ahead = 2L * Math.max(readAhead, 1 << 20);
+            window.keySet().removeIf(i -> {
+                long start = start(i);
+                long chunkEnd = start + chunks().get(i).size();
+                for (long end : ends) {
+                    if (end >= 0 && chunkEnd >= end - 5 * SEQUENTIAL_SLACK && start <= end + ahead) {
+                        return false;
+                    }
+                }
+                return true;
+            });
         }
 
-        /** Fetches, in the background, the chunks of the {@code readAhead} bytes from {@code from} not yet asked for. */
-        private void scheduleReadAhead(long from) {
+        /** Fetches, in the background, the chunks of the {@code readAhead} bytes from {@code from} not yet asked for by {@code stream}. */
+        private void scheduleReadAhead(int stream, long from) {
             int last = indexOf(Math.min(size() - 1, from + readAhead - 1));
-            int first = Math.max(indexOf(from), prefetchedThrough + 1);
-            if (first > last) {
-                return;
+            int first;
+            synchronized (streamState) {
+                first = Math.max(indexOf(from), streamPrefetched[stream] + 1);
+                if (first > last) {
+                    return;
+                }
+                streamPrefetched[stream] = last;
             }
-            prefetchedThrough = last;
             for (int i = first; i <= last; i++) {
                 submitFetch(i, streaming);
             }

@@ -280,6 +280,40 @@ class CachingServicesTest {
     }
 
     @Test
+    void parallelSequentialReadersOfOneBlobAreEachReadAheadAndNothingIsFetchedTwice() throws Exception {
+        // 12 MiB: the two halves lie farther apart than a stream keeps chunks behind and ahead of it.
+        byte[] data = random(192 * FakeRemote.CHUNK, 25);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                // Two readers in turn, one from chunk 1 and one from chunk 97, 32 KiB at a time, as
+                // two processes reading halves of one file do: each is a stream of its own.
+                int piece = 32 * 1024;
+                long[] at = {FakeRemote.CHUNK, 97L * FakeRemote.CHUNK};
+                long[] stop = {96L * FakeRemote.CHUNK, 192L * FakeRemote.CHUNK};
+                for (int round = 0; at[0] < stop[0] || at[1] < stop[1]; round++) {
+                    for (int s = 0; s < 2; s++) {
+                        if (at[s] >= stop[s]) {
+                            continue;
+                        }
+                        ByteBuffer b = ByteBuffer.allocate(piece);
+                        int n = r.read(at[s], b);
+                        assertThat(Arrays.copyOf(b.array(), n)).isEqualTo(Arrays.copyOfRange(data, (int) at[s], (int) at[s] + n));
+                        at[s] += n;
+                    }
+                    if (round == 5) {
+                        // Six reads each (3 chunks per stream touched): both streams are read ahead
+                        // by 4 chunks (with one rule for the reader, alternating reads looked random).
+                        eventually(() -> blobs.fetches() >= 2 * (3 + 4));
+                    }
+                }
+            }
+            assertThat(blobs.fetches()).isLessThanOrEqualTo(remote.lists.get(digest).size());
+        }
+    }
+
+    @Test
     void randomReadsOfALargeBlobStillUseTheMemoryTier() throws IOException {
         byte[] data = random(40 * FakeRemote.CHUNK, 21);
         B3Digest digest = remote.add(data);
