@@ -242,6 +242,17 @@ public final class CachingBlobService implements BlobService {
             this.large = size() >= streamFrom;
         }
 
+        /**
+         * With read-ahead on, this reader keeps each sequential stream's next chunks coming (and
+         * streams a blob from its start): a filesystem's own read-ahead windows on top only
+         * copied every byte once more through fresh arrays (a mount over a cached gRPC store,
+         * 1 GiB: 298-316 against 384-427 MB/s cold, 397-430 against 643-779 MB/s warm).
+         */
+        @Override
+        public boolean readsAhead() {
+            return readAhead > 0;
+        }
+
         @Override
         public int read(long position, ByteBuffer dst) throws IOException {
             // A read from the start, or the third in a row that starts near where the previous

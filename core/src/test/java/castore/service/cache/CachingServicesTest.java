@@ -314,6 +314,19 @@ class CachingServicesTest {
     }
 
     @Test
+    void aReaderWithReadAheadTellsTheFilesystemItReadsAheadItself() throws IOException {
+        B3Digest digest = remote.add(random(8 * FakeRemote.CHUNK, 26));
+        try (Store store = cached(config(null, 1L << 30, 4L * FakeRemote.CHUNK));
+                BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            assertThat(r.readsAhead()).isTrue();
+        }
+        try (Store store = cached(config(null, 1L << 30, 0));
+                BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            assertThat(r.readsAhead()).isFalse();
+        }
+    }
+
+    @Test
     void randomReadsOfALargeBlobStillUseTheMemoryTier() throws IOException {
         byte[] data = random(40 * FakeRemote.CHUNK, 21);
         B3Digest digest = remote.add(data);
