@@ -120,11 +120,7 @@ class LocalStoreTest {
     void interleavedSequentialReadersOfOneBlobEachGetTheirNextChunksAnnounced() throws IOException {
         byte[] data = randomBytes(11, 12 * 1024 * 1024);
         try (LocalStore local = open(); Store store = local.asStore()) {
-            B3Digest d;
-            try (BlobWriter w = store.blobs().create()) {
-                w.write(data, 0, data.length);
-                d = w.finish();
-            }
+            B3Digest d = put(store, data);
             List<ChunkMeta> chunks = store.blobs().chunks(d).orElseThrow();
             assertThat(chunks.size()).isGreaterThan(30);
             // Two readers, one from the start and one from the middle, a chunk at a time in turn:
@@ -157,11 +153,7 @@ class LocalStoreTest {
     void parallelStreamsAndRandomReadsOfOneReaderReturnExactBytesAndStreamsLoadEachChunkOnce() throws Exception {
         byte[] data = randomBytes(13, 24 * 1024 * 1024);
         try (LocalStore local = open(); Store store = local.asStore()) {
-            B3Digest d;
-            try (BlobWriter w = store.blobs().create()) {
-                w.write(data, 0, data.length);
-                d = w.finish();
-            }
+            B3Digest d = put(store, data);
             int chunkCount = store.blobs().chunks(d).orElseThrow().size();
             // One sequential reader alone: every chunk loaded once (into reused buffers after the first).
             try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
@@ -175,11 +167,7 @@ class LocalStoreTest {
                 assertThat(reader.hasStreamSlots()).isTrue();
             }
             // A blob of a few chunks read the same way gets no reused buffers (they would only cost).
-            B3Digest small;
-            try (BlobWriter w = store.blobs().create()) {
-                w.write(data, 0, 2 * 1024 * 1024);
-                small = w.finish();
-            }
+            B3Digest small = put(store, java.util.Arrays.copyOf(data, 2 * 1024 * 1024));
             try (var reader = (LocalBlobReader) store.blobs().open(small).orElseThrow()) {
                 ByteBuffer dst = ByteBuffer.allocate(65536);
                 for (int at = 0; at < 2 * 1024 * 1024; at += 65536) {
@@ -230,11 +218,7 @@ class LocalStoreTest {
     void concurrentReadsOfOneChunkLoadItOnce() throws Exception {
         byte[] data = randomBytes(12, 4 * 1024 * 1024);
         try (LocalStore local = open(); Store store = local.asStore()) {
-            B3Digest d;
-            try (BlobWriter w = store.blobs().create()) {
-                w.write(data, 0, data.length);
-                d = w.finish();
-            }
+            B3Digest d = put(store, data);
             long second = store.blobs().chunks(d).orElseThrow().getFirst().size();
             for (int round = 0; round < 5; round++) {
                 try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow();
