@@ -68,6 +68,10 @@ public final class DiskCache implements AutoCloseable {
     private record Location(Segment segment, long offset, int length) {
     }
 
+    /** Reused direct buffers for reads (see {@link #takeDirect}): a few, of 1 MiB or the largest entry read. */
+    private static final int DIRECT_BUFFER = 1 << 20;
+    private static final int DIRECT_BUFFERS = 8;
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> directBuffers = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final Path root;
     private final Path segmentsDir;
     private final long limit;
@@ -199,10 +203,16 @@ public final class DiskCache implements AutoCloseable {
         }
         byte[] bytes = new byte[at.length()];
         boolean complete;
+        ByteBuffer direct = takeDirect(at.length());
         try {
-            complete = !at.segment().deleted && readFully(at.segment().channel, ByteBuffer.wrap(bytes), at.offset());
+            complete = !at.segment().deleted && readFully(at.segment().channel, direct, at.offset());
+            if (complete) {
+                direct.flip().get(bytes);
+            }
         } catch (IOException closedOrGone) {
             complete = false;
+        } finally {
+            giveBack(direct);
         }
         if (!complete) {
             entries.remove(key, at);
@@ -338,6 +348,27 @@ public final class DiskCache implements AutoCloseable {
             bound = s.sequence + 1;
         }
         promoteBelow = bound;
+    }
+
+    /**
+     * A direct buffer of at least {@code length} bytes, cleared and limited to it. Reads go
+     * through these instead of a heap buffer: for a heap buffer the JDK reads into a temporary
+     * direct buffer of its own, which a virtual thread (the cache's fetchers) does not keep, so
+     * every chunk was read into freshly allocated memory; in a cold profile of a warm-cache
+     * 1 GiB read, the kernel's copy into it was 44-49% of the mount's samples.
+     */
+    private ByteBuffer takeDirect(int length) {
+        ByteBuffer b = directBuffers.poll();
+        if (b == null || b.capacity() < length) {
+            b = ByteBuffer.allocateDirect(Math.max(length, DIRECT_BUFFER));
+        }
+        return b.clear().limit(length);
+    }
+
+    private void giveBack(ByteBuffer b) {
+        if (b.capacity() <= 4 * DIRECT_BUFFER && directBuffers.size() < DIRECT_BUFFERS) {
+            directBuffers.offer(b);
+        }
     }
 
     private static boolean readFully(FileChannel channel, ByteBuffer dst, long position) throws IOException {
