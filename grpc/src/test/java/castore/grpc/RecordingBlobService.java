@@ -3,6 +3,7 @@ package castore.grpc;
 import castore.model.B3Digest;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
+import castore.service.ForwardingBlobService;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicInteger;

@@ -9,6 +9,7 @@ import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.Name;
 import castore.model.SymlinkNode;
+import castore.service.ForwardingBlobService;
 import castore.service.Store;
 import castore.service.Stores;
 import castore.service.memory.MemoryBlobService;

@@ -16,10 +16,9 @@ import castore.model.DirectoryNode;
 import castore.model.FileNode;
 import castore.model.Node;
 import castore.model.SymlinkNode;
-import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
-import castore.service.ChunkMeta;
+import castore.service.ForwardingBlobService;
 import castore.service.DirectoryService;
 import castore.service.memory.MemoryBlobService;
 import castore.service.memory.MemoryDirectoryService;
@@ -115,22 +114,7 @@ class ImporterTest {
             digests.add(Blake3.digest(content));
         }
         CyclicBarrier inPairs = new CyclicBarrier(2);
-        BlobService pairing = new BlobService() {
-            @Override
-            public boolean has(B3Digest digest) throws IOException {
-                return blobs.has(digest);
-            }
-
-            @Override
-            public Optional<BlobReader> open(B3Digest digest) throws IOException {
-                return blobs.open(digest);
-            }
-
-            @Override
-            public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
-                return blobs.chunks(digest);
-            }
-
+        BlobService pairing = new ForwardingBlobService(blobs) {
             @Override
             public BlobWriter create() throws IOException {
                 BlobWriter inner = blobs.create();
@@ -161,10 +145,6 @@ class ImporterTest {
                         inner.close();
                     }
                 };
-            }
-
-            @Override
-            public void close() {
             }
         };
         Node node = new Importer(pairing, directories, 2).importPath(dir);

@@ -1,19 +1,15 @@
-package castore.grpc;
+package castore.service;
 
 import castore.model.B3Digest;
-import castore.service.BlobReader;
-import castore.service.BlobService;
-import castore.service.BlobWriter;
-import castore.service.ChunkMeta;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;
 
 /** A BlobService that passes everything on; tests override what they change or watch. */
-class ForwardingBlobService implements BlobService {
-    final BlobService inner;
+public class ForwardingBlobService implements BlobService {
+    protected final BlobService inner;
 
-    ForwardingBlobService(BlobService inner) {
+    public ForwardingBlobService(BlobService inner) {
         this.inner = inner;
     }
 
