@@ -1,6 +1,8 @@
 package castore.store.local;
 
 import castore.model.B3Digest;
+import castore.service.CorruptedDataException;
+import castore.service.NotFoundException;
 import castore.service.ChunkedBlobReader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -104,7 +106,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
         if (cached != null) {
             return copyFrom(index, cached, within, dst);
         }
-        synchronized (LOAD_LOCKS[(lockSeed + index) & (LOAD_LOCKS.length - 1)]) {
+        synchronized (loadLock(index)) {
             n = copyFromStreamSlot(index, within, dst);
             if (n >= 0) {
                 return n;
@@ -126,7 +128,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
         if (cached != null) {
             return cached;
         }
-        synchronized (LOAD_LOCKS[(lockSeed + index) & (LOAD_LOCKS.length - 1)]) {
+        synchronized (loadLock(index)) {
             cached = cached(index);
             return cached != null ? cached : load(index);
         }
@@ -140,10 +142,22 @@ final class LocalBlobReader extends ChunkedBlobReader {
         return data;
     }
 
+    /** Where chunk {@code index} is, checked against the chunk list's size. */
     private Location locate(int index) throws IOException {
         var meta = chunks().get(index);
         Location l = index == 0 && firstChunk != null ? firstChunk : packs.find(ObjectKind.CHUNK, meta.digest());
-        return LocalBlobService.locateChunk(packs, l, meta.digest(), (int) meta.size(), digest);
+        if (l == null) {
+            throw new NotFoundException("chunk " + meta.digest() + " of blob " + digest + " is missing from the store");
+        }
+        if (l.length() != meta.size()) {
+            throw new CorruptedDataException(l.describe() + " has " + l.length()
+                    + " bytes but blob " + digest + " lists it with " + meta.size());
+        }
+        return l;
+    }
+
+    private Object loadLock(int index) {
+        return LOAD_LOCKS[(lockSeed + index) & (LOAD_LOCKS.length - 1)];
     }
 
     private byte[] cached(int index) {

@@ -5,8 +5,6 @@ import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
-import castore.service.CorruptedDataException;
-import castore.service.NotFoundException;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;
@@ -61,22 +59,5 @@ final class LocalBlobService implements BlobService {
             return Optional.empty();
         }
         return Optional.of(ChunkList.decode(blob.source().read(blob), blob.describe()));
-    }
-
-    /** The bytes of one chunk, verified; for readers. */
-    static byte[] readChunk(PackStore packs, B3Digest chunk, int expectedSize, B3Digest blob) throws IOException {
-        return packs.readVerified(locateChunk(packs, packs.find(ObjectKind.CHUNK, chunk), chunk, expectedSize, blob));
-    }
-
-    /** {@code l}, where chunk {@code chunk} of {@code blob} was found (null: missing), checked against the chunk list's size. */
-    static Location locateChunk(PackStore packs, Location l, B3Digest chunk, int expectedSize, B3Digest blob) throws IOException {
-        if (l == null) {
-            throw new NotFoundException("chunk " + chunk + " of blob " + blob + " is missing from the store");
-        }
-        if (l.length() != expectedSize) {
-            throw new CorruptedDataException(l.describe() + " has " + l.length()
-                    + " bytes but blob " + blob + " lists it with " + expectedSize);
-        }
-        return l;
     }
 }
