@@ -9,6 +9,7 @@ import castore.service.ChunkMeta;
 import castore.service.ChunkStream;
 import castore.service.ChunkedBlobReader;
 import castore.service.CorruptedDataException;
+import castore.service.NotFoundException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -447,11 +448,7 @@ public final class CachingBlobService implements BlobService {
                     return raced.get();
                 }
                 byte[] data = fetch(index, meta);
-                if (stream) {
-                    chunks.putOnDisk(meta.digest(), data);
-                } else {
-                    chunks.put(meta.digest(), data);
-                }
+                store(meta, data, stream);
                 return data;
             });
             if (stream) {
@@ -529,7 +526,7 @@ public final class CachingBlobService implements BlobService {
 
         private synchronized BlobReader innerReader() throws IOException {
             if (innerReader == null) {
-                innerReader = inner.open(digest).orElseThrow(() -> new castore.service.NotFoundException("blob " + digest + " not found"));
+                innerReader = inner.open(digest).orElseThrow(() -> new NotFoundException("blob " + digest + " not found"));
             }
             return innerReader;
         }
@@ -561,13 +558,20 @@ public final class CachingBlobService implements BlobService {
             release();
         }
 
-        /** Keeps a chunk the reader loaded: on disk and in the window when streaming, else in both tiers. */
-        private void keep(int index, ChunkMeta meta, byte[] data, boolean stream) {
+        /** Caches a fetched chunk: on disk only when streaming (past the memory tier), else in both tiers. */
+        private void store(ChunkMeta meta, byte[] data, boolean stream) {
             if (stream) {
                 chunks.putOnDisk(meta.digest(), data);
-                window.put(index, data);
             } else {
                 chunks.put(meta.digest(), data);
+            }
+        }
+
+        /** Keeps a chunk the pump took as {@link #load} would: cached, and in the window when streaming. */
+        private void keep(int index, ChunkMeta meta, byte[] data, boolean stream) {
+            store(meta, data, stream);
+            if (stream) {
+                window.put(index, data);
             }
         }
 
@@ -648,7 +652,7 @@ public final class CachingBlobService implements BlobService {
                         take(next);
                         next++;
                     }
-                } catch (castore.service.NotFoundException e) {
+                } catch (NotFoundException e) {
                     // Not served as a stream after all: the claimed chunks are released to their readers.
                     failure = next == 0 ? null : e;
                 } catch (Throwable t) {
