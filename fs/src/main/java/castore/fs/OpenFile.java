@@ -50,10 +50,6 @@ final class OpenFile implements AutoCloseable {
     private static final class Stream {
         long frontier;
         final ArrayDeque<Window> windows = new ArrayDeque<>();
-
-        Stream(long frontier) {
-            this.frontier = frontier;
-        }
     }
 
     /** A prefetched range [start, start + length) of the blob. */
@@ -113,6 +109,10 @@ final class OpenFile implements AutoCloseable {
     private record Plan(boolean sequential, List<Window> windows) {
     }
 
+    /** The plans of a read with no windows ahead: most reads (a local store, a fast one), made once. */
+    private static final Plan SEQUENTIAL = new Plan(true, List.of());
+    private static final Plan NOT_SEQUENTIAL = new Plan(false, List.of());
+
     /**
      * Finds the stream {@code [offset, end)} continues (or starts a new one in place of the
      * oldest), starts windows ahead of a sequential stream while the store is slow, and returns
@@ -128,14 +128,20 @@ final class OpenFile implements AutoCloseable {
         }
         boolean sequential = stream != null;
         if (stream == null) {
-            stream = new Stream(end);
-            streams[nextStream] = stream;
+            // The oldest stream's slot, and its windows, go to the new one.
+            stream = streams[nextStream];
+            if (stream == null) {
+                stream = streams[nextStream] = new Stream();
+            } else {
+                stream.windows.clear();
+            }
+            stream.frontier = end;
             nextStream = (nextStream + 1) % STREAMS;
         } else {
             stream.frontier = Math.max(stream.frontier, end);
         }
         if (windowSize == 0 || closed) {
-            return new Plan(sequential, List.of());
+            return sequential ? SEQUENTIAL : NOT_SEQUENTIAL;
         }
         ArrayDeque<Window> windows = stream.windows;
         while (!windows.isEmpty() && windows.peekFirst().end() <= offset) {
@@ -150,7 +156,10 @@ final class OpenFile implements AutoCloseable {
                 next += length;
             }
         }
-        return new Plan(sequential, windows.isEmpty() ? List.of() : List.copyOf(windows));
+        if (windows.isEmpty()) {
+            return sequential ? SEQUENTIAL : NOT_SEQUENTIAL;
+        }
+        return new Plan(sequential, List.copyOf(windows));
     }
 
     private Window fetch(long start, int length) {
