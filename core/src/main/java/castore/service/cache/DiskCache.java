@@ -58,12 +58,22 @@ public final class DiskCache implements AutoCloseable {
         final FileChannel channel;
         volatile long size;
         volatile boolean deleted;
+        /** Appends go here while this process writes the segment (null: through the channel). Guarded by the cache. */
+        NativeWriter writer;
 
         Segment(Path path, long sequence, FileChannel channel, long size) {
             this.path = path;
             this.sequence = sequence;
             this.channel = channel;
             this.size = size;
+        }
+
+        /** Stops appending here (sealed, evicted or closed): the write descriptor goes. */
+        void seal() {
+            if (writer != null) {
+                writer.close();
+                writer = null;
+            }
         }
     }
 
@@ -270,23 +280,29 @@ public final class DiskCache implements AutoCloseable {
         if (active[stream] == null) {
             active[stream] = newSegment();
         }
-        ByteBuffer header = ByteBuffer.allocate(HEADER).putInt(MAGIC).put((byte) KINDS.indexOf(kind));
-        byte[] k = new byte[B3Digest.LENGTH];
-        key.copyTo(k, 0);
-        header.put(k).putInt(bytes.length).flip();
+        byte[] header = new byte[HEADER];
+        ByteBuffer.wrap(header).putInt(MAGIC).put((byte) KINDS.indexOf(kind)).putInt(HEADER - Integer.BYTES, bytes.length);
+        key.copyTo(header, Integer.BYTES + 1);
         Segment segment = active[stream];
         long offset = segment.size;
-        ByteBuffer[] record = {header, ByteBuffer.wrap(bytes)};
         long length = HEADER + (long) bytes.length;
-        long written = 0;
-        segment.channel.position(offset);
-        while (written < length) {
-            written += segment.channel.write(record);
+        if (segment.writer != null) {
+            // Header, then bytes: a crash between them leaves a record the walk at start ignores.
+            segment.writer.writeFully(header, HEADER, offset);
+            segment.writer.writeFully(bytes, bytes.length, offset + HEADER);
+        } else {
+            ByteBuffer[] record = {ByteBuffer.wrap(header), ByteBuffer.wrap(bytes)};
+            long written = 0;
+            segment.channel.position(offset);
+            while (written < length) {
+                written += segment.channel.write(record);
+            }
         }
         segment.size = offset + length;
         total.addAndGet(length);
         entries.put(key, new Location(segment, offset + HEADER, bytes.length));
         if (segment.size >= segmentBytes) {
+            segment.seal();
             active[stream] = null; // sealed: the next record starts a new segment
             updatePromotionBound();
         }
@@ -298,6 +314,13 @@ public final class DiskCache implements AutoCloseable {
         Path p = segmentsDir.resolve(name);
         FileChannel channel = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
         Segment segment = new Segment(p, nextSequence++, channel, 0);
+        try {
+            segment.writer = NativeWriter.open(p);
+        } catch (IOException e) {
+            channel.close();
+            Files.deleteIfExists(p);
+            throw e;
+        }
         segments.add(segment);
         updatePromotionBound();
         return segment;
@@ -323,6 +346,7 @@ public final class DiskCache implements AutoCloseable {
             }
             segments.removeFirst();
             oldest.deleted = true;
+            oldest.seal();
             for (Map<B3Digest, Location> entries : index) {
                 entries.values().removeIf(l -> l.segment() == oldest);
             }
@@ -392,6 +416,7 @@ public final class DiskCache implements AutoCloseable {
     @Override
     public synchronized void close() {
         for (Segment s : segments) {
+            s.seal();
             try {
                 s.channel.close();
             } catch (IOException ignored) {

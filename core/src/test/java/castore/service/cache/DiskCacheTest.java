@@ -67,6 +67,64 @@ class DiskCacheTest {
         }
     }
 
+    /** Open descriptors of this process on the cache's segment files. */
+    long openSegmentDescriptors() throws IOException {
+        Path segments = dir.resolve("segments").toRealPath();
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.filter(fd -> {
+                try {
+                    return Files.readSymbolicLink(fd).startsWith(segments);
+                } catch (IOException gone) {
+                    return false;
+                }
+            }).count();
+        }
+    }
+
+    @Test
+    void appendsWrittenNativelyReadBackAndSealedSegmentsLetGoOfTheirWriteDescriptor() throws IOException {
+        List<byte[]> values = new ArrayList<>();
+        try (DiskCache cache = new DiskCache(dir, 1L << 20)) { // 64 KiB segments
+            for (int i = 0; i < 43; i++) { // 8 records fill a segment: 5 sealed, the 6th open
+                byte[] v = bytes(9000 + i, 100 + i);
+                values.add(v);
+                cache.write(CHUNKS, key(v), v);
+            }
+            int segments = segmentFiles().size();
+            assertThat(segments).isGreaterThan(3);
+            // A read channel per segment, and one write descriptor for the segment being appended to.
+            assertThat(openSegmentDescriptors()).isEqualTo(segments + 1);
+            for (byte[] v : values) {
+                assertThat(cache.read(CHUNKS, key(v))).contains(v);
+            }
+            assertThat(cache.size()).isEqualTo(bytesOnDisk());
+        }
+        assertThat(openSegmentDescriptors()).isZero();
+        try (DiskCache cache = new DiskCache(dir, 1L << 20)) {
+            for (byte[] v : values) {
+                assertThat(cache.read(CHUNKS, key(v))).contains(v);
+            }
+        }
+    }
+
+    @Test
+    void theNativeWriterWritesWhereItIsToldAndNothingOnceClosed() throws IOException {
+        Path file = Files.createFile(dir.resolve("f"));
+        NativeWriter writer = NativeWriter.open(file);
+        assertThat(writer).as("pwrite through FFM is available under test (native access enabled)").isNotNull();
+        byte[] a = bytes(70_000, 7);
+        byte[] b = bytes(100, 8);
+        writer.writeFully(a, a.length, 0);
+        writer.writeFully(b, 50, 10);
+        writer.close();
+        byte[] expected = a.clone();
+        System.arraycopy(b, 0, expected, 10, 50);
+        assertThat(Files.readAllBytes(file)).isEqualTo(expected);
+        org.assertj.core.api.Assertions.assertThatIOException().isThrownBy(() -> writer.writeFully(b, 1, 0)).withMessageContaining("closed");
+        org.assertj.core.api.Assertions.assertThatIOException().isThrownBy(() -> NativeWriter.open(dir.resolve("missing")))
+                .withMessageContaining("missing");
+    }
+
     @Test
     void aRecordTornByACrashIsIgnoredAndWritingGoesOn() throws IOException {
         byte[] a = bytes(1000, 1);
