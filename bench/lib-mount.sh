@@ -66,6 +66,7 @@ measure() {
   start=$(date +%s%N)
   case "$1" in
     walk) count=$("${PIN[@]}" find "$BASE/tree" | wc -l); bytes=0 ;;
+    walkstat) count=$("${PIN[@]}" find "$BASE/tree" -printf '%s\n' | wc -l); bytes=0 ;;
     lstat) out=$("${PIN[@]}" "$WORK/bin/fsbench" lstat "$BASE/tree" "$WORK/entries.list") ;;
     read) out=$("${PIN[@]}" "$WORK/bin/fsbench" read "$BASE/tree" "$WORK/files.list") ;;
     seq-random) out=$("${PIN[@]}" "$WORK/bin/fsbench" range "$BASE/big/random.bin" 0 "$BIG_BYTES") ;;
@@ -81,12 +82,12 @@ measure() {
   [ -n "${out:-}" ] && read -r count bytes <<<"$out"
   local seconds; seconds=$(awk -v ns=$((end - start)) 'BEGIN { printf "%.6f", ns / 1e9 }')
   case "$1" in
-    walk|lstat|pread) awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }' ;;
+    walk|walkstat|lstat|pread) awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }' ;;
     *) awk -v b="$bytes" -v s="$seconds" 'BEGIN { printf "%.1f", b / 1048576 / s }' ;;
   esac
 }
 
-unit() { case "$1" in walk|lstat) echo "entries/s" ;; pread) echo "preads/s" ;; *) echo "MiB/s" ;; esac; }
+unit() { case "$1" in walk|walkstat|lstat) echo "entries/s" ;; pread) echo "preads/s" ;; *) echo "MiB/s" ;; esac; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else print "-" }'; }
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 

@@ -6,7 +6,7 @@
 #
 # Usage (root, after bench/mount.sh has built the corpus, store and image):
 #   bench/mount-probe.sh castore|squashfuse_ll WORKLOAD [MOUNT OPTIONS...]
-#   WORKLOAD: walk | lstat (every entry by path) | read (every file of the tree) |
+#   WORKLOAD: walk | walkstat (find -printf %s: stats what it lists) | lstat (every entry by path) | read (every file of the tree) |
 #             seq (1 GiB sequential, random data) | pread (20k random 4 KiB preads) |
 #             par4 (4 parallel readers, each a quarter of the 1 GiB file)
 #   e.g. bench/mount-probe.sh castore pread --no-cache-push
@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
 CPU="${BENCH_CPU:-0}"
 system=${1:?castore or squashfuse_ll}
-workload=${2:?walk, lstat, read, seq or pread}
+workload=${2:?walk, walkstat, lstat, read, seq, pread or par4}
 shift 2
 M="$WORK/mnt/probe"
 mkdir -p "$M"
@@ -50,6 +50,7 @@ sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/
 read -r r0 c0 u0 s0 t0 < <(sample)
 case "$workload" in
   walk) taskset -c "$CPU" find "$M/tree" >/dev/null ;;
+  walkstat) taskset -c "$CPU" find "$M/tree" -printf '%s\n' >/dev/null ;;
   lstat) taskset -c "$CPU" "$WORK/bin/fsbench" lstat "$M/tree" "$WORK/entries.list" >/dev/null ;;
   read) taskset -c "$CPU" "$WORK/bin/fsbench" read "$M/tree" "$WORK/files.list" >/dev/null ;;
   seq) taskset -c "$CPU" "$WORK/bin/fsbench" range "$M/big/random.bin" 0 1073741824 >/dev/null ;;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/mount.sh: the same corpus served by castore mount, by squashfuse_ll (C, libfuse3 low-level)
 # and by the native directory, each cold (fresh mount, caches dropped) and warm (run again):
-#   walk   find over the tree                               entries/s
+#   walk   find over the tree (names only)                  entries/s
+#   walkstat  find over the tree, stat of every entry (find -printf %s: like ls -lR, du, tar)   entries/s
 #   lstat  lstat of every entry                             entries/s
 #   read   every file of the tree read whole                MiB/s
 #   seq-random / seq-real   sequential read of a 1 GiB file (random / real data)   MiB/s
@@ -23,7 +24,7 @@ CPU="${BENCH_CPU:-0}"
 THREADS="${CASTORE_THREADS:-4}"
 COLD_RUNS="${BENCH_COLD:-2}"
 WARM_RUNS="${BENCH_WARM:-3}"
-WORKLOADS=("${@:-walk lstat read seq-random seq-real pread par4}")
+WORKLOADS=("${@:-walk walkstat lstat read seq-random seq-real pread par4}")
 read -r -a WORKLOADS <<<"${WORKLOADS[*]}"
 
 die() { echo "mount.sh: $*" >&2; exit 1; }

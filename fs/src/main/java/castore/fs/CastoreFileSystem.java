@@ -89,6 +89,7 @@ public final class CastoreFileSystem implements FileSystem {
     /** Files read without a handle (zero-message opens), by node id. */
     private final ReaderCache readers = new ReaderCache(READERS);
     private final KernelCacheFeeder kernelCache = new KernelCacheFeeder();
+    private final ListingAttributes listingAttributes = new ListingAttributes();
 
     public CastoreFileSystem(BlobService blobs, DirectoryService directories, RootService roots, FsOptions options) {
         this.blobs = blobs;
@@ -182,6 +183,9 @@ public final class CastoreFileSystem implements FileSystem {
         Node child = listing(dir).get(childName);
         if (child == null) {
             return Entry.negative(FOREVER);
+        }
+        if (dir.listedBare() && !(child instanceof DirectoryNode)) {
+            listingAttributes.bareNameLookedUp();
         }
         return entry(reference(dir, childName, child), FOREVER);
     }
@@ -413,9 +417,19 @@ public final class CastoreFileSystem implements FileSystem {
         if (!addDots(dir, offset, sink)) {
             return;
         }
+        boolean filesWithLookups = !plus || listingAttributes.filesWanted();
         for (long i = Math.max(offset, 2) - 2; i < listing.entryCount(); i++) {
             int index = (int) i;
-            if (!add(dir, listing.name(index), listing.node(index), index + 3, FOREVER, plus, sink)) {
+            Name name = listing.name(index);
+            Node node = listing.node(index);
+            boolean added;
+            if (filesWithLookups || node instanceof DirectoryNode) {
+                added = add(dir, name, node, index + 3, FOREVER, plus, sink);
+            } else {
+                dir.markListedBare();
+                added = sink.add(InodeNumbers.of(node), name.bytesUnsafe(), NodeAttributes.direntType(node), index + 3);
+            }
+            if (!added) {
                 return;
             }
         }

@@ -41,6 +41,9 @@ final class Inode {
     @SuppressWarnings("unused") // accessed through LISTING
     private volatile CompletableFuture<Directory> listing;
 
+    /** Directories only: a READDIRPLUS reply gave out some of its entries without their lookup. */
+    private volatile boolean listedBare;
+
     Inode(long id, Object key, Node node, long ino, long parentIno) {
         this.id = id;
         this.key = key;
@@ -80,6 +83,16 @@ final class Inode {
             return true;
         }
         return false;
+    }
+
+    void markListedBare() {
+        if (!listedBare) {
+            listedBare = true;
+        }
+    }
+
+    boolean listedBare() {
+        return listedBare;
     }
 
     @SuppressWarnings("unchecked")

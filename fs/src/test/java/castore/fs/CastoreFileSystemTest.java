@@ -286,7 +286,7 @@ class CastoreFileSystemTest {
 
     @Test
     void readdirPlusCountsOnlyAcceptedEntriesAsLookups() throws Exception {
-        trees.root("r", trees.dir("a", trees.file("a"), "b", trees.file("b"), "c", trees.file("c")));
+        trees.root("r", trees.dir("a", trees.dir(), "b", trees.dir("x", trees.file("x")), "c", trees.dir("y", trees.file("y"))));
         var fs = mount();
         Entry r = lookup(fs, ROOT, "r");
         assertThat(fs.inodeCount()).isEqualTo(1);
@@ -303,6 +303,62 @@ class CastoreFileSystemTest {
         fs.forget(a, 1);
         fs.forget(b, 1);
         assertThat(fs.inodeCount()).as("a and b dropped; c never counted").isEqualTo(1);
+    }
+
+    @Test
+    void readdirPlusGivesFilesBareUntilABareNameIsLookedUp() throws Exception {
+        trees.root("r", trees.dir(
+                "one", trees.dir("d", trees.dir(), "f", trees.file("f"), "l", Trees.link("f")),
+                "two", trees.dir("d", trees.dir("x", trees.file("x")), "f", trees.file("g"), "l", Trees.link("g"))));
+        var fs = mount();
+        Entry r = lookup(fs, ROOT, "r");
+        Entry one = lookup(fs, r.nodeId(), "one");
+        Entry two = lookup(fs, r.nodeId(), "two");
+        assertThat(fs.inodeCount()).isEqualTo(3);
+
+        var first = new RecordingSink(10);
+        fs.readdir(REQ, one.nodeId(), 0, 0, true, first);
+        assertThat(first.names()).containsExactly(".", "..", "d", "f", "l");
+        assertThat(first.entries.get(2).entry()).as("a subdirectory carries its lookup").isNotNull();
+        assertThat(first.entries.subList(3, 5)).as("files and symlinks only their names").allSatisfy(e -> {
+            assertThat(e.entry()).isNull();
+            assertThat(e.ino()).isNotZero();
+        });
+        assertThat(first.entries.get(3).type()).isEqualTo(NodeAttributes.DT_REG);
+        assertThat(first.entries.get(4).type()).isEqualTo(NodeAttributes.DT_LNK);
+        assertThat(fs.inodeCount()).as("only d became a node").isEqualTo(4);
+        // The bare entries' inode numbers are the ones a lookup shows.
+        assertThat(first.entries.get(3).ino()).isEqualTo(lookup(fs, one.nodeId(), "f").attr().ino());
+
+        // That lookup of a bare-listed name turned attributes on for the next listings.
+        var second = new RecordingSink(10);
+        fs.readdir(REQ, two.nodeId(), 0, 0, true, second);
+        assertThat(second.names()).containsExactly(".", "..", "d", "f", "l");
+        assertThat(second.entries.subList(2, 5)).allSatisfy(e -> assertThat(e.entry()).isNotNull());
+        assertThat(second.entries.get(4).entry().attr().size()).isEqualTo(1);
+
+        // Plain READDIR is unaffected.
+        var plain = new RecordingSink(10);
+        fs.readdir(REQ, one.nodeId(), 0, 0, false, plain);
+        assertThat(plain.entries).allSatisfy(e -> assertThat(e.entry()).isNull());
+        assertThat(plain.entries.get(3).ino()).isEqualTo(first.entries.get(3).ino());
+    }
+
+    @Test
+    void aLookupOfANameListedWithItsLookupChangesNothing() throws Exception {
+        trees.root("r", trees.dir(
+                "one", trees.dir("d", trees.dir("f", trees.file("f"))),
+                "two", trees.dir("f", trees.file("g"))));
+        var fs = mount();
+        Entry r = lookup(fs, ROOT, "r");
+        Entry one = lookup(fs, r.nodeId(), "one");
+        Entry two = lookup(fs, r.nodeId(), "two");
+        fs.readdir(REQ, one.nodeId(), 0, 0, true, new RecordingSink(10));
+        Entry d = lookup(fs, one.nodeId(), "d");
+        lookup(fs, d.nodeId(), "f"); // d was never listed
+        var listing = new RecordingSink(10);
+        fs.readdir(REQ, two.nodeId(), 0, 0, true, listing);
+        assertThat(listing.entries.get(2).entry()).as("still bare").isNull();
     }
 
     @Test

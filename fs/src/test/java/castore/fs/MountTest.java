@@ -236,6 +236,27 @@ class MountTest {
     }
 
     @Test
+    void namesListedWithoutTheirLookupStatLikeLookedUpOnes() throws Exception {
+        try (var m = mount()) {
+            // A fresh listing gives files and symlinks out bare (inode number and type only).
+            String listed = run("ls", "-f", "-i", p(m, "tree/order")).assertOk().stdout();
+            StringBuilder stated = new StringBuilder();
+            for (String line : listed.strip().split("\n")) {
+                String name = line.strip().split(" ", 2)[1];
+                String ino = run("stat", "-c", "%i", p(m, "tree/order/" + name)).assertOk().stdout().strip();
+                stated.append(ino).append(' ').append(name).append('\n');
+            }
+            assertThat(stated.toString().replaceAll("(?m)^\\s+", "")).as("d_ino is st_ino")
+                    .isEqualTo(listed.replaceAll("(?m)^\\s+", ""));
+            // A walk that stats what it lists, in directories listed before and not.
+            assertThat(run("find", p(m, "tree/a"), "-mindepth", "1", "-printf", "%P %y %m\\n").assertOk().stdout())
+                    .isEqualTo("b d 555\nb/c d 555\nb/c/d d 555\nb/c/d/deep.txt f 444\nb/c/d/e d 555\n");
+            assertThat(run("find", p(m, "tree/order"), "-mindepth", "1", "-printf", "%P %y %s %m %l\\n").assertOk().stdout())
+                    .isEqualTo("C l 1 444 a\n_ f 1 555 \na d 0 555 \nb f 1 444 \n\u00e9 f 1 444 \n");
+        }
+    }
+
+    @Test
     void identicalContentHasTheSameInode() throws Exception {
         try (var m = mount()) {
             String same1 = inode(m, "tree/same1");
