@@ -14,8 +14,6 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
@@ -51,28 +49,84 @@ public final class DiskCache implements AutoCloseable {
     private static final List<String> KINDS = List.of(CachingBlobService.CHUNKS, CachingBlobService.CHUNK_LISTS,
             CachingDirectoryService.DIRECTORIES, CachingBlobService.BOUND_LISTS);
 
-    /** One segment file; {@code sequence} orders segments by age within this process. */
+    /**
+     * One segment file; {@code sequence} orders segments by age within this process. Read (and
+     * appended to, while this process writes it) through a {@link NativeFile} straight between
+     * the file and the entry arrays, or through a FileChannel where native calls are not available.
+     */
     private static final class Segment {
         final Path path;
         final long sequence;
-        final FileChannel channel;
+        private final NativeFile file;
+        private final FileChannel channel;
         volatile long size;
         volatile boolean deleted;
-        /** Appends go here while this process writes the segment (null: through the channel). Guarded by the cache. */
-        NativeWriter writer;
 
-        Segment(Path path, long sequence, FileChannel channel, long size) {
+        private Segment(Path path, long sequence, NativeFile file, FileChannel channel, long size) {
             this.path = path;
             this.sequence = sequence;
+            this.file = file;
             this.channel = channel;
             this.size = size;
         }
 
-        /** Stops appending here (sealed, evicted or closed): the write descriptor goes. */
-        void seal() {
-            if (writer != null) {
-                writer.close();
-                writer = null;
+        /** An existing segment, for reading; NoSuchFileException if another process evicted it. */
+        static Segment open(Path path, long sequence) throws IOException {
+            NativeFile file = NativeFile.openForReading(path);
+            if (file == null) {
+                FileChannel channel = FileChannel.open(path, StandardOpenOption.READ);
+                return new Segment(path, sequence, null, channel, channel.size());
+            }
+            try {
+                return new Segment(path, sequence, file, null, Files.size(path));
+            } catch (IOException e) {
+                file.close();
+                throw e;
+            }
+        }
+
+        /** A new, empty segment to append to. */
+        static Segment create(Path path, long sequence) throws IOException {
+            NativeFile file = NativeFile.create(path);
+            FileChannel channel = file != null ? null
+                    : FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            return new Segment(path, sequence, file, channel, 0);
+        }
+
+        /** Reads {@code dst[0, length)} from {@code offset}; false if the file ends first. */
+        boolean readFully(byte[] dst, int length, long offset) throws IOException {
+            if (file != null) {
+                return file.readFully(dst, 0, length, offset);
+            }
+            ByteBuffer buffer = ByteBuffer.wrap(dst, 0, length);
+            while (buffer.hasRemaining()) {
+                if (channel.read(buffer, offset + buffer.position()) < 0) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        void writeFully(byte[] src, int length, long offset) throws IOException {
+            if (file != null) {
+                file.writeFully(src, 0, length, offset);
+                return;
+            }
+            ByteBuffer buffer = ByteBuffer.wrap(src, 0, length);
+            while (buffer.hasRemaining()) {
+                channel.write(buffer, offset + buffer.position());
+            }
+        }
+
+        void close() {
+            if (file != null) {
+                file.close(); // waits for reads in flight: the descriptor number is not reused under them
+                return;
+            }
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // nothing was pending: appends are written through
             }
         }
     }
@@ -80,9 +134,6 @@ public final class DiskCache implements AutoCloseable {
     private record Location(Segment segment, long offset, int length) {
     }
 
-    /** Reused direct buffers for reads (see {@link #takeDirect}): up to 8, of 1 MiB or the largest entry read. */
-    private static final int DIRECT_BUFFER = 1 << 20;
-    private final BlockingQueue<ByteBuffer> directBuffers = new ArrayBlockingQueue<>(8);
     private final Path root;
     private final Path segmentsDir;
     private final long limit;
@@ -146,13 +197,12 @@ public final class DiskCache implements AutoCloseable {
         }
         Collections.sort(paths); // names start with the creation time
         for (Path p : paths) {
-            FileChannel channel;
+            Segment segment;
             try {
-                channel = FileChannel.open(p, StandardOpenOption.READ);
+                segment = Segment.open(p, nextSequence++);
             } catch (NoSuchFileException raced) {
                 continue; // evicted by another process
             }
-            Segment segment = new Segment(p, nextSequence++, channel, channel.size());
             segments.add(segment);
             total.addAndGet(segment.size);
             indexRecords(segment);
@@ -162,15 +212,15 @@ public final class DiskCache implements AutoCloseable {
 
     /** Indexes the records of a segment up to the first one that is torn or not a record. */
     private void indexRecords(Segment segment) throws IOException {
-        ByteBuffer header = ByteBuffer.allocate(HEADER);
+        byte[] bytes = new byte[HEADER];
+        ByteBuffer header = ByteBuffer.wrap(bytes);
         byte[] key = new byte[B3Digest.LENGTH];
         long offset = 0;
         while (offset + HEADER <= segment.size) {
-            header.clear();
-            if (!readFully(segment.channel, header, offset)) {
+            if (!segment.readFully(bytes, HEADER, offset)) {
                 return;
             }
-            header.flip();
+            header.clear();
             int magic = header.getInt();
             int kind = header.get();
             header.get(key);
@@ -205,7 +255,10 @@ public final class DiskCache implements AutoCloseable {
         return index.get(i);
     }
 
-    /** The entry's bytes, unverified, or empty if absent. */
+    /**
+     * The entry's bytes, unverified, or empty if absent. Read straight into the array returned
+     * (see {@link NativeFile}); a segment evicted meanwhile, closed or cut short is a miss.
+     */
     public Optional<byte[]> read(String kind, B3Digest key) throws IOException {
         Map<B3Digest, Location> entries = index(kind);
         Location at = entries.get(key);
@@ -214,16 +267,10 @@ public final class DiskCache implements AutoCloseable {
         }
         byte[] bytes = new byte[at.length()];
         boolean complete;
-        ByteBuffer direct = takeDirect(at.length());
         try {
-            complete = !at.segment().deleted && readFully(at.segment().channel, direct, at.offset());
-            if (complete) {
-                direct.flip().get(bytes);
-            }
+            complete = !at.segment().deleted && at.segment().readFully(bytes, at.length(), at.offset());
         } catch (IOException closedOrGone) {
             complete = false;
-        } finally {
-            giveBack(direct);
         }
         if (!complete) {
             entries.remove(key, at);
@@ -286,23 +333,13 @@ public final class DiskCache implements AutoCloseable {
         Segment segment = active[stream];
         long offset = segment.size;
         long length = HEADER + (long) bytes.length;
-        if (segment.writer != null) {
-            // Header, then bytes: a crash between them leaves a record the walk at start ignores.
-            segment.writer.writeFully(header, HEADER, offset);
-            segment.writer.writeFully(bytes, bytes.length, offset + HEADER);
-        } else {
-            ByteBuffer[] record = {ByteBuffer.wrap(header), ByteBuffer.wrap(bytes)};
-            long written = 0;
-            segment.channel.position(offset);
-            while (written < length) {
-                written += segment.channel.write(record);
-            }
-        }
+        // Header, then bytes: a crash between them leaves a record the walk at start ignores.
+        segment.writeFully(header, HEADER, offset);
+        segment.writeFully(bytes, bytes.length, offset + HEADER);
         segment.size = offset + length;
         total.addAndGet(length);
         entries.put(key, new Location(segment, offset + HEADER, bytes.length));
         if (segment.size >= segmentBytes) {
-            segment.seal();
             active[stream] = null; // sealed: the next record starts a new segment
             updatePromotionBound();
         }
@@ -312,15 +349,7 @@ public final class DiskCache implements AutoCloseable {
     private Segment newSegment() throws IOException {
         String name = "%012x-%08x%s".formatted(System.currentTimeMillis(), ThreadLocalRandom.current().nextInt(), SUFFIX);
         Path p = segmentsDir.resolve(name);
-        FileChannel channel = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
-        Segment segment = new Segment(p, nextSequence++, channel, 0);
-        try {
-            segment.writer = NativeWriter.open(p);
-        } catch (IOException e) {
-            channel.close();
-            Files.deleteIfExists(p);
-            throw e;
-        }
+        Segment segment = Segment.create(p, nextSequence++);
         segments.add(segment);
         updatePromotionBound();
         return segment;
@@ -346,12 +375,11 @@ public final class DiskCache implements AutoCloseable {
             }
             segments.removeFirst();
             oldest.deleted = true;
-            oldest.seal();
             for (Map<B3Digest, Location> entries : index) {
                 entries.values().removeIf(l -> l.segment() == oldest);
             }
             Files.deleteIfExists(oldest.path);
-            oldest.channel.close();
+            oldest.close();
             total.addAndGet(-oldest.size);
         }
         updatePromotionBound();
@@ -375,38 +403,6 @@ public final class DiskCache implements AutoCloseable {
         promoteBelow = bound;
     }
 
-    /**
-     * A direct buffer of at least {@code length} bytes, cleared and limited to it. Reads go
-     * through these instead of a heap buffer: for a heap buffer the JDK reads into a temporary
-     * direct buffer of its own, which a virtual thread (the cache's fetchers) does not keep, so
-     * every chunk was read into freshly allocated memory; in a profile of a 1 GiB read from a warm
-     * cache, the kernel's copy into it was 44-49% of the mount's samples (20% after).
-     */
-    private ByteBuffer takeDirect(int length) {
-        ByteBuffer b = directBuffers.poll();
-        if (b == null || b.capacity() < length) {
-            b = ByteBuffer.allocateDirect(Math.max(length, DIRECT_BUFFER));
-        }
-        return b.clear().limit(length);
-    }
-
-    /** Keeps {@code b} for the next read unless it is unusually large or 8 are kept already. */
-    private void giveBack(ByteBuffer b) {
-        if (b.capacity() <= 4 * DIRECT_BUFFER) {
-            directBuffers.offer(b);
-        }
-    }
-
-    private static boolean readFully(FileChannel channel, ByteBuffer dst, long position) throws IOException {
-        while (dst.hasRemaining()) {
-            int n = channel.read(dst, position + dst.position());
-            if (n < 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-
     /** Where an entry's bytes are, for tests that damage them: segment file and offset. */
     Optional<Map.Entry<Path, Long>> locate(String kind, B3Digest key) {
         Location at = index(kind).get(key);
@@ -416,12 +412,7 @@ public final class DiskCache implements AutoCloseable {
     @Override
     public synchronized void close() {
         for (Segment s : segments) {
-            s.seal();
-            try {
-                s.channel.close();
-            } catch (IOException ignored) {
-                // nothing was pending: appends are written through
-            }
+            s.close();
         }
         segments.clear();
         java.util.Arrays.fill(active, null);

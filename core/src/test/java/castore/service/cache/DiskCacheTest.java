@@ -1,15 +1,18 @@
 package castore.service.cache;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatIOException;
 
 import castore.hash.Blake3;
 import castore.model.B3Digest;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -82,7 +85,7 @@ class DiskCacheTest {
     }
 
     @Test
-    void appendsWrittenNativelyReadBackAndSealedSegmentsLetGoOfTheirWriteDescriptor() throws IOException {
+    void appendsWrittenNativelyReadBackThroughOneDescriptorPerSegment() throws IOException {
         List<byte[]> values = new ArrayList<>();
         try (DiskCache cache = new DiskCache(dir, 1L << 20)) { // 64 KiB segments
             for (int i = 0; i < 43; i++) { // 8 records fill a segment: 5 sealed, the 6th open
@@ -92,37 +95,151 @@ class DiskCacheTest {
             }
             int segments = segmentFiles().size();
             assertThat(segments).isGreaterThan(3);
-            // A read channel per segment, and one write descriptor for the segment being appended to.
-            assertThat(openSegmentDescriptors()).isEqualTo(segments + 1);
+            // The segment being appended to is read and written through the same descriptor.
+            assertThat(openSegmentDescriptors()).isEqualTo(segments);
             for (byte[] v : values) {
-                assertThat(cache.read(CHUNKS, key(v))).contains(v);
+                assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
             }
             assertThat(cache.size()).isEqualTo(bytesOnDisk());
         }
         assertThat(openSegmentDescriptors()).isZero();
         try (DiskCache cache = new DiskCache(dir, 1L << 20)) {
             for (byte[] v : values) {
-                assertThat(cache.read(CHUNKS, key(v))).contains(v);
+                assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
             }
         }
     }
 
     @Test
-    void theNativeWriterWritesWhereItIsToldAndNothingOnceClosed() throws IOException {
-        Path file = Files.createFile(dir.resolve("f"));
-        NativeWriter writer = NativeWriter.open(file);
-        assertThat(writer).as("pwrite through FFM is available under test (native access enabled)").isNotNull();
+    void aSegmentCutShortUnderAnOpenCacheIsAMissNotWrongBytes() throws IOException {
+        byte[] a = bytes(5000, 11);
+        byte[] b = bytes(7000, 12);
+        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+            cache.write(CHUNKS, key(a), a);
+            cache.write(CHUNKS, key(b), b);
+            try (FileChannel channel = FileChannel.open(segmentFiles().getFirst(), StandardOpenOption.WRITE)) {
+                channel.truncate(channel.size() - 100); // b loses its last 100 bytes
+            }
+            assertThat(cache.read(CHUNKS, key(b))).isEmpty();
+            assertThat(cache.contains(CHUNKS, key(b))).as("a short read forgets the entry").isFalse();
+            assertThat(cache.read(CHUNKS, key(a))).hasValueSatisfying(read -> assertThat(read).isEqualTo(a));
+            cache.write(CHUNKS, key(b), b); // fetched again: appended after the hole, read back whole
+            assertThat(cache.read(CHUNKS, key(b))).hasValueSatisfying(read -> assertThat(read).isEqualTo(b));
+        }
+    }
+
+    @Test
+    void readsOfAnEvictedOrClosedSegmentAreMisses() throws IOException {
+        byte[] first = bytes(40_000, 13);
+        DiskCache cache = new DiskCache(dir, 100_000); // segments of 6250 bytes: one entry each
+        cache.write(CHUNKS, key(first), first);
+        Path firstSegment = segmentFiles().getFirst();
+        for (int i = 0; i < 3; i++) {
+            byte[] v = bytes(40_000, 14 + i);
+            cache.write(CHUNKS, key(v), v);
+        }
+        assertThat(firstSegment).doesNotExist(); // evicted, oldest first
+        assertThat(cache.read(CHUNKS, key(first))).isEmpty();
+        byte[] last = bytes(40_000, 16);
+        assertThat(cache.read(CHUNKS, key(last))).hasValueSatisfying(read -> assertThat(read).isEqualTo(last));
+        cache.close();
+        assertThat(cache.read(CHUNKS, key(last))).isEmpty();
+        assertThat(openSegmentDescriptors()).isZero();
+    }
+
+    @Test
+    void readsRacingEvictionGetTheirBytesOrAMissNeverOthers() throws Exception {
+        int count = 400;
+        List<byte[]> values = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            values.add(bytes(20_000, 1000 + i));
+        }
+        try (DiskCache cache = new DiskCache(dir, 400_000)) { // ~20 entries live: evictions (and closes) all along
+            java.util.concurrent.atomic.AtomicInteger written = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicLong hits = new java.util.concurrent.atomic.AtomicLong();
+            java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+            List<Thread> readers = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                readers.add(Thread.ofPlatform().uncaughtExceptionHandler((t, e) -> failure.set(e)).start(() -> {
+                    java.util.SplittableRandom random = new java.util.SplittableRandom();
+                    while (written.get() < count) {
+                        int upTo = written.get();
+                        if (upTo == 0) {
+                            continue;
+                        }
+                        byte[] expected = values.get(Math.max(0, upTo - 1 - random.nextInt(30)));
+                        try {
+                            var read = cache.read(CHUNKS, key(expected));
+                            if (read.isPresent()) {
+                                assertThat(read.get()).isEqualTo(expected);
+                                hits.incrementAndGet();
+                            }
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }
+                }));
+            }
+            for (byte[] v : values) {
+                cache.write(CHUNKS, key(v), v);
+                written.incrementAndGet();
+            }
+            for (Thread t : readers) {
+                t.join();
+            }
+            assertThat(failure.get()).isNull();
+            assertThat(hits.get()).isPositive();
+            assertThat(openSegmentDescriptors()).isLessThan(40);
+        }
+    }
+
+    @Test
+    void aSegmentDeletedByAnotherProcessStaysReadableWhileOpen() throws IOException {
+        byte[] v = bytes(3000, 17);
+        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+            cache.write(CHUNKS, key(v), v);
+        }
+        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+            Files.delete(segmentFiles().getFirst());
+            assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+        }
+    }
+
+    @Test
+    void aNativeFileReadsAndWritesWhereItIsToldAndNothingOnceClosed() throws IOException {
+        Path file = dir.resolve("f");
+        NativeFile nativeFile = NativeFile.create(file);
+        assertThat(nativeFile).as("pread/pwrite through FFM are available under test (native access enabled)").isNotNull();
         byte[] a = bytes(70_000, 7);
         byte[] b = bytes(100, 8);
-        writer.writeFully(a, a.length, 0);
-        writer.writeFully(b, 50, 10);
-        writer.close();
+        nativeFile.writeFully(a, 0, a.length, 0);
+        nativeFile.writeFully(b, 20, 50, 10);
         byte[] expected = a.clone();
-        System.arraycopy(b, 0, expected, 10, 50);
+        System.arraycopy(b, 20, expected, 10, 50);
         assertThat(Files.readAllBytes(file)).isEqualTo(expected);
-        org.assertj.core.api.Assertions.assertThatIOException().isThrownBy(() -> writer.writeFully(b, 1, 0)).withMessageContaining("closed");
-        org.assertj.core.api.Assertions.assertThatIOException().isThrownBy(() -> NativeWriter.open(dir.resolve("missing")))
-                .withMessageContaining("missing");
+
+        byte[] read = new byte[1000];
+        assertThat(nativeFile.readFully(read, 100, 800, 5)).isTrue();
+        assertThat(Arrays.copyOfRange(read, 100, 900)).isEqualTo(Arrays.copyOfRange(expected, 5, 805));
+        assertThat(read[99]).isZero();
+        assertThat(read[900]).isZero();
+        assertThat(nativeFile.readFully(new byte[100], 0, 100, a.length - 50)).as("the file ends first").isFalse();
+        nativeFile.close();
+        nativeFile.close();
+        assertThatIOException().isThrownBy(() -> nativeFile.writeFully(b, 0, 1, 0)).withMessageContaining("closed");
+        assertThatIOException().isThrownBy(() -> nativeFile.readFully(read, 0, 1, 0)).withMessageContaining("closed");
+
+        try (NativeFile reader = NativeFile.openForReading(file)) {
+            byte[] all = new byte[expected.length];
+            assertThat(reader.readFully(all, 0, all.length, 0)).isTrue();
+            assertThat(all).isEqualTo(expected);
+            assertThatIOException().isThrownBy(() -> reader.writeFully(b, 0, 1, 0))
+                    .withMessageContaining(file.toString()).withMessageContaining("Bad file descriptor");
+        }
+        assertThatIOException().isThrownBy(() -> NativeFile.openForReading(dir.resolve("missing")))
+                .isInstanceOf(NoSuchFileException.class).withMessageContaining("missing");
+        assertThatIOException().isThrownBy(() -> NativeFile.create(file))
+                .withMessageContaining(file.toString()).withMessageContaining("File exists");
     }
 
     @Test
