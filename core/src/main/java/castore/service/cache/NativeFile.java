@@ -1,6 +1,7 @@
 package castore.service.cache;
 
 import java.io.IOException;
+import castore.io.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -10,7 +11,6 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.concurrent.locks.StampedLock;
 
@@ -29,29 +29,19 @@ import java.util.concurrent.locks.StampedLock;
  */
 @SuppressWarnings("restricted")
 final class NativeFile implements AutoCloseable {
-    private static final int O_RDONLY = 0;
-    private static final int O_RDWR = 2;
-    private static final int O_CREAT = 0100;
-    private static final int O_EXCL = 0200;
-    private static final int O_CLOEXEC = 02000000;
-    private static final int ENOENT = 2;
     private static final int EINTR = 4;
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     /** Each thread's errno capture segment, made once (an arena per call costs more than the call). */
     private static final ThreadLocal<MemorySegment> CALL_STATES = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
-    private static final MethodHandle OPEN;
     private static final MethodHandle PREAD;
     private static final MethodHandle PWRITE;
     private static final MethodHandle CLOSE;
-    private static final MethodHandle STRERROR;
 
     static {
-        MethodHandle open = null;
         MethodHandle pread = null;
         MethodHandle pwrite = null;
         MethodHandle close = null;
-        MethodHandle strerror = null;
         try {
             Linker linker = Linker.nativeLinker();
             var libc = linker.defaultLookup();
@@ -63,17 +53,12 @@ final class NativeFile implements AutoCloseable {
             pread = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
             pwrite = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
             close = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
-            strerror = linker.downcallHandle(libc.find("strerror").orElseThrow(), FunctionDescriptor.of(a, i));
-            open = linker.downcallHandle(libc.find("open").orElseThrow(), FunctionDescriptor.of(i, a, i, i), errno,
-                    Linker.Option.firstVariadicArg(2));
         } catch (RuntimeException | Error unavailable) {
-            open = null; // IllegalCallerException without native access, or no libc: FileChannel it is
+            pread = null; // IllegalCallerException without native access, or no libc: FileChannel it is
         }
-        OPEN = open;
         PREAD = pread;
         PWRITE = pwrite;
         CLOSE = close;
-        STRERROR = strerror;
     }
 
     private final Path path;
@@ -88,39 +73,19 @@ final class NativeFile implements AutoCloseable {
 
     /** Opens an existing file for reading; null if native calls are not available here. */
     static NativeFile openForReading(Path path) throws IOException {
-        return open(path, O_RDONLY);
+        return open(path, Libc.O_RDONLY);
     }
 
     /** Creates a new file (it must not exist) for reading and writing; null if native calls are not available here. */
     static NativeFile create(Path path) throws IOException {
-        return open(path, O_RDWR | O_CREAT | O_EXCL);
+        return open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL);
     }
 
     private static NativeFile open(Path path, int flags) throws IOException {
-        if (OPEN == null) {
+        if (PREAD == null || !Libc.available()) {
             return null;
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = CALL_STATES.get();
-            MemorySegment name = arena.allocateFrom(path.toString());
-            while (true) {
-                int fd = (int) OPEN.invokeExact(state, name, flags | O_CLOEXEC, 0666);
-                if (fd >= 0) {
-                    return new NativeFile(path, fd);
-                }
-                int errno = (int) ERRNO.get(state, 0L);
-                if (errno == ENOENT) {
-                    throw new NoSuchFileException(path.toString());
-                }
-                if (errno != EINTR) {
-                    throw new IOException("cannot open " + path + ": " + strerror(errno));
-                }
-            }
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException("cannot open " + path, t);
-        }
+        return new NativeFile(path, Libc.open(path, flags, 0666));
     }
 
     Path path() {
@@ -161,7 +126,7 @@ final class NativeFile implements AutoCloseable {
                     int errno = (int) ERRNO.get(state, 0L);
                     if (errno != EINTR) {
                         throw new IOException(path + ": " + (write ? "write" : "read") + " of " + length + " bytes at " + offset
-                                + " failed: " + strerror(errno));
+                                + " failed: " + Libc.strerror(errno));
                     }
                     continue;
                 }
@@ -174,15 +139,6 @@ final class NativeFile implements AutoCloseable {
             throw new IOException(path + ": " + (write ? "write" : "read") + " failed", t);
         } finally {
             use.unlockRead(stamp);
-        }
-    }
-
-    private static String strerror(int errno) {
-        try {
-            MemorySegment message = (MemorySegment) STRERROR.invokeExact(errno);
-            return message.reinterpret(256).getString(0);
-        } catch (Throwable t) {
-            return "errno " + errno;
         }
     }
 

@@ -1,5 +1,6 @@
 package castore.store.local;
 
+import castore.io.Libc;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -10,7 +11,6 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
@@ -27,7 +27,6 @@ final class Posix {
     static final int O_RDWR = 2;
     static final int O_CREAT = 0100;
     static final int O_EXCL = 0200;
-    static final int O_CLOEXEC = 02000000;
     private static final int SYNC_FILE_RANGE_WRITE = 2;
     private static final int POSIX_FADV_WILLNEED = 3;
     private static final int MADV_WILLNEED = 3;
@@ -35,7 +34,6 @@ final class Posix {
     static final int LOCK_EX = 2;
     static final int LOCK_NB = 4;
     static final int LOCK_UN = 8;
-    private static final int ENOENT = 2;
     private static final int EINTR = 4;
     private static final int EWOULDBLOCK = 11;
 
@@ -48,7 +46,6 @@ final class Posix {
      */
     private static final ThreadLocal<MemorySegment> CALL_STATES =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
-    private static final MethodHandle OPEN;
     private static final MethodHandle PREAD;
     private static final MethodHandle POSIX_FADVISE;
     private static final MethodHandle MADVISE;
@@ -57,7 +54,6 @@ final class Posix {
     private static final MethodHandle SYNC_FILE_RANGE;
     private static final MethodHandle FLOCK;
     private static final MethodHandle CLOSE;
-    private static final MethodHandle STRERROR;
 
     static {
         Linker linker = Linker.nativeLinker();
@@ -66,8 +62,6 @@ final class Posix {
         var i = ValueLayout.JAVA_INT;
         var l = ValueLayout.JAVA_LONG;
         var a = ValueLayout.ADDRESS;
-        OPEN = linker.downcallHandle(libc.find("open").orElseThrow(), FunctionDescriptor.of(i, a, i, i),
-                errno, Linker.Option.firstVariadicArg(2));
         // Critical: data goes straight between the file and a Java array, with no bounce buffer
         // (a copy out of a mapping held the thread in Java just the same); native buffers work too.
         var critical = Linker.Option.critical(true);
@@ -79,7 +73,6 @@ final class Posix {
         SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i), errno);
         FLOCK = linker.downcallHandle(libc.find("flock").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
         CLOSE = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
-        STRERROR = linker.downcallHandle(libc.find("strerror").orElseThrow(), FunctionDescriptor.of(a, i));
     }
 
     private Posix() {
@@ -211,7 +204,7 @@ final class Posix {
         private void checkErrno(MemorySegment state, String call) throws IOException {
             int errno = (int) ERRNO.get(state, 0L);
             if (errno != EINTR) {
-                throw new IOException(path + ": " + call + " failed: " + strerror(errno));
+                throw new IOException(path + ": " + call + " failed: " + Libc.strerror(errno));
             }
         }
 
@@ -240,35 +233,6 @@ final class Posix {
     }
 
     static Fd open(Path path, int flags, int mode) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            MemorySegment name = arena.allocateFrom(path.toString());
-            while (true) {
-                int fd = (int) OPEN.invokeExact(state, name, flags | O_CLOEXEC, mode);
-                if (fd >= 0) {
-                    return new Fd(path, fd);
-                }
-                int errno = (int) ERRNO.get(state, 0L);
-                if (errno == ENOENT) {
-                    throw new NoSuchFileException(path.toString());
-                }
-                if (errno != EINTR) {
-                    throw new IOException("cannot open " + path + ": " + strerror(errno));
-                }
-            }
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException("cannot open " + path, t);
-        }
-    }
-
-    private static String strerror(int errno) {
-        try {
-            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
-            return s.reinterpret(256).getString(0);
-        } catch (Throwable t) {
-            return "errno " + errno;
-        }
+        return new Fd(path, Libc.open(path, flags, mode));
     }
 }
