@@ -417,19 +417,16 @@ public final class CastoreFileSystem implements FileSystem {
         if (!addDots(dir, offset, sink)) {
             return;
         }
-        boolean filesWithLookups = !plus || listingAttributes.filesWanted();
+        boolean filesWithLookups = plus && listingAttributes.filesWanted();
         for (long i = Math.max(offset, 2) - 2; i < listing.entryCount(); i++) {
             int index = (int) i;
-            Name name = listing.name(index);
             Node node = listing.node(index);
-            boolean added;
-            if (filesWithLookups || node instanceof DirectoryNode) {
-                added = add(dir, name, node, index + 3, FOREVER, plus, sink);
-            } else {
+            // READDIRPLUS: subdirectories always with their lookup, files and symlinks only when wanted.
+            boolean lookup = plus && (filesWithLookups || node instanceof DirectoryNode);
+            if (plus && !lookup) {
                 dir.markListedBare();
-                added = sink.add(InodeNumbers.of(node), name.bytesUnsafe(), NodeAttributes.direntType(node), index + 3);
             }
-            if (!added) {
+            if (!add(dir, listing.name(index), node, index + 3, FOREVER, lookup, sink)) {
                 return;
             }
         }
@@ -451,9 +448,9 @@ public final class CastoreFileSystem implements FileSystem {
         return sink.add(ino, name, NodeAttributes.DT_DIR, next);
     }
 
-    /** Adds one entry; with {@code plus} it is a lookup, undone if the sink does not take it. */
-    private boolean add(Inode dir, Name name, Node node, long next, long entryValidNanos, boolean plus, DirectorySink sink) {
-        if (!plus) {
+    /** Adds one entry; with {@code lookup} it carries one, undone if the sink does not take it. */
+    private boolean add(Inode dir, Name name, Node node, long next, long entryValidNanos, boolean lookup, DirectorySink sink) {
+        if (!lookup) {
             return sink.add(InodeNumbers.of(node), name.bytesUnsafe(), NodeAttributes.direntType(node), next);
         }
         Inode child = reference(dir, name, node);
