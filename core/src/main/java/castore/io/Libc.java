@@ -20,13 +20,14 @@ import java.nio.file.Path;
  */
 @SuppressWarnings("restricted")
 public final class Libc {
-    private static final int ENOENT = 2;
-    private static final int EINTR = 4;
     public static final int O_RDONLY = 0;
+    public static final int O_WRONLY = 1;
     public static final int O_RDWR = 2;
     public static final int O_CREAT = 0100;
     public static final int O_EXCL = 0200;
-    public static final int O_CLOEXEC = 02000000;
+    private static final int O_CLOEXEC = 02000000;
+    private static final int ENOENT = 2;
+    private static final int EINTR = 4;
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     private static final MethodHandle OPEN;

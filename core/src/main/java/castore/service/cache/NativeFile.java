@@ -1,7 +1,7 @@
 package castore.service.cache;
 
-import java.io.IOException;
 import castore.io.Libc;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;

@@ -1,5 +1,6 @@
 package castore.store.local;
 
+import castore.io.Libc;
 import castore.model.InvalidDataException;
 import castore.model.Name;
 import castore.model.Node;
@@ -403,7 +404,7 @@ final class LocalRootService implements RootService {
 
     private boolean write(Name name, byte op, byte[] proto) throws IOException {
         writeLock.lock();
-        try (Posix.Fd lock = Posix.open(lockPath, Posix.O_RDWR | Posix.O_CREAT, 0644)) {
+        try (Posix.Fd lock = Posix.open(lockPath, Libc.O_RDWR | Libc.O_CREAT, 0644)) {
             lock.flock(Posix.LOCK_EX);
             State s = current();
             if (op == REMOVE && s.get(name, "roots").isEmpty()) {

@@ -1,6 +1,7 @@
 package castore.store.local;
 
 import castore.hash.Blake3;
+import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
@@ -143,7 +144,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
             if (exclusiveLock != null) {
                 throw new StoreBusyException("store " + root() + " is being garbage-collected by this process");
             }
-            Posix.Fd fd = Posix.open(layout.writerLock(), Posix.O_RDWR | Posix.O_CREAT, 0644);
+            Posix.Fd fd = Posix.open(layout.writerLock(), Libc.O_RDWR | Libc.O_CREAT, 0644);
             if (!fd.flock(Posix.LOCK_SH | Posix.LOCK_NB)) {
                 fd.close();
                 throw new StoreBusyException("store " + root() + " is being garbage-collected; try again when gc has finished");
@@ -189,7 +190,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
         }
         commit();
         endSession();
-        Posix.Fd fd = Posix.open(layout.writerLock(), Posix.O_RDWR | Posix.O_CREAT, 0644);
+        Posix.Fd fd = Posix.open(layout.writerLock(), Libc.O_RDWR | Libc.O_CREAT, 0644);
         if (!fd.flock(Posix.LOCK_EX | Posix.LOCK_NB)) {
             fd.close();
             throw new StoreBusyException("an import is running on " + root() + " (another process is writing to it)");

@@ -3,6 +3,7 @@ package castore.store.local;
 import static castore.store.local.PackFormat.INT;
 import static castore.store.local.PackFormat.LONG;
 
+import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import java.io.IOException;
@@ -93,7 +94,7 @@ final class Pack implements PackSource {
             throw new CorruptedDataException(where + " fails its checksum");
         }
         long packSize = index.get(LONG, 16);
-        Posix.Fd data = Posix.open(packPath, Posix.O_RDONLY, 0);
+        Posix.Fd data = Posix.open(packPath, Libc.O_RDONLY, 0);
         Pack pack;
         try {
             long actual = Files.size(packPath);

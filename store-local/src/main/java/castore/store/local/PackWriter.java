@@ -3,6 +3,7 @@ package castore.store.local;
 import static castore.store.local.PackFormat.INT;
 import static castore.store.local.PackFormat.LONG;
 
+import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import java.io.IOException;
@@ -75,7 +76,7 @@ final class PackWriter implements PackSource {
         // Time first so a listing sorts roughly by age; the random part keeps processes apart.
         String id = String.format("%011x", System.currentTimeMillis()) + "-" + HexFormat.of().formatHex(random);
         Path path = packsDir.resolve(id + ".pack");
-        return new PackWriter(id, path, Posix.open(path, Posix.O_RDWR | Posix.O_CREAT | Posix.O_EXCL, 0444), sync);
+        return new PackWriter(id, path, Posix.open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL, 0444), sync);
     }
 
     String id() {
@@ -213,7 +214,7 @@ final class PackWriter implements PackSource {
             }
             Path indexPath = packPath.resolveSibling(id + ".idx");
             Path tmp = packPath.resolveSibling(id + ".idx.tmp");
-            try (Arena once = Arena.ofConfined(); Posix.Fd out = Posix.open(tmp, Posix.O_WRONLY | Posix.O_CREAT | Posix.O_EXCL, 0444)) {
+            try (Arena once = Arena.ofConfined(); Posix.Fd out = Posix.open(tmp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL, 0444)) {
                 MemorySegment index = buildIndex(once);
                 out.writeFully(index, 0);
                 if (sync) {

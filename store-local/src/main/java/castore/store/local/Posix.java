@@ -22,11 +22,6 @@ import java.nio.file.Path;
  */
 @SuppressWarnings("restricted")
 final class Posix {
-    static final int O_RDONLY = 0;
-    static final int O_WRONLY = 1;
-    static final int O_RDWR = 2;
-    static final int O_CREAT = 0100;
-    static final int O_EXCL = 0200;
     private static final int SYNC_FILE_RANGE_WRITE = 2;
     private static final int POSIX_FADV_WILLNEED = 3;
     private static final int MADV_WILLNEED = 3;
