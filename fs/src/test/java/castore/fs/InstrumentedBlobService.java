@@ -3,39 +3,32 @@ package castore.fs;
 import castore.model.B3Digest;
 import castore.service.BlobReader;
 import castore.service.BlobService;
-import castore.service.BlobWriter;
-import castore.service.ChunkMeta;
 import castore.service.CorruptedDataException;
+import castore.service.ForwardingBlobService;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Wraps a blob service for tests: each read returns at most up to the next multiple of
  * {@code chunkSize} (as a chunked store may), reads and opens are counted, and blobs marked
  * corrupted fail like a store that detects a digest mismatch.
  */
-final class InstrumentedBlobService implements BlobService {
-    private final BlobService inner;
+final class InstrumentedBlobService extends ForwardingBlobService {
     private final int chunkSize;
     final AtomicInteger opens = new AtomicInteger();
     final AtomicInteger reads = new AtomicInteger();
     /** The highest position any read started at. */
-    final java.util.concurrent.atomic.AtomicLong furthestRead = new java.util.concurrent.atomic.AtomicLong(-1);
+    final AtomicLong furthestRead = new AtomicLong(-1);
     final Set<B3Digest> corrupted = ConcurrentHashMap.newKeySet();
 
     InstrumentedBlobService(BlobService inner, int chunkSize) {
-        this.inner = inner;
+        super(inner);
         this.chunkSize = chunkSize;
-    }
-
-    @Override
-    public boolean has(B3Digest digest) throws IOException {
-        return inner.has(digest);
     }
 
     @Override
@@ -68,15 +61,5 @@ final class InstrumentedBlobService implements BlobService {
                 return got;
             }
         });
-    }
-
-    @Override
-    public BlobWriter create() throws IOException {
-        return inner.create();
-    }
-
-    @Override
-    public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
-        return inner.chunks(digest);
     }
 }
