@@ -6,6 +6,7 @@ import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
+import castore.service.ChunkSlots;
 import castore.service.ChunkStream;
 import castore.service.ChunkedBlobReader;
 import castore.service.CorruptedDataException;
@@ -24,7 +25,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.StampedLock;
 
 /**
  * A {@link BlobService} that keeps the chunks and chunk lists it fetches from another one (a
@@ -41,7 +41,7 @@ public final class CachingBlobService implements BlobService {
     private static final long SEQUENTIAL_SLACK = 1 << 20;
     /** Sequential readers of one blob told apart. */
     private static final int STREAMS = 4;
-    /** Reused buffers of a streaming reader ({@link ChunkSlot}): a few chunks per stream. */
+    /** Reused buffers of a streaming reader ({@link ChunkSlots}): a few chunks per stream. */
     private static final int SLOTS = 4 * STREAMS;
 
     private final BlobService inner;
@@ -97,7 +97,7 @@ public final class CachingBlobService implements BlobService {
         return fetchedBytes.get();
     }
 
-    /** Chunks read from the disk tier into a streaming reader's reused buffers (see {@link ChunkSlot}). */
+    /** Chunks read from the disk tier into a streaming reader's reused buffers (see {@link ChunkSlots}). */
     long slotLoads() {
         return slotLoads.get();
     }
@@ -226,7 +226,7 @@ public final class CachingBlobService implements BlobService {
      * 1 GiB that garbage collection cost more CPU than hashing the data.
      *
      * <p>A streaming reader of a bound chunk list reads the chunks that are only on disk (not in
-     * memory, the window, or loading) into a few buffers it reuses ({@link ChunkSlot}) instead
+     * memory, the window, or loading) into a few buffers it reuses ({@link ChunkSlots}) instead
      * of a new array each, and its read-ahead only tells the kernel to read those chunks' bytes
      * from the cache's segments: a warm 1 GiB read otherwise allocated 1 GiB of arrays, whose
      * zeroing, first-touch page faults and collection were a fifth of the mount's CPU. Readers
@@ -262,8 +262,7 @@ public final class CachingBlobService implements BlobService {
         private volatile Pump pump;
         private final Object pumpLock = new Object();
         /** Created at the first chunk read into one (a small or random-read blob never has them). */
-        private volatile ChunkSlot[] slots;
-        private final AtomicInteger nextSlot = new AtomicInteger();
+        private volatile ChunkSlots slots;
         /** Loads into slots of one chunk wait for each other, of other chunks rarely (striped by index). */
         private final Object[] slotLoadLocks = new Object[slotCount];
 
@@ -485,28 +484,9 @@ public final class CachingBlobService implements BlobService {
                     && chunks.onDisk(chunk);
         }
 
-        /** Copies from the slot holding chunk {@code index}; -1 if none does (or it is being reloaded). */
         private int copyFromSlot(int index, int within, ByteBuffer dst) {
-            ChunkSlot[] all = slots;
-            if (all == null) {
-                return -1;
-            }
-            int length = (int) chunks().get(index).size();
-            for (ChunkSlot slot : all) {
-                long stamp = slot.lock.tryOptimisticRead();
-                if (stamp == 0 || slot.index != index) {
-                    continue;
-                }
-                int start = dst.position();
-                int n = Math.min(dst.remaining(), length - within);
-                dst.put(slot.buffer, within, n); // in bounds: a slot holds the largest chunk
-
-                if (slot.lock.validate(stamp)) {
-                    return n;
-                }
-                dst.position(start); // overwritten while copying: the bytes may be torn
-            }
-            return -1;
+            ChunkSlots all = slots;
+            return all == null ? -1 : all.copy(index, (int) chunks().get(index).size(), within, dst);
         }
 
         /**
@@ -515,35 +495,23 @@ public final class CachingBlobService implements BlobService {
          * usual path to fetch it. Under the chunk's slot load lock.
          */
         private int loadIntoSlot(int index, int within, ByteBuffer dst) throws IOException {
-            ChunkSlot[] all = slots;
+            ChunkSlots all = slots;
             if (all == null) {
                 synchronized (slotLoadLocks) {
                     all = slots;
                     if (all == null) {
-                        int largest = (int) chunks().stream().mapToLong(ChunkMeta::size).max().orElse(0);
-                        all = new ChunkSlot[slotCount];
-                        Arrays.setAll(all, i -> new ChunkSlot(largest));
+                        all = new ChunkSlots(slotCount);
                         slots = all;
                     }
                 }
             }
             ChunkMeta meta = chunks().get(index);
             int length = Math.toIntExact(meta.size());
-            ChunkSlot slot = all[Math.floorMod(nextSlot.getAndIncrement(), all.length)];
-            long stamp = slot.lock.writeLock();
-            try {
-                slot.index = -1;
-                if (!chunks.readFromDiskInto(meta.digest(), slot.buffer, length)) {
-                    return -1;
-                }
-                slot.index = index;
+            int n = all.load(index, length, within, dst, buffer -> chunks.readFromDiskInto(meta.digest(), buffer, length));
+            if (n >= 0) {
                 slotLoads.incrementAndGet();
-                int n = Math.min(dst.remaining(), length - within);
-                dst.put(slot.buffer, within, n);
-                return n;
-            } finally {
-                slot.lock.unlockWrite(stamp);
             }
+            return n;
         }
 
         private byte[] chunk(int index, boolean stream) throws IOException {
@@ -853,22 +821,6 @@ public final class CachingBlobService implements BlobService {
                 claims.forEach((index, claim) -> chunkLoads.release(chunks().get(index).digest(), claim));
                 claims.clear();
             }
-        }
-    }
-
-    /**
-     * A buffer a streaming {@link Reader} reuses for one verified chunk at a time, as long as the
-     * blob's largest chunk; {@code index} is -1 while empty or loading. Written under the write
-     * lock; read under an optimistic read validated after the copy, so a reader never keeps
-     * bytes a load overwrote while it copied.
-     */
-    private static final class ChunkSlot {
-        final StampedLock lock = new StampedLock();
-        final byte[] buffer;
-        int index = -1;
-
-        ChunkSlot(int capacity) {
-            buffer = new byte[capacity];
         }
     }
 
