@@ -107,6 +107,13 @@ public final class DiskCache implements AutoCloseable {
             return true;
         }
 
+        /** A read-ahead hint; nothing through a FileChannel. */
+        void willNeed(long offset, long length) {
+            if (file != null) {
+                file.willNeed(offset, length);
+            }
+        }
+
         void writeFully(byte[] src, int length, long offset) throws IOException {
             if (file != null) {
                 file.writeFully(src, 0, length, offset);
@@ -260,26 +267,48 @@ public final class DiskCache implements AutoCloseable {
      * (see {@link NativeFile}); a segment evicted meanwhile, closed or cut short is a miss.
      */
     public Optional<byte[]> read(String kind, B3Digest key) throws IOException {
-        Map<B3Digest, Location> entries = index(kind);
-        Location at = entries.get(key);
+        Location at = index(kind).get(key);
         if (at == null) {
             return Optional.empty();
         }
         byte[] bytes = new byte[at.length()];
+        return readAt(kind, key, at, bytes) ? Optional.of(bytes) : Optional.empty();
+    }
+
+    /**
+     * Reads the entry, unverified, into {@code dst[0, length)} when it is exactly {@code length}
+     * bytes long: for a caller that reuses its buffers. False if it is absent or of another
+     * length (which a caller that knows the length would find corrupted), or as {@link #read}.
+     */
+    public boolean readInto(String kind, B3Digest key, byte[] dst, int length) throws IOException {
+        Location at = index(kind).get(key);
+        return at != null && at.length() == length && length <= dst.length && readAt(kind, key, at, dst);
+    }
+
+    /** Reads {@code dst[0, at.length)}; a segment gone or cut short forgets the entry and is a miss. */
+    private boolean readAt(String kind, B3Digest key, Location at, byte[] dst) {
         boolean complete;
         try {
-            complete = !at.segment().deleted && at.segment().readFully(bytes, at.length(), at.offset());
+            complete = !at.segment().deleted && at.segment().readFully(dst, at.length(), at.offset());
         } catch (IOException closedOrGone) {
             complete = false;
         }
         if (!complete) {
-            entries.remove(key, at);
-            return Optional.empty();
+            index(kind).remove(key, at);
+            return false;
         }
         if (at.segment().sequence < promoteBelow) {
-            promote(kind, key, at, bytes);
+            promote(kind, key, at, dst);
         }
-        return Optional.of(bytes);
+        return true;
+    }
+
+    /** Asks the kernel to start reading an entry's bytes (a reader will want them soon); only a hint. */
+    public void willNeed(String kind, B3Digest key) {
+        Location at = index(kind).get(key);
+        if (at != null && !at.segment().deleted) {
+            at.segment().willNeed(at.offset(), at.length());
+        }
     }
 
     /** Marks an entry as used without reading it (it was served from memory): copied forward if old. */
@@ -304,20 +333,20 @@ public final class DiskCache implements AutoCloseable {
             touch(kind, key);
             return;
         }
-        append(kind, key, bytes, null);
+        append(kind, key, bytes, bytes.length, null);
     }
 
-    /** Copies a used entry of an old segment to the newest one, so eviction of the old one keeps it. */
+    /** Copies a used entry of an old segment ({@code bytes[0, from.length)}) to the newest one, so eviction of the old one keeps it. */
     private void promote(String kind, B3Digest key, Location from, byte[] bytes) {
         try {
-            append(kind, key, bytes, from);
+            append(kind, key, bytes, from.length(), from);
         } catch (IOException ignored) {
             // the entry stays where it is, until its segment is evicted
         }
     }
 
-    /** Appends a record; with {@code replacing}, only if the key still points there. */
-    private synchronized void append(String kind, B3Digest key, byte[] bytes, Location replacing) throws IOException {
+    /** Appends a record of {@code bytes[0, length)}; with {@code replacing}, only if the key still points there. */
+    private synchronized void append(String kind, B3Digest key, byte[] bytes, int length, Location replacing) throws IOException {
         Map<B3Digest, Location> entries = index(kind);
         Location current = entries.get(key);
         if (replacing != null ? current != replacing : current != null) {
@@ -328,17 +357,17 @@ public final class DiskCache implements AutoCloseable {
             active[stream] = newSegment();
         }
         byte[] header = new byte[HEADER];
-        ByteBuffer.wrap(header).putInt(MAGIC).put((byte) KINDS.indexOf(kind)).putInt(HEADER - Integer.BYTES, bytes.length);
+        ByteBuffer.wrap(header).putInt(MAGIC).put((byte) KINDS.indexOf(kind)).putInt(HEADER - Integer.BYTES, length);
         key.copyTo(header, Integer.BYTES + 1);
         Segment segment = active[stream];
         long offset = segment.size;
-        long length = HEADER + (long) bytes.length;
+        long recordLength = HEADER + (long) length;
         // Header, then bytes: a crash between them leaves a record the walk at start ignores.
         segment.writeFully(header, HEADER, offset);
-        segment.writeFully(bytes, bytes.length, offset + HEADER);
-        segment.size = offset + length;
-        total.addAndGet(length);
-        entries.put(key, new Location(segment, offset + HEADER, bytes.length));
+        segment.writeFully(bytes, length, offset + HEADER);
+        segment.size = offset + recordLength;
+        total.addAndGet(recordLength);
+        entries.put(key, new Location(segment, offset + HEADER, length));
         if (segment.size >= segmentBytes) {
             active[stream] = null; // sealed: the next record starts a new segment
             updatePromotionBound();

@@ -36,12 +36,15 @@ final class NativeFile implements AutoCloseable {
     private static final ThreadLocal<MemorySegment> CALL_STATES = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
     private static final MethodHandle PREAD;
     private static final MethodHandle PWRITE;
+    private static final MethodHandle FADVISE;
     private static final MethodHandle CLOSE;
+    private static final int POSIX_FADV_WILLNEED = 3;
 
     static {
         MethodHandle pread = null;
         MethodHandle pwrite = null;
         MethodHandle close = null;
+        MethodHandle fadvise = null;
         try {
             Linker linker = Linker.nativeLinker();
             var libc = linker.defaultLookup();
@@ -53,11 +56,13 @@ final class NativeFile implements AutoCloseable {
             pread = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
             pwrite = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
             close = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
+            fadvise = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i));
         } catch (RuntimeException | Error unavailable) {
             pread = null; // IllegalCallerException without native access, or no libc: FileChannel it is
         }
         PREAD = pread;
         PWRITE = pwrite;
+        FADVISE = fadvise;
         CLOSE = close;
     }
 
@@ -103,6 +108,21 @@ final class NativeFile implements AutoCloseable {
     /** Writes {@code src[at, at + length)} at {@code offset}, all of it or an exception. */
     void writeFully(byte[] src, int at, int length, long offset) throws IOException {
         transferFully(true, src, at, length, offset);
+    }
+
+    /** Asks the kernel to start reading {@code [offset, offset + length)} into the page cache; only a hint. */
+    void willNeed(long offset, long length) {
+        long stamp = use.tryReadLock();
+        if (stamp == 0) {
+            return;
+        }
+        try {
+            int ignored = (int) FADVISE.invokeExact(fd, offset, length, POSIX_FADV_WILLNEED);
+        } catch (Throwable t) {
+            // only a hint
+        } finally {
+            use.unlockRead(stamp);
+        }
     }
 
     private boolean transferFully(boolean write, byte[] array, int at, int length, long offset) throws IOException {

@@ -4,6 +4,7 @@ import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -20,6 +21,16 @@ final class TieredCache<T> {
         byte[] encode(T value);
 
         T decodeVerified(B3Digest key, byte[] bytes) throws CorruptedDataException;
+
+        /** Whether {@code bytes[0, length)} decode to a value that matches {@code key}. */
+        default boolean verifies(B3Digest key, byte[] bytes, int length) {
+            try {
+                decodeVerified(key, Arrays.copyOf(bytes, length));
+                return true;
+            } catch (CorruptedDataException | RuntimeException corrupted) {
+                return false;
+            }
+        }
 
         long weight(T value);
     }
@@ -77,6 +88,36 @@ final class TieredCache<T> {
             remember(key, value);
         }
         return Optional.of(value);
+    }
+
+    /**
+     * Reads the disk copy of {@code key}, exactly {@code length} bytes encoded, into
+     * {@code dst[0, length)} and verifies it there; the memory tier is neither asked nor filled
+     * (for a caller that reuses {@code dst}). False if it is not on disk, or failed verification
+     * (then deleted, as by {@link #get}); {@code dst} then holds anything.
+     */
+    boolean readFromDiskInto(B3Digest key, byte[] dst, int length) throws IOException {
+        if (disk == null || !disk.readInto(kind, key, dst, length)) {
+            return false;
+        }
+        if (!codec.verifies(key, dst, length)) {
+            disk.delete(kind, key);
+            corruptedDropped++;
+            return false;
+        }
+        return true;
+    }
+
+    /** Whether the disk tier holds {@code key} (the memory tier may too). */
+    boolean onDisk(B3Digest key) {
+        return disk != null && disk.contains(kind, key);
+    }
+
+    /** Hints that the disk copy of {@code key} will be read soon. */
+    void willNeed(B3Digest key) {
+        if (disk != null) {
+            disk.willNeed(kind, key);
+        }
     }
 
     /** The value if it is in the memory tier (no disk access). */

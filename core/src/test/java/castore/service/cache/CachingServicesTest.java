@@ -279,6 +279,132 @@ class CachingServicesTest {
         }
     }
 
+    /** Chunk sizes taken in turn: content-defined chunks differ in size, and slots hold the largest. */
+    static final int[] UNEVEN = {40_000, 97_000, 65_536, 13_001, 120_000, 1, 77_777};
+
+    /** Reads {@code digest} once (filling the disk tier and binding its chunk list); then the cache is warm. */
+    void warmUp(B3Digest digest, byte[] data) throws IOException {
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
+        }
+    }
+
+    @Test
+    void aWarmStreamReadsItsChunksFromDiskIntoReusedBuffersWithExactBytes() throws Exception {
+        byte[] data = random(6_000_000 + 17, 40);
+        B3Digest digest = remote.add(data, UNEVEN);
+        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
+        warmUp(digest, data);
+        remote.offline = true; // every chunk comes from disk
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                assertThat(readSequentially(r, 128 * 1024 - 3)).isEqualTo(data);
+            }
+            // Each chunk read once into one of 16 slots: every slot reused several times.
+            assertThat(list.size()).isGreaterThan(4 * 16);
+            assertThat(blobs.slotLoads()).isEqualTo(list.size());
+            assertThat(list).noneMatch(c -> blobs.inMemory(c.digest()));
+        }
+    }
+
+    @Test
+    void readersOfOtherRangesWhileStreamsRunAlwaysGetTheRightBytes() throws Exception {
+        byte[] data = random(6_000_000 + 5, 41);
+        B3Digest digest = remote.add(data, UNEVEN);
+        warmUp(digest, data);
+        remote.offline = true;
+        // Two slots for six threads: loads overwrite slots while others copy from them.
+        try (DiskCache disk = new DiskCache(dir, 1L << 30);
+                CachingBlobService blobs = new CachingBlobService(remote.blobs, disk, smallMemory(dir, 4L * FakeRemote.CHUNK), 2)) {
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+                java.util.concurrent.atomic.AtomicLong checked = new java.util.concurrent.atomic.AtomicLong();
+                List<Thread> threads = new ArrayList<>();
+                // Four streams (as four processes reading quarters of one file) overwrite each
+                // other's slots all along, and two threads read anywhere in between.
+                for (int s = 0; s < 4; s++) {
+                    int from = s * data.length / 4;
+                    int to = (s + 1) * data.length / 4;
+                    int piece = 20_000 + 7 * s;
+                    threads.add(Thread.ofPlatform().uncaughtExceptionHandler((t, e) -> failure.set(e)).start(() -> {
+                        for (int pass = 0; pass < 3; pass++) {
+                            for (int at = from; at < to; at += piece) {
+                                checkRange(r, data, at, Math.min(piece, to - at));
+                                checked.incrementAndGet();
+                            }
+                        }
+                    }));
+                }
+                for (int t = 0; t < 2; t++) {
+                    long seed = t;
+                    threads.add(Thread.ofPlatform().uncaughtExceptionHandler((th, e) -> failure.set(e)).start(() -> {
+                        SplittableRandom random = new SplittableRandom(seed);
+                        for (int i = 0; i < 1500; i++) {
+                            int at = random.nextInt(data.length);
+                            checkRange(r, data, at, Math.min(1 + random.nextInt(300_000), data.length - at));
+                            checked.incrementAndGet();
+                        }
+                    }));
+                }
+                for (Thread t : threads) {
+                    t.join();
+                }
+                assertThat(failure.get()).isNull();
+                assertThat(checked.get()).isGreaterThan(3000);
+                assertThat(blobs.slotLoads()).isPositive();
+            }
+        }
+    }
+
+    /** Reads {@code [at, at + length)} through {@code r} and compares it to the source. */
+    static void checkRange(BlobReader r, byte[] data, int at, int length) {
+        ByteBuffer b = ByteBuffer.allocate(length);
+        try {
+            int n = r.read(at, b);
+            assertThat(n).isEqualTo(length);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        if (!Arrays.equals(b.array(), 0, length, data, at, at + length)) {
+            throw new AssertionError("wrong bytes at " + at + " (+" + length + ")");
+        }
+    }
+
+    @Test
+    void aCorruptedEntryOnTheStreamPathIsRefetchedOrAnErrorNeverReturned() throws Exception {
+        byte[] data = random(3_000_000, 42);
+        B3Digest digest = remote.add(data, UNEVEN);
+        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
+        warmUp(digest, data);
+        damage(CachingBlobService.CHUNKS, list.get(20).digest(), bytes -> bytes[bytes.length / 2] ^= 1);
+        int before = remote.chunkReads.get();
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                assertThat(readSequentially(r, 64 * 1024 + 1)).isEqualTo(data);
+            }
+            assertThat(blobs.slotLoads()).isEqualTo(list.size() - 1);
+        }
+        assertThat(remote.chunkReads.get() - before).isEqualTo(1);
+        damage(CachingBlobService.CHUNKS, list.get(30).digest(), bytes -> bytes[0] ^= 1);
+        remote.offline = true;
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK));
+                BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            ByteBuffer all = ByteBuffer.allocate(data.length);
+            assertThatThrownBy(() -> {
+                while (all.hasRemaining()) {
+                    ByteBuffer b = all.slice(all.position(), Math.min(64 * 1024, all.remaining()));
+                    all.position(all.position() + r.read(all.position(), b));
+                }
+            }).isInstanceOf(IOException.class);
+            // Everything served before the failure was right.
+            assertThat(all.position()).isGreaterThan(0);
+            assertThat(Arrays.equals(all.array(), 0, all.position(), data, 0, all.position())).isTrue();
+        }
+    }
+
     @Test
     void parallelSequentialReadersOfOneBlobAreEachReadAheadAndNothingIsFetchedTwice() throws Exception {
         // 12 MiB: the two halves lie farther apart than a stream keeps chunks behind and ahead of it.

@@ -157,6 +157,7 @@ class DiskCacheTest {
             for (int r = 0; r < 3; r++) {
                 readers.add(Thread.ofPlatform().uncaughtExceptionHandler((t, e) -> failure.set(e)).start(() -> {
                     java.util.SplittableRandom random = new java.util.SplittableRandom();
+                    byte[] reused = new byte[32_000];
                     while (written.get() < count) {
                         int upTo = written.get();
                         if (upTo == 0) {
@@ -164,7 +165,10 @@ class DiskCacheTest {
                         }
                         byte[] expected = values.get(Math.max(0, upTo - 1 - random.nextInt(30)));
                         try {
-                            var read = cache.read(CHUNKS, key(expected));
+                            // Into a fresh array, or into this thread's reused one (as a streaming reader's slots).
+                            var read = random.nextBoolean() ? cache.read(CHUNKS, key(expected))
+                                    : cache.readInto(CHUNKS, key(expected), reused, expected.length)
+                                            ? java.util.Optional.of(Arrays.copyOf(reused, expected.length)) : java.util.Optional.<byte[]>empty();
                             if (read.isPresent()) {
                                 assertThat(read.get()).isEqualTo(expected);
                                 hits.incrementAndGet();
@@ -185,6 +189,61 @@ class DiskCacheTest {
             assertThat(failure.get()).isNull();
             assertThat(hits.get()).isPositive();
             assertThat(openSegmentDescriptors()).isLessThan(40);
+        }
+    }
+
+    @Test
+    void readIntoFillsACallersBufferOnlyWithAnEntryOfExactlyThatLength() throws IOException {
+        byte[] v = bytes(3000, 18);
+        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+            cache.write(CHUNKS, key(v), v);
+            byte[] dst = new byte[5000];
+            Arrays.fill(dst, (byte) 0x55);
+            assertThat(cache.readInto(CHUNKS, key(v), dst, v.length)).isTrue();
+            assertThat(Arrays.copyOf(dst, v.length)).isEqualTo(v);
+            assertThat(Arrays.copyOfRange(dst, v.length, dst.length)).containsOnly((byte) 0x55);
+            assertThat(cache.readInto(CHUNKS, key(v), new byte[5000], v.length - 1)).isFalse();
+            assertThat(cache.readInto(CHUNKS, key(v), new byte[5000], v.length + 1)).isFalse();
+            assertThat(cache.readInto(CHUNKS, key(v), new byte[v.length - 1], v.length)).isFalse();
+            assertThat(cache.readInto(CHUNKS, key(bytes(3000, 19)), dst, v.length)).isFalse();
+            assertThat(cache.readInto(CachingDirectoryService.DIRECTORIES, key(v), dst, v.length)).isFalse();
+            cache.willNeed(CHUNKS, key(v)); // a hint: nothing to see but that it does not fail
+            cache.willNeed(CHUNKS, key(bytes(3000, 19)));
+        }
+    }
+
+    @Test
+    void readIntoOfAnEvictedSegmentIsAMissAndLeavesTheBufferAlone() throws IOException {
+        byte[] first = bytes(40_000, 13);
+        try (DiskCache cache = new DiskCache(dir, 100_000)) { // segments of 6250 bytes: one entry each
+            cache.write(CHUNKS, key(first), first);
+            for (int i = 0; i < 3; i++) {
+                byte[] v = bytes(40_000, 14 + i);
+                cache.write(CHUNKS, key(v), v);
+            }
+            byte[] dst = new byte[40_000];
+            assertThat(cache.readInto(CHUNKS, key(first), dst, first.length)).isFalse();
+            assertThat(dst).containsOnly((byte) 0);
+        }
+    }
+
+    @Test
+    void anOldEntryReadIntoALargerBufferIsCopiedForwardWithItsOwnBytesOnly() throws IOException {
+        int size = 10_000;
+        long limit = 10L * size; // segments of 6,250 bytes: one record each
+        byte[] kept = bytes(size, 300);
+        byte[] dst = new byte[3 * size];
+        try (DiskCache cache = new DiskCache(dir, limit)) {
+            cache.write(CHUNKS, key(kept), kept);
+            for (int i = 1; i < 30; i++) {
+                Arrays.fill(dst, (byte) 0x77);
+                assertThat(cache.readInto(CHUNKS, key(kept), dst, size)).isTrue(); // in use: survives eviction
+                cache.write(CHUNKS, key(bytes(size, 300 + i)), bytes(size, 300 + i));
+            }
+            assertThat(bytesOnDisk()).isEqualTo(cache.size());
+        }
+        try (DiskCache cache = new DiskCache(dir, limit)) {
+            assertThat(cache.read(CHUNKS, key(kept))).hasValueSatisfying(read -> assertThat(read).isEqualTo(kept));
         }
     }
 

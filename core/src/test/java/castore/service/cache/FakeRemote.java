@@ -38,9 +38,14 @@ final class FakeRemote {
     final MemoryDirectoryService directoryStore = new MemoryDirectoryService();
 
     B3Digest add(byte[] data) {
+        return add(data, CHUNK);
+    }
+
+    /** Adds a blob cut into chunks of {@code sizes}, taken in turn (content-defined chunks differ in size). */
+    B3Digest add(byte[] data, int... sizes) {
         List<ChunkMeta> list = new ArrayList<>();
-        for (int off = 0; off < data.length; off += CHUNK) {
-            byte[] c = Arrays.copyOfRange(data, off, Math.min(data.length, off + CHUNK));
+        for (int off = 0, i = 0; off < data.length; off += sizes[i++ % sizes.length]) {
+            byte[] c = Arrays.copyOfRange(data, off, Math.min(data.length, off + sizes[i % sizes.length]));
             B3Digest d = Blake3.digest(c);
             chunks.put(d, c);
             list.add(new ChunkMeta(d, c.length));

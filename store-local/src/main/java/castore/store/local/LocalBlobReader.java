@@ -3,13 +3,13 @@ package castore.store.local;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import castore.service.NotFoundException;
+import castore.service.ChunkSlots;
 import castore.service.ChunkedBlobReader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
-import java.util.concurrent.locks.StampedLock;
 
 /**
  * Positional reads of one blob ({@link ChunkedBlobReader} finds the chunk of an offset by binary
@@ -28,7 +28,7 @@ import java.util.concurrent.locks.StampedLock;
  *
  * <p>Chunks of a sequential stream over a blob of more than {@link #STREAM_SLOTS} chunks (about
  * 3 MiB) are loaded into a few buffers this reader reuses
- * ({@link StreamSlot}) rather than into a new array each: a 1 GiB stream otherwise allocates
+ * ({@link ChunkSlots}) rather than into a new array each: a 1 GiB stream otherwise allocates
  * 1 GiB of arrays, which the JVM zeroes and the kernel backs with fresh pages. Readers copy out
  * of a slot under an optimistic read and retry if a load overwrote it meanwhile. Other loads
  * (random reads) get arrays of their own, which stay immutable: the filesystem may hand the rest
@@ -59,8 +59,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final AtomicReferenceArray<VerifiedChunk> cache = new AtomicReferenceArray<>(CACHED_CHUNKS);
     private final AtomicInteger nextSlot = new AtomicInteger();
     /** Created when the first stream starts (a small file never has one). */
-    private volatile StreamSlot[] streamSlots;
-    private final AtomicInteger nextStreamSlot = new AtomicInteger();
+    private volatile ChunkSlots streamSlots;
     private final int lockSeed = System.identityHashCode(this) * 0x9E3779B9;
     /** Per stream, guarded by {@code streams}: the last chunk it read from the packs and the last one announced ahead. */
     private final int[] lastMiss = new int[STREAMS];
@@ -72,14 +71,6 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final AtomicInteger loads = new AtomicInteger();
 
     private record VerifiedChunk(int index, byte[] data) {
-    }
-
-    /** A reused buffer holding one verified chunk of a stream; {@code index} -1 while empty or loading. */
-    private static final class StreamSlot {
-        final StampedLock lock = new StampedLock();
-        // Written under the write lock; read under an optimistic read that is validated after.
-        byte[] buffer = new byte[0];
-        int index = -1;
     }
 
     LocalBlobReader(PackStore packs, B3Digest digest, ChunkList chunks, Location firstChunk) {
@@ -172,61 +163,28 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     /** Copies from the stream slot holding chunk {@code index}; -1 if none does (or one is being reloaded). */
     private int copyFromStreamSlot(int index, int within, ByteBuffer dst) {
-        StreamSlot[] slots = streamSlots;
-        if (slots == null) {
-            return -1;
-        }
-        for (StreamSlot slot : slots) {
-            long stamp = slot.lock.tryOptimisticRead();
-            if (stamp == 0 || slot.index != index) {
-                continue;
-            }
-            byte[] buffer = slot.buffer;
-            int length = (int) chunks().get(index).size();
-            if (buffer.length < length) {
-                continue; // a torn view of a slot being reloaded
-            }
-            int start = dst.position();
-            int n = Math.min(dst.remaining(), length - within);
-            dst.put(buffer, within, n);
-            if (slot.lock.validate(stamp)) {
-                return n;
-            }
-            dst.position(start); // overwritten while copying: the bytes may be torn
-        }
-        return -1;
+        ChunkSlots slots = streamSlots;
+        return slots == null ? -1 : slots.copy(index, (int) chunks().get(index).size(), within, dst);
     }
 
     /** Loads chunk {@code index} into the oldest stream slot and copies from it; under its load lock. */
     private int loadIntoStreamSlot(int index, int within, ByteBuffer dst) throws IOException {
-        StreamSlot[] slots = streamSlots;
+        ChunkSlots slots = streamSlots;
         if (slots == null) {
             synchronized (this) {
                 slots = streamSlots;
                 if (slots == null) {
-                    slots = new StreamSlot[STREAM_SLOTS];
-                    Arrays.setAll(slots, i -> new StreamSlot());
+                    slots = new ChunkSlots(STREAM_SLOTS);
                     streamSlots = slots;
                 }
             }
         }
         Location l = locate(index);
-        StreamSlot slot = slots[Math.floorMod(nextStreamSlot.getAndIncrement(), STREAM_SLOTS)];
-        long stamp = slot.lock.writeLock();
-        try {
-            slot.index = -1;
-            if (slot.buffer.length < l.length()) {
-                slot.buffer = new byte[l.length()];
-            }
-            packs.readVerifiedInto(l, slot.buffer);
+        return slots.load(index, l.length(), within, dst, buffer -> {
+            packs.readVerifiedInto(l, buffer);
             loads.incrementAndGet();
-            slot.index = index;
-            int n = Math.min(dst.remaining(), l.length() - within);
-            dst.put(slot.buffer, within, n);
-            return n;
-        } finally {
-            slot.lock.unlockWrite(stamp);
-        }
+            return true;
+        });
     }
 
     /**

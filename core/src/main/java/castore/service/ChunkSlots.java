@@ -1,0 +1,88 @@
+package castore.service;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.StampedLock;
+
+/**
+ * A few buffers a {@link ChunkedBlobReader} reuses for the chunks of sequential streams, one
+ * verified chunk each, instead of a new array per chunk: a 1 GiB stream otherwise allocates
+ * 1 GiB of arrays, which the JVM zeroes and the kernel backs with fresh pages. A load takes the
+ * oldest slot under its write lock; readers copy out of a slot under an optimistic read and
+ * validate after the copy, so a reader never keeps bytes a load overwrote while it copied (it
+ * finds no slot and loads the chunk again). Bytes in a slot must never escape the copy: they
+ * are not for {@link ChunkedBlobReader#lastChunkRead()}, which callers use after the read.
+ */
+public final class ChunkSlots {
+    /** Fills {@code buffer[0, length)} with the verified chunk; false if it cannot (the caller takes another path). */
+    @FunctionalInterface
+    public interface Loader {
+        boolean loadInto(byte[] buffer) throws IOException;
+    }
+
+    private static final class Slot {
+        final StampedLock lock = new StampedLock();
+        // Written under the write lock; read under an optimistic read that is validated after.
+        byte[] buffer = new byte[0];
+        int index = -1;
+    }
+
+    private final Slot[] slots;
+    private final AtomicInteger next = new AtomicInteger();
+
+    public ChunkSlots(int count) {
+        slots = new Slot[count];
+        Arrays.setAll(slots, i -> new Slot());
+    }
+
+    /**
+     * Copies bytes of chunk {@code index} ({@code length} bytes long) from {@code within} on into
+     * {@code dst} from the slot holding it; how many, or -1 if no slot does (or one is being loaded).
+     */
+    public int copy(int index, int length, int within, ByteBuffer dst) {
+        for (Slot slot : slots) {
+            long stamp = slot.lock.tryOptimisticRead();
+            if (stamp == 0 || slot.index != index) {
+                continue;
+            }
+            byte[] buffer = slot.buffer;
+            if (buffer.length < length) {
+                continue; // a torn view of a slot being reloaded
+            }
+            int start = dst.position();
+            int n = Math.min(dst.remaining(), length - within);
+            dst.put(buffer, within, n);
+            if (slot.lock.validate(stamp)) {
+                return n;
+            }
+            dst.position(start); // overwritten while copying: the bytes may be torn
+        }
+        return -1;
+    }
+
+    /**
+     * Loads chunk {@code index} into the oldest slot (grown to {@code length} if needed) and
+     * copies from it as {@link #copy} does; -1 if the loader could not (the slot is left empty).
+     */
+    public int load(int index, int length, int within, ByteBuffer dst, Loader loader) throws IOException {
+        Slot slot = slots[Math.floorMod(next.getAndIncrement(), slots.length)];
+        long stamp = slot.lock.writeLock();
+        try {
+            slot.index = -1;
+            if (slot.buffer.length < length) {
+                slot.buffer = new byte[length];
+            }
+            if (!loader.loadInto(slot.buffer)) {
+                return -1;
+            }
+            slot.index = index;
+            int n = Math.min(dst.remaining(), length - within);
+            dst.put(slot.buffer, within, n);
+            return n;
+        } finally {
+            slot.lock.unlockWrite(stamp);
+        }
+    }
+}
