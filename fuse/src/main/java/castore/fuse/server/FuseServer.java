@@ -30,8 +30,8 @@ import static castore.fuse.abi.Wire.u64;
  * there, with the reader's own buffer, and the reader keeps the turn: no other thread wakes, so a
  * stream of metadata requests from one process costs one context switch each, as in a
  * single-threaded server. Before a request that may block, or a READ of at least
- * {@link #SPREAD_READ} bytes, the reader passes the turn, so another reader takes the next request
- * meanwhile; if none is free, a request that may block is served on a fresh virtual thread with a
+ * {@link #SPREAD_READ} bytes when the readers have several CPUs, the reader passes the turn, so another
+ * reader takes the next request meanwhile; if none is free, a request that may block is served on a fresh virtual thread with a
  * pooled reply buffer instead (libfuse's multi-threaded loop starts a thread in the same
  * situation), so that some reader is always free to take the next request.
  * Write-type requests get EROFS, unknown ones ENOSYS, FORGET/BATCH_FORGET no reply.
@@ -194,7 +194,7 @@ public final class FuseServer implements AutoCloseable {
                     }
                 } else {
                     if (call instanceof Call.Read read && read.size() >= SPREAD_READ) {
-                        turn.pass();
+                        turn.passForWork();
                     }
                     serve(call, channel, own);
                 }

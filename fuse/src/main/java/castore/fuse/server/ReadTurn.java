@@ -15,4 +15,13 @@ public interface ReadTurn {
      * other reader is free to (the caller then keeps the turn).
      */
     boolean pass();
+
+    /**
+     * Before a request that only takes CPU time (a large READ): passes the turn as {@link #pass}
+     * does when another reader could serve the next request on another CPU meanwhile; a
+     * transport whose readers share one CPU keeps it (a wake-up would only add a context switch).
+     */
+    default boolean passForWork() {
+        return pass();
+    }
 }

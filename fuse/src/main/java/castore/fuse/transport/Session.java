@@ -41,6 +41,8 @@ final class Session {
     private final AtomicInteger liveReaders = new AtomicInteger();
     /** The turn to read: one permit, held by the reader in (or about to enter) read(2). Not fair: the reader that just replied takes it back before a waiting one wakes. */
     private final Semaphore turn = new Semaphore(1);
+    /** Whether this process may run on more than one CPU (read once, at start: taskset, cpusets). */
+    private final boolean severalCpus = CpuSet.allowedCpus() > 1;
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final int readBufferSize;
     private final int replyBufferSize;
@@ -108,6 +110,11 @@ final class Session {
             }
             giveUp();
             return true;
+        }
+
+        @Override
+        public boolean passForWork() {
+            return severalCpus && pass();
         }
     }
 
