@@ -25,12 +25,15 @@ import static castore.fuse.abi.Wire.u64;
  * Serves FUSE requests: decodes one, calls the {@link FileSystem}, encodes and sends the reply on the
  * channel the request came from. Transport-neutral: it sees bytes in, a {@link Channel} out.
  *
- * <p>Threading: {@link #handle} runs on a reader thread. A request is answered there, with the
- * reader's own buffer, unless the filesystem says it {@link FileSystem#mayBlock may block} and no
- * other reader is idle: then it is served on a fresh virtual thread with a pooled reply buffer, so
- * that some reader is always free to take the next request (libfuse's multi-threaded loop starts
- * a thread in the same situation). While another reader waits for requests, blocking this one
- * costs nothing, and the hand-off (about 10 us of CPU: a carrier thread wakes) is saved.
+ * <p>Threading: {@link #handle} runs on a reader thread that holds the transport's {@link ReadTurn}.
+ * A quick request (the filesystem says it will not {@link FileSystem#mayBlock block}) is answered
+ * there, with the reader's own buffer, and the reader keeps the turn: no other thread wakes, so a
+ * stream of metadata requests from one process costs one context switch each, as in a
+ * single-threaded server. Before a request that may block, or a READ of at least
+ * {@link #SPREAD_READ} bytes when the readers have several CPUs, the reader passes the turn, so another
+ * reader takes the next request meanwhile; if none is free, a request that may block is served on a fresh virtual thread with a
+ * pooled reply buffer instead (libfuse's multi-threaded loop starts a thread in the same
+ * situation), so that some reader is always free to take the next request.
  * Write-type requests get EROFS, unknown ones ENOSYS, FORGET/BATCH_FORGET no reply.
  */
 public final class FuseServer implements AutoCloseable {
@@ -48,11 +51,14 @@ public final class FuseServer implements AutoCloseable {
     private final FileSystem fs;
     private final Config config;
     private final BufferPool pool;
+    /**
+     * READs at least this large pass the turn: serving one (a chunk loaded, hashed, copied) takes
+     * long enough for parallel readers on other CPUs to pay for waking another reader.
+     */
+    public static final int SPREAD_READ = 64 * 1024;
+
     private final ThreadFactory workers = Thread.ofVirtual().factory();
     private final AtomicInteger inFlight = new AtomicInteger();
-    /** Reader threads of the session, and how many of them are inside {@link #handle} right now. */
-    private final AtomicInteger readers = new AtomicInteger();
-    private final AtomicInteger busyReaders = new AtomicInteger();
     private final AtomicBoolean destroyed = new AtomicBoolean();
     private volatile InitInfo initInfo;
     private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
@@ -100,42 +106,26 @@ public final class FuseServer implements AutoCloseable {
         return Math.max(Wire.MIN_READ_BUFFER, Math.addExact(Wire.WRITE_OVERHEAD, maxWrite));
     }
 
-    /** A reader thread starts calling {@link #handle}; readers that never say so count as busy. */
-    public void readerStarted() {
-        readers.incrementAndGet();
-    }
-
-    /** A reader thread stopped calling {@link #handle}. */
-    public void readerStopped() {
-        readers.decrementAndGet();
-    }
-
     /**
      * Serves one request held in {@code in[0, length)}, as read from {@code channel} (copied to
-     * the heap: decoding there is cheap even before the JIT has compiled it). Replies that are
-     * answered right away use {@code own}, the calling reader's buffer.
+     * the heap: decoding there is cheap even before the JIT has compiled it) by a reader holding
+     * {@code turn}. Replies that are answered right away use {@code own}, the calling reader's buffer.
      */
-    public void handle(byte[] in, int length, Channel channel, ReplyBuffer own) {
-        busyReaders.incrementAndGet();
-        try {
-            dispatch(in, length, channel, own);
-        } finally {
-            busyReaders.decrementAndGet();
-        }
-        // Whoever waits for INIT (mount) learns of it only now that this reader is idle again, so
-        // its first request does not find every reader busy and get handed off for nothing.
+    public void handle(byte[] in, int length, Channel channel, ReplyBuffer own, ReadTurn turn) {
+        dispatch(in, length, channel, own, turn);
+        // Whoever waits for INIT (mount) learns of it only now that this reader is free again.
         InitInfo info = initInfo;
         if (info != null && !initialized.isDone()) {
             initialized.complete(info);
         }
     }
 
-    /** Whether serving a request that may block would leave no reader to take the next one. */
-    private boolean noIdleReader() {
-        return busyReaders.get() >= readers.get();
+    /** {@link #handle(byte[], int, Channel, ReplyBuffer, ReadTurn)} by the only reader there is. */
+    public void handle(byte[] in, int length, Channel channel, ReplyBuffer own) {
+        handle(in, length, channel, own, ReadTurn.ALONE);
     }
 
-    private void dispatch(byte[] in, int length, Channel channel, ReplyBuffer own) {
+    private void dispatch(byte[] in, int length, Channel channel, ReplyBuffer own, ReadTurn turn) {
         if (length < Wire.IN_HEADER) {
             LOG.log(System.Logger.Level.ERROR, "short FUSE request: {0} bytes", length);
             return;
@@ -195,10 +185,17 @@ public final class FuseServer implements AutoCloseable {
                 }
                 if (call == null) {
                     replyError(channel, own, unique, Errno.ENOSYS);
-                } else if (fs.mayBlock(call.op(), nodeId) && noIdleReader()) {
-                    inFlight.incrementAndGet();
-                    workers.newThread(() -> serveOffloaded(call, channel)).start();
+                } else if (fs.mayBlock(call.op(), nodeId)) {
+                    if (turn.pass()) {
+                        serve(call, channel, own); // another reader takes the next request meanwhile
+                    } else {
+                        inFlight.incrementAndGet();
+                        workers.newThread(() -> serveOffloaded(call, channel)).start();
+                    }
                 } else {
+                    if (call instanceof Call.Read read && read.size() >= SPREAD_READ) {
+                        turn.passForWork();
+                    }
                     serve(call, channel, own);
                 }
             }

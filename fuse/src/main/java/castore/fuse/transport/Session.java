@@ -4,6 +4,7 @@ import castore.fuse.api.Errno;
 import castore.fuse.server.BufferPool;
 import castore.fuse.server.Channel;
 import castore.fuse.server.FuseServer;
+import castore.fuse.server.ReadTurn;
 import castore.fuse.server.ReplyBuffer;
 import castore.fuse.sys.Libc;
 
@@ -14,12 +15,17 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The serving side of one mount: a reader platform thread per /dev/fuse channel (the mount's own
- * fd plus clones), each with one reusable request buffer and reply buffer. A request is read into
+ * fd plus clones), each with one reusable request buffer and reply buffer. Only the reader holding
+ * the turn ({@link ReadTurn}) waits in read(2); the others wait for the turn. With every reader in
+ * read(2), each request woke the reader that had waited longest while the one that had just
+ * replied was about to read again, so a run of quick requests from one process cost half a context
+ * switch more each than it does now that the replying reader takes the next one itself. A request is read into
  * native memory (read(2) blocks, so it must be a normal downcall, which cannot take a heap array)
  * and copied in one piece to a heap array to be decoded; replies are encoded on the heap and
  * written from there by a critical write(2) (docs/fuse.md, "Codecs"). When every
@@ -33,6 +39,10 @@ final class Session {
     private final FuseServer server;
     private final List<Integer> fds = new ArrayList<>();
     private final AtomicInteger liveReaders = new AtomicInteger();
+    /** The turn to read: one permit, held by the reader in (or about to enter) read(2). Not fair: the reader that just replied takes it back before a waiting one wakes. */
+    private final Semaphore turn = new Semaphore(1);
+    /** Whether this process may run on more than one CPU (read once, at start: taskset, cpusets). */
+    private final boolean severalCpus = CpuSet.allowedCpus() > 1;
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final int readBufferSize;
     private final int replyBufferSize;
@@ -71,13 +81,45 @@ final class Session {
             fds.add(fd);
         }
         liveReaders.incrementAndGet();
-        // Counted before the thread runs: a reader about to read counts as idle, so a request that
-        // may block is not handed off just because a clone's thread has not been scheduled yet.
-        server.readerStarted();
         Thread.ofPlatform().name(name + "-reader-" + index).daemon(true).start(() -> read(fd));
     }
 
+    /** One reader's hold on the turn: passed while it serves a request that may take long. */
+    private final class Reader implements ReadTurn {
+        private boolean holding;
+
+        void take() {
+            if (!holding) {
+                turn.acquireUninterruptibly();
+                holding = true;
+            }
+        }
+
+        void giveUp() {
+            if (holding) {
+                holding = false;
+                turn.release();
+            }
+        }
+
+        @Override
+        public boolean pass() {
+            // Only a reader waiting for the turn can take it: one serving a request is not free.
+            if (!holding || !turn.hasQueuedThreads()) {
+                return false;
+            }
+            giveUp();
+            return true;
+        }
+
+        @Override
+        public boolean passForWork() {
+            return severalCpus && pass();
+        }
+    }
+
     private void read(int fd) {
+        Reader reader = new Reader();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment in = arena.allocate(readBufferSize, ALIGNMENT);
             byte[] request = new byte[readBufferSize];
@@ -85,12 +127,13 @@ final class Session {
             ReplyBuffer own = new ReplyBuffer(new byte[replyBufferSize], state);
             Channel channel = new DeviceChannel(fd);
             while (true) {
+                reader.take();
                 long n = Libc.read(state, fd, in, readBufferSize);
                 if (n >= 0) {
                     MemorySegment.copy(in, ValueLayout.JAVA_BYTE, 0, request, 0, (int) n);
-                    server.handle(request, (int) n, channel, own);
+                    server.handle(request, (int) n, channel, own, reader);
                 } else if (n == -Errno.ENODEV) {
-                    break; // unmounted: the normal end
+                    break; // unmounted: the normal end (the next reader sees it in turn)
                 } else if (n != -Errno.EINTR && n != -Errno.EAGAIN && n != -Errno.ENOENT) {
                     // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: try again.
                     LOG.log(System.Logger.Level.ERROR, "reading /dev/fuse failed: {0}; this reader stops",
@@ -103,7 +146,7 @@ final class Session {
             LOG.log(System.Logger.Level.ERROR, "FUSE reader failed", t);
             failure = t;
         } finally {
-            server.readerStopped();
+            reader.giveUp();
             if (liveReaders.decrementAndGet() == 0) {
                 end();
             }

@@ -28,6 +28,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** Request dispatch without the kernel: raw request bytes in, raw reply bytes out. */
 class FuseServerTest {
     private static final int MAX_WRITE = 1 << 16;
+    private static final int SPREAD_BELOW = FuseServer.SPREAD_READ - 4096;
 
     private final MemoryFileSystem fs = MemoryFileSystem.builder()
             .file("hello", "hello world")
@@ -367,6 +368,71 @@ class FuseServerTest {
             assertThat(error(reply)).isEqualTo(-Errno.EIO);
         } finally {
             broken.close(1000);
+        }
+    }
+
+    /** A transport's turn to read, as the server uses it: what passed it, and whether another reader takes it. */
+    private static final class RecordingTurn implements ReadTurn {
+        final java.util.List<String> passes = new java.util.ArrayList<>();
+        volatile boolean anotherReaderFree;
+
+        @Override
+        public boolean pass() {
+            passes.add("pass");
+            return anotherReaderFree;
+        }
+
+        @Override
+        public boolean passForWork() {
+            passes.add("work");
+            return anotherReaderFree;
+        }
+    }
+
+    @Test
+    void quickRequestsKeepTheTurnLargeReadsPassItForWorkAndBlockingOnesPassItOrGoToAVirtualThread() throws Exception {
+        MemoryFileSystem plain = MemoryFileSystem.builder()
+                .file("small", "x")
+                .file("large", new byte[3 * MAX_WRITE])
+                .offload(Operation.GETATTR)
+                .build();
+        FuseServer served = new FuseServer(plain, new FuseServer.Config(MAX_WRITE, 4096, 64, false),
+                new BufferPool(FuseServerTest::heapBuffer));
+        RecordingTurn turn = new RecordingTurn();
+        String reader = Thread.currentThread().getName();
+        try {
+            java.util.function.BiFunction<Integer, byte[], byte[]> call = (opcode, body) -> {
+                long node = opcode == Opcode.LOOKUP ? FileSystem.ROOT_ID : plain.nodeId(opcode == Opcode.GETATTR ? "small" : "large");
+                byte[] req = new byte[Wire.IN_HEADER + body.length];
+                ByteBuffer.wrap(req).order(ByteOrder.nativeOrder()).putInt(req.length).putInt(opcode).putLong(nextUnique += 2)
+                        .putLong(node).putInt(0).putInt(0).putInt(0).putInt(0).put(body);
+                served.handle(req, req.length, channel, own, turn);
+                try {
+                    return channel.replies.poll(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            };
+            assertThat(error(call.apply(Opcode.LOOKUP, cstring("small")))).isZero();
+            assertThat(error(call.apply(Opcode.READ, readIn(0, 0, SPREAD_BELOW)))).isZero();
+            assertThat(turn.passes).as("quick requests and small READs keep the turn").isEmpty();
+            assertThat(plain.callingThreads()).containsExactly(reader);
+
+            byte[] large = call.apply(Opcode.READ, readIn(0, 0, FuseServer.SPREAD_READ));
+            assertThat(large.length).isEqualTo(Wire.OUT_HEADER + FuseServer.SPREAD_READ);
+            assertThat(turn.passes).as("a large READ passes the turn for its work").containsExactly("work");
+
+            turn.anotherReaderFree = true;
+            assertThat(error(call.apply(Opcode.GETATTR, body(16, 0, 0, 0L)))).isZero();
+            assertThat(turn.passes).containsExactly("work", "pass");
+            assertThat(plain.callingThreads()).as("passed: served on the reader").containsExactly(reader);
+
+            turn.anotherReaderFree = false;
+            assertThat(error(call.apply(Opcode.GETATTR, body(16, 0, 0, 0L)))).isZero();
+            assertThat(turn.passes).containsExactly("work", "pass", "pass");
+            assertThat(plain.callingThreads()).as("nobody took the turn: a virtual thread serves it").contains("virtual");
+        } finally {
+            served.close(1000);
         }
     }
 

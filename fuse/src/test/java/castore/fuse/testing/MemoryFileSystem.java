@@ -216,6 +216,11 @@ public final class MemoryFileSystem implements FileSystem {
         return Set.copyOf(callingThreads);
     }
 
+    /** Forgets the threads seen so far. */
+    public void clearCallingThreads() {
+        callingThreads.clear();
+    }
+
     public int openHandles() {
         return openHandles.size();
     }

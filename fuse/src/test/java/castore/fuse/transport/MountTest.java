@@ -355,6 +355,38 @@ class MountTest {
         }
     }
 
+    @Test
+    void oneProcessesQuickRequestsAreAllServedByTheReaderThatHoldsTheTurn() throws Exception {
+        MemoryFileSystem.Builder builder = tree();
+        for (int i = 0; i < 300; i++) {
+            builder.file("many/f" + i, "x");
+        }
+        MemoryFileSystem fs = builder.build();
+        try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(4))) {
+            Files.readAttributes(m.path("many"), "unix:ino");
+            fs.clearCallingThreads();
+            long before = fs.calls(Operation.LOOKUP);
+            for (int i = 0; i < 300; i++) {
+                assertThat(Files.size(m.path("many/f" + i))).isEqualTo(1);
+            }
+            assertThat(fs.calls(Operation.LOOKUP) - before).as("each name looked up").isGreaterThanOrEqualTo(300);
+            // With every reader waiting in read(2), each request woke the one that had waited longest.
+            assertThat(fs.callingThreads()).as("threads that served the lookups").hasSize(1);
+            // The others still take over when one blocks, and all of them stop at unmount.
+            CountDownLatch gate = new CountDownLatch(1);
+            fs.gateReads("hello.txt", gate);
+            Future<String> blocked;
+            try (ExecutorService client = Executors.newSingleThreadExecutor()) {
+                blocked = client.submit(() -> Files.readString(m.path("hello.txt")));
+                awaitBlockedReads(fs, 1);
+                assertThat(Files.size(m.path("many/f0"))).isEqualTo(1);
+                assertThat(Commands.run("cat", m.path("a/b/c/deep.txt").toString()).assertOk().stdout()).isEqualTo("deep\n");
+                gate.countDown();
+                assertThat(blocked.get(60, TimeUnit.SECONDS)).isEqualTo("hello\n");
+            }
+        }
+    }
+
     private static void awaitBlockedReads(MemoryFileSystem fs, int count) throws InterruptedException {
         for (int i = 0; i < 6000 && fs.blockedReads() < count; i++) {
             Thread.sleep(10);
