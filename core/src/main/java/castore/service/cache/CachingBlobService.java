@@ -25,6 +25,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * A {@link BlobService} that keeps the chunks and chunk lists it fetches from another one (a
@@ -43,6 +44,8 @@ public final class CachingBlobService implements BlobService {
     private static final int STREAMS = 4;
     /** Reused buffers of a streaming reader ({@link ChunkSlots}): a few chunks per stream. */
     private static final int SLOTS = 4 * STREAMS;
+    /** Chunks a random reader keeps of those it read from disk (see {@link Reader}). */
+    private static final int RECENT = 8;
 
     private final BlobService inner;
     private final TieredCache<byte[]> chunks;
@@ -60,6 +63,7 @@ public final class CachingBlobService implements BlobService {
     private final boolean onDisk;
     private final AtomicLong streams = new AtomicLong();
     private final AtomicLong slotLoads = new AtomicLong();
+    private final AtomicLong cachedLoads = new AtomicLong();
     /** Slots per streaming reader: {@link #SLOTS}, fewer in tests that make readers race for them. */
     private final int slotCount;
 
@@ -100,6 +104,11 @@ public final class CachingBlobService implements BlobService {
     /** Chunks read from the disk tier into a streaming reader's reused buffers (see {@link ChunkSlots}). */
     long slotLoads() {
         return slotLoads.get();
+    }
+
+    /** Chunks a reader loaded from the cache (the disk tier, or memory when another load raced it there): hits of neither its memory nor its own chunks. */
+    long cachedLoads() {
+        return cachedLoads.get();
     }
 
     /** Streams opened on the inner service (each feeding a sequential read from a blob's start). */
@@ -233,6 +242,15 @@ public final class CachingBlobService implements BlobService {
      * copy out of a slot under an optimistic read and retry if a load overwrote it meanwhile.
      * Slot-served chunks are not {@link #lastChunkRead()}: their bytes do not stay put, and
      * what the filesystem hands to the kernel's page cache must.
+     *
+     * <p>A <em>random</em> read (one that continues no stream) keeps a chunk it reads from the disk
+     * tier among the reader's last {@link #RECENT} chunks, as the local store's reader does, not in
+     * the memory tier: a mount hands the rest of that chunk to the kernel's page cache anyway, and
+     * the memory tier's 256 MiB of chunk arrays, replaced as random reads went by, made the JVM
+     * copy them to its old generation and mark them there: a fifth of the mount's CPU on warm
+     * random 4 KiB reads of 1 GiB, the whole gap to the local store. Those arrays are fresh and
+     * never written again (they may be the chunk the filesystem pushes). Fetched chunks still
+     * join both tiers.
      */
     private final class Reader extends ChunkedBlobReader {
         private final B3Digest digest;
@@ -256,6 +274,14 @@ public final class CachingBlobService implements BlobService {
         private final boolean large;
         /** Whether the latest read continued the one before on a large blob: its loads bypass the memory tier. */
         private volatile boolean streaming;
+        /**
+         * Where the latest read keeps what it loads: a random one (that continued no stream) in
+         * {@link #recent}, a streaming one in the window. One field, so that racing reads leave one of their verdicts.
+         */
+        private volatile Keep keep = Keep.MEMORY;
+        /** The last chunks random reads loaded from the cache, in turn; arrays nobody writes. */
+        private final AtomicReferenceArray<LoadedChunk> recent = new AtomicReferenceArray<>(RECENT);
+        private final AtomicInteger nextRecent = new AtomicInteger();
         /** Chunks a streaming reader holds outside the memory tier, by index: the current ones and those read ahead. */
         private final Map<Integer, byte[]> window = new ConcurrentHashMap<>();
         /** The stream feeding a sequential read from the blob's start, if one was started. */
@@ -316,7 +342,10 @@ public final class CachingBlobService implements BlobService {
             }
             boolean sequential = position == 0 || run >= 2;
             // A read near the previous one streams already (it will be the second in a row).
-            streaming = large && (sequential || run > 0);
+            boolean inStream = large && (sequential || run > 0);
+            streaming = inStream;
+            Keep keeping = inStream ? Keep.WINDOW : sequential || run > 0 ? Keep.MEMORY : Keep.RECENT;
+            keep = keeping;
             if (!window.isEmpty()) {
                 trimWindow();
             }
@@ -327,7 +356,7 @@ public final class CachingBlobService implements BlobService {
             if (feeding != null && feeding.follows(position)) {
                 feeding.advance(end + readAhead);
             } else if (sequential && readAhead > 0 && end < size()) {
-                scheduleReadAhead(stream, end);
+                scheduleReadAhead(stream, end, keeping); // this read's verdict: another may have changed the fields
             }
             return super.read(position, dst);
         }
@@ -391,7 +420,7 @@ public final class CachingBlobService implements BlobService {
         }
 
         /** Fetches, in the background, the chunks of the {@code readAhead} bytes from {@code from} not yet asked for by {@code stream}. */
-        private void scheduleReadAhead(int stream, long from) {
+        private void scheduleReadAhead(int stream, long from, Keep keep) {
             int last = indexOf(Math.min(size() - 1, from + readAhead - 1));
             int first;
             synchronized (streamState) {
@@ -402,7 +431,7 @@ public final class CachingBlobService implements BlobService {
                 streamPrefetched[stream] = last;
             }
             for (int i = first; i <= last; i++) {
-                submitFetch(i, streaming);
+                submitFetch(i, keep == Keep.WINDOW ? Keep.WINDOW : Keep.MEMORY);
             }
         }
 
@@ -412,16 +441,16 @@ public final class CachingBlobService implements BlobService {
             }
             int last = indexOf(Math.min(size() - 1, from + length - 1));
             for (int i = indexOf(Math.max(0, from)); i <= last; i++) {
-                submitFetch(i, false);
+                submitFetch(i, Keep.MEMORY);
             }
         }
 
-        private void submitFetch(int index, boolean stream) {
+        private void submitFetch(int index, Keep keep) {
             B3Digest chunk = chunks().get(index).digest();
             if (chunkLoads.isLoading(chunk) || window.containsKey(index) || chunks.peekMemory(chunk).isPresent()) {
                 return;
             }
-            if (stream && readsIntoSlots() && chunks.onDisk(chunk)) {
+            if (keep == Keep.WINDOW && readsIntoSlots() && chunks.onDisk(chunk)) {
                 // The reader will read it into a slot: only the disk read is started ahead.
                 chunks.willNeed(chunk);
                 return;
@@ -431,7 +460,7 @@ public final class CachingBlobService implements BlobService {
                 try {
                     backgroundSlots.acquire();
                     try {
-                        chunk(index, stream);
+                        chunk(index, keep);
                     } finally {
                         backgroundSlots.release();
                     }
@@ -445,7 +474,7 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         protected byte[] chunk(int index) throws IOException {
-            return chunk(index, streaming);
+            return chunk(index, keep);
         }
 
         @Override
@@ -514,11 +543,11 @@ public final class CachingBlobService implements BlobService {
             return n;
         }
 
-        private byte[] chunk(int index, boolean stream) throws IOException {
+        private byte[] chunk(int index, Keep keep) throws IOException {
             if (wrongList) {
                 throw wrongListError();
             }
-            byte[] data = load(index, stream);
+            byte[] data = load(index, keep);
             if (wholeBlob != null) {
                 bindInOrder(index, data);
             }
@@ -529,10 +558,10 @@ public final class CachingBlobService implements BlobService {
         }
 
         /**
-         * From memory (or the window), else from disk or the remote, once even when readers and
-         * read-ahead ask together; a streaming load keeps what it loads in the window only.
+         * From memory (the window, the recent chunks), else from disk or the remote, once even
+         * when readers and read-ahead ask together; {@code keep} says where a load goes.
          */
-        private byte[] load(int index, boolean stream) throws IOException {
+        private byte[] load(int index, Keep keep) throws IOException {
             ChunkMeta meta = chunks().get(index);
             Optional<byte[]> inMemory = chunks.peekMemory(meta.digest());
             if (inMemory.isPresent()) {
@@ -540,22 +569,43 @@ public final class CachingBlobService implements BlobService {
                 return inMemory.get();
             }
             byte[] held = window.get(index);
+            if (held == null) {
+                held = recent(index);
+                if (held != null) {
+                    chunks.touch(meta.digest()); // a use, for the disk tier's recency
+                }
+            }
             if (held != null) {
                 return held;
             }
             byte[] loaded = chunkLoads.get(meta.digest(), () -> {
-                Optional<byte[]> raced = chunks.get(meta.digest(), !stream);
+                Optional<byte[]> raced = chunks.get(meta.digest(), keep == Keep.MEMORY);
                 if (raced.isPresent()) {
+                    cachedLoads.incrementAndGet();
                     return raced.get();
                 }
                 byte[] data = fetch(index, meta);
-                store(meta, data, stream);
+                store(meta, data, keep == Keep.WINDOW);
                 return data;
             });
-            if (stream) {
-                window.put(index, loaded);
+            switch (keep) {
+                case WINDOW -> window.put(index, loaded);
+                case RECENT -> recent.set(Math.floorMod(nextRecent.getAndIncrement(), RECENT), new LoadedChunk(index, loaded));
+                case MEMORY -> {
+                }
             }
             return loaded;
+        }
+
+        /** Chunk {@code index} if a random read loaded it lately, else null. */
+        private byte[] recent(int index) {
+            for (int i = 0; i < RECENT; i++) {
+                LoadedChunk c = recent.get(i);
+                if (c != null && c.index() == index) {
+                    return c.data();
+                }
+            }
+            return null;
         }
 
         /** Feeds chunk {@code index} to the whole-blob hash if it is the next one, then what follows in memory. */
@@ -568,6 +618,9 @@ public final class CachingBlobService implements BlobService {
                 hashedChunks++;
                 while (hashedChunks < chunks().size()) {
                     byte[] next = window.get(hashedChunks);
+                    if (next == null) {
+                        next = recent(hashedChunks);
+                    }
                     if (next == null) {
                         next = chunks.peekMemory(chunks().get(hashedChunks).digest()).orElse(null);
                     }
@@ -656,6 +709,9 @@ public final class CachingBlobService implements BlobService {
                 feeding.close();
             }
             window.clear();
+            for (int i = 0; i < RECENT; i++) {
+                recent.set(i, null);
+            }
             release();
         }
 
@@ -822,6 +878,20 @@ public final class CachingBlobService implements BlobService {
                 claims.clear();
             }
         }
+    }
+
+    /** Where a {@link Reader} keeps a chunk it loads, besides the disk tier. */
+    private enum Keep {
+        /** The memory tier (shared by all readers). */
+        MEMORY,
+        /** The streaming reader's window only (past the memory tier). */
+        WINDOW,
+        /** The reader's last few chunks of random reads: loaded from disk, they skip the memory tier. */
+        RECENT
+    }
+
+    /** A verified chunk of a reader's blob, by index. */
+    private record LoadedChunk(int index, byte[] data) {
     }
 
     /** A mark that a blob's chunk list is bound to it: no bytes. */

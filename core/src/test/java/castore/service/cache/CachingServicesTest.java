@@ -8,6 +8,7 @@ import castore.model.Directory;
 import castore.model.FileNode;
 import castore.model.InvalidDataException;
 import castore.service.BlobReader;
+import castore.service.ChunkedBlobReader;
 import castore.service.Store;
 import castore.service.memory.MemoryRootService;
 import java.io.IOException;
@@ -465,6 +466,72 @@ class CachingServicesTest {
             assertThat(blobs.inMemory(remote.lists.get(digest).get(30).digest())).isTrue();
             assertThat(blobs.inMemory(remote.lists.get(digest).get(10).digest())).isTrue();
         }
+    }
+
+    @Test
+    void warmRandomReadsKeepWhatTheyReadFromDiskInTheReaderNotInTheMemoryTier() throws IOException {
+        byte[] data = random(40 * FakeRemote.CHUNK, 27);
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
+        warmUp(digest, data);
+        remote.offline = true;
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                checkRange(r, data, 30 * FakeRemote.CHUNK + 5, 100);
+                checkRange(r, data, 30 * FakeRemote.CHUNK + 4000, 100); // the reader's own copy
+                checkRange(r, data, 10 * FakeRemote.CHUNK + 5, 5000);
+                // What the filesystem would hand to the kernel: the whole chunk, right bytes.
+                ChunkedBlobReader.Span last = ((ChunkedBlobReader) r).lastChunkRead();
+                assertThat(last.start()).isEqualTo(10L * FakeRemote.CHUNK);
+                assertThat(last.data()).isEqualTo(Arrays.copyOfRange(data, 10 * FakeRemote.CHUNK, 11 * FakeRemote.CHUNK));
+                checkRange(r, data, 30 * FakeRemote.CHUNK + 60_000, 5536);
+            }
+            assertThat(blobs.cachedLoads()).isEqualTo(2);
+            assertThat(blobs.inMemory(list.get(30).digest())).isFalse();
+            assertThat(blobs.inMemory(list.get(10).digest())).isFalse();
+        }
+    }
+
+    @Test
+    void concurrentRandomReadersOfAWarmCacheGetExactBytesAndRefetchCorruptedChunks() throws Exception {
+        byte[] data = random(6_000_000 + 3, 28);
+        B3Digest digest = remote.add(data, UNEVEN);
+        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
+        warmUp(digest, data);
+        damage(CachingBlobService.CHUNKS, list.get(17).digest(), bytes -> bytes[bytes.length - 1] ^= 1);
+        damage(CachingBlobService.CHUNKS, list.get(60).digest(), bytes -> bytes[0] ^= 1);
+        int before = remote.chunkReads.get();
+        // A memory tier of 1 MiB (chunks fetched again join it and are evicted while others read).
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+                List<Thread> threads = new ArrayList<>();
+                for (int t = 0; t < 6; t++) {
+                    long seed = 100 + t;
+                    threads.add(Thread.ofPlatform().uncaughtExceptionHandler((th, e) -> failure.set(e)).start(() -> {
+                        SplittableRandom random = new SplittableRandom(seed);
+                        for (int i = 0; i < 1500; i++) {
+                            int at = random.nextInt(data.length);
+                            checkRange(r, data, at, Math.min(1 + random.nextInt(9000), data.length - at));
+                            // The chunk a filesystem would push to the kernel never changes under it.
+                            ChunkedBlobReader.Span last = ((ChunkedBlobReader) r).lastChunkRead();
+                            if (!Arrays.equals(last.data(), 0, last.data().length, data, (int) last.start(), (int) last.end())) {
+                                throw new AssertionError("wrong bytes in the last chunk read, at " + last.start());
+                            }
+                        }
+                    }));
+                }
+                for (Thread t : threads) {
+                    t.join();
+                }
+                assertThat(failure.get()).isNull();
+            }
+            // Disk hits skipped the memory tier; only the two refetched chunks may be there.
+            assertThat(list.stream().filter(c -> blobs.inMemory(c.digest())).map(c -> list.indexOf(c)).toList()).isSubsetOf(17, 60);
+        }
+        assertThat(remote.chunkReads.get() - before).isEqualTo(2);
     }
 
     @Test
