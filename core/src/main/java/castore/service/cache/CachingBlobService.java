@@ -271,6 +271,8 @@ public final class CachingBlobService implements BlobService {
         private volatile Blake3.Hasher wholeBlob;
         private int hashedChunks;
         private volatile boolean wrongList;
+        /** Whether a background pass continues the check with chunks from the disk tier (guarded by bindLock). */
+        private boolean bindingFromDisk;
         private final boolean large;
         /** Whether the latest read continued the one before on a large blob: its loads bypass the memory tier. */
         private volatile boolean streaming;
@@ -608,40 +610,127 @@ public final class CachingBlobService implements BlobService {
             return null;
         }
 
-        /** Feeds chunk {@code index} to the whole-blob hash if it is the next one, then what follows in memory. */
+        /**
+         * Feeds chunk {@code index} to the whole-blob hash if it is the next one, then what follows
+         * in memory. When the next one is on disk only (read by another stream of a parallel or
+         * out-of-order reader, or cached by an earlier one), a background pass continues from there
+         * ({@link #bindFromDisk}): without it such a reader never finished the check, so its list
+         * stayed unbound and every later reader of the blob took the slow, allocating path.
+         */
         private void bindInOrder(int index, byte[] data) throws IOException {
             synchronized (bindLock) {
-                if (wholeBlob == null || index != hashedChunks) {
+                if (wholeBlob == null) {
+                    return;
+                }
+                if (index != hashedChunks) {
+                    bindFromDiskIfCached();
                     return;
                 }
                 wholeBlob.update(data);
                 hashedChunks++;
-                while (hashedChunks < chunks().size()) {
-                    byte[] next = window.get(hashedChunks);
-                    if (next == null) {
-                        next = recent(hashedChunks);
-                    }
-                    if (next == null) {
-                        next = chunks.peekMemory(chunks().get(hashedChunks).digest()).orElse(null);
-                    }
-                    if (next == null) {
-                        return;
-                    }
-                    wholeBlob.update(next);
-                    hashedChunks++;
-                }
-                boolean matches = wholeBlob.digest().equals(digest);
-                if (!matches) {
-                    wrongList = true; // before wholeBlob goes: a reader that sees it gone then sees the verdict
-                }
-                wholeBlob = null;
-                if (matches) {
-                    boundLists.put(digest, Boolean.TRUE);
-                    return;
-                }
-                chunkLists.remove(digest);
+                continueBind();
             }
+        }
+
+        /** With bindLock held: hashes the following chunks in memory, then those on disk in the background. */
+        private void continueBind() throws CorruptedDataException {
+            if (!hashFollowingInMemory()) {
+                bindFromDiskIfCached();
+            }
+        }
+
+        /**
+         * With bindLock held: hashes the following chunks found in memory; once all are in, checks
+         * the digest (true; a mismatch throws). False while a chunk is missing.
+         */
+        private boolean hashFollowingInMemory() throws CorruptedDataException {
+            while (hashedChunks < chunks().size()) {
+                byte[] next = window.get(hashedChunks);
+                if (next == null) {
+                    next = recent(hashedChunks);
+                }
+                if (next == null) {
+                    next = chunks.peekMemory(chunks().get(hashedChunks).digest()).orElse(null);
+                }
+                if (next == null) {
+                    return false;
+                }
+                wholeBlob.update(next);
+                hashedChunks++;
+            }
+            boolean matches = wholeBlob.digest().equals(digest);
+            if (!matches) {
+                wrongList = true; // before wholeBlob goes: a reader that sees it gone then sees the verdict
+            }
+            wholeBlob = null;
+            if (matches) {
+                boundLists.put(digest, Boolean.TRUE);
+                return true;
+            }
+            chunkLists.remove(digest);
             throw wrongListError();
+        }
+
+        /** With bindLock held: starts {@link #bindFromDisk} if the next chunk to hash is in the disk tier and none runs. */
+        private void bindFromDiskIfCached() {
+            if (bindingFromDisk || wholeBlob == null || hashedChunks >= chunks().size()
+                    || !chunks.onDisk(chunks().get(hashedChunks).digest())) {
+                return;
+            }
+            bindingFromDisk = true;
+            users.incrementAndGet();
+            background.execute(this::bindFromDisk);
+        }
+
+        /**
+         * Continues the whole-blob check with chunks read from the disk tier (verified there, into
+         * one buffer), one chunk at a time under bindLock, until the check ends or the next chunk is
+         * not on disk (a later load starts the pass again). It goes on after the reader closes: the
+         * check, once done, is kept for every later reader.
+         */
+        private void bindFromDisk() {
+            byte[] buffer = new byte[0];
+            try {
+                while (true) {
+                    int index;
+                    synchronized (bindLock) {
+                        if (wholeBlob == null || hashedChunks >= chunks().size()) {
+                            return;
+                        }
+                        index = hashedChunks;
+                    }
+                    ChunkMeta meta = chunks().get(index);
+                    int length = Math.toIntExact(meta.size());
+                    if (buffer.length < length) {
+                        buffer = new byte[length];
+                    }
+                    backgroundSlots.acquire();
+                    boolean read;
+                    try {
+                        read = chunks.readFromDiskInto(meta.digest(), buffer, length);
+                    } finally {
+                        backgroundSlots.release();
+                    }
+                    if (!read) {
+                        return; // gone from disk meanwhile, or corrupted (dropped): loads continue the check
+                    }
+                    synchronized (bindLock) {
+                        if (wholeBlob == null || hashedChunks != index) {
+                            continue; // a reader hashed it meanwhile
+                        }
+                        wholeBlob.update(buffer, 0, length);
+                        hashedChunks++;
+                        hashFollowingInMemory();
+                    }
+                }
+            } catch (IOException | RuntimeException | InterruptedException e) {
+                // A wrong list is the readers' verdict (wrongList); a disk error leaves the check to loads.
+            } finally {
+                synchronized (bindLock) {
+                    bindingFromDisk = false;
+                }
+                release();
+            }
         }
 
         private CorruptedDataException wrongListError() {

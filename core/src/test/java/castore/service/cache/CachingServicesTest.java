@@ -686,6 +686,67 @@ class CachingServicesTest {
         }
     }
 
+    /** Reads chunks {@code from} until {@code to} (exclusive) of a blob of CHUNK-sized chunks through one reader, checking the bytes. */
+    private static void readChunks(Store store, B3Digest digest, byte[] data, int from, int to) throws IOException {
+        try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            for (int i = from; i < to; i++) {
+                ByteBuffer b = ByteBuffer.allocate(FakeRemote.CHUNK);
+                assertThat(r.read((long) i * FakeRemote.CHUNK, b)).isEqualTo(FakeRemote.CHUNK);
+                assertThat(b.array()).isEqualTo(Arrays.copyOfRange(data, i * FakeRemote.CHUNK, (i + 1) * FakeRemote.CHUNK));
+            }
+        }
+    }
+
+    private static void awaitBound(CachingBlobService blobs, B3Digest digest) throws IOException, InterruptedException {
+        for (int i = 0; i < 500 && !blobs.knownBound(digest); i++) {
+            Thread.sleep(10);
+        }
+    }
+
+    @Test
+    void aListReadOutOfOrderIsCheckedWithTheChunksOnDisk() throws Exception {
+        byte[] data = random(20 * FakeRemote.CHUNK, 30);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(new CacheConfig(Optional.of(dir), 1L << 30, 4L * FakeRemote.CHUNK, 4, 0))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            readChunks(store, digest, data, 10, 20); // the second half first, by a reader that then closes
+            assertThat(blobs.knownBound(digest)).isFalse();
+            readChunks(store, digest, data, 0, 10);  // the check reaches chunk 10, which is only on disk
+            awaitBound(blobs, digest);
+            assertThat(blobs.knownBound(digest)).as("checked with the second half read back from disk").isTrue();
+            assertThat(remote.chunkReads).as("nothing fetched twice").hasValue(20);
+        }
+    }
+
+    @Test
+    void aWrongListReadOutOfOrderIsCaughtWithTheChunksOnDisk() throws Exception {
+        byte[] data = random(20 * FakeRemote.CHUNK, 31);
+        byte[] other = random(20 * FakeRemote.CHUNK, 32);
+        B3Digest digest = remote.add(data);
+        B3Digest otherDigest = remote.add(other);
+        remote.lists.put(digest, remote.lists.get(otherDigest)); // every chunk verifies, the blob does not
+        try (Store store = cached(new CacheConfig(Optional.of(dir), 1L << 30, 4L * FakeRemote.CHUNK, 4, 0));
+                BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            readChunks(store, digest, other, 10, 20);
+            // The first half through a reader that stays open: the check ends on disk, in the background.
+            for (int i = 0; i < 10; i++) {
+                r.read((long) i * FakeRemote.CHUNK, ByteBuffer.allocate(10));
+            }
+            boolean caught = false;
+            for (int i = 0; i < 500 && !caught; i++) {
+                try {
+                    r.read(0, ByteBuffer.allocate(10));
+                    Thread.sleep(10);
+                } catch (castore.service.CorruptedDataException e) {
+                    assertThat(e).hasMessageContaining("do not make up the blob");
+                    caught = true;
+                }
+            }
+            assertThat(caught).as("the reader fails once the check found the list wrong").isTrue();
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isFalse();
+        }
+    }
+
     @Test
     void readsAcrossChunkBoundariesWithReadAheadReturnExactBytes() throws IOException {
         byte[] data = random(12 * FakeRemote.CHUNK + 333, 13);
