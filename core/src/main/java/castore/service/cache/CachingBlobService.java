@@ -23,6 +23,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -44,6 +45,8 @@ public final class CachingBlobService implements BlobService {
     private static final int STREAMS = 4;
     /** Reused buffers of a streaming reader ({@link ChunkSlots}): a few chunks per stream. */
     private static final int SLOTS = 4 * STREAMS;
+    /** How long close waits for whole-blob checks that are reading the disk tier. */
+    private static final long BIND_AT_CLOSE_SECONDS = 5;
     /** Chunks a random reader keeps of those it read from disk (see {@link Reader}). */
     private static final int RECENT = 8;
 
@@ -54,6 +57,8 @@ public final class CachingBlobService implements BlobService {
     private final SingleFlight<B3Digest, byte[]> chunkLoads = new SingleFlight<>();
     private final SingleFlight<B3Digest, Optional<List<ChunkMeta>>> listLoads = new SingleFlight<>();
     private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
+    /** Whole-blob checks continued from the disk tier ({@code Reader.bindFromDisk}): finished at close, within a bound. */
+    private final ExecutorService bindPasses = Executors.newVirtualThreadPerTaskExecutor();
     private final Semaphore backgroundSlots;
     private final long readAhead;
     /** Blobs at least this large stream through a sequential reader (see {@link Reader}). */
@@ -215,6 +220,18 @@ public final class CachingBlobService implements BlobService {
     @Override
     public void close() throws IOException {
         background.shutdownNow();
+        // A check that is under way is worth finishing: its result is kept on disk for every
+        // later reader (a mount that reads a big file in parallel and unmounts at once leaves
+        // one behind). Bounded, so a huge blob cannot hold up the exit.
+        bindPasses.shutdown();
+        try {
+            if (!bindPasses.awaitTermination(BIND_AT_CLOSE_SECONDS, TimeUnit.SECONDS)) {
+                bindPasses.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            bindPasses.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
     }
 
     /**
@@ -679,7 +696,12 @@ public final class CachingBlobService implements BlobService {
             }
             bindingFromDisk = true;
             users.incrementAndGet();
-            background.execute(this::bindFromDisk);
+            try {
+                bindPasses.execute(this::bindFromDisk);
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                bindingFromDisk = false;
+                release();
+            }
         }
 
         /**
@@ -704,14 +726,7 @@ public final class CachingBlobService implements BlobService {
                     if (buffer.length < length) {
                         buffer = new byte[length];
                     }
-                    backgroundSlots.acquire();
-                    boolean read;
-                    try {
-                        read = chunks.readFromDiskInto(meta.digest(), buffer, length);
-                    } finally {
-                        backgroundSlots.release();
-                    }
-                    if (!read) {
+                    if (!chunks.readFromDiskInto(meta.digest(), buffer, length)) {
                         return; // gone from disk meanwhile, or corrupted (dropped): loads continue the check
                     }
                     synchronized (bindLock) {
@@ -723,7 +738,7 @@ public final class CachingBlobService implements BlobService {
                         hashFollowingInMemory();
                     }
                 }
-            } catch (IOException | RuntimeException | InterruptedException e) {
+            } catch (IOException | RuntimeException e) {
                 // A wrong list is the readers' verdict (wrongList); a disk error leaves the check to loads.
             } finally {
                 synchronized (bindLock) {

@@ -719,6 +719,21 @@ class CachingServicesTest {
     }
 
     @Test
+    void aCheckUnderWayWhenTheStoreClosesIsFinishedAndKept() throws Exception {
+        byte[] data = random(64 * FakeRemote.CHUNK, 33);
+        B3Digest digest = remote.add(data);
+        CacheConfig config = new CacheConfig(Optional.of(dir), 1L << 30, 4L * FakeRemote.CHUNK, 4, 0);
+        try (Store store = cached(config)) {
+            readChunks(store, digest, data, 1, 64);
+            readChunks(store, digest, data, 0, 1); // the check starts, the rest is on disk: closing at once
+        }
+        remote.offline = true;
+        try (Store store = cached(config)) {
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).as("the check was finished at close").isTrue();
+        }
+    }
+
+    @Test
     void aWrongListReadOutOfOrderIsCaughtWithTheChunksOnDisk() throws Exception {
         byte[] data = random(20 * FakeRemote.CHUNK, 31);
         byte[] other = random(20 * FakeRemote.CHUNK, 32);
