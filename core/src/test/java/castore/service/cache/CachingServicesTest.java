@@ -743,15 +743,15 @@ class CachingServicesTest {
         try (Store store = cached(new CacheConfig(Optional.of(dir), 1L << 30, 4L * FakeRemote.CHUNK, 4, 0));
                 BlobReader r = store.blobs().open(digest).orElseThrow()) {
             readChunks(store, digest, other, 10, 20);
-            // The first half through a reader that stays open: the check ends on disk, in the background.
-            for (int i = 0; i < 10; i++) {
-                r.read((long) i * FakeRemote.CHUNK, ByteBuffer.allocate(10));
-            }
+            // The first half through a reader that stays open: the check ends on disk, in the
+            // background, and from then on (maybe before this loop ends) every read fails.
             boolean caught = false;
-            for (int i = 0; i < 500 && !caught; i++) {
+            for (int i = 0; i < 510 && !caught; i++) {
                 try {
-                    r.read(0, ByteBuffer.allocate(10));
-                    Thread.sleep(10);
+                    r.read((long) Math.min(i, 9) * FakeRemote.CHUNK, ByteBuffer.allocate(10));
+                    if (i >= 10) {
+                        Thread.sleep(10);
+                    }
                 } catch (castore.service.CorruptedDataException e) {
                     assertThat(e).hasMessageContaining("do not make up the blob");
                     caught = true;
