@@ -640,7 +640,9 @@ public final class CachingBlobService implements BlobService {
                     return;
                 }
                 if (index != hashedChunks) {
-                    bindFromDiskIfCached();
+                    if (index > hashedChunks) {
+                        bindFromDiskIfCached(); // a reader ahead of the check: it may be able to catch up from disk
+                    }
                     return;
                 }
                 wholeBlob.update(data);
@@ -690,8 +692,12 @@ public final class CachingBlobService implements BlobService {
 
         /** With bindLock held: starts {@link #bindFromDisk} if the next chunk to hash is in the disk tier and none runs. */
         private void bindFromDiskIfCached() {
-            if (bindingFromDisk || wholeBlob == null || hashedChunks >= chunks().size()
-                    || !chunks.onDisk(chunks().get(hashedChunks).digest())) {
+            if (bindingFromDisk || wholeBlob == null || hashedChunks >= chunks().size()) {
+                return;
+            }
+            // One on its way (the pump, a fetch) is hashed by whoever delivers it, from memory.
+            B3Digest next = chunks().get(hashedChunks).digest();
+            if (chunkLoads.isLoading(next) || !chunks.onDisk(next)) {
                 return;
             }
             bindingFromDisk = true;
