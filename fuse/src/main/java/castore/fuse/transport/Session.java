@@ -16,8 +16,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The serving side of one mount: a reader platform thread per /dev/fuse channel (the mount's own
@@ -43,6 +45,13 @@ final class Session {
     private final Semaphore turn = new Semaphore(1);
     /** Whether this process may run on more than one CPU (read once, at start: taskset, cpusets). */
     private final boolean severalCpus = CpuSet.allowedCpus() > 1;
+    private final List<Reader> readers = new CopyOnWriteArrayList<>();
+    /** Gives the turn to a waiting reader when its holder is stuck on a request (see {@link #watchTurn}). */
+    private volatile Thread turnWatch;
+    private volatile boolean turnWatchParked;
+    /** When the latest request started being served with the turn (System.nanoTime). */
+    private volatile long lastRequest;
+    private volatile boolean ended;
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final int readBufferSize;
     private final int replyBufferSize;
@@ -81,12 +90,62 @@ final class Session {
             fds.add(fd);
         }
         liveReaders.incrementAndGet();
-        Thread.ofPlatform().name(name + "-reader-" + index).daemon(true).start(() -> read(fd));
+        Reader reader = new Reader();
+        readers.add(reader);
+        Thread.ofPlatform().name(name + "-reader-" + index).daemon(true).start(() -> read(fd, reader));
+        if (index == 1) {
+            turnWatch = Thread.ofPlatform().name(name + "-turn-watch").daemon(true).start(this::watchTurn);
+        }
+    }
+
+    /** How long a reader may serve a request with the turn before a waiting reader takes over. */
+    static final long STUCK_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /** The watch sleeps after this long without requests, until the next one wakes it. */
+    private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    /**
+     * A request the filesystem called quick ({@code mayBlock} false) may still block: a disk that
+     * stalls, a fetch slower than the latency history said. Its reader holds the turn meanwhile,
+     * so every other request would wait for it. This watch looks every 10 ms while requests come
+     * in (sleeping when the mount is idle, woken by the next request): a holder serving one
+     * request for more than 20 ms is bypassed, the turn goes to a waiting reader, and the bypassed
+     * one gives up its own claim when it is done, so one reader reads again.
+     */
+    private void watchTurn() {
+        while (!ended) {
+            long now = System.nanoTime();
+            for (Reader r : readers) {
+                if (turn.hasQueuedThreads() && r.bypassIfStuck(now - STUCK_NANOS)) {
+                    turn.release();
+                }
+            }
+            if (now - lastRequest > IDLE_NANOS) {
+                turnWatchParked = true;
+                if (now - lastRequest > IDLE_NANOS && !ended) {
+                    LockSupport.park(this);
+                }
+                turnWatchParked = false;
+            } else {
+                LockSupport.parkNanos(this, STUCK_NANOS / 2);
+            }
+        }
     }
 
     /** One reader's hold on the turn: passed while it serves a request that may take long. */
     private final class Reader implements ReadTurn {
+        private static final int IDLE = 0;
+        private static final int SERVING = 1;
+        private static final int BYPASSED = 2;
+
         private boolean holding;
+        /**
+         * SERVING while it serves a request holding the turn; BYPASSED once the watch has given
+         * that turn to another reader (then this one no longer owns it). Moves SERVING -> IDLE
+         * (this reader) or SERVING -> BYPASSED (the watch), so the turn is released exactly once.
+         */
+        private final AtomicInteger state = new AtomicInteger(IDLE);
+        /** When it started serving the current request. */
+        volatile long servingSince;
 
         void take() {
             if (!holding) {
@@ -95,11 +154,34 @@ final class Session {
             }
         }
 
+        /** Releases the turn if this reader still owns it. */
         void giveUp() {
-            if (holding) {
-                holding = false;
+            boolean owned = holding && state.getAndSet(IDLE) != BYPASSED;
+            holding = false;
+            if (owned) {
                 turn.release();
             }
+        }
+
+        void startServing() {
+            long now = System.nanoTime();
+            servingSince = now;
+            lastRequest = now;
+            state.set(SERVING);
+            if (turnWatchParked) {
+                LockSupport.unpark(turnWatch);
+            }
+        }
+
+        void doneServing() {
+            if (state.getAndSet(IDLE) == BYPASSED) {
+                holding = false; // the watch gave this reader's turn to the one that took over
+            }
+        }
+
+        /** The watch's side: true if the turn was taken from this reader, stuck since before {@code limit}. */
+        boolean bypassIfStuck(long limit) {
+            return servingSince - limit < 0 && state.compareAndSet(SERVING, BYPASSED);
         }
 
         @Override
@@ -118,8 +200,7 @@ final class Session {
         }
     }
 
-    private void read(int fd) {
-        Reader reader = new Reader();
+    private void read(int fd, Reader reader) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment in = arena.allocate(readBufferSize, ALIGNMENT);
             byte[] request = new byte[readBufferSize];
@@ -131,7 +212,12 @@ final class Session {
                 long n = Libc.read(state, fd, in, readBufferSize);
                 if (n >= 0) {
                     MemorySegment.copy(in, ValueLayout.JAVA_BYTE, 0, request, 0, (int) n);
-                    server.handle(request, (int) n, channel, own, reader);
+                    reader.startServing();
+                    try {
+                        server.handle(request, (int) n, channel, own, reader);
+                    } finally {
+                        reader.doneServing();
+                    }
                 } else if (n == -Errno.ENODEV) {
                     break; // unmounted: the normal end (the next reader sees it in turn)
                 } else if (n != -Errno.EINTR && n != -Errno.EAGAIN && n != -Errno.ENOENT) {
@@ -171,6 +257,11 @@ final class Session {
     }
 
     private void end() {
+        ended = true;
+        Thread watch = turnWatch;
+        if (watch != null) {
+            LockSupport.unpark(watch);
+        }
         try {
             server.close();
         } finally {

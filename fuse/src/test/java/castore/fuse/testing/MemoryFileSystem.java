@@ -42,6 +42,8 @@ public final class MemoryFileSystem implements FileSystem {
     private final Set<Operation> offloaded;
     private final Map<Long, CountDownLatch> readGates = new ConcurrentHashMap<>();
     private final Map<String, CountDownLatch> lookupGates = new ConcurrentHashMap<>();
+    /** Gated lookups that mayBlock does not announce: a quick request that blocks after all. */
+    private volatile boolean lookupGatesUnannounced;
     private final AtomicInteger blockedReads = new AtomicInteger();
     private final Map<Long, AtomicLong> lookups = new ConcurrentHashMap<>();
     private final Map<Long, Long> openHandles = new ConcurrentHashMap<>();
@@ -259,6 +261,12 @@ public final class MemoryFileSystem implements FileSystem {
         lookupGates.put(name, gate);
     }
 
+    /** As {@link #gateLookups}, but {@link #mayBlock} still says LOOKUP is quick: a wrong prediction. */
+    public void gateLookupsUnannounced(String name, CountDownLatch gate) {
+        lookupGatesUnannounced = true;
+        lookupGates.put(name, gate);
+    }
+
     private static void await(CountDownLatch gate) throws FuseException {
         try {
             gate.await();
@@ -298,7 +306,7 @@ public final class MemoryFileSystem implements FileSystem {
     @Override
     public boolean mayBlock(Operation op, long nodeId) {
         return offloaded.contains(op) || op == Operation.READ && readGates.containsKey(nodeId)
-                || op == Operation.LOOKUP && !lookupGates.isEmpty();
+                || op == Operation.LOOKUP && !lookupGates.isEmpty() && !lookupGatesUnannounced;
     }
 
     @Override

@@ -387,6 +387,34 @@ class MountTest {
         }
     }
 
+    @Test
+    void aQuickRequestThatBlocksAfterAllLosesTheTurnToAnotherReader() throws Exception {
+        MemoryFileSystem fs = tree().file("slow", "s").build();
+        CountDownLatch gate = new CountDownLatch(1);
+        try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(3));
+             ExecutorService client = Executors.newFixedThreadPool(2)) {
+            fs.gateLookupsUnannounced("slow", gate); // mayBlock says no: the reader keeps the turn and blocks
+            Future<Boolean> stuck = client.submit(() -> Files.exists(m.path("slow")));
+            try {
+                Thread.sleep(100);
+                // Served meanwhile by another reader, once the watch has seen the holder stuck.
+                Future<String> other = client.submit(() -> Files.readString(m.path("hello.txt")));
+                assertThat(other.get(10, TimeUnit.SECONDS)).isEqualTo("hello\n");
+                assertThat(Files.size(m.path("a/b/c/deep.txt"))).isEqualTo(5);
+                assertThat(stuck.isDone()).isFalse();
+            } finally {
+                gate.countDown();
+            }
+            assertThat(stuck.get(60, TimeUnit.SECONDS)).isTrue();
+            // Afterwards a single reader serves one process's quick requests again.
+            fs.clearCallingThreads();
+            for (int i = 0; i < 50; i++) {
+                assertThat(Files.exists(m.path("nothing-" + i))).isFalse();
+            }
+            assertThat(fs.callingThreads()).hasSize(1);
+        }
+    }
+
     private static void awaitBlockedReads(MemoryFileSystem fs, int count) throws InterruptedException {
         for (int i = 0; i < 6000 && fs.blockedReads() < count; i++) {
             Thread.sleep(10);
