@@ -211,6 +211,7 @@ public final class Importer {
         }
         TreeWork.DirFd fd = dir.fd;
         List<PendingFile> batch = new ArrayList<>(filesPerTask);
+        List<PendingDirectory> subdirectories = new ArrayList<>();
         try {
             for (DirectoryReader.Entry entry : reader.list(fd.fd, dir.path)) {
                 byte[] path = Posix.child(dir.path, entry.name());
@@ -220,7 +221,7 @@ public final class Importer {
                     case Posix.DT_DIR -> {
                         dir.expectChild();
                         fd.retain();
-                        stack.push(new PendingDirectory(dir, name, path, dir.closure));
+                        subdirectories.add(new PendingDirectory(dir, name, path, dir.closure));
                     }
                     case Posix.DT_REG -> {
                         dir.expectChild();
@@ -242,6 +243,11 @@ public final class Importer {
                 submitFiles(dir, batch, work);
             }
         } finally {
+            // Listed next in the order they were listed (the stack pops the last one pushed), so
+            // that file data lands in the packs in the order a walk of the source visits it.
+            for (int i = subdirectories.size() - 1; i >= 0; i--) {
+                stack.push(subdirectories.get(i));
+            }
             fd.release();
         }
         dirs.increment();

@@ -97,6 +97,40 @@ class ImporterTest {
     }
 
     /**
+     * Subdirectories are imported in the order the source lists them (depth first), so file data
+     * lands in the packs in the order a walk of the source reads it; a stack that popped them last
+     * first laid a tree out backwards, and a cold read in walk order made one disk read per file.
+     */
+    @Test
+    void subdirectoriesAreImportedInTheOrderTheSourceListsThem() throws IOException {
+        byte[] root = join(bytes(tmp), "walk");
+        mkdir(root);
+        for (String d : List.of("d1", "d2", "d3", "d4", "d5", "d6")) {
+            mkdir(join(root, d));
+            write(join(root, d, "f"), "content of " + d);
+        }
+        List<String> listed;
+        try (var entries = java.nio.file.Files.list(tmp.resolve("walk"))) {
+            listed = entries.map(p -> p.getFileName().toString()).toList(); // readdir order
+        }
+        Importer oneWorker = new Importer(blobs, directories, 1);
+        oneWorker.importPath(root);
+        List<String> completed = new ArrayList<>();
+        synchronized (puts) {
+            for (Directory d : puts) {
+                if (d.entryCount() == 1 && d.node(0) instanceof FileNode file) {
+                    for (String name : listed) {
+                        if (file.digest().equals(b3("content of " + name))) {
+                            completed.add(name);
+                        }
+                    }
+                }
+            }
+        }
+        assertThat(completed).as("leaf directories in the order of the source's listing").isEqualTo(listed);
+    }
+
+    /**
      * Eight big files in one directory on two workers: every file's writer waits in finish()
      * until the other worker is finishing a file too, so the import completes only if the two
      * workers share the files four and four. (When a worker split off only the files it had not
