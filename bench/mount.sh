@@ -61,14 +61,15 @@ build_corpus() {
   (cd "$CORPUS/tree" && find . -mindepth 1 -print0) >"$WORK/entries.list"
   (cd "$CORPUS/tree" && find . -type f -print0) >"$WORK/files.list"
   # The marker names the store layout: a store from an older castore (directories among chunk
-  # data, before metadata packs; trees laid out backwards, before walk-order import) is rebuilt,
+  # data, before metadata packs; trees laid out backwards, before walk-order import; big files
+  # interleaved, before writer affinity) is rebuilt,
   # so the bench measures what castore writes today.
-  if [ ! -f "$STORE/.done-layout-3" ]; then
+  if [ ! -f "$STORE/.done-layout-4" ]; then
     echo "importing into the castore store $STORE ..." >&2
     rm -rf "$STORE"
     "$CASTORE" import --store "$STORE" --quiet --name tree "$CORPUS/tree" >/dev/null
     "$CASTORE" import --store "$STORE" --quiet --name big "$CORPUS/big" >/dev/null
-    touch "$STORE/.done-layout-3"
+    touch "$STORE/.done-layout-4"
   fi
   if [ ! -f "$IMAGE.done" ]; then
     echo "building the squashfs image $IMAGE ..." >&2

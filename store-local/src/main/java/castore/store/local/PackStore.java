@@ -34,6 +34,13 @@ final class PackStore {
     /** Open writers not in use: for chunk data, and for metadata. */
     private final ConcurrentLinkedDeque<PackWriter> idleData = new ConcurrentLinkedDeque<>();
     private final ConcurrentLinkedDeque<PackWriter> idleMeta = new ConcurrentLinkedDeque<>();
+    /**
+     * The data writer each thread appended to last, which it takes again when idle: a thread
+     * writing a file keeps its chunks together in one pack. Taking whichever writer was idle
+     * interleaved two files written at once chunk by chunk across two packs, so a read of one
+     * pulled the other's chunks in with every read-ahead window.
+     */
+    private final ThreadLocal<PackWriter> lastData = new ThreadLocal<>();
     private volatile boolean closed;
     /** Objects in packs not yet published, by kind (indexed by ordinal). */
     private final List<ConcurrentHashMap<B3Digest, Location>> pending =
@@ -143,9 +150,13 @@ final class PackStore {
             if (closed) {
                 throw new IOException("store " + layout.root() + " is closed");
             }
-            writer = idle.pollFirst();
+            PackWriter preferred = kind == ObjectKind.CHUNK ? lastData.get() : null;
+            writer = preferred != null && idle.remove(preferred) ? preferred : idle.pollFirst();
             if (writer == null) {
                 writer = PackWriter.create(layout.packs(), sync);
+            }
+            if (kind == ObjectKind.CHUNK && writer != preferred) {
+                lastData.set(writer);
             }
             Location location = writer.append(kind, digest, data, offset, length, aux);
             pending.get(kind.ordinal()).putIfAbsent(digest, location);
