@@ -15,8 +15,10 @@ import java.nio.file.Path;
 
 /**
  * The libc calls that every module doing its own file I/O through FFM needs alike: {@code open}
- * with its errors as Java exceptions, and {@code strerror} for messages. The local store and the
- * cache's disk tier build their pread/pwrite on the descriptors this returns.
+ * and {@code pread}/{@code pwrite} loops with their errors as Java exceptions, read-ahead hints,
+ * {@code close}, and {@code strerror} for messages. The local store and the cache's disk tier
+ * both read and write through these. pread and pwrite are critical downcalls: data goes straight
+ * between the file and a Java array, with no bounce buffer (native segments work too).
  */
 @SuppressWarnings("restricted")
 public final class Libc {
@@ -28,25 +30,52 @@ public final class Libc {
     private static final int O_CLOEXEC = 02000000;
     private static final int ENOENT = 2;
     private static final int EINTR = 4;
+    private static final int POSIX_FADV_WILLNEED = 3;
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    /**
+     * Each thread's errno capture segment, made once: a confined arena per call (malloc, session,
+     * free) cost more than a pread's own Java side on a fresh mount's read path. A segment is only
+     * used for the duration of one call on its own thread.
+     */
+    private static final ThreadLocal<MemorySegment> CALL_STATES = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
     private static final MethodHandle OPEN;
+    private static final MethodHandle PREAD;
+    private static final MethodHandle PWRITE;
+    private static final MethodHandle POSIX_FADVISE;
+    private static final MethodHandle CLOSE;
     private static final MethodHandle STRERROR;
 
     static {
         MethodHandle open = null;
+        MethodHandle pread = null;
+        MethodHandle pwrite = null;
+        MethodHandle fadvise = null;
+        MethodHandle close = null;
         MethodHandle strerror = null;
         try {
             Linker linker = Linker.nativeLinker();
             var libc = linker.defaultLookup();
+            var errno = Linker.Option.captureCallState("errno");
+            var critical = Linker.Option.critical(true);
             var i = ValueLayout.JAVA_INT;
-            open = linker.downcallHandle(libc.find("open").orElseThrow(), FunctionDescriptor.of(i, ValueLayout.ADDRESS, i, i),
-                    Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
-            strerror = linker.downcallHandle(libc.find("strerror").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS, i));
+            var l = ValueLayout.JAVA_LONG;
+            var a = ValueLayout.ADDRESS;
+            open = linker.downcallHandle(libc.find("open").orElseThrow(), FunctionDescriptor.of(i, a, i, i),
+                    errno, Linker.Option.firstVariadicArg(2));
+            pread = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
+            pwrite = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
+            fadvise = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i));
+            close = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
+            strerror = linker.downcallHandle(libc.find("strerror").orElseThrow(), FunctionDescriptor.of(a, i));
         } catch (RuntimeException | Error unavailable) {
             open = null; // IllegalCallerException without native access, or no libc
         }
         OPEN = open;
+        PREAD = pread;
+        PWRITE = pwrite;
+        POSIX_FADVISE = fadvise;
+        CLOSE = close;
         STRERROR = strerror;
     }
 
@@ -74,7 +103,7 @@ public final class Libc {
                 if (fd >= 0) {
                     return fd;
                 }
-                int errno = (int) ERRNO.get(state, 0L);
+                int errno = errno(state);
                 if (errno == ENOENT) {
                     throw new NoSuchFileException(path.toString());
                 }
@@ -87,6 +116,78 @@ public final class Libc {
         } catch (Throwable t) {
             throw new IOException("cannot open " + path, t);
         }
+    }
+
+    /**
+     * Reads ({@code write} false) or writes all of {@code buffer} at {@code offset} of {@code fd},
+     * going on after short counts and EINTR; returns the bytes transferred, fewer than asked only
+     * when a read reaches end of file. Errors are IOExceptions naming {@code path}.
+     */
+    public static long transfer(int fd, boolean write, MemorySegment buffer, long offset, Path path) throws IOException {
+        if (OPEN == null) {
+            throw new IOException("cannot " + (write ? "write " : "read ") + path + ": native access is not enabled");
+        }
+        long done = 0;
+        try {
+            MemorySegment state = CALL_STATES.get();
+            while (done < buffer.byteSize()) {
+                MemorySegment rest = buffer.asSlice(done);
+                long n = write
+                        ? (long) PWRITE.invokeExact(state, fd, rest, rest.byteSize(), offset + done)
+                        : (long) PREAD.invokeExact(state, fd, rest, rest.byteSize(), offset + done);
+                if (n == 0 && !write) {
+                    return done;
+                }
+                if (n < 0) {
+                    int errno = errno(state);
+                    if (errno != EINTR) {
+                        throw new IOException(path + ": " + (write ? "write" : "read") + " of " + buffer.byteSize()
+                                + " bytes at " + offset + " failed: " + strerror(errno));
+                    }
+                    continue;
+                }
+                done += n;
+            }
+            return done;
+        } catch (IOException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException(path + ": " + (write ? "write" : "read") + " failed", t);
+        }
+    }
+
+    /** Asks the kernel to start reading {@code [offset, offset + length)} of {@code fd} into the page cache; only a hint. */
+    public static void willNeed(int fd, long offset, long length) {
+        if (POSIX_FADVISE == null) {
+            return;
+        }
+        try {
+            int ignored = (int) POSIX_FADVISE.invokeExact(fd, offset, length, POSIX_FADV_WILLNEED);
+        } catch (Throwable t) {
+            // only a hint
+        }
+    }
+
+    /** Closes {@code fd}; close(2) releases the descriptor even when it reports an error, so there is nothing to report. */
+    public static void close(int fd) {
+        if (CLOSE == null) {
+            return;
+        }
+        try {
+            int ignored = (int) CLOSE.invokeExact(fd);
+        } catch (Throwable ignored) {
+            // released anyway
+        }
+    }
+
+    /** This thread's errno capture segment, for callers with downcalls of their own (captureCallState("errno")). */
+    public static MemorySegment callState() {
+        return CALL_STATES.get();
+    }
+
+    /** The errno a downcall left in {@code callState}. */
+    public static int errno(MemorySegment callState) {
+        return (int) ERRNO.get(callState, 0L);
     }
 
     /** The system's message for {@code errno}, or "errno N". */

@@ -2,15 +2,11 @@ package castore.store.local;
 
 import castore.io.Libc;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.file.Path;
 
 /**
@@ -23,7 +19,6 @@ import java.nio.file.Path;
 @SuppressWarnings("restricted")
 final class Posix {
     private static final int SYNC_FILE_RANGE_WRITE = 2;
-    private static final int POSIX_FADV_WILLNEED = 3;
     private static final int MADV_WILLNEED = 3;
     static final int LOCK_SH = 1;
     static final int LOCK_EX = 2;
@@ -32,23 +27,10 @@ final class Posix {
     private static final int EINTR = 4;
     private static final int EWOULDBLOCK = 11;
 
-    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    /**
-     * Each thread's errno capture segment, made once: a confined arena per call (malloc, session,
-     * free) cost more than a pread's own Java side on a fresh mount's read path. A segment is only
-     * used for the duration of one call on its own thread.
-     */
-    private static final ThreadLocal<MemorySegment> CALL_STATES =
-            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
-    private static final MethodHandle PREAD;
-    private static final MethodHandle POSIX_FADVISE;
     private static final MethodHandle MADVISE;
-    private static final MethodHandle PWRITE;
     private static final MethodHandle FDATASYNC;
     private static final MethodHandle SYNC_FILE_RANGE;
     private static final MethodHandle FLOCK;
-    private static final MethodHandle CLOSE;
 
     static {
         Linker linker = Linker.nativeLinker();
@@ -57,17 +39,10 @@ final class Posix {
         var i = ValueLayout.JAVA_INT;
         var l = ValueLayout.JAVA_LONG;
         var a = ValueLayout.ADDRESS;
-        // Critical: data goes straight between the file and a Java array, with no bounce buffer
-        // (a copy out of a mapping held the thread in Java just the same); native buffers work too.
-        var critical = Linker.Option.critical(true);
-        PREAD = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
-        POSIX_FADVISE = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i));
         MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(), FunctionDescriptor.of(i, a, l, i));
-        PWRITE = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
         FDATASYNC = linker.downcallHandle(libc.find("fdatasync").orElseThrow(), FunctionDescriptor.of(i, i), errno);
         SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i), errno);
         FLOCK = linker.downcallHandle(libc.find("flock").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
-        CLOSE = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
     }
 
     private Posix() {
@@ -104,10 +79,9 @@ final class Posix {
 
         /** Asks the kernel to start reading a range into the page cache (advisory: failures are ignored). */
         void willNeed(long offset, long length) {
-            try {
-                int ignored = (int) POSIX_FADVISE.invokeExact(fd(), offset, length, POSIX_FADV_WILLNEED);
-            } catch (Throwable t) {
-                // only a hint
+            int f = fd;
+            if (f >= 0) {
+                Libc.willNeed(f, offset, length);
             }
         }
 
@@ -116,36 +90,18 @@ final class Posix {
             transferFully(true, src, offset);
         }
 
+        /** pread/pwrite of all of {@code buffer} ({@link Libc#transfer}); a read that meets the end of the file fails. */
         private void transferFully(boolean write, MemorySegment buffer, long offset) throws IOException {
-            String call = write ? "write" : "read";
-            long done = 0;
-            try {
-                MemorySegment state = CALL_STATES.get();
-                while (done < buffer.byteSize()) {
-                    MemorySegment rest = buffer.asSlice(done);
-                    long n = write
-                            ? (long) PWRITE.invokeExact(state, fd(), rest, rest.byteSize(), offset + done)
-                            : (long) PREAD.invokeExact(state, fd(), rest, rest.byteSize(), offset + done);
-                    if (n == 0 && !write) {
-                        throw new IOException(path + ": unexpected end of file at " + (offset + done));
-                    }
-                    if (n < 0) {
-                        checkErrno(state, call);
-                        continue;
-                    }
-                    done += n;
-                }
-            } catch (IOException | RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable t) {
-                throw new IOException(path + ": " + call + " failed", t);
+            long done = Libc.transfer(fd(), write, buffer, offset, path);
+            if (done < buffer.byteSize()) {
+                throw new IOException(path + ": unexpected end of file at " + (offset + done));
             }
         }
 
         /** Makes the file's data durable (fdatasync). */
         void sync() throws IOException {
             try {
-                MemorySegment state = CALL_STATES.get();
+                MemorySegment state = Libc.callState();
                 while ((int) FDATASYNC.invokeExact(state, fd()) != 0) {
                     checkErrno(state, "fdatasync");
                 }
@@ -162,7 +118,7 @@ final class Posix {
          */
         void startWriteback(long offset, long length) {
             try {
-                MemorySegment state = CALL_STATES.get();
+                MemorySegment state = Libc.callState();
                 int ignored = (int) SYNC_FILE_RANGE.invokeExact(state, fd(), offset, length, SYNC_FILE_RANGE_WRITE);
             } catch (Throwable t) {
                 // only a hint
@@ -172,9 +128,9 @@ final class Posix {
         /** flock(2); false if {@code LOCK_NB} was given and another open file holds a conflicting lock. */
         boolean flock(int operation) throws IOException {
             try {
-                MemorySegment state = CALL_STATES.get();
+                MemorySegment state = Libc.callState();
                 while ((int) FLOCK.invokeExact(state, fd(), operation) != 0) {
-                    if ((int) ERRNO.get(state, 0L) == EWOULDBLOCK) {
+                    if (Libc.errno(state) == EWOULDBLOCK) {
                         return false;
                     }
                     checkErrno(state, "flock");
@@ -197,7 +153,7 @@ final class Posix {
 
         /** Throws for any errno but EINTR, which means: try again. */
         private void checkErrno(MemorySegment state, String call) throws IOException {
-            int errno = (int) ERRNO.get(state, 0L);
+            int errno = Libc.errno(state);
             if (errno != EINTR) {
                 throw new IOException(path + ": " + call + " failed: " + Libc.strerror(errno));
             }
@@ -208,11 +164,7 @@ final class Posix {
             int f = fd;
             if (f >= 0) {
                 fd = -1;
-                try {
-                    int ignored = (int) CLOSE.invokeExact(f);
-                } catch (Throwable t) {
-                    // close(2) releases the descriptor even when it reports an error
-                }
+                Libc.close(f);
             }
         }
     }
