@@ -9,6 +9,7 @@ import castore.service.ChunkMeta;
 import castore.service.ChunkSlots;
 import castore.service.ChunkStream;
 import castore.service.ChunkedBlobReader;
+import castore.service.RecentChunks;
 import castore.service.CorruptedDataException;
 import castore.service.NotFoundException;
 import java.io.EOFException;
@@ -26,7 +27,6 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * A {@link BlobService} that keeps the chunks and chunk lists it fetches from another one (a
@@ -291,16 +291,14 @@ public final class CachingBlobService implements BlobService {
         /** Whether a background pass continues the check with chunks from the disk tier (guarded by bindLock). */
         private boolean bindingFromDisk;
         private final boolean large;
-        /** Whether the latest read continued the one before on a large blob: its loads bypass the memory tier. */
-        private volatile boolean streaming;
         /**
          * Where the latest read keeps what it loads: a random one (that continued no stream) in
-         * {@link #recent}, a streaming one in the window. One field, so that racing reads leave one of their verdicts.
+         * {@code recent}, a streaming one (that continued the one before on a large blob) in the
+         * window, past the memory tier. One field, so that racing reads leave one of their verdicts.
          */
         private volatile Keep keep = Keep.MEMORY;
         /** The last chunks random reads loaded from the cache, in turn; arrays nobody writes. */
-        private final AtomicReferenceArray<LoadedChunk> recent = new AtomicReferenceArray<>(RECENT);
-        private final AtomicInteger nextRecent = new AtomicInteger();
+        private final RecentChunks recent = new RecentChunks(RECENT);
         /** Chunks a streaming reader holds outside the memory tier, by index: the current ones and those read ahead. */
         private final Map<Integer, byte[]> window = new ConcurrentHashMap<>();
         /** The stream feeding a sequential read from the blob's start, if one was started. */
@@ -361,9 +359,7 @@ public final class CachingBlobService implements BlobService {
             }
             boolean sequential = position == 0 || run >= 2;
             // A read near the previous one streams already (it will be the second in a row).
-            boolean inStream = large && (sequential || run > 0);
-            streaming = inStream;
-            Keep keeping = inStream ? Keep.WINDOW : sequential || run > 0 ? Keep.MEMORY : Keep.RECENT;
+            Keep keeping = !(sequential || run > 0) ? Keep.RECENT : large ? Keep.WINDOW : Keep.MEMORY;
             keep = keeping;
             if (!window.isEmpty()) {
                 trimWindow();
@@ -522,7 +518,7 @@ public final class CachingBlobService implements BlobService {
          * The verdict is set before {@code wholeBlob} goes, so a null one with no verdict is bound.
          */
         private boolean readsIntoSlots() {
-            return streaming && onDisk && wholeBlob == null && !wrongList;
+            return keep == Keep.WINDOW && onDisk && wholeBlob == null && !wrongList;
         }
 
         /** Whether chunk {@code index} is on disk and nowhere else (memory, window, or loading). */
@@ -589,7 +585,7 @@ public final class CachingBlobService implements BlobService {
             }
             byte[] held = window.get(index);
             if (held == null) {
-                held = recent(index);
+                held = recent.get(index);
                 if (held != null) {
                     chunks.touch(meta.digest()); // a use, for the disk tier's recency
                 }
@@ -609,22 +605,11 @@ public final class CachingBlobService implements BlobService {
             });
             switch (keep) {
                 case WINDOW -> window.put(index, loaded);
-                case RECENT -> recent.set(Math.floorMod(nextRecent.getAndIncrement(), RECENT), new LoadedChunk(index, loaded));
+                case RECENT -> recent.add(index, loaded);
                 case MEMORY -> {
                 }
             }
             return loaded;
-        }
-
-        /** Chunk {@code index} if a random read loaded it lately, else null. */
-        private byte[] recent(int index) {
-            for (int i = 0; i < RECENT; i++) {
-                LoadedChunk c = recent.get(i);
-                if (c != null && c.index() == index) {
-                    return c.data();
-                }
-            }
-            return null;
         }
 
         /**
@@ -666,7 +651,7 @@ public final class CachingBlobService implements BlobService {
             while (hashedChunks < chunks().size()) {
                 byte[] next = window.get(hashedChunks);
                 if (next == null) {
-                    next = recent(hashedChunks);
+                    next = recent.get(hashedChunks);
                 }
                 if (next == null) {
                     next = chunks.peekMemory(chunks().get(hashedChunks).digest()).orElse(null);
@@ -819,9 +804,7 @@ public final class CachingBlobService implements BlobService {
                 feeding.close();
             }
             window.clear();
-            for (int i = 0; i < RECENT; i++) {
-                recent.set(i, null);
-            }
+            recent.clear();
             release();
         }
 
@@ -998,10 +981,6 @@ public final class CachingBlobService implements BlobService {
         WINDOW,
         /** The reader's last few chunks of random reads: loaded from disk, they skip the memory tier. */
         RECENT
-    }
-
-    /** A verified chunk of a reader's blob, by index. */
-    private record LoadedChunk(int index, byte[] data) {
     }
 
     /** A mark that a blob's chunk list is bound to it: no bytes. */

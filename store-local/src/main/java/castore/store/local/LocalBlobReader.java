@@ -5,11 +5,11 @@ import castore.service.CorruptedDataException;
 import castore.service.NotFoundException;
 import castore.service.ChunkSlots;
 import castore.service.ChunkedBlobReader;
+import castore.service.RecentChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Positional reads of one blob ({@link ChunkedBlobReader} finds the chunk of an offset by binary
@@ -56,8 +56,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final B3Digest digest;
     /** Where chunk 0 is, when the opener already found it (a blob of one chunk); else null. */
     private final Location firstChunk;
-    private final AtomicReferenceArray<VerifiedChunk> cache = new AtomicReferenceArray<>(CACHED_CHUNKS);
-    private final AtomicInteger nextSlot = new AtomicInteger();
+    private final RecentChunks cache = new RecentChunks(CACHED_CHUNKS);
     /** Created when the first stream starts (a small file never has one). */
     private volatile ChunkSlots streamSlots;
     private final int lockSeed = System.identityHashCode(this) * 0x9E3779B9;
@@ -69,9 +68,6 @@ final class LocalBlobReader extends ChunkedBlobReader {
     /** Chunks announced and chunks loaded so far (for tests). */
     private final AtomicInteger announced = new AtomicInteger();
     private final AtomicInteger loads = new AtomicInteger();
-
-    private record VerifiedChunk(int index, byte[] data) {
-    }
 
     LocalBlobReader(PackStore packs, B3Digest digest, ChunkList chunks, Location firstChunk) {
         super(chunks.toMetas());
@@ -129,7 +125,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private byte[] load(int index) throws IOException {
         byte[] data = packs.readVerified(locate(index));
         loads.incrementAndGet();
-        cache.set(Math.floorMod(nextSlot.getAndIncrement(), CACHED_CHUNKS), new VerifiedChunk(index, data));
+        cache.add(index, data);
         return data;
     }
 
@@ -152,13 +148,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
     }
 
     private byte[] cached(int index) {
-        for (int i = 0; i < CACHED_CHUNKS; i++) {
-            VerifiedChunk c = cache.get(i);
-            if (c != null && c.index() == index) {
-                return c.data();
-            }
-        }
-        return null;
+        return cache.get(index);
     }
 
     /** Copies from the stream slot holding chunk {@code index}; -1 if none does (or one is being reloaded). */
