@@ -14,6 +14,8 @@ import java.util.concurrent.locks.StampedLock;
  * validate after the copy, so a reader never keeps bytes a load overwrote while it copied (it
  * finds no slot and loads the chunk again). Bytes in a slot must never escape the copy: they
  * are not for {@link ChunkedBlobReader#lastChunkRead()}, which callers use after the read.
+ * The slots are made at the first load, so a reader that never streams (a small file, random
+ * reads) pays for none.
  */
 public final class ChunkSlots {
     /** Fills {@code buffer[0, length)} with the verified chunk; false if it cannot (the caller takes another path). */
@@ -29,12 +31,18 @@ public final class ChunkSlots {
         int index = -1;
     }
 
-    private final Slot[] slots;
+    private final int count;
+    /** Null until the first load. */
+    private volatile Slot[] slots;
     private final AtomicInteger next = new AtomicInteger();
 
     public ChunkSlots(int count) {
-        slots = new Slot[count];
-        Arrays.setAll(slots, i -> new Slot());
+        this.count = count;
+    }
+
+    /** Whether the slots have been made (a chunk was loaded into one). */
+    public boolean allocated() {
+        return slots != null;
     }
 
     /**
@@ -42,7 +50,11 @@ public final class ChunkSlots {
      * {@code dst} from the slot holding it; how many, or -1 if no slot does (or one is being loaded).
      */
     public int copy(int index, int length, int within, ByteBuffer dst) {
-        for (Slot slot : slots) {
+        Slot[] all = slots;
+        if (all == null) {
+            return -1;
+        }
+        for (Slot slot : all) {
             long stamp = slot.lock.tryOptimisticRead();
             if (stamp == 0 || slot.index != index) {
                 continue;
@@ -67,7 +79,18 @@ public final class ChunkSlots {
      * copies from it as {@link #copy} does; -1 if the loader could not (the slot is left empty).
      */
     public int load(int index, int length, int within, ByteBuffer dst, Loader loader) throws IOException {
-        Slot slot = slots[Math.floorMod(next.getAndIncrement(), slots.length)];
+        Slot[] all = slots;
+        if (all == null) {
+            synchronized (this) {
+                all = slots;
+                if (all == null) {
+                    all = new Slot[count];
+                    Arrays.setAll(all, i -> new Slot());
+                    slots = all;
+                }
+            }
+        }
+        Slot slot = all[Math.floorMod(next.getAndIncrement(), count)];
         long stamp = slot.lock.writeLock();
         try {
             slot.index = -1;

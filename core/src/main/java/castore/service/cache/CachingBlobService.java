@@ -304,8 +304,8 @@ public final class CachingBlobService implements BlobService {
         /** The stream feeding a sequential read from the blob's start, if one was started. */
         private volatile Pump pump;
         private final Object pumpLock = new Object();
-        /** Created at the first chunk read into one (a small or random-read blob never has them). */
-        private volatile ChunkSlots slots;
+        /** Made at the first chunk read into one (a small or random-read blob never has them). */
+        private final ChunkSlots slots = new ChunkSlots(slotCount);
         /** Loads into slots of one chunk wait for each other, of other chunks rarely (striped by index). */
         private final Object[] slotLoadLocks = new Object[slotCount];
 
@@ -529,8 +529,7 @@ public final class CachingBlobService implements BlobService {
         }
 
         private int copyFromSlot(int index, int within, ByteBuffer dst) {
-            ChunkSlots all = slots;
-            return all == null ? -1 : all.copy(index, (int) chunks().get(index).size(), within, dst);
+            return slots.copy(index, (int) chunks().get(index).size(), within, dst);
         }
 
         /**
@@ -539,19 +538,9 @@ public final class CachingBlobService implements BlobService {
          * usual path to fetch it. Under the chunk's slot load lock.
          */
         private int loadIntoSlot(int index, int within, ByteBuffer dst) throws IOException {
-            ChunkSlots all = slots;
-            if (all == null) {
-                synchronized (slotLoadLocks) {
-                    all = slots;
-                    if (all == null) {
-                        all = new ChunkSlots(slotCount);
-                        slots = all;
-                    }
-                }
-            }
             ChunkMeta meta = chunks().get(index);
             int length = Math.toIntExact(meta.size());
-            int n = all.load(index, length, within, dst, buffer -> chunks.readFromDiskInto(meta.digest(), buffer, length));
+            int n = slots.load(index, length, within, dst, buffer -> chunks.readFromDiskInto(meta.digest(), buffer, length));
             if (n >= 0) {
                 slotLoads.incrementAndGet();
             }

@@ -57,8 +57,8 @@ final class LocalBlobReader extends ChunkedBlobReader {
     /** Where chunk 0 is, when the opener already found it (a blob of one chunk); else null. */
     private final Location firstChunk;
     private final RecentChunks cache = new RecentChunks(CACHED_CHUNKS);
-    /** Created when the first stream starts (a small file never has one). */
-    private volatile ChunkSlots streamSlots;
+    /** Buffers for streams, made when the first stream starts (a small file never has them). */
+    private final ChunkSlots streamSlots = new ChunkSlots(STREAM_SLOTS);
     private final int lockSeed = System.identityHashCode(this) * 0x9E3779B9;
     /** Per stream, guarded by {@code streams}: the last chunk it read from the packs and the last one announced ahead. */
     private final int[] lastMiss = new int[STREAMS];
@@ -153,24 +153,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     /** Copies from the stream slot holding chunk {@code index}; -1 if none does (or one is being reloaded). */
     private int copyFromStreamSlot(int index, int within, ByteBuffer dst) {
-        ChunkSlots slots = streamSlots;
-        return slots == null ? -1 : slots.copy(index, (int) chunks().get(index).size(), within, dst);
+        return streamSlots.copy(index, (int) chunks().get(index).size(), within, dst);
     }
 
     /** Loads chunk {@code index} into the oldest stream slot and copies from it; under its load lock. */
     private int loadIntoStreamSlot(int index, int within, ByteBuffer dst) throws IOException {
-        ChunkSlots slots = streamSlots;
-        if (slots == null) {
-            synchronized (this) {
-                slots = streamSlots;
-                if (slots == null) {
-                    slots = new ChunkSlots(STREAM_SLOTS);
-                    streamSlots = slots;
-                }
-            }
-        }
         Location l = locate(index);
-        return slots.load(index, l.length(), within, dst, buffer -> {
+        return streamSlots.load(index, l.length(), within, dst, buffer -> {
             packs.readVerifiedInto(l, buffer);
             loads.incrementAndGet();
             return true;
@@ -228,6 +217,6 @@ final class LocalBlobReader extends ChunkedBlobReader {
     }
 
     boolean hasStreamSlots() {
-        return streamSlots != null;
+        return streamSlots.allocated();
     }
 }
