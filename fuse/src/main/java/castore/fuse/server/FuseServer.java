@@ -30,10 +30,11 @@ import static castore.fuse.abi.Wire.u64;
  * there, with the reader's own buffer, and the reader keeps the turn: no other thread wakes, so a
  * stream of metadata requests from one process costs one context switch each, as in a
  * single-threaded server. Before a request that may block, or a READ of at least
- * {@link #SPREAD_READ} bytes when the readers have several CPUs, the reader passes the turn, so another
- * reader takes the next request meanwhile; if none is free, a request that may block is served on a fresh virtual thread with a
- * pooled reply buffer instead (libfuse's multi-threaded loop starts a thread in the same
- * situation), so that some reader is always free to take the next request.
+ * {@link #SPREAD_READ} bytes when the readers have several CPUs, the reader passes the turn, so
+ * another reader takes the next request meanwhile. If none is free, a request that may block is
+ * served on a fresh virtual thread with a pooled reply buffer instead (libfuse's multi-threaded
+ * loop starts a thread in the same situation), so that some reader is always free to take the
+ * next request.
  * Write-type requests get EROFS, unknown ones ENOSYS, FORGET/BATCH_FORGET no reply.
  */
 public final class FuseServer implements AutoCloseable {
@@ -48,15 +49,15 @@ public final class FuseServer implements AutoCloseable {
     public record Config(int maxWrite, int pageSize, int maxBackground, boolean debug) {
     }
 
-    private final FileSystem fs;
-    private final Config config;
-    private final BufferPool pool;
     /**
      * READs at least this large pass the turn: serving one (a chunk loaded, hashed, copied) takes
      * long enough for parallel readers on other CPUs to pay for waking another reader.
      */
     public static final int SPREAD_READ = 64 * 1024;
 
+    private final FileSystem fs;
+    private final Config config;
+    private final BufferPool pool;
     private final ThreadFactory workers = Thread.ofVirtual().factory();
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicBoolean destroyed = new AtomicBoolean();

@@ -26,9 +26,9 @@ import java.util.concurrent.locks.LockSupport;
  * fd plus clones), each with one reusable request buffer and reply buffer. Only the reader holding
  * the turn ({@link ReadTurn}) waits in read(2); the others wait for the turn. With every reader in
  * read(2), each request woke the reader that had waited longest while the one that had just
- * replied was about to read again, so a run of quick requests from one process cost half a context
- * switch more each than it does now that the replying reader takes the next one itself. A request is read into
- * native memory (read(2) blocks, so it must be a normal downcall, which cannot take a heap array)
+ * replied was about to read again, so a run of quick requests from one process cost half a
+ * context switch more each than it does now that the replying reader takes the next one itself.
+ * A request is read into native memory (read(2) blocks, so it must be a normal downcall, which cannot take a heap array)
  * and copied in one piece to a heap array to be decoded; replies are encoded on the heap and
  * written from there by a critical write(2) (docs/fuse.md, "Codecs"). When every
  * reader has seen ENODEV (unmounted), the last one ends the server and closes the descriptors:
@@ -37,6 +37,10 @@ import java.util.concurrent.locks.LockSupport;
 final class Session {
     private static final System.Logger LOG = System.getLogger("castore.fuse");
     private static final int ALIGNMENT = 4096;
+    /** How long a reader may serve a request with the turn before a waiting reader takes over. */
+    private static final long STUCK_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /** The watch sleeps after this long without requests, until the next one wakes it. */
+    private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private final FuseServer server;
     private final List<Integer> fds = new ArrayList<>();
@@ -97,11 +101,6 @@ final class Session {
             turnWatch = Thread.ofPlatform().name(name + "-turn-watch").daemon(true).start(this::watchTurn);
         }
     }
-
-    /** How long a reader may serve a request with the turn before a waiting reader takes over. */
-    static final long STUCK_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
-    /** The watch sleeps after this long without requests, until the next one wakes it. */
-    private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     /**
      * A request the filesystem called quick ({@code mayBlock} false) may still block: a disk that
