@@ -685,8 +685,9 @@ public final class CachingBlobService implements BlobService {
         }
 
         /**
-         * Continues the whole-blob check with chunks read from the disk tier (verified there, into
-         * one buffer), one chunk at a time under bindLock, until the check ends or the next chunk is
+         * Continues the whole-blob check with chunks read from the disk tier (each verified against
+         * its own digest first, so that a corrupted disk copy is dropped and refetched rather than
+         * taken for a wrong list; into one buffer), one chunk at a time under bindLock, until the check ends or the next chunk is
          * not on disk (a later load starts the pass again). It goes on after the reader closes: the
          * check, once done, is kept for every later reader.
          */
