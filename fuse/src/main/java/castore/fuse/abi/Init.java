@@ -35,9 +35,13 @@ public final class Init {
         }
     }
 
-    /** fuse_init_out: what we answer. {@code flags} bits 32..63 go out in flags2. */
+    /**
+     * fuse_init_out: what we answer. {@code flags} bits 32..63 go out in flags2;
+     * {@code maxStackDepth} is 1 with PASSTHROUGH (backing files on a plain filesystem; a stack
+     * depth of 2 would forbid an overlayfs over the mount), 0 otherwise.
+     */
     public record Answer(int major, int minor, int maxReadahead, long flags, int maxBackground,
-                         int congestionThreshold, int maxWrite, int timeGran, int maxPages) {
+                         int congestionThreshold, int maxWrite, int timeGran, int maxPages, int maxStackDepth) {
 
         public int encode(byte[] out, int offset) {
             Wire.zero(out, offset, Wire.INIT_OUT);
@@ -52,6 +56,7 @@ public final class Init {
             putU16(out, offset + 28, maxPages);
             putU16(out, offset + 30, 0); // map_alignment: DAX only
             putI32(out, offset + 32, (int) (flags >>> 32));
+            putI32(out, offset + 36, maxStackDepth);
             return Wire.INIT_OUT;
         }
     }
@@ -62,7 +67,8 @@ public final class Init {
 
     /**
      * Chooses the answer: the lower minor, the kernel's max_readahead (it never takes more), the
-     * wanted flags the kernel offers, 1 MiB-style max_pages, nanosecond timestamps.
+     * wanted flags the kernel offers, 1 MiB-style max_pages, nanosecond timestamps, and a
+     * backing stack depth of 1 if PASSTHROUGH is among them.
      *
      * @throws IllegalArgumentException if the kernel's protocol is too old to serve
      */
@@ -76,7 +82,9 @@ public final class Init {
             flags &= 0xffff_ffffL;
         }
         int maxBackground = limits.maxBackground();
+        int maxStackDepth = (flags & InitFlags.PASSTHROUGH) != 0 ? 1 : 0;
         return new Answer(MAJOR, Math.min(MINOR, offer.minor()), offer.maxReadahead(), flags, maxBackground,
-                Math.max(1, maxBackground * 3 / 4), limits.maxWrite(), 1, limits.maxWrite() / limits.pageSize());
+                Math.max(1, maxBackground * 3 / 4), limits.maxWrite(), 1, limits.maxWrite() / limits.pageSize(),
+                maxStackDepth);
     }
 }

@@ -95,11 +95,11 @@ public final class Replies {
         return Wire.ATTR_OUT;
     }
 
-    /** fuse_open_out (16 bytes); backing_id 0 (no passthrough). */
+    /** fuse_open_out (16 bytes): fh, open_flags, backing_id (0 unless passthrough). */
     public static int openOut(byte[] out, int offset, OpenReply r) {
         putU64(out, offset, r.fileHandle());
         putI32(out, offset + 8, r.openFlags());
-        putI32(out, offset + 12, 0);
+        putI32(out, offset + 12, r.backingId());
         return Wire.OPEN_OUT;
     }
 

@@ -31,6 +31,24 @@ public interface FileSystem {
         init(info);
     }
 
+    /**
+     * Called once after INIT negotiation, before any other request, with the kernel's page
+     * cache and, if this filesystem {@link #wantsPassthrough wants passthrough} and INIT
+     * negotiated it, the transport's {@link BackingFiles} (null otherwise). The default calls
+     * {@link #init(InitInfo, KernelCache)}.
+     */
+    default void init(InitInfo info, KernelCache kernelCache, BackingFiles backingFiles) {
+        init(info, kernelCache);
+    }
+
+    /**
+     * Whether INIT should ask for FUSE passthrough. A filesystem that says yes must answer OPEN
+     * itself (never ENOSYS, which ends OPEN requests and so passthrough for the session).
+     */
+    default boolean wantsPassthrough() {
+        return false;
+    }
+
     /** The session ends (unmount or DESTROY). */
     default void destroy() {
     }

@@ -1,5 +1,6 @@
 package castore.fuse.server;
 
+import castore.fuse.api.BackingFiles;
 import java.lang.foreign.MemorySegment;
 
 /** Where replies go: the /dev/fuse channel a request was read from (any thread may write). */
@@ -17,4 +18,9 @@ public interface Channel {
      * negative errno.
      */
     int notify(MemorySegment message, int length, MemorySegment callState);
+
+    /** Backing files registered on this channel's connection, or null if the transport has none. */
+    default BackingFiles backingFiles() {
+        return null;
+    }
 }

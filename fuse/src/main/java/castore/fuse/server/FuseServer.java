@@ -5,6 +5,7 @@ import castore.fuse.abi.InitFlags;
 import castore.fuse.abi.Opcode;
 import castore.fuse.abi.Replies;
 import castore.fuse.abi.Wire;
+import castore.fuse.api.BackingFiles;
 import castore.fuse.api.Errno;
 import castore.fuse.api.FileSystem;
 import castore.fuse.api.FuseException;
@@ -287,14 +288,16 @@ public final class FuseServer implements AutoCloseable {
         Init.Offer offer;
         try {
             offer = Init.Offer.decode(in, Wire.IN_HEADER, bodyLength);
-            answer = Init.negotiate(offer, new Init.Limits(InitFlags.WANTED, config.maxWrite, config.pageSize,
+            long wanted = InitFlags.WANTED | (fs.wantsPassthrough() ? InitFlags.PASSTHROUGH : 0);
+            answer = Init.negotiate(offer, new Init.Limits(wanted, config.maxWrite, config.pageSize,
                     config.maxBackground));
             InitInfo info = new InitInfo(answer.major(), answer.minor(), offer.flags(), answer.flags(),
                     answer.maxReadahead(), answer.maxWrite());
             // Notifications go out on the channel INIT came from, from a thread of their own.
             KernelCachePusher pusher = new KernelCachePusher(channel, config.maxWrite, "fuse-kernel-cache");
             kernelCache = pusher;
-            fs.init(info, pusher);
+            BackingFiles backing = (answer.flags() & InitFlags.PASSTHROUGH) != 0 ? channel.backingFiles() : null;
+            fs.init(info, pusher, backing);
             initInfo = info;
         } catch (IllegalArgumentException e) {
             LOG.log(System.Logger.Level.ERROR, "FUSE INIT refused: {0}", e.getMessage());

@@ -36,6 +36,10 @@ public final class Libc {
     public static final int MSG_CMSG_CLOEXEC = 0x40000000;
     /** _IOR(229, 0, uint32_t): clone a /dev/fuse fd onto the same connection. */
     public static final long FUSE_DEV_IOC_CLONE = 0x8004e500L;
+    /** _IOW(229, 1, struct fuse_backing_map {int32 fd; u32 flags; u64 padding}): register a passthrough file. */
+    public static final long FUSE_DEV_IOC_BACKING_OPEN = 0x4010e501L;
+    /** _IOW(229, 2, uint32_t): drop a backing id. */
+    public static final long FUSE_DEV_IOC_BACKING_CLOSE = 0x4004e502L;
 
     /** glibc's posix_spawn_file_actions_t is 80 bytes; allocate generously. */
     static final long SPAWN_FILE_ACTIONS_SIZE = 128;

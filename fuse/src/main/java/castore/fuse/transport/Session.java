@@ -1,5 +1,6 @@
 package castore.fuse.transport;
 
+import castore.fuse.api.BackingFiles;
 import castore.fuse.api.Errno;
 import castore.fuse.server.BufferPool;
 import castore.fuse.server.Channel;
@@ -248,6 +249,11 @@ final class Session {
         @Override
         public int notify(MemorySegment message, int length, MemorySegment callState) {
             return result(Libc.write(callState, fd, message, length), length);
+        }
+
+        @Override
+        public BackingFiles backingFiles() {
+            return new DeviceBackingFiles(fd);
         }
 
         private static int result(long written, int length) {

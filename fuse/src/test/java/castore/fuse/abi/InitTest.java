@@ -85,7 +85,7 @@ class InitTest {
         Arrays.fill(bytes, (byte) 0x5a);
         byte[] out = bytes;
         Init.Answer a = new Init.Answer(7, 45, 131072, InitFlags.ASYNC_READ | InitFlags.INIT_EXT | InitFlags.PASSTHROUGH,
-                64, 48, 1 << 20, 1, 256);
+                64, 48, 1 << 20, 1, 256, 1);
         assertThat(a.encode(out, 0)).isEqualTo(64);
         assertThat(i32(out, 0)).isEqualTo(7);
         assertThat(i32(out, 4)).isEqualTo(45);
@@ -98,9 +98,27 @@ class InitTest {
         assertThat(u16(out, 28)).isEqualTo(256);
         assertThat(u16(out, 30)).isZero();
         assertThat(i32(out, 32)).isEqualTo(1 << 5); // PASSTHROUGH is bit 37
-        for (int off = 36; off < 64; off += 4) {
+        assertThat(i32(out, 36)).isEqualTo(1); // max_stack_depth
+        for (int off = 40; off < 64; off += 4) {
             assertThat(i32(out, off)).as("offset %d", off).isZero();
         }
+    }
+
+    @Test
+    void passthroughIsNegotiatedOnlyWhenWantedAndOfferedAndThenSetsAStackDepthOfOne() {
+        long kernel = InitFlags.ASYNC_READ | InitFlags.INIT_EXT | InitFlags.PASSTHROUGH;
+        var wanted = new Init.Limits(InitFlags.WANTED | InitFlags.PASSTHROUGH, 1 << 20, 4096, 64);
+        Init.Answer both = Init.negotiate(new Init.Offer(7, 45, 131072, kernel), wanted);
+        assertThat(both.flags() & InitFlags.PASSTHROUGH).isNotZero();
+        assertThat(both.maxStackDepth()).isEqualTo(1);
+
+        Init.Answer notWanted = Init.negotiate(new Init.Offer(7, 45, 131072, kernel), ONE_MIB);
+        assertThat(notWanted.flags() & InitFlags.PASSTHROUGH).isZero();
+        assertThat(notWanted.maxStackDepth()).isZero();
+
+        Init.Answer notOffered = Init.negotiate(new Init.Offer(7, 45, 131072, kernel & ~InitFlags.PASSTHROUGH), wanted);
+        assertThat(notOffered.flags() & InitFlags.PASSTHROUGH).isZero();
+        assertThat(notOffered.maxStackDepth()).isZero();
     }
 
     @Test

@@ -13,6 +13,7 @@ import static castore.fuse.abi.Wire.i32;
 import static castore.fuse.abi.Wire.u64;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Reply encoders against the byte layout of fuse.h (7.45), on plain heap buffers. */
 class WireCodecTest {
@@ -124,6 +125,21 @@ class WireCodecTest {
         assertThat(u64(out, 0)).isEqualTo(99);
         assertThat(i32(out, 8)).isEqualTo(0b1010);
         assertThat(i32(out, 12)).isZero();
+    }
+
+    @Test
+    void openOutCarriesThePassthroughFlagAndBackingId() {
+        byte[] out = dirty(16);
+        assertThat(Replies.openOut(out, 0, OpenReply.passthrough(7, 3))).isEqualTo(16);
+        assertThat(u64(out, 0)).isEqualTo(7);
+        assertThat(i32(out, 8)).isEqualTo(1 << 7);
+        assertThat(i32(out, 12)).isEqualTo(3);
+    }
+
+    @Test
+    void aBackingIdWithoutThePassthroughFlagOrTheFlagWithoutAnIdIsRefused() {
+        assertThatThrownBy(() -> new OpenReply(1, OpenReply.KEEP_CACHE, 2)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new OpenReply(1, OpenReply.PASSTHROUGH, 0)).isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test

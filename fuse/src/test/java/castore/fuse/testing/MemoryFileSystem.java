@@ -1,6 +1,7 @@
 package castore.fuse.testing;
 
 import castore.fuse.api.Attr;
+import castore.fuse.api.BackingFiles;
 import castore.fuse.api.AttrReply;
 import castore.fuse.api.DirectorySink;
 import castore.fuse.api.Entry;
@@ -14,9 +15,12 @@ import castore.fuse.api.Operation;
 import castore.fuse.api.Request;
 import castore.fuse.api.StatFs;
 
+import castore.fuse.sys.Libc;
 import java.io.ByteArrayOutputStream;
+import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumSet;
@@ -53,11 +57,17 @@ public final class MemoryFileSystem implements FileSystem {
     private volatile InitInfo initInfo;
     private volatile KernelCache kernelCache = KernelCache.NONE;
     private volatile boolean destroyed;
+    /** Local files the kernel reads in place of a node's content (passthrough), by node id. */
+    private final Map<Long, Path> backed;
+    private volatile BackingFiles backingFiles;
+    /** Backing id per node while open files use it, with their count. */
+    private final Map<Long, long[]> backingIds = new ConcurrentHashMap<>();
 
-    private MemoryFileSystem(Map<Long, Node> nodes, long ttlNanos, Set<Operation> offloaded) {
+    private MemoryFileSystem(Map<Long, Node> nodes, long ttlNanos, Set<Operation> offloaded, Map<Long, Path> backed) {
         this.nodes = nodes;
         this.ttlNanos = ttlNanos;
         this.offloaded = offloaded;
+        this.backed = backed;
     }
 
     public static Builder builder() {
@@ -87,6 +97,7 @@ public final class MemoryFileSystem implements FileSystem {
         private long nextId = FileSystem.ROOT_ID + 1;
         private Duration ttl = Duration.ofHours(1);
         private final Set<Operation> offloaded = EnumSet.noneOf(Operation.class);
+        private final Map<Long, Path> backed = new TreeMap<>();
 
         private Builder() {
             nodes.put(FileSystem.ROOT_ID, new Node(FileSystem.ROOT_ID, FileSystem.ROOT_ID, Attr.S_IFDIR | 0555,
@@ -134,8 +145,18 @@ public final class MemoryFileSystem implements FileSystem {
             return this;
         }
 
+        /**
+         * Serves {@code path} (a file added before) through FUSE passthrough from the local file
+         * {@code backing}, which must hold the same bytes: the filesystem then asks INIT for
+         * passthrough, and opens of {@code path} are answered with a backing id.
+         */
+        public Builder passthrough(String path, Path backing) {
+            backed.put(find(path), backing);
+            return this;
+        }
+
         public MemoryFileSystem build() {
-            return new MemoryFileSystem(Map.copyOf(nodes), ttl.toNanos(), Set.copyOf(offloaded));
+            return new MemoryFileSystem(Map.copyOf(nodes), ttl.toNanos(), Set.copyOf(offloaded), Map.copyOf(backed));
         }
 
         private long find(String path) {
@@ -240,6 +261,22 @@ public final class MemoryFileSystem implements FileSystem {
     public void init(InitInfo info, KernelCache cache) {
         kernelCache = cache;
         init(info);
+    }
+
+    @Override
+    public void init(InitInfo info, KernelCache cache, BackingFiles backing) {
+        backingFiles = backing;
+        init(info, cache);
+    }
+
+    @Override
+    public boolean wantsPassthrough() {
+        return !backed.isEmpty();
+    }
+
+    /** What INIT gave for passthrough (null if not negotiated). */
+    public BackingFiles backingFiles() {
+        return backingFiles;
     }
 
     public boolean isDestroyed() {
@@ -357,8 +394,38 @@ public final class MemoryFileSystem implements FileSystem {
             throw new FuseException(Errno.EISDIR);
         }
         long fh = nextHandle.getAndIncrement();
+        Path backing = backed.get(nodeId);
+        if (backing != null && backingFiles != null) {
+            int id = backingIdFor(nodeId, backing);
+            openHandles.put(fh, nodeId);
+            return OpenReply.passthrough(fh, id);
+        }
         openHandles.put(fh, nodeId);
         return new OpenReply(fh, OpenReply.KEEP_CACHE);
+    }
+
+    /** One backing id per node while any open file uses it (the kernel refuses a second one). */
+    private int backingIdFor(long nodeId, Path backing) throws FuseException {
+        synchronized (backingIds) {
+            long[] idAndOpens = backingIds.get(nodeId);
+            if (idAndOpens == null) {
+                int fd;
+                try (Arena arena = Arena.ofConfined()) {
+                    fd = Libc.open(Libc.newCallState(arena), arena.allocateFrom(backing.toString()), Libc.O_RDONLY | Libc.O_CLOEXEC);
+                    if (fd < 0) {
+                        throw new FuseException(-fd);
+                    }
+                    try {
+                        idAndOpens = new long[] {backingFiles.open(fd), 0};
+                    } finally {
+                        Libc.close(Libc.newCallState(arena), fd);
+                    }
+                }
+                backingIds.put(nodeId, idAndOpens);
+            }
+            idAndOpens[1]++;
+            return (int) idAndOpens[0];
+        }
     }
 
     @Override
@@ -382,6 +449,13 @@ public final class MemoryFileSystem implements FileSystem {
     public void release(Request request, long nodeId, long fileHandle) {
         calls.incrementAndGet(Operation.RELEASE.ordinal());
         openHandles.remove(fileHandle);
+        synchronized (backingIds) {
+            long[] idAndOpens = backingIds.get(nodeId);
+            if (idAndOpens != null && --idAndOpens[1] == 0) {
+                backingIds.remove(nodeId);
+                backingFiles.close((int) idAndOpens[0]);
+            }
+        }
     }
 
     @Override

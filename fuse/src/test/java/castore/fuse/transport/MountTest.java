@@ -116,6 +116,42 @@ class MountTest {
         }
     }
 
+    @Test
+    void aFileOpenedWithABackingIdIsReadByTheKernelWithoutAnyReadRequest() throws Exception {
+        Path backing = writeLocal("backing.bin", BIG);
+        MemoryFileSystem fs = tree().passthrough("big.bin", backing).build();
+        try (var m = MountFixture.mount(tmp, fs)) {
+            assertThat(fs.initInfo().negotiatedFlags() & InitFlags.PASSTHROUGH).isNotZero();
+            assertThat(fs.backingFiles()).isNotNull();
+            assertThat(Files.readAllBytes(m.path("big.bin"))).isEqualTo(BIG);
+            // Two open files of one node share its backing id; reads at an offset and mmap go to the backing file.
+            try (FileChannel a = FileChannel.open(m.path("big.bin")); FileChannel b = FileChannel.open(m.path("big.bin"))) {
+                ByteBuffer piece = ByteBuffer.allocate(100_000);
+                a.read(piece, 4_000_001);
+                assertThat(piece.array()).isEqualTo(java.util.Arrays.copyOfRange(BIG, 4_000_001, 4_100_001));
+                var map = b.map(FileChannel.MapMode.READ_ONLY, 0, BIG.length);
+                for (int i = 0; i < BIG.length; i += 4093) {
+                    assertThat(map.get(i)).as("byte %d", i).isEqualTo(BIG[i]);
+                }
+            }
+            assertThat(fs.calls(Operation.OPEN)).isEqualTo(3);
+            assertThat(fs.calls(Operation.READ)).isZero();
+            // Files without a backing file are still read through the filesystem.
+            assertThat(Files.readString(m.path("hello.txt"))).isEqualTo("hello\n");
+            assertThat(fs.calls(Operation.READ)).isPositive();
+        }
+    }
+
+    @Test
+    void passthroughIsNotAskedForByAFilesystemThatDoesNotWantIt() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        try (var m = MountFixture.mount(tmp, fs)) {
+            assertThat(fs.initInfo().kernelFlags() & InitFlags.PASSTHROUGH).as("this kernel offers passthrough").isNotZero();
+            assertThat(fs.initInfo().negotiatedFlags() & InitFlags.PASSTHROUGH).isZero();
+            assertThat(fs.backingFiles()).isNull();
+        }
+    }
+
     private Path writeLocal(String name, byte[] content) throws IOException {
         return Files.write(tmp.resolve(name), content);
     }
