@@ -7,10 +7,10 @@ import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
-class LibcPriorityTest {
+public class LibcPriorityTest {
 
     /** The nice value of the calling thread, from /proc/thread-self/stat (field 19). */
-    static int niceOfThisThread() throws Exception {
+    public static int niceOfThisThread() throws Exception {
         String stat = Files.readString(Path.of("/proc/thread-self/stat"));
         String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         return Integer.parseInt(fields[19 - 3]);
