@@ -16,6 +16,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -52,6 +53,7 @@ public final class PlainCopies implements AutoCloseable {
     private static final int PIECE = 1 << 20;
     private static final int QUEUE_LIMIT = 1024;
     private static final long STAMP_INTERVAL_MILLIS = 60_000;
+    private static final Set<PosixFilePermission> READ_ONLY = PosixFilePermissions.fromString("r--r--r--");
     private static final System.Logger LOG = System.getLogger("castore.fs");
     /**
      * Directories open in this JVM. The marker's lock keeps other processes out, but a second
@@ -373,9 +375,7 @@ public final class PlainCopies implements AutoCloseable {
             // Room first, so the directory stays within its budget while the copy is written.
             deleteFiles(evictFor(request.size()));
             Files.deleteIfExists(temp);
-            // Created read-only: the descriptor is writable all the same, and the copy never is.
-            try (FileChannel out = FileChannel.open(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("r--r--r--")))) {
+            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 long position = 0;
                 while (position < request.size()) {
                     if (closed) {
@@ -394,6 +394,7 @@ public final class PlainCopies implements AutoCloseable {
                 }
                 out.force(false); // a copy that survives a crash must be whole
             }
+            Files.setPosixFilePermissions(temp, READ_ONLY);
             Path target = pathOf(digest);
             Files.createDirectories(target.getParent());
             synchronized (copies) {

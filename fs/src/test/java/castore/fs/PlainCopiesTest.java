@@ -7,11 +7,9 @@ import castore.hash.Blake3;
 import castore.io.Libc;
 import castore.io.LibcPriorityTest;
 import castore.model.B3Digest;
-import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.CorruptedDataException;
-import castore.service.ForwardingBlobService;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
@@ -29,10 +27,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.SplittableRandom;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -49,7 +44,8 @@ class PlainCopiesTest {
     @TempDir
     Path tmp;
 
-    final CountingBlobService blobs = new CountingBlobService(new MemoryBlobService());
+    /** Reads end at each MiB, as the maker's pieces do. */
+    final InstrumentedBlobService blobs = new InstrumentedBlobService(new MemoryBlobService(), 1 << 20);
     final List<String> problems = new CopyOnWriteArrayList<>();
 
     Path copiesDir() {
@@ -163,7 +159,7 @@ class PlainCopiesTest {
         B3Digest firstDigest = put(first), secondDigest = put(second);
         var inFirst = new CountDownLatch(1);
         var release = new CountDownLatch(1);
-        blobs.onRead = (digest, position) -> {
+        blobs.beforeRead = (digest, position) -> {
             if (digest.equals(firstDigest)) {
                 inFirst.countDown();
                 await(release);
@@ -284,7 +280,7 @@ class PlainCopiesTest {
         byte[] corrupt = content((2 << 20) + 1, 21);
         byte[] data = content(SMALL, 22);
         B3Digest corruptDigest = put(corrupt), digest = put(data);
-        blobs.onRead = (d, position) -> {
+        blobs.beforeRead = (d, position) -> {
             if (d.equals(corruptDigest) && position > 0) {
                 throw new CorruptedDataException("chunk of " + d + " does not match its digest");
             }
@@ -380,7 +376,7 @@ class PlainCopiesTest {
         var tmpFilesSeen = new AtomicInteger(-1);
         var makerNice = new AtomicInteger(-100);
         var closing = new CountDownLatch(1);
-        blobs.onRead = (d, position) -> {
+        blobs.beforeRead = (d, position) -> {
             if (position == 2 << 20) { // two pieces written
                 try (Stream<Path> files = Files.list(copiesDir().resolve(PlainCopies.TMP))) {
                     tmpFilesSeen.set((int) files.count());
@@ -554,55 +550,6 @@ class PlainCopiesTest {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new AssertionError(e);
-        }
-    }
-
-    /** Counts opens per digest and lets a test act (wait, fail) before each read. */
-    static final class CountingBlobService extends ForwardingBlobService {
-        interface ReadHook {
-            void beforeRead(B3Digest digest, long position) throws IOException;
-        }
-
-        final Map<B3Digest, AtomicInteger> opens = new ConcurrentHashMap<>();
-        final java.util.concurrent.atomic.AtomicLong furthestRead = new java.util.concurrent.atomic.AtomicLong(-1);
-        volatile ReadHook onRead = (digest, position) -> {
-        };
-
-        CountingBlobService(BlobService inner) {
-            super(inner);
-        }
-
-        int opens(B3Digest digest) {
-            AtomicInteger n = opens.get(digest);
-            return n == null ? 0 : n.get();
-        }
-
-        @Override
-        public Optional<BlobReader> open(B3Digest digest) throws IOException {
-            Optional<BlobReader> opened = inner.open(digest);
-            if (opened.isEmpty()) {
-                return opened;
-            }
-            opens.computeIfAbsent(digest, d -> new AtomicInteger()).incrementAndGet();
-            BlobReader reader = opened.get();
-            return Optional.of(new BlobReader() {
-                @Override
-                public long size() {
-                    return reader.size();
-                }
-
-                @Override
-                public int read(long position, ByteBuffer dst) throws IOException {
-                    onRead.beforeRead(digest, position);
-                    furthestRead.accumulateAndGet(position, Math::max);
-                    return reader.read(position, dst);
-                }
-
-                @Override
-                public void close() throws IOException {
-                    reader.close();
-                }
-            });
         }
     }
 }
