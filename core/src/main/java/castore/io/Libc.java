@@ -31,6 +31,8 @@ public final class Libc {
     private static final int ENOENT = 2;
     private static final int EINTR = 4;
     private static final int POSIX_FADV_WILLNEED = 3;
+    private static final int PRIO_PROCESS = 0;
+    private static final int LOWEST_PRIORITY = 19;
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     /**
@@ -45,6 +47,9 @@ public final class Libc {
     private static final MethodHandle POSIX_FADVISE;
     private static final MethodHandle CLOSE;
     private static final MethodHandle STRERROR;
+    /** setpriority and gettid, looked up on their own: without them only {@link #lowerCurrentThreadPriority} does nothing. */
+    private static final MethodHandle SETPRIORITY;
+    private static final MethodHandle GETTID;
 
     static {
         MethodHandle open = null;
@@ -77,6 +82,19 @@ public final class Libc {
         POSIX_FADVISE = fadvise;
         CLOSE = close;
         STRERROR = strerror;
+        MethodHandle setpriority = null;
+        MethodHandle gettid = null;
+        try {
+            Linker linker = Linker.nativeLinker();
+            var libc = linker.defaultLookup();
+            var i = ValueLayout.JAVA_INT;
+            setpriority = linker.downcallHandle(libc.find("setpriority").orElseThrow(), FunctionDescriptor.of(i, i, i, i));
+            gettid = linker.downcallHandle(libc.find("gettid").orElseThrow(), FunctionDescriptor.of(i));
+        } catch (RuntimeException | Error unavailable) {
+            setpriority = null; // no native access, or a libc older than glibc 2.30 (no gettid)
+        }
+        SETPRIORITY = setpriority;
+        GETTID = gettid;
     }
 
     private Libc() {
@@ -177,6 +195,23 @@ public final class Libc {
             int ignored = (int) CLOSE.invokeExact(fd);
         } catch (Throwable ignored) {
             // released anyway
+        }
+    }
+
+    /**
+     * Gives the calling thread the lowest CPU priority (nice 19): on Linux, setpriority on a
+     * thread id sets that thread's nice value alone, so a background worker yields the CPU to the
+     * rest of the process. Best effort: does nothing where the call is unavailable or refused.
+     */
+    public static void lowerCurrentThreadPriority() {
+        if (SETPRIORITY == null || GETTID == null) {
+            return;
+        }
+        try {
+            int tid = (int) GETTID.invokeExact();
+            int ignored = (int) SETPRIORITY.invokeExact(PRIO_PROCESS, tid, LOWEST_PRIORITY);
+        } catch (Throwable t) {
+            // best effort
         }
     }
 

@@ -7,6 +7,7 @@ import castore.service.CorruptedDataException;
 import castore.service.ForwardingBlobService;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -25,10 +26,23 @@ final class InstrumentedBlobService extends ForwardingBlobService {
     /** The highest position any read started at. */
     final AtomicLong furthestRead = new AtomicLong(-1);
     final Set<B3Digest> corrupted = ConcurrentHashMap.newKeySet();
+    final Map<B3Digest, AtomicInteger> opensByDigest = new ConcurrentHashMap<>();
+    /** Runs on the reading thread before each read: a test holds a reader there, or fails it. */
+    volatile ReadHook beforeRead = (digest, position) -> {
+    };
+
+    interface ReadHook {
+        void run(B3Digest digest, long position) throws IOException;
+    }
 
     InstrumentedBlobService(BlobService inner, int chunkSize) {
         super(inner);
         this.chunkSize = chunkSize;
+    }
+
+    int opens(B3Digest digest) {
+        AtomicInteger n = opensByDigest.get(digest);
+        return n == null ? 0 : n.get();
     }
 
     @Override
@@ -38,6 +52,7 @@ final class InstrumentedBlobService extends ForwardingBlobService {
             return opened;
         }
         opens.incrementAndGet();
+        opensByDigest.computeIfAbsent(digest, d -> new AtomicInteger()).incrementAndGet();
         BlobReader reader = opened.get();
         return Optional.of(new BlobReader() {
             @Override
@@ -47,6 +62,7 @@ final class InstrumentedBlobService extends ForwardingBlobService {
 
             @Override
             public int read(long position, ByteBuffer dst) throws IOException {
+                beforeRead.run(digest, position);
                 reads.incrementAndGet();
                 furthestRead.accumulateAndGet(position, Math::max);
                 if (corrupted.contains(digest)) {
