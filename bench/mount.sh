@@ -16,6 +16,9 @@
 # Client and daemons run on one CPU (taskset -c $BENCH_CPU): split across the 2 CPUs the figures
 # swing by 3x. Each figure is the best of $BENCH_COLD cold runs (each on a fresh mount) and of
 # $BENCH_WARM warm runs: other processes on a shared machine only ever slow a run down.
+# With CASTORE_PASSTHROUGH=1, castore mounts with --passthrough $BENCH_DIR/plain (plain copies of files
+# of 1 MiB or more, read by the kernel itself): the copies are made first by a mount that reads those
+# files once, so "cold" means copies on disk, page cache dropped (the state of any later mount).
 # Usage: bench/mount.sh [workload...]   (default: all)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -24,6 +27,9 @@ CPU="${BENCH_CPU:-0}"
 THREADS="${CASTORE_THREADS:-4}"
 COLD_RUNS="${BENCH_COLD:-2}"
 WARM_RUNS="${BENCH_WARM:-3}"
+PASSTHROUGH="${CASTORE_PASSTHROUGH:-0}"
+CASTORE_ARGS=()
+[ "$PASSTHROUGH" = 1 ] && CASTORE_ARGS=(--passthrough "$WORK/plain")
 WORKLOADS=("${@:-walk walkstat lstat read seq-random seq-real pread par4}")
 read -r -a WORKLOADS <<<"${WORKLOADS[*]}"
 
@@ -106,7 +112,7 @@ start() {
   case "$1" in
     native) BASE="$CORPUS" ;;
     castore)
-      coproc CASTORE_MOUNT { exec "${PIN[@]}" "$CASTORE" mount --store "$STORE" --threads "$THREADS" "$WORK/mnt/castore" 2>&1; }
+      coproc CASTORE_MOUNT { exec "${PIN[@]}" "$CASTORE" mount --store "$STORE" --threads "$THREADS" "${CASTORE_ARGS[@]}" "$WORK/mnt/castore" 2>&1; }
       DAEMON=$!
       ready=""
       while [[ "$ready" != "castore: mounted "* ]]; do   # the launcher may say it is building first
@@ -124,9 +130,27 @@ start() {
   drop_caches
 }
 
+# With --passthrough: one mount reads every file of 1 MiB or more once, then waits until the
+# copies those opens asked for are made (nothing left in plain/tmp, the directory's size steady).
+prepare_copies() {
+  [ "$PASSTHROUGH" = 1 ] || return 0
+  start castore
+  (cd "$BASE" && find tree big -type f -size +1023k -print0 | xargs -0 cat >/dev/null)
+  local last=-1 now
+  for _ in $(seq 600); do
+    sleep 1
+    now=$(du -sb "$WORK/plain" | cut -f1)
+    [ -z "$(ls -A "$WORK/plain/tmp" 2>/dev/null)" ] && [ "$now" = "$last" ] && break
+    last=$now
+  done
+  echo "plain copies: $(find "$WORK/plain" -type f -name '????????????????????????????????????????????????????????????????' | wc -l) files, $(du -sh "$WORK/plain" | cut -f1)" >&2
+  unmount_all
+}
+
 build_clients
 build_corpus
 (cd "$ROOT" && ./castore --version >/dev/null)   # build the CLI outside any measurement
+prepare_copies
 declare -A RESULT
 for w in "${WORKLOADS[@]}"; do
   for sys in native squashfuse_ll castore; do
@@ -145,7 +169,7 @@ unmount_all
 
 echo
 echo "castore mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r), client and daemons on CPU $CPU,"
-echo "castore --threads $THREADS, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold / $WARM_RUNS warm runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
+echo "castore --threads $THREADS ${CASTORE_ARGS[*]}, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold / $WARM_RUNS warm runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
 echo
 echo "| workload | unit | state | native | squashfuse_ll | castore | castore/squashfuse_ll | castore/native |"
 echo "|---|---|---|---:|---:|---:|---:|---:|"

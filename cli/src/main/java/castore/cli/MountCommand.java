@@ -2,6 +2,7 @@ package castore.cli;
 
 import castore.fs.CastoreFileSystem;
 import castore.fs.FsOptions;
+import castore.fs.PlainCopies;
 import castore.model.InvalidDataException;
 import castore.service.cache.CacheConfig;
 import castore.service.cache.Prefetcher;
@@ -73,6 +74,22 @@ final class MountCommand implements Callable<Integer> {
             + "its whole tree into the cache in the background (directories, and file contents with --cache).")
     boolean prefetch;
 
+    @Option(names = "--passthrough", paramLabel = "DIR",
+            description = "Keep plain copies of files of at least --passthrough-min-size in DIR (made in the background "
+                    + "once a file is opened) and let the kernel read files that have one directly from it (FUSE "
+                    + "passthrough: native read speed, no request reaches castore). Needs root and Linux 6.9+. Every "
+                    + "open of a file then costs one request, so use it for trees of big files.")
+    Path passthroughDir;
+
+    @Option(names = "--passthrough-min-size", paramLabel = "SIZE", defaultValue = "1M",
+            description = "Smallest file that gets a plain copy. Default: ${DEFAULT-VALUE}.")
+    String passthroughMinSize = "1M";
+
+    @Option(names = "--passthrough-max-size", paramLabel = "SIZE", defaultValue = "16G",
+            description = "Most bytes kept in the --passthrough directory; least recently used copies are deleted "
+                    + "to stay under it. Default: ${DEFAULT-VALUE}.")
+    String passthroughMaxSize = "16G";
+
     @Option(names = "--debug-fuse", hidden = true, description = "Print every FUSE request and reply to stderr.")
     boolean debugFuse;
 
@@ -96,22 +113,75 @@ final class MountCommand implements Callable<Integer> {
                 Prefetcher prefetcher = Prefetcher.forStore(opened);
                 fsOptions = fsOptions.withRootEntered(prefetcher::prefetchClosure);
             }
-            var fs = new CastoreFileSystem(opened, fsOptions);
-            FuseMount mount;
-            try {
-                mount = FuseMount.mount(target, fs, mountOptions);
-            } catch (IOException e) {
-                // The transport's message names the mountpoint and the reason (EPERM, fusermount3's refusal, ...).
-                throw new CliException(ExitCodes.IO, e.getMessage());
-            }
-            try (mount) {
-                mount.unmountOnSignals();
-                spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target);
-                spec.commandLine().getOut().flush();
-                mount.awaitUnmount();
+            try (PlainCopies copies = openPlainCopies(opened)) {
+                var fs = new CastoreFileSystem(opened, fsOptions, copies);
+                FuseMount mount;
+                try {
+                    mount = FuseMount.mount(target, fs, mountOptions);
+                } catch (IOException e) {
+                    // The transport's message names the mountpoint and the reason (EPERM, fusermount3's refusal, ...).
+                    throw new CliException(ExitCodes.IO, e.getMessage());
+                }
+                try (mount) {
+                    mount.unmountOnSignals();
+                    if (copies != null && !fs.passthroughActive()) {
+                        spec.commandLine().getErr().println("castore: this kernel offers no FUSE passthrough (Linux 6.9+ "
+                                + "with CONFIG_FUSE_PASSTHROUGH); files are read through the page cache");
+                    }
+                    spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target);
+                    spec.commandLine().getOut().flush();
+                    mount.awaitUnmount();
+                }
             }
         }
         return ExitCodes.OK;
+    }
+
+    /** The --passthrough directory, or null without the option. */
+    private PlainCopies openPlainCopies(Store opened) throws IOException {
+        if (passthroughDir == null) {
+            return null;
+        }
+        long min = size("--passthrough-min-size", passthroughMinSize);
+        long max = size("--passthrough-max-size", passthroughMaxSize);
+        if (min < 1) {
+            throw new CliException(ExitCodes.USAGE, "--passthrough-min-size must be at least 1 byte, got " + passthroughMinSize);
+        }
+        if (max < min) {
+            throw new CliException(ExitCodes.USAGE, "--passthrough-max-size (" + passthroughMaxSize
+                    + ") is smaller than --passthrough-min-size (" + passthroughMinSize + ")");
+        }
+        if (!hasSysAdminCapability()) {
+            throw new CliException(ExitCodes.USAGE, "--passthrough needs root (CAP_SYS_ADMIN): the kernel takes "
+                    + "passthrough files only from a privileged server");
+        }
+        try {
+            return PlainCopies.open(passthroughDir.toAbsolutePath().normalize(), opened.blobs(), min, max);
+        } catch (IOException e) {
+            throw new CliException(ExitCodes.IO, "--passthrough: " + e.getMessage());
+        }
+    }
+
+    private static long size(String option, String value) {
+        try {
+            return CacheConfig.parseSize(value);
+        } catch (InvalidDataException e) {
+            throw new CliException(ExitCodes.USAGE, option + ": " + e.getMessage());
+        }
+    }
+
+    /** CAP_SYS_ADMIN (bit 21) in this process's effective capabilities. */
+    private static boolean hasSysAdminCapability() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("CapEff:")) {
+                    return (Long.parseUnsignedLong(line.substring(7).trim(), 16) & (1L << 21)) != 0;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return false;
+        }
+        return false;
     }
 
     private MountOptions mountOptions() {

@@ -136,6 +136,72 @@ class MountCommandTest {
         assertThat(MountInfo.find(mnt)).isEmpty();
     }
 
+    @Test
+    void passthroughKeepsPlainCopiesOfBigFilesAndServesThem() throws Exception {
+        FuseAvailability.requireMountable();
+        FuseAvailability.requireRoot();
+        Path source = Files.createDirectory(tmp.resolve("src"));
+        byte[] big = new byte[2 * 1024 * 1024 + 7];
+        new java.util.Random(3).nextBytes(big);
+        Files.write(source.resolve("big.bin"), big);
+        Files.writeString(source.resolve("small.txt"), "small\n");
+        Path store = tmp.resolve("store");
+        Commands.run(castore("import", "--store", store.toString(), "--quiet", "--name", "t", source.toString())).assertOk();
+        Path copies = tmp.resolve("copies");
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Process p = new ProcessBuilder(castore("mount", "--store", store.toString(), "--passthrough", copies.toString(),
+                "--passthrough-min-size", "1M", mnt.toString())).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try {
+            var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            assertThat(firstLine(out)).startsWith("castore: mounted ");
+            Commands.run("cmp", mnt.resolve("t/big.bin").toString(), source.resolve("big.bin").toString()).assertOk();
+            assertThat(Files.readString(mnt.resolve("t/small.txt"))).isEqualTo("small\n");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            List<Path> made;
+            do {
+                Thread.sleep(50);
+                try (var files = Files.walk(copies)) {
+                    made = files.filter(f -> f.getFileName().toString().matches("[0-9a-f]{64}")).toList();
+                }
+            } while (made.isEmpty() && System.nanoTime() < deadline);
+            assertThat(made).hasSize(1);
+            assertThat(Files.readAllBytes(made.getFirst())).isEqualTo(big);
+            // Read again, now from the copy.
+            Commands.run("cmp", mnt.resolve("t/big.bin").toString(), source.resolve("big.bin").toString()).assertOk();
+            Commands.run("umount", mnt.toString()).assertOk();
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).isZero();
+        } finally {
+            stop(p, mnt);
+        }
+    }
+
+    @Test
+    void badPassthroughOptionsAreOneLineErrors() throws Exception {
+        expectError(Commands.run(castore("mount", "--store", "memory://", "--passthrough", tmp.resolve("c").toString(),
+                "--passthrough-min-size", "2M", "--passthrough-max-size", "1M", tmp.toString())),
+                ExitCodes.USAGE, "castore: --passthrough-max-size (1M) is smaller than --passthrough-min-size (2M)");
+        expectError(Commands.run(castore("mount", "--store", "memory://", "--passthrough", tmp.resolve("c").toString(),
+                "--passthrough-min-size", "big", tmp.toString())),
+                ExitCodes.USAGE, "castore: --passthrough-min-size: invalid size 'big'");
+        Path notOurs = Files.createDirectory(tmp.resolve("not-ours"));
+        Files.writeString(notOurs.resolve("keep.txt"), "mine");
+        FuseAvailability.requireRoot();
+        expectError(Commands.run(castore("mount", "--store", "memory://", "--passthrough", notOurs.toString(),
+                tmp.toString())), ExitCodes.IO, "castore: --passthrough: " + notOurs + " is not a castore plain-copies directory");
+        assertThat(Files.readString(notOurs.resolve("keep.txt"))).isEqualTo("mine");
+        // Without CAP_SYS_ADMIN the kernel would refuse every passthrough file: refused up front.
+        // (Root without it: dropped from the bounding set, so the child JVM's effective set lacks it.)
+        FuseAvailability.requireProgram("setpriv");
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        List<String> unprivileged = new ArrayList<>(List.of("setpriv", "--bounding-set=-sys_admin", "--"));
+        unprivileged.addAll(castore("mount", "--store", "memory://", "--passthrough", tmp.resolve("copies").toString(),
+                mnt.toString()));
+        expectError(Commands.run(unprivileged), ExitCodes.USAGE, "castore: --passthrough needs root (CAP_SYS_ADMIN)");
+        assertThat(MountInfo.find(mnt)).isEmpty();
+        assertThat(tmp.resolve("copies")).doesNotExist();
+    }
+
     static void expectError(Commands.Result result, int exitCode, String messageStart) {
         assertThat(result.exitCode()).as(result.stderr()).isEqualTo(exitCode);
         assertThat(result.stderr().lines().toList()).as("one line").hasSize(1);

@@ -1,6 +1,7 @@
 package castore.fs;
 
 import castore.fuse.api.Attr;
+import castore.fuse.api.BackingFiles;
 import castore.fuse.api.AttrReply;
 import castore.fuse.api.DirectorySink;
 import castore.fuse.api.Entry;
@@ -77,6 +78,11 @@ public final class CastoreFileSystem implements FileSystem {
     private final FsOptions options;
     private final long rootTtlNanos;
     private final ProblemLog problems;
+    private final PlainCopies plainCopies;
+    /** Set at INIT when passthrough was negotiated; null otherwise. */
+    private volatile PassthroughOpens passthrough;
+    /** Open files the kernel reads from a plain copy (no reader here), by handle: their inodes. */
+    private final ConcurrentHashMap<Long, Inode> passthroughHandles = new ConcurrentHashMap<>();
 
     private final Inode root = new Inode(ROOT_ID, null, null, InodeNumbers.ROOT, InodeNumbers.ROOT);
     private final InodeTable inodes = new InodeTable();
@@ -92,6 +98,18 @@ public final class CastoreFileSystem implements FileSystem {
     private final ListingAttributes listingAttributes = new ListingAttributes();
 
     public CastoreFileSystem(BlobService blobs, DirectoryService directories, RootService roots, FsOptions options) {
+        this(blobs, directories, roots, options, null);
+    }
+
+    /**
+     * A filesystem that lets the kernel read files of at least {@link PlainCopies#minBytes} from
+     * their plain copies (FUSE passthrough, as root on Linux 6.9+), asking {@code plainCopies}
+     * for a copy of each such file opened without one. It answers OPEN itself (passthrough is
+     * decided per open), so files are not opened by the kernel alone (zero-message opens).
+     */
+    public CastoreFileSystem(BlobService blobs, DirectoryService directories, RootService roots, FsOptions options,
+                             PlainCopies plainCopies) {
+        this.plainCopies = plainCopies;
         this.blobs = blobs;
         this.directories = directories;
         this.roots = roots;
@@ -102,6 +120,10 @@ public final class CastoreFileSystem implements FileSystem {
 
     public CastoreFileSystem(Store store, FsOptions options) {
         this(store.blobs(), store.directories(), store.roots(), options);
+    }
+
+    public CastoreFileSystem(Store store, FsOptions options, PlainCopies plainCopies) {
+        this(store.blobs(), store.directories(), store.roots(), options, plainCopies);
     }
 
     private static long saturatedNanos(FsOptions options) {
@@ -130,6 +152,29 @@ public final class CastoreFileSystem implements FileSystem {
         init(info);
     }
 
+    @Override
+    public void init(InitInfo info, KernelCache cache, BackingFiles backingFiles) {
+        if (backingFiles != null && plainCopies != null) {
+            passthrough = new PassthroughOpens(backingFiles, plainCopies, problems);
+        }
+        init(info, cache);
+    }
+
+    @Override
+    public boolean wantsPassthrough() {
+        return plainCopies != null;
+    }
+
+    /** Whether INIT negotiated passthrough: files with a plain copy are then read by the kernel from it. */
+    public boolean passthroughActive() {
+        return passthrough != null;
+    }
+
+    /** Open files the kernel reads from plain copies. */
+    public int passthroughFileCount() {
+        return passthroughHandles.size();
+    }
+
     /**
      * Attributes, symlink targets and xattrs come from nodes already in memory, and so do lookups
      * and listings of a directory already fetched: those never block. The root catalog, blob
@@ -142,7 +187,7 @@ public final class CastoreFileSystem implements FileSystem {
             case GETATTR, READLINK, GETXATTR, LISTXATTR, RELEASE, RELEASEDIR, STATFS, ACCESS, LSEEK -> false;
             case LOOKUP, READDIR, READDIRPLUS -> needsFetch(nodeId);
             case OPENDIR -> !kernelOpensDirectories() && needsFetch(nodeId);
-            case OPEN -> !options.zeroMessageOpens() && blobLatency.slow();
+            case OPEN -> !kernelOpensFiles() && blobLatency.slow();
             case READ -> blobLatency.slow();
         };
     }
@@ -287,7 +332,7 @@ public final class CastoreFileSystem implements FileSystem {
 
     @Override
     public OpenReply open(Request request, long nodeId, int flags) throws FuseException {
-        if (options.zeroMessageOpens()) {
+        if (kernelOpensFiles()) {
             // The kernel remembers this and opens files itself from now on (KEEP_CACHE, handle 0).
             throw new FuseException(Errno.ENOSYS);
         }
@@ -295,6 +340,26 @@ public final class CastoreFileSystem implements FileSystem {
         if ((flags & O_ACCMODE) != 0 || (flags & O_TRUNC) != 0) {
             throw new FuseException(Errno.EROFS);
         }
+        PassthroughOpens decider = passthrough;
+        if (decider != null && inode.node instanceof FileNode file && decider.covers(file.size())) {
+            int backingId = decider.open(inode.id, file.digest(), file.size());
+            if (backingId > 0) {
+                long handle = nextHandle.getAndIncrement();
+                inode.opened();
+                passthroughHandles.put(handle, inode);
+                return OpenReply.passthrough(handle, backingId);
+            }
+            try {
+                return openThroughPageCache(inode);
+            } catch (FuseException | RuntimeException e) {
+                decider.release(inode.id);
+                throw e;
+            }
+        }
+        return openThroughPageCache(inode);
+    }
+
+    private OpenReply openThroughPageCache(Inode inode) throws FuseException {
         OpenFile opened = openFile(inode);
         long handle = nextHandle.getAndIncrement();
         inode.opened();
@@ -361,9 +426,19 @@ public final class CastoreFileSystem implements FileSystem {
 
     @Override
     public void release(Request request, long nodeId, long fileHandle) {
+        Inode passthroughInode = passthroughHandles.remove(fileHandle);
+        if (passthroughInode != null) {
+            passthrough.release(passthroughInode.id);
+            inodes.closed(passthroughInode);
+            return;
+        }
         OpenFile file = openFiles.remove(fileHandle);
         if (file != null) {
             closeQuietly(file);
+            PassthroughOpens decider = passthrough;
+            if (decider != null && decider.covers(file.size())) {
+                decider.release(file.inode.id);
+            }
             inodes.closed(file.inode);
         }
     }
@@ -398,6 +473,10 @@ public final class CastoreFileSystem implements FileSystem {
      * Directories are opened by the kernel unless the root may be listed: a kernel-opened directory
      * is cached (CACHE_DIR) with no way for us to refresh it, and the root listing changes.
      */
+    private boolean kernelOpensFiles() {
+        return options.zeroMessageOpens() && plainCopies == null;
+    }
+
     private boolean kernelOpensDirectories() {
         return options.zeroMessageOpens() && !options.listRoot();
     }

@@ -260,6 +260,24 @@ public final class PlainCopies implements AutoCloseable {
             }
             return -1;
         }
+        // The length on disk, through the descriptor (fstat): a copy cut short behind our back is never served.
+        long onDisk;
+        try {
+            onDisk = Files.size(Path.of("/proc/self/fd/" + fd));
+        } catch (IOException | RuntimeException e) {
+            Libc.close(fd);
+            throw e;
+        }
+        if (onDisk != size) {
+            Libc.close(fd);
+            synchronized (copies) {
+                if (copies.remove(digest, copy)) {
+                    bytes -= copy.size;
+                    Files.deleteIfExists(path);
+                }
+            }
+            return -1;
+        }
         long now = System.currentTimeMillis();
         if (now - copy.stamped >= STAMP_INTERVAL_MILLIS) {
             copy.stamped = now;

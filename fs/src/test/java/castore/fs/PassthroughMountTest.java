@@ -1,0 +1,228 @@
+package castore.fs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import castore.fuse.testing.FuseAvailability;
+import castore.fuse.testing.MountFixture;
+import castore.model.FileNode;
+import castore.service.memory.MemoryBlobService;
+import castore.service.memory.MemoryDirectoryService;
+import castore.service.memory.MemoryRootService;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Real mounts with plain copies: files of at least the copies' minimum size get a copy once
+ * opened, and later opens are read by the kernel from it (FUSE passthrough), never through the
+ * store. Needs root (BACKING_OPEN needs CAP_SYS_ADMIN), like every mount test here.
+ */
+class PassthroughMountTest {
+    static final int BIG = 3 * 1024 * 1024 + 12_345;
+    static final long MIN = 1 << 20;
+
+    @TempDir
+    Path tmp;
+
+    final InstrumentedBlobService blobs = new InstrumentedBlobService(new MemoryBlobService(), 65_537);
+    final MemoryDirectoryService directories = new MemoryDirectoryService();
+    final MemoryRootService roots = new MemoryRootService();
+    final Trees trees = new Trees(blobs, directories, roots);
+    final List<String> problems = new CopyOnWriteArrayList<>();
+    final byte[] big = new byte[BIG];
+    final byte[] other = new byte[BIG + 1];
+    PlainCopies copies;
+
+    @BeforeEach
+    void buildStore() throws IOException {
+        FuseAvailability.requireRoot(); // BACKING_OPEN needs CAP_SYS_ADMIN
+        new SplittableRandom(5).nextBytes(big);
+        new SplittableRandom(6).nextBytes(other);
+        trees.root("tree", trees.dir(
+                "big.bin", trees.file(big, false),
+                "other.bin", trees.file(other, false),
+                "small.txt", trees.file("small\n")));
+        copies = PlainCopies.open(tmp.resolve("copies"), blobs, MIN, 64L << 20);
+    }
+
+    @AfterEach
+    void closeCopies() {
+        copies.close();
+    }
+
+    CastoreFileSystem filesystem() {
+        return new CastoreFileSystem(blobs, directories, roots, FsOptions.defaults().withProblems(problems::add), copies);
+    }
+
+    MountFixture mount(CastoreFileSystem fs) throws IOException {
+        return MountFixture.mount(Files.createTempDirectory(tmp, "m"), fs);
+    }
+
+    static void eventually(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("never happened: " + what);
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
+    void aFileOpenedOnceGetsACopyThatLaterMountsReadWithoutTheStore() throws Exception {
+        var fs = filesystem();
+        try (var m = mount(fs)) {
+            assertThat(fs.passthroughActive()).isTrue();
+            assertThat(Files.readAllBytes(m.path("tree/big.bin"))).isEqualTo(big);
+            assertThat(copies.awaitIdle(Duration.ofSeconds(30))).isTrue();
+            assertThat(copies.count()).isEqualTo(1);
+        }
+        int opensBefore = blobs.opens.get();
+        int readsBefore = blobs.reads.get();
+        var again = filesystem();
+        try (var m = mount(again)) {
+            try (FileChannel ch = FileChannel.open(m.path("tree/big.bin"))) {
+                assertThat(again.passthroughFileCount()).isEqualTo(1);
+                ByteBuffer all = ByteBuffer.allocate(BIG);
+                while (all.hasRemaining() && ch.read(all) >= 0) {
+                    // read to the end
+                }
+                assertThat(all.array()).isEqualTo(big);
+                ByteBuffer piece = ByteBuffer.allocate(70_000);
+                ch.read(piece, 1_234_567);
+                assertThat(piece.array()).isEqualTo(Arrays.copyOfRange(big, 1_234_567, 1_234_567 + 70_000));
+                var map = ch.map(FileChannel.MapMode.READ_ONLY, 0, BIG);
+                for (int i = 0; i < BIG; i += 4099) {
+                    assertThat(map.get(i)).as("mapped byte %d", i).isEqualTo(big[i]);
+                }
+            }
+        }
+        assertThat(blobs.opens.get()).as("blob opens").isEqualTo(opensBefore);
+        assertThat(blobs.reads.get()).as("blob reads").isEqualTo(readsBefore);
+        assertThat(problems).isEmpty();
+    }
+
+    @Test
+    void filesBelowTheMinimumAreNeverCopiedAndAreReadAsBefore() throws Exception {
+        var fs = filesystem();
+        try (var m = mount(fs)) {
+            assertThat(Files.readString(m.path("tree/small.txt"))).isEqualTo("small\n");
+            assertThat(copies.awaitIdle(Duration.ofSeconds(30))).isTrue();
+            assertThat(copies.count()).isZero();
+        }
+    }
+
+    @Test
+    void whileAFileIsOpenThroughThePageCacheLaterOpensStayThereUntilEveryOneIsReleased() throws Exception {
+        var fs = filesystem();
+        try (var m = mount(fs)) {
+            try (FileChannel first = FileChannel.open(m.path("tree/big.bin"))) {
+                assertThat(copies.awaitIdle(Duration.ofSeconds(30))).isTrue();
+                assertThat(copies.count()).as("the open asked for a copy").isEqualTo(1);
+                // The copy exists now, but the kernel refuses a passthrough open beside a cached one.
+                try (FileChannel second = FileChannel.open(m.path("tree/big.bin"))) {
+                    assertThat(fs.passthroughFileCount()).isZero();
+                    assertThat(readAll(second)).isEqualTo(big);
+                    assertThat(readAll(first)).isEqualTo(big);
+                }
+            }
+            eventually("both files released", () -> fs.openFileCount() == 0);
+            try (FileChannel third = FileChannel.open(m.path("tree/big.bin"))) {
+                assertThat(fs.passthroughFileCount()).isEqualTo(1);
+                assertThat(readAll(third)).isEqualTo(big);
+                // And while it is open through the copy, a fourth open follows it.
+                try (FileChannel fourth = FileChannel.open(m.path("tree/big.bin"))) {
+                    assertThat(fs.passthroughFileCount()).isEqualTo(2);
+                    assertThat(readAll(fourth)).isEqualTo(big);
+                }
+            }
+            eventually("passthrough files released", () -> fs.passthroughFileCount() == 0);
+        }
+        assertThat(problems).isEmpty();
+    }
+
+    @Test
+    void concurrentReadersWhileCopiesAreMadeAllReadTheRightBytes() throws Exception {
+        var fs = filesystem();
+        try (var m = mount(fs); ExecutorService pool = Executors.newFixedThreadPool(8)) {
+            List<Future<?>> readers = new ArrayList<>();
+            for (int t = 0; t < 8; t++) {
+                int seed = t;
+                readers.add(pool.submit(() -> {
+                    var random = new SplittableRandom(seed);
+                    for (int i = 0; i < 40; i++) {
+                        boolean first = random.nextBoolean();
+                        byte[] expected = first ? big : other;
+                        try (FileChannel ch = FileChannel.open(m.path(first ? "tree/big.bin" : "tree/other.bin"))) {
+                            int at = random.nextInt(expected.length - 10_000);
+                            ByteBuffer piece = ByteBuffer.allocate(10_000);
+                            while (piece.hasRemaining()) {
+                                ch.read(piece, at + piece.position());
+                            }
+                            assertThat(piece.array()).isEqualTo(Arrays.copyOfRange(expected, at, at + 10_000));
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> r : readers) {
+                r.get();
+            }
+            assertThat(copies.awaitIdle(Duration.ofSeconds(30))).isTrue();
+            assertThat(copies.count()).isEqualTo(2);
+        }
+        assertThat(problems).isEmpty();
+    }
+
+    @Test
+    void aCopyOfTheWrongLengthIsNeverServed() throws Exception {
+        var fs = filesystem();
+        try (var m = mount(fs)) {
+            assertThat(Files.readAllBytes(m.path("tree/big.bin"))).isEqualTo(big);
+            assertThat(copies.awaitIdle(Duration.ofSeconds(30))).isTrue();
+        }
+        FileNode node = trees.file(big, false);
+        Path copy;
+        try (var files = Files.walk(tmp.resolve("copies"))) {
+            copy = files.filter(p -> p.getFileName().toString().equals(node.digest().toHex())).findFirst().orElseThrow();
+        }
+        copy.toFile().setWritable(true);
+        try (FileChannel ch = FileChannel.open(copy, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(BIG - 1);
+        }
+        var again = filesystem();
+        try (var m = mount(again)) {
+            assertThat(Files.readAllBytes(m.path("tree/big.bin"))).isEqualTo(big);
+            assertThat(again.passthroughFileCount()).isZero();
+        }
+    }
+
+    private static byte[] readAll(FileChannel ch) throws IOException {
+        ByteBuffer all = ByteBuffer.allocate((int) ch.size());
+        long at = 0;
+        while (all.hasRemaining()) {
+            int n = ch.read(all, at);
+            if (n < 0) {
+                break;
+            }
+            at += n;
+        }
+        return all.array();
+    }
+}
