@@ -3,6 +3,7 @@
 # reads it whole, maps it, and counts pages that are heads or tails of large folios against plain 4 KiB
 # pages (/proc/self/pagemap and /proc/kpageflags: needs root). On kernel 6.18 a file on ext4 is held in
 # large folios and a file read through FUSE in 4 KiB pages only (docs/performance.md, session 7).
+# NOREAD=1: skip the read, to see what the page cache holds already (mapping never reads what is cached).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "folios.sh: needs root (/proc/kpageflags)" >&2; exit 1; }
 file=${1:?usage: bench/folios.sh FILE [PAGES]}
@@ -22,7 +23,7 @@ int main(int argc, char **argv) {
   size_t pages = st.st_size / 4096, want = argc > 2 ? strtoul(argv[2], 0, 10) : 16384;
   if (pages > want) pages = want;
   static char buf[1 << 20];
-  while (read(fd, buf, sizeof buf) > 0) {}
+  if (!getenv("NOREAD")) while (read(fd, buf, sizeof buf) > 0) {}
   volatile char *m = mmap(0, pages * 4096, PROT_READ, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) { perror("mmap"); return 1; }
   long sum = 0, heads = 0, tails = 0, small = 0;
