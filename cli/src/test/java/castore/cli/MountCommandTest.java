@@ -31,19 +31,33 @@ class MountCommandTest {
     }
 
     /** A running {@code castore mount} and the rest of its output. */
-    record Running(Process process, BufferedReader out) {
+    record Running(Process process, BufferedReader out, String readyLine) {
     }
 
     /** Starts {@code castore mount} and waits for its ready line. */
     static Running startMount(Path mountpoint, String... options) throws Exception {
-        List<String> args = new ArrayList<>(List.of("mount", "--store", "memory://"));
+        Running running = startMount("memory://", mountpoint, options);
+        assertThat(running.readyLine()).isEqualTo("castore: mounted memory:// at " + mountpoint);
+        return running;
+    }
+
+    /** Starts {@code castore mount --store STORE} and waits for its ready line. */
+    static Running startMount(String store, Path mountpoint, String... options) throws Exception {
+        List<String> args = new ArrayList<>(List.of("mount", "--store", store));
         args.addAll(List.of(options));
         args.add(mountpoint.toString());
         Process p = new ProcessBuilder(castore(args.toArray(String[]::new))).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         String line = firstLine(out);
-        assertThat(line).isEqualTo("castore: mounted memory:// at " + mountpoint);
-        return new Running(p, out);
+        assertThat(line).startsWith("castore: mounted ").endsWith(" at " + mountpoint);
+        return new Running(p, out, line);
+    }
+
+    /** Unmounts from outside, as a user would, and expects the daemon to exit 0. */
+    static void unmountExpectingExitZero(Process p, Path mountpoint) throws Exception {
+        Commands.run("umount", mountpoint.toString()).assertOk();
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).isZero();
     }
 
     /** The child's first line of output (its ready line), waiting at most 60 s. */
@@ -93,9 +107,7 @@ class MountCommandTest {
         Process p = startMount(mnt).process();
         try {
             assertThat(Commands.run("ls", mnt.toString()).stderr()).contains("Operation not permitted");
-            Commands.run("umount", mnt.toString()).assertOk();
-            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            assertThat(p.exitValue()).isZero();
+            unmountExpectingExitZero(p, mnt);
         } finally {
             stop(p, mnt);
         }
@@ -149,11 +161,9 @@ class MountCommandTest {
         Commands.run(castore("import", "--store", store.toString(), "--quiet", "--name", "t", source.toString())).assertOk();
         Path copies = tmp.resolve("copies");
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
-        Process p = new ProcessBuilder(castore("mount", "--store", store.toString(), "--passthrough", copies.toString(),
-                "--passthrough-min-size", "1M", mnt.toString())).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        Process p = startMount(store.toString(), mnt, "--passthrough", copies.toString(), "--passthrough-min-size", "1M")
+                .process();
         try {
-            var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            assertThat(firstLine(out)).startsWith("castore: mounted ");
             Commands.run("cmp", mnt.resolve("t/big.bin").toString(), source.resolve("big.bin").toString()).assertOk();
             assertThat(Files.readString(mnt.resolve("t/small.txt"))).isEqualTo("small\n");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -168,9 +178,7 @@ class MountCommandTest {
             assertThat(Files.readAllBytes(made.getFirst())).isEqualTo(big);
             // Read again, now from the copy.
             Commands.run("cmp", mnt.resolve("t/big.bin").toString(), source.resolve("big.bin").toString()).assertOk();
-            Commands.run("umount", mnt.toString()).assertOk();
-            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            assertThat(p.exitValue()).isZero();
+            unmountExpectingExitZero(p, mnt);
         } finally {
             stop(p, mnt);
         }

@@ -22,7 +22,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -72,16 +71,6 @@ class PassthroughMountTest {
 
     MountFixture mount(CastoreFileSystem fs) throws IOException {
         return MountFixture.mount(Files.createTempDirectory(tmp, "m"), fs);
-    }
-
-    static void eventually(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("never happened: " + what);
-            }
-            Thread.sleep(20);
-        }
     }
 
     @Test
@@ -142,7 +131,7 @@ class PassthroughMountTest {
                     assertThat(readAll(first)).isEqualTo(big);
                 }
             }
-            eventually("both files released", () -> fs.openFileCount() == 0);
+            MountTest.eventually("both files released", () -> fs.openFileCount() == 0);
             try (FileChannel third = FileChannel.open(m.path("tree/big.bin"))) {
                 assertThat(fs.passthroughFileCount()).isEqualTo(1);
                 assertThat(readAll(third)).isEqualTo(big);
@@ -152,7 +141,7 @@ class PassthroughMountTest {
                     assertThat(readAll(fourth)).isEqualTo(big);
                 }
             }
-            eventually("passthrough files released", () -> fs.passthroughFileCount() == 0);
+            MountTest.eventually("passthrough files released", () -> fs.passthroughFileCount() == 0);
         }
         assertThat(problems).isEmpty();
     }
