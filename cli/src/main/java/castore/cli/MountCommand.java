@@ -156,7 +156,9 @@ final class MountCommand implements Callable<Integer> {
                     + "passthrough files only from a privileged server");
         }
         try {
-            return PlainCopies.open(passthroughDir.toAbsolutePath().normalize(), opened.blobs(), min, max);
+            // A copy that cannot be made is reported like any other problem of the mount: one line, once.
+            return PlainCopies.open(passthroughDir.toAbsolutePath().normalize(), opened.blobs(), min, max,
+                    line -> System.err.println("castore: " + line));
         } catch (IOException e) {
             throw new CliException(ExitCodes.IO, "--passthrough: " + e.getMessage());
         }

@@ -118,7 +118,7 @@ public final class PlainCopies implements AutoCloseable {
     }
 
     /** As {@link #open(Path, BlobService, long, long)}, with the one-line problem reports going to {@code problemSink}. */
-    static PlainCopies open(Path dir, BlobService blobs, long minBytes, long maxBytes, Consumer<String> problemSink)
+    public static PlainCopies open(Path dir, BlobService blobs, long minBytes, long maxBytes, Consumer<String> problemSink)
             throws IOException {
         if (minBytes < 0 || maxBytes < 0) {
             throw new IllegalArgumentException("negative plain-copies bounds: min " + minBytes + ", max " + maxBytes);
