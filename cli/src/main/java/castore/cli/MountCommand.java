@@ -1,6 +1,7 @@
 package castore.cli;
 
 import castore.fs.CastoreFileSystem;
+import castore.fs.CopyAhead;
 import castore.fs.FsOptions;
 import castore.fs.PlainCopies;
 import castore.model.InvalidDataException;
@@ -71,7 +72,8 @@ final class MountCommand implements Callable<Integer> {
     boolean allowOther;
 
     @Option(names = "--prefetch", description = "Over a remote (cached) store: when a root is first entered, fetch "
-            + "its whole tree into the cache in the background (directories, and file contents with --cache).")
+            + "its whole tree into the cache in the background (directories, and file contents with --cache). "
+            + "With --passthrough: also make plain copies of the root's big files in the background.")
     boolean prefetch;
 
     @Option(names = "--passthrough", paramLabel = "DIR",
@@ -114,6 +116,10 @@ final class MountCommand implements Callable<Integer> {
                 fsOptions = fsOptions.withRootEntered(prefetcher::prefetchClosure);
             }
             try (PlainCopies copies = openPlainCopies(opened)) {
+                if (prefetch && copies != null) {
+                    // Also ask for plain copies of an entered root's big files, before anything opens them.
+                    fsOptions = fsOptions.withRootEntered(fsOptions.rootEntered().andThen(new CopyAhead(opened.directories(), copies)));
+                }
                 var fs = new CastoreFileSystem(opened, fsOptions, copies);
                 FuseMount mount;
                 try {

@@ -108,6 +108,22 @@ class PassthroughMountTest {
     }
 
     @Test
+    void withCopyAheadEnteringARootCopiesItsBigFilesBeforeAnyIsOpened() throws Exception {
+        var fs = new CastoreFileSystem(blobs, directories, roots, FsOptions.defaults().withProblems(problems::add)
+                .withRootEntered(new CopyAhead(directories, copies)), copies);
+        try (var m = mount(fs)) {
+            assertThat(Files.exists(m.path("tree"))).isTrue();
+            MountTest.eventually("copies of both big files", () -> copies.count() == 2);
+            assertThat(blobs.opens(trees.file(big, false).digest())).as("opened only by the maker").isEqualTo(1);
+            try (FileChannel ch = FileChannel.open(m.path("tree/other.bin"))) {
+                assertThat(fs.passthroughFileCount()).as("the first open already reads the copy").isEqualTo(1);
+                assertThat(readAll(ch)).isEqualTo(other);
+            }
+        }
+        assertThat(problems).isEmpty();
+    }
+
+    @Test
     void filesBelowTheMinimumAreNeverCopiedAndAreReadAsBefore() throws Exception {
         var fs = filesystem();
         try (var m = mount(fs)) {
