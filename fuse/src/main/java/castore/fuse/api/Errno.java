@@ -22,6 +22,7 @@ public final class Errno {
     public static final int ENAMETOOLONG = 36;
     public static final int ENOSYS = 38;
     public static final int ENOTEMPTY = 39;
+    public static final int ELOOP = 40;
     public static final int ENODATA = 61;
     public static final int EPROTO = 71;
     public static final int EOPNOTSUPP = 95;
@@ -52,6 +53,7 @@ public final class Errno {
             case ENAMETOOLONG -> "ENAMETOOLONG";
             case ENOSYS -> "ENOSYS";
             case ENOTEMPTY -> "ENOTEMPTY";
+            case ELOOP -> "ELOOP";
             case ENODATA -> "ENODATA";
             case EPROTO -> "EPROTO";
             case EOPNOTSUPP -> "EOPNOTSUPP";
