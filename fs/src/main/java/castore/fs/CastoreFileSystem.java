@@ -349,12 +349,15 @@ public final class CastoreFileSystem implements FileSystem {
                 passthroughHandles.put(handle, inode);
                 return OpenReply.passthrough(handle, backingId);
             }
+            OpenReply reply;
             try {
-                return openThroughPageCache(inode);
+                reply = openThroughPageCache(inode);
             } catch (FuseException | RuntimeException e) {
                 decider.release(inode.id);
                 throw e;
             }
+            decider.openedThroughPageCache(file.digest(), file.size());
+            return reply;
         }
         return openThroughPageCache(inode);
     }

@@ -15,8 +15,10 @@ import java.util.Map;
  *
  * <p>The kernel's rule: while a node has open files, they all use the page cache, or all the same
  * backing file; an open that breaks it fails with EIO. So the first open of a node with no open
- * files decides, and later opens follow it until the last one is released. A node without a copy
- * asks for one to be made, and a later first open (after every earlier one is released) gets it.
+ * files decides, and later opens follow it until the last one is released. A node opened through
+ * the page cache asks for a copy once its blob has opened ({@link #openedThroughPageCache}: a
+ * missing blob is reported by the open alone), and a later first open (after every earlier one is
+ * released) gets it.
  */
 final class PassthroughOpens {
     private final BackingFiles backing;
@@ -62,6 +64,16 @@ final class PassthroughOpens {
         return opens.backingId;
     }
 
+    /**
+     * A file of {@code digest} was opened through the page cache, its blob found: asks for its
+     * copy, unless the kernel refuses backing files (then copies are of no use).
+     */
+    void openedThroughPageCache(B3Digest digest, long size) {
+        if (!refused) {
+            copies.request(digest, size);
+        }
+    }
+
     /** Ends one open of {@code nodeId}; the last one drops the node's backing id. */
     void release(long nodeId) {
         int dropped = 0;
@@ -91,7 +103,6 @@ final class PassthroughOpens {
             return 0;
         }
         if (fd < 0) {
-            copies.request(digest, size);
             return 0;
         }
         try {
@@ -101,6 +112,11 @@ final class PassthroughOpens {
                 refused = true;
                 problems.report(PassthroughOpens.class, "the kernel refuses passthrough files without CAP_SYS_ADMIN;"
                         + " files are read through the page cache");
+            } else if (e.errno() == Errno.ELOOP) {
+                // The copies' filesystem is itself stacked (overlayfs, ...): true of every copy there.
+                refused = true;
+                problems.report(PassthroughOpens.class, "the kernel refuses passthrough files on a stacked filesystem"
+                        + " (such as overlayfs), and the plain copies are on one; files are read through the page cache");
             } else {
                 problems.report(digest, "the kernel refused the plain copy of blob " + digest + " as a passthrough file ("
                         + Libc.strerror(e.errno()) + "); reading it through the page cache");

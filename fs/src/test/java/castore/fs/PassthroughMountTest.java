@@ -1,14 +1,19 @@
 package castore.fs;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import castore.fuse.testing.FuseAvailability;
 import castore.fuse.testing.MountFixture;
+import castore.model.B3Digest;
 import castore.model.FileNode;
 import castore.service.memory.MemoryBlobService;
 import castore.service.memory.MemoryDirectoryService;
 import castore.service.memory.MemoryRootService;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -57,7 +62,7 @@ class PassthroughMountTest {
                 "big.bin", trees.file(big, false),
                 "other.bin", trees.file(other, false),
                 "small.txt", trees.file("small\n")));
-        copies = PlainCopies.open(tmp.resolve("copies"), blobs, MIN, 64L << 20);
+        copies = PlainCopies.open(tmp.resolve("copies"), blobs, MIN, 64L << 20, problems::add);
     }
 
     @AfterEach
@@ -96,9 +101,12 @@ class PassthroughMountTest {
                 ByteBuffer piece = ByteBuffer.allocate(70_000);
                 ch.read(piece, 1_234_567);
                 assertThat(piece.array()).isEqualTo(Arrays.copyOfRange(big, 1_234_567, 1_234_567 + 70_000));
-                var map = ch.map(FileChannel.MapMode.READ_ONLY, 0, BIG);
-                for (int i = 0; i < BIG; i += 4099) {
-                    assertThat(map.get(i)).as("mapped byte %d", i).isEqualTo(big[i]);
+                // Unmapped when the arena closes: a mapping left to the GC keeps the mount busy after the test.
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, BIG, arena);
+                    for (int i = 0; i < BIG; i += 4099) {
+                        assertThat(map.get(ValueLayout.JAVA_BYTE, i)).as("mapped byte %d", i).isEqualTo(big[i]);
+                    }
                 }
             }
         }
@@ -216,6 +224,68 @@ class PassthroughMountTest {
             assertThat(Files.readAllBytes(m.path("tree/big.bin"))).isEqualTo(big);
             assertThat(again.passthroughFileCount()).isZero();
         }
+    }
+
+    @Test
+    void aBlobMissingFromTheStoreIsReportedOnceAndNoCopyIsAskedFor() throws Exception {
+        FileNode missing = new FileNode(B3Digest.parse("00".repeat(B3Digest.LENGTH)), BIG, false);
+        trees.root("broken", trees.dir("gone.bin", missing, "big.bin", trees.file(big, false)));
+        var fs = filesystem();
+        try (var m = mount(fs)) {
+            for (int i = 0; i < 3; i++) {
+                assertThatThrownBy(() -> Files.readAllBytes(m.path("broken/gone.bin"))).isInstanceOf(IOException.class);
+                assertThat(copies.awaitIdle(Duration.ofSeconds(30))).isTrue();
+            }
+            assertThat(problems).as("one line for one missing blob").hasSize(1);
+            assertThat(problems.getFirst()).contains("missing from the blob service");
+            // The failed opens left nothing behind: the good file still gets its copy and then passthrough.
+            assertThat(Files.readAllBytes(m.path("broken/big.bin"))).isEqualTo(big);
+            assertThat(copies.awaitIdle(Duration.ofSeconds(30))).isTrue();
+            try (FileChannel ch = FileChannel.open(m.path("broken/big.bin"))) {
+                assertThat(fs.passthroughFileCount()).isEqualTo(1);
+                assertThat(readAll(ch)).isEqualTo(big);
+            }
+        }
+    }
+
+    /**
+     * The kernel takes no backing file from a filesystem as deeply stacked as the mount's stack
+     * depth (1) allows, e.g. overlayfs, a container's usual root: BACKING_OPEN fails with ELOOP
+     * for every copy there. That is one line, and no more copies are made for nothing.
+     */
+    @Test
+    void copiesOnAStackedFilesystemAreRefusedOnceAndFilesAreReadThroughThePageCache() throws Exception {
+        Path layers = tmp.resolve("overlay");
+        for (String d : List.of("lower", "upper", "work", "merged")) {
+            Files.createDirectories(layers.resolve(d));
+        }
+        Path merged = layers.resolve("merged");
+        run("mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + layers.resolve("lower") + ",upperdir="
+                + layers.resolve("upper") + ",workdir=" + layers.resolve("work"), merged.toString());
+        try (PlainCopies stacked = PlainCopies.open(merged.resolve("copies"), blobs, MIN, 64L << 20, problems::add)) {
+            var fs = new CastoreFileSystem(blobs, directories, roots, FsOptions.defaults().withProblems(problems::add), stacked);
+            try (var m = mount(fs)) {
+                assertThat(Files.readAllBytes(m.path("tree/big.bin"))).isEqualTo(big);
+                assertThat(stacked.awaitIdle(Duration.ofSeconds(30))).isTrue();
+                for (int round = 0; round < 2; round++) {
+                    assertThat(Files.readAllBytes(m.path("tree/big.bin"))).isEqualTo(big);
+                    assertThat(Files.readAllBytes(m.path("tree/other.bin"))).isEqualTo(other);
+                    assertThat(stacked.awaitIdle(Duration.ofSeconds(30))).isTrue();
+                }
+                assertThat(fs.passthroughFileCount()).isZero();
+                assertThat(stacked.count()).as("copies made after the kernel refused the first").isEqualTo(1);
+                assertThat(problems).hasSize(1);
+                assertThat(problems.getFirst()).contains("stacked");
+            }
+        } finally {
+            run("umount", merged.toString());
+        }
+    }
+
+    private static void run(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes());
+        assertThat(p.waitFor()).as("%s: %s", String.join(" ", command), output).isZero();
     }
 
     private static byte[] readAll(FileChannel ch) throws IOException {
