@@ -159,7 +159,7 @@ class MountCommandTest {
         Files.writeString(source.resolve("small.txt"), "small\n");
         Path store = tmp.resolve("store");
         Commands.run(castore("import", "--store", store.toString(), "--quiet", "--name", "t", source.toString())).assertOk();
-        Path copies = tmp.resolve("copies");
+        Path copies = FuseAvailability.backingDirectory(tmp.resolve("copies"));
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
         Process p = startMount(store.toString(), mnt, "--passthrough", copies.toString(), "--passthrough-min-size", "1M")
                 .process();
@@ -181,6 +181,13 @@ class MountCommandTest {
             unmountExpectingExitZero(p, mnt);
         } finally {
             stop(p, mnt);
+            if (!copies.startsWith(tmp)) {
+                try (var files = Files.walk(copies)) {
+                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        Files.delete(f);
+                    }
+                }
+            }
         }
     }
 

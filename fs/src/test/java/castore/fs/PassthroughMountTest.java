@@ -52,6 +52,7 @@ class PassthroughMountTest {
     final byte[] big = new byte[BIG];
     final byte[] other = new byte[BIG + 1];
     PlainCopies copies;
+    Path copiesDir;
 
     @BeforeEach
     void buildStore() throws IOException {
@@ -62,12 +63,20 @@ class PassthroughMountTest {
                 "big.bin", trees.file(big, false),
                 "other.bin", trees.file(other, false),
                 "small.txt", trees.file("small\n")));
-        copies = PlainCopies.open(tmp.resolve("copies"), blobs, MIN, 64L << 20, problems::add);
+        copiesDir = FuseAvailability.backingDirectory(tmp.resolve("copies"));
+        copies = PlainCopies.open(copiesDir, blobs, MIN, 64L << 20, problems::add);
     }
 
     @AfterEach
-    void closeCopies() {
+    void closeCopies() throws IOException {
         copies.close();
+        if (!copiesDir.startsWith(tmp)) {
+            try (var files = Files.walk(copiesDir)) {
+                for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
+        }
     }
 
     CastoreFileSystem filesystem() {
@@ -212,7 +221,7 @@ class PassthroughMountTest {
         }
         FileNode node = trees.file(big, false);
         Path copy;
-        try (var files = Files.walk(tmp.resolve("copies"))) {
+        try (var files = Files.walk(copiesDir)) {
             copy = files.filter(p -> p.getFileName().toString().equals(node.digest().toHex())).findFirst().orElseThrow();
         }
         copy.toFile().setWritable(true);
@@ -255,13 +264,20 @@ class PassthroughMountTest {
      */
     @Test
     void copiesOnAStackedFilesystemAreRefusedOnceAndFilesAreReadThroughThePageCache() throws Exception {
-        Path layers = tmp.resolve("overlay");
-        for (String d : List.of("lower", "upper", "work", "merged")) {
-            Files.createDirectories(layers.resolve(d));
-        }
+        Path layers = Files.createDirectories(tmp.resolve("overlay"));
+        // The layers on a tmpfs of their own: overlayfs refuses an upper layer on overlayfs (a container's /tmp may be).
+        run("mount", "-t", "tmpfs", "tmpfs", layers.toString());
         Path merged = layers.resolve("merged");
-        run("mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + layers.resolve("lower") + ",upperdir="
-                + layers.resolve("upper") + ",workdir=" + layers.resolve("work"), merged.toString());
+        try {
+            for (String d : List.of("lower", "upper", "work", "merged")) {
+                Files.createDirectories(layers.resolve(d));
+            }
+            run("mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + layers.resolve("lower") + ",upperdir="
+                    + layers.resolve("upper") + ",workdir=" + layers.resolve("work"), merged.toString());
+        } catch (IOException | InterruptedException | AssertionError e) {
+            run("umount", layers.toString());
+            throw e;
+        }
         try (PlainCopies stacked = PlainCopies.open(merged.resolve("copies"), blobs, MIN, 64L << 20, problems::add)) {
             var fs = new CastoreFileSystem(blobs, directories, roots, FsOptions.defaults().withProblems(problems::add), stacked);
             try (var m = mount(fs)) {
@@ -279,6 +295,7 @@ class PassthroughMountTest {
             }
         } finally {
             run("umount", merged.toString());
+            run("umount", layers.toString());
         }
     }
 

@@ -53,6 +53,20 @@ public final class FuseAvailability {
         return problem;
     }
 
+    /**
+     * A directory for passthrough backing files: {@code preferred} unless it lies on a stacked
+     * filesystem (overlayfs, as in many containers), whose files the kernel refuses as backing
+     * files of a mount with stack depth 1 (ELOOP); then a fresh directory in /dev/shm (tmpfs).
+     * The caller deletes it.
+     */
+    public static Path backingDirectory(Path preferred) throws IOException {
+        Files.createDirectories(preferred);
+        if (!Files.getFileStore(preferred).type().equals("overlay")) {
+            return preferred;
+        }
+        return Files.createTempDirectory(Path.of("/dev/shm"), "castore-backing");
+    }
+
     /** Skips (or under CI fails) unless {@code program} is on the PATH. */
     public static void requireProgram(String program) {
         require(onPath(program) ? null : program + " is not installed");

@@ -5,6 +5,7 @@ import castore.fuse.api.FileSystem;
 import castore.fuse.api.Operation;
 import castore.fuse.server.FuseServer;
 import castore.fuse.testing.Commands;
+import castore.fuse.testing.FuseAvailability;
 import castore.fuse.testing.MemoryFileSystem;
 import castore.fuse.testing.MountFixture;
 import castore.fuse.testing.MountInfo;
@@ -118,20 +119,21 @@ class MountTest {
 
     @Test
     void aFileOpenedWithABackingIdIsReadByTheKernelWithoutAnyReadRequest() throws Exception {
-        Path backing = writeLocal("backing.bin", BIG);
+        Path backing = Files.write(FuseAvailability.backingDirectory(tmp.resolve("backing")).resolve("backing.bin"), BIG);
         MemoryFileSystem fs = tree().passthrough("big.bin", backing).build();
         try (var m = MountFixture.mount(tmp, fs)) {
             assertThat(fs.initInfo().negotiatedFlags() & InitFlags.PASSTHROUGH).isNotZero();
             assertThat(fs.backingFiles()).isNotNull();
             assertThat(Files.readAllBytes(m.path("big.bin"))).isEqualTo(BIG);
             // Two open files of one node share its backing id; reads at an offset and mmap go to the backing file.
-            try (FileChannel a = FileChannel.open(m.path("big.bin")); FileChannel b = FileChannel.open(m.path("big.bin"))) {
+            try (FileChannel a = FileChannel.open(m.path("big.bin")); FileChannel b = FileChannel.open(m.path("big.bin"));
+                 Arena mapping = Arena.ofConfined()) {
                 ByteBuffer piece = ByteBuffer.allocate(100_000);
                 a.read(piece, 4_000_001);
                 assertThat(piece.array()).isEqualTo(java.util.Arrays.copyOfRange(BIG, 4_000_001, 4_100_001));
-                var map = b.map(FileChannel.MapMode.READ_ONLY, 0, BIG.length);
+                MemorySegment map = b.map(FileChannel.MapMode.READ_ONLY, 0, BIG.length, mapping); // unmapped with the arena
                 for (int i = 0; i < BIG.length; i += 4093) {
-                    assertThat(map.get(i)).as("byte %d", i).isEqualTo(BIG[i]);
+                    assertThat(map.get(ValueLayout.JAVA_BYTE, i)).as("byte %d", i).isEqualTo(BIG[i]);
                 }
             }
             assertThat(fs.calls(Operation.OPEN)).isEqualTo(3);
@@ -139,6 +141,11 @@ class MountTest {
             // Files without a backing file are still read through the filesystem.
             assertThat(Files.readString(m.path("hello.txt"))).isEqualTo("hello\n");
             assertThat(fs.calls(Operation.READ)).isPositive();
+        } finally {
+            if (!backing.startsWith(tmp)) {
+                Files.delete(backing);
+                Files.delete(backing.getParent());
+            }
         }
     }
 
