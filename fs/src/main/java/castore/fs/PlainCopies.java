@@ -356,7 +356,7 @@ public final class PlainCopies implements AutoCloseable {
                     try {
                         queue.wait();
                     } catch (InterruptedException e) {
-                        return; // nobody interrupts this thread but close, which has set closed
+                        return; // nothing interrupts this thread (close sets closed and notifies); stop if something does
                     }
                 }
                 if (closed) {
