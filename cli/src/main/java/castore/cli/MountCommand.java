@@ -78,7 +78,7 @@ final class MountCommand implements Callable<Integer> {
 
     @Option(names = "--passthrough", paramLabel = "DIR",
             description = "Keep plain copies of files of at least --passthrough-min-size in DIR (made in the background "
-                    + "once a file is opened) and let the kernel read files that have one directly from it (FUSE "
+                    + "once a file read without one is closed) and let the kernel read files that have one directly from it (FUSE "
                     + "passthrough: native read speed, no request reaches castore). Needs root and Linux 6.9+. Every "
                     + "open of a file then costs one request, so use it for trees of big files.")
     Path passthroughDir;

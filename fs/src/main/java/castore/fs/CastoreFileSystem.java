@@ -356,7 +356,7 @@ public final class CastoreFileSystem implements FileSystem {
                 decider.release(inode.id);
                 throw e;
             }
-            decider.openedThroughPageCache(file.digest(), file.size());
+            decider.openedThroughPageCache(inode.id, file.digest(), file.size());
             return reply;
         }
         return openThroughPageCache(inode);

@@ -16,9 +16,9 @@ import java.util.Map;
  * <p>The kernel's rule: while a node has open files, they all use the page cache, or all the same
  * backing file; an open that breaks it fails with EIO. So the first open of a node with no open
  * files decides, and later opens follow it until the last one is released. A node opened through
- * the page cache asks for a copy once its blob has opened ({@link #openedThroughPageCache}: a
- * missing blob is reported by the open alone), and a later first open (after every earlier one is
- * released) gets it.
+ * the page cache whose blob opened ({@link #openedThroughPageCache}: a missing blob is reported by
+ * the open alone) asks for a copy when its last open file is released, and a later first open
+ * gets it.
  */
 final class PassthroughOpens {
     private final BackingFiles backing;
@@ -32,6 +32,9 @@ final class PassthroughOpens {
     private static final class Opens {
         final int backingId;
         int count;
+        /** Set when an open through the page cache found the blob: a copy is asked for at the last release. */
+        B3Digest wanted;
+        long wantedSize;
 
         Opens(int backingId) {
             this.backingId = backingId;
@@ -65,27 +68,42 @@ final class PassthroughOpens {
     }
 
     /**
-     * A file of {@code digest} was opened through the page cache, its blob found: asks for its
-     * copy, unless the kernel refuses backing files (then copies are of no use).
+     * Node {@code nodeId} was opened through the page cache and its blob found: its copy is asked
+     * for when its last open file is released. Not before: a copy made while the file is being
+     * read fetches, hashes and writes the same blob beside the reader (over a remote store it
+     * took the idle moments of a cold 1 GiB read and doubled the mount's CPU), and no open of the
+     * node could use it before then anyway.
      */
-    void openedThroughPageCache(B3Digest digest, long size) {
-        if (!refused) {
-            copies.request(digest, size);
+    synchronized void openedThroughPageCache(long nodeId, B3Digest digest, long size) {
+        Opens opens = byNode.get(nodeId);
+        if (opens != null) {
+            opens.wanted = digest;
+            opens.wantedSize = size;
         }
     }
 
-    /** Ends one open of {@code nodeId}; the last one drops the node's backing id. */
+    /**
+     * Ends one open of {@code nodeId}; the last one drops the node's backing id, or asks for the
+     * copy its page-cache opens wanted (unless the kernel refuses backing files: copies would be
+     * of no use).
+     */
     void release(long nodeId) {
         int dropped = 0;
+        B3Digest wanted = null;
+        long wantedSize = 0;
         synchronized (this) {
             Opens opens = byNode.get(nodeId);
             if (opens != null && --opens.count == 0) {
                 byNode.remove(nodeId);
                 dropped = opens.backingId;
+                wanted = opens.wanted;
+                wantedSize = opens.wantedSize;
             }
         }
         if (dropped > 0) {
             backing.close(dropped);
+        } else if (wanted != null && !refused) {
+            copies.request(wanted, wantedSize);
         }
     }
 
