@@ -89,6 +89,58 @@ class RemoteEndToEndTest {
         roundTripOverDaemon("unix://" + socket, "grpc+unix://" + socket, () -> Files.exists(socket));
     }
 
+    /**
+     * A mount over the daemon with --cache and --passthrough: the plain copy of a big file is made
+     * through the cached remote blob service, and a later mount reads the file from it.
+     */
+    @Test
+    void grpcWithCacheAndPassthroughMakesPlainCopiesOfBigFiles() throws Exception {
+        FuseAvailability.requireMountable();
+        FuseAvailability.requireRoot(); // passthrough needs CAP_SYS_ADMIN
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path copies = FuseAvailability.backingDirectory(tmp.resolve("copies"));
+        List<String> options = List.of("--cache", tmp.resolve("cache").toString(), "--passthrough", copies.toString(),
+                "--passthrough-min-size", "1M");
+        Process server = startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(),
+                "--listen", "unix://" + socket), () -> Files.exists(socket));
+        Process mount = null;
+        try {
+            Cli.Result imported = new Cli(address).run("import", "--quiet", tree.toString());
+            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            mount = startMount(address, mnt, List.of(), options);
+            diff(tree, mnt.resolve("tree"));
+            Instant deadline = Instant.now().plusSeconds(60);
+            List<Path> made;
+            do {
+                Thread.sleep(50);
+                try (var files = Files.walk(copies)) {
+                    made = files.filter(f -> !f.getParent().endsWith("tmp") && f.getFileName().toString().matches("[0-9a-f]{64}"))
+                            .toList();
+                }
+            } while (made.isEmpty() && Instant.now().isBefore(deadline));
+            assertThat(made).as("one copy: big.bin, the only file of 1 MiB or more").hasSize(1);
+            assertThat(Files.readAllBytes(made.getFirst())).isEqualTo(Files.readAllBytes(tree.resolve("big.bin")));
+            stopMount(mount, mnt);
+            mount = startMount(address, mnt, List.of(), options);
+            assertThat(Commands.run("cmp", tree.resolve("big.bin").toString(), mnt.resolve("tree/big.bin").toString()).exitCode())
+                    .isZero();
+            diff(tree, mnt.resolve("tree"));
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+            if (!copies.startsWith(tmp)) {
+                try (var files = Files.walk(copies)) {
+                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        Files.delete(f);
+                    }
+                }
+            }
+        }
+    }
+
     private void roundTripOverDaemon(String listen, String address, Ready ready) throws Exception {
         FuseAvailability.requireMountable();
         Path tree = generateTree();
@@ -176,7 +228,15 @@ class RemoteEndToEndTest {
 
     /** A child {@code castore mount --store ADDRESS MNT}, after its ready line. */
     private static Process startMount(String address, Path mnt, List<String> env) throws Exception {
-        ProcessBuilder builder = new ProcessBuilder(MountCommandTest.castore("mount", "--store", address, mnt.toString()))
+        return startMount(address, mnt, env, List.of());
+    }
+
+    /** A child {@code castore mount --store ADDRESS OPTIONS... MNT}, after its ready line. */
+    private static Process startMount(String address, Path mnt, List<String> env, List<String> options) throws Exception {
+        List<String> args = new ArrayList<>(List.of("mount", "--store", address));
+        args.addAll(options);
+        args.add(mnt.toString());
+        ProcessBuilder builder = new ProcessBuilder(MountCommandTest.castore(args.toArray(String[]::new)))
                 .redirectError(ProcessBuilder.Redirect.INHERIT);
         for (String e : env) {
             builder.environment().put(e.substring(0, e.indexOf('=')), e.substring(e.indexOf('=') + 1));
