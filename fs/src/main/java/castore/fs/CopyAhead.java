@@ -21,6 +21,7 @@ import java.util.function.Consumer;
  * the background maker has got to it. Each root digest is walked once per mount, on a virtual
  * thread; a Directory that cannot be fetched ends its branch quietly (a real access reports it).
  * The maker's queue is bounded: requests past it are dropped, and those files ask again when opened.
+ * The walk stops once the copies take no more requests (unmounted, or the kernel refuses them).
  */
 public final class CopyAhead implements Consumer<DirectoryNode> {
     private final DirectoryService directories;
@@ -43,7 +44,7 @@ public final class CopyAhead implements Consumer<DirectoryNode> {
         ArrayDeque<B3Digest> pending = new ArrayDeque<>();
         Set<B3Digest> seen = new HashSet<>();
         pending.add(root.digest());
-        while (!pending.isEmpty()) {
+        while (!pending.isEmpty() && copies.acceptsRequests()) { // stops at unmount, or once copies are of no use
             B3Digest digest = pending.poll();
             Optional<Directory> directory;
             try {

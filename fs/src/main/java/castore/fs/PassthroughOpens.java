@@ -112,6 +112,12 @@ final class PassthroughOpens {
         return byNode.size();
     }
 
+    /** The kernel takes no backing file from this mount: stop using and making copies. */
+    private void refuse() {
+        refused = true;
+        copies.stopRequests();
+    }
+
     private int backingIdOfCopy(B3Digest digest, long size) {
         int fd;
         try {
@@ -127,12 +133,12 @@ final class PassthroughOpens {
             return backing.open(fd);
         } catch (FuseException e) {
             if (e.errno() == Errno.EPERM) {
-                refused = true;
+                refuse();
                 problems.report(PassthroughOpens.class, "the kernel refuses passthrough files without CAP_SYS_ADMIN;"
                         + " files are read through the page cache");
             } else if (e.errno() == Errno.ELOOP) {
                 // The copies' filesystem is itself stacked (overlayfs, ...): true of every copy there.
-                refused = true;
+                refuse();
                 problems.report(PassthroughOpens.class, "the kernel refuses passthrough files on a stacked filesystem"
                         + " (such as overlayfs), and the plain copies are on one; files are read through the page cache");
             } else {

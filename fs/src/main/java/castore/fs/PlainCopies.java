@@ -94,6 +94,7 @@ public final class PlainCopies implements AutoCloseable {
     /** Digests queued or being made. */
     private final Set<B3Digest> pending = new HashSet<>();
     private volatile boolean closed;
+    private volatile boolean stopped;
     private final Thread maker;
 
     private PlainCopies(Path dir, BlobService blobs, long minBytes, long maxBytes, Consumer<String> problemSink,
@@ -295,7 +296,7 @@ public final class PlainCopies implements AutoCloseable {
      * the copy exists, or when it is already queued or being made.
      */
     public void request(B3Digest digest, long size) {
-        if (size < minBytes || size > maxBytes || closed) {
+        if (size < minBytes || size > maxBytes || !acceptsRequests()) {
             return;
         }
         synchronized (copies) {
@@ -304,7 +305,7 @@ public final class PlainCopies implements AutoCloseable {
             }
         }
         synchronized (queue) {
-            if (closed || queue.size() >= QUEUE_LIMIT || !pending.add(digest)) {
+            if (!acceptsRequests() || queue.size() >= QUEUE_LIMIT || !pending.add(digest)) {
                 return;
             }
             queue.add(new Request(digest, size));
@@ -314,6 +315,26 @@ public final class PlainCopies implements AutoCloseable {
 
     public long minBytes() {
         return minBytes;
+    }
+
+    /**
+     * No more copies are of use (the kernel refuses passthrough files for this mount): drops the
+     * queue and ignores later requests. The copy in progress is finished; copies made stay.
+     */
+    public void stopRequests() {
+        synchronized (queue) {
+            stopped = true;
+            for (Request dropped : queue) {
+                pending.remove(dropped.digest());
+            }
+            queue.clear();
+            queue.notifyAll();
+        }
+    }
+
+    /** False once closed or {@link #stopRequests stopped}: requests are then ignored. */
+    public boolean acceptsRequests() {
+        return !closed && !stopped;
     }
 
     /** Waits until nothing is queued or being made; false on timeout. For tests and benchmarks. */

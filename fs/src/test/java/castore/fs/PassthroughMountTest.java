@@ -295,6 +295,7 @@ class PassthroughMountTest {
                 }
                 assertThat(fs.passthroughFileCount()).isZero();
                 assertThat(stacked.count()).as("copies made after the kernel refused the first").isEqualTo(1);
+                assertThat(stacked.acceptsRequests()).as("no more copies asked for once refused").isFalse();
                 assertThat(problems).hasSize(1);
                 assertThat(problems.getFirst()).contains("stacked");
             }

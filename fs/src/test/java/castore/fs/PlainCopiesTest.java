@@ -153,6 +153,25 @@ class PlainCopiesTest {
     }
 
     @Test
+    void afterStopRequestsNothingMoreIsCopiedButCopiesMadeStillOpen() throws Exception {
+        byte[] before = content(SMALL, 21);
+        byte[] after = content(SMALL, 22);
+        B3Digest beforeDigest = put(before), afterDigest = put(after);
+        try (PlainCopies copies = open(1, 1 << 30)) {
+            copies.request(beforeDigest, before.length);
+            assertThat(copies.awaitIdle(IDLE)).isTrue();
+            assertThat(copies.acceptsRequests()).isTrue();
+            copies.stopRequests();
+            assertThat(copies.acceptsRequests()).isFalse();
+            copies.request(afterDigest, after.length);
+            assertThat(copies.awaitIdle(IDLE)).isTrue();
+            assertThat(blobs.opens(afterDigest)).isZero();
+            assertThat(copies.count()).isEqualTo(1);
+            assertThat(readCopy(copies, beforeDigest, before.length)).isEqualTo(before);
+        }
+    }
+
+    @Test
     void requestsRepeatedWhileQueuedOrAfterTheCopyExistsMakeOneCopy() throws Exception {
         byte[] first = content(SMALL, 5);
         byte[] second = content(SMALL, 6);
