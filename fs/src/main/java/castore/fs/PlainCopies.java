@@ -324,12 +324,17 @@ public final class PlainCopies implements AutoCloseable {
     public void stopRequests() {
         synchronized (queue) {
             stopped = true;
-            for (Request dropped : queue) {
-                pending.remove(dropped.digest());
-            }
-            queue.clear();
-            queue.notifyAll();
+            dropQueue();
         }
+    }
+
+    /** Forgets every queued request and wakes the maker; under the queue's lock. */
+    private void dropQueue() {
+        for (Request dropped : queue) {
+            pending.remove(dropped.digest());
+        }
+        queue.clear();
+        queue.notifyAll();
     }
 
     /** False once closed or {@link #stopRequests stopped}: requests are then ignored. */
@@ -483,11 +488,7 @@ public final class PlainCopies implements AutoCloseable {
     public void close() {
         synchronized (queue) {
             closed = true;
-            for (Request dropped : queue) {
-                pending.remove(dropped.digest());
-            }
-            queue.clear();
-            queue.notifyAll();
+            dropQueue();
         }
         boolean interrupted = false;
         while (maker.isAlive()) {
