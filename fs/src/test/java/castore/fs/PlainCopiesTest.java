@@ -8,7 +8,6 @@ import castore.io.Libc;
 import castore.io.LibcPriorityTest;
 import castore.model.B3Digest;
 import castore.service.BlobService;
-import castore.service.BlobWriter;
 import castore.service.CorruptedDataException;
 import castore.service.Store;
 import castore.service.StoreOptions;
@@ -18,7 +17,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -62,14 +60,11 @@ class PlainCopiesTest {
         return data;
     }
 
-    static B3Digest put(BlobService service, byte[] data) throws IOException {
-        try (BlobWriter writer = service.create()) {
-            writer.write(ByteBuffer.wrap(data));
-            return writer.finish();
-        }
+    static B3Digest put(BlobService service, byte[] data) {
+        return new Trees(service, null, null).file(data, false).digest();
     }
 
-    B3Digest put(byte[] data) throws IOException {
+    B3Digest put(byte[] data) {
         return put(blobs, data);
     }
 
