@@ -237,13 +237,6 @@ public final class PlainCopies implements AutoCloseable {
         Copy copy;
         synchronized (copies) {
             copy = copies.get(digest);
-            if (copy != null && copy.size != size) {
-                // Unlinked under the lock, so a new copy of the same digest cannot be renamed in between.
-                copies.remove(digest);
-                bytes -= copy.size;
-                Files.deleteIfExists(pathOf(digest));
-                return -1;
-            }
         }
         if (copy == null) {
             return -1;
@@ -261,7 +254,8 @@ public final class PlainCopies implements AutoCloseable {
             }
             return -1;
         }
-        // The length on disk, through the descriptor (fstat): a copy cut short behind our back is never served.
+        // The length on disk, through the descriptor (fstat): a copy cut short behind our back, or
+        // found at start-up with a length its file's node does not have, is never served.
         long onDisk;
         try {
             onDisk = Files.size(Path.of("/proc/self/fd/" + fd));
@@ -272,6 +266,7 @@ public final class PlainCopies implements AutoCloseable {
         if (onDisk != size) {
             Libc.close(fd);
             synchronized (copies) {
+                // Unlinked under the lock, and only if still this copy, so a new copy renamed in meanwhile stays.
                 if (copies.remove(digest, copy)) {
                     bytes -= copy.size;
                     Files.deleteIfExists(path);
