@@ -203,12 +203,7 @@ final class MountCommand implements Callable<Integer> {
         if (readAhead.trim().equals("0")) {
             return 0;
         }
-        long bytes;
-        try {
-            bytes = CacheConfig.parseSize(readAhead);
-        } catch (InvalidDataException e) {
-            throw new CliException(ExitCodes.USAGE, "--read-ahead: " + e.getMessage());
-        }
+        long bytes = size("--read-ahead", readAhead);
         if (bytes > MAX_READ_AHEAD) {
             throw new CliException(ExitCodes.USAGE, "--read-ahead must be at most 64M, got " + readAhead);
         }
