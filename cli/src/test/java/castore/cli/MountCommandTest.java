@@ -181,13 +181,7 @@ class MountCommandTest {
             unmountExpectingExitZero(p, mnt);
         } finally {
             stop(p, mnt);
-            if (!copies.startsWith(tmp)) {
-                try (var files = Files.walk(copies)) {
-                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                        Files.delete(f);
-                    }
-                }
-            }
+            FuseAvailability.deleteBackingDirectory(copies, tmp);
         }
     }
 

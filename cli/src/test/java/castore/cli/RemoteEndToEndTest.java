@@ -131,13 +131,7 @@ class RemoteEndToEndTest {
         } finally {
             stopMount(mount, mnt);
             server.destroyForcibly().waitFor();
-            if (!copies.startsWith(tmp)) {
-                try (var files = Files.walk(copies)) {
-                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                        Files.delete(f);
-                    }
-                }
-            }
+            FuseAvailability.deleteBackingDirectory(copies, tmp);
         }
     }
 

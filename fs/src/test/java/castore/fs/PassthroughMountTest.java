@@ -70,13 +70,7 @@ class PassthroughMountTest {
     @AfterEach
     void closeCopies() throws IOException {
         copies.close();
-        if (!copiesDir.startsWith(tmp)) {
-            try (var files = Files.walk(copiesDir)) {
-                for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.delete(p);
-                }
-            }
-        }
+        FuseAvailability.deleteBackingDirectory(copiesDir, tmp);
     }
 
     CastoreFileSystem filesystem() {

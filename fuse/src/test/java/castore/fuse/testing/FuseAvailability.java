@@ -67,6 +67,18 @@ public final class FuseAvailability {
         return Files.createTempDirectory(Path.of("/dev/shm"), "castore-backing");
     }
 
+    /** Deletes, with everything in it, a directory {@link #backingDirectory} made outside {@code preferred}. */
+    public static void deleteBackingDirectory(Path dir, Path preferred) throws IOException {
+        if (dir.startsWith(preferred)) {
+            return; // the test's own temporary directory, which JUnit deletes
+        }
+        try (var files = Files.walk(dir)) {
+            for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(f);
+            }
+        }
+    }
+
     /** Skips (or under CI fails) unless {@code program} is on the PATH. */
     public static void requireProgram(String program) {
         require(onPath(program) ? null : program + " is not installed");
