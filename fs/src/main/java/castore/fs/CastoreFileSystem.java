@@ -160,6 +160,14 @@ public final class CastoreFileSystem implements FileSystem {
         init(info, cache);
     }
 
+    // Every node is world-readable, directories world-searchable and nothing is writable (EROFS), so
+    // the kernel's mode-bit check could only ever refuse exec of a plain file, which it still does
+    // without default_permissions; access(2) is answered by access() below.
+    @Override
+    public boolean checksPermissions() {
+        return true;
+    }
+
     @Override
     public boolean wantsPassthrough() {
         return plainCopies != null;
@@ -318,7 +326,9 @@ public final class CastoreFileSystem implements FileSystem {
         if ((mask & W_OK) != 0) {
             throw new FuseException(Errno.EROFS);
         }
-        if ((mask & X_OK) != 0 && inode.node instanceof FileNode f && !f.executable()) {
+        // Modes as NodeAttributes gives them: only directories and executables have x bits.
+        boolean noExec = inode.node instanceof FileNode f ? !f.executable() : inode.node instanceof SymlinkNode;
+        if ((mask & X_OK) != 0 && noExec) {
             throw new FuseException(Errno.EACCES);
         }
     }

@@ -493,6 +493,9 @@ class CastoreFileSystemTest {
         }
         assertErrno(Errno.EROFS, () -> fs.access(REQ, f, 2));
         assertErrno(Errno.EACCES, () -> fs.access(REQ, f, 1));
+        assertErrno(Errno.EACCES, () -> fs.access(REQ, l, 1));
+        fs.access(REQ, f, 4);
+        fs.access(REQ, ROOT, 1 | 4);
         fs.access(REQ, d, 1 | 4);
         assertErrno(Errno.EBADF, () -> fs.read(REQ, f, 999, 0, ByteBuffer.allocate(1)));
         assertErrno(Errno.ENOENT, () -> fs.getattr(REQ, 12345));

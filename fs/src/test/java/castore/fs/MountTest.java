@@ -188,6 +188,23 @@ class MountTest {
     }
 
     @Test
+    void permissionsFollowTheModesWithoutTheKernelsModeCheck() throws Exception {
+        try (var m = mount()) {
+            assertThat(m.mountInfo().orElseThrow().superOptions()).doesNotContain("default_permissions");
+            // coreutils' test asks the kernel (faccessat), which asks castore's ACCESS
+            run("/usr/bin/test", "-r", p(m, "hello")).assertOk();
+            assertThat(run("/usr/bin/test", "-x", p(m, "hello")).exitCode()).as("plain file not executable").isEqualTo(1);
+            assertThat(run("/usr/bin/test", "-w", p(m, "hello")).exitCode()).as("nothing writable").isEqualTo(1);
+            run("/usr/bin/test", "-x", p(m, "tool")).assertOk();
+            run("/usr/bin/test", "-x", p(m, "tree/a/b")).assertOk();
+            assertThat(run("sh", "-c", "cd " + p(m, "tree/a/b") + " && ls").assertOk().stdout()).isEqualTo("c\n");
+            assertFails(run("sh", "-c", p(m, "hello")), "Permission denied");
+            assertFails(run("sh", "-c", p(m, "tree/same1")), "Permission denied");
+            assertThat(run("sh", "-c", p(m, "tool")).assertOk().stdout()).isEqualTo("tool\n");
+        }
+    }
+
+    @Test
     void attributesFollowTheNodes() throws Exception {
         try (var m = mount()) {
             String format = "%a %F %s %u %g %h %X %Y %Z";

@@ -61,6 +61,9 @@ public final class FuseMount implements AutoCloseable {
     public static FuseMount mount(Path mountpoint, FileSystem fs, MountOptions options) throws IOException {
         Path mp = mountpoint.toAbsolutePath().normalize();
         checkMountpoint(mp);
+        if (fs.checksPermissions()) {
+            options = options.withDefaultPermissions(false);
+        }
         boolean viaFusermount = switch (options.method()) {
             case AUTO -> Libc.geteuid() != 0;
             case SYSCALL -> false;

@@ -11,7 +11,9 @@ import java.util.Objects;
  * @param threads            reader threads, each on its own cloned /dev/fuse channel
  * @param allowOther         let other users (root included) into the mount; an ordinary user needs
  *                           {@code user_allow_other} in /etc/fuse.conf
- * @param defaultPermissions the kernel checks mode bits itself (and sends no ACCESS)
+ * @param defaultPermissions the kernel checks mode bits itself (and sends no ACCESS); off whatever
+ *                           this says for a filesystem that {@linkplain castore.fuse.api.FileSystem#checksPermissions
+ *                           checks permissions} itself
  * @param method             mount(2) or fusermount3; {@link MountMethod#AUTO} picks by privilege
  * @param maxWrite           the largest READ (and WRITE) payload in bytes, a multiple of the page
  *                           size: {@code max_pages = maxWrite / pageSize}

@@ -1,7 +1,9 @@
 package castore.fuse.transport;
 
 import castore.fuse.abi.InitFlags;
+import castore.fuse.api.Errno;
 import castore.fuse.api.FileSystem;
+import castore.fuse.api.FuseException;
 import castore.fuse.api.Operation;
 import castore.fuse.server.FuseServer;
 import castore.fuse.testing.Commands;
@@ -16,6 +18,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -31,6 +35,7 @@ import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -88,6 +93,34 @@ class MountTest {
         assertThat(m.mountInfo()).isEmpty();
         assertThat(m.fuseMount().isUnmounted()).isTrue();
         assertThat(fs.isDestroyed()).isTrue();
+    }
+
+    @Test
+    void aFilesystemThatChecksPermissionsIsMountedWithoutTheKernelsCheckAndAskedForAccess() throws Exception {
+        MemoryFileSystem memory = tree().build();
+        List<Integer> masks = new CopyOnWriteArrayList<>();
+        FileSystem fs = (FileSystem) Proxy.newProxyInstance(FileSystem.class.getClassLoader(),
+                new Class<?>[] {FileSystem.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "checksPermissions" -> true;
+                    case "access" -> {
+                        masks.add((Integer) args[2]);
+                        throw new FuseException(Errno.EACCES);
+                    }
+                    default -> {
+                        try {
+                            yield method.invoke(memory, args);
+                        } catch (InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    }
+                });
+        try (var m = MountFixture.mount(tmp, fs)) {
+            assertThat(m.mountInfo().orElseThrow().superOptions()).doesNotContain("default_permissions");
+            String hello = m.path("hello.txt").toString();
+            assertThat(Commands.run("/usr/bin/test", "-r", hello).exitCode()).as("ACCESS decides").isEqualTo(1);
+            assertThat(masks).contains(4);
+            assertThat(Commands.run("cat", hello).assertOk().stdout()).as("open asks no one").isEqualTo("hello\n");
+        }
     }
 
     @Test
