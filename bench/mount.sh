@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench/mount.sh: the same corpus served by castore mount, by squashfuse_ll (C, libfuse3 low-level)
-# and by the native directory, each cold (fresh mount, caches dropped) and warm (run again):
+# and by the native directory, each cold (fresh mount, caches dropped), warm (run again) and
+# cold-again (caches dropped again under the same, already-running mount: the cold case of a
+# long-lived mount, whose JVM has compiled its request path):
 #   walk   find over the tree (names only)                  entries/s
 #   walkstat  find over the tree, stat of every entry (find -printf %s: like ls -lR, du, tar)   entries/s
 #   lstat  lstat of every entry                             entries/s
@@ -154,27 +156,29 @@ prepare_copies
 declare -A RESULT
 for w in "${WORKLOADS[@]}"; do
   for sys in native squashfuse_ll castore; do
-    cold=() warm=()
+    cold=() warm=() again=()
     for _ in $(seq "$COLD_RUNS"); do
       start "$sys"
       cold+=("$(measure "$w")")
     done
     for _ in $(seq "$WARM_RUNS"); do warm+=("$(measure "$w")"); done
+    for _ in $(seq "$COLD_RUNS"); do drop_caches; again+=("$(measure "$w")"); done
     RESULT[$w,$sys,cold]=$(best "${cold[@]}")
     RESULT[$w,$sys,warm]=$(best "${warm[@]}")
-    echo "$w $sys cold ${cold[*]} warm ${warm[*]} $(unit "$w")" >&2
+    RESULT[$w,$sys,cold-again]=$(best "${again[@]}")
+    echo "$w $sys cold ${cold[*]} warm ${warm[*]} cold-again ${again[*]} $(unit "$w")" >&2
   done
 done
 unmount_all
 
 echo
 echo "castore mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r), client and daemons on CPU $CPU,"
-echo "castore --threads $THREADS ${CASTORE_ARGS[*]}, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold / $WARM_RUNS warm runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
+echo "castore --threads $THREADS ${CASTORE_ARGS[*]}, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold / $WARM_RUNS warm / $COLD_RUNS cold-again runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
 echo
 echo "| workload | unit | state | native | squashfuse_ll | castore | castore/squashfuse_ll | castore/native |"
 echo "|---|---|---|---:|---:|---:|---:|---:|"
 for w in "${WORKLOADS[@]}"; do
-  for state in cold warm; do
+  for state in cold warm cold-again; do
     n=${RESULT[$w,native,$state]} s=${RESULT[$w,squashfuse_ll,$state]} c=${RESULT[$w,castore,$state]}
     echo "| $w | $(unit "$w") | $state | $n | $s | $c | $(ratio "$c" "$s") | $(ratio "$c" "$n") |"
   done
