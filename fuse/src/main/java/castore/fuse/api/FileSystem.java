@@ -52,7 +52,7 @@ public interface FileSystem {
     /**
      * Whether this filesystem answers {@link #access ACCESS} itself and its mode bits never deny
      * what the kernel's own check would allow. Then the mount goes without {@code default_permissions}
-     * and the kernel skips its mode-bit check on every path component and open (about 5% of a
+     * and the kernel skips its mode-bit check on every path component and open (about 6% of a
      * cached {@code lstat}); it still refuses exec of a file without x bits.
      */
     default boolean checksPermissions() {
