@@ -1,5 +1,6 @@
 package castore.cli;
 
+import castore.fs.PlainCopies;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
 import castore.model.FileNode;
@@ -9,6 +10,8 @@ import castore.service.Store;
 import castore.service.StoreMaintenance;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -26,6 +29,8 @@ import picocli.CommandLine.ParentCommand;
 @Command(name = "verify", description = {
     "Check the store: every Directory closure reachable from every root is complete and consistent, every blob "
             + "it names is present with the right size and chunk list, and all stored data re-hashes to its digest.",
+    "With --plain-copies DIR, check the plain copies a mount made with --passthrough DIR instead: each must "
+            + "re-hash to the digest it is named after; a bad one is deleted (a mount makes it again from the store).",
     "Prints one line per problem on stdout and a summary on stderr; exits 1 if there is any problem.",
 })
 final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
@@ -37,6 +42,10 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
 
     @Option(names = "--threads", paramLabel = "N", description = "Blobs checked in parallel (default: the number of CPUs).")
     int threads = Runtime.getRuntime().availableProcessors();
+
+    @Option(names = "--plain-copies", paramLabel = "DIR",
+            description = "Check the plain copies in DIR (see mount --passthrough) instead of the store.")
+    Path plainCopies;
 
     private final AtomicLong problems = new AtomicLong();
     private final LongAdder blobBytes = new LongAdder();
@@ -55,6 +64,9 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
             throw new CliException(ExitCodes.USAGE, "--threads must be at least 1");
         }
         long start = System.nanoTime();
+        if (plainCopies != null) {
+            return verifyPlainCopies(start);
+        }
         Reachability reach = new Reachability();
         long stored = 0;
         try (Store s = store.openReadOnly()) {
@@ -98,6 +110,21 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
                 Nodes.count(reach.blobs().size(), "blob"), Nodes.bytes(blobBytes.sum()),
                 stored > 0 ? "; " + Nodes.count(stored, "stored object") + " re-hashed" : "",
                 Nodes.count(problems.get(), "problem"), (System.nanoTime() - start) / 1e9);
+        return problems.get() == 0 ? ExitCodes.OK : ExitCodes.PROBLEMS;
+    }
+
+    // Copies are named by digest, so checking them needs no store; a mount may be using DIR meanwhile.
+    private int verifyPlainCopies(long start) throws IOException {
+        if (!Files.isDirectory(plainCopies)) {
+            throw new CliException(ExitCodes.USAGE, "--plain-copies: no such directory: " + plainCopies);
+        }
+        if (!PlainCopies.isCopiesDirectory(plainCopies)) { // as mount --passthrough says of it
+            throw new CliException(ExitCodes.IO, "--plain-copies: " + plainCopies + " is not a castore plain-copies directory");
+        }
+        PlainCopies.Verification v = PlainCopies.verify(plainCopies, this::report);
+        main.io().err().printf(Locale.ROOT, "verified %s (%s); %s deleted, in %.2f s%n",
+                Nodes.count(v.copies(), "plain copy"), Nodes.bytes(v.bytes()), Nodes.count(v.deleted(), "bad copy"),
+                (System.nanoTime() - start) / 1e9);
         return problems.get() == 0 ? ExitCodes.OK : ExitCodes.PROBLEMS;
     }
 

@@ -179,10 +179,40 @@ class MountCommandTest {
             // Read again, now from the copy.
             Commands.run("cmp", mnt.resolve("t/big.bin").toString(), source.resolve("big.bin").toString()).assertOk();
             unmountExpectingExitZero(p, mnt);
+
+            var clean = Commands.run(castore("verify", "--plain-copies", copies.toString()));
+            assertThat(clean.exitCode()).as(clean.stderr()).isZero();
+            assertThat(clean.stdout()).isEmpty();
+            assertThat(clean.stderr()).startsWith("verified 1 plain copy (2.0 MiB); 0 bad copies deleted");
+            // Bytes changed on disk behind castore's back, same length: a mount would serve them; verify finds them.
+            try (var f = new java.io.RandomAccessFile(made.getFirst().toFile(), "rw")) {
+                f.seek(1 << 20);
+                f.write(big[1 << 20] ^ 0x5a);
+            }
+            var bad = Commands.run(castore("verify", "--plain-copies", copies.toString()));
+            assertThat(bad.exitCode()).as(bad.stderr()).isEqualTo(ExitCodes.PROBLEMS);
+            assertThat(bad.stdout()).startsWith("plain copy " + made.getFirst() + " hashes to b3:").endsWith(", not to its name: deleted\n");
+            assertThat(bad.stderr()).startsWith("verified 1 plain copy (2.0 MiB); 1 bad copy deleted");
+            assertThat(made.getFirst()).doesNotExist();
+            // The next mount reads the file from the store again.
+            p = startMount(store.toString(), mnt, "--passthrough", copies.toString(), "--passthrough-min-size", "1M").process();
+            Commands.run("cmp", mnt.resolve("t/big.bin").toString(), source.resolve("big.bin").toString()).assertOk();
+            unmountExpectingExitZero(p, mnt);
         } finally {
             stop(p, mnt);
             FuseAvailability.deleteBackingDirectory(copies, tmp);
         }
+    }
+
+    @Test
+    void verifyOfPlainCopiesRefusesADirectoryThatIsNotOne() throws Exception {
+        expectError(Commands.run(castore("verify", "--plain-copies", tmp.resolve("absent").toString())),
+                ExitCodes.USAGE, "castore: --plain-copies: no such directory: " + tmp.resolve("absent"));
+        Path notOurs = Files.createDirectory(tmp.resolve("not-ours"));
+        Files.writeString(notOurs.resolve("keep.txt"), "mine");
+        expectError(Commands.run(castore("verify", "--plain-copies", notOurs.toString())),
+                ExitCodes.IO, "castore: --plain-copies: " + notOurs + " is not a castore plain-copies directory");
+        assertThat(Files.readString(notOurs.resolve("keep.txt"))).isEqualTo("mine");
     }
 
     @Test

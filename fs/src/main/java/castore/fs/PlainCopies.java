@@ -1,5 +1,6 @@
 package castore.fs;
 
+import castore.hash.Blake3;
 import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.service.BlobReader;
@@ -182,6 +183,18 @@ public final class PlainCopies implements AutoCloseable {
 
     /** Finds the complete copies: files named like a digest in the fan-out directory of their first two digits. */
     private void scan() throws IOException {
+        List<Found> found = listCopies(dir);
+        found.sort(Comparator.comparingLong(Found::mtime));
+        synchronized (copies) {
+            for (Found f : found) {
+                copies.put(f.digest(), new Copy(f.size(), f.mtime()));
+                bytes += f.size();
+            }
+        }
+    }
+
+    /** The complete copies in {@code dir}, in directory order; anything else (tmp/, strangers) is left out. */
+    private static List<Found> listCopies(Path dir) throws IOException {
         List<Found> found = new ArrayList<>();
         try (DirectoryStream<Path> fans = Files.newDirectoryStream(dir)) {
             for (Path fan : fans) {
@@ -203,13 +216,74 @@ public final class PlainCopies implements AutoCloseable {
                 }
             }
         }
-        found.sort(Comparator.comparingLong(Found::mtime));
-        synchronized (copies) {
-            for (Found f : found) {
-                copies.put(f.digest(), new Copy(f.size(), f.mtime()));
-                bytes += f.size();
+        return found;
+    }
+
+    /** Whether {@code dir} is a directory a {@link #open} has initialised (it holds the marker). */
+    public static boolean isCopiesDirectory(Path dir) {
+        return Files.isDirectory(dir) && Files.isRegularFile(dir.resolve(MARKER), LinkOption.NOFOLLOW_LINKS);
+    }
+
+    /** What {@link #verify} found: copies re-hashed, their bytes, and the bad ones it deleted. */
+    public record Verification(long copies, long bytes, long deleted) {
+    }
+
+    /**
+     * Re-hashes every complete copy in {@code dir} against the digest it is named after and deletes
+     * each one that does not match or cannot be read, with one line to {@code problems}. A mount
+     * may be using the directory meanwhile: no lock is taken, a deleted copy is forgotten at its
+     * next open (ENOENT) and made again from the store when next asked for, and a copy replaced
+     * while it was being hashed (another file at the path by then) is left alone.
+     */
+    public static Verification verify(Path dir, Consumer<String> problems) throws IOException {
+        if (!isCopiesDirectory(dir)) {
+            throw new IOException(dir + " is not a castore plain-copies directory");
+        }
+        long count = 0;
+        long bytes = 0;
+        long deleted = 0;
+        byte[] buffer = new byte[PIECE];
+        for (Found f : listCopies(dir)) {
+            String hex = f.digest().toHex();
+            Path path = dir.resolve(hex.substring(0, 2)).resolve(hex);
+            Object identity;
+            String problem;
+            try {
+                identity = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+            } catch (NoSuchFileException gone) {
+                continue; // evicted by a mount meanwhile
+            }
+            try (FileChannel in = FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+                Blake3.Hasher hasher = Blake3.newHasher();
+                long length = 0;
+                for (int n; (n = in.read(ByteBuffer.wrap(buffer))) > 0; ) {
+                    hasher.update(buffer, 0, n);
+                    length += n;
+                }
+                count++;
+                bytes += length;
+                B3Digest actual = hasher.digest();
+                if (actual.equals(f.digest())) {
+                    continue;
+                }
+                problem = "plain copy " + path + " hashes to " + actual + ", not to its name: deleted";
+            } catch (NoSuchFileException gone) {
+                continue; // evicted by a mount meanwhile
+            } catch (IOException e) {
+                problem = "plain copy " + path + " cannot be read (" + e.getMessage() + "): deleted";
+            }
+            try {
+                var now = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                if (identity.equals(now.fileKey())) {
+                    Files.deleteIfExists(path);
+                    deleted++;
+                    problems.accept(problem);
+                }
+            } catch (NoSuchFileException gone) {
+                // gone already
             }
         }
+        return new Verification(count, bytes, deleted);
     }
 
     private static boolean isLowerHex(String s) {

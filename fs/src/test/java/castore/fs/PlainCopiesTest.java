@@ -359,6 +359,57 @@ class PlainCopiesTest {
     }
 
     @Test
+    void verifyDeletesCopiesThatDoNotHashToTheirNameWhileTheDirectoryIsInUse() throws Exception {
+        byte[] good = content(3 * SMALL + 5, 21);
+        byte[] spoiled = content(2 * SMALL, 22);
+        B3Digest goodDigest = put(good);
+        B3Digest spoiledDigest = put(spoiled);
+        List<String> found = new ArrayList<>();
+        try (PlainCopies copies = open(1, 1 << 20)) {
+            made(copies, goodDigest, good.length);
+            made(copies, spoiledDigest, spoiled.length);
+            Path tmpLeftover = Files.write(copiesDir().resolve(PlainCopies.TMP).resolve(spoiledDigest.toHex()), new byte[10]);
+            Path stranger = Files.writeString(Files.createDirectories(copiesDir().resolve("ab")).resolve("notes.txt"), "mine");
+
+            PlainCopies.Verification clean = PlainCopies.verify(copiesDir(), found::add);
+            assertThat(clean).isEqualTo(new PlainCopies.Verification(2, good.length + spoiled.length, 0));
+            assertThat(found).isEmpty();
+
+            // Same length, other bytes: open's length check cannot see it.
+            Path bad = copies.pathOf(spoiledDigest);
+            Files.setPosixFilePermissions(bad, PosixFilePermissions.fromString("rw-r--r--"));
+            byte[] changed = spoiled.clone();
+            changed[SMALL] ^= 1;
+            Files.write(bad, changed);
+
+            PlainCopies.Verification v = PlainCopies.verify(copiesDir(), found::add);
+            assertThat(v).isEqualTo(new PlainCopies.Verification(2, good.length + spoiled.length, 1));
+            assertThat(found).singleElement().asString()
+                    .isEqualTo("plain copy " + bad + " hashes to " + Blake3.digest(changed) + ", not to its name: deleted");
+            assertThat(bad).doesNotExist();
+            assertThat(readCopy(copies, goodDigest, good.length)).isEqualTo(good);
+            assertThat(tmpLeftover).as("tmp/ is the maker's").exists();
+            assertThat(stranger).hasContent("mine");
+
+            // The instance using the directory forgets the deleted copy at its next open and makes it again.
+            assertThat(copies.open(spoiledDigest, spoiled.length)).isEqualTo(-1);
+            made(copies, spoiledDigest, spoiled.length);
+            assertThat(readCopy(copies, spoiledDigest, spoiled.length)).isEqualTo(spoiled);
+        }
+        assertThat(PlainCopies.verify(copiesDir(), found::add)).isEqualTo(new PlainCopies.Verification(2, good.length + spoiled.length, 0));
+    }
+
+    @Test
+    void verifyRefusesADirectoryWithoutTheMarkerAndTouchesNothing() throws Exception {
+        Path notOurs = Files.createDirectories(tmp.resolve("not-ours/ab"));
+        String hex = Blake3.digest(new byte[] {9}).toHex();
+        Path file = Files.writeString(notOurs.resolve(hex), "not what the name says");
+        assertThatThrownBy(() -> PlainCopies.verify(tmp.resolve("not-ours"), line -> { }))
+                .isInstanceOf(IOException.class).hasMessageEndingWith("is not a castore plain-copies directory");
+        assertThat(file).hasContent("not what the name says");
+    }
+
+    @Test
     void openDeletesLeftoversInTmpAndLeavesStrangersInFanOutDirectoriesAlone() throws Exception {
         open(1, 1 << 20).close();
         Path tmpDir = copiesDir().resolve(PlainCopies.TMP);
