@@ -208,7 +208,12 @@ public final class PlainCopies implements AutoCloseable {
                         if (name.length() != 2 * B3Digest.LENGTH || !name.startsWith(prefix) || !isLowerHex(name)) {
                             continue;
                         }
-                        var attributes = Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                        BasicFileAttributes attributes;
+                        try {
+                            attributes = Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                        } catch (NoSuchFileException gone) {
+                            continue; // deleted since it was listed (verify runs beside a mount that evicts)
+                        }
                         if (attributes.isRegularFile()) {
                             found.add(new Found(B3Digest.parse(name), attributes.size(), attributes.lastModifiedTime().toMillis()));
                         }

@@ -400,6 +400,43 @@ class PlainCopiesTest {
     }
 
     @Test
+    void verifySkipsCopiesDeletedBetweenListingThemAndLookingAtThem() throws Exception {
+        open(1, 1 << 20).close();
+        Path fan = Files.createDirectories(copiesDir().resolve("ab"));
+        List<Path> names = new ArrayList<>();
+        for (int i = 0; i < 2000; i++) {
+            names.add(fan.resolve(String.format("ab%062x", i)));
+        }
+        // Stands in for a mount evicting copies (and making them again) while verify runs.
+        var stop = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Throwable> churnFailed = new CopyOnWriteArrayList<>();
+        Thread churn = Thread.ofPlatform().start(() -> {
+            try {
+                while (!stop.get()) {
+                    for (Path name : names) {
+                        Files.deleteIfExists(name);
+                    }
+                    for (Path name : names) {
+                        Files.write(name, new byte[0]);
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                churnFailed.add(e);
+            }
+        });
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+            while (System.nanoTime() < deadline) {
+                PlainCopies.verify(copiesDir(), line -> assertThat(line).endsWith(", not to its name: deleted"));
+            }
+        } finally {
+            stop.set(true);
+            churn.join();
+        }
+        assertThat(churnFailed).isEmpty();
+    }
+
+    @Test
     void verifyRefusesADirectoryWithoutTheMarkerAndTouchesNothing() throws Exception {
         Path notOurs = Files.createDirectories(tmp.resolve("not-ours/ab"));
         String hex = Blake3.digest(new byte[] {9}).toHex();
