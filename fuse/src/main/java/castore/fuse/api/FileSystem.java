@@ -50,8 +50,9 @@ public interface FileSystem {
     }
 
     /**
-     * Whether this filesystem answers {@link #access ACCESS} itself and its mode bits never deny
-     * what the kernel's own check would allow. Then the mount goes without {@code default_permissions}
+     * Whether this filesystem answers {@link #access ACCESS} itself and its operations allow nothing
+     * that its mode bits, checked against any caller's ids, would deny (as when every mode grants
+     * all users the same and write is refused anyway). Then the mount goes without {@code default_permissions}
      * and the kernel skips its mode-bit check on every path component and open (about 6% of a
      * cached {@code lstat}); it still refuses exec of a file without x bits.
      */
