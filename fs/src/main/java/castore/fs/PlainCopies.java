@@ -271,21 +271,24 @@ public final class PlainCopies implements AutoCloseable {
                 if (actual.equals(f.digest())) {
                     continue;
                 }
-                problem = "plain copy " + path + " hashes to " + actual + ", not to its name: deleted";
+                problem = "plain copy " + path + " hashes to " + actual + ", not to its name";
             } catch (NoSuchFileException gone) {
                 continue; // evicted by a mount meanwhile
             } catch (IOException e) {
-                problem = "plain copy " + path + " cannot be read (" + e.getMessage() + "): deleted";
+                problem = "plain copy " + path + " cannot be read (" + e.getMessage() + ")";
             }
             try {
                 var now = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
                 if (identity.equals(now.fileKey())) {
                     Files.deleteIfExists(path);
                     deleted++;
-                    problems.accept(problem);
+                    problems.accept(problem + ": deleted");
                 }
             } catch (NoSuchFileException gone) {
                 // gone already
+            } catch (IOException e) {
+                // Reported, and the rest still checked: one undeletable copy must not hide the others.
+                problems.accept(problem + ": NOT deleted (" + e.getMessage() + ")");
             }
         }
         return new Verification(count, bytes, deleted);

@@ -3,6 +3,8 @@ package castore.fs;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import castore.fuse.testing.Commands;
+import castore.fuse.testing.FuseAvailability;
 import castore.hash.Blake3;
 import castore.io.Libc;
 import castore.io.LibcPriorityTest;
@@ -434,6 +436,42 @@ class PlainCopiesTest {
             churn.join();
         }
         assertThat(churnFailed).isEmpty();
+    }
+
+    @Test
+    void verifyReportsACopyItCannotDeleteAndChecksTheRest() throws Exception {
+        FuseAvailability.requireRoot(); // a read-only bind mount: even root cannot unlink
+        byte[] first = content(SMALL, 31);
+        byte[] second = content(SMALL, 32);
+        B3Digest firstDigest = put(first);
+        B3Digest secondDigest = put(second);
+        Path firstCopy;
+        Path secondCopy;
+        try (PlainCopies copies = open(1, 1 << 20)) {
+            made(copies, firstDigest, first.length);
+            made(copies, secondDigest, second.length);
+            firstCopy = copies.pathOf(firstDigest);
+            secondCopy = copies.pathOf(secondDigest);
+        }
+        for (Path copy : List.of(firstCopy, secondCopy)) {
+            Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rw-r--r--"));
+            Files.write(copy, new byte[SMALL]);
+        }
+        Path frozen = firstCopy.getParent();
+        Commands.run("mount", "--bind", frozen.toString(), frozen.toString()).assertOk();
+        try {
+            Commands.run("mount", "-o", "remount,bind,ro", frozen.toString()).assertOk();
+            List<String> found = new ArrayList<>();
+            PlainCopies.Verification v = PlainCopies.verify(copiesDir(), found::add);
+            long expectedDeleted = secondCopy.getParent().equals(frozen) ? 0 : 1;
+            assertThat(v).isEqualTo(new PlainCopies.Verification(2, 2L * SMALL, expectedDeleted));
+            assertThat(found).hasSize(2).anySatisfy(line -> assertThat(line)
+                    .startsWith("plain copy " + firstCopy + " hashes to ").contains(", not to its name: NOT deleted (")
+                    .contains("Read-only file system"));
+            assertThat(firstCopy).exists();
+        } finally {
+            Commands.run("umount", frozen.toString()).assertOk();
+        }
     }
 
     @Test
