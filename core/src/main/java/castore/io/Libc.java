@@ -46,10 +46,6 @@ public final class Libc {
     private static final MethodHandle PWRITE;
     private static final MethodHandle POSIX_FADVISE;
     private static final MethodHandle CLOSE;
-    private static final MethodHandle STRERROR;
-    /** setpriority and gettid, looked up on their own: without them only {@link #lowerCurrentThreadPriority} does nothing. */
-    private static final MethodHandle SETPRIORITY;
-    private static final MethodHandle GETTID;
 
     static {
         MethodHandle open = null;
@@ -57,7 +53,6 @@ public final class Libc {
         MethodHandle pwrite = null;
         MethodHandle fadvise = null;
         MethodHandle close = null;
-        MethodHandle strerror = null;
         try {
             Linker linker = Linker.nativeLinker();
             var libc = linker.defaultLookup();
@@ -72,7 +67,6 @@ public final class Libc {
             pwrite = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
             fadvise = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i));
             close = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
-            strerror = linker.downcallHandle(libc.find("strerror").orElseThrow(), FunctionDescriptor.of(a, i));
         } catch (RuntimeException | Error unavailable) {
             open = null; // IllegalCallerException without native access, or no libc
         }
@@ -81,20 +75,48 @@ public final class Libc {
         PWRITE = pwrite;
         POSIX_FADVISE = fadvise;
         CLOSE = close;
-        STRERROR = strerror;
-        MethodHandle setpriority = null;
-        MethodHandle gettid = null;
-        try {
-            Linker linker = Linker.nativeLinker();
-            var libc = linker.defaultLookup();
-            var i = ValueLayout.JAVA_INT;
-            setpriority = linker.downcallHandle(libc.find("setpriority").orElseThrow(), FunctionDescriptor.of(i, i, i, i));
-            gettid = linker.downcallHandle(libc.find("gettid").orElseThrow(), FunctionDescriptor.of(i));
-        } catch (RuntimeException | Error unavailable) {
-            setpriority = null; // no native access, or a libc older than glibc 2.30 (no gettid)
+    }
+
+    // A downcall handle of a new shape costs a few ms to make (the JDK spins its stub; the AOT
+    // cache keeps none), so the rarely needed ones are made on first use, in holder classes.
+
+    /** strerror, for messages. */
+    private static final class Messages {
+        static final MethodHandle STRERROR;
+
+        static {
+            MethodHandle strerror = null;
+            try {
+                Linker linker = Linker.nativeLinker();
+                strerror = linker.downcallHandle(linker.defaultLookup().find("strerror").orElseThrow(),
+                        FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+            } catch (RuntimeException | Error unavailable) {
+                // no native access
+            }
+            STRERROR = strerror;
         }
-        SETPRIORITY = setpriority;
-        GETTID = gettid;
+    }
+
+    /** setpriority and gettid: without them only {@link #lowerCurrentThreadPriority} does nothing. */
+    private static final class Priority {
+        static final MethodHandle SETPRIORITY;
+        static final MethodHandle GETTID;
+
+        static {
+            MethodHandle setpriority = null;
+            MethodHandle gettid = null;
+            try {
+                Linker linker = Linker.nativeLinker();
+                var libc = linker.defaultLookup();
+                var i = ValueLayout.JAVA_INT;
+                setpriority = linker.downcallHandle(libc.find("setpriority").orElseThrow(), FunctionDescriptor.of(i, i, i, i));
+                gettid = linker.downcallHandle(libc.find("gettid").orElseThrow(), FunctionDescriptor.of(i));
+            } catch (RuntimeException | Error unavailable) {
+                setpriority = null; // no native access, or a libc older than glibc 2.30 (no gettid)
+            }
+            SETPRIORITY = setpriority;
+            GETTID = gettid;
+        }
     }
 
     private Libc() {
@@ -204,12 +226,12 @@ public final class Libc {
      * rest of the process. Best effort: does nothing where the call is unavailable or refused.
      */
     public static void lowerCurrentThreadPriority() {
-        if (SETPRIORITY == null || GETTID == null) {
+        if (Priority.SETPRIORITY == null || Priority.GETTID == null) {
             return;
         }
         try {
-            int tid = (int) GETTID.invokeExact();
-            int ignored = (int) SETPRIORITY.invokeExact(PRIO_PROCESS, tid, LOWEST_PRIORITY);
+            int tid = (int) Priority.GETTID.invokeExact();
+            int ignored = (int) Priority.SETPRIORITY.invokeExact(PRIO_PROCESS, tid, LOWEST_PRIORITY);
         } catch (Throwable t) {
             // best effort
         }
@@ -227,11 +249,11 @@ public final class Libc {
 
     /** The system's message for {@code errno}, or "errno N". */
     public static String strerror(int errno) {
-        if (STRERROR == null) {
+        if (Messages.STRERROR == null) {
             return "errno " + errno;
         }
         try {
-            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            MemorySegment s = (MemorySegment) Messages.STRERROR.invokeExact(errno);
             return s.reinterpret(256).getString(0);
         } catch (Throwable t) {
             return "errno " + errno;

@@ -62,27 +62,43 @@ public final class Libc {
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), Linker.Option.critical(true));
     private static final MethodHandle MOUNT = errnoHandle("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
-    private static final MethodHandle UMOUNT2 = errnoHandle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle IOCTL = errnoHandle("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
             Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle SOCKETPAIR = errnoHandle("socketpair",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle PIPE2 = errnoHandle("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle RECVMSG = errnoHandle("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle WAITPID = errnoHandle("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    // posix_spawn* return the error number instead of setting errno.
-    private static final MethodHandle SPAWN_FA_INIT = handle("posix_spawn_file_actions_init", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle SPAWN_FA_ADDDUP2 = handle("posix_spawn_file_actions_adddup2",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    private static final MethodHandle SPAWN_FA_DESTROY = handle("posix_spawn_file_actions_destroy",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle POSIX_SPAWNP = handle("posix_spawnp",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
     private static final MethodHandle GETUID = handle("getuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle GETGID = handle("getgid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle GETEUID = handle("geteuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle GETPAGESIZE = handle("getpagesize", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle STRERROR = handle("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+
+    // Each downcall handle of a new shape costs a few ms to make (the JDK spins its stub and
+    // lambda forms; the AOT cache keeps none), so calls a mount may never make get theirs on
+    // first use, through holder classes the JVM initialises lazily.
+
+    /** Unmounting: at the end, or after a failed start. */
+    private static final class Unmount {
+        static final MethodHandle UMOUNT2 = errnoHandle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    }
+
+    /** Error messages. */
+    private static final class Messages {
+        static final MethodHandle STRERROR = handle("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    }
+
+    /** Mounting through fusermount3 (ordinary users): a socket pair, a child, its descriptor back. */
+    private static final class Fusermount {
+        static final MethodHandle SOCKETPAIR = errnoHandle("socketpair",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        static final MethodHandle PIPE2 = errnoHandle("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle RECVMSG = errnoHandle("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle WAITPID = errnoHandle("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        // posix_spawn* return the error number instead of setting errno.
+        static final MethodHandle SPAWN_FA_INIT = handle("posix_spawn_file_actions_init", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle SPAWN_FA_ADDDUP2 = handle("posix_spawn_file_actions_adddup2",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        static final MethodHandle SPAWN_FA_DESTROY = handle("posix_spawn_file_actions_destroy",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle POSIX_SPAWNP = handle("posix_spawnp",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
 
     private Libc() {
     }
@@ -128,7 +144,7 @@ public final class Libc {
     /** The C library's description of an errno. */
     public static String strerror(int errno) {
         try {
-            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            MemorySegment s = (MemorySegment) Messages.STRERROR.invokeExact(errno);
             return s.reinterpret(4096).getString(0);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -185,7 +201,7 @@ public final class Libc {
     }
 
     public static int umount2(MemorySegment state, MemorySegment target, int flags) {
-        return (int) call(UMOUNT2, state, target, flags);
+        return (int) call(Unmount.UMOUNT2, state, target, flags);
     }
 
     public static int ioctl(MemorySegment state, int fd, long request, MemorySegment arg) {
@@ -194,21 +210,21 @@ public final class Libc {
 
     /** socketpair(2) into {@code fds} (two ints). */
     public static int socketpair(MemorySegment state, int domain, int type, int protocol, MemorySegment fds) {
-        return (int) call(SOCKETPAIR, state, domain, type, protocol, fds);
+        return (int) call(Fusermount.SOCKETPAIR, state, domain, type, protocol, fds);
     }
 
     /** pipe2(2) into {@code fds} (two ints: read end, write end). */
     public static int pipe2(MemorySegment state, MemorySegment fds, int flags) {
-        return (int) call(PIPE2, state, fds, flags);
+        return (int) call(Fusermount.PIPE2, state, fds, flags);
     }
 
     public static long recvmsg(MemorySegment state, int fd, MemorySegment msghdr, int flags) {
-        return call(RECVMSG, state, fd, msghdr, flags);
+        return call(Fusermount.RECVMSG, state, fd, msghdr, flags);
     }
 
     /** waitpid(2) with the wait status stored into {@code status} (one int). */
     public static int waitpid(MemorySegment state, int pid, MemorySegment status, int options) {
-        return (int) call(WAITPID, state, pid, status, options);
+        return (int) call(Fusermount.WAITPID, state, pid, status, options);
     }
 
     /**
@@ -219,21 +235,21 @@ public final class Libc {
     public static int spawn(List<String> argv, List<String> env, int[][] dup2s) throws ErrnoException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment actions = arena.allocate(SPAWN_FILE_ACTIONS_SIZE, 16);
-            check("posix_spawn_file_actions_init", (int) SPAWN_FA_INIT.invokeExact(actions));
+            check("posix_spawn_file_actions_init", (int) Fusermount.SPAWN_FA_INIT.invokeExact(actions));
             try {
                 for (int[] dup2 : dup2s) {
                     check("posix_spawn_file_actions_adddup2",
-                            (int) SPAWN_FA_ADDDUP2.invokeExact(actions, dup2[0], dup2[1]));
+                            (int) Fusermount.SPAWN_FA_ADDDUP2.invokeExact(actions, dup2[0], dup2[1]));
                 }
                 MemorySegment pid = arena.allocate(JAVA_INT);
-                int r = (int) POSIX_SPAWNP.invokeExact(pid, arena.allocateFrom(argv.getFirst()), actions,
+                int r = (int) Fusermount.POSIX_SPAWNP.invokeExact(pid, arena.allocateFrom(argv.getFirst()), actions,
                         MemorySegment.NULL, stringArray(arena, argv), stringArray(arena, env));
                 if (r != 0) {
                     throw new ErrnoException("posix_spawnp " + argv.getFirst(), r);
                 }
                 return pid.get(JAVA_INT, 0);
             } finally {
-                int destroyed = (int) SPAWN_FA_DESTROY.invokeExact(actions);
+                int destroyed = (int) Fusermount.SPAWN_FA_DESTROY.invokeExact(actions);
                 assert destroyed == 0;
             }
         } catch (ErrnoException e) {

@@ -28,8 +28,6 @@ final class Posix {
     private static final int EWOULDBLOCK = 11;
 
     private static final MethodHandle MADVISE;
-    private static final MethodHandle FDATASYNC;
-    private static final MethodHandle SYNC_FILE_RANGE;
     private static final MethodHandle FLOCK;
 
     static {
@@ -40,9 +38,27 @@ final class Posix {
         var l = ValueLayout.JAVA_LONG;
         var a = ValueLayout.ADDRESS;
         MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(), FunctionDescriptor.of(i, a, l, i));
-        FDATASYNC = linker.downcallHandle(libc.find("fdatasync").orElseThrow(), FunctionDescriptor.of(i, i), errno);
-        SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i), errno);
         FLOCK = linker.downcallHandle(libc.find("flock").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
+    }
+
+    /**
+     * Only writers need these: made on first use (a holder class the JVM initialises lazily), as a
+     * downcall handle of a new shape costs a reader's start-up a few ms.
+     */
+    private static final class Durability {
+        static final MethodHandle FDATASYNC;
+        static final MethodHandle SYNC_FILE_RANGE;
+
+        static {
+            Linker linker = Linker.nativeLinker();
+            var libc = linker.defaultLookup();
+            var errno = Linker.Option.captureCallState("errno");
+            var i = ValueLayout.JAVA_INT;
+            var l = ValueLayout.JAVA_LONG;
+            FDATASYNC = linker.downcallHandle(libc.find("fdatasync").orElseThrow(), FunctionDescriptor.of(i, i), errno);
+            SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(),
+                    FunctionDescriptor.of(i, i, l, l, i), errno);
+        }
     }
 
     private Posix() {
@@ -102,7 +118,7 @@ final class Posix {
         void sync() throws IOException {
             try {
                 MemorySegment state = Libc.callState();
-                while ((int) FDATASYNC.invokeExact(state, fd()) != 0) {
+                while ((int) Durability.FDATASYNC.invokeExact(state, fd()) != 0) {
                     checkErrno(state, "fdatasync");
                 }
             } catch (IOException | RuntimeException | Error e) {
@@ -119,7 +135,7 @@ final class Posix {
         void startWriteback(long offset, long length) {
             try {
                 MemorySegment state = Libc.callState();
-                int ignored = (int) SYNC_FILE_RANGE.invokeExact(state, fd(), offset, length, SYNC_FILE_RANGE_WRITE);
+                int ignored = (int) Durability.SYNC_FILE_RANGE.invokeExact(state, fd(), offset, length, SYNC_FILE_RANGE_WRITE);
             } catch (Throwable t) {
                 // only a hint
             }
