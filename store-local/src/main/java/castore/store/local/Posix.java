@@ -27,38 +27,25 @@ final class Posix {
     private static final int EINTR = 4;
     private static final int EWOULDBLOCK = 11;
 
-    private static final MethodHandle MADVISE;
-    private static final MethodHandle FLOCK;
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final Linker.Option ERRNO = Linker.Option.captureCallState("errno");
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
 
-    static {
-        Linker linker = Linker.nativeLinker();
-        var libc = linker.defaultLookup();
-        var errno = Linker.Option.captureCallState("errno");
-        var i = ValueLayout.JAVA_INT;
-        var l = ValueLayout.JAVA_LONG;
-        var a = ValueLayout.ADDRESS;
-        MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(), FunctionDescriptor.of(i, a, l, i));
-        FLOCK = linker.downcallHandle(libc.find("flock").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
-    }
+    private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(INT, ValueLayout.ADDRESS, LONG, INT));
+    private static final MethodHandle FLOCK = downcall("flock", FunctionDescriptor.of(INT, INT, INT), ERRNO);
 
     /**
      * Only writers need these: made on first use (a holder class the JVM initialises lazily), as a
      * downcall handle of a new shape costs a reader's start-up a few ms.
      */
     private static final class Durability {
-        static final MethodHandle FDATASYNC;
-        static final MethodHandle SYNC_FILE_RANGE;
+        static final MethodHandle FDATASYNC = downcall("fdatasync", FunctionDescriptor.of(INT, INT), ERRNO);
+        static final MethodHandle SYNC_FILE_RANGE = downcall("sync_file_range", FunctionDescriptor.of(INT, INT, LONG, LONG, INT), ERRNO);
+    }
 
-        static {
-            Linker linker = Linker.nativeLinker();
-            var libc = linker.defaultLookup();
-            var errno = Linker.Option.captureCallState("errno");
-            var i = ValueLayout.JAVA_INT;
-            var l = ValueLayout.JAVA_LONG;
-            FDATASYNC = linker.downcallHandle(libc.find("fdatasync").orElseThrow(), FunctionDescriptor.of(i, i), errno);
-            SYNC_FILE_RANGE = linker.downcallHandle(libc.find("sync_file_range").orElseThrow(),
-                    FunctionDescriptor.of(i, i, l, l, i), errno);
-        }
+    private static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        return LINKER.downcallHandle(LINKER.defaultLookup().find(name).orElseThrow(), descriptor, options);
     }
 
     private Posix() {
