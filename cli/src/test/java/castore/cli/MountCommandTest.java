@@ -171,7 +171,9 @@ class MountCommandTest {
             do {
                 Thread.sleep(50);
                 try (var files = Files.walk(copies)) {
-                    made = files.filter(f -> f.getFileName().toString().matches("[0-9a-f]{64}")).toList();
+                    // Complete copies only: the one being written sits in tmp/ under the same name.
+                    made = files.filter(f -> f.getFileName().toString().matches("[0-9a-f]{64}")
+                            && f.getParent().getFileName().toString().matches("[0-9a-f]{2}")).toList();
                 }
             } while (made.isEmpty() && System.nanoTime() < deadline);
             assertThat(made).hasSize(1);
