@@ -20,8 +20,9 @@ public final class Main implements Runnable {
 
     /**
      * A new instance of the named command, or null. (A switch, not a map of constructor
-     * references: a method handle to picocli's HelpCommand, an old class file the JDK AOT cache
-     * cannot store, crashes the cache's assembly in JDK 25.)
+     * references: a method handle to picocli's HelpCommand crashed the AOT cache's assembly in
+     * JDK 25 while picocli's classes were in the Java 5 format; the launcher's copy no longer is
+     * (module build-tools), but picocli as Maven resolves it for tests still is.)
      */
     private static Object command(String name) {
         return switch (name) {
