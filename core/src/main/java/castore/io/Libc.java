@@ -41,81 +41,43 @@ public final class Libc {
      * used for the duration of one call on its own thread.
      */
     private static final ThreadLocal<MemorySegment> CALL_STATES = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
-    private static final MethodHandle OPEN;
-    private static final MethodHandle PREAD;
-    private static final MethodHandle PWRITE;
-    private static final MethodHandle POSIX_FADVISE;
-    private static final MethodHandle CLOSE;
+    private static final Linker.Option ERRNO_STATE = Linker.Option.captureCallState("errno");
+    private static final Linker.Option CRITICAL = Linker.Option.critical(true);
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
 
-    static {
-        MethodHandle open = null;
-        MethodHandle pread = null;
-        MethodHandle pwrite = null;
-        MethodHandle fadvise = null;
-        MethodHandle close = null;
-        try {
-            Linker linker = Linker.nativeLinker();
-            var libc = linker.defaultLookup();
-            var errno = Linker.Option.captureCallState("errno");
-            var critical = Linker.Option.critical(true);
-            var i = ValueLayout.JAVA_INT;
-            var l = ValueLayout.JAVA_LONG;
-            var a = ValueLayout.ADDRESS;
-            open = linker.downcallHandle(libc.find("open").orElseThrow(), FunctionDescriptor.of(i, a, i, i),
-                    errno, Linker.Option.firstVariadicArg(2));
-            pread = linker.downcallHandle(libc.find("pread").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
-            pwrite = linker.downcallHandle(libc.find("pwrite").orElseThrow(), FunctionDescriptor.of(l, i, a, l, l), errno, critical);
-            fadvise = linker.downcallHandle(libc.find("posix_fadvise").orElseThrow(), FunctionDescriptor.of(i, i, l, l, i));
-            close = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i));
-        } catch (RuntimeException | Error unavailable) {
-            open = null; // IllegalCallerException without native access, or no libc
-        }
-        OPEN = open;
-        PREAD = pread;
-        PWRITE = pwrite;
-        POSIX_FADVISE = fadvise;
-        CLOSE = close;
-    }
+    private static final MethodHandle OPEN = downcall("open", FunctionDescriptor.of(INT, ValueLayout.ADDRESS, INT, INT),
+            ERRNO_STATE, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle PREAD = downcall("pread", FunctionDescriptor.of(LONG, INT, ValueLayout.ADDRESS, LONG, LONG),
+            ERRNO_STATE, CRITICAL);
+    private static final MethodHandle PWRITE = downcall("pwrite", FunctionDescriptor.of(LONG, INT, ValueLayout.ADDRESS, LONG, LONG),
+            ERRNO_STATE, CRITICAL);
+    private static final MethodHandle POSIX_FADVISE = downcall("posix_fadvise", FunctionDescriptor.of(INT, INT, LONG, LONG, INT));
+    private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(INT, INT));
+    /** All of open, pread, pwrite and close; callers fall back to the JDK's file API without them. */
+    private static final boolean AVAILABLE = OPEN != null && PREAD != null && PWRITE != null && CLOSE != null;
 
     // A downcall handle of a new shape costs a few ms to make (the JDK spins its stub; the AOT
     // cache keeps none), so the rarely needed ones are made on first use, in holder classes.
 
     /** strerror, for messages. */
     private static final class Messages {
-        static final MethodHandle STRERROR;
-
-        static {
-            MethodHandle strerror = null;
-            try {
-                Linker linker = Linker.nativeLinker();
-                strerror = linker.downcallHandle(linker.defaultLookup().find("strerror").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-            } catch (RuntimeException | Error unavailable) {
-                // no native access
-            }
-            STRERROR = strerror;
-        }
+        static final MethodHandle STRERROR = downcall("strerror", FunctionDescriptor.of(ValueLayout.ADDRESS, INT));
     }
 
-    /** setpriority and gettid: without them only {@link #lowerCurrentThreadPriority} does nothing. */
+    /** setpriority and gettid (glibc 2.30+): without them only {@link #lowerCurrentThreadPriority} does nothing. */
     private static final class Priority {
-        static final MethodHandle SETPRIORITY;
-        static final MethodHandle GETTID;
+        static final MethodHandle SETPRIORITY = downcall("setpriority", FunctionDescriptor.of(INT, INT, INT, INT));
+        static final MethodHandle GETTID = downcall("gettid", FunctionDescriptor.of(INT));
+    }
 
-        static {
-            MethodHandle setpriority = null;
-            MethodHandle gettid = null;
-            try {
-                Linker linker = Linker.nativeLinker();
-                var libc = linker.defaultLookup();
-                var i = ValueLayout.JAVA_INT;
-                setpriority = linker.downcallHandle(libc.find("setpriority").orElseThrow(), FunctionDescriptor.of(i, i, i, i));
-                gettid = linker.downcallHandle(libc.find("gettid").orElseThrow(), FunctionDescriptor.of(i));
-            } catch (RuntimeException | Error unavailable) {
-                setpriority = null; // no native access, or a libc older than glibc 2.30 (no gettid)
-            }
-            SETPRIORITY = setpriority;
-            GETTID = gettid;
+    /** A libc function, or null without native access (IllegalCallerException) or without the symbol. */
+    private static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        try {
+            Linker linker = Linker.nativeLinker();
+            return linker.downcallHandle(linker.defaultLookup().find(name).orElseThrow(), descriptor, options);
+        } catch (RuntimeException | Error unavailable) {
+            return null;
         }
     }
 
@@ -124,7 +86,7 @@ public final class Libc {
 
     /** Whether native calls are allowed in this JVM (callers fall back to the JDK's file API if not). */
     public static boolean available() {
-        return OPEN != null;
+        return AVAILABLE;
     }
 
     /**
@@ -132,7 +94,7 @@ public final class Libc {
      * {@link NoSuchFileException}, any other failure an IOException naming the path and the cause.
      */
     public static int open(Path path, int flags, int mode) throws IOException {
-        if (OPEN == null) {
+        if (!AVAILABLE) {
             throw new IOException("cannot open " + path + ": native access is not enabled");
         }
         try (Arena arena = Arena.ofConfined()) {
@@ -164,7 +126,7 @@ public final class Libc {
      * when a read reaches end of file. Errors are IOExceptions naming {@code path}.
      */
     public static long transfer(int fd, boolean write, MemorySegment buffer, long offset, Path path) throws IOException {
-        if (OPEN == null) {
+        if (!AVAILABLE) {
             throw new IOException("cannot " + (write ? "write " : "read ") + path + ": native access is not enabled");
         }
         long done = 0;
