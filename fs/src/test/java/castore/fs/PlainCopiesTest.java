@@ -70,6 +70,16 @@ class PlainCopiesTest {
         return put(blobs, data);
     }
 
+    /** Stores {@code count} blobs of SMALL bytes from seeds {@code seed, seed + 1, ...}; their bytes are added to {@code data}. */
+    List<B3Digest> putSmall(int count, int seed, List<byte[]> data) {
+        List<B3Digest> digests = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            data.add(content(SMALL, seed + i));
+            digests.add(put(data.getLast()));
+        }
+        return digests;
+    }
+
     /** Everything readable through {@code fd}, read with pread; at most {@code limit} bytes. */
     static byte[] readFd(int fd, long limit) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
@@ -235,11 +245,7 @@ class PlainCopiesTest {
     @Test
     void evictionStaysWithinTheBudgetAndDeletesTheLeastRecentlyOpenedFirst() throws Exception {
         List<byte[]> data = new ArrayList<>();
-        List<B3Digest> digests = new ArrayList<>();
-        for (int i = 0; i < 5; i++) {
-            data.add(content(SMALL, 10 + i));
-            digests.add(put(data.get(i)));
-        }
+        List<B3Digest> digests = putSmall(5, 10, data);
         B3Digest a = digests.get(0), b = digests.get(1), c = digests.get(2), d = digests.get(3), e = digests.get(4);
         long budget = 3L * SMALL + SMALL / 2;
         try (PlainCopies copies = open(1, budget)) {
@@ -554,11 +560,7 @@ class PlainCopiesTest {
     @Test
     void reopeningCountsTheCopiesAndOrdersThemByMtime() throws Exception {
         List<byte[]> data = new ArrayList<>();
-        List<B3Digest> digests = new ArrayList<>();
-        for (int i = 0; i < 4; i++) {
-            data.add(content(SMALL, 40 + i));
-            digests.add(put(data.get(i)));
-        }
+        List<B3Digest> digests = putSmall(4, 40, data);
         B3Digest a = digests.get(0), b = digests.get(1), c = digests.get(2), d = digests.get(3);
         long budget = 3L * SMALL;
         try (PlainCopies copies = open(1, budget)) {
