@@ -66,6 +66,7 @@ public final class FuseServer implements AutoCloseable {
     private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
     private final AtomicBoolean warnedWriteError = new AtomicBoolean();
     private final java.util.concurrent.atomic.AtomicLong interrupts = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
     private volatile KernelCachePusher kernelCache;
 
     public FuseServer(FileSystem fs, Config config, BufferPool pool) {
@@ -93,6 +94,11 @@ public final class FuseServer implements AutoCloseable {
         return pusher == null ? 0 : pusher.pushedBytes();
     }
 
+    /** How many requests arrived, of every kind. */
+    public long requestsReceived() {
+        return requests.sum();
+    }
+
     /** How many INTERRUPT requests arrived (after the first is answered ENOSYS, usually one at most). */
     public long interruptsReceived() {
         return interrupts.get();
@@ -114,6 +120,7 @@ public final class FuseServer implements AutoCloseable {
      * {@code turn}. Replies that are answered right away use {@code own}, the calling reader's buffer.
      */
     public void handle(byte[] in, int length, Channel channel, ReplyBuffer own, ReadTurn turn) {
+        requests.increment();
         dispatch(in, length, channel, own, turn);
         // Whoever waits for INIT (mount) learns of it only now that this reader is free again.
         InitInfo info = initInfo;

@@ -151,6 +151,11 @@ public final class FuseMount implements AutoCloseable {
         return server.initInfo();
     }
 
+    /** How many requests the kernel has sent this mount so far. */
+    public long requestsReceived() {
+        return server.requestsReceived();
+    }
+
     /** The server, for tests that look at protocol counters. */
     FuseServer server() {
         return server;
