@@ -21,6 +21,9 @@
 # With CASTORE_PASSTHROUGH=1, castore mounts with --passthrough $BENCH_DIR/plain (plain copies of files
 # of 1 MiB or more, read by the kernel itself): the copies are made first by a mount that reads those
 # files once, so "cold" means copies on disk, page cache dropped (the state of any later mount).
+# BENCH_SETTLE=SECONDS (default 0) waits that long between a fresh mount and its cold run, for every
+# system: the cold case of a mount that was idle a while (castore's warm-up has then compiled its
+# request path; docs/filesystem.md, "Warm-up"). With 0 the cold run starts as soon as the mount is up.
 # Usage: bench/mount.sh [workload...]   (default: all)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -30,6 +33,7 @@ THREADS="${CASTORE_THREADS:-4}"
 COLD_RUNS="${BENCH_COLD:-2}"
 WARM_RUNS="${BENCH_WARM:-3}"
 PASSTHROUGH="${CASTORE_PASSTHROUGH:-0}"
+SETTLE="${BENCH_SETTLE:-0}"
 CASTORE_ARGS=()
 [ "$PASSTHROUGH" = 1 ] && CASTORE_ARGS=(--passthrough "$WORK/plain")
 WORKLOADS=("${@:-walk walkstat lstat read seq-random seq-real pread par4}")
@@ -129,6 +133,7 @@ start() {
   esac
   # The daemon's own start-up is not part of any workload.
   stat "$BASE/tree" >/dev/null
+  sleep "$SETTLE"
   drop_caches
 }
 
@@ -173,7 +178,7 @@ unmount_all
 
 echo
 echo "castore mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r), client and daemons on CPU $CPU,"
-echo "castore --threads $THREADS ${CASTORE_ARGS[*]}, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold / $WARM_RUNS warm / $COLD_RUNS cold-again runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
+echo "castore --threads $THREADS ${CASTORE_ARGS[*]}, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold (${SETTLE} s after mounting) / $WARM_RUNS warm / $COLD_RUNS cold-again runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
 echo
 echo "| workload | unit | state | native | squashfuse_ll | castore | castore/squashfuse_ll | castore/native |"
 echo "|---|---|---|---:|---:|---:|---:|---:|"

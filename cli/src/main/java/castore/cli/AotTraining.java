@@ -1,17 +1,11 @@
 package castore.cli;
 
 import castore.fs.CastoreFileSystem;
+import castore.fs.FsOptions;
+import castore.fs.WarmUp;
+import castore.fuse.server.KernelSimulator;
 import castore.grpc.ListenAddress;
 import castore.grpc.server.CastoreServer;
-import castore.fs.FsOptions;
-import castore.fuse.abi.Init;
-import castore.fuse.abi.Opcode;
-import castore.fuse.abi.Wire;
-import castore.fuse.api.Errno;
-import castore.fuse.server.BufferPool;
-import castore.fuse.server.Channel;
-import castore.fuse.server.FuseServer;
-import castore.fuse.server.ReplyBuffer;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
@@ -19,7 +13,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,11 +20,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
@@ -102,6 +91,7 @@ public final class AotTraining {
         castore(ExitCodes.NOT_FOUND, "cat", "--store", store, "tree/no-such-file");
         castore(ExitCodes.USAGE, "ls", "--no-such-option");
         serveThroughFuse(store);
+        warmUp();
         throughADaemon(store);
     }
 
@@ -192,191 +182,45 @@ public final class AotTraining {
     private void serveThroughFuse(String store, FsOptions options) throws Exception {
         try (Store opened = Stores.open(store, null, null, StoreOptions.DEFAULT.withReadOnly(true))) {
             int maxWrite = 1 << 20;
-            var fs = new CastoreFileSystem(opened, options);
-            var pool = new BufferPool(() -> new ReplyBuffer(new byte[FuseServer.replyBufferSize(maxWrite)], MemorySegment.NULL));
-            var server = new FuseServer(fs, new FuseServer.Config(maxWrite, 4096, 64, false), pool);
-            var kernel = new FakeKernel(server, pool.acquire());
-
-            byte[] init = new byte[Wire.INIT_IN];
-            Wire.putI32(init, 0, Init.MAJOR);
-            Wire.putI32(init, 4, Init.MINOR);
-            Wire.putI32(init, 8, 128 << 10);
-            Wire.putI32(init, 12, -1);
-            kernel.call(Opcode.INIT, 0, init);
-            server.initialized().get(10, TimeUnit.SECONDS);
-
+            var kernel = KernelSimulator.start(new CastoreFileSystem(opened, options), maxWrite);
             long root = 1;
-            kernel.call(Opcode.GETATTR, root, new byte[Wire.GETATTR_IN]);
+            kernel.getattr(root);
             if (options.listRoot()) {
-                kernel.listDirectory(root);
+                kernel.readDirectoryPlus(root, 4096);
             }
             long treeNode = kernel.lookup(root, "tree");
-            kernel.call(Opcode.STATFS, treeNode, new byte[0]);
-            kernel.listDirectory(treeNode);
+            kernel.statfs(treeNode);
+            kernel.readDirectoryPlus(treeNode, 4096);
+            kernel.readDirectory(treeNode, 4096);
             for (int i = 0; i < files.size(); i += 5) {
                 long node = treeNode;
                 for (String component : files.get(i).split("/")) {
                     node = kernel.lookup(node, component);
                 }
-                kernel.call(Opcode.GETATTR, node, new byte[Wire.GETATTR_IN]);
+                kernel.getattr(node);
                 kernel.readFile(node, 64 << 10);
-                kernel.call(Opcode.LISTXATTR, node, xattrBody(4096, null));
-                kernel.call(Opcode.GETXATTR, node, xattrBody(4096, "user.tvix.castore.blob.digest"));
-                kernel.forget(node);
+                kernel.listxattr(node, 4096);
+                kernel.getxattr(node, "user.tvix.castore.blob.digest", 4096);
+                kernel.forget(node, 1);
             }
             long big = kernel.lookup(treeNode, "multi-2.bin");
             kernel.readFile(big, maxWrite);
             long link = kernel.lookup(kernel.lookup(treeNode, "d0"), "link");
-            kernel.call(Opcode.READLINK, link, new byte[0]);
-            byte[] access = new byte[Wire.ACCESS_IN];
-            Wire.putI32(access, 0, 4);
-            kernel.call(Opcode.ACCESS, treeNode, access);
-            kernel.lookupMissing(treeNode, "no-such-name");
-            kernel.call(Opcode.DESTROY, 0, new byte[0]);
+            kernel.readlink(link);
+            kernel.access(treeNode, 4);
+            if (kernel.lookup(treeNode, "no-such-name") != 0) {
+                throw new AssertionError("FUSE LOOKUP of 'no-such-name' found a node");
+            }
+            kernel.destroy();
         }
     }
 
-    private static byte[] xattrBody(int size, String name) {
-        byte[] nameBytes = name == null ? new byte[0] : cString(name);
-        byte[] body = new byte[Wire.GETXATTR_IN + nameBytes.length];
-        Wire.putI32(body, 0, size);
-        System.arraycopy(nameBytes, 0, body, Wire.GETXATTR_IN, nameBytes.length);
-        return body;
-    }
-
-    private static byte[] cString(String s) {
-        byte[] b = s.getBytes(StandardCharsets.UTF_8);
-        byte[] out = new byte[b.length + 1];
-        System.arraycopy(b, 0, out, 0, b.length);
-        return out;
-    }
-
-    /** Plays the kernel's side of /dev/fuse: encodes requests, waits for each reply. */
-    private static final class FakeKernel implements Channel {
-        private final FuseServer server;
-        private final byte[] request;
-        private final ReplyBuffer own;
-        private final Map<Long, CompletableFuture<byte[]>> pending = new ConcurrentHashMap<>();
-        private long unique = 2;
-
-        FakeKernel(FuseServer server, ReplyBuffer own) {
-            this.server = server;
-            this.request = new byte[FuseServer.readBufferSize(1 << 20)];
-            this.own = own;
-        }
-
-        /** Sends one request and returns the reply's body; fails unless the reply says success. */
-        byte[] call(int opcode, long nodeId, byte[] body) throws Exception {
-            byte[] reply = send(opcode, nodeId, body);
-            if (reply == null) {
-                return null;
+    /** The mount's own warm-up, as `castore mount` starts it. */
+    private void warmUp() throws Exception {
+        try (WarmUp warmUp = WarmUp.start(FsOptions.defaults(), work, () -> 0)) {
+            if (!warmUp.await(java.time.Duration.ofMinutes(2)) || warmUp.failure() != null) {
+                throw new AssertionError("the mount's warm-up failed", warmUp.failure());
             }
-            int error = Wire.i32(reply, 4);
-            if (error != 0) {
-                throw new AssertionError("FUSE " + Opcode.name(opcode) + " of node " + nodeId + " failed: errno " + -error);
-            }
-            return java.util.Arrays.copyOfRange(reply, Wire.OUT_HEADER, reply.length);
-        }
-
-        /** A name that does not exist: an error, or (a negative entry the kernel caches) node id 0. */
-        void lookupMissing(long parent, String name) throws Exception {
-            byte[] reply = send(Opcode.LOOKUP, parent, cString(name));
-            if (Wire.i32(reply, 4) == 0 && Wire.u64(reply, Wire.OUT_HEADER) != 0) {
-                throw new AssertionError("FUSE LOOKUP of '" + name + "' found a node, expected none");
-            }
-        }
-
-        private byte[] send(int opcode, long nodeId, byte[] body) throws Exception {
-            long id = unique++;
-            int length = Wire.IN_HEADER + body.length;
-            java.util.Arrays.fill(request, 0, Wire.IN_HEADER, (byte) 0);
-            Wire.putI32(request, Wire.IN_LEN, length);
-            Wire.putI32(request, Wire.IN_OPCODE, opcode);
-            Wire.putU64(request, Wire.IN_UNIQUE, id);
-            Wire.putU64(request, Wire.IN_NODEID, nodeId);
-            System.arraycopy(body, 0, request, Wire.IN_HEADER, body.length);
-            boolean answered = !Opcode.isNoReply(opcode);
-            CompletableFuture<byte[]> reply = new CompletableFuture<>();
-            if (answered) {
-                pending.put(id, reply);
-            }
-            server.handle(request, length, this, own);
-            return answered ? reply.get(30, TimeUnit.SECONDS) : null;
-        }
-
-        @Override
-        public int write(ReplyBuffer buffer, int n) {
-            CompletableFuture<byte[]> waiting = pending.remove(Wire.u64(buffer.array(), 8));
-            if (waiting != null) {
-                waiting.complete(java.util.Arrays.copyOf(buffer.array(), n));
-            }
-            return 0;
-        }
-
-        /** Page-cache pushes (FUSE_NOTIFY_STORE) are taken and dropped. */
-        @Override
-        public int notify(MemorySegment message, int n, MemorySegment callState) {
-            return 0;
-        }
-
-        long lookup(long parent, String name) throws Exception {
-            byte[] entry = call(Opcode.LOOKUP, parent, cString(name));
-            return Wire.u64(entry, 0);
-        }
-
-        void forget(long node) throws Exception {
-            byte[] body = new byte[Wire.FORGET_IN];
-            Wire.putU64(body, 0, 1);
-            send(Opcode.FORGET, node, body);
-        }
-
-        void listDirectory(long node) throws Exception {
-            Long fh = open(Opcode.OPENDIR, node);
-            call(Opcode.READDIRPLUS, node, readBody(fh == null ? 0 : fh, 0, 64 << 10));
-            call(Opcode.READDIR, node, readBody(fh == null ? 0 : fh, 0, 4096));
-            if (fh != null) {
-                call(Opcode.RELEASEDIR, node, releaseBody(fh));
-            }
-        }
-
-        void readFile(long node, int chunk) throws Exception {
-            Long fh = open(Opcode.OPEN, node);
-            for (long offset = 0; ; offset += chunk) {
-                byte[] data = call(Opcode.READ, node, readBody(fh == null ? 0 : fh, offset, chunk));
-                if (data.length < chunk) {
-                    break;
-                }
-            }
-            if (fh != null) {
-                call(Opcode.RELEASE, node, releaseBody(fh));
-            }
-        }
-
-        /** OPEN or OPENDIR: the handle, or null when the filesystem lets the kernel open by itself (ENOSYS). */
-        private Long open(int opcode, long node) throws Exception {
-            byte[] reply = send(opcode, node, new byte[Wire.OPEN_IN]);
-            int error = Wire.i32(reply, 4);
-            if (error == -Errno.ENOSYS) {
-                return null;
-            }
-            if (error != 0) {
-                throw new AssertionError("FUSE " + Opcode.name(opcode) + " of node " + node + " failed: errno " + -error);
-            }
-            return Wire.u64(reply, Wire.OUT_HEADER);
-        }
-
-        private static byte[] readBody(long fh, long offset, int size) {
-            byte[] body = new byte[Wire.READ_IN];
-            Wire.putU64(body, 0, fh);
-            Wire.putU64(body, 8, offset);
-            Wire.putI32(body, 16, size);
-            return body;
-        }
-
-        private static byte[] releaseBody(long fh) {
-            byte[] body = new byte[Wire.RELEASE_IN];
-            Wire.putU64(body, 0, fh);
-            return body;
         }
     }
 

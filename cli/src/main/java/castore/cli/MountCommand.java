@@ -4,6 +4,7 @@ import castore.fs.CastoreFileSystem;
 import castore.fs.CopyAhead;
 import castore.fs.FsOptions;
 import castore.fs.PlainCopies;
+import castore.fs.WarmUp;
 import castore.model.InvalidDataException;
 import castore.service.cache.CacheConfig;
 import castore.service.cache.Prefetcher;
@@ -47,6 +48,12 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = "--no-cache-push", description = "After a random read, do not push the rest of the chunk read "
             + "into the kernel's page cache (it is pushed by default: later reads nearby then need no request).")
     boolean noCachePush;
+
+    @Option(names = "--no-warm-up", description = "Do not warm up: by default, once mounted, castore serves a small "
+            + "synthetic tree to itself at the lowest CPU priority (about a second of one CPU, a few MiB in a temporary "
+            + "directory), so its code is compiled before the first real requests; without it, a fresh mount's first "
+            + "walk runs up to a third slower.")
+    boolean noWarmUp;
 
     @Option(names = "--no-xattr", description = "Do not serve the user.tvix.castore.*.digest extended attributes.")
     boolean noXattr;
@@ -136,11 +143,20 @@ final class MountCommand implements Callable<Integer> {
                     }
                     spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target);
                     spec.commandLine().getOut().flush();
-                    mount.awaitUnmount();
+                    try (WarmUp warmUp = noWarmUp ? null : WarmUp.start(fsOptions, temporaryDirectory(),
+                            mount::requestsReceived)) {
+                        mount.awaitUnmount();
+                    }
                 }
             }
         }
         return ExitCodes.OK;
+    }
+
+    /** Where the warm-up keeps its scratch store: $TMPDIR as other tools do, else the JVM's temporary directory. */
+    private static Path temporaryDirectory() {
+        String tmpdir = System.getenv("TMPDIR");
+        return Path.of(tmpdir != null && !tmpdir.isEmpty() ? tmpdir : System.getProperty("java.io.tmpdir"));
     }
 
     /** The --passthrough directory, or null without the option. */

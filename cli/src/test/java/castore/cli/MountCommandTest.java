@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -43,10 +44,18 @@ class MountCommandTest {
 
     /** Starts {@code castore mount --store STORE} and waits for its ready line. */
     static Running startMount(String store, Path mountpoint, String... options) throws Exception {
+        return startMount(Map.of(), store, mountpoint, options);
+    }
+
+    /** Starts {@code castore mount --store STORE} with more environment variables and waits for its ready line. */
+    static Running startMount(Map<String, String> environment, String store, Path mountpoint, String... options)
+            throws Exception {
         List<String> args = new ArrayList<>(List.of("mount", "--store", store));
         args.addAll(List.of(options));
         args.add(mountpoint.toString());
-        Process p = new ProcessBuilder(castore(args.toArray(String[]::new))).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        var builder = new ProcessBuilder(castore(args.toArray(String[]::new))).redirectError(ProcessBuilder.Redirect.INHERIT);
+        builder.environment().putAll(environment);
+        Process p = builder.start();
         var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         String line = firstLine(out);
         assertThat(line).startsWith("castore: mounted ").endsWith(" at " + mountpoint);
@@ -110,6 +119,75 @@ class MountCommandTest {
             unmountExpectingExitZero(p, mnt);
         } finally {
             stop(p, mnt);
+        }
+    }
+
+    @Test
+    void warmsUpInTmpdirWhileServingAndLeavesNothingThere() throws Exception {
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path scratch = Files.createDirectory(tmp.resolve("scratch"));
+        Process p = startMount(Map.of("TMPDIR", scratch.toString()), "memory://", mnt, "--list-root").process();
+        try {
+            assertThat(awaitEntries(scratch, true)).as("the warm-up's scratch store").singleElement().asString()
+                    .startsWith(scratch.resolve("castore-warm-up-").toString());
+            assertThat(Commands.run("ls", "-f", mnt.toString()).assertOk().stdout()).isEqualTo(".\n..\n");
+            assertThat(awaitEntries(scratch, false)).as("deleted once done").isEmpty();
+            unmountExpectingExitZero(p, mnt);
+        } finally {
+            stop(p, mnt);
+        }
+    }
+
+    @Test
+    void aSignalDuringTheWarmUpStillExitsZeroAndDeletesItsScratchStore() throws Exception {
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path scratch = Files.createDirectory(tmp.resolve("scratch"));
+        Process p = startMount(Map.of("TMPDIR", scratch.toString()), "memory://", mnt).process();
+        try {
+            assertThat(awaitEntries(scratch, true)).isNotEmpty();
+            Commands.run("kill", "-TERM", String.valueOf(p.pid())).assertOk();
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).isZero();
+            assertThat(MountInfo.find(mnt)).isEmpty();
+            try (var left = Files.list(scratch)) {
+                assertThat(left).isEmpty();
+            }
+        } finally {
+            stop(p, mnt);
+        }
+    }
+
+    @Test
+    void noWarmUpMakesNoScratchStore() throws Exception {
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path scratch = Files.createDirectory(tmp.resolve("scratch"));
+        Process p = startMount(Map.of("TMPDIR", scratch.toString()), "memory://", mnt, "--no-warm-up").process();
+        try {
+            Thread.sleep(1500);
+            try (var left = Files.list(scratch)) {
+                assertThat(left).isEmpty();
+            }
+            unmountExpectingExitZero(p, mnt);
+        } finally {
+            stop(p, mnt);
+        }
+    }
+
+    /** The entries of {@code dir} once it has some ({@code present}) or none, polling for up to 60 s. */
+    private static List<Path> awaitEntries(Path dir, boolean present) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            List<Path> entries;
+            try (var list = Files.list(dir)) {
+                entries = list.toList();
+            }
+            if (entries.isEmpty() != present || System.nanoTime() > deadline) {
+                return entries;
+            }
+            Thread.sleep(2);
         }
     }
 

@@ -1,0 +1,396 @@
+package castore.fs;
+
+import castore.fuse.server.KernelSimulator;
+import castore.io.Libc;
+import castore.model.B3Digest;
+import castore.model.Directory;
+import castore.model.DirectoryNode;
+import castore.model.FileNode;
+import castore.model.Name;
+import castore.model.SymlinkNode;
+import castore.service.BlobWriter;
+import castore.service.ClosurePutter;
+import castore.service.Store;
+import castore.service.StoreOptions;
+import castore.service.Stores;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
+
+/**
+ * The mount's JIT warm-up. A fresh JVM runs a mount's first few thousand requests in the
+ * interpreter while it compiles their code: a cold {@code find} over 63k entries takes a third
+ * longer on a fresh mount than on one that has served before (docs/performance.md, "Session 9").
+ * Right after mounting, this serves a synthetic tree from a scratch store through the same
+ * {@code FuseServer} and {@link CastoreFileSystem} code (walks, lookups, stats, reads, xattrs,
+ * forgets), on one platform thread at the lowest CPU priority, so the JIT compiles the request
+ * path while the mount is idle and real requests find it compiled.
+ *
+ * <p>It reads nothing of the mounted store. The scratch store (a few MiB) lives in a temporary
+ * directory that is deleted when the warm-up ends or is closed. A failure ends
+ * the warm-up with one line to the mount's problem log and changes nothing else.
+ */
+public final class WarmUp implements AutoCloseable {
+    /** One mount's negotiated max_write: READs of up to 1 MiB. */
+    private static final int MAX_WRITE = 1 << 20;
+    private static final int DIRECTORIES = 24;
+    private static final int FILES_PER_DIRECTORY = 100;
+    private static final int DISTINCT_SMALL_BLOBS = 600;
+    private static final int PASSES = 3;
+    /** Directories d0 to d5 nest, each in the one before. */
+    private static final int CHAIN = 6;
+    private static final String ROOT = "warm-up";
+    private static final String BLOB_XATTR = "user.tvix.castore.blob.digest";
+    private static final String DIRECTORY_XATTR = "user.tvix.castore.directory.digest";
+
+    /** Real requests after which the warm-up steps aside: real work then compiles the code itself. */
+    static final int STEP_ASIDE_AFTER = 64;
+
+    private final FsOptions options;
+    private final Path scratchParent;
+    private final LongSupplier mountRequests;
+    private final long requestsAtStart;
+    private final CountDownLatch done = new CountDownLatch(1);
+    private final Thread thread;
+    private volatile boolean stopping;
+    private volatile Throwable failure;
+    private volatile long requests;
+    private volatile Path scratch;
+
+    private volatile boolean steppedAside;
+
+    private WarmUp(FsOptions options, Path scratchParent, LongSupplier mountRequests) {
+        this.options = options;
+        this.scratchParent = scratchParent;
+        this.mountRequests = mountRequests;
+        this.requestsAtStart = mountRequests.getAsLong();
+        this.thread = Thread.ofPlatform().name("castore-warm-up").daemon().unstarted(this::run);
+    }
+
+    /**
+     * Starts warming up the code a mount with {@code options} runs (listing the mount root, xattrs,
+     * read-ahead and the kernel-cache feed as they are set there), with its scratch store in a
+     * new directory under {@code scratchParent}. It steps aside (ends early) once the mount has
+     * received more than {@value #STEP_ASIDE_AFTER} requests since this call, as told by
+     * {@code mountRequests}: from then on the mount's own requests get the JIT's attention, and a
+     * warm-up would only compete with them.
+     */
+    public static WarmUp start(FsOptions options, Path scratchParent, LongSupplier mountRequests) {
+        WarmUp warmUp = new WarmUp(options, scratchParent, mountRequests);
+        warmUp.thread.start();
+        return warmUp;
+    }
+
+    /** Waits for the warm-up to end; true if it ended within {@code timeout}. */
+    public boolean await(Duration timeout) throws InterruptedException {
+        return done.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** What ended the warm-up early, or null (still running, finished, or stopped by {@link #close()}). */
+    public Throwable failure() {
+        return failure;
+    }
+
+    /** True if it ended early because the mount got busy. */
+    public boolean steppedAside() {
+        return steppedAside;
+    }
+
+    /** FUSE requests served so far. */
+    public long requests() {
+        return requests;
+    }
+
+    /** The scratch directory while it exists (null before it is made and after it is deleted). */
+    Path scratch() {
+        return scratch;
+    }
+
+    /** Stops the warm-up at its next request and waits for it to delete its scratch store. */
+    @Override
+    public void close() throws InterruptedException {
+        stopping = true;
+        if (!done.await(10, TimeUnit.SECONDS)) {
+            options.problems().accept("warm-up did not stop within 10 s; its scratch store " + scratch + " may be left behind");
+        }
+    }
+
+    private void run() {
+        Libc.lowerCurrentThreadPriority();
+        try {
+            scratch = Files.createTempDirectory(scratchParent, "castore-warm-up-");
+            // A local store whatever the mount's store is: the filesystem's and the local store's code
+            // are what every mount runs. (A scratch gRPC server and client cost 2.5 s of CPU for 8% on
+            // a remote mount's first GiB: docs/performance.md, "Session 9".)
+            String address = "local://" + scratch.toUri().getRawPath() + "?fsync=false";
+            try (Store store = Stores.open(address, StoreOptions.DEFAULT)) {
+                List<SyntheticDirectory> tree = fill(store);
+                serve(store, tree);
+            }
+        } catch (Stopped stopped) {
+            // closed while running: nothing to report
+        } catch (Throwable t) {
+            failure = t;
+            options.problems().accept("warm-up stopped (the mount is unaffected): " + t);
+        } finally {
+            if (scratch != null) {
+                deleteTree(scratch);
+                scratch = null;
+            }
+            done.countDown();
+        }
+    }
+
+    // ---- the synthetic tree ----
+
+    /** A directory of the synthetic tree: its path below the root and its entries by kind. */
+    private record SyntheticDirectory(List<String> path, List<String> files, List<String> symlinks, List<String> bigFiles) { }
+
+    /**
+     * Stores the tree: {@value #DIRECTORIES} directories (some nested) of {@value #FILES_PER_DIRECTORY}
+     * small files each (0 B to 48 KiB, many distinct contents, some identical), a few symlinks,
+     * and two multi-chunk files at the top; registers it as root {@value #ROOT}.
+     */
+    private List<SyntheticDirectory> fill(Store store) throws IOException {
+        Random random = new Random(20261126);
+        List<B3Digest> digests = new ArrayList<>();
+        List<Integer> sizes = new ArrayList<>();
+        for (int i = 0; i < DISTINCT_SMALL_BLOBS; i++) {
+            if (i % 50 == 0) {
+                checkStopping();
+            }
+            int size = switch (i % 8) {
+                case 0 -> random.nextInt(64);
+                case 1, 2, 3, 4 -> random.nextInt(4096);
+                case 5, 6 -> 4096 + random.nextInt(12 * 1024);
+                default -> 16 * 1024 + random.nextInt(32 * 1024);
+            };
+            digests.add(putBlob(store, bytes(random, size)));
+            sizes.add(size);
+        }
+        List<SyntheticDirectory> tree = new ArrayList<>();
+        ClosurePutter closure = store.directories().putClosure();
+        Directory.Builder top = Directory.builder();
+        // d0 holds d1, which holds d2, ... down to d5; d6 and up sit in the top directory.
+        // Built deepest first, as a closure is put: leaves before their parents.
+        Directory child = null;
+        for (int d = DIRECTORIES - 1; d >= 0; d--) {
+            checkStopping();
+            var files = new ArrayList<String>();
+            var symlinks = new ArrayList<String>();
+            Directory.Builder builder = Directory.builder();
+            for (int f = 0; f < FILES_PER_DIRECTORY; f++) {
+                String name = "file-" + f + (f % 3 == 0 ? ".txt" : ".dat");
+                int blob = random.nextInt(DISTINCT_SMALL_BLOBS);
+                builder.add(name, new FileNode(digests.get(blob), sizes.get(blob), f % 17 == 0));
+                files.add(name);
+            }
+            for (int l = 0; l < 4; l++) {
+                String name = "link-" + l;
+                builder.add(name, SymlinkNode.of(l == 3 ? "../no-such-target" : "file-" + l + ".dat"));
+                symlinks.add(name);
+            }
+            boolean inChain = d < CHAIN;
+            if (child != null) {
+                builder.add("d" + (d + 1), node(child));
+            }
+            Directory directory = builder.build();
+            closure.put(directory);
+            List<String> path = inChain ? IntStream.rangeClosed(0, d).mapToObj(i -> "d" + i).toList() : List.of("d" + d);
+            tree.add(new SyntheticDirectory(path, files, symlinks, List.of()));
+            child = inChain && d > 0 ? directory : null;
+            if (!inChain || d == 0) {
+                top.add("d" + d, node(directory));
+            }
+        }
+        var bigFiles = new ArrayList<String>();
+        for (int b = 0; b < 2; b++) {
+            checkStopping();
+            byte[] data = bytes(random, (3 << 20) + random.nextInt(1 << 20));
+            String name = "big-" + b + ".bin";
+            top.add(name, new FileNode(putBlob(store, data), data.length, false));
+            bigFiles.add(name);
+        }
+        Directory topDirectory = top.build();
+        closure.put(topDirectory);
+        closure.finish();
+        tree.add(new SyntheticDirectory(List.of(), List.of(), List.of(), bigFiles));
+        store.roots().put(Name.of(ROOT), node(topDirectory));
+        return tree;
+    }
+
+    private static DirectoryNode node(Directory directory) {
+        return new DirectoryNode(directory.digest(), directory.size());
+    }
+
+    private static B3Digest putBlob(Store store, byte[] data) throws IOException {
+        try (BlobWriter writer = store.blobs().create()) {
+            writer.write(data, 0, data.length);
+            return writer.finish();
+        }
+    }
+
+    private static byte[] bytes(Random random, int size) {
+        byte[] b = new byte[size];
+        random.nextBytes(b);
+        return b;
+    }
+
+    // ---- the requests ----
+
+    private void serve(Store store, List<SyntheticDirectory> tree) throws IOException {
+        FsOptions here = options.withListRoot(true).withRootEntered(root -> { })
+                .withProblems(line -> { throw new IllegalStateException("synthetic store: " + line); });
+        var fs = new CastoreFileSystem(store, here);
+        KernelSimulator kernel = KernelSimulator.start(fs, MAX_WRITE);
+        Random random = new Random(7);
+        for (int pass = 0; pass < PASSES; pass++) {
+            var lookups = new HashMap<Long, Long>();
+            kernel.getattr(1);
+            kernel.readDirectory(1, 4096);
+            kernel.statfs(1);
+            long top = lookup(kernel, lookups, 1, ROOT);
+            for (SyntheticDirectory directory : tree) {
+                long node = top;
+                for (String component : directory.path()) {
+                    node = lookup(kernel, lookups, node, component);
+                }
+                serveDirectory(kernel, lookups, node, directory, random);
+            }
+            forgetAll(kernel, lookups, pass % 2 == 0);
+        }
+        kernel.destroy();
+    }
+
+    /** What a walk, a stat of every entry and a read of every file send for one directory. */
+    private void serveDirectory(KernelSimulator kernel, Map<Long, Long> lookups, long node, SyntheticDirectory directory,
+                                Random random) throws IOException {
+        checkStopping();
+        kernel.getattr(node);
+        for (long found : kernel.readDirectoryPlus(node, 4096)) {
+            lookups.merge(found, 1L, Long::sum);
+        }
+        count(4);
+        if (options.xattrs()) {
+            kernel.getxattr(node, DIRECTORY_XATTR, 0);
+            kernel.getxattr(node, DIRECTORY_XATTR, 256);
+            count(2);
+        }
+        kernel.access(node, 4 | 1);
+        if (kernel.lookup(node, "no-such-name") != 0) {
+            throw new IllegalStateException("a name that is not there was found");
+        }
+        count(2);
+        for (String name : directory.files()) {
+            checkStopping();
+            long file = lookup(kernel, lookups, node, name);
+            kernel.getattr(file);
+            kernel.readFile(file, 128 << 10);
+            count(4);
+            if (options.xattrs() && random.nextInt(4) == 0) {
+                kernel.listxattr(file, 0);
+                kernel.listxattr(file, 256);
+                kernel.getxattr(file, BLOB_XATTR, 256);
+                count(3);
+            }
+        }
+        for (String name : directory.symlinks()) {
+            long link = lookup(kernel, lookups, node, name);
+            kernel.readlink(link);
+            count(1);
+        }
+        for (String name : directory.bigFiles()) {
+            checkStopping();
+            long file = lookup(kernel, lookups, node, name);
+            long size = kernel.readFile(file, MAX_WRITE);
+            kernel.readFile(file, 128 << 10);
+            long[] offsets = new long[300];
+            for (int i = 0; i < offsets.length; i++) {
+                offsets[i] = random.nextLong(size) & ~4095L;
+            }
+            kernel.readAt(file, offsets, 4096);
+            count(offsets.length + (int) (2 * size / (128 << 10)));
+        }
+    }
+
+    private long lookup(KernelSimulator kernel, Map<Long, Long> lookups, long parent, String name) throws IOException {
+        long node = kernel.lookup(parent, name);
+        if (node == 0) {
+            throw new IllegalStateException("synthetic entry " + name + " not found");
+        }
+        lookups.merge(node, 1L, Long::sum);
+        count(1);
+        return node;
+    }
+
+    /** Gives back every lookup, as the kernel does when it drops its caches: one FORGET each, or in batches. */
+    private void forgetAll(KernelSimulator kernel, Map<Long, Long> lookups, boolean batched) throws IOException {
+        if (!batched) {
+            for (var e : lookups.entrySet()) {
+                kernel.forget(e.getKey(), e.getValue());
+            }
+            count(lookups.size());
+            return;
+        }
+        long[] nodes = new long[256];
+        long[] counts = new long[256];
+        int n = 0;
+        for (var e : lookups.entrySet()) {
+            nodes[n] = e.getKey();
+            counts[n++] = e.getValue();
+            if (n == nodes.length) {
+                kernel.batchForget(nodes, counts);
+                n = 0;
+                count(1);
+            }
+        }
+        if (n > 0) {
+            kernel.batchForget(java.util.Arrays.copyOf(nodes, n), java.util.Arrays.copyOf(counts, n));
+            count(1);
+        }
+    }
+
+    private void count(int n) {
+        requests += n;
+    }
+
+    private void checkStopping() {
+        if (stopping) {
+            throw new Stopped();
+        }
+        if (mountRequests.getAsLong() - requestsAtStart > STEP_ASIDE_AFTER) {
+            steppedAside = true;
+            throw new Stopped();
+        }
+    }
+
+    /** Thrown out of the work when {@link #close()} asks it to stop or the mount got busy. */
+    private static final class Stopped extends RuntimeException {
+        Stopped() {
+            super(null, null, false, false);
+        }
+    }
+
+    private static void deleteTree(Path dir) {
+        try (Stream<Path> all = Files.walk(dir)) {
+            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException | UncheckedIOException e) {
+            // Best effort: a temporary directory the system cleans eventually.
+        }
+    }
+}
