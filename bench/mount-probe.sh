@@ -10,6 +10,8 @@
 #             seq (1 GiB sequential, random data) | pread (20k random 4 KiB preads) |
 #             par4 (4 parallel readers, each a quarter of the 1 GiB file)
 #   e.g. bench/mount-probe.sh castore pread --no-cache-push
+# BENCH_SETTLE=SECONDS (default 0): wait that long after mounting before dropping the caches (a mount
+# that was idle a while: castore's warm-up has run; compare with the mount option --no-warm-up).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
@@ -43,6 +45,7 @@ case "$system" in
   *) echo "unknown system $system" >&2; exit 1 ;;
 esac
 stat "$M/tree" "$M/big" >/dev/null
+sleep "${BENCH_SETTLE:-0}"
 # Dropped once the daemon is up, right before the workload (see bench/mount.sh, start).
 sync; echo 3 >/proc/sys/vm/drop_caches
 
