@@ -127,7 +127,7 @@ class MountCommandTest {
         FuseAvailability.requireMountable();
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
         Path scratch = Files.createDirectory(tmp.resolve("scratch"));
-        Process p = startMount(Map.of("TMPDIR", scratch.toString()), "memory://", mnt, "--list-root").process();
+        Process p = startMountWithTmpdir(scratch, mnt, "--list-root");
         try {
             assertThat(awaitEntries(scratch, true)).as("the warm-up's scratch store").singleElement().asString()
                     .startsWith(scratch.resolve("castore-warm-up-").toString());
@@ -144,16 +144,14 @@ class MountCommandTest {
         FuseAvailability.requireMountable();
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
         Path scratch = Files.createDirectory(tmp.resolve("scratch"));
-        Process p = startMount(Map.of("TMPDIR", scratch.toString()), "memory://", mnt).process();
+        Process p = startMountWithTmpdir(scratch, mnt);
         try {
             assertThat(awaitEntries(scratch, true)).isNotEmpty();
             Commands.run("kill", "-TERM", String.valueOf(p.pid())).assertOk();
             assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(p.exitValue()).isZero();
             assertThat(MountInfo.find(mnt)).isEmpty();
-            try (var left = Files.list(scratch)) {
-                assertThat(left).isEmpty();
-            }
+            assertThat(awaitEntries(scratch, false)).as("nothing left after exit").isEmpty();
         } finally {
             stop(p, mnt);
         }
@@ -164,16 +162,19 @@ class MountCommandTest {
         FuseAvailability.requireMountable();
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
         Path scratch = Files.createDirectory(tmp.resolve("scratch"));
-        Process p = startMount(Map.of("TMPDIR", scratch.toString()), "memory://", mnt, "--no-warm-up").process();
+        Process p = startMountWithTmpdir(scratch, mnt, "--no-warm-up");
         try {
             Thread.sleep(1500);
-            try (var left = Files.list(scratch)) {
-                assertThat(left).isEmpty();
-            }
+            assertThat(awaitEntries(scratch, false)).isEmpty();
             unmountExpectingExitZero(p, mnt);
         } finally {
             stop(p, mnt);
         }
+    }
+
+    /** {@code castore mount --store memory://} with TMPDIR set to {@code scratch}. */
+    private static Process startMountWithTmpdir(Path scratch, Path mountpoint, String... options) throws Exception {
+        return startMount(Map.of("TMPDIR", scratch.toString()), "memory://", mountpoint, options).process();
     }
 
     /** The entries of {@code dir} once it has some ({@code present}) or none, polling for up to 60 s. */

@@ -15,10 +15,13 @@ import castore.service.StoreOptions;
 import castore.service.Stores;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -26,21 +29,23 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 /**
  * The mount's JIT warm-up. A fresh JVM runs a mount's first few thousand requests in the
- * interpreter while it compiles their code: a cold {@code find} over 63k entries takes a third
+ * interpreter while it compiles their code: a cold {@code find} over 63k entries takes a quarter
  * longer on a fresh mount than on one that has served before (docs/performance.md, "Session 9").
  * Right after mounting, this serves a synthetic tree from a scratch store through the same
  * {@code FuseServer} and {@link CastoreFileSystem} code (walks, lookups, stats, reads, xattrs,
- * forgets), on one platform thread at the lowest CPU priority, so the JIT compiles the request
- * path while the mount is idle and real requests find it compiled.
+ * forgets), all on one platform thread at the lowest CPU priority, so the JIT compiles the
+ * request path while the mount is idle and real requests find it compiled.
  *
- * <p>It reads nothing of the mounted store. The scratch store (a few MiB) lives in a temporary
- * directory that is deleted when the warm-up ends or is closed. A failure ends
+ * <p>It reads nothing of the mounted store. The scratch store (about 12 MiB) lives in a temporary
+ * directory that is deleted when the warm-up ends, is closed, fails, or the JVM exits; one left
+ * by a process that was killed is deleted by the next warm-up of the same user. A failure ends
  * the warm-up with one line to the mount's problem log and changes nothing else.
  */
 public final class WarmUp implements AutoCloseable {
@@ -50,9 +55,18 @@ public final class WarmUp implements AutoCloseable {
     private static final int FILES_PER_DIRECTORY = 100;
     private static final int DISTINCT_SMALL_BLOBS = 600;
     private static final int PASSES = 3;
+    /** Multi-chunk files (2-3 MiB: several chunks of 128-512 KiB). */
+    private static final int BIG_FILES = 2;
+    /** Random 4 KiB reads per big file and pass: each may load a whole chunk. */
+    private static final int RANDOM_READS = 20;
     /** Directories d0 to d5 nest, each in the one before. */
     private static final int CHAIN = 6;
     private static final String ROOT = "warm-up";
+    private static final String SCRATCH_PREFIX = "castore-warm-up-";
+    /** In the scratch directory: the pid of the process using it, so a later warm-up can tell it is abandoned. */
+    private static final String OWNER_FILE = "owner.pid";
+    /** How long an exiting JVM waits for the warm-up to stop before deleting its scratch store anyway. */
+    private static final long EXIT_WAIT_MILLIS = 2_000;
     private static final String BLOB_XATTR = "user.tvix.castore.blob.digest";
     private static final String DIRECTORY_XATTR = "user.tvix.castore.directory.digest";
 
@@ -69,6 +83,9 @@ public final class WarmUp implements AutoCloseable {
     private volatile Throwable failure;
     private volatile long requests;
     private volatile Path scratch;
+    /** The first problem the synthetic filesystem reported (it must report none). */
+    private final AtomicReference<String> syntheticProblem = new AtomicReference<>();
+    private volatile KernelSimulator kernel;
 
     private volatile boolean steppedAside;
 
@@ -80,6 +97,20 @@ public final class WarmUp implements AutoCloseable {
         this.thread = Thread.ofPlatform().name("castore-warm-up").daemon().unstarted(this::run);
     }
 
+    /** Runs when the JVM exits while the warm-up still runs (a signal close() never sees): stop, then delete. */
+    private final Thread exitHook = new Thread(() -> {
+        stopping = true;
+        try {
+            done.await(EXIT_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        Path left = scratch;
+        if (left != null) {
+            deleteTree(left);
+        }
+    }, "castore-warm-up-exit");
+
     /**
      * Starts warming up the code a mount with {@code options} runs (listing the mount root, xattrs,
      * read-ahead and the kernel-cache feed as they are set there), with its scratch store in a
@@ -90,6 +121,7 @@ public final class WarmUp implements AutoCloseable {
      */
     public static WarmUp start(FsOptions options, Path scratchParent, LongSupplier mountRequests) {
         WarmUp warmUp = new WarmUp(options, scratchParent, mountRequests);
+        Runtime.getRuntime().addShutdownHook(warmUp.exitHook);
         warmUp.thread.start();
         return warmUp;
     }
@@ -109,9 +141,10 @@ public final class WarmUp implements AutoCloseable {
         return steppedAside;
     }
 
-    /** FUSE requests served so far. */
+    /** FUSE requests the synthetic filesystem's server has received so far. */
     public long requests() {
-        return requests;
+        KernelSimulator k = kernel;
+        return k == null ? requests : k.requestsServed();
     }
 
     /** The scratch directory while it exists (null before it is made and after it is deleted). */
@@ -119,38 +152,78 @@ public final class WarmUp implements AutoCloseable {
         return scratch;
     }
 
-    /** Stops the warm-up at its next request and waits for it to delete its scratch store. */
+    /**
+     * Stops the warm-up at its next request and waits for it to delete its scratch store; if it
+     * does not stop within 10 s (a CPU busy with other work starves it), deletes the store itself.
+     */
     @Override
     public void close() throws InterruptedException {
         stopping = true;
         if (!done.await(10, TimeUnit.SECONDS)) {
-            options.problems().accept("warm-up did not stop within 10 s; its scratch store " + scratch + " may be left behind");
+            Path left = scratch;
+            if (left != null) {
+                deleteTree(left);
+            }
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(exitHook);
+        } catch (IllegalStateException exiting) {
+            // the JVM is exiting: the hook runs anyway
         }
     }
 
     private void run() {
-        Libc.lowerCurrentThreadPriority();
         try {
-            scratch = Files.createTempDirectory(scratchParent, "castore-warm-up-");
+            Libc.lowerCurrentThreadPriority();
+            deleteAbandoned(scratchParent);
+            Path directory = Files.createTempDirectory(scratchParent, SCRATCH_PREFIX);
+            scratch = directory;
+            Files.writeString(directory.resolve(OWNER_FILE), Long.toString(ProcessHandle.current().pid()));
             // A local store whatever the mount's store is: the filesystem's and the local store's code
             // are what every mount runs. (A scratch gRPC server and client cost 2.5 s of CPU for 8% on
             // a remote mount's first GiB: docs/performance.md, "Session 9".)
-            String address = "local://" + scratch.toUri().getRawPath() + "?fsync=false";
+            String address = "local://" + directory.resolve("store").toUri().getRawPath() + "?fsync=false";
             try (Store store = Stores.open(address, StoreOptions.DEFAULT)) {
                 List<SyntheticDirectory> tree = fill(store);
                 serve(store, tree);
             }
         } catch (Stopped stopped) {
-            // closed while running: nothing to report
+            // closed, or the mount got busy: nothing to report
         } catch (Throwable t) {
             failure = t;
-            options.problems().accept("warm-up stopped (the mount is unaffected): " + t);
+            options.problems().accept("warm-up stopped (the mount is unaffected): " + t.getMessage());
         } finally {
-            if (scratch != null) {
-                deleteTree(scratch);
-                scratch = null;
+            Path left = scratch;
+            if (left != null && !deleteTree(left)) {
+                options.problems().accept("warm-up: could not delete its scratch store " + left);
             }
+            scratch = null;
             done.countDown();
+        }
+    }
+
+    /**
+     * Deletes scratch directories of this user's warm-ups whose process is gone (killed before it
+     * could clean up). Others' directories, and ones without an owner file, are left alone.
+     */
+    private static void deleteAbandoned(Path parent) {
+        try (DirectoryStream<Path> dirs = Files.newDirectoryStream(parent, SCRATCH_PREFIX + "*")) {
+            for (Path dir : dirs) {
+                try {
+                    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)
+                            || !Files.getOwner(dir, LinkOption.NOFOLLOW_LINKS).getName().equals(System.getProperty("user.name"))) {
+                        continue;
+                    }
+                    long pid = Long.parseLong(Files.readString(dir.resolve(OWNER_FILE)).strip());
+                    if (ProcessHandle.of(pid).isEmpty()) {
+                        deleteTree(dir);
+                    }
+                } catch (IOException | NumberFormatException | UncheckedIOException e) {
+                    // not ours to judge: leave it
+                }
+            }
+        } catch (IOException | UncheckedIOException e) {
+            // nothing to sweep, or the parent is unusable (creating the scratch directory will say why)
         }
     }
 
@@ -174,8 +247,8 @@ public final class WarmUp implements AutoCloseable {
             }
             int size = switch (i % 8) {
                 case 0 -> random.nextInt(64);
-                case 1, 2, 3, 4 -> random.nextInt(4096);
-                case 5, 6 -> 4096 + random.nextInt(12 * 1024);
+                case 1, 2, 3, 4, 5 -> random.nextInt(4096);
+                case 6 -> 4096 + random.nextInt(12 * 1024);
                 default -> 16 * 1024 + random.nextInt(32 * 1024);
             };
             digests.add(putBlob(store, bytes(random, size)));
@@ -200,7 +273,8 @@ public final class WarmUp implements AutoCloseable {
             }
             for (int l = 0; l < 4; l++) {
                 String name = "link-" + l;
-                builder.add(name, SymlinkNode.of(l == 3 ? "../no-such-target" : "file-" + l + ".dat"));
+                // Three to files of the directory, one dangling.
+                builder.add(name, SymlinkNode.of(l == 3 ? "../no-such-target" : files.get(3 * l + 1)));
                 symlinks.add(name);
             }
             boolean inChain = d < CHAIN;
@@ -217,9 +291,9 @@ public final class WarmUp implements AutoCloseable {
             }
         }
         var bigFiles = new ArrayList<String>();
-        for (int b = 0; b < 2; b++) {
+        for (int b = 0; b < BIG_FILES; b++) {
             checkStopping();
-            byte[] data = bytes(random, (3 << 20) + random.nextInt(1 << 20));
+            byte[] data = bytes(random, (2 << 20) + random.nextInt(1 << 20));
             String name = "big-" + b + ".bin";
             top.add(name, new FileNode(putBlob(store, data), data.length, false));
             bigFiles.add(name);
@@ -252,27 +326,44 @@ public final class WarmUp implements AutoCloseable {
     // ---- the requests ----
 
     private void serve(Store store, List<SyntheticDirectory> tree) throws IOException {
-        FsOptions here = options.withListRoot(true).withRootEntered(root -> { })
-                .withProblems(line -> { throw new IllegalStateException("synthetic store: " + line); });
+        // The mount's options, but: no prefetch hook, problems collected (the synthetic store has
+        // none), and no page-cache push (its copying thread would run at normal priority).
+        FsOptions here = options.withRootEntered(root -> { }).withFeedKernelCache(false)
+                .withProblems(line -> syntheticProblem.compareAndSet(null, line));
         var fs = new CastoreFileSystem(store, here);
-        KernelSimulator kernel = KernelSimulator.start(fs, MAX_WRITE);
-        Random random = new Random(7);
-        for (int pass = 0; pass < PASSES; pass++) {
-            var lookups = new HashMap<Long, Long>();
-            kernel.getattr(1);
-            kernel.readDirectory(1, 4096);
-            kernel.statfs(1);
-            long top = lookup(kernel, lookups, 1, ROOT);
-            for (SyntheticDirectory directory : tree) {
-                long node = top;
-                for (String component : directory.path()) {
-                    node = lookup(kernel, lookups, node, component);
+        try (KernelSimulator simulator = KernelSimulator.start(fs, MAX_WRITE)) {
+            kernel = simulator;
+            Random random = new Random(7);
+            for (int pass = 0; pass < PASSES; pass++) {
+                var lookups = new HashMap<Long, Long>();
+                simulator.getattr(1);
+                if (options.listRoot()) {
+                    simulator.readDirectory(1, 4096);
                 }
-                serveDirectory(kernel, lookups, node, directory, random);
+                simulator.statfs(1);
+                long top = lookup(simulator, lookups, 1, ROOT);
+                for (SyntheticDirectory directory : tree) {
+                    long node = top;
+                    for (String component : directory.path()) {
+                        node = lookup(simulator, lookups, node, component);
+                    }
+                    serveDirectory(simulator, lookups, node, directory, random);
+                }
+                forgetAll(simulator, lookups, pass % 2 == 0);
+                // Everything given back: the filesystem must hold nothing (as after drop_caches).
+                if (fs.inodeCount() != 0 || fs.openFileCount() != 0) {
+                    throw new IllegalStateException("the synthetic filesystem still holds " + fs.inodeCount()
+                            + " inodes and " + fs.openFileCount() + " open files after every lookup was forgotten");
+                }
             }
-            forgetAll(kernel, lookups, pass % 2 == 0);
+            simulator.destroy();
+        } finally {
+            KernelSimulator k = kernel;
+            if (k != null) {
+                requests = k.requestsServed();
+            }
+            kernel = null;
         }
-        kernel.destroy();
     }
 
     /** What a walk, a stat of every entry and a read of every file send for one directory. */
@@ -283,46 +374,45 @@ public final class WarmUp implements AutoCloseable {
         for (long found : kernel.readDirectoryPlus(node, 4096)) {
             lookups.merge(found, 1L, Long::sum);
         }
-        count(4);
+        kernel.readDirectory(node, 4096);
         if (options.xattrs()) {
             kernel.getxattr(node, DIRECTORY_XATTR, 0);
             kernel.getxattr(node, DIRECTORY_XATTR, 256);
-            count(2);
         }
         kernel.access(node, 4 | 1);
         if (kernel.lookup(node, "no-such-name") != 0) {
             throw new IllegalStateException("a name that is not there was found");
         }
-        count(2);
-        for (String name : directory.files()) {
+        for (int f = 0; f < directory.files().size(); f++) {
             checkStopping();
-            long file = lookup(kernel, lookups, node, name);
+            long file = lookup(kernel, lookups, node, directory.files().get(f));
             kernel.getattr(file);
-            kernel.readFile(file, 128 << 10);
-            count(4);
+            if (f % 2 == 0) {
+                kernel.readFile(file, 128 << 10);
+            }
             if (options.xattrs() && random.nextInt(4) == 0) {
                 kernel.listxattr(file, 0);
                 kernel.listxattr(file, 256);
                 kernel.getxattr(file, BLOB_XATTR, 256);
-                count(3);
             }
         }
         for (String name : directory.symlinks()) {
-            long link = lookup(kernel, lookups, node, name);
-            kernel.readlink(link);
-            count(1);
+            kernel.readlink(lookup(kernel, lookups, node, name));
         }
         for (String name : directory.bigFiles()) {
             checkStopping();
             long file = lookup(kernel, lookups, node, name);
             long size = kernel.readFile(file, MAX_WRITE);
+            checkStopping();
             kernel.readFile(file, 128 << 10);
-            long[] offsets = new long[300];
-            for (int i = 0; i < offsets.length; i++) {
-                offsets[i] = random.nextLong(size) & ~4095L;
+            for (int batch = 0; batch < RANDOM_READS / 20; batch++) {
+                checkStopping();
+                long[] offsets = new long[20];
+                for (int i = 0; i < offsets.length; i++) {
+                    offsets[i] = random.nextLong(size) & ~4095L;
+                }
+                kernel.readAt(file, offsets, 4096);
             }
-            kernel.readAt(file, offsets, 4096);
-            count(offsets.length + (int) (2 * size / (128 << 10)));
         }
     }
 
@@ -332,7 +422,6 @@ public final class WarmUp implements AutoCloseable {
             throw new IllegalStateException("synthetic entry " + name + " not found");
         }
         lookups.merge(node, 1L, Long::sum);
-        count(1);
         return node;
     }
 
@@ -342,7 +431,6 @@ public final class WarmUp implements AutoCloseable {
             for (var e : lookups.entrySet()) {
                 kernel.forget(e.getKey(), e.getValue());
             }
-            count(lookups.size());
             return;
         }
         long[] nodes = new long[256];
@@ -354,20 +442,18 @@ public final class WarmUp implements AutoCloseable {
             if (n == nodes.length) {
                 kernel.batchForget(nodes, counts);
                 n = 0;
-                count(1);
             }
         }
         if (n > 0) {
-            kernel.batchForget(java.util.Arrays.copyOf(nodes, n), java.util.Arrays.copyOf(counts, n));
-            count(1);
+            kernel.batchForget(Arrays.copyOf(nodes, n), Arrays.copyOf(counts, n));
         }
     }
 
-    private void count(int n) {
-        requests += n;
-    }
-
     private void checkStopping() {
+        String problem = syntheticProblem.get();
+        if (problem != null) {
+            throw new IllegalStateException("the synthetic filesystem reported: " + problem);
+        }
         if (stopping) {
             throw new Stopped();
         }
@@ -384,13 +470,19 @@ public final class WarmUp implements AutoCloseable {
         }
     }
 
-    private static void deleteTree(Path dir) {
+    /** Deletes {@code dir} and everything in it, as far as it can; true if it is gone. */
+    private static boolean deleteTree(Path dir) {
         try (Stream<Path> all = Files.walk(dir)) {
             for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    // go on with the rest; the result says whether the directory is gone
+                }
             }
         } catch (IOException | UncheckedIOException e) {
-            // Best effort: a temporary directory the system cleans eventually.
+            // gone already, or unreadable: checked below
         }
+        return !Files.exists(dir, LinkOption.NOFOLLOW_LINKS);
     }
 }

@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,23 +41,59 @@ class WarmUpTest {
     }
 
     @Test
-    void followsTheMountsOptions() throws Exception {
-        try (WarmUp warmUp = WarmUp.start(options().withXattrs(false).withFeedKernelCache(false).withReadAheadBytes(0)
+    void followsTheMountsOptionsAndGivesBackEveryHandle() throws Exception {
+        // Opens answered with handles (no zero-message opens; a listable root opens directories
+        // with handle 0), no xattrs: the warm-up's own check fails it if any inode or open file
+        // outlives the forgets at the end of a pass.
+        long withDefaults;
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, () -> 0)) {
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            withDefaults = warmUp.requests();
+        }
+        try (WarmUp warmUp = WarmUp.start(options().withXattrs(false).withListRoot(true).withReadAheadBytes(0)
                 .withZeroMessageOpens(false), tmp, () -> 0)) {
             assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
             assertThat(warmUp.failure()).isNull();
+            // Fewer xattr requests, more OPEN/RELEASE and OPENDIR/RELEASEDIR pairs: a different count.
+            assertThat(warmUp.requests()).isGreaterThan(FULL_RUN_AT_LEAST).isNotEqualTo(withDefaults);
         }
         assertThat(problems).isEmpty();
     }
 
     @Test
+    void deletesScratchStoresOfThisUsersKilledProcessesOnly() throws Exception {
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        Path abandoned = Files.createDirectory(tmp.resolve("castore-warm-up-abandoned"));
+        Files.writeString(abandoned.resolve("owner.pid"), Long.toString(gone.pid()));
+        Files.createDirectories(abandoned.resolve("store/packs"));
+        Path live = Files.createDirectory(tmp.resolve("castore-warm-up-live"));
+        Files.writeString(live.resolve("owner.pid"), Long.toString(ProcessHandle.current().pid()));
+        Path unknown = Files.createDirectory(tmp.resolve("castore-warm-up-unknown"));
+        Path stranger = Files.createDirectory(tmp.resolve("something-else"));
+        Files.writeString(stranger.resolve("owner.pid"), Long.toString(gone.pid()));
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, () -> 0)) {
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            assertThat(warmUp.failure()).isNull();
+        }
+        assertThat(abandoned).doesNotExist();
+        assertThat(live).isDirectory();
+        assertThat(unknown).isDirectory();
+        assertThat(stranger.resolve("owner.pid")).exists();
+    }
+
+    @Test
     void stepsAsideOnceTheMountGetsBusy() throws Exception {
-        AtomicLong mountRequests = new AtomicLong(1000);
-        try (WarmUp warmUp = WarmUp.start(options(), tmp, mountRequests::get)) {
-            mountRequests.addAndGet(WarmUp.STEP_ASIDE_AFTER); // a few requests: it goes on
-            awaitRequests(warmUp);
-            mountRequests.incrementAndGet();
+        // The mount's counter as the warm-up reads it: 1000 at the start, 64 more for its next
+        // 20 checks (it goes on), then 65 more (it steps aside).
+        AtomicLong reads = new AtomicLong();
+        LongSupplier mountRequests = () -> {
+            long n = reads.getAndIncrement();
+            return 1000 + (n == 0 ? 0 : n <= 20 ? WarmUp.STEP_ASIDE_AFTER : WarmUp.STEP_ASIDE_AFTER + 1);
+        };
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, mountRequests)) {
             assertThat(warmUp.await(Duration.ofMinutes(1))).isTrue();
+            assertThat(reads.get()).as("checks made").isEqualTo(22);
             assertThat(warmUp.steppedAside()).isTrue();
             assertThat(warmUp.failure()).isNull();
             assertThat(warmUp.requests()).as("ended early").isLessThan(FULL_RUN_AT_LEAST);

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -23,17 +24,30 @@ import java.util.concurrent.TimeoutException;
  * request as the kernel does, hands it to the server as a reader thread would, and waits for the
  * reply (a server may answer on another thread). It runs a filesystem's whole request path
  * without a mount: for a mount's JIT warm-up and for the launcher's AOT training. Page-cache
- * pushes (FUSE_NOTIFY_STORE) are accepted and dropped. One caller at a time.
+ * pushes (FUSE_NOTIFY_STORE) are accepted and dropped. Like the kernel, it stops sending OPEN or
+ * OPENDIR once the filesystem has answered ENOSYS (zero-message opens) and sends RELEASE for every
+ * open that succeeded. Requests that may block are served by the calling thread itself (no other
+ * reader exists to take the turn, and none is handed to a virtual thread), so they run at its
+ * priority. One caller at a time; {@link #close()} ends the session.
  */
-public final class KernelSimulator implements Channel {
+public final class KernelSimulator implements Channel, AutoCloseable {
     private static final long REPLY_TIMEOUT_SECONDS = 30;
+    /** What kernel 6.18 offers in INIT: flags, then flags2 (seen on this machine, docs/fuse.md "INIT"). */
+    private static final int OFFERED_FLAGS = 0x73fffffb;
+    private static final int OFFERED_FLAGS2 = 0x5fd;
+    /** "The caller serves it itself": the turn is never handed to a virtual thread. */
+    private static final ReadTurn SERVE_HERE = () -> true;
 
     private final FuseServer server;
     private final int maxWrite;
     private final byte[] request;
     private final ReplyBuffer own;
-    private final Map<Long, CompletableFuture<byte[]>> pending = new ConcurrentHashMap<>();
+    /** Replies awaited, by unique; READ replies are kept as their header only (data is counted, not copied). */
+    private final Map<Long, Awaited> pending = new ConcurrentHashMap<>();
+    /** Even, as the kernel's (bit 0 marks an interrupt). */
     private long unique = 2;
+    private boolean opensUnsupported;
+    private boolean opendirsUnsupported;
 
     private KernelSimulator(FuseServer server, int maxWrite, ReplyBuffer own) {
         this.server = server;
@@ -51,14 +65,20 @@ public final class KernelSimulator implements Channel {
             this.errno = errno;
         }
 
+        /** Expected outcomes (ENOENT, ENOSYS) on a hot path: no stack trace. */
+        @Override
+        public synchronized Throwable fillInStackTrace() {
+            return this;
+        }
+
         public int errno() {
             return errno;
         }
     }
 
     /**
-     * Serves {@code fs} as a mount with this {@code maxWrite} would, and sends INIT offering every
-     * feature the protocol version knows; returns once the filesystem is initialised.
+     * Serves {@code fs} as a mount with this {@code maxWrite} would, and sends INIT with what
+     * kernel 6.18 offers; returns once the filesystem is initialised. Close the result.
      */
     public static KernelSimulator start(FileSystem fs, int maxWrite) throws IOException {
         var pool = new BufferPool(() -> new ReplyBuffer(new byte[FuseServer.replyBufferSize(maxWrite)], MemorySegment.NULL));
@@ -68,17 +88,34 @@ public final class KernelSimulator implements Channel {
         Wire.putI32(init, 0, Init.MAJOR);
         Wire.putI32(init, 4, Init.MINOR);
         Wire.putI32(init, 8, maxWrite);   // max_readahead
-        Wire.putI32(init, 12, -1);        // flags: everything
-        kernel.call(Opcode.INIT, 0, init);
+        Wire.putI32(init, 12, OFFERED_FLAGS);
+        Wire.putI32(init, 16, OFFERED_FLAGS2);
         try {
+            kernel.call(Opcode.INIT, 0, init);
             server.initialized().get(REPLY_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            return kernel;
+        } catch (IOException e) {
+            kernel.close();
+            throw e;
         } catch (ExecutionException | TimeoutException e) {
+            kernel.close();
             throw new IOException("the filesystem did not finish INIT", e);
         } catch (InterruptedException e) {
+            kernel.close();
             Thread.currentThread().interrupt();
             throw new IOException("interrupted during INIT", e);
         }
-        return kernel;
+    }
+
+    /** Requests the server has received so far (INIT and FORGETs included). */
+    public long requestsServed() {
+        return server.requestsReceived();
+    }
+
+    /** Ends the session as an unmount does: stops the server's helpers and destroys the filesystem (once). */
+    @Override
+    public void close() {
+        server.close(REPLY_TIMEOUT_SECONDS * 1000);
     }
 
     /** Sends one request; returns the reply's body, or throws {@link ErrorReply}. Null for requests without reply. */
@@ -175,12 +212,12 @@ public final class KernelSimulator implements Channel {
     }
 
     private int listDirectory(int opcode, long node, int bufferSize, List<Long> found) throws IOException {
-        long fh = open(Opcode.OPENDIR, node);
+        OptionalLong fh = open(Opcode.OPENDIR, node);
         int entries = 0;
         try {
             long cookie = 0;
             while (true) {
-                byte[] data = call(opcode, node, readBody(fh, cookie, bufferSize));
+                byte[] data = call(opcode, node, readBody(fh.orElse(0), cookie, bufferSize));
                 if (data.length == 0) {
                     return entries;
                 }
@@ -204,10 +241,10 @@ public final class KernelSimulator implements Channel {
     /** Reads a whole file from the start in requests of {@code size} bytes (at most max_write); returns its length. */
     public long readFile(long node, int size) throws IOException {
         int request = Math.min(size, maxWrite);
-        long fh = open(Opcode.OPEN, node);
+        OptionalLong fh = open(Opcode.OPEN, node);
         try {
             for (long offset = 0; ; ) {
-                int n = read(node, fh, offset, request).length;
+                int n = read(node, fh.orElse(0), offset, request);
                 offset += n;
                 if (n < request) {
                     return offset;
@@ -220,39 +257,55 @@ public final class KernelSimulator implements Channel {
 
     /** Reads at each of {@code offsets}, {@code size} bytes each, through one open of the file. */
     public void readAt(long node, long[] offsets, int size) throws IOException {
-        long fh = open(Opcode.OPEN, node);
+        OptionalLong fh = open(Opcode.OPEN, node);
         try {
             for (long offset : offsets) {
-                read(node, fh, offset, size);
+                read(node, fh.orElse(0), offset, size);
             }
         } finally {
             release(Opcode.RELEASE, node, fh);
         }
     }
 
-    private byte[] read(long node, long fh, long offset, int size) throws IOException {
-        return call(Opcode.READ, node, readBody(fh, offset, size));
+    /** One READ; the number of bytes it returned. */
+    private int read(long node, long fh, long offset, int size) throws IOException {
+        byte[] header = send(Opcode.READ, node, readBody(fh, offset, size));
+        int error = Wire.i32(header, 4);
+        if (error != 0) {
+            throw new ErrorReply(Opcode.READ, node, -error);
+        }
+        return Wire.i32(header, 0) - Wire.OUT_HEADER;
     }
 
     /**
-     * OPEN or OPENDIR: the handle, or 0 when the filesystem lets the kernel open by itself (ENOSYS,
-     * zero-message opens; the kernel then sends handle 0 and no release).
+     * OPEN or OPENDIR: the handle (0 is a handle too), or empty when the filesystem lets the
+     * kernel open by itself (ENOSYS, zero-message opens: from then on the kernel sends no more of
+     * that opcode, uses handle 0 and sends no release).
      */
-    private long open(int opcode, long node) throws IOException {
+    private OptionalLong open(int opcode, long node) throws IOException {
+        boolean dir = opcode == Opcode.OPENDIR;
+        if (dir ? opendirsUnsupported : opensUnsupported) {
+            return OptionalLong.empty();
+        }
         try {
-            return Wire.u64(call(opcode, node, new byte[Wire.OPEN_IN]), 0);
+            return OptionalLong.of(Wire.u64(call(opcode, node, new byte[Wire.OPEN_IN]), 0));
         } catch (ErrorReply e) {
-            if (e.errno() == Errno.ENOSYS) {
-                return 0;
+            if (e.errno() != Errno.ENOSYS) {
+                throw e;
             }
-            throw e;
+            if (dir) {
+                opendirsUnsupported = true;
+            } else {
+                opensUnsupported = true;
+            }
+            return OptionalLong.empty();
         }
     }
 
-    private void release(int opcode, long node, long fh) throws IOException {
-        if (fh != 0) {
+    private void release(int opcode, long node, OptionalLong fh) throws IOException {
+        if (fh.isPresent()) {
             byte[] body = new byte[Wire.RELEASE_IN];
-            Wire.putU64(body, 0, fh);
+            Wire.putU64(body, 0, fh.getAsLong());
             call(opcode, node, body);
         }
     }
@@ -263,7 +316,8 @@ public final class KernelSimulator implements Channel {
     }
 
     private byte[] send(int opcode, long node, byte[] body) throws IOException {
-        long id = unique++;
+        long id = unique;
+        unique += 2;
         int length = Wire.IN_HEADER + body.length;
         Arrays.fill(request, 0, Wire.IN_HEADER, (byte) 0);
         Wire.putI32(request, Wire.IN_LEN, length);
@@ -272,12 +326,12 @@ public final class KernelSimulator implements Channel {
         Wire.putU64(request, Wire.IN_NODEID, node);
         System.arraycopy(body, 0, request, Wire.IN_HEADER, body.length);
         if (Opcode.isNoReply(opcode)) {
-            server.handle(request, length, this, own);
+            server.handle(request, length, this, own, SERVE_HERE);
             return null;
         }
         CompletableFuture<byte[]> reply = new CompletableFuture<>();
-        pending.put(id, reply);
-        server.handle(request, length, this, own);
+        pending.put(id, new Awaited(opcode == Opcode.READ, reply));
+        server.handle(request, length, this, own, SERVE_HERE);
         try {
             return reply.get(REPLY_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException | TimeoutException e) {
@@ -292,11 +346,11 @@ public final class KernelSimulator implements Channel {
 
     @Override
     public int write(ReplyBuffer buffer, int n) {
-        CompletableFuture<byte[]> waiting = pending.remove(Wire.u64(buffer.array(), 8));
+        Awaited waiting = pending.remove(Wire.u64(buffer.array(), 8));
         if (waiting == null) {
             return -Errno.ENOENT; // as the kernel answers for a request it no longer waits for
         }
-        waiting.complete(Arrays.copyOf(buffer.array(), n));
+        waiting.reply().complete(Arrays.copyOf(buffer.array(), waiting.headerOnly() ? Wire.OUT_HEADER : n));
         return 0;
     }
 
@@ -304,6 +358,9 @@ public final class KernelSimulator implements Channel {
     public int notify(MemorySegment message, int n, MemorySegment callState) {
         return 0;
     }
+
+    /** A request waiting for its reply; {@code headerOnly}: keep just the out header (its length field says how much came). */
+    private record Awaited(boolean headerOnly, CompletableFuture<byte[]> reply) { }
 
     private static boolean isDotOrDotDot(byte[] data, int name, int length) {
         return data[name] == '.' && (length == 1 || (length == 2 && data[name + 1] == '.'));

@@ -39,6 +39,7 @@ class KernelSimulatorTest {
         assertThat(many).isEqualTo(fs.nodeId("many"));
 
         List<Long> found = kernel.readDirectoryPlus(many, 4096);
+        assertThat(fs.openHandles()).as("RELEASEDIR sent").isZero();
         assertThat(found).hasSize(FILES);
         assertThat(new HashSet<>(found)).hasSize(FILES).doesNotContain(many, 1L);
         assertThat(kernel.readDirectory(many, 4096)).as("children plus . and ..").isEqualTo(FILES + 2);

@@ -42,16 +42,6 @@ final class LocalBlobReader extends ChunkedBlobReader {
     /** Chunks announced ahead of a sequential reader: about 2 MiB at the average chunk size. */
     static final int AHEAD = 8;
 
-    /**
-     * Striped by reader and chunk index, shared by all readers (a reader of a small file should
-     * not allocate locks): loads of one chunk wait for each other, loads of others rarely do.
-     */
-    private static final Object[] LOAD_LOCKS = new Object[64];
-
-    static {
-        Arrays.setAll(LOAD_LOCKS, i -> new Object());
-    }
-
     private final PackStore packs;
     private final B3Digest digest;
     /** Where chunk 0 is, when the opener already found it (a blob of one chunk); else null. */
@@ -144,7 +134,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
     }
 
     private Object loadLock(int index) {
-        return LOAD_LOCKS[(lockSeed + index) & (LOAD_LOCKS.length - 1)];
+        return packs.loadLock(lockSeed + index);
     }
 
     private byte[] cached(int index) {

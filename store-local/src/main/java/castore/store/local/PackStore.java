@@ -5,6 +5,7 @@ import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -25,6 +26,13 @@ import java.util.concurrent.Semaphore;
  * table, instead of a page-cache readahead window of chunk data around every directory.
  */
 final class PackStore {
+    /**
+     * Chunk-load locks of this store's blob readers, striped by reader and chunk index (a reader
+     * of a small file should not allocate locks): loads of one chunk wait for each other, loads of
+     * others rarely do. Per store, not per JVM: a mount's low-priority warm-up store must never
+     * hold a lock the mounted store's readers wait for.
+     */
+    private final Object[] loadLocks = new Object[64];
     private final StoreLayout layout;
     private final boolean sync;
     private final long rollSize;
@@ -51,6 +59,7 @@ final class PackStore {
             List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
 
     PackStore(StoreLayout layout, boolean sync, long rollSize, int maxWriters) throws IOException {
+        Arrays.setAll(loadLocks, i -> new Object());
         this.layout = layout;
         this.sync = sync;
         this.rollSize = rollSize;
@@ -244,5 +253,10 @@ final class PackStore {
         for (var map : pending) {
             map.clear();
         }
+    }
+
+    /** The chunk-load lock for {@code stripe} (any int). */
+    Object loadLock(int stripe) {
+        return loadLocks[stripe & (loadLocks.length - 1)];
     }
 }
