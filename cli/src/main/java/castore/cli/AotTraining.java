@@ -182,36 +182,37 @@ public final class AotTraining {
     private void serveThroughFuse(String store, FsOptions options) throws Exception {
         try (Store opened = Stores.open(store, null, null, StoreOptions.DEFAULT.withReadOnly(true))) {
             int maxWrite = 1 << 20;
-            var kernel = KernelSimulator.start(new CastoreFileSystem(opened, options), maxWrite);
-            long root = 1;
-            kernel.getattr(root);
-            if (options.listRoot()) {
-                kernel.readDirectoryPlus(root, 4096);
-            }
-            long treeNode = kernel.lookup(root, "tree");
-            kernel.statfs(treeNode);
-            kernel.readDirectoryPlus(treeNode, 4096);
-            kernel.readDirectory(treeNode, 4096);
-            for (int i = 0; i < files.size(); i += 5) {
-                long node = treeNode;
-                for (String component : files.get(i).split("/")) {
-                    node = kernel.lookup(node, component);
+            try (var kernel = KernelSimulator.start(new CastoreFileSystem(opened, options), maxWrite)) {
+                long root = 1;
+                kernel.getattr(root);
+                if (options.listRoot()) {
+                    kernel.readDirectoryPlus(root, 4096);
                 }
-                kernel.getattr(node);
-                kernel.readFile(node, 64 << 10);
-                kernel.listxattr(node, 4096);
-                kernel.getxattr(node, "user.tvix.castore.blob.digest", 4096);
-                kernel.forget(node, 1);
+                long treeNode = kernel.lookup(root, "tree");
+                kernel.statfs(treeNode);
+                kernel.readDirectoryPlus(treeNode, 4096);
+                kernel.readDirectory(treeNode, 4096);
+                for (int i = 0; i < files.size(); i += 5) {
+                    long node = treeNode;
+                    for (String component : files.get(i).split("/")) {
+                        node = kernel.lookup(node, component);
+                    }
+                    kernel.getattr(node);
+                    kernel.readFile(node, 64 << 10);
+                    kernel.listxattr(node, 4096);
+                    kernel.getxattr(node, "user.tvix.castore.blob.digest", 4096);
+                    kernel.forget(node, 1);
+                }
+                long big = kernel.lookup(treeNode, "multi-2.bin");
+                kernel.readFile(big, maxWrite);
+                long link = kernel.lookup(kernel.lookup(treeNode, "d0"), "link");
+                kernel.readlink(link);
+                kernel.access(treeNode, 4);
+                if (kernel.lookup(treeNode, "no-such-name") != 0) {
+                    throw new AssertionError("FUSE LOOKUP of 'no-such-name' found a node");
+                }
+                kernel.destroy();
             }
-            long big = kernel.lookup(treeNode, "multi-2.bin");
-            kernel.readFile(big, maxWrite);
-            long link = kernel.lookup(kernel.lookup(treeNode, "d0"), "link");
-            kernel.readlink(link);
-            kernel.access(treeNode, 4);
-            if (kernel.lookup(treeNode, "no-such-name") != 0) {
-                throw new AssertionError("FUSE LOOKUP of 'no-such-name' found a node");
-            }
-            kernel.destroy();
         }
     }
 

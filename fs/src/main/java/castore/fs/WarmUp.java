@@ -15,10 +15,17 @@ import castore.service.StoreOptions;
 import castore.service.Stores;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.UserPrincipal;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -97,17 +104,18 @@ public final class WarmUp implements AutoCloseable {
         this.thread = Thread.ofPlatform().name("castore-warm-up").daemon().unstarted(this::run);
     }
 
-    /** Runs when the JVM exits while the warm-up still runs (a signal close() never sees): stop, then delete. */
+    /**
+     * Runs when the JVM exits while the warm-up still runs (an exit close() never sees): asks it
+     * to stop and gives it a moment to delete its scratch store. One it could not delete keeps its
+     * owner file, and the next warm-up deletes it (only the warm-up's thread deletes: another
+     * deleting under it could see the store's directories made again, without that file).
+     */
     private final Thread exitHook = new Thread(() -> {
         stopping = true;
         try {
             done.await(EXIT_WAIT_MILLIS, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-        Path left = scratch;
-        if (left != null) {
-            deleteTree(left);
         }
     }, "castore-warm-up-exit");
 
@@ -153,32 +161,36 @@ public final class WarmUp implements AutoCloseable {
     }
 
     /**
-     * Stops the warm-up at its next request and waits for it to delete its scratch store; if it
-     * does not stop within 10 s (a CPU busy with other work starves it), deletes the store itself.
+     * Stops the warm-up at its next request and waits up to 10 s for it to delete its scratch
+     * store. (One it could not delete in time, on a CPU busy with other work, keeps its owner file
+     * and is deleted by the next warm-up.)
      */
     @Override
     public void close() throws InterruptedException {
         stopping = true;
-        if (!done.await(10, TimeUnit.SECONDS)) {
-            Path left = scratch;
-            if (left != null) {
-                deleteTree(left);
-            }
-        }
         try {
-            Runtime.getRuntime().removeShutdownHook(exitHook);
-        } catch (IllegalStateException exiting) {
-            // the JVM is exiting: the hook runs anyway
+            done.await(10, TimeUnit.SECONDS);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(exitHook);
+            } catch (IllegalStateException exiting) {
+                // the JVM is exiting: the hook runs anyway
+            }
         }
     }
 
     private void run() {
+        FileChannel owner = null;
         try {
             Libc.lowerCurrentThreadPriority();
-            deleteAbandoned(scratchParent);
             Path directory = Files.createTempDirectory(scratchParent, SCRATCH_PREFIX);
             scratch = directory;
-            Files.writeString(directory.resolve(OWNER_FILE), Long.toString(ProcessHandle.current().pid()));
+            // Locked while this process uses the directory: the kernel drops the lock when the
+            // process dies, whatever pid namespace the next warm-up looks from.
+            owner = FileChannel.open(directory.resolve(OWNER_FILE), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            owner.lock();
+            owner.write(ByteBuffer.wrap(Long.toString(ProcessHandle.current().pid()).getBytes(StandardCharsets.US_ASCII)));
+            deleteAbandoned(scratchParent, directory);
             // A local store whatever the mount's store is: the filesystem's and the local store's code
             // are what every mount runs. (A scratch gRPC server and client cost 2.5 s of CPU for 8% on
             // a remote mount's first GiB: docs/performance.md, "Session 9".)
@@ -191,8 +203,18 @@ public final class WarmUp implements AutoCloseable {
             // closed, or the mount got busy: nothing to report
         } catch (Throwable t) {
             failure = t;
-            options.problems().accept("warm-up stopped (the mount is unaffected): " + t.getMessage());
+            String problem = syntheticProblem.get();
+            String why = problem != null ? "the synthetic filesystem reported: " + problem
+                    : t.getMessage() != null ? t.getMessage() : t.toString();
+            options.problems().accept("warm-up stopped (the mount is unaffected): " + why);
         } finally {
+            if (owner != null) {
+                try {
+                    owner.close(); // releases the lock
+                } catch (IOException ignored) {
+                    // the directory goes next anyway
+                }
+            }
             Path left = scratch;
             if (left != null && !deleteTree(left)) {
                 options.problems().accept("warm-up: could not delete its scratch store " + left);
@@ -203,27 +225,41 @@ public final class WarmUp implements AutoCloseable {
     }
 
     /**
-     * Deletes scratch directories of this user's warm-ups whose process is gone (killed before it
-     * could clean up). Others' directories, and ones without an owner file, are left alone.
+     * Deletes scratch directories of warm-ups that ended without cleaning up (their process was
+     * killed): those beside {@code own}, owned by the same user, whose owner file is more than a
+     * minute old (not one being set up) and not locked. Others' directories, live ones, and ones
+     * without an owner file are left alone. {@code own} itself is never opened: closing any
+     * descriptor of a file drops the process's POSIX locks on it.
      */
-    private static void deleteAbandoned(Path parent) {
+    private static void deleteAbandoned(Path parent, Path own) {
         try (DirectoryStream<Path> dirs = Files.newDirectoryStream(parent, SCRATCH_PREFIX + "*")) {
+            UserPrincipal user = Files.getOwner(own, LinkOption.NOFOLLOW_LINKS);
+            long setUpBefore = System.currentTimeMillis() - 60_000;
             for (Path dir : dirs) {
                 try {
-                    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)
-                            || !Files.getOwner(dir, LinkOption.NOFOLLOW_LINKS).getName().equals(System.getProperty("user.name"))) {
+                    Path ownerFile = dir.resolve(OWNER_FILE);
+                    if (dir.equals(own) || !Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)
+                            || !Files.getOwner(dir, LinkOption.NOFOLLOW_LINKS).equals(user)
+                            || !Files.isRegularFile(ownerFile, LinkOption.NOFOLLOW_LINKS)
+                            || Files.getLastModifiedTime(ownerFile, LinkOption.NOFOLLOW_LINKS).toMillis() > setUpBefore) {
                         continue;
                     }
-                    long pid = Long.parseLong(Files.readString(dir.resolve(OWNER_FILE)).strip());
-                    if (ProcessHandle.of(pid).isEmpty()) {
+                    boolean abandoned;
+                    try (FileChannel channel = FileChannel.open(ownerFile, StandardOpenOption.WRITE);
+                         FileLock lock = channel.tryLock()) {
+                        abandoned = lock != null;
+                    } catch (OverlappingFileLockException ours) {
+                        abandoned = false; // this JVM's own warm-up
+                    }
+                    if (abandoned) {
                         deleteTree(dir);
                     }
-                } catch (IOException | NumberFormatException | UncheckedIOException e) {
+                } catch (IOException | UncheckedIOException e) {
                     // not ours to judge: leave it
                 }
             }
         } catch (IOException | UncheckedIOException e) {
-            // nothing to sweep, or the parent is unusable (creating the scratch directory will say why)
+            // nothing to sweep
         }
     }
 
@@ -357,6 +393,10 @@ public final class WarmUp implements AutoCloseable {
                 }
             }
             simulator.destroy();
+            String problem = syntheticProblem.get(); // reported during the last directory
+            if (problem != null) {
+                throw new IllegalStateException("the synthetic filesystem reported: " + problem);
+            }
         } finally {
             KernelSimulator k = kernel;
             if (k != null) {

@@ -26,11 +26,13 @@ import java.util.concurrent.TimeoutException;
  * without a mount: for a mount's JIT warm-up and for the launcher's AOT training. Page-cache
  * pushes (FUSE_NOTIFY_STORE) are accepted and dropped. Like the kernel, it stops sending OPEN or
  * OPENDIR once the filesystem has answered ENOSYS (zero-message opens) and sends RELEASE for every
- * open that succeeded. Requests that may block are served by the calling thread itself (no other
- * reader exists to take the turn, and none is handed to a virtual thread), so they run at its
- * priority. One caller at a time; {@link #close()} ends the session.
+ * open that succeeded. Every request is served by the calling thread itself, including those that
+ * may block (none is handed to a virtual thread), so all of it runs at that thread's priority; a
+ * request returns when the filesystem has answered it (a filesystem that never answers blocks the
+ * caller, as a mount's reader would be). One caller at a time; {@link #close()} ends the session.
  */
 public final class KernelSimulator implements Channel, AutoCloseable {
+    /** For replies a filesystem sends from another thread after returning (the reply normally comes first). */
     private static final long REPLY_TIMEOUT_SECONDS = 30;
     /** What kernel 6.18 offers in INIT: flags, then flags2 (seen on this machine, docs/fuse.md "INIT"). */
     private static final int OFFERED_FLAGS = 0x73fffffb;
