@@ -218,7 +218,7 @@ public final class AotTraining {
 
     /** The mount's own warm-up, as `castore mount` starts it. */
     private void warmUp() throws Exception {
-        try (WarmUp warmUp = WarmUp.start(FsOptions.defaults(), work, () -> 0)) {
+        try (WarmUp warmUp = WarmUp.start(FsOptions.defaults(), work, java.time.Duration.ZERO, () -> 0)) {
             if (!warmUp.await(java.time.Duration.ofMinutes(2)) || warmUp.failure() != null) {
                 throw new AssertionError("the mount's warm-up failed", warmUp.failure());
             }

@@ -49,10 +49,13 @@ final class MountCommand implements Callable<Integer> {
             + "into the kernel's page cache (it is pushed by default: later reads nearby then need no request).")
     boolean noCachePush;
 
-    @Option(names = "--no-warm-up", description = "Do not warm up: by default, once mounted, castore serves a small "
-            + "synthetic tree to itself at the lowest CPU priority (about 0.4 s of CPU, 10 MiB in a temporary "
-            + "directory), so its code is compiled before the first real requests; without it, a fresh mount's first "
-            + "walk runs about a quarter slower.")
+    /** The warm-up begins once the mount has had no request for this long (docs/filesystem.md, "Warm-up"). */
+    private static final Duration WARM_UP_WHEN_IDLE_FOR = Duration.ofSeconds(1);
+
+    @Option(names = "--no-warm-up", description = "Do not warm up: by default, once the mount has been idle for a second, "
+            + "castore serves a small synthetic tree to itself at the lowest CPU priority (about 0.4 s of CPU, 10 MiB in "
+            + "a temporary directory), so its code is compiled before the first real requests; without it, a fresh "
+            + "mount's first walk runs about a quarter slower.")
     boolean noWarmUp;
 
     @Option(names = "--no-xattr", description = "Do not serve the user.tvix.castore.*.digest extended attributes.")
@@ -144,7 +147,7 @@ final class MountCommand implements Callable<Integer> {
                     spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target);
                     spec.commandLine().getOut().flush();
                     try (WarmUp warmUp = noWarmUp ? null : WarmUp.start(fsOptions, temporaryDirectory(),
-                            mount::requestsReceived)) {
+                            WARM_UP_WHEN_IDLE_FOR, mount::requestsReceived)) {
                         mount.awaitUnmount();
                     }
                 }

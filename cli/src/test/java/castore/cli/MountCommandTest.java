@@ -164,8 +164,9 @@ class MountCommandTest {
         Path scratch = Files.createDirectory(tmp.resolve("scratch"));
         Process p = startMountWithTmpdir(scratch, mnt, "--no-warm-up");
         try {
-            // Watched throughout, not once at the end: a warm-up lives well under a second here.
-            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
+            // Watched throughout, not once at the end: a warm-up would begin after 1 s of idleness
+            // and live about a second.
+            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(3000);
             while (System.nanoTime() < until) {
                 try (var entries = Files.list(scratch)) {
                     assertThat(entries).isEmpty();

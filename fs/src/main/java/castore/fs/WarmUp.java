@@ -78,12 +78,16 @@ public final class WarmUp implements AutoCloseable {
     private static final String DIRECTORY_XATTR = "user.tvix.castore.directory.digest";
 
     /** Real requests after which the warm-up steps aside: real work then compiles the code itself. */
-    static final int STEP_ASIDE_AFTER = 64;
+    static final int STEP_ASIDE_AFTER = 16;
+    /** How often the warm-up looks at the mount's request count while it waits for the mount to be idle. */
+    private static final long IDLE_POLL_MILLIS = 50;
 
     private final FsOptions options;
     private final Path scratchParent;
     private final LongSupplier mountRequests;
-    private final long requestsAtStart;
+    private final Duration idleBefore;
+    /** The mount's request count when the warm-up began to serve (after the idle wait). */
+    private volatile long requestsAtStart;
     private final CountDownLatch done = new CountDownLatch(1);
     private final Thread thread;
     private volatile boolean stopping;
@@ -95,11 +99,13 @@ public final class WarmUp implements AutoCloseable {
     private volatile KernelSimulator kernel;
 
     private volatile boolean steppedAside;
+    private volatile boolean begun;
 
-    private WarmUp(FsOptions options, Path scratchParent, LongSupplier mountRequests) {
+    private WarmUp(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests) {
         this.options = options;
         this.scratchParent = scratchParent;
         this.mountRequests = mountRequests;
+        this.idleBefore = idleBefore;
         this.requestsAtStart = mountRequests.getAsLong();
         this.thread = Thread.ofPlatform().name("castore-warm-up").daemon().unstarted(this::run);
     }
@@ -121,14 +127,15 @@ public final class WarmUp implements AutoCloseable {
 
     /**
      * Starts warming up the code a mount with {@code options} runs (listing the mount root, xattrs,
-     * read-ahead and the kernel-cache feed as they are set there), with its scratch store in a
-     * new directory under {@code scratchParent}. It steps aside (ends early) once the mount has
-     * received more than {@value #STEP_ASIDE_AFTER} requests since this call, as told by
-     * {@code mountRequests}: from then on the mount's own requests get the JIT's attention, and a
-     * warm-up would only compete with them.
+     * read-ahead and open mode as they are set there), with its scratch store in a new directory
+     * under {@code scratchParent}, once the mount has been idle for {@code idleBefore}: its
+     * request count, as told by {@code mountRequests}, unchanged that long. A mount used at once
+     * is never slowed by it. It steps aside (ends early) once the mount has received more than
+     * {@value #STEP_ASIDE_AFTER} requests since it began: from then on the mount's own requests
+     * get the JIT's attention, and a warm-up would only compete with them.
      */
-    public static WarmUp start(FsOptions options, Path scratchParent, LongSupplier mountRequests) {
-        WarmUp warmUp = new WarmUp(options, scratchParent, mountRequests);
+    public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests) {
+        WarmUp warmUp = new WarmUp(options, scratchParent, idleBefore, mountRequests);
         Runtime.getRuntime().addShutdownHook(warmUp.exitHook);
         warmUp.thread.start();
         return warmUp;
@@ -167,7 +174,7 @@ public final class WarmUp implements AutoCloseable {
      */
     @Override
     public void close() throws InterruptedException {
-        stopping = true;
+        requestStop();
         try {
             done.await(10, TimeUnit.SECONDS);
         } finally {
@@ -183,6 +190,7 @@ public final class WarmUp implements AutoCloseable {
         FileChannel owner = null;
         try {
             Libc.lowerCurrentThreadPriority();
+            awaitIdleMount();
             Path directory = Files.createTempDirectory(scratchParent, SCRATCH_PREFIX);
             scratch = directory;
             // Locked while this process uses the directory: the kernel drops the lock when the
@@ -222,6 +230,35 @@ public final class WarmUp implements AutoCloseable {
             scratch = null;
             done.countDown();
         }
+    }
+
+    /** Asks the warm-up to stop at its next check, without waiting. */
+    void requestStop() {
+        stopping = true;
+    }
+
+    /** Returns once the mount's request count has not changed for {@link #idleBefore}; Stopped if closed meanwhile. */
+    private void awaitIdleMount() throws InterruptedException {
+        long seen = mountRequests.getAsLong();
+        long quietSince = System.nanoTime();
+        while (System.nanoTime() - quietSince < idleBefore.toNanos()) {
+            if (stopping) {
+                throw new Stopped();
+            }
+            Thread.sleep(IDLE_POLL_MILLIS);
+            long now = mountRequests.getAsLong();
+            if (now != seen) {
+                seen = now;
+                quietSince = System.nanoTime();
+            }
+        }
+        requestsAtStart = seen;
+        begun = true;
+    }
+
+    /** True once the warm-up has begun (the mount was idle long enough). */
+    public boolean begun() {
+        return begun;
     }
 
     /**
