@@ -70,9 +70,9 @@ public final class WarmUp implements AutoCloseable {
     private static final int CHAIN = 6;
     private static final String ROOT = "warm-up";
     private static final String SCRATCH_PREFIX = "castore-warm-up-";
-    /** In the scratch directory: the pid of the process using it, so a later warm-up can tell it is abandoned. */
+    /** In the scratch directory, locked while the warm-up uses it (its pid inside, for people): a later warm-up tells an abandoned one by it. */
     private static final String OWNER_FILE = "owner.pid";
-    /** How long an exiting JVM waits for the warm-up to stop before deleting its scratch store anyway. */
+    /** How long an exiting JVM waits for the warm-up to stop and delete its scratch store. */
     private static final long EXIT_WAIT_MILLIS = 2_000;
     private static final String BLOB_XATTR = "user.tvix.castore.blob.digest";
     private static final String DIRECTORY_XATTR = "user.tvix.castore.directory.digest";
@@ -92,12 +92,12 @@ public final class WarmUp implements AutoCloseable {
     private final Thread thread;
     private volatile boolean stopping;
     private volatile Throwable failure;
+    /** Requests the synthetic filesystem received, once its session has ended. */
     private volatile long requests;
     private volatile Path scratch;
     /** The first problem the synthetic filesystem reported (it must report none). */
     private final AtomicReference<String> syntheticProblem = new AtomicReference<>();
     private volatile KernelSimulator kernel;
-
     private volatile boolean steppedAside;
     private volatile boolean begun;
 
