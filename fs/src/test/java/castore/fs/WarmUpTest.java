@@ -48,6 +48,35 @@ class WarmUpTest {
     }
 
     @Test
+    void givesItsHeapBackWithOneFullCollectionOnlyIfTheMountStayedIdle() throws Exception {
+        long before = fullCollections();
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0)) {
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+        }
+        assertThat(fullCollections()).as("after an idle run").isEqualTo(before + 1);
+        // A few requests came meanwhile (too few to step aside): the mount is in use, no pause.
+        AtomicReference<WarmUp> started = new AtomicReference<>();
+        LongSupplier mountRequests = () -> {
+            WarmUp w = started.get();
+            return w != null && w.requests() > 1_000 ? 3 : 0;
+        };
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests)) {
+            started.set(warmUp);
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            assertThat(warmUp.steppedAside()).isFalse();
+            assertThat(warmUp.requests()).isGreaterThan(FULL_RUN_AT_LEAST);
+        }
+        assertThat(fullCollections()).as("after a run the mount was used during").isEqualTo(before + 1);
+    }
+
+    /** Stop-the-world full collections so far (G1's "Old Generation" collector; System.gc() is one). */
+    private static long fullCollections() {
+        return java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+                .filter(gc -> gc.getName().contains("Old") || gc.getName().contains("MarkSweep"))
+                .mapToLong(java.lang.management.GarbageCollectorMXBean::getCollectionCount).sum();
+    }
+
+    @Test
     void followsTheMountsOptionsAndGivesBackEveryHandle() throws Exception {
         // Opens answered with handles (no zero-message opens; a listable root opens directories
         // with handle 0), no xattrs: the warm-up's own check fails it if any inode or open file
