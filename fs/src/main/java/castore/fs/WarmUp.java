@@ -45,13 +45,13 @@ import java.util.stream.Stream;
  * The mount's JIT warm-up. A fresh JVM runs a mount's first few thousand requests in the
  * interpreter while it compiles their code: a cold {@code find} over 63k entries takes a quarter
  * longer on a fresh mount than on one that has served before (docs/performance.md, "Session 9").
- * Right after mounting, this serves a synthetic tree from a scratch store through the same
- * {@code FuseServer} and {@link CastoreFileSystem} code (walks, lookups, stats, reads, xattrs,
- * forgets), all on one platform thread at the lowest CPU priority, so the JIT compiles the
- * request path while the mount is idle and real requests find it compiled.
+ * Once the mount has been idle a while, this serves a synthetic tree from a scratch store through
+ * the same {@code FuseServer} and {@link CastoreFileSystem} code (walks, lookups, stats, reads,
+ * xattrs, forgets), all on one platform thread at the lowest CPU priority, so the JIT compiles
+ * the request path while the mount is idle and real requests find it compiled.
  *
- * <p>It reads nothing of the mounted store. The scratch store (about 12 MiB) lives in a temporary
- * directory that is deleted when the warm-up ends, is closed, fails, or the JVM exits; one left
+ * <p>It reads nothing of the mounted store. The scratch store (about 10 MiB) lives in a temporary
+ * directory that the warm-up deletes when it ends, is closed, fails, or the JVM exits; one left
  * by a process that was killed is deleted by the next warm-up of the same user. A failure ends
  * the warm-up with one line to the mount's problem log and changes nothing else.
  */
@@ -162,11 +162,6 @@ public final class WarmUp implements AutoCloseable {
     public long requests() {
         KernelSimulator k = kernel;
         return k == null ? requests : k.requestsServed();
-    }
-
-    /** The scratch directory while it exists (null before it is made and after it is deleted). */
-    Path scratch() {
-        return scratch;
     }
 
     /**
