@@ -5,6 +5,7 @@ import castore.fs.FsOptions;
 import castore.fs.WarmUp;
 import castore.fuse.server.KernelSimulator;
 import castore.grpc.ListenAddress;
+import castore.io.FileTrees;
 import castore.grpc.server.CastoreServer;
 import castore.service.Store;
 import castore.service.StoreOptions;
@@ -12,13 +13,11 @@ import castore.service.Stores;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -226,12 +225,8 @@ public final class AotTraining {
     }
 
     private static void deleteTree(Path dir) {
-        try (Stream<Path> all = Files.walk(dir)) {
-            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException | UncheckedIOException e) {
-            System.err.println("castore aot training: could not delete " + dir + ": " + e);
+        if (!FileTrees.deleteAsFarAsPossible(dir)) {
+            System.err.println("castore aot training: could not delete " + dir);
         }
     }
 }

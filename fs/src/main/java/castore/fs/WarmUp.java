@@ -1,6 +1,7 @@
 package castore.fs;
 
 import castore.fuse.server.KernelSimulator;
+import castore.io.FileTrees;
 import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.model.Directory;
@@ -29,7 +30,6 @@ import java.nio.file.attribute.UserPrincipal;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -39,7 +39,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
 import java.util.stream.IntStream;
-import java.util.stream.Stream;
 
 /**
  * The mount's JIT warm-up. A fresh JVM runs a mount's first few thousand requests in the
@@ -223,7 +222,7 @@ public final class WarmUp implements AutoCloseable {
                 }
             }
             Path left = scratch;
-            if (left != null && !deleteTree(left)) {
+            if (left != null && !FileTrees.deleteAsFarAsPossible(left)) {
                 options.problems().accept("warm-up: could not delete its scratch store " + left);
             }
             scratch = null;
@@ -294,7 +293,7 @@ public final class WarmUp implements AutoCloseable {
                         abandoned = false; // this JVM's own warm-up
                     }
                     if (abandoned) {
-                        deleteTree(dir);
+                        FileTrees.deleteAsFarAsPossible(dir);
                     }
                 } catch (IOException | UncheckedIOException e) {
                     // not ours to judge: leave it
@@ -550,21 +549,5 @@ public final class WarmUp implements AutoCloseable {
         Stopped() {
             super(null, null, false, false);
         }
-    }
-
-    /** Deletes {@code dir} and everything in it, as far as it can; true if it is gone. */
-    private static boolean deleteTree(Path dir) {
-        try (Stream<Path> all = Files.walk(dir)) {
-            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException e) {
-                    // go on with the rest; the result says whether the directory is gone
-                }
-            }
-        } catch (IOException | UncheckedIOException e) {
-            // gone already, or unreadable: checked below
-        }
-        return !Files.exists(dir, LinkOption.NOFOLLOW_LINKS);
     }
 }
