@@ -75,6 +75,7 @@ public final class WarmUp implements AutoCloseable {
     private static final long EXIT_WAIT_MILLIS = 2_000;
     private static final String BLOB_XATTR = "user.tvix.castore.blob.digest";
     private static final String DIRECTORY_XATTR = "user.tvix.castore.directory.digest";
+    private static final String SYNTHETIC_PROBLEM = "the synthetic filesystem reported: ";
 
     /** Real requests after which the warm-up steps aside: real work then compiles the code itself. */
     static final int STEP_ASIDE_AFTER = 16;
@@ -105,7 +106,6 @@ public final class WarmUp implements AutoCloseable {
         this.scratchParent = scratchParent;
         this.mountRequests = mountRequests;
         this.idleBefore = idleBefore;
-        this.requestsAtStart = mountRequests.getAsLong();
         this.thread = Thread.ofPlatform().name("castore-warm-up").daemon().unstarted(this::run);
     }
 
@@ -210,7 +210,7 @@ public final class WarmUp implements AutoCloseable {
         } catch (Throwable t) {
             failure = t;
             String problem = syntheticProblem.get();
-            String why = problem != null ? "the synthetic filesystem reported: " + problem
+            String why = problem != null ? SYNTHETIC_PROBLEM + problem
                     : t.getMessage() != null ? t.getMessage() : t.toString();
             options.problems().accept("warm-up stopped (the mount is unaffected): " + why);
         } finally {
@@ -434,10 +434,8 @@ public final class WarmUp implements AutoCloseable {
                 }
             }
             simulator.destroy();
-            String problem = syntheticProblem.get(); // reported during the last directory
-            if (problem != null) {
-                throw new IllegalStateException("the synthetic filesystem reported: " + problem);
-            }
+            throwIfSyntheticProblem(); // one reported during the last directory
+
         } finally {
             KernelSimulator k = kernel;
             if (k != null) {
@@ -531,16 +529,20 @@ public final class WarmUp implements AutoCloseable {
     }
 
     private void checkStopping() {
-        String problem = syntheticProblem.get();
-        if (problem != null) {
-            throw new IllegalStateException("the synthetic filesystem reported: " + problem);
-        }
+        throwIfSyntheticProblem();
         if (stopping) {
             throw new Stopped();
         }
         if (mountRequests.getAsLong() - requestsAtStart > STEP_ASIDE_AFTER) {
             steppedAside = true;
             throw new Stopped();
+        }
+    }
+
+    private void throwIfSyntheticProblem() {
+        String problem = syntheticProblem.get();
+        if (problem != null) {
+            throw new IllegalStateException(SYNTHETIC_PROBLEM + problem);
         }
     }
 
