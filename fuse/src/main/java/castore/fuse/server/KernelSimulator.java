@@ -92,20 +92,21 @@ public final class KernelSimulator implements Channel, AutoCloseable {
         Wire.putI32(init, 8, maxWrite);   // max_readahead
         Wire.putI32(init, 12, OFFERED_FLAGS);
         Wire.putI32(init, 16, OFFERED_FLAGS2);
+        boolean ready = false;
         try {
             kernel.call(Opcode.INIT, 0, init);
             server.initialized().get(REPLY_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            ready = true;
             return kernel;
-        } catch (IOException e) {
-            kernel.close();
-            throw e;
         } catch (ExecutionException | TimeoutException e) {
-            kernel.close();
             throw new IOException("the filesystem did not finish INIT", e);
         } catch (InterruptedException e) {
-            kernel.close();
             Thread.currentThread().interrupt();
             throw new IOException("interrupted during INIT", e);
+        } finally {
+            if (!ready) {
+                kernel.close();
+            }
         }
     }
 
@@ -126,11 +127,16 @@ public final class KernelSimulator implements Channel, AutoCloseable {
         if (reply == null) {
             return null;
         }
+        throwIfError(opcode, node, reply);
+        return Arrays.copyOfRange(reply, Wire.OUT_HEADER, reply.length);
+    }
+
+    /** Throws {@link ErrorReply} if the reply (or its out header) carries an error. */
+    private static void throwIfError(int opcode, long node, byte[] reply) throws ErrorReply {
         int error = Wire.i32(reply, 4);
         if (error != 0) {
             throw new ErrorReply(opcode, node, -error);
         }
-        return Arrays.copyOfRange(reply, Wire.OUT_HEADER, reply.length);
     }
 
     /** LOOKUP: the node id of {@code name} in {@code parent}, or 0 when it does not exist (ENOENT or a negative entry). */
@@ -272,10 +278,7 @@ public final class KernelSimulator implements Channel, AutoCloseable {
     /** One READ; the number of bytes it returned. */
     private int read(long node, long fh, long offset, int size) throws IOException {
         byte[] header = send(Opcode.READ, node, readBody(fh, offset, size));
-        int error = Wire.i32(header, 4);
-        if (error != 0) {
-            throw new ErrorReply(Opcode.READ, node, -error);
-        }
+        throwIfError(Opcode.READ, node, header);
         return Wire.i32(header, 0) - Wire.OUT_HEADER;
     }
 
