@@ -16,6 +16,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
+import java.util.function.LongUnaryOperator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,9 +43,7 @@ class WarmUpTest {
             assertThat(warmUp.requests()).isGreaterThan(FULL_RUN_AT_LEAST);
         }
         assertThat(problems).isEmpty();
-        try (var left = Files.list(tmp)) {
-            assertThat(left).as("the scratch store is gone").isEmpty();
-        }
+        assertNoScratchLeft("the scratch store is gone");
     }
 
     @Test
@@ -56,10 +55,7 @@ class WarmUpTest {
         assertThat(fullCollections()).as("after an idle run").isEqualTo(before + 1);
         // A few requests came meanwhile (too few to step aside): the mount is in use, no pause.
         AtomicReference<WarmUp> started = new AtomicReference<>();
-        LongSupplier mountRequests = () -> {
-            WarmUp w = started.get();
-            return w != null && w.requests() > 1_000 ? 3 : 0;
-        };
+        LongSupplier mountRequests = byServed(started, served -> served > 1_000 ? 3 : 0);
         try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests)) {
             started.set(warmUp);
             assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
@@ -135,11 +131,8 @@ class WarmUpTest {
         // The mount's counter as the warm-up reads it: unchanged until the warm-up has served
         // 1,000 requests, then 16 more (it goes on), then 17 more once it has served 2,000.
         AtomicReference<WarmUp> started = new AtomicReference<>();
-        LongSupplier mountRequests = () -> {
-            WarmUp w = started.get();
-            long served = w == null ? 0 : w.requests();
-            return 1000 + (served > 2_000 ? WarmUp.STEP_ASIDE_AFTER + 1 : served > 1_000 ? WarmUp.STEP_ASIDE_AFTER : 0);
-        };
+        LongSupplier mountRequests = byServed(started,
+                served -> 1000 + (served > 2_000 ? WarmUp.STEP_ASIDE_AFTER + 1 : served > 1_000 ? WarmUp.STEP_ASIDE_AFTER : 0));
         try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests)) {
             started.set(warmUp);
             assertThat(warmUp.await(Duration.ofMinutes(1))).isTrue();
@@ -148,9 +141,7 @@ class WarmUpTest {
             assertThat(warmUp.requests()).as("stepped aside while serving").isBetween(2_000L, (long) FULL_RUN_AT_LEAST);
         }
         assertThat(problems).isEmpty();
-        try (var left = Files.list(tmp)) {
-            assertThat(left).isEmpty();
-        }
+        assertNoScratchLeft("the scratch store is gone");
     }
 
     @Test
@@ -164,9 +155,7 @@ class WarmUpTest {
             }
             assertThat(warmUp.begun()).as("begun while the mount was busy").isFalse();
             assertThat(warmUp.requests()).isZero();
-            try (var left = Files.list(tmp)) {
-                assertThat(left).as("no scratch store yet").isEmpty();
-            }
+            assertNoScratchLeft("no scratch store yet");
             assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
             assertThat(warmUp.begun()).isTrue();
             assertThat(warmUp.failure()).isNull();
@@ -183,9 +172,7 @@ class WarmUpTest {
         assertThat(System.nanoTime() - start).isLessThan(Duration.ofSeconds(5).toNanos());
         assertThat(warmUp.begun()).isFalse();
         assertThat(warmUp.failure()).isNull();
-        try (var left = Files.list(tmp)) {
-            assertThat(left).isEmpty();
-        }
+        assertNoScratchLeft("the scratch store is gone");
     }
 
     @Test
@@ -195,9 +182,8 @@ class WarmUpTest {
         CountDownLatch midway = new CountDownLatch(1);
         CountDownLatch stopAsked = new CountDownLatch(1);
         AtomicReference<WarmUp> started = new AtomicReference<>();
-        LongSupplier mountRequests = () -> {
-            WarmUp w = started.get();
-            if (w != null && w.requests() > 500) {
+        LongSupplier mountRequests = byServed(started, served -> {
+            if (served > 500) {
                 midway.countDown();
                 try {
                     stopAsked.await();
@@ -206,7 +192,7 @@ class WarmUpTest {
                 }
             }
             return 0;
-        };
+        });
         WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests);
         started.set(warmUp);
         assertThat(midway.await(1, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
@@ -218,9 +204,7 @@ class WarmUpTest {
         assertThat(warmUp.steppedAside()).isFalse();
         assertThat(warmUp.requests()).as("ended early").isBetween(500L, (long) FULL_RUN_AT_LEAST);
         assertThat(problems).isEmpty();
-        try (var left = Files.list(tmp)) {
-            assertThat(left).isEmpty();
-        }
+        assertNoScratchLeft("the scratch store is gone");
     }
 
     @Test
@@ -233,5 +217,22 @@ class WarmUpTest {
         assertThat(problems).singleElement().asString()
                 .startsWith("warm-up stopped (the mount is unaffected): ").contains(notADirectory.toString());
         assertThat(Files.readString(notADirectory)).isEqualTo("x");
+    }
+
+    /**
+     * A mount's request counter as a function of how many requests the warm-up in {@code started}
+     * has served (0 before it is set): tests make the mount "busy" at a point of the warm-up's work.
+     */
+    private static LongSupplier byServed(AtomicReference<WarmUp> started, LongUnaryOperator count) {
+        return () -> {
+            WarmUp w = started.get();
+            return count.applyAsLong(w == null ? 0 : w.requests());
+        };
+    }
+
+    private void assertNoScratchLeft(String what) throws Exception {
+        try (var left = Files.list(tmp)) {
+            assertThat(left).as(what).isEmpty();
+        }
     }
 }
