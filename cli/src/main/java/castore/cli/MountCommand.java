@@ -53,7 +53,7 @@ final class MountCommand implements Callable<Integer> {
     private static final Duration WARM_UP_WHEN_IDLE_FOR = Duration.ofSeconds(1);
 
     @Option(names = "--no-warm-up", description = "Do not warm up: by default, once the mount has been idle for a second, "
-            + "castore serves a small synthetic tree to itself at the lowest CPU priority (about 0.4 s of CPU, 10 MiB in "
+            + "castore serves a small synthetic tree to itself at the lowest CPU priority (about 0.5 s of CPU, 10 MiB in "
             + "a temporary directory), so its code is compiled before the first real requests; without it, a fresh "
             + "mount's first walk runs about a quarter slower.")
     boolean noWarmUp;
