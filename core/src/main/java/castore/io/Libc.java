@@ -28,6 +28,12 @@ public final class Libc {
     public static final int O_CREAT = 0100;
     public static final int O_EXCL = 0200;
     private static final int O_CLOEXEC = 02000000;
+    /** O_DIRECT differs between architectures; 0 where we do not know it (direct reads are then not offered). */
+    public static final int O_DIRECT = switch (System.getProperty("os.arch")) {
+        case "amd64", "x86_64", "x86" -> 040000;
+        case "aarch64", "arm" -> 0200000;
+        default -> 0;
+    };
     private static final int ENOENT = 2;
     private static final int EINTR = 4;
     private static final int POSIX_FADV_WILLNEED = 3;
@@ -63,6 +69,14 @@ public final class Libc {
     /** strerror, for messages. */
     private static final class Messages {
         static final MethodHandle STRERROR = downcall("strerror", FunctionDescriptor.of(ValueLayout.ADDRESS, INT));
+    }
+
+    /**
+     * pread as an ordinary downcall, for reads that wait for the device (O_DIRECT): a critical
+     * downcall would hold off the garbage collector for as long as the disk takes.
+     */
+    private static final class BlockingRead {
+        static final MethodHandle PREAD = downcall("pread", FunctionDescriptor.of(LONG, INT, ValueLayout.ADDRESS, LONG, LONG), ERRNO_STATE);
     }
 
     /** setpriority and gettid (glibc 2.30+): without them only {@link #lowerCurrentThreadPriority} does nothing. */
@@ -155,6 +169,41 @@ public final class Libc {
             throw e;
         } catch (Throwable t) {
             throw new IOException(path + ": " + (write ? "write" : "read") + " failed", t);
+        }
+    }
+
+    /**
+     * Reads into native memory ({@code buffer}) at {@code offset} of {@code fd} until it is full or
+     * the file ends, as {@link #transfer}, with an ordinary downcall: for descriptors opened with
+     * {@link #O_DIRECT}, whose reads wait for the device. Returns the bytes read.
+     */
+    public static long readWaiting(int fd, MemorySegment buffer, long offset, Path path) throws IOException {
+        if (!AVAILABLE || BlockingRead.PREAD == null) {
+            throw new IOException("cannot read " + path + ": native access is not enabled");
+        }
+        long done = 0;
+        try {
+            MemorySegment state = CALL_STATES.get();
+            while (done < buffer.byteSize()) {
+                MemorySegment rest = buffer.asSlice(done);
+                long n = (long) BlockingRead.PREAD.invokeExact(state, fd, rest, rest.byteSize(), offset + done);
+                if (n == 0) {
+                    return done;
+                }
+                if (n < 0) {
+                    int errno = errno(state);
+                    if (errno != EINTR) {
+                        throw new IOException(path + ": read of " + buffer.byteSize() + " bytes at " + offset + " failed: " + strerror(errno));
+                    }
+                    continue;
+                }
+                done += n;
+            }
+            return done;
+        } catch (IOException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException(path + ": read failed", t);
         }
     }
 

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Positional reads of one blob ({@link ChunkedBlobReader} finds the chunk of an offset by binary
@@ -19,15 +20,18 @@ import java.util.concurrent.atomic.AtomicInteger;
  * done once: the kernel sends a stream's next reads together, and they often fall in the same
  * chunk (two 128 KiB reads per 256 KiB chunk).
  *
- * <p>When chunks are missed in order (a sequential reader), the next {@link #AHEAD} chunks are
- * announced to the kernel (POSIX_FADV_WILLNEED) so the disk reads them while this one is
- * verified and served: the kernel's own readahead window (128 KiB by default) is smaller than
- * one chunk, so without the hint every cold chunk waits for the disk. Up to {@link #STREAMS}
- * sequential readers of one blob (parallel readers of one file share its reader) are followed
- * apart.
+ * <p>When chunks are missed in order (a sequential reader) on a blob of more than
+ * {@link #STREAM_SLOTS} chunks, the stream gets a {@link DirectStream}: its next chunks are read
+ * with O_DIRECT on the store's read-ahead threads, verified there, and served from native
+ * buffers, past the page cache. Where that is not possible (turned off, the store's cap on
+ * stream buffers reached), the next {@link #AHEAD} chunks are announced to the kernel
+ * (POSIX_FADV_WILLNEED) so the disk reads them while this one is verified and served: a
+ * device's read-ahead window can be smaller than one chunk (128 KiB by default), and without
+ * the hint every cold chunk would wait for the disk. Up to {@link #STREAMS} sequential readers
+ * of one blob (parallel readers of one file share its reader) are followed apart.
  *
- * <p>Chunks of a sequential stream over a blob of more than {@link #STREAM_SLOTS} chunks (about
- * 3 MiB) are loaded into a few buffers this reader reuses
+ * <p>Without a direct stream, chunks of a sequential stream over a blob of more than
+ * {@link #STREAM_SLOTS} chunks (about 3 MiB) are loaded into a few buffers this reader reuses
  * ({@link ChunkSlots}) rather than into a new array each: a 1 GiB stream otherwise allocates
  * 1 GiB of arrays, which the JVM zeroes and the kernel backs with fresh pages. Readers copy out
  * of a slot under an optimistic read and retry if a load overwrote it meanwhile. Other loads
@@ -55,6 +59,22 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final int[] announcedUpTo = new int[STREAMS];
     private final Object streams = new Object();
     private int nextStream;
+    /** Per stream, its O_DIRECT read-ahead once it has one; set under {@code streams}. */
+    private final AtomicReferenceArray<DirectStream> directStreams = new AtomicReferenceArray<>(STREAMS);
+    /** Buffer memory the direct streams reserved; guarded by {@code streams}. */
+    private long directFootprint;
+    private boolean closed;
+    private final DirectStream.Chunks directChunks = new DirectStream.Chunks() {
+        @Override
+        public int count() {
+            return chunks().size();
+        }
+
+        @Override
+        public Location locate(int index) throws IOException {
+            return LocalBlobReader.this.locate(index);
+        }
+    };
     /** Chunks announced and chunks loaded so far (for tests). */
     private final AtomicInteger announced = new AtomicInteger();
     private final AtomicInteger loads = new AtomicInteger();
@@ -75,7 +95,11 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     @Override
     protected int copyChunk(int index, int within, ByteBuffer dst) throws IOException {
-        int n = copyFromStreamSlot(index, within, dst);
+        int n = copyFromDirectStream(index, within, dst);
+        if (n >= 0) {
+            return n;
+        }
+        n = copyFromStreamSlot(index, within, dst);
         if (n >= 0) {
             return n;
         }
@@ -92,8 +116,23 @@ final class LocalBlobReader extends ChunkedBlobReader {
             if (cached != null) {
                 return copyFrom(index, cached, within, dst);
             }
+            int stream = followStream(index);
             // Reused buffers pay off on long streams; a file of a few chunks would only allocate them.
-            return announceAhead(index) && chunks().size() > STREAM_SLOTS
+            boolean longBlob = chunks().size() > STREAM_SLOTS;
+            if (stream >= 0 && longBlob) {
+                DirectStream direct = directStream(stream);
+                if (direct != null) {
+                    direct.startAt(index);
+                    n = direct.copy(index, within, dst);
+                    if (n >= 0) {
+                        return n;
+                    }
+                }
+            }
+            if (stream >= 0) {
+                announceAhead(stream, index);
+            }
+            return stream >= 0 && longBlob
                     ? loadIntoStreamSlot(index, within, dst)
                     : copyFrom(index, load(index), within, dst);
         }
@@ -158,33 +197,41 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     /**
      * Records a miss of chunk {@code index}; if it continues a stream (the chunk after that
-     * stream's last miss, or the one after it: concurrent reads arrive slightly out of order),
-     * announces chunks up to AHEAD past it, in batches of half that, never one twice, and
-     * returns true.
+     * stream's last miss, or the one after it: concurrent reads arrive slightly out of order; or
+     * a chunk near the one its direct stream served last), returns that stream, else starts
+     * following a new one and returns -1.
      */
-    private boolean announceAhead(int index) throws IOException {
+    private int followStream(int index) {
+        synchronized (streams) {
+            for (int s = 0; s < STREAMS; s++) {
+                DirectStream direct = directStreams.get(s);
+                int served = direct == null ? -2 : direct.latest();
+                if ((index > lastMiss[s] && index <= lastMiss[s] + 2)
+                        || (served >= 0 && index >= served - DirectStream.BEHIND && index <= served + DirectStream.AHEAD + 2)) {
+                    lastMiss[s] = index;
+                    return s;
+                }
+            }
+            int stream = nextStream;
+            nextStream = (nextStream + 1) % STREAMS;
+            lastMiss[stream] = index;
+            announcedUpTo[stream] = index;
+            return -1;
+        }
+    }
+
+    /**
+     * Announces the chunks after {@code index} up to AHEAD past it to the kernel
+     * (POSIX_FADV_WILLNEED), in batches of half that, never one twice.
+     */
+    private void announceAhead(int stream, int index) throws IOException {
         int from;
         int to;
         synchronized (streams) {
-            int stream = -1;
-            for (int s = 0; s < STREAMS; s++) {
-                if (index > lastMiss[s] && index <= lastMiss[s] + 2) {
-                    stream = s;
-                    break;
-                }
-            }
-            if (stream < 0) {
-                stream = nextStream;
-                nextStream = (nextStream + 1) % STREAMS;
-                lastMiss[stream] = index;
-                announcedUpTo[stream] = index;
-                return false;
-            }
-            lastMiss[stream] = index;
             from = Math.max(index + 1, announcedUpTo[stream] + 1);
             to = Math.min(chunks().size() - 1, index + AHEAD);
             if (from > index + AHEAD / 2 || from > to) {
-                return true; // enough is already on its way
+                return; // enough is already on its way
             }
             announcedUpTo[stream] = to;
         }
@@ -195,7 +242,81 @@ final class LocalBlobReader extends ChunkedBlobReader {
                 announced.incrementAndGet();
             }
         }
-        return true;
+    }
+
+    /** Copies from a direct stream that holds or loads chunk {@code index}; -1 if none does. */
+    private int copyFromDirectStream(int index, int within, ByteBuffer dst) throws IOException {
+        for (int s = 0; s < STREAMS; s++) {
+            DirectStream direct = directStreams.get(s);
+            if (direct != null) {
+                int n = direct.copy(index, within, dst);
+                if (n >= 0) {
+                    return n;
+                }
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * Stream {@code stream}'s direct read-ahead, made on first use; null if the store does not
+     * read so, the store's cap on stream buffers is reached, or the reader is closed.
+     */
+    private DirectStream directStream(int stream) {
+        DirectReads reads = packs.directReads();
+        if (reads == null) {
+            return null;
+        }
+        synchronized (streams) {
+            DirectStream direct = directStreams.get(stream);
+            if (direct != null || closed) {
+                return direct;
+            }
+            int maxChunk = 0;
+            for (var meta : chunks()) {
+                maxChunk = (int) Math.max(maxChunk, meta.size());
+            }
+            long footprint = DirectStream.footprint(maxChunk);
+            if (!reads.reserve(footprint)) {
+                return null;
+            }
+            directFootprint += footprint;
+            direct = new DirectStream(directChunks, maxChunk, reads);
+            directStreams.set(stream, direct);
+            return direct;
+        }
+    }
+
+    /** Ends the direct streams (waiting for their loads) and gives their buffers back. */
+    @Override
+    public void close() {
+        long footprint;
+        synchronized (streams) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            footprint = directFootprint;
+        }
+        for (int s = 0; s < STREAMS; s++) {
+            DirectStream direct = directStreams.getAndSet(s, null);
+            if (direct != null) {
+                direct.close();
+            }
+        }
+        if (footprint > 0) {
+            packs.directReads().release(footprint);
+        }
+    }
+
+    /** Whether a direct stream was made (for tests). */
+    boolean hasDirectStreams() {
+        for (int s = 0; s < STREAMS; s++) {
+            if (directStreams.get(s) != null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     int announcedChunks() {

@@ -36,7 +36,7 @@ import java.util.stream.IntStream;
  */
 public final class LocalStore implements StoreMaintenance, AutoCloseable {
     /** How a store is opened. */
-    public record Options(boolean readOnly, boolean sync, long packSize, int writers, int rootCompactRecords) {
+    public record Options(boolean readOnly, boolean sync, long packSize, int writers, int rootCompactRecords, boolean directReads) {
         public static final long DEFAULT_PACK_SIZE = 1L << 30;
 
         /**
@@ -45,23 +45,31 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
          */
         public static Options defaults() {
             int writers = Math.clamp(Runtime.getRuntime().availableProcessors(), 2, 4);
-            return new Options(false, true, DEFAULT_PACK_SIZE, writers, LocalRootService.COMPACT_RECORDS);
+            return new Options(false, true, DEFAULT_PACK_SIZE, writers, LocalRootService.COMPACT_RECORDS, true);
         }
 
         public Options withReadOnly(boolean readOnly) {
-            return new Options(readOnly, sync, packSize, writers, rootCompactRecords);
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);
         }
 
         public Options withSync(boolean sync) {
-            return new Options(readOnly, sync, packSize, writers, rootCompactRecords);
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);
         }
 
         public Options withPackSize(long packSize) {
-            return new Options(readOnly, sync, packSize, writers, rootCompactRecords);
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);
+        }
+
+        /**
+         * Whether sequential readers of large blobs read ahead with O_DIRECT ({@link DirectStream})
+         * where the file system allows it, rather than through the page cache.
+         */
+        public Options withDirectReads(boolean directReads) {
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);
         }
 
         public Options withRootCompactRecords(int records) {
-            return new Options(readOnly, sync, packSize, writers, records);
+            return new Options(readOnly, sync, packSize, writers, records, directReads);
         }
     }
 
@@ -80,7 +88,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
     private LocalStore(StoreLayout layout, Options options) throws IOException {
         this.layout = layout;
         this.options = options;
-        this.packs = new PackStore(layout, options.sync(), options.packSize(), options.writers());
+        this.packs = new PackStore(layout, options.sync(), options.packSize(), options.writers(), options.directReads());
         this.blobs = new LocalBlobService(this, packs);
         this.directories = new LocalDirectoryService(this, packs);
         this.roots = new LocalRootService(this, layout.roots(), options.sync(), options.rootCompactRecords());
@@ -120,6 +128,11 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
     /** The three services over this store, with this store as the resource that closes them. */
     public Store asStore() {
         return new Store(blobs, directories, roots, List.of(this));
+    }
+
+    /** The packs (for tests in this package). */
+    PackStore packStore() {
+        return packs;
     }
 
     public Path root() {

@@ -11,9 +11,10 @@ import java.util.Set;
 
 /**
  * {@code local:///abs/dir}: the embedded local store in that directory ({@code Stores.open}
- * maps plain paths and {@code file:} URIs here). One query parameter, {@code fsync=false}, skips
- * the fsyncs at commit: still safe against a killed process, not against power loss; for
- * throwaway stores and benchmarks. An absent store is created unless
+ * maps plain paths and {@code file:} URIs here). Query parameters: {@code fsync=false} skips
+ * the fsyncs at commit (still safe against a killed process, not against power loss; for
+ * throwaway stores and benchmarks); {@code direct-reads=false} reads large blobs sequentially
+ * through the page cache instead of with O_DIRECT ({@link DirectStream}). An absent store is created unless
  * {@link StoreOptions#createIfMissing()} is off.
  */
 public final class LocalStoreProvider implements StoreProvider {
@@ -47,8 +48,10 @@ public final class LocalStoreProvider implements StoreProvider {
             switch (parameter) {
                 case "fsync=true" -> o = o.withSync(true);
                 case "fsync=false" -> o = o.withSync(false);
+                case "direct-reads=true" -> o = o.withDirectReads(true);
+                case "direct-reads=false" -> o = o.withDirectReads(false);
                 default -> throw new InvalidDataException("invalid local store address '" + address
-                        + "': unknown parameter '" + parameter + "' (known: fsync=true|false)");
+                        + "': unknown parameter '" + parameter + "' (known: fsync=true|false, direct-reads=true|false)");
             }
         }
         return o;

@@ -41,6 +41,8 @@ final class Pack implements PackSource {
      */
     private final int[] prefixes;
     private final Posix.Fd data;
+    /** The data file opened again with O_DIRECT, for {@link DirectStream}s, on first use. */
+    private final DirectFd direct = new DirectFd();
 
     private static final Cleaner CLOSER = Cleaner.create();
 
@@ -107,7 +109,11 @@ final class Pack implements PackSource {
             data.close();
             throw e;
         }
-        CLOSER.register(pack, data::close);
+        DirectFd direct = pack.direct;
+        CLOSER.register(pack, () -> {
+            data.close();
+            direct.close();
+        });
         // Lookups binary-search the whole index: have the kernel read it in one go, not by faults.
         Posix.willNeed(index);
         for (int b = 0; b < 256; b++) {
@@ -229,11 +235,68 @@ final class Pack implements PackSource {
 
     @Override
     public void readPayloadInto(Location location, byte[] dst) throws IOException {
+        checkBounds(location);
+        data.readFully(dst, 0, location.length(), location.offset());
+    }
+
+    /** Fails if {@code location}'s entry does not lie within the data the index covers. */
+    void checkBounds(Location location) throws CorruptedDataException {
         if (location.offset() - PackFormat.ENTRY_HEADER < PackFormat.PACK_HEADER
                 || location.offset() + location.length() > packSize) {
             throw new CorruptedDataException(location.describe() + " lies outside the pack (index corrupted?)");
         }
-        data.readFully(dst, 0, location.length(), location.offset());
+    }
+
+    /**
+     * Reads {@code [offset, offset + dst.byteSize())} of the data file with O_DIRECT, bypassing the
+     * page cache (offset, length and memory aligned to {@link DirectStream#ALIGN}); the bytes read
+     * (fewer at the end of the file), or -1 if this file cannot be read so.
+     */
+    long readDirect(MemorySegment dst, long offset) throws IOException {
+        Posix.Fd fd = directFd();
+        return fd == null ? -1 : fd.readWaiting(dst, offset);
+    }
+
+    /** Reads the payload at {@code location} through the page cache into native memory. */
+    void readPayloadInto(Location location, MemorySegment dst) throws IOException {
+        checkBounds(location);
+        data.readFully(dst.asSlice(0, location.length()), location.offset());
+    }
+
+    private Posix.Fd directFd() {
+        return direct.open(packPath);
+    }
+
+    /**
+     * The O_DIRECT descriptor of a pack's data file, held apart from the pack so that the
+     * pack's cleaner can close it. Stays closed for good if the file system refuses O_DIRECT
+     * (tmpfs, for one) or the pack is gone.
+     */
+    private static final class DirectFd {
+        private Posix.Fd fd;
+        private boolean tried;
+
+        synchronized Posix.Fd open(Path packPath) {
+            if (!tried) {
+                tried = true;
+                if (Libc.O_DIRECT != 0) {
+                    try {
+                        fd = Posix.open(packPath, Libc.O_RDONLY | Libc.O_DIRECT, 0);
+                    } catch (IOException refused) {
+                        fd = null; // EINVAL without O_DIRECT support; a pack deleted by gc is no different here
+                    }
+                }
+            }
+            return fd;
+        }
+
+        synchronized void close() {
+            tried = true;
+            if (fd != null) {
+                fd.close();
+                fd = null;
+            }
+        }
     }
 
     @Override

@@ -1,6 +1,7 @@
 package castore.store.local;
 
 import castore.hash.Blake3;
+import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import java.io.IOException;
@@ -58,14 +59,23 @@ final class PackStore {
     private final List<ConcurrentHashMap<B3Digest, CompletableFuture<Location>>> inFlight =
             List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
 
-    PackStore(StoreLayout layout, boolean sync, long rollSize, int maxWriters) throws IOException {
+    /** Read-ahead with O_DIRECT for sequential readers of large blobs; null when turned off. */
+    private final DirectReads directReads;
+
+    PackStore(StoreLayout layout, boolean sync, long rollSize, int maxWriters, boolean directReads) throws IOException {
         Arrays.setAll(loadLocks, i -> new Object());
+        this.directReads = directReads && Libc.O_DIRECT != 0 && Libc.available() ? new DirectReads() : null;
         this.layout = layout;
         this.sync = sync;
         this.rollSize = rollSize;
         this.maxWriters = maxWriters;
         this.writerPermits = new Semaphore(maxWriters, true);
         this.packs = new PackSet(layout.packs());
+    }
+
+    /** The store's O_DIRECT read-ahead, or null if it does not read so. */
+    DirectReads directReads() {
+        return directReads;
     }
 
     PackSet packs() {
@@ -221,6 +231,9 @@ final class PackStore {
             closed = true;
         } finally {
             writerPermits.release(maxWriters);
+        }
+        if (directReads != null) {
+            directReads.shutdown();
         }
         commit();
     }

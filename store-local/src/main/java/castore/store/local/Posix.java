@@ -80,6 +80,15 @@ final class Posix {
             transferFully(true, MemorySegment.ofArray(src).asSlice(at, length), offset);
         }
 
+        /**
+         * Reads into native memory at {@code offset} until {@code dst} is full or the file ends;
+         * the bytes read. For a descriptor opened with O_DIRECT (aligned offsets, lengths and
+         * memory), whose reads wait for the device ({@link Libc#readWaiting}).
+         */
+        long readWaiting(MemorySegment dst, long offset) throws IOException {
+            return Libc.readWaiting(fd(), dst, offset, path);
+        }
+
         /** Asks the kernel to start reading a range into the page cache (advisory: failures are ignored). */
         void willNeed(long offset, long length) {
             int f = fd;

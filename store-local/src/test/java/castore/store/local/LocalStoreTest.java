@@ -46,6 +46,11 @@ class LocalStoreTest {
         return LocalStore.open(dir(), LocalStore.Options.defaults());
     }
 
+    /** Sequential readers read through the page cache, as on a file system without O_DIRECT (DirectStreamTest covers the other way). */
+    private LocalStore openBuffered() throws IOException {
+        return LocalStore.open(dir(), LocalStore.Options.defaults().withDirectReads(false));
+    }
+
     static B3Digest put(Store store, byte[] data) throws IOException {
         try (BlobWriter w = store.blobs().create()) {
             w.write(data, 0, data.length);
@@ -119,7 +124,7 @@ class LocalStoreTest {
     @Test
     void interleavedSequentialReadersOfOneBlobEachGetTheirNextChunksAnnounced() throws IOException {
         byte[] data = randomBytes(11, 12 * 1024 * 1024);
-        try (LocalStore local = open(); Store store = local.asStore()) {
+        try (LocalStore local = openBuffered(); Store store = local.asStore()) {
             B3Digest d = put(store, data);
             List<ChunkMeta> chunks = store.blobs().chunks(d).orElseThrow();
             assertThat(chunks.size()).isGreaterThan(30);
@@ -152,7 +157,7 @@ class LocalStoreTest {
     @Test
     void parallelStreamsAndRandomReadsOfOneReaderReturnExactBytesAndStreamsLoadEachChunkOnce() throws Exception {
         byte[] data = randomBytes(13, 24 * 1024 * 1024);
-        try (LocalStore local = open(); Store store = local.asStore()) {
+        try (LocalStore local = openBuffered(); Store store = local.asStore()) {
             B3Digest d = put(store, data);
             int chunkCount = store.blobs().chunks(d).orElseThrow().size();
             // One sequential reader alone: every chunk loaded once (into reused buffers after the first).
@@ -367,7 +372,8 @@ class LocalStoreTest {
         assertThatThrownBy(() -> Stores.open("local://relative/dir", StoreOptions.DEFAULT))
                 .isInstanceOf(InvalidDataException.class).hasMessageContaining("local:///absolute/path");
         assertThatThrownBy(() -> Stores.open("local://" + dir() + "?fsync=maybe", StoreOptions.DEFAULT))
-                .isInstanceOf(InvalidDataException.class).hasMessageContaining("unknown parameter 'fsync=maybe'");
+                .isInstanceOf(InvalidDataException.class).hasMessageContaining("unknown parameter 'fsync=maybe'")
+                .hasMessageContaining("direct-reads=true|false");
     }
 
     @Test
