@@ -1,6 +1,9 @@
 package castore.service.cache;
 
 import castore.hash.Blake3;
+import castore.io.DirectReads;
+import castore.io.DirectStreams;
+import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.service.BlobReader;
 import castore.service.BlobService;
@@ -14,6 +17,7 @@ import castore.service.CorruptedDataException;
 import castore.service.NotFoundException;
 import java.io.EOFException;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.List;
@@ -66,11 +70,14 @@ public final class CachingBlobService implements BlobService {
     private final AtomicLong fetches = new AtomicLong();
     private final AtomicLong fetchedBytes = new AtomicLong();
     private final boolean onDisk;
+    private final DiskCache disk;
     private final AtomicLong streams = new AtomicLong();
     private final AtomicLong slotLoads = new AtomicLong();
     private final AtomicLong cachedLoads = new AtomicLong();
     /** Slots per streaming reader: {@link #SLOTS}, fewer in tests that make readers race for them. */
     private final int slotCount;
+    /** O_DIRECT read-ahead from the disk tier for streaming readers; null without a disk tier or O_DIRECT. */
+    private final DirectReads directReads;
 
     public CachingBlobService(BlobService inner, DiskCache disk, CacheConfig config) {
         this(inner, disk, config, SLOTS);
@@ -80,12 +87,14 @@ public final class CachingBlobService implements BlobService {
         this.slotCount = slotCount;
         this.inner = inner;
         this.onDisk = disk != null;
+        this.disk = disk;
         this.chunks = new TieredCache<>(CHUNKS, disk, new ChunkCodec(), config.memoryLimit());
         this.chunkLists = new TieredCache<>(CHUNK_LISTS, disk, new ChunkListCodec(), config.memoryLimit() / 16);
         this.boundLists = new TieredCache<>(BOUND_LISTS, disk, new MarkCodec(), config.memoryLimit() / 64);
         this.backgroundSlots = new Semaphore(config.prefetchParallelism());
         this.readAhead = config.readAhead();
         this.streamFrom = config.memoryLimit() / 4;
+        this.directReads = onDisk && Libc.O_DIRECT != 0 && Libc.available() ? new DirectReads("castore-cache-read") : null;
     }
 
     public BlobService inner() {
@@ -106,7 +115,17 @@ public final class CachingBlobService implements BlobService {
         return fetchedBytes.get();
     }
 
-    /** Chunks read from the disk tier into a streaming reader's reused buffers (see {@link ChunkSlots}). */
+    /** Chunks a streaming reader read from the disk tier with O_DIRECT ({@link castore.io.DirectStream}). */
+    long directLoads() {
+        return disk == null ? 0 : disk.directReads();
+    }
+
+    /** Buffer memory direct streams hold now. */
+    long directBuffersHeld() {
+        return directReads == null ? 0 : directReads.held();
+    }
+
+    /** Chunks read from the disk tier into a streaming reader's reused buffers (see {@link ChunkSlots}), or by a direct stream. */
     long slotLoads() {
         return slotLoads.get();
     }
@@ -220,6 +239,9 @@ public final class CachingBlobService implements BlobService {
     @Override
     public void close() throws IOException {
         background.shutdownNow();
+        if (directReads != null) {
+            directReads.shutdown();
+        }
         // A check that is under way is worth finishing: its result is kept on disk for every
         // later reader (a mount that reads a big file in parallel and unmounts at once leaves
         // one behind). Bounded, so a huge blob cannot hold up the exit.
@@ -306,6 +328,8 @@ public final class CachingBlobService implements BlobService {
         private final Object pumpLock = new Object();
         /** Made at the first chunk read into one (a small or random-read blob never has them). */
         private final ChunkSlots slots = new ChunkSlots(slotCount);
+        /** O_DIRECT read-ahead of streams over disk-tier chunks of a large blob; null if none can be had. */
+        private final DirectStreams direct;
         /** Loads into slots of one chunk wait for each other, of other chunks rarely (striped by index). */
         private final Object[] slotLoadLocks = new Object[slotCount];
 
@@ -315,6 +339,12 @@ public final class CachingBlobService implements BlobService {
             this.wholeBlob = isBound(digest, chunkList) ? null : Blake3.newHasher();
             this.large = size() >= streamFrom;
             Arrays.setAll(slotLoadLocks, i -> new Object());
+            if (large && directReads != null && chunkList.size() > slotCount) {
+                int maxChunk = (int) chunkList.stream().mapToLong(ChunkMeta::size).max().orElse(0);
+                this.direct = new DirectStreams(directReads, STREAMS, chunkList.size(), maxChunk, this::loadDirect);
+            } else {
+                this.direct = null;
+            }
         }
 
         /**
@@ -466,8 +496,11 @@ public final class CachingBlobService implements BlobService {
                 return;
             }
             if (keep == Keep.WINDOW && readsIntoSlots() && chunks.onDisk(chunk)) {
-                // The reader will read it into a slot: only the disk read is started ahead.
-                chunks.willNeed(chunk);
+                // The reader will read it into a slot: only the disk read is started ahead (a
+                // direct stream reads ahead itself, past the page cache).
+                if (direct == null || !direct.active()) {
+                    chunks.willNeed(chunk);
+                }
                 return;
             }
             users.incrementAndGet();
@@ -494,6 +527,12 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         protected int copyChunk(int index, int within, ByteBuffer dst) throws IOException {
+            if (direct != null) {
+                int n = direct.copy(index, within, dst);
+                if (n >= 0) {
+                    return n;
+                }
+            }
             if (readsIntoSlots()) {
                 int n = copyFromSlot(index, within, dst);
                 if (n >= 0) {
@@ -502,7 +541,10 @@ public final class CachingBlobService implements BlobService {
                 synchronized (slotLoadLocks[index % slotLoadLocks.length]) {
                     n = copyFromSlot(index, within, dst);
                     if (n < 0 && onlyOnDisk(index)) {
-                        n = loadIntoSlot(index, within, dst);
+                        n = direct != null ? direct.start(index, within, dst) : -1;
+                        if (n < 0) {
+                            n = loadIntoSlot(index, within, dst);
+                        }
                     }
                     if (n >= 0) {
                         return n;
@@ -530,6 +572,23 @@ public final class CachingBlobService implements BlobService {
 
         private int copyFromSlot(int index, int within, ByteBuffer dst) {
             return slots.copy(index, (int) chunks().get(index).size(), within, dst);
+        }
+
+        /**
+         * Loads chunk {@code index} for a direct stream from the disk tier (O_DIRECT where it can),
+         * verified; null if it is not only on disk or the list is not known bound yet (its check
+         * needs every chunk in order), so the read takes the usual path.
+         */
+        private MemorySegment loadDirect(int index, MemorySegment buffer) {
+            if (wholeBlob != null || wrongList || !onlyOnDisk(index)) {
+                return null;
+            }
+            ChunkMeta meta = chunks().get(index);
+            MemorySegment bytes = chunks.readFromDiskNative(meta.digest(), Math.toIntExact(meta.size()), buffer);
+            if (bytes != null) {
+                slotLoads.incrementAndGet();
+            }
+            return bytes;
         }
 
         /**
@@ -792,6 +851,9 @@ public final class CachingBlobService implements BlobService {
             Pump feeding = pump;
             if (feeding != null) {
                 feeding.close();
+            }
+            if (direct != null) {
+                direct.close();
             }
             window.clear();
             recent.clear();

@@ -1,7 +1,10 @@
 package castore.service.cache;
 
+import castore.io.DirectStream;
 import castore.model.B3Digest;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
@@ -17,6 +20,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Content-addressed entries under one directory with a size limit, kept in append-only segment
@@ -61,6 +65,9 @@ public final class DiskCache implements AutoCloseable {
         private final FileChannel channel;
         volatile long size;
         volatile boolean deleted;
+        /** The file opened again with O_DIRECT, on first use; guarded by this. */
+        private NativeFile direct;
+        private boolean directTried;
 
         private Segment(Path path, long sequence, NativeFile file, FileChannel channel, long size) {
             this.path = path;
@@ -107,6 +114,37 @@ public final class DiskCache implements AutoCloseable {
             return true;
         }
 
+        /**
+         * Reads {@code [offset, offset + dst.byteSize())} into native memory: with O_DIRECT where
+         * the file system allows it (the caller aligns offset, length and memory), else through
+         * the page cache; the bytes read (fewer at the end of the file).
+         */
+        long readNative(MemorySegment dst, long offset, LongAdder directReads) throws IOException {
+            NativeFile d = direct();
+            if (d != null) {
+                directReads.increment();
+                return d.readWaiting(dst, offset);
+            }
+            if (file != null) {
+                return file.readWaiting(dst, offset);
+            }
+            ByteBuffer buffer = dst.asByteBuffer();
+            while (buffer.hasRemaining()) {
+                if (channel.read(buffer, offset + buffer.position()) < 0) {
+                    break;
+                }
+            }
+            return buffer.position();
+        }
+
+        private synchronized NativeFile direct() {
+            if (!directTried) {
+                directTried = true;
+                direct = NativeFile.openDirect(path);
+            }
+            return direct;
+        }
+
         /** A read-ahead hint; nothing through a FileChannel. */
         void willNeed(long offset, long length) {
             if (file != null) {
@@ -126,6 +164,15 @@ public final class DiskCache implements AutoCloseable {
         }
 
         void close() {
+            NativeFile d;
+            synchronized (this) {
+                directTried = true;
+                d = direct;
+                direct = null;
+            }
+            if (d != null) {
+                d.close();
+            }
             if (file != null) {
                 file.close(); // waits for reads in flight: the descriptor number is not reused under them
                 return;
@@ -149,6 +196,8 @@ public final class DiskCache implements AutoCloseable {
     /** Live segments, oldest first; guarded by this. */
     private final List<Segment> segments = new ArrayList<>();
     private final AtomicLong total = new AtomicLong();
+    /** Entries read with O_DIRECT ({@link #readNative}). */
+    private final LongAdder directReads = new LongAdder();
     private long nextSequence;
     /** Segments with a smaller sequence are in the older half: their entries are copied forward when used. */
     private volatile long promoteBelow = Long.MIN_VALUE;
@@ -301,6 +350,40 @@ public final class DiskCache implements AutoCloseable {
             promote(kind, key, at, dst);
         }
         return true;
+    }
+
+    /**
+     * Reads the entry, unverified, into native memory when it is exactly {@code length} bytes
+     * long: with O_DIRECT where the file system allows it (past the page cache), for a
+     * {@link DirectStream}. {@code buffer} is aligned to {@link DirectStream#ALIGN} and holds
+     * {@code length} bytes rounded out to it at both ends. The slice holding the entry, or null if
+     * it is absent or of another length; a segment gone or cut short forgets the entry.
+     */
+    public MemorySegment readNative(String kind, B3Digest key, int length, MemorySegment buffer) {
+        Location at = index(kind).get(key);
+        if (at == null || at.length() != length) {
+            return null;
+        }
+        MemorySegment payload;
+        try {
+            payload = at.segment().deleted ? null
+                    : DirectStream.readAligned((dst, offset) -> at.segment().readNative(dst, offset, directReads), at.offset(), length, buffer);
+        } catch (IOException closedOrGone) {
+            payload = null;
+        }
+        if (payload == null) {
+            index(kind).remove(key, at);
+            return null;
+        }
+        if (at.segment().sequence < promoteBelow) {
+            promote(kind, key, at, payload.toArray(ValueLayout.JAVA_BYTE));
+        }
+        return payload;
+    }
+
+    /** Entries read with O_DIRECT so far. */
+    public long directReads() {
+        return directReads.sum();
     }
 
     /** Asks the kernel to start reading an entry's bytes (a reader will want them soon); only a hint. */

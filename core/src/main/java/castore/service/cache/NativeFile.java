@@ -40,6 +40,21 @@ final class NativeFile implements AutoCloseable {
         return open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL);
     }
 
+    /**
+     * Opens an existing file for reading with O_DIRECT (past the page cache: aligned offsets,
+     * lengths and memory); null if native calls or O_DIRECT are not available here.
+     */
+    static NativeFile openDirect(Path path) {
+        if (Libc.O_DIRECT == 0 || !Libc.available()) {
+            return null;
+        }
+        try {
+            return new NativeFile(path, Libc.open(path, Libc.O_RDONLY | Libc.O_DIRECT, 0));
+        } catch (IOException refused) {
+            return null; // EINVAL from a file system without O_DIRECT; a segment evicted meanwhile reads as a miss anyway
+        }
+    }
+
     private static NativeFile open(Path path, int flags) throws IOException {
         return Libc.available() ? new NativeFile(path, Libc.open(path, flags, 0666)) : null;
     }
@@ -54,6 +69,23 @@ final class NativeFile implements AutoCloseable {
      */
     boolean readFully(byte[] dst, int at, int length, long offset) throws IOException {
         return transfer(false, dst, at, length, offset) == length;
+    }
+
+    /**
+     * Reads into native memory from {@code offset} until {@code dst} is full or the file ends;
+     * the bytes read. An ordinary downcall ({@link Libc#readWaiting}): for O_DIRECT reads, which
+     * wait for the device.
+     */
+    long readWaiting(MemorySegment dst, long offset) throws IOException {
+        long stamp = use.tryReadLock();
+        if (stamp == 0) {
+            throw new IOException(path + " is closed");
+        }
+        try {
+            return Libc.readWaiting(fd, dst, offset, path);
+        } finally {
+            use.unlockRead(stamp);
+        }
     }
 
     /** Writes {@code src[at, at + length)} at {@code offset}, all of it or an exception. */

@@ -1,9 +1,11 @@
 package castore.service.cache;
 
+import castore.hash.Blake3;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -106,6 +108,25 @@ final class TieredCache<T> {
             return false;
         }
         return true;
+    }
+
+    /**
+     * {@link #readFromDiskInto} into native memory ({@link DiskCache#readNative}), with O_DIRECT
+     * where it can; the slice holding the value's bytes, verified, or null if absent or
+     * corrupted (then dropped). Only for a tier whose values are bytes named by their BLAKE3
+     * digest (chunks).
+     */
+    MemorySegment readFromDiskNative(B3Digest key, int length, MemorySegment buffer) {
+        MemorySegment bytes = disk == null ? null : disk.readNative(kind, key, length, buffer);
+        if (bytes == null) {
+            return null;
+        }
+        if (!Blake3.digest(bytes).equals(key)) {
+            disk.delete(kind, key);
+            corruptedDropped++;
+            return null;
+        }
+        return bytes;
     }
 
     /** Whether the disk tier holds {@code key} (the memory tier may too). */

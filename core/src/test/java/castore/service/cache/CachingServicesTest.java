@@ -303,9 +303,12 @@ class CachingServicesTest {
             try (BlobReader r = blobs.open(digest).orElseThrow()) {
                 assertThat(readSequentially(r, 128 * 1024 - 3)).isEqualTo(data);
             }
-            // Each chunk read once into one of 16 slots: every slot reused several times.
+            // Each chunk read once, past the page cache (O_DIRECT: the test directory is on a
+            // file system that has it), into a few reused buffers.
             assertThat(list.size()).isGreaterThan(4 * 16);
             assertThat(blobs.slotLoads()).isEqualTo(list.size());
+            assertThat(blobs.directLoads()).as("chunks read with O_DIRECT").isGreaterThanOrEqualTo(list.size() - 2);
+            assertThat(blobs.directBuffersHeld()).as("buffers given back when the reader closed").isZero();
             assertThat(list).noneMatch(c -> blobs.inMemory(c.digest()));
         }
     }

@@ -1,5 +1,9 @@
 package castore.store.local;
 
+import castore.hash.Blake3;
+import castore.io.DirectReads;
+import castore.io.DirectStream;
+import castore.io.DirectStreams;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import castore.service.NotFoundException;
@@ -7,10 +11,10 @@ import castore.service.ChunkSlots;
 import castore.service.ChunkedBlobReader;
 import castore.service.RecentChunks;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Positional reads of one blob ({@link ChunkedBlobReader} finds the chunk of an offset by binary
@@ -59,22 +63,8 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final int[] announcedUpTo = new int[STREAMS];
     private final Object streams = new Object();
     private int nextStream;
-    /** Per stream, its O_DIRECT read-ahead once it has one; set under {@code streams}. */
-    private final AtomicReferenceArray<DirectStream> directStreams = new AtomicReferenceArray<>(STREAMS);
-    /** Buffer memory the direct streams reserved; guarded by {@code streams}. */
-    private long directFootprint;
-    private boolean closed;
-    private final DirectStream.Chunks directChunks = new DirectStream.Chunks() {
-        @Override
-        public int count() {
-            return chunks().size();
-        }
-
-        @Override
-        public Location locate(int index) throws IOException {
-            return LocalBlobReader.this.locate(index);
-        }
-    };
+    /** O_DIRECT read-ahead of the streams over a long blob; null for a short one or when the store does not read so. */
+    private final DirectStreams direct;
     /** Chunks announced and chunks loaded so far (for tests). */
     private final AtomicInteger announced = new AtomicInteger();
     private final AtomicInteger loads = new AtomicInteger();
@@ -85,6 +75,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
         this.digest = digest;
         this.firstChunk = firstChunk;
         Arrays.fill(lastMiss, -2);
+        DirectReads reads = packs.directReads();
+        if (reads != null && chunks.sizes().length > STREAM_SLOTS) {
+            int maxChunk = Arrays.stream(chunks.sizes()).max().orElse(0);
+            this.direct = new DirectStreams(reads, STREAMS, chunks.sizes().length, maxChunk, this::loadDirect);
+        } else {
+            this.direct = null;
+        }
     }
 
     /** The WILLNEED hints below keep the disk ahead; read-ahead on other threads measured slower (docs/performance.md). */
@@ -95,7 +92,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     @Override
     protected int copyChunk(int index, int within, ByteBuffer dst) throws IOException {
-        int n = copyFromDirectStream(index, within, dst);
+        int n = direct != null ? direct.copy(index, within, dst) : -1;
         if (n >= 0) {
             return n;
         }
@@ -119,14 +116,10 @@ final class LocalBlobReader extends ChunkedBlobReader {
             int stream = followStream(index);
             // Reused buffers pay off on long streams; a file of a few chunks would only allocate them.
             boolean longBlob = chunks().size() > STREAM_SLOTS;
-            if (stream >= 0 && longBlob) {
-                DirectStream direct = directStream(stream);
-                if (direct != null) {
-                    direct.startAt(index);
-                    n = direct.copy(index, within, dst);
-                    if (n >= 0) {
-                        return n;
-                    }
+            if (stream >= 0 && direct != null) {
+                n = direct.start(index, within, dst);
+                if (n >= 0) {
+                    return n;
                 }
             }
             if (stream >= 0) {
@@ -204,13 +197,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private int followStream(int index) {
         synchronized (streams) {
             for (int s = 0; s < STREAMS; s++) {
-                DirectStream direct = directStreams.get(s);
-                int served = direct == null ? -2 : direct.latest();
-                if ((index > lastMiss[s] && index <= lastMiss[s] + 2)
-                        || (served >= 0 && index >= served - DirectStream.BEHIND && index <= served + DirectStream.AHEAD + 2)) {
+                if (index > lastMiss[s] && index <= lastMiss[s] + 2) {
                     lastMiss[s] = index;
                     return s;
                 }
+            }
+            if (direct != null && direct.follows(index)) {
+                return nextStream; // served by a direct stream until now: its own bookkeeping follows it
             }
             int stream = nextStream;
             nextStream = (nextStream + 1) % STREAMS;
@@ -244,79 +237,52 @@ final class LocalBlobReader extends ChunkedBlobReader {
         }
     }
 
-    /** Copies from a direct stream that holds or loads chunk {@code index}; -1 if none does. */
-    private int copyFromDirectStream(int index, int within, ByteBuffer dst) throws IOException {
-        for (int s = 0; s < STREAMS; s++) {
-            DirectStream direct = directStreams.get(s);
-            if (direct != null) {
-                int n = direct.copy(index, within, dst);
-                if (n >= 0) {
-                    return n;
-                }
-            }
-        }
-        return -1;
-    }
-
     /**
-     * Stream {@code stream}'s direct read-ahead, made on first use; null if the store does not
-     * read so, the store's cap on stream buffers is reached, or the reader is closed.
+     * Loads chunk {@code index} for a direct stream: with O_DIRECT from a published pack, else
+     * through the page cache; verified.
      */
-    private DirectStream directStream(int stream) {
-        DirectReads reads = packs.directReads();
-        if (reads == null) {
-            return null;
+    private MemorySegment loadDirect(int index, MemorySegment buffer) throws IOException {
+        Location l = locate(index);
+        DirectReads counts = packs.directReads();
+        MemorySegment payload = null;
+        if (l.source() instanceof Pack pack) {
+            pack.checkBounds(l);
+            try {
+                payload = DirectStream.readAligned(pack::readDirect, l.offset(), l.length(), buffer);
+            } catch (IOException e) {
+                throw new IOException(l.describe() + ": " + e.getMessage(), e);
+            }
+            if (payload == null) {
+                pack.readPayloadInto(l, buffer);
+            }
+        } else {
+            // A pack this process is still writing: through its writer.
+            byte[] bytes = l.source().readPayload(l);
+            MemorySegment.copy(MemorySegment.ofArray(bytes), 0, buffer, 0, bytes.length);
         }
-        synchronized (streams) {
-            DirectStream direct = directStreams.get(stream);
-            if (direct != null || closed) {
-                return direct;
-            }
-            int maxChunk = 0;
-            for (var meta : chunks()) {
-                maxChunk = (int) Math.max(maxChunk, meta.size());
-            }
-            long footprint = DirectStream.footprint(maxChunk);
-            if (!reads.reserve(footprint)) {
-                return null;
-            }
-            directFootprint += footprint;
-            direct = new DirectStream(directChunks, maxChunk, reads);
-            directStreams.set(stream, direct);
-            return direct;
+        if (payload != null) {
+            counts.direct.increment();
+        } else {
+            payload = buffer.asSlice(0, l.length());
+            counts.buffered.increment();
         }
+        if (!Blake3.digest(payload).equals(l.digest())) {
+            throw PackStore.corrupted(l);
+        }
+        return payload;
     }
 
     /** Ends the direct streams (waiting for their loads) and gives their buffers back. */
     @Override
     public void close() {
-        long footprint;
-        synchronized (streams) {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            footprint = directFootprint;
-        }
-        for (int s = 0; s < STREAMS; s++) {
-            DirectStream direct = directStreams.getAndSet(s, null);
-            if (direct != null) {
-                direct.close();
-            }
-        }
-        if (footprint > 0) {
-            packs.directReads().release(footprint);
+        if (direct != null) {
+            direct.close();
         }
     }
 
     /** Whether a direct stream was made (for tests). */
     boolean hasDirectStreams() {
-        for (int s = 0; s < STREAMS; s++) {
-            if (directStreams.get(s) != null) {
-                return true;
-            }
-        }
-        return false;
+        return direct != null && direct.active();
     }
 
     int announcedChunks() {

@@ -1,6 +1,7 @@
 package castore.store.local;
 
 import castore.hash.Blake3;
+import castore.io.DirectReads;
 import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
@@ -64,7 +65,7 @@ final class PackStore {
 
     PackStore(StoreLayout layout, boolean sync, long rollSize, int maxWriters, boolean directReads) throws IOException {
         Arrays.setAll(loadLocks, i -> new Object());
-        this.directReads = directReads && Libc.O_DIRECT != 0 && Libc.available() ? new DirectReads() : null;
+        this.directReads = directReads && Libc.O_DIRECT != 0 && Libc.available() ? new DirectReads("castore-direct-read") : null;
         this.layout = layout;
         this.sync = sync;
         this.rollSize = rollSize;
@@ -118,7 +119,7 @@ final class PackStore {
         }
     }
 
-    private static CorruptedDataException corrupted(Location location) {
+    static CorruptedDataException corrupted(Location location) {
         return new CorruptedDataException(location.describe() + " is corrupted: its content does not hash to its digest");
     }
 

@@ -4,6 +4,7 @@ import static castore.service.BlobServiceContract.randomBytes;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import castore.io.DirectReads;
 import castore.model.B3Digest;
 import castore.model.InvalidDataException;
 import castore.service.ChunkMeta;
@@ -26,12 +27,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Sequential readers of large blobs in published packs read ahead with O_DIRECT
- * ({@link DirectStream}): exact bytes, corrupted chunks refused, buffers given back. The store
+ * ({@link castore.io.DirectStream}): exact bytes, corrupted chunks refused, buffers given back. The store
  * lives under the test's temporary directory, which must be on a file system with O_DIRECT (the
  * first test checks that, so a tmpfs {@code java.io.tmpdir} shows as a failure, not as a pass
  * through the fallback).
  */
-class DirectStreamTest {
+class LocalDirectReadsTest {
     private static final int MiB = 1 << 20;
 
     @TempDir

@@ -1,4 +1,4 @@
-package castore.store.local;
+package castore.io;
 
 import java.util.concurrent.Executor;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -9,27 +9,28 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * A store's threads for {@link DirectStream} loads, and the cap on the buffer memory its streams
- * hold. The threads wait for the disk most of the time (a load is one O_DIRECT pread and a
- * hash); they end after a few idle seconds, so an idle mount keeps none. Streams beyond the cap
- * read through the page cache as before.
+ * A store's (or cache's) threads for {@link DirectStream} loads, and the cap on the buffer memory
+ * its streams hold. The threads wait for the disk most of the time (a load is one O_DIRECT pread
+ * and a hash); they end after a few idle seconds, so an idle mount keeps none. Readers refused
+ * by the cap read through the page cache as before.
  */
-final class DirectReads implements Executor {
+public final class DirectReads implements Executor {
     /** Loads in flight at most, over all streams: enough to keep a disk busy with 256 KiB reads. */
-    static final int THREADS = 4;
+    public static final int THREADS = 4;
     /** Buffer memory all streams of the store may hold together (about 14 streams of 4 MiB). */
-    static final long MAX_BUFFERS = 64L << 20;
+    public static final long MAX_BUFFERS = 64L << 20;
 
     private final ThreadPoolExecutor pool;
     private final AtomicLong held = new AtomicLong();
-    /** Chunks loaded with O_DIRECT, and through the page cache (a file system without it, a pack being written). */
-    final LongAdder direct = new LongAdder();
-    final LongAdder buffered = new LongAdder();
+    /** Chunks loaded with O_DIRECT, and through the page cache (a file system without it, a file being written): for tests. */
+    public final LongAdder direct = new LongAdder();
+    public final LongAdder buffered = new LongAdder();
 
-    DirectReads() {
+    /** {@code name}: the threads' name prefix. */
+    public DirectReads(String name) {
         AtomicInteger names = new AtomicInteger();
         pool = new ThreadPoolExecutor(THREADS, THREADS, 5, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), task -> {
-            Thread t = new Thread(task, "castore-direct-read-" + names.incrementAndGet());
+            Thread t = new Thread(task, name + "-" + names.incrementAndGet());
             t.setDaemon(true);
             return t;
         });
@@ -42,7 +43,7 @@ final class DirectReads implements Executor {
     }
 
     /** Takes {@code bytes} of the cap for a stream's buffers; false if that would exceed it. */
-    boolean reserve(long bytes) {
+    public boolean reserve(long bytes) {
         while (true) {
             long now = held.get();
             if (now + bytes > MAX_BUFFERS) {
@@ -54,17 +55,17 @@ final class DirectReads implements Executor {
         }
     }
 
-    void release(long bytes) {
+    public void release(long bytes) {
         held.addAndGet(-bytes);
     }
 
     /** Buffer memory held by streams now (for tests). */
-    long held() {
+    public long held() {
         return held.get();
     }
 
     /** Refuses further loads; those queued still run (their streams wait for them). */
-    void shutdown() {
+    public void shutdown() {
         pool.shutdown();
     }
 }

@@ -1,7 +1,5 @@
-package castore.store.local;
+package castore.io;
 
-import castore.hash.Blake3;
-import castore.service.CorruptedDataException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -11,50 +9,58 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Read-ahead for one sequential stream over a large blob, past the page cache: the stream's next
- * chunks are read with O_DIRECT into a ring of native buffers by the store's read-ahead threads
- * ({@link DirectReads}), verified there, and copied out by the readers.
+ * Read-ahead for one sequential stream over the chunks of a large blob, past the page cache: the
+ * stream's next chunks are loaded into a ring of aligned native buffers by {@link DirectReads}'
+ * threads (with O_DIRECT where the owner can: see {@link #readAligned}), verified there by the
+ * {@link Loader}, and copied out by the readers.
  *
  * <p>Why: a buffered read of a cold chunk costs the page cache's work (allocating, charging and
  * adding a folio per 4 KiB: the size POSIX_FADV_WILLNEED reads in) and a copy out of it, and a
- * mount keeps those bytes in FUSE's own page cache afterwards, so the pack's copy is memory
- * spent twice. With O_DIRECT the disk writes straight into the buffer the chunk is verified and
- * served from (docs/performance.md, "Session 10"). Several chunks are in flight at once, since a
- * direct read has no kernel read-ahead behind it. A pack on a file system that refuses O_DIRECT
- * (tmpfs), or still being written by this process, is read through the page cache on the same
- * threads, still ahead of the readers.
+ * mount keeps those bytes in FUSE's own page cache afterwards, so the file's copy is memory spent
+ * twice. With O_DIRECT the disk writes straight into the buffer the chunk is verified and served
+ * from (docs/performance.md, "Session 10"). Several chunks are in flight at once, since a direct
+ * read has no kernel read-ahead behind it.
  *
  * <p>A chunk is loaded once per stream; readers that find it loading wait for it. A slot is
- * reused only when no reader is copying out of it ({@code pins}) and its chunk lies more than
- * {@link #BEHIND} chunks behind the latest one taken (reads of one stream arrive slightly out
- * of order) or after a jump of the stream. A failed load (I/O error, corrupted chunk) fails the
- * read that takes it and is forgotten, so a later read tries again.
+ * reused only when no reader is copying out of it ({@code pins}) and its chunk lies outside the
+ * window from {@link #BEHIND} chunks behind the latest one taken (reads of one stream arrive
+ * slightly out of order) to {@link #AHEAD} past it. A failed load (I/O error, corrupted chunk)
+ * fails the read that takes it and is forgotten, so a later read tries again; a chunk the loader
+ * does not have makes the read take its owner's usual path.
  */
-final class DirectStream implements AutoCloseable {
+public final class DirectStream implements AutoCloseable {
     /** Alignment of O_DIRECT offsets, lengths and memory: the largest logical block size in use. */
-    static final int ALIGN = 4096;
+    public static final int ALIGN = 4096;
     /** Chunks read ahead of the latest one taken: about 1.5 MiB at the average chunk size. */
-    static final int AHEAD = 6;
+    public static final int AHEAD = 6;
     /** Chunks kept behind the latest one taken. */
-    static final int BEHIND = 1;
+    public static final int BEHIND = 1;
     private static final int SLOTS = AHEAD + BEHIND + 1;
 
-    /** Where a stream's chunks are; LocalBlobReader's chunk list. */
-    interface Chunks {
-        int count();
-
-        /** The location of chunk {@code index}, checked against the chunk list. */
-        Location locate(int index) throws IOException;
+    /** Loads and verifies one chunk; runs on a {@link DirectReads} thread. */
+    @FunctionalInterface
+    public interface Loader {
+        /**
+         * Reads chunk {@code index} into {@code buffer} (aligned to {@link #ALIGN}, as large as the
+         * stream's buffers) and verifies it; the slice of {@code buffer} holding exactly its
+         * bytes, or null if this loader does not have it (the reader then takes another path).
+         */
+        MemorySegment load(int index, MemorySegment buffer) throws IOException;
     }
 
-    private enum State { EMPTY, LOADING, READY, FAILED }
+    /** Reads {@code [offset, offset + dst.byteSize())} of a file into {@code dst}; the bytes read, or -1 if it cannot read so. */
+    @FunctionalInterface
+    public interface AlignedFile {
+        long read(MemorySegment dst, long offset) throws IOException;
+    }
+
+    private enum State { EMPTY, LOADING, READY, FAILED, ABSENT }
 
     private static final class Slot {
         final MemorySegment buffer;
         int index = -1;
         State state = State.EMPTY;
-        int payloadAt;
-        int length;
+        MemorySegment payload;
         IOException error;
         int pins;
 
@@ -63,7 +69,8 @@ final class DirectStream implements AutoCloseable {
         }
     }
 
-    private final Chunks chunks;
+    private final int count;
+    private final Loader loader;
     private final DirectReads loaders;
     private final Arena arena = Arena.ofShared();
     private final Slot[] slots = new Slot[SLOTS];
@@ -74,20 +81,43 @@ final class DirectStream implements AutoCloseable {
     private int loading;
     private boolean closed;
 
-    /** A stream whose buffers hold chunks of up to {@code maxChunk} bytes. */
-    DirectStream(Chunks chunks, int maxChunk, DirectReads loaders) {
-        this.chunks = chunks;
+    /** A stream over {@code count} chunks of at most {@code maxChunk} bytes each. */
+    DirectStream(int count, int maxChunk, Loader loader, DirectReads loaders) {
+        this.count = count;
+        this.loader = loader;
         this.loaders = loaders;
-        // A chunk's aligned span: its bytes rounded out to ALIGN at both ends.
-        long size = alignUp(maxChunk) + ALIGN;
+        long size = bufferSize(maxChunk);
         for (int i = 0; i < SLOTS; i++) {
             slots[i] = new Slot(arena.allocate(size, ALIGN));
         }
     }
 
-    /** The buffers' total size, for the store's cap on what streams hold. */
+    /** One buffer: a chunk's bytes rounded out to ALIGN at both ends. */
+    static long bufferSize(int maxChunk) {
+        return alignUp(maxChunk) + ALIGN;
+    }
+
+    /** The buffers' total size, for the cap on what streams hold. */
     static long footprint(int maxChunk) {
-        return SLOTS * (alignUp(maxChunk) + ALIGN);
+        return SLOTS * bufferSize(maxChunk);
+    }
+
+    /**
+     * Reads {@code length} bytes at {@code offset} of {@code file} into {@code buffer} with the
+     * range rounded out to {@link #ALIGN}, as O_DIRECT requires; the slice holding those bytes,
+     * or null if the file cannot be read so (the caller reads another way).
+     */
+    public static MemorySegment readAligned(AlignedFile file, long offset, int length, MemorySegment buffer) throws IOException {
+        long from = offset & -ALIGN;
+        int skip = (int) (offset - from);
+        long n = file.read(buffer.asSlice(0, alignUp(skip + (long) length)), from);
+        if (n < 0) {
+            return null;
+        }
+        if (n < skip + (long) length) {
+            throw new IOException("the file ends " + (skip + length - n) + " bytes before the end of the data at offset " + offset);
+        }
+        return buffer.asSlice(skip, length);
     }
 
     /** Points the stream at chunk {@code index}: it and the next {@link #AHEAD} are loaded. */
@@ -113,8 +143,8 @@ final class DirectStream implements AutoCloseable {
 
     /**
      * Copies bytes of chunk {@code index} from {@code within} on into {@code dst}, waiting for its
-     * load if it is on its way; how many, or -1 if this stream does not hold or load that chunk.
-     * Taking a chunk moves the read-ahead on.
+     * load if it is on its way; how many, or -1 if this stream does not hold or load that chunk
+     * (or its loader does not have it). Taking a chunk moves the read-ahead on.
      */
     int copy(int index, int within, ByteBuffer dst) throws IOException {
         Slot slot;
@@ -130,11 +160,14 @@ final class DirectStream implements AutoCloseable {
             if (slot.index != index || closed) {
                 return -1;
             }
-            if (slot.state == State.FAILED) {
+            if (slot.state == State.FAILED || slot.state == State.ABSENT) {
                 IOException error = slot.error;
                 slot.state = State.EMPTY;
                 slot.index = -1;
                 slot.error = null;
+                if (error == null) {
+                    return -1;
+                }
                 throw error;
             }
             slot.pins++;
@@ -146,8 +179,8 @@ final class DirectStream implements AutoCloseable {
             lock.unlock();
         }
         try {
-            int n = Math.min(dst.remaining(), slot.length - within);
-            MemorySegment.copy(slot.buffer, slot.payloadAt + within, MemorySegment.ofBuffer(dst), 0, n);
+            int n = (int) Math.min(dst.remaining(), slot.payload.byteSize() - within);
+            MemorySegment.copy(slot.payload, within, MemorySegment.ofBuffer(dst), 0, n);
             dst.position(dst.position() + n);
             return n;
         } finally {
@@ -202,7 +235,7 @@ final class DirectStream implements AutoCloseable {
 
     /** With lock held: schedules loads of the chunks from the latest taken to AHEAD past it, as slots allow. */
     private void fill() {
-        int last = Math.min(chunks.count() - 1, latest + AHEAD);
+        int last = Math.min(count - 1, latest + AHEAD);
         for (int next = Math.max(latest, 0); next <= last && !closed; next++) {
             if (find(next) != null) {
                 continue;
@@ -219,7 +252,7 @@ final class DirectStream implements AutoCloseable {
             try {
                 loaders.execute(() -> load(free, index));
             } catch (RejectedExecutionException shuttingDown) {
-                finish(free, new IOException("the store is closing"));
+                finish(free, null, new IOException("the store is closing"));
             }
         }
     }
@@ -239,16 +272,12 @@ final class DirectStream implements AutoCloseable {
         return best;
     }
 
-    /** On a loader thread: reads chunk {@code index} into the slot and verifies it. */
+    /** On a loader thread: loads chunk {@code index} into the slot. */
     private void load(Slot slot, int index) {
+        MemorySegment payload = null;
         IOException error = null;
         try {
-            Location l = chunks.locate(index);
-            slot.length = l.length();
-            slot.payloadAt = read(l, slot.buffer, loaders);
-            if (!Blake3.digest(slot.buffer.asSlice(slot.payloadAt, l.length())).equals(l.digest())) {
-                throw new CorruptedDataException(l.describe() + " is corrupted: its content does not hash to its digest");
-            }
+            payload = loader.load(index, slot.buffer);
         } catch (IOException e) {
             error = e;
         } catch (RuntimeException e) {
@@ -256,47 +285,19 @@ final class DirectStream implements AutoCloseable {
         }
         lock.lock();
         try {
-            finish(slot, error);
+            finish(slot, payload, error);
         } finally {
             lock.unlock();
         }
     }
 
     /** With lock held: a load ended. */
-    private void finish(Slot slot, IOException error) {
-        slot.state = error == null ? State.READY : State.FAILED;
+    private void finish(Slot slot, MemorySegment payload, IOException error) {
+        slot.payload = payload;
         slot.error = error;
+        slot.state = error != null ? State.FAILED : payload == null ? State.ABSENT : State.READY;
         loading--;
         changed.signalAll();
-    }
-
-    /**
-     * Reads the payload at {@code l} into {@code buffer}, straight from the disk where the pack
-     * allows it; where in the buffer it starts.
-     */
-    private static int read(Location l, MemorySegment buffer, DirectReads counts) throws IOException {
-        if (l.source() instanceof Pack pack) {
-            pack.checkBounds(l);
-            long from = l.offset() & -ALIGN;
-            int skip = (int) (l.offset() - from);
-            long span = alignUp(skip + (long) l.length());
-            long n = pack.readDirect(buffer.asSlice(0, span), from);
-            if (n >= 0) {
-                if (n < skip + (long) l.length()) {
-                    throw new CorruptedDataException(l.describe() + " ends past the end of its pack file");
-                }
-                counts.direct.increment();
-                return skip;
-            }
-            pack.readPayloadInto(l, buffer);
-            counts.buffered.increment();
-            return 0;
-        }
-        // A pack this process is still writing: through its own reader.
-        byte[] payload = l.source().readPayload(l);
-        MemorySegment.copy(MemorySegment.ofArray(payload), 0, buffer, 0, payload.length);
-        counts.buffered.increment();
-        return 0;
     }
 
     private static long alignUp(long n) {

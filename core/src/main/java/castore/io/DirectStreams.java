@@ -1,0 +1,146 @@
+package castore.io;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * The {@link DirectStream}s of one blob reader: up to a few sequential streams over its chunks
+ * (parallel readers of one file share a reader), each made when a stream is first recognised,
+ * within the {@link DirectReads} cap on buffer memory. Thread-safe.
+ */
+public final class DirectStreams implements AutoCloseable {
+    private final DirectReads reads;
+    private final int count;
+    private final int maxChunk;
+    private final DirectStream.Loader loader;
+    private final DirectStream[] streams;
+    /** The stream re-pointed next when all are in use; guarded by this. */
+    private int next;
+    private long reserved;
+    private boolean closed;
+    private volatile boolean any;
+
+    /**
+     * For a blob of {@code count} chunks of at most {@code maxChunk} bytes, with up to
+     * {@code max} streams.
+     */
+    public DirectStreams(DirectReads reads, int max, int count, int maxChunk, DirectStream.Loader loader) {
+        this.reads = reads;
+        this.count = count;
+        this.maxChunk = maxChunk;
+        this.loader = loader;
+        this.streams = new DirectStream[max];
+    }
+
+    /**
+     * Copies bytes of chunk {@code index} from the stream that holds or loads it (waiting for the
+     * load); how many, or -1 if none does.
+     */
+    public int copy(int index, int within, ByteBuffer dst) throws IOException {
+        if (!any) {
+            return -1;
+        }
+        for (DirectStream stream : snapshot()) {
+            if (stream != null) {
+                int n = stream.copy(index, within, dst);
+                if (n >= 0) {
+                    return n;
+                }
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * Points a stream at chunk {@code index}, a sequential reader's next miss: the stream that
+     * was just behind it, else a new one, else the one re-pointed least recently; then copies as
+     * {@link #copy}. -1 if no stream can be had (the cap on buffers, closed) or the loader does
+     * not have the chunk.
+     */
+    public int start(int index, int within, ByteBuffer dst) throws IOException {
+        DirectStream stream = streamFor(index);
+        if (stream == null) {
+            return -1;
+        }
+        stream.startAt(index);
+        return stream.copy(index, within, dst);
+    }
+
+    /** Whether a stream took chunk {@code index} lately or is about to: a read there continues it. */
+    public boolean follows(int index) {
+        if (!any) {
+            return false;
+        }
+        for (DirectStream stream : snapshot()) {
+            if (stream != null && near(stream.latest(), index)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean near(int latest, int index) {
+        return latest >= 0 && index >= latest - DirectStream.BEHIND && index <= latest + DirectStream.AHEAD + 2;
+    }
+
+    /** Whether any stream was made (for tests). */
+    public boolean active() {
+        return any;
+    }
+
+    /** Ends the streams (waiting for their loads) and gives their buffers back to the cap. */
+    @Override
+    public void close() {
+        DirectStream[] all;
+        long release;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            all = streams.clone();
+            java.util.Arrays.fill(streams, null);
+            release = reserved;
+            reserved = 0;
+        }
+        for (DirectStream stream : all) {
+            if (stream != null) {
+                stream.close();
+            }
+        }
+        reads.release(release);
+    }
+
+    private synchronized DirectStream[] snapshot() {
+        return streams.clone();
+    }
+
+    private synchronized DirectStream streamFor(int index) {
+        if (closed) {
+            return null;
+        }
+        for (DirectStream stream : streams) {
+            if (stream != null && near(stream.latest(), index)) {
+                return stream;
+            }
+        }
+        for (int i = 0; i < streams.length; i++) {
+            if (streams[i] == null) {
+                long footprint = DirectStream.footprint(maxChunk);
+                if (!reads.reserve(footprint)) {
+                    break;
+                }
+                reserved += footprint;
+                streams[i] = new DirectStream(count, maxChunk, loader, reads);
+                any = true;
+                return streams[i];
+            }
+        }
+        if (!any) {
+            return null;
+        }
+        DirectStream oldest = streams[next];
+        next = (next + 1) % streams.length;
+        return oldest;
+    }
+}

@@ -1,0 +1,154 @@
+package castore.io;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** {@link DirectStreams} over an in-memory blob: the ring, its loads and its failures, without a disk. */
+class DirectStreamTest {
+    private static final int CHUNK = 10_000;
+    private static final int COUNT = 40;
+    private final byte[] blob = new byte[CHUNK * COUNT];
+    private final DirectReads reads = new DirectReads("test-direct-read");
+    private final ConcurrentHashMap<Integer, AtomicInteger> loads = new ConcurrentHashMap<>();
+
+    DirectStreamTest() {
+        new Random(7).nextBytes(blob);
+    }
+
+    @AfterEach
+    void stop() {
+        reads.shutdown();
+    }
+
+    /** Copies chunk {@code index} of the blob into the buffer at an unaligned place, as a pack entry would sit. */
+    private MemorySegment load(int index, MemorySegment buffer) {
+        loads.computeIfAbsent(index, i -> new AtomicInteger()).incrementAndGet();
+        MemorySegment.copy(MemorySegment.ofArray(blob), (long) index * CHUNK, buffer, 123, CHUNK);
+        return buffer.asSlice(123, CHUNK);
+    }
+
+    private void readSequentially(DirectStreams streams, int from, int to) throws IOException {
+        for (int index = from; index < to; index++) {
+            for (int within = 0; within < CHUNK; within += 4000) {
+                ByteBuffer dst = ByteBuffer.allocate(4000);
+                int n = streams.copy(index, within, dst);
+                if (n < 0) {
+                    n = streams.start(index, within, dst);
+                }
+                assertThat(n).isEqualTo(Math.min(4000, CHUNK - within));
+                int at = index * CHUNK + within;
+                assertThat(Arrays.equals(dst.array(), 0, n, blob, at, at + n)).as("chunk %d + %d", index, within).isTrue();
+            }
+        }
+    }
+
+    @Test
+    void aSequentialReaderGetsExactBytesWithEachChunkLoadedOnceAhead() throws IOException {
+        try (DirectStreams streams = new DirectStreams(reads, 4, COUNT, CHUNK, this::load)) {
+            readSequentially(streams, 0, COUNT);
+            assertThat(streams.active()).isTrue();
+            assertThat(loads).hasSize(COUNT);
+            assertThat(loads.values()).allMatch(n -> n.get() == 1);
+            assertThat(reads.held()).isPositive();
+        }
+        assertThat(reads.held()).isZero();
+    }
+
+    @Test
+    void aFailedLoadFailsTheReadThatTakesItAndIsTriedAgainLater() throws IOException {
+        AtomicInteger failuresLeft = new AtomicInteger(1);
+        DirectStream.Loader flaky = (index, buffer) -> {
+            if (index == 12 && failuresLeft.getAndDecrement() > 0) {
+                throw new IOException("disk says no");
+            }
+            return load(index, buffer);
+        };
+        try (DirectStreams streams = new DirectStreams(reads, 4, COUNT, CHUNK, flaky)) {
+            readSequentially(streams, 0, 12);
+            assertThatThrownBy(() -> {
+                ByteBuffer dst = ByteBuffer.allocate(10);
+                if (streams.copy(12, 0, dst) < 0) {
+                    streams.start(12, 0, dst);
+                }
+            }).isInstanceOf(IOException.class).hasMessage("disk says no");
+            readSequentially(streams, 12, COUNT);
+        }
+    }
+
+    @Test
+    void aChunkTheLoaderDoesNotHaveIsLeftToTheCaller() throws IOException {
+        try (DirectStreams streams = new DirectStreams(reads, 4, COUNT, CHUNK, (index, buffer) -> index == 5 ? null : load(index, buffer))) {
+            readSequentially(streams, 0, 5);
+            ByteBuffer dst = ByteBuffer.allocate(100);
+            assertThat(streams.copy(5, 0, dst)).isEqualTo(-1);
+            assertThat(streams.start(5, 0, dst)).isEqualTo(-1);
+            assertThat(dst.position()).isZero();
+            readSequentially(streams, 6, COUNT);
+        }
+    }
+
+    @Test
+    void closeWaitsForLoadsUnderWayAndTheCapRefusesStreamsBeyondIt() throws Exception {
+        CountDownLatch held = new CountDownLatch(1);
+        DirectStream.Loader slow = (index, buffer) -> {
+            if (index > 0) {
+                try {
+                    held.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return load(index, buffer);
+        };
+        DirectStreams streams = new DirectStreams(reads, 4, COUNT, CHUNK, slow);
+        ByteBuffer dst = ByteBuffer.allocate(CHUNK);
+        assertThat(streams.start(0, 0, dst)).isEqualTo(CHUNK);
+        Thread closer = Thread.ofPlatform().start(streams::close);
+        closer.join(300);
+        assertThat(closer.isAlive()).as("close waits for the loads of chunks 1.. under way").isTrue();
+        held.countDown();
+        closer.join(10_000);
+        assertThat(closer.isAlive()).isFalse();
+        assertThat(reads.held()).isZero();
+
+        assertThat(reads.reserve(DirectReads.MAX_BUFFERS)).isTrue();
+        try (DirectStreams refused = new DirectStreams(reads, 4, COUNT, CHUNK, this::load)) {
+            assertThat(refused.start(0, 0, ByteBuffer.allocate(10))).isEqualTo(-1);
+            assertThat(refused.active()).isFalse();
+        } finally {
+            reads.release(DirectReads.MAX_BUFFERS);
+        }
+    }
+
+    @Test
+    void readAlignedRoundsTheRangeOutAndRefusesAShortFile() throws IOException {
+        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment buffer = arena.allocate(3 * DirectStream.ALIGN, DirectStream.ALIGN);
+            long[] asked = new long[2];
+            MemorySegment slice = DirectStream.readAligned((dst, offset) -> {
+                asked[0] = offset;
+                asked[1] = dst.byteSize();
+                dst.fill((byte) 7);
+                return dst.byteSize();
+            }, 5000, 4000, buffer);
+            assertThat(asked).containsExactly(4096, 8192);
+            assertThat(slice.byteSize()).isEqualTo(4000);
+            assertThat(slice.address() - buffer.address()).isEqualTo(5000 - 4096);
+            assertThat(DirectStream.readAligned((dst, offset) -> -1, 5000, 4000, buffer)).isNull();
+            assertThatThrownBy(() -> DirectStream.readAligned((dst, offset) -> 100, 5000, 4000, buffer))
+                    .isInstanceOf(IOException.class).hasMessageContaining("ends");
+        }
+    }
+}
