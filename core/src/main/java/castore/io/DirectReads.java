@@ -1,5 +1,7 @@
 package castore.io;
 
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -22,6 +24,10 @@ public final class DirectReads implements Executor {
 
     private final ThreadPoolExecutor pool;
     private final AtomicLong held = new AtomicLong();
+    /** Readers' streams holding buffers, so that a reader refused by the cap can take idle ones' room. */
+    private final Set<DirectStreams> owners = ConcurrentHashMap.newKeySet();
+    /** How long a stream must have been left alone before another reader may take its buffers. */
+    static final long IDLE_NANOS = 500_000_000L;
     /** Chunks loaded with O_DIRECT, and through the page cache (a file system without it, a file being written): for tests. */
     public final LongAdder direct = new LongAdder();
     public final LongAdder buffered = new LongAdder();
@@ -42,8 +48,33 @@ public final class DirectReads implements Executor {
         pool.execute(load);
     }
 
-    /** Takes {@code bytes} of the cap for a stream's buffers; false if that would exceed it. */
+    /**
+     * Takes {@code bytes} of the cap for a stream's buffers; if that would exceed it, first closes
+     * streams left alone for a while (at the end of their file, or whose reader stopped) to make
+     * room. False if there is still none.
+     */
     public boolean reserve(long bytes) {
+        if (tryReserve(bytes)) {
+            return true;
+        }
+        for (DirectStreams owner : owners) {
+            owner.reclaimIdle(IDLE_NANOS);
+            if (tryReserve(bytes)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    void register(DirectStreams owner) {
+        owners.add(owner);
+    }
+
+    void unregister(DirectStreams owner) {
+        owners.remove(owner);
+    }
+
+    private boolean tryReserve(long bytes) {
         while (true) {
             long now = held.get();
             if (now + bytes > MAX_BUFFERS) {

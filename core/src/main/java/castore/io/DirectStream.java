@@ -80,6 +80,8 @@ public final class DirectStream implements AutoCloseable {
     private int latest = -1;
     private int loading;
     private boolean closed;
+    /** When a reader last took a chunk (System.nanoTime); guarded by lock. */
+    private long lastTake = System.nanoTime();
 
     /** A stream over {@code count} chunks of at most {@code maxChunk} bytes each. */
     DirectStream(int count, int maxChunk, Loader loader, DirectReads loaders) {
@@ -171,6 +173,7 @@ public final class DirectStream implements AutoCloseable {
                 throw error;
             }
             slot.pins++;
+            lastTake = System.nanoTime();
             if (index > latest) {
                 latest = index;
                 fill();
@@ -193,6 +196,29 @@ public final class DirectStream implements AutoCloseable {
                 lock.unlock();
             }
         }
+    }
+
+    /**
+     * Closes the stream if no reader took a chunk for {@code idleNanos}, no load is under way and
+     * nobody copies (a stream that reached the end of its file, or whose reader stopped): its
+     * buffers can serve another stream. True if it closed (now or before).
+     */
+    boolean closeIfIdle(long idleNanos) {
+        lock.lock();
+        try {
+            if (closed) {
+                return true;
+            }
+            if (loading > 0 || pinned() || System.nanoTime() - lastTake < idleNanos) {
+                return false;
+            }
+            closed = true;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        arena.close();
+        return true;
     }
 
     /** Waits for loads under way and readers copying, then frees the buffers. */

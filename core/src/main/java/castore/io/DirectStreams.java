@@ -108,6 +108,7 @@ public final class DirectStreams implements AutoCloseable {
                 stream.close();
             }
         }
+        reads.unregister(this);
         reads.release(release);
     }
 
@@ -115,32 +116,79 @@ public final class DirectStreams implements AutoCloseable {
         return streams.clone();
     }
 
-    private synchronized DirectStream streamFor(int index) {
-        if (closed) {
-            return null;
-        }
-        for (DirectStream stream : streams) {
-            if (stream != null && near(stream.latest(), index)) {
-                return stream;
+    /**
+     * The stream for a miss at {@code index}: one near it, else a new one (its buffers reserved
+     * outside this object's lock: reserving may close idle streams of other readers), else the
+     * one re-pointed least recently; null if closed or refused by the cap with none made yet.
+     */
+    private DirectStream streamFor(int index) {
+        synchronized (this) {
+            if (closed) {
+                return null;
+            }
+            for (DirectStream stream : streams) {
+                if (stream != null && near(stream.latest(), index)) {
+                    return stream;
+                }
             }
         }
+        long footprint = DirectStream.footprint(maxChunk);
+        boolean reserved = freeSlot() >= 0 && reads.reserve(footprint);
+        synchronized (this) {
+            int free = freeSlot();
+            if (reserved && free >= 0 && !closed) {
+                this.reserved += footprint;
+                streams[free] = new DirectStream(count, maxChunk, loader, reads);
+                if (!any) {
+                    any = true;
+                    reads.register(this);
+                }
+                return streams[free];
+            }
+            if (reserved) {
+                reads.release(footprint);
+            }
+            if (closed || !any) {
+                return null;
+            }
+            for (int i = 0; i < streams.length; i++) {
+                DirectStream oldest = streams[next];
+                next = (next + 1) % streams.length;
+                if (oldest != null) {
+                    return oldest;
+                }
+            }
+            return null;
+        }
+    }
+
+    /** With this locked (or for a hint): the index of an empty stream place, -1 if all are taken. */
+    private synchronized int freeSlot() {
         for (int i = 0; i < streams.length; i++) {
             if (streams[i] == null) {
-                long footprint = DirectStream.footprint(maxChunk);
-                if (!reads.reserve(footprint)) {
-                    break;
-                }
-                reserved += footprint;
-                streams[i] = new DirectStream(count, maxChunk, loader, reads);
-                any = true;
-                return streams[i];
+                return i;
             }
         }
-        if (!any) {
-            return null;
+        return -1;
+    }
+
+    /**
+     * Closes this reader's streams that no one took a chunk from for {@code idleNanos} and gives
+     * their buffers back to the cap; how many bytes. Called when another reader needs the room.
+     */
+    long reclaimIdle(long idleNanos) {
+        long freed = 0;
+        synchronized (this) {
+            for (int i = 0; i < streams.length; i++) {
+                if (streams[i] != null && streams[i].closeIfIdle(idleNanos)) {
+                    streams[i] = null;
+                    long footprint = DirectStream.footprint(maxChunk);
+                    reserved -= footprint;
+                    freed += footprint;
+                }
+            }
         }
-        DirectStream oldest = streams[next];
-        next = (next + 1) % streams.length;
-        return oldest;
+        reads.release(freed);
+        return freed;
     }
 }

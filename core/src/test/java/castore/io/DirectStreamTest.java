@@ -133,6 +133,28 @@ class DirectStreamTest {
     }
 
     @Test
+    void aReaderRefusedByTheCapTakesTheRoomOfAStreamLeftAlone() throws Exception {
+        long one = DirectStream.footprint(CHUNK);
+        assertThat(reads.reserve(DirectReads.MAX_BUFFERS - one)).isTrue();
+        try (DirectStreams first = new DirectStreams(reads, 4, COUNT, CHUNK, this::load);
+                DirectStreams second = new DirectStreams(reads, 4, COUNT, CHUNK, this::load)) {
+            readSequentially(first, 0, COUNT); // to the end: its stream is left alone now
+            assertThat(second.start(0, 0, ByteBuffer.allocate(10))).as("the first reader's stream is still fresh").isEqualTo(-1);
+            Thread.sleep(DirectReads.IDLE_NANOS / 1_000_000 + 100);
+            readSequentially(second, 0, COUNT);
+            assertThat(second.active()).isTrue();
+            assertThat(reads.held()).isEqualTo(DirectReads.MAX_BUFFERS);
+            // The first reader's stream is gone; reading again, it finds no room and is served from elsewhere.
+            ByteBuffer dst = ByteBuffer.allocate(10);
+            assertThat(first.copy(3, 0, dst)).isEqualTo(-1);
+            assertThat(first.start(3, 0, dst)).isEqualTo(-1);
+        } finally {
+            reads.release(DirectReads.MAX_BUFFERS - one);
+        }
+        assertThat(reads.held()).isZero();
+    }
+
+    @Test
     void readAlignedRoundsTheRangeOutAndRefusesAShortFile() throws IOException {
         try (var arena = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment buffer = arena.allocate(3 * DirectStream.ALIGN, DirectStream.ALIGN);
