@@ -116,7 +116,7 @@ final class MountCommand implements Callable<Integer> {
         Path target = mountpoint.toAbsolutePath().normalize();
         checkMountpoint(target);
         MountOptions mountOptions = mountOptions();
-        try (Store opened = store.openReadOnly()) {
+        try (Store opened = store.openForMount()) {
             FsOptions fsOptions = FsOptions.defaults()
                     .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl).withFeedKernelCache(!noCachePush)
                     .withReadAheadBytes(readAheadBytes());

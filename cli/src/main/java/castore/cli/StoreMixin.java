@@ -41,7 +41,7 @@ public final class StoreMixin {
         Store store = Stores.open(storeAddress(), blobService, directoryService, options);
         try {
             return StoreCache.apply(store, Arrays.asList(storeAddress(), blobService, directoryService),
-                    Optional.ofNullable(cache), cacheLimit);
+                    Optional.ofNullable(cache), cacheLimit, options.directReads());
         } catch (IOException | RuntimeException e) {
             store.close();
             throw e;
@@ -64,5 +64,13 @@ public final class StoreMixin {
      */
     public Store openReadOnly() throws IOException {
         return open(StoreOptions.DEFAULT.withReadOnly(true).withCreateIfMissing(false));
+    }
+
+    /**
+     * {@link #openReadOnly} for a mount: the kernel keeps what it reads in its page cache, so the
+     * local store and the cache's disk tier read large files past theirs (O_DIRECT).
+     */
+    public Store openForMount() throws IOException {
+        return open(StoreOptions.DEFAULT.withReadOnly(true).withCreateIfMissing(false).withDirectReads(true));
     }
 }

@@ -24,9 +24,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>A chunk is loaded once per stream; readers that find it loading wait for it. A slot is
  * reused only when no reader is copying out of it ({@code pins}) and its chunk lies outside the
  * window from {@link #BEHIND} chunks behind the latest one taken (reads of one stream arrive
- * slightly out of order) to {@link #AHEAD} past it. A failed load (I/O error, corrupted chunk)
- * fails the read that takes it and is forgotten, so a later read tries again; a chunk the loader
- * does not have makes the read take its owner's usual path.
+ * slightly out of order) to {@link #AHEAD} past it. A load that fails (an I/O error, a corrupted
+ * chunk, anything thrown) or finds nothing is forgotten, and the read that wanted the chunk takes
+ * its owner's usual path, which reads and verifies it again and reports what is wrong: the stream
+ * only ever speeds reads up. The chunk a reader asks for when it (re)starts a stream is loaded on
+ * that reader's thread, not queued behind other streams' read-ahead.
  */
 public final class DirectStream implements AutoCloseable {
     /** Alignment of O_DIRECT offsets, lengths and memory: the largest logical block size in use. */
@@ -54,14 +56,13 @@ public final class DirectStream implements AutoCloseable {
         long read(MemorySegment dst, long offset) throws IOException;
     }
 
-    private enum State { EMPTY, LOADING, READY, FAILED, ABSENT }
+    private enum State { EMPTY, LOADING, READY, ABSENT }
 
     private static final class Slot {
         final MemorySegment buffer;
         int index = -1;
         State state = State.EMPTY;
         MemorySegment payload;
-        IOException error;
         int pins;
 
         Slot(MemorySegment buffer) {
@@ -89,8 +90,13 @@ public final class DirectStream implements AutoCloseable {
         this.loader = loader;
         this.loaders = loaders;
         long size = bufferSize(maxChunk);
-        for (int i = 0; i < SLOTS; i++) {
-            slots[i] = new Slot(arena.allocate(size, ALIGN));
+        try {
+            for (int i = 0; i < SLOTS; i++) {
+                slots[i] = new Slot(arena.allocate(size, ALIGN));
+            }
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
         }
     }
 
@@ -122,15 +128,35 @@ public final class DirectStream implements AutoCloseable {
         return buffer.asSlice(skip, length);
     }
 
-    /** Points the stream at chunk {@code index}: it and the next {@link #AHEAD} are loaded. */
-    void startAt(int index) {
+    /**
+     * Points the stream at chunk {@code index}, loading it on this thread if the stream does not
+     * hold or load it (and the next {@link #AHEAD} on the loader threads), then copies as
+     * {@link #copy}.
+     */
+    int startAt(int index, int within, ByteBuffer dst) throws IOException {
+        Slot own = null;
         lock.lock();
         try {
+            if (closed) {
+                return -1;
+            }
             latest = index; // after a jump, what was loaded around the old place is free again
+            if (find(index) == null) {
+                own = freeSlot();
+                if (own != null) {
+                    own.index = index;
+                    own.state = State.LOADING;
+                    loading++;
+                }
+            }
             fill();
         } finally {
             lock.unlock();
         }
+        if (own != null) {
+            load(own, index);
+        }
+        return copy(index, within, dst);
     }
 
     /** The latest chunk a reader took from this stream, -1 before any. */
@@ -162,22 +188,17 @@ public final class DirectStream implements AutoCloseable {
             if (slot.index != index || closed) {
                 return -1;
             }
-            if (slot.state == State.FAILED || slot.state == State.ABSENT) {
-                IOException error = slot.error;
-                slot.state = State.EMPTY;
+            if (slot.state == State.ABSENT) {
+                slot.state = State.EMPTY; // the reader's own path reads it (and reports what is wrong)
                 slot.index = -1;
-                slot.error = null;
-                if (error == null) {
-                    return -1;
-                }
-                throw error;
+                return -1;
             }
-            slot.pins++;
             lastTake = System.nanoTime();
             if (index > latest) {
                 latest = index;
                 fill();
             }
+            slot.pins++;
         } finally {
             lock.unlock();
         }
@@ -272,13 +293,13 @@ public final class DirectStream implements AutoCloseable {
             }
             free.index = next;
             free.state = State.LOADING;
-            free.error = null;
             loading++;
             int index = next;
             try {
                 loaders.execute(() -> load(free, index));
-            } catch (RejectedExecutionException shuttingDown) {
-                finish(free, null, new IOException("the store is closing"));
+            } catch (RejectedExecutionException | Error notStarted) {
+                finish(free, null); // shutting down, or no thread could be made: readers take their own path
+                return;
             }
         }
     }
@@ -298,30 +319,27 @@ public final class DirectStream implements AutoCloseable {
         return best;
     }
 
-    /** On a loader thread: loads chunk {@code index} into the slot. */
+    /** On a loader thread (or the reader that starts the stream): loads chunk {@code index} into the slot. */
     private void load(Slot slot, int index) {
         MemorySegment payload = null;
-        IOException error = null;
         try {
             payload = loader.load(index, slot.buffer);
-        } catch (IOException e) {
-            error = e;
-        } catch (RuntimeException e) {
-            error = new IOException("chunk " + index + ": " + e, e);
-        }
-        lock.lock();
-        try {
-            finish(slot, payload, error);
+        } catch (Throwable ignored) {
+            // The reader's own path reads the chunk again and reports the error.
         } finally {
-            lock.unlock();
+            lock.lock();
+            try {
+                finish(slot, payload);
+            } finally {
+                lock.unlock();
+            }
         }
     }
 
-    /** With lock held: a load ended. */
-    private void finish(Slot slot, MemorySegment payload, IOException error) {
+    /** With lock held: a load ended, with the chunk's bytes or (null) without. */
+    private void finish(Slot slot, MemorySegment payload) {
         slot.payload = payload;
-        slot.error = error;
-        slot.state = error != null ? State.FAILED : payload == null ? State.ABSENT : State.READY;
+        slot.state = payload == null ? State.ABSENT : State.READY;
         loading--;
         changed.signalAll();
     }

@@ -14,6 +14,8 @@ public final class DirectStreams implements AutoCloseable {
     private final int maxChunk;
     private final DirectStream.Loader loader;
     private final DirectStream[] streams;
+    /** A copy of {@code streams} for lock-free reads, replaced on every change (under this). */
+    private volatile DirectStream[] current;
     /** The stream re-pointed next when all are in use; guarded by this. */
     private int next;
     private long reserved;
@@ -30,6 +32,7 @@ public final class DirectStreams implements AutoCloseable {
         this.maxChunk = maxChunk;
         this.loader = loader;
         this.streams = new DirectStream[max];
+        this.current = streams.clone();
     }
 
     /**
@@ -62,8 +65,7 @@ public final class DirectStreams implements AutoCloseable {
         if (stream == null) {
             return -1;
         }
-        stream.startAt(index);
-        return stream.copy(index, within, dst);
+        return stream.startAt(index, within, dst);
     }
 
     /** Whether a stream took chunk {@code index} lately or is about to: a read there continues it. */
@@ -100,6 +102,7 @@ public final class DirectStreams implements AutoCloseable {
             closed = true;
             all = streams.clone();
             java.util.Arrays.fill(streams, null);
+            current = streams.clone();
             release = reserved;
             reserved = 0;
         }
@@ -112,8 +115,8 @@ public final class DirectStreams implements AutoCloseable {
         reads.release(release);
     }
 
-    private synchronized DirectStream[] snapshot() {
-        return streams.clone();
+    private DirectStream[] snapshot() {
+        return current;
     }
 
     /**
@@ -137,8 +140,16 @@ public final class DirectStreams implements AutoCloseable {
         synchronized (this) {
             int free = freeSlot();
             if (reserved && free >= 0 && !closed) {
+                DirectStream made;
+                try {
+                    made = new DirectStream(count, maxChunk, loader, reads);
+                } catch (RuntimeException | OutOfMemoryError noMemory) {
+                    reads.release(footprint);
+                    return null;
+                }
                 this.reserved += footprint;
-                streams[free] = new DirectStream(count, maxChunk, loader, reads);
+                streams[free] = made;
+                current = streams.clone();
                 if (!any) {
                     any = true;
                     reads.register(this);
@@ -182,6 +193,7 @@ public final class DirectStreams implements AutoCloseable {
             for (int i = 0; i < streams.length; i++) {
                 if (streams[i] != null && streams[i].closeIfIdle(idleNanos)) {
                     streams[i] = null;
+                    current = streams.clone();
                     long footprint = DirectStream.footprint(maxChunk);
                     reserved -= footprint;
                     freed += footprint;

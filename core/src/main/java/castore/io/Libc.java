@@ -36,6 +36,7 @@ public final class Libc {
     };
     private static final int ENOENT = 2;
     private static final int EINTR = 4;
+    private static final int EINVAL = 22;
     private static final int POSIX_FADV_WILLNEED = 3;
     private static final int PRIO_PROCESS = 0;
     private static final int LOWEST_PRIORITY = 19;
@@ -173,33 +174,31 @@ public final class Libc {
     }
 
     /**
-     * Reads into native memory ({@code buffer}) at {@code offset} of {@code fd} until it is full or
-     * the file ends, as {@link #transfer}, with an ordinary downcall: for descriptors opened with
-     * {@link #O_DIRECT}, whose reads wait for the device. Returns the bytes read.
+     * One read into native memory ({@code buffer}) at {@code offset} of a descriptor opened with
+     * {@link #O_DIRECT}, as an ordinary downcall (it waits for the device; a critical downcall
+     * would hold off the garbage collector meanwhile). Returns the bytes read, fewer than asked
+     * only at the end of the file (a second read there would be unaligned), or -1 if the file
+     * system refuses the read (EINVAL: it cannot read this file directly after all).
      */
-    public static long readWaiting(int fd, MemorySegment buffer, long offset, Path path) throws IOException {
+    public static long readDirect(int fd, MemorySegment buffer, long offset, Path path) throws IOException {
         if (!AVAILABLE || BlockingRead.PREAD == null) {
             throw new IOException("cannot read " + path + ": native access is not enabled");
         }
-        long done = 0;
         try {
             MemorySegment state = CALL_STATES.get();
-            while (done < buffer.byteSize()) {
-                MemorySegment rest = buffer.asSlice(done);
-                long n = (long) BlockingRead.PREAD.invokeExact(state, fd, rest, rest.byteSize(), offset + done);
-                if (n == 0) {
-                    return done;
+            while (true) {
+                long n = (long) BlockingRead.PREAD.invokeExact(state, fd, buffer, buffer.byteSize(), offset);
+                if (n >= 0) {
+                    return n;
                 }
-                if (n < 0) {
-                    int errno = errno(state);
-                    if (errno != EINTR) {
-                        throw new IOException(path + ": read of " + buffer.byteSize() + " bytes at " + offset + " failed: " + strerror(errno));
-                    }
-                    continue;
+                int errno = errno(state);
+                if (errno == EINVAL) {
+                    return -1;
                 }
-                done += n;
+                if (errno != EINTR) {
+                    throw new IOException(path + ": read of " + buffer.byteSize() + " bytes at " + offset + " failed: " + strerror(errno));
+                }
             }
-            return done;
         } catch (IOException | RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

@@ -8,20 +8,28 @@ import java.util.Map;
  * the command line (e.g. a cache directory) keyed by option name. {@code createIfMissing} lets a
  * backend that keeps its data in a directory (the local store) create an absent store; commands
  * that only read turn it off, so a mistyped path is an error instead of a new empty store.
+ * {@code directReads} says that the caller keeps the data it reads in a cache of its own (a
+ * mount: the kernel's page cache of the FUSE files), so stores read large blobs sequentially
+ * past the page cache (O_DIRECT) where they can, instead of caching the same bytes twice.
  */
-public record StoreOptions(boolean readOnly, Duration timeout, Map<String, String> extra, boolean createIfMissing) {
-    public static final StoreOptions DEFAULT = new StoreOptions(false, Duration.ofSeconds(5), Map.of(), true);
+public record StoreOptions(boolean readOnly, Duration timeout, Map<String, String> extra, boolean createIfMissing,
+        boolean directReads) {
+    public static final StoreOptions DEFAULT = new StoreOptions(false, Duration.ofSeconds(5), Map.of(), true, false);
 
     /** Options that create a missing store. */
     public StoreOptions(boolean readOnly, Duration timeout, Map<String, String> extra) {
-        this(readOnly, timeout, extra, true);
+        this(readOnly, timeout, extra, true, false);
     }
 
     public StoreOptions withReadOnly(boolean readOnly) {
-        return new StoreOptions(readOnly, timeout, extra, createIfMissing);
+        return new StoreOptions(readOnly, timeout, extra, createIfMissing, directReads);
     }
 
     public StoreOptions withCreateIfMissing(boolean createIfMissing) {
-        return new StoreOptions(readOnly, timeout, extra, createIfMissing);
+        return new StoreOptions(readOnly, timeout, extra, createIfMissing, directReads);
+    }
+
+    public StoreOptions withDirectReads(boolean directReads) {
+        return new StoreOptions(readOnly, timeout, extra, createIfMissing, directReads);
     }
 }

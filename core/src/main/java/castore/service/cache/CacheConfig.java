@@ -11,7 +11,8 @@ import java.util.Optional;
  * chunks kept in memory; {@code prefetchParallelism}: background fetches at once;
  * {@code readAhead}: bytes fetched ahead of a sequential reader.
  */
-public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryLimit, int prefetchParallelism, long readAhead) {
+public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryLimit, int prefetchParallelism, long readAhead,
+        boolean directReads) {
     public static final long DEFAULT_DISK_LIMIT = 10L << 30;
     public static final long DEFAULT_MEMORY_LIMIT = 256L << 20;
     public static final int DEFAULT_PREFETCH_PARALLELISM = 8;
@@ -21,6 +22,20 @@ public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryL
         if (diskLimit <= 0 || memoryLimit <= 0 || prefetchParallelism <= 0 || readAhead < 0) {
             throw new InvalidDataException("cache limits must be positive");
         }
+    }
+
+    /** A configuration whose streaming readers read the disk tier through the page cache. */
+    public CacheConfig(Optional<Path> directory, long diskLimit, long memoryLimit, int prefetchParallelism, long readAhead) {
+        this(directory, diskLimit, memoryLimit, prefetchParallelism, readAhead, false);
+    }
+
+    /**
+     * With {@code directReads}, streaming readers of large blobs read the disk tier with O_DIRECT
+     * where they can (for a mount, whose page cache keeps the data: see
+     * {@link castore.service.StoreOptions#directReads()}).
+     */
+    public CacheConfig withDirectReads(boolean directReads) {
+        return new CacheConfig(directory, diskLimit, memoryLimit, prefetchParallelism, readAhead, directReads);
     }
 
     public static CacheConfig memoryOnly() {

@@ -94,7 +94,7 @@ public final class CachingBlobService implements BlobService {
         this.backgroundSlots = new Semaphore(config.prefetchParallelism());
         this.readAhead = config.readAhead();
         this.streamFrom = config.memoryLimit() / 4;
-        this.directReads = onDisk && Libc.O_DIRECT != 0 && Libc.available() ? new DirectReads("castore-cache-read") : null;
+        this.directReads = onDisk && config.directReads() && Libc.O_DIRECT != 0 && Libc.available() ? new DirectReads("castore-cache-read") : null;
     }
 
     public BlobService inner() {
@@ -340,7 +340,7 @@ public final class CachingBlobService implements BlobService {
             this.large = size() >= streamFrom;
             Arrays.setAll(slotLoadLocks, i -> new Object());
             if (large && directReads != null && chunkList.size() > slotCount) {
-                int maxChunk = (int) chunkList.stream().mapToLong(ChunkMeta::size).max().orElse(0);
+                int maxChunk = Math.toIntExact(chunkList.stream().mapToLong(ChunkMeta::size).max().orElse(0));
                 this.direct = new DirectStreams(directReads, STREAMS, chunkList.size(), maxChunk, this::loadDirect);
             } else {
                 this.direct = null;
@@ -498,7 +498,7 @@ public final class CachingBlobService implements BlobService {
             if (keep == Keep.WINDOW && readsIntoSlots() && chunks.onDisk(chunk)) {
                 // The reader will read it into a slot: only the disk read is started ahead (a
                 // direct stream reads ahead itself, past the page cache).
-                if (direct == null || !direct.active()) {
+                if (direct == null || !direct.follows(index)) {
                     chunks.willNeed(chunk);
                 }
                 return;

@@ -68,6 +68,7 @@ public final class DiskCache implements AutoCloseable {
         /** The file opened again with O_DIRECT, on first use; guarded by this. */
         private NativeFile direct;
         private boolean directTried;
+        private boolean directRefused;
 
         private Segment(Path path, long sequence, NativeFile file, FileChannel channel, long size) {
             this.path = path;
@@ -122,11 +123,15 @@ public final class DiskCache implements AutoCloseable {
         long readNative(MemorySegment dst, long offset, LongAdder directReads) throws IOException {
             NativeFile d = direct();
             if (d != null) {
-                directReads.increment();
-                return d.readWaiting(dst, offset);
+                long n = d.readNative(dst, offset, true);
+                if (n >= 0) {
+                    directReads.increment();
+                    return n;
+                }
+                refuseDirect(); // the file system took O_DIRECT at open but not for reads
             }
             if (file != null) {
-                return file.readWaiting(dst, offset);
+                return file.readNative(dst, offset, false);
             }
             ByteBuffer buffer = dst.asByteBuffer();
             while (buffer.hasRemaining()) {
@@ -137,12 +142,17 @@ public final class DiskCache implements AutoCloseable {
             return buffer.position();
         }
 
+        /** No more direct reads of this segment; the descriptor stays open until the segment closes (a read may be using it). */
+        private synchronized void refuseDirect() {
+            directRefused = true;
+        }
+
         private synchronized NativeFile direct() {
             if (!directTried) {
                 directTried = true;
                 direct = NativeFile.openDirect(path);
             }
-            return direct;
+            return directRefused ? null : direct;
         }
 
         /** A read-ahead hint; nothing through a FileChannel. */

@@ -72,17 +72,18 @@ final class NativeFile implements AutoCloseable {
     }
 
     /**
-     * Reads into native memory from {@code offset} until {@code dst} is full or the file ends;
-     * the bytes read. An ordinary downcall ({@link Libc#readWaiting}): for O_DIRECT reads, which
-     * wait for the device.
+     * Reads into native memory at {@code offset}: for a file opened with {@link #openDirect}, one
+     * O_DIRECT read ({@link Libc#readDirect}, an ordinary downcall: it waits for the device;
+     * fewer bytes only at the end of the file, -1 if the file system refuses it); otherwise
+     * until {@code dst} is full or the file ends ({@link Libc#transfer}).
      */
-    long readWaiting(MemorySegment dst, long offset) throws IOException {
+    long readNative(MemorySegment dst, long offset, boolean direct) throws IOException {
         long stamp = use.tryReadLock();
         if (stamp == 0) {
             throw new IOException(path + " is closed");
         }
         try {
-            return Libc.readWaiting(fd, dst, offset, path);
+            return direct ? Libc.readDirect(fd, dst, offset, path) : Libc.transfer(fd, false, dst, offset, path);
         } finally {
             use.unlockRead(stamp);
         }

@@ -48,8 +48,14 @@ public final class StoreCache implements AutoCloseable {
      * read-ahead); otherwise the store unchanged.
      */
     public static Store apply(Store store, List<String> addresses, Optional<Path> directory, long diskLimit) throws IOException {
+        return apply(store, addresses, directory, diskLimit, false);
+    }
+
+    /** {@link #apply}, with the disk tier read past the page cache by streams if {@code directReads} ({@link CacheConfig#directReads()}). */
+    public static Store apply(Store store, List<String> addresses, Optional<Path> directory, long diskLimit, boolean directReads)
+            throws IOException {
         if (directory.isPresent()) {
-            return wrap(store, CacheConfig.onDisk(directory.get(), diskLimit));
+            return wrap(store, CacheConfig.onDisk(directory.get(), diskLimit).withDirectReads(directReads));
         }
         boolean remote = addresses.stream().filter(Objects::nonNull).anyMatch(StoreCache::isRemote);
         return remote ? wrap(store, CacheConfig.memoryOnly()) : store;

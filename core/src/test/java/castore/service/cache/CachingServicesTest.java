@@ -298,18 +298,25 @@ class CachingServicesTest {
         List<castore.service.ChunkMeta> list = remote.lists.get(digest);
         warmUp(digest, data);
         remote.offline = true; // every chunk comes from disk
-        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
-            CachingBlobService blobs = (CachingBlobService) store.blobs();
-            try (BlobReader r = blobs.open(digest).orElseThrow()) {
-                assertThat(readSequentially(r, 128 * 1024 - 3)).isEqualTo(data);
+        for (boolean direct : new boolean[] {false, true}) {
+            try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK).withDirectReads(direct))) {
+                CachingBlobService blobs = (CachingBlobService) store.blobs();
+                try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                    assertThat(readSequentially(r, 128 * 1024 - 3)).isEqualTo(data);
+                }
+                // Each chunk read once into a few reused buffers: the 16 slots, or past the page
+                // cache (O_DIRECT: the test directory is on a file system that has it) into a
+                // direct stream's.
+                assertThat(list.size()).isGreaterThan(4 * 16);
+                assertThat(blobs.slotLoads()).as("direct %s", direct).isEqualTo(list.size());
+                if (direct) {
+                    assertThat(blobs.directLoads()).as("chunks read with O_DIRECT").isGreaterThanOrEqualTo(list.size() - 2);
+                    assertThat(blobs.directBuffersHeld()).as("buffers given back when the reader closed").isZero();
+                } else {
+                    assertThat(blobs.directLoads()).isZero();
+                }
+                assertThat(list).noneMatch(c -> blobs.inMemory(c.digest()));
             }
-            // Each chunk read once, past the page cache (O_DIRECT: the test directory is on a
-            // file system that has it), into a few reused buffers.
-            assertThat(list.size()).isGreaterThan(4 * 16);
-            assertThat(blobs.slotLoads()).isEqualTo(list.size());
-            assertThat(blobs.directLoads()).as("chunks read with O_DIRECT").isGreaterThanOrEqualTo(list.size() - 2);
-            assertThat(blobs.directBuffersHeld()).as("buffers given back when the reader closed").isZero();
-            assertThat(list).noneMatch(c -> blobs.inMemory(c.digest()));
         }
     }
 
@@ -319,45 +326,48 @@ class CachingServicesTest {
         B3Digest digest = remote.add(data, UNEVEN);
         warmUp(digest, data);
         remote.offline = true;
-        // Two slots for six threads: loads overwrite slots while others copy from them.
-        try (DiskCache disk = new DiskCache(dir, 1L << 30);
-                CachingBlobService blobs = new CachingBlobService(remote.blobs, disk, smallMemory(dir, 4L * FakeRemote.CHUNK), 2)) {
-            try (BlobReader r = blobs.open(digest).orElseThrow()) {
-                java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
-                java.util.concurrent.atomic.AtomicLong checked = new java.util.concurrent.atomic.AtomicLong();
-                List<Thread> threads = new ArrayList<>();
-                // Four streams (as four processes reading quarters of one file) overwrite each
-                // other's slots all along, and two threads read anywhere in between.
-                for (int s = 0; s < 4; s++) {
-                    int from = s * data.length / 4;
-                    int to = (s + 1) * data.length / 4;
-                    int piece = 20_000 + 7 * s;
-                    threads.add(Thread.ofPlatform().uncaughtExceptionHandler((t, e) -> failure.set(e)).start(() -> {
-                        for (int pass = 0; pass < 3; pass++) {
-                            for (int at = from; at < to; at += piece) {
-                                checkRange(r, data, at, Math.min(piece, to - at));
+        // Two slots for six threads: loads overwrite slots while others copy from them; with
+        // direct reads, four streams and random readers share each reader's direct streams.
+        for (boolean direct : new boolean[] {false, true}) {
+            try (DiskCache disk = new DiskCache(dir, 1L << 30);
+                    CachingBlobService blobs = new CachingBlobService(remote.blobs, disk, smallMemory(dir, 4L * FakeRemote.CHUNK).withDirectReads(direct), 2)) {
+                try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                    java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+                    java.util.concurrent.atomic.AtomicLong checked = new java.util.concurrent.atomic.AtomicLong();
+                    List<Thread> threads = new ArrayList<>();
+                    // Four streams (as four processes reading quarters of one file) overwrite each
+                    // other's slots all along, and two threads read anywhere in between.
+                    for (int s = 0; s < 4; s++) {
+                        int from = s * data.length / 4;
+                        int to = (s + 1) * data.length / 4;
+                        int piece = 20_000 + 7 * s;
+                        threads.add(Thread.ofPlatform().uncaughtExceptionHandler((t, e) -> failure.set(e)).start(() -> {
+                            for (int pass = 0; pass < 3; pass++) {
+                                for (int at = from; at < to; at += piece) {
+                                    checkRange(r, data, at, Math.min(piece, to - at));
+                                    checked.incrementAndGet();
+                                }
+                            }
+                        }));
+                    }
+                    for (int t = 0; t < 2; t++) {
+                        long seed = t;
+                        threads.add(Thread.ofPlatform().uncaughtExceptionHandler((th, e) -> failure.set(e)).start(() -> {
+                            SplittableRandom random = new SplittableRandom(seed);
+                            for (int i = 0; i < 1500; i++) {
+                                int at = random.nextInt(data.length);
+                                checkRange(r, data, at, Math.min(1 + random.nextInt(300_000), data.length - at));
                                 checked.incrementAndGet();
                             }
-                        }
-                    }));
+                        }));
+                    }
+                    for (Thread t : threads) {
+                        t.join();
+                    }
+                    assertThat(failure.get()).isNull();
+                    assertThat(checked.get()).isGreaterThan(3000);
+                    assertThat(blobs.slotLoads()).isPositive();
                 }
-                for (int t = 0; t < 2; t++) {
-                    long seed = t;
-                    threads.add(Thread.ofPlatform().uncaughtExceptionHandler((th, e) -> failure.set(e)).start(() -> {
-                        SplittableRandom random = new SplittableRandom(seed);
-                        for (int i = 0; i < 1500; i++) {
-                            int at = random.nextInt(data.length);
-                            checkRange(r, data, at, Math.min(1 + random.nextInt(300_000), data.length - at));
-                            checked.incrementAndGet();
-                        }
-                    }));
-                }
-                for (Thread t : threads) {
-                    t.join();
-                }
-                assertThat(failure.get()).isNull();
-                assertThat(checked.get()).isGreaterThan(3000);
-                assertThat(blobs.slotLoads()).isPositive();
             }
         }
     }

@@ -61,6 +61,8 @@ final class LocalBlobReader extends ChunkedBlobReader {
     /** Per stream, guarded by {@code streams}: the last chunk it read from the packs and the last one announced ahead. */
     private final int[] lastMiss = new int[STREAMS];
     private final int[] announcedUpTo = new int[STREAMS];
+    /** Per stream, guarded by {@code streams}: how many misses in a row continued it. */
+    private final int[] runs = new int[STREAMS];
     private final Object streams = new Object();
     private int nextStream;
     /** O_DIRECT read-ahead of the streams over a long blob; null for a short one or when the store does not read so. */
@@ -116,13 +118,16 @@ final class LocalBlobReader extends ChunkedBlobReader {
             int stream = followStream(index);
             // Reused buffers pay off on long streams; a file of a few chunks would only allocate them.
             boolean longBlob = chunks().size() > STREAM_SLOTS;
-            if (stream >= 0 && direct != null) {
+            // A direct stream reads ahead past the page cache, wasted on a random reader: it needs
+            // a third miss in a row (or one where a direct stream is reading already).
+            if (direct != null && (stream >= 0 && established(stream) || direct.follows(index))) {
                 n = direct.start(index, within, dst);
                 if (n >= 0) {
                     return n;
                 }
             }
-            if (stream >= 0) {
+            // Hints for a stream a direct stream will soon take over would read its chunks twice.
+            if (stream >= 0 && (direct == null || established(stream))) {
                 announceAhead(stream, index);
             }
             return stream >= 0 && longBlob
@@ -190,26 +195,31 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     /**
      * Records a miss of chunk {@code index}; if it continues a stream (the chunk after that
-     * stream's last miss, or the one after it: concurrent reads arrive slightly out of order; or
-     * a chunk near the one its direct stream served last), returns that stream, else starts
-     * following a new one and returns -1.
+     * stream's last miss, or the one after it: concurrent reads arrive slightly out of order),
+     * returns that stream, else starts following a new one and returns -1.
      */
     private int followStream(int index) {
         synchronized (streams) {
             for (int s = 0; s < STREAMS; s++) {
                 if (index > lastMiss[s] && index <= lastMiss[s] + 2) {
                     lastMiss[s] = index;
+                    runs[s]++;
                     return s;
                 }
-            }
-            if (direct != null && direct.follows(index)) {
-                return nextStream; // served by a direct stream until now: its own bookkeeping follows it
             }
             int stream = nextStream;
             nextStream = (nextStream + 1) % STREAMS;
             lastMiss[stream] = index;
             announcedUpTo[stream] = index;
+            runs[stream] = 0;
             return -1;
+        }
+    }
+
+    /** Whether stream {@code s} has continued at least twice: a sequential reader, not chance. */
+    private boolean established(int s) {
+        synchronized (streams) {
+            return runs[s] >= 2;
         }
     }
 

@@ -45,7 +45,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
          */
         public static Options defaults() {
             int writers = Math.clamp(Runtime.getRuntime().availableProcessors(), 2, 4);
-            return new Options(false, true, DEFAULT_PACK_SIZE, writers, LocalRootService.COMPACT_RECORDS, true);
+            return new Options(false, true, DEFAULT_PACK_SIZE, writers, LocalRootService.COMPACT_RECORDS, false);
         }
 
         public Options withReadOnly(boolean readOnly) {
@@ -61,8 +61,9 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
         }
 
         /**
-         * Whether sequential readers of large blobs read ahead with O_DIRECT ({@link DirectStream})
-         * where the file system allows it, rather than through the page cache.
+         * Whether sequential readers of large blobs read ahead with O_DIRECT
+         * ({@link castore.io.DirectStream}) where the file system allows it, rather than through
+         * the page cache: for a mount, whose page cache keeps the data (off by default).
          */
         public Options withDirectReads(boolean directReads) {
             return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);

@@ -13,8 +13,9 @@ import java.util.Set;
  * {@code local:///abs/dir}: the embedded local store in that directory ({@code Stores.open}
  * maps plain paths and {@code file:} URIs here). Query parameters: {@code fsync=false} skips
  * the fsyncs at commit (still safe against a killed process, not against power loss; for
- * throwaway stores and benchmarks); {@code direct-reads=false} reads large blobs sequentially
- * through the page cache instead of with O_DIRECT ({@link DirectStream}). An absent store is created unless
+ * throwaway stores and benchmarks); {@code direct-reads=true|false} says whether large blobs
+ * read sequentially go past the page cache (O_DIRECT, {@link castore.io.DirectStream}); the
+ * default comes from {@link StoreOptions#directReads()} (on for a mount). An absent store is created unless
  * {@link StoreOptions#createIfMissing()} is off.
  */
 public final class LocalStoreProvider implements StoreProvider {
@@ -39,7 +40,7 @@ public final class LocalStoreProvider implements StoreProvider {
     }
 
     static LocalStore.Options options(URI address, StoreOptions options) {
-        LocalStore.Options o = LocalStore.Options.defaults().withReadOnly(options.readOnly());
+        LocalStore.Options o = LocalStore.Options.defaults().withReadOnly(options.readOnly()).withDirectReads(options.directReads());
         String query = address.getQuery();
         if (query == null || query.isEmpty()) {
             return o;

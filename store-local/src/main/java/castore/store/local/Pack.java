@@ -254,7 +254,11 @@ final class Pack implements PackSource {
      */
     long readDirect(MemorySegment dst, long offset) throws IOException {
         Posix.Fd fd = directFd();
-        return fd == null ? -1 : fd.readWaiting(dst, offset);
+        long n = fd == null ? -1 : fd.readDirect(dst, offset);
+        if (n < 0 && fd != null) {
+            direct.refuse(); // the file system took O_DIRECT at open but not for reads
+        }
+        return n;
     }
 
     /** Reads the payload at {@code location} through the page cache into native memory. */
@@ -270,24 +274,36 @@ final class Pack implements PackSource {
     /**
      * The O_DIRECT descriptor of a pack's data file, held apart from the pack so that the
      * pack's cleaner can close it. Stays closed for good if the file system refuses O_DIRECT
-     * (tmpfs, for one) or the pack is gone.
+     * (at open or at the first read) or the pack is gone.
      */
     private static final class DirectFd {
         private Posix.Fd fd;
         private boolean tried;
+        private boolean refused;
 
         synchronized Posix.Fd open(Path packPath) {
+            if (refused) {
+                return null;
+            }
             if (!tried) {
                 tried = true;
                 if (Libc.O_DIRECT != 0) {
                     try {
                         fd = Posix.open(packPath, Libc.O_RDONLY | Libc.O_DIRECT, 0);
                     } catch (IOException refused) {
-                        fd = null; // EINVAL without O_DIRECT support; a pack deleted by gc is no different here
+                        fd = null; // a file system without O_DIRECT (EINVAL); a pack deleted by gc is no different here
                     }
                 }
             }
             return fd;
+        }
+
+        /**
+         * Gives direct reads of this pack up for good; the descriptor stays open until the pack's
+         * cleaner closes it (another thread may be reading through it now).
+         */
+        synchronized void refuse() {
+            refused = true;
         }
 
         synchronized void close() {

@@ -80,13 +80,9 @@ final class Posix {
             transferFully(true, MemorySegment.ofArray(src).asSlice(at, length), offset);
         }
 
-        /**
-         * Reads into native memory at {@code offset} until {@code dst} is full or the file ends;
-         * the bytes read. For a descriptor opened with O_DIRECT (aligned offsets, lengths and
-         * memory), whose reads wait for the device ({@link Libc#readWaiting}).
-         */
-        long readWaiting(MemorySegment dst, long offset) throws IOException {
-            return Libc.readWaiting(fd(), dst, offset, path);
+        /** One O_DIRECT read into native memory ({@link Libc#readDirect}): the bytes read, or -1 if refused. */
+        long readDirect(MemorySegment dst, long offset) throws IOException {
+            return Libc.readDirect(fd(), dst, offset, path);
         }
 
         /** Asks the kernel to start reading a range into the page cache (advisory: failures are ignored). */
