@@ -85,6 +85,19 @@ public final class DirectStreams implements AutoCloseable {
         return latest >= 0 && index >= latest - DirectStream.BEHIND && index <= latest + DirectStream.AHEAD + 2;
     }
 
+    /** Whether a stream is open now (one was made, and neither closed nor taken back since). */
+    public boolean streaming() {
+        if (!any) {
+            return false;
+        }
+        for (DirectStream stream : snapshot()) {
+            if (stream != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Whether any stream was made (for tests). */
     public boolean active() {
         return any;

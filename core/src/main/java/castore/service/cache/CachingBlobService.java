@@ -498,7 +498,8 @@ public final class CachingBlobService implements BlobService {
             if (keep == Keep.WINDOW && readsIntoSlots() && chunks.onDisk(chunk)) {
                 // The reader will read it into a slot: only the disk read is started ahead (a
                 // direct stream reads ahead itself, past the page cache).
-                if (direct == null || !direct.follows(index)) {
+                // (Its read-ahead runs far past a direct stream's window, so any open stream counts.)
+                if (direct == null || !direct.streaming()) {
                     chunks.willNeed(chunk);
                 }
                 return;
