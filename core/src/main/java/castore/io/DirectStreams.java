@@ -18,7 +18,6 @@ public final class DirectStreams implements AutoCloseable {
     private volatile DirectStream[] current;
     /** The stream re-pointed next when all are in use; guarded by this. */
     private int next;
-    private long reserved;
     private boolean closed;
     private volatile boolean any;
 
@@ -43,7 +42,7 @@ public final class DirectStreams implements AutoCloseable {
         if (!any) {
             return -1;
         }
-        for (DirectStream stream : snapshot()) {
+        for (DirectStream stream : current) {
             if (stream != null) {
                 int n = stream.copy(index, within, dst);
                 if (n >= 0) {
@@ -73,7 +72,7 @@ public final class DirectStreams implements AutoCloseable {
         if (!any) {
             return false;
         }
-        for (DirectStream stream : snapshot()) {
+        for (DirectStream stream : current) {
             if (stream != null && near(stream.latest(), index)) {
                 return true;
             }
@@ -90,7 +89,7 @@ public final class DirectStreams implements AutoCloseable {
         if (!any) {
             return false;
         }
-        for (DirectStream stream : snapshot()) {
+        for (DirectStream stream : current) {
             if (stream != null) {
                 return true;
             }
@@ -107,7 +106,6 @@ public final class DirectStreams implements AutoCloseable {
     @Override
     public void close() {
         DirectStream[] all;
-        long release;
         synchronized (this) {
             if (closed) {
                 return;
@@ -116,20 +114,14 @@ public final class DirectStreams implements AutoCloseable {
             all = streams.clone();
             java.util.Arrays.fill(streams, null);
             current = streams.clone();
-            release = reserved;
-            reserved = 0;
         }
         for (DirectStream stream : all) {
             if (stream != null) {
                 stream.close();
+                reads.release(DirectStream.footprint(maxChunk));
             }
         }
         reads.unregister(this);
-        reads.release(release);
-    }
-
-    private DirectStream[] snapshot() {
-        return current;
     }
 
     /**
@@ -160,7 +152,6 @@ public final class DirectStreams implements AutoCloseable {
                     reads.release(footprint);
                     return null;
                 }
-                this.reserved += footprint;
                 streams[free] = made;
                 current = streams.clone();
                 if (!any) {
@@ -172,7 +163,7 @@ public final class DirectStreams implements AutoCloseable {
             if (reserved) {
                 reads.release(footprint);
             }
-            if (closed || !any) {
+            if (closed) {
                 return null;
             }
             for (int i = 0; i < streams.length; i++) {
@@ -207,9 +198,7 @@ public final class DirectStreams implements AutoCloseable {
                 if (streams[i] != null && streams[i].closeIfIdle(idleNanos)) {
                     streams[i] = null;
                     current = streams.clone();
-                    long footprint = DirectStream.footprint(maxChunk);
-                    reserved -= footprint;
-                    freed += footprint;
+                    freed += DirectStream.footprint(maxChunk);
                 }
             }
         }

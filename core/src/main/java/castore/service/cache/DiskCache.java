@@ -1,5 +1,6 @@
 package castore.service.cache;
 
+import castore.io.DirectFile;
 import castore.io.DirectStream;
 import castore.model.B3Digest;
 import java.io.IOException;
@@ -65,10 +66,8 @@ public final class DiskCache implements AutoCloseable {
         private final FileChannel channel;
         volatile long size;
         volatile boolean deleted;
-        /** The file opened again with O_DIRECT, on first use; guarded by this. */
-        private NativeFile direct;
-        private boolean directTried;
-        private boolean directRefused;
+        /** The file opened again with O_DIRECT, on first use. */
+        private final DirectFile direct;
 
         private Segment(Path path, long sequence, NativeFile file, FileChannel channel, long size) {
             this.path = path;
@@ -76,6 +75,7 @@ public final class DiskCache implements AutoCloseable {
             this.file = file;
             this.channel = channel;
             this.size = size;
+            this.direct = new DirectFile(path);
         }
 
         /** An existing segment, for reading; NoSuchFileException if another process evicted it. */
@@ -121,17 +121,13 @@ public final class DiskCache implements AutoCloseable {
          * the page cache; the bytes read (fewer at the end of the file).
          */
         long readNative(MemorySegment dst, long offset, LongAdder directReads) throws IOException {
-            NativeFile d = direct();
-            if (d != null) {
-                long n = d.readNative(dst, offset, true);
-                if (n >= 0) {
-                    directReads.increment();
-                    return n;
-                }
-                refuseDirect(); // the file system took O_DIRECT at open but not for reads
+            long n = direct.read(dst, offset);
+            if (n >= 0) {
+                directReads.increment();
+                return n;
             }
             if (file != null) {
-                return file.readNative(dst, offset, false);
+                return file.readNative(dst, offset);
             }
             ByteBuffer buffer = dst.asByteBuffer();
             while (buffer.hasRemaining()) {
@@ -140,19 +136,6 @@ public final class DiskCache implements AutoCloseable {
                 }
             }
             return buffer.position();
-        }
-
-        /** No more direct reads of this segment; the descriptor stays open until the segment closes (a read may be using it). */
-        private synchronized void refuseDirect() {
-            directRefused = true;
-        }
-
-        private synchronized NativeFile direct() {
-            if (!directTried) {
-                directTried = true;
-                direct = NativeFile.openDirect(path);
-            }
-            return directRefused ? null : direct;
         }
 
         /** A read-ahead hint; nothing through a FileChannel. */
@@ -174,15 +157,7 @@ public final class DiskCache implements AutoCloseable {
         }
 
         void close() {
-            NativeFile d;
-            synchronized (this) {
-                directTried = true;
-                d = direct;
-                direct = null;
-            }
-            if (d != null) {
-                d.close();
-            }
+            direct.close();
             if (file != null) {
                 file.close(); // waits for reads in flight: the descriptor number is not reused under them
                 return;

@@ -40,21 +40,6 @@ final class NativeFile implements AutoCloseable {
         return open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL);
     }
 
-    /**
-     * Opens an existing file for reading with O_DIRECT (past the page cache: aligned offsets,
-     * lengths and memory); null if native calls or O_DIRECT are not available here.
-     */
-    static NativeFile openDirect(Path path) {
-        if (Libc.O_DIRECT == 0 || !Libc.available()) {
-            return null;
-        }
-        try {
-            return new NativeFile(path, Libc.open(path, Libc.O_RDONLY | Libc.O_DIRECT, 0));
-        } catch (IOException refused) {
-            return null; // EINVAL from a file system without O_DIRECT; a segment evicted meanwhile reads as a miss anyway
-        }
-    }
-
     private static NativeFile open(Path path, int flags) throws IOException {
         return Libc.available() ? new NativeFile(path, Libc.open(path, flags, 0666)) : null;
     }
@@ -71,19 +56,14 @@ final class NativeFile implements AutoCloseable {
         return transfer(false, dst, at, length, offset) == length;
     }
 
-    /**
-     * Reads into native memory at {@code offset}: for a file opened with {@link #openDirect}, one
-     * O_DIRECT read ({@link Libc#readDirect}, an ordinary downcall: it waits for the device;
-     * fewer bytes only at the end of the file, -1 if the file system refuses it); otherwise
-     * until {@code dst} is full or the file ends ({@link Libc#transfer}).
-     */
-    long readNative(MemorySegment dst, long offset, boolean direct) throws IOException {
+    /** Reads into native memory from {@code offset} until {@code dst} is full or the file ends; the bytes read. */
+    long readNative(MemorySegment dst, long offset) throws IOException {
         long stamp = use.tryReadLock();
         if (stamp == 0) {
             throw new IOException(path + " is closed");
         }
         try {
-            return direct ? Libc.readDirect(fd, dst, offset, path) : Libc.transfer(fd, false, dst, offset, path);
+            return Libc.transfer(fd, false, dst, offset, path);
         } finally {
             use.unlockRead(stamp);
         }

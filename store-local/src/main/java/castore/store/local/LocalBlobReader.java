@@ -2,7 +2,6 @@ package castore.store.local;
 
 import castore.hash.Blake3;
 import castore.io.DirectReads;
-import castore.io.DirectStream;
 import castore.io.DirectStreams;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
@@ -25,7 +24,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * chunk (two 128 KiB reads per 256 KiB chunk).
  *
  * <p>When chunks are missed in order (a sequential reader) on a blob of more than
- * {@link #STREAM_SLOTS} chunks, the stream gets a {@link DirectStream}: its next chunks are read
+ * {@link #STREAM_SLOTS} chunks, the stream gets a {@link castore.io.DirectStream}: its next chunks are read
  * with O_DIRECT on the store's read-ahead threads, verified there, and served from native
  * buffers, past the page cache. Where that is not possible (turned off, the store's cap on
  * stream buffers reached), the next {@link #AHEAD} chunks are announced to the kernel
@@ -120,14 +119,15 @@ final class LocalBlobReader extends ChunkedBlobReader {
             boolean longBlob = chunks().size() > STREAM_SLOTS;
             // A direct stream reads ahead past the page cache, wasted on a random reader: it needs
             // a third miss in a row (or one where a direct stream is reading already).
-            if (direct != null && (stream >= 0 && established(stream) || direct.follows(index))) {
+            boolean established = stream >= 0 && established(stream);
+            if (direct != null && (established || direct.follows(index))) {
                 n = direct.start(index, within, dst);
                 if (n >= 0) {
                     return n;
                 }
             }
             // Hints for a stream a direct stream will soon take over would read its chunks twice.
-            if (stream >= 0 && (direct == null || established(stream))) {
+            if (stream >= 0 && (direct == null || established)) {
                 announceAhead(stream, index);
             }
             return stream >= 0 && longBlob
@@ -249,31 +249,17 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     /**
      * Loads chunk {@code index} for a direct stream: with O_DIRECT from a published pack, else
-     * through the page cache; verified.
+     * through the page cache (a file system without it, a pack this process still writes); verified.
      */
     private MemorySegment loadDirect(int index, MemorySegment buffer) throws IOException {
         Location l = locate(index);
         DirectReads counts = packs.directReads();
-        MemorySegment payload = null;
-        if (l.source() instanceof Pack pack) {
-            pack.checkBounds(l);
-            try {
-                payload = DirectStream.readAligned(pack::readDirect, l.offset(), l.length(), buffer);
-            } catch (IOException e) {
-                throw new IOException(l.describe() + ": " + e.getMessage(), e);
-            }
-            if (payload == null) {
-                pack.readPayloadInto(l, buffer);
-            }
-        } else {
-            // A pack this process is still writing: through its writer.
-            byte[] bytes = l.source().readPayload(l);
-            MemorySegment.copy(MemorySegment.ofArray(bytes), 0, buffer, 0, bytes.length);
-        }
+        MemorySegment payload = l.source() instanceof Pack pack ? pack.readDirect(l, buffer) : null;
         if (payload != null) {
             counts.direct.increment();
         } else {
             payload = buffer.asSlice(0, l.length());
+            l.source().readPayloadInto(l, payload);
             counts.buffered.increment();
         }
         if (!Blake3.digest(payload).equals(l.digest())) {

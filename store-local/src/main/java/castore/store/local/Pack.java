@@ -3,6 +3,8 @@ package castore.store.local;
 import static castore.store.local.PackFormat.INT;
 import static castore.store.local.PackFormat.LONG;
 
+import castore.io.DirectFile;
+import castore.io.DirectStream;
 import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
@@ -42,7 +44,7 @@ final class Pack implements PackSource {
     private final int[] prefixes;
     private final Posix.Fd data;
     /** The data file opened again with O_DIRECT, for {@link DirectStream}s, on first use. */
-    private final DirectFd direct = new DirectFd();
+    private final DirectFile direct;
 
     private static final Cleaner CLOSER = Cleaner.create();
 
@@ -54,6 +56,7 @@ final class Pack implements PackSource {
         this.count = count;
         this.packSize = packSize;
         this.data = data;
+        this.direct = new DirectFile(packPath);
         this.prefixes = new int[count];
     }
 
@@ -109,7 +112,7 @@ final class Pack implements PackSource {
             data.close();
             throw e;
         }
-        DirectFd direct = pack.direct;
+        DirectFile direct = pack.direct;
         CLOSER.register(pack, () -> {
             data.close();
             direct.close();
@@ -248,71 +251,25 @@ final class Pack implements PackSource {
     }
 
     /**
-     * Reads {@code [offset, offset + dst.byteSize())} of the data file with O_DIRECT, bypassing the
-     * page cache (offset, length and memory aligned to {@link DirectStream#ALIGN}); the bytes read
-     * (fewer at the end of the file), or -1 if this file cannot be read so.
+     * Reads the payload at {@code location} with O_DIRECT into {@code buffer} (aligned to
+     * {@link DirectStream#ALIGN}, large enough for the payload rounded out to it at both ends),
+     * bypassing the page cache; the slice holding it, unverified, or null if this pack cannot be
+     * read so (the caller reads it through the page cache).
      */
-    long readDirect(MemorySegment dst, long offset) throws IOException {
-        Posix.Fd fd = directFd();
-        long n = fd == null ? -1 : fd.readDirect(dst, offset);
-        if (n < 0 && fd != null) {
-            direct.refuse(); // the file system took O_DIRECT at open but not for reads
+    MemorySegment readDirect(Location location, MemorySegment buffer) throws IOException {
+        checkBounds(location);
+        try {
+            return DirectStream.readAligned(direct::read, location.offset(), location.length(), buffer);
+        } catch (IOException e) {
+            throw new IOException(location.describe() + ": " + e.getMessage(), e);
         }
-        return n;
     }
 
     /** Reads the payload at {@code location} through the page cache into native memory. */
-    void readPayloadInto(Location location, MemorySegment dst) throws IOException {
+    @Override
+    public void readPayloadInto(Location location, MemorySegment dst) throws IOException {
         checkBounds(location);
         data.readFully(dst.asSlice(0, location.length()), location.offset());
-    }
-
-    private Posix.Fd directFd() {
-        return direct.open(packPath);
-    }
-
-    /**
-     * The O_DIRECT descriptor of a pack's data file, held apart from the pack so that the
-     * pack's cleaner can close it. Stays closed for good if the file system refuses O_DIRECT
-     * (at open or at the first read) or the pack is gone.
-     */
-    private static final class DirectFd {
-        private Posix.Fd fd;
-        private boolean tried;
-        private boolean refused;
-
-        synchronized Posix.Fd open(Path packPath) {
-            if (refused) {
-                return null;
-            }
-            if (!tried) {
-                tried = true;
-                if (Libc.O_DIRECT != 0) {
-                    try {
-                        fd = Posix.open(packPath, Libc.O_RDONLY | Libc.O_DIRECT, 0);
-                    } catch (IOException refused) {
-                        fd = null; // a file system without O_DIRECT (EINVAL); a pack deleted by gc is no different here
-                    }
-                }
-            }
-            return fd;
-        }
-
-        /**
-         * Gives direct reads of this pack up for good; the descriptor stays open until the pack's
-         * cleaner closes it (another thread may be reading through it now).
-         */
-        synchronized void refuse() {
-            refused = true;
-        }
-
-        synchronized void close() {
-            tried = true;
-            if (fd != null) {
-                fd.close();
-                fd = null;
-            }
-        }
     }
 
     @Override

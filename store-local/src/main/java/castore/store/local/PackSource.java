@@ -1,6 +1,7 @@
 package castore.store.local;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 
 /** A pack objects can be read from: published (mapped) or still being written by this process. */
 sealed interface PackSource permits Pack, PackWriter {
@@ -24,6 +25,12 @@ sealed interface PackSource permits Pack, PackWriter {
     default void readPayloadInto(Location location, byte[] dst) throws IOException {
         byte[] payload = readPayload(location);
         System.arraycopy(payload, 0, dst, 0, payload.length);
+    }
+
+    /** {@link #readPayload} into native memory {@code dst[0, length)}, which must be large enough. */
+    default void readPayloadInto(Location location, MemorySegment dst) throws IOException {
+        byte[] payload = readPayload(location);
+        MemorySegment.copy(MemorySegment.ofArray(payload), 0, dst, 0, payload.length);
     }
 
     /** The pack's file name, for messages. */

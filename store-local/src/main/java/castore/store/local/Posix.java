@@ -80,11 +80,6 @@ final class Posix {
             transferFully(true, MemorySegment.ofArray(src).asSlice(at, length), offset);
         }
 
-        /** One O_DIRECT read into native memory ({@link Libc#readDirect}): the bytes read, or -1 if refused. */
-        long readDirect(MemorySegment dst, long offset) throws IOException {
-            return Libc.readDirect(fd(), dst, offset, path);
-        }
-
         /** Asks the kernel to start reading a range into the page cache (advisory: failures are ignored). */
         void willNeed(long offset, long length) {
             int f = fd;
