@@ -12,6 +12,11 @@
 #   e.g. bench/mount-probe.sh castore pread --no-cache-push
 # BENCH_SETTLE=SECONDS (default 0): wait that long after mounting before dropping the caches (a mount
 # that was idle a while: castore's warm-up has run; compare with the mount option --no-warm-up).
+# BENCH_STORE=ADDRESS (default $BENCH_DIR/store): the store castore mounts, e.g.
+# 'local:///var/tmp/castore-bench/store?direct-reads=false' for the page-cache read path.
+# BENCH_PERF=FILE: also `perf record -C $BENCH_CPU` the workload into FILE (read it with
+# `perf report -i FILE --no-children --sort comm,dso,sym`; add -XX:+UnlockDiagnosticVMOptions
+# -XX:+DumpPerfMapAtExit to CASTORE_JAVA_OPTS for JIT symbols).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
@@ -34,7 +39,7 @@ trap cleanup EXIT
 case "$system" in
   castore)
     coproc PROBE { CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}" exec taskset -c "$CPU" \
-      "$ROOT/castore" mount "$@" --store "$WORK/store" "$M" 2>&1; }
+      "$ROOT/castore" mount "$@" --store "${BENCH_STORE:-$WORK/store}" "$M" 2>&1; }
     pid=$!
     line=""
     while [[ "$line" != "castore: mounted "* ]]; do read -r -t 120 line <&"${PROBE[0]}"; done ;;
@@ -50,6 +55,12 @@ sleep "${BENCH_SETTLE:-0}"
 sync; echo 3 >/proc/sys/vm/drop_caches
 
 sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15}' /proc/$pid/stat) $(date +%s%N)"; }
+perf_pid=""
+if [ -n "${BENCH_PERF:-}" ]; then
+  perf record -q -C "$CPU" -F 4999 -o "$BENCH_PERF" 2>/dev/null &
+  perf_pid=$!
+  sleep 1   # perf's own start-up outside the measurement
+fi
 read -r r0 c0 u0 s0 t0 < <(sample)
 case "$workload" in
   walk) taskset -c "$CPU" find "$M/tree" >/dev/null ;;
@@ -65,6 +76,7 @@ case "$workload" in
   *) echo "unknown workload $workload" >&2; exit 1 ;;
 esac
 read -r r1 c1 u1 s1 t1 < <(sample)
+[ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 tick=$(getconf CLK_TCK)
 echo "$system $workload $*: $(( (t1 - t0) / 1000000 )) ms wall, CPU user $(( (u1 - u0) * 1000 / tick )) ms" \
   "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB," \
