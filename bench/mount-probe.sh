@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/mount-probe.sh: one workload on a fresh mount, caches dropped right before it, with what the serving
 # process itself spent: wall time, its CPU (user/system), the bytes it read from disk
-# (/proc/PID/io read_bytes) and by read system calls (rchar: page-cache hits included). Steadier than wall-clock ratios on a shared machine, and the way
+# (/proc/PID/io read_bytes; the device's read requests, from /sys, of every process) and by read system calls (rchar: page-cache hits included). Steadier than wall-clock ratios on a shared machine, and the way
 # to see one change's effect (docs/performance.md, Mount).
 #
 # Usage (root, after bench/mount.sh has built the corpus, store and image):
@@ -54,14 +54,17 @@ sleep "${BENCH_SETTLE:-0}"
 # Dropped once the daemon is up, right before the workload (see bench/mount.sh, start).
 sync; echo 3 >/proc/sys/vm/drop_caches
 
-sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15}' /proc/$pid/stat) $(date +%s%N)"; }
+# Read requests completed by the block device under the bench directory (its /sys stat's first field).
+dev_stat="/sys/class/block/$(basename "$(df --output=source "$WORK" | tail -1)")/stat"
+disk_reads() { if [ -r "$dev_stat" ]; then awk '{print $1}' "$dev_stat"; else echo 0; fi; }
+sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15}' /proc/$pid/stat) $(disk_reads) $(date +%s%N)"; }
 perf_pid=""
 if [ -n "${BENCH_PERF:-}" ]; then
   perf record -q -C "$CPU" -F 4999 -o "$BENCH_PERF" 2>/dev/null &
   perf_pid=$!
   sleep 1   # perf's own start-up outside the measurement
 fi
-read -r r0 c0 u0 s0 t0 < <(sample)
+read -r r0 c0 u0 s0 d0 t0 < <(sample)
 case "$workload" in
   walk) taskset -c "$CPU" find "$M/tree" >/dev/null ;;
   walkstat) taskset -c "$CPU" find "$M/tree" -printf '%s\n' >/dev/null ;;
@@ -75,9 +78,9 @@ case "$workload" in
     for p in "${pids[@]}"; do wait "$p"; done ;;
   *) echo "unknown workload $workload" >&2; exit 1 ;;
 esac
-read -r r1 c1 u1 s1 t1 < <(sample)
+read -r r1 c1 u1 s1 d1 t1 < <(sample)
 [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 tick=$(getconf CLK_TCK)
 echo "$system $workload $*: $(( (t1 - t0) / 1000000 )) ms wall, CPU user $(( (u1 - u0) * 1000 / tick )) ms" \
-  "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB," \
+  "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB in $((d1 - d0)) device reads (all processes)," \
   "read by syscalls $(( (c1 - c0) / 1048576 )) MiB, load $(cut -d' ' -f1 /proc/loadavg)"

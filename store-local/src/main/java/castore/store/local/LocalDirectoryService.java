@@ -28,7 +28,11 @@ final class LocalDirectoryService implements DirectoryService {
     @Override
     public Optional<Directory> get(B3Digest digest) throws IOException {
         Location l = packs.find(ObjectKind.DIRECTORY, digest);
-        return l == null ? Optional.empty() : Optional.of(decode(l, packs.readVerified(l)));
+        if (l == null) {
+            return Optional.empty();
+        }
+        l.source().metadataAhead(l);
+        return Optional.of(decode(l, packs.readVerified(l)));
     }
 
     static Directory decode(Location l, byte[] bytes) throws CorruptedDataException {

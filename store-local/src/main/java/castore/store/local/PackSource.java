@@ -39,4 +39,11 @@ sealed interface PackSource permits Pack, PackWriter {
     /** Hints that {@code location} will be read soon, so its pages can be fetched ahead (no-op by default). */
     default void willNeed(Location location) {
     }
+
+    /**
+     * Hints that metadata around {@code location} will be read soon (a walk reads a tree's
+     * Directories in about the order they were stored); no-op by default.
+     */
+    default void metadataAhead(Location location) {
+    }
 }
