@@ -61,8 +61,16 @@ public final class DirectFile implements AutoCloseable {
                     fd = -1; // EINVAL without O_DIRECT; a file deleted meanwhile reads another way too
                 }
             }
+            if (fd < 0) {
+                refused = true;
+            }
         }
         return refused ? -1 : fd;
+    }
+
+    /** Whether reads are known to say -1 (O_DIRECT refused, or closed): a quick check that never blocks. */
+    public boolean refused() {
+        return refused;
     }
 
     /** Waits for the reads in flight, then closes the descriptor; later reads say -1. Idempotent. */

@@ -31,6 +31,8 @@ public final class DirectReads implements Executor {
     /** Chunks loaded with O_DIRECT, and through the page cache (a file system without it, a file being written): for tests. */
     public final LongAdder direct = new LongAdder();
     public final LongAdder buffered = new LongAdder();
+    /** Loads that read a span of several chunks with one read ({@link DirectStream.Loader#loadSpan}): for tests. */
+    public final LongAdder spans = new LongAdder();
 
     /** {@code name}: the threads' name prefix. */
     public DirectReads(String name) {

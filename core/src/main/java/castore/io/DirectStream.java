@@ -38,8 +38,17 @@ public final class DirectStream implements AutoCloseable {
     /** Chunks kept behind the latest one taken. */
     public static final int BEHIND = 1;
     private static final int SLOTS = AHEAD + BEHIND + 1;
+    /** Buffers of a stream whose loader reads spans: a few spans cover the same window. */
+    private static final int SPAN_SLOTS = 4;
+    /** The most chunks one load reads. */
+    static final int MAX_SPAN = 16;
 
-    /** Loads and verifies one chunk; runs on a {@link DirectReads} thread. */
+    /**
+     * Loads and verifies chunks; runs on a {@link DirectReads} thread. A loader may read a
+     * <em>span</em> of consecutive chunks in one request when they lie together in one file
+     * ({@link #span}, {@link #loadSpan}): fewer, larger disk reads cost the kernel and the
+     * device less than one per chunk.
+     */
     @FunctionalInterface
     public interface Loader {
         /**
@@ -48,6 +57,35 @@ public final class DirectStream implements AutoCloseable {
          * bytes, or null if this loader does not have it (the reader then takes another path).
          */
         MemorySegment load(int index, MemorySegment buffer) throws IOException;
+
+        /** Buffer bytes this loader would like for spans (0: one chunk per buffer is enough). */
+        default long spanBuffer() {
+            return 0;
+        }
+
+        /**
+         * How many chunks from {@code index} on (at least 1, at most {@code max}) one
+         * {@link #loadSpan} can read into a buffer of {@code bufferBytes}. Called with the
+         * stream's lock held: it must be quick and must not block.
+         */
+        default int span(int index, int max, long bufferBytes) {
+            return 1;
+        }
+
+        /**
+         * Reads chunks {@code index} to {@code index + count - 1} (a {@link #span}) into
+         * {@code buffer} and verifies them; puts each one's slice in {@code payloads} and returns
+         * how many of the first ones it has (0: none; a chunk that fails verification ends the
+         * span before it, or throws if it is the first).
+         */
+        default int loadSpan(int index, int count, MemorySegment buffer, MemorySegment[] payloads) throws IOException {
+            MemorySegment payload = load(index, buffer);
+            if (payload == null) {
+                return 0;
+            }
+            payloads[0] = payload;
+            return 1;
+        }
     }
 
     /** Reads {@code [offset, offset + dst.byteSize())} of a file into {@code dst}; the bytes read, or -1 if it cannot read so. */
@@ -58,23 +96,37 @@ public final class DirectStream implements AutoCloseable {
 
     private enum State { EMPTY, LOADING, READY, ABSENT }
 
+    /** A buffer with the chunks {@code first} to {@code last} (a span) in it, or on their way. */
     private static final class Slot {
         final MemorySegment buffer;
-        int index = -1;
+        int first = -1;
+        int last = -1;
         State state = State.EMPTY;
-        MemorySegment payload;
+        /** Each chunk's bytes, from {@code first} on. */
+        final MemorySegment[] payloads = new MemorySegment[MAX_SPAN];
         int pins;
 
         Slot(MemorySegment buffer) {
             this.buffer = buffer;
         }
+
+        boolean holds(int index) {
+            return state != State.EMPTY && index >= first && index <= last;
+        }
+
+        void clear() {
+            state = State.EMPTY;
+            first = last = -1;
+            java.util.Arrays.fill(payloads, null);
+        }
     }
 
     private final int count;
+    private final long bufferBytes;
     private final Loader loader;
     private final DirectReads loaders;
     private final Arena arena = Arena.ofShared();
-    private final Slot[] slots = new Slot[SLOTS];
+    private final Slot[] slots;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     /** The latest chunk a reader took; guarded by lock. */
@@ -89,10 +141,11 @@ public final class DirectStream implements AutoCloseable {
         this.count = count;
         this.loader = loader;
         this.loaders = loaders;
-        long size = bufferSize(maxChunk);
+        this.bufferBytes = bufferSize(maxChunk, loader);
+        this.slots = new Slot[slotCount(loader)];
         try {
-            for (int i = 0; i < SLOTS; i++) {
-                slots[i] = new Slot(arena.allocate(size, ALIGN));
+            for (int i = 0; i < slots.length; i++) {
+                slots[i] = new Slot(arena.allocate(bufferBytes, ALIGN));
             }
         } catch (RuntimeException | Error e) {
             arena.close();
@@ -100,14 +153,18 @@ public final class DirectStream implements AutoCloseable {
         }
     }
 
-    /** One buffer: a chunk's bytes rounded out to ALIGN at both ends. */
-    static long bufferSize(int maxChunk) {
-        return alignUp(maxChunk) + ALIGN;
+    /** One buffer: the largest chunk's bytes rounded out to ALIGN at both ends, or the loader's span buffer if larger. */
+    static long bufferSize(int maxChunk, Loader loader) {
+        return Math.max(alignUp(maxChunk) + ALIGN, alignUp(loader.spanBuffer()));
     }
 
     /** The buffers' total size, for the cap on what streams hold. */
-    static long footprint(int maxChunk) {
-        return SLOTS * bufferSize(maxChunk);
+    static long footprint(int maxChunk, Loader loader) {
+        return slotCount(loader) * bufferSize(maxChunk, loader);
+    }
+
+    private static int slotCount(Loader loader) {
+        return loader.spanBuffer() > 0 ? SPAN_SLOTS : SLOTS;
     }
 
     /**
@@ -144,9 +201,7 @@ public final class DirectStream implements AutoCloseable {
             if (find(index) == null) {
                 own = freeSlot();
                 if (own != null) {
-                    own.index = index;
-                    own.state = State.LOADING;
-                    loading++;
+                    claim(own, index);
                 }
             }
             fill();
@@ -154,7 +209,7 @@ public final class DirectStream implements AutoCloseable {
             lock.unlock();
         }
         if (own != null) {
-            load(own, index);
+            load(own);
         }
         return copy(index, within, dst);
     }
@@ -185,12 +240,11 @@ public final class DirectStream implements AutoCloseable {
             while (slot.state == State.LOADING && !closed) {
                 changed.awaitUninterruptibly();
             }
-            if (slot.index != index || closed) {
-                return -1;
+            if (!slot.holds(index) || closed) {
+                return -1; // reused meanwhile, or the load ended before this chunk
             }
             if (slot.state == State.ABSENT) {
-                slot.state = State.EMPTY; // the reader's own path reads it (and reports what is wrong)
-                slot.index = -1;
+                slot.clear(); // the reader's own path reads it (and reports what is wrong)
                 return -1;
             }
             lastTake = System.nanoTime();
@@ -203,8 +257,9 @@ public final class DirectStream implements AutoCloseable {
             lock.unlock();
         }
         try {
-            int n = (int) Math.min(dst.remaining(), slot.payload.byteSize() - within);
-            MemorySegment.copy(slot.payload, within, MemorySegment.ofBuffer(dst), 0, n);
+            MemorySegment payload = slot.payloads[index - slot.first];
+            int n = (int) Math.min(dst.remaining(), payload.byteSize() - within);
+            MemorySegment.copy(payload, within, MemorySegment.ofBuffer(dst), 0, n);
             dst.position(dst.position() + n);
             return n;
         } finally {
@@ -264,11 +319,37 @@ public final class DirectStream implements AutoCloseable {
     /** With lock held: the slot holding or loading chunk {@code index}. */
     private Slot find(int index) {
         for (Slot s : slots) {
-            if (s.index == index && s.state != State.EMPTY) {
+            if (s.holds(index)) {
                 return s;
             }
         }
         return null;
+    }
+
+    /**
+     * With lock held: marks {@code slot} as loading the span from chunk {@code index} on, as long
+     * as the loader can read in one request and no other slot holds any of it.
+     */
+    private void claim(Slot slot, int index) {
+        int max = Math.min(MAX_SPAN, count - index);
+        for (int k = 1; k < max; k++) {
+            if (find(index + k) != null) {
+                max = k;
+                break;
+            }
+        }
+        int span = 1;
+        if (max > 1) {
+            try {
+                span = Math.clamp(loader.span(index, max, bufferBytes), 1, max);
+            } catch (RuntimeException e) {
+                span = 1;
+            }
+        }
+        slot.first = index;
+        slot.last = index + span - 1;
+        slot.state = State.LOADING;
+        loading++;
     }
 
     private boolean pinned() {
@@ -284,21 +365,21 @@ public final class DirectStream implements AutoCloseable {
     private void fill() {
         int last = Math.min(count - 1, latest + AHEAD);
         for (int next = Math.max(latest, 0); next <= last && !closed; next++) {
-            if (find(next) != null) {
+            Slot held = find(next);
+            if (held != null) {
+                next = held.last;
                 continue;
             }
             Slot free = freeSlot();
             if (free == null) {
                 return; // a later take goes on
             }
-            free.index = next;
-            free.state = State.LOADING;
-            loading++;
-            int index = next;
+            claim(free, next);
+            next = free.last;
             try {
-                loaders.execute(() -> load(free, index));
+                loaders.execute(() -> load(free));
             } catch (RejectedExecutionException | Error notStarted) {
-                finish(free, null); // shutting down, or no thread could be made: readers take their own path
+                finish(free, 0); // shutting down, or no thread could be made: readers take their own path
                 return;
             }
         }
@@ -311,35 +392,46 @@ public final class DirectStream implements AutoCloseable {
             if (s.state == State.EMPTY) {
                 return s;
             }
-            boolean outside = s.index < latest - BEHIND || s.index > latest + AHEAD;
-            if (s.state != State.LOADING && s.pins == 0 && outside && (best == null || s.index < best.index)) {
+            boolean outside = s.last < latest - BEHIND || s.first > latest + AHEAD;
+            if (s.state != State.LOADING && s.pins == 0 && outside && (best == null || s.first < best.first)) {
                 best = s;
             }
         }
         return best;
     }
 
-    /** On a loader thread (or the reader that starts the stream): loads chunk {@code index} into the slot. */
-    private void load(Slot slot, int index) {
-        MemorySegment payload = null;
+    /** On a loader thread (or the reader that starts the stream): loads the slot's span into it. */
+    private void load(Slot slot) {
+        // Claimed, so nobody else writes these fields until finish() (under the lock) publishes them.
+        int first = slot.first;
+        int span = slot.last - first + 1;
+        int loaded = 0;
         try {
-            payload = loader.load(index, slot.buffer);
+            loaded = Math.clamp(loader.loadSpan(first, span, slot.buffer, slot.payloads), 0, span);
         } catch (Throwable ignored) {
-            // The reader's own path reads the chunk again and reports the error.
+            // The reader's own path reads the chunks again and reports the error.
         } finally {
             lock.lock();
             try {
-                finish(slot, payload);
+                finish(slot, loaded);
             } finally {
                 lock.unlock();
             }
         }
     }
 
-    /** With lock held: a load ended, with the chunk's bytes or (null) without. */
-    private void finish(Slot slot, MemorySegment payload) {
-        slot.payload = payload;
-        slot.state = payload == null ? State.ABSENT : State.READY;
+    /**
+     * With lock held: a load ended with the first {@code loaded} chunks of the slot's span (the
+     * rest, if any, are no longer held: their readers take their own path); none is ABSENT.
+     */
+    private void finish(Slot slot, int loaded) {
+        if (loaded == 0) {
+            slot.last = slot.first;
+            slot.state = State.ABSENT;
+        } else {
+            slot.last = slot.first + loaded - 1;
+            slot.state = State.READY;
+        }
         loading--;
         changed.signalAll();
     }

@@ -118,7 +118,7 @@ public final class DirectStreams implements AutoCloseable {
         for (DirectStream stream : all) {
             if (stream != null) {
                 stream.close();
-                reads.release(DirectStream.footprint(maxChunk));
+                reads.release(DirectStream.footprint(maxChunk, loader));
             }
         }
         reads.unregister(this);
@@ -140,7 +140,7 @@ public final class DirectStreams implements AutoCloseable {
                 }
             }
         }
-        long footprint = DirectStream.footprint(maxChunk);
+        long footprint = DirectStream.footprint(maxChunk, loader);
         boolean reserved = freeSlot() >= 0 && reads.reserve(footprint);
         synchronized (this) {
             int free = freeSlot();
@@ -198,7 +198,7 @@ public final class DirectStreams implements AutoCloseable {
                 if (streams[i] != null && streams[i].closeIfIdle(idleNanos)) {
                     streams[i] = null;
                     current = streams.clone();
-                    freed += DirectStream.footprint(maxChunk);
+                    freed += DirectStream.footprint(maxChunk, loader);
                 }
             }
         }

@@ -102,6 +102,87 @@ class DirectStreamTest {
         }
     }
 
+    /**
+     * A loader that reads spans: as many chunks as fit in the buffer after an unaligned start,
+     * laid out back to back as a pack holds them; chunk {@code bad} fails its check.
+     */
+    private final class SpanLoader implements DirectStream.Loader {
+        final int bad;
+        final long buffer;
+        final AtomicInteger spans = new AtomicInteger();
+        final AtomicInteger longest = new AtomicInteger();
+
+        SpanLoader(int bad, long buffer) {
+            this.bad = bad;
+            this.buffer = buffer;
+        }
+
+        @Override
+        public MemorySegment load(int index, MemorySegment into) throws IOException {
+            MemorySegment[] one = new MemorySegment[1];
+            return loadSpan(index, 1, into, one) == 1 ? one[0] : null;
+        }
+
+        @Override
+        public long spanBuffer() {
+            return buffer;
+        }
+
+        @Override
+        public int span(int index, int max, long bufferBytes) {
+            return (int) Math.min(max, (bufferBytes - 123) / CHUNK);
+        }
+
+        @Override
+        public int loadSpan(int index, int count, MemorySegment into, MemorySegment[] payloads) throws IOException {
+            spans.incrementAndGet();
+            longest.accumulateAndGet(count, Math::max);
+            MemorySegment.copy(MemorySegment.ofArray(blob), (long) index * CHUNK, into, 123, (long) count * CHUNK);
+            for (int k = 0; k < count; k++) {
+                if (index + k == bad) {
+                    if (k == 0) {
+                        throw new IOException("chunk " + bad + " is corrupted");
+                    }
+                    return k;
+                }
+                loads.computeIfAbsent(index + k, i -> new AtomicInteger()).incrementAndGet();
+                payloads[k] = into.asSlice(123 + (long) k * CHUNK, CHUNK);
+            }
+            return count;
+        }
+    }
+
+    @Test
+    void aLoaderThatReadsSpansServesExactBytesWithFewerLoadsEachChunkOnce() throws IOException {
+        SpanLoader spans = new SpanLoader(-1, 4L * CHUNK + 4096);
+        try (DirectStreams streams = new DirectStreams(reads, 4, COUNT, CHUNK, spans)) {
+            readSequentially(streams, 0, COUNT);
+            assertThat(loads).hasSize(COUNT);
+            assertThat(loads.values()).allMatch(n -> n.get() == 1);
+            assertThat(spans.longest.get()).as("spans of up to 4 chunks").isEqualTo(4);
+            assertThat(spans.spans.get()).as("loads for %d chunks", COUNT).isLessThanOrEqualTo(COUNT / 2);
+            assertThat(reads.held()).as("the buffers are as large as the loader asked")
+                    .isEqualTo(DirectStream.footprint(CHUNK, spans)).isGreaterThan(DirectStream.footprint(CHUNK, this::load));
+        }
+        assertThat(reads.held()).isZero();
+    }
+
+    @Test
+    void aSpanEndsBeforeAChunkThatFailsItsCheckWhichIsLeftToTheCaller() throws IOException {
+        SpanLoader spans = new SpanLoader(9, 4L * CHUNK + 4096);
+        try (DirectStreams streams = new DirectStreams(reads, 4, COUNT, CHUNK, spans)) {
+            readSequentially(streams, 0, 9);
+            ByteBuffer dst = ByteBuffer.allocate(10);
+            assertThat(streams.copy(9, 0, dst)).as("not held: the span ended before it").isEqualTo(-1);
+            assertThat(streams.start(9, 0, dst)).as("its own load fails too").isEqualTo(-1);
+            assertThat(dst.position()).isZero();
+            readSequentially(streams, 10, COUNT);
+            assertThat(loads).doesNotContainKey(9);
+            assertThat(loads.values()).allMatch(n -> n.get() == 1);
+        }
+        assertThat(reads.held()).isZero();
+    }
+
     @Test
     void closeWaitsForLoadsUnderWayAndTheCapRefusesStreamsBeyondIt() throws Exception {
         CountDownLatch held = new CountDownLatch(1);
@@ -137,7 +218,7 @@ class DirectStreamTest {
 
     @Test
     void aReaderRefusedByTheCapTakesTheRoomOfAStreamLeftAlone() throws Exception {
-        long one = DirectStream.footprint(CHUNK);
+        long one = DirectStream.footprint(CHUNK, this::load);
         assertThat(reads.reserve(DirectReads.MAX_BUFFERS - one)).isTrue();
         try (DirectStreams first = new DirectStreams(reads, 4, COUNT, CHUNK, this::load);
                 DirectStreams second = new DirectStreams(reads, 4, COUNT, CHUNK, this::load)) {

@@ -2,6 +2,7 @@ package castore.service.cache;
 
 import castore.hash.Blake3;
 import castore.io.DirectReads;
+import castore.io.DirectStream;
 import castore.io.DirectStreams;
 import castore.io.Libc;
 import castore.model.B3Digest;
@@ -47,6 +48,8 @@ public final class CachingBlobService implements BlobService {
     private static final long SEQUENTIAL_SLACK = 1 << 20;
     /** Sequential readers of one blob told apart. */
     private static final int STREAMS = 4;
+    /** Bytes a direct stream's buffer holds, so one read can take a span of chunks. */
+    private static final long SPAN_BUFFER = (1 << 20) + DirectStream.ALIGN;
     /** Reused buffers of a streaming reader ({@link ChunkSlots}): a few chunks per stream. */
     private static final int SLOTS = 4 * STREAMS;
     /** How long close waits for whole-blob checks that are reading the disk tier. */
@@ -116,6 +119,11 @@ public final class CachingBlobService implements BlobService {
     }
 
     /** Chunks a streaming reader read from the disk tier with O_DIRECT ({@link castore.io.DirectStream}). */
+    /** Direct-stream loads that read several chunks with one read (for tests). */
+    long spanLoads() {
+        return directReads == null ? 0 : directReads.spans.sum();
+    }
+
     long directLoads() {
         return disk == null ? 0 : disk.directReads();
     }
@@ -341,7 +349,7 @@ public final class CachingBlobService implements BlobService {
             Arrays.setAll(slotLoadLocks, i -> new Object());
             if (large && directReads != null && chunkList.size() > slotCount) {
                 int maxChunk = Math.toIntExact(chunkList.stream().mapToLong(ChunkMeta::size).max().orElse(0));
-                this.direct = new DirectStreams(directReads, STREAMS, chunkList.size(), maxChunk, this::loadDirect);
+                this.direct = new DirectStreams(directReads, STREAMS, chunkList.size(), maxChunk, new SpanLoader());
             } else {
                 this.direct = null;
             }
@@ -590,6 +598,76 @@ public final class CachingBlobService implements BlobService {
                 slotLoads.incrementAndGet();
             }
             return bytes;
+        }
+
+        /**
+         * Loads for direct streams: a chunk, or a span of chunks the disk tier holds one after
+         * another in a segment (a stream's fetches are stored so) with one read of up to
+         * {@link #SPAN_BUFFER}, as the local store does.
+         */
+        private final class SpanLoader implements DirectStream.Loader {
+            @Override
+            public MemorySegment load(int index, MemorySegment buffer) {
+                return loadDirect(index, buffer);
+            }
+
+            @Override
+            public long spanBuffer() {
+                return SPAN_BUFFER;
+            }
+
+            @Override
+            public int span(int index, int max, long bufferBytes) {
+                int n = onlyOnDiskFrom(index, max);
+                return n <= 1 ? 1 : Math.max(1, chunks.diskSpan(keys(index, n), lengths(index, n), n, bufferBytes));
+            }
+
+            @Override
+            public int loadSpan(int index, int count, MemorySegment buffer, MemorySegment[] payloads) {
+                int n = onlyOnDiskFrom(index, count);
+                if (n <= 1) {
+                    payloads[0] = loadDirect(index, buffer);
+                    return payloads[0] == null ? 0 : 1;
+                }
+                int loaded = chunks.readFromDiskNativeSpan(keys(index, n), lengths(index, n), n, buffer, payloads);
+                if (loaded == 0) {
+                    payloads[0] = loadDirect(index, buffer); // the span changed: the first chunk alone
+                    return payloads[0] == null ? 0 : 1;
+                }
+                slotLoads.addAndGet(loaded);
+                if (loaded > 1) {
+                    directReads.spans.increment();
+                }
+                return loaded;
+            }
+
+            /** How many chunks from {@code index} on (at most {@code max}) a direct stream may load now, as {@link #loadDirect} asks. */
+            private int onlyOnDiskFrom(int index, int max) {
+                if (wholeBlob != null || wrongList) {
+                    return 0;
+                }
+                int n = 0;
+                while (n < max && onlyOnDisk(index + n)) {
+                    n++;
+                }
+                return n;
+            }
+
+            private B3Digest[] keys(int index, int n) {
+                B3Digest[] keys = new B3Digest[n];
+                for (int k = 0; k < n; k++) {
+                    keys[k] = chunks().get(index + k).digest();
+                }
+                return keys;
+            }
+
+            private int[] lengths(int index, int n) {
+                int[] lengths = new int[n];
+                for (int k = 0; k < n; k++) {
+                    lengths[k] = Math.toIntExact(chunks().get(index + k).size());
+                }
+                return lengths;
+            }
         }
 
         /**

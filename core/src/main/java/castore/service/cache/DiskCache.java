@@ -117,13 +117,14 @@ public final class DiskCache implements AutoCloseable {
 
         /**
          * Reads {@code [offset, offset + dst.byteSize())} into native memory: with O_DIRECT where
-         * the file system allows it (the caller aligns offset, length and memory), else through
-         * the page cache; the bytes read (fewer at the end of the file).
+         * the file system allows it (the caller aligns offset, length and memory; {@code entries}
+         * are counted as read so), else through the page cache; the bytes read (fewer at the end
+         * of the file).
          */
-        long readNative(MemorySegment dst, long offset, LongAdder directReads) throws IOException {
+        long readNative(MemorySegment dst, long offset, LongAdder directReads, int entries) throws IOException {
             long n = direct.read(dst, offset);
             if (n >= 0) {
-                directReads.increment();
+                directReads.add(entries);
                 return n;
             }
             if (file != null) {
@@ -352,7 +353,7 @@ public final class DiskCache implements AutoCloseable {
         MemorySegment payload;
         try {
             payload = at.segment().deleted ? null
-                    : DirectStream.readAligned((dst, offset) -> at.segment().readNative(dst, offset, directReads), at.offset(), length, buffer);
+                    : DirectStream.readAligned((dst, offset) -> at.segment().readNative(dst, offset, directReads, 1), at.offset(), length, buffer);
         } catch (IOException closedOrGone) {
             payload = null;
         }
@@ -364,6 +365,72 @@ public final class DiskCache implements AutoCloseable {
             promote(kind, key, at, payload.toArray(ValueLayout.JAVA_BYTE));
         }
         return payload;
+    }
+
+    /**
+     * How many of the entries {@code keys[0..count)} (with those lengths) lie one after another
+     * in one segment (a record header between), so that one read of at most {@code bufferBytes},
+     * rounded out to {@link DirectStream#ALIGN}, takes them all; 0 if the first is not here.
+     */
+    public int span(String kind, B3Digest[] keys, int[] lengths, int count, long bufferBytes) {
+        Map<B3Digest, Location> entries = index(kind);
+        Location first = entries.get(keys[0]);
+        if (first == null || first.length() != lengths[0]) {
+            return 0;
+        }
+        long start = first.offset() & -DirectStream.ALIGN;
+        long end = first.offset() + first.length();
+        int n = 1;
+        while (n < count) {
+            Location next = entries.get(keys[n]);
+            if (next == null || next.segment() != first.segment() || next.length() != lengths[n]) {
+                break;
+            }
+            long gap = next.offset() - end;
+            long nextEnd = next.offset() + next.length();
+            if (gap < 0 || gap > DirectStream.ALIGN || ((nextEnd + DirectStream.ALIGN - 1) & -DirectStream.ALIGN) - start > bufferBytes) {
+                break;
+            }
+            end = nextEnd;
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * {@link #readNative} of a {@link #span}: entries {@code keys[0..count)} with one read into
+     * {@code buffer}; each one's slice (unverified) into {@code payloads}; how many, 0 if the span
+     * is no longer one (evicted, moved) or cannot be read.
+     */
+    public int readNativeSpan(String kind, B3Digest[] keys, int[] lengths, int count, MemorySegment buffer, MemorySegment[] payloads) {
+        Map<B3Digest, Location> entries = index(kind);
+        Location[] at = new Location[count];
+        for (int k = 0; k < count; k++) {
+            at[k] = entries.get(keys[k]);
+            if (at[k] == null || at[k].segment() != at[0].segment() || at[k].length() != lengths[k]
+                    || (k > 0 && at[k].offset() < at[k - 1].offset() + at[k - 1].length())) {
+                return 0; // changed since the span was planned: the reader takes its own path
+            }
+        }
+        Segment segment = at[0].segment();
+        long length = at[count - 1].offset() + at[count - 1].length() - at[0].offset();
+        MemorySegment whole;
+        try {
+            whole = segment.deleted || length > Integer.MAX_VALUE ? null
+                    : DirectStream.readAligned((dst, offset) -> segment.readNative(dst, offset, directReads, count), at[0].offset(), (int) length, buffer);
+        } catch (IOException closedOrGone) {
+            whole = null;
+        }
+        if (whole == null) {
+            return 0;
+        }
+        for (int k = 0; k < count; k++) {
+            payloads[k] = whole.asSlice(at[k].offset() - at[0].offset(), at[k].length());
+            if (segment.sequence < promoteBelow) {
+                promote(kind, keys[k], at[k], payloads[k].toArray(ValueLayout.JAVA_BYTE));
+            }
+        }
+        return count;
     }
 
     /** Entries read with O_DIRECT so far. */

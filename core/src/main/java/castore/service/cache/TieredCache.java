@@ -129,6 +129,28 @@ final class TieredCache<T> {
         return bytes;
     }
 
+    /** {@link DiskCache#span} of this tier's kind; 0 without a disk tier. */
+    int diskSpan(B3Digest[] keys, int[] lengths, int count, long bufferBytes) {
+        return disk == null ? 0 : disk.span(kind, keys, lengths, count, bufferBytes);
+    }
+
+    /**
+     * {@link #readFromDiskNative} of a {@link #diskSpan} with one read: each value's slice,
+     * verified, into {@code payloads}; how many of the first ones (a corrupted one is dropped
+     * and ends the span before it).
+     */
+    int readFromDiskNativeSpan(B3Digest[] keys, int[] lengths, int count, MemorySegment buffer, MemorySegment[] payloads) {
+        int n = disk == null ? 0 : disk.readNativeSpan(kind, keys, lengths, count, buffer, payloads);
+        for (int k = 0; k < n; k++) {
+            if (!Blake3.digest(payloads[k]).equals(keys[k])) {
+                disk.delete(kind, keys[k]);
+                corruptedDropped++;
+                return k;
+            }
+        }
+        return n;
+    }
+
     /** Whether the disk tier holds {@code key} (the memory tier may too). */
     boolean onDisk(B3Digest key) {
         return disk != null && disk.contains(kind, key);

@@ -311,9 +311,13 @@ class CachingServicesTest {
                 assertThat(blobs.slotLoads()).as("direct %s", direct).isEqualTo(list.size());
                 if (direct) {
                     assertThat(blobs.directLoads()).as("chunks read with O_DIRECT").isGreaterThanOrEqualTo(list.size() - 2);
+                    // The chunks were stored one after another as they were fetched: a read takes
+                    // several at once (spans of up to 1 MiB; these chunks are 64 KiB on average).
+                    assertThat(blobs.spanLoads()).as("loads of several chunks").isPositive().isLessThan(list.size() / 4);
                     assertThat(blobs.directBuffersHeld()).as("buffers given back when the reader closed").isZero();
                 } else {
                     assertThat(blobs.directLoads()).isZero();
+                    assertThat(blobs.spanLoads()).isZero();
                 }
                 assertThat(list).noneMatch(c -> blobs.inMemory(c.digest()));
             }

@@ -271,6 +271,31 @@ final class Pack implements PackSource {
         }
     }
 
+    /**
+     * Reads the payloads from {@code first} to the end of {@code last} (entries of this pack, in
+     * order) with one O_DIRECT read into {@code buffer}, as {@link #readDirect}: the slice from
+     * {@code first}'s payload to {@code last}'s end, unverified, or null if this pack cannot be
+     * read so.
+     */
+    MemorySegment readDirectSpan(Location first, Location last, MemorySegment buffer) throws IOException {
+        checkBounds(first);
+        checkBounds(last);
+        long length = last.offset() + last.length() - first.offset();
+        if (length < first.length() || length > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(first.describe() + " and " + last.describe() + " are not a span");
+        }
+        try {
+            return DirectStream.readAligned(direct::read, first.offset(), (int) length, buffer);
+        } catch (IOException e) {
+            throw new IOException(first.describe() + " on: " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether O_DIRECT reads of this pack are known to be refused (they go through the page cache). */
+    boolean directRefused() {
+        return direct.refused();
+    }
+
     /** Reads the payload at {@code location} through the page cache into native memory. */
     @Override
     public void readPayloadInto(Location location, MemorySegment dst) throws IOException {
