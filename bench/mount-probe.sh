@@ -7,7 +7,7 @@
 # Usage (root, after bench/mount.sh has built the corpus, store and image):
 #   bench/mount-probe.sh castore|squashfuse_ll WORKLOAD [MOUNT OPTIONS...]
 #   WORKLOAD: walk | walkstat (find -printf %s: stats what it lists) | lstat (every entry by path) | read (every file of the tree) |
-#             seq (1 GiB sequential, random data) | pread (20k random 4 KiB preads) |
+#             seq (1 GiB sequential, random data) | seq-real (the same, real data) | pread (20k random 4 KiB preads) |
 #             par4 (4 parallel readers, each a quarter of the 1 GiB file)
 #   e.g. bench/mount-probe.sh castore pread --no-cache-push
 # BENCH_SETTLE=SECONDS (default 0): wait that long after mounting before dropping the caches (a mount
@@ -22,7 +22,7 @@ ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
 CPU="${BENCH_CPU:-0}"
 system=${1:?castore or squashfuse_ll}
-workload=${2:?walk, walkstat, lstat, read, seq, pread or par4}
+workload=${2:?walk, walkstat, lstat, read, seq, seq-real, pread or par4}
 shift 2
 M="$WORK/mnt/probe"
 mkdir -p "$M"
@@ -71,6 +71,7 @@ case "$workload" in
   lstat) taskset -c "$CPU" "$WORK/bin/fsbench" lstat "$M/tree" "$WORK/entries.list" >/dev/null ;;
   read) taskset -c "$CPU" "$WORK/bin/fsbench" read "$M/tree" "$WORK/files.list" >/dev/null ;;
   seq) taskset -c "$CPU" "$WORK/bin/fsbench" range "$M/big/random.bin" 0 1073741824 >/dev/null ;;
+  seq-real) taskset -c "$CPU" "$WORK/bin/fsbench" range "$M/big/real.bin" 0 1073741824 >/dev/null ;;
   pread) taskset -c "$CPU" "$WORK/bin/fsbench" pread "$M/big/random.bin" 20000 >/dev/null ;;
   par4)
     q=$((1073741824 / 4)) pids=()
