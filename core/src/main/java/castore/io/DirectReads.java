@@ -19,8 +19,12 @@ import java.util.concurrent.atomic.LongAdder;
 public final class DirectReads implements Executor {
     /** Loads in flight at most, over all streams: enough to keep a disk busy with 256 KiB reads. */
     public static final int THREADS = 4;
-    /** Buffer memory all streams of the store may hold together (about 14 streams of 4 MiB). */
-    public static final long MAX_BUFFERS = 64L << 20;
+    /**
+     * Buffer memory all streams of the store may reserve together: 16 streams of 8 buffers of
+     * 1 MiB. A stream allocates its buffers as its window needs them, about 4 when its chunks are
+     * read in spans, all 8 only when they lie apart.
+     */
+    public static final long MAX_BUFFERS = 128L << 20;
 
     private final ThreadPoolExecutor pool;
     private final AtomicLong held = new AtomicLong();

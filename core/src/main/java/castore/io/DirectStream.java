@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -38,8 +39,7 @@ public final class DirectStream implements AutoCloseable {
     /** Chunks kept behind the latest one taken. */
     public static final int BEHIND = 1;
     private static final int SLOTS = AHEAD + BEHIND + 1;
-    /** Buffers of a stream whose loader reads spans: a few spans cover the same window. */
-    private static final int SPAN_SLOTS = 4;
+
     /** The most chunks one load reads. */
     static final int MAX_SPAN = 16;
 
@@ -96,19 +96,21 @@ public final class DirectStream implements AutoCloseable {
 
     private enum State { EMPTY, LOADING, READY, ABSENT }
 
-    /** A buffer with the chunks {@code first} to {@code last} (a span) in it, or on their way. */
+    /**
+     * A buffer with the chunks {@code first} to {@code last} (a span) in it, or on their way. The
+     * buffer is allocated on first use: a few spans cover the window, and only a blob whose chunks
+     * lie apart (one per buffer) needs all of them.
+     */
     private static final class Slot {
-        final MemorySegment buffer;
+        MemorySegment buffer;
         int first = -1;
         int last = -1;
         State state = State.EMPTY;
         /** Each chunk's bytes, from {@code first} on. */
         final MemorySegment[] payloads = new MemorySegment[MAX_SPAN];
         int pins;
-
-        Slot(MemorySegment buffer) {
-            this.buffer = buffer;
-        }
+        /** Counts claims: a load runs only for the claim it was made for (see {@link #load}). */
+        int generation;
 
         boolean holds(int index) {
             return state != State.EMPTY && index >= first && index <= last;
@@ -142,15 +144,8 @@ public final class DirectStream implements AutoCloseable {
         this.loader = loader;
         this.loaders = loaders;
         this.bufferBytes = bufferSize(maxChunk, loader);
-        this.slots = new Slot[slotCount(loader)];
-        try {
-            for (int i = 0; i < slots.length; i++) {
-                slots[i] = new Slot(arena.allocate(bufferBytes, ALIGN));
-            }
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
-        }
+        this.slots = new Slot[SLOTS];
+        Arrays.setAll(slots, i -> new Slot());
     }
 
     /** One buffer: the largest chunk's bytes rounded out to ALIGN at both ends, or the loader's span buffer if larger. */
@@ -160,11 +155,7 @@ public final class DirectStream implements AutoCloseable {
 
     /** The buffers' total size, for the cap on what streams hold. */
     static long footprint(int maxChunk, Loader loader) {
-        return slotCount(loader) * bufferSize(maxChunk, loader);
-    }
-
-    private static int slotCount(Loader loader) {
-        return loader.spanBuffer() > 0 ? SPAN_SLOTS : SLOTS;
+        return SLOTS * bufferSize(maxChunk, loader);
     }
 
     /**
@@ -200,8 +191,9 @@ public final class DirectStream implements AutoCloseable {
             latest = index; // after a jump, what was loaded around the old place is free again
             if (find(index) == null) {
                 own = freeSlot();
-                if (own != null) {
-                    claim(own, index);
+                // The chunk asked for alone (its reader waits for it); the rest comes in spans.
+                if (own != null && !claim(own, index, 1)) {
+                    own = null;
                 }
             }
             fill();
@@ -209,7 +201,7 @@ public final class DirectStream implements AutoCloseable {
             lock.unlock();
         }
         if (own != null) {
-            load(own);
+            load(own, own.generation);
         }
         return copy(index, within, dst);
     }
@@ -327,11 +319,20 @@ public final class DirectStream implements AutoCloseable {
     }
 
     /**
-     * With lock held: marks {@code slot} as loading the span from chunk {@code index} on, as long
-     * as the loader can read in one request and no other slot holds any of it.
+     * With lock held: marks {@code slot} (free) as loading the span from chunk {@code index} on,
+     * at most {@code max} chunks, as long as the loader can read in one request and no other slot
+     * holds any of it. False if its buffer could not be had.
      */
-    private void claim(Slot slot, int index) {
-        int max = Math.min(MAX_SPAN, count - index);
+    private boolean claim(Slot slot, int index, int max) {
+        if (slot.buffer == null) {
+            try {
+                slot.buffer = arena.allocate(bufferBytes, ALIGN);
+            } catch (RuntimeException | OutOfMemoryError noMemory) {
+                return false; // readers take their own path
+            }
+        }
+        slot.clear(); // its old span no longer counts below
+        max = Math.min(max, count - index);
         for (int k = 1; k < max; k++) {
             if (find(index + k) != null) {
                 max = k;
@@ -349,7 +350,9 @@ public final class DirectStream implements AutoCloseable {
         slot.first = index;
         slot.last = index + span - 1;
         slot.state = State.LOADING;
+        slot.generation++;
         loading++;
+        return true;
     }
 
     private boolean pinned() {
@@ -371,40 +374,65 @@ public final class DirectStream implements AutoCloseable {
                 continue;
             }
             Slot free = freeSlot();
-            if (free == null) {
+            if (free == null || !claim(free, next, MAX_SPAN)) {
                 return; // a later take goes on
             }
-            claim(free, next);
             next = free.last;
+            int generation = free.generation;
             try {
-                loaders.execute(() -> load(free));
+                loaders.execute(() -> load(free, generation));
             } catch (RejectedExecutionException | Error notStarted) {
-                finish(free, 0); // shutting down, or no thread could be made: readers take their own path
+                // Shutting down, or no thread could be made: readers take their own path. (An
+                // Error may come after the task was queued: it then finds its claim gone.)
+                finish(free, 0);
                 return;
             }
         }
     }
 
-    /** With lock held: an empty slot, else the one with the oldest chunk outside the window that nobody copies from. */
+    /**
+     * With lock held: an empty slot with a buffer, else the one with the oldest chunk outside the
+     * window that nobody copies from, else an empty slot without a buffer yet (so buffers are
+     * allocated only as the window needs them).
+     */
     private Slot freeSlot() {
         Slot best = null;
+        Slot unallocated = null;
         for (Slot s : slots) {
             if (s.state == State.EMPTY) {
-                return s;
+                if (s.buffer != null) {
+                    return s;
+                }
+                unallocated = unallocated == null ? s : unallocated;
+                continue;
             }
             boolean outside = s.last < latest - BEHIND || s.first > latest + AHEAD;
             if (s.state != State.LOADING && s.pins == 0 && outside && (best == null || s.first < best.first)) {
                 best = s;
             }
         }
-        return best;
+        return best != null ? best : unallocated;
     }
 
-    /** On a loader thread (or the reader that starts the stream): loads the slot's span into it. */
-    private void load(Slot slot) {
-        // Claimed, so nobody else writes these fields until finish() (under the lock) publishes them.
-        int first = slot.first;
-        int span = slot.last - first + 1;
+    /**
+     * On a loader thread (or the reader that starts the stream): loads the slot's span into it,
+     * if the slot is still loading under claim {@code generation} (a task whose claim was given
+     * up, see {@link #fill}, does nothing).
+     */
+    private void load(Slot slot, int generation) {
+        int first;
+        int span;
+        lock.lock();
+        try {
+            if (slot.generation != generation || slot.state != State.LOADING) {
+                return;
+            }
+            // Claimed: nobody else writes the buffer or payloads until finish() publishes them.
+            first = slot.first;
+            span = slot.last - first + 1;
+        } finally {
+            lock.unlock();
+        }
         int loaded = 0;
         try {
             loaded = Math.clamp(loader.loadSpan(first, span, slot.buffer, slot.payloads), 0, span);

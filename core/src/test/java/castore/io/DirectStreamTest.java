@@ -168,6 +168,34 @@ class DirectStreamTest {
     }
 
     @Test
+    void spansServeExactBytesToReadersThatJumpBackAndToSeveralAtOnce() throws Exception {
+        SpanLoader spans = new SpanLoader(-1, 3L * CHUNK + 4096);
+        try (DirectStreams streams = new DirectStreams(reads, 4, COUNT, CHUNK, spans)) {
+            readSequentially(streams, 0, 20);
+            readSequentially(streams, 5, 15); // back over chunks whose buffers went to later spans
+            readSequentially(streams, 30, COUNT);
+            readSequentially(streams, 2, 12);
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+            try {
+                var readers = new java.util.ArrayList<java.util.concurrent.Future<?>>();
+                for (int from : new int[] {0, 13, 26}) {
+                    readers.add(pool.submit(() -> {
+                        readSequentially(streams, from, from + 14 > COUNT ? COUNT : from + 14);
+                        return null;
+                    }));
+                }
+                for (var r : readers) {
+                    r.get(30, TimeUnit.SECONDS);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            assertThat(spans.longest.get()).isEqualTo(3);
+        }
+        assertThat(reads.held()).isZero();
+    }
+
+    @Test
     void aSpanEndsBeforeAChunkThatFailsItsCheckWhichIsLeftToTheCaller() throws IOException {
         SpanLoader spans = new SpanLoader(9, 4L * CHUNK + 4096);
         try (DirectStreams streams = new DirectStreams(reads, 4, COUNT, CHUNK, spans)) {

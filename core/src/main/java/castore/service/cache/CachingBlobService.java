@@ -118,12 +118,12 @@ public final class CachingBlobService implements BlobService {
         return fetchedBytes.get();
     }
 
-    /** Chunks a streaming reader read from the disk tier with O_DIRECT ({@link castore.io.DirectStream}). */
-    /** Direct-stream loads that read several chunks with one read (for tests). */
+    /** Direct-stream loads that took several chunks with one read (for tests). */
     long spanLoads() {
         return directReads == null ? 0 : directReads.spans.sum();
     }
 
+    /** Chunks a streaming reader read from the disk tier with O_DIRECT ({@link castore.io.DirectStream}). */
     long directLoads() {
         return disk == null ? 0 : disk.directReads();
     }

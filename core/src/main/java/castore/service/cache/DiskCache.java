@@ -373,17 +373,22 @@ public final class DiskCache implements AutoCloseable {
      * rounded out to {@link DirectStream#ALIGN}, takes them all; 0 if the first is not here.
      */
     public int span(String kind, B3Digest[] keys, int[] lengths, int count, long bufferBytes) {
-        Map<B3Digest, Location> entries = index(kind);
-        Location first = entries.get(keys[0]);
-        if (first == null || first.length() != lengths[0]) {
+        return together(index(kind), keys, lengths, count, bufferBytes, new Location[count]);
+    }
+
+    /** {@link #span}, with the entries' places put in {@code at}. */
+    private static int together(Map<B3Digest, Location> entries, B3Digest[] keys, int[] lengths, int count, long bufferBytes,
+            Location[] at) {
+        at[0] = entries.get(keys[0]);
+        if (at[0] == null || at[0].length() != lengths[0]) {
             return 0;
         }
-        long start = first.offset() & -DirectStream.ALIGN;
-        long end = first.offset() + first.length();
+        long start = at[0].offset() & -DirectStream.ALIGN;
+        long end = at[0].offset() + at[0].length();
         int n = 1;
         while (n < count) {
             Location next = entries.get(keys[n]);
-            if (next == null || next.segment() != first.segment() || next.length() != lengths[n]) {
+            if (next == null || next.segment() != at[0].segment() || next.length() != lengths[n]) {
                 break;
             }
             long gap = next.offset() - end;
@@ -391,6 +396,7 @@ public final class DiskCache implements AutoCloseable {
             if (gap < 0 || gap > DirectStream.ALIGN || ((nextEnd + DirectStream.ALIGN - 1) & -DirectStream.ALIGN) - start > bufferBytes) {
                 break;
             }
+            at[n] = next;
             end = nextEnd;
             n++;
         }
@@ -398,39 +404,36 @@ public final class DiskCache implements AutoCloseable {
     }
 
     /**
-     * {@link #readNative} of a {@link #span}: entries {@code keys[0..count)} with one read into
-     * {@code buffer}; each one's slice (unverified) into {@code payloads}; how many, 0 if the span
-     * is no longer one (evicted, moved) or cannot be read.
+     * {@link #readNative} of a {@link #span} with one read into {@code buffer}: each entry's slice
+     * (unverified) into {@code payloads}; how many of the first ones still lie together (entries
+     * move when promoted or fetched again), 0 if not even the first can be read so.
      */
     public int readNativeSpan(String kind, B3Digest[] keys, int[] lengths, int count, MemorySegment buffer, MemorySegment[] payloads) {
-        Map<B3Digest, Location> entries = index(kind);
         Location[] at = new Location[count];
-        for (int k = 0; k < count; k++) {
-            at[k] = entries.get(keys[k]);
-            if (at[k] == null || at[k].segment() != at[0].segment() || at[k].length() != lengths[k]
-                    || (k > 0 && at[k].offset() < at[k - 1].offset() + at[k - 1].length())) {
-                return 0; // changed since the span was planned: the reader takes its own path
-            }
+        int n = together(index(kind), keys, lengths, count, buffer.byteSize(), at);
+        if (n == 0) {
+            return 0;
         }
         Segment segment = at[0].segment();
-        long length = at[count - 1].offset() + at[count - 1].length() - at[0].offset();
+        long length = at[n - 1].offset() + at[n - 1].length() - at[0].offset();
         MemorySegment whole;
         try {
-            whole = segment.deleted || length > Integer.MAX_VALUE ? null
-                    : DirectStream.readAligned((dst, offset) -> segment.readNative(dst, offset, directReads, count), at[0].offset(), (int) length, buffer);
+            int entries = n;
+            whole = segment.deleted ? null
+                    : DirectStream.readAligned((dst, offset) -> segment.readNative(dst, offset, directReads, entries), at[0].offset(), (int) length, buffer);
         } catch (IOException closedOrGone) {
             whole = null;
         }
         if (whole == null) {
             return 0;
         }
-        for (int k = 0; k < count; k++) {
+        for (int k = 0; k < n; k++) {
             payloads[k] = whole.asSlice(at[k].offset() - at[0].offset(), at[k].length());
             if (segment.sequence < promoteBelow) {
                 promote(kind, keys[k], at[k], payloads[k].toArray(ValueLayout.JAVA_BYTE));
             }
         }
-        return count;
+        return n;
     }
 
     /** Entries read with O_DIRECT so far. */

@@ -175,6 +175,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
         return l;
     }
 
+    /** {@link #locate} without touching the file system (no rescan on a miss): null if not known, or not as listed. */
+    private Location locateKnown(int index) {
+        var meta = chunks().get(index);
+        Location l = index == 0 && firstChunk != null ? firstChunk : packs.findKnown(ObjectKind.CHUNK, meta.digest());
+        return l != null && l.length() == meta.size() ? l : null;
+    }
+
     private Object loadLock(int index) {
         return packs.loadLock(lockSeed + index);
     }
@@ -253,10 +260,6 @@ final class LocalBlobReader extends ChunkedBlobReader {
     }
 
     /**
-     * Loads chunk {@code index} for a direct stream: with O_DIRECT from a published pack, else
-     * through the page cache (a file system without it, a pack this process still writes); verified.
-     */
-    /**
      * Loads for direct streams: a chunk, or a span of chunks stored one after the other in one
      * pack (an import writes a file's chunks so), with one O_DIRECT read of up to
      * {@link #SPAN_BUFFER}: a cold GiB took 3368 device reads one chunk at a time.
@@ -272,56 +275,41 @@ final class LocalBlobReader extends ChunkedBlobReader {
             return SPAN_BUFFER;
         }
 
+        /** Plans with what the store knows already: called under a stream's lock, it must not touch the file system. */
         @Override
         public int span(int index, int max, long bufferBytes) {
-            try {
-                Location first = locate(index);
-                if (!(first.source() instanceof Pack pack) || pack.directRefused()) {
-                    return 1;
+            Location[] at = new Location[max];
+            for (int k = 0; k < max; k++) {
+                at[k] = locateKnown(index + k);
+                if (at[k] == null) {
+                    break;
                 }
-                long start = first.offset() & -DirectStream.ALIGN;
-                long end = first.offset() + first.length();
-                int n = 1;
-                while (n < max) {
-                    Location next = locate(index + n);
-                    long gap = next.offset() - end;
-                    long nextEnd = next.offset() + next.length();
-                    // The next entry of the same pack, its header between (and a whole buffer is
-                    // rounded out to ALIGN at both ends).
-                    if (next.source() != pack || gap < 0 || gap > SPAN_GAP
-                            || ((nextEnd + DirectStream.ALIGN - 1) & -DirectStream.ALIGN) - start > bufferBytes) {
-                        break;
-                    }
-                    end = nextEnd;
-                    n++;
-                }
-                return n;
-            } catch (IOException e) {
-                return 1; // the load (or the reader's own path) reports it
             }
+            return Math.max(1, together(at, max, bufferBytes));
         }
 
         @Override
         public int loadSpan(int index, int count, MemorySegment buffer, MemorySegment[] payloads) throws IOException {
-            if (count == 1) {
-                payloads[0] = loadDirect(index, buffer);
-                return 1;
-            }
             Location[] at = new Location[count];
             for (int k = 0; k < count; k++) {
                 at[k] = locate(index + k);
             }
-            if (!(at[0].source() instanceof Pack pack)) {
+            // Planned under the lock with what was known then; a pack published since may hold
+            // some of these chunks now: read the part that still lies together.
+            int n = count == 1 ? 1 : together(at, count, buffer.byteSize());
+            if (n <= 1) {
                 payloads[0] = loadDirect(index, buffer);
                 return 1;
             }
-            MemorySegment span = pack.readDirectSpan(at[0], at[count - 1], buffer);
+            Pack pack = (Pack) at[0].source();
+            MemorySegment span = pack.readDirectSpan(at[0], at[n - 1], buffer);
             if (span == null) {
                 payloads[0] = loadDirect(index, buffer); // O_DIRECT refused just now: this chunk through the page cache
                 return 1;
             }
             DirectReads counts = packs.directReads();
-            for (int k = 0; k < count; k++) {
+            counts.spans.increment();
+            for (int k = 0; k < n; k++) {
                 MemorySegment payload = span.asSlice(at[k].offset() - at[0].offset(), at[k].length());
                 if (!Blake3.digest(payload).equals(at[k].digest())) {
                     if (k == 0) {
@@ -332,11 +320,39 @@ final class LocalBlobReader extends ChunkedBlobReader {
                 counts.direct.increment();
                 payloads[k] = payload;
             }
-            counts.spans.increment();
-            return count;
+            return n;
+        }
+
+        /**
+         * How many of {@code at[0..max)} (null ends them) lie one after another in one pack that
+         * reads with O_DIRECT, an entry header or so apart, within {@code bufferBytes} once the
+         * range is rounded out to ALIGN at both ends; 0 if the first is not in such a pack.
+         */
+        private static int together(Location[] at, int max, long bufferBytes) {
+            if (at[0] == null || !(at[0].source() instanceof Pack pack) || pack.directRefused()) {
+                return 0;
+            }
+            long start = at[0].offset() & -DirectStream.ALIGN;
+            long end = at[0].offset() + at[0].length();
+            int n = 1;
+            while (n < max && at[n] != null) {
+                long gap = at[n].offset() - end;
+                long nextEnd = at[n].offset() + at[n].length();
+                if (at[n].source() != pack || gap < 0 || gap > SPAN_GAP
+                        || ((nextEnd + DirectStream.ALIGN - 1) & -DirectStream.ALIGN) - start > bufferBytes) {
+                    break;
+                }
+                end = nextEnd;
+                n++;
+            }
+            return n;
         }
     }
 
+    /**
+     * Loads chunk {@code index} for a direct stream: with O_DIRECT from a published pack, else
+     * through the page cache (a file system without it, a pack this process still writes); verified.
+     */
     private MemorySegment loadDirect(int index, MemorySegment buffer) throws IOException {
         Location l = locate(index);
         DirectReads counts = packs.directReads();

@@ -162,6 +162,24 @@ class LocalDirectReadsTest {
             // Past it, the stream goes on with exact bytes.
             int after = (badEnd + size - 1) / size * size;
             readSequentially(reader, data, after, data.length, size);
+            assertThat(local.packStore().directReads().spans.sum()).as("the chunks around it were read in spans").isPositive();
+        }
+    }
+
+    @Test
+    void aBlobOfOneChunkListedOverAndOverStreamsExactBytes() throws IOException {
+        byte[] data = new byte[24 * MiB]; // zeros: the same 512 KiB chunk 48 times, stored once
+        B3Digest d = publish(data);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            DirectReads reads = local.packStore().directReads();
+            List<ChunkMeta> chunks = store.blobs().chunks(d).orElseThrow();
+            assertThat(chunks.stream().map(ChunkMeta::digest).distinct().count()).isEqualTo(1);
+            try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
+                readSequentially(reader, data, 0, data.length, 128 * 1024);
+                assertThat(reader.hasDirectStreams()).isTrue();
+                assertThat(reads.direct.sum()).isPositive();
+                assertThat(reads.spans.sum()).as("one entry read again is no span").isZero();
+            }
         }
     }
 
