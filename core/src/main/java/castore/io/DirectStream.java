@@ -40,6 +40,8 @@ public final class DirectStream implements AutoCloseable {
     public static final int BEHIND = 1;
     private static final int SLOTS = AHEAD + BEHIND + 1;
 
+    /** A buffer for loaders that read spans ({@link Loader#spanBuffer}): 1 MiB of chunks, rounded out at both ends. */
+    public static final long SPAN_BUFFER = (1 << 20) + ALIGN;
     /** The most chunks one load reads. */
     static final int MAX_SPAN = 16;
 

@@ -48,8 +48,6 @@ public final class CachingBlobService implements BlobService {
     private static final long SEQUENTIAL_SLACK = 1 << 20;
     /** Sequential readers of one blob told apart. */
     private static final int STREAMS = 4;
-    /** Bytes a direct stream's buffer holds, so one read can take a span of chunks. */
-    private static final long SPAN_BUFFER = (1 << 20) + DirectStream.ALIGN;
     /** Reused buffers of a streaming reader ({@link ChunkSlots}): a few chunks per stream. */
     private static final int SLOTS = 4 * STREAMS;
     /** How long close waits for whole-blob checks that are reading the disk tier. */
@@ -603,7 +601,7 @@ public final class CachingBlobService implements BlobService {
         /**
          * Loads for direct streams: a chunk, or a span of chunks the disk tier holds one after
          * another in a segment (a stream's fetches are stored so) with one read of up to
-         * {@link #SPAN_BUFFER}, as the local store does.
+         * {@link DirectStream#SPAN_BUFFER}, as the local store does.
          */
         private final class SpanLoader implements DirectStream.Loader {
             @Override
@@ -613,7 +611,7 @@ public final class CachingBlobService implements BlobService {
 
             @Override
             public long spanBuffer() {
-                return SPAN_BUFFER;
+                return DirectStream.SPAN_BUFFER;
             }
 
             @Override

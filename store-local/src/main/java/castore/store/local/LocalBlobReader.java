@@ -49,8 +49,6 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private static final int STREAM_SLOTS = 3 * STREAMS;
     /** Chunks announced ahead of a sequential reader: about 2 MiB at the average chunk size. */
     static final int AHEAD = 8;
-    /** Bytes a direct stream's buffer holds, so one O_DIRECT read can take a span of chunks. */
-    static final long SPAN_BUFFER = (1 << 20) + DirectStream.ALIGN;
     /** The most bytes between two chunks read in one span (an entry header is 40). */
     private static final long SPAN_GAP = DirectStream.ALIGN;
 
@@ -262,7 +260,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
     /**
      * Loads for direct streams: a chunk, or a span of chunks stored one after the other in one
      * pack (an import writes a file's chunks so), with one O_DIRECT read of up to
-     * {@link #SPAN_BUFFER}: a cold GiB took 3368 device reads one chunk at a time.
+     * {@link DirectStream#SPAN_BUFFER}: a cold GiB took 3368 device reads one chunk at a time.
      */
     private final class SpanLoader implements DirectStream.Loader {
         @Override
@@ -272,7 +270,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
         @Override
         public long spanBuffer() {
-            return SPAN_BUFFER;
+            return DirectStream.SPAN_BUFFER;
         }
 
         /** Plans with what the store knows already: called under a stream's lock, it must not touch the file system. */
