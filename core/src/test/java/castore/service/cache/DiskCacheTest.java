@@ -193,6 +193,36 @@ class DiskCacheTest {
     }
 
     @Test
+    void spansOfEntriesStoredTogetherReadInOneGoAndAStaleSpanReadsWhatStillLiesTogether() throws IOException {
+        byte[][] v = {bytes(300_000, 31), bytes(200_000, 32), bytes(250_000, 33), bytes(400_000, 34)};
+        B3Digest[] keys = Arrays.stream(v).map(DiskCacheTest::key).toArray(B3Digest[]::new);
+        int[] lengths = Arrays.stream(v).mapToInt(b -> b.length).toArray();
+        try (DiskCache cache = new DiskCache(dir, 1L << 30); var arena = java.lang.foreign.Arena.ofConfined()) {
+            writeAll(cache, v);
+            long buffer = castore.io.DirectStream.SPAN_BUFFER;
+            assertThat(cache.span(CHUNKS, keys, lengths, 4, buffer)).as("the fourth would not fit 1 MiB").isEqualTo(3);
+            assertThat(cache.span(CHUNKS, keys, lengths, 4, 8L << 20)).isEqualTo(4);
+            var segment = arena.allocate(buffer, castore.io.DirectStream.ALIGN);
+            var payloads = new java.lang.foreign.MemorySegment[4];
+            assertThat(cache.readNativeSpan(CHUNKS, keys, lengths, 3, segment, payloads)).isEqualTo(3);
+            for (int k = 0; k < 3; k++) {
+                assertThat(payloads[k].toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).as("entry %d", k).isEqualTo(v[k]);
+            }
+            // The second entry dropped and fetched again: it now lies after the fourth.
+            cache.delete(CHUNKS, keys[1]);
+            cache.write(CHUNKS, keys[1], v[1]);
+            assertThat(cache.span(CHUNKS, keys, lengths, 3, buffer)).isEqualTo(1);
+            Arrays.fill(payloads, null);
+            assertThat(cache.readNativeSpan(CHUNKS, keys, lengths, 3, segment, payloads)).as("a span planned before").isEqualTo(1);
+            assertThat(payloads[0].toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(v[0]);
+            assertThat(payloads[1]).isNull();
+            // Lengths that do not match are no span at all.
+            assertThat(cache.span(CHUNKS, keys, new int[] {1, 2, 3, 4}, 3, buffer)).isZero();
+            assertThat(cache.readNativeSpan(CHUNKS, new B3Digest[] {key(bytes(10, 35))}, new int[] {10}, 1, segment, payloads)).isZero();
+        }
+    }
+
+    @Test
     void readIntoFillsACallersBufferOnlyWithAnEntryOfExactlyThatLength() throws IOException {
         byte[] v = bytes(3000, 18);
         try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
