@@ -13,11 +13,11 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * A store's (or cache's) threads for {@link DirectStream} loads, and the cap on the buffer memory
  * its streams hold. The threads wait for the disk most of the time (a load is one O_DIRECT pread
- * and a hash); they end after a few idle seconds, so an idle mount keeps none. Readers refused
+ * of a chunk or a span of them, and a hash of each chunk); they end after a few idle seconds, so an idle mount keeps none. Readers refused
  * by the cap read through the page cache as before.
  */
 public final class DirectReads implements Executor {
-    /** Loads in flight at most, over all streams: enough to keep a disk busy with 256 KiB reads. */
+    /** Loads in flight at most, over all streams: enough to keep a disk busy with reads of up to 1 MiB. */
     public static final int THREADS = 4;
     /**
      * Buffer memory all streams of the store may reserve together: 16 streams of 8 buffers of

@@ -121,7 +121,7 @@ public final class DirectStream implements AutoCloseable {
         void clear() {
             state = State.EMPTY;
             first = last = -1;
-            java.util.Arrays.fill(payloads, null);
+            Arrays.fill(payloads, null);
         }
     }
 
@@ -176,6 +176,18 @@ public final class DirectStream implements AutoCloseable {
             throw new IOException("the file ends " + (skip + length - n) + " bytes before the end of the data at offset " + offset);
         }
         return buffer.asSlice(skip, length);
+    }
+
+    /**
+     * Whether an entry at {@code offset} of {@code length} bytes continues a span of one file
+     * that starts at {@code spanStart} and ends at {@code spanEnd}: right behind it (at most
+     * {@link #ALIGN} apart: a record header or so), and the whole still within {@code bufferBytes}
+     * once rounded out to ALIGN at both ends, as {@link #readAligned} reads it. For loaders'
+     * {@link Loader#span} plans.
+     */
+    public static boolean continuesSpan(long spanStart, long spanEnd, long offset, long length, long bufferBytes) {
+        long gap = offset - spanEnd;
+        return gap >= 0 && gap <= ALIGN && alignUp(offset + length) - (spanStart & -ALIGN) <= bufferBytes;
     }
 
     /**

@@ -267,6 +267,19 @@ class DirectStreamTest {
     }
 
     @Test
+    void aSpanGoesOnOnlyRightBehindItAndWithinTheBufferOnceRoundedOut() {
+        int a = DirectStream.ALIGN;
+        // A span from 100 to 5000 in a buffer of 3 pages: the next entry 40 bytes behind it.
+        assertThat(DirectStream.continuesSpan(100, 5000, 5040, 3 * a - 5040, 3 * a)).as("ends at the buffer's end").isTrue();
+        assertThat(DirectStream.continuesSpan(100, 5000, 5040, 3 * a - 5040 + 1, 3 * a)).as("one byte more: a fourth page").isFalse();
+        assertThat(DirectStream.continuesSpan(a + 100, 5000, 5040, 3 * a - 5040 + 1, 3 * a))
+                .as("a start in the second page reads from there").isTrue();
+        assertThat(DirectStream.continuesSpan(100, 5000, 5000 + a, 10, 8 * a)).as("a page apart").isTrue();
+        assertThat(DirectStream.continuesSpan(100, 5000, 5001 + a, 10, 8 * a)).as("further apart").isFalse();
+        assertThat(DirectStream.continuesSpan(100, 5000, 4999, 10, 8 * a)).as("overlapping: the same entry again").isFalse();
+    }
+
+    @Test
     void readAlignedRoundsTheRangeOutAndRefusesAShortFile() throws IOException {
         try (var arena = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment buffer = arena.allocate(3 * DirectStream.ALIGN, DirectStream.ALIGN);

@@ -369,8 +369,8 @@ public final class DiskCache implements AutoCloseable {
 
     /**
      * How many of the entries {@code keys[0..count)} (with those lengths) lie one after another
-     * in one segment (a record header between), so that one read of at most {@code bufferBytes},
-     * rounded out to {@link DirectStream#ALIGN}, takes them all; 0 if the first is not here.
+     * in one segment, a record header apart, so that one read of at most {@code bufferBytes}
+     * takes them all ({@link DirectStream#continuesSpan}); 0 if the first is not here.
      */
     public int span(String kind, B3Digest[] keys, int[] lengths, int count, long bufferBytes) {
         return together(index(kind), keys, lengths, count, bufferBytes, new Location[count]);
@@ -383,21 +383,16 @@ public final class DiskCache implements AutoCloseable {
         if (at[0] == null || at[0].length() != lengths[0]) {
             return 0;
         }
-        long start = at[0].offset() & -DirectStream.ALIGN;
         long end = at[0].offset() + at[0].length();
         int n = 1;
         while (n < count) {
             Location next = entries.get(keys[n]);
-            if (next == null || next.segment() != at[0].segment() || next.length() != lengths[n]) {
-                break;
-            }
-            long gap = next.offset() - end;
-            long nextEnd = next.offset() + next.length();
-            if (gap < 0 || gap > DirectStream.ALIGN || ((nextEnd + DirectStream.ALIGN - 1) & -DirectStream.ALIGN) - start > bufferBytes) {
+            if (next == null || next.segment() != at[0].segment() || next.length() != lengths[n]
+                    || !DirectStream.continuesSpan(at[0].offset(), end, next.offset(), next.length(), bufferBytes)) {
                 break;
             }
             at[n] = next;
-            end = nextEnd;
+            end = next.offset() + next.length();
             n++;
         }
         return n;

@@ -49,8 +49,6 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private static final int STREAM_SLOTS = 3 * STREAMS;
     /** Chunks announced ahead of a sequential reader: about 2 MiB at the average chunk size. */
     static final int AHEAD = 8;
-    /** The most bytes between two chunks read in one span (an entry header is 40). */
-    private static final long SPAN_GAP = DirectStream.ALIGN;
 
     private final PackStore packs;
     private final B3Digest digest;
@@ -323,24 +321,18 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
         /**
          * How many of {@code at[0..max)} (null ends them) lie one after another in one pack that
-         * reads with O_DIRECT, an entry header or so apart, within {@code bufferBytes} once the
-         * range is rounded out to ALIGN at both ends; 0 if the first is not in such a pack.
+         * reads with O_DIRECT ({@link DirectStream#continuesSpan}); 0 if the first is not in such
+         * a pack.
          */
         private static int together(Location[] at, int max, long bufferBytes) {
             if (at[0] == null || !(at[0].source() instanceof Pack pack) || pack.directRefused()) {
                 return 0;
             }
-            long start = at[0].offset() & -DirectStream.ALIGN;
             long end = at[0].offset() + at[0].length();
             int n = 1;
-            while (n < max && at[n] != null) {
-                long gap = at[n].offset() - end;
-                long nextEnd = at[n].offset() + at[n].length();
-                if (at[n].source() != pack || gap < 0 || gap > SPAN_GAP
-                        || ((nextEnd + DirectStream.ALIGN - 1) & -DirectStream.ALIGN) - start > bufferBytes) {
-                    break;
-                }
-                end = nextEnd;
+            while (n < max && at[n] != null && at[n].source() == pack
+                    && DirectStream.continuesSpan(at[0].offset(), end, at[n].offset(), at[n].length(), bufferBytes)) {
+                end = at[n].offset() + at[n].length();
                 n++;
             }
             return n;
