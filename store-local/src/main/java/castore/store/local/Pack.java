@@ -17,8 +17,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.zip.CRC32C;
 
 /**
@@ -51,8 +50,8 @@ final class Pack implements PackSource {
     private static final Cleaner CLOSER = Cleaner.create();
     /** Metadata read-ahead ({@link #metadataAhead}): the window read and the next one. */
     static final long METADATA_WINDOW = 512 << 10;
-    /** Windows of this pack already hinted by {@link #metadataAhead}. */
-    private final Set<Long> metadataHinted = ConcurrentHashMap.newKeySet();
+    /** Windows of this pack already hinted by {@link #metadataAhead}, one bit each. */
+    private final AtomicLongArray metadataHinted;
 
     private Pack(String id, Path packPath, Path indexPath, MemorySegment index, int count, long packSize, Posix.Fd data) {
         this.id = id;
@@ -64,6 +63,7 @@ final class Pack implements PackSource {
         this.data = data;
         this.direct = new DirectFile(packPath);
         this.prefixes = new int[count];
+        this.metadataHinted = new AtomicLongArray((int) (packSize / METADATA_WINDOW / Long.SIZE) + 1);
     }
 
     static String idOf(Path indexOrPack) {
@@ -314,7 +314,8 @@ final class Pack implements PackSource {
     public void metadataAhead(Location location) {
         long window = location.offset() / METADATA_WINDOW;
         for (long w = window; w <= window + 1 && w * METADATA_WINDOW < packSize; w++) {
-            if (metadataHinted.add(w)) {
+            long bit = 1L << w;
+            if ((metadataHinted.getAndAccumulate((int) (w / Long.SIZE), bit, (a, b) -> a | b) & bit) == 0) {
                 data.willNeed(w * METADATA_WINDOW, METADATA_WINDOW);
             }
         }
@@ -322,7 +323,11 @@ final class Pack implements PackSource {
 
     /** Metadata windows hinted so far (for tests). */
     int metadataWindowsHinted() {
-        return metadataHinted.size();
+        int n = 0;
+        for (int i = 0; i < metadataHinted.length(); i++) {
+            n += Long.bitCount(metadataHinted.get(i));
+        }
+        return n;
     }
 
     @Override
