@@ -307,8 +307,8 @@ final class Pack implements PackSource {
      * Asks the kernel for the window of {@link #METADATA_WINDOW} bytes holding {@code location}
      * and the next one, each once per pack: a cold walk reads a tree's Directories about in the
      * order the import stored them, and the page cache's own read-ahead, seeing small reads that
-     * skip around, fetched them 17 KiB at a time (218 disk reads for a 3.6 MiB metadata pack,
-     * 52 with this; docs/performance.md, "Session 11").
+     * skip around, fetched them 17 KiB at a time (207-208 device reads for the bench tree's
+     * 3.6 MiB metadata pack, 40-42 with this; docs/performance.md, "Session 11").
      */
     @Override
     public void metadataAhead(Location location) {
