@@ -14,7 +14,10 @@
 # readers are pinned to it, the daemon is not), CASTORE (the launcher to mount with, default this
 # checkout's ./castore: another checkout's measures another build), WARMUP=1 (cold only: read the
 # first file, then measure a second one: a warm JVM on a cold cache), CASTORE_JAVA_OPTS (added to
-# -XX:ActiveProcessorCount=2, as bench/remote.sh does), MOUNT_ARGS (more `castore mount` options).
+# -XX:ActiveProcessorCount=2, as bench/remote.sh does), MOUNT_ARGS (more `castore mount` options),
+# BENCH_PERF=FILE (also `perf record -g -C $BENCH_CPU` the workload into FILE; add
+# -XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit -XX:+PreserveFramePointer to CASTORE_JAVA_OPTS
+# for JIT symbols).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 W="${BENCH_DIR:-/var/tmp/castore-remote-probe}"
@@ -77,7 +80,14 @@ run)
   fi
   cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   sys() { awk '{print $15}' "/proc/$1/stat"; }
-  m0=$(cpu "$pid") d0=$(cpu "$daemon") s0=$(sys "$pid") t0=$(date +%s%N)
+  faults() { awk '{print $10}' "/proc/$1/stat"; }
+  perf_pid=""
+  if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -q -g -C "$CPU" -F 1999 -o "$BENCH_PERF" 2>/dev/null &
+    perf_pid=$!
+    sleep 1   # perf's own start-up outside the measurement
+  fi
+  m0=$(cpu "$pid") d0=$(cpu "$daemon") s0=$(sys "$pid") f0=$(faults "$pid") t0=$(date +%s%N)
   readers=()
   case "$workload" in
     seq) taskset -c "$CPU" "$W/bin/fsbench" range "$file" 0 "$GiB" >/dev/null ;;
@@ -86,10 +96,11 @@ run)
     pread) taskset -c "$CPU" "$W/bin/fsbench" pread "$file" 20000 >/dev/null ;;
     *) echo "unknown workload $workload" >&2; exit 2 ;;
   esac
-  t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon") s1=$(sys "$pid")
+  t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon") s1=$(sys "$pid") f1=$(faults "$pid")
+  [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
   tick=$(getconf CLK_TCK) ms=$(( (t1 - t0) / 1000000 ))
   rate=$(awk -v ms="$ms" -v w="$workload" 'BEGIN { if (w == "pread") printf "%.0f preads/s", 20000 / ms * 1000; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
-  echo "$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms (system $(( (s1 - s0) * 1000 / tick )))," \
+  echo "$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms (system $(( (s1 - s0) * 1000 / tick )), $((f1 - f0)) minor faults)," \
     "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, load $(cut -d' ' -f1 /proc/loadavg)" ;;
 *)
   echo "usage: bench/remote-probe.sh setup | run cold|warm|local [seq|par4|pread] | stop" >&2; exit 2 ;;

@@ -80,6 +80,11 @@ public final class Libc {
         static final MethodHandle PREAD = downcall("pread", FunctionDescriptor.of(LONG, INT, ValueLayout.ADDRESS, LONG, LONG), ERRNO_STATE);
     }
 
+    /** pwrite as an ordinary downcall, for O_DIRECT writes: as {@link BlockingRead}. */
+    private static final class BlockingWrite {
+        static final MethodHandle PWRITE = downcall("pwrite", FunctionDescriptor.of(LONG, INT, ValueLayout.ADDRESS, LONG, LONG), ERRNO_STATE);
+    }
+
     /** setpriority and gettid (glibc 2.30+): without them only {@link #lowerCurrentThreadPriority} does nothing. */
     private static final class Priority {
         static final MethodHandle SETPRIORITY = downcall("setpriority", FunctionDescriptor.of(INT, INT, INT, INT));
@@ -203,6 +208,43 @@ public final class Libc {
             throw e;
         } catch (Throwable t) {
             throw new IOException(path + ": read failed", t);
+        }
+    }
+
+    /**
+     * Writes all of {@code buffer} (native memory) at {@code offset} of a descriptor opened with
+     * {@link #O_DIRECT}, as an ordinary downcall (it waits for the device). Offset, length and
+     * memory are aligned as the file system asks. Returns true, or false if the file system refuses
+     * the write (EINVAL) before any of it is written; other failures are IOExceptions naming {@code path}.
+     */
+    public static boolean writeDirect(int fd, MemorySegment buffer, long offset, Path path) throws IOException {
+        if (!AVAILABLE || BlockingWrite.PWRITE == null) {
+            throw new IOException("cannot write " + path + ": native access is not enabled");
+        }
+        try {
+            MemorySegment state = CALL_STATES.get();
+            long done = 0;
+            while (done < buffer.byteSize()) {
+                MemorySegment rest = buffer.asSlice(done);
+                long n = (long) BlockingWrite.PWRITE.invokeExact(state, fd, rest, rest.byteSize(), offset + done);
+                if (n > 0) {
+                    done += n; // a short count ends on a block boundary; the rest stays aligned
+                    continue;
+                }
+                int errno = n < 0 ? errno(state) : 0;
+                if (errno == EINVAL && done == 0) {
+                    return false;
+                }
+                if (errno != EINTR) {
+                    throw new IOException(path + ": write of " + buffer.byteSize() + " bytes at " + offset + " failed: "
+                            + (n == 0 ? "no progress" : strerror(errno)));
+                }
+            }
+            return true;
+        } catch (IOException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException(path + ": write failed", t);
         }
     }
 

@@ -31,7 +31,8 @@ public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryL
 
     /**
      * With {@code directReads}, streaming readers of large blobs read the disk tier with O_DIRECT
-     * where they can (for a mount, whose page cache keeps the data: see
+     * where they can, and fetched chunks are appended to it with O_DIRECT ({@link DirectAppender})
+     * (for a mount, whose page cache keeps the data: see
      * {@link castore.service.StoreOptions#directReads()}).
      */
     public CacheConfig withDirectReads(boolean directReads) {

@@ -74,6 +74,19 @@ final class NativeFile implements AutoCloseable {
         transfer(true, src, at, length, offset);
     }
 
+    /** Writes all of {@code src} (native memory) at {@code offset}, or an exception. */
+    void writeNative(MemorySegment src, long offset) throws IOException {
+        long stamp = use.tryReadLock();
+        if (stamp == 0) {
+            throw new IOException(path + " is closed");
+        }
+        try {
+            Libc.transfer(fd, true, src, offset, path);
+        } finally {
+            use.unlockRead(stamp);
+        }
+    }
+
     /** Asks the kernel to start reading {@code [offset, offset + length)} into the page cache; only a hint. */
     void willNeed(long offset, long length) {
         long stamp = use.tryReadLock();

@@ -35,7 +35,7 @@ public final class StoreCache implements AutoCloseable {
 
     /** {@code store} with cached blob and directory services; the returned store owns the cache. */
     public static Store wrap(Store store, CacheConfig config) throws IOException {
-        DiskCache disk = config.directory().isPresent() ? new DiskCache(config.directory().get(), config.diskLimit()) : null;
+        DiskCache disk = config.directory().isPresent() ? new DiskCache(config.directory().get(), config.diskLimit(), config.directReads()) : null;
         StoreCache handle = new StoreCache(config, disk);
         var blobs = new CachingBlobService(store.blobs(), disk, config);
         var directories = new CachingDirectoryService(store.directories(), disk, config);

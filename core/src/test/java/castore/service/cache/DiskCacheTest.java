@@ -41,6 +41,15 @@ class DiskCacheTest {
         }
     }
 
+    /** Whether the caches under test append chunks with O_DIRECT ({@link DirectAppendsDiskCacheTest}). */
+    boolean directAppends() {
+        return false;
+    }
+
+    DiskCache open(long limit) throws IOException {
+        return new DiskCache(dir, limit, directAppends());
+    }
+
     List<Path> segmentFiles() throws IOException {
         try (Stream<Path> files = Files.list(dir.resolve("segments"))) {
             return files.sorted().toList();
@@ -50,23 +59,23 @@ class DiskCacheTest {
     @Test
     void entriesOfEveryKindSurviveARestartInFewFiles() throws IOException {
         List<byte[]> values = new ArrayList<>();
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             for (int i = 0; i < 200; i++) {
                 byte[] v = bytes(100 + i, i);
                 values.add(v);
                 cache.write(i % 2 == 0 ? CHUNKS : CachingDirectoryService.DIRECTORIES, key(v), v);
             }
-            assertThat(cache.size()).isEqualTo(bytesOnDisk());
+            assertThat(cache.size()).isEqualTo(bytesOnDisk() + cache.appendsInMemory());
         }
         assertThat(segmentFiles()).hasSize(2); // chunks, and everything else
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             for (int i = 0; i < values.size(); i++) {
                 String kind = i % 2 == 0 ? CHUNKS : CachingDirectoryService.DIRECTORIES;
                 String other = i % 2 == 0 ? CachingDirectoryService.DIRECTORIES : CHUNKS;
                 assertThat(cache.read(kind, key(values.get(i)))).contains(values.get(i));
                 assertThat(cache.contains(other, key(values.get(i)))).isFalse();
             }
-            assertThat(cache.size()).isEqualTo(bytesOnDisk());
+            assertThat(cache.size()).isEqualTo(bytesOnDisk() + cache.appendsInMemory());
         }
     }
 
@@ -100,7 +109,7 @@ class DiskCacheTest {
     @Test
     void appendsWrittenNativelyReadBackThroughOneDescriptorPerSegment() throws IOException {
         List<byte[]> values = new ArrayList<>();
-        try (DiskCache cache = new DiskCache(dir, 1L << 20)) { // 64 KiB segments
+        try (DiskCache cache = open(1L << 20)) { // 64 KiB segments
             for (int i = 0; i < 43; i++) { // 8 records fill a segment: 5 sealed, the 6th open
                 byte[] v = bytes(9000 + i, 100 + i);
                 values.add(v);
@@ -108,15 +117,19 @@ class DiskCacheTest {
             }
             int segments = segmentFiles().size();
             assertThat(segments).isGreaterThan(3);
-            // The segment being appended to is read and written through the same descriptor.
+            // The segment being appended to is read and written through the same descriptor (with
+            // direct appends, a second one writes until the segment is sealed).
+            assertThat(openSegmentDescriptors()).isEqualTo(segments + (directAppends() ? 1 : 0));
+            cache.flush();
             assertThat(openSegmentDescriptors()).isEqualTo(segments);
+            assertThat(cache.appendsInMemory()).isZero();
             for (byte[] v : values) {
                 assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
             }
-            assertThat(cache.size()).isEqualTo(bytesOnDisk());
+            assertThat(cache.size()).isEqualTo(bytesOnDisk() + cache.appendsInMemory());
         }
         assertThat(openSegmentDescriptors()).isZero();
-        try (DiskCache cache = new DiskCache(dir, 1L << 20)) {
+        try (DiskCache cache = open(1L << 20)) {
             for (byte[] v : values) {
                 assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
             }
@@ -126,7 +139,7 @@ class DiskCacheTest {
     @Test
     void readsOfAnEvictedOrClosedSegmentAreMisses() throws IOException {
         byte[] first = bytes(40_000, 13);
-        DiskCache cache = new DiskCache(dir, 100_000); // segments of 6250 bytes: one entry each
+        DiskCache cache = open(100_000); // segments of 6250 bytes: one entry each
         cache.write(CHUNKS, key(first), first);
         Path firstSegment = segmentFiles().getFirst();
         for (int i = 0; i < 3; i++) {
@@ -149,7 +162,7 @@ class DiskCacheTest {
         for (int i = 0; i < count; i++) {
             values.add(bytes(20_000, 1000 + i));
         }
-        try (DiskCache cache = new DiskCache(dir, 400_000)) { // ~20 entries live: evictions (and closes) all along
+        try (DiskCache cache = open(400_000)) { // ~20 entries live: evictions (and closes) all along
             java.util.concurrent.atomic.AtomicInteger written = new java.util.concurrent.atomic.AtomicInteger();
             java.util.concurrent.atomic.AtomicLong hits = new java.util.concurrent.atomic.AtomicLong();
             java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
@@ -197,7 +210,7 @@ class DiskCacheTest {
         byte[][] v = {bytes(300_000, 31), bytes(200_000, 32), bytes(250_000, 33), bytes(400_000, 34)};
         B3Digest[] keys = Arrays.stream(v).map(DiskCacheTest::key).toArray(B3Digest[]::new);
         int[] lengths = Arrays.stream(v).mapToInt(b -> b.length).toArray();
-        try (DiskCache cache = new DiskCache(dir, 1L << 30); var arena = java.lang.foreign.Arena.ofConfined()) {
+        try (DiskCache cache = open(1L << 30); var arena = java.lang.foreign.Arena.ofConfined()) {
             writeAll(cache, v);
             long buffer = castore.io.DirectStream.SPAN_BUFFER;
             assertThat(cache.span(CHUNKS, keys, lengths, 4, buffer)).as("the fourth would not fit 1 MiB").isEqualTo(3);
@@ -225,7 +238,7 @@ class DiskCacheTest {
     @Test
     void readIntoFillsACallersBufferOnlyWithAnEntryOfExactlyThatLength() throws IOException {
         byte[] v = bytes(3000, 18);
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             cache.write(CHUNKS, key(v), v);
             byte[] dst = new byte[5000];
             Arrays.fill(dst, (byte) 0x55);
@@ -245,7 +258,7 @@ class DiskCacheTest {
     @Test
     void readIntoOfAnEvictedSegmentIsAMissAndLeavesTheBufferAlone() throws IOException {
         byte[] first = bytes(40_000, 13);
-        try (DiskCache cache = new DiskCache(dir, 100_000)) { // segments of 6250 bytes: one entry each
+        try (DiskCache cache = open(100_000)) { // segments of 6250 bytes: one entry each
             cache.write(CHUNKS, key(first), first);
             for (int i = 0; i < 3; i++) {
                 byte[] v = bytes(40_000, 14 + i);
@@ -263,16 +276,16 @@ class DiskCacheTest {
         long limit = 10L * size; // segments of 6,250 bytes: one record each
         byte[] kept = bytes(size, 300);
         byte[] dst = new byte[3 * size];
-        try (DiskCache cache = new DiskCache(dir, limit)) {
+        try (DiskCache cache = open(limit)) {
             cache.write(CHUNKS, key(kept), kept);
             for (int i = 1; i < 30; i++) {
                 Arrays.fill(dst, (byte) 0x77);
                 assertThat(cache.readInto(CHUNKS, key(kept), dst, size)).isTrue(); // in use: survives eviction
                 cache.write(CHUNKS, key(bytes(size, 300 + i)), bytes(size, 300 + i));
             }
-            assertThat(bytesOnDisk()).isEqualTo(cache.size());
+            assertThat(bytesOnDisk() + cache.appendsInMemory()).isEqualTo(cache.size());
         }
-        try (DiskCache cache = new DiskCache(dir, limit)) {
+        try (DiskCache cache = open(limit)) {
             assertThat(cache.read(CHUNKS, key(kept))).hasValueSatisfying(read -> assertThat(read).isEqualTo(kept));
         }
     }
@@ -280,10 +293,10 @@ class DiskCacheTest {
     @Test
     void aSegmentDeletedByAnotherProcessStaysReadableWhileOpen() throws IOException {
         byte[] v = bytes(3000, 17);
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             cache.write(CHUNKS, key(v), v);
         }
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             Files.delete(segmentFiles().getFirst());
             assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
         }
@@ -330,20 +343,21 @@ class DiskCacheTest {
     void aRecordCutShortIsAMissUnderAnOpenCacheAndIgnoredAfterARestart() throws IOException {
         byte[] a = bytes(1000, 1);
         byte[] b = bytes(1000, 2);
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             writeAll(cache, a, b);
+            cache.flush(); // into the file (with direct appends they may still be in memory)
             cutShort(segmentFiles().getFirst(), 10); // b loses its last 10 bytes, as in a crash or by another program
             assertThat(cache.read(CHUNKS, key(b))).isEmpty();
             assertThat(cache.contains(CHUNKS, key(b))).as("a short read forgets the entry").isFalse();
             assertThat(cache.read(CHUNKS, key(a))).hasValueSatisfying(read -> assertThat(read).isEqualTo(a));
         }
         byte[] c = bytes(500, 3);
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             assertThat(cache.read(CHUNKS, key(a))).contains(a);
             assertThat(cache.contains(CHUNKS, key(b))).as("the walk at start stops at the torn record").isFalse();
             writeAll(cache, b, c);
         }
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             assertThat(cache.read(CHUNKS, key(b))).contains(b);
             assertThat(cache.read(CHUNKS, key(c))).contains(c);
         }
@@ -353,13 +367,13 @@ class DiskCacheTest {
     void aDeletedEntryWrittenAgainIsFoundInItsNewPlaceAfterARestart() throws IOException {
         byte[] good = bytes(2000, 4);
         B3Digest k = key(good);
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             cache.write(CHUNKS, k, bytes(2000, 5)); // say, damaged later: the caller's check fails
             cache.delete(CHUNKS, k);
             assertThat(cache.contains(CHUNKS, k)).isFalse();
             cache.write(CHUNKS, k, good);
         }
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             assertThat(cache.read(CHUNKS, k)).contains(good);
         }
     }
@@ -372,7 +386,7 @@ class DiskCacheTest {
         for (int i = 0; i < 30; i++) {
             values.add(bytes(size, 100 + i));
         }
-        try (DiskCache cache = new DiskCache(dir, limit)) {
+        try (DiskCache cache = open(limit)) {
             for (int i = 0; i < 8; i++) {
                 cache.write(CHUNKS, key(values.get(i)), values.get(i));
             }
@@ -381,9 +395,9 @@ class DiskCacheTest {
                 cache.write(CHUNKS, key(values.get(i)), values.get(i));
                 assertThat(cache.size()).isLessThanOrEqualTo(limit);
             }
-            assertThat(bytesOnDisk()).isEqualTo(cache.size());
+            assertThat(bytesOnDisk() + cache.appendsInMemory()).isEqualTo(cache.size());
         }
-        try (DiskCache cache = new DiskCache(dir, limit)) {
+        try (DiskCache cache = open(limit)) {
             assertThat(cache.read(CHUNKS, key(values.get(0)))).contains(values.get(0));
             assertThat(cache.read(CHUNKS, key(values.get(29)))).contains(values.get(29));
             for (int i = 1; i < 8; i++) {
@@ -395,7 +409,7 @@ class DiskCacheTest {
     @Test
     void nothingIsCopiedForwardWhileTheCacheIsAtMostHalfFull() throws IOException {
         byte[] v = bytes(1000, 6);
-        try (DiskCache cache = new DiskCache(dir, 1L << 20)) {
+        try (DiskCache cache = open(1L << 20)) {
             cache.write(CHUNKS, key(v), v);
             long before = cache.size();
             for (int i = 0; i < 10; i++) {
@@ -409,7 +423,7 @@ class DiskCacheTest {
     @Test
     void concurrentWritersAllLand() throws Exception {
         List<Thread> threads = new ArrayList<>();
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             for (int t = 0; t < 8; t++) {
                 int seed = t;
                 threads.add(Thread.ofVirtual().start(() -> {
@@ -427,7 +441,7 @@ class DiskCacheTest {
                 t.join();
             }
         }
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             for (int t = 0; t < 8; t++) {
                 for (int i = 0; i < 50; i++) {
                     byte[] v = bytes(300, t * 1000L + i);
@@ -442,7 +456,7 @@ class DiskCacheTest {
         Path old = dir.resolve(CHUNKS).resolve("ab").resolve("ab12");
         Files.createDirectories(old.getParent());
         Files.write(old, new byte[] {1, 2, 3});
-        try (DiskCache cache = new DiskCache(dir, 1L << 30)) {
+        try (DiskCache cache = open(1L << 30)) {
             assertThat(cache.size()).isZero();
         }
         assertThat(dir.resolve(CHUNKS)).doesNotExist();

@@ -1,0 +1,156 @@
+package castore.service.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import castore.io.DirectStream;
+import castore.model.B3Digest;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every {@link DiskCacheTest} again, with chunks appended through {@link DirectAppender}; then
+ * what only direct appends do: bytes read from memory until the writer has them in the file,
+ * reads across that boundary, and no page-cache copy of what was written.
+ */
+class DirectAppendsDiskCacheTest extends DiskCacheTest {
+    @Override
+    boolean directAppends() {
+        return true;
+    }
+
+    /** Entries of 1-300 KiB, about {@code total} bytes in all. */
+    static List<byte[]> entries(long total, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        List<byte[]> values = new ArrayList<>();
+        for (long sum = 0; sum < total; ) {
+            byte[] v = bytes(1 + random.nextInt(300_000), random.nextLong());
+            values.add(v);
+            sum += v.length;
+        }
+        return values;
+    }
+
+    /** Reads {@code v} back every way the cache offers and checks each copy. */
+    static void readBackEveryWay(DiskCache cache, byte[] v, MemorySegment aligned) throws IOException {
+        B3Digest key = key(v);
+        assertThat(cache.read(CHUNKS, key)).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+        byte[] into = new byte[v.length];
+        assertThat(cache.readInto(CHUNKS, key, into, v.length)).isTrue();
+        assertThat(into).isEqualTo(v);
+        MemorySegment payload = cache.readNative(CHUNKS, key, v.length, aligned);
+        assertThat(payload).isNotNull();
+        assertThat(payload.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(v);
+    }
+
+    @Test
+    void entriesReadBackExactlyWhileInMemoryAcrossTheFileBoundaryAndAfterARestart() throws IOException {
+        List<byte[]> values = entries(6L << 20, 71); // blocks written while later ones fill
+        try (DiskCache cache = open(1L << 30); Arena arena = Arena.ofConfined()) {
+            MemorySegment aligned = arena.allocate(512 << 10, DirectStream.ALIGN);
+            boolean sawMemory = false;
+            for (byte[] v : values) {
+                cache.write(CHUNKS, key(v), v);
+                sawMemory |= cache.appendsInMemory() > 0;
+                readBackEveryWay(cache, v, aligned); // at once: from the block being filled, mostly
+            }
+            assertThat(sawMemory).isTrue();
+            for (byte[] v : values) {
+                readBackEveryWay(cache, v, aligned); // now from the file, from blocks queued, or across
+            }
+            // Spans of entries that lie together, wherever their bytes are now.
+            MemorySegment spanBuffer = arena.allocate(DirectStream.SPAN_BUFFER, DirectStream.ALIGN);
+            for (int first = 0; first + 3 <= values.size(); first += 3) {
+                B3Digest[] keys = new B3Digest[3];
+                int[] lengths = new int[3];
+                for (int k = 0; k < 3; k++) {
+                    keys[k] = key(values.get(first + k));
+                    lengths[k] = values.get(first + k).length;
+                }
+                int n = cache.span(CHUNKS, keys, lengths, 3, DirectStream.SPAN_BUFFER);
+                MemorySegment[] payloads = new MemorySegment[3];
+                assertThat(cache.readNativeSpan(CHUNKS, keys, lengths, n, spanBuffer, payloads)).isEqualTo(n);
+                for (int k = 0; k < n; k++) {
+                    assertThat(payloads[k].toArray(ValueLayout.JAVA_BYTE)).isEqualTo(values.get(first + k));
+                }
+            }
+        }
+        try (DiskCache cache = open(1L << 30)) {
+            for (byte[] v : values) {
+                assertThat(cache.read(CHUNKS, key(v))).as("written out at close").contains(v);
+            }
+        }
+    }
+
+    @Test
+    void readersOnOtherThreadsSeeExactBytesWhileTheWriterCatchesUp() throws Exception {
+        List<byte[]> values = entries(8L << 20, 72);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        try (DiskCache cache = open(1L << 30)) {
+            List<Thread> readers = new ArrayList<>();
+            int[] written = {0};
+            for (int r = 0; r < 3; r++) {
+                int seed = r;
+                readers.add(Thread.ofPlatform().start(() -> {
+                    SplittableRandom random = new SplittableRandom(seed);
+                    try (Arena arena = Arena.ofConfined()) {
+                        MemorySegment aligned = arena.allocate(512 << 10, DirectStream.ALIGN);
+                        int done;
+                        do {
+                            synchronized (written) {
+                                done = written[0];
+                            }
+                            if (done > 0) {
+                                readBackEveryWay(cache, values.get(random.nextInt(done)), aligned);
+                            }
+                        } while (done < values.size());
+                    } catch (Throwable t) {
+                        failure.compareAndSet(null, t);
+                    }
+                }));
+            }
+            for (byte[] v : values) {
+                cache.write(CHUNKS, key(v), v);
+                synchronized (written) {
+                    written[0]++;
+                }
+            }
+            for (Thread t : readers) {
+                t.join();
+            }
+        }
+        assertThat(failure.get()).isNull();
+    }
+
+    @Test
+    void whatIsWrittenDirectlyLeavesNoCopyInThePageCache() throws Exception {
+        assertThat(residentBytesAfterWriting(true)).as("direct: at most the last, partial block").isLessThanOrEqualTo(DirectAppender.BLOCK);
+        assertThat(residentBytesAfterWriting(false)).as("through the page cache").isGreaterThan(4L << 20);
+    }
+
+    /** Writes ~6 MiB of chunks to a fresh cache, closes it, and counts the segment files' bytes in the page cache. */
+    long residentBytesAfterWriting(boolean direct) throws Exception {
+        Path root = dir.resolve(direct ? "direct" : "buffered");
+        try (DiskCache cache = new DiskCache(root, 1L << 30, direct)) {
+            for (byte[] v : entries(6L << 20, 73)) {
+                cache.write(CHUNKS, key(v), v);
+            }
+        }
+        long resident = 0;
+        for (Path segment : java.nio.file.Files.list(root.resolve("segments")).toList()) {
+            Process fincore = new ProcessBuilder("fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", segment.toString())
+                    .redirectErrorStream(true).start();
+            String out = new String(fincore.getInputStream().readAllBytes()).trim();
+            assertThat(fincore.waitFor()).as("fincore (util-linux-extra): %s", out).isZero();
+            resident += Long.parseLong(out);
+        }
+        return resident;
+    }
+}
