@@ -51,6 +51,8 @@ final class MountCommand implements Callable<Integer> {
 
     /** The warm-up begins once the mount has had no request for this long (docs/filesystem.md, "Warm-up"). */
     private static final Duration WARM_UP_WHEN_IDLE_FOR = Duration.ofSeconds(1);
+    /** How long the ready line waits for the store's first answers (StoreContact); past it the mount is ready anyway. */
+    private static final Duration CONTACT_PATIENCE = Duration.ofSeconds(2);
 
     @Option(names = "--no-warm-up", description = "Do not warm up: by default, once the mount has been idle for a second, "
             + "castore serves a small synthetic tree to itself at the lowest CPU priority (about 0.5 s of CPU, 10 MiB in "
@@ -117,6 +119,7 @@ final class MountCommand implements Callable<Integer> {
         checkMountpoint(target);
         MountOptions mountOptions = mountOptions();
         try (Store opened = store.openForMount()) {
+            StoreContact contact = StoreContact.start(opened); // while the kernel mounts
             FsOptions fsOptions = FsOptions.defaults()
                     .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl).withFeedKernelCache(!noCachePush)
                     .withReadAheadBytes(readAheadBytes());
@@ -144,6 +147,8 @@ final class MountCommand implements Callable<Integer> {
                         spec.commandLine().getErr().println("castore: this kernel offers no FUSE passthrough (Linux 6.9+ "
                                 + "with CONFIG_FUSE_PASSTHROUGH); files are read through the page cache");
                     }
+                    contact.await(CONTACT_PATIENCE).ifPresent(problem -> spec.commandLine().getErr().println(
+                            "castore: the store does not answer yet (" + problem + "); reads from it fail with EIO until it does"));
                     spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target);
                     spec.commandLine().getOut().flush();
                     try (WarmUp warmUp = noWarmUp ? null : WarmUp.start(fsOptions, temporaryDirectory(),

@@ -90,6 +90,47 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * A mount over a daemon that is not there yet comes up all the same (its first questions to
+     * the store time out), says so on stderr, fails reads with EIO, and serves the tree once the
+     * daemon is started and the import is done, without remounting.
+     */
+    @Test
+    void aMountOverADaemonNotYetStartedSaysSoAndRecovers() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        Path stderr = tmp.resolve("mount.stderr");
+        ProcessBuilder builder = new ProcessBuilder(MountCommandTest.castore("mount", "--store", address, "--root-ttl", "0", mnt.toString()))
+                .redirectError(stderr.toFile());
+        Instant start = Instant.now();
+        Process mount = builder.start();
+        Process server = null;
+        try {
+            var out = new BufferedReader(new InputStreamReader(mount.getInputStream(), StandardCharsets.UTF_8));
+            assertThat(MountCommandTest.firstLine(out)).isEqualTo("castore: mounted " + address + " at " + mnt);
+            assertThat(Duration.between(start, Instant.now())).as("ready without waiting for the store's timeout").isLessThan(EIO_BOUND);
+            assertThat(Files.readString(stderr)).contains("castore: the store does not answer yet (")
+                    .contains("reads from it fail with EIO until it does");
+            Commands.Result stat = Commands.run("stat", mnt.resolve("tree").toString());
+            assertThat(stat.exitCode()).isNotZero();
+            assertThat(stat.stderr()).contains("Input/output error");
+
+            server = startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(),
+                    "--listen", "unix://" + socket), () -> Files.exists(socket));
+            Cli.Result imported = new Cli(address).run("import", "--quiet", tree.toString());
+            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            diff(tree, mnt.resolve("tree"));
+        } finally {
+            stopMount(mount, mnt);
+            if (server != null) {
+                server.destroyForcibly().waitFor();
+            }
+        }
+    }
+
+    /**
      * A mount over the daemon with --cache and --passthrough: the plain copy of a big file is made
      * through the cached remote blob service, and a later mount reads the file from it.
      */
