@@ -5,6 +5,8 @@ import castore.fs.CopyAhead;
 import castore.fs.FsOptions;
 import castore.fs.PlainCopies;
 import castore.fs.WarmUp;
+import castore.model.B3Digest;
+import castore.model.DirectoryNode;
 import castore.model.InvalidDataException;
 import castore.service.cache.CacheConfig;
 import castore.service.cache.Prefetcher;
@@ -15,7 +17,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine;
@@ -126,7 +132,7 @@ final class MountCommand implements Callable<Integer> {
             if (prefetch) {
                 // Fetches each root's whole closure into the cache once, in the background.
                 Prefetcher prefetcher = Prefetcher.forStore(opened);
-                fsOptions = fsOptions.withRootEntered(prefetcher::prefetchClosure);
+                fsOptions = fsOptions.withRootEntered(prefetchReporting(prefetcher));
             }
             try (PlainCopies copies = openPlainCopies(opened)) {
                 if (prefetch && copies != null) {
@@ -159,6 +165,30 @@ final class MountCommand implements Callable<Integer> {
             }
         }
         return ExitCodes.OK;
+    }
+
+    /**
+     * Starts the closure prefetch of an entered root and, the first time for each root, prints
+     * one line to stderr when it is done: what it fetched, how many objects failed, how long it took.
+     */
+    private Consumer<DirectoryNode> prefetchReporting(Prefetcher prefetcher) {
+        Set<B3Digest> reported = ConcurrentHashMap.newKeySet();
+        var err = spec.commandLine().getErr();
+        return root -> {
+            long start = System.nanoTime();
+            var done = prefetcher.prefetchClosure(root);
+            if (reported.add(root.digest())) {
+                done.whenComplete((result, failure) -> {
+                    if (result != null) {
+                        err.printf("castore: prefetched %s: %d directories, %d files, %d failures, in %.1f s%n", root.digest(),
+                                result.directories(), result.blobs(), result.failures(), (System.nanoTime() - start) / 1e9);
+                    } else if (!(failure instanceof CancellationException)) {
+                        err.println("castore: prefetch of " + root.digest() + " failed: " + failure.getMessage());
+                    }
+                    err.flush();
+                });
+            }
+        };
     }
 
     /** Where the warm-up keeps its scratch store: $TMPDIR as other tools do, else the JVM's temporary directory. */

@@ -90,6 +90,51 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * {@code --prefetch}: entering a root fetches its whole tree into the cache in the
+     * background, says so on stderr when done, and the tree then reads in full with the daemon gone.
+     */
+    @Test
+    void prefetchFetchesTheWholeTreeSoItReadsWithTheDaemonGone() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        Process server = startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(),
+                "--listen", "unix://" + socket), () -> Files.exists(socket));
+        Process mount = null;
+        try {
+            Cli.Result imported = new Cli(address).run("import", "--quiet", tree.toString());
+            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            Path stderr = tmp.resolve("mount.stderr");
+            mount = new ProcessBuilder(MountCommandTest.castore("mount", "--store", address, "--cache", tmp.resolve("cache").toString(),
+                    // Root names are asked for again after --root-ttl (they may change): keep the entry past the daemon's end.
+                    "--prefetch", "--root-ttl", "1h", mnt.toString())).redirectError(stderr.toFile()).start();
+            var out = new BufferedReader(new InputStreamReader(mount.getInputStream(), StandardCharsets.UTF_8));
+            assertThat(MountCommandTest.firstLine(out)).startsWith("castore: mounted ");
+            assertThat(Files.isDirectory(mnt.resolve("tree"))).isTrue(); // enters the root: the prefetch starts
+            Instant deadline = Instant.now().plus(Duration.ofSeconds(60));
+            while (!Files.readString(stderr).contains("castore: prefetched ") && Instant.now().isBefore(deadline)) {
+                Thread.sleep(50);
+            }
+            String report = Files.readString(stderr);
+            assertThat(report).contains("castore: prefetched ").contains(" 0 failures");
+            long files;
+            try (var walk = Files.walk(tree)) {
+                files = walk.filter(Files::isRegularFile).map(RemoteEndToEndTest::contentDigest).distinct().count();
+            }
+            assertThat(report).contains(" " + files + " files,");
+
+            server.destroy();
+            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            diff(tree, mnt.resolve("tree")); // every byte from the cache
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+        }
+    }
+
+    /**
      * A mount over a daemon that is not there yet comes up all the same (its first questions to
      * the store time out), says so on stderr, fails reads with EIO, and serves the tree once the
      * daemon is started and the import is done, without remounting.
@@ -295,6 +340,15 @@ class RemoteEndToEndTest {
         }
         if (MountInfo.find(mnt).isPresent()) {
             Commands.run("umount", "-l", mnt.toString());
+        }
+    }
+
+    /** The BLAKE3 digest of a file's bytes: files of equal content are one blob. */
+    private static castore.model.B3Digest contentDigest(Path file) {
+        try {
+            return castore.hash.Blake3.digest(Files.readAllBytes(file));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 

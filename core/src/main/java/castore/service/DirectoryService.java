@@ -37,6 +37,14 @@ public interface DirectoryService extends AutoCloseable {
         return DirectoryTraversal.breadthFirst(this, root);
     }
 
+    /**
+     * Whether {@link #getRecursive} is one call that streams the closure (a remote's), rather
+     * than a get per Directory: background prefetch then prefers it to parallel gets.
+     */
+    default boolean getsClosureInOneCall() {
+        return false;
+    }
+
     @Override
     default void close() throws IOException {
     }

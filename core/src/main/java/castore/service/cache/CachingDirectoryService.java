@@ -85,6 +85,11 @@ public final class CachingDirectoryService implements DirectoryService {
         });
     }
 
+    @Override
+    public boolean getsClosureInOneCall() {
+        return inner.getsClosureInOneCall();
+    }
+
     /** On disk a Directory is its canonical encoding; read back, it must decode and hash to its key. */
     private static final class DirectoryCodec implements TieredCache.Codec<Directory> {
         @Override

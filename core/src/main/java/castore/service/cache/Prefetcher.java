@@ -4,9 +4,9 @@ import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
 import castore.model.FileNode;
-import castore.service.DirectoryService;
 import castore.service.Store;
 import java.io.IOException;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -15,6 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
 
 /**
  * Background fetching for a mount over a cached remote store. The filesystem calls
@@ -93,101 +94,133 @@ public final class Prefetcher {
         });
     }
 
-    /** A breadth-first walk by a fixed set of workers sharing one queue of directories and blobs. */
+    /**
+     * The Directories first, then the blobs. Where the inner service streams a closure in one
+     * call (gRPC), Directories come through one recursive get, cached as they arrive, so a walk of
+     * the tree soon finds them all local; elsewhere (S3: a request per object), and to continue a
+     * stream that failed part way (a missing Directory, a broken connection), a breadth-first
+     * walk gets them one by one on parallel workers. Blobs are then fetched by a fixed set of
+     * workers sharing one queue: they never hold up a Directory.
+     */
     private final class ClosureWalk {
-        private sealed interface Task permits DirTask, BlobTask {
-        }
-
-        private record DirTask(B3Digest digest) implements Task {
-        }
-
-        private record BlobTask(B3Digest digest) implements Task {
-        }
-
+        private final B3Digest root;
         private final CompletableFuture<ClosureResult> future;
-        private final LinkedBlockingQueue<Task> queue = new LinkedBlockingQueue<>();
-        private final Set<B3Digest> seen = ConcurrentHashMap.newKeySet();
-        private final AtomicLong pending = new AtomicLong();
+        private final LinkedBlockingQueue<B3Digest> blobQueue = new LinkedBlockingQueue<>();
+        private final Set<B3Digest> seenDirectories = ConcurrentHashMap.newKeySet();
+        private final Set<B3Digest> queuedBlobs = ConcurrentHashMap.newKeySet();
         private final AtomicLong dirs = new AtomicLong();
         private final AtomicLong files = new AtomicLong();
         private final AtomicLong failures = new AtomicLong();
 
         ClosureWalk(B3Digest root, CompletableFuture<ClosureResult> future) {
+            this.root = root;
             this.future = future;
-            enqueue(new DirTask(root));
-        }
-
-        private void enqueue(Task task) {
-            B3Digest digest = task instanceof DirTask(var d) ? d : ((BlobTask) task).digest();
-            if (seen.add(digest)) {
-                pending.incrementAndGet();
-                queue.add(task);
-            }
         }
 
         ClosureResult run() {
-            Thread[] workers = new Thread[parallelism];
+            if (directories != null) {
+                boolean streamed = false;
+                if (directories.getsClosureInOneCall()) {
+                    try (Stream<Directory> closure = directories.getRecursive(root)) {
+                        closure.takeWhile(d -> !future.isCancelled()).forEach(this::found);
+                        streamed = true;
+                    } catch (IOException | RuntimeException streamFailed) {
+                        // continued below, one Directory at a time
+                    }
+                }
+                if (!streamed) {
+                    walkOneByOne();
+                }
+            }
+            fetchBlobs();
+            return new ClosureResult(dirs.get(), files.get(), failures.get());
+        }
+
+        /** A Directory of the closure: counted once, its files queued. */
+        private void found(Directory dir) {
+            if (!seenDirectories.add(dir.digest())) {
+                return;
+            }
+            dirs.incrementAndGet();
+            for (var node : dir.entries().values()) {
+                // File contents only into a disk cache: a whole tree would just churn the memory tier.
+                if (node instanceof FileNode f && blobs != null && blobs.onDisk() && queuedBlobs.add(f.digest())) {
+                    blobQueue.add(f.digest());
+                }
+            }
+        }
+
+        /**
+         * Breadth-first from the root, one get per Directory, by {@code parallelism} workers
+         * sharing a queue (those already found come from the cache).
+         */
+        private void walkOneByOne() {
+            LinkedBlockingQueue<B3Digest> queue = new LinkedBlockingQueue<>(List.of(root));
+            Set<B3Digest> queued = ConcurrentHashMap.newKeySet();
+            queued.add(root);
+            AtomicLong pending = new AtomicLong(1);
+            Runnable worker = () -> {
+                while (pending.get() > 0 && !future.isCancelled()) {
+                    B3Digest digest;
+                    try {
+                        digest = queue.poll(50, TimeUnit.MILLISECONDS);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    if (digest == null) {
+                        continue;
+                    }
+                    try {
+                        Optional<Directory> dir = directories.get(digest);
+                        if (dir.isEmpty()) {
+                            failures.incrementAndGet();
+                            continue;
+                        }
+                        found(dir.get());
+                        for (var node : dir.get().entries().values()) {
+                            if (node instanceof DirectoryNode d && queued.add(d.digest())) {
+                                pending.incrementAndGet();
+                                queue.add(d.digest());
+                            }
+                        }
+                    } catch (IOException | RuntimeException e) {
+                        failures.incrementAndGet();
+                    } finally {
+                        pending.decrementAndGet();
+                    }
+                }
+            };
+            join(parallelism, worker);
+        }
+
+        private void fetchBlobs() {
+            join(Math.min(parallelism, Math.max(1, blobQueue.size())), this::fetchQueuedBlobs);
+        }
+
+        /** Runs {@code count} copies of {@code work} on virtual threads and waits for them. */
+        private static void join(int count, Runnable work) {
+            Thread[] workers = new Thread[count];
             for (int i = 0; i < workers.length; i++) {
-                workers[i] = Thread.ofVirtual().start(this::work);
+                workers[i] = Thread.ofVirtual().start(work);
             }
             for (Thread w : workers) {
                 try {
                     w.join();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    break;
-                }
-            }
-            return new ClosureResult(dirs.get(), files.get(), failures.get());
-        }
-
-        private void work() {
-            while (pending.get() > 0 && !future.isCancelled()) {
-                Task task;
-                try {
-                    task = queue.poll(50, TimeUnit.MILLISECONDS);
-                } catch (InterruptedException e) {
                     return;
                 }
-                if (task == null) {
-                    continue;
-                }
-                try {
-                    switch (task) {
-                        case DirTask(B3Digest digest) -> walk(digest);
-                        case BlobTask(B3Digest digest) -> {
-                            if (blobs != null) {
-                                blobs.fetchAll(digest);
-                                files.incrementAndGet();
-                            }
-                        }
-                    }
-                } catch (IOException | RuntimeException e) {
-                    failures.incrementAndGet();
-                } finally {
-                    pending.decrementAndGet();
-                }
             }
         }
 
-        private void walk(B3Digest digest) throws IOException {
-            DirectoryService source = directories;
-            if (source == null) {
-                return;
-            }
-            Optional<Directory> dir = source.get(digest);
-            if (dir.isEmpty()) {
-                failures.incrementAndGet();
-                return;
-            }
-            dirs.incrementAndGet();
-            for (var node : dir.get().entries().values()) {
-                switch (node) {
-                    case DirectoryNode d -> enqueue(new DirTask(d.digest()));
-                    // File contents only into a disk cache: a whole tree would just churn the memory tier.
-                    case FileNode f when blobs != null && blobs.onDisk() -> enqueue(new BlobTask(f.digest()));
-                    default -> {
-                    }
+        private void fetchQueuedBlobs() {
+            B3Digest digest;
+            while (!future.isCancelled() && (digest = blobQueue.poll()) != null) {
+                try {
+                    blobs.fetchAll(digest);
+                    files.incrementAndGet();
+                } catch (IOException | RuntimeException e) {
+                    failures.incrementAndGet();
                 }
             }
         }

@@ -210,7 +210,8 @@ class CachingServicesTest {
             assertThat(store.directories().get(leaf.digest())).contains(leaf);
             assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
         }
-        assertThat(remote.directoryGets).hasValue(2);
+        assertThat(remote.recursiveGets).as("both in one streaming call, then from the cache").hasValue(1);
+        assertThat(remote.directoryGets).hasValue(0);
         damage(CachingDirectoryService.DIRECTORIES, leaf.digest(), bytes -> {
             for (int i = 0; i + 2 < bytes.length; i++) {
                 if (bytes[i] == 0x0a && bytes[i + 1] == 1 && bytes[i + 2] == 'f') {
@@ -224,7 +225,7 @@ class CachingServicesTest {
             assertThat(store.directories().get(leaf.digest())).contains(leaf);
             assertThat(store.directories().get(root.digest())).contains(root);
         }
-        assertThat(remote.directoryGets).hasValue(3); // only the damaged one was fetched again
+        assertThat(remote.directoryGets).hasValue(1); // only the damaged one was fetched again
     }
 
     @Test
@@ -616,6 +617,8 @@ class CachingServicesTest {
             var result = prefetcher.prefetchClosure(root.toNode()).get();
             assertThat(result).isEqualTo(new Prefetcher.ClosureResult(2, 2, 0));
             assertThat(prefetcher.prefetchClosure(root.toNode()).get()).isSameAs(result);
+            assertThat(remote.recursiveGets.get()).as("the Directories in one streaming call").isEqualTo(1);
+            assertThat(remote.directoryGets.get()).isZero();
             remote.offline = true;
             assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, leaf);
             assertThat(readAll(store, aDigest)).isEqualTo(a);
@@ -625,6 +628,38 @@ class CachingServicesTest {
             // Without a disk tier only the Directories are prefetched.
             var result = Prefetcher.forStore(memoryOnly).prefetchClosure(root.toNode()).get();
             assertThat(result).isEqualTo(new Prefetcher.ClosureResult(2, 0, 0));
+        }
+    }
+
+    @Test
+    void aClosureStreamThatBreaksIsContinuedOneDirectoryAtATime() throws Exception {
+        byte[] a = random(2 * FakeRemote.CHUNK, 8);
+        byte[] b = random(FakeRemote.CHUNK / 3, 9);
+        Directory deep = Directory.builder().add("b", new FileNode(remote.add(b), b.length, false)).build();
+        Directory middle = Directory.builder().add("deep", deep.toNode()).build();
+        Directory root = Directory.builder().add("a", new FileNode(remote.add(a), a.length, false)).add("m", middle.toNode()).build();
+        remote.directoryStore.put(deep);
+        remote.directoryStore.put(middle);
+        remote.directoryStore.put(root);
+        remote.recursiveBreaksAfter = 1; // the root arrives, then the stream breaks
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            var result = Prefetcher.forStore(store).prefetchClosure(root.toNode()).get();
+            assertThat(result).isEqualTo(new Prefetcher.ClosureResult(3, 2, 0));
+            assertThat(remote.directoryGets.get()).as("the rest one by one").isEqualTo(2);
+            remote.offline = true;
+            assertThat(store.directories().getRecursive(root.digest()).toList()).containsExactly(root, middle, deep);
+            assertThat(readAll(store, remote.add(b))).isEqualTo(b);
+        }
+        remote.offline = false;
+        remote.recursiveBreaksAfter = -1;
+        remote.streamsClosures = false; // as over S3: parallel gets, no recursive call
+        remote.directoryGets.set(0);
+        remote.recursiveGets.set(0);
+        try (Store store = cached(config(dir.resolve("other"), 1L << 30, 0))) {
+            var result = Prefetcher.forStore(store).prefetchClosure(root.toNode()).get();
+            assertThat(result).isEqualTo(new Prefetcher.ClosureResult(3, 2, 0));
+            assertThat(remote.directoryGets.get()).isEqualTo(3);
+            assertThat(remote.recursiveGets.get()).isZero();
         }
     }
 

@@ -31,6 +31,11 @@ final class FakeRemote {
     final Map<B3Digest, byte[]> chunks = new ConcurrentHashMap<>();
     final AtomicInteger chunkReads = new AtomicInteger();
     final AtomicInteger directoryGets = new AtomicInteger();
+    final AtomicInteger recursiveGets = new AtomicInteger();
+    /** When not negative, recursive gets fail after sending this many Directories. */
+    volatile int recursiveBreaksAfter = -1;
+    /** Whether the remote says it streams a closure in one call (as gRPC does), so prefetch asks for that. */
+    volatile boolean streamsClosures = true;
     volatile boolean offline;
     /** Whether chunks can be read by digest ({@link BlobService#readChunk}); if not, the cache reads blob ranges. */
     volatile boolean servesChunks = true;
@@ -151,6 +156,25 @@ final class FakeRemote {
         public boolean has(B3Digest digest) throws IOException {
             check();
             return directoryStore.has(digest);
+        }
+
+        @Override
+        public boolean getsClosureInOneCall() {
+            return streamsClosures;
+        }
+
+        /** One call, counted apart from single gets; breaks after {@code recursiveBreaksAfter} Directories if that is set. */
+        @Override
+        public java.util.stream.Stream<Directory> getRecursive(B3Digest root) throws IOException {
+            check();
+            recursiveGets.incrementAndGet();
+            int breakAfter = recursiveBreaksAfter;
+            java.util.concurrent.atomic.AtomicInteger sent = new java.util.concurrent.atomic.AtomicInteger();
+            return directoryStore.getRecursive(root).peek(d -> {
+                if (breakAfter >= 0 && sent.getAndIncrement() >= breakAfter) {
+                    throw new java.io.UncheckedIOException(new IOException("stream broken"));
+                }
+            });
         }
 
         @Override

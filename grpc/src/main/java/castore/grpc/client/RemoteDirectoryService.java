@@ -120,6 +120,12 @@ final class RemoteDirectoryService implements DirectoryService {
         };
     }
 
+    /** One streaming Get (recursive) per closure. */
+    @Override
+    public boolean getsClosureInOneCall() {
+        return true;
+    }
+
     @Override
     public Stream<Directory> getRecursive(B3Digest root) {
         InboundStream<castore.proto.Directory> stream = get(root, true);
