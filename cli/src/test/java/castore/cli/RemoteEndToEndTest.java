@@ -100,18 +100,13 @@ class RemoteEndToEndTest {
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
         Path socket = tmp.resolve("castore.sock");
         String address = "grpc+unix://" + socket;
-        Process server = startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(),
-                "--listen", "unix://" + socket), () -> Files.exists(socket));
+        Process server = startUnixDaemon(socket);
         Process mount = null;
         try {
-            Cli.Result imported = new Cli(address).run("import", "--quiet", tree.toString());
-            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            importTree(address, tree);
             Path stderr = tmp.resolve("mount.stderr");
-            mount = new ProcessBuilder(MountCommandTest.castore("mount", "--store", address, "--cache", tmp.resolve("cache").toString(),
-                    // Root names are asked for again after --root-ttl (they may change): keep the entry past the daemon's end.
-                    "--prefetch", "--root-ttl", "1h", mnt.toString())).redirectError(stderr.toFile()).start();
-            var out = new BufferedReader(new InputStreamReader(mount.getInputStream(), StandardCharsets.UTF_8));
-            assertThat(MountCommandTest.firstLine(out)).startsWith("castore: mounted ");
+            // Root names are asked for again after --root-ttl (they may change): keep the entry past the daemon's end.
+            mount = startMountWithStderr(stderr, address, mnt, "--cache", tmp.resolve("cache").toString(), "--prefetch", "--root-ttl", "1h");
             assertThat(Files.isDirectory(mnt.resolve("tree"))).isTrue(); // enters the root: the prefetch starts
             Instant deadline = Instant.now().plus(Duration.ofSeconds(60));
             while (!Files.readString(stderr).contains("castore: prefetched ") && Instant.now().isBefore(deadline)) {
@@ -147,14 +142,10 @@ class RemoteEndToEndTest {
         Path socket = tmp.resolve("castore.sock");
         String address = "grpc+unix://" + socket;
         Path stderr = tmp.resolve("mount.stderr");
-        ProcessBuilder builder = new ProcessBuilder(MountCommandTest.castore("mount", "--store", address, "--root-ttl", "0", mnt.toString()))
-                .redirectError(stderr.toFile());
         Instant start = Instant.now();
-        Process mount = builder.start();
+        Process mount = startMountWithStderr(stderr, address, mnt, "--root-ttl", "0");
         Process server = null;
         try {
-            var out = new BufferedReader(new InputStreamReader(mount.getInputStream(), StandardCharsets.UTF_8));
-            assertThat(MountCommandTest.firstLine(out)).isEqualTo("castore: mounted " + address + " at " + mnt);
             assertThat(Duration.between(start, Instant.now())).as("ready without waiting for the store's timeout").isLessThan(EIO_BOUND);
             assertThat(Files.readString(stderr)).contains("castore: the store does not answer yet (")
                     .contains("reads from it fail with EIO until it does");
@@ -162,10 +153,8 @@ class RemoteEndToEndTest {
             assertThat(stat.exitCode()).isNotZero();
             assertThat(stat.stderr()).contains("Input/output error");
 
-            server = startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(),
-                    "--listen", "unix://" + socket), () -> Files.exists(socket));
-            Cli.Result imported = new Cli(address).run("import", "--quiet", tree.toString());
-            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            server = startUnixDaemon(socket);
+            importTree(address, tree);
             diff(tree, mnt.resolve("tree"));
         } finally {
             stopMount(mount, mnt);
@@ -341,6 +330,32 @@ class RemoteEndToEndTest {
         if (MountInfo.find(mnt).isPresent()) {
             Commands.run("umount", "-l", mnt.toString());
         }
+    }
+
+    /** {@code castore daemon} serving tmp/store on the Unix socket {@code socket}, once the socket is there. */
+    private Process startUnixDaemon(Path socket) throws Exception {
+        return startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(), "--listen", "unix://" + socket),
+                () -> Files.exists(socket));
+    }
+
+    private static void importTree(String address, Path tree) {
+        Cli.Result imported = new Cli(address).run("import", "--quiet", tree.toString());
+        assertThat(imported.exit()).as(imported.stderr()).isZero();
+    }
+
+    /** {@code castore mount --store ADDRESS OPTIONS... MNT} with its stderr in a file, after its ready line (checked). */
+    private static Process startMountWithStderr(Path stderr, String address, Path mnt, String... options) throws Exception {
+        List<String> args = new ArrayList<>(List.of("mount", "--store", address));
+        args.addAll(List.of(options));
+        args.add(mnt.toString());
+        Process mount = new ProcessBuilder(MountCommandTest.castore(args.toArray(String[]::new))).redirectError(stderr.toFile()).start();
+        var out = new BufferedReader(new InputStreamReader(mount.getInputStream(), StandardCharsets.UTF_8));
+        String line = MountCommandTest.firstLine(out);
+        if (!("castore: mounted " + address + " at " + mnt).equals(line)) {
+            stopMount(mount, mnt);
+            throw new AssertionError("mount did not start: " + line + "\n" + Files.readString(stderr));
+        }
+        return mount;
     }
 
     /** The BLAKE3 digest of a file's bytes: files of equal content are one blob. */
