@@ -22,7 +22,7 @@ import java.util.concurrent.TimeoutException;
  * mount serves what it can and recovers when the store is back, as it would later.
  */
 final class StoreContact {
-    /** Digest of no content: asking for it fetches nothing. */
+    /** A digest nothing stores (all zeros: no known content hashes to it): asking for it fetches nothing. */
     private static final B3Digest NOTHING = B3Digest.wrap(new byte[B3Digest.LENGTH]);
     private static final Name NO_ROOT = Name.of("castore-mount-contact");
 

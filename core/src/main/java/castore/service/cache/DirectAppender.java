@@ -38,13 +38,18 @@ final class DirectAppender {
         private final int max;
         private final Arena arena = Arena.ofShared();
         private final ArrayBlockingQueue<MemorySegment> free;
-        private final ExecutorService writer = Executors.newSingleThreadExecutor(
-                Thread.ofPlatform().daemon().name("castore-cache-writer").factory());
+        private final ExecutorService writer;
         private int allocated; // guarded by this
 
         Blocks(int max) {
+            this(max, Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("castore-cache-writer").factory()));
+        }
+
+        /** With the writer given (one thread, tasks in order): tests hold it back. */
+        Blocks(int max, ExecutorService writer) {
             this.max = max;
             this.free = new ArrayBlockingQueue<>(max);
+            this.writer = writer;
         }
 
         /** A free block, waiting for the writer to return one when all are in use. */
@@ -123,8 +128,10 @@ final class DirectAppender {
     private boolean descriptorClosed;
     /** Set by the writer: the file system took O_DIRECT at open but refused a write; later blocks go through the page cache. */
     private volatile boolean refused;
-    /** The first failed write: later appends fail with it (what it lost reads as a torn or corrupted record). */
+    /** The first failed write or cut-short record: later appends fail with it. Guarded by this. */
     private IOException failure;
+    /** Bytes from here on were lost (a failed write, a record cut short): reads of them fail. Guarded by this. */
+    private long broken = Long.MAX_VALUE;
 
     private DirectAppender(Path path, int fd, NativeFile plain, Blocks blocks) {
         this.path = path;
@@ -148,8 +155,41 @@ final class DirectAppender {
         }
     }
 
-    /** Appends {@code src[0, length)}; blocks that fill up are queued for the writer. Called by one thread at a time. */
-    void append(byte[] src, int length) throws IOException {
+    /**
+     * Appends one record, {@code header} then {@code bytes[0, length)}, at {@code offset} (which
+     * must be where the last one ended); blocks that fill up are queued for the writer. Called by
+     * one thread at a time. A record cut short (interrupted while waiting for a block) breaks the
+     * appender from its start: nothing from there on is read back or written, later appends fail,
+     * and the caller starts a new segment.
+     */
+    void appendRecord(byte[] header, byte[] bytes, int length, long offset) throws IOException {
+        synchronized (this) {
+            check();
+            if (offset != end) {
+                throw new IOException(path + ": append at " + offset + ", but the segment ends at " + end);
+            }
+        }
+        try {
+            append(header, header.length);
+            append(bytes, length);
+        } catch (IOException | RuntimeException e) {
+            synchronized (this) {
+                breakAt(offset, e instanceof IOException io ? io : new IOException(path + ": append failed", e));
+            }
+            throw e;
+        }
+    }
+
+    /** Guarded by this: bytes from {@code offset} on are lost; the first cause is kept. */
+    private void breakAt(long offset, IOException cause) {
+        broken = Math.min(broken, offset);
+        if (failure == null) {
+            failure = cause;
+        }
+        notifyAll();
+    }
+
+    private void append(byte[] src, int length) throws IOException {
         int done = 0;
         while (done < length) {
             Block block = fillable();
@@ -206,12 +246,19 @@ final class DirectAppender {
         }
     }
 
-    /** On the writer thread: the block to the file, then back to the free ones. */
+    /**
+     * On the writer thread: the block to the file, then back to the free ones. Once a write has
+     * failed (or a record was cut short) no block from there on is written, so the file stays a
+     * prefix of what was appended: a record past it reads short (a miss), never as zeros.
+     */
     private void write(Block block, boolean last) {
         synchronized (this) {
-            if (closed) {
+            if (closed || block.start >= broken) {
                 pending.remove(block);
                 blocks.give(block.memory);
+                if (last) {
+                    closeDescriptor();
+                }
                 notifyAll();
                 return;
             }
@@ -228,21 +275,24 @@ final class DirectAppender {
             }
         } catch (IOException e) {
             error = e;
-        } catch (RuntimeException e) {
-            error = new IOException(path + ": write failed", e); // the bookkeeping below must run, or close would wait for good
+        } catch (RuntimeException | Error e) {
+            error = new IOException(path + ": write failed", e);
+        } finally {
+            finished(block, last, error); // always, or close would wait for good
         }
-        synchronized (this) {
-            writing = false;
-            if (error != null && failure == null) {
-                failure = error;
-            }
-            pending.remove(block);
-            blocks.give(block.memory);
-            if (last) {
-                closeDescriptor(); // nothing more comes: a sealed segment keeps no second descriptor
-            }
-            notifyAll();
+    }
+
+    private synchronized void finished(Block block, boolean last, IOException error) {
+        writing = false;
+        if (error != null) {
+            breakAt(block.start, error);
         }
+        pending.remove(block);
+        blocks.give(block.memory);
+        if (last) {
+            closeDescriptor(); // nothing more comes: a sealed segment keeps no second descriptor
+        }
+        notifyAll();
     }
 
     /** Guarded by this. */
@@ -257,9 +307,18 @@ final class DirectAppender {
      * Copies what of {@code [offset, offset + dst.byteSize())} is still in memory into
      * {@code dst}; null if none of it is (the file holds it all).
      */
-    synchronized Pending read(MemorySegment dst, long offset) {
-        long durable = pending.isEmpty() ? end : pending.peekFirst().start;
+    synchronized Pending read(MemorySegment dst, long offset) throws IOException {
         long to = offset + dst.byteSize();
+        if (closed) {
+            throw new IOException(path + " is closed"); // its blocks may be gone: claim nothing
+        }
+        if (to > broken) {
+            throw new IOException(path + ": bytes from " + broken + " on were lost", failure);
+        }
+        if (pending.isEmpty()) {
+            return null; // all in the file; reading past its end is a short read, as O_DIRECT allows
+        }
+        long durable = pending.peekFirst().start; // a block boundary: the file part stays aligned
         if (to <= durable) {
             return null;
         }

@@ -176,12 +176,18 @@ public final class DiskCache implements AutoCloseable {
             }
         }
 
-        /** Appends at the end ({@code offset} is this process's size of the segment). */
-        void writeFully(byte[] src, int length, long offset) throws IOException {
+        /** Appends a record, header then bytes, at {@code offset} (this process's size of the segment). */
+        void appendRecord(byte[] header, byte[] bytes, int length, long offset) throws IOException {
             if (appender != null) {
-                appender.append(src, length);
+                appender.appendRecord(header, bytes, length, offset);
                 return;
             }
+            // Header, then bytes: a crash between them leaves a record the walk at start ignores.
+            writeFully(header, header.length, offset);
+            writeFully(bytes, length, offset + header.length);
+        }
+
+        private void writeFully(byte[] src, int length, long offset) throws IOException {
             if (file != null) {
                 file.writeFully(src, 0, length, offset);
                 return;
@@ -259,6 +265,11 @@ public final class DiskCache implements AutoCloseable {
      * it ({@link DirectAppender}): for a mount, whose own page cache holds what it reads.
      */
     public DiskCache(Path root, long limit, boolean directAppends) throws IOException {
+        this(root, limit, directAppends ? new DirectAppender.Blocks(APPEND_BLOCKS) : null);
+    }
+
+    /** With the blocks (and writer) direct appends go through, or null for none: tests pass their own. */
+    DiskCache(Path root, long limit, DirectAppender.Blocks appendBlocks) throws IOException {
         if (limit <= 0) {
             throw new IllegalArgumentException("cache size must be positive, got " + limit);
         }
@@ -266,7 +277,7 @@ public final class DiskCache implements AutoCloseable {
         this.limit = limit;
         this.segmentBytes = Math.clamp(limit / 16, 4096, 64L << 20);
         this.segmentsDir = root.resolve(SEGMENTS);
-        this.appendBlocks = directAppends ? new DirectAppender.Blocks(APPEND_BLOCKS) : null;
+        this.appendBlocks = appendBlocks;
         for (int i = 0; i < KINDS.size(); i++) {
             index.add(new ConcurrentHashMap<>());
         }
@@ -560,9 +571,17 @@ public final class DiskCache implements AutoCloseable {
         Segment segment = active[stream];
         long offset = segment.size;
         long recordLength = HEADER + (long) length;
-        // Header, then bytes: a crash between them leaves a record the walk at start ignores.
-        segment.writeFully(header, HEADER, offset);
-        segment.writeFully(bytes, length, offset + HEADER);
+        try {
+            segment.appendRecord(header, bytes, length, offset);
+        } catch (IOException | RuntimeException e) {
+            if (segment.appender != null) {
+                // Broken from this record on: what it holds before stays readable; the next record starts a new segment.
+                active[stream] = null;
+                segment.finishAppends();
+                updatePromotionBound();
+            }
+            throw e;
+        }
         segment.size = offset + recordLength;
         total.addAndGet(recordLength);
         entries.put(key, new Location(segment, offset + HEADER, length));

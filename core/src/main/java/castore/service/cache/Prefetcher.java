@@ -121,7 +121,7 @@ public final class Prefetcher {
             if (directories != null) {
                 boolean streamed = false;
                 if (directories.getsClosureInOneCall()) {
-                    try (Stream<Directory> closure = directories.getRecursive(root)) {
+                    try (Stream<Directory> closure = directories.fetchRecursive(root)) {
                         closure.takeWhile(d -> !future.isCancelled()).forEach(this::found);
                         streamed = true;
                     } catch (IOException | RuntimeException streamFailed) {

@@ -130,6 +130,123 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
     }
 
     @Test
+    void sealedSegmentsStillReadWithODirectToTheirLastByte() throws IOException {
+        List<byte[]> values = entries(3L << 20, 74);
+        try (DiskCache cache = open(1L << 30); Arena arena = Arena.ofConfined()) {
+            for (byte[] v : values) {
+                cache.write(CHUNKS, key(v), v);
+            }
+            cache.flush(); // sealed: the last, partial block went through the page cache
+            MemorySegment aligned = arena.allocate(512 << 10, DirectStream.ALIGN);
+            byte[] last = values.getLast();
+            assertThat(cache.readNative(CHUNKS, key(last), last.length, aligned).toArray(ValueLayout.JAVA_BYTE)).isEqualTo(last);
+            long before = cache.directReads();
+            assertThat(before).as("the tail, read past the file's end, still with O_DIRECT").isEqualTo(1);
+            for (byte[] v : values) {
+                assertThat(cache.readNative(CHUNKS, key(v), v.length, aligned).toArray(ValueLayout.JAVA_BYTE)).isEqualTo(v);
+            }
+            assertThat(cache.directReads()).as("every entry after it too").isEqualTo(before + values.size());
+        }
+    }
+
+    @Test
+    void aRecordCutShortWhileWaitingForABlockBreaksOnlyItsSegmentFromThereOn() throws Exception {
+        var writer = java.util.concurrent.Executors.newSingleThreadExecutor();
+        var gate = new java.util.concurrent.CountDownLatch(1);
+        writer.execute(() -> {
+            try {
+                gate.await(); // every block write queues behind this
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        byte[] before = bytes(100_000, 81);
+        byte[] cut = bytes(1_500_000, 82); // fills the only block, then waits for another
+        byte[] after = bytes(50_000, 83);
+        try (DiskCache cache = new DiskCache(dir, 1L << 30, new DirectAppender.Blocks(1, writer))) {
+            cache.write(CHUNKS, key(before), before);
+            AtomicReference<Throwable> thrown = new AtomicReference<>();
+            Thread appender = Thread.ofPlatform().start(() -> {
+                try {
+                    cache.write(CHUNKS, key(cut), cut);
+                } catch (Throwable t) {
+                    thrown.set(t);
+                }
+            });
+            while (appender.getState() != Thread.State.WAITING) {
+                Thread.sleep(5);
+            }
+            appender.interrupt();
+            appender.join();
+            assertThat(thrown.get()).isInstanceOf(java.io.InterruptedIOException.class);
+            assertThat(cache.contains(CHUNKS, key(cut))).isFalse();
+            assertThat(cache.read(CHUNKS, key(before))).as("from memory, before the break").contains(before);
+            gate.countDown();
+            cache.write(CHUNKS, key(after), after); // a new segment
+            cache.flush();
+            assertThat(cache.read(CHUNKS, key(before))).as("written out: it lies before the break").contains(before);
+            assertThat(cache.read(CHUNKS, key(after))).contains(after);
+        }
+        writer.shutdown();
+        try (DiskCache cache = open(1L << 30)) {
+            assertThat(cache.read(CHUNKS, key(before))).contains(before);
+            assertThat(cache.read(CHUNKS, key(after))).contains(after);
+            assertThat(cache.contains(CHUNKS, key(cut))).as("the walk stops at the torn record").isFalse();
+        }
+    }
+
+    @Test
+    void readsRacingEvictionOfSegmentsStillBeingWrittenGetTheirBytesOrAMiss() throws Exception {
+        List<byte[]> values = entries(12L << 20, 75);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        java.util.concurrent.atomic.AtomicInteger hits = new java.util.concurrent.atomic.AtomicInteger();
+        try (DiskCache cache = open(8L << 20)) { // 512 KiB segments: each sealed and evicted while its blocks are written
+            int[] written = {0};
+            List<Thread> readers = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                int seed = r;
+                readers.add(Thread.ofPlatform().start(() -> {
+                    SplittableRandom random = new SplittableRandom(seed);
+                    try (Arena arena = Arena.ofConfined()) {
+                        MemorySegment aligned = arena.allocate(512 << 10, DirectStream.ALIGN);
+                        int done;
+                        do {
+                            synchronized (written) {
+                                done = written[0];
+                            }
+                            if (done > 0) {
+                                byte[] v = values.get(random.nextInt(done));
+                                var read = cache.read(CHUNKS, key(v));
+                                if (read.isPresent()) {
+                                    assertThat(read.get()).isEqualTo(v);
+                                    hits.incrementAndGet();
+                                }
+                                MemorySegment payload = cache.readNative(CHUNKS, key(v), v.length, aligned);
+                                if (payload != null) {
+                                    assertThat(payload.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(v);
+                                }
+                            }
+                        } while (done < values.size());
+                    } catch (Throwable t) {
+                        failure.compareAndSet(null, t);
+                    }
+                }));
+            }
+            for (byte[] v : values) {
+                cache.write(CHUNKS, key(v), v);
+                synchronized (written) {
+                    written[0]++;
+                }
+            }
+            for (Thread t : readers) {
+                t.join();
+            }
+        }
+        assertThat(failure.get()).isNull();
+        assertThat(hits.get()).isPositive();
+    }
+
+    @Test
     void whatIsWrittenDirectlyLeavesNoCopyInThePageCache() throws Exception {
         assertThat(residentBytesAfterWriting(true)).as("direct: at most the last, partial block").isLessThanOrEqualTo(DirectAppender.BLOCK);
         assertThat(residentBytesAfterWriting(false)).as("through the page cache").isGreaterThan(4L << 20);
