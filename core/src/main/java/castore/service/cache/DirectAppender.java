@@ -366,11 +366,6 @@ final class DirectAppender {
         }
     }
 
-    /** Whether a write has been refused O_DIRECT, for tests. */
-    boolean refused() {
-        return refused;
-    }
-
     /** Drops what is not written yet (its segment is going away), waits for a write in flight and closes the descriptor. Idempotent. */
     synchronized void close() {
         if (closed) {
