@@ -575,10 +575,7 @@ public final class DiskCache implements AutoCloseable {
             segment.appendRecord(header, bytes, length, offset);
         } catch (IOException | RuntimeException e) {
             if (segment.appender != null) {
-                // Broken from this record on: what it holds before stays readable; the next record starts a new segment.
-                active[stream] = null;
-                segment.finishAppends();
-                updatePromotionBound();
+                seal(stream); // broken from this record on: what it holds before stays readable
             }
             throw e;
         }
@@ -586,11 +583,17 @@ public final class DiskCache implements AutoCloseable {
         total.addAndGet(recordLength);
         entries.put(key, new Location(segment, offset + HEADER, length));
         if (segment.size >= segmentBytes) {
-            active[stream] = null; // sealed: the next record starts a new segment
-            segment.finishAppends();
-            updatePromotionBound();
+            seal(stream);
         }
         evictIfNeeded();
+    }
+
+    /** No more records into the active segment of {@code stream}: the next starts a new one. Holds this. */
+    private void seal(int stream) {
+        Segment sealed = active[stream];
+        active[stream] = null;
+        sealed.finishAppends(); // what is still in memory goes to the file in the background
+        updatePromotionBound();
     }
 
     private Segment newSegment(DirectAppender.Blocks blocks) throws IOException {
@@ -655,11 +658,8 @@ public final class DiskCache implements AutoCloseable {
      * it: for tests that look at the files.
      */
     synchronized void flush() {
-        Segment open = active[0];
-        if (open != null && open.appender != null) {
-            active[0] = null;
-            open.finishAppends();
-            updatePromotionBound();
+        if (active[0] != null && active[0].appender != null) {
+            seal(0);
         }
         for (Segment s : segments) {
             if (s != active[0] && s != active[1]) {

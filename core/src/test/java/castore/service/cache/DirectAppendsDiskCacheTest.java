@@ -92,41 +92,9 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
     @Test
     void readersOnOtherThreadsSeeExactBytesWhileTheWriterCatchesUp() throws Exception {
         List<byte[]> values = entries(8L << 20, 72);
-        AtomicReference<Throwable> failure = new AtomicReference<>();
         try (DiskCache cache = open(1L << 30)) {
-            List<Thread> readers = new ArrayList<>();
-            int[] written = {0};
-            for (int r = 0; r < 3; r++) {
-                int seed = r;
-                readers.add(Thread.ofPlatform().start(() -> {
-                    SplittableRandom random = new SplittableRandom(seed);
-                    try (Arena arena = Arena.ofConfined()) {
-                        MemorySegment aligned = arena.allocate(512 << 10, DirectStream.ALIGN);
-                        int done;
-                        do {
-                            synchronized (written) {
-                                done = written[0];
-                            }
-                            if (done > 0) {
-                                readBackEveryWay(cache, values.get(random.nextInt(done)), aligned);
-                            }
-                        } while (done < values.size());
-                    } catch (Throwable t) {
-                        failure.compareAndSet(null, t);
-                    }
-                }));
-            }
-            for (byte[] v : values) {
-                cache.write(CHUNKS, key(v), v);
-                synchronized (written) {
-                    written[0]++;
-                }
-            }
-            for (Thread t : readers) {
-                t.join();
-            }
+            writeWhileReading(cache, values, (v, aligned) -> readBackEveryWay(cache, v, aligned));
         }
-        assertThat(failure.get()).isNull();
     }
 
     @Test
@@ -198,52 +166,61 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
     @Test
     void readsRacingEvictionOfSegmentsStillBeingWrittenGetTheirBytesOrAMiss() throws Exception {
         List<byte[]> values = entries(12L << 20, 75);
-        AtomicReference<Throwable> failure = new AtomicReference<>();
         java.util.concurrent.atomic.AtomicInteger hits = new java.util.concurrent.atomic.AtomicInteger();
         try (DiskCache cache = open(8L << 20)) { // 512 KiB segments: each sealed and evicted while its blocks are written
-            int[] written = {0};
-            List<Thread> readers = new ArrayList<>();
-            for (int r = 0; r < 3; r++) {
-                int seed = r;
-                readers.add(Thread.ofPlatform().start(() -> {
-                    SplittableRandom random = new SplittableRandom(seed);
-                    try (Arena arena = Arena.ofConfined()) {
-                        MemorySegment aligned = arena.allocate(512 << 10, DirectStream.ALIGN);
-                        int done;
-                        do {
-                            synchronized (written) {
-                                done = written[0];
-                            }
-                            if (done > 0) {
-                                byte[] v = values.get(random.nextInt(done));
-                                var read = cache.read(CHUNKS, key(v));
-                                if (read.isPresent()) {
-                                    assertThat(read.get()).isEqualTo(v);
-                                    hits.incrementAndGet();
-                                }
-                                MemorySegment payload = cache.readNative(CHUNKS, key(v), v.length, aligned);
-                                if (payload != null) {
-                                    assertThat(payload.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(v);
-                                }
-                            }
-                        } while (done < values.size());
-                    } catch (Throwable t) {
-                        failure.compareAndSet(null, t);
-                    }
-                }));
-            }
-            for (byte[] v : values) {
-                cache.write(CHUNKS, key(v), v);
-                synchronized (written) {
-                    written[0]++;
+            writeWhileReading(cache, values, (v, aligned) -> {
+                var read = cache.read(CHUNKS, key(v));
+                if (read.isPresent()) {
+                    assertThat(read.get()).isEqualTo(v);
+                    hits.incrementAndGet();
                 }
-            }
-            for (Thread t : readers) {
-                t.join();
-            }
+                MemorySegment payload = cache.readNative(CHUNKS, key(v), v.length, aligned);
+                if (payload != null) {
+                    assertThat(payload.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(v);
+                }
+            });
+        }
+        assertThat(hits.get()).isPositive();
+    }
+
+    /** What a reader thread does with an entry already written, given an aligned buffer of its own. */
+    interface EntryCheck {
+        void check(byte[] value, MemorySegment aligned) throws Exception;
+    }
+
+    /**
+     * Writes {@code values} in order while three threads check entries already written, picked at
+     * random, until the last is written; fails with the first thing a reader threw.
+     */
+    static void writeWhileReading(DiskCache cache, List<byte[]> values, EntryCheck check) throws Exception {
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        java.util.concurrent.atomic.AtomicInteger written = new java.util.concurrent.atomic.AtomicInteger();
+        List<Thread> readers = new ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            SplittableRandom random = new SplittableRandom(r);
+            readers.add(Thread.ofPlatform().start(() -> {
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment aligned = arena.allocate(512 << 10, DirectStream.ALIGN);
+                    int done;
+                    do {
+                        done = written.get();
+                        if (done > 0) {
+                            check.check(values.get(random.nextInt(done)), aligned);
+                        }
+                    } while (done < values.size());
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                }
+            }));
+        }
+        for (byte[] v : values) {
+            cache.write(CHUNKS, key(v), v);
+            written.incrementAndGet();
+        }
+        for (Thread t : readers) {
+            t.join();
         }
         assertThat(failure.get()).isNull();
-        assertThat(hits.get()).isPositive();
     }
 
     @Test
