@@ -9,6 +9,9 @@
 #   bench/remote-probe.sh run MODE [WORKLOAD]
 #       MODE: cold (empty --cache) | warm (the cache a cold run left) | local (the local store)
 #       WORKLOAD: seq (default; 1 GiB sequential) | par4 (4 readers, a quarter each) | pread (20k random 4 KiB)
+#                 | walk (find over root "tree", after add-tree; e.g. MOUNT_ARGS=--prefetch)
+#   Every run also prints how long the mount took to its ready line and its first stat of a root.
+#   bench/remote-probe.sh add-tree DIR   imports DIR as root "tree" into the daemon and the local store (for walk)
 #   bench/remote-probe.sh stop           stops the daemon
 # Env: BENCH_DIR (default /var/tmp/castore-remote-probe), BENCH_CPU (default 0: the mount and the
 # readers are pinned to it, the daemon is not), CASTORE (the launcher to mount with, default this
@@ -46,6 +49,10 @@ setup)
   "$ROOT/castore" import --store "$W/local-store" --quiet --name big "$W/corpus/big" >/dev/null
   rm -rf "$W/corpus"
   echo "daemon $(cat "$W/daemon.pid") serving $(cat "$W/address")" ;;
+add-tree)
+  dir=${2:?the directory to import as root "tree"}
+  "$CASTORE" import --store "$(cat "$W/address")" --quiet --name tree "$dir" >/dev/null
+  "$CASTORE" import --store "$W/local-store" --quiet --name tree "$dir" >/dev/null ;;
 stop)
   kill "$(cat "$W/daemon.pid")" ;;
 run)
@@ -65,12 +72,15 @@ run)
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   }
   trap cleanup EXIT
+  launched=$(date +%s%N)
   coproc PROBE { CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2 ${CASTORE_JAVA_OPTS:-}" exec taskset -c "$CPU" \
       "$CASTORE" mount "${args[@]}" --threads 4 ${MOUNT_ARGS:-} "$M" 2>&1; }
   pid=$!
   line=""
   while [[ "$line" != "castore: mounted "* ]]; do read -r -t 120 line <&"${PROBE[0]}"; done
+  ready=$(date +%s%N)
   stat "$M/big" >/dev/null
+  first_stat_us=$(( ($(date +%s%N) - ready) / 1000 ))
   sync; echo 3 >/proc/sys/vm/drop_caches   # right before the workload: see bench/mount.sh, start
   file="$M/big/random.bin"
   if [ -n "${WARMUP:-}" ] && [ "$mode" = cold ]; then
@@ -81,27 +91,33 @@ run)
   cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   sys() { awk '{print $15}' "/proc/$1/stat"; }
   faults() { awk '{print $10}' "/proc/$1/stat"; }
+  # Read requests completed by the block device under the bench directory (all processes), as bench/mount-probe.sh counts them.
+  dev_stat="/sys/class/block/$(basename "$(df --output=source "$W" | tail -1)")/stat"
+  disk_reads() { if [ -r "$dev_stat" ]; then awk '{print $1}' "$dev_stat"; else echo 0; fi; }
   perf_pid=""
   if [ -n "${BENCH_PERF:-}" ]; then
     perf record -q -g -C "$CPU" -F 1999 -o "$BENCH_PERF" 2>/dev/null &
     perf_pid=$!
     sleep 1   # perf's own start-up outside the measurement
   fi
-  m0=$(cpu "$pid") d0=$(cpu "$daemon") s0=$(sys "$pid") f0=$(faults "$pid") t0=$(date +%s%N)
+  m0=$(cpu "$pid") d0=$(cpu "$daemon") s0=$(sys "$pid") f0=$(faults "$pid") r0=$(disk_reads) t0=$(date +%s%N)
   readers=()
   case "$workload" in
     seq) taskset -c "$CPU" "$W/bin/fsbench" range "$file" 0 "$GiB" >/dev/null ;;
     par4) for i in 0 1 2 3; do taskset -c "$CPU" "$W/bin/fsbench" range "$file" $((i * GiB / 4)) $((GiB / 4)) >/dev/null & readers+=($!); done
           wait "${readers[@]}" ;;
     pread) taskset -c "$CPU" "$W/bin/fsbench" pread "$file" 20000 >/dev/null ;;
+    walk) entries=$(taskset -c "$CPU" find "$M/tree" | wc -l) ;;
     *) echo "unknown workload $workload" >&2; exit 2 ;;
   esac
-  t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon") s1=$(sys "$pid") f1=$(faults "$pid")
+  t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon") s1=$(sys "$pid") f1=$(faults "$pid") r1=$(disk_reads)
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
   tick=$(getconf CLK_TCK) ms=$(( (t1 - t0) / 1000000 ))
-  rate=$(awk -v ms="$ms" -v w="$workload" 'BEGIN { if (w == "pread") printf "%.0f preads/s", 20000 / ms * 1000; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
+  rate=$(awk -v ms="$ms" -v w="$workload" -v n="${entries:-0}" 'BEGIN { if (w == "pread") printf "%.0f preads/s", 20000 / ms * 1000;
+      else if (w == "walk") printf "%d entries", n; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
   echo "$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms (system $(( (s1 - s0) * 1000 / tick )), $((f1 - f0)) minor faults)," \
-    "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, load $(cut -d' ' -f1 /proc/loadavg)" ;;
+    "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, $((r1 - r0)) device reads; ready line $(( (ready - launched) / 1000000 )) ms," \
+    "first stat $first_stat_us us; load $(cut -d' ' -f1 /proc/loadavg)" ;;
 *)
   echo "usage: bench/remote-probe.sh setup | run cold|warm|local [seq|par4|pread] | stop" >&2; exit 2 ;;
 esac

@@ -17,8 +17,8 @@ import java.util.concurrent.TimeoutException;
  * One cheap question to each service of a store a mount has just opened, asked while the mount
  * comes up: a root name, a Directory and a blob that nothing stores. A remote store's connection
  * is made and its request paths are loaded then rather than on the first access: the first
- * {@code stat} of a root over gRPC took 150 ms without this, 11-14 ms with it
- * (docs/performance.md, "Session 12"). A store that does not answer is reported, never fatal: the
+ * {@code stat} of a root over gRPC took 127-146 ms without this, 16-29 ms with it, and the ready
+ * line comes as much later (docs/performance.md, "Session 12"). A store that does not answer is reported, never fatal: the
  * mount serves what it can and recovers when the store is back, as it would later.
  */
 final class StoreContact {
