@@ -71,8 +71,9 @@ final class MountCommand implements Callable<Integer> {
 
     @Option(names = "--root-ttl", paramLabel = "DURATION", defaultValue = "1s", converter = DurationConverter.class,
             description = "How long the kernel may cache root names (roots can be added or re-pointed while "
-                    + "mounted), e.g. 1s, 500ms, 0. Default: ${DEFAULT-VALUE}. Content below a root never changes "
-                    + "and is cached without limit.")
+                    + "mounted), e.g. 1s, 500ms, 0. Names in use are asked for again in the background every "
+                    + "half of it. Default: ${DEFAULT-VALUE}. Content below a root never changes and is cached "
+                    + "without limit.")
     Duration rootTtl;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "4",

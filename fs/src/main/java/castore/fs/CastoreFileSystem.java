@@ -90,6 +90,8 @@ public final class CastoreFileSystem implements FileSystem {
     private final ConcurrentHashMap<Long, OpenFile> openFiles = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, RootListing> rootListings = new ConcurrentHashMap<>();
     private final FetchLatency rootLatency = new FetchLatency();
+    /** The catalog's answers given out, refreshed in the background while in use. */
+    private final RootAnswers rootAnswers;
     private final FetchLatency directoryLatency = new FetchLatency();
     private final FetchLatency blobLatency = new FetchLatency();
     /** Files read without a handle (zero-message opens), by node id. */
@@ -115,6 +117,7 @@ public final class CastoreFileSystem implements FileSystem {
         this.roots = roots;
         this.options = options;
         this.rootTtlNanos = saturatedNanos(options);
+        this.rootAnswers = new RootAnswers(roots, rootTtlNanos);
         this.problems = new ProblemLog(options.problems());
     }
 
@@ -248,20 +251,31 @@ public final class CastoreFileSystem implements FileSystem {
             return missingRoot();
         }
         Name rootName = Name.of(name);
-        Optional<Node> node;
+        Node node;
+        long validNanos;
         try {
-            node = rootLatency.time(() -> roots.get(rootName));
+            // Timed either way: answers from memory tell mayBlock that root lookups are quick again.
+            RootAnswers.Answer kept = rootLatency.time(() -> rootAnswers.fresh(rootName, System.nanoTime()));
+            if (kept != null) {
+                node = kept.node();
+                validNanos = rootAnswers.remainingNanos(kept, System.nanoTime());
+            } else {
+                Optional<Node> asked = rootLatency.time(() -> roots.get(rootName));
+                rootAnswers.record(rootName, asked, System.nanoTime());
+                if (asked.isEmpty()) {
+                    return missingRoot();
+                }
+                node = asked.get();
+                validNanos = rootTtlNanos;
+            }
         } catch (IOException | RuntimeException e) {
             problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
             throw new FuseException(Errno.EIO);
         }
-        if (node.isEmpty()) {
-            return missingRoot();
-        }
-        if (node.get() instanceof DirectoryNode d) {
+        if (node instanceof DirectoryNode d) {
             options.rootEntered().accept(d);
         }
-        return entry(reference(root, rootName, node.get()), rootTtlNanos);
+        return entry(reference(root, rootName, node), validNanos);
     }
 
     /** A name the root catalog does not have: cached for the root TTL, like the names it has. */
@@ -670,6 +684,7 @@ public final class CastoreFileSystem implements FileSystem {
         readers.clear();
         rootListings.values().forEach(RootListing::close);
         rootListings.clear();
+        rootAnswers.close();
         inodes.clear();
     }
 

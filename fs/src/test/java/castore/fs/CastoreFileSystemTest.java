@@ -427,7 +427,7 @@ class CastoreFileSystemTest {
     @Test
     void aRepointedRootGetsANewNode() throws Exception {
         trees.root("app", trees.dir("v", trees.file("1")));
-        var fs = mount();
+        var fs = mount(FsOptions.defaults().withRootTtl(Duration.ZERO)); // asked on every lookup (RootAnswersTest: with a TTL)
         Entry first = lookup(fs, ROOT, "app");
         trees.root("app", trees.dir("v", trees.file("2")));
         Entry second = lookup(fs, ROOT, "app");

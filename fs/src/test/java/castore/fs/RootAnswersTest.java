@@ -1,0 +1,238 @@
+package castore.fs;
+
+import static castore.fs.CastoreFileSystemTest.REQ;
+import static castore.fs.CastoreFileSystemTest.ROOT;
+import static castore.fs.CastoreFileSystemTest.assertErrno;
+import static castore.fs.CastoreFileSystemTest.bytes;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import castore.fuse.api.Entry;
+import castore.fuse.api.Errno;
+import castore.fuse.api.FuseException;
+import castore.model.Name;
+import castore.model.Node;
+import castore.service.RootService;
+import castore.service.memory.MemoryBlobService;
+import castore.service.memory.MemoryDirectoryService;
+import castore.service.memory.MemoryRootService;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Names in the mount root answered from memory within the root TTL and refreshed in the
+ * background while in use (RootAnswers), through the filesystem's lookups.
+ */
+class RootAnswersTest {
+    final MemoryBlobService blobs = new MemoryBlobService();
+    final MemoryDirectoryService directories = new MemoryDirectoryService();
+    final CountingRoots roots = new CountingRoots();
+    final Trees trees = new Trees(blobs, directories, roots);
+    final List<String> problems = new CopyOnWriteArrayList<>();
+    final List<CastoreFileSystem> mounted = new CopyOnWriteArrayList<>();
+
+    /** A catalog that counts who asks it, and can be made to fail. */
+    static final class CountingRoots implements RootService {
+        final MemoryRootService inner = new MemoryRootService();
+        final List<String> askedBy = new CopyOnWriteArrayList<>();
+        volatile boolean failing;
+
+        @Override
+        public Optional<Node> get(Name name) throws IOException {
+            askedBy.add(Thread.currentThread().getName());
+            if (failing) {
+                throw new IOException("catalog unreachable");
+            }
+            return inner.get(name);
+        }
+
+        @Override
+        public void put(Name name, Node node) throws IOException {
+            inner.put(name, node);
+        }
+
+        @Override
+        public boolean remove(Name name) throws IOException {
+            return inner.remove(name);
+        }
+
+        @Override
+        public Stream<Node.NamedNode> list() throws IOException {
+            return inner.list();
+        }
+
+        long askedByLookups() {
+            return askedBy.stream().filter(n -> !n.equals("castore-root-refresh")).count();
+        }
+
+        long askedByRefresher() {
+            return askedBy.stream().filter(n -> n.equals("castore-root-refresh")).count();
+        }
+    }
+
+    CastoreFileSystem mount(Duration ttl) {
+        var fs = new CastoreFileSystem(blobs, directories, roots, FsOptions.defaults().withRootTtl(ttl).withProblems(problems::add));
+        mounted.add(fs);
+        return fs;
+    }
+
+    @AfterEach
+    void unmount() {
+        mounted.forEach(CastoreFileSystem::destroy);
+    }
+
+    static Entry lookup(CastoreFileSystem fs, String name) throws FuseException {
+        return fs.lookup(REQ, ROOT, bytes(name));
+    }
+
+    static void sleep(long millis) throws InterruptedException {
+        Thread.sleep(millis);
+    }
+
+    @Test
+    void aNameLookedUpAgainWithinTheTtlIsAnsweredFromMemoryForWhatIsLeftOfIt() throws Exception {
+        trees.root("app", trees.file("1"));
+        var fs = mount(Duration.ofSeconds(30));
+
+        Entry first = lookup(fs, "app");
+        assertThat(first.entryValidNanos()).isEqualTo(TimeUnit.SECONDS.toNanos(30));
+        sleep(50);
+        Entry again = lookup(fs, "app");
+        assertThat(again.nodeId()).isEqualTo(first.nodeId());
+        assertThat(again.entryValidNanos()).as("what is left of the TTL")
+                .isLessThanOrEqualTo(TimeUnit.SECONDS.toNanos(30) - TimeUnit.MILLISECONDS.toNanos(50))
+                .isGreaterThan(TimeUnit.SECONDS.toNanos(29));
+        assertThat(roots.askedByLookups()).isEqualTo(1);
+    }
+
+    @Test
+    void namesInUseAreRefreshedInTheBackgroundSoTheirLookupsNeverWait() throws Exception {
+        trees.root("app", trees.file("1"));
+        trees.root("idle", trees.file("2"));
+        var fs = mount(Duration.ofSeconds(2));
+
+        lookup(fs, "app");
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(4500);
+        while (System.nanoTime() < end) {
+            Entry e = lookup(fs, "app");
+            assertThat(e.entryValidNanos()).isPositive().isLessThanOrEqualTo(TimeUnit.SECONDS.toNanos(2));
+            sleep(200);
+        }
+        assertThat(roots.askedByLookups()).as("only the first lookup asked the catalog").isEqualTo(1);
+        assertThat(roots.askedByRefresher()).as("refreshed every second").isBetween(3L, 6L);
+        assertThat(roots.askedBy).as("a name never looked up is never asked for").hasSize((int) (1 + roots.askedByRefresher()));
+    }
+
+    @Test
+    void aRepointedRootIsNeverHandedOutPastTheTtlAfterTheChange() throws Exception {
+        trees.root("app", trees.dir("v", trees.file("1")));
+        long ttl = TimeUnit.MILLISECONDS.toNanos(600);
+        var fs = mount(Duration.ofNanos(ttl));
+        Entry old = lookup(fs, "app");
+
+        sleep(150);
+        trees.root("app", trees.dir("v", trees.file("2")));
+        long changed = System.nanoTime();
+        Entry now = old;
+        while (now.nodeId() == old.nodeId()) {
+            long at = System.nanoTime();
+            now = lookup(fs, "app");
+            if (now.nodeId() == old.nodeId()) {
+                // The kernel would keep this answer until at + validity: never past the TTL after the
+                // change (plus the moment a refresh under way when it happened takes to come in).
+                assertThat(at + now.entryValidNanos()).isLessThanOrEqualTo(changed + ttl + TimeUnit.MILLISECONDS.toNanos(50));
+            }
+            assertThat(at - changed).as("seen within the TTL").isLessThan(ttl + TimeUnit.MILLISECONDS.toNanos(300));
+            sleep(20);
+        }
+        assertThat(CastoreFileSystemTest.read(fs, fs.lookup(REQ, now.nodeId(), bytes("v")).nodeId(), 0, 10)).isEqualTo("2");
+    }
+
+    @Test
+    void aRootRemovedFromTheCatalogIsGoneWithinTheTtl() throws Exception {
+        trees.root("app", trees.file("1"));
+        var fs = mount(Duration.ofMillis(400));
+        lookup(fs, "app");
+        roots.remove(Name.of("app"));
+        sleep(450);
+        assertThat(lookup(fs, "app").isNegative()).isTrue();
+    }
+
+    @Test
+    void whenTheCatalogFailsAnswersGoStaleAndLookupsReportIt() throws Exception {
+        trees.root("app", trees.file("1"));
+        var fs = mount(Duration.ofMillis(400));
+        lookup(fs, "app");
+        roots.failing = true;
+        sleep(450);
+        assertErrno(Errno.EIO, () -> lookup(fs, "app"));
+        assertThat(problems).anyMatch(p -> p.contains("catalog unreachable"));
+
+        roots.failing = false;
+        assertThat(lookup(fs, "app").isNegative()).as("back without remounting").isFalse();
+    }
+
+    @Test
+    void aZeroTtlAsksTheCatalogOnEveryLookup() throws Exception {
+        trees.root("app", trees.file("1"));
+        var fs = mount(Duration.ZERO);
+        for (int i = 0; i < 3; i++) {
+            assertThat(lookup(fs, "app").entryValidNanos()).isZero();
+        }
+        assertThat(roots.askedByLookups()).isEqualTo(3);
+        assertThat(roots.askedByRefresher()).isZero();
+    }
+
+    @Test
+    void namesIdleLongerThanTheActiveWindowAreNoLongerRefreshed() throws Exception {
+        trees.root("app", trees.file("1"));
+        var answers = new RootAnswers(roots, TimeUnit.MILLISECONDS.toNanos(200), TimeUnit.MILLISECONDS.toNanos(500));
+        try {
+            answers.record(Name.of("app"), roots.get(Name.of("app")), System.nanoTime());
+            sleep(1200);
+            long refreshed = roots.askedByRefresher();
+            assertThat(refreshed).as("refreshed while recently used").isPositive();
+            assertThat(answers.size()).as("dropped once idle").isZero();
+            sleep(400);
+            assertThat(roots.askedByRefresher()).as("no longer asked for").isEqualTo(refreshed);
+        } finally {
+            answers.close();
+        }
+    }
+
+    @Test
+    void theRefresherRunsOnlyWhileNamesAreKeptAndStopsWithTheSession() throws Exception {
+        trees.root("app", trees.file("1"));
+        var answers = new RootAnswers(roots, TimeUnit.MILLISECONDS.toNanos(200), TimeUnit.MILLISECONDS.toNanos(300));
+        try {
+            assertThat(answers.refreshing()).as("nothing kept yet").isFalse();
+            answers.record(Name.of("app"), roots.get(Name.of("app")), System.nanoTime());
+            assertThat(answers.refreshing()).isTrue();
+            awaitStopped(answers);
+            assertThat(answers.size()).as("idle, dropped").isZero();
+
+            answers.record(Name.of("app"), roots.get(Name.of("app")), System.nanoTime());
+            assertThat(answers.refreshing()).as("started again").isTrue();
+        } finally {
+            answers.close();
+        }
+        awaitStopped(answers);
+        answers.record(Name.of("app"), roots.get(Name.of("app")), System.nanoTime());
+        assertThat(answers.refreshing()).as("closed: nothing starts").isFalse();
+        assertThat(answers.size()).isZero();
+    }
+
+    private static void awaitStopped(RootAnswers answers) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (answers.refreshing() && System.nanoTime() < deadline) {
+            sleep(10);
+        }
+        assertThat(answers.refreshing()).isFalse();
+    }
+}
