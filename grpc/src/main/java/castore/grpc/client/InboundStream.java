@@ -32,9 +32,14 @@ final class InboundStream<T> implements Iterator<T>, AutoCloseable {
         this.what = what;
         this.context = Context.current().withCancellation();
         // The call belongs to our cancellable context, so the watchdog and close() can end it.
+        // Its callbacks run on the transport's thread: they only decode a message and queue it for
+        // the blocked reader (one message asked for at a time), and grpc's default executor would
+        // add a hand-over between threads to every message and to the close (a cold walk over a
+        // remote store is one such call per directory).
         Context previous = context.attach();
         try {
-            this.responses = ClientCalls.blockingServerStreamingCall(connection.channel, method, connection.streamOptions(), request);
+            this.responses = ClientCalls.blockingServerStreamingCall(connection.channel, method,
+                    connection.streamOptions().withExecutor(Runnable::run), request);
         } finally {
             context.detach(previous);
         }
