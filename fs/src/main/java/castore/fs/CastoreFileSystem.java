@@ -253,24 +253,26 @@ public final class CastoreFileSystem implements FileSystem {
         Name rootName = Name.of(name);
         Node node;
         long validNanos;
-        try {
-            // Timed either way: answers from memory tell mayBlock that root lookups are quick again.
-            RootAnswers.Answer kept = rootLatency.time(() -> rootAnswers.fresh(rootName, System.nanoTime()));
-            if (kept != null) {
-                node = kept.node();
-                validNanos = rootAnswers.remainingNanos(kept, System.nanoTime());
-            } else {
-                Optional<Node> asked = rootLatency.time(() -> roots.get(rootName));
-                rootAnswers.record(rootName, asked, System.nanoTime());
-                if (asked.isEmpty()) {
-                    return missingRoot();
-                }
-                node = asked.get();
-                validNanos = rootTtlNanos;
+        long now = System.nanoTime();
+        RootAnswers.Answer kept = rootAnswers.fresh(rootName, now);
+        if (kept != null) {
+            node = kept.node();
+            validNanos = rootAnswers.remainingNanos(kept.askedAt(), now);
+        } else {
+            Optional<Node> asked;
+            try {
+                asked = rootLatency.time(() -> roots.get(rootName));
+            } catch (IOException | RuntimeException e) {
+                problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
+                throw new FuseException(Errno.EIO);
             }
-        } catch (IOException | RuntimeException e) {
-            problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
-            throw new FuseException(Errno.EIO);
+            rootAnswers.record(rootName, asked, now);
+            if (asked.isEmpty()) {
+                return missingRoot();
+            }
+            node = asked.get();
+            // Counted from when it was asked for, like an answer from memory.
+            validNanos = rootAnswers.enabled() ? rootAnswers.remainingNanos(now, System.nanoTime()) : rootTtlNanos;
         }
         if (node instanceof DirectoryNode d) {
             options.rootEntered().accept(d);

@@ -7,7 +7,9 @@ import java.io.IOException;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -15,37 +17,50 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>A name in the mount root is valid for the root TTL, after which the kernel asks again, and
  * over a remote store every such lookup waited for a round trip (0.5-13 ms over loopback in a
- * fresh mount, tens of ms to an object store): once per TTL on every root in use, and in the
- * middle of whatever walk or build needed it. Here an answer is kept with the time it came in; a
- * lookup within the TTL of that time is answered from memory, valid for what is left of the TTL,
- * so the kernel never holds a name longer than the TTL after the catalog said so (the guarantee
- * of asking every time). A background thread asks the catalog again for every name looked up
- * in the last {@link #activeNanos}, every half TTL, so names in use stay fresh and their
- * lookups never wait; a name gone from the catalog is dropped, a re-pointed one replaced. When
- * the catalog cannot be asked the answers go stale and lookups ask it themselves, with its
- * errors. Names the catalog does not have are not kept (the kernel caches those itself).
+ * fresh mount, tens of ms to an object store): once per TTL on every root in use, in the middle
+ * of whatever walk or build needed it. Here an answer is kept with the time its request was
+ * sent; a lookup less than a TTL after that is answered from memory, valid for what is left of
+ * the TTL, so the kernel never holds a name longer than the TTL after the catalog was asked for
+ * it (what asking on every lookup guaranteed). A background thread asks again, on virtual
+ * threads (a few at a time, so one slow answer holds up no other), for every name looked up in
+ * the last {@link #ACTIVE_TTLS} TTLs whose answer is half a TTL old; a name gone from the
+ * catalog is dropped, a re-pointed one replaced, and an answer only ever replaced by one asked
+ * for later. Names unused for longer are dropped (the kernel asks again at least once per TTL
+ * while a name is in use), and the thread ends when none are left. When the catalog cannot be
+ * asked, the answers go stale and lookups ask it themselves, with its errors. Names the catalog
+ * does not have are not kept (the kernel caches those itself).
  *
- * <p>The thread runs only while names are kept (it ends once the last one has been idle for the
- * active window) and until {@link #close}. TTLs under {@link #MIN_REFRESH_TTL_NANOS} get none:
- * answers are then only reused within their TTL.
+ * <p>TTLs under {@link #MIN_TTL_NANOS} keep nothing: every lookup asks the catalog, as before.
  */
 final class RootAnswers implements AutoCloseable {
-    /** Below this TTL, refreshing every half TTL would ask the catalog too often to be worth it. */
-    static final long MIN_REFRESH_TTL_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
-    /** Names not looked up for this long are no longer refreshed (nor kept). */
-    static final long DEFAULT_ACTIVE_NANOS = TimeUnit.MINUTES.toNanos(1);
+    /** Below this TTL nothing is kept: refreshing every half TTL would ask the catalog too often. */
+    static final long MIN_TTL_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+    /** Names looked up within this many TTLs are refreshed; older ones are dropped. */
+    static final int ACTIVE_TTLS = 4;
+    /** Refreshes under way at once. */
+    static final int PARALLEL_REFRESHES = 8;
+    /** The refresher looks at least this often (a very long TTL still gets idle names dropped). */
+    private static final long MAX_TICK_NANOS = TimeUnit.MINUTES.toNanos(1);
 
-    /** An answer of the catalog and when it came in. */
-    record Answer(Node node, long answeredAt) {
+    /** An answer of the catalog and when it was asked for. */
+    record Answer(Node node, long askedAt) {
     }
 
     private static final class Kept {
         volatile Answer answer;
         volatile long lastUsed;
+        final AtomicBoolean refreshing = new AtomicBoolean();
 
         Kept(Answer answer, long lastUsed) {
             this.answer = answer;
             this.lastUsed = lastUsed;
+        }
+
+        /** Takes {@code newer} unless the kept answer was asked for later. */
+        synchronized void offer(Answer newer) {
+            if (newer.askedAt() - answer.askedAt() > 0) {
+                answer = newer;
+            }
         }
     }
 
@@ -53,46 +68,43 @@ final class RootAnswers implements AutoCloseable {
     private final long ttlNanos;
     private final long activeNanos;
     private final Map<Name, Kept> kept = new ConcurrentHashMap<>();
+    private final Semaphore refreshes = new Semaphore(PARALLEL_REFRESHES);
     private final Object lifecycle = new Object();
     private Thread refresher;
     private volatile boolean closed;
 
     RootAnswers(RootService roots, long ttlNanos) {
-        this(roots, ttlNanos, DEFAULT_ACTIVE_NANOS);
-    }
-
-    RootAnswers(RootService roots, long ttlNanos, long activeNanos) {
         this.roots = roots;
         this.ttlNanos = ttlNanos;
-        this.activeNanos = activeNanos;
+        this.activeNanos = ttlNanos > Long.MAX_VALUE / ACTIVE_TTLS ? Long.MAX_VALUE : ttlNanos * ACTIVE_TTLS;
     }
 
-    /** Whether answers are kept at all (a TTL of 0 asks the catalog on every lookup). */
+    /** Whether answers are kept at all (not for a TTL under {@link #MIN_TTL_NANOS}). */
     boolean enabled() {
-        return ttlNanos > 0;
+        return ttlNanos >= MIN_TTL_NANOS;
     }
 
-    /** The kept answer for {@code name} if it came in less than a TTL ago; null otherwise. */
+    /** The kept answer for {@code name} if it was asked for less than a TTL before {@code now}; null otherwise. */
     Answer fresh(Name name, long now) {
         Kept k = kept.get(name);
         if (k == null) {
             return null;
         }
         Answer a = k.answer;
-        if (now - a.answeredAt() >= ttlNanos) {
+        if (now - a.askedAt() >= ttlNanos) {
             return null;
         }
         k.lastUsed = now;
         return a;
     }
 
-    /** How long an answer that came in at {@code answeredAt} stays valid from {@code now} (0 once expired). */
-    long remainingNanos(Answer answer, long now) {
-        return Math.max(0, ttlNanos - (now - answer.answeredAt()));
+    /** How long an answer asked for at {@code askedAt} stays valid from {@code now} (0 once expired). */
+    long remainingNanos(long askedAt, long now) {
+        return Math.max(0, ttlNanos - (now - askedAt));
     }
 
-    /** Keeps the catalog's answer for {@code name}, which came in at {@code answeredAt}; empty: drops it. */
-    void record(Name name, Optional<Node> node, long answeredAt) {
+    /** Keeps the catalog's answer for {@code name}, asked for at {@code askedAt}; empty: drops the name. */
+    void record(Name name, Optional<Node> node, long askedAt) {
         if (!enabled() || closed) {
             return;
         }
@@ -100,17 +112,11 @@ final class RootAnswers implements AutoCloseable {
             kept.remove(name);
             return;
         }
-        Answer answer = new Answer(node.get(), answeredAt);
-        Kept k = kept.get(name);
-        if (k == null) {
-            kept.put(name, new Kept(answer, answeredAt));
-            startRefresher();
-        } else {
-            if (answeredAt - k.answer.answeredAt() > 0) {
-                k.answer = answer;
-            }
-            k.lastUsed = answeredAt;
-        }
+        Answer answer = new Answer(node.get(), askedAt);
+        Kept k = kept.computeIfAbsent(name, n -> new Kept(answer, askedAt));
+        k.offer(answer);
+        k.lastUsed = System.nanoTime();
+        startRefresher();
     }
 
     /** Names kept (for tests). */
@@ -118,71 +124,89 @@ final class RootAnswers implements AutoCloseable {
         return kept.size();
     }
 
-    private void startRefresher() {
-        if (ttlNanos < MIN_REFRESH_TTL_NANOS) {
-            return;
-        }
-        synchronized (lifecycle) {
-            if (refresher == null && !closed) {
-                refresher = Thread.ofPlatform().name("castore-root-refresh").daemon(true).start(this::refreshLoop);
-            }
-        }
-    }
-
-    /** Runs while names are kept: once the last one is dropped (idle), the thread ends until the next is kept. */
-    private void refreshLoop() {
-        long period = ttlNanos / 2;
-        while (true) {
-            LockSupport.parkNanos(period);
-            if (closed || Thread.interrupted()) {
-                return;
-            }
-            refreshAll();
-            synchronized (lifecycle) {
-                if (closed || kept.isEmpty()) {
-                    if (refresher == Thread.currentThread()) {
-                        refresher = null;
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    /** Whether a refresher thread is running (for tests). */
+    /** Whether the refresher thread is running (for tests). */
     boolean refreshing() {
         synchronized (lifecycle) {
             return refresher != null && refresher.isAlive();
         }
     }
 
-    /** Asks the catalog again for every name in use; drops names idle too long or gone. */
-    void refreshAll() {
-        for (var e : kept.entrySet()) {
-            if (closed) {
-                return;
-            }
-            Name name = e.getKey();
-            Kept k = e.getValue();
-            if (System.nanoTime() - k.lastUsed > activeNanos) {
-                kept.remove(name, k);
-                continue;
-            }
-            Optional<Node> node;
-            try {
-                node = roots.get(name);
-            } catch (IOException | RuntimeException failed) {
-                continue; // the answer goes stale; the next lookup asks and reports the error
-            }
-            long answeredAt = System.nanoTime();
-            if (node.isEmpty()) {
-                kept.remove(name, k);
-            } else if (answeredAt - k.answer.answeredAt() > 0) {
-                k.answer = new Answer(node.get(), answeredAt);
+    private void startRefresher() {
+        synchronized (lifecycle) {
+            if (!closed && (refresher == null || !refresher.isAlive())) {
+                refresher = Thread.ofPlatform().name("castore-root-refresh").daemon(true).start(this::refreshLoop);
             }
         }
     }
 
+    /** Runs while names are kept: once the last one is dropped, the thread ends until the next is kept. */
+    private void refreshLoop() {
+        long tick = Math.min(ttlNanos / 4, MAX_TICK_NANOS);
+        try {
+            while (true) {
+                LockSupport.parkNanos(tick);
+                if (closed || Thread.interrupted()) {
+                    return;
+                }
+                refreshDue();
+                synchronized (lifecycle) {
+                    // Decided and given up under the lock record() starts a refresher with.
+                    if (closed || kept.isEmpty()) {
+                        if (refresher == Thread.currentThread()) {
+                            refresher = null;
+                        }
+                        return;
+                    }
+                }
+            }
+        } finally {
+            synchronized (lifecycle) {
+                if (refresher == Thread.currentThread()) {
+                    refresher = null;
+                }
+            }
+        }
+    }
+
+    /** Drops names unused too long; asks again for those in use whose answer is half a TTL old. */
+    private void refreshDue() {
+        long now = System.nanoTime();
+        for (var e : kept.entrySet()) {
+            Name name = e.getKey();
+            Kept k = e.getValue();
+            if (now - k.lastUsed > activeNanos) {
+                kept.remove(name, k);
+            } else if (now - k.answer.askedAt() >= ttlNanos / 2 && !closed && refreshes.tryAcquire()) {
+                if (k.refreshing.compareAndSet(false, true)) {
+                    Thread.ofVirtual().name("castore-root-refresh").start(() -> refresh(name, k));
+                } else {
+                    refreshes.release();
+                }
+            }
+        }
+    }
+
+    private void refresh(Name name, Kept k) {
+        try {
+            long askedAt = System.nanoTime();
+            Optional<Node> node = roots.get(name);
+            if (closed) {
+                return;
+            }
+            if (node.isEmpty()) {
+                kept.remove(name, k);
+            } else {
+                k.offer(new Answer(node.get(), askedAt));
+            }
+        } catch (IOException | RuntimeException failed) {
+            // The answer goes stale; the next lookup asks the catalog itself and reports the error.
+        } finally {
+            k.refreshing.set(false);
+            refreshes.release();
+        }
+    }
+
+    /** Stops refreshing and forgets every answer; refreshes under way finish unheeded. */
     @Override
     public void close() {
         Thread t;
