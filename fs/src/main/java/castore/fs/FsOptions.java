@@ -12,7 +12,9 @@ import java.util.function.Consumer;
  * @param xattrs         whether the digest extended attributes are served; without them xattr
  *                       requests get ENOSYS, which the kernel remembers and shows as EOPNOTSUPP
  * @param rootTtl        how long the kernel may cache names in the mount root (roots can be
- *                       re-pointed); everything below a root is cached for as long as the kernel likes
+ *                       re-pointed), counted from when the catalog was asked; names in use are asked
+ *                       for again in the background ({@link RootAnswers}); everything below a root
+ *                       is cached for as long as the kernel likes
  * @param readAheadBytes size of one read-ahead window for sequential readers; 0 turns read-ahead off
  * @param zeroMessageOpens answer OPEN (and OPENDIR, unless the root may be listed) with ENOSYS, so
  *                       the kernel opens files and directories itself, keeping page and directory
