@@ -130,6 +130,54 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * A root in use is kept fresh in the background: re-pointed on the daemon, the mount shows
+     * its new content within the root TTL (and never the old one again); removed, it is gone.
+     */
+    @Test
+    void aRootInUseRepointedOrRemovedOnTheDaemonShowsWithinTheTtl() throws Exception {
+        FuseAvailability.requireMountable();
+        Path one = Files.createDirectories(tmp.resolve("one"));
+        Files.writeString(one.resolve("v"), "1");
+        Path two = Files.createDirectories(tmp.resolve("two"));
+        Files.writeString(two.resolve("v"), "2");
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        Process server = startUnixDaemon(socket);
+        Process mount = null;
+        Duration ttl = Duration.ofMillis(500);
+        try {
+            importAs(address, "app", one);
+            mount = startMountWithStderr(tmp.resolve("mount.stderr"), address, mnt, "--root-ttl", ttl.toMillis() + "ms");
+            Path v = mnt.resolve("app").resolve("v");
+            for (Instant end = Instant.now().plusMillis(1500); Instant.now().isBefore(end); Thread.sleep(50)) {
+                assertThat(Files.readString(v)).isEqualTo("1"); // in use: its answer is refreshed
+            }
+
+            importAs(address, "app", two);
+            Instant changed = Instant.now();
+            while (Files.readString(v).equals("1")) {
+                assertThat(Duration.between(changed, Instant.now())).as("the new tree within the TTL").isLessThan(ttl.plusSeconds(2));
+                Thread.sleep(20);
+            }
+            for (Instant end = Instant.now().plusMillis(1500); Instant.now().isBefore(end); Thread.sleep(50)) {
+                assertThat(Files.readString(v)).as("never the old tree again").isEqualTo("2");
+            }
+
+            Cli.Result removed = new Cli(address).run("rm", "app");
+            assertThat(removed.exit()).as(removed.stderr()).isZero();
+            Instant gone = Instant.now();
+            while (Files.exists(mnt.resolve("app"))) {
+                assertThat(Duration.between(gone, Instant.now())).as("gone within the TTL").isLessThan(ttl.plusSeconds(2));
+                Thread.sleep(20);
+            }
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+        }
+    }
+
+    /**
      * A mount over a daemon that is not there yet comes up all the same (its first questions to
      * the store time out), says so on stderr, fails reads with EIO, and serves the tree once the
      * daemon is started and the import is done, without remounting.
@@ -336,6 +384,11 @@ class RemoteEndToEndTest {
     private Process startUnixDaemon(Path socket) throws Exception {
         return startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(), "--listen", "unix://" + socket),
                 () -> Files.exists(socket));
+    }
+
+    private static void importAs(String address, String name, Path tree) {
+        Cli.Result imported = new Cli(address).run("import", "--quiet", "--name", name, tree.toString());
+        assertThat(imported.exit()).as(imported.stderr()).isZero();
     }
 
     private static void importTree(String address, Path tree) {
