@@ -147,14 +147,14 @@ class RemoteEndToEndTest {
         Process mount = null;
         Duration ttl = Duration.ofMillis(500);
         try {
-            importAs(address, "app", one);
+            importTree(address, one, "--name", "app");
             mount = startMountWithStderr(tmp.resolve("mount.stderr"), address, mnt, "--root-ttl", ttl.toMillis() + "ms");
             Path v = mnt.resolve("app").resolve("v");
             for (Instant end = Instant.now().plusMillis(1500); Instant.now().isBefore(end); Thread.sleep(50)) {
                 assertThat(Files.readString(v)).isEqualTo("1"); // in use: its answer is refreshed
             }
 
-            importAs(address, "app", two);
+            importTree(address, two, "--name", "app");
             Instant changed = Instant.now();
             while (Files.readString(v).equals("1")) {
                 assertThat(Duration.between(changed, Instant.now())).as("the new tree within the TTL").isLessThan(ttl.plusSeconds(2));
@@ -386,13 +386,12 @@ class RemoteEndToEndTest {
                 () -> Files.exists(socket));
     }
 
-    private static void importAs(String address, String name, Path tree) {
-        Cli.Result imported = new Cli(address).run("import", "--quiet", "--name", name, tree.toString());
-        assertThat(imported.exit()).as(imported.stderr()).isZero();
-    }
-
-    private static void importTree(String address, Path tree) {
-        Cli.Result imported = new Cli(address).run("import", "--quiet", tree.toString());
+    /** {@code castore import --quiet OPTIONS... TREE} to {@code address}, which must succeed. */
+    private static void importTree(String address, Path tree, String... options) {
+        List<String> args = new ArrayList<>(List.of("--quiet"));
+        args.addAll(List.of(options));
+        args.add(tree.toString());
+        Cli.Result imported = new Cli(address).run("import", args.toArray(String[]::new));
         assertThat(imported.exit()).as(imported.stderr()).isZero();
     }
 

@@ -51,9 +51,8 @@ final class RootAnswers implements AutoCloseable {
         volatile long lastUsed;
         final AtomicBoolean refreshing = new AtomicBoolean();
 
-        Kept(Answer answer, long lastUsed) {
+        Kept(Answer answer) {
             this.answer = answer;
-            this.lastUsed = lastUsed;
         }
 
         /** Takes {@code newer} unless the kept answer was asked for later. */
@@ -113,7 +112,7 @@ final class RootAnswers implements AutoCloseable {
             return;
         }
         Answer answer = new Answer(node.get(), askedAt);
-        Kept k = kept.computeIfAbsent(name, n -> new Kept(answer, askedAt));
+        Kept k = kept.computeIfAbsent(name, n -> new Kept(answer));
         k.offer(answer);
         k.lastUsed = System.nanoTime();
         startRefresher();
