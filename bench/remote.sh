@@ -36,8 +36,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./mvnw -B -q -pl s3 -am package -DskipTests
-./mvnw -B -q -pl s3 dependency:build-classpath -Dmdep.outputFile="$work/cp.txt" >/dev/null
+# One reactor for both goals: the s3 module's classpath names core's freshly built jar, so this
+# also works on a machine whose ~/.m2 holds no castore artifacts. Each module writes the file in
+# turn; s3 comes last.
+./mvnw -B -q -pl s3 -am package dependency:build-classpath -DskipTests -Dmdep.outputFile="$work/cp.txt"
 cp="s3/target/castore-s3-0.1.0-SNAPSHOT.jar:core/target/castore-core-0.1.0-SNAPSHOT.jar:$(cat "$work/cp.txt")"
 
 start_s3proxy() {
