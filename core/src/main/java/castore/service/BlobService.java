@@ -17,6 +17,17 @@ public interface BlobService extends AutoCloseable {
     /** A random-access reader, or empty if the blob is absent. */
     Optional<BlobReader> open(B3Digest digest) throws IOException;
 
+    /**
+     * {@link #open(B3Digest)} for a blob whose size the caller already has (from the file node
+     * that names it): a service in front of a remote store may then fetch a small blob whole, in
+     * one request, instead of asking for its chunk list first. The reader is the same either
+     * way: verified, and of the blob's real size, whatever {@code size} says. The default ignores
+     * the size.
+     */
+    default Optional<BlobReader> open(B3Digest digest, long size) throws IOException {
+        return open(digest);
+    }
+
     /** A writer for a new blob; {@link BlobWriter#finish()} stores it and returns its digest. */
     BlobWriter create() throws IOException;
 

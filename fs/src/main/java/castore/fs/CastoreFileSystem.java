@@ -406,7 +406,7 @@ public final class CastoreFileSystem implements FileSystem {
     private BlobReader openBlob(FileNode file) throws FuseException {
         BlobReader reader;
         try {
-            reader = blobLatency.time(() -> blobs.open(file.digest())).orElse(null);
+            reader = blobLatency.time(() -> blobs.open(file.digest(), file.size())).orElse(null);
         } catch (IOException | RuntimeException e) {
             throw eio(file.digest(), "blob " + file.digest() + " unreadable: " + e.getMessage());
         }

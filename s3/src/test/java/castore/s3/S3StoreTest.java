@@ -13,6 +13,7 @@ import castore.model.Name;
 import castore.model.Node;
 import castore.model.SymlinkNode;
 import castore.service.BlobReader;
+import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
 import castore.service.CorruptedDataException;
@@ -157,6 +158,32 @@ class S3StoreTest {
             w.write(data, 0, data.length);
         }
         assertThat(store.blobs().has(Blake3.digest(data))).isFalse();
+    }
+
+    @Test
+    void readChunkServesChunksAndWholeBlobsCheckedAndNothingElse() throws IOException {
+        byte[] small = random(3000, 11);
+        B3Digest smallDigest = writeBlob(store, small);
+        byte[] large = random(900_000, 12);
+        B3Digest largeDigest = writeBlob(store, large);
+        List<ChunkMeta> chunks = store.blobs().chunks(largeDigest).orElseThrow();
+        assertThat(chunks).hasSizeGreaterThan(1);
+        BlobService blobs = store.blobs();
+        // A one-chunk blob and a chunk: one object each.
+        assertThat(blobs.readChunk(new ChunkMeta(smallDigest, small.length))).hasValueSatisfying(b -> assertThat(b).isEqualTo(small));
+        ChunkMeta second = chunks.get(1);
+        assertThat(blobs.readChunk(second)).hasValueSatisfying(b -> assertThat(Blake3.digest(b)).isEqualTo(second.digest()));
+        // A blob stored as a chunk list is read whole the default way.
+        assertThat(blobs.readChunk(new ChunkMeta(largeDigest, large.length))).hasValueSatisfying(b -> assertThat(b).isEqualTo(large));
+        assertThat(blobs.readChunk(new ChunkMeta(Blake3.digest(new byte[] {5}), 1))).isEmpty();
+        assertThatThrownBy(() -> blobs.readChunk(new ChunkMeta(smallDigest, small.length + 1)))
+                .isInstanceOf(CorruptedDataException.class).hasMessageContaining("3000 bytes");
+        byte[] bad = random(small.length, 13);
+        try (var client = server.client()) {
+            client.putObject(b -> b.bucket(BUCKET).key(prefix + "/" + Keys.chunk(smallDigest)), RequestBody.fromBytes(bad));
+        }
+        assertThatThrownBy(() -> blobs.readChunk(new ChunkMeta(smallDigest, small.length)))
+                .isInstanceOf(CorruptedDataException.class).hasMessageContaining(smallDigest.toString());
     }
 
     @Test

@@ -54,6 +54,11 @@ public final class CachingBlobService implements BlobService {
     private static final long BIND_AT_CLOSE_SECONDS = 5;
     /** Chunks a random reader keeps of those it read from disk (see {@link Reader}). */
     private static final int RECENT = 8;
+    /**
+     * Blobs up to this size are fetched whole by {@link #open(B3Digest, long)}: the largest chunk
+     * FastCDC cuts (tvix's parameters), so most blobs this small are one chunk anyway.
+     */
+    static final long WHOLE_FETCH_MAX = 512 * 1024;
 
     private final BlobService inner;
     private final TieredCache<byte[]> chunks;
@@ -186,6 +191,47 @@ public final class CachingBlobService implements BlobService {
         return list.isEmpty() ? Optional.empty() : Optional.of(new Reader(digest, list.get()));
     }
 
+    /**
+     * A small blob that is not cached is fetched whole, with one request ({@link
+     * BlobService#readChunk} of the blob digest: one Read over gRPC, one GET over S3), and kept as
+     * a chunk of its own, as a one-chunk blob is; {@link #open(B3Digest)} alone asks for the chunk
+     * list first, a second round trip for every small file a mount opens cold. Whatever goes
+     * wrong that way (not found so, a size or digest that does not match) is left to the usual
+     * way, which finds it again and reports it.
+     */
+    @Override
+    public Optional<BlobReader> open(B3Digest digest, long size) throws IOException {
+        fetchWholeIfSmall(digest, size);
+        return open(digest);
+    }
+
+    private void fetchWholeIfSmall(B3Digest digest, long size) throws IOException {
+        if (size > 0 && size <= WHOLE_FETCH_MAX && !chunks.contains(digest) && !chunkLists.contains(digest)) {
+            fetchWhole(new ChunkMeta(digest, size));
+        }
+    }
+
+    private void fetchWhole(ChunkMeta blob) throws IOException {
+        try {
+            chunkLoads.get(blob.digest(), () -> {
+                Optional<byte[]> raced = chunks.get(blob.digest(), true);
+                if (raced.isPresent()) {
+                    return raced.get();
+                }
+                byte[] data = inner.readChunk(blob).orElseThrow(() -> new NotFoundException("blob " + blob.digest()));
+                if (data.length != blob.size()) { // verified against the digest by the inner service (its contract)
+                    throw new CorruptedDataException("blob " + blob.digest() + " has " + data.length + " bytes, not " + blob.size());
+                }
+                fetches.incrementAndGet();
+                fetchedBytes.addAndGet(data.length);
+                chunks.put(blob.digest(), data);
+                return data;
+            });
+        } catch (NotFoundException | CorruptedDataException e) {
+            // the usual way, next
+        }
+    }
+
     /** Whether {@code chunk} is in the memory tier (for tests). */
     boolean inMemory(B3Digest chunk) {
         return chunks.peekMemory(chunk).isPresent();
@@ -229,8 +275,12 @@ public final class CachingBlobService implements BlobService {
         });
     }
 
-    /** Fetches every chunk of {@code blob} now (on the calling thread), for closure prefetch. */
-    void fetchAll(B3Digest blob) throws IOException {
+    /**
+     * Fetches every chunk of {@code blob} now (on the calling thread), for closure prefetch;
+     * {@code size} (the file node's) as for {@link #open(B3Digest, long)}: one request for a small blob.
+     */
+    void fetchAll(B3Digest blob, long size) throws IOException {
+        fetchWholeIfSmall(blob, size);
         Optional<List<ChunkMeta>> list = chunks(blob);
         if (list.isEmpty()) {
             return;

@@ -105,7 +105,7 @@ public final class Prefetcher {
     private final class ClosureWalk {
         private final B3Digest root;
         private final CompletableFuture<ClosureResult> future;
-        private final LinkedBlockingQueue<B3Digest> blobQueue = new LinkedBlockingQueue<>();
+        private final LinkedBlockingQueue<FileNode> blobQueue = new LinkedBlockingQueue<>();
         private final Set<B3Digest> seenDirectories = ConcurrentHashMap.newKeySet();
         private final Set<B3Digest> queuedBlobs = ConcurrentHashMap.newKeySet();
         private final AtomicLong dirs = new AtomicLong();
@@ -145,7 +145,7 @@ public final class Prefetcher {
             for (var node : dir.entries().values()) {
                 // File contents only into a disk cache: a whole tree would just churn the memory tier.
                 if (node instanceof FileNode f && blobs != null && blobs.onDisk() && queuedBlobs.add(f.digest())) {
-                    blobQueue.add(f.digest());
+                    blobQueue.add(f);
                 }
             }
         }
@@ -214,10 +214,10 @@ public final class Prefetcher {
         }
 
         private void fetchQueuedBlobs() {
-            B3Digest digest;
-            while (!future.isCancelled() && (digest = blobQueue.poll()) != null) {
+            FileNode file;
+            while (!future.isCancelled() && (file = blobQueue.poll()) != null) {
                 try {
-                    blobs.fetchAll(digest);
+                    blobs.fetchAll(file.digest(), file.size());
                     files.incrementAndGet();
                 } catch (IOException | RuntimeException e) {
                     failures.incrementAndGet();

@@ -3,6 +3,7 @@ package castore.service.cache;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import castore.hash.Blake3;
 import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.FileNode;
@@ -23,6 +24,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -102,6 +105,82 @@ class CachingServicesTest {
             assertThat(readAll(store, digest)).isEqualTo(data);
         }
         assertThat(remote.chunkReads).hasValue(1);
+    }
+
+    static byte[] readAll(BlobReader r) throws IOException {
+        ByteBuffer all = ByteBuffer.allocate((int) r.size());
+        while (all.hasRemaining()) {
+            assertThat(r.read(all.position(), all)).isPositive();
+        }
+        return all.array();
+    }
+
+    @Test
+    void aSmallBlobOpenedWithItsSizeIsFetchedWholeWithOneRequestAndKept() throws IOException {
+        byte[] data = random(1000, 21);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0));
+             BlobReader r = store.blobs().open(digest, data.length).orElseThrow()) {
+            assertThat(r.size()).isEqualTo(data.length);
+            assertThat(readAll(r)).isEqualTo(data);
+        }
+        assertThat(remote.listGets).hasValue(0);
+        assertThat(remote.chunkReads).hasValue(1);
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0));
+             BlobReader r = store.blobs().open(digest, data.length).orElseThrow()) {
+            assertThat(readAll(r)).isEqualTo(data);
+        }
+        assertThat(remote.chunkReads).hasValue(1);
+    }
+
+    @Test
+    void concurrentOpensOfOneSmallBlobFetchItOnce() throws Exception {
+        byte[] data = random(5000, 22);
+        B3Digest digest = remote.add(data);
+        remote.gate = new CountDownLatch(1);
+        try (Store store = cached(config(dir, 1L << 30, 0));
+             var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<byte[]>> reads = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                reads.add(pool.submit(() -> {
+                    try (BlobReader r = store.blobs().open(digest, data.length).orElseThrow()) {
+                        return readAll(r);
+                    }
+                }));
+            }
+            Thread.sleep(200); // let them all reach the gate
+            remote.gate.countDown();
+            for (Future<byte[]> read : reads) {
+                assertThat(read.get()).isEqualTo(data);
+            }
+        }
+        assertThat(remote.chunkReads).hasValue(1);
+        assertThat(remote.listGets).hasValue(0);
+    }
+
+    @Test
+    void aSmallBlobTheRemoteCannotServeWholeOrAWrongSizeTakeTheUsualWay() throws IOException {
+        // Two chunks: the remote has no chunk under the blob digest.
+        byte[] twoChunks = random(FakeRemote.CHUNK + 300, 23);
+        B3Digest split = remote.add(twoChunks);
+        byte[] small = random(700, 24);
+        B3Digest one = remote.add(small);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            try (BlobReader r = store.blobs().open(split, twoChunks.length).orElseThrow()) {
+                assertThat(readAll(r)).isEqualTo(twoChunks);
+            }
+            // A size that is not the blob's: the reader still has the real size and bytes (the
+            // mount refuses the mismatch itself), and the cache keeps nothing wrong.
+            try (BlobReader r = store.blobs().open(one, small.length + 1).orElseThrow()) {
+                assertThat(r.size()).isEqualTo(small.length);
+                assertThat(readAll(r)).isEqualTo(small);
+            }
+            try (BlobReader r = store.blobs().open(one, small.length).orElseThrow()) {
+                assertThat(readAll(r)).isEqualTo(small);
+            }
+            assertThat(store.blobs().open(Blake3.digest(new byte[] {1}), 1)).isEmpty();
+        }
     }
 
     @Test

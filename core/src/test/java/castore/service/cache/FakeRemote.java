@@ -30,6 +30,8 @@ final class FakeRemote {
     final Map<B3Digest, List<ChunkMeta>> lists = new ConcurrentHashMap<>();
     final Map<B3Digest, byte[]> chunks = new ConcurrentHashMap<>();
     final AtomicInteger chunkReads = new AtomicInteger();
+    /** Requests for a blob's chunk list: {@code chunks} and {@code open}. */
+    final AtomicInteger listGets = new AtomicInteger();
     final AtomicInteger directoryGets = new AtomicInteger();
     final AtomicInteger recursiveGets = new AtomicInteger();
     /** When not negative, recursive gets fail after sending this many Directories. */
@@ -85,6 +87,7 @@ final class FakeRemote {
         @Override
         public Optional<BlobReader> open(B3Digest digest) throws IOException {
             check();
+            listGets.incrementAndGet();
             List<ChunkMeta> list = lists.get(digest);
             if (list == null) {
                 return Optional.empty();
@@ -140,6 +143,7 @@ final class FakeRemote {
         @Override
         public Optional<List<ChunkMeta>> chunks(B3Digest digest) throws IOException {
             check();
+            listGets.incrementAndGet();
             return Optional.ofNullable(lists.get(digest));
         }
     };
