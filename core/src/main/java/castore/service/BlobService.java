@@ -1,5 +1,6 @@
 package castore.service;
 
+import castore.hash.Blake3;
 import castore.model.B3Digest;
 import java.io.IOException;
 import java.util.List;
@@ -60,10 +61,19 @@ public interface BlobService extends AutoCloseable {
      * against the digest; empty if this service cannot serve it by chunk digest (then read it
      * as a range of its blob). A cache in front of a remote store fetches chunks with it: one
      * request, one hash, none of the blob reader's read-ahead. The default reads
-     * {@link #openChunk}, whose readers verify what they return.
+     * {@link #openChunk} ({@link #readVerified}).
      */
     default Optional<byte[]> readChunk(ChunkMeta chunk) throws IOException {
-        Optional<BlobReader> opened = openChunk(chunk.digest());
+        return readVerified(openChunk(chunk.digest()), chunk);
+    }
+
+    /**
+     * All the bytes of {@code opened}, which must be exactly {@code chunk}: its size, and its
+     * digest, hashed here. A reader of a blob checks each of its chunks, but not that the chunk
+     * list it was given makes up this digest (a remote's list is not bound to it), so
+     * {@link #readChunk} must not hand its bytes on unhashed. Empty if {@code opened} is.
+     */
+    static Optional<byte[]> readVerified(Optional<BlobReader> opened, ChunkMeta chunk) throws IOException {
         if (opened.isEmpty()) {
             return Optional.empty();
         }
@@ -76,6 +86,9 @@ public interface BlobService extends AutoCloseable {
                 if (reader.read(data.position(), data) < 0) {
                     throw new CorruptedDataException("chunk " + chunk.digest() + " ended early");
                 }
+            }
+            if (!Blake3.digest(data.array()).equals(chunk.digest())) {
+                throw new CorruptedDataException("chunk " + chunk.digest() + " is corrupted (its bytes do not make up its digest)");
             }
             return Optional.of(data.array());
         }

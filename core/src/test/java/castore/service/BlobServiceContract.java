@@ -237,4 +237,21 @@ public abstract class BlobServiceContract {
         }
         assertThat(readAll(Blake3.digest(shared))).isEqualTo(shared);
     }
+
+    @Test
+    void readChunkGivesExactlyTheBytesOfAChunkOrOfAWholeBlob() throws IOException {
+        byte[] small = randomBytes(31, 5000);
+        B3Digest smallDigest = put(small);
+        byte[] large = randomBytes(32, 1_300_000);
+        B3Digest largeDigest = put(large);
+        assertThat(blobs().readChunk(new ChunkMeta(smallDigest, small.length))).hasValueSatisfying(b -> assertThat(b).isEqualTo(small));
+        assertThat(blobs().readChunk(new ChunkMeta(largeDigest, large.length))).hasValueSatisfying(b -> assertThat(b).isEqualTo(large));
+        for (ChunkMeta chunk : blobs().chunks(largeDigest).orElseThrow()) {
+            // Empty is allowed (a service that cannot serve chunks by digest); bytes must be the chunk's.
+            blobs().readChunk(chunk).ifPresent(b -> assertThat(Blake3.digest(b)).isEqualTo(chunk.digest()));
+        }
+        assertThatThrownBy(() -> blobs().readChunk(new ChunkMeta(smallDigest, small.length - 1)))
+                .isInstanceOf(CorruptedDataException.class);
+        assertThat(blobs().readChunk(new ChunkMeta(Blake3.digest(new byte[] {42}), 1))).isEmpty();
+    }
 }

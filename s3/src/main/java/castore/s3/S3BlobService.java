@@ -62,14 +62,14 @@ final class S3BlobService implements BlobService {
 
     /**
      * One GET of the chunk object, checked against the digest and size (the default would ask
-     * for its size first). A digest stored only as a blob, with a chunk list, is read the
-     * default way.
+     * for its size first). A digest stored only as a blob is read through its chunk list and
+     * the whole then hashed against the digest: the list alone does not bind its chunks to it.
      */
     @Override
     public Optional<byte[]> readChunk(ChunkMeta chunk) throws IOException {
         Optional<Bucket.Fetched> object = bucket.get(Keys.chunk(chunk.digest()));
         if (object.isEmpty()) {
-            return BlobService.super.readChunk(chunk);
+            return BlobService.readVerified(open(chunk.digest()), chunk);
         }
         byte[] data = object.get().bytes();
         if (data.length != chunk.size()) {

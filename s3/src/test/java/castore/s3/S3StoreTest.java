@@ -187,6 +187,19 @@ class S3StoreTest {
     }
 
     @Test
+    void readChunkOfABlobWhoseListNamesOtherDataIsAnErrorNeverTheOtherBytes() throws IOException {
+        byte[] real = random(900_000, 14);
+        List<ChunkMeta> realChunks = store.blobs().chunks(writeBlob(store, real)).orElseThrow();
+        // A forged list under another blob's digest: valid chunks, right total size, wrong blob.
+        B3Digest forged = Blake3.digest(random(real.length, 15));
+        try (var client = server.client()) {
+            client.putObject(b -> b.bucket(BUCKET).key(prefix + "/" + Keys.blob(forged)), RequestBody.fromBytes(ChunkList.encode(realChunks)));
+        }
+        assertThatThrownBy(() -> store.blobs().readChunk(new ChunkMeta(forged, real.length)))
+                .isInstanceOf(CorruptedDataException.class).hasMessageContaining(forged.toString());
+    }
+
+    @Test
     void corruptedChunkIsAnErrorNeverData() throws IOException {
         byte[] data = random(700_000, 4);
         B3Digest digest = writeBlob(store, data);

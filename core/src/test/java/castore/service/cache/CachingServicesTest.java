@@ -170,12 +170,15 @@ class CachingServicesTest {
             try (BlobReader r = store.blobs().open(split, twoChunks.length).orElseThrow()) {
                 assertThat(readAll(r)).isEqualTo(twoChunks);
             }
-            // A size that is not the blob's: the reader still has the real size and bytes (the
-            // mount refuses the mismatch itself), and the cache keeps nothing wrong.
+            assertThat(remote.listGets).as("the usual way: the chunk list").hasValue(1);
+            // A size that is not the blob's: the request fails its size check, the usual way
+            // gives the real size and bytes (the mount refuses the mismatch itself), and the
+            // cache keeps nothing wrong.
             try (BlobReader r = store.blobs().open(one, small.length + 1).orElseThrow()) {
                 assertThat(r.size()).isEqualTo(small.length);
                 assertThat(readAll(r)).isEqualTo(small);
             }
+            assertThat(remote.listGets).hasValue(2);
             try (BlobReader r = store.blobs().open(one, small.length).orElseThrow()) {
                 assertThat(readAll(r)).isEqualTo(small);
             }
@@ -695,6 +698,7 @@ class CachingServicesTest {
             assertThat(prefetcher.isActive()).isTrue();
             var result = prefetcher.prefetchClosure(root.toNode()).get();
             assertThat(result).isEqualTo(new Prefetcher.ClosureResult(2, 2, 0));
+            assertThat(remote.listGets).as("only the file of several chunks needed its list").hasValue(1);
             assertThat(prefetcher.prefetchClosure(root.toNode()).get()).isSameAs(result);
             assertThat(remote.recursiveGets.get()).as("the Directories in one streaming call").isEqualTo(1);
             assertThat(remote.directoryGets.get()).isZero();

@@ -132,6 +132,9 @@ final class FakeRemote {
                 return Optional.empty();
             }
             chunkReads.incrementAndGet();
+            if (c.length != chunk.size()) { // as real services check
+                throw new castore.service.CorruptedDataException("chunk " + chunk.digest() + " has " + c.length + " bytes, listed as " + chunk.size());
+            }
             return Optional.of(c.clone());
         }
 
