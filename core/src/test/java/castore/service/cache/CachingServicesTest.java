@@ -149,7 +149,9 @@ class CachingServicesTest {
                     }
                 }));
             }
-            Thread.sleep(200); // let them all reach the gate
+            eventually(() -> remote.atGate.get() > 0); // one fetch is held; the others start meanwhile
+            Thread.sleep(200);
+            assertThat(remote.atGate).as("the other opens wait for that fetch, not at the remote").hasValue(1);
             remote.gate.countDown();
             for (Future<byte[]> read : reads) {
                 assertThat(read.get()).isEqualTo(data);

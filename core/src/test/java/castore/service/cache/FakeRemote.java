@@ -42,6 +42,8 @@ final class FakeRemote {
     /** Whether chunks can be read by digest ({@link BlobService#readChunk}); if not, the cache reads blob ranges. */
     volatile boolean servesChunks = true;
     volatile CountDownLatch gate;
+    /** Calls waiting at the gate now. */
+    final AtomicInteger atGate = new AtomicInteger();
     final MemoryDirectoryService directoryStore = new MemoryDirectoryService();
 
     B3Digest add(byte[] data) {
@@ -68,11 +70,14 @@ final class FakeRemote {
         }
         CountDownLatch g = gate;
         if (g != null) {
+            atGate.incrementAndGet();
             try {
                 g.await();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new java.io.InterruptedIOException();
+            } finally {
+                atGate.decrementAndGet();
             }
         }
     }
