@@ -71,14 +71,7 @@ final class S3BlobService implements BlobService {
         if (object.isEmpty()) {
             return BlobService.readVerified(open(chunk.digest()), chunk);
         }
-        byte[] data = object.get().bytes();
-        if (data.length != chunk.size()) {
-            throw new CorruptedDataException("chunk " + chunk.digest() + " has " + data.length + " bytes, listed as " + chunk.size());
-        }
-        if (!Blake3.digest(data).equals(chunk.digest())) {
-            throw new CorruptedDataException("chunk " + chunk.digest() + " is corrupted (content does not match digest)");
-        }
-        return Optional.of(data);
+        return Optional.of(checked(object.get().bytes(), chunk, "chunk " + chunk.digest()));
     }
 
     /** A verified reader for one chunk, or a whole blob, by digest. */
@@ -106,10 +99,18 @@ final class S3BlobService implements BlobService {
 
     /** Fetches one chunk and checks it against its digest and size. */
     byte[] readChunk(ChunkMeta chunk, B3Digest blob) throws IOException {
-        byte[] data = bucket.get(Keys.chunk(chunk.digest())).orElseThrow(() ->
-                new NotFoundException("chunk " + chunk.digest() + " of blob " + blob + " not found")).bytes();
-        if (data.length != chunk.size() || !Blake3.digest(data).equals(chunk.digest())) {
-            throw new CorruptedDataException("chunk " + chunk.digest() + " of blob " + blob + " is corrupted (content does not match digest)");
+        String what = "chunk " + chunk.digest() + " of blob " + blob;
+        byte[] data = bucket.get(Keys.chunk(chunk.digest())).orElseThrow(() -> new NotFoundException(what + " not found")).bytes();
+        return checked(data, chunk, what);
+    }
+
+    /** {@code data} if it is exactly {@code chunk}, its size and its digest; {@code what} names it in the error. */
+    private static byte[] checked(byte[] data, ChunkMeta chunk, String what) throws CorruptedDataException {
+        if (data.length != chunk.size()) {
+            throw new CorruptedDataException(what + " has " + data.length + " bytes, listed as " + chunk.size());
+        }
+        if (!Blake3.digest(data).equals(chunk.digest())) {
+            throw new CorruptedDataException(what + " is corrupted (content does not match digest)");
         }
         return data;
     }

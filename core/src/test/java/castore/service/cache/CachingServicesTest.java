@@ -52,12 +52,16 @@ class CachingServicesTest {
 
     static byte[] readAll(Store store, B3Digest digest) throws IOException {
         try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
-            ByteBuffer all = ByteBuffer.allocate((int) r.size());
-            while (all.hasRemaining()) {
-                assertThat(r.read(all.position(), all)).isPositive();
-            }
-            return all.array();
+            return readAll(r);
         }
+    }
+
+    static byte[] readAll(BlobReader r) throws IOException {
+        ByteBuffer all = ByteBuffer.allocate((int) r.size());
+        while (all.hasRemaining()) {
+            assertThat(r.read(all.position(), all)).isPositive();
+        }
+        return all.array();
     }
 
     /** Waits for background work to reach a state; the assertion is on the state, not the time. */
@@ -105,14 +109,6 @@ class CachingServicesTest {
             assertThat(readAll(store, digest)).isEqualTo(data);
         }
         assertThat(remote.chunkReads).hasValue(1);
-    }
-
-    static byte[] readAll(BlobReader r) throws IOException {
-        ByteBuffer all = ByteBuffer.allocate((int) r.size());
-        while (all.hasRemaining()) {
-            assertThat(r.read(all.position(), all)).isPositive();
-        }
-        return all.array();
     }
 
     @Test
