@@ -63,6 +63,14 @@ public final class WarmUp implements AutoCloseable {
     private static final int PASSES = 3;
     /** Multi-chunk files (2-3 MiB: several chunks of 128-512 KiB). */
     private static final int BIG_FILES = 2;
+    /**
+     * A file of about 24 chunks, read from start to end twice per pass in the kernel's 128 KiB
+     * READs: a local store serves a stream over a blob of more than 12 chunks from its O_DIRECT
+     * read-ahead (castore.io.DirectStream), whose code a mount's first cold GiB otherwise
+     * compiles as it goes (C1 was 140-160 ms of a cold 1 GiB read: docs/performance.md, "Session 15").
+     */
+    static final int STREAM_FILE_BYTES = 6 << 20;
+    private static final int STREAM_READS = 2;
     /** Random 4 KiB reads per big file and pass: each may load a whole chunk. */
     private static final int RANDOM_READS = 20;
     /** Directories d0 to d5 nest, each in the one before. */
@@ -200,7 +208,7 @@ public final class WarmUp implements AutoCloseable {
             // are what every mount runs. (A scratch gRPC server and client cost 2.5 s of CPU for 8% on
             // a remote mount's first GiB: docs/performance.md, "Session 9".)
             String address = "local://" + directory.resolve("store").toUri().getRawPath() + "?fsync=false";
-            try (Store store = Stores.open(address, StoreOptions.DEFAULT)) {
+            try (Store store = openScratchStore(address)) {
                 List<SyntheticDirectory> tree = fill(store);
                 serve(store, tree);
             }
@@ -234,6 +242,14 @@ public final class WarmUp implements AutoCloseable {
             }
             done.countDown();
         }
+    }
+
+    /**
+     * The scratch store, opened as a mount opens its store (direct reads on): sequential readers
+     * of its long file then take the O_DIRECT read-ahead path a mount's big files take.
+     */
+    static Store openScratchStore(String address) throws IOException {
+        return Stores.open(address, StoreOptions.DEFAULT.withDirectReads(true));
     }
 
     /** Asks the warm-up to stop at its next check, without waiting. */
@@ -307,7 +323,8 @@ public final class WarmUp implements AutoCloseable {
     // ---- the synthetic tree ----
 
     /** A directory of the synthetic tree: its path below the root and its entries by kind. */
-    private record SyntheticDirectory(List<String> path, List<String> files, List<String> symlinks, List<String> bigFiles) { }
+    private record SyntheticDirectory(List<String> path, List<String> files, List<String> symlinks, List<String> bigFiles,
+                                      List<String> streamFiles) { }
 
     /**
      * Stores the tree: {@value #DIRECTORIES} directories (some nested) of {@value #FILES_PER_DIRECTORY}
@@ -361,7 +378,7 @@ public final class WarmUp implements AutoCloseable {
             Directory directory = builder.build();
             closure.put(directory);
             List<String> path = inChain ? IntStream.rangeClosed(0, d).mapToObj(i -> "d" + i).toList() : List.of("d" + d);
-            tree.add(new SyntheticDirectory(path, files, symlinks, List.of()));
+            tree.add(new SyntheticDirectory(path, files, symlinks, List.of(), List.of()));
             child = inChain && d > 0 ? directory : null;
             if (!inChain || d == 0) {
                 top.add("d" + d, node(directory));
@@ -375,10 +392,13 @@ public final class WarmUp implements AutoCloseable {
             top.add(name, new FileNode(putBlob(store, data), data.length, false));
             bigFiles.add(name);
         }
+        checkStopping();
+        byte[] stream = bytes(random, STREAM_FILE_BYTES);
+        top.add("stream.bin", new FileNode(putBlob(store, stream), stream.length, false));
         Directory topDirectory = top.build();
         closure.put(topDirectory);
         closure.finish();
-        tree.add(new SyntheticDirectory(List.of(), List.of(), List.of(), bigFiles));
+        tree.add(new SyntheticDirectory(List.of(), List.of(), List.of(), bigFiles, List.of("stream.bin")));
         store.roots().put(Name.of(ROOT), node(topDirectory));
         return tree;
     }
@@ -491,6 +511,13 @@ public final class WarmUp implements AutoCloseable {
                     offsets[i] = random.nextLong(size) & ~4095L;
                 }
                 kernel.readAt(file, offsets, 4096);
+            }
+        }
+        for (String name : directory.streamFiles()) {
+            long file = lookup(kernel, lookups, node, name);
+            for (int r = 0; r < STREAM_READS; r++) {
+                checkStopping();
+                kernel.readFile(file, 128 << 10);
             }
         }
     }

@@ -2,6 +2,11 @@ package castore.fs;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import castore.model.B3Digest;
+import castore.service.BlobReader;
+import castore.service.BlobWriter;
+import castore.service.Store;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -11,6 +16,7 @@ import java.nio.file.attribute.FileTime;
 import java.time.Instant;
 import java.time.Duration;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
@@ -223,6 +229,35 @@ class WarmUpTest {
      * A mount's request counter as a function of how many requests the warm-up in {@code started}
      * has served (0 before it is set): tests make the mount "busy" at a point of the warm-up's work.
      */
+    @Test
+    void itsLongFileIsReadAheadOnTheScratchStoresDirectReadThreadsAsAMountsBigFilesAre() throws Exception {
+        String address = "local://" + tmp.resolve("store").toUri().getRawPath() + "?fsync=false";
+        try (Store store = WarmUp.openScratchStore(address)) {
+            byte[] data = new byte[WarmUp.STREAM_FILE_BYTES];
+            new Random(3).nextBytes(data);
+            B3Digest digest;
+            try (BlobWriter writer = store.blobs().create()) {
+                writer.write(data, 0, data.length);
+                digest = writer.finish();
+            }
+            // From start to end in 128 KiB reads, as the warm-up's simulated kernel asks.
+            try (BlobReader reader = store.blobs().open(digest).orElseThrow()) {
+                ByteBuffer buffer = ByteBuffer.allocate(128 << 10);
+                long position = 0;
+                for (int n; (n = reader.read(position, buffer.clear())) > 0; ) {
+                    assertThat(buffer.flip()).isEqualTo(ByteBuffer.wrap(data, (int) position, n));
+                    position += n;
+                }
+                assertThat(position).isEqualTo(data.length);
+            }
+            assertThat(threadsNamed("castore-direct-read")).as("the store's read-ahead threads").isPositive();
+        }
+    }
+
+    private static long threadsNamed(String prefix) {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith(prefix)).count();
+    }
+
     private static LongSupplier byServed(AtomicReference<WarmUp> started, LongUnaryOperator count) {
         return () -> {
             WarmUp w = started.get();
