@@ -46,10 +46,11 @@ import java.util.stream.IntStream;
  * longer on a fresh mount than on one that has served before (docs/performance.md, "Session 9").
  * Once the mount has been idle a while, this serves a synthetic tree from a scratch store through
  * the same {@code FuseServer} and {@link CastoreFileSystem} code (walks, lookups, stats, reads,
- * xattrs, forgets), all on one platform thread at the lowest CPU priority, so the JIT compiles
- * the request path while the mount is idle and real requests find it compiled.
+ * xattrs, forgets), all on one platform thread at the lowest CPU priority (the scratch store's
+ * read-ahead threads, which that thread starts, inherit it), so the JIT compiles the request path
+ * while the mount is idle and real requests find it compiled.
  *
- * <p>It reads nothing of the mounted store. The scratch store (about 10 MiB) lives in a temporary
+ * <p>It reads nothing of the mounted store. The scratch store (about 16 MiB) lives in a temporary
  * directory that the warm-up deletes when it ends, is closed, fails, or the JVM exits; one left
  * by a process that was killed is deleted by the next warm-up of the same user. A failure ends
  * the warm-up with one line to the mount's problem log and changes nothing else.
@@ -329,7 +330,8 @@ public final class WarmUp implements AutoCloseable {
     /**
      * Stores the tree: {@value #DIRECTORIES} directories (some nested) of {@value #FILES_PER_DIRECTORY}
      * small files each (0 B to 48 KiB, many distinct contents, some identical), a few symlinks,
-     * and two multi-chunk files at the top; registers it as root {@value #ROOT}.
+     * two multi-chunk files and one long file ({@value #STREAM_FILE_BYTES} bytes) at the top;
+     * registers it as root {@value #ROOT}.
      */
     private List<SyntheticDirectory> fill(Store store) throws IOException {
         Random random = new Random(20261126);
