@@ -1,19 +1,37 @@
 package castore.service;
 
+import castore.model.B3Digest;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A {@link BlobReader} over a blob's chunk list: finds the chunk of a position by binary search
  * and copies from whole chunks that the subclass supplies (fetched, cached and verified as it
  * sees fit). Reads may span chunks; they return fewer bytes than asked only at end of blob.
+ *
+ * <p>A chunk that occurs more than once in the blob (a run of zeros in a disk image or a padded
+ * dataset: FastCDC cuts such a run into identical chunks of the largest size) is loaded and
+ * verified once, then copied from memory wherever it occurs, the last {@link #REPEATS_KEPT} such
+ * chunks at a time: reading a 5 GiB file that is mostly zeros otherwise read and hashed 5 GiB from
+ * the disk, or fetched 5 GiB from a remote, for 2.5 MiB of distinct content.
  */
 public abstract class ChunkedBlobReader implements BlobReader {
+    /** Distinct repeated chunks kept in memory per reader: at most 4 MiB at the largest chunk size. */
+    static final int REPEATS_KEPT = 8;
+
     private final List<ChunkMeta> chunks;
     private final long[] starts;
     private final long size;
+    /** By index, whether the chunk's digest occurs elsewhere in the blob too; null if no digest repeats. */
+    private final boolean[] repeated;
+    /** Repeated chunks loaded so far, verified, by digest, least recently used first; guarded by itself. */
+    private final Map<B3Digest, byte[]> repeats;
+    private final long distinctBytes;
     /** The chunk the latest read used (any thread's): for callers that can use the rest of it. */
     private volatile Span lastChunk;
 
@@ -37,6 +55,29 @@ public abstract class ChunkedBlobReader implements BlobReader {
             offset += chunks.get(i).size();
         }
         this.size = offset;
+        // Which chunks repeat, and the bytes of the distinct ones: one pass over the list.
+        boolean[] repeatedAt = null;
+        long distinct = size;
+        if (chunks.size() > 1) {
+            Map<B3Digest, Integer> first = new HashMap<>(chunks.size() * 2);
+            for (int i = 0; i < chunks.size(); i++) {
+                Integer earlier = first.putIfAbsent(chunks.get(i).digest(), i);
+                if (earlier != null) {
+                    repeatedAt = repeatedAt != null ? repeatedAt : new boolean[chunks.size()];
+                    repeatedAt[earlier] = true;
+                    repeatedAt[i] = true;
+                    distinct -= chunks.get(i).size();
+                }
+            }
+        }
+        this.repeated = repeatedAt;
+        this.distinctBytes = distinct;
+        this.repeats = repeatedAt == null ? null : new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<B3Digest, byte[]> eldest) {
+                return size() > REPEATS_KEPT;
+            }
+        };
     }
 
     /** The bytes of chunk {@code index}, verified; exactly {@code chunks().get(index).size()} long. */
@@ -82,7 +123,8 @@ public abstract class ChunkedBlobReader implements BlobReader {
         int total = 0;
         while (dst.hasRemaining() && position < size) {
             int index = indexOf(position);
-            int n = copyChunk(index, (int) (position - starts[index]), dst);
+            int within = (int) (position - starts[index]);
+            int n = repeated != null && repeated[index] ? copyRepeated(index, within, dst) : copyChunk(index, within, dst);
             position += n;
             total += n;
         }
@@ -97,10 +139,51 @@ public abstract class ChunkedBlobReader implements BlobReader {
         return copyFrom(index, chunk(index), within, dst);
     }
 
+    /**
+     * Called before bytes of chunk {@code index} are served from the copy of the same chunk
+     * loaded at another place: a subclass that must see every place read in order (to check the
+     * chunk list against the blob, say) does so here, and may refuse the read by throwing.
+     */
+    protected void servingRepeat(int index, byte[] data) throws IOException {
+    }
+
+    /** Whether chunk {@code index} occurs elsewhere in the blob and a copy of it is in memory already (nothing to fetch). */
+    protected final boolean holdsRepeat(int index) {
+        if (repeated == null || !repeated[index]) {
+            return false;
+        }
+        synchronized (repeats) {
+            return repeats.containsKey(chunks.get(index).digest());
+        }
+    }
+
+    /** The bytes of the blob's distinct chunks: less than {@link #size} when chunks repeat. */
+    protected final long distinctBytes() {
+        return distinctBytes;
+    }
+
+    /** Copies from chunk {@code index}, which occurs elsewhere in the blob too: from memory once loaded. */
+    private int copyRepeated(int index, int within, ByteBuffer dst) throws IOException {
+        B3Digest digest = chunks.get(index).digest();
+        byte[] data;
+        synchronized (repeats) {
+            data = repeats.get(digest);
+        }
+        if (data != null) {
+            servingRepeat(index, data);
+        } else {
+            data = chunk(index);
+            synchronized (repeats) {
+                repeats.put(digest, data);
+            }
+        }
+        return copyFrom(index, data, within, dst);
+    }
+
     /** Copies from {@code data}, the whole verified chunk {@code index}, and remembers it as the last chunk read. */
     protected final int copyFrom(int index, byte[] data, int within, ByteBuffer dst) {
         Span last = lastChunk;
-        if (last == null || last.data() != data) {
+        if (last == null || last.data() != data || last.start() != starts[index]) { // a repeated chunk has several places
             lastChunk = new Span(starts[index], data);
         }
         int n = Math.min(dst.remaining(), data.length - within);

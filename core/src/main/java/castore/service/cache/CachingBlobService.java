@@ -548,7 +548,7 @@ public final class CachingBlobService implements BlobService {
 
         private void submitFetch(int index, Keep keep) {
             B3Digest chunk = chunks().get(index).digest();
-            if (chunkLoads.isLoading(chunk) || window.containsKey(index) || chunks.peekMemory(chunk).isPresent()) {
+            if (chunkLoads.isLoading(chunk) || window.containsKey(index) || holdsRepeat(index) || chunks.peekMemory(chunk).isPresent()) {
                 return;
             }
             if (keep == Keep.WINDOW && readsIntoSlots() && chunks.onDisk(chunk)) {
@@ -580,6 +580,17 @@ public final class CachingBlobService implements BlobService {
         @Override
         protected byte[] chunk(int index) throws IOException {
             return chunk(index, keep);
+        }
+
+        /** Every place a chunk occurs is part of the whole-blob check, also when its bytes come from another place. */
+        @Override
+        protected void servingRepeat(int index, byte[] data) throws IOException {
+            if (wholeBlob != null) {
+                bindInOrder(index, data);
+            }
+            if (wrongList) {
+                throw wrongListError();
+            }
         }
 
         @Override
@@ -637,7 +648,7 @@ public final class CachingBlobService implements BlobService {
          * needs every chunk in order), so the read takes the usual path.
          */
         private MemorySegment loadDirect(int index, MemorySegment buffer) {
-            if (wholeBlob != null || wrongList || !onlyOnDisk(index)) {
+            if (wholeBlob != null || wrongList || holdsRepeat(index) || !onlyOnDisk(index)) {
                 return null;
             }
             ChunkMeta meta = chunks().get(index);

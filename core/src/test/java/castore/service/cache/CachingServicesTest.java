@@ -804,6 +804,36 @@ class CachingServicesTest {
     }
 
     @Test
+    void aChunkThatRepeatsInABlobIsFetchedOnceAndEveryPlaceOfItIsChecked() throws IOException {
+        // A run of zeros: one 64 KiB chunk listed 40 times between two chunks of data.
+        byte[] data = new byte[42 * FakeRemote.CHUNK];
+        System.arraycopy(random(FakeRemote.CHUNK, 13), 0, data, 0, FakeRemote.CHUNK);
+        System.arraycopy(random(FakeRemote.CHUNK, 14), 0, data, 41 * FakeRemote.CHUNK, FakeRemote.CHUNK);
+        B3Digest digest = remote.add(data);
+        for (long readAhead : new long[] {0, 8L * FakeRemote.CHUNK}) {
+            remote.chunkReads.set(0);
+            try (Store store = cached(config(dir.resolve("cache-" + readAhead), 1L << 30, readAhead))) {
+                assertThat(readAll(store, digest)).isEqualTo(data);
+                assertThat(remote.chunkReads).as("read-ahead %d", readAhead).hasValue(3);
+                assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).as("the check took every place").isTrue();
+            }
+        }
+        // A list of valid chunks that repeat but do not make up the blob is still refused.
+        byte[] other = data.clone();
+        other[20 * FakeRemote.CHUNK] = 1; // one place differs: its chunk is valid, and the list with it is a lie
+        B3Digest otherDigest = remote.add(other);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        List<castore.service.ChunkMeta> lie = new ArrayList<>(honest);
+        lie.set(20, remote.lists.get(otherDigest).get(20));
+        remote.lists.put(digest, List.copyOf(lie));
+        try (Store store = cached(config(dir.resolve("cache-lie"), 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class)
+                    .hasMessageContaining("do not make up the blob");
+        }
+        remote.lists.put(digest, honest);
+    }
+
+    @Test
     void aChunkListCheckedOnceIsRememberedAcrossRestarts() throws IOException {
         byte[] data = random(4 * FakeRemote.CHUNK + 1, 12);
         B3Digest digest = remote.add(data);

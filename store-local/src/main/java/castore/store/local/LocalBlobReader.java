@@ -286,6 +286,9 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
         @Override
         public int loadSpan(int index, int count, MemorySegment buffer, MemorySegment[] payloads) throws IOException {
+            if (holdsRepeat(index)) {
+                return 0; // served from memory wherever it occurs: no read ahead of it
+            }
             Location[] at = new Location[count];
             for (int k = 0; k < count; k++) {
                 at[k] = locate(index + k);

@@ -167,7 +167,7 @@ class LocalDirectReadsTest {
     }
 
     @Test
-    void aBlobOfOneChunkListedOverAndOverStreamsExactBytes() throws IOException {
+    void aBlobOfOneChunkListedOverAndOverLoadsItOnceAndServesExactBytes() throws IOException {
         byte[] data = new byte[24 * MiB]; // zeros: the same 512 KiB chunk 48 times, stored once
         B3Digest d = publish(data);
         try (LocalStore local = open(); Store store = local.asStore()) {
@@ -176,9 +176,66 @@ class LocalDirectReadsTest {
             assertThat(chunks.stream().map(ChunkMeta::digest).distinct().count()).isEqualTo(1);
             try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
                 readSequentially(reader, data, 0, data.length, 128 * 1024);
-                assertThat(reader.hasDirectStreams()).isTrue();
-                assertThat(reads.direct.sum()).isPositive();
-                assertThat(reads.spans.sum()).as("one entry read again is no span").isZero();
+                // Read and hashed once, then copied from memory: no stream reads it 48 times.
+                assertThat(reader.loadedChunks()).isEqualTo(1);
+                assertThat(reader.hasDirectStreams()).isFalse();
+                assertThat(reads.direct.sum()).isZero();
+            }
+        }
+    }
+
+    @Test
+    void repeatedChunksAmongOthersAreReadOnceAndACorruptedOneFailsEveryPlaceItOccurs() throws IOException {
+        // A disk image's shape: data, a long run of zeros, data, zeros, data.
+        byte[] data = new byte[20 * MiB];
+        byte[] head = randomBytes(25, 3 * MiB);
+        System.arraycopy(head, 0, data, 0, head.length);
+        byte[] middle = randomBytes(26, 2 * MiB);
+        System.arraycopy(middle, 0, data, 9 * MiB, middle.length);
+        byte[] tail = randomBytes(27, 2 * MiB);
+        System.arraycopy(tail, 0, data, 18 * MiB, tail.length);
+        B3Digest d = publish(data);
+        List<ChunkMeta> chunks;
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            chunks = store.blobs().chunks(d).orElseThrow();
+            long distinct = chunks.stream().map(ChunkMeta::digest).distinct().count();
+            assertThat(distinct).as("the zeros are one chunk, repeated").isLessThan(chunks.size() - 10);
+            DirectReads reads = local.packStore().directReads();
+            try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
+                readSequentially(reader, data, 0, data.length, 128 * 1024);
+                // Every distinct chunk read from the disk once, whichever way, and none again where
+                // it repeats (but for what read-ahead took before the first copy was in memory).
+                assertThat(reader.loadedChunks() + reads.direct.sum() + reads.buffered.sum())
+                        .isLessThanOrEqualTo(distinct + castore.io.DirectStream.AHEAD);
+            }
+        }
+        // The zero chunk damaged on disk: each place it occurs is an error, never zeros taken on trust.
+        B3Digest zeros = chunks.stream()
+                .collect(java.util.stream.Collectors.groupingBy(ChunkMeta::digest, java.util.stream.Collectors.counting()))
+                .entrySet().stream().max(java.util.Map.Entry.comparingByValue()).orElseThrow().getKey();
+        assertThat(chunks.stream().filter(c -> c.digest().equals(zeros)).count()).as("chunks of zeros").isGreaterThan(10);
+        Location l = null;
+        try (var s = Files.newDirectoryStream(dir().resolve("packs"), "*.idx")) {
+            for (Path index : s) {
+                l = l != null ? l : Pack.open(index).find(PackFormat.Key.of(zeros), ObjectKind.CHUNK, zeros);
+            }
+        }
+        assertThat(l).isNotNull();
+        LocalStoreTest.flipByte(((Pack) l.source()).packPath(), l.offset() + 100);
+        try (LocalStore local = open(); Store store = local.asStore();
+                var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
+            long at = 0;
+            for (ChunkMeta c : chunks) {
+                long start = at;
+                at += c.size();
+                ByteBuffer dst = ByteBuffer.allocate(4096);
+                if (c.digest().equals(zeros)) {
+                    assertThatThrownBy(() -> reader.read(start + 10, dst))
+                            .isInstanceOf(CorruptedDataException.class).hasMessageContaining(zeros.toString());
+                } else {
+                    int n = reader.read(start, dst);
+                    assertThat(Arrays.equals(dst.array(), 0, n, data, (int) start, (int) start + n)).as("bytes at %d", start).isTrue();
+                }
             }
         }
     }
