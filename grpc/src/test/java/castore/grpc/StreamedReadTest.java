@@ -84,6 +84,41 @@ class StreamedReadTest {
     }
 
     @Test
+    void aBlobWhoseChunksRepeatIsFetchedChunkByChunkEachDistinctChunkOnce() throws Exception {
+        var blobs = new ChunkingBlobService();
+        Store backing = new Store(blobs, new castore.service.memory.MemoryDirectoryService(), new castore.service.memory.MemoryRootService());
+        // A disk image's shape: data, then 14 MiB of zeros (one 512 KiB chunk, 28 times), then data.
+        byte[] data = new byte[16 << 20];
+        System.arraycopy(TestData.random(74, 1 << 20), 0, data, 0, 1 << 20);
+        System.arraycopy(TestData.random(75, 1 << 20), 0, data, 15 << 20, 1 << 20);
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir, backing, false);
+                Store cached = StoreCache.wrap(server.client(), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
+            B3Digest digest = TestData.put(server.client().blobs(), data);
+            List<ChunkMeta> list = blobs.chunks(digest).orElseThrow();
+            Map<B3Digest, Long> distinct = new HashMap<>();
+            list.forEach(c -> distinct.put(c.digest(), c.size()));
+            assertThat(distinct.size()).as("distinct chunks").isLessThan(list.size() - 20);
+            var caching = (CachingBlobService) cached.blobs();
+            blobs.blobOpens.set(0);
+            blobs.chunkOpens.set(0);
+
+            try (var reader = caching.open(digest).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThat(in.readAllBytes()).isEqualTo(data);
+            }
+            // No stream of the blob: it would carry the zeros 28 times. Each distinct chunk once.
+            assertThat(caching.streams()).isZero();
+            assertThat(blobs.blobOpens).hasValue(0);
+            assertThat(blobs.chunkOpens.get()).isEqualTo(distinct.size());
+            assertThat(caching.fetchedBytes()).isEqualTo(distinct.values().stream().mapToLong(Long::longValue).sum());
+
+            try (var reader = caching.open(digest).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThat(in.readAllBytes()).isEqualTo(data);
+            }
+            assertThat(blobs.chunkOpens.get()).isEqualTo(distinct.size());
+        }
+    }
+
+    @Test
     void readersRacingTheStreamGetTheRightBytes() throws Exception {
         Store backing = new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
                 new castore.service.memory.MemoryRootService());

@@ -467,7 +467,9 @@ public final class CachingBlobService implements BlobService {
          * is not cached, if the inner service streams blobs; null otherwise.
          */
         private Pump startPump() throws IOException {
-            if (readAhead <= 0 || chunks().size() < 2 || wrongList) {
+            // A blob whose chunks repeat (zeros, padding) is fetched chunk by chunk: a stream of it
+            // would carry every repetition over the network again.
+            if (readAhead <= 0 || chunks().size() < 2 || wrongList || distinctBytes() < size() - size() / 8) {
                 return null;
             }
             synchronized (pumpLock) {
