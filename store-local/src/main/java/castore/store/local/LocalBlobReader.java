@@ -143,10 +143,27 @@ final class LocalBlobReader extends ChunkedBlobReader {
         if (cached != null) {
             return cached;
         }
+        byte[] streamed = fromDirectStream(index);
+        if (streamed != null) {
+            return streamed;
+        }
         synchronized (loadLock(index)) {
             cached = cached(index);
             return cached != null ? cached : load(index);
         }
+    }
+
+    /**
+     * A copy of chunk {@code index} out of the direct stream that holds or loads it (verified
+     * there), else null: the first place of a chunk the blob repeats, which the base class keeps
+     * as an array, comes from the read-ahead as its neighbours do instead of a read of its own.
+     */
+    private byte[] fromDirectStream(int index) throws IOException {
+        if (direct == null || !direct.streaming()) {
+            return null;
+        }
+        byte[] copy = new byte[(int) chunks().get(index).size()];
+        return direct.copy(index, 0, ByteBuffer.wrap(copy)) == copy.length ? copy : null;
     }
 
     /** Loads chunk {@code index} into an array of its own and caches it; under its load lock. */

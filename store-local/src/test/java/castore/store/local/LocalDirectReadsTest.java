@@ -241,6 +241,26 @@ class LocalDirectReadsTest {
     }
 
     @Test
+    void theFirstPlaceOfARepeatedChunkComesFromTheReadAheadLikeItsNeighbours() throws IOException {
+        byte[] data = randomBytes(28, 16 * MiB);
+        System.arraycopy(data, 2 * MiB, data, 10 * MiB, 2 * MiB); // 2 MiB that occur twice: chunks listed twice
+        B3Digest d = publish(data);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            List<ChunkMeta> chunks = store.blobs().chunks(d).orElseThrow();
+            long distinct = chunks.stream().map(ChunkMeta::digest).distinct().count();
+            assertThat(distinct).as("chunks listed twice").isLessThan(chunks.size() - 3);
+            DirectReads reads = local.packStore().directReads();
+            try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
+                readSequentially(reader, data, 0, data.length, 128 * 1024);
+                // Read on the reader's thread: only the chunks before the stream was recognised.
+                assertThat(reader.loadedChunks()).isLessThanOrEqualTo(2);
+                assertThat(reader.loadedChunks() + reads.direct.sum() + reads.buffered.sum())
+                        .isLessThanOrEqualTo(distinct + castore.io.DirectStream.AHEAD);
+            }
+        }
+    }
+
+    @Test
     void readsWithoutDirectStreamsWhenTurnedOffOrOverTheCap() throws IOException {
         byte[] data = randomBytes(24, 12 * MiB);
         B3Digest d = publish(data);
