@@ -111,6 +111,50 @@ class ImportedTreeTest {
         }
     }
 
+    @Test
+    void aMostlyZeroImageWhoseChunksRepeatReadsBackIdenticalAtEveryPlace() throws Exception {
+        // A disk image's shape: data, zeros (one 512 KiB chunk listed over and over), data, zeros, data.
+        int mib = 1024 * 1024;
+        byte[] data = new byte[40 * mib + 4321];
+        var random = new SplittableRandom(22);
+        for (int at : new int[] {0, 17 * mib + 5, 40 * mib - 3 * mib}) {
+            byte[] part = new byte[3 * mib];
+            random.nextBytes(part);
+            System.arraycopy(part, 0, data, at, Math.min(part.length, data.length - at));
+        }
+        Path source = Files.write(tmp.resolve("disk.img"), data);
+        try (Store store = Stores.open(tmp.resolve("store").toString(), StoreOptions.DEFAULT)) {
+            var file = (FileNode) new Importer(store.blobs(), store.directories(), 1)
+                    .importPath(source.toString().getBytes(StandardCharsets.UTF_8));
+            store.roots().put(Name.of("disk.img"), file);
+            List<ChunkMeta> chunks = store.blobs().chunks(file.digest()).orElseThrow();
+            assertThat(chunks.stream().map(ChunkMeta::digest).distinct().count()).as("zero chunks listed many times")
+                    .isLessThan(chunks.size() - 40);
+        }
+        // Published, and opened as a mount opens its store: direct streams, which must not read ahead into the repeats.
+        try (Store store = Stores.open(tmp.resolve("store").toString(), StoreOptions.DEFAULT.withDirectReads(true))) {
+            var fs = new CastoreFileSystem(store, FsOptions.defaults());
+            try (var m = MountFixture.mount(Files.createDirectories(tmp.resolve("m")), fs)) {
+                // Cold random reads first (each reaches the filesystem; the rest of a chunk goes to the kernel), then whole.
+                try (var in = FileChannel.open(m.path("disk.img"))) {
+                    for (int i = 0; i < 300; i++) {
+                        long offset = random.nextLong(data.length);
+                        ByteBuffer buffer = ByteBuffer.allocate(random.nextInt(1, 300_000));
+                        int n = in.read(buffer, offset);
+                        int expected = (int) Math.min(buffer.capacity(), data.length - offset);
+                        assertThat(n).isEqualTo(expected);
+                        assertThat(Arrays.equals(buffer.array(), 0, n, data, (int) offset, (int) offset + n))
+                                .as("bytes at %d", offset).isTrue();
+                    }
+                }
+                Commands.run("cmp", source.toString(), m.path("disk.img").toString()).assertOk();
+            }
+            try (var m = MountFixture.mount(Files.createDirectories(tmp.resolve("m2")), new CastoreFileSystem(store, FsOptions.defaults()))) {
+                Commands.run("cmp", source.toString(), m.path("disk.img").toString()).assertOk(); // a sequential reader first
+            }
+        }
+    }
+
     static void importInAnotherProcess(String store, String source, String name) {
         Commands.run(ProcessHandle.current().info().command().orElse("java"), "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), ImportMain.class.getName(), store, source, name).assertOk();
