@@ -83,10 +83,7 @@ class ImportedTreeTest {
         new SplittableRandom(21).nextBytes(data);
         Path source = Files.write(tmp.resolve("big.bin"), data);
         try (Store store = Stores.open(tmp.resolve("store").toString(), StoreOptions.DEFAULT)) {
-            var file = (FileNode) new Importer(store.blobs(), store.directories(), 1)
-                    .importPath(source.toString().getBytes(StandardCharsets.UTF_8));
-            store.roots().put(Name.of("big.bin"), file);
-            List<ChunkMeta> chunks = store.blobs().chunks(file.digest()).orElseThrow();
+            List<ChunkMeta> chunks = importAsRoot(store, source, "big.bin");
             assertThat(chunks).as("FastCDC chunks of at most 512 KiB").hasSizeGreaterThan(10);
 
             var fs = new CastoreFileSystem(store, FsOptions.defaults());
@@ -97,13 +94,7 @@ class ImportedTreeTest {
                     long boundary = 0;
                     for (ChunkMeta chunk : chunks) {
                         boundary += chunk.size();
-                        long offset = Math.max(0, boundary - random.nextInt(1, 70_000));
-                        ByteBuffer buffer = ByteBuffer.allocate(random.nextInt(1, 140_000));
-                        int n = in.read(buffer, offset);
-                        int expected = (int) Math.min(buffer.capacity(), data.length - offset);
-                        assertThat(n).isEqualTo(expected);
-                        assertThat(Arrays.equals(buffer.array(), 0, n, data, (int) offset, (int) offset + n))
-                                .as("bytes at %d", offset).isTrue();
+                        assertReadsAt(in, data, Math.max(0, boundary - random.nextInt(1, 70_000)), random.nextInt(1, 140_000));
                     }
                 }
                 Commands.run("cmp", source.toString(), m.path("big.bin").toString()).assertOk();
@@ -124,10 +115,7 @@ class ImportedTreeTest {
         }
         Path source = Files.write(tmp.resolve("disk.img"), data);
         try (Store store = Stores.open(tmp.resolve("store").toString(), StoreOptions.DEFAULT)) {
-            var file = (FileNode) new Importer(store.blobs(), store.directories(), 1)
-                    .importPath(source.toString().getBytes(StandardCharsets.UTF_8));
-            store.roots().put(Name.of("disk.img"), file);
-            List<ChunkMeta> chunks = store.blobs().chunks(file.digest()).orElseThrow();
+            List<ChunkMeta> chunks = importAsRoot(store, source, "disk.img");
             assertThat(chunks.stream().map(ChunkMeta::digest).distinct().count()).as("zero chunks listed many times")
                     .isLessThan(chunks.size() - 40);
         }
@@ -138,13 +126,7 @@ class ImportedTreeTest {
                 // Cold random reads first (each reaches the filesystem; the rest of a chunk goes to the kernel), then whole.
                 try (var in = FileChannel.open(m.path("disk.img"))) {
                     for (int i = 0; i < 300; i++) {
-                        long offset = random.nextLong(data.length);
-                        ByteBuffer buffer = ByteBuffer.allocate(random.nextInt(1, 300_000));
-                        int n = in.read(buffer, offset);
-                        int expected = (int) Math.min(buffer.capacity(), data.length - offset);
-                        assertThat(n).isEqualTo(expected);
-                        assertThat(Arrays.equals(buffer.array(), 0, n, data, (int) offset, (int) offset + n))
-                                .as("bytes at %d", offset).isTrue();
+                        assertReadsAt(in, data, random.nextLong(data.length), random.nextInt(1, 300_000));
                     }
                 }
                 Commands.run("cmp", source.toString(), m.path("disk.img").toString()).assertOk();
@@ -153,6 +135,22 @@ class ImportedTreeTest {
                 Commands.run("cmp", source.toString(), m.path("disk.img").toString()).assertOk(); // a sequential reader first
             }
         }
+    }
+
+    /** Imports the file {@code source} as root {@code name}; its chunk list. */
+    static List<ChunkMeta> importAsRoot(Store store, Path source, String name) throws java.io.IOException {
+        var file = (FileNode) new Importer(store.blobs(), store.directories(), 1)
+                .importPath(source.toString().getBytes(StandardCharsets.UTF_8));
+        store.roots().put(Name.of(name), file);
+        return store.blobs().chunks(file.digest()).orElseThrow();
+    }
+
+    /** Reads {@code size} bytes at {@code offset} (fewer at the end) and compares them with the source. */
+    static void assertReadsAt(FileChannel in, byte[] data, long offset, int size) throws java.io.IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(size);
+        int n = in.read(buffer, offset);
+        assertThat(n).isEqualTo((int) Math.min(size, data.length - offset));
+        assertThat(Arrays.equals(buffer.array(), 0, n, data, (int) offset, (int) offset + n)).as("bytes at %d", offset).isTrue();
     }
 
     static void importInAnotherProcess(String store, String source, String name) {
