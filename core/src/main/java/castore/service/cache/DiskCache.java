@@ -661,6 +661,11 @@ public final class DiskCache implements AutoCloseable {
         if (active[0] != null && active[0].appender != null) {
             seal(0);
         }
+        awaitSealed();
+    }
+
+    /** Waits until every sealed segment's appends are in its file and its writing descriptor is closed. */
+    synchronized void awaitSealed() {
         for (Segment s : segments) {
             if (s != active[0] && s != active[1]) {
                 s.awaitAppends();

@@ -41,6 +41,16 @@ class DiskCacheTest {
         }
     }
 
+    /**
+     * The cache's size is its files' bytes plus what it holds in memory for direct appends. A
+     * sealed segment's last block is written in the background, so wait for those first, or the
+     * two figures are read on either side of that write.
+     */
+    void assertSizeIsFilesPlusMemory(DiskCache cache) throws IOException {
+        cache.awaitSealed();
+        assertThat(bytesOnDisk() + cache.appendsInMemory()).isEqualTo(cache.size());
+    }
+
     /** Whether the caches under test append chunks with O_DIRECT ({@link DirectAppendsDiskCacheTest}). */
     boolean directAppends() {
         return false;
@@ -65,7 +75,7 @@ class DiskCacheTest {
                 values.add(v);
                 cache.write(i % 2 == 0 ? CHUNKS : CachingDirectoryService.DIRECTORIES, key(v), v);
             }
-            assertThat(cache.size()).isEqualTo(bytesOnDisk() + cache.appendsInMemory());
+            assertSizeIsFilesPlusMemory(cache);
         }
         assertThat(segmentFiles()).hasSize(2); // chunks, and everything else
         try (DiskCache cache = open(1L << 30)) {
@@ -75,7 +85,7 @@ class DiskCacheTest {
                 assertThat(cache.read(kind, key(values.get(i)))).contains(values.get(i));
                 assertThat(cache.contains(other, key(values.get(i)))).isFalse();
             }
-            assertThat(cache.size()).isEqualTo(bytesOnDisk() + cache.appendsInMemory());
+            assertSizeIsFilesPlusMemory(cache);
         }
     }
 
@@ -118,7 +128,9 @@ class DiskCacheTest {
             int segments = segmentFiles().size();
             assertThat(segments).isGreaterThan(3);
             // The segment being appended to is read and written through the same descriptor (with
-            // direct appends, a second one writes until the segment is sealed).
+            // direct appends, a second one writes until the segment is sealed and its last block,
+            // written in the background, is in the file).
+            cache.awaitSealed();
             assertThat(openSegmentDescriptors()).isEqualTo(segments + (directAppends() ? 1 : 0));
             cache.flush();
             assertThat(openSegmentDescriptors()).isEqualTo(segments);
@@ -126,7 +138,7 @@ class DiskCacheTest {
             for (byte[] v : values) {
                 assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
             }
-            assertThat(cache.size()).isEqualTo(bytesOnDisk() + cache.appendsInMemory());
+            assertSizeIsFilesPlusMemory(cache);
         }
         assertThat(openSegmentDescriptors()).isZero();
         try (DiskCache cache = open(1L << 20)) {
@@ -283,7 +295,7 @@ class DiskCacheTest {
                 assertThat(cache.readInto(CHUNKS, key(kept), dst, size)).isTrue(); // in use: survives eviction
                 cache.write(CHUNKS, key(bytes(size, 300 + i)), bytes(size, 300 + i));
             }
-            assertThat(bytesOnDisk() + cache.appendsInMemory()).isEqualTo(cache.size());
+            assertSizeIsFilesPlusMemory(cache);
         }
         try (DiskCache cache = open(limit)) {
             assertThat(cache.read(CHUNKS, key(kept))).hasValueSatisfying(read -> assertThat(read).isEqualTo(kept));
@@ -395,7 +407,7 @@ class DiskCacheTest {
                 cache.write(CHUNKS, key(values.get(i)), values.get(i));
                 assertThat(cache.size()).isLessThanOrEqualTo(limit);
             }
-            assertThat(bytesOnDisk() + cache.appendsInMemory()).isEqualTo(cache.size());
+            assertSizeIsFilesPlusMemory(cache);
         }
         try (DiskCache cache = open(limit)) {
             assertThat(cache.read(CHUNKS, key(values.get(0)))).contains(values.get(0));
