@@ -156,6 +156,11 @@ public final class FuseMount implements AutoCloseable {
         return server.requestsReceived();
     }
 
+    /** How often a reader stuck on a quick request lost the turn to another: for tests. */
+    long turnBypasses() {
+        return session.bypasses.sum();
+    }
+
     /** The server, for tests that look at protocol counters. */
     FuseServer server() {
         return server;

@@ -35,6 +35,7 @@ import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -328,13 +329,19 @@ class MountTest {
     @Test
     void unservedOperationsFallBackInTheKernel() throws Exception {
         MemoryFileSystem fs = tree().build();
-        try (var m = MountFixture.mount(tmp, fs);
-             FileChannel ch = FileChannel.open(m.path("hello.txt"), StandardOpenOption.READ)) {
-            ch.force(true); // FSYNC: ENOSYS, which the kernel turns into success (so is FLUSH at close)
-            ch.position(3);
-            assertThat(ch.read(ByteBuffer.allocate(10))).isEqualTo(3);
+        try (var m = MountFixture.mount(tmp, fs)) {
+            try (FileChannel ch = FileChannel.open(m.path("hello.txt"), StandardOpenOption.READ)) {
+                ch.force(true); // FSYNC: ENOSYS, which the kernel turns into success (so is FLUSH at close)
+                ch.position(3);
+                assertThat(ch.read(ByteBuffer.allocate(10))).isEqualTo(3);
+            }
+            // close(2) returns once FLUSH is answered; RELEASE follows in the background, and only
+            // a mount still there receives it (an unmount drops what is queued).
+            for (int i = 0; i < 3000 && fs.openHandles() != 0; i++) {
+                Thread.sleep(10);
+            }
+            assertThat(fs.openHandles()).isZero();
         }
-        assertThat(fs.openHandles()).isZero();
     }
 
     @Test
@@ -437,14 +444,18 @@ class MountTest {
         MemoryFileSystem fs = builder.build();
         try (var m = MountFixture.mount(tmp, fs, MountOptions.defaults().withThreads(4))) {
             Files.readAttributes(m.path("many"), "unix:ino");
-            fs.clearCallingThreads();
             long before = fs.calls(Operation.LOOKUP);
-            for (int i = 0; i < 300; i++) {
-                assertThat(Files.size(m.path("many/f" + i))).isEqualTo(1);
-            }
-            assertThat(fs.calls(Operation.LOOKUP) - before).as("each name looked up").isGreaterThanOrEqualTo(300);
             // With every reader waiting in read(2), each request woke the one that had waited longest.
-            assertThat(fs.callingThreads()).as("threads that served the lookups").hasSize(1);
+            assertThat(threadsServingARoundWithoutBypass(m, fs, round -> {
+                for (int i = 0; i < 300; i++) {
+                    if (round == 0) {
+                        assertThat(Files.size(m.path("many/f" + i))).isEqualTo(1);
+                    } else {
+                        assertThat(Files.exists(m.path("many/none-" + round + "-" + i))).isFalse();
+                    }
+                }
+            })).as("threads that served the lookups").hasSize(1);
+            assertThat(fs.calls(Operation.LOOKUP) - before).as("each name looked up").isGreaterThanOrEqualTo(300);
             // The others still take over when one blocks, and all of them stop at unmount.
             CountDownLatch gate = new CountDownLatch(1);
             fs.gateReads("hello.txt", gate);
@@ -480,12 +491,34 @@ class MountTest {
             }
             assertThat(stuck.get(60, TimeUnit.SECONDS)).isTrue();
             // Afterwards a single reader serves one process's quick requests again.
-            fs.clearCallingThreads();
-            for (int i = 0; i < 50; i++) {
-                assertThat(Files.exists(m.path("nothing-" + i))).isFalse();
-            }
-            assertThat(fs.callingThreads()).hasSize(1);
+            assertThat(threadsServingARoundWithoutBypass(m, fs, round -> {
+                for (int i = 0; i < 50; i++) {
+                    assertThat(Files.exists(m.path("nothing-" + round + "-" + i))).isFalse();
+                }
+            })).hasSize(1);
         }
+    }
+
+    /** Quick requests sent from the test thread, round after round with new names. */
+    private interface LookupRound {
+        void run(int round) throws IOException;
+    }
+
+    /**
+     * The threads that served a round of quick requests, from the first round in which the turn
+     * watch bypassed no reader. A reader stalled 20 ms in the middle of a quick request (a busy
+     * machine, a GC pause) loses the turn by design, and then a second reader serves the rest.
+     */
+    private static Set<String> threadsServingARoundWithoutBypass(MountFixture m, MemoryFileSystem fs, LookupRound round) throws IOException {
+        for (int attempt = 0; attempt < 10; attempt++) {
+            fs.clearCallingThreads();
+            long bypassed = m.fuseMount().turnBypasses();
+            round.run(attempt);
+            if (m.fuseMount().turnBypasses() == bypassed) {
+                return fs.callingThreads();
+            }
+        }
+        throw new AssertionError("a reader was bypassed in each of 10 rounds");
     }
 
     private static void awaitBlockedReads(MemoryFileSystem fs, int count) throws InterruptedException {
