@@ -483,6 +483,11 @@ public final class PlainCopies implements AutoCloseable {
     /** Copies one blob into tmp/, then renames it into place; abandons it quietly on close. */
     private void make(Request request, ByteBuffer piece) throws IOException {
         B3Digest digest = request.digest();
+        synchronized (copies) {
+            if (copies.containsKey(digest)) {
+                return; // asked for again while the copy was being made: request() checked before it was placed
+            }
+        }
         Optional<BlobReader> opened = blobs.open(digest);
         if (opened.isEmpty()) {
             throw new NoSuchFileException("blob not found");
