@@ -40,8 +40,14 @@ class RootAnswersTest {
     /** A catalog that counts who asks it, and can be made to fail. */
     static final class CountingRoots implements RootService {
         final MemoryRootService inner = new MemoryRootService();
-        final List<String> askedBy = new CopyOnWriteArrayList<>();
-        final List<Name> askedFor = new CopyOnWriteArrayList<>();
+        /** Who asked for which name, one entry per call, so that counts taken together agree. */
+        record Ask(String thread, Name name) {
+            boolean byRefresher() {
+                return thread.equals("castore-root-refresh");
+            }
+        }
+
+        final List<Ask> asks = new CopyOnWriteArrayList<>();
         volatile boolean failing;
         /** A name whose answers take this long. */
         volatile Name slowName;
@@ -49,8 +55,7 @@ class RootAnswersTest {
 
         @Override
         public Optional<Node> get(Name name) throws IOException {
-            askedBy.add(Thread.currentThread().getName());
-            askedFor.add(name);
+            asks.add(new Ask(Thread.currentThread().getName(), name));
             if (name.equals(slowName)) {
                 try {
                     Thread.sleep(slowMillis);
@@ -80,15 +85,15 @@ class RootAnswersTest {
         }
 
         long askedByLookups() {
-            return List.copyOf(askedBy).stream().filter(n -> !n.equals("castore-root-refresh")).count();
+            return asks.stream().filter(a -> !a.byRefresher()).count();
         }
 
         long askedByRefresher() {
-            return List.copyOf(askedBy).stream().filter(n -> n.equals("castore-root-refresh")).count();
+            return asks.stream().filter(Ask::byRefresher).count();
         }
 
         long askedFor(String name) {
-            return List.copyOf(askedFor).stream().filter(n -> n.equals(Name.of(name))).count();
+            return asks.stream().filter(a -> a.name().equals(Name.of(name))).count();
         }
     }
 
@@ -192,8 +197,11 @@ class RootAnswersTest {
         long failingSince = System.nanoTime();
         long firstError = 0;
         while (firstError == 0 && System.nanoTime() - failingSince < TimeUnit.SECONDS.toNanos(5)) {
+            long started = System.nanoTime();
             try {
                 lookup(fs, "app");
+                // The last good answer was had before the failures began: never handed out a TTL after.
+                assertThat(started - failingSince).as("a lookup answered from a stale answer").isLessThan(ttl);
                 sleep(20);
             } catch (FuseException e) {
                 assertThat(e.errno()).isEqualTo(Errno.EIO);
@@ -201,7 +209,6 @@ class RootAnswersTest {
             }
         }
         assertThat(firstError).as("lookups fail once the last good answer is a TTL old").isPositive();
-        assertThat(firstError - failingSince).isLessThan(ttl + TimeUnit.MILLISECONDS.toNanos(300));
         assertThat(problems).anyMatch(p -> p.contains("catalog unreachable"));
 
         roots.failing = false;
@@ -212,19 +219,21 @@ class RootAnswersTest {
     void aSlowAnswerHoldsUpNoOtherName() throws Exception {
         trees.root("app", trees.file("1"));
         trees.root("slow", trees.file("2"));
-        var fs = mount(Duration.ofMillis(400));
+        var fs = mount(Duration.ofMillis(800)); // refreshed when half a TTL old: 400 ms of slack for a busy machine
         lookup(fs, "app");
         lookup(fs, "slow");
         roots.slowName = Name.of("slow");
-        roots.slowMillis = 3000;
-        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
+        roots.slowMillis = 5000;
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(2500);
         while (System.nanoTime() < end) {
             lookup(fs, "app");
             sleep(50);
         }
-        assertThat(roots.askedFor("app") - 1).as("'app' kept fresh while 'slow' hangs").isPositive()
-                .isEqualTo(roots.askedByRefresher() - roots.askedFor("slow") + 1);
-        assertThat(roots.askedByLookups()).as("no lookup of 'app' waited").isEqualTo(2);
+        // One snapshot: the refresher goes on asking while the counts are taken.
+        List<CountingRoots.Ask> asks = List.copyOf(roots.asks);
+        long appRefreshes = asks.stream().filter(a -> a.byRefresher() && a.name().equals(Name.of("app"))).count();
+        assertThat(appRefreshes).as("'app' kept fresh while 'slow' hangs").isPositive();
+        assertThat(asks.stream().filter(a -> !a.byRefresher()).count()).as("no lookup of 'app' waited").isEqualTo(2);
         roots.slowMillis = 0;
     }
 
