@@ -125,6 +125,8 @@ final class DirectAppender {
     /** A block write is in flight (close waits for it). Guarded by this. */
     private boolean writing;
     private boolean closed;
+    /** {@link #finish} was called: the descriptor closes when nothing is pending. Guarded by this. */
+    private boolean finishing;
     private boolean descriptorClosed;
     /** Set by the writer: the file system took O_DIRECT at open but refused a write; later blocks go through the page cache. */
     private volatile boolean refused;
@@ -256,7 +258,7 @@ final class DirectAppender {
             if (closed || block.start >= broken) {
                 pending.remove(block);
                 blocks.give(block.memory);
-                if (last) {
+                if (last || finishing && pending.isEmpty()) {
                     closeDescriptor();
                 }
                 notifyAll();
@@ -289,7 +291,7 @@ final class DirectAppender {
         }
         pending.remove(block);
         blocks.give(block.memory);
-        if (last) {
+        if (last || finishing && pending.isEmpty()) {
             closeDescriptor(); // nothing more comes: a sealed segment keeps no second descriptor
         }
         notifyAll();
@@ -337,18 +339,25 @@ final class DirectAppender {
         return closed || pending.isEmpty() ? 0 : end - pending.peekFirst().start;
     }
 
-    /** Queues the partial block for writing (through the page cache); nothing more is appended after. */
+    /**
+     * Queues the partial block for writing (through the page cache); nothing more is appended
+     * after. The O_DIRECT descriptor closes once everything is written: after that last write,
+     * or after the full blocks still in flight when the segment ends on a block boundary.
+     */
     synchronized void finish() {
+        finishing = true;
         Block last = pending.peekLast();
-        if (last == null || last.submitted) {
-            return;
-        }
-        if (last.used == 0) {
+        if (last != null && !last.submitted) {
+            if (last.used > 0) {
+                submit(last, true);
+                return;
+            }
             pending.removeLast();
             blocks.give(last.memory);
-            return;
         }
-        submit(last, true);
+        if (pending.isEmpty()) {
+            closeDescriptor();
+        }
     }
 
     /** Waits until everything appended is in the file (or the appender is closed). */

@@ -50,7 +50,7 @@ public final class DiskCache implements AutoCloseable {
     private static final String SUFFIX = ".seg";
     private static final int MAGIC = 0x63617331; // "cas1"
     /** magic, kind, key, length. */
-    private static final int HEADER = Integer.BYTES + 1 + B3Digest.LENGTH + Integer.BYTES;
+    static final int HEADER = Integer.BYTES + 1 + B3Digest.LENGTH + Integer.BYTES;
     /** Blocks of {@link DirectAppender#BLOCK} in memory for appends at most: ~4 ms of a cold read's fetching at 1 GB/s. */
     private static final int APPEND_BLOCKS = 4;
     private static final List<String> KINDS = List.of(CachingBlobService.CHUNKS, CachingBlobService.CHUNK_LISTS,

@@ -90,6 +90,20 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
     }
 
     @Test
+    void aSegmentThatEndsOnABlockBoundaryClosesItsWritingDescriptorWhenSealed() throws Exception {
+        byte[] v = bytes(DirectAppender.BLOCK - DiskCache.HEADER, 91); // header and bytes fill one block exactly
+        try (DiskCache cache = open(32L << 20)) { // 2 MiB segments: sealed by flush, not by its size
+            cache.write(CHUNKS, key(v), v);
+            cache.flush(); // the full block went to the writer when it filled: nothing partial is left
+            assertThat(openSegmentDescriptors()).as("one per segment, the writing one closed").isEqualTo(segmentFiles().size());
+            assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+        }
+        try (DiskCache cache = open(32L << 20)) {
+            assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+        }
+    }
+
+    @Test
     void readersOnOtherThreadsSeeExactBytesWhileTheWriterCatchesUp() throws Exception {
         List<byte[]> values = entries(8L << 20, 72);
         try (DiskCache cache = open(1L << 30)) {
