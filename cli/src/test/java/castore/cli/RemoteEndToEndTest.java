@@ -157,7 +157,7 @@ class RemoteEndToEndTest {
             importTree(address, two, "--name", "app");
             Instant changed = Instant.now();
             while (Files.readString(v).equals("1")) {
-                assertThat(Duration.between(changed, Instant.now())).as("the new tree within the TTL").isLessThan(ttl.plusSeconds(2));
+                assertThat(Duration.between(changed, Instant.now())).as("the new tree within the TTL (and a busy machine's slack)").isLessThan(ttl.plusSeconds(10));
                 Thread.sleep(20);
             }
             for (Instant end = Instant.now().plusMillis(1500); Instant.now().isBefore(end); Thread.sleep(50)) {
@@ -168,7 +168,7 @@ class RemoteEndToEndTest {
             assertThat(removed.exit()).as(removed.stderr()).isZero();
             Instant gone = Instant.now();
             while (Files.exists(mnt.resolve("app"))) {
-                assertThat(Duration.between(gone, Instant.now())).as("gone within the TTL").isLessThan(ttl.plusSeconds(2));
+                assertThat(Duration.between(gone, Instant.now())).as("gone within the TTL (and a busy machine's slack)").isLessThan(ttl.plusSeconds(10));
                 Thread.sleep(20);
             }
         } finally {
@@ -277,6 +277,8 @@ class RemoteEndToEndTest {
             assertReadFailsWithEio(mnt.resolve("tree/later/unread0"));
 
             server = startDaemon(daemon, ready);
+            Cli.Result served = answeredOnce(cli);
+            assertThat(served.exit()).as(served.stderr()).isZero();
             assertThat(Commands.run("cmp", tree.resolve("later/unread1").toString(), mnt.resolve("tree/later/unread1").toString()).exitCode())
                     .as("reads work again after the daemon is back, same mount").isZero();
             diff(tree, mnt.resolve("tree"));
@@ -318,6 +320,7 @@ class RemoteEndToEndTest {
                 s3.stop();
                 assertReadFailsWithEio(mnt.resolve("tree/later/unread0"));
                 s3.restart();
+                assertThat(answeredOnce(cli).exit()).as("S3Proxy answers again").isZero();
                 assertThat(Commands.run("cmp", tree.resolve("later/unread1").toString(), mnt.resolve("tree/later/unread1").toString()).exitCode())
                         .as("reads work again after S3 is back, same mount").isZero();
                 diff(tree, mnt.resolve("tree"));
@@ -381,6 +384,19 @@ class RemoteEndToEndTest {
     }
 
     /** {@code castore daemon} serving tmp/store on the Unix socket {@code socket}, once the socket is there. */
+    /**
+     * {@code castore roots}, tried up to 5 times: a server just (re)started answers its first call
+     * slowly, and on a busy machine that can outlast the mount's 5 s timeout. The tests after a
+     * restart check recovery, not that timeout, so the server answers one call first.
+     */
+    private static Cli.Result answeredOnce(Cli cli) {
+        Cli.Result result = cli.run("roots");
+        for (int attempt = 1; attempt < 5 && result.exit() != 0; attempt++) {
+            result = cli.run("roots");
+        }
+        return result;
+    }
+
     private Process startUnixDaemon(Path socket) throws Exception {
         return startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(), "--listen", "unix://" + socket),
                 () -> Files.exists(socket));

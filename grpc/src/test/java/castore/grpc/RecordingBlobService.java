@@ -57,9 +57,9 @@ final class RecordingBlobService extends ForwardingBlobService {
         };
     }
 
-    /** Polls until {@code condition} holds (the server works asynchronously); fails after 20 s. */
+    /** Polls until {@code condition} holds (the server works asynchronously, a child JVM starts); fails after 60 s. */
     static void await(String what, java.util.concurrent.Callable<Boolean> condition) throws Exception {
-        long deadline = System.nanoTime() + 20_000_000_000L;
+        long deadline = System.nanoTime() + 60_000_000_000L;
         while (!condition.call()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("timed out waiting until " + what);

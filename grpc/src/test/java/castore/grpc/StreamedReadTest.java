@@ -293,8 +293,8 @@ class StreamedReadTest {
     void aStalledStreamFailsAfterTheTimeoutAndTheNextReadWorks() throws Exception {
         B3Digest[] blob = new B3Digest[1];
         byte[] data = serve(blob, 78, 6, 10_000);
-        try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS);
-                Store cached = StoreCache.wrap(Stores.open(server.address(), TestServer.CLIENT_OPTIONS), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
+        try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.SHORT_TIMEOUT);
+                Store cached = StoreCache.wrap(Stores.open(server.address(), TestServer.SHORT_TIMEOUT), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
             reads.put(blob[0].toByteString(), pieces(java.util.Arrays.copyOf(data, 20_000), 10_000));
             blobs.stalls.add(blob[0].toByteString());
             long started = System.nanoTime();

@@ -18,7 +18,10 @@ import java.util.concurrent.TimeUnit;
 
 /** A real daemon on loopback or a Unix socket over a backing store, and a client store for it. */
 final class TestServer implements AutoCloseable {
-    static final StoreOptions CLIENT_OPTIONS = new StoreOptions(false, Duration.ofSeconds(2), Map.of());
+    /** For calls expected to succeed: room for a cold JVM's first call (and TLS handshake) on a busy machine. */
+    static final StoreOptions CLIENT_OPTIONS = new StoreOptions(false, Duration.ofSeconds(30), Map.of());
+    /** For calls expected to fail or time out, and tests of the timeout itself. */
+    static final StoreOptions SHORT_TIMEOUT = new StoreOptions(false, Duration.ofSeconds(2), Map.of());
 
     enum Transport { TCP, UNIX }
 

@@ -56,10 +56,10 @@ class TlsTest {
                 byte[] data = TestData.random(61, 200_000);
                 assertThat(TestData.readAll(client.blobs(), TestData.put(client.blobs(), data))).isEqualTo(data);
             }
-            try (Store plaintext = Stores.open("grpc+http://127.0.0.1:" + port, TestServer.CLIENT_OPTIONS)) {
+            try (Store plaintext = Stores.open("grpc+http://127.0.0.1:" + port, TestServer.SHORT_TIMEOUT)) {
                 assertThatThrownBy(() -> plaintext.blobs().has(castore.hash.Blake3.digest(new byte[0]))).isInstanceOf(IOException.class);
             }
-            try (Store untrusting = Stores.open("grpc+https://127.0.0.1:" + port, TestServer.CLIENT_OPTIONS)) {
+            try (Store untrusting = Stores.open("grpc+https://127.0.0.1:" + port, TestServer.SHORT_TIMEOUT)) {
                 assertThatThrownBy(() -> untrusting.blobs().has(castore.hash.Blake3.digest(new byte[0]))).isInstanceOf(IOException.class);
             }
         } finally {

@@ -28,7 +28,7 @@ class S3RestartTest {
     void serverStoppedAndRestartedMidUse() throws IOException {
         try (S3ProxyServer server = S3ProxyServer.start(serverDir)) {
             server.createBucket("restart");
-            var options = new StoreOptions(false, Duration.ofSeconds(2), Map.of());
+            var options = new StoreOptions(false, Duration.ofSeconds(15), Map.of()); // a just-restarted S3Proxy answers its first request slowly
             try (Store store = Stores.open(server.address("restart", "p"), options)) {
                 byte[] data = S3StoreTest.random(900_000, 11);
                 B3Digest digest;
@@ -56,7 +56,7 @@ class S3RestartTest {
     void cachedDataStaysReadableWhileTheServerIsDown() throws IOException {
         try (S3ProxyServer server = S3ProxyServer.start(serverDir.resolve("server"))) {
             server.createBucket("cached");
-            var options = new StoreOptions(false, Duration.ofSeconds(2), Map.of());
+            var options = new StoreOptions(false, Duration.ofSeconds(15), Map.of()); // a just-restarted S3Proxy answers its first request slowly
             byte[] seen = S3StoreTest.random(700_000, 12);
             byte[] unseen = S3StoreTest.random(300_000, 13);
             B3Digest seenDigest;
