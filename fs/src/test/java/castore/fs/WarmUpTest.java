@@ -177,7 +177,7 @@ class WarmUpTest {
         long start = System.nanoTime();
         warmUp.close();
         assertThat(warmUp.await(Duration.ZERO)).isTrue();
-        assertThat(System.nanoTime() - start).isLessThan(Duration.ofSeconds(5).toNanos());
+        assertThat(System.nanoTime() - start).as("not the hour it was waiting for").isLessThan(Duration.ofSeconds(30).toNanos());
         assertThat(warmUp.begun()).isFalse();
         assertThat(warmUp.failure()).isNull();
         assertNoScratchLeft("the scratch store is gone");

@@ -35,7 +35,7 @@ class ReconnectTest {
         byte[] data = TestData.random(41, 700_000);
         var quick = new StoreOptions(false, Duration.ofSeconds(1), Map.of());
         try (Store client = Stores.open(first.clientAddress(), quick)) {
-            B3Digest digest = TestData.put(client.blobs(), data);
+            B3Digest digest = answered(() -> TestData.put(client.blobs(), data));
             first.server.shutdown(Duration.ofSeconds(5));
 
             assertThatThrownBy(() -> client.blobs().has(digest)).isInstanceOf(IOException.class)
@@ -44,7 +44,7 @@ class ReconnectTest {
             assertThatThrownBy(() -> client.directories().get(digest)).isInstanceOf(IOException.class);
 
             try (CastoreServer second = CastoreServer.start(backing, new CastoreServer.Config(address, false))) {
-                assertThat(client.blobs().has(digest)).isTrue();
+                assertThat(answered(() -> client.blobs().has(digest))).as("the same client, reconnected").isTrue();
                 assertThat(TestData.readAll(client.blobs(), digest)).isEqualTo(data);
                 byte[] more = TestData.random(42, 1000);
                 assertThat(TestData.readAll(client.blobs(), TestData.put(client.blobs(), more))).isEqualTo(more);
@@ -52,5 +52,22 @@ class ReconnectTest {
         } finally {
             backing.close();
         }
+    }
+
+    /**
+     * {@code call}'s answer, tried up to 10 times: with a 1 s timeout, a JVM's first call or the
+     * first one after a restart (the channel backing off, the server cold) can miss it on a busy
+     * machine. Recovery by the same client is what is tested, not how fast it comes.
+     */
+    static <T> T answered(java.util.concurrent.Callable<T> call) throws Exception {
+        IOException last = null;
+        for (int attempt = 0; attempt < 10; attempt++) {
+            try {
+                return call.call();
+            } catch (IOException e) {
+                last = e;
+            }
+        }
+        throw last;
     }
 }
