@@ -1,6 +1,6 @@
 package castore.grpc.client;
 
-import castore.grpc.NettyNoise;
+import castore.grpc.NettyDefaults;
 import castore.model.InvalidDataException;
 import castore.service.StoreOptions;
 import io.grpc.CallOptions;
@@ -67,11 +67,12 @@ final class Connection implements AutoCloseable {
 
     /** {@code grpc+http://host:port}, {@code grpc+https://host:port[?ca=/path/ca.pem]}, {@code grpc+unix:///path}. */
     static Connection open(URI uri, StoreOptions options) throws IOException {
+        NettyDefaults.apply();
         String scheme = uri.getScheme();
         Map<String, String> query = query(uri);
         ManagedChannelBuilder<?> builder = switch (scheme) {
             case "grpc+unix" -> {
-                NettyNoise.quietUnixSocketOptionWarnings();
+                NettyDefaults.quietUnixSocketOptionWarnings();
                 String path = uri.getPath();
                 if (path == null || path.isEmpty() || uri.getHost() != null) {
                     throw new InvalidDataException("invalid address '" + uri + "': expected grpc+unix:///absolute/path");

@@ -1,7 +1,7 @@
 package castore.grpc.server;
 
 import castore.grpc.ListenAddress;
-import castore.grpc.NettyNoise;
+import castore.grpc.NettyDefaults;
 import castore.service.Store;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
@@ -70,6 +70,7 @@ public final class CastoreServer implements AutoCloseable {
         ServerCredentials credentials = config.tlsCert() == null
                 ? InsecureServerCredentials.create()
                 : TlsServerCredentials.create(config.tlsCert().toFile(), config.tlsKey().toFile());
+        NettyDefaults.apply();
         // Handlers block on store I/O; virtual threads make that cheap.
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         EventLoopGroup unixEventLoop = null;
@@ -79,7 +80,7 @@ public final class CastoreServer implements AutoCloseable {
             switch (config.address()) {
                 case ListenAddress.Tcp tcp -> builder = NettyServerBuilder.forAddress(tcp.socketAddress(), credentials);
                 case ListenAddress.Unix unix -> {
-                    NettyNoise.quietUnixSocketOptionWarnings();
+                    NettyDefaults.quietUnixSocketOptionWarnings();
                     prepareSocketPath(unix.path());
                     // Bind in a private directory, restrict the socket, then move it into place:
                     // nobody can connect while it is still open to all.
