@@ -461,7 +461,7 @@ public final class CastoreFileSystem implements FileSystem {
             inodes.closed(passthroughInode);
             return;
         }
-        OpenFile file = openFiles.remove(fileHandle);
+        OpenFile file = openFiles.get(fileHandle);
         if (file != null) {
             closeQuietly(file);
             PassthroughOpens decider = passthrough;
@@ -469,6 +469,8 @@ public final class CastoreFileSystem implements FileSystem {
                 decider.release(file.inode.id);
             }
             inodes.closed(file.inode);
+            // Last: once openFileCount() has fallen, the node's passthrough state has too.
+            openFiles.remove(fileHandle);
         }
     }
 

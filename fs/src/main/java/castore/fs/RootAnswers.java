@@ -124,6 +124,11 @@ final class RootAnswers implements AutoCloseable {
     }
 
     /** Whether the refresher thread is running (for tests). */
+    /** Refreshes started and not finished (each holds a permit from before its thread starts): for tests. */
+    int refreshesInFlight() {
+        return PARALLEL_REFRESHES - refreshes.availablePermits();
+    }
+
     boolean refreshing() {
         synchronized (lifecycle) {
             return refresher != null && refresher.isAlive();

@@ -316,11 +316,13 @@ class RootAnswersTest {
         assertThat(answers.size()).isZero();
     }
 
+    /** Until the refresher has stopped and the last refresh it started has asked the catalog. */
     private static void awaitStopped(RootAnswers answers) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (answers.refreshing() && System.nanoTime() < deadline) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while ((answers.refreshing() || answers.refreshesInFlight() > 0) && System.nanoTime() < deadline) {
             sleep(10);
         }
         assertThat(answers.refreshing()).isFalse();
+        assertThat(answers.refreshesInFlight()).isZero();
     }
 }

@@ -155,7 +155,8 @@ class WarmUpTest {
     @Test
     void beginsOnlyOnceTheMountHasBeenIdleLongEnough() throws Exception {
         AtomicLong mountRequests = new AtomicLong();
-        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ofSeconds(1), mountRequests::get)) {
+        // Idle means 3 s without a request: a test thread stalled that long on a busy machine is unlikely.
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ofSeconds(3), mountRequests::get)) {
             // A busy mount: a request every 10 ms for 1.5 s.
             for (int i = 0; i < 150; i++) {
                 Thread.sleep(10);
