@@ -862,7 +862,7 @@ class CachingServicesTest {
     }
 
     private static void awaitBound(CachingBlobService blobs, B3Digest digest) throws IOException, InterruptedException {
-        for (int i = 0; i < 500 && !blobs.knownBound(digest); i++) {
+        for (int i = 0; i < 3000 && !blobs.knownBound(digest); i++) { // 30 s: the check runs in the background
             Thread.sleep(10);
         }
     }
@@ -910,7 +910,7 @@ class CachingServicesTest {
             // The first half through a reader that stays open: the check ends on disk, in the
             // background, and from then on (maybe before this loop ends) every read fails.
             boolean caught = false;
-            for (int i = 0; i < 510 && !caught; i++) {
+            for (int i = 0; i < 3010 && !caught; i++) { // up to 30 s for the background check
                 try {
                     r.read((long) Math.min(i, 9) * FakeRemote.CHUNK, ByteBuffer.allocate(10));
                     if (i >= 10) {
