@@ -11,6 +11,7 @@
 #       WORKLOAD: seq (default; 1 GiB sequential) | par4 (4 readers, a quarter each) | pread (20k random 4 KiB)
 #                 | walk (find over root "tree", after add-tree; e.g. MOUNT_ARGS=--prefetch)
 #                 | read (every file of root "tree" read whole, one after another, after add-tree)
+#                 | lstat (lstat of every entry of root "tree" by its path, after add-tree)
 #   Every run also prints how long the mount took to its ready line and its first stat of a root.
 #   bench/remote-probe.sh add-tree DIR   imports DIR as root "tree" into the daemon and the local store (for walk)
 #   bench/remote-probe.sh stop           stops the daemon
@@ -54,7 +55,8 @@ add-tree)
   dir=${2:?the directory to import as root "tree"}
   "$CASTORE" import --store "$(cat "$W/address")" --quiet --name tree "$dir" >/dev/null
   "$CASTORE" import --store "$W/local-store" --quiet --name tree "$dir" >/dev/null
-  (cd "$dir" && find . -type f -print0) >"$W/files.list" ;;
+  (cd "$dir" && find . -type f -print0) >"$W/files.list"
+  (cd "$dir" && find . -mindepth 1 -print0) >"$W/entries.list" ;;
 stop)
   kill "$(cat "$W/daemon.pid")" ;;
 run)
@@ -112,16 +114,19 @@ run)
     walk) entries=$(taskset -c "$CPU" find "$M/tree" | wc -l) ;;
     read) taskset -c "$CPU" "$W/bin/fsbench" read "$M/tree" "$W/files.list" >/dev/null
           entries=$(tr -cd '\0' <"$W/files.list" | wc -c) ;;
+    lstat) [ -f "$W/entries.list" ] || { echo "run add-tree again: no entries.list" >&2; exit 2; }
+           taskset -c "$CPU" "$W/bin/fsbench" lstat "$M/tree" "$W/entries.list" >/dev/null
+           entries=$(tr -cd '\0' <"$W/entries.list" | wc -c) ;;
     *) echo "unknown workload $workload" >&2; exit 2 ;;
   esac
   t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon") s1=$(sys "$pid") f1=$(faults "$pid") r1=$(disk_reads)
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
   tick=$(getconf CLK_TCK) ms=$(( (t1 - t0) / 1000000 ))
   rate=$(awk -v ms="$ms" -v w="$workload" -v n="${entries:-0}" 'BEGIN { if (w == "pread") printf "%.0f preads/s", 20000 / ms * 1000;
-      else if (w == "walk") printf "%d entries", n; else if (w == "read") printf "%d files", n; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
+      else if (w == "walk" || w == "lstat") printf "%d entries", n; else if (w == "read") printf "%d files", n; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
   echo "$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms (system $(( (s1 - s0) * 1000 / tick )), $((f1 - f0)) minor faults)," \
     "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, $((r1 - r0)) device reads; ready line $(( (ready - launched) / 1000000 )) ms," \
     "first stat $first_stat_us us; load $(cut -d' ' -f1 /proc/loadavg)" ;;
 *)
-  echo "usage: bench/remote-probe.sh setup | add-tree DIR | run cold|warm|local [seq|par4|pread|walk|read] | stop" >&2; exit 2 ;;
+  echo "usage: bench/remote-probe.sh setup | add-tree DIR | run cold|warm|local [seq|par4|pread|walk|read|lstat] | stop" >&2; exit 2 ;;
 esac
