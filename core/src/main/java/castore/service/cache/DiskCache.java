@@ -230,7 +230,8 @@ public final class DiskCache implements AutoCloseable {
         }
     }
 
-    private record Location(Segment segment, long offset, int length) {
+    /** Where an entry's bytes are; a copy stored again under the same key gets a new one. */
+    record Location(Segment segment, long offset, int length) {
     }
 
     private final Path root;
@@ -608,6 +609,23 @@ public final class DiskCache implements AutoCloseable {
     /** Forgets an entry (e.g. one that failed verification); its bytes go with their segment. */
     public void delete(String kind, B3Digest key) {
         index(kind).remove(key);
+    }
+
+    /** Where the entry is now (null if absent): taken before a read, for {@link #deleteIfStill}. */
+    Location place(String kind, B3Digest key) {
+        return index(kind).get(key);
+    }
+
+    /**
+     * Forgets the entry only if it is still the copy at {@code place}: a caller whose read failed
+     * verification must not drop a good copy another thread stored under the key meanwhile
+     * (fetched again after finding the same bad one). If the read met a newer copy instead, that
+     * one stays until a read of it fails too.
+     */
+    void deleteIfStill(String kind, B3Digest key, Location place) {
+        if (place != null) {
+            index(kind).remove(key, place);
+        }
     }
 
     /** Deletes the oldest segments until 90% of the limit, so eviction runs in batches. Holds this. */

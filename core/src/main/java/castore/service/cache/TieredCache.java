@@ -75,6 +75,7 @@ final class TieredCache<T> {
         if (disk == null) {
             return Optional.empty();
         }
+        DiskCache.Location place = disk.place(kind, key);
         Optional<byte[]> bytes = disk.read(kind, key);
         if (bytes.isEmpty()) {
             return Optional.empty();
@@ -82,7 +83,7 @@ final class TieredCache<T> {
         try {
             value = codec.decodeVerified(key, bytes.get());
         } catch (CorruptedDataException | RuntimeException corrupted) {
-            disk.delete(kind, key);
+            disk.deleteIfStill(kind, key, place);
             corruptedDropped++;
             return Optional.empty();
         }
@@ -99,11 +100,12 @@ final class TieredCache<T> {
      * (then deleted, as by {@link #get}); {@code dst} then holds anything.
      */
     boolean readFromDiskInto(B3Digest key, byte[] dst, int length) throws IOException {
-        if (disk == null || !disk.readInto(kind, key, dst, length)) {
+        DiskCache.Location place = disk == null ? null : disk.place(kind, key);
+        if (place == null || !disk.readInto(kind, key, dst, length)) {
             return false;
         }
         if (!codec.verifies(key, dst, length)) {
-            disk.delete(kind, key);
+            disk.deleteIfStill(kind, key, place);
             corruptedDropped++;
             return false;
         }
@@ -117,12 +119,13 @@ final class TieredCache<T> {
      * digest (chunks).
      */
     MemorySegment readFromDiskNative(B3Digest key, int length, MemorySegment buffer) {
-        MemorySegment bytes = disk == null ? null : disk.readNative(kind, key, length, buffer);
+        DiskCache.Location place = disk == null ? null : disk.place(kind, key);
+        MemorySegment bytes = place == null ? null : disk.readNative(kind, key, length, buffer);
         if (bytes == null) {
             return null;
         }
         if (!Blake3.digest(bytes).equals(key)) {
-            disk.delete(kind, key);
+            disk.deleteIfStill(kind, key, place);
             corruptedDropped++;
             return null;
         }
@@ -140,10 +143,17 @@ final class TieredCache<T> {
      * and ends the span before it).
      */
     int readFromDiskNativeSpan(B3Digest[] keys, int[] lengths, int count, MemorySegment buffer, MemorySegment[] payloads) {
-        int n = disk == null ? 0 : disk.readNativeSpan(kind, keys, lengths, count, buffer, payloads);
+        if (disk == null) {
+            return 0;
+        }
+        DiskCache.Location[] places = new DiskCache.Location[count];
+        for (int k = 0; k < count; k++) {
+            places[k] = disk.place(kind, keys[k]);
+        }
+        int n = disk.readNativeSpan(kind, keys, lengths, count, buffer, payloads);
         for (int k = 0; k < n; k++) {
             if (!Blake3.digest(payloads[k]).equals(keys[k])) {
-                disk.delete(kind, keys[k]);
+                disk.deleteIfStill(kind, keys[k], places[k]);
                 corruptedDropped++;
                 return k;
             }

@@ -268,6 +268,22 @@ class DiskCacheTest {
     }
 
     @Test
+    void aCopyThatFailedVerificationIsDroppedOnlyIfNoGoodOneReplacedItMeanwhile() throws IOException {
+        byte[] v = bytes(5000, 61);
+        try (DiskCache cache = open(1L << 30)) {
+            cache.write(CHUNKS, key(v), bytes(5000, 62)); // damaged: other bytes under v's key
+            DiskCache.Location seen = cache.place(CHUNKS, key(v)); // where one reader read it
+            // Another reader found it bad first, dropped it and stored the bytes fetched again.
+            cache.delete(CHUNKS, key(v));
+            cache.write(CHUNKS, key(v), v);
+            cache.deleteIfStill(CHUNKS, key(v), seen); // the first reader's verification fails now
+            assertThat(cache.read(CHUNKS, key(v))).as("the good copy stays").hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+            cache.deleteIfStill(CHUNKS, key(v), cache.place(CHUNKS, key(v)));
+            assertThat(cache.contains(CHUNKS, key(v))).as("the copy that was read is dropped").isFalse();
+        }
+    }
+
+    @Test
     void readIntoOfAnEvictedSegmentIsAMissAndLeavesTheBufferAlone() throws IOException {
         byte[] first = bytes(40_000, 13);
         try (DiskCache cache = open(100_000)) { // segments of 6250 bytes: one entry each
