@@ -123,12 +123,12 @@ final class RootAnswers implements AutoCloseable {
         return kept.size();
     }
 
-    /** Whether the refresher thread is running (for tests). */
     /** Refreshes started and not finished (each holds a permit from before its thread starts): for tests. */
     int refreshesInFlight() {
         return PARALLEL_REFRESHES - refreshes.availablePermits();
     }
 
+    /** Whether the refresher thread is running (for tests). */
     boolean refreshing() {
         synchronized (lifecycle) {
             return refresher != null && refresher.isAlive();

@@ -55,6 +55,8 @@ final class Session {
     /** Gives the turn to a waiting reader when its holder is stuck on a request (see {@link #watchTurn}). */
     private volatile Thread turnWatch;
     private volatile boolean turnWatchParked;
+    /** Holders bypassed by {@link #watchTurn} so far: tests that count serving threads need a round with none. */
+    final LongAdder bypasses = new LongAdder();
     /** When the latest request started being served with the turn (System.nanoTime). */
     private volatile long lastRequest;
     private volatile boolean ended;
@@ -112,9 +114,6 @@ final class Session {
      * request for more than 20 ms is bypassed, the turn goes to a waiting reader, and the bypassed
      * one gives up its own claim when it is done, so one reader reads again.
      */
-    /** Holders bypassed by {@link #watchTurn} so far: tests that count serving threads need a round with none. */
-    final LongAdder bypasses = new LongAdder();
-
     private void watchTurn() {
         while (!ended) {
             long now = System.nanoTime();
