@@ -1,6 +1,5 @@
 package castore.store.local;
 
-import castore.hash.Blake3;
 import castore.io.DirectReads;
 import castore.io.DirectStream;
 import castore.io.DirectStreams;
@@ -327,7 +326,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
             counts.spans.increment();
             for (int k = 0; k < n; k++) {
                 MemorySegment payload = span.asSlice(at[k].offset() - at[0].offset(), at[k].length());
-                if (!Blake3.digest(payload).equals(at[k].digest())) {
+                if (!packs.intact(at[k], payload)) {
                     if (k == 0) {
                         throw PackStore.corrupted(at[k]);
                     }
@@ -374,7 +373,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
             l.source().readPayloadInto(l, payload);
             counts.buffered.increment();
         }
-        if (!Blake3.digest(payload).equals(l.digest())) {
+        if (!packs.intact(l, payload)) {
             throw PackStore.corrupted(l);
         }
         return payload;

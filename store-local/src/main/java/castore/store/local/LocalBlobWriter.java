@@ -95,7 +95,7 @@ final class LocalBlobWriter implements BlobWriter {
             blobHasher.update(buffer, start, length);
         }
         B3Digest digest = Blake3.digest(buffer, start, length);
-        if (packs.appendIfAbsent(ObjectKind.CHUNK, digest, buffer, start, length, 0)) {
+        if (packs.appendIfAbsent(ObjectKind.CHUNK, digest, buffer, start, length, 0)) { // aux: the store records the CRC32C
             stored += length;
         }
         chunks.add(new ChunkMeta(digest, length));

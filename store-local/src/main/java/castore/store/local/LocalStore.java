@@ -36,7 +36,8 @@ import java.util.stream.IntStream;
  */
 public final class LocalStore implements StoreMaintenance, AutoCloseable {
     /** How a store is opened. */
-    public record Options(boolean readOnly, boolean sync, long packSize, int writers, int rootCompactRecords, boolean directReads) {
+    public record Options(boolean readOnly, boolean sync, long packSize, int writers, int rootCompactRecords, boolean directReads,
+            boolean digestReads) {
         public static final long DEFAULT_PACK_SIZE = 1L << 30;
 
         /**
@@ -45,19 +46,19 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
          */
         public static Options defaults() {
             int writers = Math.clamp(Runtime.getRuntime().availableProcessors(), 2, 4);
-            return new Options(false, true, DEFAULT_PACK_SIZE, writers, LocalRootService.COMPACT_RECORDS, false);
+            return new Options(false, true, DEFAULT_PACK_SIZE, writers, LocalRootService.COMPACT_RECORDS, false, false);
         }
 
         public Options withReadOnly(boolean readOnly) {
-            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads, digestReads);
         }
 
         public Options withSync(boolean sync) {
-            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads, digestReads);
         }
 
         public Options withPackSize(long packSize) {
-            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads, digestReads);
         }
 
         /**
@@ -66,11 +67,19 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
          * the page cache: for a mount, whose page cache keeps the data (off by default).
          */
         public Options withDirectReads(boolean directReads) {
-            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads);
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads, digestReads);
+        }
+
+        /**
+         * Whether every chunk read is checked against its BLAKE3 digest, also where its index
+         * entry records a CRC32C (which is checked instead by default: {@link ChunkCrc}).
+         */
+        public Options withDigestReads(boolean digestReads) {
+            return new Options(readOnly, sync, packSize, writers, rootCompactRecords, directReads, digestReads);
         }
 
         public Options withRootCompactRecords(int records) {
-            return new Options(readOnly, sync, packSize, writers, records, directReads);
+            return new Options(readOnly, sync, packSize, writers, records, directReads, digestReads);
         }
     }
 
@@ -89,7 +98,8 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
     private LocalStore(StoreLayout layout, Options options) throws IOException {
         this.layout = layout;
         this.options = options;
-        this.packs = new PackStore(layout, options.sync(), options.packSize(), options.writers(), options.directReads());
+        this.packs = new PackStore(layout, options.sync(), options.packSize(), options.writers(), options.directReads(),
+                options.digestReads());
         this.blobs = new LocalBlobService(this, packs);
         this.directories = new LocalDirectoryService(this, packs);
         this.roots = new LocalRootService(this, layout.roots(), options.sync(), options.rootCompactRecords());
@@ -274,7 +284,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
                             switch (pass) {
                                 case BLOB -> verifyBlob(l, verifiedChunks, report);
                                 case DIRECTORY -> verifyDirectory(l, report);
-                                case CHUNK -> packs.readVerified(l);
+                                case CHUNK -> packs.readDigestVerified(l);
                             }
                         } catch (IOException e) {
                             report.accept(e.getMessage());
@@ -309,7 +319,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
                 return;
             }
             byte[] data = c.source().read(c);
-            if (!Blake3.digest(data).equals(d)) {
+            if (!Blake3.digest(data).equals(d) || (ChunkCrc.recorded(c) && ChunkCrc.aux(data, 0, data.length) != c.aux())) {
                 return; // reported by the chunk pass, which checks this chunk again
             }
             verifiedChunks.add(c);
@@ -321,7 +331,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
     }
 
     private void verifyDirectory(Location l, Consumer<String> report) throws IOException {
-        Directory d = LocalDirectoryService.decode(l, packs.readVerified(l));
+        Directory d = LocalDirectoryService.decode(l, packs.readDigestVerified(l));
         if (d.size() != l.aux()) {
             report.accept(l.describe() + ": its size is " + d.size() + ", the index says " + l.aux());
         }

@@ -15,7 +15,9 @@ import java.util.Set;
  * the fsyncs at commit (still safe against a killed process, not against power loss; for
  * throwaway stores and benchmarks); {@code direct-reads=true|false} says whether large blobs
  * read sequentially go past the page cache (O_DIRECT, {@link castore.io.DirectStream}); the
- * default comes from {@link StoreOptions#directReads()} (on for a mount). An absent store is created unless
+ * default comes from {@link StoreOptions#directReads()} (on for a mount); {@code digest-reads=true}
+ * checks every chunk read by its BLAKE3 digest, also where the index records a CRC32C, which is
+ * checked instead by default ({@link ChunkCrc}). An absent store is created unless
  * {@link StoreOptions#createIfMissing()} is off.
  */
 public final class LocalStoreProvider implements StoreProvider {
@@ -51,8 +53,10 @@ public final class LocalStoreProvider implements StoreProvider {
                 case "fsync=false" -> o = o.withSync(false);
                 case "direct-reads=true" -> o = o.withDirectReads(true);
                 case "direct-reads=false" -> o = o.withDirectReads(false);
+                case "digest-reads=true" -> o = o.withDigestReads(true);
+                case "digest-reads=false" -> o = o.withDigestReads(false);
                 default -> throw new InvalidDataException("invalid local store address '" + address
-                        + "': unknown parameter '" + parameter + "' (known: fsync=true|false, direct-reads=true|false)");
+                        + "': unknown parameter '" + parameter + "' (known: fsync=true|false, direct-reads=true|false, digest-reads=true|false)");
             }
         }
         return o;

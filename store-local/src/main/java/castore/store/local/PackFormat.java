@@ -15,7 +15,8 @@ import java.nio.ByteOrder;
  * pack:  "CASPACK\0" u32 version u32 0 | entries: u8 kind, 3 zero bytes, u32 length, digest[32], payload
  * index: "CASIDX\0\0" u32 version u32 count u64 packSize | fanout u32[256] | entries[count] | u32 crc32c u32 "IEND"
  * index entry (56 bytes, sorted by digest then kind): digest[32] u8 kind, 3 zero bytes, u32 length,
- *        u64 payload offset, u64 aux (blob size for BLOB, tvix size for DIRECTORY, 0 for CHUNK)
+ *        u64 payload offset, u64 aux (blob size for BLOB, tvix size for DIRECTORY, for CHUNK 1 << 32 | CRC32C
+ *        of the payload, or 0 in packs written before CRCs: {@link ChunkCrc})
  * </pre>
  */
 final class PackFormat {

@@ -6,6 +6,7 @@ import castore.io.Libc;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -63,8 +64,13 @@ final class PackStore {
     /** Read-ahead with O_DIRECT for sequential readers of large blobs; null when turned off. */
     private final DirectReads directReads;
 
-    PackStore(StoreLayout layout, boolean sync, long rollSize, int maxWriters, boolean directReads) throws IOException {
+    /** Whether reads check chunks by digest even where the index records a CRC32C ({@link ChunkCrc}). */
+    private final boolean digestReads;
+
+    PackStore(StoreLayout layout, boolean sync, long rollSize, int maxWriters, boolean directReads, boolean digestReads)
+            throws IOException {
         Arrays.setAll(loadLocks, i -> new Object());
+        this.digestReads = digestReads;
         this.directReads = directReads && Libc.O_DIRECT != 0 && Libc.available() ? new DirectReads("castore-direct-read") : null;
         this.layout = layout;
         this.sync = sync;
@@ -102,10 +108,14 @@ final class PackStore {
         return l != null ? l : packs.find(kind, digest);
     }
 
-    /** The payload, checked against the digest (chunks and directories are named by their BLAKE3). */
+    /**
+     * The payload, checked: against the CRC32C its index entry records if it is a chunk that has
+     * one (and digest reads are off), else against its digest (chunks and directories are named
+     * by their BLAKE3).
+     */
     byte[] readVerified(Location location) throws IOException {
         byte[] data = location.source().readPayload(location);
-        if (!Blake3.digest(data).equals(location.digest())) {
+        if (!intact(location, MemorySegment.ofArray(data))) {
             throw corrupted(location);
         }
         return data;
@@ -114,19 +124,45 @@ final class PackStore {
     /** {@link #readVerified} into {@code dst[0, length)}; on a failed check its content is undefined. */
     void readVerifiedInto(Location location, byte[] dst) throws IOException {
         location.source().readPayloadInto(location, dst);
-        if (!Blake3.digest(dst, 0, location.length()).equals(location.digest())) {
+        if (!intact(location, MemorySegment.ofArray(dst).asSlice(0, location.length()))) {
             throw corrupted(location);
         }
     }
 
+    /**
+     * The payload checked against its digest whatever the index records, and against the CRC32C
+     * too if it records one: for {@code verify}, which must find an index entry that disagrees
+     * with intact bytes as well as damaged bytes.
+     */
+    byte[] readDigestVerified(Location location) throws IOException {
+        byte[] data = location.source().readPayload(location);
+        if (!Blake3.digest(data).equals(location.digest())) {
+            throw corrupted(location);
+        }
+        if (ChunkCrc.recorded(location) && ChunkCrc.aux(data, 0, data.length) != location.aux()) {
+            throw new CorruptedDataException(location.describe() + " is damaged: its index entry records a CRC32C its intact content does not have");
+        }
+        return data;
+    }
+
+    /** Whether {@code payload} (read from {@code location}) is what the store wrote there: see {@link #readVerified}. */
+    boolean intact(Location location, MemorySegment payload) {
+        if (!digestReads && ChunkCrc.recorded(location)) {
+            return ChunkCrc.aux(payload) == location.aux();
+        }
+        return Blake3.digest(payload).equals(location.digest());
+    }
+
     static CorruptedDataException corrupted(Location location) {
-        return new CorruptedDataException(location.describe() + " is corrupted: its content does not hash to its digest");
+        return new CorruptedDataException(location.describe() + " is corrupted: its content does not match "
+                + (ChunkCrc.recorded(location) ? "its digest or its recorded CRC32C" : "its digest"));
     }
 
     /**
      * Appends an object unless this process already has it or another thread is appending it
      * (then waits for that append, so the object is visible on return). Returns true if this
-     * call stored it.
+     * call stored it. For a CHUNK, {@code aux} is ignored: the entry records the chunk's CRC32C
+     * ({@link ChunkCrc}).
      */
     boolean appendIfAbsent(ObjectKind kind, B3Digest digest, byte[] data, int offset, int length, long aux)
             throws IOException {
@@ -150,7 +186,9 @@ final class PackStore {
                     mine.complete(null);
                     return false;
                 }
-                mine.complete(append(kind, digest, data, offset, length, aux));
+                // A new chunk's aux records its CRC32C, computed only now that it is known to be new.
+                long value = kind == ObjectKind.CHUNK ? ChunkCrc.aux(data, offset, length) : aux;
+                mine.complete(append(kind, digest, data, offset, length, value));
                 return true;
             } catch (IOException | RuntimeException | Error e) {
                 mine.completeExceptionally(e);

@@ -36,7 +36,7 @@ class PackIndexSearchTest {
             }
         }
         StoreLayout layout = StoreLayout.openOrInit(dir);
-        PackStore writing = new PackStore(layout, false, 64L << 20, 1, true);
+        PackStore writing = new PackStore(layout, false, 64L << 20, 1, true, false);
         for (B3Digest d : stored) {
             byte[] payload = d.toByteArray();
             writing.append(ObjectKind.CHUNK, d, payload, 0, payload.length, 0);
@@ -46,7 +46,7 @@ class PackIndexSearchTest {
         writing.commit();
         writing.close();
 
-        PackStore reading = new PackStore(layout, false, 64L << 20, 1, true);
+        PackStore reading = new PackStore(layout, false, 64L << 20, 1, true, false);
         try {
             for (B3Digest d : stored) {
                 Location chunk = reading.find(ObjectKind.CHUNK, d);

@@ -23,7 +23,7 @@ class PackWriterAffinityTest {
     @Test
     void twoFilesWrittenAtOnceAreNotInterleavedChunkByChunk() throws Exception {
         StoreLayout layout = StoreLayout.openOrInit(dir);
-        PackStore store = new PackStore(layout, false, 1L << 30, 2, true);
+        PackStore store = new PackStore(layout, false, 1L << 30, 2, true, false);
         int chunks = 200;
         CyclicBarrier lockstep = new CyclicBarrier(2);
         try (ExecutorService writers = Executors.newFixedThreadPool(2)) {
