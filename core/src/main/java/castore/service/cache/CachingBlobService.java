@@ -1196,11 +1196,16 @@ public final class CachingBlobService implements BlobService {
         }
     }
 
-    /** Chunks on disk are their bytes; verified by re-hashing against the key. */
+    /** Chunks on disk are their bytes; verified by re-hashing against the key, or by the CRC32C recorded with them. */
     private static final class ChunkCodec implements TieredCache.Codec<byte[]> {
         @Override
         public byte[] encode(byte[] value) {
             return value;
+        }
+
+        @Override
+        public byte[] decodeIntact(B3Digest key, byte[] bytes) {
+            return bytes; // a chunk is its bytes: nothing more to check
         }
 
         @Override

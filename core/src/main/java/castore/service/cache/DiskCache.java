@@ -22,18 +22,23 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.zip.CRC32C;
 
 /**
  * Content-addressed entries under one directory with a size limit, kept in append-only segment
  * files ({@code DIR/segments/<name>.seg}) rather than one file per entry: after the page cache is
  * dropped, reading thousands of small files costs a disk seek and an inode each, while entries
  * written together sit together in a segment (a warm mount over a remote store read its small
- * files 4x slower with a file per entry). A record is a header (magic, kind, key, length) and the
- * bytes; the in-memory index (kind, key) -> (segment, offset, length) is rebuilt at start by
- * walking the record headers of every segment, oldest first, later records of a key winning.
+ * files 4x slower with a file per entry). A record is a header (magic, kind, key, length; for a
+ * chunk also the CRC32C of its bytes) and the bytes; the in-memory index (kind, key) -> (segment,
+ * offset, length, CRC) is rebuilt at start by walking the record headers of every segment, oldest
+ * first, later records of a key winning.
  *
- * <p>Nothing read here is trusted: the caller verifies every value it reads (against its key) and
- * {@link #delete}s what fails. A record torn by a crash ends the walk of its segment.
+ * <p>Nothing read here is trusted: the caller checks every value it reads and {@link #delete}s
+ * what fails. A chunk's record carries the CRC32C of the bytes it was given, which were verified
+ * against their digest before they were written, so the caller may check a chunk read back against
+ * that ({@link Location#crc}) in place of hashing it again: what it must catch is damage on disk
+ * (docs/cache.md). A record torn by a crash ends the walk of its segment.
  *
  * <p><b>Eviction</b> deletes whole segments, oldest first, down to 90% of the limit. To keep it
  * least-recently-used in effect, an entry used (read, or hit in the memory tier) while its
@@ -49,8 +54,12 @@ public final class DiskCache implements AutoCloseable {
     private static final String SEGMENTS = "segments";
     private static final String SUFFIX = ".seg";
     private static final int MAGIC = 0x63617331; // "cas1"
+    /** A record whose header ends with the CRC32C of its bytes (chunks since CRCs; older ones are "cas1"). */
+    private static final int MAGIC_CRC = 0x63617332; // "cas2"
     /** magic, kind, key, length. */
     static final int HEADER = Integer.BYTES + 1 + B3Digest.LENGTH + Integer.BYTES;
+    /** magic, kind, key, length, CRC32C of the bytes. */
+    static final int CRC_HEADER = HEADER + Integer.BYTES;
     /** Blocks of {@link DirectAppender#BLOCK} in memory for appends at most: ~4 ms of a cold read's fetching at 1 GB/s. */
     private static final int APPEND_BLOCKS = 4;
     private static final List<String> KINDS = List.of(CachingBlobService.CHUNKS, CachingBlobService.CHUNK_LISTS,
@@ -230,8 +239,25 @@ public final class DiskCache implements AutoCloseable {
         }
     }
 
-    /** Where an entry's bytes are; a copy stored again under the same key gets a new one. */
-    record Location(Segment segment, long offset, int length) {
+    /**
+     * Where an entry's bytes are; a copy stored again under the same key gets a new one.
+     * {@code crc}: {@link #CRC_PRESENT} | the CRC32C of the bytes the record was written with (a
+     * chunk's), or 0 if its record has none.
+     */
+    record Location(Segment segment, long offset, int length, long crc) {
+        /** Whether {@code bytes} have the CRC32C this record was written with; false if it has none. */
+        boolean crcMatches(MemorySegment bytes) {
+            return crc != 0 && crcOf(bytes) == crc;
+        }
+    }
+
+    static final long CRC_PRESENT = 1L << 32;
+
+    /** {@link #CRC_PRESENT} | the CRC32C of {@code bytes} (the intrinsic reads native memory in place). */
+    static long crcOf(MemorySegment bytes) {
+        CRC32C crc = new CRC32C();
+        crc.update(bytes.asByteBuffer());
+        return CRC_PRESENT | crc.getValue();
     }
 
     private final Path root;
@@ -331,12 +357,13 @@ public final class DiskCache implements AutoCloseable {
 
     /** Indexes the records of a segment up to the first one that is torn or not a record. */
     private void indexRecords(Segment segment) throws IOException {
-        byte[] bytes = new byte[HEADER];
+        byte[] bytes = new byte[CRC_HEADER];
         ByteBuffer header = ByteBuffer.wrap(bytes);
         byte[] key = new byte[B3Digest.LENGTH];
         long offset = 0;
         while (offset + HEADER <= segment.size) {
-            if (!segment.readFully(bytes, HEADER, offset)) {
+            // One read of the longer header where the file has it (an old record's bytes fill the rest).
+            if (!segment.readFully(bytes, (int) Math.min(CRC_HEADER, segment.size - offset), offset)) {
                 return;
             }
             header.clear();
@@ -344,11 +371,13 @@ public final class DiskCache implements AutoCloseable {
             int kind = header.get();
             header.get(key);
             int length = header.getInt();
-            long end = offset + HEADER + (long) length;
-            if (magic != MAGIC || kind < 0 || kind >= KINDS.size() || length < 0 || end > segment.size) {
+            int headerLength = magic == MAGIC_CRC ? CRC_HEADER : HEADER;
+            long crc = magic == MAGIC_CRC ? CRC_PRESENT | Integer.toUnsignedLong(header.getInt()) : 0;
+            long end = offset + headerLength + (long) length;
+            if ((magic != MAGIC && magic != MAGIC_CRC) || kind < 0 || kind >= KINDS.size() || length < 0 || end > segment.size) {
                 return;
             }
-            index.get(kind).put(B3Digest.of(key), new Location(segment, offset + HEADER, length));
+            index.get(kind).put(B3Digest.of(key), new Location(segment, offset + headerLength, length, crc));
             offset = end;
         }
     }
@@ -537,26 +566,39 @@ public final class DiskCache implements AutoCloseable {
         return index(kind).containsKey(key);
     }
 
-    /** Stores {@code bytes} under {@code key} (appended to this process's newest segment), then evicts down to the limit. */
+    /**
+     * Stores {@code bytes} under {@code key} (appended to this process's newest segment), then
+     * evicts down to the limit. The bytes must be the verified value of the key: a chunk's record
+     * carries their CRC32C, which later reads may check in place of the digest.
+     */
     public void write(String kind, B3Digest key, byte[] bytes) throws IOException {
         if (contains(kind, key)) {
             touch(kind, key);
             return;
         }
-        append(kind, key, bytes, bytes.length, null);
+        long crc = kind.equals(CachingBlobService.CHUNKS) ? crcOf(MemorySegment.ofArray(bytes)) : 0;
+        append(kind, key, bytes, bytes.length, null, crc);
     }
 
-    /** Copies a used entry of an old segment ({@code bytes[0, from.length)}) to the newest one, so eviction of the old one keeps it. */
+    /**
+     * Copies a used entry of an old segment ({@code bytes[0, from.length)}) to the newest one, so
+     * eviction of the old one keeps it. The bytes are not verified yet: the copy keeps the CRC
+     * (or none) of its original, so damage read here is still caught in the copy.
+     */
     private void promote(String kind, B3Digest key, Location from, byte[] bytes) {
         try {
-            append(kind, key, bytes, from.length(), from);
+            append(kind, key, bytes, from.length(), from, from.crc());
         } catch (IOException ignored) {
             // the entry stays where it is, until its segment is evicted
         }
     }
 
-    /** Appends a record of {@code bytes[0, length)}; with {@code replacing}, only if the key still points there. */
-    private synchronized void append(String kind, B3Digest key, byte[] bytes, int length, Location replacing) throws IOException {
+    /**
+     * Appends a record of {@code bytes[0, length)} with {@code crc} ({@link Location#crc}); with
+     * {@code replacing}, only if the key still points there.
+     */
+    private synchronized void append(String kind, B3Digest key, byte[] bytes, int length, Location replacing, long crc)
+            throws IOException {
         Map<B3Digest, Location> entries = index(kind);
         Location current = entries.get(key);
         if (replacing != null ? current != replacing : current != null) {
@@ -566,12 +608,16 @@ public final class DiskCache implements AutoCloseable {
         if (active[stream] == null) {
             active[stream] = newSegment(stream == 0 ? appendBlocks : null);
         }
-        byte[] header = new byte[HEADER];
-        ByteBuffer.wrap(header).putInt(MAGIC).put((byte) KINDS.indexOf(kind)).putInt(HEADER - Integer.BYTES, length);
+        byte[] header = new byte[crc != 0 ? CRC_HEADER : HEADER];
+        ByteBuffer fields = ByteBuffer.wrap(header).putInt(crc != 0 ? MAGIC_CRC : MAGIC).put((byte) KINDS.indexOf(kind))
+                .putInt(HEADER - Integer.BYTES, length);
+        if (crc != 0) {
+            fields.putInt(HEADER, (int) crc);
+        }
         key.copyTo(header, Integer.BYTES + 1);
         Segment segment = active[stream];
         long offset = segment.size;
-        long recordLength = HEADER + (long) length;
+        long recordLength = header.length + (long) length;
         try {
             segment.appendRecord(header, bytes, length, offset);
         } catch (IOException | RuntimeException e) {
@@ -582,7 +628,7 @@ public final class DiskCache implements AutoCloseable {
         }
         segment.size = offset + recordLength;
         total.addAndGet(recordLength);
-        entries.put(key, new Location(segment, offset + HEADER, length));
+        entries.put(key, new Location(segment, offset + header.length, length, crc));
         if (segment.size >= segmentBytes) {
             seal(stream);
         }

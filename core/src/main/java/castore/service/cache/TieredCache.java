@@ -16,6 +16,9 @@ import java.util.Optional;
  * One kind of cached object: a bounded in-memory LRU of verified values in front of the
  * optional {@link DiskCache}. Values read from disk are decoded and verified by the
  * {@link Codec}; one that fails is deleted and reported as a miss, so the caller refetches it.
+ * A chunk whose record carries a CRC32C ({@link DiskCache.Location#crc}: taken from the verified
+ * bytes when they were written) is checked by it instead of hashed again; one whose CRC does not
+ * match still gets the full check.
  */
 final class TieredCache<T> {
     /** Encodes values for disk, and decodes them back only if they match their key. */
@@ -23,6 +26,14 @@ final class TieredCache<T> {
         byte[] encode(T value);
 
         T decodeVerified(B3Digest key, byte[] bytes) throws CorruptedDataException;
+
+        /**
+         * Decodes bytes known to be what was written for {@code key} (their CRC32C matched the
+         * one recorded from the verified value); by default verified all the same.
+         */
+        default T decodeIntact(B3Digest key, byte[] bytes) throws CorruptedDataException {
+            return decodeVerified(key, bytes);
+        }
 
         /** Whether {@code bytes[0, length)} decode to a value that matches {@code key}. */
         default boolean verifies(B3Digest key, byte[] bytes, int length) {
@@ -81,7 +92,8 @@ final class TieredCache<T> {
             return Optional.empty();
         }
         try {
-            value = codec.decodeVerified(key, bytes.get());
+            value = place != null && place.crcMatches(MemorySegment.ofArray(bytes.get()))
+                    ? codec.decodeIntact(key, bytes.get()) : codec.decodeVerified(key, bytes.get());
         } catch (CorruptedDataException | RuntimeException corrupted) {
             disk.deleteIfStill(kind, key, place);
             corruptedDropped++;
@@ -104,7 +116,7 @@ final class TieredCache<T> {
         if (place == null || !disk.readInto(kind, key, dst, length)) {
             return false;
         }
-        if (!codec.verifies(key, dst, length)) {
+        if (!place.crcMatches(MemorySegment.ofArray(dst).asSlice(0, length)) && !codec.verifies(key, dst, length)) {
             disk.deleteIfStill(kind, key, place);
             corruptedDropped++;
             return false;
@@ -124,7 +136,7 @@ final class TieredCache<T> {
         if (bytes == null) {
             return null;
         }
-        if (!Blake3.digest(bytes).equals(key)) {
+        if (!place.crcMatches(bytes) && !Blake3.digest(bytes).equals(key)) {
             disk.deleteIfStill(kind, key, place);
             corruptedDropped++;
             return null;
@@ -152,7 +164,7 @@ final class TieredCache<T> {
         }
         int n = disk.readNativeSpan(kind, keys, lengths, count, buffer, payloads);
         for (int k = 0; k < n; k++) {
-            if (!Blake3.digest(payloads[k]).equals(keys[k])) {
+            if (!(places[k] != null && places[k].crcMatches(payloads[k])) && !Blake3.digest(payloads[k]).equals(keys[k])) {
                 disk.deleteIfStill(kind, keys[k], places[k]);
                 corruptedDropped++;
                 return k;

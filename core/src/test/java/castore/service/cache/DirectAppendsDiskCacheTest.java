@@ -91,7 +91,7 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
 
     @Test
     void aSegmentThatEndsOnABlockBoundaryClosesItsWritingDescriptorWhenSealed() throws Exception {
-        byte[] v = bytes(DirectAppender.BLOCK - DiskCache.HEADER, 91); // header and bytes fill one block exactly
+        byte[] v = bytes(DirectAppender.BLOCK - DiskCache.CRC_HEADER, 91); // header (a chunk's, with its CRC) and bytes fill one block exactly
         try (DiskCache cache = open(32L << 20)) { // 2 MiB segments: sealed by flush, not by its size
             cache.write(CHUNKS, key(v), v);
             cache.flush(); // the full block went to the writer when it filled: nothing partial is left

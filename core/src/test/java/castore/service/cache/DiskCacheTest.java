@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatIOException;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -298,6 +299,78 @@ class DiskCacheTest {
         }
     }
 
+    static long crc(byte[] data) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(data);
+        return DiskCache.CRC_PRESENT | crc.getValue();
+    }
+
+    @Test
+    void aChunkRecordCarriesTheCrc32cOfItsBytesAcrossARestartAndOtherKindsNone() throws IOException {
+        String directories = CachingDirectoryService.DIRECTORIES;
+        byte[] chunk = bytes(70_000, 61);
+        byte[] directory = bytes(300, 62);
+        try (DiskCache cache = open(1L << 30)) {
+            cache.write(CHUNKS, key(chunk), chunk);
+            cache.write(directories, key(directory), directory);
+            assertThat(cache.place(CHUNKS, key(chunk)).crc()).isEqualTo(crc(chunk));
+            assertThat(cache.place(directories, key(directory)).crc()).isZero();
+        }
+        try (DiskCache cache = open(1L << 30)) {
+            assertThat(cache.place(CHUNKS, key(chunk)).crc()).as("read back from the record header").isEqualTo(crc(chunk));
+            assertThat(cache.place(directories, key(directory)).crc()).isZero();
+            assertThat(cache.read(CHUNKS, key(chunk))).hasValueSatisfying(read -> assertThat(read).isEqualTo(chunk));
+            assertThat(cache.read(directories, key(directory))).hasValueSatisfying(read -> assertThat(read).isEqualTo(directory));
+        }
+    }
+
+    /** A segment as caches before CRCs wrote it ("cas1" records) is still read, its chunks without a CRC. */
+    @Test
+    void recordsWrittenBeforeCrcsAreReadAndCarryNone() throws IOException {
+        byte[] old = bytes(5000, 63);
+        byte[] oldToo = bytes(3, 65); // shorter than the CRC field a newer header has
+        ByteBuffer segment = ByteBuffer.allocate(2 * DiskCache.HEADER + old.length + oldToo.length);
+        for (byte[] v : List.of(old, oldToo)) {
+            segment.putInt(0x63617331).put((byte) 0).put(key(v).toByteArray()).putInt(v.length).put(v);
+        }
+        Files.createDirectories(dir.resolve("segments"));
+        Files.write(dir.resolve("segments").resolve("000000000001-00000001.seg"), segment.array());
+        byte[] fresh = bytes(6000, 64);
+        try (DiskCache cache = open(1L << 30)) {
+            for (byte[] v : List.of(old, oldToo)) {
+                assertThat(cache.place(CHUNKS, key(v)).crc()).isZero();
+                assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+            }
+            cache.write(CHUNKS, key(fresh), fresh);
+        }
+        try (DiskCache cache = open(1L << 30)) {
+            assertThat(cache.place(CHUNKS, key(old)).crc()).isZero();
+            assertThat(cache.place(CHUNKS, key(fresh)).crc()).isEqualTo(crc(fresh));
+            for (byte[] v : List.of(old, oldToo, fresh)) {
+                assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+            }
+        }
+    }
+
+    /** A copy made forward of bytes not verified yet keeps its original's CRC, never one of what it read. */
+    @Test
+    void anEntryCopiedForwardKeepsTheCrcOfItsOriginal() throws IOException {
+        int size = 10_000;
+        long limit = 10L * size; // segments of 6,250 bytes: one record each
+        byte[] kept = bytes(size, 310);
+        try (DiskCache cache = open(limit)) {
+            cache.write(CHUNKS, key(kept), kept);
+            DiskCache.Location first = cache.place(CHUNKS, key(kept));
+            for (int i = 1; i < 30; i++) {
+                assertThat(cache.read(CHUNKS, key(kept))).isPresent(); // in use: copied forward
+                cache.write(CHUNKS, key(bytes(size, 310 + i)), bytes(size, 310 + i));
+            }
+            DiskCache.Location now = cache.place(CHUNKS, key(kept));
+            assertThat(now).as("copied forward").isNotEqualTo(first);
+            assertThat(now.crc()).isEqualTo(crc(kept));
+        }
+    }
+
     @Test
     void anOldEntryReadIntoALargerBufferIsCopiedForwardWithItsOwnBytesOnly() throws IOException {
         int size = 10_000;
@@ -444,7 +517,7 @@ class DiskCacheTest {
                 cache.write(CHUNKS, key(bytes(100, 200 + i)), bytes(100, 200 + i));
                 assertThat(cache.read(CHUNKS, key(v))).contains(v);
             }
-            assertThat(cache.size()).isEqualTo(before + 10 * (100 + 41));
+            assertThat(cache.size()).isEqualTo(before + 10 * (100 + DiskCache.CRC_HEADER)); // chunk records carry a CRC
         }
     }
 
