@@ -166,6 +166,75 @@ class LocalDirectReadsTest {
         }
     }
 
+    /** Reads {@code count} random 4 KiB ranges and checks each against {@code data}. */
+    private static void readAtRandom(LocalBlobReader reader, byte[] data, int count, long seed) throws IOException {
+        SplittableRandom random = new SplittableRandom(seed);
+        ByteBuffer dst = ByteBuffer.allocate(4096);
+        for (int i = 0; i < count; i++) {
+            int at = random.nextInt(data.length - 4096);
+            dst.clear();
+            assertThat(reader.read(at, dst)).isEqualTo(4096);
+            assertThat(Arrays.equals(dst.array(), 0, 4096, data, at, at + 4096)).as("bytes at %d", at).isTrue();
+        }
+    }
+
+    @Test
+    void randomReadsOfALongBlobLoadItsChunksWithODirectAndOfAShortOneThroughThePageCache() throws IOException {
+        byte[] longBlob = randomBytes(31, 24 * MiB);
+        byte[] shortBlob = randomBytes(32, 2 * MiB);
+        B3Digest longDigest = publish(longBlob);
+        B3Digest shortDigest = publish(shortBlob);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            DirectReads reads = local.packStore().directReads();
+            try (var reader = (LocalBlobReader) store.blobs().open(shortDigest).orElseThrow()) {
+                readAtRandom(reader, shortBlob, 100, 1);
+            }
+            assertThat(reads.scratch.sum()).as("a short blob's chunks come through the page cache").isZero();
+            try (var reader = (LocalBlobReader) store.blobs().open(longDigest).orElseThrow()) {
+                readAtRandom(reader, longBlob, 300, 2);
+            }
+            assertThat(reads.scratch.sum()).as("a long blob's chunks read at random come with O_DIRECT").isPositive();
+        }
+    }
+
+    @Test
+    void aCorruptedChunkReadAtRandomFailsEveryTimeAndOnlyItself() throws IOException {
+        byte[] data = randomBytes(33, 16 * MiB);
+        B3Digest d = publish(data);
+        List<ChunkMeta> chunks;
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            chunks = store.blobs().chunks(d).orElseThrow();
+        }
+        int bad = 30;
+        Location l = null;
+        try (var s = Files.newDirectoryStream(dir().resolve("packs"), "*.idx")) {
+            for (Path index : s) {
+                l = l != null ? l : Pack.open(index).find(PackFormat.Key.of(chunks.get(bad).digest()), ObjectKind.CHUNK, chunks.get(bad).digest());
+            }
+        }
+        assertThat(l).isNotNull();
+        LocalStoreTest.flipByte(((Pack) l.source()).packPath(), l.offset() + 100);
+        long badStart = 0;
+        for (int i = 0; i < bad; i++) {
+            badStart += chunks.get(i).size();
+        }
+        long start = badStart;
+        long end = badStart + chunks.get(bad).size();
+        try (LocalStore local = open(); Store store = local.asStore();
+                var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
+            for (int attempt = 0; attempt < 3; attempt++) {
+                assertThatThrownBy(() -> reader.read(start + 5000, ByteBuffer.allocate(4096)))
+                        .isInstanceOf(CorruptedDataException.class).hasMessageContaining(chunks.get(bad).digest().toString());
+            }
+            assertThat(local.packStore().directReads().scratch.sum()).as("read with O_DIRECT").isPositive();
+            for (long at : new long[] {start - 4096, end, 3 * MiB}) {
+                ByteBuffer dst = ByteBuffer.allocate(4096);
+                assertThat(reader.read(at, dst)).isEqualTo(4096);
+                assertThat(Arrays.equals(dst.array(), 0, 4096, data, (int) at, (int) at + 4096)).as("bytes at %d", at).isTrue();
+            }
+        }
+    }
+
     @Test
     void aBlobOfOneChunkListedOverAndOverLoadsItOnceAndServesExactBytes() throws IOException {
         byte[] data = new byte[24 * MiB]; // zeros: the same 512 KiB chunk 48 times, stored once
