@@ -1,10 +1,7 @@
 package castore.io;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -40,15 +37,6 @@ public final class DirectReads implements Executor {
     public final LongAdder buffered = new LongAdder();
     /** Loads that read a span of several chunks with one read ({@link DirectStream.Loader#loadSpan}): for tests. */
     public final LongAdder spans = new LongAdder();
-    /** Chunks read at random with O_DIRECT into a scratch buffer ({@link #takeScratch}): for tests. */
-    public final LongAdder scratch = new LongAdder();
-
-    /** Bytes of one scratch buffer: a chunk of up to 1 MiB rounded out to {@link DirectStream#ALIGN} at both ends. */
-    public static final int SCRATCH_BYTES = (1 << 20) + 2 * DirectStream.ALIGN;
-    /** Scratch buffers in existence at most: one per read served at once is plenty. */
-    static final int MAX_SCRATCH = 16;
-    private final ConcurrentLinkedQueue<MemorySegment> scratchBuffers = new ConcurrentLinkedQueue<>();
-    private final AtomicInteger scratchMade = new AtomicInteger();
 
     /** {@code name}: the threads' name prefix. */
     public DirectReads(String name) {
@@ -64,30 +52,6 @@ public final class DirectReads implements Executor {
     @Override
     public void execute(Runnable load) {
         pool.execute(load);
-    }
-
-    /**
-     * An aligned buffer of {@link #SCRATCH_BYTES} for one O_DIRECT read on the caller's thread (a
-     * chunk read at random: no stream, no read-ahead), to {@link #giveBack} after; null if
-     * {@link #MAX_SCRATCH} are in use (the caller then reads through the page cache). Buffers
-     * are freed by the garbage collector once this is unreachable, so one still in use when the
-     * store closes stays valid.
-     */
-    public MemorySegment takeScratch() {
-        MemorySegment buffer = scratchBuffers.poll();
-        if (buffer != null) {
-            return buffer;
-        }
-        if (scratchMade.incrementAndGet() > MAX_SCRATCH) {
-            scratchMade.decrementAndGet();
-            return null;
-        }
-        return Arena.ofAuto().allocate(SCRATCH_BYTES, DirectStream.ALIGN);
-    }
-
-    /** Returns a buffer of {@link #takeScratch}; nothing may read or write it afterwards. */
-    public void giveBack(MemorySegment buffer) {
-        scratchBuffers.add(buffer);
     }
 
     /**

@@ -11,11 +11,9 @@ import castore.service.ChunkedBlobReader;
 import castore.service.RecentChunks;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Positional reads of one blob ({@link ChunkedBlobReader} finds the chunk of an offset by binary
@@ -169,37 +167,10 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     /** Loads chunk {@code index} into an array of its own and caches it; under its load lock. */
     private byte[] load(int index) throws IOException {
-        byte[] data = direct != null ? loadPastThePageCache(index) : null;
-        if (data == null) {
-            data = packs.readVerified(locate(index));
-        }
+        byte[] data = packs.readVerified(locate(index));
         loads.incrementAndGet();
         cache.add(index, data);
         return data;
-    }
-
-    /**
-     * Chunk {@code index} of a long blob read at random (the reader has direct streams, so it
-     * serves a mount), read with O_DIRECT into a scratch buffer, checked there and copied out;
-     * null if it does not fit one or none is free. Why: through the page cache such a read paid
-     * for filling it with 4 KiB folios and for the copy out, and the mount hands the chunk to
-     * FUSE's page cache anyway (20k random 4 KiB preads of a cold GiB: mount CPU 2.07-2.22 s
-     * against 1.70-1.76 s; docs/performance.md, "Session 18").
-     */
-    private byte[] loadPastThePageCache(int index) throws IOException {
-        DirectReads reads = packs.directReads();
-        if (chunks().get(index).size() > DirectReads.SCRATCH_BYTES - 2 * DirectStream.ALIGN) {
-            return null;
-        }
-        MemorySegment buffer = reads.takeScratch();
-        if (buffer == null) {
-            return null;
-        }
-        try {
-            return loadInto(index, buffer, reads.scratch, null).toArray(ValueLayout.JAVA_BYTE);
-        } finally {
-            reads.giveBack(buffer);
-        }
     }
 
     /** Where chunk {@code index} is, checked against the chunk list's size. */
@@ -388,27 +359,19 @@ final class LocalBlobReader extends ChunkedBlobReader {
     }
 
     /**
-     * Loads chunk {@code index} into {@code buffer} (a direct stream's, or a scratch buffer): with
-     * O_DIRECT from a published pack, else through the page cache (a file system without it, a
-     * pack this process still writes); verified.
+     * Loads chunk {@code index} for a direct stream: with O_DIRECT from a published pack, else
+     * through the page cache (a file system without it, a pack this process still writes); verified.
      */
     private MemorySegment loadDirect(int index, MemorySegment buffer) throws IOException {
-        DirectReads counts = packs.directReads();
-        return loadInto(index, buffer, counts.direct, counts.buffered);
-    }
-
-    /** {@link #loadDirect}, counting the read in {@code direct} or {@code buffered} (null: not counted). */
-    private MemorySegment loadInto(int index, MemorySegment buffer, LongAdder direct, LongAdder buffered) throws IOException {
         Location l = locate(index);
+        DirectReads counts = packs.directReads();
         MemorySegment payload = l.source() instanceof Pack pack ? pack.readDirect(l, buffer) : null;
         if (payload != null) {
-            direct.increment();
+            counts.direct.increment();
         } else {
             payload = buffer.asSlice(0, l.length());
             l.source().readPayloadInto(l, payload);
-            if (buffered != null) {
-                buffered.increment();
-            }
+            counts.buffered.increment();
         }
         if (!packs.intact(l, payload)) {
             throw PackStore.corrupted(l);
