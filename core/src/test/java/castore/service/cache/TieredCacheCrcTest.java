@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -77,10 +78,20 @@ class TieredCacheCrcTest {
         }
     }
 
+    /** A chunk tier with no memory: every read goes to the disk tier. */
+    private static TieredCache<byte[]> withoutMemory(DiskCache disk, CountingChunkCodec codec) {
+        return new TieredCache<>(CachingBlobService.CHUNKS, disk, codec, 0);
+    }
+
+    /** A buffer for an O_DIRECT read of {@code length} bytes, rounded out at both ends. */
+    private static MemorySegment alignedFor(Arena arena, int length) {
+        return arena.allocate(length + 2L * DirectStream.ALIGN, DirectStream.ALIGN);
+    }
+
     /** Writes the chunk through a tier with no memory (every read goes to disk) and returns where its bytes are. */
     private long store(byte[] chunk, boolean directAppends) throws IOException {
         try (DiskCache disk = new DiskCache(dir, 1L << 30, directAppends)) {
-            new TieredCache<>(CachingBlobService.CHUNKS, disk, new CountingChunkCodec(), 0).put(key(chunk), chunk);
+            withoutMemory(disk, new CountingChunkCodec()).put(key(chunk), chunk);
             return disk.place(CachingBlobService.CHUNKS, key(chunk)).offset();
         }
     }
@@ -93,7 +104,7 @@ class TieredCacheCrcTest {
         store(chunk, directAppends);
         try (DiskCache disk = new DiskCache(dir, 1L << 30, directAppends); Arena arena = Arena.ofConfined()) {
             CountingChunkCodec codec = new CountingChunkCodec();
-            TieredCache<byte[]> tier = new TieredCache<>(CachingBlobService.CHUNKS, disk, codec, 0);
+            TieredCache<byte[]> tier = withoutMemory(disk, codec);
             assertThat(tier.get(key, false)).hasValueSatisfying(v -> assertThat(v).isEqualTo(chunk));
             assertThat(codec.byCrc).isEqualTo(1);
 
@@ -101,14 +112,14 @@ class TieredCacheCrcTest {
             assertThat(tier.readFromDiskInto(key, dst, chunk.length)).isTrue();
             assertThat(dst).isEqualTo(chunk);
 
-            MemorySegment buffer = arena.allocate(chunk.length + 2L * DirectStream.ALIGN, DirectStream.ALIGN);
+            MemorySegment buffer = alignedFor(arena, chunk.length);
             MemorySegment read = tier.readFromDiskNative(key, chunk.length, buffer);
             assertThat(read).isNotNull();
-            assertThat(read.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(chunk);
+            assertThat(read.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(chunk);
 
             MemorySegment[] payloads = new MemorySegment[1];
             assertThat(tier.readFromDiskNativeSpan(new B3Digest[] {key}, new int[] {chunk.length}, 1, buffer, payloads)).isEqualTo(1);
-            assertThat(payloads[0].toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(chunk);
+            assertThat(payloads[0].toArray(ValueLayout.JAVA_BYTE)).isEqualTo(chunk);
 
             assertThat(codec.hashed).as("no read hashed the chunk").isZero();
             assertThat(tier.corruptedDropped()).isZero();
@@ -123,7 +134,7 @@ class TieredCacheCrcTest {
         flipByte(segment(), offset - 1); // the last byte of the record's CRC field
         try (DiskCache disk = new DiskCache(dir, 1L << 30, directAppends)) {
             CountingChunkCodec codec = new CountingChunkCodec();
-            TieredCache<byte[]> tier = new TieredCache<>(CachingBlobService.CHUNKS, disk, codec, 0);
+            TieredCache<byte[]> tier = withoutMemory(disk, codec);
             assertThat(tier.get(key(chunk), false)).hasValueSatisfying(v -> assertThat(v).isEqualTo(chunk));
             assertThat(codec.byCrc).isZero();
             assertThat(codec.hashed).isEqualTo(1);
@@ -141,8 +152,8 @@ class TieredCacheCrcTest {
         flipByte(segment(), offset + 150_000);
         try (DiskCache disk = new DiskCache(dir, 1L << 30, directAppends); Arena arena = Arena.ofConfined()) {
             CountingChunkCodec codec = new CountingChunkCodec();
-            TieredCache<byte[]> tier = new TieredCache<>(CachingBlobService.CHUNKS, disk, codec, 0);
-            MemorySegment buffer = arena.allocate(chunk.length + 2L * DirectStream.ALIGN, DirectStream.ALIGN);
+            TieredCache<byte[]> tier = withoutMemory(disk, codec);
+            MemorySegment buffer = alignedFor(arena, chunk.length);
             assertThat(tier.readFromDiskNative(key(chunk), chunk.length, buffer)).isNull();
             assertThat(tier.corruptedDropped()).isEqualTo(1);
             assertThat(tier.onDisk(key(chunk))).as("dropped").isFalse();

@@ -138,6 +138,16 @@ class ChunkCrcTest {
         }
     }
 
+    /** Flips a byte {@code within} the chunk's payload in its pack file. */
+    private static void damage(Location l, long within) throws IOException {
+        LocalStoreTest.flipByte(((Pack) l.source()).packPath(), l.offset() + within);
+    }
+
+    /** Verify finds exactly one problem, with this chunk, described with {@code words}. */
+    private void assertVerifyReports(ChunkMeta chunk, String words) throws IOException {
+        assertThat(verify()).singleElement().asString().contains("chunk " + chunk.digest()).contains(words);
+    }
+
     private List<String> verify() throws IOException {
         List<String> problems = new ArrayList<>();
         try (LocalStore local = open(false, false)) {
@@ -182,8 +192,7 @@ class ChunkCrcTest {
                 BlobReader r = store.blobs().open(blob).orElseThrow()) {
             assertThat(r.inputStream(0).readAllBytes()).isEqualTo(data);
         }
-        assertThat(verify()).singleElement().asString()
-                .contains("chunk " + chunk.digest()).contains("CRC32C its intact content does not have");
+        assertVerifyReports(chunk, "CRC32C its intact content does not have");
     }
 
     @ParameterizedTest(name = "direct reads {0}")
@@ -193,14 +202,14 @@ class ChunkCrcTest {
         B3Digest blob = publish(data);
         ChunkMeta chunk = chunks(blob).get(20);
         Location l = entry(chunk.digest()).location();
-        LocalStoreTest.flipByte(((Pack) l.source()).packPath(), l.offset() + 4097);
+        damage(l, 4097);
 
         for (boolean digestReads : new boolean[] {false, true}) {
             try (LocalStore local = open(directReads, digestReads)) {
                 readFails(local, blob, chunk.digest());
             }
         }
-        assertThat(verify()).singleElement().asString().contains("chunk " + chunk.digest()).contains("corrupted");
+        assertVerifyReports(chunk, "corrupted");
     }
 
     /** Packs written before CRCs (aux 0) still read, and a damaged chunk among them still fails: by digest. */
@@ -219,11 +228,11 @@ class ChunkCrcTest {
         ChunkMeta chunk = chunks.get(20);
         Location l = entry(chunk.digest()).location();
         assertThat(ChunkCrc.recorded(l)).isFalse();
-        LocalStoreTest.flipByte(((Pack) l.source()).packPath(), l.offset() + 4097);
+        damage(l, 4097);
         try (LocalStore local = open(directReads, false)) {
             readFails(local, blob, chunk.digest());
         }
-        assertThat(verify()).singleElement().asString().contains("chunk " + chunk.digest()).contains("corrupted");
+        assertVerifyReports(chunk, "corrupted");
     }
 
     /**
@@ -237,13 +246,13 @@ class ChunkCrcTest {
         B3Digest blob = publish(data);
         ChunkMeta chunk = chunks(blob).get(1);
         Entry e = entry(chunk.digest());
-        LocalStoreTest.flipByte(((Pack) e.location().source()).packPath(), e.location().offset() + 10);
+        damage(e.location(), 10);
         rewriteAux(e, crcAux(payload(e.location())));
 
         try (LocalStore local = open(false, true)) {
             readFails(local, blob, chunk.digest());
         }
-        assertThat(verify()).singleElement().asString().contains("chunk " + chunk.digest()).contains("corrupted");
+        assertVerifyReports(chunk, "corrupted");
     }
 
     @Test
