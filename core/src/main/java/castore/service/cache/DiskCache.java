@@ -1,5 +1,6 @@
 package castore.service.cache;
 
+import castore.hash.RecordedCrc;
 import castore.io.DirectFile;
 import castore.io.DirectStream;
 import castore.model.B3Digest;
@@ -22,7 +23,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.zip.CRC32C;
 
 /**
  * Content-addressed entries under one directory with a size limit, kept in append-only segment
@@ -241,23 +241,14 @@ public final class DiskCache implements AutoCloseable {
 
     /**
      * Where an entry's bytes are; a copy stored again under the same key gets a new one.
-     * {@code crc}: {@link #CRC_PRESENT} | the CRC32C of the bytes the record was written with (a
-     * chunk's), or 0 if its record has none.
+     * {@code crc}: the CRC32C of the bytes the record was written with as {@link RecordedCrc}
+     * gives it (a chunk's), or 0 if its record has none.
      */
     record Location(Segment segment, long offset, int length, long crc) {
         /** Whether {@code bytes} have the CRC32C this record was written with; false if it has none. */
         boolean crcMatches(MemorySegment bytes) {
-            return crc != 0 && crcOf(bytes) == crc;
+            return crc != 0 && RecordedCrc.of(bytes) == crc;
         }
-    }
-
-    static final long CRC_PRESENT = 1L << 32;
-
-    /** {@link #CRC_PRESENT} | the CRC32C of {@code bytes} (the intrinsic reads native memory in place). */
-    static long crcOf(MemorySegment bytes) {
-        CRC32C crc = new CRC32C();
-        crc.update(bytes.asByteBuffer());
-        return CRC_PRESENT | crc.getValue();
     }
 
     private final Path root;
@@ -372,7 +363,7 @@ public final class DiskCache implements AutoCloseable {
             header.get(key);
             int length = header.getInt();
             int headerLength = magic == MAGIC_CRC ? CRC_HEADER : HEADER;
-            long crc = magic == MAGIC_CRC ? CRC_PRESENT | Integer.toUnsignedLong(header.getInt()) : 0;
+            long crc = magic == MAGIC_CRC ? RecordedCrc.stored(header.getInt()) : 0;
             long end = offset + headerLength + (long) length;
             if ((magic != MAGIC && magic != MAGIC_CRC) || kind < 0 || kind >= KINDS.size() || length < 0 || end > segment.size) {
                 return;
@@ -576,7 +567,7 @@ public final class DiskCache implements AutoCloseable {
             touch(kind, key);
             return;
         }
-        long crc = kind.equals(CachingBlobService.CHUNKS) ? crcOf(MemorySegment.ofArray(bytes)) : 0;
+        long crc = kind.equals(CachingBlobService.CHUNKS) ? RecordedCrc.of(bytes, 0, bytes.length) : 0;
         append(kind, key, bytes, bytes.length, null, crc);
     }
 

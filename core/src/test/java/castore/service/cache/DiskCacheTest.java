@@ -302,7 +302,7 @@ class DiskCacheTest {
     static long crc(byte[] data) {
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         crc.update(data);
-        return DiskCache.CRC_PRESENT | crc.getValue();
+        return castore.hash.RecordedCrc.PRESENT | crc.getValue();
     }
 
     @Test

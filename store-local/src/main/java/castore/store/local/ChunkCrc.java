@@ -1,11 +1,11 @@
 package castore.store.local;
 
-import java.lang.foreign.MemorySegment;
-import java.util.zip.CRC32C;
+import castore.hash.RecordedCrc;
 
 /**
- * The CRC32C a CHUNK's index entry records in its {@code aux} field: bit 32 set, the CRC in the
- * low 32 bits. Packs written before it have 0 there, and their chunks are checked by digest.
+ * The CRC32C a CHUNK's index entry records in its {@code aux} field ({@link RecordedCrc}: bit 32
+ * set, the CRC in the low 32 bits). Packs written before it have 0 there, and their chunks are
+ * checked by digest.
  *
  * <p>Why: a chunk is hashed with BLAKE3 when it is written, so the store knows its bytes are the
  * digest's. What a read from the store's own disk must catch is damage since then (bit rot, a
@@ -16,27 +16,19 @@ import java.util.zip.CRC32C;
  * {@code digest-reads=true} checks every read by digest for stores shared with such writers.
  */
 final class ChunkCrc {
-    static final long PRESENT = 1L << 32;
-
     private ChunkCrc() {
-    }
-
-    /** The aux value recording {@code data[offset, offset + length)}'s CRC32C. */
-    static long aux(byte[] data, int offset, int length) {
-        CRC32C crc = new CRC32C();
-        crc.update(data, offset, length);
-        return PRESENT | crc.getValue();
-    }
-
-    /** The aux value recording {@code payload}'s CRC32C. */
-    static long aux(MemorySegment payload) {
-        CRC32C crc = new CRC32C();
-        crc.update(payload.asByteBuffer()); // a direct buffer for native memory: the intrinsic reads it in place
-        return PRESENT | crc.getValue();
     }
 
     /** Whether {@code location} is a chunk whose index entry records a CRC32C. */
     static boolean recorded(Location location) {
-        return location.kind() == ObjectKind.CHUNK && (location.aux() & PRESENT) != 0;
+        return location.kind() == ObjectKind.CHUNK && (location.aux() & RecordedCrc.PRESENT) != 0;
+    }
+
+    /**
+     * Whether the index entry records a CRC32C that {@code data}, the chunk's whole payload, does
+     * not have: for {@code verify}, which reports such an entry even when the bytes hash right.
+     */
+    static boolean disagrees(Location location, byte[] data) {
+        return recorded(location) && RecordedCrc.of(data, 0, data.length) != location.aux();
     }
 }

@@ -319,7 +319,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
                 return;
             }
             byte[] data = c.source().read(c);
-            if (!Blake3.digest(data).equals(d) || (ChunkCrc.recorded(c) && ChunkCrc.aux(data, 0, data.length) != c.aux())) {
+            if (!Blake3.digest(data).equals(d) || ChunkCrc.disagrees(c, data)) {
                 return; // reported by the chunk pass, which checks this chunk again
             }
             verifiedChunks.add(c);

@@ -1,6 +1,7 @@
 package castore.store.local;
 
 import castore.hash.Blake3;
+import castore.hash.RecordedCrc;
 import castore.io.DirectReads;
 import castore.io.Libc;
 import castore.model.B3Digest;
@@ -139,7 +140,7 @@ final class PackStore {
         if (!Blake3.digest(data).equals(location.digest())) {
             throw corrupted(location);
         }
-        if (ChunkCrc.recorded(location) && ChunkCrc.aux(data, 0, data.length) != location.aux()) {
+        if (ChunkCrc.disagrees(location, data)) {
             throw new CorruptedDataException(location.describe() + " is damaged: its index entry records a CRC32C its intact content does not have");
         }
         return data;
@@ -148,7 +149,7 @@ final class PackStore {
     /** Whether {@code payload} (read from {@code location}) is what the store wrote there: see {@link #readVerified}. */
     boolean intact(Location location, MemorySegment payload) {
         if (!digestReads && ChunkCrc.recorded(location)) {
-            return ChunkCrc.aux(payload) == location.aux();
+            return RecordedCrc.of(payload) == location.aux();
         }
         return Blake3.digest(payload).equals(location.digest());
     }
@@ -187,7 +188,7 @@ final class PackStore {
                     return false;
                 }
                 // A new chunk's aux records its CRC32C, computed only now that it is known to be new.
-                long value = kind == ObjectKind.CHUNK ? ChunkCrc.aux(data, offset, length) : aux;
+                long value = kind == ObjectKind.CHUNK ? RecordedCrc.of(data, offset, length) : aux;
                 mine.complete(append(kind, digest, data, offset, length, value));
                 return true;
             } catch (IOException | RuntimeException | Error e) {

@@ -4,6 +4,7 @@ import static castore.service.BlobServiceContract.randomBytes;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import castore.hash.RecordedCrc;
 import castore.model.B3Digest;
 import castore.model.InvalidDataException;
 import castore.service.BlobReader;
@@ -89,7 +90,7 @@ class ChunkCrcTest {
     private static long crcAux(byte[] data) {
         CRC32C crc = new CRC32C();
         crc.update(data);
-        return ChunkCrc.PRESENT | crc.getValue();
+        return RecordedCrc.PRESENT | crc.getValue();
     }
 
     /**
