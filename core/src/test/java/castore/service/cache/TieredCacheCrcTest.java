@@ -88,20 +88,26 @@ class TieredCacheCrcTest {
         return arena.allocate(length + 2L * DirectStream.ALIGN, DirectStream.ALIGN);
     }
 
-    /** Writes the chunk through a tier with no memory (every read goes to disk) and returns where its bytes are. */
-    private long store(byte[] chunk, boolean directAppends) throws IOException {
+    /** Writes the chunk under {@code key} through a tier with no memory (every read goes to disk) and returns where its bytes are. */
+    private long store(B3Digest key, byte[] chunk, boolean directAppends) throws IOException {
         try (DiskCache disk = new DiskCache(dir, 1L << 30, directAppends)) {
-            withoutMemory(disk, new CountingChunkCodec()).put(key(chunk), chunk);
-            return disk.place(CachingBlobService.CHUNKS, key(chunk)).offset();
+            withoutMemory(disk, new CountingChunkCodec()).put(key, chunk);
+            return disk.place(CachingBlobService.CHUNKS, key).offset();
         }
+    }
+
+    private long store(byte[] chunk, boolean directAppends) throws IOException {
+        return store(key(chunk), chunk, directAppends);
     }
 
     @ParameterizedTest(name = "direct appends {0}")
     @ValueSource(booleans = {false, true})
     void everyReadPathChecksTheCrcInsteadOfHashing(boolean directAppends) throws IOException {
         byte[] chunk = bytes(200_000, 71);
-        B3Digest key = key(chunk);
-        store(chunk, directAppends);
+        // Cached under a key the bytes do not hash to (the tier takes what callers verified on
+        // trust): any read path that hashed them would find them corrupted and drop them.
+        B3Digest key = key(bytes(100, 70));
+        store(key, chunk, directAppends);
         try (DiskCache disk = new DiskCache(dir, 1L << 30, directAppends); Arena arena = Arena.ofConfined()) {
             CountingChunkCodec codec = new CountingChunkCodec();
             TieredCache<byte[]> tier = withoutMemory(disk, codec);
@@ -123,6 +129,7 @@ class TieredCacheCrcTest {
 
             assertThat(codec.hashed).as("no read hashed the chunk").isZero();
             assertThat(tier.corruptedDropped()).isZero();
+            assertThat(tier.onDisk(key)).isTrue();
         }
     }
 
