@@ -329,12 +329,7 @@ class DiskCacheTest {
     void recordsWrittenBeforeCrcsAreReadAndCarryNone() throws IOException {
         byte[] old = bytes(5000, 63);
         byte[] oldToo = bytes(3, 65); // shorter than the CRC field a newer header has
-        ByteBuffer segment = ByteBuffer.allocate(2 * DiskCache.HEADER + old.length + oldToo.length);
-        for (byte[] v : List.of(old, oldToo)) {
-            segment.putInt(0x63617331).put((byte) 0).put(key(v).toByteArray()).putInt(v.length).put(v);
-        }
-        Files.createDirectories(dir.resolve("segments"));
-        Files.write(dir.resolve("segments").resolve("000000000001-00000001.seg"), segment.array());
+        writeSegmentBeforeCrcs(old, oldToo);
         byte[] fresh = bytes(6000, 64);
         try (DiskCache cache = open(1L << 30)) {
             for (byte[] v : List.of(old, oldToo)) {
@@ -352,22 +347,43 @@ class DiskCacheTest {
         }
     }
 
-    /** A copy made forward of bytes not verified yet keeps its original's CRC, never one of what it read. */
+    /** A segment as caches before CRCs wrote it: "cas1" chunk records, no CRC. */
+    private void writeSegmentBeforeCrcs(byte[]... values) throws IOException {
+        ByteBuffer segment = ByteBuffer.allocate(Arrays.stream(values).mapToInt(v -> DiskCache.HEADER + v.length).sum());
+        for (byte[] v : values) {
+            segment.putInt(0x63617331).put((byte) 0).put(key(v).toByteArray()).putInt(v.length).put(v);
+        }
+        Files.createDirectories(dir.resolve("segments"));
+        Files.write(dir.resolve("segments").resolve("000000000001-00000001.seg"), segment.array());
+    }
+
+    /**
+     * A copy made forward of bytes not verified yet keeps its original's CRC, never one of what
+     * it read: a chunk with a CRC keeps it, one from before CRCs gets none (a CRC taken from the
+     * bytes read would vouch for whatever they are).
+     */
     @Test
     void anEntryCopiedForwardKeepsTheCrcOfItsOriginal() throws IOException {
         int size = 10_000;
         long limit = 10L * size; // segments of 6,250 bytes: one record each
+        byte[] old = bytes(size, 309);
+        writeSegmentBeforeCrcs(old);
         byte[] kept = bytes(size, 310);
         try (DiskCache cache = open(limit)) {
             cache.write(CHUNKS, key(kept), kept);
-            DiskCache.Location first = cache.place(CHUNKS, key(kept));
+            DiskCache.Location oldFirst = cache.place(CHUNKS, key(old));
+            DiskCache.Location keptFirst = cache.place(CHUNKS, key(kept));
             for (int i = 1; i < 30; i++) {
-                assertThat(cache.read(CHUNKS, key(kept))).isPresent(); // in use: copied forward
+                assertThat(cache.read(CHUNKS, key(old))).isPresent(); // in use: copied forward
+                assertThat(cache.read(CHUNKS, key(kept))).isPresent();
                 cache.write(CHUNKS, key(bytes(size, 310 + i)), bytes(size, 310 + i));
             }
-            DiskCache.Location now = cache.place(CHUNKS, key(kept));
-            assertThat(now).as("copied forward").isNotEqualTo(first);
-            assertThat(now.crc()).isEqualTo(crc(kept));
+            DiskCache.Location oldNow = cache.place(CHUNKS, key(old));
+            DiskCache.Location keptNow = cache.place(CHUNKS, key(kept));
+            assertThat(oldNow).as("copied forward").isNotEqualTo(oldFirst);
+            assertThat(keptNow).as("copied forward").isNotEqualTo(keptFirst);
+            assertThat(oldNow.crc()).isZero();
+            assertThat(keptNow.crc()).isEqualTo(crc(kept));
         }
     }
 
