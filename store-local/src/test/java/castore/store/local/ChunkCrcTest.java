@@ -261,6 +261,10 @@ class ChunkCrcTest {
         byte[] kept = randomBytes(46, 2 * MiB);
         B3Digest blob = publish(kept);
         publish(randomBytes(47, 2 * MiB)); // dead: its removal makes gc rewrite the packs
+        // One chunk as packs before CRCs have it: gc copies bytes it has not verified, so it must
+        // copy the entry's CRC (or its absence), never take one from what it read.
+        ChunkMeta withoutCrc = chunks(blob).getFirst();
+        rewriteAux(entry(withoutCrc.digest()), 0);
         StoreMaintenance.SweepResult result;
         try (LocalStore local = open(false, false); Closeable lock = local.exclusive()) {
             result = local.sweep(Set.of(blob), Set.of());
@@ -268,7 +272,7 @@ class ChunkCrcTest {
         assertThat(result.bytesFreed()).isPositive();
         for (ChunkMeta c : chunks(blob)) {
             Location l = entry(c.digest()).location();
-            assertThat(l.aux()).isEqualTo(crcAux(payload(l)));
+            assertThat(l.aux()).as("chunk %s", c.digest()).isEqualTo(c.equals(withoutCrc) ? 0 : crcAux(payload(l)));
         }
         try (LocalStore local = open(false, false)) {
             readWhole(local, blob, kept);
