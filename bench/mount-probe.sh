@@ -56,7 +56,8 @@ sync; echo 3 >/proc/sys/vm/drop_caches
 
 # Read requests completed by the block device under the bench directory (its /sys stat's first field).
 dev_stat="/sys/class/block/$(basename "$(df --output=source "$WORK" | tail -1)")/stat"
-disk_reads() { if [ -r "$dev_stat" ]; then awk '{print $1}' "$dev_stat"; else echo 0; fi; }
+# Read requests completed, and the milliseconds the device was busy (fields 1 and 10).
+disk_reads() { if [ -r "$dev_stat" ]; then awk '{print $1, $10}' "$dev_stat"; else echo 0 0; fi; }
 sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15}' /proc/$pid/stat) $(disk_reads) $(date +%s%N)"; }
 perf_pid=""
 if [ -n "${BENCH_PERF:-}" ]; then
@@ -64,7 +65,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
   perf_pid=$!
   sleep 1   # perf's own start-up outside the measurement
 fi
-read -r r0 c0 u0 s0 d0 t0 < <(sample)
+read -r r0 c0 u0 s0 d0 b0 t0 < <(sample)
 case "$workload" in
   walk) taskset -c "$CPU" find "$M/tree" >/dev/null ;;
   walkstat) taskset -c "$CPU" find "$M/tree" -printf '%s\n' >/dev/null ;;
@@ -79,9 +80,9 @@ case "$workload" in
     for p in "${pids[@]}"; do wait "$p"; done ;;
   *) echo "unknown workload $workload" >&2; exit 1 ;;
 esac
-read -r r1 c1 u1 s1 d1 t1 < <(sample)
+read -r r1 c1 u1 s1 d1 b1 t1 < <(sample)
 [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 tick=$(getconf CLK_TCK)
 echo "$system $workload $*: $(( (t1 - t0) / 1000000 )) ms wall, CPU user $(( (u1 - u0) * 1000 / tick )) ms" \
-  "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB in $((d1 - d0)) device reads (all processes)," \
+  "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB in $((d1 - d0)) device reads (all processes; device busy $((b1 - b0)) ms)," \
   "read by syscalls $(( (c1 - c0) / 1048576 )) MiB, load $(cut -d' ' -f1 /proc/loadavg)"

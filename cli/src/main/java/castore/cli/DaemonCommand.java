@@ -13,9 +13,10 @@ import picocli.CommandLine.Option;
 
 /** Serves the store over gRPC (tvix-compatible BlobService and DirectoryService, castore RootService). */
 @Command(name = "daemon", mixinStandardHelpOptions = true, description = {
-    "Serve the store over gRPC until SIGTERM or SIGINT: tvix.castore.v1 BlobService and DirectoryService,",
-    "castore.v1 RootService and ChunkedBlobService. Clients use --store grpc+http://HOST:PORT,",
-    "grpc+https://HOST:PORT or grpc+unix:///PATH. Calls in flight finish before it exits."})
+    // One element: the command list shows the first one alone.
+    "Serve the store over gRPC until SIGTERM or SIGINT: tvix.castore.v1 BlobService and DirectoryService,"
+        + " castore.v1 RootService and ChunkedBlobService. Clients use --store grpc+http://HOST:PORT,"
+        + " grpc+https://HOST:PORT or grpc+unix:///PATH. Calls in flight finish before it exits."})
 final class DaemonCommand implements Callable<Integer> {
     @Mixin
     StoreMixin store;

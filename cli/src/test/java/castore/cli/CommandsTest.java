@@ -159,6 +159,13 @@ class CommandsTest {
         for (String command : new String[] {"import", "export", "roots", "ls", "cat", "stat", "rm", "verify", "gc", "mount", "daemon", "help"}) {
             assertThat(help).as(command).containsPattern("(?m)^  " + command + " ");
         }
+        // Each entry (with its wrapped lines) is whole sentences, not a description cut at its first line.
+        String list = help.substring(help.indexOf("Commands:"));
+        for (String entry : list.split("\\R(?=  \\S)")) {
+            if (!entry.startsWith("Commands:")) {
+                assertThat(entry.strip()).as(entry).endsWith(".");
+            }
+        }
         Cli.Result typo = Cli.raw("lss", "tree");
         assertThat(typo.exit()).isEqualTo(ExitCodes.USAGE);
         assertThat(typo.stderr()).startsWith("castore: Unmatched arguments from index 0: 'lss', 'tree'");
