@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/mount-probe.sh: one workload on a fresh mount, caches dropped right before it, with what the serving
 # process itself spent: wall time, its CPU (user/system), the bytes it read from disk
-# (/proc/PID/io read_bytes; the device's read requests, from /sys, of every process) and by read system calls (rchar: page-cache hits included). Steadier than wall-clock ratios on a shared machine, and the way
+# (/proc/PID/io read_bytes; the device's read requests and how long it was busy, from /sys, of every
+# process: busy close to the wall time means the disk set the pace) and by read system calls (rchar:
+# page-cache hits included). Steadier than wall-clock ratios on a shared machine, and the way
 # to see one change's effect (docs/performance.md, Mount).
 #
 # Usage (root, after bench/mount.sh has built the corpus, store and image):
