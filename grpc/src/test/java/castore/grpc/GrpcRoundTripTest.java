@@ -2,6 +2,8 @@ package castore.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import castore.grpc.proto.BlobServiceGrpc;
+import castore.grpc.proto.ReadBlobRequest;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
 import castore.model.Directory;
@@ -14,10 +16,12 @@ import castore.service.Store;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -46,6 +50,41 @@ class GrpcRoundTripTest {
             assertThat(client.blobs().has(absent)).isFalse();
             assertThat(client.blobs().open(absent)).isEmpty();
             assertThat(client.blobs().chunks(absent)).isEmpty();
+        }
+    }
+
+    /**
+     * tvix's Read of a chunked blob, spoken directly: one message per chunk, each the chunk's
+     * bytes, also when the reader is slow and messages wait in the transport (the daemon reuses
+     * one array for the messages of a stream).
+     */
+    @ParameterizedTest
+    @EnumSource(TestServer.Transport.class)
+    void aReadSendsEachChunkIntactToASlowReader(TestServer.Transport transport) throws Exception {
+        Store backing = new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
+                new castore.service.memory.MemoryRootService());
+        try (var server = TestServer.start(transport, dir, backing, false)) {
+            byte[] data = TestData.random(9, 6 * 1024 * 1024 + 77);
+            B3Digest digest = TestData.put(server.client().blobs(), data);
+            List<ChunkMeta> chunks = backing.blobs().chunks(digest).orElseThrow();
+            assertThat(chunks).hasSizeGreaterThan(4);
+
+            var stub = BlobServiceGrpc.newBlockingStub(server.raw()).withDeadlineAfter(60, TimeUnit.SECONDS);
+            var messages = stub.read(ReadBlobRequest.newBuilder().setDigest(digest.toByteString()).build());
+            int offset = 0;
+            int index = 0;
+            while (messages.hasNext()) {
+                byte[] message = messages.next().getData().toByteArray();
+                Thread.sleep(20); // the daemon fills the flow-control window meanwhile
+                assertThat(index).as("more messages than chunks").isLessThan(chunks.size());
+                assertThat((long) message.length).as("message %d", index).isEqualTo(chunks.get(index).size());
+                assertThat(Blake3.digest(message)).as("message %d", index).isEqualTo(chunks.get(index).digest());
+                assertThat(Arrays.equals(message, 0, message.length, data, offset, offset + message.length)).isTrue();
+                offset += message.length;
+                index++;
+            }
+            assertThat(index).isEqualTo(chunks.size());
+            assertThat(offset).isEqualTo(data.length);
         }
     }
 
