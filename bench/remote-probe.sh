@@ -14,6 +14,8 @@
 #                 | lstat (lstat of every entry of root "tree" by its path, after add-tree)
 #   Every run also prints how long the mount took to its ready line and its first stat of a root.
 #   bench/remote-probe.sh add-tree DIR   imports DIR as root "tree" into the daemon and the local store (for walk)
+#   bench/remote-probe.sh daemon-cpu [RUNS]  restarts the daemon with $CASTORE, then its CPU for each of RUNS
+#                                        reads of the 1 GiB blob (after one to warm it up)
 #   bench/remote-probe.sh stop           stops the daemon
 # Env: BENCH_DIR (default /var/tmp/castore-remote-probe), BENCH_CPU (default 0: the mount and the
 # readers are pinned to it, the daemon is not), CASTORE (the launcher to mount with, default this
@@ -59,6 +61,26 @@ add-tree)
   (cd "$dir" && find . -mindepth 1 -print0) >"$W/entries.list" ;;
 stop)
   kill "$(cat "$W/daemon.pid")" ;;
+daemon-cpu)
+  # The daemon's own CPU per GiB served: restarts the daemon with $CASTORE (another checkout's
+  # launcher measures another build) on the same store and port, warms it with one read of root
+  # "big", then times RUNS more (`castore cat` of big/random.bin from this checkout).
+  runs=${2:-4}
+  address=$(cat "$W/address")
+  kill "$(cat "$W/daemon.pid")" 2>/dev/null || true
+  while kill -0 "$(cat "$W/daemon.pid")" 2>/dev/null; do sleep 0.1; done
+  "$CASTORE" daemon --store "$W/daemon-store" --listen "127.0.0.1:${address##*:}" >"$W/daemon.log" 2>&1 &
+  daemon=$!
+  echo "$daemon" >"$W/daemon.pid"
+  for _ in $(seq 1 600); do grep -q 'castore daemon: serving' "$W/daemon.log" && break; sleep 0.1; done
+  tick=$(getconf CLK_TCK)
+  "$ROOT/castore" cat --store "$address" big/random.bin >/dev/null
+  for _ in $(seq "$runs"); do
+    read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$daemon/stat"); t0=$(date +%s%N)
+    "$ROOT/castore" cat --store "$address" big/random.bin >/dev/null
+    t1=$(date +%s%N); read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$daemon/stat")
+    echo "daemon-cpu: $(( (t1 - t0) / 1000000 )) ms wall, daemon CPU user $(( (u1 - u0) * 1000 / tick )) ms system $(( (s1 - s0) * 1000 / tick )) ms"
+  done ;;
 run)
   mode=${2:?cold, warm or local}
   workload=${3:-seq}
@@ -128,5 +150,5 @@ run)
     "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, $((r1 - r0)) device reads; ready line $(( (ready - launched) / 1000000 )) ms," \
     "first stat $first_stat_us us; load $(cut -d' ' -f1 /proc/loadavg)" ;;
 *)
-  echo "usage: bench/remote-probe.sh setup | add-tree DIR | run cold|warm|local [seq|par4|pread|walk|read|lstat] | stop" >&2; exit 2 ;;
+  echo "usage: bench/remote-probe.sh setup | add-tree DIR | run cold|warm|local [seq|par4|pread|walk|read|lstat] | daemon-cpu [RUNS] | stop" >&2; exit 2 ;;
 esac
