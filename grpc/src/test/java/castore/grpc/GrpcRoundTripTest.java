@@ -2,6 +2,7 @@ package castore.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import castore.grpc.proto.BlobChunk;
 import castore.grpc.proto.BlobServiceGrpc;
 import castore.grpc.proto.ReadBlobRequest;
 import castore.hash.Blake3;
@@ -17,6 +18,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Executors;
@@ -54,37 +56,47 @@ class GrpcRoundTripTest {
     }
 
     /**
-     * tvix's Read of a chunked blob, spoken directly: one message per chunk, each the chunk's
-     * bytes, also when the reader is slow and messages wait in the transport (the daemon reuses
-     * one array for the messages of a stream).
+     * tvix's Read of chunked blobs, spoken directly: one message per chunk, each the chunk's
+     * bytes, with two streams open at once and read in turn by a slow reader, so messages wait in
+     * the transport (the daemon reads messages into a few arrays that all streams share).
      */
     @ParameterizedTest
     @EnumSource(TestServer.Transport.class)
-    void aReadSendsEachChunkIntactToASlowReader(TestServer.Transport transport) throws Exception {
+    void readsSendEachChunkIntactToASlowReaderOfTwoStreams(TestServer.Transport transport) throws Exception {
         Store backing = new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
                 new castore.service.memory.MemoryRootService());
         try (var server = TestServer.start(transport, dir, backing, false)) {
-            byte[] data = TestData.random(9, 6 * 1024 * 1024 + 77);
-            B3Digest digest = TestData.put(server.client().blobs(), data);
-            List<ChunkMeta> chunks = backing.blobs().chunks(digest).orElseThrow();
-            assertThat(chunks).hasSizeGreaterThan(4);
-
+            byte[][] data = {TestData.random(9, 6 * 1024 * 1024 + 77), TestData.random(10, 5 * 1024 * 1024 + 5)};
+            List<List<ChunkMeta>> chunks = new ArrayList<>();
+            List<Iterator<BlobChunk>> streams = new ArrayList<>();
             var stub = BlobServiceGrpc.newBlockingStub(server.raw()).withDeadlineAfter(60, TimeUnit.SECONDS);
-            var messages = stub.read(ReadBlobRequest.newBuilder().setDigest(digest.toByteString()).build());
-            int offset = 0;
-            int index = 0;
-            while (messages.hasNext()) {
-                byte[] message = messages.next().getData().toByteArray();
-                Thread.sleep(20); // the daemon fills the flow-control window meanwhile
-                assertThat(index).as("more messages than chunks").isLessThan(chunks.size());
-                assertThat((long) message.length).as("message %d", index).isEqualTo(chunks.get(index).size());
-                assertThat(Blake3.digest(message)).as("message %d", index).isEqualTo(chunks.get(index).digest());
-                assertThat(Arrays.equals(message, 0, message.length, data, offset, offset + message.length)).isTrue();
-                offset += message.length;
-                index++;
+            for (byte[] blob : data) {
+                B3Digest digest = TestData.put(server.client().blobs(), blob);
+                chunks.add(backing.blobs().chunks(digest).orElseThrow());
+                assertThat(chunks.getLast()).hasSizeGreaterThan(4);
+                streams.add(stub.read(ReadBlobRequest.newBuilder().setDigest(digest.toByteString()).build()));
             }
-            assertThat(index).isEqualTo(chunks.size());
-            assertThat(offset).isEqualTo(data.length);
+            int[] offsets = new int[2];
+            int[] indexes = new int[2];
+            while (streams.get(0).hasNext() || streams.get(1).hasNext()) {
+                for (int s = 0; s < 2; s++) {
+                    if (!streams.get(s).hasNext()) {
+                        continue;
+                    }
+                    byte[] message = streams.get(s).next().getData().toByteArray();
+                    Thread.sleep(10); // the daemon fills both flow-control windows meanwhile
+                    int index = indexes[s]++;
+                    assertThat(index).as("stream %d: more messages than chunks", s).isLessThan(chunks.get(s).size());
+                    assertThat((long) message.length).as("stream %d, message %d", s, index).isEqualTo(chunks.get(s).get(index).size());
+                    assertThat(Blake3.digest(message)).as("stream %d, message %d", s, index).isEqualTo(chunks.get(s).get(index).digest());
+                    assertThat(Arrays.equals(message, 0, message.length, data[s], offsets[s], offsets[s] + message.length)).isTrue();
+                    offsets[s] += message.length;
+                }
+            }
+            for (int s = 0; s < 2; s++) {
+                assertThat(indexes[s]).isEqualTo(chunks.get(s).size());
+                assertThat(offsets[s]).isEqualTo(data[s].length);
+            }
         }
     }
 

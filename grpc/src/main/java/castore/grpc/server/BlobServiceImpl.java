@@ -98,8 +98,8 @@ final class BlobServiceImpl extends BlobServiceGrpc.BlobServiceImplBase {
         private final long[] boundaries;
         private int nextBoundary;
         private long position;
-        /** The bytes of every message in turn (see next()); as large as the largest message. */
-        private byte[] scratch;
+        /** The array the message being sent was read into, until sent() gives it back. */
+        private byte[] lent;
 
         ChunkedSource(BlobReader reader, List<ChunkMeta> chunks) {
             this.reader = reader;
@@ -122,25 +122,17 @@ final class BlobServiceImpl extends BlobServiceGrpc.BlobServiceImplBase {
             }
             long end = nextBoundary < boundaries.length ? Math.min(boundaries[nextBoundary], size) : size;
             int length = (int) Math.min(end - position, MAX_DATA_MESSAGE);
-            if (scratch == null || scratch.length < length) {
-                long largest = boundaries.length == 0 ? size : largestChunk();
-                scratch = new byte[(int) Math.max(length, Math.min(largest, MAX_DATA_MESSAGE))];
-            }
-            readFully(reader, position, ByteBuffer.wrap(scratch, 0, length));
+            byte[] data = MessageArrays.borrow(length);
+            readFully(reader, position, ByteBuffer.wrap(data, 0, length));
             position += length;
-            // One array for every message of the stream: the pump calls next() only after gRPC's
-            // onNext has returned, and a network transport has copied the message into its own
-            // buffers by then (MessageFramer.writePayload drains it at once). A fresh array per
-            // message cost the daemon the zeroing and collection of 1 GiB per GiB served.
-            return BlobChunk.newBuilder().setData(UnsafeByteOperations.unsafeWrap(scratch, 0, length)).build();
+            lent = data;
+            return BlobChunk.newBuilder().setData(UnsafeByteOperations.unsafeWrap(data, 0, length)).build();
         }
 
-        private long largestChunk() {
-            long largest = boundaries[0];
-            for (int i = 1; i < boundaries.length; i++) {
-                largest = Math.max(largest, boundaries[i] - boundaries[i - 1]);
-            }
-            return largest;
+        @Override
+        public void sent() {
+            MessageArrays.giveBack(lent);
+            lent = null;
         }
 
         @Override

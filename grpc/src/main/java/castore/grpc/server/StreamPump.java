@@ -14,6 +14,13 @@ final class StreamPump<T> {
     interface Source<T> {
         T next() throws Exception;
 
+        /**
+         * The message {@code next()} returned last has been handed to gRPC, which has copied it
+         * into the transport's buffers: memory it was built from may be used again.
+         */
+        default void sent() {
+        }
+
         default void close() {
         }
     }
@@ -48,6 +55,7 @@ final class StreamPump<T> {
                     return;
                 }
                 call.onNext(next);
+                source.sent();
             }
         } catch (Throwable t) {
             finish();
