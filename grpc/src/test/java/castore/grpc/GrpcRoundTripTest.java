@@ -33,6 +33,12 @@ class GrpcRoundTripTest {
     @TempDir
     Path dir;
 
+    /** A server-side store whose blobs are stored as chunks (ChunkingBlobService), in memory. */
+    private static Store chunkingStore() {
+        return new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
+                new castore.service.memory.MemoryRootService());
+    }
+
     @ParameterizedTest
     @EnumSource(TestServer.Transport.class)
     void blobsRoundTrip(TestServer.Transport transport) throws Exception {
@@ -63,8 +69,7 @@ class GrpcRoundTripTest {
     @ParameterizedTest
     @EnumSource(TestServer.Transport.class)
     void readsSendEachChunkIntactToASlowReaderOfTwoStreams(TestServer.Transport transport) throws Exception {
-        Store backing = new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
-                new castore.service.memory.MemoryRootService());
+        Store backing = chunkingStore();
         try (var server = TestServer.start(transport, dir, backing, false)) {
             byte[][] data = {TestData.random(9, 6 * 1024 * 1024 + 77), TestData.random(10, 5 * 1024 * 1024 + 5)};
             List<List<ChunkMeta>> chunks = new ArrayList<>();
@@ -104,8 +109,7 @@ class GrpcRoundTripTest {
     @EnumSource(TestServer.Transport.class)
     void multiChunkBlobReadAtRandomOffsetsFromManyThreads(TestServer.Transport transport) throws Exception {
         // A chunking backend on the server, so reads go chunk by chunk.
-        Store backing = new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
-                new castore.service.memory.MemoryRootService());
+        Store backing = chunkingStore();
         try (var server = TestServer.start(transport, dir, backing, false)) {
             byte[] data = TestData.random(7, 5 * 1024 * 1024 + 333);
             B3Digest digest = TestData.put(server.client().blobs(), data);
