@@ -136,7 +136,7 @@ final class TieredCache<T> {
         if (bytes == null) {
             return null;
         }
-        if (!place.crcMatches(bytes) && !Blake3.digest(bytes).equals(key)) {
+        if (!intactChunk(place, bytes, key)) {
             disk.deleteIfStill(kind, key, place);
             corruptedDropped++;
             return null;
@@ -164,13 +164,21 @@ final class TieredCache<T> {
         }
         int n = disk.readNativeSpan(kind, keys, lengths, count, buffer, payloads);
         for (int k = 0; k < n; k++) {
-            if (!(places[k] != null && places[k].crcMatches(payloads[k])) && !Blake3.digest(payloads[k]).equals(keys[k])) {
+            if (!intactChunk(places[k], payloads[k], keys[k])) {
                 disk.deleteIfStill(kind, keys[k], places[k]);
                 corruptedDropped++;
                 return k;
             }
         }
         return n;
+    }
+
+    /**
+     * Whether chunk bytes read from {@code place} are the chunk {@code key}: by the CRC32C its
+     * record carries, else (none, or one that does not match) by hashing them.
+     */
+    private static boolean intactChunk(DiskCache.Location place, MemorySegment bytes, B3Digest key) {
+        return (place != null && place.crcMatches(bytes)) || Blake3.digest(bytes).equals(key);
     }
 
     /** Whether the disk tier holds {@code key} (the memory tier may too). */
