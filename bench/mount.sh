@@ -16,8 +16,9 @@
 # /usr/share and /usr/include, >50k files, plus the two 1 GiB files), the castore store and the
 # squashfs image (uncompressed, like the castore local store) are built once under $BENCH_DIR.
 # Client and daemons run on one CPU (taskset -c $BENCH_CPU): split across the 2 CPUs the figures
-# swing by 3x. Each figure is the best of $BENCH_COLD cold runs (each on a fresh mount) and of
-# $BENCH_WARM warm runs: other processes on a shared machine only ever slow a run down.
+# swing by 3x. The runs go in $BENCH_COLD rounds (default 2); in each, every system in turn gets a
+# fresh mount, one cold run, $BENCH_WARM warm runs (default 2) and one cold-again run. Each figure is
+# the best of its runs: other processes on a shared machine only ever slow a run down.
 # With CASTORE_PASSTHROUGH=1, castore mounts with --passthrough $BENCH_DIR/plain (plain copies of files
 # of 1 MiB or more, read by the kernel itself): the copies are made first by a mount that reads those
 # files once, so "cold" means copies on disk, page cache dropped (the state of any later mount).
@@ -31,7 +32,7 @@ WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
 CPU="${BENCH_CPU:-0}"
 THREADS="${CASTORE_THREADS:-4}"
 COLD_RUNS="${BENCH_COLD:-2}"
-WARM_RUNS="${BENCH_WARM:-3}"
+WARM_RUNS="${BENCH_WARM:-2}"
 PASSTHROUGH="${CASTORE_PASSTHROUGH:-0}"
 SETTLE="${BENCH_SETTLE:-0}"
 CASTORE_ARGS=()
@@ -160,14 +161,20 @@ build_corpus
 prepare_copies
 declare -A RESULT
 for w in "${WORKLOADS[@]}"; do
-  for sys in native squashfuse_ll castore; do
-    cold=() warm=() again=()
-    for _ in $(seq "$COLD_RUNS"); do
+  # Rounds: each system in turn on a fresh mount (cold, warm, cold-again), so that a slow spell
+  # of the shared machine or its disk slows one run of each system rather than all runs of one.
+  declare -A COLD=() WARM=() AGAIN=()
+  for _ in $(seq "$COLD_RUNS"); do
+    for sys in native squashfuse_ll castore; do
       start "$sys"
-      cold+=("$(measure "$w")")
+      COLD[$sys]+=" $(measure "$w")"
+      for _ in $(seq "$WARM_RUNS"); do WARM[$sys]+=" $(measure "$w")"; done
+      drop_caches
+      AGAIN[$sys]+=" $(measure "$w")"
     done
-    for _ in $(seq "$WARM_RUNS"); do warm+=("$(measure "$w")"); done
-    for _ in $(seq "$COLD_RUNS"); do drop_caches; again+=("$(measure "$w")"); done
+  done
+  for sys in native squashfuse_ll castore; do
+    read -r -a cold <<<"${COLD[$sys]}"; read -r -a warm <<<"${WARM[$sys]}"; read -r -a again <<<"${AGAIN[$sys]}"
     RESULT[$w,$sys,cold]=$(best "${cold[@]}")
     RESULT[$w,$sys,warm]=$(best "${warm[@]}")
     RESULT[$w,$sys,cold-again]=$(best "${again[@]}")
@@ -178,7 +185,7 @@ unmount_all
 
 echo
 echo "castore mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r), client and daemons on CPU $CPU,"
-echo "castore --threads $THREADS ${CASTORE_ARGS[*]}, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS cold (${SETTLE} s after mounting) / $WARM_RUNS warm / $COLD_RUNS cold-again runs; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
+echo "castore --threads $THREADS ${CASTORE_ARGS[*]}, JVM $CASTORE_JAVA_OPTS; best of $COLD_RUNS rounds of one cold (${SETTLE} s after mounting), $WARM_RUNS warm and one cold-again run per system; load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$WORK/entries.list" | wc -c) entries, $(tr -cd '\0' <"$WORK/files.list" | wc -c) files + 2 x 1 GiB"
 echo
 echo "| workload | unit | state | native | squashfuse_ll | castore | castore/squashfuse_ll | castore/native |"
 echo "|---|---|---|---:|---:|---:|---:|---:|"

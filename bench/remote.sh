@@ -11,7 +11,8 @@
 #         warm  fresh mount, page cache dropped, --cache as the cold run left it
 #       The local store is mounted fresh with the page cache dropped (its only state); the table gives
 #       every figure and its ratio to local (throughput ratios: > 1 is faster). Needs root and gcc.
-#       Env: BENCH_COLD / BENCH_WARM runs (best of; default 2 / 2), BENCH_CPU (default 0) pins the
+#       Env: BENCH_COLD cold runs (best of; default 2), BENCH_WARM rounds of one local and one warm run
+#       of each remote store, alternated (best of; default 3), BENCH_CPU (default 0) pins the
 #       mount and the clients as bench/mount.sh does; the servers are not pinned (another machine's
 #       work in real use). BENCH_WORKLOADS overrides the workload list, BENCH_SYSTEMS the remote
 #       stores (default "grpc s3"; a system left out shows "-" in the table).
@@ -101,7 +102,7 @@ mount_bench() {
     [ "$(id -u)" = 0 ] || { echo "remote.sh mount: needs root (drop_caches and mounts)" >&2; exit 1; }
     WORK="$work" BIG_BYTES=$((big_mib * 1048576)) PIN=(taskset -c "${BENCH_CPU:-0}") THREADS=4
     export CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}"
-    local cold_runs=${BENCH_COLD:-2} warm_runs=${BENCH_WARM:-2}
+    local cold_runs=${BENCH_COLD:-2} warm_runs=${BENCH_WARM:-3}
     local workloads; read -r -a workloads <<<"${BENCH_WORKLOADS:-walk lstat read seq-random pread par4}"
     . bench/lib-mount.sh
     mkdir -p "$work/bin" "$work/corpus/tree" "$work/corpus/big" "$work/mnt"
@@ -131,12 +132,8 @@ mount_bench() {
     done
 
     declare -A result=()
-    local w runs state cache
+    local w r runs state cache
     for w in "${workloads[@]}"; do
-        runs=()
-        for _ in $(seq "$cold_runs"); do remount "${ADDRESS[local]}" ""; runs+=("$(measure "$w")"); done
-        result[$w,local]=$(best "${runs[@]}")
-        echo "$w local ${runs[*]} $(unit "$w")" >&2
         for sys in "${systems[@]}"; do
             cache="$work/cache-$sys"
             runs=()
@@ -146,17 +143,31 @@ mount_bench() {
             done
             result[$w,$sys,cold]=$(best "${runs[@]}")
             echo "$w $sys cold ${runs[*]} $(unit "$w")" >&2
-            runs=()
-            for _ in $(seq "$warm_runs"); do remount "${ADDRESS[$sys]}" "$cache"; runs+=("$(measure "$w")"); done
+        done
+        # Local and warm runs alternate, round by round, so that a slow spell of the shared
+        # machine slows one of each rather than all runs of one column.
+        declare -A rounds=()
+        for r in $(seq "$warm_runs"); do
+            remount "${ADDRESS[local]}" ""; rounds[local]+=" $(measure "$w")"
+            for sys in "${systems[@]}"; do
+                remount "${ADDRESS[$sys]}" "$work/cache-$sys"; rounds[$sys]+=" $(measure "$w")"
+            done
+        done
+        read -r -a runs <<<"${rounds[local]}"
+        result[$w,local]=$(best "${runs[@]}")
+        echo "$w local ${runs[*]} $(unit "$w")" >&2
+        for sys in "${systems[@]}"; do
+            read -r -a runs <<<"${rounds[$sys]}"
             result[$w,$sys,warm]=$(best "${runs[@]}")
             echo "$w $sys warm ${runs[*]} $(unit "$w")" >&2
         done
+        unset rounds
     done
     umount "$mnt"; wait "$MOUNT_PID" 2>/dev/null || true; MOUNT_PID=
 
     echo
     echo "castore remote mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r); mount and clients on CPU ${BENCH_CPU:-0},"
-    echo "servers unpinned; --threads $THREADS, JVM $CASTORE_JAVA_OPTS; best of $cold_runs cold / $warm_runs warm runs;"
+    echo "servers unpinned; --threads $THREADS, JVM $CASTORE_JAVA_OPTS; best of $cold_runs cold / $warm_runs local and warm runs, alternated;"
     echo "load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$work/entries.list" | wc -c) entries, $(tr -cd '\0' <"$work/files.list" | wc -c) files + $big_mib MiB"
     echo
     echo "| workload | unit | local | grpc cold | grpc warm | s3 cold | s3 warm | grpc cold/local | grpc warm/local | s3 cold/local | s3 warm/local |"
