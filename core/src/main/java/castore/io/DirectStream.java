@@ -190,6 +190,11 @@ public final class DirectStream implements AutoCloseable {
         return gap >= 0 && gap <= ALIGN && alignUp(offset + length) - (spanStart & -ALIGN) <= bufferBytes;
     }
 
+    /** The bytes {@link #readAligned} reads for the range {@code [from, to)} of a file: rounded out to ALIGN at both ends. */
+    public static long alignedLength(long from, long to) {
+        return alignUp(to) - (from & -ALIGN);
+    }
+
     /**
      * Points the stream at chunk {@code index}, loading it on this thread if the stream does not
      * hold or load it (and the next {@link #AHEAD} on the loader threads), then copies as

@@ -78,6 +78,8 @@ public final class CachingBlobService implements BlobService {
     private final boolean onDisk;
     private final DiskCache disk;
     private final AtomicLong streams = new AtomicLong();
+    /** The next stream's disk-tier lane (taken modulo the lanes by the disk tier). */
+    private final AtomicInteger lanes = new AtomicInteger();
     private final AtomicLong slotLoads = new AtomicLong();
     private final AtomicLong cachedLoads = new AtomicLong();
     /** Slots per streaming reader: {@link #SLOTS}, fewer in tests that make readers race for them. */
@@ -359,6 +361,8 @@ public final class CachingBlobService implements BlobService {
         private final long[] streamEnds = {-1, -1, -1, -1};
         private final int[] streamRuns = new int[STREAMS];
         private final int[] streamPrefetched = {-1, -1, -1, -1};
+        /** Each stream's lane in the disk tier ({@link #laneOf}), a new one for each new stream. */
+        private final int[] streamLanes = new int[STREAMS];
         private final Object streamState = new Object();
         private int nextStream;
         // Guarded by itself; null once bound (or known bound).
@@ -439,6 +443,7 @@ public final class CachingBlobService implements BlobService {
                     stream = nextStream;
                     nextStream = (nextStream + 1) % STREAMS;
                     streamPrefetched[stream] = -1;
+                    streamLanes[stream] = lanes.getAndIncrement();
                 }
                 streamRuns[stream] = run;
                 streamEnds[stream] = end;
@@ -788,7 +793,7 @@ public final class CachingBlobService implements BlobService {
                     return raced.get();
                 }
                 byte[] data = fetch(index, meta);
-                store(meta, data, keep == Keep.WINDOW);
+                store(index, meta, data, keep == Keep.WINDOW);
                 return data;
             });
             switch (keep) {
@@ -1000,18 +1005,42 @@ public final class CachingBlobService implements BlobService {
             release();
         }
 
-        /** Caches a fetched chunk: on disk only when streaming (past the memory tier), else in both tiers. */
-        private void store(ChunkMeta meta, byte[] data, boolean stream) {
+        /**
+         * Caches fetched chunk {@code index}: on disk only when streaming (past the memory tier),
+         * else in both tiers; on disk in the lane of the stream it was fetched for.
+         */
+        private void store(int index, ChunkMeta meta, byte[] data, boolean stream) {
+            int lane = laneOf(index);
             if (stream) {
-                chunks.putOnDisk(meta.digest(), data);
+                chunks.putOnDisk(meta.digest(), data, lane);
             } else {
-                chunks.put(meta.digest(), data);
+                chunks.put(meta.digest(), data, lane);
             }
+        }
+
+        /**
+         * The disk tier's lane for chunk {@code index}: that of the stream whose latest read ends
+         * near or before it, within the read-ahead, else 0 (a random read). A stream's chunks then
+         * lie together on disk however fetches of parallel streams interleave, and a warm reader
+         * of the stream reads them in spans.
+         */
+        private int laneOf(int index) {
+            long start = start(index);
+            long ahead = 2L * Math.max(readAhead, 1 << 20);
+            synchronized (streamState) {
+                for (int s = 0; s < STREAMS; s++) {
+                    long end = streamEnds[s];
+                    if (end >= 0 && start >= end - 5 * SEQUENTIAL_SLACK && start <= end + ahead) {
+                        return streamLanes[s];
+                    }
+                }
+            }
+            return 0;
         }
 
         /** Keeps a chunk the pump took as {@link #load} would: cached, and in the window when streaming. */
         private void keep(int index, ChunkMeta meta, byte[] data, boolean stream) {
-            store(meta, data, stream);
+            store(index, meta, data, stream);
             if (stream) {
                 window.put(index, data);
             }

@@ -60,8 +60,19 @@ public final class DiskCache implements AutoCloseable {
     static final int HEADER = Integer.BYTES + 1 + B3Digest.LENGTH + Integer.BYTES;
     /** magic, kind, key, length, CRC32C of the bytes. */
     static final int CRC_HEADER = HEADER + Integer.BYTES;
-    /** Blocks of {@link DirectAppender#BLOCK} in memory for appends at most: ~4 ms of a cold read's fetching at 1 GB/s. */
-    private static final int APPEND_BLOCKS = 4;
+    /**
+     * Chunk segments appended to at once, one per lane: a caller gives the chunks of one stream
+     * the same lane (see {@link #write(String, B3Digest, byte[], int)}), so that they lie one
+     * after the other in a segment and a later reader of that stream reads them in spans, as from
+     * the local store. With one segment for all, four parallel readers' chunks were interleaved,
+     * and a warm reader of each quarter then read them one by one (twice the disk reads).
+     */
+    static final int CHUNK_LANES = 4;
+    /**
+     * Blocks of {@link DirectAppender#BLOCK} in memory for appends at most: two per lane, so one
+     * lane's block is written while the lane fills another (~8 ms of a cold read at 1 GB/s).
+     */
+    private static final int APPEND_BLOCKS = 2 * CHUNK_LANES;
     private static final List<String> KINDS = List.of(CachingBlobService.CHUNKS, CachingBlobService.CHUNK_LISTS,
             CachingDirectoryService.DIRECTORIES, CachingBlobService.BOUND_LISTS);
 
@@ -265,11 +276,12 @@ public final class DiskCache implements AutoCloseable {
     /** Segments with a smaller sequence are in the older half: their entries are copied forward when used. */
     private volatile long promoteBelow = Long.MIN_VALUE;
     /**
-     * The segments being appended to: one for chunks, one for everything else (Directories, chunk
-     * lists, marks), so that metadata stays dense: a walk of a tree reads a few pages, not pages
-     * scattered between the chunks fetched at the same time. Guarded by this.
+     * The segments being appended to: one per chunk lane, and the last one for everything else
+     * (Directories, chunk lists, marks), so that metadata stays dense: a walk of a tree reads a few
+     * pages, not pages scattered between the chunks fetched at the same time. Guarded by this.
      */
-    private final Segment[] active = new Segment[2];
+    private final Segment[] active = new Segment[CHUNK_LANES + 1];
+    private static final int METADATA = CHUNK_LANES;
     /** The blocks chunk segments are appended through with O_DIRECT; null to append through the page cache. */
     private final DirectAppender.Blocks appendBlocks;
 
@@ -465,34 +477,48 @@ public final class DiskCache implements AutoCloseable {
     }
 
     /**
-     * How many of the entries {@code keys[0..count)} (with those lengths) lie one after another
-     * in one segment, a record header apart, so that one read of at most {@code bufferBytes}
-     * takes them all ({@link DirectStream#continuesSpan}); 0 if the first is not here.
+     * How many of the entries {@code keys[0..count)} (with those lengths) lie together in one
+     * segment, in any order, with nothing else between them but record headers, so that one read of
+     * at most {@code bufferBytes} takes them all; 0 if the first is not here. Any order, because
+     * chunks fetched at the same time for one stream are appended in the order their fetches end.
      */
     public int span(String kind, B3Digest[] keys, int[] lengths, int count, long bufferBytes) {
         return together(index(kind), keys, lengths, count, bufferBytes, new Location[count]);
     }
 
-    /** {@link #span}, with the entries' places put in {@code at}. */
+    /**
+     * {@link #span}, with the entries' places put in {@code at}: the largest n such that entries
+     * 0..n-1 fill the range from the first byte of any of them to the last, but for at most
+     * {@link DirectStream#ALIGN} per entry (its record header), and that range rounded out to
+     * ALIGN fits {@code bufferBytes}.
+     */
     private static int together(Map<B3Digest, Location> entries, B3Digest[] keys, int[] lengths, int count, long bufferBytes,
             Location[] at) {
         at[0] = entries.get(keys[0]);
         if (at[0] == null || at[0].length() != lengths[0]) {
             return 0;
         }
-        long end = at[0].offset() + at[0].length();
-        int n = 1;
-        while (n < count) {
+        long from = at[0].offset();
+        long to = from + at[0].length();
+        long bytes = at[0].length();
+        int best = 1;
+        for (int n = 1; n < count; n++) {
             Location next = entries.get(keys[n]);
-            if (next == null || next.segment() != at[0].segment() || next.length() != lengths[n]
-                    || !DirectStream.continuesSpan(at[0].offset(), end, next.offset(), next.length(), bufferBytes)) {
+            if (next == null || next.segment() != at[0].segment() || next.length() != lengths[n]) {
+                break;
+            }
+            from = Math.min(from, next.offset());
+            to = Math.max(to, next.offset() + next.length());
+            if (DirectStream.alignedLength(from, to) > bufferBytes) {
                 break;
             }
             at[n] = next;
-            end = next.offset() + next.length();
-            n++;
+            bytes += next.length();
+            if (to - from - bytes <= (long) n * DirectStream.ALIGN) {
+                best = n + 1; // 0..n fill their range: nothing of another entry in it
+            }
         }
-        return n;
+        return best;
     }
 
     /**
@@ -507,12 +533,17 @@ public final class DiskCache implements AutoCloseable {
             return 0;
         }
         Segment segment = at[0].segment();
-        long length = at[n - 1].offset() + at[n - 1].length() - at[0].offset();
+        long from = Long.MAX_VALUE;
+        long to = 0;
+        for (int k = 0; k < n; k++) {
+            from = Math.min(from, at[k].offset());
+            to = Math.max(to, at[k].offset() + at[k].length());
+        }
         MemorySegment whole;
         try {
             int entries = n;
             whole = segment.deleted ? null
-                    : DirectStream.readAligned((dst, offset) -> segment.readNative(dst, offset, directReads, entries), at[0].offset(), (int) length, buffer);
+                    : DirectStream.readAligned((dst, offset) -> segment.readNative(dst, offset, directReads, entries), from, (int) (to - from), buffer);
         } catch (IOException closedOrGone) {
             whole = null;
         }
@@ -520,7 +551,7 @@ public final class DiskCache implements AutoCloseable {
             return 0;
         }
         for (int k = 0; k < n; k++) {
-            payloads[k] = whole.asSlice(at[k].offset() - at[0].offset(), at[k].length());
+            payloads[k] = whole.asSlice(at[k].offset() - from, at[k].length());
             if (segment.sequence < promoteBelow) {
                 promote(kind, keys[k], at[k], payloads[k].toArray(ValueLayout.JAVA_BYTE));
             }
@@ -563,12 +594,20 @@ public final class DiskCache implements AutoCloseable {
      * carries their CRC32C, which later reads may check in place of the digest.
      */
     public void write(String kind, B3Digest key, byte[] bytes) throws IOException {
+        write(kind, key, bytes, 0);
+    }
+
+    /**
+     * {@link #write(String, B3Digest, byte[])} of a chunk into lane {@code lane} (taken modulo
+     * {@link #CHUNK_LANES}; other kinds have one segment of their own whatever the lane).
+     */
+    public void write(String kind, B3Digest key, byte[] bytes, int lane) throws IOException {
         if (contains(kind, key)) {
             touch(kind, key);
             return;
         }
         long crc = kind.equals(CachingBlobService.CHUNKS) ? RecordedCrc.of(bytes, 0, bytes.length) : 0;
-        append(kind, key, bytes, bytes.length, null, crc);
+        append(kind, key, bytes, bytes.length, null, crc, lane);
     }
 
     /**
@@ -578,26 +617,27 @@ public final class DiskCache implements AutoCloseable {
      */
     private void promote(String kind, B3Digest key, Location from, byte[] bytes) {
         try {
-            append(kind, key, bytes, from.length(), from, from.crc());
+            append(kind, key, bytes, from.length(), from, from.crc(), 0);
         } catch (IOException ignored) {
             // the entry stays where it is, until its segment is evicted
         }
     }
 
     /**
-     * Appends a record of {@code bytes[0, length)} with {@code crc} ({@link Location#crc}); with
-     * {@code replacing}, only if the key still points there.
+     * Appends a record of {@code bytes[0, length)} with {@code crc} ({@link Location#crc}) to the
+     * segment of its kind (and {@code lane}, for chunks); with {@code replacing}, only if the key
+     * still points there.
      */
-    private synchronized void append(String kind, B3Digest key, byte[] bytes, int length, Location replacing, long crc)
-            throws IOException {
+    private synchronized void append(String kind, B3Digest key, byte[] bytes, int length, Location replacing, long crc,
+            int lane) throws IOException {
         Map<B3Digest, Location> entries = index(kind);
         Location current = entries.get(key);
         if (replacing != null ? current != replacing : current != null) {
             return;
         }
-        int stream = kind.equals(CachingBlobService.CHUNKS) ? 0 : 1;
+        int stream = kind.equals(CachingBlobService.CHUNKS) ? Math.floorMod(lane, CHUNK_LANES) : METADATA;
         if (active[stream] == null) {
-            active[stream] = newSegment(stream == 0 ? appendBlocks : null);
+            active[stream] = newSegment(stream != METADATA ? appendBlocks : null);
         }
         byte[] header = new byte[crc != 0 ? CRC_HEADER : HEADER];
         ByteBuffer fields = ByteBuffer.wrap(header).putInt(crc != 0 ? MAGIC_CRC : MAGIC).put((byte) KINDS.indexOf(kind))
@@ -700,7 +740,7 @@ public final class DiskCache implements AutoCloseable {
         long bound = Long.MIN_VALUE;
         for (Segment s : segments) {
             old -= s.size;
-            if (old < 0 || s == active[0] || s == active[1]) {
+            if (old < 0 || isActive(s)) {
                 break;
             }
             bound = s.sequence + 1;
@@ -713,16 +753,28 @@ public final class DiskCache implements AutoCloseable {
      * it: for tests that look at the files.
      */
     synchronized void flush() {
-        if (active[0] != null && active[0].appender != null) {
-            seal(0);
+        for (int lane = 0; lane < CHUNK_LANES; lane++) {
+            if (active[lane] != null && active[lane].appender != null) {
+                seal(lane);
+            }
         }
         awaitSealed();
+    }
+
+    /** Whether records are appended to {@code segment} now. Holds this. */
+    private boolean isActive(Segment segment) {
+        for (Segment s : active) {
+            if (s == segment) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Waits until every sealed segment's appends are in its file and its writing descriptor is closed. */
     synchronized void awaitSealed() {
         for (Segment s : segments) {
-            if (s != active[0] && s != active[1]) {
+            if (!isActive(s)) {
                 s.awaitAppends();
             }
         }

@@ -234,15 +234,23 @@ final class TieredCache<T> {
      * gone) is counted, not thrown: the cache must never make a read fail.
      */
     void put(B3Digest key, T value) {
-        remember(key, value);
-        putOnDisk(key, value);
+        put(key, value, 0);
     }
 
-    /** Caches a verified value on disk only (none without a disk tier); failures as in {@link #put}. */
-    void putOnDisk(B3Digest key, T value) {
+    /** {@link #put}, appended to the disk tier in {@code lane} ({@link DiskCache#write(String, B3Digest, byte[], int)}). */
+    void put(B3Digest key, T value, int lane) {
+        remember(key, value);
+        putOnDisk(key, value, lane);
+    }
+
+    /**
+     * Caches a verified value on disk only (none without a disk tier), in {@code lane}; failures
+     * as in {@link #put}.
+     */
+    void putOnDisk(B3Digest key, T value, int lane) {
         if (disk != null) {
             try {
-                disk.write(kind, key, codec.encode(value));
+                disk.write(kind, key, codec.encode(value), lane);
             } catch (IOException | UncheckedIOException e) {
                 diskWriteFailures++;
             }

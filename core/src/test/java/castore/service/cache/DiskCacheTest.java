@@ -249,6 +249,64 @@ class DiskCacheTest {
     }
 
     @Test
+    void entriesStoredTogetherInAnotherOrderAreASpanButNotAcrossAnotherEntry() throws IOException {
+        byte[][] v = {bytes(200_000, 41), bytes(150_000, 42), bytes(180_000, 43), bytes(170_000, 44)};
+        byte[] other = bytes(100_000, 45);
+        B3Digest[] keys = Arrays.stream(v).map(DiskCacheTest::key).toArray(B3Digest[]::new);
+        int[] lengths = Arrays.stream(v).mapToInt(b -> b.length).toArray();
+        long buffer = castore.io.DirectStream.SPAN_BUFFER;
+        try (DiskCache cache = open(1L << 30); var arena = java.lang.foreign.Arena.ofConfined()) {
+            // Fetches of one stream end out of order: 1, 0, 3, 2, then another stream's entry, then more.
+            writeAll(cache, v[1], v[0], v[3], v[2], other);
+            assertThat(cache.span(CHUNKS, keys, lengths, 1, buffer)).isEqualTo(1);
+            assertThat(cache.span(CHUNKS, keys, lengths, 4, buffer)).as("0..3 fill their range").isEqualTo(4);
+            assertThat(cache.span(CHUNKS, keys, lengths, 3, buffer)).as("0..2 leave 3 inside their range").isEqualTo(2);
+            var segment = arena.allocate(buffer, castore.io.DirectStream.ALIGN);
+            var payloads = new java.lang.foreign.MemorySegment[4];
+            assertThat(cache.readNativeSpan(CHUNKS, keys, lengths, 4, segment, payloads)).isEqualTo(4);
+            for (int k = 0; k < 4; k++) {
+                assertThat(payloads[k].toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).as("entry %d", k).isEqualTo(v[k]);
+            }
+            // An entry of another stream between two of this one's ends the span before it.
+            byte[] later = bytes(120_000, 46);
+            cache.write(CHUNKS, key(later), later);
+            B3Digest[] across = {keys[2], key(later)};
+            int[] acrossLengths = {v[2].length, later.length};
+            assertThat(cache.span(CHUNKS, across, acrossLengths, 2, buffer)).isEqualTo(1);
+            Arrays.fill(payloads, null);
+            assertThat(cache.readNativeSpan(CHUNKS, across, acrossLengths, 2, segment, payloads)).isEqualTo(1);
+            assertThat(payloads[0].toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(v[2]);
+            assertThat(payloads[1]).isNull();
+        }
+    }
+
+    @Test
+    void chunksOfTwoLanesWrittenInTurnLieTogetherPerLane() throws IOException {
+        byte[][] a = {bytes(200_000, 51), bytes(210_000, 52), bytes(190_000, 53), bytes(220_000, 54)};
+        byte[][] b = {bytes(205_000, 55), bytes(195_000, 56), bytes(215_000, 57), bytes(185_000, 58)};
+        long buffer = castore.io.DirectStream.SPAN_BUFFER;
+        try (DiskCache cache = open(1L << 30)) {
+            for (int k = 0; k < a.length; k++) { // two parallel streams' fetches, in turn
+                cache.write(CHUNKS, key(a[k]), a[k], 0);
+                cache.write(CHUNKS, key(b[k]), b[k], 1);
+            }
+            for (byte[][] lane : List.of(a, b)) {
+                B3Digest[] keys = Arrays.stream(lane).map(DiskCacheTest::key).toArray(B3Digest[]::new);
+                int[] lengths = Arrays.stream(lane).mapToInt(x -> x.length).toArray();
+                assertThat(cache.span(CHUNKS, keys, lengths, 4, buffer)).isEqualTo(4);
+                assertThat(cache.read(CHUNKS, keys[3])).hasValueSatisfying(x -> assertThat(x).isEqualTo(lane[3]));
+            }
+            assertThat(cache.span(CHUNKS, new B3Digest[] {key(a[0]), key(b[0])}, new int[] {a[0].length, b[0].length}, 2, buffer))
+                    .as("different lanes, different segments").isEqualTo(1);
+        }
+        try (DiskCache reopened = open(1L << 30)) {
+            for (byte[] x : a) {
+                assertThat(reopened.read(CHUNKS, key(x))).as("after a restart").hasValueSatisfying(y -> assertThat(y).isEqualTo(x));
+            }
+        }
+    }
+
+    @Test
     void readIntoFillsACallersBufferOnlyWithAnEntryOfExactlyThatLength() throws IOException {
         byte[] v = bytes(3000, 18);
         try (DiskCache cache = open(1L << 30)) {
