@@ -193,7 +193,6 @@ public final class WarmUp implements AutoCloseable {
 
     private void run() {
         FileChannel owner = null;
-        boolean completed = false;
         try {
             Libc.lowerCurrentThreadPriority();
             awaitIdleMount();
@@ -213,7 +212,6 @@ public final class WarmUp implements AutoCloseable {
                 List<SyntheticDirectory> tree = fill(store);
                 serve(store, tree);
             }
-            completed = true;
         } catch (Stopped stopped) {
             // closed, or the mount got busy: nothing to report
         } catch (Throwable t) {
@@ -235,12 +233,11 @@ public final class WarmUp implements AutoCloseable {
                 options.problems().accept("warm-up: could not delete its scratch store " + left);
             }
             scratch = null;
-            if (completed && !stopping && mountRequests.getAsLong() == requestsAtStart) {
-                // Its allocations made G1 touch some 100 MB of young generation, which an idle mount
-                // would keep resident. One full collection while the mount is still idle gives it
-                // back (anonymous RSS 185 -> 80 MB; the collection takes tens of ms).
-                System.gc();
-            }
+            // No collection here: the heap its allocations grew is what the mount's first burst of
+            // requests wants (a full collection shrank it, and that burst then paid young
+            // collections copying its new inodes: a cold lstat of 63k entries spent 490-730 ms of
+            // user CPU instead of 330-440). The launcher's G1PeriodicGCInterval gives the memory
+            // back once the JVM has gone that long without a collection.
             done.countDown();
         }
     }

@@ -55,22 +55,15 @@ class WarmUpTest {
     }
 
     @Test
-    void givesItsHeapBackWithOneFullCollectionOnlyIfTheMountStayedIdle() throws Exception {
+    void leavesTheHeapItGrewForTheMountsFirstRequests() throws Exception {
         long before = fullCollections();
         try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0)) {
             assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
-        }
-        assertThat(fullCollections()).as("after an idle run").isEqualTo(before + 1);
-        // A few requests came meanwhile (too few to step aside): the mount is in use, no pause.
-        AtomicReference<WarmUp> started = new AtomicReference<>();
-        LongSupplier mountRequests = byServed(started, served -> served > 1_000 ? 3 : 0);
-        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests)) {
-            started.set(warmUp);
-            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
-            assertThat(warmUp.steppedAside()).isFalse();
             assertThat(warmUp.requests()).isGreaterThan(FULL_RUN_AT_LEAST);
         }
-        assertThat(fullCollections()).as("after a run the mount was used during").isEqualTo(before + 1);
+        // A full collection would shrink the heap, and the mount's first burst would pay for growing
+        // it again; the JVM's periodic collection gives it back once the mount stays idle.
+        assertThat(fullCollections()).as("full collections during an idle run").isEqualTo(before);
     }
 
     /** Stop-the-world full collections so far (G1's "Old Generation" collector; System.gc() is one). */
