@@ -1020,7 +1020,8 @@ public final class CachingBlobService implements BlobService {
 
         /**
          * The disk tier's lane for chunk {@code index}: that of the stream whose latest read ends
-         * near or before it, within the read-ahead, else 0 (a random read). A stream's chunks then
+         * near or before it, within the read-ahead (a random read counts as a stream of its own),
+         * else 0 (a prefetch no read is near). A stream's chunks then
          * lie together on disk however fetches of parallel streams interleave, and a warm reader
          * of the stream reads them in spans.
          */
