@@ -187,7 +187,7 @@ public final class DirectStream implements AutoCloseable {
      */
     public static boolean continuesSpan(long spanStart, long spanEnd, long offset, long length, long bufferBytes) {
         long gap = offset - spanEnd;
-        return gap >= 0 && gap <= ALIGN && alignUp(offset + length) - (spanStart & -ALIGN) <= bufferBytes;
+        return gap >= 0 && gap <= ALIGN && alignedLength(spanStart, offset + length) <= bufferBytes;
     }
 
     /** The bytes {@link #readAligned} reads for the range {@code [from, to)} of a file: rounded out to ALIGN at both ends. */

@@ -514,17 +514,26 @@ public final class CachingBlobService implements BlobService {
             synchronized (streamState) {
                 ends = streamEnds.clone();
             }
-            long ahead = 2L * Math.max(readAhead, 1 << 20);
             window.keySet().removeIf(i -> {
-                long start = start(i);
-                long chunkEnd = start + chunks().get(i).size();
                 for (long end : ends) {
-                    if (end >= 0 && chunkEnd >= end - 5 * SEQUENTIAL_SLACK && start <= end + ahead) {
+                    if (inWindow(i, end)) {
                         return false;
                     }
                 }
                 return true;
             });
+        }
+
+        /**
+         * Whether chunk {@code index} lies in the window of a stream whose latest read ends at
+         * {@code streamEnd} (-1: no stream): from 5 MiB behind that end to twice the read-ahead
+         * past it (see {@link #trimWindow}).
+         */
+        private boolean inWindow(int index, long streamEnd) {
+            long start = start(index);
+            long chunkEnd = start + chunks().get(index).size();
+            return streamEnd >= 0 && chunkEnd >= streamEnd - 5 * SEQUENTIAL_SLACK
+                    && start <= streamEnd + 2L * Math.max(readAhead, 1 << 20);
         }
 
         /** Fetches, in the background, the chunks of the {@code readAhead} bytes from {@code from} not yet asked for by {@code stream}. */
@@ -1019,19 +1028,15 @@ public final class CachingBlobService implements BlobService {
         }
 
         /**
-         * The disk tier's lane for chunk {@code index}: that of the stream whose latest read ends
-         * near or before it, within the read-ahead (a random read counts as a stream of its own),
-         * else 0 (a prefetch no read is near). A stream's chunks then
-         * lie together on disk however fetches of parallel streams interleave, and a warm reader
-         * of the stream reads them in spans.
+         * The disk tier's lane for chunk {@code index}: that of the first stream whose window holds
+         * it ({@link #inWindow}; a random read counts as a stream of its own), else 0 (a prefetch
+         * no read is near). A stream's chunks then lie together on disk however fetches of
+         * parallel streams interleave, and a warm reader of the stream reads them in spans.
          */
         private int laneOf(int index) {
-            long start = start(index);
-            long ahead = 2L * Math.max(readAhead, 1 << 20);
             synchronized (streamState) {
                 for (int s = 0; s < STREAMS; s++) {
-                    long end = streamEnds[s];
-                    if (end >= 0 && start >= end - 5 * SEQUENTIAL_SLACK && start <= end + ahead) {
+                    if (inWindow(index, streamEnds[s])) {
                         return streamLanes[s];
                     }
                 }
