@@ -17,14 +17,14 @@ import java.util.concurrent.atomic.LongAdder;
  * by the cap read through the page cache as before.
  */
 public final class DirectReads implements Executor {
-    /** Loads in flight at most, over all streams: enough to keep a disk busy with reads of up to 1 MiB. */
+    /** Loads in flight at most, over all streams: enough to keep a disk busy with reads of up to 4 MiB. */
     public static final int THREADS = 4;
     /**
-     * Buffer memory all streams of the store may reserve together: 16 streams of 8 buffers of
-     * 1 MiB. A stream allocates its buffers as its window needs them, about 4 when its chunks are
-     * read in spans, all 8 only when they lie apart.
+     * Buffer memory all streams of the store may reserve together: 8 streams of 6 span buffers
+     * of 4 MiB. A stream allocates its buffers as its window needs them (4 or 5 in a steady
+     * stream), and gives them back when it ends.
      */
-    public static final long MAX_BUFFERS = 128L << 20;
+    public static final long MAX_BUFFERS = 192L << 20;
 
     private final ThreadPoolExecutor pool;
     private final AtomicLong held = new AtomicLong();

@@ -25,11 +25,19 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>A chunk is loaded once per stream; readers that find it loading wait for it. A slot is
  * reused only when no reader is copying out of it ({@code pins}) and its chunk lies outside the
  * window from {@link #BEHIND} chunks behind the latest one taken (reads of one stream arrive
- * slightly out of order) to {@link #AHEAD} past it. A load that fails (an I/O error, a corrupted
+ * slightly out of order) to {@link #AHEAD} past it, or to the end of the {@link #SPANS_AHEAD}th span
+ * past it when the loader reads spans. A load that fails (an I/O error, a corrupted
  * chunk, anything thrown) or finds nothing is forgotten, and the read that wanted the chunk takes
  * its owner's usual path, which reads and verifies it again and reports what is wrong: the stream
  * only ever speeds reads up. The chunk a reader asks for when it (re)starts a stream is loaded on
  * that reader's thread, not queued behind other streams' read-ahead.
+ *
+ * <p>Spans grow from {@link #FIRST_SPAN} to the whole buffer ({@link #SPAN_BUFFER}, 4 MiB) as a
+ * stream goes on, as the kernel's own read-ahead does: a short read does not wait for 4 MiB, and a
+ * long one gets requests as large as the kernel's read-ahead makes. Span buffers are backed by
+ * transparent huge pages where the kernel offers them ({@link Libc#mapHugePages}): a request's
+ * memory in 4 KiB pages is one segment per page, and with the common limit of 254 segments the
+ * block layer split every 1 MiB read in two (docs/performance.md, "Session 21").
  */
 public final class DirectStream implements AutoCloseable {
     /** Alignment of O_DIRECT offsets, lengths and memory: the largest logical block size in use. */
@@ -38,12 +46,27 @@ public final class DirectStream implements AutoCloseable {
     public static final int AHEAD = 6;
     /** Chunks kept behind the latest one taken. */
     public static final int BEHIND = 1;
+    /** Buffers of a stream whose loader reads chunk by chunk: the window, one chunk each. */
     private static final int SLOTS = AHEAD + BEHIND + 1;
+    /** Spans loaded or loading past the one holding the latest chunk taken. */
+    static final int SPANS_AHEAD = 2;
+    /**
+     * Buffers of a stream whose loader reads spans: those ahead, the one being read, the one
+     * behind, and two spare (spans shorter than AHEAD chunks need a third ahead).
+     */
+    private static final int SPAN_SLOTS = SPANS_AHEAD + 4;
 
-    /** A buffer for loaders that read spans ({@link Loader#spanBuffer}): 1 MiB of chunks, rounded out at both ends. */
-    public static final long SPAN_BUFFER = (1 << 20) + ALIGN;
+    /**
+     * A buffer for loaders that read spans ({@link Loader#spanBuffer}): 4 MiB, the largest
+     * request the kernel sends a disk by default ({@code max_sectors_kb}) and two huge pages.
+     */
+    public static final long SPAN_BUFFER = 4 << 20;
+    /** The bytes of a stream's first span; each next span may be twice as long, up to the buffer. */
+    static final long FIRST_SPAN = 1 << 20;
     /** The most chunks one load reads. */
-    static final int MAX_SPAN = 16;
+    static final int MAX_SPAN = 64;
+    /** Buffers of a multiple of this size are mapped with huge pages asked for. */
+    private static final long HUGE_PAGE = 2 << 20;
 
     /**
      * Loads and verifies chunks; runs on a {@link DirectReads} thread. A loader may read a
@@ -139,6 +162,8 @@ public final class DirectStream implements AutoCloseable {
     private boolean closed;
     /** When a reader last took a chunk (System.nanoTime); guarded by lock. */
     private long lastTake = System.nanoTime();
+    /** The bytes the next span may take: doubles with each span claimed, back to FIRST_SPAN at a jump; guarded by lock. */
+    private long spanBytes = FIRST_SPAN;
 
     /** A stream over {@code count} chunks of at most {@code maxChunk} bytes each. */
     DirectStream(int count, int maxChunk, Loader loader, DirectReads loaders) {
@@ -146,7 +171,7 @@ public final class DirectStream implements AutoCloseable {
         this.loader = loader;
         this.loaders = loaders;
         this.bufferBytes = bufferSize(maxChunk, loader);
-        this.slots = new Slot[SLOTS];
+        this.slots = new Slot[slotCount(loader)];
         Arrays.setAll(slots, i -> new Slot());
     }
 
@@ -155,9 +180,13 @@ public final class DirectStream implements AutoCloseable {
         return Math.max(alignUp(maxChunk) + ALIGN, alignUp(loader.spanBuffer()));
     }
 
+    private static int slotCount(Loader loader) {
+        return loader.spanBuffer() > 0 ? SPAN_SLOTS : SLOTS;
+    }
+
     /** The buffers' total size, for the cap on what streams hold. */
     static long footprint(int maxChunk, Loader loader) {
-        return SLOTS * bufferSize(maxChunk, loader);
+        return slotCount(loader) * bufferSize(maxChunk, loader);
     }
 
     /**
@@ -208,6 +237,7 @@ public final class DirectStream implements AutoCloseable {
                 return -1;
             }
             latest = index; // after a jump, what was loaded around the old place is free again
+            spanBytes = FIRST_SPAN;
             if (find(index) == null) {
                 own = freeSlot();
                 // The chunk asked for alone (its reader waits for it); the rest comes in spans.
@@ -345,7 +375,7 @@ public final class DirectStream implements AutoCloseable {
     private boolean claim(Slot slot, int index, int max) {
         if (slot.buffer == null) {
             try {
-                slot.buffer = arena.allocate(bufferBytes, ALIGN);
+                slot.buffer = allocateBuffer();
             } catch (RuntimeException | OutOfMemoryError noMemory) {
                 return false; // readers take their own path
             }
@@ -361,7 +391,7 @@ public final class DirectStream implements AutoCloseable {
         int span = 1;
         if (max > 1) {
             try {
-                span = Math.clamp(loader.span(index, max, bufferBytes), 1, max);
+                span = Math.clamp(loader.span(index, max, Math.min(bufferBytes, spanBytes)), 1, max);
             } catch (RuntimeException e) {
                 span = 1;
             }
@@ -383,10 +413,17 @@ public final class DirectStream implements AutoCloseable {
         return false;
     }
 
-    /** With lock held: schedules loads of the chunks from the latest taken to AHEAD past it, as slots allow. */
+    /**
+     * With lock held: schedules loads of the chunks from the latest taken to AHEAD past it, and on
+     * to the end of the SPANS_AHEADth span past the one holding it, as slots allow.
+     */
     private void fill() {
         int last = Math.min(count - 1, latest + AHEAD);
-        for (int next = Math.max(latest, 0); next <= last && !closed; next++) {
+        int spansAhead = 0;
+        for (int next = Math.max(latest, 0); next < count && (next <= last || spansAhead < SPANS_AHEAD) && !closed; next++) {
+            if (next > latest) {
+                spansAhead++;
+            }
             Slot held = find(next);
             if (held != null) {
                 next = held.last;
@@ -396,6 +433,7 @@ public final class DirectStream implements AutoCloseable {
             if (free == null || !claim(free, next, MAX_SPAN)) {
                 return; // a later take goes on
             }
+            spanBytes = Math.min(bufferBytes, 2 * spanBytes);
             next = free.last;
             int generation = free.generation;
             try {
@@ -410,12 +448,13 @@ public final class DirectStream implements AutoCloseable {
     }
 
     /**
-     * With lock held: an empty slot with a buffer, else the one with the oldest chunk outside the
-     * window that nobody copies from, else an empty slot without a buffer yet (so buffers are
-     * allocated only as the window needs them).
+     * With lock held: an empty slot with a buffer, else one outside the window that nobody copies
+     * from (the one furthest behind, else the one furthest ahead), else an empty slot without a
+     * buffer yet (so buffers are allocated only as the window needs them).
      */
     private Slot freeSlot() {
-        Slot best = null;
+        Slot behind = null;
+        Slot ahead = null;
         Slot unallocated = null;
         for (Slot s : slots) {
             if (s.state == State.EMPTY) {
@@ -423,14 +462,33 @@ public final class DirectStream implements AutoCloseable {
                     return s;
                 }
                 unallocated = unallocated == null ? s : unallocated;
-                continue;
-            }
-            boolean outside = s.last < latest - BEHIND || s.first > latest + AHEAD;
-            if (s.state != State.LOADING && s.pins == 0 && outside && (best == null || s.first < best.first)) {
-                best = s;
+            } else if (s.state != State.LOADING && s.pins == 0) {
+                if (s.last < latest - BEHIND) {
+                    behind = behind == null || s.first < behind.first ? s : behind;
+                } else if (beyondWindow(s)) {
+                    ahead = ahead == null || s.first > ahead.first ? s : ahead;
+                }
             }
         }
-        return best != null ? best : unallocated;
+        return behind != null ? behind : ahead != null ? ahead : unallocated;
+    }
+
+    /**
+     * With lock held: whether {@code slot} lies past the window {@link #fill} keeps: it starts more
+     * than AHEAD chunks past the latest one taken, with SPANS_AHEAD held spans before it (a reader
+     * that jumps back leaves such spans behind in the ring).
+     */
+    private boolean beyondWindow(Slot slot) {
+        if (slot.first <= latest + AHEAD) {
+            return false;
+        }
+        int before = 0;
+        for (Slot s : slots) {
+            if (s.state != State.EMPTY && s.first > latest && s.first < slot.first) {
+                before++;
+            }
+        }
+        return before >= SPANS_AHEAD;
     }
 
     /**
@@ -481,6 +539,20 @@ public final class DirectStream implements AutoCloseable {
         }
         loading--;
         changed.signalAll();
+    }
+
+    /**
+     * With lock held: a buffer of bufferBytes, aligned to ALIGN; in huge pages where the size
+     * allows, so that the disk gets a whole span as one request.
+     */
+    private MemorySegment allocateBuffer() {
+        if (bufferBytes % HUGE_PAGE == 0) {
+            MemorySegment mapped = Libc.mapHugePages(bufferBytes, arena);
+            if (mapped != null) {
+                return mapped;
+            }
+        }
+        return arena.allocate(bufferBytes, ALIGN);
     }
 
     private static long alignUp(long n) {

@@ -16,7 +16,7 @@ import java.nio.file.Path;
 /**
  * The libc calls that every module doing its own file I/O through FFM needs alike: {@code open}
  * and {@code pread}/{@code pwrite} loops with their errors as Java exceptions, read-ahead hints,
- * {@code close}, and {@code strerror} for messages. The local store and the cache's disk tier
+ * {@code close}, {@code strerror} for messages, and memory in huge pages for O_DIRECT buffers. The local store and the cache's disk tier
  * both read and write through these. pread and pwrite are critical downcalls: data goes straight
  * between the file and a Java array, with no bounce buffer (native segments work too).
  */
@@ -91,7 +91,19 @@ public final class Libc {
         static final MethodHandle GETTID = downcall("gettid", FunctionDescriptor.of(INT));
     }
 
-    /** A libc function, or null without native access (IllegalCallerException) or without the symbol. */
+    /** mmap, munmap and madvise, for buffers in huge pages ({@link #mapHugePages}). */
+    private static final class Mapping {
+        static final MethodHandle MMAP = downcall("mmap",
+                FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, LONG, INT, INT, INT, LONG));
+        static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(INT, ValueLayout.ADDRESS, LONG));
+        static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(INT, ValueLayout.ADDRESS, LONG, INT));
+        static final int PROT_READ_WRITE = 3;
+        static final int MAP_PRIVATE_ANONYMOUS = 0x02 | 0x20;
+        static final int MADV_HUGEPAGE = 14;
+        static final long HUGE_PAGE = 2 << 20;
+    }
+
+        /** A libc function, or null without native access (IllegalCallerException) or without the symbol. */
     private static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
         try {
             Linker linker = Linker.nativeLinker();
@@ -260,7 +272,52 @@ public final class Libc {
         }
     }
 
-    /** Closes {@code fd}; close(2) releases the descriptor even when it reports an error, so there is nothing to report. */
+    /**
+     * {@code bytes} (a multiple of 2 MiB) of zeroed anonymous memory aligned to 2 MiB, with
+     * transparent huge pages asked for before anything touches it (madvise MADV_HUGEPAGE: the
+     * kernel's default THP mode, "madvise", gives them only so); unmapped when {@code arena}
+     * closes. Why: memory in 4 KiB pages is one DMA segment per page, so the block layer splits
+     * an O_DIRECT read into it at {@code max_segments} (254 on virtio: 1016 KiB). Null if it
+     * cannot be had (no native access, no address space): the caller allocates another way.
+     */
+    public static MemorySegment mapHugePages(long bytes, Arena arena) {
+        long huge = Mapping.HUGE_PAGE;
+        if (bytes <= 0 || bytes % huge != 0) {
+            throw new IllegalArgumentException("not a multiple of 2 MiB: " + bytes);
+        }
+        if (Mapping.MMAP == null || Mapping.MUNMAP == null || Mapping.MADVISE == null) {
+            return null;
+        }
+        try {
+            // Map one huge page more than asked and give back what lies outside the aligned part.
+            long mapped = bytes + huge;
+            long address = ((MemorySegment) Mapping.MMAP.invokeExact(MemorySegment.NULL, mapped,
+                    Mapping.PROT_READ_WRITE, Mapping.MAP_PRIVATE_ANONYMOUS, -1, 0L)).address();
+            if (address == -1L) {
+                return null; // MAP_FAILED
+            }
+            long start = (address + huge - 1) & -huge;
+            unmap(address, start - address);
+            unmap(start + bytes, address + mapped - (start + bytes));
+            MemorySegment memory = MemorySegment.ofAddress(start).reinterpret(bytes, arena, m -> unmap(m.address(), bytes));
+            int ignored = (int) Mapping.MADVISE.invokeExact(memory, bytes, Mapping.MADV_HUGEPAGE); // only a hint
+            return memory;
+        } catch (Throwable t) {
+            return null;
+        }
+    }
+
+    private static void unmap(long address, long bytes) {
+        if (bytes > 0) {
+            try {
+                int ignored = (int) Mapping.MUNMAP.invokeExact(MemorySegment.ofAddress(address), bytes);
+            } catch (Throwable t) {
+                // address space kept until exit: nothing else to do
+            }
+        }
+    }
+
+        /** Closes {@code fd}; close(2) releases the descriptor even when it reports an error, so there is nothing to report. */
     public static void close(int fd) {
         if (CLOSE == null) {
             return;

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -164,6 +165,65 @@ class DirectStreamTest {
             assertThat(reads.held()).as("the buffers are as large as the loader asked")
                     .isEqualTo(DirectStream.footprint(CHUNK, spans)).isGreaterThan(DirectStream.footprint(CHUNK, this::load));
         }
+        assertThat(reads.held()).isZero();
+    }
+
+    @Test
+    void spansGrowFromTheFirstToTheWholeBufferWhichIsAlignedToHugePages() throws IOException {
+        int chunk = 200_000;
+        int count = 60;
+        byte[] big = new byte[chunk * count];
+        new Random(11).nextBytes(big);
+        var spanLengths = new java.util.concurrent.ConcurrentSkipListMap<Integer, Integer>();
+        var unaligned = new AtomicInteger();
+        DirectStream.Loader loader = new DirectStream.Loader() {
+            @Override
+            public MemorySegment load(int index, MemorySegment into) {
+                MemorySegment[] one = new MemorySegment[1];
+                loadSpan(index, 1, into, one);
+                return one[0];
+            }
+
+            @Override
+            public long spanBuffer() {
+                return DirectStream.SPAN_BUFFER;
+            }
+
+            @Override
+            public int span(int index, int max, long bufferBytes) {
+                return (int) Math.min(max, bufferBytes / chunk);
+            }
+
+            @Override
+            public int loadSpan(int index, int n, MemorySegment into, MemorySegment[] payloads) {
+                spanLengths.put(index, n);
+                if (into.address() % (2 << 20) != 0) {
+                    unaligned.incrementAndGet();
+                }
+                loads.computeIfAbsent(index, i -> new AtomicInteger()).addAndGet(n);
+                MemorySegment.copy(MemorySegment.ofArray(big), (long) index * chunk, into, 0, (long) n * chunk);
+                for (int k = 0; k < n; k++) {
+                    payloads[k] = into.asSlice((long) k * chunk, chunk);
+                }
+                return n;
+            }
+        };
+        try (DirectStreams streams = new DirectStreams(reads, 4, count, chunk, loader)) {
+            for (int index = 0; index < count; index++) {
+                ByteBuffer dst = ByteBuffer.allocate(chunk);
+                int n = streams.copy(index, 0, dst);
+                if (n < 0) {
+                    n = streams.start(index, 0, dst);
+                }
+                assertThat(n).isEqualTo(chunk);
+                assertThat(Arrays.equals(dst.array(), 0, chunk, big, index * chunk, (index + 1) * chunk)).as("chunk %d", index).isTrue();
+            }
+        }
+        int whole = (int) (DirectStream.SPAN_BUFFER / chunk);
+        assertThat(spanLengths.headMap(36)).as("the chunk asked for alone, then 1, 2 and 4 MiB")
+                .containsExactly(Map.entry(0, 1), Map.entry(1, 5), Map.entry(6, 10), Map.entry(16, whole));
+        assertThat(spanLengths.values().stream().mapToInt(Integer::intValue).sum()).as("each chunk once").isEqualTo(count);
+        assertThat(unaligned.get()).as("span buffers start on a 2 MiB boundary").isZero();
         assertThat(reads.held()).isZero();
     }
 

@@ -225,7 +225,7 @@ class DiskCacheTest {
         int[] lengths = Arrays.stream(v).mapToInt(b -> b.length).toArray();
         try (DiskCache cache = open(1L << 30); var arena = java.lang.foreign.Arena.ofConfined()) {
             writeAll(cache, v);
-            long buffer = castore.io.DirectStream.SPAN_BUFFER;
+            long buffer = (1L << 20) + castore.io.DirectStream.ALIGN; // 1 MiB of entries, rounded out
             assertThat(cache.span(CHUNKS, keys, lengths, 4, buffer)).as("the fourth would not fit 1 MiB").isEqualTo(3);
             assertThat(cache.span(CHUNKS, keys, lengths, 4, 8L << 20)).isEqualTo(4);
             var segment = arena.allocate(buffer, castore.io.DirectStream.ALIGN);
