@@ -59,6 +59,16 @@ final class DirectAppender {
                 return block;
             }
             synchronized (this) {
+                if (allocated + 2 <= max) {
+                    // Two blocks in one huge page: a block in 4 KiB pages is one DMA segment per
+                    // page, and the disk's segment limit split each write of it in two.
+                    MemorySegment pair = Libc.mapHugePages(2L * BLOCK, arena);
+                    if (pair != null) {
+                        allocated += 2;
+                        free.add(pair.asSlice(BLOCK, BLOCK));
+                        return pair.asSlice(0, BLOCK);
+                    }
+                }
                 if (allocated < max) {
                     allocated++;
                     return arena.allocate(BLOCK, DirectStream.ALIGN);

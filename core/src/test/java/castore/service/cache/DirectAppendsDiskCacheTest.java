@@ -132,6 +132,24 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
     }
 
     @Test
+    void blocksComeTwoToAHugePageAndNoMoreThanTheCap() throws Exception {
+        var writer = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (var blocks = new DirectAppender.Blocks(3, writer)) {
+            MemorySegment first = blocks.take();
+            MemorySegment second = blocks.take();
+            assertThat(first.byteSize()).isEqualTo(DirectAppender.BLOCK);
+            assertThat(first.address() % (2 << 20)).as("a whole block in one huge page").isZero();
+            assertThat(second.address()).as("the other half of the page").isEqualTo(first.address() + DirectAppender.BLOCK);
+            MemorySegment third = blocks.take(); // the odd one: ordinary memory, still aligned for O_DIRECT
+            assertThat(third.address() % castore.io.DirectStream.ALIGN).isZero();
+            second.fill((byte) 1);
+            third.fill((byte) 2);
+            blocks.give(second);
+            assertThat(blocks.take()).as("a block given back is taken again").isEqualTo(second);
+        }
+    }
+
+    @Test
     void aRecordCutShortWhileWaitingForABlockBreaksOnlyItsSegmentFromThereOn() throws Exception {
         var writer = java.util.concurrent.Executors.newSingleThreadExecutor();
         var gate = new java.util.concurrent.CountDownLatch(1);
