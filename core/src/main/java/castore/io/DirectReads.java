@@ -13,7 +13,8 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * A store's (or cache's) threads for {@link DirectStream} loads, and the cap on the buffer memory
  * its streams hold. The threads wait for the disk most of the time (a load is one O_DIRECT pread
- * of a chunk or a span of them, and a hash of each chunk); they end after a few idle seconds, so an idle mount keeps none. Readers refused
+ * of a chunk or a span of them, and a check of each chunk); they end after a few idle seconds, so an idle mount keeps none, and
+ * the streams left alone by then give their buffers back. Readers refused
  * by the cap read through the page cache as before.
  */
 public final class DirectReads implements Executor {
@@ -40,13 +41,40 @@ public final class DirectReads implements Executor {
 
     /** {@code name}: the threads' name prefix. */
     public DirectReads(String name) {
+        this(name, 5_000);
+    }
+
+    /** With the threads' idle time before they end given (tests shorten it). */
+    DirectReads(String name, long idleMillis) {
         AtomicInteger names = new AtomicInteger();
-        pool = new ThreadPoolExecutor(THREADS, THREADS, 5, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), task -> {
-            Thread t = new Thread(task, name + "-" + names.incrementAndGet());
+        pool = new ThreadPoolExecutor(THREADS, THREADS, idleMillis, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(), worker -> {
+            Thread t = new Thread(() -> {
+                try {
+                    worker.run();
+                } finally {
+                    reclaimIdle();
+                }
+            }, name + "-" + names.incrementAndGet());
             t.setDaemon(true);
             return t;
         });
         pool.allowCoreThreadTimeOut(true);
+    }
+
+    /**
+     * When a thread ends, no load has run for its idle time: streams left alone since give their
+     * buffers back, so a mount that has stopped reading holds none (a reader that goes on later
+     * gets a new stream). Without this, buffers stayed with each open reader until it closed or
+     * another reader needed the room: 24 MiB per stream.
+     */
+    private void reclaimIdle() {
+        try {
+            for (DirectStreams owner : owners) {
+                owner.reclaimIdle(IDLE_NANOS);
+            }
+        } catch (RuntimeException | Error e) {
+            // best effort: the buffers go when their readers close
+        }
     }
 
     @Override

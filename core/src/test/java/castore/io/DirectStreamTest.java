@@ -68,6 +68,27 @@ class DirectStreamTest {
     }
 
     @Test
+    void streamsLeftAloneGiveTheirBuffersBackWhenTheThreadsEndAndReadersGoOnLater() throws Exception {
+        DirectReads quick = new DirectReads("test-idle-read", 800);
+        try (DirectStreams streams = new DirectStreams(quick, 4, COUNT, CHUNK, this::load)) {
+            readSequentially(streams, 0, COUNT / 2);
+            assertThat(quick.held()).as("the reader is still open").isPositive();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (quick.held() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertThat(quick.held()).as("given back once the threads ended").isZero();
+            readSequentially(streams, COUNT / 2, COUNT); // a new stream
+            assertThat(quick.held()).isPositive();
+            // The chunks the first stream read ahead of the pause were loaded again: its buffers went.
+            assertThat(loads.get(COUNT / 2 + DirectStream.AHEAD + 1).get()).isEqualTo(1);
+        } finally {
+            quick.shutdown();
+        }
+        assertThat(quick.held()).isZero();
+    }
+
+    @Test
     void aFailedLoadLeavesTheChunkToTheCallerAndIsTriedAgainLater() throws IOException {
         AtomicInteger failuresLeft = new AtomicInteger(2);
         DirectStream.Loader flaky = (index, buffer) -> {
