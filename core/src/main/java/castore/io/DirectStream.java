@@ -65,8 +65,6 @@ public final class DirectStream implements AutoCloseable {
     static final long FIRST_SPAN = 1 << 20;
     /** The most chunks one load reads. */
     static final int MAX_SPAN = 64;
-    /** Buffers of a multiple of this size are mapped with huge pages asked for. */
-    private static final long HUGE_PAGE = 2 << 20;
 
     /**
      * Loads and verifies chunks; runs on a {@link DirectReads} thread. A loader may read a
@@ -546,7 +544,7 @@ public final class DirectStream implements AutoCloseable {
      * allows, so that the disk gets a whole span as one request.
      */
     private MemorySegment allocateBuffer() {
-        if (bufferBytes % HUGE_PAGE == 0) {
+        if (bufferBytes % Libc.HUGE_PAGE == 0) {
             MemorySegment mapped = Libc.mapHugePages(bufferBytes, arena);
             if (mapped != null) {
                 return mapped;

@@ -37,6 +37,8 @@ public final class Libc {
     private static final int ENOENT = 2;
     private static final int EINTR = 4;
     private static final int EINVAL = 22;
+    /** The size and alignment of a transparent huge page ({@link #mapHugePages}). */
+    public static final long HUGE_PAGE = 2 << 20;
     private static final int POSIX_FADV_WILLNEED = 3;
     private static final int PRIO_PROCESS = 0;
     private static final int LOWEST_PRIORITY = 19;
@@ -100,10 +102,9 @@ public final class Libc {
         static final int PROT_READ_WRITE = 3;
         static final int MAP_PRIVATE_ANONYMOUS = 0x02 | 0x20;
         static final int MADV_HUGEPAGE = 14;
-        static final long HUGE_PAGE = 2 << 20;
     }
 
-        /** A libc function, or null without native access (IllegalCallerException) or without the symbol. */
+    /** A libc function, or null without native access (IllegalCallerException) or without the symbol. */
     private static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
         try {
             Linker linker = Linker.nativeLinker();
@@ -281,7 +282,7 @@ public final class Libc {
      * cannot be had (no native access, no address space): the caller allocates another way.
      */
     public static MemorySegment mapHugePages(long bytes, Arena arena) {
-        long huge = Mapping.HUGE_PAGE;
+        long huge = HUGE_PAGE;
         if (bytes <= 0 || bytes % huge != 0) {
             throw new IllegalArgumentException("not a multiple of 2 MiB: " + bytes);
         }
@@ -299,7 +300,13 @@ public final class Libc {
             long start = (address + huge - 1) & -huge;
             unmap(address, start - address);
             unmap(start + bytes, address + mapped - (start + bytes));
-            MemorySegment memory = MemorySegment.ofAddress(start).reinterpret(bytes, arena, m -> unmap(m.address(), bytes));
+            MemorySegment memory;
+            try {
+                memory = MemorySegment.ofAddress(start).reinterpret(bytes, arena, m -> unmap(m.address(), bytes));
+            } catch (RuntimeException arenaClosed) {
+                unmap(start, bytes);
+                return null;
+            }
             int ignored = (int) Mapping.MADVISE.invokeExact(memory, bytes, Mapping.MADV_HUGEPAGE); // only a hint
             return memory;
         } catch (Throwable t) {
@@ -317,7 +324,7 @@ public final class Libc {
         }
     }
 
-        /** Closes {@code fd}; close(2) releases the descriptor even when it reports an error, so there is nothing to report. */
+    /** Closes {@code fd}; close(2) releases the descriptor even when it reports an error, so there is nothing to report. */
     public static void close(int fd) {
         if (CLOSE == null) {
             return;

@@ -218,7 +218,7 @@ class DirectStreamTest {
             @Override
             public int loadSpan(int index, int n, MemorySegment into, MemorySegment[] payloads) {
                 spanLengths.put(index, n);
-                if (into.address() % (2 << 20) != 0) {
+                if (into.address() % Libc.HUGE_PAGE != 0) {
                     unaligned.incrementAndGet();
                 }
                 loads.computeIfAbsent(index, i -> new AtomicInteger()).addAndGet(n);

@@ -138,7 +138,7 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
             MemorySegment first = blocks.take();
             MemorySegment second = blocks.take();
             assertThat(first.byteSize()).isEqualTo(DirectAppender.BLOCK);
-            assertThat(first.address() % (2 << 20)).as("a whole block in one huge page").isZero();
+            assertThat(first.address() % castore.io.Libc.HUGE_PAGE).as("a whole block in one huge page").isZero();
             assertThat(second.address()).as("the other half of the page").isEqualTo(first.address() + DirectAppender.BLOCK);
             MemorySegment third = blocks.take(); // the odd one: ordinary memory, still aligned for O_DIRECT
             assertThat(third.address() % castore.io.DirectStream.ALIGN).isZero();
