@@ -16,8 +16,11 @@
 #   bench/remote-probe.sh add-tree DIR   imports DIR as root "tree" into the daemon and the local store (for walk)
 #   bench/remote-probe.sh daemon-cpu [RUNS]  restarts the daemon with $CASTORE, then its CPU for each of RUNS
 #                                        reads of the 1 GiB blob (after one to warm it up)
-#   bench/remote-probe.sh stop           stops the daemon
-# Env: BENCH_DIR (default /var/tmp/castore-remote-probe), BENCH_CPU (default 0: the mount and the
+#   bench/remote-probe.sh setup-s3       S3Proxy (filesystem backend) on 127.0.0.1 beside the daemon, root "big"
+#                                        imported into it; `REMOTE=s3 bench/remote-probe.sh run ...` then mounts
+#                                        from it (its own --cache), and add-tree imports into it too
+#   bench/remote-probe.sh stop           stops the daemon (and S3Proxy)
+# Env: REMOTE (grpc, the default, or s3: the remote store of cold and warm runs), BENCH_DIR (default /var/tmp/castore-remote-probe), BENCH_CPU (default 0: the mount and the
 # readers are pinned to it, the daemon is not), CASTORE (the launcher to mount with, default this
 # checkout's ./castore: another checkout's measures another build), WARMUP=1 (cold only: read the
 # first file, then measure a second one: a warm JVM on a cold cache), CASTORE_JAVA_OPTS (added to
@@ -53,14 +56,36 @@ setup)
   "$ROOT/castore" import --store "$W/local-store" --quiet --name big "$W/corpus/big" >/dev/null
   rm -rf "$W/corpus"
   echo "daemon $(cat "$W/daemon.pid") serving $(cat "$W/address")" ;;
+setup-s3)
+  # The same kind of S3Proxy as bench/remote.sh, on the same random GiB as root "big".
+  (cd "$ROOT" && ./mvnw -B -q -pl s3 -am package -DskipTests)
+  . "$ROOT/bin/find-jdk.sh"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$W/s3data/bench" "$W/corpus/big"
+  printf '%s\n' "s3proxy.endpoint=http://127.0.0.1:$port" s3proxy.authorization=aws-v2-or-v4 s3proxy.identity=bench \
+    s3proxy.credential=bench-secret jclouds.provider=filesystem-nio2 "jclouds.filesystem.basedir=$W/s3data" >"$W/s3proxy.conf"
+  "$JAVA_HOME/bin/java" -jar "$ROOT/s3/target/s3proxy/s3proxy.jar" --properties "$W/s3proxy.conf" >"$W/s3proxy.log" 2>&1 &
+  echo $! >"$W/s3proxy.pid"
+  for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  echo "s3://bench/probe?endpoint=http://127.0.0.1:$port" >"$W/s3-address"
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+  openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 </dev/zero 2>/dev/null | head -c "$GiB" >"$W/corpus/big/random.bin" || true
+  "$ROOT/castore" import --store "$(cat "$W/s3-address")" --quiet --name big "$W/corpus/big" >/dev/null
+  rm -rf "$W/corpus"
+  echo "S3Proxy $(cat "$W/s3proxy.pid") serving $(cat "$W/s3-address")" ;;
 add-tree)
   dir=${2:?the directory to import as root "tree"}
   "$CASTORE" import --store "$(cat "$W/address")" --quiet --name tree "$dir" >/dev/null
   "$CASTORE" import --store "$W/local-store" --quiet --name tree "$dir" >/dev/null
+  if [ -f "$W/s3-address" ]; then
+    AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1 \
+      "$CASTORE" import --store "$(cat "$W/s3-address")" --quiet --name tree "$dir" >/dev/null
+  fi
   (cd "$dir" && find . -type f -print0) >"$W/files.list"
   (cd "$dir" && find . -mindepth 1 -print0) >"$W/entries.list" ;;
 stop)
-  kill "$(cat "$W/daemon.pid")" ;;
+  kill "$(cat "$W/daemon.pid")"
+  if [ -f "$W/s3proxy.pid" ]; then kill "$(cat "$W/s3proxy.pid")" 2>/dev/null || true; rm -f "$W/s3proxy.pid" "$W/s3-address"; fi ;;
 daemon-cpu)
   # The daemon's own CPU per GiB served: restarts the daemon with $CASTORE (another checkout's
   # launcher measures another build) on the same store and port, warms it with one read of root
@@ -84,11 +109,17 @@ daemon-cpu)
 run)
   mode=${2:?cold, warm or local}
   workload=${3:-seq}
-  daemon=$(cat "$W/daemon.pid")
+  # "daemon" is whichever server the remote runs read from: castore daemon or S3Proxy.
+  case "${REMOTE:-grpc}" in
+    grpc) daemon=$(cat "$W/daemon.pid") address=$(cat "$W/address") cache="$W/cache" ;;
+    s3) daemon=$(cat "$W/s3proxy.pid") address=$(cat "$W/s3-address") cache="$W/cache-s3"
+        export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1 ;;
+    *) echo "unknown REMOTE ${REMOTE}: grpc or s3" >&2; exit 2 ;;
+  esac
   case "$mode" in
     local) args=(--store "$W/local-store") ;;
-    cold) rm -rf "$W/cache"; args=(--store "$(cat "$W/address")" --cache "$W/cache") ;;
-    warm) args=(--store "$(cat "$W/address")" --cache "$W/cache") ;;
+    cold) rm -rf "$cache"; args=(--store "$address" --cache "$cache") ;;
+    warm) args=(--store "$address" --cache "$cache") ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac
   M="$W/mnt"
@@ -146,9 +177,9 @@ run)
   tick=$(getconf CLK_TCK) ms=$(( (t1 - t0) / 1000000 ))
   rate=$(awk -v ms="$ms" -v w="$workload" -v n="${entries:-0}" 'BEGIN { if (w == "pread") printf "%.0f preads/s", 20000 / ms * 1000;
       else if (w == "walk" || w == "lstat") printf "%d entries", n; else if (w == "read") printf "%d files", n; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
-  echo "$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms (system $(( (s1 - s0) * 1000 / tick )), $((f1 - f0)) minor faults)," \
+  echo "${REMOTE:+$REMOTE }$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms (system $(( (s1 - s0) * 1000 / tick )), $((f1 - f0)) minor faults)," \
     "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, $((r1 - r0)) device reads; ready line $(( (ready - launched) / 1000000 )) ms," \
     "first stat $first_stat_us us; load $(cut -d' ' -f1 /proc/loadavg)" ;;
 *)
-  echo "usage: bench/remote-probe.sh setup | add-tree DIR | run cold|warm|local [seq|par4|pread|walk|read|lstat] | daemon-cpu [RUNS] | stop" >&2; exit 2 ;;
+  echo "usage: bench/remote-probe.sh setup | setup-s3 | add-tree DIR | run cold|warm|local [seq|par4|pread|walk|read|lstat] | daemon-cpu [RUNS] | stop" >&2; exit 2 ;;
 esac

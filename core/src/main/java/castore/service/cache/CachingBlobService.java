@@ -239,6 +239,13 @@ public final class CachingBlobService implements BlobService {
         return chunks.peekMemory(chunk).isPresent();
     }
 
+    /** How many of {@code list}'s chunks, from the first, one read of the disk tier takes (for tests). */
+    int diskSpan(List<ChunkMeta> list) {
+        B3Digest[] keys = list.stream().map(ChunkMeta::digest).toArray(B3Digest[]::new);
+        int[] lengths = list.stream().mapToInt(c -> Math.toIntExact(c.size())).toArray();
+        return chunks.diskSpan(keys, lengths, keys.length, Long.MAX_VALUE);
+    }
+
     /** Whether a chunk list of {@code blob} has been checked against the blob digest (for tests). */
     boolean knownBound(B3Digest blob) throws IOException {
         return boundLists.get(blob).isPresent();
@@ -383,6 +390,8 @@ public final class CachingBlobService implements BlobService {
         private final RecentChunks recent = new RecentChunks(RECENT);
         /** Chunks a streaming reader holds outside the memory tier, by index: the current ones and those read ahead. */
         private final Map<Integer, byte[]> window = new ConcurrentHashMap<>();
+        /** Disk writes of fetched chunks, held back so that each lane's lie in index order. */
+        private final InOrderWrites writes = new InOrderWrites();
         /** The stream feeding a sequential read from the blob's start, if one was started. */
         private volatile Pump pump;
         private final Object pumpLock = new Object();
@@ -577,6 +586,9 @@ public final class CachingBlobService implements BlobService {
                 return;
             }
             users.incrementAndGet();
+            if (onDisk) {
+                writes.expect(index, laneOf(index)); // now, in index order: the tasks start in any order
+            }
             background.execute(() -> {
                 try {
                     backgroundSlots.acquire();
@@ -588,6 +600,9 @@ public final class CachingBlobService implements BlobService {
                 } catch (IOException | InterruptedException ignored) {
                     // a foreground read of this chunk will report the error
                 } finally {
+                    if (onDisk && writes.dropped(index)) { // found elsewhere, or failed before its fetch
+                        continueBindFromDisk();
+                    }
                     release();
                 }
             });
@@ -801,8 +816,18 @@ public final class CachingBlobService implements BlobService {
                     cachedLoads.incrementAndGet();
                     return raced.get();
                 }
-                byte[] data = fetch(index, meta);
-                store(index, meta, data, keep == Keep.WINDOW);
+                // The stream it is fetched for, while its window holds it.
+                int lane = onDisk ? writes.expectedLane(index, laneOf(index)) : 0;
+                byte[] data;
+                try {
+                    data = fetch(index, meta);
+                } catch (IOException | RuntimeException | Error e) {
+                    if (onDisk && writes.dropped(index)) {
+                        continueBindFromDisk();
+                    }
+                    throw e;
+                }
+                store(index, lane, meta, data, keep == Keep.WINDOW);
                 return data;
             });
             switch (keep) {
@@ -1016,14 +1041,28 @@ public final class CachingBlobService implements BlobService {
 
         /**
          * Caches fetched chunk {@code index}: on disk only when streaming (past the memory tier),
-         * else in both tiers; on disk in the lane of the stream it was fetched for.
+         * else in both tiers; on disk in {@code lane}, after the chunks before it in that lane
+         * whose fetches are still under way ({@link InOrderWrites}).
          */
-        private void store(int index, ChunkMeta meta, byte[] data, boolean stream) {
-            int lane = laneOf(index);
-            if (stream) {
-                chunks.putOnDisk(meta.digest(), data, lane);
-            } else {
-                chunks.put(meta.digest(), data, lane);
+        private void store(int index, int lane, ChunkMeta meta, byte[] data, boolean stream) {
+            if (!stream) {
+                chunks.putInMemory(meta.digest(), data);
+            }
+            if (onDisk && writes.fetched(index, lane, () -> chunks.putOnDisk(meta.digest(), data, lane))) {
+                continueBindFromDisk();
+            }
+        }
+
+        /**
+         * Chunks held back for their lane's order were written: the whole-blob check may go on
+         * from disk with them (a held chunk the window has let go of was in neither place, and no
+         * later load may come to start the pass).
+         */
+        private void continueBindFromDisk() {
+            if (wholeBlob != null) {
+                synchronized (bindLock) {
+                    bindFromDiskIfCached();
+                }
             }
         }
 
@@ -1046,7 +1085,7 @@ public final class CachingBlobService implements BlobService {
 
         /** Keeps a chunk the pump took as {@link #load} would: cached, and in the window when streaming. */
         private void keep(int index, ChunkMeta meta, byte[] data, boolean stream) {
-            store(index, meta, data, stream);
+            store(index, laneOf(index), meta, data, stream);
             if (stream) {
                 window.put(index, data);
             }

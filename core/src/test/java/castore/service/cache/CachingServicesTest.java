@@ -538,6 +538,72 @@ class CachingServicesTest {
         }
     }
 
+    /** Whether each chunk of {@code list} lies right after the one before it in the disk tier. */
+    static boolean inOrderOnDisk(CachingBlobService blobs, List<castore.service.ChunkMeta> list) {
+        for (int i = 0; i + 1 < list.size(); i++) {
+            if (blobs.diskSpan(list.subList(i, i + 2)) != 2) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    @Test
+    void chunksFetchedOutOfOrderReachTheDiskInOrderSoAWarmStreamReadsThemInSpans() throws Exception {
+        byte[] data = random(16 * FakeRemote.CHUNK, 27);
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
+        CountDownLatch late = new CountDownLatch(1);
+        remote.holds.put(list.get(1).digest(), late);
+        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                // Chunk 0, and the read-ahead fetches 1..8 four at a time: 1 waits while the
+                // ones begun after it end.
+                r.read(0, ByteBuffer.allocate(4096));
+                eventually(() -> remote.chunkReads.get() >= 6);
+                assertThat(blobs.diskSpan(list.subList(2, 3))).as("held back behind chunk 1").isZero();
+                late.countDown();
+                assertThat(readSequentially(r, 128 * 1024)).isEqualTo(data);
+            }
+            assertThat(inOrderOnDisk(blobs, list)).isTrue();
+            assertThat(blobs.diskSpan(list)).isEqualTo(list.size());
+        }
+        remote.offline = true;
+        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    @Test
+    void aFetchThatFailsLetsTheChunksHeldBehindItGoToDisk() throws Exception {
+        byte[] data = random(16 * FakeRemote.CHUNK, 28);
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
+        CountDownLatch late = new CountDownLatch(1);
+        remote.holds.put(list.get(1).digest(), late);
+        remote.failOnce.add(list.get(1).digest());
+        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                r.read(0, ByteBuffer.allocate(4096));
+                eventually(() -> remote.chunkReads.get() >= 6);
+                remote.holds.clear();
+                late.countDown(); // the read-ahead's fetch of chunk 1 fails
+                // Chunks 2..8, fetched while 1 was under way, were held back; now they are written.
+                eventually(() -> list.subList(2, 9).stream().allMatch(c -> blobs.diskSpan(List.of(c)) == 1));
+                assertThat(inOrderOnDisk(blobs, list.subList(2, 9))).isTrue();
+                assertThat(blobs.diskSpan(list.subList(1, 2))).as("chunk 1 not fetched yet").isZero();
+                assertThat(readSequentially(r, 128 * 1024)).isEqualTo(data); // fetched again by the reader
+            }
+            assertThat(blobs.knownBound(digest)).isTrue();
+        }
+        remote.offline = true; // every chunk reached the disk
+        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
     @Test
     void aReaderWithReadAheadTellsTheFilesystemItReadsAheadItself() throws IOException {
         B3Digest digest = remote.add(random(8 * FakeRemote.CHUNK, 26));

@@ -42,6 +42,10 @@ final class FakeRemote {
     /** Whether chunks can be read by digest ({@link BlobService#readChunk}); if not, the cache reads blob ranges. */
     volatile boolean servesChunks = true;
     volatile CountDownLatch gate;
+    /** Chunk reads that wait for their latch: a fetch that ends after others begun later. */
+    final Map<B3Digest, CountDownLatch> holds = new ConcurrentHashMap<>();
+    /** Chunks whose next read fails (once each). */
+    final java.util.Set<B3Digest> failOnce = ConcurrentHashMap.newKeySet();
     /** Calls waiting at the gate now. */
     final AtomicInteger atGate = new AtomicInteger();
     final MemoryDirectoryService directoryStore = new MemoryDirectoryService();
@@ -132,6 +136,18 @@ final class FakeRemote {
                 return Optional.empty();
             }
             check();
+            CountDownLatch hold = holds.get(chunk.digest());
+            if (hold != null) {
+                try {
+                    hold.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException();
+                }
+            }
+            if (failOnce.remove(chunk.digest())) {
+                throw new IOException("chunk read failed once");
+            }
             byte[] c = chunks.get(chunk.digest());
             if (c == null) {
                 return Optional.empty();

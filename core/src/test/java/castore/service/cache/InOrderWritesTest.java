@@ -1,0 +1,56 @@
+package castore.service.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class InOrderWritesTest {
+    final InOrderWrites writes = new InOrderWrites();
+    final List<String> disk = new ArrayList<>();
+
+    Runnable write(String what) {
+        return () -> disk.add(what);
+    }
+
+    @Test
+    void aChunkWaitsOnlyForLowerFetchesOfItsOwnLane() {
+        writes.expect(1, 0);
+        writes.expect(2, 0);
+        writes.expect(3, 1);
+        writes.expect(4, 0);
+        assertThat(writes.fetched(4, 0, write("4"))).isFalse();
+        assertThat(writes.fetched(3, 1, write("3"))).isFalse(); // lane 1 waits for nothing
+        assertThat(writes.fetched(2, 0, write("2"))).isFalse();
+        assertThat(disk).containsExactly("3");
+        assertThat(writes.heldBack()).isEqualTo(2);
+        assertThat(writes.fetched(1, 0, write("1"))).as("2 and 4 were held back").isTrue();
+        assertThat(disk).containsExactly("3", "1", "2", "4");
+        assertThat(writes.heldBack()).isZero();
+    }
+
+    @Test
+    void aDroppedFetchLetsTheChunksBehindItGo() {
+        writes.expect(5, 2);
+        writes.expect(6, 2);
+        writes.fetched(6, 2, write("6"));
+        assertThat(disk).isEmpty();
+        assertThat(writes.dropped(5)).isTrue();
+        assertThat(disk).containsExactly("6");
+        assertThat(writes.dropped(5)).as("dropped once").isFalse();
+    }
+
+    @Test
+    void aChunkNobodyExpectedIsWrittenAtOnceUnlessALowerFetchOfItsLaneIsUnderWay() {
+        assertThat(writes.fetched(9, 0, write("9"))).isFalse();
+        assertThat(disk).containsExactly("9");
+        assertThat(writes.expectedLane(10, 3)).isEqualTo(3);
+        assertThat(writes.expectedLane(10, 0)).as("the lane it was first expected in").isEqualTo(3);
+        writes.fetched(11, 3, write("11"));
+        writes.fetched(12, 0, write("12"));
+        assertThat(disk).containsExactly("9", "12");
+        writes.fetched(10, 3, write("10"));
+        assertThat(disk).containsExactly("9", "12", "10", "11");
+    }
+}
