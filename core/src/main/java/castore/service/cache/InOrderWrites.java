@@ -66,10 +66,13 @@ final class InOrderWrites {
     private int release() {
         int written = 0;
         for (Iterator<Map.Entry<Integer, Held>> it = held.entrySet().iterator(); it.hasNext();) {
+            // Taken before the removal: a TreeMap may reuse the removed entry for its successor.
             Map.Entry<Integer, Held> next = it.next();
-            if (!waitsFor(next.getKey(), next.getValue().lane())) {
+            int index = next.getKey();
+            Held chunk = next.getValue();
+            if (!waitsFor(index, chunk.lane())) {
                 it.remove();
-                next.getValue().write().run();
+                chunk.write().run();
                 written++;
             }
         }

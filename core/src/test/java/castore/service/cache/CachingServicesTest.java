@@ -535,6 +535,13 @@ class CachingServicesTest {
                 }
             }
             assertThat(blobs.fetches()).isLessThanOrEqualTo(remote.lists.get(digest).size());
+            assertThat(inOrderOnDisk(blobs, remote.lists.get(digest).subList(1, 96))).as("the first stream's chunks").isTrue();
+            assertThat(inOrderOnDisk(blobs, remote.lists.get(digest).subList(97, 192))).as("the second's").isTrue();
+        }
+        remote.offline = true; // every chunk either stream read reached the disk
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK))) {
+            readChunks(store, digest, data, 1, 96);
+            readChunks(store, digest, data, 97, 192);
         }
     }
 

@@ -31,6 +31,30 @@ class InOrderWritesTest {
     }
 
     @Test
+    void manyChunksOfTwoLanesHeldAtOnceAreEachWrittenOnceInOrderWhenTheirLaneGoesOn() {
+        // Lane 1: the even indices, behind 0; lane 2: the odd ones, behind 1. Releasing one lane
+        // takes entries out of the middle of what is held.
+        List<Integer> order = new ArrayList<>();
+        for (int i = 2; i < 402; i++) {
+            order.add(i);
+        }
+        java.util.Collections.shuffle(order, new java.util.Random(7));
+        writes.expect(0, 1);
+        writes.expect(1, 2);
+        for (int i : order) {
+            writes.fetched(i, 1 + i % 2, write(Integer.toString(i)));
+        }
+        assertThat(disk).isEmpty();
+        assertThat(writes.heldBack()).isEqualTo(400);
+        writes.fetched(1, 2, write("1"));
+        assertThat(disk).containsExactlyElementsOf(java.util.stream.IntStream.range(0, 201).map(i -> 2 * i + 1).mapToObj(Integer::toString).toList());
+        disk.clear();
+        writes.fetched(0, 1, write("0"));
+        assertThat(disk).containsExactlyElementsOf(java.util.stream.IntStream.range(0, 201).map(i -> 2 * i).mapToObj(Integer::toString).toList());
+        assertThat(writes.heldBack()).isZero();
+    }
+
+    @Test
     void aDroppedFetchLetsTheChunksBehindItGo() {
         writes.expect(5, 2);
         writes.expect(6, 2);
