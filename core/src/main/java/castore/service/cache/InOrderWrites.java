@@ -39,7 +39,7 @@ final class InOrderWrites {
     }
 
     /**
-     * Chunk {@code index} was fetched (or came from a stream that needs no {@link #fetching}):
+     * Chunk {@code index} was fetched (or came from a stream, which needs no {@link #expect}):
      * {@code write} runs now if nothing before it in {@code lane} is under way, else once that is
      * done. Returns whether chunks held back before this one were written too.
      */

@@ -555,22 +555,37 @@ class CachingServicesTest {
         return true;
     }
 
-    @Test
-    void chunksFetchedOutOfOrderReachTheDiskInOrderSoAWarmStreamReadsThemInSpans() throws Exception {
-        byte[] data = random(16 * FakeRemote.CHUNK, 27);
+    /** A blob of 16 chunks whose chunk 1 is fetched only once {@code late} opens. */
+    record HeldBlob(byte[] data, B3Digest digest, List<castore.service.ChunkMeta> list, CountDownLatch late) {
+    }
+
+    HeldBlob blobWithChunkOneHeld(long seed) {
+        byte[] data = random(16 * FakeRemote.CHUNK, seed);
         B3Digest digest = remote.add(data);
         List<castore.service.ChunkMeta> list = remote.lists.get(digest);
         CountDownLatch late = new CountDownLatch(1);
         remote.holds.put(list.get(1).digest(), late);
+        return new HeldBlob(data, digest, list, late);
+    }
+
+    /** Reads chunk 0, so that the read-ahead fetches 1..8 four at a time, and waits until 1 waits while the ones begun after it end. */
+    void readFirstChunkAndLetTheReadAheadGoPastChunkOne(BlobReader r) throws IOException, InterruptedException {
+        r.read(0, ByteBuffer.allocate(4096));
+        eventually(() -> remote.chunkReads.get() >= 6);
+    }
+
+    @Test
+    void chunksFetchedOutOfOrderReachTheDiskInOrderSoAWarmStreamReadsThemInSpans() throws Exception {
+        HeldBlob held = blobWithChunkOneHeld(27);
+        byte[] data = held.data();
+        B3Digest digest = held.digest();
+        List<castore.service.ChunkMeta> list = held.list();
         try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
             CachingBlobService blobs = (CachingBlobService) store.blobs();
             try (BlobReader r = blobs.open(digest).orElseThrow()) {
-                // Chunk 0, and the read-ahead fetches 1..8 four at a time: 1 waits while the
-                // ones begun after it end.
-                r.read(0, ByteBuffer.allocate(4096));
-                eventually(() -> remote.chunkReads.get() >= 6);
+                readFirstChunkAndLetTheReadAheadGoPastChunkOne(r);
                 assertThat(blobs.diskSpan(list.subList(2, 3))).as("held back behind chunk 1").isZero();
-                late.countDown();
+                held.late().countDown();
                 assertThat(readSequentially(r, 128 * 1024)).isEqualTo(data);
             }
             assertThat(inOrderOnDisk(blobs, list)).isTrue();
@@ -584,19 +599,17 @@ class CachingServicesTest {
 
     @Test
     void aFetchThatFailsLetsTheChunksHeldBehindItGoToDisk() throws Exception {
-        byte[] data = random(16 * FakeRemote.CHUNK, 28);
-        B3Digest digest = remote.add(data);
-        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
-        CountDownLatch late = new CountDownLatch(1);
-        remote.holds.put(list.get(1).digest(), late);
+        HeldBlob held = blobWithChunkOneHeld(28);
+        byte[] data = held.data();
+        B3Digest digest = held.digest();
+        List<castore.service.ChunkMeta> list = held.list();
         remote.failOnce.add(list.get(1).digest());
         try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
             CachingBlobService blobs = (CachingBlobService) store.blobs();
             try (BlobReader r = blobs.open(digest).orElseThrow()) {
-                r.read(0, ByteBuffer.allocate(4096));
-                eventually(() -> remote.chunkReads.get() >= 6);
+                readFirstChunkAndLetTheReadAheadGoPastChunkOne(r);
                 remote.holds.clear();
-                late.countDown(); // the read-ahead's fetch of chunk 1 fails
+                held.late().countDown(); // the read-ahead's fetch of chunk 1 fails
                 // Chunks 2..8, fetched while 1 was under way, were held back; now they are written.
                 eventually(() -> list.subList(2, 9).stream().allMatch(c -> blobs.diskSpan(List.of(c)) == 1));
                 assertThat(inOrderOnDisk(blobs, list.subList(2, 9))).isTrue();
