@@ -69,6 +69,45 @@ public final class Libc {
     // A downcall handle of a new shape costs a few ms to make (the JDK spins its stub; the AOT
     // cache keeps none), so the rarely needed ones are made on first use, in holder classes.
 
+    /** fallocate(2) and ftruncate(2), for the cache's segments. */
+    private static final class Space {
+        static final MethodHandle FALLOCATE = downcall("fallocate", FunctionDescriptor.of(INT, INT, INT, LONG, LONG));
+        static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(INT, INT, LONG));
+    }
+
+    /** fallocate(2) mode: reserve blocks without changing the file's size. */
+    public static final int FALLOC_FL_KEEP_SIZE = 1;
+
+    /**
+     * fallocate(2) of {@code [offset, offset + length)} with {@code mode}; false where the file
+     * system or libc cannot (a hint: callers go on either way).
+     */
+    public static boolean fallocate(int fd, int mode, long offset, long length) {
+        if (length <= 0 || Space.FALLOCATE == null) {
+            return false;
+        }
+        try {
+            return (int) Space.FALLOCATE.invokeExact(fd, mode, offset, length) == 0;
+        } catch (Throwable unavailable) {
+            return false;
+        }
+    }
+
+    /**
+     * ftruncate(2); false if it failed. To the file's own size it frees blocks reserved past its
+     * end (ext4; punching a hole there does not).
+     */
+    public static boolean ftruncate(int fd, long size) {
+        if (Space.FTRUNCATE == null) {
+            return false;
+        }
+        try {
+            return (int) Space.FTRUNCATE.invokeExact(fd, size) == 0;
+        } catch (Throwable unavailable) {
+            return false;
+        }
+    }
+
     /** strerror, for messages. */
     private static final class Messages {
         static final MethodHandle STRERROR = downcall("strerror", FunctionDescriptor.of(ValueLayout.ADDRESS, INT));

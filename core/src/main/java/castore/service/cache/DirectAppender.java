@@ -145,23 +145,32 @@ final class DirectAppender {
     /** Bytes from here on were lost (a failed write, a record cut short): reads of them fail. Guarded by this. */
     private long broken = Long.MAX_VALUE;
 
-    private DirectAppender(Path path, int fd, NativeFile plain, Blocks blocks) {
+    /** Bytes from 0 reserved for the file when it was opened (0: none), what is left of them freed when the descriptor closes. */
+    private final long reserved;
+
+    private DirectAppender(Path path, int fd, NativeFile plain, Blocks blocks, long reserve) {
         this.path = path;
         this.fd = fd;
         this.plain = plain;
         this.blocks = blocks;
+        // Appenders of a cache's lanes grow their files at once, a block at a time: without a
+        // reservation the file system interleaves them, and a 64 MiB segment lay in 4-11 extents,
+        // so a warm span of 4 MiB often went to the disk as two requests.
+        this.reserved = reserve > 0 && Libc.fallocate(fd, Libc.FALLOC_FL_KEEP_SIZE, 0, reserve) ? reserve : 0;
     }
 
     /**
      * An appender for the new, empty file {@code path} (written through {@code plain} where
-     * O_DIRECT will not do), or null if it cannot be opened with O_DIRECT.
+     * O_DIRECT will not do), or null if it cannot be opened with O_DIRECT. The file's first
+     * {@code reserve} bytes are reserved on disk where the file system can, so that it lies in
+     * one piece; what is left unwritten is given back once the last block is written.
      */
-    static DirectAppender open(Path path, NativeFile plain, Blocks blocks) {
+    static DirectAppender open(Path path, NativeFile plain, Blocks blocks, long reserve) {
         if (Libc.O_DIRECT == 0 || !Libc.available() || blocks.writer.isShutdown()) {
             return null;
         }
         try {
-            return new DirectAppender(path, Libc.open(path, Libc.O_WRONLY | Libc.O_DIRECT, 0), plain, blocks);
+            return new DirectAppender(path, Libc.open(path, Libc.O_WRONLY | Libc.O_DIRECT, 0), plain, blocks, reserve);
         } catch (IOException refused) {
             return null; // EINVAL: this file system has no O_DIRECT
         }
@@ -311,7 +320,26 @@ final class DirectAppender {
     private void closeDescriptor() {
         if (!descriptorClosed) {
             descriptorClosed = true;
+            if (reserved > 0) {
+                releaseReservation();
+            }
             Libc.close(fd);
+        }
+    }
+
+    /**
+     * Gives back the reserved blocks past the file's end (the cache counts records, not reserved
+     * blocks): a truncate to the file's own size, which is what was written (less than was
+     * appended if a write failed: the file must not grow zeros where records were lost).
+     */
+    private void releaseReservation() {
+        try {
+            long size = java.nio.file.Files.size(path);
+            if (size < reserved) {
+                Libc.ftruncate(fd, size);
+            }
+        } catch (IOException gone) {
+            // evicted meanwhile: nothing to give back
         }
     }
 

@@ -93,14 +93,15 @@ public final class DiskCache implements AutoCloseable {
         /** Where this process appends with O_DIRECT; null if it does not (metadata, no O_DIRECT, a segment of an earlier run). */
         private final DirectAppender appender;
 
-        private Segment(Path path, long sequence, NativeFile file, FileChannel channel, long size, DirectAppender.Blocks blocks) {
+        private Segment(Path path, long sequence, NativeFile file, FileChannel channel, long size, DirectAppender.Blocks blocks,
+                long reserve) {
             this.path = path;
             this.sequence = sequence;
             this.file = file;
             this.channel = channel;
             this.size = size;
             this.direct = new DirectFile(path);
-            this.appender = blocks != null && file != null ? DirectAppender.open(path, file, blocks) : null;
+            this.appender = blocks != null && file != null ? DirectAppender.open(path, file, blocks, reserve) : null;
         }
 
         /** An existing segment, for reading; NoSuchFileException if another process evicted it. */
@@ -108,22 +109,25 @@ public final class DiskCache implements AutoCloseable {
             NativeFile file = NativeFile.openForReading(path);
             if (file == null) {
                 FileChannel channel = FileChannel.open(path, StandardOpenOption.READ);
-                return new Segment(path, sequence, null, channel, channel.size(), null);
+                return new Segment(path, sequence, null, channel, channel.size(), null, 0);
             }
             try {
-                return new Segment(path, sequence, file, null, Files.size(path), null);
+                return new Segment(path, sequence, file, null, Files.size(path), null, 0);
             } catch (IOException e) {
                 file.close();
                 throw e;
             }
         }
 
-        /** A new, empty segment to append to; with {@code blocks}, appended with O_DIRECT where the file system allows it. */
-        static Segment create(Path path, long sequence, DirectAppender.Blocks blocks) throws IOException {
+        /**
+         * A new, empty segment to append to; with {@code blocks}, appended with O_DIRECT where the
+         * file system allows it, its first {@code reserve} bytes reserved on disk meanwhile.
+         */
+        static Segment create(Path path, long sequence, DirectAppender.Blocks blocks, long reserve) throws IOException {
             NativeFile file = NativeFile.create(path);
             FileChannel channel = file != null ? null
                     : FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            return new Segment(path, sequence, file, channel, 0, blocks);
+            return new Segment(path, sequence, file, channel, 0, blocks, reserve);
         }
 
         /** Reads {@code dst[0, length)} from {@code offset}; false if the file ends first. */
@@ -677,7 +681,7 @@ public final class DiskCache implements AutoCloseable {
     private Segment newSegment(DirectAppender.Blocks blocks) throws IOException {
         String name = "%012x-%08x%s".formatted(System.currentTimeMillis(), ThreadLocalRandom.current().nextInt(), SUFFIX);
         Path p = segmentsDir.resolve(name);
-        Segment segment = Segment.create(p, nextSequence++, blocks);
+        Segment segment = Segment.create(p, nextSequence++, blocks, segmentBytes);
         segments.add(segment);
         updatePromotionBound();
         return segment;

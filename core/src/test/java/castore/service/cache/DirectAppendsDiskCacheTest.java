@@ -255,6 +255,32 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
         assertThat(failure.get()).isNull();
     }
 
+    /** The bytes of disk a file takes (its blocks, `stat %b` times `%B`). */
+    static long allocatedBytes(Path file) throws Exception {
+        Process stat = new ProcessBuilder("stat", "--format", "%b %B", file.toString()).redirectErrorStream(true).start();
+        String[] out = new String(stat.getInputStream().readAllBytes()).trim().split(" ");
+        assertThat(stat.waitFor()).as("stat: %s", String.join(" ", out)).isZero();
+        return Long.parseLong(out[0]) * Long.parseLong(out[1]);
+    }
+
+    @Test
+    void aChunkSegmentIsReservedWholeWhileAppendedAndGivesBackWhatItDidNotUse() throws Exception {
+        byte[] v = bytes(300_000, 92);
+        try (DiskCache cache = open(64L << 20)) { // 4 MiB segments
+            cache.write(CHUNKS, key(v), v);
+            Path segment = segmentFiles().getLast();
+            // One piece however other lanes' appends interleave with it (ext4 and tmpfs reserve).
+            assertThat(allocatedBytes(segment)).as("reserved").isGreaterThanOrEqualTo(4L << 20);
+            assertThat(java.nio.file.Files.size(segment)).as("the size is what was written").isLessThan(1L << 20);
+            cache.flush(); // sealed early: the rest of the reservation is given back
+            assertThat(allocatedBytes(segment)).as("what was written, rounded to pages").isBetween(300_000L, 320L << 10);
+            assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+        }
+        try (DiskCache cache = open(64L << 20)) {
+            assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+        }
+    }
+
     @Test
     void whatIsWrittenDirectlyLeavesNoCopyInThePageCache() throws Exception {
         assertThat(residentBytesAfterWriting(true)).as("direct: at most the last, partial block").isLessThanOrEqualTo(DirectAppender.BLOCK);
