@@ -7,6 +7,7 @@ import java.io.InterruptedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -334,7 +335,7 @@ final class DirectAppender {
      */
     private void releaseReservation() {
         try {
-            long size = java.nio.file.Files.size(path);
+            long size = Files.size(path);
             if (size < reserved) {
                 Libc.ftruncate(fd, size);
             }
