@@ -16,8 +16,8 @@
 #   bench/remote-probe.sh add-tree DIR   imports DIR as root "tree" into the daemon and the local store (for walk)
 #   bench/remote-probe.sh daemon-cpu [RUNS]  restarts the daemon with $CASTORE, then its CPU for each of RUNS
 #                                        reads of the 1 GiB blob (after one to warm it up)
-#   bench/remote-probe.sh setup-s3       S3Proxy (filesystem backend) on 127.0.0.1 beside the daemon, root "big"
-#                                        imported into it; `REMOTE=s3 bench/remote-probe.sh run ...` then mounts
+#   bench/remote-probe.sh setup-s3       S3Proxy (filesystem backend) on 127.0.0.1 beside the daemon, roots "big"
+#                                        and "big2" imported into it; `REMOTE=s3 bench/remote-probe.sh run ...` then mounts
 #                                        from it (its own --cache), and add-tree imports into it too
 #   bench/remote-probe.sh stop           stops the daemon (and S3Proxy)
 # Env: REMOTE (grpc, the default, or s3: the remote store of cold and warm runs), BENCH_DIR (default /var/tmp/castore-remote-probe), BENCH_CPU (default 0: the mount and the
@@ -69,8 +69,12 @@ setup-s3)
   for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   echo "s3://bench/probe?endpoint=http://127.0.0.1:$port" >"$W/s3-address"
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
-  openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 </dev/zero 2>/dev/null | head -c "$GiB" >"$W/corpus/big/random.bin" || true
-  "$ROOT/castore" import --store "$(cat "$W/s3-address")" --quiet --name big "$W/corpus/big" >/dev/null
+  for name in big big2; do   # big2 for WARMUP=1, as in setup
+    mkdir -p "$W/corpus/$name"
+    key=000102030405060708090a0b0c0d0e0f; [ "$name" = big2 ] && key=0f0e0d0c0b0a09080706050403020100
+    openssl enc -aes-128-ctr -nosalt -K "$key" -iv 0 </dev/zero 2>/dev/null | head -c "$GiB" >"$W/corpus/$name/random.bin" || true
+    "$ROOT/castore" import --store "$(cat "$W/s3-address")" --quiet --name "$name" "$W/corpus/$name" >/dev/null
+  done
   rm -rf "$W/corpus"
   echo "S3Proxy $(cat "$W/s3proxy.pid") serving $(cat "$W/s3-address")" ;;
 add-tree)
