@@ -21,7 +21,7 @@ import java.util.TreeMap;
  */
 final class InOrderWrites {
     /** Fetches expected: index to lane. */
-    private final Map<Integer, Integer> fetching = new TreeMap<>();
+    private final TreeMap<Integer, Integer> fetching = new TreeMap<>();
     /** Fetched chunks waiting for a lower index of their lane: index to its lane and write. */
     private final TreeMap<Integer, Held> held = new TreeMap<>();
 
@@ -80,14 +80,6 @@ final class InOrderWrites {
     }
 
     private boolean waitsFor(int index, int lane) {
-        for (Map.Entry<Integer, Integer> f : fetching.entrySet()) {
-            if (f.getKey() >= index) {
-                return false; // sorted: none lower is left
-            }
-            if (f.getValue() == lane) {
-                return true;
-            }
-        }
-        return false;
+        return fetching.headMap(index).containsValue(lane);
     }
 }

@@ -234,13 +234,8 @@ final class TieredCache<T> {
      * gone) is counted, not thrown: the cache must never make a read fail.
      */
     void put(B3Digest key, T value) {
-        put(key, value, 0);
-    }
-
-    /** {@link #put}, appended to the disk tier in {@code lane} ({@link DiskCache#write(String, B3Digest, byte[], int)}). */
-    void put(B3Digest key, T value, int lane) {
         remember(key, value);
-        putOnDisk(key, value, lane);
+        putOnDisk(key, value, 0);
     }
 
     /**
