@@ -35,17 +35,26 @@ CPU="${BENCH_CPU:-0}"
 CASTORE="${CASTORE:-$ROOT/castore}"
 GiB=1073741824
 [ "$(id -u)" = 0 ] || { echo "remote-probe.sh: needs root (drop_caches and mounts)" >&2; exit 1; }
+# The credentials S3Proxy is started with (setup-s3), for every command that talks to it.
+S3_ENV=(AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The corpus: root NAME ("big" or "big2") as one GiB of AES-CTR bytes under $W/corpus/NAME.
+make_big() {
+  local key=000102030405060708090a0b0c0d0e0f
+  [ "$1" = big2 ] && key=0f0e0d0c0b0a09080706050403020100
+  mkdir -p "$W/corpus/$1"
+  openssl enc -aes-128-ctr -nosalt -K "$key" -iv 0 </dev/zero 2>/dev/null | head -c "$GiB" >"$W/corpus/$1/random.bin" || true
+}
 
 case "${1:-}" in
 setup)
-  mkdir -p "$W/corpus/big" "$W/corpus/big2" "$W/bin" "$W/mnt"
+  mkdir -p "$W/bin" "$W/mnt"
   WORK="$W"; . "$ROOT/bench/lib-mount.sh"; build_clients
-  for name in big big2; do
-    key=000102030405060708090a0b0c0d0e0f; [ "$name" = big2 ] && key=0f0e0d0c0b0a09080706050403020100
-    openssl enc -aes-128-ctr -nosalt -K "$key" -iv 0 </dev/zero 2>/dev/null | head -c "$GiB" >"$W/corpus/$name/random.bin" || true
-  done
+  make_big big; make_big big2
   (cd "$ROOT" && ./castore --version >/dev/null)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   "$ROOT/castore" daemon --store "$W/daemon-store" --listen "127.0.0.1:$port" >"$W/daemon.log" 2>&1 &
   echo $! >"$W/daemon.pid"
   for _ in $(seq 1 600); do grep -q 'castore daemon: serving' "$W/daemon.log" && break; sleep 0.1; done
@@ -60,19 +69,17 @@ setup-s3)
   # The same kind of S3Proxy as bench/remote.sh, on the same random GiB as root "big".
   (cd "$ROOT" && ./mvnw -B -q -pl s3 -am package -DskipTests)
   . "$ROOT/bin/find-jdk.sh"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkdir -p "$W/s3data/bench" "$W/corpus/big"
+  port=$(free_port)
+  mkdir -p "$W/s3data/bench"
   printf '%s\n' "s3proxy.endpoint=http://127.0.0.1:$port" s3proxy.authorization=aws-v2-or-v4 s3proxy.identity=bench \
     s3proxy.credential=bench-secret jclouds.provider=filesystem-nio2 "jclouds.filesystem.basedir=$W/s3data" >"$W/s3proxy.conf"
   "$JAVA_HOME/bin/java" -jar "$ROOT/s3/target/s3proxy/s3proxy.jar" --properties "$W/s3proxy.conf" >"$W/s3proxy.log" 2>&1 &
   echo $! >"$W/s3proxy.pid"
   for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   echo "s3://bench/probe?endpoint=http://127.0.0.1:$port" >"$W/s3-address"
-  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+  export "${S3_ENV[@]}"
   for name in big big2; do   # big2 for WARMUP=1, as in setup
-    mkdir -p "$W/corpus/$name"
-    key=000102030405060708090a0b0c0d0e0f; [ "$name" = big2 ] && key=0f0e0d0c0b0a09080706050403020100
-    openssl enc -aes-128-ctr -nosalt -K "$key" -iv 0 </dev/zero 2>/dev/null | head -c "$GiB" >"$W/corpus/$name/random.bin" || true
+    make_big "$name"
     "$ROOT/castore" import --store "$(cat "$W/s3-address")" --quiet --name "$name" "$W/corpus/$name" >/dev/null
   done
   rm -rf "$W/corpus"
@@ -82,8 +89,7 @@ add-tree)
   "$CASTORE" import --store "$(cat "$W/address")" --quiet --name tree "$dir" >/dev/null
   "$CASTORE" import --store "$W/local-store" --quiet --name tree "$dir" >/dev/null
   if [ -f "$W/s3-address" ]; then
-    AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1 \
-      "$CASTORE" import --store "$(cat "$W/s3-address")" --quiet --name tree "$dir" >/dev/null
+    env "${S3_ENV[@]}" "$CASTORE" import --store "$(cat "$W/s3-address")" --quiet --name tree "$dir" >/dev/null
   fi
   (cd "$dir" && find . -type f -print0) >"$W/files.list"
   (cd "$dir" && find . -mindepth 1 -print0) >"$W/entries.list" ;;
@@ -117,7 +123,7 @@ run)
   case "${REMOTE:-grpc}" in
     grpc) daemon=$(cat "$W/daemon.pid") address=$(cat "$W/address") cache="$W/cache" ;;
     s3) daemon=$(cat "$W/s3proxy.pid") address=$(cat "$W/s3-address") cache="$W/cache-s3"
-        export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1 ;;
+        export "${S3_ENV[@]}" ;;
     *) echo "unknown REMOTE ${REMOTE}: grpc or s3" >&2; exit 2 ;;
   esac
   case "$mode" in
