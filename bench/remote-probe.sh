@@ -25,6 +25,8 @@
 # checkout's ./castore: another checkout's measures another build), WARMUP=1 (cold only: read the
 # first file, then measure a second one: a warm JVM on a cold cache), CASTORE_JAVA_OPTS (added to
 # -XX:ActiveProcessorCount=2, as bench/remote.sh does), MOUNT_ARGS (more `castore mount` options),
+# BENCH_SETTLE=SECONDS (default 0: wait that long after the first stat, before the workload, so
+# the mount's warm-up, which starts after 1 s idle, has run),
 # BENCH_PERF=FILE (also `perf record -g -C $BENCH_CPU` the workload into FILE; add
 # -XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit -XX:+PreserveFramePointer to CASTORE_JAVA_OPTS
 # for JIT symbols).
@@ -148,6 +150,7 @@ run)
   ready=$(date +%s%N)
   stat "$M/big" >/dev/null
   first_stat_us=$(( ($(date +%s%N) - ready) / 1000 ))
+  sleep "${BENCH_SETTLE:-0}"   # a mount left idle that long: its warm-up has run
   sync; echo 3 >/proc/sys/vm/drop_caches   # right before the workload: see bench/mount.sh, start
   file="$M/big/random.bin"
   if [ -n "${WARMUP:-}" ] && [ "$mode" = cold ]; then

@@ -33,6 +33,11 @@ public record Store(BlobService blobs, DirectoryService directories, RootService
         return java.util.Optional.empty();
     }
 
+    /** The warm-ups the backends behind this store offer (none for most). */
+    public List<BackendWarmUp> warmUps() {
+        return resources.stream().filter(BackendWarmUp.class::isInstance).map(BackendWarmUp.class::cast).distinct().toList();
+    }
+
     @Override
     public void close() throws IOException {
         IOException first = null;

@@ -9,6 +9,7 @@ import castore.model.DirectoryNode;
 import castore.model.FileNode;
 import castore.model.Name;
 import castore.model.SymlinkNode;
+import castore.service.BackendWarmUp;
 import castore.service.BlobWriter;
 import castore.service.ClosurePutter;
 import castore.service.Store;
@@ -48,7 +49,8 @@ import java.util.stream.IntStream;
  * the same {@code FuseServer} and {@link CastoreFileSystem} code (walks, lookups, stats, reads,
  * xattrs, forgets), all on one platform thread at the lowest CPU priority (the scratch store's
  * read-ahead threads, which that thread starts, inherit it), so the JIT compiles the request path
- * while the mount is idle and real requests find it compiled.
+ * while the mount is idle and real requests find it compiled. Then it runs the warm-ups the
+ * mounted store's backends offer ({@link BackendWarmUp}: S3's runs the AWS SDK on an in-memory S3).
  *
  * <p>It reads nothing of the mounted store. The scratch store (about 16 MiB) lives in a temporary
  * directory that the warm-up deletes when it ends, is closed, fails, or the JVM exits; one left
@@ -92,6 +94,8 @@ public final class WarmUp implements AutoCloseable {
     private static final long IDLE_POLL_MILLIS = 50;
 
     private final FsOptions options;
+    /** The mounted store's own warm-ups (its backends' request paths), run after the synthetic tree. */
+    private final List<BackendWarmUp> backends;
     private final Path scratchParent;
     private final LongSupplier mountRequests;
     private final Duration idleBefore;
@@ -110,8 +114,10 @@ public final class WarmUp implements AutoCloseable {
     private volatile boolean steppedAside;
     private volatile boolean begun;
 
-    private WarmUp(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests) {
+    private WarmUp(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
+                   List<BackendWarmUp> backends) {
         this.options = options;
+        this.backends = List.copyOf(backends);
         this.scratchParent = scratchParent;
         this.mountRequests = mountRequests;
         this.idleBefore = idleBefore;
@@ -145,7 +151,16 @@ public final class WarmUp implements AutoCloseable {
      * allocations touched goes back to the system.
      */
     public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests) {
-        WarmUp warmUp = new WarmUp(options, scratchParent, idleBefore, mountRequests);
+        return start(options, scratchParent, idleBefore, mountRequests, List.of());
+    }
+
+    /**
+     * As above, then runs each of {@code backends} (the mounted store's {@link Store#warmUps()})
+     * on the same thread, until it ends or the warm-up is stopped or steps aside.
+     */
+    public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
+                               List<BackendWarmUp> backends) {
+        WarmUp warmUp = new WarmUp(options, scratchParent, idleBefore, mountRequests, backends);
         Runtime.getRuntime().addShutdownHook(warmUp.exitHook);
         warmUp.thread.start();
         return warmUp;
@@ -212,6 +227,13 @@ public final class WarmUp implements AutoCloseable {
                 List<SyntheticDirectory> tree = fill(store);
                 serve(store, tree);
             }
+            // A backend whose client code is heavy to compile (S3: the AWS SDK) warms it on its own
+            // synthetic data, never the mounted store's.
+            for (BackendWarmUp backend : backends) {
+                checkStopping();
+                backend.warmUp(this::mustStop);
+            }
+            checkStopping();
         } catch (Stopped stopped) {
             // closed, or the mount got busy: nothing to report
         } catch (Throwable t) {
@@ -556,13 +578,21 @@ public final class WarmUp implements AutoCloseable {
 
     private void checkStopping() {
         throwIfSyntheticProblem();
-        if (stopping) {
+        if (mustStop()) {
             throw new Stopped();
+        }
+    }
+
+    /** True once the warm-up is asked to stop or the mount has got busy (then it has stepped aside). */
+    private boolean mustStop() {
+        if (stopping) {
+            return true;
         }
         if (mountRequests.getAsLong() - requestsAtStart > STEP_ASIDE_AFTER) {
             steppedAside = true;
-            throw new Stopped();
+            return true;
         }
+        return false;
     }
 
     private void throwIfSyntheticProblem() {

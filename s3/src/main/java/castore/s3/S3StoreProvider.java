@@ -23,6 +23,7 @@ import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3ClientBuilder;
 import software.amazon.awssdk.services.s3.model.HeadBucketRequest;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 
@@ -50,7 +51,9 @@ public final class S3StoreProvider implements StoreProvider {
             client.close();
             throw e;
         }
-        return open(client, location);
+        Store store = open(client, location);
+        // A mount runs it while idle (castore.fs.WarmUp), so its first reads find the SDK compiled.
+        return store.with(store.blobs(), store.directories(), List.of(new S3WarmUp()));
     }
 
     /** Opens the store with a client the caller built (tests use it for unusual client settings). */
@@ -77,14 +80,19 @@ public final class S3StoreProvider implements StoreProvider {
                         .connectionTimeout(options.timeout())
                         .socketTimeout(options.timeout()))
                 .region(region(location))
-                .credentialsProvider(credentials(location))
-                // Our own BLAKE3 checks cover integrity; the SDK's default CRC trailers are not
-                // understood by every S3-compatible server.
-                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
-                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
-                .overrideConfiguration(c -> c.retryStrategy(RetryMode.STANDARD));
+                .credentialsProvider(credentials(location));
+        configure(builder);
         location.endpoint().ifPresent(endpoint -> builder.endpointOverride(endpoint).forcePathStyle(true));
         return builder.build();
+    }
+
+    /** What every client of ours sets, whatever it talks to (S3WarmUp's in-memory S3 too). */
+    static void configure(S3ClientBuilder builder) {
+        // Our own BLAKE3 checks cover integrity; the SDK's default CRC trailers are not
+        // understood by every S3-compatible server.
+        builder.requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                .overrideConfiguration(c -> c.retryStrategy(RetryMode.STANDARD));
     }
 
     private static Region region(S3Location location) {
