@@ -3,6 +3,7 @@ package castore.fs;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import castore.model.B3Digest;
+import castore.service.BackendWarmUp;
 import castore.service.BlobReader;
 import castore.service.BlobWriter;
 import castore.service.Store;
@@ -142,6 +143,45 @@ class WarmUpTest {
             assertThat(warmUp.requests()).as("stepped aside while serving").isBetween(2_000L, (long) FULL_RUN_AT_LEAST);
         }
         assertThat(problems).isEmpty();
+        assertNoScratchLeft("the scratch store is gone");
+    }
+
+    @Test
+    void runsTheStoresBackendWarmUpsAfterTheTreeUntilTheMountGetsBusy() throws Exception {
+        AtomicLong mountRequests = new AtomicLong();
+        AtomicLong treeRequestsWhenBackendBegan = new AtomicLong(-1);
+        AtomicReference<WarmUp> started = new AtomicReference<>();
+        CountDownLatch backendRunning = new CountDownLatch(1);
+        BackendWarmUp backend = stop -> {
+            treeRequestsWhenBackendBegan.set(started.get().requests());
+            backendRunning.countDown();
+            while (!stop.getAsBoolean()) {
+                Thread.sleep(1);
+            }
+        };
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests::get, List.of(backend))) {
+            started.set(warmUp);
+            assertThat(backendRunning.await(2, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
+            assertThat(treeRequestsWhenBackendBegan.get()).as("the synthetic tree served first").isGreaterThan(FULL_RUN_AT_LEAST);
+            mountRequests.addAndGet(WarmUp.STEP_ASIDE_AFTER + 1); // the mount gets busy
+            assertThat(warmUp.await(Duration.ofSeconds(30))).isTrue();
+            assertThat(warmUp.steppedAside()).isTrue();
+            assertThat(warmUp.failure()).isNull();
+        }
+        assertThat(problems).isEmpty();
+        assertNoScratchLeft("the scratch store is gone");
+    }
+
+    @Test
+    void aBackendWarmUpThatFailsIsReportedAndTheWarmUpEnds() throws Exception {
+        BackendWarmUp broken = stop -> {
+            throw new IllegalStateException("synthetic backend broke");
+        };
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(broken))) {
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            assertThat(warmUp.failure()).hasMessageContaining("synthetic backend broke");
+        }
+        assertThat(problems).singleElement().asString().contains("the mount is unaffected").contains("synthetic backend broke");
         assertNoScratchLeft("the scratch store is gone");
     }
 
