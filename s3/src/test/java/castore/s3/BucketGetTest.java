@@ -7,32 +7,19 @@ import java.io.ByteArrayInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Object bodies are read into an array of their Content-Length, and one cut short is an error, never a short object. */
 class BucketGetTest {
-    private OneObjectServer server;
-    private Bucket bucket;
-
-    @BeforeEach
-    void start() throws IOException {
-        server = new OneObjectServer();
-        bucket = server.bucket();
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        server.close();
-    }
-
+    @RegisterExtension
+    final OneObjectServer server = new OneObjectServer();
     @Test
     void aBodyOfSeveralMegabytesArrivesWholeWithItsEtag() throws IOException {
         byte[] bytes = new byte[3 << 20 | 12345];
         new Random(7).nextBytes(bytes);
         server.holds(bytes, "e1");
-        Bucket.Fetched fetched = bucket.get("chunks/x").orElseThrow();
+        Bucket.Fetched fetched = server.bucket().get("chunks/x").orElseThrow();
         assertThat(fetched.bytes()).isEqualTo(bytes);
         assertThat(fetched.etag()).isEqualTo("\"e1\"");
     }
@@ -40,9 +27,9 @@ class BucketGetTest {
     @Test
     void anEmptyBodyIsAnEmptyObjectAndAMissingOneIsEmpty() throws IOException {
         server.holds(new byte[0], "e0");
-        assertThat(bucket.get("k").orElseThrow().bytes()).isEmpty();
+        assertThat(server.bucket().get("k").orElseThrow().bytes()).isEmpty();
         server.holds(null, null);
-        assertThat(bucket.get("k")).isEmpty();
+        assertThat(server.bucket().get("k")).isEmpty();
     }
 
     @Test
@@ -51,7 +38,7 @@ class BucketGetTest {
         new Random(8).nextBytes(bytes);
         server.holds(bytes, "e1");
         server.cutBodiesAfter(300_000);
-        assertThatThrownBy(() -> bucket.get("chunks/cut")).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> server.bucket().get("chunks/cut")).isInstanceOf(IOException.class)
                 .hasMessageContaining("s3 get").hasMessageContaining("chunks/cut");
     }
 

@@ -9,6 +9,9 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
@@ -18,19 +21,21 @@ import software.amazon.awssdk.services.s3.S3Client;
 /**
  * A loopback HTTP server that misbehaves on purpose: every GET returns one object (or 404), with
  * its body cut short if asked; every PUT is dropped unanswered with its body unread. One
- * connection at a time, each closed after its answer.
+ * connection at a time, each closed after its answer. A JUnit extension: started before each
+ * test, stopped after it.
  */
-final class OneObjectServer implements AutoCloseable {
-    private final ServerSocket socket;
-    private final Thread server;
-    private final S3Client client;
+final class OneObjectServer implements BeforeEachCallback, AfterEachCallback {
+    private ServerSocket socket;
+    private Thread server;
+    private S3Client client;
     /** The object every GET returns; null: 404. */
     private volatile byte[] current;
     private volatile String etag;
     /** Bytes of the body actually sent; -1: all of it. */
     private volatile int sendOnly = -1;
 
-    OneObjectServer() throws IOException {
+    @Override
+    public void beforeEach(ExtensionContext context) throws IOException {
         socket = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         server = Thread.ofVirtual().start(() -> {
             while (!socket.isClosed()) {
@@ -88,7 +93,7 @@ final class OneObjectServer implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
+    public void afterEach(ExtensionContext context) throws Exception {
         client.close();
         socket.close();
         server.join();
