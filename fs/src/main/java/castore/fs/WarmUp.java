@@ -146,9 +146,8 @@ public final class WarmUp implements AutoCloseable {
      * request count, as told by {@code mountRequests}, unchanged that long. A mount used at once
      * is never slowed by it. It steps aside (ends early) once the mount has received more than
      * {@value #STEP_ASIDE_AFTER} requests since it began: from then on the mount's own requests
-     * get the JIT's attention, and a warm-up would only compete with them. A warm-up that ran to
-     * its end with the mount still idle runs one full garbage collection, so the heap its
-     * allocations touched goes back to the system.
+     * get the JIT's attention, and a warm-up would only compete with them. It leaves the heap
+     * its allocations grew to the mount's first requests (no collection of its own).
      */
     public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests) {
         return start(options, scratchParent, idleBefore, mountRequests, List.of());

@@ -72,8 +72,8 @@ final class Bucket {
      * An object's body read straight into an array of its Content-Length. The SDK's
      * {@code ResponseTransformer.toBytes()} grows a ByteArrayOutputStream from a few bytes and
      * copies it out again, in 4 KiB reads that each pass through the connection's buffer: 18% of a
-     * mount's CPU for a GiB of chunks over S3, where this read costs 9% (docs/performance.md,
-     * "Session 23"). A body shorter than its length is an error, never a short array.
+     * mount's CPU for a GiB of chunks over S3, where this read costs 7% (docs/performance.md,
+     * "Session 23"). A body shorter or longer than its length is an error, never a short array.
      */
     static byte[] readBody(InputStream body, Long length) throws IOException {
         if (length == null || length < 0 || length > MAX_ARRAY) {

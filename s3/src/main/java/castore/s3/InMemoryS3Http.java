@@ -1,6 +1,7 @@
 package castore.s3;
 
 import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -89,7 +90,7 @@ final class InMemoryS3Http implements SdkHttpClient {
      * {@code HEX-SIZE;chunk-signature=...\r\nDATA\r\n}, ending with a chunk of size 0.
      */
     static byte[] decodeAwsChunked(byte[] body) throws IOException {
-        var out = new java.io.ByteArrayOutputStream(body.length);
+        var out = new ByteArrayOutputStream(body.length);
         int at = 0;
         while (true) {
             int lineEnd = indexOfCrLf(body, at);
