@@ -7,12 +7,15 @@ import castore.fuse.server.KernelSimulator;
 import castore.grpc.ListenAddress;
 import castore.io.FileTrees;
 import castore.grpc.server.CastoreServer;
+import castore.s3.S3WarmUp;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -92,6 +95,39 @@ public final class AotTraining {
         serveThroughFuse(store);
         warmUp();
         throughADaemon(store);
+        throughS3();
+    }
+
+    /**
+     * An S3 store's client code: before a mount over S3 is ready, the AWS SDK loads some 1,700
+     * classes from its jars (-Xlog:class+load; docs/performance.md, Remote mount, "Session 23").
+     * The SDK's read and write paths run on the in-memory S3 of the mount's warm-up; then a command
+     * opens an S3 store as a user's would (credentials from the SDK's system properties), at a
+     * loopback port nothing listens on, and is refused.
+     */
+    private static void throughS3() throws Exception {
+        new S3WarmUp().warmUp(() -> false);
+        int port;
+        try (ServerSocket unused = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = unused.getLocalPort();
+        }
+        // Set only for this step: the SDK reads them before the environment's credentials.
+        String key = System.setProperty("aws.accessKeyId", "castore-aot-training");
+        String secret = System.setProperty("aws.secretAccessKey", "castore-aot-training");
+        try {
+            castore(ExitCodes.IO, "roots", "--store", "s3://castore-aot/training?region=us-east-1&endpoint=http://127.0.0.1:" + port);
+        } finally {
+            restore("aws.accessKeyId", key);
+            restore("aws.secretAccessKey", secret);
+        }
+    }
+
+    private static void restore(String property, String value) {
+        if (value == null) {
+            System.clearProperty(property);
+        } else {
+            System.setProperty(property, value);
+        }
     }
 
     /**

@@ -25,9 +25,10 @@ import software.amazon.awssdk.services.s3.S3Client;
  * (docs/performance.md, "Session 23"). It writes a multi-chunk blob and a directory into that
  * in-memory S3, then reads them back, chunk by chunk as a mount's cache does, until it has made
  * {@value #GETS} GETs. The real bucket is never contacted. (The JDK's HTTP connection code,
- * which needs a socket, stays cold.)
+ * which needs a socket, stays cold.) The launcher's AOT training runs it too, so the SDK's
+ * classes come from the AOT cache.
  */
-final class S3WarmUp implements BackendWarmUp, AutoCloseable {
+public final class S3WarmUp implements BackendWarmUp, AutoCloseable {
     /** Enough for the JIT to compile the per-request code (C1 compiles a method after about 200 calls). */
     static final int GETS = 600;
     private static final int BLOB_BYTES = 3 << 20;
