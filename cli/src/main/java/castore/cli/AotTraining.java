@@ -33,7 +33,8 @@ import java.util.stream.Stream;
  * <p>It needs nothing from the machine: it generates a tree in a temporary directory (thousands of
  * small files, a few multi-chunk files, identical files, symlinks, nesting, an executable),
  * imports it through the real command line, runs every inspection command on it, serves it through
- * the FUSE request handler on plain memory (no kernel mount), and deletes everything it created.
+ * the FUSE request handler on plain memory (no kernel mount) and through a loopback gRPC daemon,
+ * runs the S3 client against an S3 held in memory, and deletes everything it created.
  * Exits 0 when every step behaved as expected, 1 otherwise (the launcher then builds no cache).
  */
 public final class AotTraining {
