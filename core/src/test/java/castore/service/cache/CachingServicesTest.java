@@ -568,60 +568,66 @@ class CachingServicesTest {
         return new HeldBlob(data, digest, list, late);
     }
 
-    /** Reads chunk 0, so that the read-ahead fetches 1..8 four at a time, and waits until 1 waits while the ones begun after it end. */
-    void readFirstChunkAndLetTheReadAheadGoPastChunkOne(BlobReader r) throws IOException, InterruptedException {
-        r.read(0, ByteBuffer.allocate(4096));
-        eventually(() -> remote.chunkReads.get() >= 6);
+    /** What a held-blob test checks while its reader is open. */
+    interface WhileOpen {
+        void check(CachingBlobService blobs, BlobReader reader) throws Exception;
+    }
+
+    /** What a held-blob test checks once its reader is closed, in the same cache. */
+    interface Afterwards {
+        void check(CachingBlobService blobs) throws Exception;
+    }
+
+    /**
+     * Reads {@code held} through a cache with 8 chunks of memory: chunk 0 first, so that the
+     * read-ahead fetches 1..8 four at a time, then waits until 1 waits while the ones begun after
+     * it end, and runs {@code whileOpen} on the reader and {@code afterwards} once it is closed.
+     * Then every chunk must have reached the disk: the blob reads back with the remote offline.
+     */
+    void readPastChunkOne(HeldBlob held, WhileOpen whileOpen, Afterwards afterwards) throws Exception {
+        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(held.digest()).orElseThrow()) {
+                r.read(0, ByteBuffer.allocate(4096));
+                eventually(() -> remote.chunkReads.get() >= 6);
+                whileOpen.check(blobs, r);
+            }
+            afterwards.check(blobs);
+        }
+        remote.offline = true;
+        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
+            assertThat(readAll(store, held.digest())).isEqualTo(held.data());
+        }
     }
 
     @Test
     void chunksFetchedOutOfOrderReachTheDiskInOrderSoAWarmStreamReadsThemInSpans() throws Exception {
         HeldBlob held = blobWithChunkOneHeld(27);
-        byte[] data = held.data();
-        B3Digest digest = held.digest();
         List<castore.service.ChunkMeta> list = held.list();
-        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
-            CachingBlobService blobs = (CachingBlobService) store.blobs();
-            try (BlobReader r = blobs.open(digest).orElseThrow()) {
-                readFirstChunkAndLetTheReadAheadGoPastChunkOne(r);
-                assertThat(blobs.diskSpan(list.subList(2, 3))).as("held back behind chunk 1").isZero();
-                held.late().countDown();
-                assertThat(readSequentially(r, 128 * 1024)).isEqualTo(data);
-            }
+        readPastChunkOne(held, (blobs, r) -> {
+            assertThat(blobs.diskSpan(list.subList(2, 3))).as("held back behind chunk 1").isZero();
+            held.late().countDown();
+            assertThat(readSequentially(r, 128 * 1024)).isEqualTo(held.data());
+        }, blobs -> {
             assertThat(inOrderOnDisk(blobs, list)).isTrue();
             assertThat(blobs.diskSpan(list)).isEqualTo(list.size());
-        }
-        remote.offline = true;
-        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
-            assertThat(readAll(store, digest)).isEqualTo(data);
-        }
+        });
     }
 
     @Test
     void aFetchThatFailsLetsTheChunksHeldBehindItGoToDisk() throws Exception {
         HeldBlob held = blobWithChunkOneHeld(28);
-        byte[] data = held.data();
-        B3Digest digest = held.digest();
         List<castore.service.ChunkMeta> list = held.list();
         remote.failOnce.add(list.get(1).digest());
-        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
-            CachingBlobService blobs = (CachingBlobService) store.blobs();
-            try (BlobReader r = blobs.open(digest).orElseThrow()) {
-                readFirstChunkAndLetTheReadAheadGoPastChunkOne(r);
-                remote.holds.clear();
-                held.late().countDown(); // the read-ahead's fetch of chunk 1 fails
-                // Chunks 2..8, fetched while 1 was under way, were held back; now they are written.
-                eventually(() -> list.subList(2, 9).stream().allMatch(c -> blobs.diskSpan(List.of(c)) == 1));
-                assertThat(inOrderOnDisk(blobs, list.subList(2, 9))).isTrue();
-                assertThat(blobs.diskSpan(list.subList(1, 2))).as("chunk 1 not fetched yet").isZero();
-                assertThat(readSequentially(r, 128 * 1024)).isEqualTo(data); // fetched again by the reader
-            }
-            assertThat(blobs.knownBound(digest)).isTrue();
-        }
-        remote.offline = true; // every chunk reached the disk
-        try (Store store = cached(smallMemory(dir, 8L * FakeRemote.CHUNK))) {
-            assertThat(readAll(store, digest)).isEqualTo(data);
-        }
+        readPastChunkOne(held, (blobs, r) -> {
+            remote.holds.clear();
+            held.late().countDown(); // the read-ahead's fetch of chunk 1 fails
+            // Chunks 2..8, fetched while 1 was under way, were held back; now they are written.
+            eventually(() -> list.subList(2, 9).stream().allMatch(c -> blobs.diskSpan(List.of(c)) == 1));
+            assertThat(inOrderOnDisk(blobs, list.subList(2, 9))).isTrue();
+            assertThat(blobs.diskSpan(list.subList(1, 2))).as("chunk 1 not fetched yet").isZero();
+            assertThat(readSequentially(r, 128 * 1024)).isEqualTo(held.data()); // fetched again by the reader
+        }, blobs -> assertThat(blobs.knownBound(held.digest())).isTrue());
     }
 
     @Test
