@@ -159,7 +159,7 @@ final class MountCommand implements Callable<Integer> {
                     spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target);
                     spec.commandLine().getOut().flush();
                     try (WarmUp warmUp = noWarmUp ? null : WarmUp.start(fsOptions, temporaryDirectory(),
-                            WARM_UP_WHEN_IDLE_FOR, mount::requestsReceived, opened.warmUps())) {
+                            WARM_UP_WHEN_IDLE_FOR, mount::requestsReceived, opened.warmUps(), mount::roundTrip)) {
                         mount.awaitUnmount();
                     }
                 }

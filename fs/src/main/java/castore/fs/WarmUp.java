@@ -49,10 +49,13 @@ import java.util.stream.IntStream;
  * the same {@code FuseServer} and {@link CastoreFileSystem} code (walks, lookups, stats, reads,
  * xattrs, forgets), all on one platform thread at the lowest CPU priority (the scratch store's
  * read-ahead threads, which that thread starts, inherit it), so the JIT compiles the request path
- * while the mount is idle and real requests find it compiled. Then it runs the warm-ups the
- * mounted store's backends offer ({@link BackendWarmUp}: S3's runs the AWS SDK on an in-memory S3).
+ * while the mount is idle and real requests find it compiled. Then it sends the mount itself
+ * requests through the kernel ({@link MountRoundTrip}: statfs of the mountpoint) for the
+ * /dev/fuse transport's own code, which the simulator does not run, and then runs the warm-ups
+ * the mounted store's backends offer ({@link BackendWarmUp}: S3's runs the AWS SDK on an
+ * in-memory S3).
  *
- * <p>It reads nothing of the mounted store. The scratch store (about 16 MiB) lives in a temporary
+ * <p>It reads nothing of the mounted store (its round trips ask the filesystem for statfs only). The scratch store (about 16 MiB) lives in a temporary
  * directory that the warm-up deletes when it ends, is closed, fails, or the JVM exits; one left
  * by a process that was killed is deleted by the next warm-up of the same user. A failure ends
  * the warm-up with one line to the mount's problem log and changes nothing else.
@@ -66,6 +69,12 @@ public final class WarmUp implements AutoCloseable {
     private static final int PASSES = 3;
     /** Walks of names only after the passes: with them, each directory is loaded 3 + 8 times, 275 loads in all. */
     private static final int NAME_WALKS = 8;
+    /**
+     * Requests sent to the mount through the kernel: past C1's threshold (about 200 calls) for
+     * the transport's reading and replying methods. Without them a cold walk of a fresh mount
+     * compiled 33 of those methods as it went, with them 8 (docs/performance.md, "Session 24").
+     */
+    static final int ROUND_TRIPS = 1000;
     /** Multi-chunk files (2-3 MiB: several chunks of 128-512 KiB). */
     private static final int BIG_FILES = 2;
     /**
@@ -98,6 +107,10 @@ public final class WarmUp implements AutoCloseable {
     private final FsOptions options;
     /** The mounted store's own warm-ups (its backends' request paths), run after the synthetic tree. */
     private final List<BackendWarmUp> backends;
+    /** Sends the mount one request through the kernel; null: none (no mount, as in the AOT training). */
+    private final MountRoundTrip roundTrip;
+    /** Round trips begun so far: the mount counts them as requests, and they must not make the warm-up step aside. */
+    private volatile long ownRequests;
     private final Path scratchParent;
     private final LongSupplier mountRequests;
     private final Duration idleBefore;
@@ -117,9 +130,10 @@ public final class WarmUp implements AutoCloseable {
     private volatile boolean begun;
 
     private WarmUp(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
-                   List<BackendWarmUp> backends) {
+                   List<BackendWarmUp> backends, MountRoundTrip roundTrip) {
         this.options = options;
         this.backends = List.copyOf(backends);
+        this.roundTrip = roundTrip;
         this.scratchParent = scratchParent;
         this.mountRequests = mountRequests;
         this.idleBefore = idleBefore;
@@ -161,7 +175,17 @@ public final class WarmUp implements AutoCloseable {
      */
     public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
                                List<BackendWarmUp> backends) {
-        WarmUp warmUp = new WarmUp(options, scratchParent, idleBefore, mountRequests, backends);
+        return start(options, scratchParent, idleBefore, mountRequests, backends, null);
+    }
+
+    /**
+     * As above, and between the synthetic tree and the backends' warm-ups it sends the mount
+     * {@value #ROUND_TRIPS} requests through {@code roundTrip}. Those count in
+     * {@code mountRequests} but not as the mount getting busy.
+     */
+    public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
+                               List<BackendWarmUp> backends, MountRoundTrip roundTrip) {
+        WarmUp warmUp = new WarmUp(options, scratchParent, idleBefore, mountRequests, backends, roundTrip);
         Runtime.getRuntime().addShutdownHook(warmUp.exitHook);
         warmUp.thread.start();
         return warmUp;
@@ -228,6 +252,7 @@ public final class WarmUp implements AutoCloseable {
                 List<SyntheticDirectory> tree = fill(store);
                 serve(store, tree);
             }
+            roundTrips();
             // A backend whose client code is heavy to compile (S3: the AWS SDK) warms it on its own
             // synthetic data, never the mounted store's.
             for (BackendWarmUp backend : backends) {
@@ -608,12 +633,36 @@ public final class WarmUp implements AutoCloseable {
         }
     }
 
+    /**
+     * Sends the mount its round trips, each counted before it is sent (so the mount's count of
+     * requests never runs ahead of the warm-up's own).
+     */
+    private void roundTrips() throws IOException {
+        if (roundTrip == null) {
+            return;
+        }
+        for (int i = 0; i < ROUND_TRIPS; i++) {
+            if (i % 100 == 0) {
+                checkStopping();
+            }
+            ownRequests++; // only this thread writes it
+            try {
+                roundTrip.run();
+            } catch (IOException e) {
+                if (stopping) {
+                    throw new Stopped(); // the mount is going away: not a problem to report
+                }
+                throw e;
+            }
+        }
+    }
+
     /** True once the warm-up is asked to stop or the mount has got busy (then it has stepped aside). */
     private boolean mustStop() {
         if (stopping) {
             return true;
         }
-        if (mountRequests.getAsLong() - requestsAtStart > STEP_ASIDE_AFTER) {
+        if (mountRequests.getAsLong() - requestsAtStart - ownRequests > STEP_ASIDE_AFTER) {
             steppedAside = true;
             return true;
         }
@@ -625,6 +674,16 @@ public final class WarmUp implements AutoCloseable {
         if (problem != null) {
             throw new IllegalStateException(SYNTHETIC_PROBLEM + problem);
         }
+    }
+
+    /**
+     * Sends the mount one request through the kernel and waits for its answer (a mount's
+     * {@code FuseMount::roundTrip}: a statfs of the mountpoint). Exactly one request each: the
+     * warm-up does not take them for the mount getting busy.
+     */
+    @FunctionalInterface
+    public interface MountRoundTrip {
+        void run() throws IOException;
     }
 
     /** Thrown out of the work when {@link #close()} asks it to stop or the mount got busy. */

@@ -173,6 +173,91 @@ class WarmUpTest {
     }
 
     @Test
+    void sendsItsRoundTripsToTheMountAfterTheTreeAndBeforeTheBackendsWithoutSteppingAside() throws Exception {
+        // The mount counts each round trip as a request, as a real mount does.
+        AtomicLong mountRequests = new AtomicLong(7);
+        AtomicLong roundTrips = new AtomicLong();
+        AtomicLong treeRequestsAtFirstRoundTrip = new AtomicLong(-1);
+        AtomicLong roundTripsWhenBackendBegan = new AtomicLong(-1);
+        AtomicReference<WarmUp> started = new AtomicReference<>();
+        WarmUp.MountRoundTrip roundTrip = () -> {
+            if (roundTrips.getAndIncrement() == 0) {
+                treeRequestsAtFirstRoundTrip.set(started.get().requests());
+            }
+            mountRequests.incrementAndGet();
+        };
+        BackendWarmUp backend = stop -> roundTripsWhenBackendBegan.set(roundTrips.get());
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests::get, List.of(backend), roundTrip)) {
+            started.set(warmUp);
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            assertThat(warmUp.failure()).isNull();
+            assertThat(warmUp.steppedAside()).as("its own requests are not the mount getting busy").isFalse();
+        }
+        assertThat(roundTrips.get()).isEqualTo(WarmUp.ROUND_TRIPS);
+        assertThat(treeRequestsAtFirstRoundTrip.get()).as("the synthetic tree served first").isGreaterThan(FULL_RUN_AT_LEAST);
+        assertThat(roundTripsWhenBackendBegan.get()).as("the backends after them").isEqualTo(WarmUp.ROUND_TRIPS);
+        assertThat(problems).isEmpty();
+        assertNoScratchLeft("the scratch store is gone");
+    }
+
+    @Test
+    void realRequestsDuringTheRoundTripsMakeItStepAside() throws Exception {
+        AtomicLong mountRequests = new AtomicLong();
+        AtomicLong roundTrips = new AtomicLong();
+        AtomicLong backendRuns = new AtomicLong();
+        WarmUp.MountRoundTrip roundTrip = () -> {
+            if (roundTrips.incrementAndGet() == 300) {
+                mountRequests.addAndGet(WarmUp.STEP_ASIDE_AFTER + 1); // someone else uses the mount
+            }
+            mountRequests.incrementAndGet();
+        };
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests::get,
+                List.of(stop -> backendRuns.incrementAndGet()), roundTrip)) {
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            assertThat(warmUp.steppedAside()).isTrue();
+            assertThat(warmUp.failure()).isNull();
+        }
+        assertThat(roundTrips.get()).as("stopped at its next check, before every hundredth").isEqualTo(300);
+        assertThat(backendRuns.get()).isZero();
+        assertThat(problems).isEmpty();
+    }
+
+    @Test
+    void aRoundTripThatFailsIsReportedUnlessTheWarmUpIsClosing() throws Exception {
+        WarmUp.MountRoundTrip broken = () -> {
+            throw new java.io.IOException("statfs /mnt: Transport endpoint is not connected (ENOTCONN)");
+        };
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(), broken)) {
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            assertThat(warmUp.failure()).hasMessageContaining("ENOTCONN");
+        }
+        assertThat(problems).singleElement().asString().contains("the mount is unaffected").contains("statfs /mnt");
+        problems.clear();
+
+        // The mount goes away as the warm-up is closed: its failing round trip is no problem to report.
+        CountDownLatch inRoundTrip = new CountDownLatch(1);
+        CountDownLatch stopAsked = new CountDownLatch(1);
+        WarmUp.MountRoundTrip gone = () -> {
+            inRoundTrip.countDown();
+            try {
+                stopAsked.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            throw new java.io.IOException("statfs /mnt: ENOTCONN");
+        };
+        WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(), gone);
+        assertThat(inRoundTrip.await(2, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
+        warmUp.requestStop();
+        stopAsked.countDown();
+        warmUp.close();
+        assertThat(warmUp.await(Duration.ZERO)).isTrue();
+        assertThat(warmUp.failure()).isNull();
+        assertThat(problems).isEmpty();
+        assertNoScratchLeft("the scratch store is gone");
+    }
+
+    @Test
     void aBackendWarmUpThatFailsIsReportedAndTheWarmUpEnds() throws Exception {
         BackendWarmUp broken = stop -> {
             throw new IllegalStateException("synthetic backend broke");

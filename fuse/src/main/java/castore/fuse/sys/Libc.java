@@ -41,6 +41,8 @@ public final class Libc {
     /** _IOW(229, 2, uint32_t): drop a backing id. */
     public static final long FUSE_DEV_IOC_BACKING_CLOSE = 0x4004e502L;
 
+    /** struct statfs is 120 bytes on LP64 Linux; allocate generously. */
+    public static final long STATFS_SIZE = 256;
     /** glibc's posix_spawn_file_actions_t is 80 bytes; allocate generously. */
     static final long SPAWN_FILE_ACTIONS_SIZE = 128;
 
@@ -76,6 +78,11 @@ public final class Libc {
     /** Unmounting: at the end, or after a failed start. */
     private static final class Unmount {
         static final MethodHandle UMOUNT2 = errnoHandle("umount2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    }
+
+    /** statfs(2): a request the mount's own warm-up sends through the kernel. */
+    private static final class Statfs {
+        static final MethodHandle STATFS = errnoHandle("statfs", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     }
 
     /** Error messages. */
@@ -202,6 +209,11 @@ public final class Libc {
 
     public static int umount2(MemorySegment state, MemorySegment target, int flags) {
         return (int) call(Unmount.UMOUNT2, state, target, flags);
+    }
+
+    /** statfs(2) of {@code path} (a C string) into {@code buffer} ({@link #STATFS_SIZE} bytes). */
+    public static int statfs(MemorySegment state, MemorySegment path, MemorySegment buffer) {
+        return (int) call(Statfs.STATFS, state, path, buffer);
     }
 
     public static int ioctl(MemorySegment state, int fd, long request, MemorySegment arg) {

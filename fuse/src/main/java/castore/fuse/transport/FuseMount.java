@@ -3,12 +3,14 @@ package castore.fuse.transport;
 import castore.fuse.api.FileSystem;
 import castore.fuse.api.InitInfo;
 import castore.fuse.server.FuseServer;
+import castore.fuse.sys.ErrnoException;
 import castore.fuse.sys.Libc;
 import sun.misc.Signal;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -154,6 +156,25 @@ public final class FuseMount implements AutoCloseable {
     /** How many requests the kernel has sent this mount so far. */
     public long requestsReceived() {
         return server.requestsReceived();
+    }
+
+    /**
+     * Sends the filesystem one request through the kernel and waits for its answer: a statfs(2)
+     * of the mountpoint, which the kernel never answers from a cache (one STATFS request, served
+     * by {@link FileSystem#statfs} like any other). For warming up this transport's own code
+     * (reading requests, writing replies), which only the kernel can drive. Never call it from a
+     * thread the mount needs to answer it.
+     *
+     * @throws IOException if statfs fails (ENOTCONN: the connection is gone)
+     */
+    public void roundTrip() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            int r = Libc.statfs(Libc.newCallState(arena), arena.allocateFrom(mountpoint.toString()),
+                    arena.allocate(Libc.STATFS_SIZE, 8));
+            if (r < 0) {
+                throw new ErrnoException("statfs " + mountpoint, -r);
+            }
+        }
     }
 
     /** How often a reader stuck on a quick request lost the turn to another: for tests. */

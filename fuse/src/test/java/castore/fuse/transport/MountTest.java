@@ -97,6 +97,27 @@ class MountTest {
     }
 
     @Test
+    void aRoundTripIsOneStatfsRequestServedByTheFilesystemAndFailsOnceTheMountIsGone() throws Exception {
+        MemoryFileSystem fs = tree().build();
+        MountFixture m = MountFixture.mount(tmp, fs);
+        try {
+            long requestsBefore = m.fuseMount().requestsReceived();
+            long statfsBefore = fs.calls(Operation.STATFS);
+            for (int i = 0; i < 50; i++) {
+                m.fuseMount().roundTrip();
+            }
+            assertThat(fs.calls(Operation.STATFS) - statfsBefore).as("each a STATFS, never answered from a cache").isEqualTo(50);
+            assertThat(m.fuseMount().requestsReceived() - requestsBefore).as("and nothing else").isEqualTo(50);
+        } finally {
+            m.close();
+        }
+        // Detached: the path is the plain directory again, so statfs no longer reaches the filesystem.
+        long statfsAfter = fs.calls(Operation.STATFS);
+        m.fuseMount().roundTrip();
+        assertThat(fs.calls(Operation.STATFS)).isEqualTo(statfsAfter);
+    }
+
+    @Test
     void aFilesystemThatChecksPermissionsIsMountedWithoutTheKernelsCheckAndAskedForAccess() throws Exception {
         MemoryFileSystem memory = tree().build();
         List<Integer> masks = new CopyOnWriteArrayList<>();
