@@ -17,6 +17,8 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.zip.CRC32C;
 
@@ -50,8 +52,23 @@ final class Pack implements PackSource {
     private static final Cleaner CLOSER = Cleaner.create();
     /** Metadata read-ahead ({@link #metadataAhead}): the window read and the next one. */
     static final long METADATA_WINDOW = 512 << 10;
-    /** Windows of this pack already hinted by {@link #metadataAhead}, one bit each. */
+    /** Windows of this pack hinted by {@link #metadataAhead} since {@link #metadataHintsSince}, one bit each. */
     private final AtomicLongArray metadataHinted;
+    /**
+     * How long a window's hint stands. After that the next Directory read from it hints it again:
+     * the page cache may have been dropped meanwhile (memory pressure, drop_caches), and a
+     * long-lived mount's cold walk then read the metadata 16 KiB at a time again (262-264 device
+     * reads for the bench tree, 38-45 with this, as on a fresh mount; docs/performance.md,
+     * "Session 24"). Short, because a walk right after the drop reads within a fraction of a
+     * second of the last hints; a hint of cached pages costs the kernel only a page-cache lookup,
+     * at most ten times a second per window read.
+     */
+    static final long METADATA_HINT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    private volatile long metadataHintNanos = METADATA_HINT_NANOS;
+    /** When {@link #metadataHinted} was last cleared (System.nanoTime). */
+    private volatile long metadataHintsSince = System.nanoTime();
+    /** Hints given, for tests. */
+    private final AtomicInteger metadataHints = new AtomicInteger();
 
     private Pack(String id, Path packPath, Path indexPath, MemorySegment index, int count, long packSize, Posix.Fd data) {
         this.id = id;
@@ -312,22 +329,32 @@ final class Pack implements PackSource {
      */
     @Override
     public void metadataAhead(Location location) {
+        long now = System.nanoTime();
+        if (now - metadataHintsSince > metadataHintNanos) {
+            // Racing readers may both clear: a window then gets one hint more, which is harmless.
+            metadataHintsSince = now;
+            for (int i = 0; i < metadataHinted.length(); i++) {
+                metadataHinted.set(i, 0);
+            }
+        }
         long window = location.offset() / METADATA_WINDOW;
         for (long w = window; w <= window + 1 && w * METADATA_WINDOW < packSize; w++) {
             long bit = 1L << w;
             if ((metadataHinted.getAndAccumulate((int) (w / Long.SIZE), bit, (a, b) -> a | b) & bit) == 0) {
                 data.willNeed(w * METADATA_WINDOW, METADATA_WINDOW);
+                metadataHints.incrementAndGet();
             }
         }
     }
 
-    /** Metadata windows hinted so far (for tests). */
-    int metadataWindowsHinted() {
-        int n = 0;
-        for (int i = 0; i < metadataHinted.length(); i++) {
-            n += Long.bitCount(metadataHinted.get(i));
-        }
-        return n;
+    /** Sets how long a window's hint stands (for tests). */
+    void hintMetadataAgainAfter(long nanos) {
+        metadataHintNanos = nanos;
+    }
+
+    /** Metadata read-ahead hints given so far (for tests). */
+    int metadataHintsGiven() {
+        return metadataHints.get();
     }
 
     @Override
