@@ -55,10 +55,11 @@ import java.util.stream.IntStream;
  * the mounted store's backends offer ({@link BackendWarmUp}: S3's runs the AWS SDK on an
  * in-memory S3).
  *
- * <p>It reads nothing of the mounted store (its round trips ask the filesystem for statfs only). The scratch store (about 16 MiB) lives in a temporary
- * directory that the warm-up deletes when it ends, is closed, fails, or the JVM exits; one left
- * by a process that was killed is deleted by the next warm-up of the same user. A failure ends
- * the warm-up with one line to the mount's problem log and changes nothing else.
+ * <p>It reads nothing of the mounted store (its round trips ask the filesystem for statfs only).
+ * The scratch store (about 16 MiB) lives in a temporary directory that the warm-up deletes when
+ * it ends, is closed, fails, or the JVM exits; one left by a process that was killed is deleted
+ * by the next warm-up of the same user. A failure ends the warm-up with one line to the mount's
+ * problem log and changes nothing else.
  */
 public final class WarmUp implements AutoCloseable {
     /** One mount's negotiated max_write: READs of up to 1 MiB. */
@@ -72,7 +73,7 @@ public final class WarmUp implements AutoCloseable {
     /**
      * Requests sent to the mount through the kernel: past C1's threshold (about 200 calls) for
      * the transport's reading and replying methods. Without them a cold walk of a fresh mount
-     * compiled 33 of those methods as it went, with them 8 (docs/performance.md, "Session 24").
+     * compiled 33 of those methods as it went, with them 6 (docs/performance.md, "Session 24").
      */
     static final int ROUND_TRIPS = 1000;
     /** Multi-chunk files (2-3 MiB: several chunks of 128-512 KiB). */

@@ -7,6 +7,7 @@ import castore.service.BackendWarmUp;
 import castore.service.BlobReader;
 import castore.service.BlobWriter;
 import castore.service.Store;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.channels.FileChannel;
@@ -225,7 +226,7 @@ class WarmUpTest {
     @Test
     void aRoundTripThatFailsIsReportedUnlessTheWarmUpIsClosing() throws Exception {
         WarmUp.MountRoundTrip broken = () -> {
-            throw new java.io.IOException("statfs /mnt: Transport endpoint is not connected (ENOTCONN)");
+            throw new IOException("statfs /mnt: Transport endpoint is not connected (ENOTCONN)");
         };
         try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(), broken)) {
             assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
@@ -244,7 +245,7 @@ class WarmUpTest {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-            throw new java.io.IOException("statfs /mnt: ENOTCONN");
+            throw new IOException("statfs /mnt: ENOTCONN");
         };
         WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(), gone);
         assertThat(inRoundTrip.await(2, java.util.concurrent.TimeUnit.MINUTES)).isTrue();

@@ -97,7 +97,7 @@ class MountTest {
     }
 
     @Test
-    void aRoundTripIsOneStatfsRequestServedByTheFilesystemAndFailsOnceTheMountIsGone() throws Exception {
+    void aRoundTripIsOneStatfsRequestServedByTheFilesystemAndNoneReachesItOnceUnmounted() throws Exception {
         MemoryFileSystem fs = tree().build();
         MountFixture m = MountFixture.mount(tmp, fs);
         try {
