@@ -44,7 +44,7 @@ class UnprivilegedMountTest {
                 ChildJvm.codeSourceOf(CastoreFileSystem.class), ChildJvm.codeSourceOf(UnprivilegedMountMain.class), protobuf);
 
         try (var daemon = ChildJvm.start(classpath, UnprivilegedMountMain.class.getName(), List.of(mountpoint.toString()), NOBODY)) {
-            daemon.awaitLine("ready");
+            assertThat(daemon.awaitLine("ready")).as("each round trip one request").isEqualTo("ready after round trips: 10");
             assertThat(MountInfo.find(mountpoint)).hasValueSatisfying(info -> assertThat(info.mountOptions()).contains("ro"));
             assertThat(Files.readString(Path.of("/proc/self/mountinfo")).lines()
                     .filter(l -> l.contains(" " + mountpoint + " ")).findFirst().orElseThrow()).contains("user_id=" + NOBODY);
