@@ -167,22 +167,14 @@ public final class WarmUp implements AutoCloseable {
      * its allocations grew to the mount's first requests (no collection of its own).
      */
     public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests) {
-        return start(options, scratchParent, idleBefore, mountRequests, List.of());
+        return start(options, scratchParent, idleBefore, mountRequests, List.of(), null);
     }
 
     /**
-     * As above, then runs each of {@code backends} (the mounted store's {@link Store#warmUps()})
-     * on the same thread, until it ends or the warm-up is stopped or steps aside.
-     */
-    public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
-                               List<BackendWarmUp> backends) {
-        return start(options, scratchParent, idleBefore, mountRequests, backends, null);
-    }
-
-    /**
-     * As above, and between the synthetic tree and the backends' warm-ups it sends the mount
-     * {@value #ROUND_TRIPS} requests through {@code roundTrip}. Those count in
-     * {@code mountRequests} but not as the mount getting busy.
+     * As above, then sends the mount {@value #ROUND_TRIPS} requests through {@code roundTrip}
+     * (none if it is null), which count in {@code mountRequests} but not as the mount getting
+     * busy, then runs each of {@code backends} (the mounted store's {@link Store#warmUps()}) on
+     * the same thread, until it ends or the warm-up is stopped or steps aside.
      */
     public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
                                List<BackendWarmUp> backends, MountRoundTrip roundTrip) {

@@ -160,7 +160,7 @@ class WarmUpTest {
                 Thread.sleep(1);
             }
         };
-        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests::get, List.of(backend))) {
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, mountRequests::get, List.of(backend), null)) {
             started.set(warmUp);
             assertThat(backendRunning.await(2, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
             assertThat(treeRequestsWhenBackendBegan.get()).as("the synthetic tree served first").isGreaterThan(FULL_RUN_AT_LEAST);
@@ -263,7 +263,7 @@ class WarmUpTest {
         BackendWarmUp broken = stop -> {
             throw new IllegalStateException("synthetic backend broke");
         };
-        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(broken))) {
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(broken), null)) {
             assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
             assertThat(warmUp.failure()).hasMessageContaining("synthetic backend broke");
         }
