@@ -68,21 +68,24 @@ record ChunkList(long blobSize, B3Digest[] digests, int[] sizes) {
         return b.array();
     }
 
-    /** Decodes and checks a stored list; {@code where} names it in errors. */
-    static ChunkList decode(byte[] bytes, String where) throws CorruptedDataException {
+    /**
+     * Decodes and checks the list stored at {@code at}, named in errors. The name is made only for
+     * an error: every open of a blob of several chunks decodes its list.
+     */
+    static ChunkList decode(byte[] bytes, Location at) throws CorruptedDataException {
         if (bytes.length < 16 || (bytes.length - 16) % ENTRY != 0) {
-            throw new CorruptedDataException(where + ": chunk list has an impossible length " + bytes.length);
+            throw new CorruptedDataException(at.describe() + ": chunk list has an impossible length " + bytes.length);
         }
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         CRC32C crc = new CRC32C();
         crc.update(bytes, 0, bytes.length - 4);
         if ((int) crc.getValue() != b.getInt(bytes.length - 4)) {
-            throw new CorruptedDataException(where + ": chunk list fails its checksum");
+            throw new CorruptedDataException(at.describe() + ": chunk list fails its checksum");
         }
         long blobSize = b.getLong();
         int n = b.getInt();
         if (n != (bytes.length - 16) / ENTRY) {
-            throw new CorruptedDataException(where + ": chunk list count " + n + " does not match its length");
+            throw new CorruptedDataException(at.describe() + ": chunk list count " + n + " does not match its length");
         }
         B3Digest[] digests = new B3Digest[n];
         int[] sizes = new int[n];
@@ -92,12 +95,12 @@ record ChunkList(long blobSize, B3Digest[] digests, int[] sizes) {
             digests[i] = B3Digest.wrap(d);
             sizes[i] = b.getInt();
             if (sizes[i] < 0) {
-                throw new CorruptedDataException(where + ": chunk " + i + " has a negative size");
+                throw new CorruptedDataException(at.describe() + ": chunk " + i + " has a negative size");
             }
         }
         ChunkList list = withSum(digests, sizes);
         if (list.blobSize() != blobSize) {
-            throw new CorruptedDataException(where + ": chunk sizes add up to " + list.blobSize() + ", not " + blobSize);
+            throw new CorruptedDataException(at.describe() + ": chunk sizes add up to " + list.blobSize() + ", not " + blobSize);
         }
         return list;
     }

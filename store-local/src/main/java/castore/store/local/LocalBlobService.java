@@ -58,6 +58,6 @@ final class LocalBlobService implements BlobService {
         if (blob == null) {
             return Optional.empty();
         }
-        return Optional.of(ChunkList.decode(blob.source().read(blob), blob.describe()));
+        return Optional.of(ChunkList.decode(blob.source().read(blob), blob));
     }
 }

@@ -301,7 +301,7 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
     }
 
     private void verifyBlob(Location l, Set<Location> verifiedChunks, Consumer<String> report) throws IOException {
-        ChunkList list = ChunkList.decode(l.source().read(l), l.describe());
+        ChunkList list = ChunkList.decode(l.source().read(l), l);
         if (list.blobSize() != l.aux()) {
             report.accept(l.describe() + ": its chunks add up to " + list.blobSize() + " bytes, the index says " + l.aux());
             return;

@@ -129,7 +129,7 @@ final class Sweeper {
             Location list = packs.findKnown(ObjectKind.BLOB, blob);
             if (list != null) {
                 try {
-                    for (B3Digest d : ChunkList.decode(list.source().read(list), list.describe()).digests()) {
+                    for (B3Digest d : ChunkList.decode(list.source().read(list), list).digests()) {
                         chunks.add(d);
                     }
                 } catch (IOException e) {
