@@ -74,6 +74,15 @@ sleep "${BENCH_SETTLE:-0}"
 # BENCH_AGAIN=1: the workload twice first (cold, then warm), so the measured run is a long-lived
 # mount's cold case (bench/mount.sh's cold-again).
 if [ "${BENCH_AGAIN:-0}" = 1 ]; then run_workload; run_workload; fi
+# BENCH_FILL=MIB: fill the page cache with that much of a scratch file first, so the drop below frees
+# that much memory the VM has not yet handed back to its host (docs/performance.md, "Cold runs and
+# the VM's free page reporting").
+if [ "${BENCH_FILL:-0}" -gt 0 ]; then
+  fill="$WORK/fill.bin"
+  [ "$(stat -c %s "$fill" 2>/dev/null || echo 0)" -ge $((BENCH_FILL * 1048576)) ] \
+    || head -c $((BENCH_FILL * 1048576)) /dev/zero >"$fill"
+  head -c $((BENCH_FILL * 1048576)) "$fill" >/dev/null
+fi
 # Dropped once the daemon is up, right before the workload (see bench/mount.sh, start).
 sync; echo 3 >/proc/sys/vm/drop_caches
 
@@ -81,18 +90,18 @@ sync; echo 3 >/proc/sys/vm/drop_caches
 dev_stat="/sys/class/block/$(basename "$(df --output=source "$WORK" | tail -1)")/stat"
 # Read requests completed, and the milliseconds the device was busy (fields 1 and 10).
 disk_reads() { if [ -r "$dev_stat" ]; then awk '{print $1, $10}' "$dev_stat"; else echo 0 0; fi; }
-sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15}' /proc/$pid/stat) $(disk_reads) $(date +%s%N)"; }
+sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15, $10}' /proc/$pid/stat) $(disk_reads) $(date +%s%N)"; }
 perf_pid=""
 if [ -n "${BENCH_PERF:-}" ]; then
   perf record -q -C "$CPU" -F 4999 -o "$BENCH_PERF" 2>/dev/null &
   perf_pid=$!
   sleep 1   # perf's own start-up outside the measurement
 fi
-read -r r0 c0 u0 s0 d0 b0 t0 < <(sample)
+read -r r0 c0 u0 s0 f0 d0 b0 t0 < <(sample)
 run_workload
-read -r r1 c1 u1 s1 d1 b1 t1 < <(sample)
+read -r r1 c1 u1 s1 f1 d1 b1 t1 < <(sample)
 [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 tick=$(getconf CLK_TCK)
 echo "$system $workload $*: $(( (t1 - t0) / 1000000 )) ms wall, CPU user $(( (u1 - u0) * 1000 / tick )) ms" \
-  "system $(( (s1 - s0) * 1000 / tick )) ms, read from disk $(( (r1 - r0) / 1048576 )) MiB in $((d1 - d0)) device reads (all processes; device busy $((b1 - b0)) ms)," \
+  "system $(( (s1 - s0) * 1000 / tick )) ms, $((f1 - f0)) minor faults, read from disk $(( (r1 - r0) / 1048576 )) MiB in $((d1 - d0)) device reads (all processes; device busy $((b1 - b0)) ms)," \
   "read by syscalls $(( (c1 - c0) / 1048576 )) MiB, load $(cut -d' ' -f1 /proc/loadavg)"

@@ -313,7 +313,7 @@ final class Pack implements PackSource {
         return direct.refused();
     }
 
-    /** Reads the payload at {@code location} through the page cache into native memory. */
+    /** Reads the payload at {@code location} through the page cache into {@code dst} (native or heap memory). */
     @Override
     public void readPayloadInto(Location location, MemorySegment dst) throws IOException {
         checkBounds(location);

@@ -27,7 +27,7 @@ sealed interface PackSource permits Pack, PackWriter {
         System.arraycopy(payload, 0, dst, 0, payload.length);
     }
 
-    /** {@link #readPayload} into native memory {@code dst[0, length)}, which must be large enough. */
+    /** {@link #readPayload} into {@code dst[0, length)} (native or heap memory), which must be large enough. */
     default void readPayloadInto(Location location, MemorySegment dst) throws IOException {
         byte[] payload = readPayload(location);
         MemorySegment.copy(MemorySegment.ofArray(payload), 0, dst, 0, payload.length);

@@ -131,6 +131,17 @@ final class PackStore {
     }
 
     /**
+     * {@link #readVerified} into {@code dst}, exactly the payload's length (heap or native memory);
+     * on a failed check its content is undefined.
+     */
+    void readVerifiedInto(Location location, MemorySegment dst) throws IOException {
+        location.source().readPayloadInto(location, dst);
+        if (!intact(location, dst)) {
+            throw corrupted(location);
+        }
+    }
+
+    /**
      * The payload checked against its digest whatever the index records, and against the CRC32C
      * too if it records one: for {@code verify}, which must find an index entry that disagrees
      * with intact bytes as well as damaged bytes.

@@ -413,6 +413,60 @@ class LocalStoreTest {
     }
 
     @Test
+    void readsThatTakeWholeChunksGetThemStraightIntoTheirBufferAndACorruptedOneLeavesTheBufferWhereItWas() throws IOException {
+        byte[] data = randomBytes(21, 1_000_000);
+        byte[] small = randomBytes(22, 3000);
+        B3Digest d;
+        B3Digest s;
+        List<ChunkMeta> chunks;
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            d = put(store, data);
+            s = put(store, small);
+            chunks = store.blobs().chunks(d).orElseThrow();
+            assertThat(chunks).hasSizeBetween(2, 12); // a short blob: no stream slots, no direct stream
+            for (ByteBuffer dst : List.of(ByteBuffer.allocate(data.length), ByteBuffer.allocateDirect(data.length),
+                    ByteBuffer.wrap(new byte[data.length + 9]).position(9).slice())) {
+                try (var reader = (LocalBlobReader) store.blobs().open(d).orElseThrow()) {
+                    assertThat(reader.read(0, dst)).isEqualTo(data.length);
+                    byte[] got = new byte[data.length];
+                    dst.flip().get(got);
+                    assertThat(got).isEqualTo(data);
+                    assertThat(reader.loadedChunks()).isEqualTo(chunks.size());
+                    assertThat(reader.lastChunkRead()).as("no chunk was loaded into an array of its own").isNull();
+                    // A read that takes part of a chunk still goes through one, which stays for the next read.
+                    assertRange(reader, data, chunks.getFirst().size() - 100, 200);
+                    assertThat(reader.lastChunkRead()).isNotNull();
+                }
+            }
+        }
+        Location second = null;
+        Location smallChunk = null;
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            Pack pack = Pack.open(index);
+            second = second != null ? second : pack.find(PackFormat.Key.of(chunks.get(1).digest()), ObjectKind.CHUNK, chunks.get(1).digest());
+            smallChunk = smallChunk != null ? smallChunk : pack.find(PackFormat.Key.of(s), ObjectKind.CHUNK, s);
+        }
+        flipByte(((Pack) second.source()).packPath(), second.offset() + second.length() - 1);
+        flipByte(((Pack) smallChunk.source()).packPath(), smallChunk.offset());
+
+        try (LocalStore local = open(); Store store = local.asStore();
+                BlobReader r = store.blobs().open(d).orElseThrow(); BlobReader sr = store.blobs().open(s).orElseThrow()) {
+            long at = chunks.getFirst().size();
+            ByteBuffer dst = ByteBuffer.allocate((int) chunks.get(1).size());
+            assertThatThrownBy(() -> r.read(at, dst)).isInstanceOf(CorruptedDataException.class)
+                    .hasMessageContaining(chunks.get(1).digest().toString());
+            assertThat(dst.position()).isZero();
+            ByteBuffer whole = ByteBuffer.allocate(8192);
+            assertThatThrownBy(() -> sr.read(0, whole)).isInstanceOf(CorruptedDataException.class)
+                    .hasMessageContaining(s.toString());
+            assertThat(whole.position()).isZero();
+            // The chunk before still reads whole, and the damaged one keeps failing: never wrong bytes.
+            assertRange(r, data, 0, (int) at);
+            assertThatThrownBy(() -> r.read(at, ByteBuffer.allocate(dst.capacity()))).isInstanceOf(CorruptedDataException.class);
+        }
+    }
+
+    @Test
     void corruptedDirectoryIsAnErrorAndVerifyReportsIt() throws IOException {
         Directory d = castore.service.DirectoryServiceContract.leaf("a", "b", "c");
         try (LocalStore local = open(); Store store = local.asStore()) {
