@@ -14,6 +14,8 @@
 #   e.g. bench/mount-probe.sh castore pread --no-cache-push
 # BENCH_SETTLE=SECONDS (default 0): wait that long after mounting before dropping the caches (a mount
 # that was idle a while: castore's warm-up has run; compare with the mount option --no-warm-up).
+# BENCH_FILL=MIB (default 0): read that much of a scratch file ($BENCH_DIR/fill.bin, made once) into the
+# page cache before the drop, so the drop frees that much memory the VM has not handed back to its host.
 # BENCH_AGAIN=1: run the workload twice before dropping the caches (cold-again: the mount has served it before).
 # BENCH_STORE=ADDRESS (default $BENCH_DIR/store): the store castore mounts, e.g.
 # 'local:///var/tmp/castore-bench/store?direct-reads=false' for the page-cache read path.

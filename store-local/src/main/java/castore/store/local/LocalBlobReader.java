@@ -131,12 +131,13 @@ final class LocalBlobReader extends ChunkedBlobReader {
             if (stream >= 0 && (direct == null || established)) {
                 announceAhead(stream, index);
             }
-            if (stream >= 0 && longBlob) {
-                return loadIntoStreamSlot(index, within, dst);
+            // A read that takes the whole chunk needs neither a slot nor an array (the daemon
+            // sends a stream chunk by chunk, each read into the message it goes out in).
+            if (within == 0 && dst.remaining() >= chunks().get(index).size()) {
+                return loadInto(index, dst);
             }
-            int size = (int) chunks().get(index).size();
-            return within == 0 && dst.remaining() >= size
-                    ? loadInto(index, dst)
+            return stream >= 0 && longBlob
+                    ? loadIntoStreamSlot(index, within, dst)
                     : copyFrom(index, load(index), within, dst);
         }
     }
