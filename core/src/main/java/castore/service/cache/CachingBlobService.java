@@ -82,6 +82,8 @@ public final class CachingBlobService implements BlobService {
     private final AtomicInteger lanes = new AtomicInteger();
     private final AtomicLong slotLoads = new AtomicLong();
     private final AtomicLong cachedLoads = new AtomicLong();
+    /** Chunks read from disk straight into a reader's buffer ({@code Reader.copyWholeFromDisk}). */
+    private final AtomicLong wholeReads = new AtomicLong();
     /** Slots per streaming reader: {@link #SLOTS}, fewer in tests that make readers race for them. */
     private final int slotCount;
     /** O_DIRECT read-ahead from the disk tier for streaming readers; null without a disk tier or O_DIRECT. */
@@ -144,6 +146,10 @@ public final class CachingBlobService implements BlobService {
     }
 
     /** Chunks a reader loaded from the cache (the disk tier, or memory when another load raced it there): hits of neither its memory nor its own chunks. */
+    long wholeReads() {
+        return wholeReads.get();
+    }
+
     long cachedLoads() {
         return cachedLoads.get();
     }
@@ -204,6 +210,13 @@ public final class CachingBlobService implements BlobService {
     @Override
     public Optional<BlobReader> open(B3Digest digest, long size) throws IOException {
         fetchWholeIfSmall(digest, size);
+        // A blob held as a chunk of its own, of the size the caller's verified node gives: that
+        // chunk is its list, known without reading it. {@link #chunks} reads and checks the whole
+        // chunk to learn its size, and a warm tree read did that at every open (370 MB read into
+        // arrays before the reads proper). The read checks it; a copy that fails is fetched again.
+        if (size > 0 && chunks.heldWeight(digest) == size) {
+            return Optional.of(new Reader(digest, List.of(new ChunkMeta(digest, size))));
+        }
         return open(digest);
     }
 
@@ -650,7 +663,31 @@ public final class CachingBlobService implements BlobService {
                     }
                 }
             }
-            return super.copyChunk(index, within, dst);
+            int n = copyWholeFromDisk(index, within, dst);
+            return n >= 0 ? n : super.copyChunk(index, within, dst);
+        }
+
+        /**
+         * A read that takes all of chunk {@code index} (a small file read whole, the common case
+         * in a tree) while the chunk is only on disk and the list is known bound: read straight
+         * into the caller's buffer and checked there, with no array of its own and past the
+         * memory tier (the kernel's page cache keeps what a mount serves: a tree read filled the
+         * tier with arrays the JVM then carried to its old generation). -1 if it is not such a
+         * read or the disk does not give the chunk intact; the usual path then fetches it.
+         */
+        private int copyWholeFromDisk(int index, int within, ByteBuffer dst) throws IOException {
+            long size = chunks().get(index).size();
+            if (within != 0 || dst.remaining() < size || !dst.hasArray() || !onDisk || wholeBlob != null || wrongList
+                    || !onlyOnDisk(index)) {
+                return -1;
+            }
+            int length = (int) size;
+            if (!chunks.readFromDiskInto(chunks().get(index).digest(), dst.array(), dst.arrayOffset() + dst.position(), length)) {
+                return -1;
+            }
+            wholeReads.incrementAndGet();
+            dst.position(dst.position() + length);
+            return length;
         }
 
         /**
@@ -1291,8 +1328,8 @@ public final class CachingBlobService implements BlobService {
         }
 
         @Override
-        public boolean verifies(B3Digest key, byte[] bytes, int length) {
-            return Blake3.digest(bytes, 0, length).equals(key);
+        public boolean verifies(B3Digest key, byte[] bytes, int from, int length) {
+            return Blake3.digest(bytes, from, length).equals(key);
         }
 
         @Override

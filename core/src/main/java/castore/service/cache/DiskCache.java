@@ -15,6 +15,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -132,22 +133,27 @@ public final class DiskCache implements AutoCloseable {
 
         /** Reads {@code dst[0, length)} from {@code offset}; false if the file ends first. */
         boolean readFully(byte[] dst, int length, long offset) throws IOException {
-            if (appender != null) {
-                DirectAppender.Pending pending = appender.read(MemorySegment.ofArray(dst).asSlice(0, length), offset);
-                if (pending != null) {
-                    return pending.available() == length && (pending.fromFile() == 0 || readFileFully(dst, (int) pending.fromFile(), offset));
-                }
-            }
-            return readFileFully(dst, length, offset);
+            return readFully(dst, 0, length, offset);
         }
 
-        private boolean readFileFully(byte[] dst, int length, long offset) throws IOException {
-            if (file != null) {
-                return file.readFully(dst, 0, length, offset);
+        /** Reads {@code dst[at, at + length)} from {@code offset}; false if the file ends first. */
+        boolean readFully(byte[] dst, int at, int length, long offset) throws IOException {
+            if (appender != null) {
+                DirectAppender.Pending pending = appender.read(MemorySegment.ofArray(dst).asSlice(at, length), offset);
+                if (pending != null) {
+                    return pending.available() == length && (pending.fromFile() == 0 || readFileFully(dst, at, (int) pending.fromFile(), offset));
+                }
             }
-            ByteBuffer buffer = ByteBuffer.wrap(dst, 0, length);
+            return readFileFully(dst, at, length, offset);
+        }
+
+        private boolean readFileFully(byte[] dst, int at, int length, long offset) throws IOException {
+            if (file != null) {
+                return file.readFully(dst, at, length, offset);
+            }
+            ByteBuffer buffer = ByteBuffer.wrap(dst, at, length);
             while (buffer.hasRemaining()) {
-                if (channel.read(buffer, offset + buffer.position()) < 0) {
+                if (channel.read(buffer, offset + buffer.position() - at) < 0) {
                     return false;
                 }
             }
@@ -420,7 +426,7 @@ public final class DiskCache implements AutoCloseable {
             return Optional.empty();
         }
         byte[] bytes = new byte[at.length()];
-        return readAt(kind, key, at, bytes) ? Optional.of(bytes) : Optional.empty();
+        return readAt(kind, key, at, bytes, 0) ? Optional.of(bytes) : Optional.empty();
     }
 
     /**
@@ -429,15 +435,20 @@ public final class DiskCache implements AutoCloseable {
      * length (which a caller that knows the length would find corrupted), or as {@link #read}.
      */
     public boolean readInto(String kind, B3Digest key, byte[] dst, int length) throws IOException {
-        Location at = index(kind).get(key);
-        return at != null && at.length() == length && length <= dst.length && readAt(kind, key, at, dst);
+        return readInto(kind, key, dst, 0, length);
     }
 
-    /** Reads {@code dst[0, at.length)}; a segment gone or cut short forgets the entry and is a miss. */
-    private boolean readAt(String kind, B3Digest key, Location at, byte[] dst) {
+    /** {@link #readInto(String, B3Digest, byte[], int)} into {@code dst[from, from + length)}. */
+    public boolean readInto(String kind, B3Digest key, byte[] dst, int from, int length) throws IOException {
+        Location at = index(kind).get(key);
+        return at != null && at.length() == length && from >= 0 && length <= dst.length - from && readAt(kind, key, at, dst, from);
+    }
+
+    /** Reads {@code dst[from, from + at.length)}; a segment gone or cut short forgets the entry and is a miss. */
+    private boolean readAt(String kind, B3Digest key, Location at, byte[] dst, int from) {
         boolean complete;
         try {
-            complete = !at.segment().deleted && at.segment().readFully(dst, at.length(), at.offset());
+            complete = !at.segment().deleted && at.segment().readFully(dst, from, at.length(), at.offset());
         } catch (IOException closedOrGone) {
             complete = false;
         }
@@ -446,7 +457,7 @@ public final class DiskCache implements AutoCloseable {
             return false;
         }
         if (at.segment().sequence < promoteBelow) {
-            promote(kind, key, at, dst);
+            promote(kind, key, at, from == 0 ? dst : Arrays.copyOfRange(dst, from, from + at.length()));
         }
         return true;
     }

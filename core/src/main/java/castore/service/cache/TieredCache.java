@@ -35,10 +35,10 @@ final class TieredCache<T> {
             return decodeVerified(key, bytes);
         }
 
-        /** Whether {@code bytes[0, length)} decode to a value that matches {@code key}. */
-        default boolean verifies(B3Digest key, byte[] bytes, int length) {
+        /** Whether {@code bytes[from, from + length)} decode to a value that matches {@code key}. */
+        default boolean verifies(B3Digest key, byte[] bytes, int from, int length) {
             try {
-                decodeVerified(key, Arrays.copyOf(bytes, length));
+                decodeVerified(key, Arrays.copyOfRange(bytes, from, from + length));
                 return true;
             } catch (CorruptedDataException | RuntimeException corrupted) {
                 return false;
@@ -112,11 +112,16 @@ final class TieredCache<T> {
      * (then deleted, as by {@link #get}); {@code dst} then holds anything.
      */
     boolean readFromDiskInto(B3Digest key, byte[] dst, int length) throws IOException {
+        return readFromDiskInto(key, dst, 0, length);
+    }
+
+    /** {@link #readFromDiskInto(B3Digest, byte[], int)} into {@code dst[from, from + length)}. */
+    boolean readFromDiskInto(B3Digest key, byte[] dst, int from, int length) throws IOException {
         DiskCache.Location place = disk == null ? null : disk.place(kind, key);
-        if (place == null || !disk.readInto(kind, key, dst, length)) {
+        if (place == null || !disk.readInto(kind, key, dst, from, length)) {
             return false;
         }
-        if (!place.crcMatches(MemorySegment.ofArray(dst).asSlice(0, length)) && !codec.verifies(key, dst, length)) {
+        if (!place.crcMatches(MemorySegment.ofArray(dst).asSlice(from, length)) && !codec.verifies(key, dst, from, length)) {
             disk.deleteIfStill(kind, key, place);
             corruptedDropped++;
             return false;
@@ -198,6 +203,21 @@ final class TieredCache<T> {
         synchronized (memory) {
             return Optional.ofNullable(memory.get(key));
         }
+    }
+
+    /**
+     * The weight ({@link Codec#weight}) of the value held for {@code key} in memory, else the
+     * length of its disk copy, neither read nor verified; -1 if neither tier holds it.
+     */
+    long heldWeight(B3Digest key) {
+        synchronized (memory) {
+            T value = memory.get(key);
+            if (value != null) {
+                return codec.weight(value);
+            }
+        }
+        DiskCache.Location at = disk == null ? null : disk.place(kind, key);
+        return at == null ? -1 : at.length();
     }
 
     /** Records a use of a value found by {@link #peekMemory}. */

@@ -131,6 +131,38 @@ class CachingServicesTest {
     }
 
     @Test
+    void aWarmOneChunkBlobOpenedWithItsSizeIsNotReadToBeOpenedAndADamagedCopyIsFetchedAgain() throws IOException {
+        byte[] data = random(5000, 42);
+        B3Digest digest = remote.add(data);
+        try (Store store = cached(config(dir, 1L << 30, 0));
+             BlobReader r = store.blobs().open(digest, data.length).orElseThrow()) {
+            assertThat(readAll(r)).isEqualTo(data);
+        }
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest, data.length).orElseThrow()) {
+                assertThat(blobs.inMemory(digest)).as("opening read nothing into the memory tier").isFalse();
+                assertThat(readAll(r)).isEqualTo(data);
+            }
+            assertThat(blobs.wholeReads()).isEqualTo(1);
+            assertThat(blobs.inMemory(digest)).isFalse();
+            // A size other than the copy's takes the usual way, which reads the chunk and gives its real size.
+            try (BlobReader r = blobs.open(digest, data.length + 1).orElseThrow()) {
+                assertThat(r.size()).isEqualTo(data.length);
+            }
+        }
+        damage(CachingBlobService.CHUNKS, digest, bytes -> bytes[0] ^= 1);
+        remote.offline = false;
+        int before = remote.chunkReads.get();
+        try (Store store = cached(config(dir, 1L << 30, 0));
+             BlobReader r = store.blobs().open(digest, data.length).orElseThrow()) {
+            assertThat(readAll(r)).isEqualTo(data);
+        }
+        assertThat(remote.chunkReads.get() - before).as("the damaged copy, fetched again").isEqualTo(1);
+    }
+
+    @Test
     void concurrentOpensOfOneSmallBlobFetchItOnce() throws Exception {
         byte[] data = random(5000, 22);
         B3Digest digest = remote.add(data);
@@ -370,6 +402,37 @@ class CachingServicesTest {
             assertThat(readAll(store, digest)).isEqualTo(data);
             assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
         }
+    }
+
+    @Test
+    void aWarmReadThatTakesWholeChunksGetsThemStraightFromDiskPastTheMemoryTierAndADamagedOneIsRefetched() throws IOException {
+        byte[] data = random(3 * FakeRemote.CHUNK + 500, 41);
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> list = remote.lists.get(digest);
+        warmUp(digest, data);
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                // Into the middle of an array: the reply buffer a filesystem hands over may be a slice.
+                ByteBuffer dst = ByteBuffer.wrap(new byte[data.length + 7]).position(7).slice();
+                assertThat(r.read(0, dst)).isEqualTo(data.length);
+                assertThat(Arrays.copyOfRange(dst.array(), 7, 7 + data.length)).isEqualTo(data);
+                assertThat(((ChunkedBlobReader) r).lastChunkRead()).as("no chunk went through an array").isNull();
+            }
+            assertThat(blobs.wholeReads()).isEqualTo(list.size());
+            assertThat(blobs.cachedLoads()).isZero();
+            assertThat(list).noneMatch(c -> blobs.inMemory(c.digest()));
+        }
+        damage(CachingBlobService.CHUNKS, list.get(1).digest(), bytes -> bytes[7] ^= 1);
+        remote.offline = false;
+        int before = remote.chunkReads.get();
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(blobs.wholeReads()).isEqualTo(list.size() - 1);
+        }
+        assertThat(remote.chunkReads.get() - before).as("the damaged chunk, fetched again").isEqualTo(1);
     }
 
     @Test
