@@ -130,6 +130,37 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * A second mount over the cache a first one filled reads the whole tree from it, identical,
+     * with the daemon gone once the root is entered: small files are opened without a read and
+     * read from the cache's disk straight into the FUSE reply (docs/cache.md, "Warm small blobs").
+     */
+    @Test
+    void aSecondMountOverTheSameCacheReadsTheTreeFromItWithTheDaemonGone() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        String cache = tmp.resolve("cache").toString();
+        Process server = startUnixDaemon(socket);
+        Process mount = null;
+        try {
+            importTree(address, tree);
+            mount = startMount(address, mnt, List.of(), List.of("--cache", cache));
+            diff(tree, mnt.resolve("tree")); // fills the cache
+            stopMount(mount, mnt);
+            mount = startMount(address, mnt, List.of(), List.of("--cache", cache, "--root-ttl", "1h"));
+            assertThat(Files.isDirectory(mnt.resolve("tree"))).isTrue();
+            server.destroy();
+            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            diff(tree, mnt.resolve("tree")); // every byte from the cache
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+        }
+    }
+
+    /**
      * A root in use is kept fresh in the background: re-pointed on the daemon, the mount shows
      * its new content within the root TTL (and never the old one again); removed, it is gone.
      */
@@ -383,7 +414,6 @@ class RemoteEndToEndTest {
         }
     }
 
-    /** {@code castore daemon} serving tmp/store on the Unix socket {@code socket}, once the socket is there. */
     /**
      * {@code castore roots}, tried up to 5 times: a server just (re)started answers its first call
      * slowly, and on a busy machine that can outlast the mount's 5 s timeout. The tests after a
@@ -397,6 +427,7 @@ class RemoteEndToEndTest {
         return result;
     }
 
+    /** {@code castore daemon} serving tmp/store on the Unix socket {@code socket}, once the socket is there. */
     private Process startUnixDaemon(Path socket) throws Exception {
         return startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(), "--listen", "unix://" + socket),
                 () -> Files.exists(socket));

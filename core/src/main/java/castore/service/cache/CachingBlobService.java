@@ -145,11 +145,12 @@ public final class CachingBlobService implements BlobService {
         return slotLoads.get();
     }
 
-    /** Chunks a reader loaded from the cache (the disk tier, or memory when another load raced it there): hits of neither its memory nor its own chunks. */
+    /** Chunks read from disk straight into a reader's buffer (for tests). */
     long wholeReads() {
         return wholeReads.get();
     }
 
+    /** Chunks a reader loaded from the cache (the disk tier, or memory when another load raced it there): hits of neither its memory nor its own chunks. */
     long cachedLoads() {
         return cachedLoads.get();
     }
