@@ -25,7 +25,7 @@ tick=$(getconf CLK_TCK)
 for _ in $(seq "${BENCH_ROUNDS:-3}"); do
   for mode in warm-up --no-warm-up; do
     args=(); [ "$mode" = --no-warm-up ] && args=(--no-warm-up)
-    coproc IDLE { CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}" exec taskset -c "$CPU" \
+    coproc IDLE { CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2${CASTORE_JAVA_OPTS:+ $CASTORE_JAVA_OPTS}" exec taskset -c "$CPU" \
       "$ROOT/castore" mount "${args[@]}" --store "$WORK/store" "$M" 2>&1; }
     pid=$!
     line=""

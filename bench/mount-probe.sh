@@ -60,7 +60,7 @@ run_workload() {
 
 case "$system" in
   castore)
-    coproc PROBE { CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}" exec taskset -c "$CPU" \
+    coproc PROBE { CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2${CASTORE_JAVA_OPTS:+ $CASTORE_JAVA_OPTS}" exec taskset -c "$CPU" \
       "$ROOT/castore" mount "$@" --store "${BENCH_STORE:-$WORK/store}" "$M" 2>&1; }
     pid=$!
     line=""

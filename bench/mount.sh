@@ -49,7 +49,7 @@ mkdir -p "$WORK"/{bin,mnt/castore,mnt/squash}
 CORPUS="$WORK/corpus"
 STORE="$WORK/store"
 IMAGE="$WORK/corpus.sqsh"
-export CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}"
+export CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2${CASTORE_JAVA_OPTS:+ $CASTORE_JAVA_OPTS}"
 CASTORE="$ROOT/castore"
 PIN=(taskset -c "$CPU")
 BIG_BYTES=1073741824

@@ -101,7 +101,7 @@ mount_bench() {
     local files=$1 big_mib=$2
     [ "$(id -u)" = 0 ] || { echo "remote.sh mount: needs root (drop_caches and mounts)" >&2; exit 1; }
     WORK="$work" BIG_BYTES=$((big_mib * 1048576)) PIN=(taskset -c "${BENCH_CPU:-0}") THREADS=4
-    export CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}"
+    export CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2${CASTORE_JAVA_OPTS:+ $CASTORE_JAVA_OPTS}"
     local cold_runs=${BENCH_COLD:-2} warm_runs=${BENCH_WARM:-3}
     local workloads; read -r -a workloads <<<"${BENCH_WORKLOADS:-walk lstat read seq-random pread par4}"
     . bench/lib-mount.sh

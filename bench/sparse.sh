@@ -23,7 +23,7 @@ CASTORE="$ROOT/castore"
 for tool in squashfuse_ll mksquashfs gcc taskset openssl; do
   command -v "$tool" >/dev/null || { echo "sparse.sh: needs $tool (apt-get install squashfuse squashfs-tools gcc openssl util-linux)" >&2; exit 1; }
 done
-export CASTORE_JAVA_OPTS="${CASTORE_JAVA_OPTS:--XX:ActiveProcessorCount=2}"
+export CASTORE_JAVA_OPTS="-XX:ActiveProcessorCount=2${CASTORE_JAVA_OPTS:+ $CASTORE_JAVA_OPTS}"
 mkdir -p "$WORK/bin" "$WORK/mnt/castore" "$WORK/mnt/remote" "$WORK/mnt/squash"
 . "$ROOT/bench/lib-mount.sh"
 build_clients
