@@ -23,11 +23,15 @@
 # Env: REMOTE (grpc, the default, or s3: the remote store of cold and warm runs), BENCH_DIR (default /var/tmp/castore-remote-probe), BENCH_CPU (default 0: the mount and the
 # readers are pinned to it, the daemon is not), CASTORE (the launcher to mount with, default this
 # checkout's ./castore: another checkout's measures another build), WARMUP=1 (cold only: read the
-# first file, then measure a second one: a warm JVM on a cold cache), CASTORE_JAVA_OPTS (added to
+# first file, then measure a second one: a warm JVM on a cold cache; WARMUP_MIB=N reads only its first
+# N MiB), BENCH_DAEMON_WARM=1 (cold and warm: read the daemon's store into the page cache after the
+# drop, so the daemon's disk reads are out of the measurement), BENCH_THREADS=1 (also print the
+# mount's CPU during the workload per thread name), CASTORE_JAVA_OPTS (added to
 # -XX:ActiveProcessorCount=2, as bench/remote.sh does), MOUNT_ARGS (more `castore mount` options),
 # BENCH_SETTLE=SECONDS (default 0: wait that long after the first stat, before the workload, so
 # the mount's warm-up, which starts after 1 s idle, has run),
-# BENCH_PERF=FILE (also `perf record -g -C $BENCH_CPU` the workload into FILE; add
+# BENCH_PERF=FILE (also `perf record -g -C $BENCH_CPU` the workload into FILE; BENCH_PERF_EVENT=EVENT
+# records that event instead of CPU samples, e.g. page-faults: who touches fresh memory; add
 # -XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit -XX:+PreserveFramePointer to CASTORE_JAVA_OPTS
 # for JIT symbols).
 set -euo pipefail
@@ -152,9 +156,11 @@ run)
   first_stat_us=$(( ($(date +%s%N) - ready) / 1000 ))
   sleep "${BENCH_SETTLE:-0}"   # a mount left idle that long: its warm-up has run
   sync; echo 3 >/proc/sys/vm/drop_caches   # right before the workload: see bench/mount.sh, start
+  # BENCH_DAEMON_WARM=1: the daemon's store back in the page cache, so its disk is out of the picture.
+  if [ -n "${BENCH_DAEMON_WARM:-}" ]; then find "$W/daemon-store" -type f -exec cat {} + >/dev/null; fi
   file="$M/big/random.bin"
   if [ -n "${WARMUP:-}" ] && [ "$mode" = cold ]; then
-    taskset -c "$CPU" "$W/bin/fsbench" range "$file" 0 "$GiB" >/dev/null
+    taskset -c "$CPU" "$W/bin/fsbench" range "$file" 0 "$(( ${WARMUP_MIB:-1024} << 20 ))" >/dev/null
     file="$M/big2/random.bin"
     sync; echo 1 >/proc/sys/vm/drop_caches
   fi
@@ -166,10 +172,16 @@ run)
   disk_reads() { if [ -r "$dev_stat" ]; then awk '{print $1}' "$dev_stat"; else echo 0; fi; }
   perf_pid=""
   if [ -n "${BENCH_PERF:-}" ]; then
-    perf record -q -g -C "$CPU" -F 1999 -o "$BENCH_PERF" 2>/dev/null &
+    if [ -n "${BENCH_PERF_EVENT:-}" ]; then sampling=(-e "$BENCH_PERF_EVENT" -c 1); else sampling=(-F 1999); fi
+    perf record -q -g -C "$CPU" "${sampling[@]}" -o "$BENCH_PERF" 2>/dev/null &
     perf_pid=$!
     sleep 1   # perf's own start-up outside the measurement
   fi
+  # CPU ticks of each of the mount's threads, by name with digits dropped (BENCH_THREADS=1 prints them).
+  thread_ticks() { for t in /proc/"$1"/task/*; do
+      awk '{ sub(/^[0-9]+ \(/, ""); sub(/\) .*/, "", $0) } 1' "$t/stat" 2>/dev/null | sed 's/[0-9#]*$//' | tr ' ' '_'
+      awk '{ n = split($0, f, ") "); split(f[n], g, " "); print g[12] + g[13] }' "$t/stat" 2>/dev/null; done | paste - - ; }
+  [ -n "${BENCH_THREADS:-}" ] && thread_ticks "$pid" >"$W/threads.before"
   m0=$(cpu "$pid") d0=$(cpu "$daemon") s0=$(sys "$pid") f0=$(faults "$pid") r0=$(disk_reads) t0=$(date +%s%N)
   readers=()
   case "$workload" in
@@ -185,6 +197,7 @@ run)
            entries=$(tr -cd '\0' <"$W/entries.list" | wc -c) ;;
     *) echo "unknown workload $workload" >&2; exit 2 ;;
   esac
+  [ -n "${BENCH_THREADS:-}" ] && thread_ticks "$pid" >"$W/threads.after"
   t1=$(date +%s%N) m1=$(cpu "$pid") d1=$(cpu "$daemon") s1=$(sys "$pid") f1=$(faults "$pid") r1=$(disk_reads)
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
   tick=$(getconf CLK_TCK) ms=$(( (t1 - t0) / 1000000 ))
@@ -192,7 +205,12 @@ run)
       else if (w == "walk" || w == "lstat") printf "%d entries", n; else if (w == "read") printf "%d files", n; else printf "%.0f MB/s", 1073.741824 / ms * 1000 }')
   echo "${REMOTE:+$REMOTE }$mode${WARMUP:+ (warm JVM)} $workload: $rate ($ms ms), mount CPU $(( (m1 - m0) * 1000 / tick )) ms (system $(( (s1 - s0) * 1000 / tick )), $((f1 - f0)) minor faults)," \
     "daemon CPU $(( (d1 - d0) * 1000 / tick )) ms, $((r1 - r0)) device reads; ready line $(( (ready - launched) / 1000000 )) ms," \
-    "first stat $first_stat_us us; load $(cut -d' ' -f1 /proc/loadavg)" ;;
+    "first stat $first_stat_us us; load $(cut -d' ' -f1 /proc/loadavg)"
+  if [ -n "${BENCH_THREADS:-}" ]; then
+    awk -v tick="$(getconf CLK_TCK)" 'FNR == NR { before[$1] += $2; next } { after[$1] += $2 }
+        END { for (n in after) if (after[n] - before[n] > 0) printf "  %-28s %6d ms\n", n, (after[n] - before[n]) * 1000 / tick }' \
+        "$W/threads.before" "$W/threads.after" | sort -k2 -n -r
+  fi ;;
 *)
   echo "usage: bench/remote-probe.sh setup | setup-s3 | add-tree DIR | run cold|warm|local [seq|par4|pread|walk|read|lstat] | daemon-cpu [RUNS] | stop" >&2; exit 2 ;;
 esac
