@@ -321,6 +321,15 @@ class DiskCacheTest {
             assertThat(cache.readInto(CHUNKS, key(v), new byte[v.length - 1], v.length)).isFalse();
             assertThat(cache.readInto(CHUNKS, key(bytes(3000, 19)), dst, v.length)).isFalse();
             assertThat(cache.readInto(CachingDirectoryService.DIRECTORIES, key(v), dst, v.length)).isFalse();
+            // At an offset (a reply buffer's slice): only dst[from, from + length) is written, and it must fit.
+            byte[] around = new byte[v.length + 20];
+            Arrays.fill(around, (byte) 0x55);
+            assertThat(cache.readInto(CHUNKS, key(v), around, 13, v.length)).isTrue();
+            assertThat(Arrays.copyOfRange(around, 13, 13 + v.length)).isEqualTo(v);
+            assertThat(Arrays.copyOf(around, 13)).containsOnly((byte) 0x55);
+            assertThat(Arrays.copyOfRange(around, 13 + v.length, around.length)).containsOnly((byte) 0x55);
+            assertThat(cache.readInto(CHUNKS, key(v), new byte[v.length + 20], 21, v.length)).isFalse();
+            assertThat(cache.readInto(CHUNKS, key(v), new byte[v.length + 20], -1, v.length)).isFalse();
             cache.willNeed(CHUNKS, key(v)); // a hint: nothing to see but that it does not fail
             cache.willNeed(CHUNKS, key(bytes(3000, 19)));
         }
