@@ -79,18 +79,7 @@ public final class ChunkSlots {
      * copies from it as {@link #copy} does; -1 if the loader could not (the slot is left empty).
      */
     public int load(int index, int length, int within, ByteBuffer dst, Loader loader) throws IOException {
-        Slot[] all = slots;
-        if (all == null) {
-            synchronized (this) {
-                all = slots;
-                if (all == null) {
-                    all = new Slot[count];
-                    Arrays.setAll(all, i -> new Slot());
-                    slots = all;
-                }
-            }
-        }
-        Slot slot = all[Math.floorMod(next.getAndIncrement(), count)];
+        Slot slot = oldest();
         long stamp = slot.lock.writeLock();
         try {
             slot.index = -1;
@@ -107,5 +96,60 @@ public final class ChunkSlots {
         } finally {
             slot.lock.unlockWrite(stamp);
         }
+    }
+
+    /**
+     * Makes {@code buffer}, whose first bytes are the verified chunk {@code index}, the oldest
+     * slot's buffer, and returns the one it held (null if none) for the caller to reuse: a reader
+     * that was copying from that one meanwhile finds it overwritten, as after a {@link #load}.
+     * The caller must not write {@code buffer} again before it comes back from here.
+     */
+    public byte[] put(int index, byte[] buffer) {
+        Slot slot = oldest();
+        long stamp = slot.lock.writeLock();
+        try {
+            byte[] old = slot.buffer;
+            slot.buffer = buffer;
+            slot.index = index;
+            return old.length == 0 ? null : old;
+        } finally {
+            slot.lock.unlockWrite(stamp);
+        }
+    }
+
+    /**
+     * Empties every slot, so that their arrays can go (a reader copying from one meanwhile finds
+     * it overwritten); later loads and puts fill them again.
+     */
+    public void clear() {
+        Slot[] all = slots;
+        if (all == null) {
+            return;
+        }
+        for (Slot slot : all) {
+            long stamp = slot.lock.writeLock();
+            try {
+                slot.buffer = new byte[0];
+                slot.index = -1;
+            } finally {
+                slot.lock.unlockWrite(stamp);
+            }
+        }
+    }
+
+    /** The slot the next load or put takes (the slots are made at the first). */
+    private Slot oldest() {
+        Slot[] all = slots;
+        if (all == null) {
+            synchronized (this) {
+                all = slots;
+                if (all == null) {
+                    all = new Slot[count];
+                    Arrays.setAll(all, i -> new Slot());
+                    slots = all;
+                }
+            }
+        }
+        return all[Math.floorMod(next.getAndIncrement(), count)];
     }
 }

@@ -14,6 +14,20 @@ public interface ChunkStream extends AutoCloseable {
      */
     byte[] next() throws IOException;
 
+    /**
+     * As {@link #next}, but the chunk is the first (listed size) bytes of an array that may be
+     * longer and that the stream may fill again once the caller gives it back with
+     * {@link #recycle}; until then nothing writes to it. A caller that keeps chunks only briefly
+     * (a window over a sequential read) saves a new array per chunk.
+     */
+    default byte[] nextShared() throws IOException {
+        return next();
+    }
+
+    /** Gives back an array {@link #nextShared} returned, which nobody reads any more. */
+    default void recycle(byte[] array) {
+    }
+
     /** Passes over the next chunk unverified and unkept (the caller has it already). */
     void skip() throws IOException;
 
