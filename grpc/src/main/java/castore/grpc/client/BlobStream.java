@@ -35,24 +35,31 @@ final class BlobStream implements ChunkStream {
     private final Connection connection;
     private final B3Digest blob;
     private final List<ChunkMeta> chunks;
-    private final ClientCall<ReadBlobRequest, byte[]> call;
-    /** Messages (byte[]) as they arrive, then the call's closing Status. */
+    private final ClientCall<ReadBlobRequest, ReadMethod.Received> call;
+    /** Messages ({@link ReadMethod.Received}) as they arrive, then the call's closing Status. */
     private final BlockingQueue<Object> arrived = new LinkedBlockingQueue<>();
+    /** What messages are received into: arrays given back by {@link #recycle} and by this stream once it has taken a message apart. */
+    private final ArrayPool arrays;
     private int index;
     private long received;
+    /** The message being taken apart (null: none), its length and how much of it is taken. */
     private byte[] message;
+    private int messageLength;
     private int offset;
+    /** Whether the consumer takes shared arrays ({@link #nextShared}): only then are arrays given back to the pool. */
+    private boolean shared;
     private boolean ended;
 
     BlobStream(Connection connection, B3Digest blob, List<ChunkMeta> chunks) {
         this.connection = connection;
         this.blob = blob;
         this.chunks = chunks;
+        this.arrays = new ArrayPool(Math.toIntExact(chunks.stream().mapToLong(ChunkMeta::size).max().orElse(0)));
         // The callbacks run on the transport's thread and only queue what arrives.
-        this.call = connection.channel.newCall(ReadMethod.READ, connection.streamOptions().withExecutor(Runnable::run));
+        this.call = connection.channel.newCall(ReadMethod.into(arrays::take), connection.streamOptions().withExecutor(Runnable::run));
         call.start(new ClientCall.Listener<>() {
             @Override
-            public void onMessage(byte[] data) {
+            public void onMessage(ReadMethod.Received data) {
                 arrived.add(data);
             }
 
@@ -68,9 +75,41 @@ final class BlobStream implements ChunkStream {
 
     @Override
     public byte[] next() throws IOException {
+        int size = (int) current().size();
+        byte[] data = take(size, true, true);
+        if (data.length != size) { // a whole message in a longer array given back before
+            byte[] exact = java.util.Arrays.copyOf(data, size);
+            arrays.give(data);
+            data = exact;
+        }
+        return verified(data, size);
+    }
+
+    /**
+     * The next chunk, verified, as the first bytes of an array that may be longer: one of the
+     * arrays the messages arrive in, which the caller gives back with {@link #recycle} once
+     * nobody reads it any more (until then nothing writes to it).
+     */
+    @Override
+    public byte[] nextShared() throws IOException {
+        shared = true;
+        int size = (int) current().size();
+        return verified(take(size, true, false), size);
+    }
+
+    @Override
+    public void recycle(byte[] array) {
+        arrays.give(array);
+    }
+
+    /** Arrays messages were received into again after being given back (for tests). */
+    long arraysReused() {
+        return arrays.reused();
+    }
+
+    private byte[] verified(byte[] data, int size) throws IOException {
         ChunkMeta meta = current();
-        byte[] data = take((int) meta.size(), true);
-        if (!Blake3.digest(data).equals(meta.digest())) {
+        if (!Blake3.digest(data, 0, size).equals(meta.digest())) {
             throw fail(new CorruptedDataException("chunk " + meta.digest() + " (" + index + ") of blob " + blob + " from "
                     + connection.address + " does not match its digest"));
         }
@@ -80,7 +119,7 @@ final class BlobStream implements ChunkStream {
 
     @Override
     public void skip() throws IOException {
-        take((int) current().size(), false);
+        take((int) current().size(), false, false);
         index++;
     }
 
@@ -91,29 +130,39 @@ final class BlobStream implements ChunkStream {
         return chunks.get(index);
     }
 
-    /** The next {@code size} bytes of the stream; a message that is exactly the chunk is returned as is. */
-    private byte[] take(int size, boolean keep) throws IOException {
+    /**
+     * The next {@code size} bytes of the stream, as the first bytes of the array returned (null
+     * unless {@code keep}): a message that is exactly the chunk is returned as is (its array may be
+     * longer); else they are copied into a new array, {@code exact} or from the pool.
+     */
+    private byte[] take(int size, boolean keep, boolean exact) throws IOException {
         if (message == null) {
-            message = nextMessage();
+            nextMessage();
         }
-        if (offset == 0 && message.length == size) {
+        if (offset == 0 && messageLength == size) {
             byte[] whole = message;
             message = null;
-            return whole;
+            if (!keep && shared) {
+                arrays.give(whole);
+            }
+            return keep ? whole : null;
         }
-        byte[] data = keep ? new byte[size] : null;
+        byte[] data = keep ? (exact ? new byte[size] : arrays.take(size)) : null;
         int filled = 0;
         while (filled < size) {
             if (message == null) {
-                message = nextMessage();
+                nextMessage();
             }
-            int n = Math.min(size - filled, message.length - offset);
+            int n = Math.min(size - filled, messageLength - offset);
             if (keep) {
                 System.arraycopy(message, offset, data, filled, n);
             }
             filled += n;
             offset += n;
-            if (offset == message.length) {
+            if (offset == messageLength) {
+                if (shared) {
+                    arrays.give(message);
+                }
                 message = null;
                 offset = 0;
             }
@@ -121,7 +170,8 @@ final class BlobStream implements ChunkStream {
         return data;
     }
 
-    private byte[] nextMessage() throws IOException {
+    /** Makes the next non-empty message the current one. */
+    private void nextMessage() throws IOException {
         if (ended) {
             throw new IOException("read blob " + blob + " from " + connection.address + ": stream already failed");
         }
@@ -150,11 +200,14 @@ final class BlobStream implements ChunkStream {
                 }
                 throw Failures.of(status.asRuntimeException(), connection, "read blob " + blob);
             }
-            byte[] data = (byte[]) next;
+            var data = (ReadMethod.Received) next;
             call.request(1);
-            received += data.length;
-            if (data.length > 0) {
-                return data;
+            received += data.length();
+            if (data.length() > 0) {
+                message = data.array();
+                messageLength = data.length();
+                offset = 0;
+                return;
             }
         }
     }
@@ -166,6 +219,7 @@ final class BlobStream implements ChunkStream {
 
     @Override
     public void close() {
+        arrays.clear(); // what the consumer gives back after this is kept for nothing
         if (!ended) {
             ended = true;
             call.cancel("no longer needed", null);

@@ -1,0 +1,57 @@
+package castore.grpc.client;
+
+import java.util.ArrayDeque;
+
+/**
+ * Arrays one {@link BlobStream} receives its messages into, given back by its consumer once it
+ * has done with them. Until the first is given back, each array is new and exactly the size
+ * asked for (a consumer that never gives any back sees plain arrays). After that, new ones are
+ * made {@code sizeHint} long (the blob's largest chunk) if that is more, so that every array
+ * given back fits any later message; one given back that is too small for the message at hand
+ * is dropped.
+ */
+final class ArrayPool {
+    /** More than a stream has out at once beyond its consumer's (the messages asked for ahead). */
+    private static final int MAX_FREE = 64;
+
+    private final int sizeHint;
+    private final ArrayDeque<byte[]> free = new ArrayDeque<>();
+    private boolean recycling;
+    private boolean closed;
+    private long reused;
+
+    ArrayPool(int sizeHint) {
+        this.sizeHint = sizeHint;
+    }
+
+    /** An array of at least {@code length} bytes whose contents are undefined. */
+    synchronized byte[] take(int length) {
+        byte[] array;
+        while ((array = free.pollFirst()) != null) {
+            if (array.length >= length) {
+                reused++;
+                return array;
+            }
+        }
+        return new byte[recycling ? Math.max(length, sizeHint) : length];
+    }
+
+    /** {@code array}, which nobody reads or writes any more, for a later {@link #take}. */
+    synchronized void give(byte[] array) {
+        recycling = true;
+        if (!closed && free.size() < MAX_FREE) {
+            free.addLast(array);
+        }
+    }
+
+    /** Drops the arrays given back, and any given back later (the stream has ended). */
+    synchronized void clear() {
+        closed = true;
+        free.clear();
+    }
+
+    /** Arrays taken again after being given back (for tests). */
+    synchronized long reused() {
+        return reused;
+    }
+}
