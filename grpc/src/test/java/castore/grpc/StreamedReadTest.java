@@ -40,6 +40,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * A sequential read from a blob's start through the cache is one streamed Read of the blob
@@ -50,6 +52,17 @@ import org.junit.jupiter.api.io.TempDir;
 class StreamedReadTest {
     @TempDir
     Path dir;
+
+    /**
+     * A disk cache in {@code cache}; with {@code slots}, a memory tier so small that every blob
+     * here counts as large: its stream's pump keeps chunks in slots whose arrays it reuses.
+     */
+    static CacheConfig config(Path cache, boolean slots) {
+        return slots
+                ? new CacheConfig(Optional.of(cache), 1L << 30, 128 << 10, CacheConfig.DEFAULT_PREFETCH_PARALLELISM,
+                        CacheConfig.DEFAULT_READ_AHEAD)
+                : CacheConfig.onDisk(cache, 1L << 30);
+    }
 
     @Test
     void aSequentialReadFromTheStartIsOneReadOfTheBlob() throws Exception {
@@ -81,6 +94,98 @@ class StreamedReadTest {
             assertThat(blobs.blobOpens).hasValue(1);
             assertThat(blobs.chunkOpens).hasValue(0);
         }
+    }
+
+    @Test
+    void aLargeBlobStreamsThroughSlotsAndAReaderTheyHavePassedReadsItsChunkFromDisk() throws Exception {
+        var blobs = new ChunkingBlobService();
+        Store backing = new Store(blobs, new castore.service.memory.MemoryDirectoryService(), new castore.service.memory.MemoryRootService());
+        byte[] data = TestData.random(79, 24 << 20);
+        // A 1 MiB read-ahead: the pump's slots hold the last ~6 MiB of chunks it took.
+        var config = new CacheConfig(Optional.of(dir.resolve("cache")), 1L << 30, 128 << 10, CacheConfig.DEFAULT_PREFETCH_PARALLELISM, 1 << 20);
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir, backing, false);
+                Store cached = StoreCache.wrap(server.client(), config)) {
+            B3Digest digest = TestData.put(server.client().blobs(), data);
+            int chunks = blobs.chunks(digest).orElseThrow().size();
+            var caching = (CachingBlobService) cached.blobs();
+            blobs.blobOpens.set(0);
+            blobs.chunkOpens.set(0);
+            int step = 128 << 10;
+            try (var reader = caching.open(digest).orElseThrow()) {
+                for (int at = 0; at < 20 << 20; at += step) {
+                    assertThat(readAt(reader, at, step)).as("at %d", at).isEqualTo(java.util.Arrays.copyOfRange(data, at, at + step));
+                }
+                long fromSlots = caching.pumpSlotCopies();
+                assertThat(fromSlots).isGreaterThan((20 << 20) / step / 2);
+
+                // The blob's start is long out of the slots (their arrays hold later chunks now): from disk, not fetched again.
+                assertThat(readAt(reader, 0, step)).isEqualTo(java.util.Arrays.copyOf(data, step));
+                assertThat(readAt(reader, 3 << 20, step)).isEqualTo(java.util.Arrays.copyOfRange(data, 3 << 20, (3 << 20) + step));
+                assertThat(blobs.chunkOpens).hasValue(0);
+
+                for (int at = 20 << 20; at < data.length; at += step) {
+                    assertThat(readAt(reader, at, step)).as("at %d", at).isEqualTo(java.util.Arrays.copyOfRange(data, at, at + step));
+                }
+            }
+            assertThat(caching.streams()).isEqualTo(1);
+            assertThat(caching.fetches()).isEqualTo(chunks);
+            assertThat(blobs.blobOpens).hasValue(1);
+            assertThat(blobs.chunkOpens).hasValue(0);
+
+            // All on disk and the list bound: a second read asks the daemon for nothing.
+            try (var reader = caching.open(digest).orElseThrow(); var in = reader.inputStream(0)) {
+                assertThat(in.readAllBytes()).isEqualTo(data);
+            }
+            assertThat(caching.streams()).isEqualTo(1);
+            assertThat(blobs.blobOpens).hasValue(1);
+            assertThat(blobs.chunkOpens).hasValue(0);
+        }
+    }
+
+    @Test
+    void sharedChunksComeInArraysGivenBackBeforeAndAreRight() throws Exception {
+        var blobs = new ChunkingBlobService();
+        Store backing = new Store(blobs, new castore.service.memory.MemoryDirectoryService(), new castore.service.memory.MemoryRootService());
+        byte[] data = TestData.random(80, 24 << 20);
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir, backing, false)) {
+            B3Digest digest = TestData.put(server.client().blobs(), data);
+            List<ChunkMeta> list = blobs.chunks(digest).orElseThrow();
+            var givenBack = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<byte[], Boolean>());
+            int reused = 0;
+            long at = 0;
+            try (var stream = server.client().blobs().streamChunks(digest, list).orElseThrow()) {
+                for (ChunkMeta chunk : list) {
+                    byte[] array = stream.nextShared();
+                    int size = (int) chunk.size();
+                    assertThat(array.length).isGreaterThanOrEqualTo(size);
+                    assertThat(java.util.Arrays.copyOf(array, size)).isEqualTo(java.util.Arrays.copyOfRange(data, (int) at, (int) at + size));
+                    if (givenBack.remove(array)) {
+                        reused++;
+                    }
+                    at += size;
+                    array[0] ^= 1; // the caller's to use until given back: a later chunk must not see this
+                    stream.recycle(array);
+                    givenBack.add(array);
+                }
+            }
+            assertThat(at).isEqualTo(data.length);
+            assertThat(list.size()).isGreaterThan(60);
+            // Up to 17 messages are received ahead into new arrays of their exact sizes (some too
+            // small for a later message: dropped); then new ones of the largest chunk's size, and
+            // from there on every message lands in an array given back.
+            assertThat(reused).isGreaterThanOrEqualTo(list.size() - 40);
+        }
+    }
+
+    private static byte[] readAt(BlobReader reader, long position, int length) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(length);
+        while (buffer.hasRemaining()) {
+            int n = reader.read(position + buffer.position(), buffer);
+            if (n < 0) {
+                break;
+            }
+        }
+        return java.util.Arrays.copyOf(buffer.array(), buffer.position());
     }
 
     @Test
@@ -118,14 +223,15 @@ class StreamedReadTest {
         }
     }
 
-    @Test
-    void readersRacingTheStreamGetTheRightBytes() throws Exception {
+    @ParameterizedTest(name = "slots {0}")
+    @ValueSource(booleans = {false, true})
+    void readersRacingTheStreamGetTheRightBytes(boolean slots) throws Exception {
         Store backing = new Store(new ChunkingBlobService(), new castore.service.memory.MemoryDirectoryService(),
                 new castore.service.memory.MemoryRootService());
         byte[] data = TestData.random(72, 5 << 20);
         ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
         try (var server = TestServer.start(TestServer.Transport.UNIX, dir, backing, false);
-                Store cached = StoreCache.wrap(server.client(), CacheConfig.onDisk(dir.resolve("cache"), 1L << 30))) {
+                Store cached = StoreCache.wrap(server.client(), config(dir.resolve("cache"), slots))) {
             B3Digest digest = TestData.put(server.client().blobs(), data);
             List<Future<byte[]>> reads = new ArrayList<>();
             for (int i = 0; i < 6; i++) {
@@ -143,6 +249,9 @@ class StreamedReadTest {
             }
             for (Future<byte[]> read : reads) {
                 assertThat(read.get()).isEqualTo(data);
+            }
+            if (slots) {
+                assertThat(((CachingBlobService) cached.blobs()).pumpSlotCopies()).isPositive();
             }
         } finally {
             pool.shutdownNow();
@@ -178,10 +287,10 @@ class StreamedReadTest {
         return out;
     }
 
-    /** A disk cache in {@code dir} over {@code inner}, which it leaves open. */
+    /** A disk cache in {@code dir} over {@code inner}, which it leaves open; {@code slots} as in {@link #config}. */
     private record Cached(DiskCache disk, CachingBlobService blobs) implements AutoCloseable {
-        static Cached on(Path dir, BlobService inner) throws IOException {
-            var config = CacheConfig.onDisk(dir, 1L << 30);
+        static Cached on(Path dir, BlobService inner, boolean slots) throws IOException {
+            var config = config(dir, slots);
             var disk = new DiskCache(dir, config.diskLimit());
             return new Cached(disk, new CachingBlobService(inner, disk, config));
         }
@@ -194,28 +303,30 @@ class StreamedReadTest {
     }
 
     /** Reads the blob from its start through a new disk cache over {@code client} (which stays open). */
-    private byte[] readThroughCache(Store client, B3Digest blob) throws IOException {
-        try (var cached = Cached.on(dir.resolve("cache-" + System.nanoTime()), client.blobs());
+    private byte[] readThroughCache(Store client, B3Digest blob, boolean slots) throws IOException {
+        try (var cached = Cached.on(dir.resolve("cache-" + System.nanoTime()), client.blobs(), slots);
                 var reader = cached.blobs().open(blob).orElseThrow(); var in = reader.inputStream(0)) {
             return in.readAllBytes();
         }
     }
 
-    @Test
-    void streamsCutIntoOtherPiecesAreReassembledAndChecked() throws Exception {
+    @ParameterizedTest(name = "slots {0}")
+    @ValueSource(booleans = {false, true})
+    void streamsCutIntoOtherPiecesAreReassembledAndChecked(boolean slots) throws Exception {
         B3Digest[] blob = new B3Digest[1];
         byte[] data = serve(blob, 73, 6, 10_000);
         try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
             reads.put(blob[0].toByteString(), pieces(data, 1000)); // a tvix server's message sizes are its own
-            assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            assertThat(readThroughCache(client, blob[0], slots)).isEqualTo(data);
             reads.put(blob[0].toByteString(), pieces(data, 25_000));
-            assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            assertThat(readThroughCache(client, blob[0], slots)).isEqualTo(data);
             assertThat(blobs.chunkReads).hasValue(0);
         }
     }
 
-    @Test
-    void aStreamOfWrongBytesFailsTheReadAndNothingWrongIsKept() throws Exception {
+    @ParameterizedTest(name = "slots {0}")
+    @ValueSource(booleans = {false, true})
+    void aStreamOfWrongBytesFailsTheReadAndNothingWrongIsKept(boolean slots) throws Exception {
         B3Digest[] blob = new B3Digest[1];
         byte[] data = serve(blob, 74, 6, 10_000);
         byte[] wrong = data.clone();
@@ -224,7 +335,7 @@ class StreamedReadTest {
             reads.put(blob[0].toByteString(), pieces(wrong, 10_000));
             ByteString chunk3 = stats.get(blob[0].toByteString()).getChunks(3).getDigest();
             List<ByteString> honest3 = reads.put(chunk3, List.of(ByteString.copyFrom(wrong, 30_000, 10_000))); // lies there too
-            try (var cached = Cached.on(dir.resolve("cache"), client.blobs()); var reader = cached.blobs().open(blob[0]).orElseThrow()) {
+            try (var cached = Cached.on(dir.resolve("cache"), client.blobs(), slots); var reader = cached.blobs().open(blob[0]).orElseThrow()) {
                 ByteBuffer start = ByteBuffer.allocate(30_000); // chunks 0-2 are right and may be used
                 assertThat(reader.read(0, start)).isEqualTo(30_000);
                 assertThat(start.array()).isEqualTo(java.util.Arrays.copyOf(data, 30_000));
@@ -235,7 +346,7 @@ class StreamedReadTest {
             // first one kept, no fetch of it still in flight) reads the blob whole.
             reads.put(blob[0].toByteString(), pieces(data, 10_000));
             reads.put(chunk3, honest3);
-            try (var cached = Cached.on(dir.resolve("cache"), client.blobs());
+            try (var cached = Cached.on(dir.resolve("cache"), client.blobs(), slots);
                     var reader = cached.blobs().open(blob[0]).orElseThrow(); var in = reader.inputStream(0)) {
                 assertThat(in.readAllBytes()).isEqualTo(data);
                 assertThat(cached.blobs().fetches()).isLessThanOrEqualTo(3); // chunks 0-2 came from disk
@@ -243,8 +354,9 @@ class StreamedReadTest {
         }
     }
 
-    @Test
-    void aStreamCutShortOrOfOtherChunksIsAnError() throws Exception {
+    @ParameterizedTest(name = "slots {0}")
+    @ValueSource(booleans = {false, true})
+    void aStreamCutShortOrOfOtherChunksIsAnError(boolean slots) throws Exception {
         B3Digest[] blob = new B3Digest[1];
         byte[] data = serve(blob, 75, 6, 10_000);
         try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
@@ -260,7 +372,7 @@ class StreamedReadTest {
             // Through the cache: the chunks the stream failed are fetched one by one when read
             // again, so the read either fails or returns the blob, never anything else.
             try {
-                assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+                assertThat(readThroughCache(client, blob[0], slots)).isEqualTo(data);
             } catch (CorruptedDataException e) {
                 assertThat(e).hasMessageContaining("ended after 45000 bytes");
             }
@@ -270,7 +382,7 @@ class StreamedReadTest {
             byte[] otherData = serve(other, 76, 6, 10_000);
             stats.put(blob[0].toByteString(), stats.get(other[0].toByteString()));
             reads.put(blob[0].toByteString(), pieces(otherData, 10_000));
-            assertThatThrownBy(() -> readThroughCache(client, blob[0])).isInstanceOf(CorruptedDataException.class)
+            assertThatThrownBy(() -> readThroughCache(client, blob[0], slots)).isInstanceOf(CorruptedDataException.class)
                     .hasMessageContaining("do not make up the blob");
         }
     }
@@ -281,10 +393,10 @@ class StreamedReadTest {
         byte[] data = serve(blob, 77, 6, 10_000);
         try (var server = FakeServer.start(blobs); Store client = Stores.open(server.address(), TestServer.CLIENT_OPTIONS)) {
             reads.remove(blob[0].toByteString()); // Read of the blob digest: NOT_FOUND
-            assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            assertThat(readThroughCache(client, blob[0], true)).isEqualTo(data);
             assertThat(blobs.chunkReads).hasValue(6);
             reads.put(blob[0].toByteString(), List.of()); // an empty answer
-            assertThat(readThroughCache(client, blob[0])).isEqualTo(data);
+            assertThat(readThroughCache(client, blob[0], false)).isEqualTo(data);
             assertThat(blobs.chunkReads).hasValue(12);
         }
     }

@@ -54,6 +54,8 @@ public final class CachingBlobService implements BlobService {
     private static final long BIND_AT_CLOSE_SECONDS = 5;
     /** Chunks a random reader keeps of those it read from disk (see {@link Reader}). */
     private static final int RECENT = 8;
+    /** Most slots a stream's pump keeps its chunks in (see {@code Pump#slots}). */
+    private static final int MAX_PUMP_SLOTS = 256;
     /**
      * Blobs up to this size are fetched whole by {@link #open(B3Digest, long)}: the largest chunk
      * FastCDC cuts (tvix's parameters), so most blobs this small are one chunk anyway.
@@ -81,6 +83,8 @@ public final class CachingBlobService implements BlobService {
     /** The next stream's disk-tier lane (taken modulo the lanes by the disk tier). */
     private final AtomicInteger lanes = new AtomicInteger();
     private final AtomicLong slotLoads = new AtomicLong();
+    /** Reads served from the slots of a stream's pump. */
+    private final AtomicLong pumpSlotCopies = new AtomicLong();
     private final AtomicLong cachedLoads = new AtomicLong();
     /** Chunks read from disk straight into a reader's buffer ({@code Reader.copyWholeFromDisk}). */
     private final AtomicLong wholeReads = new AtomicLong();
@@ -138,6 +142,11 @@ public final class CachingBlobService implements BlobService {
     /** Buffer memory direct streams hold now. */
     long directBuffersHeld() {
         return directReads == null ? 0 : directReads.held();
+    }
+
+    /** Reads served from a stream's pump slots (for tests). */
+    public long pumpSlotCopies() {
+        return pumpSlotCopies.get();
     }
 
     /** Chunks read from the disk tier into a streaming reader's reused buffers (see {@link ChunkSlots}), or by a direct stream. */
@@ -487,7 +496,13 @@ public final class CachingBlobService implements BlobService {
             } else if (sequential && readAhead > 0 && end < size()) {
                 scheduleReadAhead(stream, end, keeping); // this read's verdict: another may have changed the fields
             }
-            return super.read(position, dst);
+            int n = super.read(position, dst);
+            if (end == size() && feeding != null && feeding.done && feeding.slots != null) {
+                // The stream has ended and been read to its end: its chunks are on disk for stragglers,
+                // and the slots' arrays need not live as long as the open file (a mount keeps 64).
+                feeding.slots.clear();
+            }
+            return n;
         }
 
         /**
@@ -640,6 +655,20 @@ public final class CachingBlobService implements BlobService {
 
         @Override
         protected int copyChunk(int index, int within, ByteBuffer dst) throws IOException {
+            Pump feeding = pump;
+            if (feeding != null && feeding.slots != null) {
+                if (wrongList) {
+                    throw wrongListError();
+                }
+                int n = feeding.copy(index, within, dst);
+                if (n >= 0) {
+                    if (wrongList) {
+                        throw wrongListError(); // the check failed while this one copied
+                    }
+                    pumpSlotCopies.incrementAndGet();
+                    return n;
+                }
+            }
             if (direct != null) {
                 int n = direct.copy(index, within, dst);
                 if (n >= 0) {
@@ -848,7 +877,22 @@ public final class CachingBlobService implements BlobService {
             if (held != null) {
                 return held;
             }
-            byte[] loaded = chunkLoads.get(meta.digest(), () -> {
+            byte[] loaded;
+            do {
+                loaded = loadOnce(index, meta, keep);
+            } while (loaded == null); // a pump's chunk, kept in its slots and on disk: look again
+            switch (keep) {
+                case WINDOW -> window.put(index, loaded);
+                case RECENT -> recent.add(index, loaded);
+                case MEMORY -> {
+                }
+            }
+            return loaded;
+        }
+
+        /** One load through {@link #chunkLoads}; null if it joined a pump's claim, which gives its waiters no array. */
+        private byte[] loadOnce(int index, ChunkMeta meta, Keep keep) throws IOException {
+            return chunkLoads.get(meta.digest(), () -> {
                 Optional<byte[]> raced = chunks.get(meta.digest(), keep == Keep.MEMORY);
                 if (raced.isPresent()) {
                     cachedLoads.incrementAndGet();
@@ -868,13 +912,6 @@ public final class CachingBlobService implements BlobService {
                 store(index, lane, meta, data, keep == Keep.WINDOW);
                 return data;
             });
-            switch (keep) {
-                case WINDOW -> window.put(index, loaded);
-                case RECENT -> recent.add(index, loaded);
-                case MEMORY -> {
-                }
-            }
-            return loaded;
         }
 
         /**
@@ -885,6 +922,11 @@ public final class CachingBlobService implements BlobService {
          * stayed unbound and every later reader of the blob took the slow, allocating path.
          */
         private void bindInOrder(int index, byte[] data) throws IOException {
+            bindInOrder(index, data, data.length);
+        }
+
+        /** {@link #bindInOrder(int, byte[])} of the chunk in {@code data[0, length)}. */
+        private void bindInOrder(int index, byte[] data, int length) throws IOException {
             synchronized (bindLock) {
                 if (wholeBlob == null) {
                     return;
@@ -895,7 +937,7 @@ public final class CachingBlobService implements BlobService {
                     }
                     return;
                 }
-                wholeBlob.update(data);
+                wholeBlob.update(data, 0, length);
                 hashedChunks++;
                 continueBind();
             }
@@ -1157,9 +1199,43 @@ public final class CachingBlobService implements BlobService {
             private int next;
             /** Set under this once the pump stops: nothing is claimed after. */
             volatile boolean done;
+            /**
+             * For a large blob with a disk tier: the chunks the pump took last, in the arrays they
+             * arrived in, which go back to the stream for later messages once the ring passes them
+             * (a cold GiB otherwise allocates a GiB of arrays, each a first touch of fresh heap in
+             * a new JVM). Readers copy out of them ({@link #copy}); a chunk the ring has passed is on
+             * disk. Null: chunks are kept as {@link #load} keeps them.
+             */
+            final ChunkSlots slots;
 
             Pump(ChunkStream stream) {
                 this.stream = stream;
+                if (large && onDisk) {
+                    // From where the window starts behind a stream's reads to where the pump may run ahead of them.
+                    long span = 5 * SEQUENTIAL_SLACK + Math.max(readAhead, 1 << 20);
+                    long average = Math.max(1, size() / chunks().size());
+                    this.slots = new ChunkSlots((int) Math.min(MAX_PUMP_SLOTS, span / average + 8));
+                } else {
+                    this.slots = null;
+                }
+            }
+
+            /**
+             * Copies from chunk {@code index} if the pump has it in its slots, waiting for it if the
+             * pump has claimed it and not taken it yet; -1 if it has not (the usual path then
+             * finds it on disk or fetches it). A failure of the stream while taking it is thrown.
+             */
+            int copy(int index, int within, ByteBuffer dst) throws IOException {
+                int size = (int) chunks().get(index).size();
+                int n = slots.copy(index, size, within, dst);
+                if (n >= 0) {
+                    return n;
+                }
+                CompletableFuture<byte[]> claim = claims.get(index);
+                if (claim != null && !SingleFlight.awaitClaim(claim)) {
+                    return -1;
+                }
+                return slots.copy(index, size, within, dst);
             }
 
             /** Whether a read at {@code position} continues the read this stream feeds. */
@@ -1232,33 +1308,57 @@ public final class CachingBlobService implements BlobService {
                 }
             }
 
+            /** Takes chunk {@code index} from the stream; its claim stays in {@link #claims} until settled, also when this throws. */
             private void take(int index) throws IOException {
-                CompletableFuture<byte[]> claim = claims.remove(index);
+                CompletableFuture<byte[]> claim = claims.get(index);
                 if (claim == null) {
                     stream.skip(); // cached already, or another reader is loading it
                     return;
                 }
                 ChunkMeta meta = chunks().get(index);
-                byte[] data;
-                try {
-                    data = stream.next();
-                } catch (IOException | RuntimeException e) {
-                    claims.put(index, claim); // settled with the others
-                    throw e;
+                if (slots != null) {
+                    takeIntoSlot(index, meta, claim);
+                    return;
                 }
+                byte[] data = stream.next();
                 fetches.incrementAndGet();
                 fetchedBytes.addAndGet(data.length);
                 keep(index, meta, data, large);
                 // The whole-blob check first: a reader waiting for the last chunk gets its verdict.
-                try {
-                    if (wholeBlob != null) {
-                        bindInOrder(index, data);
-                    }
-                } catch (IOException | RuntimeException e) {
-                    claims.put(index, claim);
-                    throw e;
+                if (wholeBlob != null) {
+                    bindInOrder(index, data);
                 }
+                claims.remove(index);
                 chunkLoads.complete(meta.digest(), claim, data);
+            }
+
+            /**
+             * {@link #take} into the slots: the chunk goes to disk first (the array is reused once
+             * the ring passes it, and whoever misses it then reads it from there), into the
+             * whole-blob check, then into the oldest slot; the claim's waiters get no array and
+             * look again.
+             */
+            private void takeIntoSlot(int index, ChunkMeta meta, CompletableFuture<byte[]> claim) throws IOException {
+                int size = (int) meta.size();
+                byte[] data = stream.nextShared();
+                fetches.incrementAndGet();
+                fetchedBytes.addAndGet(size);
+                int lane = laneOf(index);
+                if (writes.fetchedReusing(index, lane, () -> chunks.putBytesOnDisk(meta.digest(), data, size, lane), () -> {
+                    byte[] copy = Arrays.copyOf(data, size); // held back for its lane's order
+                    return () -> chunks.putOnDisk(meta.digest(), copy, lane);
+                })) {
+                    continueBindFromDisk();
+                }
+                if (wholeBlob != null) {
+                    bindInOrder(index, data, size);
+                }
+                byte[] passed = slots.put(index, data);
+                if (passed != null) {
+                    stream.recycle(passed);
+                }
+                claims.remove(index);
+                chunkLoads.complete(meta.digest(), claim, null);
             }
 
             /**

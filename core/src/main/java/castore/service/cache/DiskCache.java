@@ -617,12 +617,17 @@ public final class DiskCache implements AutoCloseable {
      * {@link #CHUNK_LANES}; other kinds have one segment of their own whatever the lane).
      */
     public void write(String kind, B3Digest key, byte[] bytes, int lane) throws IOException {
+        write(kind, key, bytes, bytes.length, lane);
+    }
+
+    /** {@link #write(String, B3Digest, byte[], int)} of the value in {@code bytes[0, length)}; the array is not kept. */
+    public void write(String kind, B3Digest key, byte[] bytes, int length, int lane) throws IOException {
         if (contains(kind, key)) {
             touch(kind, key);
             return;
         }
-        long crc = kind.equals(CachingBlobService.CHUNKS) ? RecordedCrc.of(bytes, 0, bytes.length) : 0;
-        append(kind, key, bytes, bytes.length, null, crc, lane);
+        long crc = kind.equals(CachingBlobService.CHUNKS) ? RecordedCrc.of(bytes, 0, length) : 0;
+        append(kind, key, bytes, length, null, crc, lane);
     }
 
     /**

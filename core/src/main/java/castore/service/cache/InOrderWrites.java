@@ -50,6 +50,17 @@ final class InOrderWrites {
     }
 
     /**
+     * {@link #fetched} of a chunk whose array the caller reuses once this returns: {@code write}
+     * runs now if it can; if it must wait, the write {@code copy} makes (of a copy of the array)
+     * waits instead.
+     */
+    synchronized boolean fetchedReusing(int index, int lane, Runnable write, java.util.function.Supplier<Runnable> copy) {
+        fetching.remove(index);
+        held.put(index, new Held(lane, waitsFor(index, lane) ? copy.get() : write));
+        return release() > 1;
+    }
+
+    /**
      * The fetch of chunk {@code index} failed or will not come (the chunk was found elsewhere):
      * what waited for it goes. Returns whether anything was written.
      */

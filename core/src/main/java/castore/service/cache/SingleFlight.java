@@ -75,6 +75,19 @@ final class SingleFlight<K, V> {
         claim.completeExceptionally(RELEASED);
     }
 
+    /**
+     * Waits for {@code claim}: true once completed, false if it was given up ({@link #release});
+     * a failure is thrown as {@link #get} throws it to waiters.
+     */
+    static boolean awaitClaim(CompletableFuture<?> claim) throws IOException {
+        try {
+            await(claim);
+            return true;
+        } catch (Released released) {
+            return false;
+        }
+    }
+
     boolean isLoading(K key) {
         return inFlight.containsKey(key);
     }

@@ -272,6 +272,20 @@ final class TieredCache<T> {
         }
     }
 
+    /**
+     * {@link #putOnDisk} of a value whose encoding is {@code bytes[0, length)} (the codec's
+     * {@code encode} must be the identity, as for chunks); the array is not kept.
+     */
+    void putBytesOnDisk(B3Digest key, byte[] bytes, int length, int lane) {
+        if (disk != null) {
+            try {
+                disk.write(kind, key, bytes, length, lane);
+            } catch (IOException | UncheckedIOException e) {
+                diskWriteFailures++;
+            }
+        }
+    }
+
     /** Caches a verified value in memory only (the disk can derive it from other entries). */
     void putInMemory(B3Digest key, T value) {
         remember(key, value);
