@@ -18,7 +18,6 @@ final class ArrayPool {
     private final ArrayDeque<byte[]> free = new ArrayDeque<>();
     private boolean recycling;
     private boolean closed;
-    private long reused;
 
     ArrayPool(int sizeHint) {
         this.sizeHint = sizeHint;
@@ -29,7 +28,6 @@ final class ArrayPool {
         byte[] array;
         while ((array = free.pollFirst()) != null) {
             if (array.length >= length) {
-                reused++;
                 return array;
             }
         }
@@ -48,10 +46,5 @@ final class ArrayPool {
     synchronized void clear() {
         closed = true;
         free.clear();
-    }
-
-    /** Arrays taken again after being given back (for tests). */
-    synchronized long reused() {
-        return reused;
     }
 }

@@ -102,11 +102,6 @@ final class BlobStream implements ChunkStream {
         arrays.give(array);
     }
 
-    /** Arrays messages were received into again after being given back (for tests). */
-    long arraysReused() {
-        return arrays.reused();
-    }
-
     private byte[] verified(byte[] data, int size) throws IOException {
         ChunkMeta meta = current();
         if (!Blake3.digest(data, 0, size).equals(meta.digest())) {

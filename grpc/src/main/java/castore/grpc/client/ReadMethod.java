@@ -48,9 +48,7 @@ final class ReadMethod {
 
         @Override
         public byte[] parse(InputStream in) {
-            Received received = ReadMethod.parse(in, byte[]::new);
-            byte[] array = received.array();
-            return array.length == received.length() ? array : java.util.Arrays.copyOf(array, received.length());
+            return ReadMethod.parse(in, byte[]::new).array(); // an array of exactly the length asked for
         }
     }
 
