@@ -1214,7 +1214,7 @@ public final class CachingBlobService implements BlobService {
                     // From where the window starts behind a stream's reads to where the pump may run ahead of them.
                     long span = 5 * SEQUENTIAL_SLACK + Math.max(readAhead, 1 << 20);
                     long average = Math.max(1, size() / chunks().size());
-                    this.slots = new ChunkSlots((int) Math.min(MAX_PUMP_SLOTS, span / average + 8));
+                    this.slots = new ChunkSlots((int) Math.min(MAX_PUMP_SLOTS, span / average + 4));
                 } else {
                     this.slots = null;
                 }

@@ -5,10 +5,10 @@ import java.util.ArrayDeque;
 /**
  * Arrays one {@link BlobStream} receives its messages into, given back by its consumer once it
  * has done with them. Until the first is given back, each array is new and exactly the size
- * asked for (a consumer that never gives any back sees plain arrays). After that, new ones are
- * made {@code sizeHint} long (the blob's largest chunk) if that is more, so that every array
- * given back fits any later message; one given back that is too small for the message at hand
- * is dropped.
+ * asked for (a consumer that never gives any back sees plain arrays). After that, a message
+ * takes the first array given back that fits it, else a new one of {@code sizeHint} bytes if that
+ * is more (see {@link BlobStream}: about the largest chunk, so that nearly every array given back
+ * fits nearly every later message).
  */
 final class ArrayPool {
     /** More than a stream has out at once beyond its consumer's (the messages asked for ahead). */
@@ -25,9 +25,10 @@ final class ArrayPool {
 
     /** An array of at least {@code length} bytes whose contents are undefined. */
     synchronized byte[] take(int length) {
-        byte[] array;
-        while ((array = free.pollFirst()) != null) {
+        for (var it = free.iterator(); it.hasNext();) {
+            byte[] array = it.next();
             if (array.length >= length) {
+                it.remove();
                 return array;
             }
         }

@@ -54,7 +54,7 @@ final class BlobStream implements ChunkStream {
         this.connection = connection;
         this.blob = blob;
         this.chunks = chunks;
-        this.arrays = new ArrayPool(Math.toIntExact(chunks.stream().mapToLong(ChunkMeta::size).max().orElse(0)));
+        this.arrays = new ArrayPool(arraySize(chunks));
         // The callbacks run on the transport's thread and only queue what arrives.
         this.call = connection.channel.newCall(ReadMethod.into(arrays::take), connection.streamOptions().withExecutor(Runnable::run));
         call.start(new ClientCall.Listener<>() {
@@ -71,6 +71,22 @@ final class BlobStream implements ChunkStream {
         call.sendMessage(ReadBlobRequest.newBuilder().setDigest(blob.toByteString()).build());
         call.halfClose();
         call.request(MESSAGES_AHEAD);
+    }
+
+    /**
+     * The size of the arrays made once the consumer gives arrays back: the largest chunk, but no
+     * more than twice the average one (a list with a few huge chunks among small ones would
+     * otherwise make every array huge; a message larger than this gets an array of its own size).
+     */
+    static int arraySize(List<ChunkMeta> chunks) {
+        long total = 0;
+        long largest = 0;
+        for (ChunkMeta chunk : chunks) {
+            total += chunk.size();
+            largest = Math.max(largest, chunk.size());
+        }
+        long average = chunks.isEmpty() ? 0 : (total + chunks.size() - 1) / chunks.size();
+        return (int) Math.min(largest, 2 * average);
     }
 
     @Override
