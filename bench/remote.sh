@@ -15,7 +15,9 @@
 #       of each remote store, alternated (best of; default 3), BENCH_CPU (default 0) pins the
 #       mount and the clients as bench/mount.sh does; the servers are not pinned (another machine's
 #       work in real use). BENCH_WORKLOADS overrides the workload list, BENCH_SYSTEMS the remote
-#       stores (default "grpc s3"; a system left out shows "-" in the table).
+#       stores (default "grpc s3"; a system left out shows "-" in the table). BENCH_SETTLE=SECONDS
+#       (default 0: used at once) leaves each fresh mount idle that long before its page cache is
+#       dropped and the workload starts, so that its idle-time warm-up has run (as bench/mount.sh).
 # Run from the repository root. Uses JDK 25 (bin/find-jdk.sh) and the S3Proxy jar the s3 module's
 # build downloads. Client and server share the machine: on 2 cores, figures swing with load.
 set -euo pipefail
@@ -94,6 +96,7 @@ remount() {
     done
     BASE="$mnt"
     stat "$BASE/tree" >/dev/null   # the mount's own start-up is not part of any workload
+    sleep "${BENCH_SETTLE:-0}"
     drop_caches                    # right before the workload: see bench/mount.sh, start
 }
 
@@ -168,6 +171,7 @@ mount_bench() {
     echo
     echo "castore remote mount benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, kernel $(uname -r); mount and clients on CPU ${BENCH_CPU:-0},"
     echo "servers unpinned; --threads $THREADS, JVM $CASTORE_JAVA_OPTS; best of $cold_runs cold / $warm_runs local and warm runs, alternated;"
+    echo "each mount idle ${BENCH_SETTLE:-0} s before its workload;"
     echo "load average $(cut -d' ' -f1-3 /proc/loadavg); corpus: $(tr -cd '\0' <"$work/entries.list" | wc -c) entries, $(tr -cd '\0' <"$work/files.list" | wc -c) files + $big_mib MiB"
     echo
     echo "| workload | unit | local | grpc cold | grpc warm | s3 cold | s3 warm | grpc cold/local | grpc warm/local | s3 cold/local | s3 warm/local |"
