@@ -87,13 +87,19 @@ class StreamedReadTest {
             assertThat(caching.fetches()).isEqualTo(chunks);
 
             // Everything is cached (bound, on disk): a second read asks the daemon for nothing.
-            try (var reader = caching.open(digest).orElseThrow(); var in = reader.inputStream(0)) {
-                assertThat(in.readAllBytes()).isEqualTo(data);
-            }
-            assertThat(caching.streams()).isEqualTo(1);
-            assertThat(blobs.blobOpens).hasValue(1);
-            assertThat(blobs.chunkOpens).hasValue(0);
+            assertReadAgainFromTheCacheAlone(caching, blobs, digest, data);
         }
+    }
+
+    /** After one streamed read of the blob: a second read is whole and right, and the daemon saw one Read in all. */
+    private static void assertReadAgainFromTheCacheAlone(CachingBlobService caching, ChunkingBlobService blobs, B3Digest digest,
+            byte[] data) throws IOException {
+        try (var reader = caching.open(digest).orElseThrow(); var in = reader.inputStream(0)) {
+            assertThat(in.readAllBytes()).isEqualTo(data);
+        }
+        assertThat(caching.streams()).isEqualTo(1);
+        assertThat(blobs.blobOpens).hasValue(1);
+        assertThat(blobs.chunkOpens).hasValue(0);
     }
 
     @Test
@@ -133,12 +139,7 @@ class StreamedReadTest {
             assertThat(blobs.chunkOpens).hasValue(0);
 
             // All on disk and the list bound: a second read asks the daemon for nothing.
-            try (var reader = caching.open(digest).orElseThrow(); var in = reader.inputStream(0)) {
-                assertThat(in.readAllBytes()).isEqualTo(data);
-            }
-            assertThat(caching.streams()).isEqualTo(1);
-            assertThat(blobs.blobOpens).hasValue(1);
-            assertThat(blobs.chunkOpens).hasValue(0);
+            assertReadAgainFromTheCacheAlone(caching, blobs, digest, data);
         }
     }
 
