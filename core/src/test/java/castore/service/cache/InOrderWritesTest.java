@@ -31,6 +31,26 @@ class InOrderWritesTest {
     }
 
     @Test
+    void aReusedArraysWriteRunsAtOnceOrHoldsACopy() {
+        List<String> copied = new ArrayList<>();
+        writes.expect(1, 0);
+        // Nothing before it in lane 1: the write of the array itself, now; no copy made.
+        assertThat(writes.fetchedReusing(2, 1, write("2"), () -> {
+            copied.add("2");
+            return write("copy of 2");
+        })).isFalse();
+        assertThat(disk).containsExactly("2");
+        // Chunk 1 of lane 0 is still expected: chunk 3 waits, as a copy (the caller reuses its array).
+        assertThat(writes.fetchedReusing(3, 0, write("3"), () -> {
+            copied.add("3");
+            return write("copy of 3");
+        })).isFalse();
+        assertThat(copied).containsExactly("3");
+        assertThat(writes.fetched(1, 0, write("1"))).isTrue();
+        assertThat(disk).containsExactly("2", "1", "copy of 3");
+    }
+
+    @Test
     void manyChunksOfTwoLanesHeldAtOnceAreEachWrittenOnceInOrderWhenTheirLaneGoesOn() {
         // Lane 1: the even indices, behind 0; lane 2: the odd ones, behind 1. Releasing one lane
         // takes entries out of the middle of what is held.
