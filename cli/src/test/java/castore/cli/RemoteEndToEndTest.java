@@ -161,6 +161,54 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * A file large enough to stream past the cache's memory tier (80 MiB; the default tier makes
+     * blobs of 64 MiB and more "large"), read cold through a mount with --cache: the stream's
+     * chunks come in arrays the cache's pump gives back to the stream (docs/cache.md, "One
+     * stream for a read from the start"). Two readers at once, one from the start and one from
+     * the middle, then a second mount over the same cache with the daemon gone: every byte right.
+     */
+    @Test
+    void aLargeFileStreamedColdThroughTheCacheReadsRightAndIsCached() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = Files.createDirectory(tmp.resolve("tree"));
+        byte[] big = new byte[80 << 20];
+        new SplittableRandom(27).nextBytes(big);
+        Files.write(tree.resolve("large.bin"), big);
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        String cache = tmp.resolve("cache").toString();
+        Process server = startUnixDaemon(socket);
+        Process mount = null;
+        try {
+            importTree(address, tree);
+            mount = startMount(address, mnt, List.of(), List.of("--cache", cache));
+            Path large = mnt.resolve("tree").resolve("large.bin");
+            CompletableFuture<Long> middle = CompletableFuture.supplyAsync(() -> {
+                try (var in = Files.newInputStream(large)) {
+                    in.skipNBytes(big.length / 2);
+                    byte[] rest = in.readAllBytes();
+                    return (long) java.util.Arrays.mismatch(rest, java.util.Arrays.copyOfRange(big, big.length / 2, big.length));
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            assertThat(Files.mismatch(tree.resolve("large.bin"), large)).as("first differing byte").isEqualTo(-1);
+            assertThat(middle.get(120, TimeUnit.SECONDS)).isEqualTo(-1);
+            stopMount(mount, mnt);
+
+            mount = startMount(address, mnt, List.of(), List.of("--cache", cache, "--root-ttl", "1h"));
+            assertThat(Files.isDirectory(mnt.resolve("tree"))).isTrue();
+            server.destroy();
+            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(Files.mismatch(tree.resolve("large.bin"), large)).as("from the cache alone").isEqualTo(-1);
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+        }
+    }
+
+    /**
      * A root in use is kept fresh in the background: re-pointed on the daemon, the mount shows
      * its new content within the root TTL (and never the old one again); removed, it is gone.
      */
