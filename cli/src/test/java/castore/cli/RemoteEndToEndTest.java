@@ -138,6 +138,22 @@ class RemoteEndToEndTest {
     void aSecondMountOverTheSameCacheReadsTheTreeFromItWithTheDaemonGone() throws Exception {
         FuseAvailability.requireMountable();
         Path tree = generateTree();
+        readThenReadFromTheCacheAlone(tree,
+                mounted -> diff(tree, mounted), // fills the cache
+                mounted -> diff(tree, mounted)); // every byte from the cache
+    }
+
+    /** Reads {@code tree}'s copy under a mount. */
+    interface MountedCheck {
+        void check(Path mounted) throws Exception;
+    }
+
+    /**
+     * Imports {@code tree} into a daemon on a Unix socket, runs {@code first} on it through a
+     * mount with --cache, then {@code again} through a second mount over the same cache after
+     * the daemon is gone.
+     */
+    private void readThenReadFromTheCacheAlone(Path tree, MountedCheck first, MountedCheck again) throws Exception {
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
         Path socket = tmp.resolve("castore.sock");
         String address = "grpc+unix://" + socket;
@@ -147,13 +163,13 @@ class RemoteEndToEndTest {
         try {
             importTree(address, tree);
             mount = startMount(address, mnt, List.of(), List.of("--cache", cache));
-            diff(tree, mnt.resolve("tree")); // fills the cache
+            first.check(mnt.resolve("tree"));
             stopMount(mount, mnt);
             mount = startMount(address, mnt, List.of(), List.of("--cache", cache, "--root-ttl", "1h"));
             assertThat(Files.isDirectory(mnt.resolve("tree"))).isTrue();
             server.destroy();
             assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            diff(tree, mnt.resolve("tree")); // every byte from the cache
+            again.check(mnt.resolve("tree"));
         } finally {
             stopMount(mount, mnt);
             server.destroyForcibly().waitFor();
@@ -173,17 +189,9 @@ class RemoteEndToEndTest {
         Path tree = Files.createDirectory(tmp.resolve("tree"));
         byte[] big = new byte[80 << 20];
         new SplittableRandom(27).nextBytes(big);
-        Files.write(tree.resolve("large.bin"), big);
-        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
-        Path socket = tmp.resolve("castore.sock");
-        String address = "grpc+unix://" + socket;
-        String cache = tmp.resolve("cache").toString();
-        Process server = startUnixDaemon(socket);
-        Process mount = null;
-        try {
-            importTree(address, tree);
-            mount = startMount(address, mnt, List.of(), List.of("--cache", cache));
-            Path large = mnt.resolve("tree").resolve("large.bin");
+        Path source = Files.write(tree.resolve("large.bin"), big);
+        readThenReadFromTheCacheAlone(tree, mounted -> {
+            Path large = mounted.resolve("large.bin");
             CompletableFuture<Long> middle = CompletableFuture.supplyAsync(() -> {
                 try (var in = Files.newInputStream(large)) {
                     in.skipNBytes(big.length / 2);
@@ -193,19 +201,9 @@ class RemoteEndToEndTest {
                     throw new java.io.UncheckedIOException(e);
                 }
             });
-            assertThat(Files.mismatch(tree.resolve("large.bin"), large)).as("first differing byte").isEqualTo(-1);
+            assertThat(Files.mismatch(source, large)).as("first differing byte").isEqualTo(-1);
             assertThat(middle.get(120, TimeUnit.SECONDS)).isEqualTo(-1);
-            stopMount(mount, mnt);
-
-            mount = startMount(address, mnt, List.of(), List.of("--cache", cache, "--root-ttl", "1h"));
-            assertThat(Files.isDirectory(mnt.resolve("tree"))).isTrue();
-            server.destroy();
-            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            assertThat(Files.mismatch(tree.resolve("large.bin"), large)).as("from the cache alone").isEqualTo(-1);
-        } finally {
-            stopMount(mount, mnt);
-            server.destroyForcibly().waitFor();
-        }
+        }, mounted -> assertThat(Files.mismatch(source, mounted.resolve("large.bin"))).as("from the cache alone").isEqualTo(-1));
     }
 
     /**
