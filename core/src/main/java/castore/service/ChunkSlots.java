@@ -24,10 +24,13 @@ public final class ChunkSlots {
         boolean loadInto(byte[] buffer) throws IOException;
     }
 
+    /** An empty slot's buffer. */
+    private static final byte[] NONE = new byte[0];
+
     private static final class Slot {
         final StampedLock lock = new StampedLock();
         // Written under the write lock; read under an optimistic read that is validated after.
-        byte[] buffer = new byte[0];
+        byte[] buffer = NONE;
         int index = -1;
     }
 
@@ -111,7 +114,7 @@ public final class ChunkSlots {
             byte[] old = slot.buffer;
             slot.buffer = buffer;
             slot.index = index;
-            return old.length == 0 ? null : old;
+            return old == NONE ? null : old;
         } finally {
             slot.lock.unlockWrite(stamp);
         }
@@ -129,7 +132,7 @@ public final class ChunkSlots {
         for (Slot slot : all) {
             long stamp = slot.lock.writeLock();
             try {
-                slot.buffer = new byte[0];
+                slot.buffer = NONE;
                 slot.index = -1;
             } finally {
                 slot.lock.unlockWrite(stamp);
