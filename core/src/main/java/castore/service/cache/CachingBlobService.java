@@ -409,6 +409,12 @@ public final class CachingBlobService implements BlobService {
          * window, past the memory tier. One field, so that racing reads leave one of their verdicts.
          */
         private volatile Keep keep = Keep.MEMORY;
+        /**
+         * Whether the latest read was established as sequential (from the start, or the third in a
+         * row): only such a read starts a direct stream, whose read-ahead a random reader would
+         * waste (the second read in a row still reads into a slot, as the local store's reader does).
+         */
+        private volatile boolean established;
         /** The last chunks random reads loaded from the cache, in turn; arrays nobody writes. */
         private final RecentChunks recent = new RecentChunks(RECENT);
         /** Chunks a streaming reader holds outside the memory tier, by index: the current ones and those read ahead. */
@@ -484,6 +490,7 @@ public final class CachingBlobService implements BlobService {
             // A read near the previous one streams already (it will be the second in a row).
             Keep keeping = !(sequential || run > 0) ? Keep.RECENT : large ? Keep.WINDOW : Keep.MEMORY;
             keep = keeping;
+            established = sequential;
             if (!window.isEmpty()) {
                 trimWindow();
             }
@@ -683,7 +690,7 @@ public final class CachingBlobService implements BlobService {
                 synchronized (slotLoadLocks[index % slotLoadLocks.length]) {
                     n = copyFromSlot(index, within, dst);
                     if (n < 0 && onlyOnDisk(index)) {
-                        n = direct != null ? direct.start(index, within, dst) : -1;
+                        n = direct != null && (established || direct.follows(index)) ? direct.start(index, within, dst) : -1;
                         if (n < 0) {
                             n = loadIntoSlot(index, within, dst);
                         }

@@ -469,6 +469,29 @@ class CachingServicesTest {
     }
 
     @Test
+    void twoNearbyRandomReadsDoNotStartADirectStreamAThirdInARowDoes() throws Exception {
+        byte[] data = random(6_000_000 + 11, 43);
+        B3Digest digest = remote.add(data, UNEVEN);
+        warmUp(digest, data);
+        remote.offline = true;
+        try (Store store = cached(smallMemory(dir, 4L * FakeRemote.CHUNK).withDirectReads(true))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            try (BlobReader r = blobs.open(digest).orElseThrow()) {
+                // Pairs of 4 KiB reads, each second one near the first (the kernel's random reads
+                // land so now and then): read-ahead past the page cache would be wasted on them.
+                for (int at : new int[] {1_000_000, 3_000_000, 5_000_000}) {
+                    checkRange(r, data, at, 4096);
+                    checkRange(r, data, at + 50_000, 4096);
+                }
+                assertThat(blobs.directLoads()).as("chunks read ahead for random reads").isZero();
+                assertThat(blobs.slotLoads()).as("the second of each pair, into a slot").isPositive();
+                checkRange(r, data, 3_100_000, 4096); // the third in a row: a stream
+                assertThat(blobs.directLoads()).as("chunks read by a direct stream").isPositive();
+            }
+        }
+    }
+
+    @Test
     void readersOfOtherRangesWhileStreamsRunAlwaysGetTheRightBytes() throws Exception {
         byte[] data = random(6_000_000 + 5, 41);
         B3Digest digest = remote.add(data, UNEVEN);
