@@ -171,7 +171,7 @@ public final class Prefetcher {
                         continue;
                     }
                     try {
-                        Optional<Directory> dir = directories.get(digest);
+                        Optional<Directory> dir = directories.get(digest, false); // it walks the whole closure itself
                         if (dir.isEmpty()) {
                             failures.incrementAndGet();
                             continue;

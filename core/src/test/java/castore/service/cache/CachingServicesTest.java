@@ -340,6 +340,107 @@ class CachingServicesTest {
         assertThat(remote.directoryGets).hasValue(1); // only the damaged one was fetched again
     }
 
+    /** root -> a, b, c; each of those -> x (its own), y (its own); each leaf holds one file. */
+    private Directory threeLevels() throws IOException {
+        var root = Directory.builder();
+        for (String name : List.of("a", "b", "c")) {
+            var middle = Directory.builder();
+            for (String leafName : List.of("x", "y")) {
+                byte[] content = (name + leafName).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                Directory leaf = Directory.builder().add("f", new FileNode(remote.add(content), content.length, false)).build();
+                remote.directoryStore.put(leaf);
+                middle.add(leafName, leaf.toNode());
+            }
+            Directory built = middle.build();
+            remote.directoryStore.put(built);
+            root.add(name, built.toNode());
+        }
+        Directory built = root.add("file", new FileNode(remote.add(new byte[] {7}), 1, false)).build();
+        remote.directoryStore.put(built);
+        return built;
+    }
+
+    @Test
+    void aDirectoryGotHasItsSubdirectoriesFetchedAheadOneLevelOnly() throws Exception {
+        Directory root = threeLevels();
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            var directories = (CachingDirectoryService) store.directories();
+            assertThat(directories.get(root.digest())).contains(root);
+            awaitFetchedAhead(directories, 3);
+            Thread.sleep(100); // nothing further should come
+            assertThat(remote.directoryGets).as("the root, then its three subdirectories, not theirs").hasValue(4);
+            // The walk goes on: a subdirectory comes from the cache, and its own children are fetched ahead.
+            Directory a = subdirectory(root, "a");
+            assertThat(directories.get(a.digest())).contains(a);
+            awaitFetchedAhead(directories, 5);
+            assertThat(remote.directoryGets).hasValue(6);
+            assertThat(directories.get(subdirectory(a, "x").digest())).isPresent();
+            assertThat(remote.directoryGets).as("fetched ahead, so no fetch of its own").hasValue(6);
+        }
+        // Cached on disk: a walk of a new process fetches nothing ahead.
+        remote.offline = true;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            var directories = (CachingDirectoryService) store.directories();
+            assertThat(directories.get(root.digest())).contains(root);
+            assertThat(directories.get(subdirectory(root, "a").digest())).isPresent();
+            Thread.sleep(100);
+            assertThat(directories.fetches()).isZero();
+        }
+    }
+
+    @Test
+    void aGetOfADirectoryBeingFetchedAheadWaitsForThatFetchAndFailuresAheadAreLeftToTheWalk() throws Exception {
+        Directory root = threeLevels();
+        try (Store store = cached(config(null, 1L << 30, 0))) {
+            var directories = (CachingDirectoryService) store.directories();
+            assertThat(directories.get(root.digest())).contains(root);
+            awaitFetchedAhead(directories, 3);
+            Directory b = subdirectory(root, "b");
+            // Hold the fetches ahead of b's children at the remote, then ask for one of them.
+            var gate = new java.util.concurrent.CountDownLatch(1);
+            remote.directoryGate = gate;
+            assertThat(directories.get(b.digest())).contains(b);
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+            while (remote.directoryGets.get() < 6 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            var got = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return directories.get(subdirectory(b, "y").digest());
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Thread.sleep(50);
+            assertThat(got).as("waits for the fetch ahead").isNotDone();
+            gate.countDown();
+            remote.directoryGate = null;
+            assertThat(got.get(30, java.util.concurrent.TimeUnit.SECONDS)).isPresent();
+            assertThat(remote.directoryGets).as("one fetch of each of b's children").hasValue(6);
+            // The remote goes away: c's children fail to come ahead, and the walk's own get reports it.
+            remote.offline = true;
+            Directory c = subdirectory(root, "c");
+            assertThat(directories.get(c.digest())).contains(c);
+            Thread.sleep(100);
+            assertThatThrownBy(() -> directories.get(subdirectory(c, "x").digest())).isInstanceOf(IOException.class);
+            remote.offline = false;
+            assertThat(directories.get(subdirectory(c, "x").digest())).isPresent();
+        }
+    }
+
+    private Directory subdirectory(Directory parent, String name) throws IOException {
+        var node = (castore.model.DirectoryNode) parent.get(castore.model.Name.of(name));
+        return remote.directoryStore.get(node.digest()).orElseThrow();
+    }
+
+    private static void awaitFetchedAhead(CachingDirectoryService directories, long count) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (directories.fetchedAhead() < count && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(directories.fetchedAhead()).isEqualTo(count);
+    }
+
     @Test
     void sequentialReaderGetsReadAhead() throws Exception {
         byte[] data = random(20 * FakeRemote.CHUNK, 4);

@@ -49,6 +49,8 @@ final class FakeRemote {
     /** Calls waiting at the gate now. */
     final AtomicInteger atGate = new AtomicInteger();
     final MemoryDirectoryService directoryStore = new MemoryDirectoryService();
+    /** When set, every Directory get waits for it (counted before it waits). */
+    volatile CountDownLatch directoryGate;
 
     B3Digest add(byte[] data) {
         return add(data, CHUNK);
@@ -177,6 +179,15 @@ final class FakeRemote {
         public Optional<Directory> get(B3Digest digest) throws IOException {
             check();
             directoryGets.incrementAndGet();
+            CountDownLatch gate = directoryGate;
+            if (gate != null) {
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException();
+                }
+            }
             return directoryStore.get(digest);
         }
 
