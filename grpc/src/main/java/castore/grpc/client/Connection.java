@@ -20,6 +20,8 @@ import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.TlsChannelCredentials;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import java.io.File;
 import java.io.IOException;
 import java.net.URI;
@@ -90,13 +92,29 @@ final class Connection implements AutoCloseable {
             }
             default -> throw new InvalidDataException("unsupported scheme '" + scheme + "'");
         };
-        Duration timeout = options.timeout();
+        return open(uri.toString(), builder, options.timeout());
+    }
+
+    private static Connection open(String address, ManagedChannelBuilder<?> builder, Duration timeout) {
         ManagedChannel channel = builder
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
                 .keepAliveTime(10, TimeUnit.SECONDS)
                 .keepAliveTimeout(Math.max(1, timeout.toMillis()), TimeUnit.MILLISECONDS)
                 .build();
-        return new Connection(uri.toString(), channel, timeout);
+        return new Connection(address, channel, timeout);
+    }
+
+    /**
+     * A connection to 127.0.0.1:{@code port} whose socket and callbacks run on threads the caller
+     * owns ({@code group}'s, of {@code channelType}'s transport, and {@code executor}'s), none of
+     * the process's shared pools: for {@link GrpcWarmUp}, whose threads must not outlive it.
+     */
+    static Connection openIsolated(int port, EventLoopGroup group, Class<? extends io.grpc.netty.shaded.io.netty.channel.Channel> channelType,
+                                   java.util.concurrent.Executor executor, Duration timeout) {
+        NettyDefaults.apply();
+        var builder = NettyChannelBuilder.forAddress("127.0.0.1", port, InsecureChannelCredentials.create())
+                .eventLoopGroup(group).channelType(channelType).executor(executor);
+        return open("grpc+http://127.0.0.1:" + port, builder, timeout);
     }
 
     private static ChannelCredentials tls(Map<String, String> query) throws IOException {

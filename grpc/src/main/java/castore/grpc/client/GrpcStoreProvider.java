@@ -25,6 +25,7 @@ public final class GrpcStoreProvider implements StoreProvider {
         var blobs = new RemoteBlobService(connection);
         var directories = new RemoteDirectoryService(connection);
         var roots = new RemoteRootService(connection);
-        return new Store(blobs, directories, roots, List.of(roots, directories, blobs, connection));
+        // GrpcWarmUp: the client's per-call path, run by a mount while idle (on a server of its own).
+        return new Store(blobs, directories, roots, List.of(roots, directories, blobs, connection, new GrpcWarmUp()));
     }
 }

@@ -10,6 +10,7 @@ import io.grpc.TlsServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.ServerChannel;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
@@ -93,17 +94,7 @@ public final class CastoreServer implements AutoCloseable {
                             .workerEventLoopGroup(unixEventLoop);
                 }
             }
-            builder.executor(executor)
-                    .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
-                    .permitKeepAliveTime(5, TimeUnit.SECONDS)
-                    .permitKeepAliveWithoutCalls(true)
-                    .keepAliveTime(30, TimeUnit.SECONDS)
-                    .keepAliveTimeout(10, TimeUnit.SECONDS)
-                    .addService(new BlobServiceImpl(store.blobs(), config.readOnly()))
-                    .addService(new ChunkedBlobServiceImpl(store.blobs(), config.readOnly()))
-                    .addService(new DirectoryServiceImpl(store.directories(), config.readOnly(), MAX_CLOSURE_BYTES))
-                    .addService(new RootServiceImpl(store.roots(), config.readOnly()));
-            Server server = builder.build().start();
+            Server server = configure(builder.executor(executor), store, config.readOnly()).build().start();
             ListenAddress bound = config.address();
             Object socketKey = null;
             if (bound instanceof ListenAddress.Tcp tcp && server.getListenSockets().getFirst() instanceof InetSocketAddress actual) {
@@ -163,6 +154,34 @@ public final class CastoreServer implements AutoCloseable {
 
     private static Object fileKey(Path path) throws IOException {
         return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+    }
+
+    /** The daemon's services and limits, on {@code builder}. */
+    private static NettyServerBuilder configure(NettyServerBuilder builder, Store store, boolean readOnly) {
+        return builder.maxInboundMessageSize(MAX_INBOUND_MESSAGE)
+                .permitKeepAliveTime(5, TimeUnit.SECONDS)
+                .permitKeepAliveWithoutCalls(true)
+                .keepAliveTime(30, TimeUnit.SECONDS)
+                .keepAliveTimeout(10, TimeUnit.SECONDS)
+                .addService(new BlobServiceImpl(store.blobs(), readOnly))
+                .addService(new ChunkedBlobServiceImpl(store.blobs(), readOnly))
+                .addService(new DirectoryServiceImpl(store.directories(), readOnly, MAX_CLOSURE_BYTES))
+                .addService(new RootServiceImpl(store.roots(), readOnly));
+    }
+
+    /**
+     * A read-only server of {@code store} on 127.0.0.1 (a port of its own) whose sockets and calls
+     * run on threads the caller owns: {@code group}'s (of {@code channelType}'s transport) and
+     * {@code executor}'s, none of the process's shared pools. For a warm-up of the client
+     * (castore.grpc.client.GrpcWarmUp), whose threads must not outlive it.
+     */
+    public static CastoreServer startIsolated(Store store, EventLoopGroup group, Class<? extends ServerChannel> channelType,
+                                              ExecutorService executor) throws IOException {
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0), InsecureServerCredentials.create())
+                .bossEventLoopGroup(group).workerEventLoopGroup(group).channelType(channelType).executor(executor);
+        Server server = configure(builder, store, true).build().start();
+        int port = ((InetSocketAddress) server.getListenSockets().getFirst()).getPort();
+        return new CastoreServer(server, ListenAddress.parse("127.0.0.1:" + port), null, executor, null);
     }
 
     /** The address actually bound (for TCP port 0: the port chosen). */
