@@ -59,6 +59,11 @@ public final class Directory {
         return i >= 0 ? nodes[i] : null;
     }
 
+    /** The index of the entry named {@code name} in name order, or a negative number if there is none. */
+    public int indexOf(Name name) {
+        return Arrays.binarySearch(names, name);
+    }
+
     public int entryCount() {
         return names.length;
     }

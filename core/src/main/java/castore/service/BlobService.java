@@ -33,6 +33,15 @@ public interface BlobService extends AutoCloseable {
     BlobWriter create() throws IOException;
 
     /**
+     * A hint that {@code blob}, of {@code size} bytes (its verified node's), will likely be read
+     * soon from its start: a backend that fetches from afar may start now, in the background.
+     * Returns at once and never throws; the default does nothing (a local store reads as fast
+     * when asked).
+     */
+    default void willRead(B3Digest blob, long size) {
+    }
+
+    /**
      * The chunks of a blob, in order; their sizes add up to the blob size. Empty if the blob is
      * absent. A blob stored as one piece has one chunk whose digest is the blob digest.
      */

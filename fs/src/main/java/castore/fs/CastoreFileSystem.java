@@ -236,14 +236,16 @@ public final class CastoreFileSystem implements FileSystem {
             return Entry.negative(FOREVER);
         }
         Name childName = Name.of(name);
-        Node child = listing(dir).get(childName);
-        if (child == null) {
+        Directory listing = listing(dir);
+        int index = listing.indexOf(childName);
+        if (index < 0) {
             return Entry.negative(FOREVER);
         }
+        Node child = listing.node(index);
         if (dir.listedBare() && !(child instanceof DirectoryNode)) {
             listingAttributes.bareNameLookedUp();
         }
-        return entry(reference(dir, childName, child), FOREVER);
+        return entry(reference(dir, childName, child, index), FOREVER);
     }
 
     private Entry lookupRoot(byte[] name) throws FuseException {
@@ -277,7 +279,7 @@ public final class CastoreFileSystem implements FileSystem {
         if (node instanceof DirectoryNode d) {
             options.rootEntered().accept(d);
         }
-        return entry(reference(root, rootName, node), validNanos);
+        return entry(reference(root, rootName, node, -1), validNanos);
     }
 
     /** A name the root catalog does not have: cached for the root TTL, like the names it has. */
@@ -292,9 +294,14 @@ public final class CastoreFileSystem implements FileSystem {
      * One more lookup reference to {@code child}, named {@code name} in {@code parent}. Files and
      * symlinks are keyed by their node (content); directories also by where they are.
      */
-    private Inode reference(Inode parent, Name name, Node child) {
+    private Inode reference(Inode parent, Name name, Node child, int index) {
         Object key = child instanceof DirectoryNode d ? new PlacedDirectory(parent.id, name, d) : child;
-        return inodes.reference(key, child, parent.ino);
+        Inode inode = inodes.reference(key, child, parent.ino);
+        if (index >= 0 && child instanceof FileNode) {
+            inode.lookedUpIn = parent; // where it was found, for read-ahead across the files (FilesAhead)
+            inode.indexInParent = index;
+        }
+        return inode;
     }
 
     /** The key of a directory's node id: the directory at one place of the tree. */
@@ -400,7 +407,22 @@ public final class CastoreFileSystem implements FileSystem {
         if (!(inode.node instanceof FileNode file)) {
             throw new FuseException(inode.node instanceof SymlinkNode ? Errno.EINVAL : Errno.EISDIR);
         }
+        filesAhead(inode);
         return new OpenFile(inode, openBlob(file), file.size(), options.readAheadBytes(), blobLatency::slow);
+    }
+
+    /** Tells the directory's read-ahead across its files that this one is opened (see {@link FilesAhead}). */
+    private void filesAhead(Inode file) {
+        Inode dir = file.lookedUpIn;
+        int index = file.indexInParent;
+        if (dir == null || index < 0) {
+            return;
+        }
+        CompletableFuture<Directory> loaded = dir.listing();
+        Directory listing = loaded != null && loaded.isDone() && !loaded.isCompletedExceptionally() ? loaded.join() : null;
+        if (listing != null && index < listing.entryCount() && listing.node(index).equals(file.node)) {
+            dir.filesAhead().opened(listing, index, blobs);
+        }
     }
 
     private BlobReader openBlob(FileNode file) throws FuseException {
@@ -536,7 +558,7 @@ public final class CastoreFileSystem implements FileSystem {
             if (plus && !lookup) {
                 dir.markListedBare();
             }
-            if (!add(dir, listing.name(index), node, index + 3, FOREVER, lookup, sink)) {
+            if (!add(dir, listing.name(index), node, index + 3, index, FOREVER, lookup, sink)) {
                 return;
             }
         }
@@ -559,11 +581,11 @@ public final class CastoreFileSystem implements FileSystem {
     }
 
     /** Adds one entry; with {@code lookup} it carries one, undone if the sink does not take it. */
-    private boolean add(Inode dir, Name name, Node node, long next, long entryValidNanos, boolean lookup, DirectorySink sink) {
+    private boolean add(Inode dir, Name name, Node node, long next, int index, long entryValidNanos, boolean lookup, DirectorySink sink) {
         if (!lookup) {
             return sink.add(InodeNumbers.of(node), name.bytesUnsafe(), NodeAttributes.direntType(node), next);
         }
-        Inode child = reference(dir, name, node);
+        Inode child = reference(dir, name, node, index);
         if (sink.addPlus(entry(child, entryValidNanos), name.bytesUnsafe(), next)) {
             return true;
         }
@@ -581,7 +603,7 @@ public final class CastoreFileSystem implements FileSystem {
         }
         try {
             listing.list(Math.max(offset, 2) - 2,
-                    (named, next) -> add(root, named.name(), named.node(), next + 2, rootTtlNanos, plus, sink));
+                    (named, next) -> add(root, named.name(), named.node(), next + 2, -1, rootTtlNanos, plus, sink));
         } catch (IOException | UncheckedIOException | InvalidDataException e) {
             problems.report("roots: " + e.getMessage(), "listing roots failed: " + e.getMessage());
             throw new FuseException(Errno.EIO);

@@ -44,6 +44,31 @@ final class Inode {
     /** Directories only: a READDIRPLUS reply gave out some of its entries without their lookup. */
     private volatile boolean listedBare;
 
+    /**
+     * Files only: the directory inode and entry index of the latest lookup of this file (an
+     * inode shared by identical files keeps the latest place). For {@link FilesAhead}; racy
+     * writes are fine, as for any hint.
+     */
+    Inode lookedUpIn;
+    int indexInParent = -1;
+
+    /** Directories only: read-ahead across its files, made at the first file opened from it. */
+    private volatile FilesAhead filesAhead;
+
+    FilesAhead filesAhead() {
+        FilesAhead ahead = filesAhead;
+        if (ahead == null) {
+            synchronized (this) {
+                ahead = filesAhead;
+                if (ahead == null) {
+                    ahead = new FilesAhead();
+                    filesAhead = ahead;
+                }
+            }
+        }
+        return ahead;
+    }
+
     Inode(long id, Object key, Node node, long ino, long parentIno) {
         this.id = id;
         this.key = key;

@@ -100,6 +100,61 @@ class CastoreFileSystemTest {
     }
 
     @Test
+    void filesOpenedInNameOrderHintTheNextOnesOfTheirDirectoryToTheBlobService() throws Exception {
+        // 30 files f00..f29 with a subdirectory "f10d" among them (after f10 in name order).
+        List<Object> entries = new java.util.ArrayList<>();
+        List<FileNode> files = new java.util.ArrayList<>();
+        for (int i = 0; i < 30; i++) {
+            FileNode file = trees.file("content of file " + i);
+            files.add(file);
+            entries.add(String.format("f%02d", i));
+            entries.add(file);
+            if (i == 10) {
+                entries.add("f10d");
+                entries.add(trees.dir("inner", trees.file("inner")));
+            }
+        }
+        trees.root("t", trees.dir(entries.toArray()));
+        var fs = mount();
+        long dir = walk(fs, "t").nodeId();
+        read(fs, lookup(fs, dir, "f00").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("one file opened: nothing yet").isEmpty();
+        read(fs, lookup(fs, dir, "f01").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("the next 16 files").containsExactlyElementsOf(files.subList(2, 18).stream().map(FileNode::digest).toList());
+        read(fs, lookup(fs, dir, "f02").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("kept 16 ahead").hasSize(17).last().isEqualTo(files.get(18).digest());
+        // A reader that jumps far ahead or back hints nothing more.
+        read(fs, lookup(fs, dir, "f25").nodeId(), 0, 100);
+        read(fs, lookup(fs, dir, "f03").nodeId(), 0, 100);
+        assertThat(blobs.hinted).hasSize(17);
+        // A second mount (its own inodes): the run starts afresh, at the place of each lookup.
+        var other = mount();
+        long otherDir = walk(other, "t").nodeId();
+        blobs.hinted.clear();
+        read(other, lookup(other, otherDir, "f12").nodeId(), 0, 100);
+        read(other, lookup(other, otherDir, "f13").nodeId(), 0, 100);
+        assertThat(blobs.hinted).first().isEqualTo(files.get(14).digest());
+        assertThat(blobs.hinted).hasSize(16);
+    }
+
+    @Test
+    void filesAheadStopAtTheirByteBound() throws Exception {
+        byte[] big = new byte[(int) (3 * (1 << 20))];
+        List<Object> entries = new java.util.ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            big[0] = (byte) i;
+            entries.add("b" + i);
+            entries.add(trees.file(big.clone(), false));
+        }
+        trees.root("t", trees.dir(entries.toArray()));
+        var fs = mount();
+        long dir = walk(fs, "t").nodeId();
+        read(fs, lookup(fs, dir, "b0").nodeId(), 0, 100);
+        read(fs, lookup(fs, dir, "b1").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("8 MiB: two files of 3 MiB").hasSize(2);
+    }
+
+    @Test
     void rootNamesMatchExactlyAndMissesAreNegativeForTheRootTtl() throws Exception {
         trees.root("hello", trees.file("hi\n"));
         var fs = mount(FsOptions.defaults().withRootTtl(Duration.ofMillis(1500)));

@@ -7,6 +7,7 @@ import castore.service.CorruptedDataException;
 import castore.service.ForwardingBlobService;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -38,6 +39,14 @@ final class InstrumentedBlobService extends ForwardingBlobService {
     InstrumentedBlobService(BlobService inner, int chunkSize) {
         super(inner);
         this.chunkSize = chunkSize;
+    }
+
+    /** The blobs {@link #willRead} was told of, in order. */
+    final List<B3Digest> hinted = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @Override
+    public void willRead(B3Digest blob, long size) {
+        hinted.add(blob);
     }
 
     int opens(B3Digest digest) {

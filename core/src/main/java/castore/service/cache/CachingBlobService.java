@@ -80,6 +80,7 @@ public final class CachingBlobService implements BlobService {
     private final boolean onDisk;
     private final DiskCache disk;
     private final AtomicLong streams = new AtomicLong();
+    private final AtomicLong filesAhead = new AtomicLong();
     /** The next stream's disk-tier lane (taken modulo the lanes by the disk tier). */
     private final AtomicInteger lanes = new AtomicInteger();
     private final AtomicLong slotLoads = new AtomicLong();
@@ -305,6 +306,41 @@ public final class CachingBlobService implements BlobService {
                 // a read of this blob will report it
             }
         });
+    }
+
+    /**
+     * A small blob (one request: {@link #open(B3Digest, long)}) the cache lacks is fetched in the
+     * background, as a prefetch's fetches are (at most {@link CacheConfig#prefetchParallelism()}
+     * at once); a larger one is left to its first read, whose read-ahead starts with it. A read
+     * that comes while the fetch runs waits for it (single flight).
+     */
+    @Override
+    public void willRead(B3Digest blob, long size) {
+        if (size <= 0 || size > WHOLE_FETCH_MAX || chunkLoads.isLoading(blob) || chunks.contains(blob) || chunkLists.contains(blob)) {
+            return;
+        }
+        filesAhead.incrementAndGet();
+        try {
+            background.execute(() -> {
+                try {
+                    backgroundSlots.acquire();
+                    try {
+                        fetchWholeIfSmall(blob, size);
+                    } finally {
+                        backgroundSlots.release();
+                    }
+                } catch (IOException | RuntimeException | InterruptedException ignored) {
+                    // its read will report it
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // closed: nothing to fetch for
+        }
+    }
+
+    /** Small blobs {@link #willRead} fetched ahead (for tests). */
+    long filesAhead() {
+        return filesAhead.get();
     }
 
     /**

@@ -442,6 +442,39 @@ class CachingServicesTest {
     }
 
     @Test
+    void aSmallBlobToBeReadIsFetchedInTheBackgroundOnceAndALargeOneIsLeftToItsRead() throws Exception {
+        byte[] small = random(3000, 51);
+        B3Digest smallDigest = remote.add(small);
+        byte[] large = random((int) CachingBlobService.WHOLE_FETCH_MAX + 1, 52);
+        B3Digest largeDigest = remote.add(large);
+        byte[] gone = random(2000, 53);
+        B3Digest goneDigest = remote.add(gone);
+        try (Store store = cached(config(null, 1L << 30, 0))) {
+            var blobs = (CachingBlobService) store.blobs();
+            blobs.willRead(smallDigest, small.length);
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+            while (blobs.fetches() < 1 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            int reads = remote.chunkReads.get();
+            assertThat(reads).isEqualTo(1);
+            try (BlobReader r = blobs.open(smallDigest, small.length).orElseThrow()) {
+                assertThat(readAll(r)).isEqualTo(small);
+            }
+            assertThat(remote.chunkReads).as("read from the cache").hasValue(reads);
+            blobs.willRead(smallDigest, small.length); // cached: nothing to do
+            blobs.willRead(largeDigest, large.length); // its own read-ahead starts with its first read
+            assertThat(blobs.filesAhead()).isEqualTo(1);
+            // A fetch ahead that fails is left to the read, which reports it.
+            remote.offline = true;
+            blobs.willRead(goneDigest, gone.length);
+            Thread.sleep(100);
+            assertThatThrownBy(() -> readAll(store, goneDigest)).isInstanceOf(IOException.class);
+        }
+        assertThat(remote.chunkReads).hasValue(1);
+    }
+
+    @Test
     void sequentialReaderGetsReadAhead() throws Exception {
         byte[] data = random(20 * FakeRemote.CHUNK, 4);
         B3Digest digest = remote.add(data);
