@@ -172,7 +172,7 @@ public final class CastoreServer implements AutoCloseable {
     /**
      * A read-only server of {@code store} on 127.0.0.1 (a port of its own) whose sockets and calls
      * run on threads the caller owns: {@code group}'s (of {@code channelType}'s transport) and
-     * {@code executor}'s, none of the process's shared pools. For a warm-up of the client
+     * {@code executor}'s (shut down with the server), none of the process's shared pools. For a warm-up of the client
      * (castore.grpc.client.GrpcWarmUp), whose threads must not outlive it.
      */
     public static CastoreServer startIsolated(Store store, EventLoopGroup group, Class<? extends ServerChannel> channelType,
