@@ -97,7 +97,7 @@ public final class CachingDirectoryService implements DirectoryService {
                 continue;
             }
             B3Digest digest = child.digest();
-            if (aheadPending.contains(digest) || loads.isLoading(digest) || cache.contains(digest) || !aheadPending.add(digest)) {
+            if (loads.isLoading(digest) || cache.contains(digest) || !aheadPending.add(digest)) {
                 continue;
             }
             scheduled++;

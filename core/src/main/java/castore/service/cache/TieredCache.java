@@ -264,11 +264,8 @@ final class TieredCache<T> {
      */
     void putOnDisk(B3Digest key, T value, int lane) {
         if (disk != null) {
-            try {
-                disk.write(kind, key, codec.encode(value), lane);
-            } catch (IOException | UncheckedIOException e) {
-                diskWriteFailures++;
-            }
+            byte[] encoded = codec.encode(value);
+            putBytesOnDisk(key, encoded, encoded.length, lane);
         }
     }
 
