@@ -180,8 +180,18 @@ public abstract class ChunkedBlobReader implements BlobReader {
         return copyFrom(index, data, within, dst);
     }
 
-    /** Copies from {@code data}, the whole verified chunk {@code index}, and remembers it as the last chunk read. */
-    protected final int copyFrom(int index, byte[] data, int within, ByteBuffer dst) {
+    /**
+     * Copies from {@code data}, the whole verified chunk {@code index}, and remembers it as the
+     * last chunk read. A chunk whose length is not the one the list gives it proves the list
+     * wrong (a digest names one content, so one length): its bytes would land at the wrong
+     * places of the blob, so nothing is copied.
+     */
+    protected final int copyFrom(int index, byte[] data, int within, ByteBuffer dst) throws CorruptedDataException {
+        long listed = chunks.get(index).size();
+        if (data.length != listed) {
+            throw new CorruptedDataException("chunk " + chunks.get(index).digest() + " has " + data.length
+                    + " bytes, listed as " + listed + " at place " + index + " of the blob's chunk list");
+        }
         Span last = lastChunk;
         if (last == null || last.data() != data || last.start() != starts[index]) { // a repeated chunk has several places
             lastChunk = new Span(starts[index], data);

@@ -75,6 +75,24 @@ class ChunkedBlobReaderTest {
     }
 
     @Test
+    void aChunkOfAnotherLengthThanItsPlaceIsRefusedNotCopied() throws IOException {
+        // One digest names one content, so one length: a list that gives a repeated chunk two
+        // sizes (which still add up) is wrong, and its bytes would land at the wrong places.
+        ChunkMeta a = chunk(3, 5000);
+        List<ChunkMeta> lie = List.of(a, new ChunkMeta(a.digest(), 5005), new ChunkMeta(a.digest(), 4995));
+        CountingReader reader = new CountingReader(lie, store);
+        ByteBuffer first = ByteBuffer.allocate(10);
+        assertThat(reader.read(0, first)).isEqualTo(10);
+        for (long at : new long[] {5000, 10_005, 10_010, 14_999}) {
+            assertThatThrownBy(() -> reader.read(at, ByteBuffer.allocate(10))).as("at %d", at)
+                    .isInstanceOf(CorruptedDataException.class).hasMessageContaining("listed as");
+        }
+        // Without repeats too: whatever supplies a chunk, its length is checked before a byte is copied.
+        CountingReader shifted = new CountingReader(List.of(new ChunkMeta(a.digest(), 4990), chunk(4, 6010)), store);
+        assertThatThrownBy(() -> shifted.read(0, ByteBuffer.allocate(10))).isInstanceOf(CorruptedDataException.class);
+    }
+
+    @Test
     void aChunkThatRepeatsIsLoadedOnceAndEveryOtherPlaceIsServedFromMemory() throws IOException {
         ChunkMeta a = chunk(1, 5000);
         ChunkMeta b = chunk(2, 7000);

@@ -28,6 +28,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -52,6 +53,8 @@ public final class CachingBlobService implements BlobService {
     private static final int SLOTS = 4 * STREAMS;
     /** How long close waits for whole-blob checks that are reading the disk tier. */
     private static final long BIND_AT_CLOSE_SECONDS = 5;
+    /** How long close waits for background fetches, interrupted, to end. */
+    private static final long FETCHES_AT_CLOSE_SECONDS = 5;
     /** Chunks a random reader keeps of those it read from disk (see {@link Reader}). */
     private static final int RECENT = 8;
     /** Most slots a stream's pump keeps its chunks in (see {@code Pump#slots}). */
@@ -62,10 +65,13 @@ public final class CachingBlobService implements BlobService {
      */
     static final long WHOLE_FETCH_MAX = 512 * 1024;
 
+    private static final B3Digest EMPTY_BLOB = Blake3.digest(new byte[0]);
+
     private final BlobService inner;
     private final TieredCache<byte[]> chunks;
     private final TieredCache<List<ChunkMeta>> chunkLists;
-    private final TieredCache<Boolean> boundLists;
+    /** By blob, the {@link ChunkListCodec#listDigest} of the one chunk list checked against it. */
+    private final TieredCache<B3Digest> boundLists;
     private final SingleFlight<B3Digest, byte[]> chunkLoads = new SingleFlight<>();
     private final SingleFlight<B3Digest, Optional<List<ChunkMeta>>> listLoads = new SingleFlight<>();
     private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
@@ -276,11 +282,21 @@ public final class CachingBlobService implements BlobService {
     }
 
     /**
-     * Whether the chunk list of {@code blob} is known to make up the blob: a single chunk that
-     * is the blob itself, or a list whose chunks once hashed, in order, to the blob digest.
+     * Whether {@code list} is known to make up {@code blob}: empty for the empty blob, a single
+     * chunk that is the blob itself, or the very list whose chunks once hashed, in order, to the
+     * blob digest. The mark names that list: one dropped from the cache (evicted, or damaged on
+     * disk) while its mark stayed is asked for again, and what the remote gives then is checked
+     * again unless it is the same list.
      */
     private boolean isBound(B3Digest blob, List<ChunkMeta> list) throws IOException {
-        return list.isEmpty() || (list.size() == 1 && list.getFirst().digest().equals(blob)) || boundLists.get(blob).isPresent();
+        if (list.isEmpty()) {
+            return blob.equals(EMPTY_BLOB);
+        }
+        if (list.size() == 1 && list.getFirst().digest().equals(blob)) {
+            return true;
+        }
+        Optional<B3Digest> checked = boundLists.get(blob);
+        return checked.isPresent() && checked.get().equals(ChunkListCodec.listDigest(list));
     }
 
     @Override
@@ -294,18 +310,22 @@ public final class CachingBlobService implements BlobService {
      * are left for the real read to report.
      */
     public void prefetch(B3Digest blob, long fromOffset, long length) {
-        background.execute(() -> {
-            try {
-                Optional<List<ChunkMeta>> list = chunks(blob);
-                if (list.isPresent()) {
-                    Reader reader = new Reader(blob, list.get());
-                    reader.prefetchRange(fromOffset, length);
-                    reader.close();
+        try {
+            background.execute(() -> {
+                try {
+                    Optional<List<ChunkMeta>> list = chunks(blob);
+                    if (list.isPresent()) {
+                        Reader reader = new Reader(blob, list.get());
+                        reader.prefetchRange(fromOffset, length);
+                        reader.close();
+                    }
+                } catch (IOException ignored) {
+                    // a read of this blob will report it
                 }
-            } catch (IOException ignored) {
-                // a read of this blob will report it
-            }
-        });
+            });
+        } catch (RejectedExecutionException closed) {
+            // nothing to fetch for
+        }
     }
 
     /**
@@ -333,8 +353,8 @@ public final class CachingBlobService implements BlobService {
                     // its read will report it
                 }
             });
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
-            // closed: nothing to fetch for
+        } catch (RejectedExecutionException closed) {
+            // nothing to fetch for
         }
     }
 
@@ -362,7 +382,15 @@ public final class CachingBlobService implements BlobService {
 
     @Override
     public void close() throws IOException {
+        // Fetches under way are interrupted and waited for (bounded): one that ended after the
+        // store closed would write to a disk tier that is gone. The disk tier refuses what is
+        // later still.
         background.shutdownNow();
+        try {
+            background.awaitTermination(FETCHES_AT_CLOSE_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         if (directReads != null) {
             directReads.shutdown();
         }
@@ -470,6 +498,10 @@ public final class CachingBlobService implements BlobService {
         Reader(B3Digest digest, List<ChunkMeta> chunkList) throws IOException {
             super(chunkList);
             this.digest = digest;
+            if (chunkList.isEmpty() && !digest.equals(EMPTY_BLOB)) {
+                chunkLists.remove(digest);
+                throw new CorruptedDataException("blob " + digest + ": an empty chunk list for a blob that is not empty (wrong chunk list)");
+            }
             this.wholeBlob = isBound(digest, chunkList) ? null : Blake3.newHasher();
             this.large = size() >= streamFrom;
             Arrays.setAll(slotLoadLocks, i -> new Object());
@@ -575,9 +607,17 @@ public final class CachingBlobService implements BlobService {
                 }
                 streams.incrementAndGet();
                 Pump started = new Pump(stream.get());
-                pump = started;
                 users.incrementAndGet();
-                background.execute(started);
+                try {
+                    background.execute(started);
+                } catch (RejectedExecutionException closed) {
+                    // A pump that never runs would leave its claims on chunks unanswered, and
+                    // every reader of them waiting.
+                    release();
+                    stream.get().close();
+                    throw new IOException("the cache in front of " + inner + " is closed");
+                }
+                pump = started;
                 return started;
             }
         }
@@ -661,6 +701,17 @@ public final class CachingBlobService implements BlobService {
             if (onDisk) {
                 writes.expect(index, laneOf(index)); // now, in index order: the tasks start in any order
             }
+            try {
+                execute(index, keep);
+            } catch (RejectedExecutionException closed) {
+                if (onDisk) {
+                    writes.dropped(index);
+                }
+                release(); // the read that wanted it loads it itself, and learns the cache is closed
+            }
+        }
+
+        private void execute(int index, Keep keep) {
             background.execute(() -> {
                 try {
                     backgroundSlots.acquire();
@@ -890,6 +941,9 @@ public final class CachingBlobService implements BlobService {
                 throw wrongListError();
             }
             byte[] data = load(index, keep);
+            if (data.length != chunks().get(index).size()) {
+                throw wrongSize(index, data.length);
+            }
             if (wholeBlob != null) {
                 bindInOrder(index, data);
             }
@@ -980,6 +1034,9 @@ public final class CachingBlobService implements BlobService {
                     }
                     return;
                 }
+                if (length != chunks().get(index).size()) {
+                    throw wrongSize(index, length); // a repeat served from another place of another size
+                }
                 wholeBlob.update(data, 0, length);
                 hashedChunks++;
                 continueBind();
@@ -1009,6 +1066,9 @@ public final class CachingBlobService implements BlobService {
                 if (next == null) {
                     return false;
                 }
+                if (next.length != chunks().get(hashedChunks).size()) {
+                    throw wrongSize(hashedChunks, next.length);
+                }
                 wholeBlob.update(next);
                 hashedChunks++;
             }
@@ -1018,7 +1078,7 @@ public final class CachingBlobService implements BlobService {
             }
             wholeBlob = null;
             if (matches) {
-                boundLists.put(digest, Boolean.TRUE);
+                boundLists.put(digest, ChunkListCodec.listDigest(chunks()));
                 return true;
             }
             chunkLists.remove(digest);
@@ -1039,7 +1099,7 @@ public final class CachingBlobService implements BlobService {
             users.incrementAndGet();
             try {
                 bindPasses.execute(this::bindFromDisk);
-            } catch (java.util.concurrent.RejectedExecutionException closing) {
+            } catch (RejectedExecutionException closed) {
                 bindingFromDisk = false;
                 release();
             }
@@ -1088,6 +1148,20 @@ public final class CachingBlobService implements BlobService {
                 }
                 release();
             }
+        }
+
+        /**
+         * A chunk whose bytes (verified by its digest) are not as long as the list says: the list
+         * is wrong, since a digest names one content. Hashing the bytes regardless could bind a
+         * list that puts them at the wrong places (a chunk listed thrice with sizes C, C+5, C-5
+         * still adds up), so the list is refused as a failed check is.
+         */
+        private CorruptedDataException wrongSize(int index, int actual) {
+            wrongList = true;
+            chunkLists.remove(digest);
+            ChunkMeta meta = chunks().get(index);
+            return new CorruptedDataException("blob " + digest + ": chunk " + meta.digest() + " has " + actual + " bytes, listed as "
+                    + meta.size() + " at place " + index + " (wrong chunk list)");
         }
 
         private CorruptedDataException wrongListError() {
@@ -1430,23 +1504,23 @@ public final class CachingBlobService implements BlobService {
         RECENT
     }
 
-    /** A mark that a blob's chunk list is bound to it: no bytes. */
-    private static final class MarkCodec implements TieredCache.Codec<Boolean> {
+    /** A "bound" mark on disk: the digest of the chunk list that was checked (an older, empty mark reads as damaged: checked again). */
+    private static final class MarkCodec implements TieredCache.Codec<B3Digest> {
         @Override
-        public byte[] encode(Boolean value) {
-            return new byte[0];
+        public byte[] encode(B3Digest listDigest) {
+            return listDigest.toByteArray();
         }
 
         @Override
-        public Boolean decodeVerified(B3Digest key, byte[] bytes) throws CorruptedDataException {
-            if (bytes.length != 0) {
+        public B3Digest decodeVerified(B3Digest key, byte[] bytes) throws CorruptedDataException {
+            if (bytes.length != B3Digest.LENGTH) {
                 throw new CorruptedDataException("cached mark " + key + " is corrupted");
             }
-            return Boolean.TRUE;
+            return B3Digest.of(bytes);
         }
 
         @Override
-        public long weight(Boolean value) {
+        public long weight(B3Digest value) {
             return 64;
         }
     }

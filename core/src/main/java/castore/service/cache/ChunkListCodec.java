@@ -18,16 +18,30 @@ final class ChunkListCodec implements TieredCache.Codec<List<ChunkMeta>> {
 
     @Override
     public byte[] encode(List<ChunkMeta> chunks) {
+        byte[] body = body(chunks);
+        byte[] out = new byte[B3Digest.LENGTH + body.length];
+        Blake3.digest(body).copyTo(out, 0);
+        System.arraycopy(body, 0, out, B3Digest.LENGTH, body.length);
+        return out;
+    }
+
+    /**
+     * What names one chunk list among all lists of a blob: BLAKE3 of its body (the checksum it
+     * carries on disk). A blob's "bound" mark holds it, so that the mark vouches for the list
+     * that was checked and for no other list a remote may give for the blob later.
+     */
+    static B3Digest listDigest(List<ChunkMeta> chunks) {
+        return Blake3.digest(body(chunks));
+    }
+
+    private static byte[] body(List<ChunkMeta> chunks) {
         ByteBuffer body = ByteBuffer.allocate(chunks.size() * ENTRY);
         byte[] digest = new byte[B3Digest.LENGTH];
         for (ChunkMeta c : chunks) {
             c.digest().copyTo(digest, 0);
             body.put(digest).putLong(c.size());
         }
-        byte[] out = new byte[B3Digest.LENGTH + body.capacity()];
-        Blake3.digest(body.array()).copyTo(out, 0);
-        System.arraycopy(body.array(), 0, out, B3Digest.LENGTH, body.capacity());
-        return out;
+        return body.array();
     }
 
     @Override

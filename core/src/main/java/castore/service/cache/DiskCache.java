@@ -280,6 +280,8 @@ public final class DiskCache implements AutoCloseable {
     /** Live segments, oldest first; guarded by this. */
     private final List<Segment> segments = new ArrayList<>();
     private final AtomicLong total = new AtomicLong();
+    /** Set by {@link #close}: no record is appended after it. Guarded by this. */
+    private boolean closed;
     /** Entries read with O_DIRECT ({@link #readNative}). */
     private final LongAdder directReads = new LongAdder();
     private long nextSequence;
@@ -650,6 +652,11 @@ public final class DiskCache implements AutoCloseable {
      */
     private synchronized void append(String kind, B3Digest key, byte[] bytes, int length, Location replacing, long crc,
             int lane) throws IOException {
+        if (closed) {
+            // Background work that outlived the store (a fetch that ignored its interrupt) must
+            // not start a segment nobody will close.
+            throw new IOException("cache " + root + " is closed");
+        }
         Map<B3Digest, Location> entries = index(kind);
         Location current = entries.get(key);
         if (replacing != null ? current != replacing : current != null) {
@@ -672,9 +679,10 @@ public final class DiskCache implements AutoCloseable {
         try {
             segment.appendRecord(header, bytes, length, offset);
         } catch (IOException | RuntimeException e) {
-            if (segment.appender != null) {
-                seal(stream); // broken from this record on: what it holds before stays readable
-            }
+            // Broken from this record on: what it holds before stays readable. Writing on at the
+            // same offset would leave the failed record's tail (bytes a remote chose) after a
+            // shorter record, where a restart's walk would parse it as records.
+            seal(stream);
             throw e;
         }
         segment.size = offset + recordLength;
@@ -820,6 +828,7 @@ public final class DiskCache implements AutoCloseable {
     /** Writes out what is appended, then closes the segments. */
     @Override
     public synchronized void close() {
+        closed = true;
         for (Segment s : segments) {
             s.finishAppends();
         }

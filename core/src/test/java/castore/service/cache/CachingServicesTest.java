@@ -2,6 +2,7 @@ package castore.service.cache;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import castore.hash.Blake3;
 import castore.model.B3Digest;
@@ -22,6 +23,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
@@ -1113,6 +1115,147 @@ class CachingServicesTest {
             assertThat(readAll(store, digest)).isEqualTo(data);
             assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
         }
+    }
+
+    /** Every read of the blob either fails as corrupted or gives its true bytes; none hangs. */
+    private static void neverWrongBytes(Store store, B3Digest digest, byte[] data, long... positions) {
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+                for (long p : positions) {
+                    ByteBuffer got = ByteBuffer.allocate(10);
+                    try {
+                        int n = r.read(p, got);
+                        assertThat(Arrays.copyOf(got.array(), n)).as("at %d", p)
+                                .isEqualTo(Arrays.copyOfRange(data, (int) p, (int) p + n));
+                    } catch (castore.service.CorruptedDataException refused) {
+                        assertThat(refused).hasMessageContaining("wrong chunk list");
+                    }
+                }
+            } catch (castore.service.CorruptedDataException refusedAtOpen) {
+                assertThat(refusedAtOpen).hasMessageContaining("wrong chunk list");
+            }
+        });
+    }
+
+    @Test
+    void aChunkListedWithAnotherSizeThanItsOwnIsRefusedNotServedAtAnotherPlace() throws IOException {
+        // x three times: a list that gives its three places sizes C, C+5 and C-5 adds up, and the
+        // chunks, hashed as they are, make up the blob: only the sizes betray it.
+        int c = FakeRemote.CHUNK;
+        byte[] x = random(c, 40);
+        byte[] data = new byte[3 * c];
+        for (int i = 0; i < 3; i++) {
+            System.arraycopy(x, 0, data, i * c, c);
+        }
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        B3Digest chunk = honest.getFirst().digest();
+        List<castore.service.ChunkMeta> lie = List.of(new castore.service.ChunkMeta(chunk, c),
+                new castore.service.ChunkMeta(chunk, c + 5), new castore.service.ChunkMeta(chunk, c - 5));
+        for (long readAhead : new long[] {0, 8L * c}) {
+            remote.lists.put(digest, lie);
+            try (Store store = cached(config(dir.resolve("repeat-" + readAhead), 1L << 30, readAhead))) {
+                neverWrongBytes(store, digest, data, 0, c, c + 3, 2L * c, 2L * c + 5, 3L * c - 1);
+                assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class);
+                assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).as("read-ahead %d", readAhead).isFalse();
+                remote.lists.put(digest, honest); // the wrong list was dropped: the next open asks again
+                assertThat(readAll(store, digest)).isEqualTo(data);
+            }
+        }
+        // Chunks cached for another blob, listed with sizes not their own (one 5 bytes short, the next 5 over).
+        byte[] a = random(c, 41);
+        byte[] b = random(c, 42);
+        byte[] z = random(c, 43);
+        B3Digest ab = remote.add(concat(a, b));
+        byte[] abz = concat(concat(a, b), z);
+        B3Digest digestAbz = remote.add(abz);
+        List<castore.service.ChunkMeta> listed = remote.lists.get(digestAbz);
+        remote.lists.put(digestAbz, List.of(new castore.service.ChunkMeta(listed.get(0).digest(), c - 5),
+                new castore.service.ChunkMeta(listed.get(1).digest(), c + 5), listed.get(2)));
+        try (Store store = cached(config(dir.resolve("shifted"), 1L << 30, 0))) {
+            assertThat(readAll(store, ab)).isEqualTo(concat(a, b));
+            neverWrongBytes(store, digestAbz, abz, 0, c - 5, c - 1, c, 2L * c, 3L * c - 1);
+            assertThat(((CachingBlobService) store.blobs()).knownBound(digestAbz)).isFalse();
+        }
+    }
+
+    private static byte[] concat(byte[] first, byte[] second) {
+        byte[] out = Arrays.copyOf(first, first.length + second.length);
+        System.arraycopy(second, 0, out, first.length, second.length);
+        return out;
+    }
+
+    @Test
+    void anEmptyChunkListForABlobThatIsNotEmptyIsRefused() throws IOException {
+        byte[] data = random(3 * FakeRemote.CHUNK, 44);
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        remote.lists.put(digest, List.of());
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class)
+                    .hasMessageContaining("wrong chunk list");
+            remote.lists.put(digest, honest);
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+    }
+
+    @Test
+    void aBoundMarkVouchesForTheListThatWasCheckedNotForAnotherGivenLater() throws IOException {
+        byte[] data = random(3 * FakeRemote.CHUNK, 45);
+        byte[] other = random(3 * FakeRemote.CHUNK, 46);
+        B3Digest digest = remote.add(data);
+        B3Digest otherDigest = remote.add(other);
+        // Memory only, tiers so small that one 3-chunk list and one mark fit: the list leaves
+        // the cache, its mark stays.
+        try (Store store = cached(new CacheConfig(Optional.empty(), 1L << 30, 6400, 4, 0))) {
+            CachingBlobService blobs = (CachingBlobService) store.blobs();
+            assertThat(readAll(store, digest)).isEqualTo(data);
+            assertThat(blobs.knownBound(digest)).isTrue();
+            blobs.chunks(otherDigest); // its list takes the place of the first one's
+            remote.lists.put(digest, remote.lists.get(otherDigest)); // every chunk verifies, the blob does not
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class)
+                    .hasMessageContaining("do not make up the blob");
+        }
+    }
+
+    @Test
+    void aFetchThatOutlivesTheStoreWritesNothingToItsDiskTier() throws Exception {
+        byte[] data = random(40_000, 47); // one chunk: fetched whole, ahead of its read
+        B3Digest digest = remote.add(data);
+        CountDownLatch hold = new CountDownLatch(1);
+        remote.holds.put(digest, hold);
+        remote.holdsIgnoreInterrupts = true; // as a network call may, for a while
+        Path segments;
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            store.blobs().willRead(digest, data.length);
+            eventually(() -> remote.atHold.get() == 1);
+            segments = dir.resolve("segments");
+        } // waits a while for the fetch, then closes the disk tier under it
+        Set<Path> before;
+        try (var files = Files.list(segments)) {
+            before = files.collect(java.util.stream.Collectors.toSet());
+        }
+        hold.countDown();
+        eventually(() -> remote.atHold.get() == 0);
+        Thread.sleep(200); // the fetch's store step, had it any
+        try (var files = Files.list(segments)) {
+            assertThat(files.collect(java.util.stream.Collectors.toSet())).as("no segment started after close").isEqualTo(before);
+        }
+        // Reads and hints after close fail or do nothing; none hangs or throws unchecked.
+        Store closed = cached(config(dir.resolve("closed"), 1L << 30, 8L * FakeRemote.CHUNK));
+        byte[] big = random(12 * FakeRemote.CHUNK, 48);
+        B3Digest bigDigest = remote.add(big);
+        BlobReader r = closed.blobs().open(bigDigest).orElseThrow();
+        closed.close();
+        closed.blobs().willRead(digest, data.length);
+        ((CachingBlobService) closed.blobs()).prefetch(bigDigest, 0, big.length);
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            try {
+                r.read(0, ByteBuffer.allocate(10));
+            } catch (IOException expected) {
+                // the cache is closed
+            }
+        });
     }
 
     @Test

@@ -1,6 +1,7 @@
 package castore.service.cache;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.assertThatIOException;
 
 import castore.hash.Blake3;
@@ -165,6 +166,12 @@ class DiskCacheTest {
         assertThat(cache.read(CHUNKS, key(last))).hasValueSatisfying(read -> assertThat(read).isEqualTo(last));
         cache.close();
         assertThat(cache.read(CHUNKS, key(last))).isEmpty();
+        assertThat(openSegmentDescriptors()).isZero();
+        // Nor is anything written once closed: no segment is started that nobody would close.
+        List<Path> segments = segmentFiles();
+        byte[] late = bytes(40_000, 17);
+        assertThatThrownBy(() -> cache.write(CHUNKS, key(late), late)).isInstanceOf(IOException.class).hasMessageContaining("closed");
+        assertThat(segmentFiles()).isEqualTo(segments);
         assertThat(openSegmentDescriptors()).isZero();
     }
 

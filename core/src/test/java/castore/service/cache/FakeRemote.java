@@ -44,6 +44,10 @@ final class FakeRemote {
     volatile CountDownLatch gate;
     /** Chunk reads that wait for their latch: a fetch that ends after others begun later. */
     final Map<B3Digest, CountDownLatch> holds = new ConcurrentHashMap<>();
+    /** Whether a held read ignores interrupts (as a network call may, for a while). */
+    volatile boolean holdsIgnoreInterrupts;
+    /** Chunk reads waiting at a hold now. */
+    final AtomicInteger atHold = new AtomicInteger();
     /** Chunks whose next read fails (once each). */
     final java.util.Set<B3Digest> failOnce = ConcurrentHashMap.newKeySet();
     /** Calls waiting at the gate now. */
@@ -68,6 +72,25 @@ final class FakeRemote {
         B3Digest digest = Blake3.digest(data);
         lists.put(digest, List.copyOf(list));
         return digest;
+    }
+
+    private void awaitHold(CountDownLatch hold) throws java.io.InterruptedIOException {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                hold.await();
+                break;
+            } catch (InterruptedException e) {
+                if (!holdsIgnoreInterrupts) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException();
+                }
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private void check() throws IOException {
@@ -140,11 +163,11 @@ final class FakeRemote {
             check();
             CountDownLatch hold = holds.get(chunk.digest());
             if (hold != null) {
+                atHold.incrementAndGet();
                 try {
-                    hold.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new java.io.InterruptedIOException();
+                    awaitHold(hold);
+                } finally {
+                    atHold.decrementAndGet();
                 }
             }
             if (failOnce.remove(chunk.digest())) {
