@@ -152,6 +152,31 @@ class LyingServerTest {
     }
 
     @Test
+    void validChunksThatRepeatButAreNotTheBlobFailTheSequentialRead() throws Exception {
+        // A, B, A: the third place is served from the first one's copy, and is checked all the same.
+        byte[] a = TestData.random(13, 3000);
+        byte[] b = TestData.random(14, 3000);
+        B3Digest blob = Blake3.digest(TestData.random(15, 9000));
+        stats.put(blob.toByteString(), chunks(Blake3.digest(a), a.length, Blake3.digest(b), b.length, Blake3.digest(a), a.length));
+        reads.put(Blake3.digest(a).toByteString(), List.of(ByteString.copyFrom(a)));
+        reads.put(Blake3.digest(b).toByteString(), List.of(ByteString.copyFrom(b)));
+        try (var reader = client.blobs().open(blob).orElseThrow(); var in = reader.inputStream(0)) {
+            assertThatThrownBy(in::readAllBytes)
+                    .isInstanceOf(CorruptedDataException.class).hasMessageContaining("do not make up the blob");
+        }
+        // The honest blob A, B, A reads whole.
+        byte[] aba = new byte[9000];
+        System.arraycopy(a, 0, aba, 0, 3000);
+        System.arraycopy(b, 0, aba, 3000, 3000);
+        System.arraycopy(a, 0, aba, 6000, 3000);
+        B3Digest honest = Blake3.digest(aba);
+        stats.put(honest.toByteString(), chunks(Blake3.digest(a), a.length, Blake3.digest(b), b.length, Blake3.digest(a), a.length));
+        try (var reader = client.blobs().open(honest).orElseThrow(); var in = reader.inputStream(0)) {
+            assertThat(in.readAllBytes()).isEqualTo(aba);
+        }
+    }
+
+    @Test
     void aLoneChunkMustBeTheBlob() throws Exception {
         byte[] data = TestData.random(6, 100);
         B3Digest blob = Blake3.digest(TestData.random(7, 100));

@@ -58,6 +58,11 @@ class UnixSocketTest {
         Files.writeString(file, "keep");
         assertThatThrownBy(() -> start(file)).isInstanceOf(IOException.class).hasMessageContaining("not a socket");
         assertThat(file).hasContent("keep");
+        // A FIFO is "other" too, and a connect to it fails as to a stale socket: it stays.
+        Path fifo = dir.resolve("fifo");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor()).isZero();
+        assertThatThrownBy(() -> start(fifo)).isInstanceOf(IOException.class).hasMessageContaining("not a socket");
+        assertThat((Integer) Files.getAttribute(fifo, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS) & 0170000).isEqualTo(0010000);
         assertThatThrownBy(() -> start(dir.resolve("no/such/dir/s"))).isInstanceOf(IOException.class).hasMessageContaining("no such directory");
     }
 

@@ -109,11 +109,23 @@ final class Connection implements AutoCloseable {
      * owns ({@code group}'s, of {@code channelType}'s transport, and {@code executor}'s), none of
      * the process's shared pools: for {@link GrpcWarmUp}, whose threads must not outlive it.
      */
+    private static final java.net.InetAddress LOOPBACK_V4;
+
+    static {
+        try {
+            LOOPBACK_V4 = java.net.InetAddress.getByAddress("127.0.0.1", new byte[] {127, 0, 0, 1});
+        } catch (java.net.UnknownHostException impossible) {
+            throw new AssertionError(impossible);
+        }
+    }
+
     static Connection openIsolated(int port, EventLoopGroup group, Class<? extends io.grpc.netty.shaded.io.netty.channel.Channel> channelType,
                                    java.util.concurrent.Executor executor, Duration timeout) {
         NettyDefaults.apply();
-        var builder = NettyChannelBuilder.forAddress("127.0.0.1", port, InsecureChannelCredentials.create())
-                .eventLoopGroup(group).channelType(channelType).executor(executor);
+        // A socket address, not a host name: a name goes through gRPC's DNS resolver, which runs on
+        // the process's shared executor (and may start a thread there from this nice-19 one).
+        var builder = NettyChannelBuilder.forAddress(new java.net.InetSocketAddress(LOOPBACK_V4, port), InsecureChannelCredentials.create())
+                .eventLoopGroup(group).channelType(channelType).executor(executor).offloadExecutor(executor);
         return open("grpc+http://127.0.0.1:" + port, builder, timeout);
     }
 

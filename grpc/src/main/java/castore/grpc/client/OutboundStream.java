@@ -64,7 +64,11 @@ final class OutboundStream<Q, R> {
     R finish(Duration wait) throws IOException {
         requests.onCompleted();
         try {
-            return response.get(wait.toNanos(), TimeUnit.NANOSECONDS);
+            R answer = response.get(wait.toNanos(), TimeUnit.NANOSECONDS);
+            if (answer == null) { // gRPC lets a server close with OK and no message
+                throw new IOException(what + ": " + connection.address + " ended the call without an answer");
+            }
+            return answer;
         } catch (TimeoutException e) {
             cancel();
             throw new IOException(what + ": " + connection.address + " did not answer within " + wait.toMillis() + " ms");

@@ -103,6 +103,19 @@ final class RemoteBlobReader extends ChunkedBlobReader {
         return data;
     }
 
+    /**
+     * A chunk served again from its copy at another place of the blob is consumed there too:
+     * without this, the check stopped at the first repeat and a list of valid chunks that
+     * repeat (A, B, A) but do not make up the blob was read to its end without an error.
+     */
+    @Override
+    protected void servingRepeat(int index, byte[] data) throws IOException {
+        if (lying) {
+            throw lie();
+        }
+        verifyInOrder(index, data);
+    }
+
     /** Feeds chunks consumed in order to the whole-blob hash; at the last one, it must match. */
     private void verifyInOrder(int index, byte[] data) throws IOException {
         if (wholeBlob == null) {

@@ -75,21 +75,32 @@ final class BlobServiceImpl extends BlobServiceGrpc.BlobServiceImplBase {
 
     @Override
     public void read(ReadBlobRequest request, StreamObserver<BlobChunk> responses) {
-        BlobReader reader;
+        BlobReader reader = null;
         List<ChunkMeta> chunks;
         try {
             B3Digest digest = Statuses.digest(request.getDigest(), "digest");
             Optional<BlobReader> blob = blobs.open(digest);
+            reader = blob.orElse(null);
             chunks = blob.isPresent() ? blobs.chunks(digest).orElse(List.of()) : List.of();
             if (blob.isEmpty()) {
-                blob = blobs.openChunk(digest);
+                reader = blobs.openChunk(digest).orElseThrow(() -> Statuses.notFound("blob " + digest + " not found"));
             }
-            reader = blob.orElseThrow(() -> Statuses.notFound("blob " + digest + " not found"));
         } catch (Throwable t) {
+            if (reader != null) {
+                closeQuietly(reader); // opened, then the chunk list failed (a busy store, an I/O error)
+            }
             responses.onError(Statuses.of(t));
             return;
         }
         StreamPump.run(responses, new ChunkedSource(reader, chunks));
+    }
+
+    private static void closeQuietly(BlobReader reader) {
+        try {
+            reader.close();
+        } catch (IOException | RuntimeException ignored) {
+            // the call fails with the first error
+        }
     }
 
     /** The blob's bytes, one message per stored chunk (split if a chunk is large). */

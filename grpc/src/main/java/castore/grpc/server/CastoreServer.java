@@ -131,6 +131,9 @@ public final class CastoreServer implements AutoCloseable {
         return t.getMessage();
     }
 
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFSOCK = 0140000;
+
     /** A stale socket (nobody listening) is removed; a live one or any other file is an error. */
     private static void prepareSocketPath(Path path) throws IOException {
         if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
@@ -140,8 +143,10 @@ public final class CastoreServer implements AutoCloseable {
             }
             return;
         }
-        var attrs = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-        if (!attrs.isOther()) {
+        // "Other" would take in FIFOs and device nodes too, and a connect to them fails as to a
+        // stale socket: only the file type says it is a socket.
+        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        if ((mode & S_IFMT) != S_IFSOCK) {
             throw new IOException(path + " exists and is not a socket");
         }
         try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {

@@ -42,7 +42,13 @@ class GrpcWarmUpTest {
     void itStopsAtItsNextCallWhenAsked() throws Exception {
         var warmUp = new GrpcWarmUp();
         AtomicInteger asked = new AtomicInteger();
+        var sharedBefore = sharedExecutorThreads();
         warmUp.warmUp(() -> asked.incrementAndGet() > 5);
+        // Nothing of it ran on gRPC's shared executor (a host name would be resolved there), whose
+        // threads the mount keeps: one started from the warm-up's thread would keep its nice 19.
+        var sharedAfter = sharedExecutorThreads();
+        sharedAfter.removeAll(sharedBefore);
+        assertThat(sharedAfter).isEmpty();
         assertThat(warmUp.callsMade()).isPositive().isLessThan(GrpcWarmUp.CALLS / 4);
         warmUp.warmUp(() -> true);
         assertThat(warmUp.callsMade()).isZero();
@@ -56,6 +62,11 @@ class GrpcWarmUpTest {
             Thread.sleep(20);
         }
         assertThat(liveWarmUpThreads()).isZero();
+    }
+
+    private static java.util.Set<Thread> sharedExecutorThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("grpc-default-executor"))
+                .collect(java.util.stream.Collectors.toCollection(java.util.HashSet::new));
     }
 
     private static long liveWarmUpThreads() {
