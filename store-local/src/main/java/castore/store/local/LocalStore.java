@@ -173,6 +173,16 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
                 fd.close();
                 throw new StoreBusyException("store " + root() + " is being garbage-collected; try again when gc has finished");
             }
+            // A gc may have run since this process last looked (it needs no lock of ours while
+            // we only read): packs it deleted would still answer "already stored", and a write
+            // would skip objects that are gone. Writes see the packs as they are from here on,
+            // since no gc runs while we hold the shared lock.
+            try {
+                packs.packs().rescan();
+            } catch (IOException | RuntimeException e) {
+                fd.close();
+                throw e;
+            }
             sessionLock = fd;
             session = true;
         }

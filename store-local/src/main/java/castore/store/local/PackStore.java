@@ -233,7 +233,15 @@ final class PackStore {
             if (writer.size() >= rollSize || writer.count() >= PackWriter.MAX_ENTRIES) {
                 PackWriter full = writer;
                 writer = null;
-                publish(full);
+                try {
+                    publish(full);
+                } catch (IOException | RuntimeException e) {
+                    // Still pending (its objects count as stored in this process): back among the
+                    // idle writers, so that the next commit publishes it or fails. Dropped here, it
+                    // was never published, and a root put later committed without it.
+                    writer = full;
+                    throw e;
+                }
             }
             return location;
         } finally {
@@ -250,14 +258,20 @@ final class PackStore {
         try {
             int published = 0;
             IOException failure = null;
-            // Chunk data first: metadata published alongside never points at chunks still unseen.
+            // Chunk data first: metadata published alongside never points at chunks still unseen,
+            // so none is published if a data pack failed (its chunk lists would name chunks that
+            // a close then discards).
             for (var idle : List.of(idleData, idleMeta)) {
+                if (failure != null) {
+                    break;
+                }
                 List<PackWriter> writers = new ArrayList<>(idle);
                 idle.clear();
                 for (PackWriter w : writers) {
                     try {
-                        published += w.count();
+                        int count = w.count();
                         publish(w);
+                        published += count;
                     } catch (IOException e) {
                         idle.add(w); // still pending: a later commit retries
                         if (failure == null) {

@@ -39,6 +39,14 @@ final class Sweeper {
     SweepResult sweep(Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories) throws IOException {
         PackSet set = packs.packs();
         set.rescan();
+        // A pack whose index cannot be read is invisible to the marking below: a live blob's
+        // chunk list in it would leave that blob's chunks unmarked, and the sweep would rewrite
+        // them away. An index fault is repairable (the pack's data is intact); a sweep past it
+        // would make the loss permanent.
+        if (!set.broken().isEmpty()) {
+            throw new IOException("gc stopped, nothing deleted: the index of pack(s) " + String.join(", ", set.broken().keySet())
+                    + " cannot be read (" + set.broken().values().iterator().next() + "); `castore verify` names every problem");
+        }
         Set<B3Digest> liveChunks = liveChunks(liveBlobs);
 
         List<Pack> keep = new ArrayList<>();

@@ -560,6 +560,99 @@ class LocalStoreTest {
         }
     }
 
+    /** Makes {@code dir} refuse new entries, also to root (chattr +i), or lets it take them again. */
+    private static void refuseNewFiles(Path dir, boolean refuse) throws IOException, InterruptedException {
+        boolean root = "root".equals(System.getProperty("user.name"));
+        ProcessBuilder pb = root ? new ProcessBuilder("chattr", refuse ? "+i" : "-i", dir.toString())
+                : new ProcessBuilder("chmod", refuse ? "0555" : "0755", dir.toString());
+        assertThat(pb.inheritIO().start().waitFor()).isZero();
+    }
+
+    @Test
+    void aPackThatFailsToPublishWhenFullIsPublishedByTheNextCommitNotLost() throws Exception {
+        byte[] first = randomBytes(63, 600_000);
+        byte[] second = randomBytes(64, 900_000);
+        B3Digest secondDigest = Blake3.digest(second);
+        Path packs = dir().resolve("packs");
+        try (LocalStore local = LocalStore.open(dir(), LocalStore.Options.defaults().withPackSize(1 << 20));
+                Store store = local.asStore()) {
+            put(store, first);
+            refuseNewFiles(packs, true); // the pack fills up with the second blob, and its index cannot be written
+            try {
+                assertThatThrownBy(() -> put(store, second)).isInstanceOf(IOException.class);
+            } finally {
+                refuseNewFiles(packs, false);
+            }
+            // Written again: whatever this process counts as stored is published before the root.
+            assertThat(put(store, second)).isEqualTo(secondDigest);
+            store.roots().put(Name.of("second"), new castore.model.FileNode(secondDigest, second.length, false));
+        }
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(read(store, secondDigest)).isEqualTo(second);
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+        }
+    }
+
+    @Test
+    void gcRefusesToSweepPastAPackWhoseIndexCannotBeRead() throws IOException {
+        byte[] data = randomBytes(62, 1_200_000);
+        B3Digest blob = Blake3.digest(data);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, data);
+        }
+        // The pack that holds the blob's chunk list (its data packs hold only chunks).
+        Path listIndex = null;
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            if (Pack.open(index).find(PackFormat.Key.of(blob), ObjectKind.BLOB, blob) != null) {
+                listIndex = index;
+            }
+        }
+        assertThat(listIndex).as("the chunk list's pack").isNotNull();
+        byte[] intact = Files.readAllBytes(listIndex);
+        flipByte(listIndex, intact.length / 2);
+        try (LocalStore local = open(); Closeable lock = local.exclusive()) {
+            assertThatThrownBy(() -> local.sweep(Set.of(blob), Set.of())).isInstanceOf(IOException.class)
+                    .hasMessageContaining("nothing deleted").hasMessageContaining("cannot be read");
+        }
+        // Nothing was deleted: with the index mended, the blob reads whole.
+        listIndex.toFile().setWritable(true);
+        Files.write(listIndex, intact);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(read(store, blob)).isEqualTo(data);
+        }
+    }
+
+    @Test
+    void aStoreOpenedBeforeAGcWritesAgainWhatTheGcRemoved() throws IOException {
+        byte[] data = randomBytes(61, 1_200_000);
+        B3Digest blob = Blake3.digest(data);
+        Directory leaf = Directory.builder().add("f", new castore.model.FileNode(blob, data.length, false)).build();
+        try (LocalStore w = open(); Store store = w.asStore()) {
+            put(store, data);
+            store.directories().put(leaf); // nothing roots either: gc removes both
+        }
+        try (LocalStore a = open(); Store store = a.asStore()) {
+            assertThat(store.blobs().has(blob)).isTrue(); // a reader: it holds no lock, and gc may run
+            assertThat(store.directories().has(leaf.digest())).isTrue();
+            try (LocalStore g = open(); Closeable lock = g.exclusive()) {
+                assertThat(g.sweep(Set.of(), Set.of()).objectsRemoved()).isPositive();
+            }
+            // The same process writes them again, and roots them: its first write sees the packs as gc left them.
+            try (BlobWriter writer = store.blobs().create()) {
+                writer.write(data, 0, data.length);
+                assertThat(writer.finish()).isEqualTo(blob);
+                assertThat(writer.bytesStored()).as("stored again, not taken for present").isPositive();
+            }
+            store.directories().put(leaf);
+            store.roots().put(Name.of("again"), leaf.toNode());
+        }
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(read(store, blob)).isEqualTo(data);
+            assertThat(store.directories().get(leaf.digest())).contains(leaf);
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+        }
+    }
+
     @Test
     void gcIsRefusedWhileAWriterIsActiveAndWritersWhileGcRuns() throws IOException {
         try (LocalStore gc = open(); LocalStore importer = open(); Store store = importer.asStore()) {
