@@ -117,8 +117,7 @@ final class S3BlobService implements BlobService {
 
     @Override
     public BlobWriter create() throws IOException {
-        lease.beforeWrite();
-        return new Writer();
+        return new Writer(lease.beforeWrite());
     }
 
     /** Positional reads over the chunk list; the last chunk read is kept for sequential readers. */
@@ -160,6 +159,20 @@ final class S3BlobService implements BlobService {
         private long size;
         private B3Digest result;
         private boolean closed;
+        /** The write lease's generation when this writer began: its chunks are safe from gc only while it holds. */
+        private final long generation;
+
+        Writer(long generation) {
+            this.generation = generation;
+        }
+
+        /** Fails if the lease lapsed since this writer began: a gc may have removed chunks it sent. */
+        private void checkLease() throws IOException {
+            if (lease.beforeWrite() != generation) {
+                throw new IOException("the write lease on " + bucket.location().display() + " lapsed during this upload (no write for "
+                        + WriteLease.STALE.toMinutes() + " minutes), and garbage collection may have removed chunks sent before; write the blob again");
+            }
+        }
 
         @Override
         public void write(ByteBuffer data) throws IOException {
@@ -198,7 +211,7 @@ final class S3BlobService implements BlobService {
             }
             uploads.add(executor.submit(() -> {
                 try {
-                    lease.beforeWrite(); // keeps the lease fresh through a long upload, so gc stays out
+                    checkLease(); // keeps the lease fresh through a long upload, so gc stays out
                     String key = Keys.chunk(digest);
                     // Existence first: a chunk already stored costs a HEAD, not an upload.
                     if (!bucket.exists(key) && bucket.putIfAbsent(key, chunk)) {
@@ -226,6 +239,7 @@ final class S3BlobService implements BlobService {
                 emit(chunker.cut(buffer, 0, Math.min(chunker.maxSize(), filled)));
             }
             awaitUploads();
+            checkLease(); // the chunk list names chunks sent over the whole upload
             B3Digest digest = hasher.digest();
             String key = Keys.blob(digest);
             if (!bucket.exists(key)) {

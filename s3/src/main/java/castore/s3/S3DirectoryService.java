@@ -39,6 +39,8 @@ final class S3DirectoryService implements DirectoryService {
     private final ExecutorService executor;
     /** Sizes of Directories known to be stored: saves a GET per child when putting parents. */
     private final Map<B3Digest, Long> knownSizes = new ConcurrentHashMap<>();
+    /** The write lease's generation {@code knownSizes} was learned under (guarded by knownSizes). */
+    private long knownGeneration;
 
     S3DirectoryService(Bucket bucket, WriteLease lease, ExecutorService executor) {
         this.bucket = bucket;
@@ -48,6 +50,10 @@ final class S3DirectoryService implements DirectoryService {
 
     @Override
     public Optional<Directory> get(B3Digest digest) throws IOException {
+        long seenUnder;
+        synchronized (knownSizes) {
+            seenUnder = knownGeneration;
+        }
         Optional<Bucket.Fetched> fetched = bucket.get(Keys.directory(digest));
         if (fetched.isEmpty()) {
             return Optional.empty();
@@ -61,7 +67,7 @@ final class S3DirectoryService implements DirectoryService {
         if (!directory.digest().equals(digest)) {
             throw new CorruptedDataException("directory " + digest + " is corrupted (content has digest " + directory.digest() + ")");
         }
-        remember(digest, directory.size());
+        remember(digest, directory.size(), seenUnder);
         return Optional.of(directory);
     }
 
@@ -72,8 +78,10 @@ final class S3DirectoryService implements DirectoryService {
 
     @Override
     public B3Digest put(Directory directory) throws IOException {
+        // The lease first: a child checked before it is held may be swept by a gc before the
+        // parent lands, and one remembered under an earlier lease may be gone already.
+        underLease();
         checkChildren(directory, Map.of());
-        lease.beforeWrite();
         store(directory);
         return directory.digest();
     }
@@ -85,15 +93,41 @@ final class S3DirectoryService implements DirectoryService {
 
     private void store(Directory directory) throws IOException {
         B3Digest digest = directory.digest();
+        long writtenUnder;
+        synchronized (knownSizes) {
+            writtenUnder = knownGeneration;
+        }
         bucket.putIfAbsent(Keys.directory(digest), directory.encode());
-        remember(digest, directory.size());
+        remember(digest, directory.size(), writtenUnder);
     }
 
-    private void remember(B3Digest digest, long size) {
-        if (knownSizes.size() >= KNOWN_SIZES_LIMIT) {
-            knownSizes.clear();
+    /**
+     * Takes or refreshes the write lease; what was remembered as stored before this lease was
+     * taken (read while no lease was held, or under one that lapsed) is forgotten: a gc may have
+     * run since. Returns the lease's generation.
+     */
+    private long underLease() throws IOException {
+        long generation = lease.beforeWrite();
+        synchronized (knownSizes) {
+            if (generation != knownGeneration) {
+                knownSizes.clear();
+                knownGeneration = generation;
+            }
         }
-        knownSizes.put(digest, size);
+        return generation;
+    }
+
+    /** Remembers a Directory seen stored while {@code generation} was current, unless a lease taken since forgot everything. */
+    private void remember(B3Digest digest, long size, long generation) {
+        synchronized (knownSizes) {
+            if (generation != knownGeneration) {
+                return;
+            }
+            if (knownSizes.size() >= KNOWN_SIZES_LIMIT) {
+                knownSizes.clear();
+            }
+            knownSizes.put(digest, size);
+        }
     }
 
     /** Each child Directory must be in {@code pending} or stored, with the size its node claims. */
@@ -121,9 +155,14 @@ final class S3DirectoryService implements DirectoryService {
     private final class Closure implements ClosurePutter {
         private final Map<B3Digest, Directory> pending = new LinkedHashMap<>();
         private B3Digest last;
+        /** The lease's generation when the children were checked; 0 before the first put. */
+        private long generation;
 
         @Override
         public void put(Directory directory) throws IOException {
+            if (generation == 0) {
+                generation = underLease();
+            }
             checkChildren(directory, pending);
             last = directory.digest();
             pending.putIfAbsent(last, directory);
@@ -135,7 +174,15 @@ final class S3DirectoryService implements DirectoryService {
                 throw new InvalidDataException("empty closure");
             }
             checkReachable();
-            lease.beforeWrite();
+            long now = underLease();
+            if (now != generation) {
+                // The lease lapsed while the closure came in (no write for 15 minutes): children
+                // found stored then may have been swept since. Look again before storing.
+                generation = now;
+                for (Directory d : pending.values()) {
+                    checkChildren(d, pending);
+                }
+            }
             Semaphore slots = new Semaphore(PARALLEL_UPLOADS);
             Map<B3Digest, CompletableFuture<Void>> uploads = new LinkedHashMap<>();
             for (var e : pending.entrySet()) {

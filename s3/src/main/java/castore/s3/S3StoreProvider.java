@@ -58,8 +58,12 @@ public final class S3StoreProvider implements StoreProvider {
 
     /** Opens the store with a client the caller built (tests use it for unusual client settings). */
     static Store open(S3Client client, S3Location location) {
+        return open(client, location, Clock.systemUTC());
+    }
+
+    /** {@link #open(S3Client, S3Location)} on {@code clock} (tests move it past a lease's lapse). */
+    static Store open(S3Client client, S3Location location, Clock clock) {
         Bucket bucket = new Bucket(client, location);
-        Clock clock = Clock.systemUTC();
         WriteLease lease = new WriteLease(bucket, clock);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         var blobs = new S3BlobService(bucket, lease, executor, FastCdc.TVIX);

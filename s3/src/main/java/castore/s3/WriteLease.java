@@ -14,6 +14,11 @@ import java.util.UUID;
  * (create-only) and then checks that no fresh lease exists. With S3's strong read-after-write
  * consistency at least one of the two sees the other, so GC never sweeps under an import.
  * Leases are refreshed while writing; one older than {@link #STALE} (a crashed writer) is ignored.
+ *
+ * <p>A lease that lapsed (no write for {@link #STALE}) is taken anew, and a gc may have run in
+ * the gap: each lease taken gets a new <em>generation</em>, which {@link #beforeWrite} returns.
+ * What a writer learned under an earlier generation (a child Directory seen stored, chunks it
+ * uploaded for a blob it has not finished) may be gone, and the writer must look again or fail.
  */
 final class WriteLease implements AutoCloseable {
     static final Duration REFRESH = Duration.ofMinutes(2);
@@ -23,17 +28,22 @@ final class WriteLease implements AutoCloseable {
     private final Clock clock;
     private final String key = Keys.LEASES + UUID.randomUUID();
     private Instant refreshed;
+    /** How many times a lease was taken (not refreshed); 0 before the first. */
+    private long generation;
 
     WriteLease(Bucket bucket, Clock clock) {
         this.bucket = bucket;
         this.clock = clock;
     }
 
-    /** Called before every write; cheap unless the lease must be taken or refreshed. */
-    synchronized void beforeWrite() throws IOException {
+    /**
+     * Called before every write; cheap unless the lease must be taken or refreshed. Returns the
+     * lease's generation: the same as at an earlier call only if no gc can have run between them.
+     */
+    synchronized long beforeWrite() throws IOException {
         Instant now = clock.instant();
         if (refreshed != null && Duration.between(refreshed, now).compareTo(REFRESH) < 0) {
-            return;
+            return generation;
         }
         // A GC that started while our lease was fresh saw it and backs off; otherwise it may be sweeping.
         boolean wasFresh = refreshed != null && Duration.between(refreshed, now).compareTo(STALE) < 0;
@@ -43,7 +53,11 @@ final class WriteLease implements AutoCloseable {
             throw new StoreBusyException("garbage collection is running on " + bucket.location().display()
                     + " (lock " + Keys.GC_LOCK + "); try again when it has finished");
         }
+        if (!wasFresh) {
+            generation++;
+        }
         refreshed = now;
+        return generation;
     }
 
     @Override

@@ -361,6 +361,77 @@ class S3StoreTest {
         store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
     }
 
+    /** A clock tests move forward: a store on it sees its lease lapse, a gc on it sees others' leases stale. */
+    private static final class MovableClock extends java.time.Clock {
+        private volatile java.time.Instant now = java.time.Instant.now();
+
+        void advance(java.time.Duration by) {
+            now = now.plus(by);
+        }
+
+        @Override
+        public java.time.ZoneId getZone() {
+            return java.time.ZoneOffset.UTC;
+        }
+
+        @Override
+        public java.time.Clock withZone(java.time.ZoneId zone) {
+            return this;
+        }
+
+        @Override
+        public java.time.Instant instant() {
+            return now;
+        }
+    }
+
+    private Store openOn(java.time.Clock clock) {
+        return S3StoreProvider.open(server.client(), S3Location.parse(java.net.URI.create(server.address(BUCKET, prefix))), clock);
+    }
+
+    @Test
+    void aDirectorySeenStoredBeforeTheLeaseIsLookedForAgainWhenItsParentIsPut() throws IOException {
+        Directory child = Directory.builder().add("l", castore.model.SymlinkNode.of("t")).build();
+        Directory parent = Directory.builder().add("c", child.toNode()).build();
+        store.directories().put(child); // by another writer, who leaves
+        store.close();
+        try (Store reader = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT)) {
+            assertThat(reader.directories().get(child.digest())).contains(child); // seen while it held no lease
+            try (Store gc = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+                    var lock = gc.maintenance().orElseThrow().exclusive()) {
+                gc.maintenance().orElseThrow().sweep(Set.of(), Set.of()); // nothing roots it
+            }
+            assertThatThrownBy(() -> reader.directories().put(parent)).isInstanceOf(castore.model.InvalidDataException.class)
+                    .hasMessageContaining("is not stored");
+        }
+        store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+    }
+
+    @Test
+    void writersWhoseLeaseLapsedDoNotStoreWhatAGcMayHaveRemoved() throws IOException {
+        MovableClock clock = new MovableClock();
+        Directory child = Directory.builder().add("l", castore.model.SymlinkNode.of("u")).build();
+        Directory parent = Directory.builder().add("c", child.toNode()).build();
+        store.directories().put(child);
+        store.close();
+        try (Store writer = openOn(clock)) {
+            BlobWriter blob = writer.blobs().create();
+            blob.write(random(100_000, 9), 0, 100_000); // less than a chunk: sent at finish, after the gc
+            var closure = writer.directories().putClosure();
+            closure.put(parent); // its child is stored, now
+            clock.advance(WriteLease.STALE.plusMinutes(1)); // no write for longer than a lease lasts
+            try (Store gc = openOn(clock); var lock = gc.maintenance().orElseThrow().exclusive()) {
+                gc.maintenance().orElseThrow().sweep(Set.of(), Set.of()); // the writer's lease looks stale: gc runs
+            }
+            assertThatThrownBy(blob::finish).isInstanceOf(IOException.class).hasMessageContaining("lapsed");
+            blob.close();
+            assertThatThrownBy(closure::finish).isInstanceOf(castore.model.InvalidDataException.class)
+                    .hasMessageContaining("is not stored");
+            assertThat(writer.directories().has(parent.digest())).isFalse();
+        }
+        store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+    }
+
     @Test
     void gcIsRefusedWhileAWriterIsActiveAndWritersWhileGcRuns() throws IOException {
         try (BlobWriter w = store.blobs().create()) { // takes the write lease
