@@ -39,6 +39,21 @@ class GrpcRoundTripTest {
                 new castore.service.memory.MemoryRootService());
     }
 
+    @org.junit.jupiter.api.Test
+    void callsDoNotInheritTheCallersGrpcContext() throws Exception {
+        // As in a daemon serving a remote store: the thread that asks runs in the context of a
+        // server call, which ends (is cancelled) while fetches it started are shared by others.
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir)) {
+            byte[] data = TestData.random(21, 300_000);
+            B3Digest digest = TestData.put(server.client().blobs(), data);
+            io.grpc.Context.CancellableContext ended = io.grpc.Context.current().withCancellation();
+            ended.cancel(null);
+            byte[] read = ended.call(() -> TestData.readAll(server.client().blobs(), digest));
+            assertThat(read).isEqualTo(data);
+            assertThat(ended.call(() -> server.client().directories().get(Directory.empty().digest()))).isEmpty();
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(TestServer.Transport.class)
     void blobsRoundTrip(TestServer.Transport transport) throws Exception {

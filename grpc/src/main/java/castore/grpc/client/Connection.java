@@ -10,6 +10,7 @@ import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
 import io.grpc.ClientInterceptors;
 import io.grpc.ConnectivityState;
+import io.grpc.Context;
 import io.grpc.ForwardingClientCall;
 import io.grpc.ForwardingClientCallListener;
 import io.grpc.Grpc;
@@ -191,11 +192,24 @@ final class Connection implements AutoCloseable {
         }
     }
 
-    /** Counts calls in flight, so reconnection is hurried only while someone waits. */
+    /**
+     * Counts calls in flight, so reconnection is hurried only while someone waits; and makes
+     * every call outside the caller's gRPC context. In a daemon that serves a remote store (a
+     * proxy), the context is that of the server call being answered: a fetch it starts (a
+     * read-ahead, a single-flight load other readers wait for) was cancelled with that call, and
+     * the others got CANCELLED. This client's own timeouts bound every call instead.
+     */
     private final class ActiveCalls implements ClientInterceptor {
         @Override
         public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-            return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
+            ClientCall<Q, R> detached;
+            Context previous = Context.ROOT.attach();
+            try {
+                detached = next.newCall(method, options);
+            } finally {
+                Context.ROOT.detach(previous);
+            }
+            return new ForwardingClientCall.SimpleForwardingClientCall<>(detached) {
                 @Override
                 public void start(Listener<R> listener, Metadata headers) {
                     active.incrementAndGet();
