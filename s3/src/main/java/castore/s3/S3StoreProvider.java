@@ -71,8 +71,9 @@ public final class S3StoreProvider implements StoreProvider {
         var roots = new S3RootService(bucket, lease);
         var maintenance = new S3Maintenance(bucket, blobs, directories, roots, clock);
         AutoCloseable shared = () -> {
-            try (client; executor; lease) {
-                // closes the lease (deleting it), then the executor, then the client
+            try (client; lease; executor) {
+                // closes the executor (its uploads finish), then the lease (deleting it: an upload
+                // still running would take it again, and it would block gc for 15 minutes), then the client
             }
         };
         return new Store(blobs, directories, roots, List.<AutoCloseable>of(roots, directories, blobs, maintenance, shared));

@@ -433,6 +433,21 @@ class S3StoreTest {
     }
 
     @Test
+    void closingWithUploadsInFlightLeavesNoLeaseBehind() throws IOException {
+        BlobWriter abandoned = store.blobs().create();
+        abandoned.write(random(3_000_000, 10), 0, 3_000_000); // several chunks queued for upload
+        store.close(); // with the writer still open: its uploads finish first, then the lease goes
+        try (var client = server.client();
+                var leases = java.util.stream.Stream.of(client.listObjectsV2(b -> b.bucket(BUCKET).prefix(prefix + "/leases/")))) {
+            assertThat(leases.flatMap(r -> r.contents().stream()).toList()).as("leases left").isEmpty();
+        }
+        store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+        try (var lock = store.maintenance().orElseThrow().exclusive()) {
+            assertThat(lock).isNotNull(); // no lease blocks a gc
+        }
+    }
+
+    @Test
     void gcIsRefusedWhileAWriterIsActiveAndWritersWhileGcRuns() throws IOException {
         try (BlobWriter w = store.blobs().create()) { // takes the write lease
             w.write(new byte[] {1, 2, 3}, 0, 3);
