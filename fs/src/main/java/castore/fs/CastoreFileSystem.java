@@ -18,7 +18,6 @@ import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
 import castore.model.FileNode;
-import castore.model.InvalidDataException;
 import castore.model.Name;
 import castore.model.Node;
 import castore.model.SymlinkNode;
@@ -28,9 +27,10 @@ import castore.service.DirectoryService;
 import castore.service.RootService;
 import castore.service.Store;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -582,11 +582,20 @@ public final class CastoreFileSystem implements FileSystem {
 
     /** Adds one entry; with {@code lookup} it carries one, undone if the sink does not take it. */
     private boolean add(Inode dir, Name name, Node node, long next, int index, long entryValidNanos, boolean lookup, DirectorySink sink) {
+        return add(dir, name, node, next, index, entryValidNanos, lookup, sink, null);
+    }
+
+    /** {@link #add(Inode, Name, Node, long, int, long, boolean, DirectorySink)}; the node ids given a lookup go to {@code given}, if any. */
+    private boolean add(Inode dir, Name name, Node node, long next, int index, long entryValidNanos, boolean lookup, DirectorySink sink,
+            List<Long> given) {
         if (!lookup) {
             return sink.add(InodeNumbers.of(node), name.bytesUnsafe(), NodeAttributes.direntType(node), next);
         }
         Inode child = reference(dir, name, node, index);
         if (sink.addPlus(entry(child, entryValidNanos), name.bytesUnsafe(), next)) {
+            if (given != null) {
+                given.add(child.id);
+            }
             return true;
         }
         inodes.forget(child.id, 1);
@@ -601,10 +610,17 @@ public final class CastoreFileSystem implements FileSystem {
         if (!addDots(root, offset, sink)) {
             return;
         }
+        // The roots come from a service that may fail part way (a network error, a damaged
+        // record): the reply is then an error and the kernel never sees the entries already
+        // added, so their lookups are undone, or their inodes would live as long as the mount.
+        List<Long> given = plus ? new ArrayList<>() : null;
         try {
             listing.list(Math.max(offset, 2) - 2,
-                    (named, next) -> add(root, named.name(), named.node(), next + 2, -1, rootTtlNanos, plus, sink));
-        } catch (IOException | UncheckedIOException | InvalidDataException e) {
+                    (named, next) -> add(root, named.name(), named.node(), next + 2, -1, rootTtlNanos, plus, sink, given));
+        } catch (IOException | RuntimeException e) {
+            if (given != null) {
+                given.forEach(id -> inodes.forget(id, 1));
+            }
             problems.report("roots: " + e.getMessage(), "listing roots failed: " + e.getMessage());
             throw new FuseException(Errno.EIO);
         }
@@ -639,9 +655,14 @@ public final class CastoreFileSystem implements FileSystem {
                 }
                 try {
                     mine.complete(load((DirectoryNode) dir.node));
-                } catch (FuseException | RuntimeException e) {
+                } catch (FuseException | RuntimeException | Error e) {
+                    // Whatever it was, the next operation fetches again: a fetch left pending
+                    // would hold every later one on this directory for good.
                     dir.casListing(mine, null);
                     mine.completeExceptionally(e);
+                    if (e instanceof Error error) {
+                        throw error;
+                    }
                 }
                 loading = mine;
             }
@@ -656,6 +677,9 @@ public final class CastoreFileSystem implements FileSystem {
     private Directory load(DirectoryNode node) throws FuseException {
         B3Digest digest = node.digest();
         if (digest.equals(EMPTY_DIRECTORY)) {
+            if (node.size() != 0) { // as for any other Directory below: the node that claims the size is checked
+                throw eio(digest, "directory " + digest + " has size 0, its node says " + node.size());
+            }
             return Directory.empty();
         }
         Directory directory;

@@ -271,6 +271,94 @@ class CastoreFileSystemTest {
     }
 
     @Test
+    void aRootListingThatFailsPartWayLeavesNoLookupsBehind() throws Exception {
+        trees.root("a", trees.dir("x", trees.file("x")));
+        trees.root("b", trees.dir("y", trees.file("y")));
+        var failing = new castore.service.RootService() {
+            @Override
+            public java.util.Optional<castore.model.Node> get(castore.model.Name name) throws java.io.IOException {
+                return roots.get(name);
+            }
+
+            @Override
+            public void put(castore.model.Name name, castore.model.Node node) throws java.io.IOException {
+                roots.put(name, node);
+            }
+
+            @Override
+            public boolean remove(castore.model.Name name) throws java.io.IOException {
+                return roots.remove(name);
+            }
+
+            @Override
+            public java.util.stream.Stream<castore.model.Node.NamedNode> list() throws java.io.IOException {
+                // Two roots, then the connection breaks (a remote) or a record is damaged (a local journal).
+                return java.util.stream.Stream.concat(roots.list(), java.util.stream.Stream.<castore.model.Node.NamedNode>generate(() -> {
+                    throw new java.io.UncheckedIOException(new java.io.IOException("connection reset"));
+                }).limit(1));
+            }
+        };
+        var fs = new CastoreFileSystem(blobs, directories, failing, FsOptions.defaults().withListRoot(true).withProblems(problems::add));
+        long handle = fs.opendir(REQ, ROOT).fileHandle();
+        assertErrno(Errno.EIO, () -> fs.readdir(REQ, ROOT, handle, 0, true, new RecordingSink(10)));
+        assertThat(fs.inodeCount()).as("the entries the kernel never saw").isZero();
+        assertThat(problems).anyMatch(p -> p.contains("connection reset"));
+    }
+
+    @Test
+    void aDirectoryFetchThatFailsWithAnErrorIsFetchedAgainByTheNextOperation() throws Exception {
+        trees.root("r", trees.dir("x", trees.file("x")));
+        var failOnce = new java.util.concurrent.atomic.AtomicBoolean(true);
+        var flaky = new castore.service.DirectoryService() {
+            @Override
+            public java.util.Optional<castore.model.Directory> get(castore.model.B3Digest digest) throws java.io.IOException {
+                if (failOnce.getAndSet(false)) {
+                    throw new AssertionError("a service that broke once");
+                }
+                return directories.get(digest);
+            }
+
+            @Override
+            public boolean has(castore.model.B3Digest digest) throws java.io.IOException {
+                return directories.has(digest);
+            }
+
+            @Override
+            public castore.model.B3Digest put(castore.model.Directory directory) throws java.io.IOException {
+                return directories.put(directory);
+            }
+
+            @Override
+            public java.util.stream.Stream<castore.model.Directory> getRecursive(castore.model.B3Digest root) throws java.io.IOException {
+                return directories.getRecursive(root);
+            }
+        };
+        var fs = new CastoreFileSystem(blobs, flaky, roots, FsOptions.defaults().withProblems(problems::add));
+        Entry r = lookup(fs, ROOT, "r");
+        assertThatThrownBy(() -> lookup(fs, r.nodeId(), "x")).isInstanceOf(AssertionError.class);
+        assertThat(org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(10),
+                () -> lookup(fs, r.nodeId(), "x")).nodeId()).isPositive();
+    }
+
+    @Test
+    void aDirectoryWhoseNodeClaimsAnotherSizeIsAnErrorEmptyOrNot() throws Exception {
+        // Root nodes are taken as given (a parent Directory could not be stored with a wrong size).
+        DirectoryNode stored = trees.dir("x", trees.file("x"));
+        roots.put(castore.model.Name.of("empty"), new DirectoryNode(castore.model.Directory.empty().digest(), 7));
+        roots.put(castore.model.Name.of("full"), new DirectoryNode(stored.digest(), stored.size() + 1));
+        var fs = mount();
+        for (String name : List.of("empty", "full")) {
+            Entry d = lookup(fs, ROOT, name); // the node itself still stats
+            assertErrno(Errno.EIO, () -> lookup(fs, d.nodeId(), "x"));
+            assertErrno(Errno.EIO, () -> fs.readdir(REQ, d.nodeId(), 0, 0, false, new RecordingSink(10)));
+        }
+        assertThat(problems).anyMatch(p -> p.contains("its node says 7"));
+        roots.put(castore.model.Name.of("ok"), castore.model.Directory.empty().toNode());
+        Entry ok = lookup(fs, ROOT, "ok");
+        assertThat(lookup(fs, ok.nodeId(), "z").isNegative()).as("the true empty Directory: a plain miss").isTrue();
+    }
+
+    @Test
     void onlyRequestsNeedingASlowFetchAreHandedOff() throws Exception {
         var memoryRoots = new MemoryRootService();
         var slowRoots = new castore.service.RootService() {
