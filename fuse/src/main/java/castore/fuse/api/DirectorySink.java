@@ -11,7 +11,10 @@ public interface DirectorySink {
 
     /**
      * Adds an entry with its lookup result for READDIRPLUS. Returns false, adding nothing, when
-     * the buffer is full; when it returns true the entry counts as one lookup of its node id.
+     * the buffer is full; when it returns true the entry counts as one lookup of its node id,
+     * provided the reply goes out: a readdir that then throws is answered with the error alone,
+     * the kernel never sees the entries added, and no FORGET will come for them, so the
+     * filesystem must undo their lookups before it throws.
      */
     boolean addPlus(Entry entry, byte[] name, long nextOffset);
 }

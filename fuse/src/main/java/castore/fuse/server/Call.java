@@ -52,8 +52,19 @@ sealed interface Call {
             return Operation.READLINK;
         }
 
+        /**
+         * The longest target a reply may carry: the kernel takes at most a page less one byte
+         * (fuse_readlink_folio) and turns a longer reply into EIO; Linux paths, symlink targets
+         * included, are shorter than PATH_MAX (4096) on every page size.
+         */
+        static final int MAX_TARGET = 4095;
+
         public int serve(FileSystem fs, ReplyBuffer out) throws FuseException {
-            return copyBody(out, fs.readlink(request, nodeId), Errno.ENAMETOOLONG);
+            byte[] target = fs.readlink(request, nodeId);
+            if (target.length > MAX_TARGET) {
+                throw new FuseException(Errno.ENAMETOOLONG);
+            }
+            return copyBody(out, target, Errno.ENAMETOOLONG);
         }
     }
 

@@ -61,6 +61,9 @@ public final class FuseServer implements AutoCloseable {
     private final BufferPool pool;
     private final ThreadFactory workers = Thread.ofVirtual().factory();
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** Set by a close that stopped waiting: run by the last offloaded request to end (see {@link #close(long, Runnable)}). */
+    private volatile Runnable afterDrain;
+    private final java.util.concurrent.atomic.AtomicBoolean drained = new java.util.concurrent.atomic.AtomicBoolean();
     private final AtomicBoolean destroyed = new AtomicBoolean();
     private volatile InitInfo initInfo;
     private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();
@@ -270,7 +273,9 @@ public final class FuseServer implements AutoCloseable {
             serve(call, channel, buffer);
         } finally {
             pool.release(buffer);
-            inFlight.decrementAndGet();
+            if (inFlight.decrementAndGet() == 0 && afterDrain != null) {
+                runAfterDrain();
+            }
         }
     }
 
@@ -393,6 +398,19 @@ public final class FuseServer implements AutoCloseable {
      * virtual threads, then destroys the filesystem.
      */
     public void close(long timeoutMillis) {
+        close(timeoutMillis, () -> {
+        });
+    }
+
+    /**
+     * {@link #close(long)}, then {@code release} (the transport closes its descriptors there).
+     * Requests still running when the wait ends (a fetch that hangs) are not abandoned: the
+     * filesystem is destroyed and {@code release} runs when the last of them ends. Closed at
+     * once, their late replies went to descriptor numbers that may by then name another file, or
+     * another mount's /dev/fuse where a request of the same unique waits; and the filesystem was
+     * destroyed under them.
+     */
+    public void close(long timeoutMillis, Runnable release) {
         initialized.completeExceptionally(new IllegalStateException("the FUSE session ended before INIT"));
         // Only reached when no reader runs, so nothing new is started; wait for the rest.
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
@@ -403,14 +421,27 @@ public final class FuseServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        if (inFlight.get() > 0) {
-            LOG.log(System.Logger.Level.WARNING, "{0} FUSE requests still running at unmount; not waiting", inFlight.get());
-        }
         KernelCachePusher pusher = kernelCache;
         if (pusher != null) {
             pusher.close(); // before the transport closes the channel it writes to
         }
-        destroy();
+        afterDrain = () -> {
+            destroy();
+            release.run();
+        };
+        if (inFlight.get() > 0) {
+            LOG.log(System.Logger.Level.WARNING, "{0} FUSE requests still running at unmount; the session ends when they do",
+                    inFlight.get());
+        }
+        if (inFlight.get() == 0) { // also if the last one ended between the wait and setting afterDrain
+            runAfterDrain();
+        }
+    }
+
+    private void runAfterDrain() {
+        if (drained.compareAndSet(false, true)) {
+            afterDrain.run();
+        }
     }
 
     @Override

@@ -43,6 +43,8 @@ public final class FuseMount implements AutoCloseable {
     private final FuseServer server;
     private final Session session;
     private final AtomicBoolean unmountRequested = new AtomicBoolean();
+    /** SIGINT and SIGTERM received (see {@link #unmountOnSignals}). */
+    private final java.util.concurrent.atomic.AtomicInteger signals = new java.util.concurrent.atomic.AtomicInteger();
     private final Thread shutdownHook;
 
     private FuseMount(Path mountpoint, boolean viaFusermount, FuseServer server, Session session) {
@@ -201,17 +203,33 @@ public final class FuseMount implements AutoCloseable {
      * On SIGINT or SIGTERM, unmount (from a thread of its own) instead of dying: a thread blocked in
      * {@link #awaitUnmount()} returns and the program can exit 0. Replaces the JVM's handlers for
      * these two signals (so shutdown hooks no longer run for them); call it once, for one mount.
+     *
+     * <p>A mount that files are still open on (or a working directory is in) is detached by the
+     * first signal but stays alive in the kernel, serving them, until they close: a second signal
+     * then ends the process at once (exit status 128 + the signal's number), and those files get
+     * ENOTCONN. Before, every later signal was ignored and only SIGKILL stopped such a mount.
      */
     public FuseMount unmountOnSignals() {
         for (String name : new String[]{"INT", "TERM"}) {
-            Signal.handle(new Signal(name), signal -> requestUnmount());
+            Signal.handle(new Signal(name), this::onSignal);
         }
         return this;
     }
 
+    private void onSignal(Signal signal) {
+        if (signals.incrementAndGet() == 1 || !unmountRequested.get()) {
+            requestUnmount(); // the first, or a retry of an unmount that failed
+            return;
+        }
+        LOG.log(System.Logger.Level.WARNING, "SIG{0} again: stopping now; files still open on {1} get ENOTCONN",
+                signal.getName(), mountpoint);
+        Runtime.getRuntime().halt(128 + signal.getNumber());
+    }
+
     /**
      * Starts the unmount and returns at once, without waiting for the readers: safe from a
-     * signal handler or a shutdown hook. Only the first call does anything.
+     * signal handler or a shutdown hook. Only the first call that succeeds does anything: after
+     * a failed one (fusermount3 refused, say) the next call tries again.
      */
     public void requestUnmount() {
         if (unmountRequested.compareAndSet(false, true) && !session.isTerminated()) {
@@ -221,6 +239,7 @@ public final class FuseMount implements AutoCloseable {
                 // Already gone (unmounted from outside) is fine; anything else is worth a line.
                 if (!session.isTerminated()) {
                     LOG.log(System.Logger.Level.WARNING, "unmounting {0} failed: {1}", mountpoint, e.getMessage());
+                    unmountRequested.set(false);
                 }
             }
         }

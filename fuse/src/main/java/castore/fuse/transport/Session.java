@@ -272,12 +272,15 @@ final class Session {
             LockSupport.unpark(watch);
         }
         try {
-            server.close();
+            // The descriptors close when no request is left to reply on them (at once, unless
+            // one still runs on a virtual thread past the wait: then when it ends).
+            server.close(10_000, () -> {
+                synchronized (fds) {
+                    fds.forEach(DevFuse::close);
+                    fds.clear();
+                }
+            });
         } finally {
-            synchronized (fds) {
-                fds.forEach(DevFuse::close);
-                fds.clear();
-            }
             terminated.countDown();
         }
     }

@@ -436,6 +436,62 @@ class FuseServerTest {
         }
     }
 
+    @Test
+    void aSymlinkTargetLongerThanTheKernelTakesIsENAMETOOLONG() throws Exception {
+        // The kernel takes a page less one byte and turns a longer answer into EIO (and the write
+        // into an error the server would log): past PATH_MAX's bound it is ENAMETOOLONG, unwritten.
+        MemoryFileSystem links = MemoryFileSystem.builder().symlink("longest", "t".repeat(4095)).symlink("toolong", "t".repeat(5000)).build();
+        FuseServer served = new FuseServer(links, new FuseServer.Config(MAX_WRITE, 4096, 64, false), new BufferPool(FuseServerTest::heapBuffer));
+        try {
+            java.util.function.LongFunction<byte[]> readlink = node -> {
+                long unique = nextUnique;
+                nextUnique += 2;
+                ByteBuffer b = ByteBuffer.allocate(Wire.IN_HEADER).order(ByteOrder.nativeOrder());
+                b.putInt(b.capacity()).putInt(Opcode.READLINK).putLong(unique).putLong(node).putInt(1000).putInt(1001).putInt(4242).putInt(0);
+                served.handle(b.array(), b.capacity(), channel, own);
+                try {
+                    return channel.replies.poll(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            };
+            assertThat(body(readlink.apply(links.nodeId("longest")))).hasSize(4095);
+            byte[] tooLong = readlink.apply(links.nodeId("toolong"));
+            assertThat(tooLong).hasSize(16);
+            assertThat(error(tooLong)).isEqualTo(-Errno.ENAMETOOLONG);
+        } finally {
+            served.close(1000);
+        }
+    }
+
+    @Test
+    void aRequestStillRunningAtCloseKeepsTheFilesystemAndTheDescriptorsUntilItEnds() throws Exception {
+        init();
+        long hello = fs.nodeId("hello");
+        java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
+        fs.gateReads("hello", gate); // a fetch that hangs past close's wait
+        send(Opcode.READ, hello, readIn(0, 0, 5));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (fs.blockedReads() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(fs.blockedReads()).isEqualTo(1);
+        var released = new java.util.concurrent.atomic.AtomicInteger();
+        server.close(50, released::incrementAndGet);
+        assertThat(fs.isDestroyed()).as("destroyed under a running read").isFalse();
+        assertThat(released).as("descriptors released under a running read").hasValue(0);
+        gate.countDown();
+        byte[] reply = channel.replies.poll(10, TimeUnit.SECONDS);
+        assertThat(reply).as("the late reply, on a descriptor still open").isNotNull();
+        assertThat(body(reply)).isEqualTo("hello".getBytes(StandardCharsets.UTF_8));
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (released.get() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(released).as("released once, when it ended").hasValue(1);
+        assertThat(fs.isDestroyed()).isTrue();
+    }
+
     /** Every lookup fails with an unchecked exception. */
     static final class ThrowingFileSystem implements FileSystem {
         @Override

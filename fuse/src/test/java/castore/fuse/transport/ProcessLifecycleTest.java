@@ -62,6 +62,37 @@ class ProcessLifecycleTest {
     }
 
     @Test
+    void aSecondSigtermStopsADaemonWhoseMountAFileKeepsAlive() throws Exception {
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Process holder = null;
+        try (ChildJvm child = daemon(mnt, null)) {
+            child.awaitLine("mounted");
+            // A process with a file open on the mount: the first SIGTERM detaches it, but the
+            // kernel keeps the connection for that file, and the daemon serves on.
+            holder = new ProcessBuilder("sh", "-c", "exec 3<\"$1\"; sleep 60", "sh", mnt + "/hello.txt").start();
+            Process opened = holder;
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (Commands.run("sh", "-c", "ls -l /proc/" + opened.pid() + "/fd | grep -q hello.txt").exitCode() != 0
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            child.terminate();
+            Thread.sleep(500);
+            assertThat(child.process().isAlive()).as("alive while the file is open").isTrue();
+            child.terminate(); // the second: stop now
+            assertThat(child.process().waitFor(15, java.util.concurrent.TimeUnit.SECONDS)).as("exited; stderr: %s", child.stderr()).isTrue();
+            assertThat(child.process().exitValue()).isEqualTo(128 + 15);
+            assertThat(child.stderr()).contains("again: stopping now");
+        } finally {
+            if (holder != null) {
+                holder.destroyForcibly();
+            }
+            detach(mnt);
+        }
+    }
+
+    @Test
     void afterSigkillTheMountIsStaleButDetachable() throws Exception {
         FuseAvailability.requireMountable();
         FuseAvailability.requireRoot();
