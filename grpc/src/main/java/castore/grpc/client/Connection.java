@@ -192,6 +192,17 @@ final class Connection implements AutoCloseable {
         }
     }
 
+    /** Marks a context this client made for its own calls (see {@link #ownContext}). */
+    private static final Context.Key<Boolean> OWN_CONTEXT = Context.key("castore-client");
+
+    /**
+     * A cancellable context for calls of this client, detached from the caller's: calls made in
+     * it stay in it (the {@link ActiveCalls} interceptor moves every other call to the root).
+     */
+    static Context.CancellableContext ownContext() {
+        return Context.ROOT.withValue(OWN_CONTEXT, Boolean.TRUE).withCancellation();
+    }
+
     /**
      * Counts calls in flight, so reconnection is hurried only while someone waits; and makes
      * every call outside the caller's gRPC context. In a daemon that serves a remote store (a
@@ -202,14 +213,18 @@ final class Connection implements AutoCloseable {
     private final class ActiveCalls implements ClientInterceptor {
         @Override
         public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-            ClientCall<Q, R> detached;
-            Context previous = Context.ROOT.attach();
-            try {
-                detached = next.newCall(method, options);
-            } finally {
-                Context.ROOT.detach(previous);
+            ClientCall<Q, R> call;
+            if (OWN_CONTEXT.get() != null) {
+                call = next.newCall(method, options); // a context of this client's (an idle timeout's)
+            } else {
+                Context previous = Context.ROOT.attach();
+                try {
+                    call = next.newCall(method, options);
+                } finally {
+                    Context.ROOT.detach(previous);
+                }
             }
-            return new ForwardingClientCall.SimpleForwardingClientCall<>(detached) {
+            return new ForwardingClientCall.SimpleForwardingClientCall<>(call) {
                 @Override
                 public void start(Listener<R> listener, Metadata headers) {
                     active.incrementAndGet();

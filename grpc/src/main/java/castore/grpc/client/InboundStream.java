@@ -30,7 +30,7 @@ final class InboundStream<T> implements Iterator<T>, AutoCloseable {
     private <Q> InboundStream(Connection connection, MethodDescriptor<Q, T> method, Q request, String what) {
         this.connection = connection;
         this.what = what;
-        this.context = Context.current().withCancellation();
+        this.context = Connection.ownContext();
         // The call belongs to our cancellable context, so the watchdog and close() can end it.
         // Its callbacks run on the transport's thread: they only decode a message and queue it for
         // the blocked reader (one message asked for at a time), and grpc's default executor would
