@@ -63,7 +63,7 @@ public final class FuseServer implements AutoCloseable {
     private final AtomicInteger inFlight = new AtomicInteger();
     /** Set by a close that stopped waiting: run by the last offloaded request to end (see {@link #close(long, Runnable)}). */
     private volatile Runnable afterDrain;
-    private final java.util.concurrent.atomic.AtomicBoolean drained = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean drained = new AtomicBoolean();
     private final AtomicBoolean destroyed = new AtomicBoolean();
     private volatile InitInfo initInfo;
     private final CompletableFuture<InitInfo> initialized = new CompletableFuture<>();

@@ -19,6 +19,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A mounted FUSE filesystem served from /dev/fuse by reader threads. {@link #close()} unmounts and
@@ -44,7 +45,7 @@ public final class FuseMount implements AutoCloseable {
     private final Session session;
     private final AtomicBoolean unmountRequested = new AtomicBoolean();
     /** SIGINT and SIGTERM received (see {@link #unmountOnSignals}). */
-    private final java.util.concurrent.atomic.AtomicInteger signals = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger signals = new AtomicInteger();
     private final Thread shutdownHook;
 
     private FuseMount(Path mountpoint, boolean viaFusermount, FuseServer server, Session session) {

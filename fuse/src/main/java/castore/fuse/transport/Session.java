@@ -271,15 +271,19 @@ final class Session {
         if (watch != null) {
             LockSupport.unpark(watch);
         }
+        Runnable closeDescriptors = () -> {
+            synchronized (fds) {
+                fds.forEach(DevFuse::close);
+                fds.clear();
+            }
+        };
         try {
             // The descriptors close when no request is left to reply on them (at once, unless
             // one still runs on a virtual thread past the wait: then when it ends).
-            server.close(10_000, () -> {
-                synchronized (fds) {
-                    fds.forEach(DevFuse::close);
-                    fds.clear();
-                }
-            });
+            server.close(10_000, closeDescriptors);
+        } catch (RuntimeException | Error e) {
+            closeDescriptors.run();
+            throw e;
         } finally {
             terminated.countDown();
         }
