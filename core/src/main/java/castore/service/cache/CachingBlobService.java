@@ -343,18 +343,28 @@ public final class CachingBlobService implements BlobService {
         try {
             background.execute(() -> {
                 try {
-                    backgroundSlots.acquire();
-                    try {
-                        fetchWholeIfSmall(blob, size);
-                    } finally {
-                        backgroundSlots.release();
-                    }
+                    inBackgroundSlot(() -> fetchWholeIfSmall(blob, size));
                 } catch (IOException | RuntimeException | InterruptedException ignored) {
                     // its read will report it
                 }
             });
         } catch (RejectedExecutionException closed) {
             // nothing to fetch for
+        }
+    }
+
+    /** A fetch made ahead of its read; {@link #inBackgroundSlot} runs it. */
+    private interface BackgroundFetch {
+        void run() throws IOException;
+    }
+
+    /** Runs {@code fetch} holding one of the {@link CacheConfig#prefetchParallelism()} slots background fetches share. */
+    private void inBackgroundSlot(BackgroundFetch fetch) throws IOException, InterruptedException {
+        backgroundSlots.acquire();
+        try {
+            fetch.run();
+        } finally {
+            backgroundSlots.release();
         }
     }
 
@@ -714,12 +724,7 @@ public final class CachingBlobService implements BlobService {
         private void execute(int index, Keep keep) {
             background.execute(() -> {
                 try {
-                    backgroundSlots.acquire();
-                    try {
-                        chunk(index, keep);
-                    } finally {
-                        backgroundSlots.release();
-                    }
+                    inBackgroundSlot(() -> chunk(index, keep));
                 } catch (IOException | InterruptedException ignored) {
                     // a foreground read of this chunk will report the error
                 } finally {

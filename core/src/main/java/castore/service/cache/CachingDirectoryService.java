@@ -10,6 +10,13 @@ import castore.service.DirectoryService;
 import castore.service.DirectoryTraversal;
 import java.io.IOException;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
@@ -38,16 +45,16 @@ public final class CachingDirectoryService implements DirectoryService {
     private final AtomicLong fetches = new AtomicLong();
     private final AtomicLong fetchedAhead = new AtomicLong();
     /** Fetches ahead running or waiting for a permit, by digest: each scheduled once. */
-    private final java.util.Set<B3Digest> aheadPending = java.util.concurrent.ConcurrentHashMap.newKeySet();
-    private final java.util.concurrent.Semaphore aheadPermits;
-    private final java.util.concurrent.ExecutorService ahead = java.util.concurrent.Executors.newThreadPerTaskExecutor(
+    private final Set<B3Digest> aheadPending = ConcurrentHashMap.newKeySet();
+    private final Semaphore aheadPermits;
+    private final ExecutorService ahead = Executors.newThreadPerTaskExecutor(
             Thread.ofVirtual().name("castore-directory-ahead").factory());
     private volatile boolean closed;
 
     public CachingDirectoryService(DirectoryService inner, DiskCache disk, CacheConfig config) {
         this.inner = inner;
         this.cache = new TieredCache<>(DIRECTORIES, disk, new DirectoryCodec(), config.memoryLimit() / 4);
-        this.aheadPermits = new java.util.concurrent.Semaphore(config.prefetchParallelism());
+        this.aheadPermits = new Semaphore(config.prefetchParallelism());
     }
 
     public DirectoryService inner() {
@@ -119,7 +126,7 @@ public final class CachingDirectoryService implements DirectoryService {
                         aheadPending.remove(digest);
                     }
                 });
-            } catch (java.util.concurrent.RejectedExecutionException e) {
+            } catch (RejectedExecutionException e) {
                 aheadPending.remove(digest); // closing
                 return;
             }
@@ -135,7 +142,7 @@ public final class CachingDirectoryService implements DirectoryService {
         closed = true;
         ahead.shutdownNow();
         try {
-            ahead.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+            ahead.awaitTermination(5, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
