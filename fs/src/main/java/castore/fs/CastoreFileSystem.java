@@ -558,7 +558,7 @@ public final class CastoreFileSystem implements FileSystem {
             if (plus && !lookup) {
                 dir.markListedBare();
             }
-            if (!add(dir, listing.name(index), node, index + 3, index, FOREVER, lookup, sink)) {
+            if (!add(dir, listing.name(index), node, index + 3, index, FOREVER, lookup, sink, null)) {
                 return;
             }
         }
@@ -580,12 +580,10 @@ public final class CastoreFileSystem implements FileSystem {
         return sink.add(ino, name, NodeAttributes.DT_DIR, next);
     }
 
-    /** Adds one entry; with {@code lookup} it carries one, undone if the sink does not take it. */
-    private boolean add(Inode dir, Name name, Node node, long next, int index, long entryValidNanos, boolean lookup, DirectorySink sink) {
-        return add(dir, name, node, next, index, entryValidNanos, lookup, sink, null);
-    }
-
-    /** {@link #add(Inode, Name, Node, long, int, long, boolean, DirectorySink)}; the node ids given a lookup go to {@code given}, if any. */
+    /**
+     * Adds one entry; with {@code lookup} it carries one, undone if the sink does not take it, and
+     * its node id goes to {@code given} if that is not null.
+     */
     private boolean add(Inode dir, Name name, Node node, long next, int index, long entryValidNanos, boolean lookup, DirectorySink sink,
             List<Long> given) {
         if (!lookup) {
