@@ -25,6 +25,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import java.io.File;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -110,22 +111,12 @@ final class Connection implements AutoCloseable {
      * owns ({@code group}'s, of {@code channelType}'s transport, and {@code executor}'s), none of
      * the process's shared pools: for {@link GrpcWarmUp}, whose threads must not outlive it.
      */
-    private static final java.net.InetAddress LOOPBACK_V4;
-
-    static {
-        try {
-            LOOPBACK_V4 = java.net.InetAddress.getByAddress("127.0.0.1", new byte[] {127, 0, 0, 1});
-        } catch (java.net.UnknownHostException impossible) {
-            throw new AssertionError(impossible);
-        }
-    }
-
     static Connection openIsolated(int port, EventLoopGroup group, Class<? extends io.grpc.netty.shaded.io.netty.channel.Channel> channelType,
                                    java.util.concurrent.Executor executor, Duration timeout) {
         NettyDefaults.apply();
         // A socket address, not a host name: a name goes through gRPC's DNS resolver, which runs on
         // the process's shared executor (and may start a thread there from this nice-19 one).
-        var builder = NettyChannelBuilder.forAddress(new java.net.InetSocketAddress(LOOPBACK_V4, port), InsecureChannelCredentials.create())
+        var builder = NettyChannelBuilder.forAddress(new InetSocketAddress("127.0.0.1", port), InsecureChannelCredentials.create())
                 .eventLoopGroup(group).channelType(channelType).executor(executor).offloadExecutor(executor);
         return open("grpc+http://127.0.0.1:" + port, builder, timeout);
     }
