@@ -39,8 +39,8 @@ final class S3DirectoryService implements DirectoryService {
     private final ExecutorService executor;
     /** Sizes of Directories known to be stored: saves a GET per child when putting parents. */
     private final Map<B3Digest, Long> knownSizes = new ConcurrentHashMap<>();
-    /** The write lease's generation {@code knownSizes} was learned under (guarded by knownSizes). */
-    private long knownGeneration;
+    /** The write lease's generation {@code knownSizes} was learned under (written under the knownSizes lock). */
+    private volatile long knownGeneration;
 
     S3DirectoryService(Bucket bucket, WriteLease lease, ExecutorService executor) {
         this.bucket = bucket;
@@ -50,10 +50,7 @@ final class S3DirectoryService implements DirectoryService {
 
     @Override
     public Optional<Directory> get(B3Digest digest) throws IOException {
-        long seenUnder;
-        synchronized (knownSizes) {
-            seenUnder = knownGeneration;
-        }
+        long seenUnder = knownGeneration;
         Optional<Bucket.Fetched> fetched = bucket.get(Keys.directory(digest));
         if (fetched.isEmpty()) {
             return Optional.empty();
@@ -93,10 +90,7 @@ final class S3DirectoryService implements DirectoryService {
 
     private void store(Directory directory) throws IOException {
         B3Digest digest = directory.digest();
-        long writtenUnder;
-        synchronized (knownSizes) {
-            writtenUnder = knownGeneration;
-        }
+        long writtenUnder = knownGeneration;
         bucket.putIfAbsent(Keys.directory(digest), directory.encode());
         remember(digest, directory.size(), writtenUnder);
     }
