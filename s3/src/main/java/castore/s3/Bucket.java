@@ -96,9 +96,18 @@ final class Bucket {
 
     /** The object's size, or empty if it is absent. */
     Optional<Long> size(String key) throws IOException {
+        return stat(key).map(Stat::size);
+    }
+
+    /** An object's size, and when the server last wrote it (by the server's clock). */
+    record Stat(long size, Instant lastModified) {
+    }
+
+    /** The object's size and time, or empty if it is absent. */
+    Optional<Stat> stat(String key) throws IOException {
         try {
-            return Optional.of(client.headObject(HeadObjectRequest.builder().bucket(location.bucket()).key(fullKey(key)).build())
-                    .contentLength());
+            var head = client.headObject(HeadObjectRequest.builder().bucket(location.bucket()).key(fullKey(key)).build());
+            return Optional.of(new Stat(head.contentLength(), head.lastModified()));
         } catch (S3Exception e) {
             if (e.statusCode() == 404) {
                 return Optional.empty();

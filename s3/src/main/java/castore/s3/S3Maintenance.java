@@ -14,7 +14,6 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -32,41 +31,54 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
     private final S3BlobService blobs;
     private final S3DirectoryService directories;
     private final S3RootService roots;
-    private final Clock clock;
+    /** The server's time when this process took the gc lock, while it holds it. */
+    private volatile Instant lockedAt;
 
-    S3Maintenance(Bucket bucket, S3BlobService blobs, S3DirectoryService directories, S3RootService roots, Clock clock) {
+    S3Maintenance(Bucket bucket, S3BlobService blobs, S3DirectoryService directories, S3RootService roots) {
         this.bucket = bucket;
         this.blobs = blobs;
         this.directories = directories;
         this.roots = roots;
-        this.clock = clock;
     }
 
     @Override
     public Closeable exclusive() throws IOException {
-        Instant now = clock.instant();
         // Unique to this attempt: a conditional write that finds exactly its own bytes counts as
         // its own (Bucket.put, for retried requests), so no other gc may ever write the same body.
-        byte[] body = ("gc since " + now + " by " + ProcessHandle.current().pid() + " (" + java.util.UUID.randomUUID() + ")\n")
+        byte[] body = ("gc since " + Instant.now() + " by " + ProcessHandle.current().pid() + " (" + java.util.UUID.randomUUID() + ")\n")
                 .getBytes(StandardCharsets.UTF_8);
         if (!bucket.putIfAbsent(Keys.GC_LOCK, body)) {
             throw new StoreBusyException("another garbage collection holds " + bucket.location().display() + Keys.GC_LOCK
                     + "; if none is running (a crashed gc), delete that object");
         }
         List<String> writers = new ArrayList<>();
-        try (var leases = bucket.list(Keys.LEASES)) {
-            leases.filter(l -> Duration.between(l.lastModified(), now).compareTo(WriteLease.STALE) < 0)
-                    .forEach(l -> writers.add(l.key()));
-        } catch (UncheckedIOException e) {
+        Instant now;
+        try {
+            // The server's clock, not ours: leases carry the server's times, and a gc whose clock
+            // ran ahead would otherwise take a live writer's lease for a crashed one's.
+            now = bucket.stat(Keys.GC_LOCK).orElseThrow(() -> new IOException(
+                    bucket.location().display() + Keys.GC_LOCK + " vanished right after gc created it; is another gc deleting it?"))
+                    .lastModified();
+            try (var leases = bucket.list(Keys.LEASES)) {
+                leases.filter(l -> Duration.between(l.lastModified(), now).compareTo(WriteLease.STALE) < 0)
+                        .forEach(l -> writers.add(l.key()));
+            } catch (UncheckedIOException e) {
+                throw e.getCause();
+            }
+        } catch (IOException | RuntimeException e) {
             bucket.delete(Keys.GC_LOCK, null);
-            throw e.getCause();
+            throw e;
         }
         if (!writers.isEmpty()) {
             bucket.delete(Keys.GC_LOCK, null);
             throw new StoreBusyException(writers.size() + " writer(s) active on " + bucket.location().display()
                     + " (" + writers.getFirst() + "); try again when the import has finished");
         }
-        return () -> bucket.delete(Keys.GC_LOCK, null);
+        lockedAt = now;
+        return () -> {
+            lockedAt = null;
+            bucket.delete(Keys.GC_LOCK, null);
+        };
     }
 
     @Override
@@ -262,10 +274,10 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                 freed += listed.size();
             }
         }
-        Instant now = clock.instant();
-        for (var it = iterate(Keys.LEASES); it.hasNext(); ) {
+        Instant locked = lockedAt; // leases stale when gc began are stale now (server times both)
+        for (var it = iterate(Keys.LEASES); locked != null && it.hasNext(); ) {
             var listed = it.next();
-            if (Duration.between(listed.lastModified(), now).compareTo(WriteLease.STALE) >= 0) {
+            if (Duration.between(listed.lastModified(), locked).compareTo(WriteLease.STALE) >= 0) {
                 bucket.delete(listed.key(), null); // left by a crashed writer
             }
         }

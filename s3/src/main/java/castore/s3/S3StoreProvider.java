@@ -7,7 +7,7 @@ import castore.service.StoreOptions;
 import castore.service.StoreProvider;
 import java.io.IOException;
 import java.net.URI;
-import java.time.Clock;
+import java.time.InstantSource;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
@@ -58,18 +58,21 @@ public final class S3StoreProvider implements StoreProvider {
 
     /** Opens the store with a client the caller built (tests use it for unusual client settings). */
     static Store open(S3Client client, S3Location location) {
-        return open(client, location, Clock.systemUTC());
+        return open(client, location, WriteLease.MONOTONIC);
     }
 
-    /** {@link #open(S3Client, S3Location)} on {@code clock} (tests move it past a lease's lapse). */
-    static Store open(S3Client client, S3Location location, Clock clock) {
+    /**
+     * {@link #open(S3Client, S3Location)} with the lease's intervals on {@code clock} (tests move
+     * it past a lease's lapse; gc goes by the server's clock).
+     */
+    static Store open(S3Client client, S3Location location, InstantSource clock) {
         Bucket bucket = new Bucket(client, location);
         WriteLease lease = new WriteLease(bucket, clock);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         var blobs = new S3BlobService(bucket, lease, executor, FastCdc.TVIX);
         var directories = new S3DirectoryService(bucket, lease, executor);
         var roots = new S3RootService(bucket, lease);
-        var maintenance = new S3Maintenance(bucket, blobs, directories, roots, clock);
+        var maintenance = new S3Maintenance(bucket, blobs, directories, roots);
         AutoCloseable shared = () -> {
             try (client; lease; executor) {
                 // closes the executor (its uploads finish), then the lease (deleting it: an upload

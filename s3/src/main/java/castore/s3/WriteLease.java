@@ -3,9 +3,9 @@ package castore.s3;
 import castore.service.StoreBusyException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.InstantSource;
 import java.util.UUID;
 
 /**
@@ -25,13 +25,24 @@ final class WriteLease implements AutoCloseable {
     static final Duration STALE = Duration.ofMinutes(15);
 
     private final Bucket bucket;
-    private final Clock clock;
+    /** Measures only the intervals between our own writes: monotonic in use, movable in tests. */
+    private final InstantSource clock;
     private final String key = Keys.LEASES + UUID.randomUUID();
     private Instant refreshed;
     /** How many times a lease was taken (not refreshed); 0 before the first. */
     private long generation;
 
-    WriteLease(Bucket bucket, Clock clock) {
+    /** A source that never jumps: a wall clock set back would keep us from refreshing the lease. */
+    static final InstantSource MONOTONIC = new InstantSource() {
+        private final long start = System.nanoTime();
+
+        @Override
+        public Instant instant() {
+            return Instant.EPOCH.plusNanos(System.nanoTime() - start);
+        }
+    };
+
+    WriteLease(Bucket bucket, InstantSource clock) {
         this.bucket = bucket;
         this.clock = clock;
     }
@@ -47,7 +58,7 @@ final class WriteLease implements AutoCloseable {
         }
         // A GC that started while our lease was fresh saw it and backs off; otherwise it may be sweeping.
         boolean wasFresh = refreshed != null && Duration.between(refreshed, now).compareTo(STALE) < 0;
-        bucket.put(key, ("writer since " + now + "\n").getBytes(StandardCharsets.UTF_8));
+        bucket.put(key, ("writer since " + Instant.now() + "\n").getBytes(StandardCharsets.UTF_8));
         if (!wasFresh && bucket.exists(Keys.GC_LOCK)) {
             bucket.delete(key, null);
             throw new StoreBusyException("garbage collection is running on " + bucket.location().display()

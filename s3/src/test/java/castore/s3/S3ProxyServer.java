@@ -136,6 +136,15 @@ public final class S3ProxyServer implements AutoCloseable {
                 .build();
     }
 
+    /**
+     * Backdates an object as the server sees it: the filesystem backend reports a file's
+     * modification time as the object's Last-Modified.
+     */
+    public void backdate(String bucket, String key, java.time.Duration by) throws IOException {
+        Path file = base.resolve("data").resolve(bucket).resolve(key);
+        Files.setLastModifiedTime(file, java.nio.file.attribute.FileTime.from(Files.getLastModifiedTime(file).toInstant().minus(by)));
+    }
+
     public void createBucket(String bucket) {
         try (S3Client c = client()) {
             c.createBucket(b -> b.bucket(bucket));

@@ -361,7 +361,7 @@ class S3StoreTest {
         store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
     }
 
-    /** A clock tests move forward: a store on it sees its lease lapse, a gc on it sees others' leases stale. */
+    /** A clock tests move: a store on it sees its own lease lapse (gc goes by the server's clock). */
     private static final class MovableClock extends java.time.Clock {
         private volatile java.time.Instant now = java.time.Instant.now();
 
@@ -420,6 +420,9 @@ class S3StoreTest {
             var closure = writer.directories().putClosure();
             closure.put(parent); // its child is stored, now
             clock.advance(WriteLease.STALE.plusMinutes(1)); // no write for longer than a lease lasts
+            for (String lease : leases()) { // and so, on the server, its lease is as old
+                server.backdate(BUCKET, lease, WriteLease.STALE.plusMinutes(1));
+            }
             try (Store gc = openOn(clock); var lock = gc.maintenance().orElseThrow().exclusive()) {
                 gc.maintenance().orElseThrow().sweep(Set.of(), Set.of()); // the writer's lease looks stale: gc runs
             }
@@ -430,6 +433,37 @@ class S3StoreTest {
             assertThat(writer.directories().has(parent.digest())).isFalse();
         }
         store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+    }
+
+    /** The keys (bucket-relative) of the leases under this test's prefix. */
+    private List<String> leases() {
+        try (var client = server.client()) {
+            return client.listObjectsV2(b -> b.bucket(BUCKET).prefix(prefix + "/leases/")).contents().stream()
+                    .map(software.amazon.awssdk.services.s3.model.S3Object::key).toList();
+        }
+    }
+
+    @Test
+    void gcJudgesLeasesByTheServersClockNotItsOwn() throws IOException {
+        try (BlobWriter w = store.blobs().create()) { // a live writer: its lease is fresh
+            w.write(new byte[] {1}, 0, 1);
+            w.finish();
+        }
+        MovableClock ahead = new MovableClock();
+        ahead.advance(java.time.Duration.ofHours(1)); // a gc host whose clock runs an hour fast
+        try (Store gc = openOn(ahead)) {
+            assertThatThrownBy(() -> gc.maintenance().orElseThrow().exclusive()).isInstanceOf(StoreBusyException.class)
+                    .hasMessageContaining("writer");
+        }
+        List<String> live = leases();
+        assertThat(live).hasSize(1);
+        server.backdate(BUCKET, live.getFirst(), WriteLease.STALE.plusMinutes(1)); // now as a crashed writer's
+        MovableClock behind = new MovableClock();
+        behind.advance(java.time.Duration.ofHours(-1)); // and one an hour slow
+        try (Store gc = openOn(behind); var lock = gc.maintenance().orElseThrow().exclusive()) {
+            gc.maintenance().orElseThrow().sweep(Set.of(), Set.of());
+        }
+        assertThat(leases()).as("the stale lease, swept").isEmpty();
     }
 
     @Test
