@@ -88,17 +88,31 @@ final class Fusermount {
                 Libc.close(state, theirs);
                 Libc.close(state, errWrite);
             }
-            int fd = receiveFd(arena, state, ours);
-            Libc.close(state, ours);
-            String stderr = readAll(arena, state, errRead).trim();
-            Libc.close(state, errRead);
+            int fd = -1;
+            String received = "";
+            try {
+                fd = receiveFd(arena, state, ours);
+            } catch (ErrnoException e) {
+                received = "; " + e.getMessage(); // still reap the child and close what we hold
+            } finally {
+                Libc.close(state, ours);
+            }
+            String stderr;
+            try {
+                stderr = readAll(arena, state, errRead).trim();
+            } finally {
+                Libc.close(state, errRead);
+            }
             int status = waitFor(state, arena, pid);
             if (fd < 0 || status != 0) {
                 if (fd >= 0) {
                     Libc.close(state, fd);
                 }
+                if (status == 0) {
+                    detachQuietly(mountpoint); // mounted, but its descriptor never reached us
+                }
                 throw new IOException(PROGRAM + " could not mount " + mountpoint + " (exit status " + status + ")"
-                        + (stderr.isEmpty() ? "" : ": " + stderr));
+                        + (stderr.isEmpty() ? "" : ": " + stderr) + received);
             }
             return fd;
         }
@@ -117,6 +131,14 @@ final class Fusermount {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while unmounting " + mountpoint, e);
+        }
+    }
+
+    private static void detachQuietly(Path mountpoint) {
+        try {
+            unmount(mountpoint);
+        } catch (IOException e) {
+            // Nothing more to do: the mount error is reported; `fusermount3 -u` detaches it by hand.
         }
     }
 

@@ -81,9 +81,18 @@ final class Session {
     static Session start(int master, FuseServer server, MountOptions options, String name) throws IOException {
         Session session = new Session(server, FuseServer.readBufferSize(options.maxWrite()),
                 FuseServer.replyBufferSize(options.maxWrite()), name);
-        session.startReader(master, 0);
-        for (int i = 1; i < options.threads(); i++) {
-            session.startReader(DevFuse.cloneOf(master), i);
+        // start's own hold on the session: an unmount before the clones exist must not let the
+        // first reader end it and close the master descriptor, whose number the clones are made from.
+        session.liveReaders.incrementAndGet();
+        try {
+            session.startReader(master, 0);
+            for (int i = 1; i < options.threads(); i++) {
+                session.startReader(DevFuse.cloneOf(master), i);
+            }
+        } finally {
+            if (session.liveReaders.decrementAndGet() == 0) {
+                session.end();
+            }
         }
         return session;
     }
