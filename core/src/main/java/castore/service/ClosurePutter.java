@@ -11,14 +11,23 @@ import java.util.Map;
 /**
  * Receives a Directory closure leaves first and checks that each Directory's children came
  * before it (or are already stored) with matching sizes. {@link #finish()} returns the root:
- * the last Directory, which must reach every other one sent.
+ * the last Directory, which must reach every other one sent. {@link #close()} abandons a closure
+ * not finished: a caller that fails part way closes it, so a remote call does not stay open.
  */
-public interface ClosurePutter {
+public interface ClosurePutter extends AutoCloseable {
 
     void put(Directory directory) throws IOException;
 
     /** Completes the closure and returns the digest of the root (the last Directory put). */
     B3Digest finish() throws IOException;
+
+    /**
+     * Abandons the closure unless it was finished; nothing it holds is stored. Idempotent.
+     * Services that send nothing before {@link #finish()} hold nothing to release.
+     */
+    @Override
+    default void close() {
+    }
 
     /** Puts each Directory into the service as it arrives; the service checks children. */
     final class Simple implements ClosurePutter {

@@ -174,9 +174,10 @@ public final class Importer {
 
     private DirectoryNode importDirectory(byte[] rootPath) throws IOException {
         int rootFd = Posix.openat(AT_FDCWD, rootPath, OPEN_DIRECTORY, 0, rootPath);
-        try (TreeWork work = new TreeWork(threads, maxTasksInFlight, "castore-import");
+        try (ClosurePutter putter = directories.putClosure(); // closed unfinished if the import fails
+                TreeWork work = new TreeWork(threads, maxTasksInFlight, "castore-import");
                 DirectoryReader reader = new DirectoryReader()) {
-            Closure closure = new Closure(directories.putClosure());
+            Closure closure = new Closure(putter);
             PendingDirectory root = new PendingDirectory(null, null, rootPath, closure);
             root.fd = work.directory(rootFd, rootPath);
             ArrayDeque<PendingDirectory> stack = new ArrayDeque<>();

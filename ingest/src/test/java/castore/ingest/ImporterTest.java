@@ -230,6 +230,65 @@ class ImporterTest {
     }
 
     @Test
+    void anImportThatFailsClosesItsUnfinishedClosure() throws Exception {
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        mkdir(join(dir, "a"));
+        write(join(dir, "a", "ok"), "fine");
+        mkdir(join(dir, "b"));
+        Process p = new ProcessBuilder("mkfifo", tmp.resolve("d/b/pipe").toString()).inheritIO().start();
+        assertThat(p.waitFor()).isZero();
+        var closed = new java.util.concurrent.atomic.AtomicInteger();
+        var finished = new java.util.concurrent.atomic.AtomicInteger();
+        DirectoryService watched = new DirectoryService() { // a remote's putter holds a call open until closed
+            @Override
+            public Optional<Directory> get(B3Digest digest) {
+                return stored.get(digest);
+            }
+
+            @Override
+            public boolean has(B3Digest digest) {
+                return stored.has(digest);
+            }
+
+            @Override
+            public B3Digest put(Directory directory) {
+                return stored.put(directory);
+            }
+
+            @Override
+            public castore.service.ClosurePutter putClosure() {
+                var inner = new castore.service.ClosurePutter.Simple(this);
+                return new castore.service.ClosurePutter() {
+                    @Override
+                    public void put(Directory directory) throws IOException {
+                        inner.put(directory);
+                    }
+
+                    @Override
+                    public B3Digest finish() throws IOException {
+                        finished.incrementAndGet();
+                        return inner.finish();
+                    }
+
+                    @Override
+                    public void close() {
+                        closed.incrementAndGet();
+                    }
+                };
+            }
+        };
+        assertThatThrownBy(() -> new Importer(blobs, watched, 2).importPath(dir)).isInstanceOf(SpecialFileException.class);
+        assertThat(finished).hasValue(0);
+        assertThat(closed).as("the abandoned closure, closed").hasValue(1);
+        write(join(dir, "b", "x"), "y");
+        Files.delete(tmp.resolve("d/b/pipe"));
+        new Importer(blobs, watched, 2).importPath(dir);
+        assertThat(finished).hasValue(1);
+        assertThat(closed).as("a finished one, closed too").hasValue(2);
+    }
+
+    @Test
     void socketIsAClearError() throws IOException {
         Path dir = Files.createDirectory(tmp.resolve("s"));
         try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {

@@ -82,9 +82,10 @@ final class RemoteDirectoryService implements DirectoryService {
 
     @Override
     public B3Digest put(Directory directory) throws IOException {
-        ClosurePutter putter = putClosure();
-        putter.put(directory);
-        return putter.finish();
+        try (ClosurePutter putter = putClosure()) {
+            putter.put(directory);
+            return putter.finish();
+        }
     }
 
     /** Streams the closure to the server as it comes; the server checks it whole before storing any of it. */
@@ -94,6 +95,7 @@ final class RemoteDirectoryService implements DirectoryService {
             private OutboundStream<castore.proto.Directory, PutDirectoryResponse> stream;
             private B3Digest last;
             private long bytes;
+            private boolean finished;
 
             @Override
             public void put(Directory directory) throws IOException {
@@ -110,12 +112,22 @@ final class RemoteDirectoryService implements DirectoryService {
                 if (last == null) {
                     throw new InvalidDataException("empty closure");
                 }
+                finished = true; // answered or failed, the call has ended either way
                 PutDirectoryResponse response = stream.finish(connection.timeout.plusNanos(bytes * 100)); // the server checks and stores it all now
                 if (!response.getRootDigest().equals(last.toByteString())) {
                     throw new CorruptedDataException("put directories: " + connection.address + " answered root "
                             + response.getRootDigest().size() + " bytes, not " + last);
                 }
                 return last;
+            }
+
+            /** Cancels an unfinished Put: the server discards what it buffered of the closure. */
+            @Override
+            public void close() {
+                if (stream != null && !finished) {
+                    finished = true;
+                    stream.cancel();
+                }
             }
         };
     }

@@ -93,13 +93,14 @@ final class ClosureValidator {
             }
         }
         // Arrival order is leaves first; the root goes last even if it was also sent earlier.
-        ClosurePutter putter = directories.putClosure();
-        for (Directory d : received.values()) {
-            if (!d.digest().equals(root)) {
-                putter.put(d);
+        try (ClosurePutter putter = directories.putClosure()) {
+            for (Directory d : received.values()) {
+                if (!d.digest().equals(root)) {
+                    putter.put(d);
+                }
             }
+            putter.put(last);
+            return putter.finish();
         }
-        putter.put(last);
-        return putter.finish();
     }
 }
