@@ -751,9 +751,14 @@ public final class DiskCache implements AutoCloseable {
             for (Map<B3Digest, Location> entries : index) {
                 entries.values().removeIf(l -> l.segment() == oldest);
             }
-            Files.deleteIfExists(oldest.path);
-            oldest.close();
-            total.addAndGet(-oldest.size);
+            try {
+                Files.deleteIfExists(oldest.path);
+            } finally {
+                // Even if the file stays: it is out of the index and the accounting, so its
+                // descriptor must go, and the next write must not evict more to make up for it.
+                oldest.close();
+                total.addAndGet(-oldest.size);
+            }
         }
         updatePromotionBound();
     }

@@ -151,6 +151,48 @@ class DiskCacheTest {
     }
 
     @Test
+    void aSegmentThatCannotBeDeletedIsStillClosedAndUncounted() throws IOException {
+        byte[] first = bytes(40_000, 23);
+        Path moved = dir.resolve("moved-segment");
+        try (DiskCache cache = open(100_000)) { // segments of 6250 bytes: one entry each
+            cache.write(CHUNKS, key(first), first);
+            Path firstSegment = segmentFiles().getFirst();
+            Files.move(firstSegment, moved); // still open; a non-empty directory takes its name
+            Files.createDirectories(firstSegment.resolve("in-the-way"));
+            IOException failed = null;
+            for (int i = 0; i < 3; i++) {
+                byte[] v = bytes(40_000, 24 + i);
+                try {
+                    cache.write(CHUNKS, key(v), v);
+                } catch (IOException e) {
+                    failed = e; // the eviction of the first segment could not delete it
+                }
+            }
+            assertThat(failed).isInstanceOf(java.nio.file.DirectoryNotEmptyException.class);
+            assertThat(descriptorsOf(moved)).as("the evicted segment's descriptor").isZero();
+            assertThat(cache.read(CHUNKS, key(first))).isEmpty();
+            byte[] last = bytes(40_000, 26);
+            assertThat(cache.read(CHUNKS, key(last))).hasValueSatisfying(read -> assertThat(read).isEqualTo(last));
+            byte[] next = bytes(40_000, 27);
+            cache.write(CHUNKS, key(next), next); // one more eviction, of one segment: no catching up
+            assertThat(cache.read(CHUNKS, key(last))).hasValueSatisfying(read -> assertThat(read).isEqualTo(last));
+        }
+    }
+
+    private static long descriptorsOf(Path file) throws IOException {
+        Path real = file.toRealPath();
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.filter(fd -> {
+                try {
+                    return Files.readSymbolicLink(fd).equals(real);
+                } catch (IOException gone) {
+                    return false;
+                }
+            }).count();
+        }
+    }
+
+    @Test
     void readsOfAnEvictedOrClosedSegmentAreMisses() throws IOException {
         byte[] first = bytes(40_000, 13);
         DiskCache cache = open(100_000); // segments of 6250 bytes: one entry each
