@@ -257,7 +257,9 @@ final class LocalRootService implements RootService {
             if (!complete || (int) crc.getValue() != b.getInt(at + 4)) {
                 boolean torn = complete ? allZero(bytes, at + 8 + len) // the last record, or zeros after it
                         : len < 0 || at + 8L + len > bytes.length || allZero(bytes, at);
-                if (!torn) {
+                // A length damaged to run past the end looks like a record cut short; an intact
+                // record after it tells the two apart (a torn append is the journal's last bytes).
+                if (!torn || intactRecordAfter(bytes, at, crc)) {
                     throw new CorruptedDataException(where + " is damaged at offset " + at);
                 }
                 break;
@@ -271,6 +273,22 @@ final class LocalRootService implements RootService {
             journal = j; // cache only what matches the stat we keyed it by
         }
         return j;
+    }
+
+    /** Whether a record with a valid CRC starts anywhere after offset {@code at}. */
+    private static boolean intactRecordAfter(byte[] bytes, int at, CRC32C crc) {
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (int p = at + 1; p + 8 + 3 <= bytes.length; p++) {
+            int len = b.getInt(p);
+            if (len >= 3 && p + 8L + len <= bytes.length) {
+                crc.reset();
+                crc.update(bytes, p + 8, len);
+                if ((int) crc.getValue() == b.getInt(p + 4)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     private static boolean allZero(byte[] bytes, int from) {

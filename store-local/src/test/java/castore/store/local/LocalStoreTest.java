@@ -743,6 +743,33 @@ class LocalStoreTest {
     }
 
     @Test
+    void aRecordLengthDamagedToRunPastTheEndIsDamageNotATornTail() throws IOException {
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            store.roots().put(Name.of("first"), Directory.empty().toNode());
+            store.roots().put(Name.of("second"), Directory.empty().toNode());
+        }
+        Path journal = dir().resolve("roots").resolve("journal");
+        flipByte(journal, 16 + 2); // the first record's length, now far past the end of the file
+        long size = Files.size(journal);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThatThrownBy(() -> store.roots().get(Name.of("second")))
+                    .isInstanceOf(CorruptedDataException.class).hasMessageContaining("damaged at offset 16");
+            assertThatThrownBy(() -> store.roots().put(Name.of("third"), Directory.empty().toNode()))
+                    .isInstanceOf(CorruptedDataException.class);
+        }
+        assertThat(Files.size(journal)).as("nothing was truncated").isEqualTo(size);
+        flipByte(journal, 16 + 2);
+        try (RandomAccessFile f = new RandomAccessFile(journal.toFile(), "rw")) {
+            f.seek(16 + 3);
+            f.write(0xff); // now negative
+        }
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThatThrownBy(() -> store.roots().get(Name.of("second"))).isInstanceOf(CorruptedDataException.class);
+        }
+        assertThat(Files.size(journal)).isEqualTo(size);
+    }
+
+    @Test
     void rootsSurviveCompactionAndReopenInNameOrder() throws IOException {
         List<Name> names = new ArrayList<>();
         for (int i = 0; i < 300; i++) {
