@@ -28,12 +28,26 @@ public final class Stores {
         return Path.of(System.getProperty("user.home"), ".local", "share", "castore");
     }
 
-    /** Parses an address; a string without a scheme is a local store directory. */
+    /**
+     * Parses an address; a string without a scheme is a local store directory. A scheme written
+     * without "//" ({@code memory:}, {@code grpc+unix:/run/s.sock}) is refused, not taken for a
+     * directory of that name.
+     */
     public static URI parseAddress(String address) {
         if (address == null || address.isBlank()) {
             throw new InvalidDataException("empty store address");
         }
         if (!address.contains("://")) {
+            int colon = address.indexOf(':');
+            String scheme = colon > 0 ? address.substring(0, colon) : "";
+            boolean looksLikeUri = scheme.matches("[A-Za-z][A-Za-z0-9+.-]*")
+                    && (colon == address.length() - 1 || address.charAt(colon + 1) == '/');
+            if (looksLikeUri || knownSchemes().contains(scheme)) {
+                // "memory:" or "grpc+unix:/run/s.sock" would otherwise name a directory here.
+                throw new InvalidDataException("invalid store address '" + address + "': write " + scheme + "://"
+                        + (scheme.equals("memory") ? "" : "...") + " (a directory whose name starts with '" + scheme
+                        + ":' is ./" + address + ")");
+            }
             return Path.of(address).toAbsolutePath().normalize().toUri();
         }
         try {
@@ -51,17 +65,30 @@ public final class Stores {
     public static Store open(URI address, StoreOptions options) throws IOException {
         String scheme = address.getScheme() == null ? "local" : address.getScheme();
         if (scheme.equals("file")) {
+            String host = address.getRawAuthority();
+            if (host != null && !host.isEmpty() && !host.equals("localhost")) {
+                // file://data/store is host "data", path "/store": never silently the wrong directory.
+                throw new InvalidDataException("invalid store address '" + address + "': '" + host
+                        + "' is a host name; expected file:///absolute/path");
+            }
             scheme = "local";
-            address = URI.create("local://" + address.getRawPath());
+            address = URI.create("local://" + address.getRawPath() + (address.getRawQuery() == null ? "" : "?" + address.getRawQuery()));
         }
-        List<String> known = new ArrayList<>();
         for (StoreProvider p : ServiceLoader.load(StoreProvider.class)) {
             if (p.schemes().contains(scheme)) {
                 return p.open(address, options);
             }
+        }
+        throw new InvalidDataException("unsupported store address '" + address + "': known schemes are " + knownSchemes());
+    }
+
+    /** The schemes of every store provider on the class path, and {@code file}. */
+    private static TreeSet<String> knownSchemes() {
+        TreeSet<String> known = new TreeSet<>(List.of("file"));
+        for (StoreProvider p : ServiceLoader.load(StoreProvider.class)) {
             known.addAll(p.schemes());
         }
-        throw new InvalidDataException("unsupported store address '" + address + "': known schemes are " + new TreeSet<>(known));
+        return known;
     }
 
     /**

@@ -369,8 +369,22 @@ class LocalStoreTest {
         try (Store store = Stores.open(dir().toUri().toString(), StoreOptions.DEFAULT)) {
             assertThat(read(store, d)).isEqualTo(data);
         }
+        try (Store store = Stores.open("file://localhost" + dir() + "?fsync=false", StoreOptions.DEFAULT)) {
+            assertThat(read(store, d)).isEqualTo(data);
+        }
         assertThatThrownBy(() -> Stores.open("local://relative/dir", StoreOptions.DEFAULT))
                 .isInstanceOf(InvalidDataException.class).hasMessageContaining("local:///absolute/path");
+        // A host is not a directory: file://data/store is not /store.
+        assertThatThrownBy(() -> Stores.open("file://somehost" + dir(), StoreOptions.DEFAULT))
+                .isInstanceOf(InvalidDataException.class).hasMessageContaining("'somehost' is a host name");
+        // Parameters reach the local store, unknown ones refused as with local://.
+        assertThatThrownBy(() -> Stores.open(dir().toUri() + "?bogus", StoreOptions.DEFAULT))
+                .isInstanceOf(InvalidDataException.class).hasMessageContaining("unknown parameter 'bogus'");
+        // A known scheme without "//" is not a relative directory name.
+        for (String address : List.of("memory:", "local:" + dir(), "file:" + dir(), "grpc+unix:/run/x.sock")) {
+            assertThatThrownBy(() -> Stores.open(address, StoreOptions.DEFAULT)).as(address)
+                    .isInstanceOf(InvalidDataException.class).hasMessageContaining("invalid store address '" + address + "': write ");
+        }
         assertThatThrownBy(() -> Stores.open("local://" + dir() + "?fsync=maybe", StoreOptions.DEFAULT))
                 .isInstanceOf(InvalidDataException.class).hasMessageContaining("unknown parameter 'fsync=maybe'")
                 .hasMessageContaining("direct-reads=true|false");
