@@ -1,12 +1,12 @@
 package castore.io;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.stream.Stream;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 
 /** Whole directory trees on disk. */
 public final class FileTrees {
@@ -19,17 +19,39 @@ public final class FileTrees {
      * gone afterwards (also when it was not there).
      */
     public static boolean deleteAsFarAsPossible(Path dir) {
-        try (Stream<Path> all = Files.walk(dir)) {
-            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException e) {
-                    // go on with the rest; the result says whether the directory is gone
+        try {
+            // walkFileTree goes on past an entry it cannot read (Files.walk throws there and
+            // would stop before deleting anything); it never follows links.
+            Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+                    deleteQuietly(file);
+                    return FileVisitResult.CONTINUE;
                 }
-            }
-        } catch (IOException | UncheckedIOException e) {
-            // gone already, or unreadable: checked below
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException e) {
+                    deleteQuietly(file); // an unreadable directory may still be empty enough to go
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult postVisitDirectory(Path directory, IOException e) {
+                    deleteQuietly(directory);
+                    return FileVisitResult.CONTINUE;
+                }
+            });
+        } catch (IOException e) {
+            // not reached: every failure above is passed over; checked below
         }
         return !Files.exists(dir, LinkOption.NOFOLLOW_LINKS);
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            // go on with the rest; the result says whether the directory is gone
+        }
     }
 }
