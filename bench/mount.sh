@@ -17,7 +17,10 @@
 # squashfs image (uncompressed, like the castore local store) are built once under $BENCH_DIR.
 # Client and daemons run on one CPU (taskset -c $BENCH_CPU): split across the 2 CPUs the figures
 # swing by 3x. The runs go in $BENCH_COLD rounds (default 2); in each, every system in turn gets a
-# fresh mount, one cold run, $BENCH_WARM warm runs (default 2) and one cold-again run. Each figure is
+# fresh mount, one cold run, $BENCH_WARM warm runs (default 2) and one cold-again run. Rounds go
+# native, squashfuse_ll, castore, then the reverse, and so on: a cold run pays for the memory the
+# run before it freed (the VM hands it back to its host), so no system always follows the same one
+# (docs/performance.md, Mount, "Session 30"). Each figure is
 # the best of its runs: other processes on a shared machine only ever slow a run down.
 # With CASTORE_PASSTHROUGH=1, castore mounts with --passthrough $BENCH_DIR/plain (plain copies of files
 # of 1 MiB or more, read by the kernel itself): the copies are made first by a mount that reads those
@@ -164,14 +167,18 @@ for w in "${WORKLOADS[@]}"; do
   # Rounds: each system in turn on a fresh mount (cold, warm, cold-again), so that a slow spell
   # of the shared machine or its disk slows one run of each system rather than all runs of one.
   declare -A COLD=() WARM=() AGAIN=()
+  order=(native squashfuse_ll castore)
   for _ in $(seq "$COLD_RUNS"); do
-    for sys in native squashfuse_ll castore; do
+    for sys in "${order[@]}"; do
       start "$sys"
       COLD[$sys]+=" $(measure "$w")"
       for _ in $(seq "$WARM_RUNS"); do WARM[$sys]+=" $(measure "$w")"; done
       drop_caches
       AGAIN[$sys]+=" $(measure "$w")"
     done
+    # Each round in the other order: a cold run pays for the memory the run before it freed
+    # (this VM hands freed pages back to its host), so no system always follows the same one.
+    order=("${order[2]}" "${order[1]}" "${order[0]}")
   done
   for sys in native squashfuse_ll castore; do
     read -r -a cold <<<"${COLD[$sys]}"; read -r -a warm <<<"${WARM[$sys]}"; read -r -a again <<<"${AGAIN[$sys]}"
