@@ -24,12 +24,17 @@ import picocli.CommandLine.ParseResult;
 final class ErrorHandler implements IExecutionExceptionHandler {
     @Override
     public int handleExecutionException(Exception e, CommandLine cmd, ParseResult parseResult) {
+        return report(e, cmd.getErr());
+    }
+
+    /** One line on {@code err} for {@code e}; returns its exit code. */
+    static int report(Throwable e, java.io.PrintWriter err) {
         Throwable t = unwrap(e);
-        cmd.getErr().println("castore: " + message(t));
+        err.println("castore: " + message(t));
         if (System.getenv("CASTORE_DEBUG") != null) {
-            t.printStackTrace(cmd.getErr());
+            t.printStackTrace(err);
         }
-        cmd.getErr().flush();
+        err.flush();
         return exitCode(t);
     }
 

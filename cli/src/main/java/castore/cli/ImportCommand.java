@@ -4,13 +4,14 @@ import castore.ingest.ImportStats;
 import castore.ingest.Importer;
 import castore.ingest.TreeSize;
 import castore.ingest.posix.Display;
+import castore.ingest.posix.Posix;
+import castore.ingest.posix.PosixException;
 import castore.model.InvalidDataException;
 import castore.model.Name;
 import castore.model.Node;
 import castore.model.SymlinkNode;
 import castore.service.Store;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -70,9 +71,10 @@ final class ImportCommand implements Callable<Integer> {
         Map<Name, String> seen = new HashMap<>();
         for (int i = 0; i < paths.size(); i++) {
             Name n = name != null ? Name.of(io.bytes(name)) : defaultName(pathBytes.get(i));
-            String other = seen.put(n, paths.get(i));
+            String escaped = Display.escape(pathBytes.get(i));
+            String other = seen.put(n, escaped);
             if (other != null) {
-                throw new InvalidDataException("'" + other + "' and '" + paths.get(i) + "' would both be named '"
+                throw new InvalidDataException("'" + other + "' and '" + escaped + "' would both be named '"
                         + Display.escape(n.bytesUnsafe()) + "': import them one at a time with --name");
             }
             names.add(n);
@@ -114,8 +116,19 @@ final class ImportCommand implements Callable<Integer> {
                 Nodes.bytes(stats.bytesStored()), seconds, Nodes.bytes((long) (stats.bytesRead() / Math.max(seconds, 1e-3))));
     }
 
+    /** The absolute path of the directory {@code path} names, as the kernel has it (/proc/self/fd). */
+    private static byte[] directoryPath(byte[] path) throws PosixException {
+        int fd = Posix.openat(Posix.AT_FDCWD, path, Posix.O_RDONLY | Posix.O_DIRECTORY | Posix.O_CLOEXEC, 0, path);
+        try {
+            byte[] link = ("/proc/self/fd/" + fd).getBytes(StandardCharsets.US_ASCII);
+            return Posix.readlinkat(Posix.AT_FDCWD, link, path);
+        } finally {
+            Posix.close(fd);
+        }
+    }
+
     /** The last component of PATH, after trailing slashes; "." and ".." are resolved first. */
-    static Name defaultName(byte[] path) {
+    static Name defaultName(byte[] path) throws PosixException {
         int end = path.length;
         while (end > 1 && path[end - 1] == '/') {
             end--;
@@ -127,11 +140,17 @@ final class ImportCommand implements Callable<Integer> {
         byte[] last = Arrays.copyOfRange(path, start, end);
         String asText = new String(last, StandardCharsets.UTF_8);
         if (asText.equals(".") || asText.equals("..")) {
-            Path resolved = Path.of(new String(path, StandardCharsets.UTF_8)).toAbsolutePath().normalize().getFileName();
-            if (resolved == null) {
+            // The name of the directory it is, in its own bytes (a decoded String would turn
+            // non-UTF-8 bytes into U+FFFD, and two such directories into one root name).
+            byte[] resolved = directoryPath(path);
+            int from = resolved.length;
+            while (from > 0 && resolved[from - 1] != '/') {
+                from--;
+            }
+            if (from == resolved.length) {
                 throw new InvalidDataException("cannot derive a root name from '" + Display.escape(path) + "': use --name");
             }
-            return Name.of(resolved.toString());
+            return Name.of(Arrays.copyOfRange(resolved, from, resolved.length));
         }
         if (last.length == 0 || asText.equals("/")) {
             throw new InvalidDataException("cannot derive a root name from '" + Display.escape(path) + "': use --name");

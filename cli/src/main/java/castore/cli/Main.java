@@ -81,6 +81,8 @@ public final class Main implements Runnable {
             COMMANDS.forEach(name -> cmd.addSubcommand(command(name)));
         }
         // After the subcommands: these setters reach the subcommands registered so far.
+        // No @FILE expansion: an argument starting with '@' (a root name, a path) is itself.
+        cmd.setExpandAtFiles(false);
         cmd.setOut(new PrintWriter(io.out(), true, StandardCharsets.UTF_8))
                 .setErr(new PrintWriter(io.err(), true, StandardCharsets.UTF_8))
                 .setExecutionExceptionHandler(new ErrorHandler())
@@ -90,6 +92,10 @@ public final class Main implements Runnable {
         int exit;
         try {
             exit = cmd.execute(args);
+        } catch (Error e) {
+            // picocli hands only Exceptions to the handler; an Error (out of memory, no thread
+            // to be had) rethrown on this thread gets the same one line and exit code.
+            exit = ErrorHandler.report(e, cmd.getErr());
         } finally {
             io.out().flush();
             io.err().flush();

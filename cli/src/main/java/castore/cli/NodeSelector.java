@@ -29,11 +29,24 @@ final class NodeSelector {
     record Selected(Node node, TreePath path, String display) {
     }
 
-    Selected resolve(Store store, Io io) throws IOException {
+    /**
+     * Checks the arguments alone, before the command opens its store: a usage error or a bad
+     * name or digest is reported as such, not as whatever the store's opening says first.
+     */
+    void check(Io io) {
         int given = (path != null ? 1 : 0) + (blob != null ? 1 : 0) + (directory != null ? 1 : 0);
         if (given != 1) {
             throw new CliException(ExitCodes.USAGE, "give exactly one of ROOT[/PATH], --blob DIGEST, --directory DIGEST");
         }
+        if (path != null) {
+            TreePath.parse(io.bytes(path));
+        } else {
+            B3Digest.parse(blob != null ? blob : directory);
+        }
+    }
+
+    Selected resolve(Store store, Io io) throws IOException {
+        check(io);
         if (path != null) {
             TreePath p = TreePath.parse(io.bytes(path));
             return new Selected(p.resolve(store), p, p.toString());

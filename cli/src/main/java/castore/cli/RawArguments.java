@@ -42,14 +42,34 @@ final class RawArguments {
             if (!new String(tail[i], platform).equals(args[i])) {
                 return Map.of(); // not the layout we expect: trust nothing
             }
-            byte[] previous = raw.putIfAbsent(args[i], tail[i]);
-            if (previous != null && !Arrays.equals(previous, tail[i])) {
-                ambiguous.add(args[i]); // two byte strings decode alike: use neither
+            put(raw, ambiguous, args[i], tail[i]);
+            int eq = args[i].indexOf('=');
+            if (args[i].startsWith("--") && eq > 0) {
+                // picocli hands the command only VALUE of --option=VALUE: map that too. The
+                // option name is ASCII, so the first '=' byte is the same place.
+                int rawEq = indexOf(tail[i], (byte) '=');
+                put(raw, ambiguous, args[i].substring(eq + 1), Arrays.copyOfRange(tail[i], rawEq + 1, tail[i].length));
             }
         }
         raw.keySet().removeAll(ambiguous);
         raw.entrySet().removeIf(e -> Arrays.equals(e.getValue(), e.getKey().getBytes(StandardCharsets.UTF_8)));
         return Map.copyOf(raw);
+    }
+
+    private static void put(Map<String, byte[]> raw, Set<String> ambiguous, String decoded, byte[] bytes) {
+        byte[] previous = raw.putIfAbsent(decoded, bytes);
+        if (previous != null && !Arrays.equals(previous, bytes)) {
+            ambiguous.add(decoded); // two byte strings decode alike: use neither
+        }
+    }
+
+    private static int indexOf(byte[] bytes, byte b) {
+        for (int i = 0; i < bytes.length; i++) {
+            if (bytes[i] == b) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private static byte[][] split(byte[] cmdline) {

@@ -7,6 +7,7 @@ import castore.model.DirectoryNode;
 import castore.model.FileNode;
 import castore.model.Name;
 import castore.model.Node;
+import castore.service.CorruptedDataException;
 import castore.service.Store;
 import java.io.IOException;
 import java.util.ArrayDeque;
@@ -70,7 +71,14 @@ final class Reachability {
         visit(root, rootWhere, queue, visitor);
         while (!queue.isEmpty()) {
             Pending p = queue.poll();
-            Directory d = store.directories().get(p.node.digest()).orElse(null);
+            Directory d;
+            try {
+                d = store.directories().get(p.node.digest()).orElse(null);
+            } catch (CorruptedDataException e) {
+                // verify goes on to report the rest; gc stops here as for a missing one
+                visitor.problem("directory " + p.node.digest() + " is corrupted (" + p.where + "): " + e.getMessage());
+                continue;
+            }
             if (d == null) {
                 visitor.problem("directory " + p.node.digest() + " is missing (" + p.where + ")");
                 continue;

@@ -30,6 +30,7 @@ final class StatCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintStream out = main.io().out();
+        target.check(main.io());
         try (Store s = store.openReadOnly()) {
             NodeSelector.Selected selected = target.resolve(s, main.io());
             Node node = selected.node();

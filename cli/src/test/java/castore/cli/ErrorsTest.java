@@ -76,6 +76,30 @@ class ErrorsTest {
     }
 
     @Test
+    void argumentsStartingWithAnAtSignAreThemselvesNotFilesToRead() throws IOException {
+        Path list = Files.writeString(tmp.resolve("list"), "tree\n");
+        assertFails(cli.run("rm", "@" + list), ExitCodes.INVALID, "invalid name '@" + list + "': contains '/'");
+        assertThat(cli.run("roots").lines()).singleElement().asString().startsWith("tree\t");
+        assertFails(cli.run("import", "--name", "@" + tree, tree.toString()), ExitCodes.INVALID,
+                "invalid name '@" + tree + "': contains '/'");
+        assertThat(cli.run("import", "--quiet", "--name", "@v2", tree.toString()).stdout()).startsWith("@v2\t");
+    }
+
+    @Test
+    void anErrorOnTheCommandsThreadIsOneLineToo() {
+        Cli.Result r = Cli.raw("roots", "--store", "testoom://x");
+        assertThat(r.stderr()).isEqualTo("castore: out of memory (raise it with CASTORE_JAVA_OPTS=-Xmx...)\n");
+        assertThat(r.exit()).isEqualTo(ExitCodes.INTERNAL);
+    }
+
+    @Test
+    void aPathWithANewlineIsEscapedInTheOneLineError() {
+        Cli.Result r = cli.run("import", tmp.resolve("a\nb/x").toString(), tmp.resolve("c/x").toString());
+        assertThat(r.exit()).isEqualTo(ExitCodes.INVALID);
+        assertThat(r.stderr()).hasLineCount(1).contains("a\\nb/x");
+    }
+
+    @Test
     void invalidPaths() {
         assertFails(cli.run("ls", "tree/../x"), ExitCodes.INVALID, "invalid name '..': '.' and '..' are reserved");
         assertFails(cli.run("ls", "/"), ExitCodes.INVALID, "invalid path '/': expected ROOT or ROOT/PATH");

@@ -65,6 +65,31 @@ class LocalStoreTest {
     }
 
     @Test
+    void aCorruptedDirectoryIsOneProblemForVerifyWhichGoesOnAndStopsGc() throws IOException {
+        Path second = Files.createDirectory(tmp.resolve("second"));
+        Files.writeString(second.resolve("only"), "only here");
+        assertThat(cli.run("import", "--quiet", second.toString()).exit()).isZero();
+        byte[] encoded;
+        try (var s = castore.service.Stores.open(store.toString(), castore.service.StoreOptions.DEFAULT)) {
+            var node = (castore.model.DirectoryNode) s.roots().get(castore.model.Name.of("tree")).orElseThrow();
+            encoded = s.directories().get(node.digest()).orElseThrow().encode();
+        }
+        corruptStoredCopyOf(encoded, 0);
+        long packBytes = packBytes();
+
+        Cli.Result verify = cli.run("verify");
+        assertThat(verify.exit()).as(verify.stderr()).isEqualTo(ExitCodes.PROBLEMS);
+        assertThat(verify.lines()).anySatisfy(l -> assertThat(l).contains("is corrupted (tree)"));
+        assertThat(verify.stderr()).startsWith("verified 2 roots"); // the walk went on to the second root
+
+        Cli.Result gc = cli.run("gc");
+        assertThat(gc.exit()).isEqualTo(ExitCodes.IO);
+        assertThat(gc.stderr()).startsWith("castore: cannot collect garbage: directory ").contains("is corrupted")
+                .endsWith("run 'castore verify'\n");
+        assertThat(packBytes()).as("gc deleted nothing").isEqualTo(packBytes);
+    }
+
+    @Test
     void corruptedChunkIsReportedByVerifyAndRefusedByCat() throws IOException {
         assertThat(cli.run("verify").exit()).isZero();
         corruptStoredCopyOf(data, data.length / 2);

@@ -43,6 +43,17 @@ class MissingStoreTest {
     }
 
     @Test
+    void usageErrorsComeBeforeTheStoreIsOpened() {
+        for (String command : new String[] {"ls", "cat", "stat"}) {
+            Cli.Result r = Cli.raw(command, "--store", missing().toString());
+            assertThat(r.exit()).as(command + ": " + r.stderr()).isEqualTo(ExitCodes.USAGE);
+            assertThat(r.stderr()).contains("give exactly one of ROOT[/PATH], --blob DIGEST, --directory DIGEST");
+            assertThat(Cli.raw(command, "--store", missing().toString(), "--blob", "nonsense").exit()).isEqualTo(ExitCodes.INVALID);
+        }
+        assertThat(missing()).as("nothing created").doesNotExist();
+    }
+
+    @Test
     void rmAndGcFailOnAStoreThatDoesNotExist() {
         Cli cli = new Cli(missing().toString());
         assertMissingStore(cli.run("rm", "tree"), missing());

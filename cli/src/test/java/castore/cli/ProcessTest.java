@@ -71,6 +71,25 @@ class ProcessTest {
     }
 
     @Test
+    void nonUtf8NamesKeepTheirBytesAfterAnEqualsSignAndThroughADot() throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("d"));
+        Files.writeString(dir.resolve("f"), "x");
+        List<String> cmd = new ArrayList<>(List.of("bash", "-c", "n=\"$(printf 'caf\\351')\"; exec \"$@\" --name=\"$n\"", "_"));
+        cmd.addAll(ChildCli.command("import", "--store", "memory://", dir.toString()));
+        ChildCli.Result r = ChildCli.run(cmd);
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).startsWith("caf\\xe9\tb3:");
+        // "." inside a directory whose name is not UTF-8: the root is named by its bytes.
+        cmd = new ArrayList<>(List.of("bash", "-c",
+                "p=\"$1/$(printf 'na\\351ve')\"; mkdir \"$p\" && printf 'x' > \"$p/f\" && cd \"$p\" && shift && exec \"$@\" .", "_",
+                dir.toString()));
+        cmd.addAll(ChildCli.command("import", "--store", "memory://"));
+        r = ChildCli.run(cmd);
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).startsWith("na\\xe9ve\tb3:");
+    }
+
+    @Test
     void summaryOnlyOnAPipeAndNothingOnStdoutButTheRoots() throws Exception {
         Path tree = Files.createDirectory(tmp.resolve("tree"));
         Files.writeString(tree.resolve("a"), "a");
