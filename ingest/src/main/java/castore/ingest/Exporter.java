@@ -153,13 +153,19 @@ public final class Exporter {
         }
         try {
             int fd = Posix.openat(dirFd, name, CREATE_FILE, mode, path);
+            boolean written = false;
             try {
                 Posix.fchmod(fd, mode, path);
                 if (reader != null) {
                     copy(reader, node, fd, path);
                 }
+                written = true;
             } finally {
-                Posix.close(fd);
+                if (written) {
+                    Posix.closeWritten(fd, path); // a delayed write error fails the export
+                } else {
+                    Posix.close(fd);
+                }
             }
         } finally {
             if (reader != null) {
@@ -181,7 +187,8 @@ public final class Exporter {
             buffer.clear();
             int n = reader.read(position, buffer);
             if (n <= 0) {
-                throw new CorruptedDataException("blob " + node.digest() + " ended at byte " + position + " of " + node.size());
+                throw new CorruptedDataException("blob " + node.digest() + " (for " + Display.escape(path) + ") ended at byte "
+                        + position + " of " + node.size());
             }
             Posix.writeFully(fd, segment, 0, n, path);
             position += n;

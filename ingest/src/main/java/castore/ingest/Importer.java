@@ -16,6 +16,7 @@ import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
 import castore.model.FileNode;
+import castore.model.InvalidDataException;
 import castore.model.Name;
 import castore.model.Node;
 import castore.model.SymlinkNode;
@@ -42,8 +43,9 @@ import java.util.concurrent.atomic.LongAdder;
  * hashed and put as soon as its last child is known, by whichever thread completes that child:
  * so directories are put leaves first, and only the directories on the walker's path and those
  * with files in flight are held in memory, never the whole tree. Files go to the workers in
- * batches of up to {@value #FILES_PER_TASK} from one directory; at most about
- * {@code maxFilesInFlight} files are queued or being read at once.
+ * batches of up to {@value #FILES_PER_TASK} from one directory (fewer with many threads, so
+ * that every thread has a batch); at most about {@code maxFilesInFlight} files are queued or
+ * being read at once.
  *
  * <p>Symlinks are stored as symlinks, never followed (also when given as the path to import).
  * Devices, fifos and sockets fail the import with a {@link SpecialFileException} naming them.
@@ -105,7 +107,9 @@ public final class Importer {
         this.blobs = blobs;
         this.directories = directories;
         this.threads = threads;
-        this.filesPerTask = Math.min(FILES_PER_TASK, maxFilesInFlight);
+        // Each batch holds a slot while it runs: with 16 files each, 512 files in flight would
+        // keep more than 32 threads idle, so more threads get smaller batches.
+        this.filesPerTask = Math.max(1, Math.min(FILES_PER_TASK, maxFilesInFlight / threads));
         this.maxTasksInFlight = Math.max(1, maxFilesInFlight / filesPerTask);
     }
 
@@ -178,7 +182,7 @@ public final class Importer {
                 TreeWork work = new TreeWork(threads, maxTasksInFlight, "castore-import");
                 DirectoryReader reader = new DirectoryReader()) {
             Closure closure = new Closure(putter);
-            PendingDirectory root = new PendingDirectory(null, null, rootPath, closure);
+            PendingDirectory root = new PendingDirectory(null, null, closure);
             root.fd = work.directory(rootFd, rootPath);
             ArrayDeque<PendingDirectory> stack = new ArrayDeque<>();
             stack.push(root);
@@ -205,7 +209,8 @@ public final class Importer {
         if (dir.fd == null) {
             TreeWork.DirFd parent = dir.parent.fd;
             try {
-                dir.fd = work.directory(Posix.openat(parent.fd, dir.name.bytesUnsafe(), OPEN_DIRECTORY, 0, dir.path), dir.path);
+                byte[] path = Posix.child(parent.path, dir.name.bytesUnsafe()); // the parent is open until we are
+                dir.fd = work.directory(Posix.openat(parent.fd, dir.name.bytesUnsafe(), OPEN_DIRECTORY, 0, path), path);
             } finally {
                 parent.release();
             }
@@ -214,15 +219,20 @@ public final class Importer {
         List<PendingFile> batch = new ArrayList<>(filesPerTask);
         List<PendingDirectory> subdirectories = new ArrayList<>();
         try {
-            for (DirectoryReader.Entry entry : reader.list(fd.fd, dir.path)) {
-                byte[] path = Posix.child(dir.path, entry.name());
+            for (DirectoryReader.Entry entry : reader.list(fd.fd, fd.path)) {
+                byte[] path = Posix.child(fd.path, entry.name());
                 int type = entry.type() == Posix.DT_UNKNOWN ? toDirentType(Posix.lstatat(fd.fd, entry.name(), path)) : entry.type();
-                Name name = Name.of(entry.name());
+                Name name;
+                try {
+                    name = Name.of(entry.name());
+                } catch (InvalidDataException e) { // a name over 255 bytes, from a file system that allows it
+                    throw new InvalidDataException("cannot import " + Display.escape(path) + ": " + e.getMessage());
+                }
                 switch (type) {
                     case Posix.DT_DIR -> {
                         dir.expectChild();
                         fd.retain();
-                        subdirectories.add(new PendingDirectory(dir, name, path, dir.closure));
+                        subdirectories.add(new PendingDirectory(dir, name, dir.closure));
                     }
                     case Posix.DT_REG -> {
                         dir.expectChild();
@@ -347,17 +357,17 @@ public final class Importer {
     private static final class PendingDirectory {
         final PendingDirectory parent;
         final Name name;
-        final byte[] path;
         final Closure closure;
         TreeWork.DirFd fd;
         private Directory.Builder builder = new Directory.Builder();
         private int outstanding = 1;
         DirectoryNode result;
 
-        PendingDirectory(PendingDirectory parent, Name name, byte[] path, Closure closure) {
+        // No path of its own: it is made from the parent's open descriptor's when this one is
+        // opened (kept per pending directory, a chain D deep would hold D^2 bytes of paths).
+        PendingDirectory(PendingDirectory parent, Name name, Closure closure) {
             this.parent = parent;
             this.name = name;
-            this.path = path;
             this.closure = closure;
         }
 
@@ -365,25 +375,34 @@ public final class Importer {
             outstanding++;
         }
 
-        /** Records a child (or, with a null name, the end of the listing); completes the directory on the last one. */
+        /**
+         * Records a child (or, with a null name, the end of the listing); completes the directory
+         * on the last one, and its parent if that was the parent's last, and so on up: in a loop,
+         * since a chain of directories can be deeper than a thread's stack.
+         */
         void childDone(Name childName, Node node) throws IOException {
-            Directory done;
-            synchronized (this) {
-                if (childName != null) {
-                    builder.add(childName, node);
+            PendingDirectory dir = this;
+            while (true) {
+                Directory done;
+                synchronized (dir) {
+                    if (childName != null) {
+                        dir.builder.add(childName, node);
+                    }
+                    if (--dir.outstanding > 0) {
+                        return;
+                    }
+                    done = dir.builder.build();
+                    dir.builder = null;
                 }
-                if (--outstanding > 0) {
+                closure.put(done);
+                DirectoryNode completed = new DirectoryNode(done.digest(), done.size());
+                if (dir.parent == null) {
+                    dir.result = completed;
                     return;
                 }
-                done = builder.build();
-                builder = null;
-            }
-            closure.put(done);
-            DirectoryNode node1 = new DirectoryNode(done.digest(), done.size());
-            if (parent == null) {
-                result = node1;
-            } else {
-                parent.childDone(name, node1);
+                childName = dir.name;
+                node = completed;
+                dir = dir.parent;
             }
         }
     }

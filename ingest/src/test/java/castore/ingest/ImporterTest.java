@@ -138,16 +138,27 @@ class ImporterTest {
      */
     @Test
     void bigFilesOfOneDirectoryAreSharedEvenlyByTheWorkers() throws IOException {
+        bigFilesAreReadByEveryWorkerAtOnce(2);
+    }
+
+    /** More threads than 32 batches of 16 files: each gets a batch (smaller ones) and every one is busy. */
+    @Test
+    void moreThreadsThanBatchesOfTheDefaultSizeAreAllBusy() throws IOException {
+        bigFilesAreReadByEveryWorkerAtOnce(48);
+    }
+
+    /** Files of one directory, each finishing only once every worker is reading one. */
+    private void bigFilesAreReadByEveryWorkerAtOnce(int threads) throws IOException {
         byte[] dir = join(bytes(tmp), "big");
         mkdir(dir);
         List<B3Digest> digests = new ArrayList<>();
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < Math.max(8, threads); i++) {
             byte[] content = new byte[(int) Importer.SPLIT_SIZE];
             Arrays.fill(content, (byte) i);
-            write(join(dir, "f" + i), content, 0644);
+            write(join(dir, String.format("f%02d", i)), content, 0644);
             digests.add(Blake3.digest(content));
         }
-        CyclicBarrier inPairs = new CyclicBarrier(2);
+        CyclicBarrier inPairs = new CyclicBarrier(threads);
         BlobService pairing = new ForwardingBlobService(blobs) {
             @Override
             public BlobWriter create() throws IOException {
@@ -181,7 +192,7 @@ class ImporterTest {
                 };
             }
         };
-        Node node = new Importer(pairing, directories, 2).importPath(dir);
+        Node node = new Importer(pairing, directories, threads).importPath(dir);
         assertThat(node).isInstanceOf(DirectoryNode.class);
         List<B3Digest> stored = puts.getFirst().entries().values().stream().map(n -> ((FileNode) n).digest()).toList();
         assertThat(stored).containsExactlyElementsOf(digests);
@@ -286,6 +297,35 @@ class ImporterTest {
         new Importer(blobs, watched, 2).importPath(dir);
         assertThat(finished).hasValue(1);
         assertThat(closed).as("a finished one, closed too").hasValue(2);
+    }
+
+    @Test
+    void aChainOfDirectoriesDeeperThanAStackAndPathMaxImports() throws Exception {
+        int depth = 30_000; // paths of 60 KB: made and removed relative to each parent's descriptor
+        Path top = tmp.resolve("deep");
+        byte[] d = {'d'};
+        byte[] where = bytes(top);
+        castore.ingest.posix.Posix.mkdirat(castore.ingest.posix.Posix.AT_FDCWD, where, 0755, where);
+        int fd = castore.ingest.posix.Posix.openat(castore.ingest.posix.Posix.AT_FDCWD, where,
+                castore.ingest.posix.Posix.O_RDONLY | castore.ingest.posix.Posix.O_DIRECTORY, 0, where);
+        try {
+            for (int i = 0; i < depth; i++) {
+                castore.ingest.posix.Posix.mkdirat(fd, d, 0755, where);
+                int next = castore.ingest.posix.Posix.openat(fd, d, castore.ingest.posix.Posix.O_RDONLY
+                        | castore.ingest.posix.Posix.O_DIRECTORY, 0, where);
+                castore.ingest.posix.Posix.close(fd);
+                fd = next;
+            }
+            Node node = importer.importPath(where);
+            assertThat(node).isInstanceOfSatisfying(DirectoryNode.class, n -> assertThat(n.size()).isEqualTo(depth));
+            synchronized (puts) {
+                assertThat(puts).hasSize(depth + 1); // the empty bottom one, then each parent
+            }
+        } finally {
+            castore.ingest.posix.Posix.close(fd);
+            // rm walks relative to each directory, past PATH_MAX; JUnit's clean-up could not.
+            assertThat(new ProcessBuilder("rm", "-rf", top.toString()).inheritIO().start().waitFor()).isZero();
+        }
     }
 
     @Test

@@ -72,11 +72,11 @@ public final class Posix {
     static {
         String arch = System.getProperty("os.arch");
         switch (arch) {
-            case "amd64", "x86_64" -> {
+            case "amd64", "x86_64", "riscv64" -> { // riscv64 has the generic values (asm-generic/fcntl.h)
                 O_DIRECTORY = 0200000;
                 O_NOFOLLOW = 0400000;
             }
-            case "aarch64", "riscv64" -> {
+            case "aarch64" -> {
                 O_DIRECTORY = 040000;
                 O_NOFOLLOW = 0100000;
             }
@@ -143,7 +143,7 @@ public final class Posix {
 
     private static MemorySegment cString(MemorySegment buffer, byte[] bytes, byte[] pathForErrors) throws PosixException {
         if (bytes.length > PATH_MAX) {
-            throw new PosixException(36 /* ENAMETOOLONG */, "path longer than " + PATH_MAX + " bytes", pathForErrors);
+            throw new PosixException(36 /* ENAMETOOLONG: "cannot use PATH: File name too long" */, "use", pathForErrors);
         }
         MemorySegment.copy(bytes, 0, buffer, JAVA_BYTE, 0, bytes.length);
         buffer.set(JAVA_BYTE, bytes.length, (byte) 0);
@@ -217,6 +217,24 @@ public final class Posix {
         }
     }
 
+    /**
+     * close(2) of a file written to: NFS and FUSE file systems report delayed write errors
+     * (EIO, ENOSPC, EDQUOT) here. The descriptor is gone either way (EINTR included: Linux
+     * closes it before it can be interrupted), so this is never retried.
+     */
+    public static void closeWritten(int fd, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        int rc;
+        try {
+            rc = (int) CLOSE.invokeExact(s.state, fd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (rc < 0 && s.errno() != EINTR) {
+            throw new PosixException(s.errno(), "close", path);
+        }
+    }
+
     /** statx(2) of {@code name} relative to {@code dirfd}; an empty name with AT_EMPTY_PATH stats the fd itself. */
     public static Stat statat(int dirfd, byte[] name, int flags, byte[] path) throws PosixException {
         Scratch s = SCRATCH.get();
@@ -276,7 +294,7 @@ public final class Posix {
             throw new PosixException(s.errno(), "read link", path);
         }
         if (n > PATH_MAX) {
-            throw new PosixException(36, "symlink target longer than " + PATH_MAX + " bytes", path);
+            throw new PosixException(36 /* ENAMETOOLONG */, "read link", path);
         }
         return s.link.asSlice(0, n).toArray(JAVA_BYTE);
     }
