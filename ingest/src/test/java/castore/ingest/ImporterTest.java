@@ -48,8 +48,8 @@ class ImporterTest {
     final MemoryBlobService blobs = new MemoryBlobService();
     final List<Directory> puts = new ArrayList<>();
     final MemoryDirectoryService stored = new MemoryDirectoryService();
-    /** Records the order of puts. */
-    final DirectoryService directories = new DirectoryService() {
+    /** The test's directories, in {@code stored}; subclasses override what they watch. */
+    class StoredDirectories implements DirectoryService {
         @Override
         public Optional<Directory> get(B3Digest digest) {
             return stored.get(digest);
@@ -62,10 +62,18 @@ class ImporterTest {
 
         @Override
         public B3Digest put(Directory directory) {
+            return stored.put(directory);
+        }
+    }
+
+    /** Records the order of puts. */
+    final DirectoryService directories = new StoredDirectories() {
+        @Override
+        public B3Digest put(Directory directory) {
             synchronized (puts) {
                 puts.add(directory);
             }
-            return stored.put(directory);
+            return super.put(directory);
         }
     };
     final Importer importer = new Importer(blobs, directories, 2);
@@ -251,22 +259,7 @@ class ImporterTest {
         assertThat(p.waitFor()).isZero();
         var closed = new java.util.concurrent.atomic.AtomicInteger();
         var finished = new java.util.concurrent.atomic.AtomicInteger();
-        DirectoryService watched = new DirectoryService() { // a remote's putter holds a call open until closed
-            @Override
-            public Optional<Directory> get(B3Digest digest) {
-                return stored.get(digest);
-            }
-
-            @Override
-            public boolean has(B3Digest digest) {
-                return stored.has(digest);
-            }
-
-            @Override
-            public B3Digest put(Directory directory) {
-                return stored.put(directory);
-            }
-
+        DirectoryService watched = new StoredDirectories() { // a remote's putter holds a call open until closed
             @Override
             public castore.service.ClosurePutter putClosure() {
                 var inner = new castore.service.ClosurePutter.Simple(this);

@@ -703,7 +703,11 @@ public final class DiskCache implements AutoCloseable {
     }
 
     private Segment newSegment(DirectAppender.Blocks blocks) throws IOException {
-        String name = "%012x-%08x%s".formatted(System.currentTimeMillis(), ThreadLocalRandom.current().nextInt(), SUFFIX);
+        // Names sort in creation order (load() relies on it): the time, then this process's count,
+        // since many segments can start within one millisecond; the random part keeps two
+        // processes' names apart.
+        String name = "%012x-%012x-%08x%s".formatted(System.currentTimeMillis(), nextSequence,
+                ThreadLocalRandom.current().nextInt(), SUFFIX);
         Path p = segmentsDir.resolve(name);
         Segment segment = Segment.create(p, nextSequence++, blocks, segmentBytes);
         segments.add(segment);
