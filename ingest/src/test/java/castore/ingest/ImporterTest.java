@@ -233,14 +233,17 @@ class ImporterTest {
         assertThat(importer.importPath(dir)).isEqualTo(new DirectoryNode(Directory.empty().digest(), 0));
     }
 
+    private static void mkfifo(Path path) throws Exception {
+        assertThat(new ProcessBuilder("mkfifo", path.toString()).inheritIO().start().waitFor()).isZero();
+    }
+
     @Test
     void fifoIsAClearErrorNamingThePath() throws Exception {
         byte[] dir = join(bytes(tmp), "d");
         mkdir(dir);
         mkdir(join(dir, "sub"));
         write(join(dir, "sub", "ok"), "fine");
-        Process p = new ProcessBuilder("mkfifo", tmp.resolve("d/sub/pipe").toString()).inheritIO().start();
-        assertThat(p.waitFor()).isZero();
+        mkfifo(tmp.resolve("d/sub/pipe"));
         assertThatThrownBy(() -> importer.importPath(dir))
                 .isInstanceOf(SpecialFileException.class)
                 .hasMessage("cannot import " + tmp + "/d/sub/pipe: it is a fifo (only regular files, directories and symlinks can be imported)");
@@ -255,8 +258,7 @@ class ImporterTest {
         mkdir(join(dir, "a"));
         write(join(dir, "a", "ok"), "fine");
         mkdir(join(dir, "b"));
-        Process p = new ProcessBuilder("mkfifo", tmp.resolve("d/b/pipe").toString()).inheritIO().start();
-        assertThat(p.waitFor()).isZero();
+        mkfifo(tmp.resolve("d/b/pipe"));
         var closed = new java.util.concurrent.atomic.AtomicInteger();
         var finished = new java.util.concurrent.atomic.AtomicInteger();
         DirectoryService watched = new StoredDirectories() { // a remote's putter holds a call open until closed
