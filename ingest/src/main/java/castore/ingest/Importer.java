@@ -296,7 +296,13 @@ public final class Importer {
                 while (opened < files.size() && ahead.size() <= OPEN_AHEAD) {
                     PendingFile f = files.get(opened++);
                     int fileFd = Posix.openat(fd.fd, f.rawName(), OPEN_FILE, 0, f.path());
-                    OpenFile o = new OpenFile(f, fileFd, Posix.fstat(fileFd, f.path()));
+                    OpenFile o;
+                    try {
+                        o = new OpenFile(f, fileFd, Posix.fstat(fileFd, f.path()));
+                    } catch (IOException | RuntimeException e) {
+                        Posix.close(fileFd); // not in ahead yet: nobody else would close it
+                        throw e;
+                    }
                     ahead.add(o);
                     Posix.willNeed(fileFd, 0, Math.min(o.stat().size(), READ_BUFFER_SIZE));
                 }
