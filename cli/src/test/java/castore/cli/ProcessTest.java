@@ -90,6 +90,24 @@ class ProcessTest {
     }
 
     @Test
+    void exportGivesExactModesUnderAUmaskThatTakesTheOwnersReadBit() throws Exception {
+        Path tree = Files.createDirectories(tmp.resolve("tree/sub"));
+        Files.writeString(tree.resolve("f"), "file");
+        Path store = tmp.resolve("store");
+        assertThat(new Cli(store.toString()).run("import", "--quiet", tmp.resolve("tree").toString()).exit()).isZero();
+        Path out = tmp.resolve("out");
+        // umask 0477, and (as root) without the capabilities that would read past the mode bits.
+        List<String> cmd = new ArrayList<>(List.of("bash", "-c", "umask 0477; exec \"$@\"", "_"));
+        cmd.addAll(unprivileged("export", "--store", store.toString(), "tree", out.toString()));
+        ChildCli.Result r = ChildCli.run(cmd);
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(out))).isEqualTo("rwxr-xr-x");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(out.resolve("sub")))).isEqualTo("rwxr-xr-x");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(out.resolve("sub/f")))).isEqualTo("rw-r--r--");
+        assertThat(Files.readString(out.resolve("sub/f"))).isEqualTo("file");
+    }
+
+    @Test
     void summaryOnlyOnAPipeAndNothingOnStdoutButTheRoots() throws Exception {
         Path tree = Files.createDirectory(tmp.resolve("tree"));
         Files.writeString(tree.resolve("a"), "a");

@@ -103,6 +103,9 @@ public final class Exporter {
         TreeWork.DirFd fd;
         try {
             Posix.mkdirat(parentFd, pending.name, 0755, pending.path);
+            // The exact mode before we open it: a umask that takes the owner's read bit (0477)
+            // would otherwise leave a directory we cannot open to fill.
+            Posix.chmodNoFollow(parentFd, pending.name, 0755, pending.path);
             fd = work.directory(Posix.openat(parentFd, pending.name, OPEN_DIRECTORY, 0, pending.path), pending.path);
         } finally {
             if (pending.parent != null) {
@@ -110,7 +113,6 @@ public final class Exporter {
             }
         }
         try {
-            Posix.fchmod(fd.fd, 0755, pending.path); // exact mode whatever the umask
             Directory directory = fetch(pending.node.digest(), pending.path);
             for (Map.Entry<Name, Node> e : directory.entries().entrySet()) {
                 byte[] name = e.getKey().bytesUnsafe();

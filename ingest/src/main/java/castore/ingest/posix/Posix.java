@@ -95,6 +95,7 @@ public final class Posix {
     private static final MethodHandle SYMLINKAT = downcall("symlinkat", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
     private static final MethodHandle FADVISE = downcall("posix_fadvise", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
     private static final MethodHandle FCHMOD = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle FCHMODAT = downcall("fchmodat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
     private static final MethodHandle ISATTY = LINKER.downcallHandle(
             LIBC.find("isatty").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
@@ -368,6 +369,24 @@ public final class Posix {
         }
         if (rc != 0) {
             throw new PosixException(s.errno(), "create symlink", path);
+        }
+    }
+
+    /**
+     * fchmodat(2) of {@code name} relative to {@code dirfd}, never through a symlink
+     * (AT_SYMLINK_NOFOLLOW: a symlink swapped in is an error, not its target changed).
+     */
+    public static void chmodNoFollow(int dirfd, byte[] name, int mode, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment cname = cString(s.path1, name, path);
+        int rc;
+        try {
+            rc = (int) FCHMODAT.invokeExact(s.state, dirfd, cname, mode, AT_SYMLINK_NOFOLLOW);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (rc != 0) {
+            throw new PosixException(s.errno(), "chmod", path);
         }
     }
 
