@@ -38,6 +38,19 @@ public record Io(PrintStream out, PrintStream err, BooleanSupplier errTerminal, 
         return new Io(out, err, () -> Posix.isatty(2), RawArguments.recover(args));
     }
 
+    /**
+     * Refuses a name that java.nio would open under other bytes: stores, caches and mountpoints
+     * are opened through java.nio, which decodes a name that is not UTF-8 into U+FFFD, so a store
+     * would be created or looked for under another name. {@code value} is the decoded argument.
+     */
+    static String requireUtf8(String option, String value) {
+        if (value != null && value.indexOf('\uFFFD') >= 0) {
+            throw new castore.model.InvalidDataException(option + ": '" + value + "' has bytes that are not UTF-8 (shown as \uFFFD);"
+                    + " castore opens stores, caches and mountpoints only under UTF-8 names");
+        }
+        return value;
+    }
+
     /** The bytes of a command-line argument as typed. */
     public byte[] bytes(String argument) {
         byte[] raw = rawArguments.get(argument);

@@ -122,6 +122,8 @@ final class MountCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException, InterruptedException {
+        Io.requireUtf8("MOUNTPOINT", mountpoint.toString());
+        Io.requireUtf8("--passthrough", passthroughDir == null ? null : passthroughDir.toString());
         Path target = mountpoint.toAbsolutePath().normalize();
         checkMountpoint(target);
         MountOptions mountOptions = mountOptions();

@@ -38,6 +38,10 @@ public final class StoreMixin {
 
     public Store open(StoreOptions options) throws IOException {
         long cacheLimit = CacheConfig.parseSize(cacheSize); // a bad size fails before anything is opened
+        Io.requireUtf8("--store", storeAddress());
+        Io.requireUtf8("--blob-service", blobService);
+        Io.requireUtf8("--directory-service", directoryService);
+        Io.requireUtf8("--cache", cache == null ? null : cache.toString());
         Store store = Stores.open(storeAddress(), blobService, directoryService, options);
         try {
             return StoreCache.apply(store, Arrays.asList(storeAddress(), blobService, directoryService),

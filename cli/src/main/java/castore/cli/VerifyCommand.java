@@ -65,6 +65,7 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
         }
         long start = System.nanoTime();
         if (plainCopies != null) {
+            Io.requireUtf8("--plain-copies", plainCopies.toString());
             return verifyPlainCopies(start);
         }
         Reachability reach = new Reachability();

@@ -108,6 +108,22 @@ class ProcessTest {
     }
 
     @Test
+    void aStorePathThatIsNotUtf8IsRefusedNotOpenedUnderAnotherName() throws Exception {
+        Path tree = Files.createDirectory(tmp.resolve("tree"));
+        Files.writeString(tree.resolve("f"), "x");
+        Path parent = Files.createDirectory(tmp.resolve("stores"));
+        List<String> cmd = new ArrayList<>(List.of("bash", "-c", "s=\"$1/$(printf 'st\\351')\"; shift; exec \"$@\" --store \"$s\"", "_",
+                parent.toString()));
+        cmd.addAll(ChildCli.command("import", tree.toString()));
+        ChildCli.Result r = ChildCli.run(cmd);
+        assertThat(r.exit()).as(r.stderr()).isEqualTo(ExitCodes.INVALID);
+        assertThat(r.stderr()).startsWith("castore: --store: ").contains("not UTF-8").hasLineCount(1);
+        try (var left = Files.list(parent)) {
+            assertThat(left.toList()).as("no store created under either name").isEmpty();
+        }
+    }
+
+    @Test
     void summaryOnlyOnAPipeAndNothingOnStdoutButTheRoots() throws Exception {
         Path tree = Files.createDirectory(tmp.resolve("tree"));
         Files.writeString(tree.resolve("a"), "a");
