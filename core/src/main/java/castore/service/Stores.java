@@ -42,7 +42,7 @@ public final class Stores {
             String scheme = colon > 0 ? address.substring(0, colon) : "";
             boolean looksLikeUri = scheme.matches("[A-Za-z][A-Za-z0-9+.-]*")
                     && (colon == address.length() - 1 || address.charAt(colon + 1) == '/');
-            if (looksLikeUri || knownSchemes().contains(scheme)) {
+            if (colon > 0 && (looksLikeUri || knownSchemes().contains(scheme))) {
                 // "memory:" or "grpc+unix:/run/s.sock" would otherwise name a directory here.
                 throw new InvalidDataException("invalid store address '" + address + "': write " + scheme + "://"
                         + (scheme.equals("memory") ? "" : "...") + " (a directory whose name starts with '" + scheme

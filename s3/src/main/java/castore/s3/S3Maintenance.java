@@ -275,7 +275,10 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
             }
         }
         Instant locked = lockedAt; // leases stale when gc began are stale now (server times both)
-        for (var it = iterate(Keys.LEASES); locked != null && it.hasNext(); ) {
+        if (locked == null) {
+            return new SweepResult(removed, freed); // no lock of ours to date the leases by
+        }
+        for (var it = iterate(Keys.LEASES); it.hasNext(); ) {
             var listed = it.next();
             if (Duration.between(listed.lastModified(), locked).compareTo(WriteLease.STALE) >= 0) {
                 bucket.delete(listed.key(), null); // left by a crashed writer

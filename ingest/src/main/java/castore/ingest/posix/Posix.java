@@ -211,11 +211,7 @@ public final class Posix {
     }
 
     public static void close(int fd) {
-        try {
-            int ignored = (int) CLOSE.invokeExact(SCRATCH.get().state, fd);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        int ignored = close(SCRATCH.get(), fd);
     }
 
     /**
@@ -225,14 +221,16 @@ public final class Posix {
      */
     public static void closeWritten(int fd, byte[] path) throws PosixException {
         Scratch s = SCRATCH.get();
-        int rc;
+        if (close(s, fd) < 0 && s.errno() != EINTR) {
+            throw new PosixException(s.errno(), "close", path);
+        }
+    }
+
+    private static int close(Scratch s, int fd) {
         try {
-            rc = (int) CLOSE.invokeExact(s.state, fd);
+            return (int) CLOSE.invokeExact(s.state, fd);
         } catch (Throwable t) {
             throw rethrow(t);
-        }
-        if (rc < 0 && s.errno() != EINTR) {
-            throw new PosixException(s.errno(), "close", path);
         }
     }
 
