@@ -226,11 +226,16 @@ public final class CastoreFileSystem implements FileSystem {
     @Override
     public Entry lookup(Request request, long parent, byte[] name) throws FuseException {
         Inode dir = inode(parent);
+        if (dir != root && !(dir.node instanceof DirectoryNode)) {
+            throw new FuseException(Errno.ENOTDIR);
+        }
+        if (name.length > Name.MAX_LENGTH) {
+            // statfs gives names at most that long (the kernel passes FUSE up to 1024 bytes):
+            // ENAMETOOLONG as on ext4 or tmpfs, not a miss cached as a negative entry.
+            throw new FuseException(Errno.ENAMETOOLONG);
+        }
         if (dir == root) {
             return lookupRoot(name);
-        }
-        if (!(dir.node instanceof DirectoryNode)) {
-            throw new FuseException(Errno.ENOTDIR);
         }
         if (!Name.isValid(name)) {
             return Entry.negative(FOREVER);

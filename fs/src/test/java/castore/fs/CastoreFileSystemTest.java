@@ -168,7 +168,8 @@ class CastoreFileSystemTest {
             assertThat(miss.isNegative()).as(near).isTrue();
             assertThat(miss.entryValidNanos()).isEqualTo(1_500_000_000L);
         }
-        assertThat(fs.lookup(REQ, ROOT, new byte[300]).isNegative()).isTrue();
+        assertThat(fs.lookup(REQ, ROOT, new byte[3]).isNegative()).as("no valid name").isTrue();
+        assertErrno(Errno.ENAMETOOLONG, () -> fs.lookup(REQ, ROOT, new byte[300]));
 
         var noTtl = mount(FsOptions.defaults().withRootTtl(Duration.ZERO));
         assertErrno(Errno.ENOENT, () -> lookup(noTtl, ROOT, "nope"));

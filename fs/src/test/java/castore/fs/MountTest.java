@@ -178,6 +178,22 @@ class MountTest {
     }
 
     @Test
+    void aNameLongerThanNameMaxIsENAMETOOLONGInTheRootAndBelow() throws Exception {
+        // statfs says names have at most 255 bytes; a longer one is ENAMETOOLONG, as on ext4 or
+        // tmpfs (the kernel itself passes names of up to 1024 bytes to a FUSE filesystem).
+        String longest = "n".repeat(Name.MAX_LENGTH);
+        String tooLong = "n".repeat(Name.MAX_LENGTH + 1);
+        try (var m = mount()) {
+            assertFails(run("stat", p(m, longest)), "No such file or directory");
+            assertFails(run("stat", p(m, "tree/" + longest)), "No such file or directory");
+            assertFails(run("stat", p(m, tooLong)), "File name too long");
+            assertFails(run("stat", p(m, "tree/" + tooLong)), "File name too long");
+            assertFails(run("stat", p(m, "tree/a/" + "n".repeat(1024))), "File name too long");
+            assertThat(run("stat", "-f", "-c", "%l", p(m, "")).assertOk().stdout()).isEqualTo(Name.MAX_LENGTH + "\n");
+        }
+    }
+
+    @Test
     void filesReadAtTheRootAndAtAnyDepth() throws Exception {
         try (var m = mount()) {
             assertThat(run("cat", p(m, "hello")).assertOk().stdout()).isEqualTo("hello, world\n");
