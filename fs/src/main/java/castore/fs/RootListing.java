@@ -12,6 +12,7 @@ import java.util.stream.Stream;
  * and ".."); a listing read front to back continues the open stream, and any other cookie (a
  * seekdir, or a re-read after the buffer filled) re-opens the stream and skips to it. Positions
  * may shift if roots are added or removed meanwhile, as with any directory changing under readdir.
+ * After a failure the stream is re-opened at the next call.
  */
 final class RootListing implements AutoCloseable {
     private final RootService roots;
@@ -38,18 +39,25 @@ final class RootListing implements AutoCloseable {
         if (iterator == null || index != position) {
             reopen(index);
         }
-        while (true) {
-            if (pending == null) {
-                if (!iterator.hasNext()) {
+        try {
+            while (true) {
+                if (pending == null) {
+                    if (!iterator.hasNext()) {
+                        return;
+                    }
+                    pending = iterator.next();
+                }
+                if (!consumer.accept(pending, position + 1)) {
                     return;
                 }
-                pending = iterator.next();
+                pending = null;
+                position++;
             }
-            if (!consumer.accept(pending, position + 1)) {
-                return;
-            }
-            pending = null;
-            position++;
+        } catch (RuntimeException e) {
+            // A stream that failed is not continued: a remote's says it has ended once its call
+            // broke, and a retry from this cookie would list nothing more, with no error.
+            closeStream();
+            throw e;
         }
     }
 

@@ -307,6 +307,65 @@ class CastoreFileSystemTest {
     }
 
     @Test
+    void aRootListingReadAgainAfterAFailureListsEveryRoot() throws Exception {
+        trees.root("a", trees.file("a"));
+        trees.root("b", trees.file("b"));
+        var lists = new java.util.concurrent.atomic.AtomicInteger();
+        var flaky = new castore.service.RootService() {
+            @Override
+            public java.util.Optional<castore.model.Node> get(castore.model.Name name) throws java.io.IOException {
+                return roots.get(name);
+            }
+
+            @Override
+            public void put(castore.model.Name name, castore.model.Node node) throws java.io.IOException {
+                roots.put(name, node);
+            }
+
+            @Override
+            public boolean remove(castore.model.Name name) throws java.io.IOException {
+                return roots.remove(name);
+            }
+
+            @Override
+            public java.util.stream.Stream<castore.model.Node.NamedNode> list() throws java.io.IOException {
+                if (lists.getAndIncrement() > 0) {
+                    return roots.list();
+                }
+                // The first listing's connection breaks at once; like a remote's stream
+                // (InboundStream), a broken stream then says it has ended.
+                var broken = new java.util.Iterator<castore.model.Node.NamedNode>() {
+                    boolean failed;
+
+                    @Override
+                    public boolean hasNext() {
+                        if (failed) {
+                            return false;
+                        }
+                        failed = true;
+                        throw new java.io.UncheckedIOException(new java.io.IOException("connection reset"));
+                    }
+
+                    @Override
+                    public castore.model.Node.NamedNode next() {
+                        throw new java.util.NoSuchElementException();
+                    }
+                };
+                return java.util.stream.StreamSupport.stream(
+                        java.util.Spliterators.spliteratorUnknownSize(broken, java.util.Spliterator.ORDERED), false);
+            }
+        };
+        var fs = new CastoreFileSystem(blobs, directories, flaky, FsOptions.defaults().withListRoot(true).withProblems(problems::add));
+        long handle = fs.opendir(REQ, ROOT).fileHandle();
+        assertErrno(Errno.EIO, () -> fs.readdir(REQ, ROOT, handle, 0, false, new RecordingSink(10)));
+
+        // The kernel asks again from the same cookie (a reader that retries after EIO).
+        var again = new RecordingSink(10);
+        fs.readdir(REQ, ROOT, handle, 0, false, again);
+        assertThat(again.names()).as("not the broken stream's end").containsExactly(".", "..", "a", "b");
+    }
+
+    @Test
     void aDirectoryFetchThatFailsWithAnErrorIsFetchedAgainByTheNextOperation() throws Exception {
         trees.root("r", trees.dir("x", trees.file("x")));
         var failOnce = new java.util.concurrent.atomic.AtomicBoolean(true);
