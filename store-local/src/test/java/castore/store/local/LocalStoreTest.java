@@ -608,6 +608,48 @@ class LocalStoreTest {
     }
 
     @Test
+    void aMetadataPackThatFillsUpIsNotPublishedBeforeTheChunksItNames() throws IOException {
+        long packSize = 1 << 20;
+        byte[] data = randomBytes(65, 600_000);
+        B3Digest blob = Blake3.digest(data);
+        int chunks = 0;
+        for (int at = 0; at < data.length; chunks++) {
+            at += castore.chunk.FastCdc.TVIX.cut(data, at, Math.min(castore.chunk.FastCdc.TVIX.maxSize(), data.length - at));
+        }
+        assertThat(chunks).as("a blob of several chunks, all in one data pack").isBetween(2, 4);
+        long listEntry = PackFormat.ENTRY_HEADER + 8 + 4 + 36L * chunks + 4;
+        try (LocalStore local = LocalStore.open(dir(), LocalStore.Options.defaults().withPackSize(packSize));
+                Store store = local.asStore()) {
+            // Directories fill the metadata pack to just below its roll size, so the blob's chunk
+            // list is what fills it up, while the chunks it names sit in a data pack still open.
+            long metadata = PackFormat.PACK_HEADER;
+            for (int i = 0; ; i++) {
+                Directory d = Directory.builder().add(String.format("f%07d", i), new castore.model.FileNode(blob, 1, false)).build();
+                long entry = PackFormat.ENTRY_HEADER + d.encode().length;
+                assertThat(entry).isLessThanOrEqualTo(listEntry);
+                if (metadata + entry >= packSize) {
+                    break;
+                }
+                store.directories().put(d);
+                metadata += entry;
+            }
+            assertThat(files(dir().resolve("packs"), "*.idx")).as("nothing published yet").isEmpty();
+            assertThat(put(store, data)).isEqualTo(blob);
+            // Another process (a mount, a daemon, or the store after this one is killed) sees what
+            // is published now: a chunk list it can see must not name chunks it cannot.
+            try (LocalStore other = LocalStore.open(dir(), LocalStore.Options.defaults().withReadOnly(true));
+                    Store otherStore = other.asStore()) {
+                if (otherStore.blobs().has(blob)) {
+                    assertThat(read(otherStore, blob)).isEqualTo(data);
+                }
+                List<String> problems = new ArrayList<>();
+                other.verifyStored(problems::add);
+                assertThat(problems).isEmpty();
+            }
+        }
+    }
+
+    @Test
     void gcRefusesToSweepPastAPackWhoseIndexCannotBeRead() throws IOException {
         byte[] data = randomBytes(62, 1_200_000);
         B3Digest blob = Blake3.digest(data);
