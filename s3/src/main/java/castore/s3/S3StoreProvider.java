@@ -107,14 +107,19 @@ public final class S3StoreProvider implements StoreProvider {
         if (location.region().isPresent()) {
             return Region.of(location.region().get());
         }
+        // With profile=NAME the region chain reads that profile, not AWS_PROFILE's or the default
+        // one: a region set only in [profile NAME] was not found (or another profile's was used).
+        var chain = location.profile().map(name -> DefaultAwsRegionProviderChain.builder().profileName(name).build())
+                .orElseGet(DefaultAwsRegionProviderChain::new);
         try {
-            return new DefaultAwsRegionProviderChain().getRegion();
+            return chain.getRegion();
         } catch (SdkException none) {
             if (location.endpoint().isPresent()) {
                 return Region.of(DEFAULT_REGION_FOR_ENDPOINT);
             }
             throw new InvalidDataException("s3 address " + location.display()
-                    + ": no region configured; add ?region=NAME or set AWS_REGION");
+                    + ": no region configured; add ?region=NAME or set AWS_REGION"
+                    + location.profile().map(name -> " or a region in profile " + name).orElse(""));
         }
     }
 
