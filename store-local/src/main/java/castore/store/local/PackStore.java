@@ -149,10 +149,11 @@ final class PackStore {
     /**
      * The payload checked against its digest whatever the index records, and against the CRC32C
      * too if it records one: for {@code verify}, which must find an index entry that disagrees
-     * with intact bytes as well as damaged bytes.
+     * with intact bytes as well as damaged bytes. The entry's header in the pack is checked too:
+     * reads of chunks and Directories skip it, but gc copies entries only with intact headers.
      */
     byte[] readDigestVerified(Location location) throws IOException {
-        byte[] data = location.source().readPayload(location);
+        byte[] data = location.source().read(location);
         if (!Blake3.digest(data).equals(location.digest())) {
             throw corrupted(location);
         }

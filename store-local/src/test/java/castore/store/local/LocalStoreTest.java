@@ -650,6 +650,38 @@ class LocalStoreTest {
     }
 
     @Test
+    void verifyReportsADamagedEntryHeaderThatWouldStopGc() throws IOException {
+        byte[] small = randomBytes(66, 5_000);
+        B3Digest chunk = Blake3.digest(small);
+        Directory dir = Directory.builder().add("small", new castore.model.FileNode(chunk, small.length, false)).build();
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, small);
+            store.directories().put(dir);
+        }
+        // The pack's own header of each entry (kind, length, digest), which gc's copy checks.
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            Pack pack = Pack.open(index);
+            for (var entry : java.util.Arrays.asList(pack.find(PackFormat.Key.of(chunk), ObjectKind.CHUNK, chunk),
+                    pack.find(PackFormat.Key.of(dir.digest()), ObjectKind.DIRECTORY, dir.digest()))) {
+                if (entry != null) {
+                    flipByte(pack.packPath(), entry.offset() - PackFormat.ENTRY_HEADER + 8);
+                }
+            }
+        }
+        try (LocalStore local = open()) {
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).hasSize(2).anySatisfy(p -> assertThat(p).contains(chunk.toString()))
+                    .anySatisfy(p -> assertThat(p).contains(dir.digest().toString()));
+        }
+        // What verify must have named: gc's copy of the two small packs stops at those headers.
+        try (LocalStore local = open(); Closeable lock = local.exclusive()) {
+            assertThatThrownBy(() -> local.sweep(Set.of(chunk), Set.of(dir.digest()))).isInstanceOf(IOException.class)
+                    .hasMessageContaining("nothing deleted").hasMessageContaining("header");
+        }
+    }
+
+    @Test
     void gcRefusesToSweepPastAPackWhoseIndexCannotBeRead() throws IOException {
         byte[] data = randomBytes(62, 1_200_000);
         B3Digest blob = Blake3.digest(data);
