@@ -44,7 +44,9 @@ public final class S3StoreProvider implements StoreProvider {
     @Override
     public Store open(URI address, StoreOptions options) throws IOException {
         S3Location location = S3Location.parse(address);
-        S3Client client = client(location, options);
+        AwsCredentialsProvider credentials = credentials(location);
+        checkCredentials(credentials, location);
+        S3Client client = client(location, options, credentials);
         try {
             checkBucket(client, location);
         } catch (IOException | RuntimeException e) {
@@ -83,12 +85,16 @@ public final class S3StoreProvider implements StoreProvider {
     }
 
     static S3Client client(S3Location location, StoreOptions options) {
+        return client(location, options, credentials(location));
+    }
+
+    private static S3Client client(S3Location location, StoreOptions options, AwsCredentialsProvider credentials) {
         var builder = S3Client.builder()
                 .httpClientBuilder(UrlConnectionHttpClient.builder()
                         .connectionTimeout(options.timeout())
                         .socketTimeout(options.timeout()))
                 .region(region(location))
-                .credentialsProvider(credentials(location));
+                .credentialsProvider(credentials);
         configure(builder);
         location.endpoint().ifPresent(endpoint -> builder.endpointOverride(endpoint).forcePathStyle(true));
         return builder.build();
@@ -126,6 +132,21 @@ public final class S3StoreProvider implements StoreProvider {
     private static AwsCredentialsProvider credentials(S3Location location) {
         return location.profile().<AwsCredentialsProvider>map(ProfileCredentialsProvider::create)
                 .orElseGet(() -> DefaultCredentialsProvider.builder().build());
+    }
+
+    /**
+     * Resolves the credentials before the first request: a failure there surfaced from that
+     * request as "not reachable", with the SDK's list of every provider it tried as the reason.
+     */
+    private static void checkCredentials(AwsCredentialsProvider credentials, S3Location location) throws IOException {
+        try {
+            credentials.resolveCredentials();
+        } catch (SdkException e) {
+            throw new IOException("s3 store " + location.display() + ": no AWS credentials " + location.profile()
+                    .map(name -> "in profile '" + name + "' (~/.aws/credentials, ~/.aws/config)")
+                    .orElse("found (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials, "
+                            + "an instance or container role, or ?profile=NAME in the address)"), e);
+        }
     }
 
     private static void checkBucket(S3Client client, S3Location location) throws IOException {

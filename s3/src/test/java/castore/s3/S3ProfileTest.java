@@ -1,6 +1,7 @@
 package castore.s3;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import castore.service.StoreOptions;
 import java.net.URI;
@@ -43,6 +44,9 @@ class S3ProfileTest {
 
                 [profile work]
                 region = eu-west-3
+
+                [profile nokeys]
+                region = eu-west-3
                 """);
         Path credentials = tmp.resolve("credentials");
         Files.writeString(credentials, """
@@ -76,8 +80,20 @@ class S3ProfileTest {
             assertThat(client.serviceClientConfiguration().region()).isEqualTo(Region.EU_WEST_3);
         }
         // Also with an endpoint, where a missing region would otherwise fall back to us-east-1.
-        try (S3Client client = client("s3://bucket/prefix?profile=work&endpoint=http://127.0.0.1:9")) {
+        try (S3Client client = client("s3://bucket/prefix?profile=nokeys&endpoint=http://127.0.0.1:9")) {
             assertThat(client.serviceClientConfiguration().region()).isEqualTo(Region.EU_WEST_3);
+        }
+    }
+
+    @Test
+    void aProfileWithoutCredentialsIsSaidSoNotCalledUnreachable() {
+        // The endpoint is never contacted: requests are signed first, and there is nothing to sign with.
+        for (String address : List.of("s3://bucket/prefix?profile=missing&endpoint=http://127.0.0.1:9",
+                "s3://bucket/prefix?profile=nokeys&endpoint=http://127.0.0.1:9")) {
+            assertThatThrownBy(() -> castore.service.Stores.open(address, StoreOptions.DEFAULT).close())
+                    .as(address).isInstanceOf(java.io.IOException.class)
+                    .hasMessageContaining("no AWS credentials").hasMessageNotContaining("not reachable")
+                    .satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
         }
     }
 
