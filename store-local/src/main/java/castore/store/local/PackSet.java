@@ -75,7 +75,11 @@ final class PackSet {
             refreshIfChanged();
         }
         Location l = find(kind, digest);
-        if (l == null && refreshIfChanged()) {
+        // A listing made while the directory changed may lack entries renamed in or deleted
+        // during it (readdir need not return them): one made as a gc published its new packs and
+        // deleted the old ones could see neither, and the object would look absent. Such a
+        // listing is racy, so the second round lists again.
+        for (int round = 0; l == null && round < 2 && refreshIfChanged(); round++) {
             l = find(kind, digest);
         }
         return l;
