@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.net.URI;
 import java.time.InstantSource;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -153,6 +154,14 @@ public final class S3StoreProvider implements StoreProvider {
         try {
             client.headBucket(HeadBucketRequest.builder().bucket(location.bucket()).build());
         } catch (S3Exception e) {
+            // A bucket of another region: a redirect (301, or 400 from some endpoints) naming it.
+            Region region = client.serviceClientConfiguration().region();
+            Optional<String> actual = e.awsErrorDetails() == null || e.awsErrorDetails().sdkHttpResponse() == null ? Optional.empty()
+                    : e.awsErrorDetails().sdkHttpResponse().firstMatchingHeader("x-amz-bucket-region");
+            if (actual.isPresent() && !actual.get().equals(region.id())) {
+                throw new IOException("s3 bucket '" + location.bucket() + "' is in region " + actual.get() + ", not " + region.id()
+                        + ": add ?region=" + actual.get() + " to the address", e);
+            }
             if (e.statusCode() == 404) {
                 throw new InvalidDataException("s3 bucket '" + location.bucket() + "' does not exist (create it first)");
             }
