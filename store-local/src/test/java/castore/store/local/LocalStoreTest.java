@@ -682,6 +682,32 @@ class LocalStoreTest {
     }
 
     @Test
+    void gcRemovesADuplicateOfALargePackWhoseEntriesAreAllLive() throws IOException {
+        // Two processes importing the same data at once each store it (neither sees the other's
+        // open packs): packs too large to be merged, all of whose entries are live.
+        byte[] data = randomBytes(67, (int) Sweeper.SMALL_PACK + (1 << 20));
+        B3Digest blob = Blake3.digest(data);
+        LocalStore.Options options = LocalStore.Options.defaults().withSync(false);
+        try (LocalStore local = LocalStore.open(dir(), options); Store store = local.asStore()) {
+            put(store, data);
+        }
+        Path packs = dir().resolve("packs");
+        Path large = files(packs, "*.pack").stream().filter(p -> p.toFile().length() > Sweeper.SMALL_PACK).findFirst().orElseThrow();
+        String copy = "fffffffffff-0000000000000000";
+        Files.copy(large, packs.resolve(copy + ".pack"));
+        Files.copy(large.resolveSibling(Pack.idOf(large) + ".idx"), packs.resolve(copy + ".idx"));
+        try (LocalStore local = LocalStore.open(dir(), options); Closeable lock = local.exclusive()) {
+            StoreMaintenance.SweepResult result = local.sweep(Set.of(blob), Set.of());
+            assertThat(result.bytesFreed()).isGreaterThan(Sweeper.SMALL_PACK);
+        }
+        assertThat(files(packs, "*.pack").stream().filter(p -> p.toFile().length() > Sweeper.SMALL_PACK)).hasSize(1);
+        try (LocalStore local = LocalStore.open(dir(), options); Store store = local.asStore()) {
+            assertThat(read(store, blob)).isEqualTo(data);
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+        }
+    }
+
+    @Test
     void gcRefusesToSweepPastAPackWhoseIndexCannotBeRead() throws IOException {
         byte[] data = randomBytes(62, 1_200_000);
         B3Digest blob = Blake3.digest(data);
