@@ -133,7 +133,17 @@ final class PackSet {
                 try {
                     p = Pack.open(index);
                 } catch (NoSuchFileException gone) {
-                    continue; // removed by gc between the listing and now
+                    // Removed by gc between the listing and now (it deletes the index first), or,
+                    // with the index still there, a pack file lost: damage, not to be ignored
+                    // (gc would sweep the chunks of the chunk lists it holds).
+                    if (!Files.exists(index)) {
+                        continue;
+                    }
+                    problems.put(id, "its data file " + id + ".pack is missing");
+                    if (broken.get(id) == null) {
+                        LOG.log(System.Logger.Level.WARNING, "ignoring pack " + id + ": its data file is missing");
+                    }
+                    continue;
                 } catch (IOException e) {
                     String previous = broken.get(id);
                     if (previous == null) {

@@ -45,7 +45,7 @@ final class Sweeper {
         // them away. An index fault is repairable (the pack's data is intact); a sweep past it
         // would make the loss permanent.
         if (!set.broken().isEmpty()) {
-            throw new IOException("gc stopped, nothing deleted: the index of pack(s) " + String.join(", ", set.broken().keySet())
+            throw new IOException("gc stopped, nothing deleted: pack(s) " + String.join(", ", set.broken().keySet())
                     + " cannot be read (" + set.broken().values().iterator().next() + "); `castore verify` names every problem");
         }
         Set<B3Digest> liveChunks = liveChunks(liveBlobs);

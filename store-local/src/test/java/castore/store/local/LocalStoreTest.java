@@ -708,6 +708,34 @@ class LocalStoreTest {
     }
 
     @Test
+    void anIndexWhosePackFileIsGoneIsReportedNotIgnored() throws IOException {
+        byte[] data = randomBytes(68, 1_200_000);
+        B3Digest blob = Blake3.digest(data);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, data);
+        }
+        // The metadata pack (the blob's chunk list) lost, its index left: the chunks alone are
+        // valid objects, so nothing but the index says what is missing.
+        Path listIndex = null;
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            if (Pack.open(index).find(PackFormat.Key.of(blob), ObjectKind.BLOB, blob) != null) {
+                listIndex = index;
+            }
+        }
+        assertThat(listIndex).isNotNull();
+        Files.delete(listIndex.resolveSibling(Pack.idOf(listIndex) + ".pack"));
+        try (LocalStore local = open()) {
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).singleElement().asString().contains(Pack.idOf(listIndex)).contains("missing");
+            try (Closeable lock = local.exclusive()) {
+                assertThatThrownBy(() -> local.sweep(Set.of(blob), Set.of())).isInstanceOf(IOException.class)
+                        .hasMessageContaining("nothing deleted");
+            }
+        }
+    }
+
+    @Test
     void gcRefusesToSweepPastAPackWhoseIndexCannotBeRead() throws IOException {
         byte[] data = randomBytes(62, 1_200_000);
         B3Digest blob = Blake3.digest(data);
