@@ -60,7 +60,7 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                     bucket.location().display() + Keys.GC_LOCK + " vanished right after gc created it; is another gc deleting it?"))
                     .lastModified();
             try (var leases = bucket.list(Keys.LEASES)) {
-                leases.filter(l -> Duration.between(l.lastModified(), now).compareTo(WriteLease.STALE) < 0)
+                leases.filter(l -> Duration.between(l.lastModified(), now).compareTo(WriteLease.STALE_FOR_GC) < 0)
                         .forEach(l -> writers.add(l.key()));
             } catch (UncheckedIOException e) {
                 throw e.getCause();
@@ -280,7 +280,7 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
         }
         for (var it = iterate(Keys.LEASES); it.hasNext(); ) {
             var listed = it.next();
-            if (Duration.between(listed.lastModified(), locked).compareTo(WriteLease.STALE) >= 0) {
+            if (Duration.between(listed.lastModified(), locked).compareTo(WriteLease.STALE_FOR_GC) >= 0) {
                 bucket.delete(listed.key(), null); // left by a crashed writer
             }
         }

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.net.URI;
 import java.time.InstantSource;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -44,7 +45,9 @@ public final class S3StoreProvider implements StoreProvider {
     @Override
     public Store open(URI address, StoreOptions options) throws IOException {
         S3Location location = S3Location.parse(address);
-        S3Client client = client(location, options);
+        AwsCredentialsProvider credentials = credentials(location);
+        checkCredentials(credentials, location);
+        S3Client client = client(location, options, credentials);
         try {
             checkBucket(client, location);
         } catch (IOException | RuntimeException e) {
@@ -83,12 +86,16 @@ public final class S3StoreProvider implements StoreProvider {
     }
 
     static S3Client client(S3Location location, StoreOptions options) {
+        return client(location, options, credentials(location));
+    }
+
+    private static S3Client client(S3Location location, StoreOptions options, AwsCredentialsProvider credentials) {
         var builder = S3Client.builder()
                 .httpClientBuilder(UrlConnectionHttpClient.builder()
                         .connectionTimeout(options.timeout())
                         .socketTimeout(options.timeout()))
                 .region(region(location))
-                .credentialsProvider(credentials(location));
+                .credentialsProvider(credentials);
         configure(builder);
         location.endpoint().ifPresent(endpoint -> builder.endpointOverride(endpoint).forcePathStyle(true));
         return builder.build();
@@ -107,14 +114,19 @@ public final class S3StoreProvider implements StoreProvider {
         if (location.region().isPresent()) {
             return Region.of(location.region().get());
         }
+        // With profile=NAME the region chain reads that profile, not AWS_PROFILE's or the default
+        // one: a region set only in [profile NAME] was not found (or another profile's was used).
+        var chain = location.profile().map(name -> DefaultAwsRegionProviderChain.builder().profileName(name).build())
+                .orElseGet(DefaultAwsRegionProviderChain::new);
         try {
-            return new DefaultAwsRegionProviderChain().getRegion();
+            return chain.getRegion();
         } catch (SdkException none) {
             if (location.endpoint().isPresent()) {
                 return Region.of(DEFAULT_REGION_FOR_ENDPOINT);
             }
             throw new InvalidDataException("s3 address " + location.display()
-                    + ": no region configured; add ?region=NAME or set AWS_REGION");
+                    + ": no region configured; add ?region=NAME or set AWS_REGION"
+                    + location.profile().map(name -> " or a region in profile " + name).orElse(""));
         }
     }
 
@@ -123,10 +135,33 @@ public final class S3StoreProvider implements StoreProvider {
                 .orElseGet(() -> DefaultCredentialsProvider.builder().build());
     }
 
+    /**
+     * Resolves the credentials before the first request: a failure there surfaced from that
+     * request as "not reachable", with the SDK's list of every provider it tried as the reason.
+     */
+    private static void checkCredentials(AwsCredentialsProvider credentials, S3Location location) throws IOException {
+        try {
+            credentials.resolveCredentials();
+        } catch (SdkException e) {
+            throw new IOException("s3 store " + location.display() + ": no AWS credentials " + location.profile()
+                    .map(name -> "in profile '" + name + "' (~/.aws/credentials, ~/.aws/config)")
+                    .orElse("found (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials, "
+                            + "an instance or container role, or ?profile=NAME in the address)"), e);
+        }
+    }
+
     private static void checkBucket(S3Client client, S3Location location) throws IOException {
         try {
             client.headBucket(HeadBucketRequest.builder().bucket(location.bucket()).build());
         } catch (S3Exception e) {
+            // A bucket of another region: a redirect (301, or 400 from some endpoints) naming it.
+            Region region = client.serviceClientConfiguration().region();
+            Optional<String> actual = e.awsErrorDetails() == null || e.awsErrorDetails().sdkHttpResponse() == null ? Optional.empty()
+                    : e.awsErrorDetails().sdkHttpResponse().firstMatchingHeader("x-amz-bucket-region");
+            if (actual.isPresent() && !actual.get().equals(region.id())) {
+                throw new IOException("s3 bucket '" + location.bucket() + "' is in region " + actual.get() + ", not " + region.id()
+                        + ": add ?region=" + actual.get() + " to the address", e);
+            }
             if (e.statusCode() == 404) {
                 throw new InvalidDataException("s3 bucket '" + location.bucket() + "' does not exist (create it first)");
             }

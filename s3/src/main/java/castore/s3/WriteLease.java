@@ -23,6 +23,14 @@ import java.util.UUID;
 final class WriteLease implements AutoCloseable {
     static final Duration REFRESH = Duration.ofMinutes(2);
     static final Duration STALE = Duration.ofMinutes(15);
+    /**
+     * How old a lease must be for gc to take it for a crashed writer's: a little more than
+     * {@link #STALE}, by which its writer takes it anew. Server times have one-second resolution
+     * (HTTP dates), so gc's comparison could find a lease 15 minutes old up to a second before its
+     * writer, counting from just before the lease's PUT, did, and that writer then wrote on
+     * without looking for gc's lock.
+     */
+    static final Duration STALE_FOR_GC = STALE.plusSeconds(30);
 
     private final Bucket bucket;
     /** Measures only the intervals between our own writes: monotonic in use, movable in tests. */

@@ -293,6 +293,29 @@ class S3StoreTest {
     }
 
     @Test
+    void listingsGoOnPastAPageOfAThousandKeys() throws Exception {
+        // S3 returns at most 1000 keys a page: roots, verify and gc list page by page.
+        int count = 1001;
+        Node file = new FileNode(Blake3.digest(new byte[0]), 0, false);
+        try (var client = server.client(); var pool = java.util.concurrent.Executors.newFixedThreadPool(16)) {
+            List<java.util.concurrent.Future<?>> puts = new java.util.ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                Name name = Name.of(String.format("r%05d", i));
+                byte[] body = file.toNodeProto(name).toByteArray();
+                puts.add(pool.submit(() -> client.putObject(b -> b.bucket(BUCKET).key(prefix + "/" + Keys.root(name)), RequestBody.fromBytes(body))));
+            }
+            for (var f : puts) {
+                f.get();
+            }
+        }
+        try (var list = store.roots().list()) {
+            List<Name> names = list.map(Node.NamedNode::name).toList();
+            assertThat(names).hasSize(count);
+            assertThat(names.getLast()).isEqualTo(Name.of(String.format("r%05d", count - 1)));
+        }
+    }
+
+    @Test
     void serverRefusesConflictingConditionalWrites() throws IOException {
         // What the root updates rely on: If-None-Match: * and If-Match are enforced by the server.
         try (var client = server.client()) {

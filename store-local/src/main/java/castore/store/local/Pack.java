@@ -222,6 +222,11 @@ final class Pack implements PackSource {
         return new Location(kind, digest, this, index.get(LONG, e + 40), index.get(INT, e + 36), index.get(LONG, e + 48));
     }
 
+    /** The first 8 bytes of the i-th entry's digest (index order), for gc's search for duplicates. */
+    long digestPrefix(int i) {
+        return index.get(PackFormat.DIGEST_WORD, entryOffset(i));
+    }
+
     /** The i-th entry in index order, for whole-pack walks (verify, gc); null if its kind is unknown. */
     Location entry(int i) {
         ObjectKind kind = ObjectKind.of(kindCode(i));

@@ -75,7 +75,11 @@ final class PackSet {
             refreshIfChanged();
         }
         Location l = find(kind, digest);
-        if (l == null && refreshIfChanged()) {
+        // A listing made while the directory changed may lack entries renamed in or deleted
+        // during it (readdir need not return them): one made as a gc published its new packs and
+        // deleted the old ones could see neither, and the object would look absent. Such a
+        // listing is racy, so the second round lists again.
+        for (int round = 0; l == null && round < 2 && refreshIfChanged(); round++) {
             l = find(kind, digest);
         }
         return l;
@@ -129,7 +133,17 @@ final class PackSet {
                 try {
                     p = Pack.open(index);
                 } catch (NoSuchFileException gone) {
-                    continue; // removed by gc between the listing and now
+                    // Removed by gc between the listing and now (it deletes the index first), or,
+                    // with the index still there, a pack file lost: damage, not to be ignored
+                    // (gc would sweep the chunks of the chunk lists it holds).
+                    if (!Files.exists(index)) {
+                        continue;
+                    }
+                    problems.put(id, "its data file " + id + ".pack is missing");
+                    if (broken.get(id) == null) {
+                        LOG.log(System.Logger.Level.WARNING, "ignoring pack " + id + ": its data file is missing");
+                    }
+                    continue;
                 } catch (IOException e) {
                     String previous = broken.get(id);
                     if (previous == null) {

@@ -47,6 +47,11 @@ final class PackStore {
     private final ConcurrentLinkedDeque<PackWriter> idleData = new ConcurrentLinkedDeque<>();
     private final ConcurrentLinkedDeque<PackWriter> idleMeta = new ConcurrentLinkedDeque<>();
     /**
+     * Metadata writers that filled up, taking no more appends, for the next {@link #commit()} to
+     * publish (after the data packs): their chunk lists may name chunks in data packs still open.
+     */
+    private final ConcurrentLinkedDeque<PackWriter> fullMeta = new ConcurrentLinkedDeque<>();
+    /**
      * The data writer each thread appended to last, which it takes again when idle: a thread
      * writing a file keeps its chunks together in one pack. Taking whichever writer was idle
      * interleaved two files written at once chunk by chunk across two packs, so a read of one
@@ -144,10 +149,11 @@ final class PackStore {
     /**
      * The payload checked against its digest whatever the index records, and against the CRC32C
      * too if it records one: for {@code verify}, which must find an index entry that disagrees
-     * with intact bytes as well as damaged bytes.
+     * with intact bytes as well as damaged bytes. The entry's header in the pack is checked too:
+     * reads of chunks and Directories skip it, but gc copies entries only with intact headers.
      */
     byte[] readDigestVerified(Location location) throws IOException {
-        byte[] data = location.source().readPayload(location);
+        byte[] data = location.source().read(location);
         if (!Blake3.digest(data).equals(location.digest())) {
             throw corrupted(location);
         }
@@ -216,6 +222,7 @@ final class PackStore {
         writerPermits.acquireUninterruptibly();
         var idle = kind == ObjectKind.CHUNK ? idleData : idleMeta;
         PackWriter writer = null;
+        Location location;
         try {
             if (closed) {
                 throw new IOException("store " + layout.root() + " is closed");
@@ -228,9 +235,16 @@ final class PackStore {
             if (kind == ObjectKind.CHUNK && writer != preferred) {
                 lastData.set(writer);
             }
-            Location location = writer.append(kind, digest, data, offset, length, aux);
+            location = writer.append(kind, digest, data, offset, length, aux);
             pending.get(kind.ordinal()).putIfAbsent(digest, location);
-            if (writer.size() >= rollSize || writer.count() >= PackWriter.MAX_ENTRIES) {
+            if (kind != ObjectKind.CHUNK && (writer.size() >= rollSize || writer.count() >= PackWriter.MAX_ENTRIES)) {
+                // Published alone, a full metadata pack could show chunk lists (and Directories)
+                // whose chunks (and children) are in packs still open: other processes would see
+                // blobs they cannot read, and a kill would leave them dangling. A commit below
+                // publishes it after every data pack.
+                fullMeta.add(writer);
+                writer = null;
+            } else if (writer.size() >= rollSize || writer.count() >= PackWriter.MAX_ENTRIES) {
                 PackWriter full = writer;
                 writer = null;
                 try {
@@ -243,13 +257,16 @@ final class PackStore {
                     throw e;
                 }
             }
-            return location;
         } finally {
             if (writer != null) {
                 idle.addFirst(writer);
             }
             writerPermits.release();
         }
+        if (!fullMeta.isEmpty()) {
+            commit(); // the object is pending; a failure leaves the full pack for the next commit
+        }
+        return location;
     }
 
     /** Publishes every open pack (data synced first, if configured). Returns the number of objects published. */
@@ -261,7 +278,8 @@ final class PackStore {
             // Chunk data first: metadata published alongside never points at chunks still unseen,
             // so none is published if a data pack failed (its chunk lists would name chunks that
             // a close then discards).
-            for (var idle : List.of(idleData, idleMeta)) {
+            // Full metadata packs before open ones: they are older, so they hold the children.
+            for (var idle : List.of(idleData, fullMeta, idleMeta)) {
                 if (failure != null) {
                     break;
                 }
@@ -318,7 +336,7 @@ final class PackStore {
 
     /** Discards open packs without publishing them (their objects vanish): after a failed close. */
     void abandon() {
-        for (var idle : List.of(idleData, idleMeta)) {
+        for (var idle : List.of(idleData, idleMeta, fullMeta)) {
             PackWriter w;
             while ((w = idle.poll()) != null) {
                 try {

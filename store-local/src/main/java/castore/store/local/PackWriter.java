@@ -54,6 +54,12 @@ final class PackWriter implements PackSource {
     private long[] aux = new long[64];
     private volatile Pack published;
     private boolean closed;
+    /**
+     * Why an fdatasync of the pack failed, if one did. Linux may then have dropped the dirty
+     * pages (marking them clean), so a later fdatasync succeeds although the data never reached
+     * the disk: an index published then would name lost bytes. The pack is never published.
+     */
+    private IOException syncFailed;
 
     private PackWriter(String id, Path packPath, Posix.Fd fd, boolean sync) {
         this.sync = sync;
@@ -208,9 +214,18 @@ final class PackWriter implements PackSource {
         lock.lock();
         try {
             checkOpen();
+            if (syncFailed != null) {
+                throw new IOException("pack " + packPath + " is not published: syncing its data failed before ("
+                        + syncFailed.getMessage() + "), so some of it may not be on disk; write it again in a new process", syncFailed);
+            }
             flush();
             if (sync) {
-                fd.sync();
+                try {
+                    fd.sync();
+                } catch (IOException e) {
+                    syncFailed = e;
+                    throw e;
+                }
             }
             Path indexPath = packPath.resolveSibling(id + ".idx");
             Path tmp = packPath.resolveSibling(id + ".idx.tmp");

@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -44,7 +45,7 @@ final class Sweeper {
         // them away. An index fault is repairable (the pack's data is intact); a sweep past it
         // would make the loss permanent.
         if (!set.broken().isEmpty()) {
-            throw new IOException("gc stopped, nothing deleted: the index of pack(s) " + String.join(", ", set.broken().keySet())
+            throw new IOException("gc stopped, nothing deleted: pack(s) " + String.join(", ", set.broken().keySet())
                     + " cannot be read (" + set.broken().values().iterator().next() + "); `castore verify` names every problem");
         }
         Set<B3Digest> liveChunks = liveChunks(liveBlobs);
@@ -72,6 +73,12 @@ final class Sweeper {
         } else {
             keep.addAll(small);
         }
+        // A pack left alone keeps all it holds: one that repeats a kept pack's entries (two
+        // processes stored the same data at once) is rewritten, which drops the repeats. Before,
+        // duplicates in packs of 64 MiB or more whose entries were all live stayed for good.
+        List<Pack> repeating = repeating(keep);
+        keep.removeAll(repeating);
+        rewrite.addAll(repeating);
 
         long removed = 0;
         long freed = 0;
@@ -146,6 +153,53 @@ final class Sweeper {
             }
         }
         return chunks;
+    }
+
+    /**
+     * The packs of {@code packs} holding an entry (kind and digest) that an earlier one of them, or
+     * an earlier entry of their own, holds too. Digest prefixes of all entries are sorted to find
+     * the few that repeat (8 bytes per entry, no object per entry); only those are looked up.
+     */
+    static List<Pack> repeating(List<Pack> packs) {
+        long[] prefixes = new long[Math.toIntExact(packs.stream().mapToLong(Pack::count).sum())];
+        int n = 0;
+        for (Pack p : packs) {
+            for (int i = 0; i < p.count(); i++) {
+                prefixes[n++] = p.digestPrefix(i);
+            }
+        }
+        Arrays.sort(prefixes);
+        Set<Long> repeated = new HashSet<>();
+        for (int i = 1; i < n; i++) {
+            if (prefixes[i] == prefixes[i - 1]) {
+                repeated.add(prefixes[i]);
+            }
+        }
+        List<Pack> out = new ArrayList<>();
+        if (repeated.isEmpty()) {
+            return out;
+        }
+        for (int k = 0; k < packs.size(); k++) {
+            Pack p = packs.get(k);
+            boolean repeats = false;
+            for (int i = 0; i < p.count() && !repeats; i++) {
+                Location l = repeated.contains(p.digestPrefix(i)) ? p.entry(i) : null;
+                if (l == null) {
+                    continue;
+                }
+                // Index order is (digest, kind): a repeat within the pack is the entry before.
+                Location before = i > 0 ? p.entry(i - 1) : null;
+                repeats = before != null && before.kind() == l.kind() && before.digest().equals(l.digest());
+                PackFormat.Key key = PackFormat.Key.of(l.digest());
+                for (int j = 0; j < k && !repeats; j++) {
+                    repeats = packs.get(j).find(key, l.kind(), l.digest()) != null;
+                }
+            }
+            if (repeats) {
+                out.add(p);
+            }
+        }
+        return out;
     }
 
     private static boolean isLive(Location l, Set<B3Digest> blobs, Set<B3Digest> directories, Set<B3Digest> chunks) {

@@ -608,6 +608,134 @@ class LocalStoreTest {
     }
 
     @Test
+    void aMetadataPackThatFillsUpIsNotPublishedBeforeTheChunksItNames() throws IOException {
+        long packSize = 1 << 20;
+        byte[] data = randomBytes(65, 600_000);
+        B3Digest blob = Blake3.digest(data);
+        int chunks = 0;
+        for (int at = 0; at < data.length; chunks++) {
+            at += castore.chunk.FastCdc.TVIX.cut(data, at, Math.min(castore.chunk.FastCdc.TVIX.maxSize(), data.length - at));
+        }
+        assertThat(chunks).as("a blob of several chunks, all in one data pack").isBetween(2, 4);
+        long listEntry = PackFormat.ENTRY_HEADER + 8 + 4 + 36L * chunks + 4;
+        try (LocalStore local = LocalStore.open(dir(), LocalStore.Options.defaults().withPackSize(packSize));
+                Store store = local.asStore()) {
+            // Directories fill the metadata pack to just below its roll size, so the blob's chunk
+            // list is what fills it up, while the chunks it names sit in a data pack still open.
+            long metadata = PackFormat.PACK_HEADER;
+            for (int i = 0; ; i++) {
+                Directory d = Directory.builder().add(String.format("f%07d", i), new castore.model.FileNode(blob, 1, false)).build();
+                long entry = PackFormat.ENTRY_HEADER + d.encode().length;
+                assertThat(entry).isLessThanOrEqualTo(listEntry);
+                if (metadata + entry >= packSize) {
+                    break;
+                }
+                store.directories().put(d);
+                metadata += entry;
+            }
+            assertThat(files(dir().resolve("packs"), "*.idx")).as("nothing published yet").isEmpty();
+            assertThat(put(store, data)).isEqualTo(blob);
+            // Another process (a mount, a daemon, or the store after this one is killed) sees what
+            // is published now: a chunk list it can see must not name chunks it cannot.
+            try (LocalStore other = LocalStore.open(dir(), LocalStore.Options.defaults().withReadOnly(true));
+                    Store otherStore = other.asStore()) {
+                if (otherStore.blobs().has(blob)) {
+                    assertThat(read(otherStore, blob)).isEqualTo(data);
+                }
+                List<String> problems = new ArrayList<>();
+                other.verifyStored(problems::add);
+                assertThat(problems).isEmpty();
+            }
+        }
+    }
+
+    @Test
+    void verifyReportsADamagedEntryHeaderThatWouldStopGc() throws IOException {
+        byte[] small = randomBytes(66, 5_000);
+        B3Digest chunk = Blake3.digest(small);
+        Directory dir = Directory.builder().add("small", new castore.model.FileNode(chunk, small.length, false)).build();
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, small);
+            store.directories().put(dir);
+        }
+        // The pack's own header of each entry (kind, length, digest), which gc's copy checks.
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            Pack pack = Pack.open(index);
+            for (var entry : java.util.Arrays.asList(pack.find(PackFormat.Key.of(chunk), ObjectKind.CHUNK, chunk),
+                    pack.find(PackFormat.Key.of(dir.digest()), ObjectKind.DIRECTORY, dir.digest()))) {
+                if (entry != null) {
+                    flipByte(pack.packPath(), entry.offset() - PackFormat.ENTRY_HEADER + 8);
+                }
+            }
+        }
+        try (LocalStore local = open()) {
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).hasSize(2).anySatisfy(p -> assertThat(p).contains(chunk.toString()))
+                    .anySatisfy(p -> assertThat(p).contains(dir.digest().toString()));
+        }
+        // What verify must have named: gc's copy of the two small packs stops at those headers.
+        try (LocalStore local = open(); Closeable lock = local.exclusive()) {
+            assertThatThrownBy(() -> local.sweep(Set.of(chunk), Set.of(dir.digest()))).isInstanceOf(IOException.class)
+                    .hasMessageContaining("nothing deleted").hasMessageContaining("header");
+        }
+    }
+
+    @Test
+    void gcRemovesADuplicateOfALargePackWhoseEntriesAreAllLive() throws IOException {
+        // Two processes importing the same data at once each store it (neither sees the other's
+        // open packs): packs too large to be merged, all of whose entries are live.
+        byte[] data = randomBytes(67, (int) Sweeper.SMALL_PACK + (1 << 20));
+        B3Digest blob = Blake3.digest(data);
+        LocalStore.Options options = LocalStore.Options.defaults().withSync(false);
+        try (LocalStore local = LocalStore.open(dir(), options); Store store = local.asStore()) {
+            put(store, data);
+        }
+        Path packs = dir().resolve("packs");
+        Path large = files(packs, "*.pack").stream().filter(p -> p.toFile().length() > Sweeper.SMALL_PACK).findFirst().orElseThrow();
+        String copy = "fffffffffff-0000000000000000";
+        Files.copy(large, packs.resolve(copy + ".pack"));
+        Files.copy(large.resolveSibling(Pack.idOf(large) + ".idx"), packs.resolve(copy + ".idx"));
+        try (LocalStore local = LocalStore.open(dir(), options); Closeable lock = local.exclusive()) {
+            StoreMaintenance.SweepResult result = local.sweep(Set.of(blob), Set.of());
+            assertThat(result.bytesFreed()).isGreaterThan(Sweeper.SMALL_PACK);
+        }
+        assertThat(files(packs, "*.pack").stream().filter(p -> p.toFile().length() > Sweeper.SMALL_PACK)).hasSize(1);
+        try (LocalStore local = LocalStore.open(dir(), options); Store store = local.asStore()) {
+            assertThat(read(store, blob)).isEqualTo(data);
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+        }
+    }
+
+    @Test
+    void anIndexWhosePackFileIsGoneIsReportedNotIgnored() throws IOException {
+        byte[] data = randomBytes(68, 1_200_000);
+        B3Digest blob = Blake3.digest(data);
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            put(store, data);
+        }
+        // The metadata pack (the blob's chunk list) lost, its index left: the chunks alone are
+        // valid objects, so nothing but the index says what is missing.
+        Path listIndex = null;
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            if (Pack.open(index).find(PackFormat.Key.of(blob), ObjectKind.BLOB, blob) != null) {
+                listIndex = index;
+            }
+        }
+        assertThat(listIndex).isNotNull();
+        Files.delete(listIndex.resolveSibling(Pack.idOf(listIndex) + ".pack"));
+        try (LocalStore local = open()) {
+            List<String> problems = new ArrayList<>();
+            local.verifyStored(problems::add);
+            assertThat(problems).singleElement().asString().contains(Pack.idOf(listIndex)).contains("missing");
+            try (Closeable lock = local.exclusive()) {
+                assertThatThrownBy(() -> local.sweep(Set.of(blob), Set.of())).isInstanceOf(IOException.class)
+                        .hasMessageContaining("nothing deleted");
+            }
+        }
+    }
+
+    @Test
     void gcRefusesToSweepPastAPackWhoseIndexCannotBeRead() throws IOException {
         byte[] data = randomBytes(62, 1_200_000);
         B3Digest blob = Blake3.digest(data);
