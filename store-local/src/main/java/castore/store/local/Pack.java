@@ -13,6 +13,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -246,15 +247,19 @@ final class Pack implements PackSource {
         }
         // Header, then payload straight into the array returned: two reads are cheaper than copying a chunk.
         byte[] headerBytes = new byte[PackFormat.ENTRY_HEADER];
-        data.readFully(headerBytes, 0, headerBytes.length, start);
-        if ((int) PackFormat.INT_OF_ARRAY.get(headerBytes, 0) != location.kind().code
-                || (int) PackFormat.INT_OF_ARRAY.get(headerBytes, 4) != location.length()
-                || !PackFormat.Key.of(headerBytes, 8).equals(PackFormat.Key.of(location.digest()))) {
-            throw new CorruptedDataException(location.describe() + ": the pack entry header does not match the index");
+        try {
+            data.readFully(headerBytes, 0, headerBytes.length, start);
+            if ((int) PackFormat.INT_OF_ARRAY.get(headerBytes, 0) != location.kind().code
+                    || (int) PackFormat.INT_OF_ARRAY.get(headerBytes, 4) != location.length()
+                    || !PackFormat.Key.of(headerBytes, 8).equals(PackFormat.Key.of(location.digest()))) {
+                throw new CorruptedDataException(location.describe() + ": the pack entry header does not match the index");
+            }
+            byte[] out = new byte[location.length()];
+            data.readFully(out, 0, out.length, location.offset());
+            return out;
+        } finally {
+            Reference.reachabilityFence(this);
         }
-        byte[] out = new byte[location.length()];
-        data.readFully(out, 0, out.length, location.offset());
-        return out;
     }
 
     @Override
@@ -267,7 +272,14 @@ final class Pack implements PackSource {
     @Override
     public void readPayloadInto(Location location, byte[] dst) throws IOException {
         checkBounds(location);
-        data.readFully(dst, 0, location.length(), location.offset());
+        try {
+            data.readFully(dst, 0, location.length(), location.offset());
+        } finally {
+            // The cleaner closes the descriptor once this Pack is unreachable, which it could
+            // become mid-read (a gc replaced it, the caller holds only an int fd's worth of it):
+            // the number could then be reused by another file while pread runs.
+            Reference.reachabilityFence(this);
+        }
     }
 
     /** Fails if {@code location}'s entry does not lie within the data the index covers. */
@@ -290,6 +302,8 @@ final class Pack implements PackSource {
             return DirectStream.readAligned(direct::read, location.offset(), location.length(), buffer);
         } catch (IOException e) {
             throw new IOException(location.describe() + ": " + e.getMessage(), e);
+        } finally {
+            Reference.reachabilityFence(this);
         }
     }
 
@@ -310,6 +324,8 @@ final class Pack implements PackSource {
             return DirectStream.readAligned(direct::read, first.offset(), (int) length, buffer);
         } catch (IOException e) {
             throw new IOException(first.describe() + " on: " + e.getMessage(), e);
+        } finally {
+            Reference.reachabilityFence(this);
         }
     }
 
@@ -322,7 +338,11 @@ final class Pack implements PackSource {
     @Override
     public void readPayloadInto(Location location, MemorySegment dst) throws IOException {
         checkBounds(location);
-        data.readFully(dst.asSlice(0, location.length()), location.offset());
+        try {
+            data.readFully(dst.asSlice(0, location.length()), location.offset());
+        } finally {
+            Reference.reachabilityFence(this);
+        }
     }
 
     /**
