@@ -120,6 +120,9 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                     goodChunks.put(chunk, listed.size());
                 } catch (CorruptedDataException e) {
                     problem.accept(e.getMessage());
+                } catch (castore.service.NotFoundException gone) {
+                    // Deleted since the listing (a gc elsewhere): nothing left to check here; a
+                    // chunk list naming it is reported by the file checks below.
                 }
             }
         }
