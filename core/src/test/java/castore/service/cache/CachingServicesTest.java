@@ -1117,6 +1117,38 @@ class CachingServicesTest {
         }
     }
 
+    @Test
+    void aWrongChunkListDroppedStaysDroppedAfterARestart() throws IOException {
+        byte[] data = random(3 * FakeRemote.CHUNK, 12);
+        byte[] other = random(3 * FakeRemote.CHUNK, 13);
+        B3Digest digest = remote.add(data);
+        B3Digest otherDigest = remote.add(other);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        remote.lists.put(digest, remote.lists.get(otherDigest));
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class)
+                    .hasMessageContaining("do not make up the blob");
+        }
+        // The remote is fixed while nothing runs: the next process must ask it, not take the
+        // dropped list back from the disk tier.
+        remote.lists.put(digest, honest);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        // An empty list for a blob that is not empty is refused and dropped the same way.
+        byte[] small = random(FakeRemote.CHUNK / 2, 14);
+        B3Digest smallDigest = remote.add(small);
+        List<castore.service.ChunkMeta> smallList = remote.lists.get(smallDigest);
+        remote.lists.put(smallDigest, List.of());
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> store.blobs().open(smallDigest)).isInstanceOf(castore.service.CorruptedDataException.class);
+        }
+        remote.lists.put(smallDigest, smallList);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, smallDigest)).isEqualTo(small);
+        }
+    }
+
     /** Every read of the blob either fails as corrupted or gives its true bytes; none hangs. */
     private static void neverWrongBytes(Store store, B3Digest digest, byte[] data, long... positions) {
         assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
