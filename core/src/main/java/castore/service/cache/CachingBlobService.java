@@ -64,6 +64,13 @@ public final class CachingBlobService implements BlobService {
      * FastCDC cuts (tvix's parameters), so most blobs this small are one chunk anyway.
      */
     static final long WHOLE_FETCH_MAX = 512 * 1024;
+    /**
+     * The largest chunk the cache holds (in one array, as every tier does). A larger one comes
+     * only from a remote that keeps a blob whole and lists no chunks (a tvix server without
+     * chunking: the gRPC client then lists the blob as one chunk of its full size); it is read
+     * through the remote's own reader of the blob, uncached ({@code Reader.copyFromLargeChunk}).
+     */
+    static final long MAX_HELD_CHUNK = ChunkedBlobReader.MAX_ARRAY_CHUNK;
 
     private static final B3Digest EMPTY_BLOB = Blake3.digest(new byte[0]);
 
@@ -385,7 +392,9 @@ public final class CachingBlobService implements BlobService {
         }
         try (Reader reader = new Reader(blob, list.get())) {
             for (int i = 0; i < reader.chunks().size(); i++) {
-                reader.chunk(i);
+                if (reader.chunks().get(i).size() <= MAX_HELD_CHUNK) { // a larger one is never cached
+                    reader.chunk(i);
+                }
             }
         }
     }
@@ -695,7 +704,7 @@ public final class CachingBlobService implements BlobService {
 
         private void submitFetch(int index, Keep keep) {
             B3Digest chunk = chunks().get(index).digest();
-            if (chunkLoads.isLoading(chunk) || window.containsKey(index) || holdsRepeat(index) || chunks.peekMemory(chunk).isPresent()) {
+            if (chunks().get(index).size() > MAX_HELD_CHUNK || chunkLoads.isLoading(chunk) || window.containsKey(index) || holdsRepeat(index) || chunks.peekMemory(chunk).isPresent()) {
                 return;
             }
             if (keep == Keep.WINDOW && readsIntoSlots() && chunks.onDisk(chunk)) {
@@ -794,6 +803,28 @@ public final class CachingBlobService implements BlobService {
             }
             int n = copyWholeFromDisk(index, within, dst);
             return n >= 0 ? n : super.copyChunk(index, within, dst);
+        }
+
+        /**
+         * Copies from chunk {@code index}, too large for an array ({@link #MAX_HELD_CHUNK}),
+         * straight from the inner service's reader of the blob, which verifies what it returns
+         * (over gRPC, a blob without a chunk list is downloaded once into a temporary file and
+         * hashed whole). Before, the chunk was fetched into one array: the fetch failed as
+         * "corrupted" after downloading the blob, and the read with it.
+         */
+        @Override
+        protected int copyFromLargeChunk(int index, long within, ByteBuffer dst) throws IOException {
+            ChunkMeta meta = chunks().get(index);
+            int n = (int) Math.min(dst.remaining(), meta.size() - within);
+            ByteBuffer part = dst.slice(dst.position(), n);
+            BlobReader source = innerReader();
+            while (part.hasRemaining()) {
+                if (source.read(start(index) + within + part.position(), part) < 0) {
+                    throw new EOFException("blob " + digest + " ended inside chunk " + index + " (" + meta.digest() + ")");
+                }
+            }
+            dst.position(dst.position() + n);
+            return n;
         }
 
         /**

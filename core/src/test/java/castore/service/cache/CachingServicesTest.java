@@ -1100,6 +1100,85 @@ class CachingServicesTest {
         assertThat(remote.chunkReads).hasValue(6);
     }
 
+    /**
+     * A blob the remote keeps whole (a tvix server without chunk lists: the gRPC client lists it
+     * as one chunk of its full size) and larger than an array can be: read through the remote's
+     * own reader, neither fetched into one array nor read ahead as one chunk.
+     */
+    @Test
+    void aChunkTooLargeForAnArrayIsReadThroughTheRemotesReader() throws Exception {
+        long size = 3L << 30;
+        B3Digest digest = Blake3.digest("a blob kept whole".getBytes());
+        var chunkReads = new java.util.concurrent.atomic.AtomicInteger();
+        var opens = new java.util.concurrent.atomic.AtomicInteger();
+        castore.service.BlobService whole = new castore.service.BlobService() {
+            @Override
+            public boolean has(B3Digest d) {
+                return d.equals(digest);
+            }
+
+            @Override
+            public Optional<BlobReader> open(B3Digest d) {
+                if (!d.equals(digest)) {
+                    return Optional.empty();
+                }
+                opens.incrementAndGet();
+                return Optional.of(new BlobReader() {
+                    @Override
+                    public long size() {
+                        return size;
+                    }
+
+                    @Override
+                    public int read(long position, ByteBuffer dst) {
+                        if (position >= size) {
+                            return -1;
+                        }
+                        int n = (int) Math.min(dst.remaining(), size - position);
+                        for (int i = 0; i < n; i++) {
+                            dst.put(pattern(position + i));
+                        }
+                        return n;
+                    }
+                });
+            }
+
+            @Override
+            public Optional<byte[]> readChunk(castore.service.ChunkMeta chunk) throws IOException {
+                chunkReads.incrementAndGet();
+                return castore.service.BlobService.super.readChunk(chunk);
+            }
+
+            @Override
+            public castore.service.BlobWriter create() {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public Optional<List<castore.service.ChunkMeta>> chunks(B3Digest d) {
+                return d.equals(digest) ? Optional.of(List.of(new castore.service.ChunkMeta(digest, size))) : Optional.empty();
+            }
+        };
+        try (Store store = StoreCache.wrap(new Store(whole, remote.directories, new MemoryRootService()), config(dir, 1L << 30, 8L << 20));
+             BlobReader r = store.blobs().open(digest, size).orElseThrow()) {
+            assertThat(r.size()).isEqualTo(size);
+            for (long at : new long[] {0, 4096, 8192, size / 2, size - 100}) {
+                ByteBuffer got = ByteBuffer.allocate(4096);
+                int n = r.read(at, got);
+                assertThat(n).isEqualTo((int) Math.min(4096, size - at));
+                for (int i = 0; i < n; i++) {
+                    assertThat(got.get(i)).as("at %d", at + i).isEqualTo(pattern(at + i));
+                }
+            }
+        }
+        assertThat(chunkReads).as("no fetch of the whole chunk, also not ahead").hasValue(0);
+        assertThat(opens).as("one reader of the remote for the cache's reader").hasValue(1);
+    }
+
+    private static byte pattern(long position) {
+        return (byte) (position * 31 + (position >>> 20));
+    }
+
     @Test
     void aChunkListOfValidChunksOfOtherDataFailsTheReadAndIsDropped() throws IOException {
         byte[] data = random(3 * FakeRemote.CHUNK, 10);
