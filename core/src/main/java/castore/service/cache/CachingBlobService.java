@@ -590,7 +590,21 @@ public final class CachingBlobService implements BlobService {
             } else if (sequential && readAhead > 0 && end < size()) {
                 scheduleReadAhead(stream, end, keeping); // this read's verdict: another may have changed the fields
             }
-            int n = super.read(position, dst);
+            int n;
+            try {
+                n = super.read(position, dst);
+            } catch (CorruptedDataException e) {
+                // A chunk came wrong from the remote (another size than listed, other bytes): the
+                // list may be what is wrong (a lone chunk that is the blob is "bound" whatever size
+                // it is given). Not kept, so the next open asks the remote again; before, the blob
+                // stayed unreadable from this cache, also after a restart, until the list was
+                // evicted. A list that was right costs a Stat, and its bound mark still vouches for it.
+                // (A list found wrong by the check was dropped then; this reader's later reads fail so too.)
+                if (!wrongList) {
+                    chunkLists.remove(digest);
+                }
+                throw e;
+            }
             if (end == size() && feeding != null && feeding.done && feeding.slots != null) {
                 // The stream has ended and been read to its end: its chunks are on disk for stragglers,
                 // and the slots' arrays need not live as long as the open file (a mount keeps 64).

@@ -1228,6 +1228,45 @@ class CachingServicesTest {
         }
     }
 
+    /**
+     * A list whose wrong sizes show only when the chunks are fetched (the remote refuses a chunk
+     * of another size than asked for): the read fails, and the list is not kept, so the blob reads
+     * once the remote lists it right, in this process and the next.
+     */
+    @Test
+    void aListWhoseChunkFetchFailsAsCorruptedIsNotKept() throws IOException {
+        int c = FakeRemote.CHUNK;
+        byte[] data = random(3 * c, 44);
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        List<castore.service.ChunkMeta> lie = List.of(honest.get(0), new castore.service.ChunkMeta(honest.get(1).digest(), c + 5),
+                new castore.service.ChunkMeta(honest.get(2).digest(), c - 5));
+        remote.lists.put(digest, lie);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class);
+            remote.lists.put(digest, honest);
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        remote.lists.put(digest, lie);
+        Path other = dir.resolve("other");
+        try (Store store = cached(config(other, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class);
+        }
+        remote.lists.put(digest, honest);
+        try (Store store = cached(config(other, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        // A lone chunk that is the blob, listed with another size: "bound" by its digest, still not kept.
+        byte[] small = random(c / 2, 45);
+        B3Digest smallDigest = remote.add(small);
+        remote.lists.put(smallDigest, List.of(new castore.service.ChunkMeta(smallDigest, c / 2 + 5)));
+        try (Store store = cached(config(dir.resolve("small"), 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, smallDigest)).isInstanceOf(castore.service.CorruptedDataException.class);
+            remote.lists.put(smallDigest, List.of(new castore.service.ChunkMeta(smallDigest, c / 2)));
+            assertThat(readAll(store, smallDigest)).isEqualTo(small);
+        }
+    }
+
     /** Every read of the blob either fails as corrupted or gives its true bytes; none hangs. */
     private static void neverWrongBytes(Store store, B3Digest digest, byte[] data, long... positions) {
         assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
