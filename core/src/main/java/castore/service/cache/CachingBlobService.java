@@ -656,7 +656,7 @@ public final class CachingBlobService implements BlobService {
         }
 
         /**
-         * Drops window chunks that no stream needs: those that end more than 4 MiB before where a
+         * Drops window chunks that no stream needs: those that end more than 5 MiB before where a
          * stream's latest read ends (reads of one stream arrive out of order: a filesystem has
          * several read-ahead windows in flight, and a chunk dropped before an earlier window's
          * read took it costs a disk read and a hash) or lie more than twice the read-ahead beyond
