@@ -23,6 +23,11 @@ import java.util.Map;
 public abstract class ChunkedBlobReader implements BlobReader {
     /** Distinct repeated chunks kept in memory per reader: at most 4 MiB at the largest chunk size. */
     static final int REPEATS_KEPT = 8;
+    /**
+     * The largest chunk that fits an array (and whose offsets fit an int); a larger one is read
+     * by {@link #copyFromLargeChunk}.
+     */
+    public static final long MAX_ARRAY_CHUNK = Integer.MAX_VALUE - 8;
 
     private final List<ChunkMeta> chunks;
     private final long[] starts;
@@ -123,8 +128,13 @@ public abstract class ChunkedBlobReader implements BlobReader {
         int total = 0;
         while (dst.hasRemaining() && position < size) {
             int index = indexOf(position);
-            int within = (int) (position - starts[index]);
-            int n = repeated != null && repeated[index] ? copyRepeated(index, within, dst) : copyChunk(index, within, dst);
+            int n;
+            if (chunks.get(index).size() > MAX_ARRAY_CHUNK) {
+                n = copyFromLargeChunk(index, position - starts[index], dst);
+            } else {
+                int within = (int) (position - starts[index]);
+                n = repeated != null && repeated[index] ? copyRepeated(index, within, dst) : copyChunk(index, within, dst);
+            }
             position += n;
             total += n;
         }
@@ -137,6 +147,16 @@ public abstract class ChunkedBlobReader implements BlobReader {
      */
     protected int copyChunk(int index, int within, ByteBuffer dst) throws IOException {
         return copyFrom(index, chunk(index), within, dst);
+    }
+
+    /**
+     * Copies bytes of chunk {@code index}, larger than an array can hold ({@link #MAX_ARRAY_CHUNK}),
+     * from {@code within} on into {@code dst}, as many as fit; returns how many (at least one). Only
+     * a subclass that can read such a chunk other than whole overrides this; by default it fails.
+     */
+    protected int copyFromLargeChunk(int index, long within, ByteBuffer dst) throws IOException {
+        throw new IOException("chunk " + chunks.get(index).digest() + " of " + chunks.get(index).size()
+                + " bytes is too large to be read whole");
     }
 
     /**

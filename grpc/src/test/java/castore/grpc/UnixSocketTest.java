@@ -66,6 +66,39 @@ class UnixSocketTest {
         assertThatThrownBy(() -> start(dir.resolve("no/such/dir/s"))).isInstanceOf(IOException.class).hasMessageContaining("no such directory");
     }
 
+    /**
+     * A socket path near the kernel's limit (108 bytes with its NUL) that the socket itself can
+     * have: the daemon binds it first in a private directory next to it, whose path must not be
+     * the one too long.
+     */
+    @Test
+    void aPathNearTheLengthLimitIsServed() throws Exception {
+        Path deep = dir;
+        while (deep.toString().length() < 80) {
+            deep = deep.resolve("d123456789");
+        }
+        Files.createDirectories(deep);
+        String name = "s".repeat(100 - deep.toString().length() - 1);
+        Path socket = deep.resolve(name);
+        assertThat(socket.toString()).hasSize(100);
+        try (var server = new TestServerFor(start(socket))) {
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket))).isEqualTo("rw-------");
+            try (var client = java.nio.channels.SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                client.connect(UnixDomainSocketAddress.of(socket));
+            }
+            try (var files = Files.list(deep)) {
+                assertThat(files.map(p -> p.getFileName().toString()).toList()).containsExactly(name);
+            }
+        }
+        assertThat(socket).doesNotExist();
+        Path tooLong = deep.resolve("s".repeat(107 - deep.toString().length()));
+        assertThatThrownBy(() -> start(tooLong)).isInstanceOf(IOException.class)
+                .hasMessageContaining("108 bytes long; a Unix socket path can have at most 107");
+        try (var files = Files.list(deep)) {
+            assertThat(files.toList()).isEmpty();
+        }
+    }
+
     private record TestServerFor(CastoreServer server) implements AutoCloseable {
         @Override
         public void close() throws InterruptedException {

@@ -64,6 +64,13 @@ public final class CachingBlobService implements BlobService {
      * FastCDC cuts (tvix's parameters), so most blobs this small are one chunk anyway.
      */
     static final long WHOLE_FETCH_MAX = 512 * 1024;
+    /**
+     * The largest chunk the cache holds (in one array, as every tier does). A larger one comes
+     * only from a remote that keeps a blob whole and lists no chunks (a tvix server without
+     * chunking: the gRPC client then lists the blob as one chunk of its full size); it is read
+     * through the remote's own reader of the blob, uncached ({@code Reader.copyFromLargeChunk}).
+     */
+    static final long MAX_HELD_CHUNK = ChunkedBlobReader.MAX_ARRAY_CHUNK;
 
     private static final B3Digest EMPTY_BLOB = Blake3.digest(new byte[0]);
 
@@ -385,7 +392,9 @@ public final class CachingBlobService implements BlobService {
         }
         try (Reader reader = new Reader(blob, list.get())) {
             for (int i = 0; i < reader.chunks().size(); i++) {
-                reader.chunk(i);
+                if (reader.chunks().get(i).size() <= MAX_HELD_CHUNK) { // a larger one is never cached
+                    reader.chunk(i);
+                }
             }
         }
     }
@@ -581,7 +590,21 @@ public final class CachingBlobService implements BlobService {
             } else if (sequential && readAhead > 0 && end < size()) {
                 scheduleReadAhead(stream, end, keeping); // this read's verdict: another may have changed the fields
             }
-            int n = super.read(position, dst);
+            int n;
+            try {
+                n = super.read(position, dst);
+            } catch (CorruptedDataException e) {
+                // A chunk came wrong from the remote (another size than listed, other bytes): the
+                // list may be what is wrong (a lone chunk that is the blob is "bound" whatever size
+                // it is given). Not kept, so the next open asks the remote again; before, the blob
+                // stayed unreadable from this cache, also after a restart, until the list was
+                // evicted. A list that was right costs a Stat, and its bound mark still vouches for it.
+                // (A list found wrong by the check was dropped then; this reader's later reads fail so too.)
+                if (!wrongList) {
+                    chunkLists.remove(digest);
+                }
+                throw e;
+            }
             if (end == size() && feeding != null && feeding.done && feeding.slots != null) {
                 // The stream has ended and been read to its end: its chunks are on disk for stragglers,
                 // and the slots' arrays need not live as long as the open file (a mount keeps 64).
@@ -633,7 +656,7 @@ public final class CachingBlobService implements BlobService {
         }
 
         /**
-         * Drops window chunks that no stream needs: those that end more than 4 MiB before where a
+         * Drops window chunks that no stream needs: those that end more than 5 MiB before where a
          * stream's latest read ends (reads of one stream arrive out of order: a filesystem has
          * several read-ahead windows in flight, and a chunk dropped before an earlier window's
          * read took it costs a disk read and a hash) or lie more than twice the read-ahead beyond
@@ -695,7 +718,7 @@ public final class CachingBlobService implements BlobService {
 
         private void submitFetch(int index, Keep keep) {
             B3Digest chunk = chunks().get(index).digest();
-            if (chunkLoads.isLoading(chunk) || window.containsKey(index) || holdsRepeat(index) || chunks.peekMemory(chunk).isPresent()) {
+            if (chunks().get(index).size() > MAX_HELD_CHUNK || chunkLoads.isLoading(chunk) || window.containsKey(index) || holdsRepeat(index) || chunks.peekMemory(chunk).isPresent()) {
                 return;
             }
             if (keep == Keep.WINDOW && readsIntoSlots() && chunks.onDisk(chunk)) {
@@ -794,6 +817,28 @@ public final class CachingBlobService implements BlobService {
             }
             int n = copyWholeFromDisk(index, within, dst);
             return n >= 0 ? n : super.copyChunk(index, within, dst);
+        }
+
+        /**
+         * Copies from chunk {@code index}, too large for an array ({@link #MAX_HELD_CHUNK}),
+         * straight from the inner service's reader of the blob, which verifies what it returns
+         * (over gRPC, a blob without a chunk list is downloaded once into a temporary file and
+         * hashed whole). Before, the chunk was fetched into one array: the fetch failed as
+         * "corrupted" after downloading the blob, and the read with it.
+         */
+        @Override
+        protected int copyFromLargeChunk(int index, long within, ByteBuffer dst) throws IOException {
+            ChunkMeta meta = chunks().get(index);
+            int n = (int) Math.min(dst.remaining(), meta.size() - within);
+            ByteBuffer part = dst.slice(dst.position(), n);
+            BlobReader source = innerReader();
+            while (part.hasRemaining()) {
+                if (source.read(start(index) + within + part.position(), part) < 0) {
+                    throw new EOFException("blob " + digest + " ended inside chunk " + index + " (" + meta.digest() + ")");
+                }
+            }
+            dst.position(dst.position() + n);
+            return n;
         }
 
         /**

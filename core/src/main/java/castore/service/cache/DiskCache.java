@@ -20,6 +20,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
@@ -76,6 +77,12 @@ public final class DiskCache implements AutoCloseable {
     private static final int APPEND_BLOCKS = 2 * CHUNK_LANES;
     private static final List<String> KINDS = List.of(CachingBlobService.CHUNKS, CachingBlobService.CHUNK_LISTS,
             CachingDirectoryService.DIRECTORIES, CachingBlobService.BOUND_LISTS);
+    /**
+     * Kinds whose deletion ({@link #delete}) is recorded, as a record of no bytes (none of their
+     * values encodes to nothing): a chunk list dropped as wrong must not come back at the next
+     * start, where the walk of its segment would find it again.
+     */
+    private static final Set<String> TOMBSTONED = Set.of(CachingBlobService.CHUNK_LISTS);
 
     /**
      * One segment file; {@code sequence} orders segments by age within this process. Read (and
@@ -392,7 +399,11 @@ public final class DiskCache implements AutoCloseable {
             if ((magic != MAGIC && magic != MAGIC_CRC) || kind < 0 || kind >= KINDS.size() || length < 0 || end > segment.size) {
                 return;
             }
-            index.get(kind).put(B3Digest.of(key), new Location(segment, offset + headerLength, length, crc));
+            if (length == 0 && TOMBSTONED.contains(KINDS.get(kind))) {
+                index.get(kind).remove(B3Digest.of(key)); // deleted as wrong (see delete)
+            } else {
+                index.get(kind).put(B3Digest.of(key), new Location(segment, offset + headerLength, length, crc));
+            }
             offset = end;
         }
     }
@@ -629,7 +640,7 @@ public final class DiskCache implements AutoCloseable {
             return;
         }
         long crc = kind.equals(CachingBlobService.CHUNKS) ? RecordedCrc.of(bytes, 0, length) : 0;
-        append(kind, key, bytes, length, null, crc, lane);
+        append(kind, key, bytes, length, null, crc, lane, false);
     }
 
     /**
@@ -639,7 +650,7 @@ public final class DiskCache implements AutoCloseable {
      */
     private void promote(String kind, B3Digest key, Location from, byte[] bytes) {
         try {
-            append(kind, key, bytes, from.length(), from, from.crc(), 0);
+            append(kind, key, bytes, from.length(), from, from.crc(), 0, false);
         } catch (IOException ignored) {
             // the entry stays where it is, until its segment is evicted
         }
@@ -648,10 +659,11 @@ public final class DiskCache implements AutoCloseable {
     /**
      * Appends a record of {@code bytes[0, length)} with {@code crc} ({@link Location#crc}) to the
      * segment of its kind (and {@code lane}, for chunks); with {@code replacing}, only if the key
-     * still points there.
+     * still points there. A {@code tombstone} (no bytes) is appended only while the key has no
+     * entry (one stored meanwhile stays) and is not indexed.
      */
     private synchronized void append(String kind, B3Digest key, byte[] bytes, int length, Location replacing, long crc,
-            int lane) throws IOException {
+            int lane, boolean tombstone) throws IOException {
         if (closed) {
             // Background work that outlived the store (a fetch that ignored its interrupt) must
             // not start a segment nobody will close.
@@ -687,7 +699,9 @@ public final class DiskCache implements AutoCloseable {
         }
         segment.size = offset + recordLength;
         total.addAndGet(recordLength);
-        entries.put(key, new Location(segment, offset + header.length, length, crc));
+        if (!tombstone) {
+            entries.put(key, new Location(segment, offset + header.length, length, crc));
+        }
         if (segment.size >= segmentBytes) {
             seal(stream);
         }
@@ -715,9 +729,22 @@ public final class DiskCache implements AutoCloseable {
         return segment;
     }
 
-    /** Forgets an entry (e.g. one that failed verification); its bytes go with their segment. */
+    /**
+     * Forgets an entry (e.g. one that failed verification, or a chunk list that turned out wrong);
+     * its bytes go with their segment. For a chunk list also in later processes: a record of no
+     * bytes (a tombstone) is appended, which the walk at start takes as the entry's deletion.
+     * Before, a list dropped as wrong came back at the next start and failed the next read again
+     * instead of being asked for anew. (A copy that failed verification needs none: a later
+     * process finds it damaged too.)
+     */
     public void delete(String kind, B3Digest key) {
-        index(kind).remove(key);
+        if (index(kind).remove(key) != null && TOMBSTONED.contains(kind)) {
+            try {
+                append(kind, key, new byte[0], 0, null, 0, 0, true);
+            } catch (IOException | java.io.UncheckedIOException e) {
+                // as a failed write: the entry is back at the next start, and dropped again there
+            }
+        }
     }
 
     /** Where the entry is now (null if absent): taken before a read, for {@link #deleteIfStill}. */

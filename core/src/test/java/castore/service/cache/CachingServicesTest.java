@@ -1100,6 +1100,85 @@ class CachingServicesTest {
         assertThat(remote.chunkReads).hasValue(6);
     }
 
+    /**
+     * A blob the remote keeps whole (a tvix server without chunk lists: the gRPC client lists it
+     * as one chunk of its full size) and larger than an array can be: read through the remote's
+     * own reader, neither fetched into one array nor read ahead as one chunk.
+     */
+    @Test
+    void aChunkTooLargeForAnArrayIsReadThroughTheRemotesReader() throws Exception {
+        long size = 3L << 30;
+        B3Digest digest = Blake3.digest("a blob kept whole".getBytes());
+        var chunkReads = new java.util.concurrent.atomic.AtomicInteger();
+        var opens = new java.util.concurrent.atomic.AtomicInteger();
+        castore.service.BlobService whole = new castore.service.BlobService() {
+            @Override
+            public boolean has(B3Digest d) {
+                return d.equals(digest);
+            }
+
+            @Override
+            public Optional<BlobReader> open(B3Digest d) {
+                if (!d.equals(digest)) {
+                    return Optional.empty();
+                }
+                opens.incrementAndGet();
+                return Optional.of(new BlobReader() {
+                    @Override
+                    public long size() {
+                        return size;
+                    }
+
+                    @Override
+                    public int read(long position, ByteBuffer dst) {
+                        if (position >= size) {
+                            return -1;
+                        }
+                        int n = (int) Math.min(dst.remaining(), size - position);
+                        for (int i = 0; i < n; i++) {
+                            dst.put(pattern(position + i));
+                        }
+                        return n;
+                    }
+                });
+            }
+
+            @Override
+            public Optional<byte[]> readChunk(castore.service.ChunkMeta chunk) throws IOException {
+                chunkReads.incrementAndGet();
+                return castore.service.BlobService.super.readChunk(chunk);
+            }
+
+            @Override
+            public castore.service.BlobWriter create() {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public Optional<List<castore.service.ChunkMeta>> chunks(B3Digest d) {
+                return d.equals(digest) ? Optional.of(List.of(new castore.service.ChunkMeta(digest, size))) : Optional.empty();
+            }
+        };
+        try (Store store = StoreCache.wrap(new Store(whole, remote.directories, new MemoryRootService()), config(dir, 1L << 30, 8L << 20));
+             BlobReader r = store.blobs().open(digest, size).orElseThrow()) {
+            assertThat(r.size()).isEqualTo(size);
+            for (long at : new long[] {0, 4096, 8192, size / 2, size - 100}) {
+                ByteBuffer got = ByteBuffer.allocate(4096);
+                int n = r.read(at, got);
+                assertThat(n).isEqualTo((int) Math.min(4096, size - at));
+                for (int i = 0; i < n; i++) {
+                    assertThat(got.get(i)).as("at %d", at + i).isEqualTo(pattern(at + i));
+                }
+            }
+        }
+        assertThat(chunkReads).as("no fetch of the whole chunk, also not ahead").hasValue(0);
+        assertThat(opens).as("one reader of the remote for the cache's reader").hasValue(1);
+    }
+
+    private static byte pattern(long position) {
+        return (byte) (position * 31 + (position >>> 20));
+    }
+
     @Test
     void aChunkListOfValidChunksOfOtherDataFailsTheReadAndIsDropped() throws IOException {
         byte[] data = random(3 * FakeRemote.CHUNK, 10);
@@ -1114,6 +1193,77 @@ class CachingServicesTest {
             remote.lists.put(digest, honest); // the wrong list was not kept: the next open asks again
             assertThat(readAll(store, digest)).isEqualTo(data);
             assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).isTrue();
+        }
+    }
+
+    @Test
+    void aWrongChunkListDroppedStaysDroppedAfterARestart() throws IOException {
+        byte[] data = random(3 * FakeRemote.CHUNK, 12);
+        byte[] other = random(3 * FakeRemote.CHUNK, 13);
+        B3Digest digest = remote.add(data);
+        B3Digest otherDigest = remote.add(other);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        remote.lists.put(digest, remote.lists.get(otherDigest));
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class)
+                    .hasMessageContaining("do not make up the blob");
+        }
+        // The remote is fixed while nothing runs: the next process must ask it, not take the
+        // dropped list back from the disk tier.
+        remote.lists.put(digest, honest);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        // An empty list for a blob that is not empty is refused and dropped the same way.
+        byte[] small = random(FakeRemote.CHUNK / 2, 14);
+        B3Digest smallDigest = remote.add(small);
+        List<castore.service.ChunkMeta> smallList = remote.lists.get(smallDigest);
+        remote.lists.put(smallDigest, List.of());
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> store.blobs().open(smallDigest)).isInstanceOf(castore.service.CorruptedDataException.class);
+        }
+        remote.lists.put(smallDigest, smallList);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, smallDigest)).isEqualTo(small);
+        }
+    }
+
+    /**
+     * A list whose wrong sizes show only when the chunks are fetched (the remote refuses a chunk
+     * of another size than asked for): the read fails, and the list is not kept, so the blob reads
+     * once the remote lists it right, in this process and the next.
+     */
+    @Test
+    void aListWhoseChunkFetchFailsAsCorruptedIsNotKept() throws IOException {
+        int c = FakeRemote.CHUNK;
+        byte[] data = random(3 * c, 44);
+        B3Digest digest = remote.add(data);
+        List<castore.service.ChunkMeta> honest = remote.lists.get(digest);
+        List<castore.service.ChunkMeta> lie = List.of(honest.get(0), new castore.service.ChunkMeta(honest.get(1).digest(), c + 5),
+                new castore.service.ChunkMeta(honest.get(2).digest(), c - 5));
+        remote.lists.put(digest, lie);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class);
+            remote.lists.put(digest, honest);
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        remote.lists.put(digest, lie);
+        Path other = dir.resolve("other");
+        try (Store store = cached(config(other, 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class);
+        }
+        remote.lists.put(digest, honest);
+        try (Store store = cached(config(other, 1L << 30, 0))) {
+            assertThat(readAll(store, digest)).isEqualTo(data);
+        }
+        // A lone chunk that is the blob, listed with another size: "bound" by its digest, still not kept.
+        byte[] small = random(c / 2, 45);
+        B3Digest smallDigest = remote.add(small);
+        remote.lists.put(smallDigest, List.of(new castore.service.ChunkMeta(smallDigest, c / 2 + 5)));
+        try (Store store = cached(config(dir.resolve("small"), 1L << 30, 0))) {
+            assertThatThrownBy(() -> readAll(store, smallDigest)).isInstanceOf(castore.service.CorruptedDataException.class);
+            remote.lists.put(smallDigest, List.of(new castore.service.ChunkMeta(smallDigest, c / 2)));
+            assertThat(readAll(store, smallDigest)).isEqualTo(small);
         }
     }
 

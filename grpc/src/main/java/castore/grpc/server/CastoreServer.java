@@ -2,6 +2,7 @@ package castore.grpc.server;
 
 import castore.grpc.ListenAddress;
 import castore.grpc.NettyDefaults;
+import castore.io.Libc;
 import castore.service.Store;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
@@ -77,6 +78,7 @@ public final class CastoreServer implements AutoCloseable {
         EventLoopGroup unixEventLoop = null;
         NettyServerBuilder builder;
         Path staging = null;
+        int stagingFd = -1;
         try {
             switch (config.address()) {
                 case ListenAddress.Tcp tcp -> builder = NettyServerBuilder.forAddress(tcp.socketAddress(), credentials);
@@ -87,14 +89,26 @@ public final class CastoreServer implements AutoCloseable {
                     // nobody can connect while it is still open to all.
                     staging = Files.createTempDirectory(unix.path().toAbsolutePath().getParent(), ".castore-sock",
                             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                    String bindPath = staging.resolve("s").toString();
+                    if (socketPathBytes(bindPath) > MAX_SOCKET_PATH && Libc.available()) {
+                        // The private directory's name is longer than the socket's: a path that
+                        // fits the socket address may not fit with it. Bind through the directory's
+                        // descriptor instead (Linux resolves /proc/self/fd/N to the directory).
+                        stagingFd = Libc.open(staging, Libc.O_RDONLY, 0);
+                        bindPath = "/proc/self/fd/" + stagingFd + "/s";
+                    }
                     unixEventLoop = new MultiThreadIoEventLoopGroup(2, EpollIoHandler.newFactory());
-                    builder = NettyServerBuilder.forAddress(new DomainSocketAddress(staging.resolve("s").toString()), credentials)
+                    builder = NettyServerBuilder.forAddress(new DomainSocketAddress(bindPath), credentials)
                             .channelType(EpollServerDomainSocketChannel.class)
                             .bossEventLoopGroup(unixEventLoop)
                             .workerEventLoopGroup(unixEventLoop);
                 }
             }
             Server server = configure(builder.executor(executor), store, config.readOnly()).build().start();
+            if (stagingFd >= 0) {
+                Libc.close(stagingFd); // bound
+                stagingFd = -1;
+            }
             ListenAddress bound = config.address();
             Object socketKey = null;
             if (bound instanceof ListenAddress.Tcp tcp && server.getListenSockets().getFirst() instanceof InetSocketAddress actual) {
@@ -108,6 +122,9 @@ public final class CastoreServer implements AutoCloseable {
             }
             return new CastoreServer(server, bound, unixEventLoop, executor, socketKey);
         } catch (IOException | RuntimeException e) {
+            if (stagingFd >= 0) {
+                Libc.close(stagingFd);
+            }
             if (unixEventLoop != null) {
                 unixEventLoop.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             }
@@ -134,8 +151,22 @@ public final class CastoreServer implements AutoCloseable {
     private static final int S_IFMT = 0170000;
     private static final int S_IFSOCK = 0140000;
 
-    /** A stale socket (nobody listening) is removed; a live one or any other file is an error. */
+    /** The longest path a Unix socket address holds: sun_path is 108 bytes, with the terminating NUL. */
+    private static final int MAX_SOCKET_PATH = 107;
+
+    private static int socketPathBytes(String path) {
+        return path.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    }
+
+    /**
+     * A path too long for a socket address is refused by name; a stale socket (nobody listening)
+     * is removed; a live one or any other file is an error.
+     */
     private static void prepareSocketPath(Path path) throws IOException {
+        int length = socketPathBytes(path.toString());
+        if (length > MAX_SOCKET_PATH) {
+            throw new IOException(path + " is " + length + " bytes long; a Unix socket path can have at most " + MAX_SOCKET_PATH);
+        }
         if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
             Path parent = path.toAbsolutePath().getParent();
             if (!Files.isDirectory(parent)) {
