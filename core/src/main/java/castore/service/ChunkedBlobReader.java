@@ -135,6 +135,12 @@ public abstract class ChunkedBlobReader implements BlobReader {
                 int within = (int) (position - starts[index]);
                 n = repeated != null && repeated[index] ? copyRepeated(index, within, dst) : copyChunk(index, within, dst);
             }
+            if (n <= 0) {
+                // A chunk of no bytes in the list (only a forged one holds it): the search lands
+                // on it again and again, and the read would never end.
+                throw new CorruptedDataException("chunk " + index + " (" + chunks.get(index).digest() + ") gives no bytes at offset "
+                        + position + " of a blob of " + size + ": its chunk list is invalid");
+            }
             position += n;
             total += n;
         }

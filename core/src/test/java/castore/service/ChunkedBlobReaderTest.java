@@ -75,6 +75,31 @@ class ChunkedBlobReaderTest {
     }
 
     @Test
+    void aChunkOfNoBytesInTheListIsAnErrorNotAnEndlessLoop() {
+        // Only a forged list holds one (every backend's list parsing refuses or skips them), but a
+        // read that found it made no progress and spun forever, a hung FUSE request.
+        ChunkMeta a = chunk(1, 1000);
+        ChunkMeta empty = chunk(2, 0);
+        ChunkMeta b = chunk(3, 1000);
+        for (List<ChunkMeta> list : List.of(List.of(a, empty, b), List.of(empty, a), List.of(a, empty, empty, b))) {
+            var reader = new CountingReader(list, store);
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(10), () -> {
+                ByteBuffer dst = ByteBuffer.allocate(2000);
+                try {
+                    int n = 0;
+                    for (long position = 0; position < reader.size() && n >= 0; position += n) {
+                        n = reader.read(position, dst.clear());
+                    }
+                } catch (CorruptedDataException expected) {
+                    assertThat(expected).hasMessageContaining("no bytes");
+                    return;
+                }
+                // A list whose empty chunk the search never lands on reads whole: fine too.
+            });
+        }
+    }
+
+    @Test
     void aChunkOfAnotherLengthThanItsPlaceIsRefusedNotCopied() throws IOException {
         // One digest names one content, so one length: a list that gives a repeated chunk two
         // sizes (which still add up) is wrong, and its bytes would land at the wrong places.
