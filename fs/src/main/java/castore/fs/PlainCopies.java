@@ -2,6 +2,7 @@ package castore.fs;
 
 import castore.hash.Blake3;
 import castore.io.Libc;
+import castore.io.LowPriority;
 import castore.model.B3Digest;
 import castore.service.BlobReader;
 import castore.service.BlobService;
@@ -450,7 +451,7 @@ public final class PlainCopies implements AutoCloseable {
 
     /** The maker thread: takes requests one at a time until closed. */
     private void makeCopies() {
-        Libc.lowerCurrentThreadPriority();
+        LowPriority.lowerCurrentThread();
         ByteBuffer piece = ByteBuffer.allocateDirect(PIECE);
         while (true) {
             Request next;
@@ -468,6 +469,7 @@ public final class PlainCopies implements AutoCloseable {
                 next = queue.poll();
             }
             try {
+                LowPriority.beforeWork(); // a read through a cache starts fetches on virtual threads
                 make(next, piece);
             } catch (Exception e) {
                 problems.report(next.digest(), "no plain copy of blob " + next.digest() + ": " + e.getMessage());

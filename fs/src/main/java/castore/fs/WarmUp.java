@@ -2,7 +2,7 @@ package castore.fs;
 
 import castore.fuse.server.KernelSimulator;
 import castore.io.FileTrees;
-import castore.io.Libc;
+import castore.io.LowPriority;
 import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
@@ -227,8 +227,9 @@ public final class WarmUp implements AutoCloseable {
     private void run() {
         FileChannel owner = null;
         try {
-            Libc.lowerCurrentThreadPriority();
+            LowPriority.lowerCurrentThread();
             awaitIdleMount();
+            LowPriority.beforeWork(); // carriers may have retired while the mount was busy
             Path directory = Files.createTempDirectory(scratchParent, SCRATCH_PREFIX);
             scratch = directory;
             // Locked while this process uses the directory: the kernel drops the lock when the
