@@ -15,7 +15,9 @@ import castore.service.ClosurePutter;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
+import com.sun.management.HotSpotDiagnosticMXBean;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -254,6 +256,7 @@ public final class WarmUp implements AutoCloseable {
                 backend.warmUp(this::mustStop);
             }
             checkStopping();
+            collectKeepingTheHeap();
         } catch (Stopped stopped) {
             // closed, or the mount got busy: nothing to report
         } catch (Throwable t) {
@@ -275,12 +278,37 @@ public final class WarmUp implements AutoCloseable {
                 options.problems().accept("warm-up: could not delete its scratch store " + left);
             }
             scratch = null;
-            // No collection here: the heap its allocations grew is what the mount's first burst of
-            // requests wants (a full collection shrank it, and that burst then paid young
-            // collections copying its new inodes: a cold lstat of 63k entries spent 490-730 ms of
-            // user CPU instead of 330-440). The launcher's G1PeriodicGCInterval gives the memory
-            // back once the JVM has gone that long without a collection.
             done.countDown();
+        }
+    }
+
+    /**
+     * Collects the warm-up's garbage while the mount is idle, keeping the heap at its size: the
+     * mount's first burst of requests then allocates into an empty young generation, in memory
+     * already touched. Left alone, that burst filled the rest of a young generation the warm-up
+     * had nearly filled, and paid a young collection (13-28 ms) or about 6k first touches of fresh
+     * heap pages in a cold find of 63k entries (166-201 ms; 149-150 with this,
+     * docs/performance.md "Session 31"). A plain System.gc() shrinks the heap to what it holds
+     * (G1 gives back all above MaxHeapFreeRatio free), and that burst then paid young
+     * collections copying its new inodes (a cold lstat of 63k entries spent 490-730 ms of user
+     * CPU instead of 330-440, session 9), so the ratio is raised for the collection and put back
+     * after it: the launcher's G1PeriodicGCInterval still gives the memory back once the mount
+     * has been idle that long. Skipped where the ratio cannot be set (a full collection then
+     * would shrink the heap).
+     */
+    static void collectKeepingTheHeap() {
+        HotSpotDiagnosticMXBean vm = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
+        String ratio;
+        try {
+            ratio = vm.getVMOption("MaxHeapFreeRatio").getValue();
+            vm.setVMOption("MaxHeapFreeRatio", "100");
+        } catch (IllegalArgumentException | SecurityException notSettable) {
+            return;
+        }
+        try {
+            System.gc();
+        } finally {
+            vm.setVMOption("MaxHeapFreeRatio", ratio);
         }
     }
 
