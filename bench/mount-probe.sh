@@ -21,7 +21,10 @@
 # 'local:///var/tmp/castore-bench/store?direct-reads=false' for the page-cache read path.
 # BENCH_PERF=FILE: also `perf record -C $BENCH_CPU` the workload into FILE (read it with
 # `perf report -i FILE --no-children --sort comm,dso,sym`; add -XX:+UnlockDiagnosticVMOptions
-# -XX:+DumpPerfMapAtExit to CASTORE_JAVA_OPTS for JIT symbols).
+# -XX:+DumpPerfMapAtExit to CASTORE_JAVA_OPTS for JIT symbols); BENCH_PERF_EVENT=EVENT records
+# that event with call graphs instead of CPU samples (e.g. page-faults: who touches fresh memory).
+# BENCH_HOOK='COMMAND': run after the settle wait, before the drop, with $pid the mount's process
+# (e.g. 'jcmd $pid GC.run' to see what the state of its heap costs the workload).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 WORK="${BENCH_DIR:-/var/tmp/castore-bench}"
@@ -73,6 +76,7 @@ case "$system" in
 esac
 stat "$M/tree" "$M/big" >/dev/null
 sleep "${BENCH_SETTLE:-0}"
+[ -n "${BENCH_HOOK:-}" ] && eval "$BENCH_HOOK"
 # BENCH_AGAIN=1: the workload twice first (cold, then warm), so the measured run is a long-lived
 # mount's cold case (bench/mount.sh's cold-again).
 if [ "${BENCH_AGAIN:-0}" = 1 ]; then run_workload; run_workload; fi
@@ -95,7 +99,7 @@ disk_reads() { if [ -r "$dev_stat" ]; then awk '{print $1, $10}' "$dev_stat"; el
 sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15, $10}' /proc/$pid/stat) $(disk_reads) $(date +%s%N)"; }
 perf_pid=""
 if [ -n "${BENCH_PERF:-}" ]; then
-  perf record -q -C "$CPU" -F 4999 -o "$BENCH_PERF" 2>/dev/null &
+  perf record -q -C "$CPU" ${BENCH_PERF_EVENT:+-e "$BENCH_PERF_EVENT" -g} -F 4999 -o "$BENCH_PERF" 2>/dev/null &
   perf_pid=$!
   sleep 1   # perf's own start-up outside the measurement
 fi
