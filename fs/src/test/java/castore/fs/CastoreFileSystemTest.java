@@ -271,11 +271,14 @@ class CastoreFileSystemTest {
         assertThat(directories.fetched).containsExactlyInAnyOrder(top.digest(), mid.digest(), deep.digest());
     }
 
-    @Test
-    void aRootListingThatFailsPartWayLeavesNoLookupsBehind() throws Exception {
-        trees.root("a", trees.dir("x", trees.file("x")));
-        trees.root("b", trees.dir("y", trees.file("y")));
-        var failing = new castore.service.RootService() {
+    /** A listing of the test's roots. */
+    private interface RootList {
+        java.util.stream.Stream<castore.model.Node.NamedNode> list() throws java.io.IOException;
+    }
+
+    /** The test's roots, listed by {@code list}. */
+    private castore.service.RootService rootsListing(RootList list) {
+        return new castore.service.RootService() {
             @Override
             public java.util.Optional<castore.model.Node> get(castore.model.Name name) throws java.io.IOException {
                 return roots.get(name);
@@ -293,12 +296,20 @@ class CastoreFileSystemTest {
 
             @Override
             public java.util.stream.Stream<castore.model.Node.NamedNode> list() throws java.io.IOException {
-                // Two roots, then the connection breaks (a remote) or a record is damaged (a local journal).
-                return java.util.stream.Stream.concat(roots.list(), java.util.stream.Stream.<castore.model.Node.NamedNode>generate(() -> {
-                    throw new java.io.UncheckedIOException(new java.io.IOException("connection reset"));
-                }).limit(1));
+                return list.list();
             }
         };
+    }
+
+    @Test
+    void aRootListingThatFailsPartWayLeavesNoLookupsBehind() throws Exception {
+        trees.root("a", trees.dir("x", trees.file("x")));
+        trees.root("b", trees.dir("y", trees.file("y")));
+        // Two roots, then the connection breaks (a remote) or a record is damaged (a local journal).
+        var failing = rootsListing(() -> java.util.stream.Stream.concat(roots.list(),
+                java.util.stream.Stream.<castore.model.Node.NamedNode>generate(() -> {
+                    throw new java.io.UncheckedIOException(new java.io.IOException("connection reset"));
+                }).limit(1)));
         var fs = new CastoreFileSystem(blobs, directories, failing, FsOptions.defaults().withListRoot(true).withProblems(problems::add));
         long handle = fs.opendir(REQ, ROOT).fileHandle();
         assertErrno(Errno.EIO, () -> fs.readdir(REQ, ROOT, handle, 0, true, new RecordingSink(10)));
@@ -311,50 +322,32 @@ class CastoreFileSystemTest {
         trees.root("a", trees.file("a"));
         trees.root("b", trees.file("b"));
         var lists = new java.util.concurrent.atomic.AtomicInteger();
-        var flaky = new castore.service.RootService() {
-            @Override
-            public java.util.Optional<castore.model.Node> get(castore.model.Name name) throws java.io.IOException {
-                return roots.get(name);
+        var flaky = rootsListing(() -> {
+            if (lists.getAndIncrement() > 0) {
+                return roots.list();
             }
+            // The first listing's connection breaks at once; like a remote's stream
+            // (InboundStream), a broken stream then says it has ended.
+            var broken = new java.util.Iterator<castore.model.Node.NamedNode>() {
+                boolean failed;
 
-            @Override
-            public void put(castore.model.Name name, castore.model.Node node) throws java.io.IOException {
-                roots.put(name, node);
-            }
-
-            @Override
-            public boolean remove(castore.model.Name name) throws java.io.IOException {
-                return roots.remove(name);
-            }
-
-            @Override
-            public java.util.stream.Stream<castore.model.Node.NamedNode> list() throws java.io.IOException {
-                if (lists.getAndIncrement() > 0) {
-                    return roots.list();
+                @Override
+                public boolean hasNext() {
+                    if (failed) {
+                        return false;
+                    }
+                    failed = true;
+                    throw new java.io.UncheckedIOException(new java.io.IOException("connection reset"));
                 }
-                // The first listing's connection breaks at once; like a remote's stream
-                // (InboundStream), a broken stream then says it has ended.
-                var broken = new java.util.Iterator<castore.model.Node.NamedNode>() {
-                    boolean failed;
 
-                    @Override
-                    public boolean hasNext() {
-                        if (failed) {
-                            return false;
-                        }
-                        failed = true;
-                        throw new java.io.UncheckedIOException(new java.io.IOException("connection reset"));
-                    }
-
-                    @Override
-                    public castore.model.Node.NamedNode next() {
-                        throw new java.util.NoSuchElementException();
-                    }
-                };
-                return java.util.stream.StreamSupport.stream(
-                        java.util.Spliterators.spliteratorUnknownSize(broken, java.util.Spliterator.ORDERED), false);
-            }
-        };
+                @Override
+                public castore.model.Node.NamedNode next() {
+                    throw new java.util.NoSuchElementException();
+                }
+            };
+            return java.util.stream.StreamSupport.stream(
+                    java.util.Spliterators.spliteratorUnknownSize(broken, java.util.Spliterator.ORDERED), false);
+        });
         var fs = new CastoreFileSystem(blobs, directories, flaky, FsOptions.defaults().withListRoot(true).withProblems(problems::add));
         long handle = fs.opendir(REQ, ROOT).fileHandle();
         assertErrno(Errno.EIO, () -> fs.readdir(REQ, ROOT, handle, 0, false, new RecordingSink(10)));

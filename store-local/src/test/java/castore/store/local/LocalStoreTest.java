@@ -707,6 +707,18 @@ class LocalStoreTest {
         }
     }
 
+    /** The index of the pack that holds {@code blob}'s chunk list (its data packs hold only chunks). */
+    private Path chunkListIndex(B3Digest blob) throws IOException {
+        Path listIndex = null;
+        for (Path index : files(dir().resolve("packs"), "*.idx")) {
+            if (Pack.open(index).find(PackFormat.Key.of(blob), ObjectKind.BLOB, blob) != null) {
+                listIndex = index;
+            }
+        }
+        assertThat(listIndex).as("the chunk list's pack").isNotNull();
+        return listIndex;
+    }
+
     @Test
     void anIndexWhosePackFileIsGoneIsReportedNotIgnored() throws IOException {
         byte[] data = randomBytes(68, 1_200_000);
@@ -716,13 +728,7 @@ class LocalStoreTest {
         }
         // The metadata pack (the blob's chunk list) lost, its index left: the chunks alone are
         // valid objects, so nothing but the index says what is missing.
-        Path listIndex = null;
-        for (Path index : files(dir().resolve("packs"), "*.idx")) {
-            if (Pack.open(index).find(PackFormat.Key.of(blob), ObjectKind.BLOB, blob) != null) {
-                listIndex = index;
-            }
-        }
-        assertThat(listIndex).isNotNull();
+        Path listIndex = chunkListIndex(blob);
         Files.delete(listIndex.resolveSibling(Pack.idOf(listIndex) + ".pack"));
         try (LocalStore local = open()) {
             List<String> problems = new ArrayList<>();
@@ -742,14 +748,7 @@ class LocalStoreTest {
         try (LocalStore local = open(); Store store = local.asStore()) {
             put(store, data);
         }
-        // The pack that holds the blob's chunk list (its data packs hold only chunks).
-        Path listIndex = null;
-        for (Path index : files(dir().resolve("packs"), "*.idx")) {
-            if (Pack.open(index).find(PackFormat.Key.of(blob), ObjectKind.BLOB, blob) != null) {
-                listIndex = index;
-            }
-        }
-        assertThat(listIndex).as("the chunk list's pack").isNotNull();
+        Path listIndex = chunkListIndex(blob);
         byte[] intact = Files.readAllBytes(listIndex);
         flipByte(listIndex, intact.length / 2);
         try (LocalStore local = open(); Closeable lock = local.exclusive()) {
