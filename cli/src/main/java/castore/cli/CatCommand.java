@@ -30,7 +30,7 @@ final class CatCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Io io = main.io();
-        target.check(main.io());
+        target.check(io);
         try (Store s = store.openReadOnly()) {
             NodeSelector.Selected selected = target.resolve(s, io);
             String path = selected.display();

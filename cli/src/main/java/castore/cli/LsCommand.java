@@ -27,7 +27,7 @@ final class LsCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Io io = main.io();
-        target.check(main.io());
+        target.check(io);
         try (Store s = store.openReadOnly()) {
             NodeSelector.Selected selected = target.resolve(s, io);
             Node node = selected.node();

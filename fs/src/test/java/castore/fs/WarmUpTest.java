@@ -57,7 +57,7 @@ class WarmUpTest {
     }
 
     @Test
-    void collectsItsGarbageAtTheEndWithoutShrinkingTheHeap() throws Exception {
+    void collectsItsGarbageOnceAtTheEndAndPutsTheFlagBack() throws Exception {
         var vm = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
         String ratio = vm.getVMOption("MaxHeapFreeRatio").getValue();
         long before = fullCollections();

@@ -26,9 +26,9 @@ final class WriteLease implements AutoCloseable {
     /**
      * How old a lease must be for gc to take it for a crashed writer's: a little more than
      * {@link #STALE}, by which its writer takes it anew. Server times have one-second resolution
-     * (HTTP dates), so gc's comparison could find a lease 15 minutes old up to a second before its
-     * writer, counting from just before the lease's PUT, did, and that writer then wrote on
-     * without looking for gc's lock.
+     * (HTTP dates) and the writer counts from just before its PUT: at exactly {@link #STALE}, gc
+     * could take a lease for stale up to a second before its writer does, while the writer still
+     * writes on without looking for gc's lock.
      */
     static final Duration STALE_FOR_GC = STALE.plusSeconds(30);
 
