@@ -5,7 +5,8 @@ package castore.fuse.api;
  * filesystem whose content never changes: after one random read has fetched and verified a
  * whole storage unit, the rest of it can be handed to the kernel so later reads of it are page
  * cache hits instead of requests. Best effort and asynchronous: an offer may be dropped (busy,
- * node no longer known to the kernel) and never blocks the caller.
+ * node no longer known to the kernel) and never blocks the caller, and the bytes are copied
+ * before it returns, so they may come from a buffer the caller reuses.
  */
 public interface KernelCache {
     /** A cache that takes nothing: for transports without notifications. */
@@ -14,8 +15,8 @@ public interface KernelCache {
     /**
      * Offers {@code data[from, from + length)} as the content of node {@code nodeId} at file
      * offset {@code offset}. {@code offset} must be page aligned, and {@code length} a multiple of
-     * the page size unless the range ends at end of file. The array must not change afterwards.
-     * Returns false if the offer was dropped.
+     * the page size unless the range ends at end of file. The bytes are copied before this
+     * returns: the array is the caller's again. Returns false if the offer was dropped.
      */
     boolean offer(long nodeId, long offset, byte[] data, int from, int length);
 }
