@@ -7,15 +7,14 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.StampedLock;
 
 /**
- * A few buffers a {@link ChunkedBlobReader} reuses for the chunks of sequential streams, one
+ * A few buffers a {@link ChunkedBlobReader} reuses for chunks (of sequential streams, of random reads), one
  * verified chunk each, instead of a new array per chunk: a 1 GiB stream otherwise allocates
  * 1 GiB of arrays, which the JVM zeroes and the kernel backs with fresh pages. A load takes the
  * oldest slot under its write lock; readers copy out of a slot under an optimistic read and
  * validate after the copy, so a reader never keeps bytes a load overwrote while it copied (it
- * finds no slot and loads the chunk again). Bytes in a slot must never escape the copy: they
- * are not for {@link ChunkedBlobReader#lastChunkRead()}, which callers use after the read.
- * The slots are made at the first load, so a reader that never streams (a small file, random
- * reads) pays for none.
+ * finds no slot and loads the chunk again). Bytes in a slot never escape a copy, except to a
+ * {@link ChunkedBlobReader.ChunkUser} that {@link #lend} lends them to under the slot's read lock.
+ * The slots are made at the first load, so a reader that never loads into them pays for none.
  */
 public final class ChunkSlots {
     /** Fills {@code buffer[0, length)} with the verified chunk; false if it cannot (the caller takes another path). */
@@ -35,12 +34,25 @@ public final class ChunkSlots {
     }
 
     private final int count;
+    /** The smallest buffer a slot gets: a reader of chunks of several sizes passes its largest, so slots are not grown again and again. */
+    private final int bufferSize;
     /** Null until the first load. */
     private volatile Slot[] slots;
     private final AtomicInteger next = new AtomicInteger();
+    private final AtomicInteger buffersMade = new AtomicInteger();
 
     public ChunkSlots(int count) {
+        this(count, 0);
+    }
+
+    public ChunkSlots(int count, int bufferSize) {
         this.count = count;
+        this.bufferSize = bufferSize;
+    }
+
+    /** How many buffers loads have made so far (for tests). */
+    public int buffersMade() {
+        return buffersMade.get();
     }
 
     /** Whether the slots have been made (a chunk was loaded into one). */
@@ -87,7 +99,8 @@ public final class ChunkSlots {
         try {
             slot.index = -1;
             if (slot.buffer.length < length) {
-                slot.buffer = new byte[length];
+                slot.buffer = new byte[Math.max(length, bufferSize)];
+                buffersMade.incrementAndGet();
             }
             if (!loader.loadInto(slot.buffer)) {
                 return -1;
@@ -99,6 +112,33 @@ public final class ChunkSlots {
         } finally {
             slot.lock.unlockWrite(stamp);
         }
+    }
+
+    /**
+     * Lends chunk {@code index} ({@code length} bytes long) from the slot holding it to
+     * {@code user}, under the slot's read lock, so no load reuses the slot meanwhile; false if no
+     * slot holds it (or its slot is being loaded: it is another chunk's then).
+     */
+    public boolean lend(int index, int length, long start, ChunkedBlobReader.ChunkUser user) {
+        Slot[] all = slots;
+        if (all == null) {
+            return false;
+        }
+        for (Slot slot : all) {
+            long stamp = slot.lock.tryReadLock();
+            if (stamp == 0) {
+                continue;
+            }
+            try {
+                if (slot.index == index && slot.buffer.length >= length) {
+                    user.use(start, slot.buffer, length);
+                    return true;
+                }
+            } finally {
+                slot.lock.unlockRead(stamp);
+            }
+        }
+        return false;
     }
 
     /**

@@ -38,17 +38,23 @@ public abstract class ChunkedBlobReader implements BlobReader {
     private final Map<B3Digest, byte[]> repeats;
     private final long distinctBytes;
     /** The chunk the latest read used (any thread's): for callers that can use the rest of it. */
-    private volatile Span lastChunk;
+    private volatile Recent lastChunk;
 
-    /** A verified chunk of the blob: where it starts and its bytes, which nobody may modify. */
-    public record Span(long start, byte[] data) {
-        public long end() {
-            return start + data.length;
-        }
+    /**
+     * The chunk a read used: its index, and its bytes if they are an array nobody writes again
+     * (null: held in a buffer the subclass reuses, lent by {@link #lendHeld}).
+     */
+    private record Recent(int index, byte[] data) {
+    }
 
-        public boolean covers(long position) {
-            return position >= start && position < end();
-        }
+    /** Takes the bytes of a verified chunk, lent for the duration of the call. */
+    @FunctionalInterface
+    public interface ChunkUser {
+        /**
+         * {@code data[0, length)} is the verified chunk that starts at {@code start} in the blob.
+         * The array may be a buffer the reader reuses: it must not be kept or written.
+         */
+        void use(long start, byte[] data, int length);
     }
 
     protected ChunkedBlobReader(List<ChunkMeta> chunks) {
@@ -109,12 +115,43 @@ public abstract class ChunkedBlobReader implements BlobReader {
     }
 
     /**
-     * The chunk a recent read used, verified and already in memory (null before any read): a
-     * filesystem can hand the part of it that was not asked for to the kernel's page cache.
-     * Concurrent reads overwrite it, so check {@link Span#covers} before use.
+     * Lends the chunk a recent read used, verified and still in memory, to {@code user} for the
+     * duration of the call, if that chunk holds {@code position}; returns whether it did. A
+     * filesystem hands the part of it that was not asked for to the kernel's page cache.
+     * Concurrent reads change which chunk that is; a chunk whose buffer was reused since is not
+     * lent.
      */
-    public final Span lastChunkRead() {
-        return lastChunk;
+    public final boolean lendRecentChunk(long position, ChunkUser user) {
+        Recent last = lastChunk;
+        if (last == null || position < starts[last.index()] || position - starts[last.index()] >= chunks.get(last.index()).size()) {
+            return false;
+        }
+        if (last.data() == null) {
+            return lendHeld(last.index(), user);
+        }
+        user.use(starts[last.index()], last.data(), last.data().length);
+        return true;
+    }
+
+    /**
+     * Lends chunk {@code index}, verified, from a buffer this reader reuses, if one still holds it,
+     * to {@code user} for the duration of the call, keeping the buffer from being reused meanwhile;
+     * returns whether it did. For subclasses that {@linkplain #usedHeld load chunks into reused
+     * buffers}; by default none is held.
+     */
+    protected boolean lendHeld(int index, ChunkUser user) {
+        return false;
+    }
+
+    /**
+     * Records that a read used chunk {@code index} from a buffer the subclass reuses (see
+     * {@link #lendHeld}), making it the chunk {@link #lendRecentChunk} lends.
+     */
+    protected final void usedHeld(int index) {
+        Recent last = lastChunk;
+        if (last == null || last.index() != index || last.data() != null) {
+            lastChunk = new Recent(index, null);
+        }
     }
 
     @Override
@@ -218,9 +255,9 @@ public abstract class ChunkedBlobReader implements BlobReader {
             throw new CorruptedDataException("chunk " + chunks.get(index).digest() + " has " + data.length
                     + " bytes, listed as " + listed + " at place " + index + " of the blob's chunk list");
         }
-        Span last = lastChunk;
-        if (last == null || last.data() != data || last.start() != starts[index]) { // a repeated chunk has several places
-            lastChunk = new Span(starts[index], data);
+        Recent last = lastChunk;
+        if (last == null || last.data() != data || last.index() != index) { // a repeated chunk has several places
+            lastChunk = new Recent(index, data);
         }
         int n = Math.min(dst.remaining(), data.length - within);
         dst.put(data, within, n);

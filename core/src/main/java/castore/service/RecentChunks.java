@@ -6,8 +6,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 /**
  * The last few verified chunks a {@link ChunkedBlobReader} loaded for random reads, by index,
  * replaced in turn. Each is an array of its own that nobody writes again, so a caller may keep
- * it (unlike {@link ChunkSlots}, whose buffers are reused): it can be the reader's
- * {@link ChunkedBlobReader#lastChunkRead()}, which a filesystem hands to the kernel's page cache.
+ * it (unlike {@link ChunkSlots}, whose buffers are reused): it can be the chunk the reader
+ * lends after a read ({@link ChunkedBlobReader#lendRecentChunk}) for as long as it likes.
  */
 public final class RecentChunks {
     private record Chunk(int index, byte[] data) {

@@ -136,8 +136,14 @@ class ChunkedBlobReaderTest {
         assertThat(reader.holdsRepeat(4)).isFalse();
         // The chunk a filesystem may push to the kernel is the one at the place read, with its bytes.
         reader.read(5000 + 7000 + 10, ByteBuffer.allocate(10));
-        assertThat(reader.lastChunkRead().start()).isEqualTo(5000 + 7000);
-        assertThat(reader.lastChunkRead().data()).isEqualTo(store.get(a.digest()));
+        var lent = new java.util.ArrayList<Long>();
+        assertThat(reader.lendRecentChunk(5000 + 7000 + 10, (start, data, length) -> {
+            lent.add(start);
+            assertThat(java.util.Arrays.copyOf(data, length)).isEqualTo(store.get(a.digest()));
+        })).isTrue();
+        assertThat(lent).containsExactly(5000L + 7000);
+        assertThat(reader.lendRecentChunk(5000 + 7000 + 5000, (start, data, length) -> lent.add(start)))
+                .as("a position outside that chunk").isFalse();
     }
 
     @Test

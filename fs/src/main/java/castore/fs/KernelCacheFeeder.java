@@ -25,21 +25,25 @@ final class KernelCacheFeeder {
         if (c == KernelCache.NONE || sequential || !(file.reader() instanceof ChunkedBlobReader chunked)) {
             return;
         }
-        ChunkedBlobReader.Span span = chunked.lastChunkRead();
-        if (span == null || !span.covers(offset) || !file.firstPushOf(span.start())) {
-            return;
-        }
-        // Whole pages only (the kernel marks a partial page up to date only at end of file).
-        long before = alignUp(span.start());
-        long beforeEnd = offset & -PAGE;
-        if (beforeEnd > before) {
-            c.offer(nodeId, before, span.data(), (int) (before - span.start()), (int) (beforeEnd - before));
-        }
-        long after = alignUp(end);
-        long afterEnd = span.end() == file.size() ? span.end() : span.end() & -PAGE;
-        if (afterEnd > after) {
-            c.offer(nodeId, after, span.data(), (int) (after - span.start()), (int) (afterEnd - after));
-        }
+        // The chunk is lent only for this call (it may be a buffer the reader reuses); the cache
+        // copies what it takes before the offer returns.
+        chunked.lendRecentChunk(offset, (start, data, length) -> {
+            if (!file.firstPushOf(start)) {
+                return;
+            }
+            long chunkEnd = start + length;
+            // Whole pages only (the kernel marks a partial page up to date only at end of file).
+            long before = alignUp(start);
+            long beforeEnd = offset & -PAGE;
+            if (beforeEnd > before) {
+                c.offer(nodeId, before, data, (int) (before - start), (int) (beforeEnd - before));
+            }
+            long after = alignUp(end);
+            long afterEnd = chunkEnd == file.size() ? chunkEnd : chunkEnd & -PAGE;
+            if (afterEnd > after) {
+                c.offer(nodeId, after, data, (int) (after - start), (int) (afterEnd - after));
+            }
+        });
     }
 
     private static long alignUp(long position) {

@@ -450,8 +450,8 @@ public final class CachingBlobService implements BlobService {
      * from the cache's segments: a warm 1 GiB read otherwise allocated 1 GiB of arrays, whose
      * zeroing, first-touch page faults and collection were a fifth of the mount's CPU. Readers
      * copy out of a slot under an optimistic read and retry if a load overwrote it meanwhile.
-     * Slot-served chunks are not {@link #lastChunkRead()}: their bytes do not stay put, and
-     * what the filesystem hands to the kernel's page cache must.
+     * Slot-served chunks are not lent after the read ({@link #lendRecentChunk}): the streams that
+     * use slots are sequential, and a filesystem hands nothing of theirs to the kernel's page cache.
      *
      * <p>A <em>random</em> read (one that continues no stream) keeps a chunk it reads from the disk
      * tier among the reader's last {@link #RECENT} chunks, as the local store's reader does, not in

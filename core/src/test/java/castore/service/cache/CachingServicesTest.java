@@ -554,7 +554,10 @@ class CachingServicesTest {
                 ByteBuffer dst = ByteBuffer.wrap(new byte[data.length + 7]).position(7).slice();
                 assertThat(r.read(0, dst)).isEqualTo(data.length);
                 assertThat(Arrays.copyOfRange(dst.array(), 7, 7 + data.length)).isEqualTo(data);
-                assertThat(((ChunkedBlobReader) r).lastChunkRead()).as("no chunk went through an array").isNull();
+                for (long at = 0; at < data.length; at += FakeRemote.CHUNK) {
+                    assertThat(((ChunkedBlobReader) r).lendRecentChunk(at, (start, bytes, length) -> { }))
+                            .as("no chunk went through an array").isFalse();
+                }
             }
             assertThat(blobs.wholeReads()).isEqualTo(list.size());
             assertThat(blobs.cachedLoads()).isZero();
@@ -894,9 +897,12 @@ class CachingServicesTest {
                 checkRange(r, data, 30 * FakeRemote.CHUNK + 4000, 100); // the reader's own copy
                 checkRange(r, data, 10 * FakeRemote.CHUNK + 5, 5000);
                 // What the filesystem would hand to the kernel: the whole chunk, right bytes.
-                ChunkedBlobReader.Span last = ((ChunkedBlobReader) r).lastChunkRead();
-                assertThat(last.start()).isEqualTo(10L * FakeRemote.CHUNK);
-                assertThat(last.data()).isEqualTo(Arrays.copyOfRange(data, 10 * FakeRemote.CHUNK, 11 * FakeRemote.CHUNK));
+                var lent = new java.util.concurrent.atomic.AtomicReference<byte[]>();
+                assertThat(((ChunkedBlobReader) r).lendRecentChunk(10L * FakeRemote.CHUNK + 5, (start, bytes, length) -> {
+                    assertThat(start).isEqualTo(10L * FakeRemote.CHUNK);
+                    lent.set(Arrays.copyOf(bytes, length));
+                })).isTrue();
+                assertThat(lent.get()).isEqualTo(Arrays.copyOfRange(data, 10 * FakeRemote.CHUNK, 11 * FakeRemote.CHUNK));
                 checkRange(r, data, 30 * FakeRemote.CHUNK + 60_000, 5536);
             }
             assertThat(blobs.cachedLoads()).isEqualTo(2);
@@ -927,14 +933,14 @@ class CachingServicesTest {
                         for (int i = 0; i < 1500; i++) {
                             int at = random.nextInt(data.length);
                             checkRange(r, data, at, Math.min(1 + random.nextInt(9000), data.length - at));
-                            // The chunk a filesystem would push to the kernel never changes under it. (None
-                            // yet is possible: reads that happen to continue one another are served from
-                            // reused slots, which are never the last chunk read; KernelCacheFeeder skips null.)
-                            ChunkedBlobReader.Span last = ((ChunkedBlobReader) r).lastChunkRead();
-                            if (last != null
-                                    && !Arrays.equals(last.data(), 0, last.data().length, data, (int) last.start(), (int) last.end())) {
-                                throw new AssertionError("wrong bytes in the last chunk read, at " + last.start());
-                            }
+                            // The chunk a filesystem would push to the kernel is right while it is lent. (None
+                            // may be: reads that happen to continue one another are served from reused
+                            // slots, which are never the last chunk read.)
+                            ((ChunkedBlobReader) r).lendRecentChunk(at, (start, bytes, length) -> {
+                                if (!Arrays.equals(bytes, 0, length, data, (int) start, (int) start + length)) {
+                                    throw new AssertionError("wrong bytes in the last chunk read, at " + start);
+                                }
+                            });
                         }
                     }));
                 }

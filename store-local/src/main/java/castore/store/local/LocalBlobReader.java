@@ -39,13 +39,18 @@ import java.util.concurrent.atomic.AtomicInteger;
  * 1 GiB of arrays, which the JVM zeroes and the kernel backs with fresh pages. Readers copy out
  * of a slot under an optimistic read and retry if a load overwrote it meanwhile. A read that
  * takes a whole chunk (a small file read whole) gets it straight into its own buffer. Other
- * loads (random reads) get arrays of their own, which stay immutable: the filesystem may hand
- * the rest of such a chunk to the kernel's page cache after the read ({@link #lastChunkRead}).
+ * loads (random reads) go to slots of their own, {@link #RANDOM_SLOTS} of them: 20k random
+ * 4 KiB reads of a 1 GiB file load nearly every chunk once, and arrays of their own were a GiB
+ * of garbage, the heap's fresh pages faulted in while the reads waited. The filesystem may hand
+ * the rest of such a chunk to the kernel's page cache after the read: the slot is lent to it
+ * ({@link #lendRecentChunk}), and a load waits for the loan to end before it reuses the slot.
  */
 final class LocalBlobReader extends ChunkedBlobReader {
     /** Sequential readers of one blob followed apart. */
     static final int STREAMS = 4;
     private static final int CACHED_CHUNKS = 8;
+    /** Slots for the chunks of random reads: as many chunks as {@link #cache} keeps for other loads. */
+    static final int RANDOM_SLOTS = CACHED_CHUNKS;
     private static final int STREAM_SLOTS = 3 * STREAMS;
     /** Chunks announced ahead of a sequential reader: about 2 MiB at the average chunk size. */
     static final int AHEAD = 8;
@@ -57,6 +62,8 @@ final class LocalBlobReader extends ChunkedBlobReader {
     private final RecentChunks cache = new RecentChunks(CACHED_CHUNKS);
     /** Buffers for streams, made when the first stream starts (a small file never has them). */
     private final ChunkSlots streamSlots = new ChunkSlots(STREAM_SLOTS);
+    /** Buffers for random reads, made as loads need them: on a long blob each of its largest chunk's size. */
+    private final ChunkSlots randomSlots;
     private final int lockSeed = System.identityHashCode(this) * 0x9E3779B9;
     /** Per stream, guarded by {@code streams}: the last chunk it read from the packs and the last one announced ahead. */
     private final int[] lastMiss = new int[STREAMS];
@@ -77,9 +84,11 @@ final class LocalBlobReader extends ChunkedBlobReader {
         this.digest = digest;
         this.firstChunk = firstChunk;
         Arrays.fill(lastMiss, -2);
+        int maxChunk = Arrays.stream(chunks.sizes()).max().orElse(0);
+        // A short blob's chunks each get a slot of their own size: fewer chunks than slots.
+        this.randomSlots = new ChunkSlots(RANDOM_SLOTS, chunks.sizes().length > RANDOM_SLOTS ? maxChunk : 0);
         DirectReads reads = packs.directReads();
         if (reads != null && chunks.sizes().length > STREAM_SLOTS) {
-            int maxChunk = Arrays.stream(chunks.sizes()).max().orElse(0);
             this.direct = new DirectStreams(reads, STREAMS, chunks.sizes().length, maxChunk, new SpanLoader());
         } else {
             this.direct = null;
@@ -102,12 +111,20 @@ final class LocalBlobReader extends ChunkedBlobReader {
         if (n >= 0) {
             return n;
         }
+        n = copyFromRandomSlot(index, within, dst);
+        if (n >= 0) {
+            return n;
+        }
         byte[] cached = cached(index);
         if (cached != null) {
             return copyFrom(index, cached, within, dst);
         }
         synchronized (loadLock(index)) {
             n = copyFromStreamSlot(index, within, dst);
+            if (n >= 0) {
+                return n;
+            }
+            n = copyFromRandomSlot(index, within, dst);
             if (n >= 0) {
                 return n;
             }
@@ -138,7 +155,7 @@ final class LocalBlobReader extends ChunkedBlobReader {
             }
             return stream >= 0 && longBlob
                     ? loadIntoStreamSlot(index, within, dst)
-                    : copyFrom(index, load(index), within, dst);
+                    : loadIntoRandomSlot(index, within, dst);
         }
     }
 
@@ -227,6 +244,32 @@ final class LocalBlobReader extends ChunkedBlobReader {
     /** Copies from the stream slot holding chunk {@code index}; -1 if none does (or one is being reloaded). */
     private int copyFromStreamSlot(int index, int within, ByteBuffer dst) {
         return streamSlots.copy(index, (int) chunks().get(index).size(), within, dst);
+    }
+
+    /** Copies from the random-read slot holding chunk {@code index}, which becomes the chunk lent after the read; -1 if none does. */
+    private int copyFromRandomSlot(int index, int within, ByteBuffer dst) {
+        int n = randomSlots.copy(index, (int) chunks().get(index).size(), within, dst);
+        if (n >= 0) {
+            usedHeld(index);
+        }
+        return n;
+    }
+
+    /** Loads chunk {@code index} into the oldest random-read slot and copies from it, as {@link #loadIntoStreamSlot}. */
+    private int loadIntoRandomSlot(int index, int within, ByteBuffer dst) throws IOException {
+        Location l = locate(index);
+        int n = randomSlots.load(index, l.length(), within, dst, buffer -> {
+            packs.readVerifiedInto(l, buffer);
+            loads.incrementAndGet();
+            return true;
+        });
+        usedHeld(index);
+        return n;
+    }
+
+    @Override
+    protected boolean lendHeld(int index, ChunkUser user) {
+        return randomSlots.lend(index, (int) chunks().get(index).size(), start(index), user);
     }
 
     /** Loads chunk {@code index} into the oldest stream slot and copies from it; under its load lock. */
@@ -420,6 +463,10 @@ final class LocalBlobReader extends ChunkedBlobReader {
 
     int loadedChunks() {
         return loads.get();
+    }
+
+    int randomSlotBuffersMade() {
+        return randomSlots.buffersMade();
     }
 
     boolean hasStreamSlots() {
