@@ -16,7 +16,8 @@ public interface KernelCache {
      * Offers {@code data[from, from + length)} as the content of node {@code nodeId} at file
      * offset {@code offset}. {@code offset} must be page aligned, and {@code length} a multiple of
      * the page size unless the range ends at end of file. The bytes are copied before this
-     * returns: the array is the caller's again. Returns false if the offer was dropped.
+     * returns: the array is the caller's again. A range longer than the cache can hold at once
+     * is cut to its first whole pages. Returns false if the offer was dropped.
      */
     boolean offer(long nodeId, long offset, byte[] data, int from, int length);
 }

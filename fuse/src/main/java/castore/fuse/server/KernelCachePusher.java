@@ -80,6 +80,9 @@ final class KernelCachePusher implements KernelCache, AutoCloseable {
         if (closed || length <= 0 || offset % PAGE != 0 || from < 0 || length > data.length - from) {
             return false;
         }
+        // Longer than every message together (a remote's large chunk): never taken whole, so its
+        // first whole pages go instead.
+        length = Math.min(length, PIECES * piece);
         List<Piece> pieces = take((length + piece - 1) / piece);
         if (pieces == null) {
             dropped.incrementAndGet();

@@ -123,6 +123,28 @@ class KernelCachePusherTest {
     }
 
     @Test
+    void anOfferLargerThanEveryMessageTogetherPushesWhatTheyHold() throws Exception {
+        var channel = new GatedChannel();
+        try (var pusher = new KernelCachePusher(channel, MAX_WRITE, "test-kernel-cache")) {
+            // A chunk of a remote store can be larger than 4 MiB: such an offer never found
+            // enough free messages and was dropped every time.
+            byte[] data = random((KernelCachePusher.PIECES + 3) * KernelCachePusher.PIECE + 100, 4);
+            assertThat(pusher.offer(3, 8192, data, 0, data.length)).isTrue();
+            channel.permits.release(100);
+            awaitWritten(channel, KernelCachePusher.PIECES);
+            Thread.sleep(50);
+            var stores = channel.written();
+            assertThat(stores).hasSize(KernelCachePusher.PIECES);
+            long at = 8192;
+            for (Store s : stores) {
+                assertThat(s.offset()).isEqualTo(at);
+                assertThat(s.content()).isEqualTo(Arrays.copyOfRange(data, (int) (at - 8192), (int) (at - 8192) + KernelCachePusher.PIECE));
+                at += s.content().length;
+            }
+        }
+    }
+
+    @Test
     void aRefusedPieceEndsItsOfferButNotTheNext() throws Exception {
         var channel = new GatedChannel();
         channel.refuse = 5;
