@@ -28,20 +28,26 @@ final class KernelCacheFeeder {
         // The chunk is lent only for this call (it may be a buffer the reader reuses); the cache
         // copies what it takes before the offer returns.
         chunked.lendRecentChunk(offset, (start, data, length) -> {
-            if (!file.firstPushOf(start)) {
+            if (file.lastPushed(start)) {
                 return;
             }
             long chunkEnd = start + length;
+            boolean taken = false;
             // Whole pages only (the kernel marks a partial page up to date only at end of file).
             long before = alignUp(start);
             long beforeEnd = offset & -PAGE;
             if (beforeEnd > before) {
-                c.offer(nodeId, before, data, (int) (before - start), (int) (beforeEnd - before));
+                taken = c.offer(nodeId, before, data, (int) (before - start), (int) (beforeEnd - before));
             }
             long after = alignUp(end);
             long afterEnd = chunkEnd == file.size() ? chunkEnd : chunkEnd & -PAGE;
             if (afterEnd > after) {
-                c.offer(nodeId, after, data, (int) (after - start), (int) (afterEnd - after));
+                taken |= c.offer(nodeId, after, data, (int) (after - start), (int) (afterEnd - after));
+            }
+            // Only a chunk the cache took counts as pushed: one it dropped (busy) is offered again
+            // by the next read in it, or each of its pages would come back as a READ.
+            if (taken) {
+                file.pushed(start);
             }
         });
     }

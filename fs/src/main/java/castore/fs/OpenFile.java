@@ -226,13 +226,14 @@ final class OpenFile implements AutoCloseable {
         return size;
     }
 
-    /** True the first time in a row the chunk starting at {@code chunkStart} is offered to the kernel. */
-    boolean firstPushOf(long chunkStart) {
-        if (lastPushedChunk == chunkStart) {
-            return false;
-        }
+    /** Whether the chunk starting at {@code chunkStart} is the last one the kernel took from this file. */
+    boolean lastPushed(long chunkStart) {
+        return lastPushedChunk == chunkStart;
+    }
+
+    /** Records that the kernel took (part of) the chunk starting at {@code chunkStart}. */
+    void pushed(long chunkStart) {
         lastPushedChunk = chunkStart;
-        return true;
     }
 
     @Override
