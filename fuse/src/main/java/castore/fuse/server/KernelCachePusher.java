@@ -139,20 +139,27 @@ final class KernelCachePusher implements KernelCache, AutoCloseable {
                 if (p == STOP) {
                     return;
                 }
-                if (p.offer != refused) {
-                    int result = channel.notify(p.message, p.length, callState);
-                    if (result == 0) {
-                        pushed.addAndGet(p.length - HEADER);
-                    } else {
-                        // ENOENT: the kernel forgot the node meanwhile; anything else: worth a note.
-                        if (result != -Errno.ENOENT && result != -Errno.ENODEV) {
-                            LOG.log(System.Logger.Level.DEBUG, "FUSE_NOTIFY_STORE refused: {0}", Errno.name(-result));
+                try {
+                    if (p.offer != refused) {
+                        int result = channel.notify(p.message, p.length, callState);
+                        if (result == 0) {
+                            pushed.addAndGet(p.length - HEADER);
+                        } else {
+                            // ENOENT: the kernel forgot the node meanwhile; anything else: worth a note.
+                            if (result != -Errno.ENOENT && result != -Errno.ENODEV) {
+                                LOG.log(System.Logger.Level.DEBUG, "FUSE_NOTIFY_STORE refused: {0}", Errno.name(-result));
+                            }
+                            refused = p.offer;
                         }
-                        refused = p.offer;
                     }
-                }
-                synchronized (free) {
-                    free.push(p);
+                } catch (RuntimeException e) {
+                    // A channel that throws must not end the writer: its messages would never come back.
+                    LOG.log(System.Logger.Level.WARNING, "FUSE_NOTIFY_STORE failed", e);
+                    refused = p.offer;
+                } finally {
+                    synchronized (free) {
+                        free.push(p);
+                    }
                 }
             }
         } catch (InterruptedException e) {

@@ -31,6 +31,7 @@ class KernelCachePusherTest {
         final Semaphore permits = new Semaphore(0);
         final List<Store> written = new ArrayList<>();
         volatile long refuse = -1;
+        volatile long fail = -1;
 
         @Override
         public int write(ReplyBuffer buffer, int length) {
@@ -46,6 +47,9 @@ class KernelCachePusherTest {
             long offset = message.get(U64, Wire.OUT_HEADER + 8);
             int size = message.get(U32, Wire.OUT_HEADER + 16);
             assertThat(size).isEqualTo(length - HEADER);
+            if (node == fail) {
+                throw new IllegalStateException("a channel that throws");
+            }
             byte[] content = message.asSlice(HEADER, size).toArray(ValueLayout.JAVA_BYTE);
             synchronized (written) {
                 written.add(new Store(node, offset, content));
@@ -72,6 +76,34 @@ class KernelCachePusherTest {
             Thread.sleep(2);
         }
         assertThat(channel.written()).hasSize(count);
+    }
+
+    private static boolean eventually(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(2);
+        }
+        return true;
+    }
+
+    @Test
+    void aChannelThatThrowsDoesNotEndTheWriterNorKeepItsMessages() throws Exception {
+        var channel = new GatedChannel();
+        channel.fail = 3;
+        try (var pusher = new KernelCachePusher(channel, MAX_WRITE, "test-kernel-cache")) {
+            byte[] piece = random(KernelCachePusher.PIECE, 4);
+            channel.permits.release(1000);
+            for (int i = 0; i < 3 * KernelCachePusher.PIECES; i++) {
+                long offset = (long) i * piece.length;
+                assertThat(eventually(() -> pusher.offer(3, offset, piece, 0, piece.length))).as("offer " + i).isTrue();
+            }
+            assertThat(eventually(() -> pusher.offer(4, 0, piece, 0, 4096))).isTrue();
+            awaitWritten(channel, 1);
+            assertThat(channel.written().getFirst().node()).isEqualTo(4);
+        }
     }
 
     @Test
@@ -114,8 +146,8 @@ class KernelCachePusherTest {
             assertThat(pusher.offer(1, 0, piece, 0, 0)).isFalse();
             channel.permits.release(KernelCachePusher.PIECES);
             awaitWritten(channel, KernelCachePusher.PIECES);
-            Thread.sleep(20); // the writer returns the last message after its write
-            assertThat(pusher.offer(2, 0, piece, 0, 4096)).as("messages came back").isTrue();
+            // The writer gives the last message back just after its write.
+            assertThat(eventually(() -> pusher.offer(2, 0, piece, 0, 4096))).as("messages came back").isTrue();
             channel.permits.release();
             awaitWritten(channel, KernelCachePusher.PIECES + 1);
             assertThat(channel.written().getLast().node()).isEqualTo(2);
