@@ -156,12 +156,14 @@ public final class Importer {
         try (BlobWriter writer = blobs.create()) {
             // The file as it was when stat'ed: its size then (or less, if it shrank meanwhile).
             // Reading exactly that saves the extra read(2) that would only report end of file.
-            while (size < stat.size()) {
+            // A size of 0 is read to the end: procfs files say 0 and have content.
+            long limit = stat.size() == 0 ? Long.MAX_VALUE : stat.size();
+            while (size < limit) {
                 if (stat.size() - size > buffer.byteSize()) {
                     // Big file: have the kernel fetch the next pieces while this one is hashed.
                     Posix.willNeed(fd, size + buffer.byteSize(), READ_AHEAD);
                 }
-                long n = Posix.read(fd, buffer, 0, Math.min(buffer.byteSize(), stat.size() - size), path);
+                long n = Posix.read(fd, buffer, 0, Math.min(buffer.byteSize(), limit - size), path);
                 if (n == 0) {
                     break;
                 }

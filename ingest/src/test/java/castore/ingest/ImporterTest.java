@@ -227,6 +227,15 @@ class ImporterTest {
     }
 
     @Test
+    void aFileWhoseSizeSaysZeroIsReadToItsEnd() throws IOException {
+        // procfs files report size 0 but have content: tvix reads them to the end, so must we.
+        byte[] content = Files.readAllBytes(Path.of("/proc/version"));
+        assertThat(content).isNotEmpty();
+        assertThat(importer.importPath(bytes(Path.of("/proc/version"))))
+                .isEqualTo(new FileNode(Blake3.digest(content), content.length, false));
+    }
+
+    @Test
     void emptyDirectoryIsTheEmptyDirectory() throws IOException {
         byte[] dir = join(bytes(tmp), "e");
         mkdir(dir);
