@@ -54,6 +54,10 @@ public record Io(PrintStream out, PrintStream err, BooleanSupplier errTerminal, 
     /** The bytes of a command-line argument as typed. */
     public byte[] bytes(String argument) {
         byte[] raw = rawArguments.get(argument);
+        if (raw == RawArguments.AMBIGUOUS) {
+            throw new castore.model.InvalidDataException("'" + argument + "' stands for two different byte strings on the"
+                    + " command line (not UTF-8, shown as \uFFFD): castore cannot tell which is which; give them in separate commands");
+        }
         return raw != null ? raw.clone() : argument.getBytes(StandardCharsets.UTF_8);
     }
 }

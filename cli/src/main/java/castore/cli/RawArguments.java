@@ -20,7 +20,13 @@ final class RawArguments {
     private RawArguments() {
     }
 
-    /** Decoded argument -> raw bytes, for the arguments whose bytes differ from their UTF-8 form. */
+    /** Stands for an argument that two different byte strings on the command line decode to. */
+    static final byte[] AMBIGUOUS = new byte[0];
+
+    /**
+     * Decoded argument -> raw bytes, for the arguments whose bytes differ from their UTF-8 form;
+     * {@link #AMBIGUOUS} for one that stands for several.
+     */
     static Map<String, byte[]> recover(String[] args) {
         byte[] cmdline;
         try {
@@ -51,15 +57,16 @@ final class RawArguments {
                 put(raw, ambiguous, args[i].substring(eq + 1), Arrays.copyOfRange(tail[i], rawEq + 1, tail[i].length));
             }
         }
-        raw.keySet().removeAll(ambiguous);
         raw.entrySet().removeIf(e -> Arrays.equals(e.getValue(), e.getKey().getBytes(StandardCharsets.UTF_8)));
+        // Marked, not dropped: dropped, its UTF-8 form (U+FFFD) would name a third file.
+        ambiguous.forEach(a -> raw.put(a, AMBIGUOUS));
         return Map.copyOf(raw);
     }
 
     private static void put(Map<String, byte[]> raw, Set<String> ambiguous, String decoded, byte[] bytes) {
         byte[] previous = raw.putIfAbsent(decoded, bytes);
         if (previous != null && !Arrays.equals(previous, bytes)) {
-            ambiguous.add(decoded); // two byte strings decode alike: use neither
+            ambiguous.add(decoded); // two byte strings decode alike: neither can be told apart
         }
     }
 

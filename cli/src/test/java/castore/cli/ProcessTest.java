@@ -71,6 +71,21 @@ class ProcessTest {
     }
 
     @Test
+    void twoArgumentsThatDecodeAlikeAreRefusedNotTakenForAThirdFile() throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("d"));
+        // "a\uFFFD" in UTF-8: what both a\xfe and a\xff decode to.
+        Files.writeString(dir.resolve("a\uFFFD"), "another file");
+        List<String> cmd = new ArrayList<>(List.of("bash", "-c",
+                "cd \"$1\" && printf x > \"$(printf 'a\\377')\" && shift && exec \"$@\" --name \"$(printf 'a\\376')\" \"$(printf 'a\\377')\"",
+                "_", dir.toString()));
+        cmd.addAll(ChildCli.command("import", "--store", "memory://"));
+        ChildCli.Result r = ChildCli.run(cmd);
+        assertThat(r.stdout()).isEmpty();
+        assertThat(r.exit()).as(r.stderr()).isEqualTo(ExitCodes.INVALID);
+        assertThat(r.stderr()).startsWith("castore: ").contains("a\uFFFD");
+    }
+
+    @Test
     void nonUtf8NamesKeepTheirBytesAfterAnEqualsSignAndThroughADot() throws Exception {
         Path dir = Files.createDirectory(tmp.resolve("d"));
         Files.writeString(dir.resolve("f"), "x");
