@@ -80,6 +80,10 @@ final class ImportCommand implements Callable<Integer> {
             names.add(n);
         }
 
+        // Before the store is opened: opening a local store that is absent creates it.
+        for (byte[] path : pathBytes) {
+            Importer.checkImportable(path);
+        }
         long start = System.nanoTime();
         try (Store s = store.open()) {
             Importer importer = new Importer(s.blobs(), s.directories(), threads);

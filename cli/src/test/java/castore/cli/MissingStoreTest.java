@@ -90,6 +90,20 @@ class MissingStoreTest {
     }
 
     @Test
+    void anImportOfAPathThatCannotBeImportedCreatesNoStore() throws Exception {
+        Cli.Result r = new Cli(missing().toString()).run("import", tmp.resolve("typo").toString());
+        assertThat(r.exit()).as(r.stderr()).isEqualTo(ExitCodes.NOT_FOUND);
+        assertThat(r.stderr()).isEqualTo("castore: cannot stat " + tmp.resolve("typo") + ": No such file or directory\n");
+        assertThat(missing()).as("nothing created").doesNotExist();
+
+        Path fifo = tmp.resolve("fifo");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        r = new Cli(missing().toString()).run("import", fifo.toString());
+        assertThat(r.exit()).as(r.stderr()).isEqualTo(ExitCodes.INVALID);
+        assertThat(missing()).as("nothing created").doesNotExist();
+    }
+
+    @Test
     void importCreatesTheStoreAndThenReadingCommandsWork() throws IOException {
         Path tree = Files.createDirectory(tmp.resolve("tree"));
         Files.writeString(tree.resolve("file"), "content");

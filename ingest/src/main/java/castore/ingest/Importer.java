@@ -119,6 +119,17 @@ public final class Importer {
     }
 
     /**
+     * Fails as {@link #importPath} would on a path that does not exist or is a special file,
+     * without a store: so that a command can refuse it before it creates one.
+     */
+    public static void checkImportable(byte[] path) throws IOException {
+        Stat stat = Posix.lstatat(AT_FDCWD, path, path);
+        if (!stat.isSymlink() && !stat.isRegular() && !stat.isDirectory()) {
+            throw new SpecialFileException(path, stat.typeName());
+        }
+    }
+
+    /**
      * Imports what {@code path} names (raw bytes, relative to the working directory or
      * absolute) and returns its node. Blobs and directories are stored; no root name is set.
      */
