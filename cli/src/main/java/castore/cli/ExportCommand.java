@@ -5,6 +5,7 @@ import castore.ingest.Exporter;
 import castore.ingest.posix.Display;
 import castore.ingest.posix.Posix;
 import castore.ingest.posix.PosixException;
+import castore.model.DirectoryNode;
 import castore.model.Node;
 import castore.service.Store;
 import java.util.Locale;
@@ -51,6 +52,11 @@ final class ExportCommand implements Callable<Integer> {
         long start = System.nanoTime();
         try (Store s = store.openReadOnly()) {
             Node node = path.resolve(s);
+            if (!(node instanceof DirectoryNode) && dest.length > 0 && dest[dest.length - 1] == '/') {
+                // The kernel would say "Is a directory" or "No such file or directory" of a path that does not exist.
+                throw new CliException(ExitCodes.INVALID, "cannot export the " + Nodes.kind(node) + " " + path + " to "
+                        + Display.escape(dest) + ": a path ending in '/' names a directory");
+            }
             Exporter exporter = new Exporter(s.blobs(), s.directories(), threads);
             exporter.export(node, dest);
             if (!quiet) {

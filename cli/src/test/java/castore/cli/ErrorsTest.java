@@ -132,6 +132,16 @@ class ErrorsTest {
     }
 
     @Test
+    void aFileOrSymlinkIsNotExportedToADestinationEndingInASlash() {
+        String dest = tmp.resolve("out") + "/";
+        assertFails(cli.run("export", "tree/f", dest), ExitCodes.INVALID,
+                "cannot export the file tree/f to " + dest + ": a path ending in '/' names a directory");
+        assertFails(cli.run("export", "tree/l", dest), ExitCodes.INVALID,
+                "cannot export the symlink tree/l to " + dest + ": a path ending in '/' names a directory");
+        assertThat(tmp.resolve("out")).doesNotExist();
+    }
+
+    @Test
     void usageErrors() {
         assertFails(cli.run("import", "--name", "x", "a", "b"), ExitCodes.USAGE,
                 "--name goes with a single PATH (see 'castore import --help')");
