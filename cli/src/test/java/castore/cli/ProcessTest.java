@@ -123,6 +123,28 @@ class ProcessTest {
     }
 
     @Test
+    void exportWorksWithoutProc() throws Exception {
+        // glibc before 2.39 makes fchmodat(AT_SYMLINK_NOFOLLOW) a chmod of /proc/self/fd/N
+        // (before 2.32 it always fails with ENOTSUP): an export must not need it.
+        Path tree = Files.createDirectories(tmp.resolve("tree/sub"));
+        Files.writeString(tree.resolve("f"), "file");
+        Path store = tmp.resolve("store");
+        assertThat(new Cli(store.toString()).run("import", "--quiet", tmp.resolve("tree").toString()).exit()).isZero();
+        Path out = tmp.resolve("out");
+        Path jdk = Path.of(System.getProperty("java.home"));
+        // The launcher finds libjli through /proc/self/exe: give the loader its directory instead.
+        List<String> cmd = new ArrayList<>(List.of("unshare", "-m", "sh", "-c",
+                "umount -l /proc && LD_LIBRARY_PATH=\"$0/lib:$0/lib/server\" exec \"$@\"", jdk.toString()));
+        cmd.addAll(ChildCli.command("export", "-q", "--store", store.toString(), "tree", out.toString()));
+        ChildCli.Result r = ChildCli.run(cmd);
+        assertThat(r.stderr()).isEmpty();
+        assertThat(r.exit()).isZero();
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(out))).isEqualTo("rwxr-xr-x");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(out.resolve("sub")))).isEqualTo("rwxr-xr-x");
+        assertThat(Files.readString(out.resolve("sub/f"))).isEqualTo("file");
+    }
+
+    @Test
     void aStorePathThatIsNotUtf8IsRefusedNotOpenedUnderAnotherName() throws Exception {
         Path tree = Files.createDirectory(tmp.resolve("tree"));
         Files.writeString(tree.resolve("f"), "x");

@@ -11,6 +11,7 @@ import static castore.ingest.posix.Posix.O_WRONLY;
 
 import castore.ingest.posix.Display;
 import castore.ingest.posix.Posix;
+import castore.ingest.posix.PosixException;
 import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
@@ -103,10 +104,21 @@ public final class Exporter {
         TreeWork.DirFd fd;
         try {
             Posix.mkdirat(parentFd, pending.name, 0755, pending.path);
-            // The exact mode before we open it: a umask that takes the owner's read bit (0477)
-            // would otherwise leave a directory we cannot open to fill.
-            Posix.chmodNoFollow(parentFd, pending.name, 0755, pending.path);
-            fd = work.directory(Posix.openat(parentFd, pending.name, OPEN_DIRECTORY, 0, pending.path), pending.path);
+            int dirFd;
+            try {
+                dirFd = Posix.openat(parentFd, pending.name, OPEN_DIRECTORY, 0, pending.path);
+            } catch (PosixException e) {
+                if (e.errno() != Posix.EACCES) {
+                    throw e;
+                }
+                // A umask that takes the owner's read bit (0477) left a directory we cannot
+                // open: its mode first. Only then: fchmodat(AT_SYMLINK_NOFOLLOW) needs /proc
+                // before glibc 2.39 and fails before 2.32.
+                Posix.chmodNoFollow(parentFd, pending.name, 0755, pending.path);
+                dirFd = Posix.openat(parentFd, pending.name, OPEN_DIRECTORY, 0, pending.path);
+            }
+            fd = work.directory(dirFd, pending.path);
+            Posix.fchmod(dirFd, 0755, pending.path); // the exact mode, whatever the umask
         } finally {
             if (pending.parent != null) {
                 pending.parent.release();
