@@ -125,7 +125,12 @@ final class ImportCommand implements Callable<Integer> {
         int fd = Posix.openat(Posix.AT_FDCWD, path, Posix.O_RDONLY | Posix.O_DIRECTORY | Posix.O_CLOEXEC, 0, path);
         try {
             byte[] link = ("/proc/self/fd/" + fd).getBytes(StandardCharsets.US_ASCII);
-            return Posix.readlinkat(Posix.AT_FDCWD, link, path);
+            try {
+                return Posix.readlinkat(Posix.AT_FDCWD, link, path);
+            } catch (PosixException e) { // no /proc: a chroot, a minimal container
+                throw new InvalidDataException("cannot derive a root name from '" + Display.escape(path) + "': its path is read from"
+                        + " /proc/self/fd, which cannot be read (" + Posix.strerror(e.errno()) + "): use --name");
+            }
         } finally {
             Posix.close(fd);
         }

@@ -145,6 +145,20 @@ class ProcessTest {
     }
 
     @Test
+    void aNameForADotWithoutProcIsAskedFor() throws Exception {
+        Path tree = Files.createDirectories(tmp.resolve("tree"));
+        Path jdk = Path.of(System.getProperty("java.home"));
+        List<String> cmd = new ArrayList<>(List.of("unshare", "-m", "sh", "-c",
+                "umount -l /proc && cd \"$1\" && shift && LD_LIBRARY_PATH=\"$0/lib:$0/lib/server\" exec \"$@\"",
+                jdk.toString(), tree.toString()));
+        cmd.addAll(ChildCli.command("import", "--store", "memory://", "."));
+        ChildCli.Result r = ChildCli.run(cmd);
+        assertThat(r.stderr()).isEqualTo("castore: cannot derive a root name from '.': its path is read from"
+                + " /proc/self/fd, which cannot be read (No such file or directory): use --name\n");
+        assertThat(r.exit()).isEqualTo(ExitCodes.INVALID);
+    }
+
+    @Test
     void aStorePathThatIsNotUtf8IsRefusedNotOpenedUnderAnotherName() throws Exception {
         Path tree = Files.createDirectory(tmp.resolve("tree"));
         Files.writeString(tree.resolve("f"), "x");
