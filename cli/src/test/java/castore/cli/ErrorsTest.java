@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.UUID;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Bad input: one line on stderr naming the value, a documented exit code, nothing on stdout. */
@@ -180,6 +181,14 @@ class ErrorsTest {
         assertThat(Cli.raw("roots", "--store", "bogus://x").stderr())
                 .startsWith("castore: unsupported store address 'bogus://x': known schemes are [");
         assertThat(Cli.raw("roots", "--store", "bogus://x").exit()).isEqualTo(ExitCodes.INVALID);
+    }
+
+    /** A port beyond 65535 was left to gRPC's resolver: a stack trace on stderr and a command that never ended. */
+    @Test
+    @Timeout(30)
+    void aGrpcPortOutOfRangeIsAnInvalidAddress() {
+        assertFails(Cli.raw("roots", "--store", "grpc+http://127.0.0.1:99999"), ExitCodes.INVALID,
+                "invalid address 'grpc+http://127.0.0.1:99999': port 99999 is not 1-65535");
     }
 
     @Test

@@ -88,6 +88,10 @@ final class Connection implements AutoCloseable {
                     throw new InvalidDataException("invalid address '" + uri + "': expected " + scheme + "://HOST:PORT");
                 }
                 int port = uri.getPort() < 0 ? 8000 : uri.getPort();
+                if (port < 1 || port > 65535) {
+                    // Left to gRPC, its resolver throws on a thread of its own and the call never ends.
+                    throw new InvalidDataException("invalid address '" + uri + "': port " + port + " is not 1-65535");
+                }
                 ChannelCredentials credentials = scheme.equals("grpc+http") ? InsecureChannelCredentials.create() : tls(query);
                 String host = uri.getHost().startsWith("[") ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
                 yield Grpc.newChannelBuilderForAddress(host, port, credentials);
