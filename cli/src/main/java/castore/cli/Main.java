@@ -88,7 +88,9 @@ public final class Main implements Runnable {
                 .setExecutionExceptionHandler(new ErrorHandler())
                 .setParameterExceptionHandler(ErrorHandler::usage);
         // --help and --version on every subcommand, including those defined in other modules' files.
-        cmd.getSubcommands().values().forEach(sub -> sub.getCommandSpec().mixinStandardHelpOptions(true));
+        // Their --version prints castore's (without a version of their own it printed nothing, exit 0).
+        cmd.getSubcommands().values().forEach(sub -> sub.getCommandSpec().mixinStandardHelpOptions(true)
+                .version(cmd.getCommandSpec().version()));
         int exit;
         try {
             exit = cmd.execute(args);

@@ -147,6 +147,10 @@ class CommandsTest {
             Cli.Result help = Cli.raw(command, "--help");
             assertThat(help.exit()).as(command).isZero();
             assertThat(help.stdout()).startsWith("Usage: castore " + command);
+            // Every command accepts --version: it printed nothing, with exit 0.
+            Cli.Result version = Cli.raw(command, "--version");
+            assertThat(version.exit()).as(command).isZero();
+            assertThat(version.stdout()).as(command).isEqualTo(Cli.raw("--version").stdout());
         }
         assertThat(Cli.raw("--version").stdout()).startsWith("castore ");
         assertThat(Cli.raw("help", "import").stdout()).startsWith("Usage: castore import");
