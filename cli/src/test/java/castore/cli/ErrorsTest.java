@@ -191,6 +191,14 @@ class ErrorsTest {
                 "invalid address 'grpc+http://127.0.0.1:99999': port 99999 is not 1-65535");
     }
 
+    /** grpc+unix:// has no socket path: it was taken for a socket at "/" and failed after the 5 s timeout as unreachable. */
+    @Test
+    @Timeout(30)
+    void aGrpcUnixAddressWithoutAPathIsInvalid() {
+        assertFails(Cli.raw("roots", "--store", "grpc+unix://"), ExitCodes.INVALID,
+                "invalid address 'grpc+unix:///': expected grpc+unix:///absolute/path");
+    }
+
     @Test
     void gcNeedsAStoreThatSupportsIt() {
         Cli.Result r = cli.run("gc");

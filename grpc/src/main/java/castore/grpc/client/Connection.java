@@ -78,7 +78,8 @@ final class Connection implements AutoCloseable {
             case "grpc+unix" -> {
                 NettyDefaults.quietUnixSocketOptionWarnings();
                 String path = uri.getPath();
-                if (path == null || path.isEmpty() || uri.getHost() != null) {
+                // A socket's path never ends in '/': "grpc+unix://" (parsed as path "/") names no socket.
+                if (path == null || path.isEmpty() || path.endsWith("/") || uri.getHost() != null) {
                     throw new InvalidDataException("invalid address '" + uri + "': expected grpc+unix:///absolute/path");
                 }
                 yield Grpc.newChannelBuilder("unix://" + path, InsecureChannelCredentials.create());
