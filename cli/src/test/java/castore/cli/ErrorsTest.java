@@ -199,6 +199,20 @@ class ErrorsTest {
                 "invalid address 'grpc+unix:///': expected grpc+unix:///absolute/path");
     }
 
+    /**
+     * An unknown parameter of a gRPC address (a typo of ?ca=, or ca= on grpc+http) was ignored, as
+     * local:// and s3:// addresses never ignore theirs; the command then failed (if it did) after
+     * the timeout for another reason.
+     */
+    @Test
+    @Timeout(30)
+    void aGrpcAddressWithAnUnknownParameterIsInvalid() {
+        assertFails(Cli.raw("roots", "--store", "grpc+http://127.0.0.1:1?ca=/etc/ca.pem"), ExitCodes.INVALID,
+                "invalid address 'grpc+http://127.0.0.1:1?ca=/etc/ca.pem': unknown parameter 'ca' (known: none)");
+        assertFails(Cli.raw("roots", "--store", "grpc+https://127.0.0.1:1?CA=/etc/ca.pem"), ExitCodes.INVALID,
+                "invalid address 'grpc+https://127.0.0.1:1?CA=/etc/ca.pem': unknown parameter 'CA' (known: ca)");
+    }
+
     @Test
     void gcNeedsAStoreThatSupportsIt() {
         Cli.Result r = cli.run("gc");

@@ -74,6 +74,13 @@ final class Connection implements AutoCloseable {
         NettyDefaults.apply();
         String scheme = uri.getScheme();
         Map<String, String> query = query(uri);
+        // Only grpc+https has a parameter (ca); an unknown one (a typo) is refused, not ignored.
+        for (String key : query.keySet()) {
+            if (!(scheme.equals("grpc+https") && key.equals("ca"))) {
+                throw new InvalidDataException("invalid address '" + uri + "': unknown parameter '" + key
+                        + "' (known: " + (scheme.equals("grpc+https") ? "ca" : "none") + ")");
+            }
+        }
         ManagedChannelBuilder<?> builder = switch (scheme) {
             case "grpc+unix" -> {
                 NettyDefaults.quietUnixSocketOptionWarnings();
