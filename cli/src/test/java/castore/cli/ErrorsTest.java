@@ -213,6 +213,17 @@ class ErrorsTest {
                 "invalid address 'grpc+https://127.0.0.1:1?CA=/etc/ca.pem': unknown parameter 'CA' (known: ca)");
     }
 
+    /** A --tls-cert that holds no certificate was exit 70 (internal error) with gRPC's message naming no file. */
+    @Test
+    @Timeout(30)
+    void aDaemonsTlsCertificateThatIsNotOneIsInvalidInput() throws IOException {
+        Path bad = Files.writeString(tmp.resolve("bad.pem"), "garbage\n");
+        assertFails(Cli.raw("daemon", "--store", "memory://", "--listen", "127.0.0.1:0",
+                        "--tls-cert", bad.toString(), "--tls-key", bad.toString()), ExitCodes.INVALID,
+                "invalid TLS certificate or key (--tls-cert " + bad + ", --tls-key " + bad
+                        + "): File does not contain valid certificates: " + bad);
+    }
+
     @Test
     void gcNeedsAStoreThatSupportsIt() {
         Cli.Result r = cli.run("gc");
