@@ -224,6 +224,18 @@ class ErrorsTest {
                         + "): File does not contain valid certificates: " + bad);
     }
 
+    /** A ?ca= file that holds no certificate was exit 70 with gRPC's channel providers' messages. */
+    @Test
+    @Timeout(30)
+    void aGrpcCaFileThatHoldsNoCertificateIsInvalid() throws IOException {
+        Path bad = Files.writeString(tmp.resolve("ca.pem"), "garbage\n");
+        String address = "grpc+https://127.0.0.1:1?ca=" + bad;
+        Cli.Result r = Cli.raw("roots", "--store", address);
+        assertThat(r.stderr()).startsWith("castore: invalid address '" + address + "': cannot use ca=" + bad + ": ");
+        assertThat(r.stderr().lines()).hasSize(1);
+        assertThat(r.exit()).isEqualTo(ExitCodes.INVALID);
+    }
+
     @Test
     void gcNeedsAStoreThatSupportsIt() {
         Cli.Result r = cli.run("gc");

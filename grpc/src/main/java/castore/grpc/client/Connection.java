@@ -100,7 +100,7 @@ final class Connection implements AutoCloseable {
                     // Left to gRPC, its resolver throws on a thread of its own and the call never ends.
                     throw new InvalidDataException("invalid address '" + uri + "': port " + port + " is not 1-65535");
                 }
-                ChannelCredentials credentials = scheme.equals("grpc+http") ? InsecureChannelCredentials.create() : tls(query);
+                ChannelCredentials credentials = scheme.equals("grpc+http") ? InsecureChannelCredentials.create() : tls(uri, query);
                 String host = uri.getHost().startsWith("[") ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
                 yield Grpc.newChannelBuilderForAddress(host, port, credentials);
             }
@@ -133,10 +133,20 @@ final class Connection implements AutoCloseable {
         return open("grpc+http://127.0.0.1:" + port, builder, timeout);
     }
 
-    private static ChannelCredentials tls(Map<String, String> query) throws IOException {
+    private static ChannelCredentials tls(URI uri, Map<String, String> query) throws IOException {
         String ca = query.get("ca");
         if (ca == null) {
             return TlsChannelCredentials.create();
+        }
+        // Parsed here as the channel will: its own error came from building the channel, as an
+        // internal error that named neither the address nor the file.
+        if (!new File(ca).isFile() || !new File(ca).canRead()) {
+            throw new InvalidDataException("invalid address '" + uri + "': cannot use ca=" + ca + ": not a readable file");
+        }
+        try {
+            io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts.forClient().trustManager(new File(ca)).build();
+        } catch (IllegalArgumentException | javax.net.ssl.SSLException e) {
+            throw new InvalidDataException("invalid address '" + uri + "': cannot use ca=" + ca + ": " + e.getMessage());
         }
         return TlsChannelCredentials.newBuilder().trustManager(new File(ca)).build();
     }
