@@ -28,6 +28,13 @@ final class GcCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         long start = System.nanoTime();
+        // What is live comes from the roots of --store; a service of another store would be swept
+        // by roots it does not hold (its own roots' data unknown to this walk).
+        String override = store.blobService != null ? "--blob-service" : store.directoryService != null ? "--directory-service" : null;
+        if (override != null) {
+            throw new CliException(ExitCodes.INVALID, "gc collects a store's garbage by that store's own roots: run it with --store"
+                    + " for each store, not with " + override);
+        }
         try (Store s = store.openExisting()) {
             StoreMaintenance maintenance = s.maintenance().orElseThrow(() -> new CliException(ExitCodes.INVALID,
                     "gc is not supported by the store at " + store.storeAddress()));
