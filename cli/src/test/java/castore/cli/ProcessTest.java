@@ -2,6 +2,7 @@ package castore.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -104,12 +105,18 @@ class ProcessTest {
         assertThat(r.stdout()).startsWith("na\\xe9ve\tb3:");
     }
 
-    @Test
-    void exportGivesExactModesUnderAUmaskThatTakesTheOwnersReadBit() throws Exception {
+    /** A local store holding root "tree": tree/sub/f, "file". */
+    private Path storeWithTree() throws IOException {
         Path tree = Files.createDirectories(tmp.resolve("tree/sub"));
         Files.writeString(tree.resolve("f"), "file");
         Path store = tmp.resolve("store");
         assertThat(new Cli(store.toString()).run("import", "--quiet", tmp.resolve("tree").toString()).exit()).isZero();
+        return store;
+    }
+
+    @Test
+    void exportGivesExactModesUnderAUmaskThatTakesTheOwnersReadBit() throws Exception {
+        Path store = storeWithTree();
         Path out = tmp.resolve("out");
         // umask 0477, and (as root) without the capabilities that would read past the mode bits.
         List<String> cmd = new ArrayList<>(List.of("bash", "-c", "umask 0477; exec \"$@\"", "_"));
@@ -126,10 +133,7 @@ class ProcessTest {
     void exportWorksWithoutProc() throws Exception {
         // glibc before 2.39 makes fchmodat(AT_SYMLINK_NOFOLLOW) a chmod of /proc/self/fd/N
         // (before 2.32 it always fails with ENOTSUP): an export must not need it.
-        Path tree = Files.createDirectories(tmp.resolve("tree/sub"));
-        Files.writeString(tree.resolve("f"), "file");
-        Path store = tmp.resolve("store");
-        assertThat(new Cli(store.toString()).run("import", "--quiet", tmp.resolve("tree").toString()).exit()).isZero();
+        Path store = storeWithTree();
         Path out = tmp.resolve("out");
         Path jdk = Path.of(System.getProperty("java.home"));
         // The launcher finds libjli through /proc/self/exe: give the loader its directory instead.
