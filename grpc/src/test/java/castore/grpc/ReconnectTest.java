@@ -39,7 +39,7 @@ class ReconnectTest {
             first.server.shutdown(Duration.ofSeconds(5));
 
             assertThatThrownBy(() -> client.blobs().has(digest)).isInstanceOf(IOException.class)
-                    .hasMessageContaining(first.clientAddress()).hasMessageContaining("did not answer within 1000 ms");
+                    .hasMessageContaining(first.clientAddress()).hasMessageContaining("could not be reached within 1000 ms");
             assertThatThrownBy(() -> TestData.readAll(client.blobs(), digest)).isInstanceOf(IOException.class);
             assertThatThrownBy(() -> client.directories().get(digest)).isInstanceOf(IOException.class);
 

@@ -195,8 +195,7 @@ final class BlobStream implements ChunkStream {
                 throw fail(new InterruptedIOException("interrupted reading blob " + blob));
             }
             if (next == null) {
-                throw fail(new IOException("read blob " + blob + ": " + connection.address + " sent nothing for "
-                        + connection.timeout.toMillis() + " ms"));
+                throw fail(new IOException("read blob " + blob + ": " + connection.unanswered("sent nothing for")));
             }
             if (next instanceof Status status) {
                 ended = true;

@@ -188,6 +188,20 @@ final class Connection implements AutoCloseable {
         chunkedUploads = supported;
     }
 
+    /**
+     * What to say of a server that gave nothing within the timeout, {@code silence} describing
+     * that ("sent nothing for"): when no connection to it is up, that it could not be reached,
+     * which is what a user must fix (a daemon not running, a wrong port or socket path).
+     */
+    String unanswered(String silence) {
+        ConnectivityState state = managed.getState(false);
+        if (state == ConnectivityState.CONNECTING || state == ConnectivityState.TRANSIENT_FAILURE) {
+            return address + " could not be reached within " + timeout.toMillis() + " ms (no connection; is a castore daemon"
+                    + " serving at that address?)";
+        }
+        return address + " " + silence + " " + timeout.toMillis() + " ms";
+    }
+
     private void reconnectIfWaiting() {
         if (active.get() > 0 && managed.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
             managed.resetConnectBackoff();

@@ -45,7 +45,7 @@ final class Failures {
             case INVALID_ARGUMENT -> throw new InvalidDataException(what + " rejected by " + c.address + ": " + detail);
             case DATA_LOSS -> new CorruptedDataException(what + ": " + c.address + " reports corrupted data: " + detail);
             case UNAVAILABLE -> new IOException(what + ": " + c.address + " unavailable: " + detail, t);
-            case DEADLINE_EXCEEDED -> new IOException(what + ": " + c.address + " did not answer within " + c.timeout.toMillis() + " ms", t);
+            case DEADLINE_EXCEEDED -> new IOException(what + ": " + c.unanswered("did not answer within"), t);
             case PERMISSION_DENIED -> new IOException(what + ": refused by " + c.address + ": " + detail, t);
             default -> new IOException(what + " at " + c.address + " failed: " + status.getCode() + ": " + detail, t);
         };

@@ -77,8 +77,7 @@ final class InboundStream<T> implements Iterator<T>, AutoCloseable {
         } catch (RuntimeException e) {
             close();
             if (timedOut) {
-                throw new UncheckedIOException(new IOException(what + ": " + connection.address
-                        + " sent nothing for " + connection.timeout.toMillis() + " ms", e));
+                throw new UncheckedIOException(new IOException(what + ": " + connection.unanswered("sent nothing for"), e));
             }
             throw new UncheckedIOException(Failures.of(e, connection, what));
         } finally {
