@@ -42,6 +42,10 @@ public final class StoreMixin {
         Io.requireUtf8("--blob-service", blobService);
         Io.requireUtf8("--directory-service", directoryService);
         Io.requireUtf8("--cache", cache == null ? null : cache.toString());
+        if (cache != null && java.nio.file.Files.exists(cache) && !java.nio.file.Files.isDirectory(cache)) {
+            // Else the cache's own error names a file inside it ("DIR/segments: Not a directory").
+            throw new CliException(ExitCodes.INVALID, "--cache " + cache + ": not a directory");
+        }
         Store store = Stores.open(storeAddress(), blobService, directoryService, options);
         try {
             return StoreCache.apply(store, Arrays.asList(storeAddress(), blobService, directoryService),

@@ -237,6 +237,13 @@ class ErrorsTest {
     }
 
     @Test
+    void aCacheThatIsAFileIsInvalidAndNamesTheOption() throws Exception {
+        Path file = java.nio.file.Files.writeString(tmp.resolve("cache-file"), "not a directory");
+        assertFails(cli.run("roots", "--cache", file.toString()), ExitCodes.INVALID, "--cache " + file + ": not a directory");
+        assertThat(java.nio.file.Files.readString(file)).isEqualTo("not a directory");
+    }
+
+    @Test
     void gcNeedsAStoreThatSupportsIt() {
         Cli.Result r = cli.run("gc");
         assertThat(r.exit()).isEqualTo(ExitCodes.INVALID);
