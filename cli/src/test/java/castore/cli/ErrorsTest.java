@@ -237,6 +237,15 @@ class ErrorsTest {
     }
 
     @Test
+    void aMemoryAddressWithSomethingAfterItIsInvalid() {
+        for (String address : new String[] {"memory://foo", "memory:///tmp/x", "memory://?a=b"}) {
+            assertFails(Cli.raw("roots", "--store", address), ExitCodes.INVALID,
+                    "invalid address '" + address + "': memory:// takes nothing after it");
+        }
+        assertThat(Cli.raw("roots", "--store", "memory://").exit()).isZero();
+    }
+
+    @Test
     void aCacheThatIsAFileIsInvalidAndNamesTheOption() throws Exception {
         Path file = java.nio.file.Files.writeString(tmp.resolve("cache-file"), "not a directory");
         assertFails(cli.run("roots", "--cache", file.toString()), ExitCodes.INVALID, "--cache " + file + ": not a directory");
