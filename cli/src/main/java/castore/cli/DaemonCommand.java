@@ -45,15 +45,7 @@ final class DaemonCommand implements Callable<Integer> {
                 throw new CliException(ExitCodes.NOT_FOUND, "cannot read " + p);
             }
         }
-        if (tlsCert != null) {
-            // Parsed here as the server will: gRPC's own error (from deep in the server's start) names no file.
-            try {
-                io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts.forServer(tlsCert.toFile(), tlsKey.toFile()).build();
-            } catch (IllegalArgumentException | javax.net.ssl.SSLException e) {
-                throw new CliException(ExitCodes.INVALID, "invalid TLS certificate or key (--tls-cert " + tlsCert
-                        + ", --tls-key " + tlsKey + "): " + e.getMessage());
-            }
-        }
+        // Before the store is opened: a certificate or key that does not parse is refused here (exit 4).
         var config = new CastoreServer.Config(address, readOnly, tlsCert, tlsKey);
         // A writable daemon creates a missing local store (clients import into it); a read-only one needs one.
         Store opened = store.open(castore.service.StoreOptions.DEFAULT.withReadOnly(readOnly).withCreateIfMissing(!readOnly));

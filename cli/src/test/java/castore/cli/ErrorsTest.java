@@ -220,7 +220,7 @@ class ErrorsTest {
         Path bad = Files.writeString(tmp.resolve("bad.pem"), "garbage\n");
         assertFails(Cli.raw("daemon", "--store", "memory://", "--listen", "127.0.0.1:0",
                         "--tls-cert", bad.toString(), "--tls-key", bad.toString()), ExitCodes.INVALID,
-                "invalid TLS certificate or key (--tls-cert " + bad + ", --tls-key " + bad
+                "invalid TLS certificate or key (certificate " + bad + ", key " + bad
                         + "): File does not contain valid certificates: " + bad);
     }
 

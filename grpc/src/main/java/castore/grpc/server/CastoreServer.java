@@ -3,11 +3,13 @@ package castore.grpc.server;
 import castore.grpc.ListenAddress;
 import castore.grpc.NettyDefaults;
 import castore.io.Libc;
+import castore.model.InvalidDataException;
 import castore.service.Store;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
 import io.grpc.ServerCredentials;
 import io.grpc.TlsServerCredentials;
+import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -30,6 +32,7 @@ import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 
 /**
  * Serves a {@link Store} over gRPC: tvix's BlobService and DirectoryService, and castore's
@@ -46,6 +49,16 @@ public final class CastoreServer implements AutoCloseable {
         public Config {
             if ((tlsCert == null) != (tlsKey == null)) {
                 throw new IllegalArgumentException("TLS needs both a certificate and a key");
+            }
+            if (tlsCert != null) {
+                // Parsed here as the server will: gRPC's own error, from deep in the server's
+                // start, names neither file and passes for an internal error.
+                try {
+                    GrpcSslContexts.forServer(tlsCert.toFile(), tlsKey.toFile()).build();
+                } catch (IllegalArgumentException | SSLException e) {
+                    throw new InvalidDataException("invalid TLS certificate or key (certificate " + tlsCert + ", key " + tlsKey
+                            + "): " + e.getMessage());
+                }
             }
         }
 
