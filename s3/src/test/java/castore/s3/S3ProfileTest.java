@@ -7,9 +7,7 @@ import castore.service.StoreOptions;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -29,13 +27,12 @@ class S3ProfileTest {
     @TempDir
     Path tmp;
 
-    private final Map<String, String> saved = new HashMap<>();
+    private final SavedProperties properties = new SavedProperties();
 
     @BeforeEach
     void awsFiles() throws Exception {
         for (String p : PROPERTIES) {
-            saved.put(p, System.getProperty(p));
-            System.clearProperty(p);
+            properties.set(p, null);
         }
         Path config = tmp.resolve("config");
         Files.writeString(config, """
@@ -54,20 +51,14 @@ class S3ProfileTest {
                 aws_access_key_id = AKIDWORK
                 aws_secret_access_key = secretwork
                 """);
-        System.setProperty("aws.configFile", config.toString());
-        System.setProperty("aws.sharedCredentialsFile", credentials.toString());
-        System.setProperty("aws.disableEc2Metadata", "true"); // no instance metadata lookups from a test
+        properties.set("aws.configFile", config.toString());
+        properties.set("aws.sharedCredentialsFile", credentials.toString());
+        properties.set("aws.disableEc2Metadata", "true"); // no instance metadata lookups from a test
     }
 
     @AfterEach
     void restore() {
-        saved.forEach((p, v) -> {
-            if (v == null) {
-                System.clearProperty(p);
-            } else {
-                System.setProperty(p, v);
-            }
-        });
+        properties.close();
     }
 
     private static S3Client client(String address) {

@@ -19,8 +19,7 @@ import org.junit.jupiter.api.Test;
  */
 class S3RegionMismatchTest {
     private HttpServer server;
-    private String key;
-    private String secret;
+    private final SavedProperties properties = new SavedProperties();
 
     @BeforeEach
     void start() throws IOException {
@@ -31,23 +30,13 @@ class S3RegionMismatchTest {
             exchange.close();
         });
         server.start();
-        key = System.setProperty("aws.accessKeyId", "k");
-        secret = System.setProperty("aws.secretAccessKey", "s");
+        properties.set("aws.accessKeyId", "k").set("aws.secretAccessKey", "s");
     }
 
     @AfterEach
     void stop() {
         server.stop(0);
-        restore("aws.accessKeyId", key);
-        restore("aws.secretAccessKey", secret);
-    }
-
-    private static void restore(String property, String value) {
-        if (value == null) {
-            System.clearProperty(property);
-        } else {
-            System.setProperty(property, value);
-        }
+        properties.close();
     }
 
     @Test
