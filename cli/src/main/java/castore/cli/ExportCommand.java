@@ -32,6 +32,9 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "Files written in parallel (default: the number of CPUs).")
     int threads = Runtime.getRuntime().availableProcessors();
 
+    @Option(names = "--no-sparse", description = "Write every byte: blocks of zeros too, not holes (files fully allocated).")
+    boolean noSparse;
+
     @Parameters(index = "0", paramLabel = "ROOT[/PATH]", description = "What to export.")
     String source;
 
@@ -57,7 +60,7 @@ final class ExportCommand implements Callable<Integer> {
                 throw new CliException(ExitCodes.INVALID, "cannot export the " + Nodes.kind(node) + " " + path + " to "
                         + Display.escape(dest) + ": a path ending in '/' names a directory");
             }
-            Exporter exporter = new Exporter(s.blobs(), s.directories(), threads);
+            Exporter exporter = new Exporter(s.blobs(), s.directories(), threads, !noSparse);
             exporter.export(node, dest);
             if (!quiet) {
                 ExportStats st = exporter.stats();

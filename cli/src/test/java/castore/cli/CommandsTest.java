@@ -119,6 +119,33 @@ class CommandsTest {
     }
 
     @Test
+    void exportWritesBlocksOfZerosAsHolesUnlessNoSparse() throws Exception {
+        byte[] image = new byte[4 << 20];
+        image[0] = 1;
+        image[image.length - 1] = 2; // data at both ends, 4 MiB of zeros between
+        Files.write(tmp.resolve("image.bin"), image);
+        assertThat(cli.run("import", tmp.resolve("image.bin").toString()).exit()).isZero();
+
+        Cli.Result sparse = cli.run("export", "image.bin", tmp.resolve("sparse.bin").toString());
+        assertThat(sparse.exit()).as(sparse.stderr()).isZero();
+        assertThat(Files.readAllBytes(tmp.resolve("sparse.bin"))).isEqualTo(image);
+        assertThat(allocatedBytes(tmp.resolve("sparse.bin"))).isLessThan(1 << 20);
+
+        Cli.Result full = cli.run("export", "--no-sparse", "image.bin", tmp.resolve("full.bin").toString());
+        assertThat(full.exit()).as(full.stderr()).isZero();
+        assertThat(Files.readAllBytes(tmp.resolve("full.bin"))).isEqualTo(image);
+        assertThat(allocatedBytes(tmp.resolve("full.bin"))).isGreaterThanOrEqualTo(image.length);
+    }
+
+    /** Bytes a file takes on disk (st_blocks), from stat(1): java.nio does not give them. */
+    private static long allocatedBytes(Path file) throws Exception {
+        Process p = new ProcessBuilder("stat", "-c", "%b %B", file.toString()).redirectErrorStream(true).start();
+        String[] out = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).trim().split(" ");
+        assertThat(p.waitFor()).isZero();
+        return Long.parseLong(out[0]) * Long.parseLong(out[1]);
+    }
+
+    @Test
     void selectByDigest() {
         cli.run("import", tree.toString());
         String digest = b3("hello\n".getBytes(StandardCharsets.UTF_8)).toString();

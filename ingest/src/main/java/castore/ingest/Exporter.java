@@ -36,12 +36,21 @@ import java.util.concurrent.atomic.LongAdder;
  * Writes a castore tree back to the filesystem: directories 0755, files 0644 (0755 when
  * executable), symlinks as symlinks, with names as raw bytes. Directories are created by one
  * walker thread depth-first; file contents are written by a pool of {@code threads} workers.
- * The destination must not exist. A failed export leaves what it wrote so far.
+ * The destination must not exist. A failed export leaves the directories and files it finished,
+ * never a file it did not finish: that one is removed.
+ *
+ * <p>Files are written sparse unless asked not to: a 4 KiB block of zeros (at a multiple of 4 KiB
+ * in the file) is not written but left as a hole, as unsquashfs does, so a disk image or a dataset
+ * padded with zeros takes on disk only what is not zero. The bytes read back are the same.
  */
 public final class Exporter {
     private static final int WRITE_BUFFER_SIZE = 1 << 20;
     private static final int OPEN_DIRECTORY = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     private static final int CREATE_FILE = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+
+    /** The unit of holes: the page size and the block size of the common filesystems. */
+    static final int HOLE_BLOCK = 4096;
+    private static final MemorySegment ZEROS = Arena.global().allocate(HOLE_BLOCK);
 
     private static final ThreadLocal<MemorySegment> WRITE_BUFFER =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(WRITE_BUFFER_SIZE, 4096));
@@ -49,19 +58,27 @@ public final class Exporter {
     private final BlobService blobs;
     private final DirectoryService directories;
     private final int threads;
+    private final boolean sparse;
 
     private final LongAdder files = new LongAdder();
     private final LongAdder dirs = new LongAdder();
     private final LongAdder symlinks = new LongAdder();
     private final LongAdder bytesWritten = new LongAdder();
 
+    /** An exporter that writes files sparse (blocks of zeros left as holes). */
     public Exporter(BlobService blobs, DirectoryService directories, int threads) {
+        this(blobs, directories, threads, true);
+    }
+
+    /** {@code sparse} false: every byte is written, blocks of zeros too (files fully allocated). */
+    public Exporter(BlobService blobs, DirectoryService directories, int threads, boolean sparse) {
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be positive");
         }
         this.blobs = blobs;
         this.directories = directories;
         this.threads = threads;
+        this.sparse = sparse;
     }
 
     public ExportStats stats() {
@@ -176,9 +193,17 @@ public final class Exporter {
                 written = true;
             } finally {
                 if (written) {
-                    Posix.closeWritten(fd, path); // a delayed write error fails the export
+                    try {
+                        Posix.closeWritten(fd, path); // a delayed write error fails the export
+                    } catch (PosixException e) {
+                        Posix.unlinkFile(dirFd, name, path);
+                        throw e;
+                    }
                 } else {
                     Posix.close(fd);
+                    // We created it (O_EXCL) and did not finish it: a file of the right name
+                    // and the wrong bytes must not be left for someone to take as exported.
+                    Posix.unlinkFile(dirFd, name, path);
                 }
             }
         } finally {
@@ -197,6 +222,7 @@ public final class Exporter {
         MemorySegment segment = WRITE_BUFFER.get();
         ByteBuffer buffer = segment.asByteBuffer();
         long position = 0;
+        boolean holes = false;
         while (position < node.size()) {
             buffer.clear();
             int n = reader.read(position, buffer);
@@ -204,9 +230,42 @@ public final class Exporter {
                 throw new CorruptedDataException("blob " + node.digest() + " (for " + Display.escape(path) + ") ended at byte "
                         + position + " of " + node.size());
             }
-            Posix.writeFully(fd, segment, 0, n, path);
+            if (sparse) {
+                holes |= writeSparse(fd, segment, n, position, path);
+            } else {
+                Posix.writeFully(fd, segment, 0, n, path);
+            }
             position += n;
             bytesWritten.add(n);
         }
+        if (holes) {
+            Posix.ftruncate(fd, node.size(), path); // a hole at the end is not made by skipping it
+        }
+    }
+
+    /**
+     * Writes the first {@code n} bytes of {@code segment} at {@code position} of the file, leaving
+     * out every whole {@link #HOLE_BLOCK} of zeros that starts at a multiple of it in the file.
+     * Returns whether it left any out.
+     */
+    private static boolean writeSparse(int fd, MemorySegment segment, int n, long position, byte[] path) throws IOException {
+        boolean skipped = false;
+        int runStart = 0; // start of the bytes not yet written
+        // The first block boundary of the file within the buffer.
+        int block = (int) ((HOLE_BLOCK - position % HOLE_BLOCK) % HOLE_BLOCK);
+        for (; block + HOLE_BLOCK <= n; block += HOLE_BLOCK) {
+            if (segment.asSlice(block, HOLE_BLOCK).mismatch(ZEROS) != -1) {
+                continue;
+            }
+            if (block > runStart) {
+                Posix.pwriteFully(fd, segment, runStart, block - runStart, position + runStart, path);
+            }
+            runStart = block + HOLE_BLOCK;
+            skipped = true;
+        }
+        if (n > runStart) {
+            Posix.pwriteFully(fd, segment, runStart, n - runStart, position + runStart, path);
+        }
+        return skipped;
     }
 }

@@ -21,6 +21,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import castore.service.BlobReader;
+import castore.service.BlobService;
+import java.nio.ByteBuffer;
+import java.util.Optional;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -76,5 +81,117 @@ class ExporterTest {
         assertThatThrownBy(() -> exporter.export(new DirectoryNode(missingDir, 3), join(bytes(tmp), "out2")))
                 .isInstanceOf(NotFoundException.class)
                 .hasMessage("directory " + missingDir + " (for " + tmp + "/out2) is not in the store");
+    }
+
+    private FileNode store(byte[] bytes) throws IOException {
+        try (BlobWriter w = blobs.create()) {
+            w.write(bytes, 0, bytes.length);
+            return new FileNode(w.finish(), bytes.length, false);
+        }
+    }
+
+    /** Bytes the file takes on disk (st_blocks), from stat(1): java.nio does not give them. */
+    private static long allocated(Path file) throws Exception {
+        Process p = new ProcessBuilder("stat", "-c", "%b %B", file.toString()).redirectErrorStream(true).start();
+        String[] out = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).trim().split(" ");
+        assertThat(p.waitFor()).isZero();
+        return Long.parseLong(out[0]) * Long.parseLong(out[1]);
+    }
+
+    /** Random bytes, 3 MiB of zeros, random bytes, 2 MiB of zeros at the end: 5 MiB of holes to make. */
+    private static byte[] mostlyZeros() {
+        byte[] data = new byte[5000 + (3 << 20) + 100 + (2 << 20)];
+        Random random = new Random(7);
+        byte[] head = new byte[5000];
+        random.nextBytes(head);
+        System.arraycopy(head, 0, data, 0, head.length);
+        byte[] middle = new byte[100];
+        random.nextBytes(middle);
+        System.arraycopy(middle, 0, data, 5000 + (3 << 20), middle.length);
+        return data;
+    }
+
+    @Test
+    void blocksOfZerosBecomeHolesAndReadBackTheSame() throws Exception {
+        byte[] data = mostlyZeros();
+        exporter.export(store(data), bytes(tmp.resolve("image")));
+        assertThat(Files.readAllBytes(tmp.resolve("image"))).isEqualTo(data); // also the size: the hole at the end counts
+        // Data in 3 blocks (the head spans two), plus what the file system keeps for the file.
+        assertThat(allocated(tmp.resolve("image"))).isLessThan(256 << 10);
+        assertThat(exporter.stats().bytesWritten()).isEqualTo(data.length);
+
+        // A file with no zero block at all is written as before.
+        byte[] random = new byte[3 << 20];
+        new Random(8).nextBytes(random);
+        exporter.export(store(random), bytes(tmp.resolve("random")));
+        assertThat(Files.readAllBytes(tmp.resolve("random"))).isEqualTo(random);
+        assertThat(allocated(tmp.resolve("random"))).isGreaterThanOrEqualTo(random.length);
+    }
+
+    @Test
+    void noSparseWritesEveryBlock() throws Exception {
+        byte[] data = mostlyZeros();
+        new Exporter(blobs, directories, 2, false).export(store(data), bytes(tmp.resolve("image")));
+        assertThat(Files.readAllBytes(tmp.resolve("image"))).isEqualTo(data);
+        assertThat(allocated(tmp.resolve("image"))).isGreaterThanOrEqualTo(data.length);
+    }
+
+    @Test
+    void aFileThatFailsPartWayIsRemoved() throws Exception {
+        byte[] data = new byte[3 << 20];
+        new Random(9).nextBytes(data);
+        FileNode big = store(data);
+        FileNode small = store("done", false);
+        // A store whose reader of the big blob fails after its first MiB (a remote gone, a bad chunk).
+        BlobService failing = new BlobService() {
+            @Override
+            public boolean has(B3Digest digest) throws IOException {
+                return blobs.has(digest);
+            }
+
+            @Override
+            public Optional<BlobReader> open(B3Digest digest) throws IOException {
+                Optional<BlobReader> inner = blobs.open(digest);
+                if (!digest.equals(big.digest())) {
+                    return inner;
+                }
+                BlobReader reader = inner.orElseThrow();
+                return Optional.of(new BlobReader() {
+                    @Override
+                    public long size() {
+                        return reader.size();
+                    }
+
+                    @Override
+                    public int read(long position, ByteBuffer dst) throws IOException {
+                        if (position > 0) {
+                            throw new IOException("the store went away");
+                        }
+                        return reader.read(position, dst);
+                    }
+                });
+            }
+
+            @Override
+            public BlobWriter create() throws IOException {
+                return blobs.create();
+            }
+
+            @Override
+            public Optional<java.util.List<castore.service.ChunkMeta>> chunks(B3Digest digest) throws IOException {
+                return blobs.chunks(digest);
+            }
+        };
+        Directory top = Directory.builder().add("big", big).add("small", small).build();
+        directories.put(top);
+        Exporter failingExporter = new Exporter(failing, directories, 1);
+        assertThatThrownBy(() -> failingExporter.export(new DirectoryNode(top.digest(), top.size()), bytes(tmp.resolve("out"))))
+                .hasMessage("the store went away");
+        assertThat(tmp.resolve("out")).isDirectory();
+        assertThat(tmp.resolve("out/big")).doesNotExist();
+
+        // A file root too.
+        assertThatThrownBy(() -> failingExporter.export(big, bytes(tmp.resolve("alone")))).hasMessage("the store went away");
+        assertThat(tmp.resolve("alone")).doesNotExist();
     }
 }

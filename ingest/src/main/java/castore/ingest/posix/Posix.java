@@ -91,6 +91,9 @@ public final class Posix {
     private static final MethodHandle READLINKAT = downcall("readlinkat", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle READ = downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle WRITE = downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle PWRITE = downcall("pwrite", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle UNLINKAT = downcall("unlinkat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle MKDIRAT = downcall("mkdirat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SYMLINKAT = downcall("symlinkat", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
     private static final MethodHandle FADVISE = downcall("posix_fadvise", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
@@ -338,6 +341,62 @@ public final class Posix {
                 throw new PosixException(errno, "write", path);
             }
             done += n;
+        }
+    }
+
+    /** Writes all {@code length} bytes of {@code buffer} from {@code offset} at {@code position} of the file (pwrite(2)). */
+    public static void pwriteFully(int fd, MemorySegment buffer, long offset, long length, long position, byte[] path)
+            throws PosixException {
+        Scratch s = SCRATCH.get();
+        long done = 0;
+        while (done < length) {
+            long n;
+            try {
+                n = (long) PWRITE.invokeExact(s.state, fd, buffer.asSlice(offset + done, length - done), length - done, position + done);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            if (n < 0) {
+                int errno = s.errno();
+                if (errno == EINTR) {
+                    continue;
+                }
+                throw new PosixException(errno, "write", path);
+            }
+            done += n;
+        }
+    }
+
+    /** ftruncate(2): sets the file's size; bytes it adds read as zeros and take no space. */
+    public static void ftruncate(int fd, long size, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        while (true) {
+            int rc;
+            try {
+                rc = (int) FTRUNCATE.invokeExact(s.state, fd, size);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            if (rc == 0) {
+                return;
+            }
+            int errno = s.errno();
+            if (errno != EINTR) {
+                throw new PosixException(errno, "set the size of", path);
+            }
+        }
+    }
+
+    /** unlinkat(2) of the file {@code name} relative to {@code dirfd}: false if it failed (errno ignored: a best-effort clean-up). */
+    public static boolean unlinkFile(int dirfd, byte[] name, byte[] path) {
+        Scratch s = SCRATCH.get();
+        try {
+            MemorySegment cname = cString(s.path1, name, path);
+            return (int) UNLINKAT.invokeExact(s.state, dirfd, cname, 0) == 0;
+        } catch (PosixException e) {
+            return false;
+        } catch (Throwable t) {
+            throw rethrow(t);
         }
     }
 
