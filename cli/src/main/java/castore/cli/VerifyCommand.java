@@ -122,7 +122,7 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
         if (!PlainCopies.isCopiesDirectory(plainCopies)) { // as mount --passthrough says of it
             throw new CliException(ExitCodes.IO, "--plain-copies: " + plainCopies + " is not a castore plain-copies directory");
         }
-        PlainCopies.Verification v = PlainCopies.verify(plainCopies, this::report);
+        PlainCopies.Verification v = PlainCopies.verify(plainCopies, threads, this::report);
         main.io().err().printf(Locale.ROOT, "verified %s (%s); %s deleted, in %.2f s%n",
                 Nodes.count(v.copies(), "plain copy"), Nodes.bytes(v.bytes()), Nodes.count(v.deleted(), "bad copy"),
                 (System.nanoTime() - start) / 1e9);

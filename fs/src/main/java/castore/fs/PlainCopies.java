@@ -30,7 +30,12 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -242,57 +247,103 @@ public final class PlainCopies implements AutoCloseable {
      * while it was being hashed (another file at the path by then) is left alone.
      */
     public static Verification verify(Path dir, Consumer<String> problems) throws IOException {
+        return verify(dir, 1, problems);
+    }
+
+    /**
+     * {@link #verify(Path, Consumer)} with {@code threads} copies hashed at once; {@code problems}
+     * is then called from those threads.
+     */
+    public static Verification verify(Path dir, int threads, Consumer<String> problems) throws IOException {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be positive");
+        }
         if (!isCopiesDirectory(dir)) {
             throw new IOException(dir + " is not a castore plain-copies directory");
         }
-        long count = 0;
-        long bytes = 0;
-        long deleted = 0;
-        byte[] buffer = new byte[PIECE];
-        for (Found f : listCopies(dir)) {
-            String hex = f.digest().toHex();
-            Path path = dir.resolve(hex.substring(0, 2)).resolve(hex);
-            Object identity;
-            String problem;
-            try {
-                identity = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
-            } catch (NoSuchFileException gone) {
-                continue; // evicted by a mount meanwhile
+        LongAdder count = new LongAdder();
+        LongAdder bytes = new LongAdder();
+        LongAdder deleted = new LongAdder();
+        List<Found> copies = listCopies(dir);
+        // Hashing is CPU work: platform threads, each with its own buffer.
+        ExecutorService pool = Executors.newFixedThreadPool(Math.min(threads, Math.max(1, copies.size())), runnable -> {
+            Thread thread = new Thread(runnable, "castore-verify-copies");
+            thread.setDaemon(true);
+            return thread;
+        });
+        ThreadLocal<byte[]> buffers = ThreadLocal.withInitial(() -> new byte[PIECE]);
+        try {
+            List<Future<?>> checks = new ArrayList<>(copies.size());
+            for (Found f : copies) {
+                checks.add(pool.submit(() -> check(dir, f, buffers.get(), count, bytes, deleted, problems)));
             }
-            try (FileChannel in = FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
-                Blake3.Hasher hasher = Blake3.newHasher();
-                long length = 0;
-                for (int n; (n = in.read(ByteBuffer.wrap(buffer))) > 0; ) {
-                    hasher.update(buffer, 0, n);
-                    length += n;
+            for (Future<?> check : checks) {
+                try {
+                    check.get();
+                } catch (ExecutionException e) {
+                    switch (e.getCause()) {
+                        case IOException io -> throw io;
+                        case RuntimeException r -> throw r;
+                        case Error error -> throw error;
+                        default -> { }
+                    }
+                    throw new IllegalStateException(e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("verify of plain copies interrupted");
                 }
-                count++;
-                bytes += length;
-                B3Digest actual = hasher.digest();
-                if (actual.equals(f.digest())) {
-                    continue;
-                }
-                problem = "plain copy " + path + " hashes to " + actual + ", not to its name";
-            } catch (NoSuchFileException gone) {
-                continue; // evicted by a mount meanwhile
-            } catch (IOException e) {
-                problem = "plain copy " + path + " cannot be read (" + e.getMessage() + ")";
             }
-            try {
-                var now = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-                if (identity.equals(now.fileKey())) {
-                    Files.deleteIfExists(path);
-                    deleted++;
-                    problems.accept(problem + ": deleted");
-                }
-            } catch (NoSuchFileException gone) {
-                // gone already
-            } catch (IOException e) {
-                // Reported, and the rest still checked: one undeletable copy must not hide the others.
-                problems.accept(problem + ": NOT deleted (" + e.getMessage() + ")");
-            }
+        } finally {
+            pool.shutdownNow();
         }
-        return new Verification(count, bytes, deleted);
+        return new Verification(count.sum(), bytes.sum(), deleted.sum());
+    }
+
+    /** Re-hashes one copy, deleting it (with a line to {@code problems}) if it is bad. */
+    private static Void check(Path dir, Found f, byte[] buffer, LongAdder count, LongAdder bytes, LongAdder deleted,
+                              Consumer<String> problems) throws IOException {
+        String hex = f.digest().toHex();
+        Path path = dir.resolve(hex.substring(0, 2)).resolve(hex);
+        Object identity;
+        String problem;
+        try {
+            identity = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+        } catch (NoSuchFileException gone) {
+            return null; // evicted by a mount meanwhile
+        }
+        try (FileChannel in = FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+            Blake3.Hasher hasher = Blake3.newHasher();
+            long length = 0;
+            for (int n; (n = in.read(ByteBuffer.wrap(buffer))) > 0; ) {
+                hasher.update(buffer, 0, n);
+                length += n;
+            }
+            count.increment();
+            bytes.add(length);
+            B3Digest actual = hasher.digest();
+            if (actual.equals(f.digest())) {
+                return null;
+            }
+            problem = "plain copy " + path + " hashes to " + actual + ", not to its name";
+        } catch (NoSuchFileException gone) {
+            return null; // evicted by a mount meanwhile
+        } catch (IOException e) {
+            problem = "plain copy " + path + " cannot be read (" + e.getMessage() + ")";
+        }
+        try {
+            var now = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            if (identity.equals(now.fileKey())) {
+                Files.deleteIfExists(path);
+                deleted.increment();
+                problems.accept(problem + ": deleted");
+            }
+        } catch (NoSuchFileException gone) {
+            // gone already
+        } catch (IOException e) {
+            // Reported, and the rest still checked: one undeletable copy must not hide the others.
+            problems.accept(problem + ": NOT deleted (" + e.getMessage() + ")");
+        }
+        return null;
     }
 
     private static boolean isLowerHex(String s) {

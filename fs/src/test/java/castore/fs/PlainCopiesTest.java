@@ -367,6 +367,36 @@ class PlainCopiesTest {
     }
 
     @Test
+    void verifyHashesAsManyCopiesAtOnceAsItHasThreads() throws Exception {
+        byte[] first = content(2 * SMALL, 31);
+        byte[] second = content(2 * SMALL, 32);
+        B3Digest firstDigest = put(first);
+        B3Digest secondDigest = put(second);
+        try (PlainCopies copies = open(1, 1 << 20)) {
+            made(copies, firstDigest, first.length);
+            made(copies, secondDigest, second.length);
+            for (B3Digest digest : List.of(firstDigest, secondDigest)) {
+                Path copy = copies.pathOf(digest);
+                Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rw-r--r--"));
+                Files.write(copy, new byte[2 * SMALL]); // same length, other bytes
+            }
+        }
+        // Each report waits for the other: only two copies checked at once get past it.
+        var bothBad = new java.util.concurrent.CyclicBarrier(2);
+        List<String> found = java.util.Collections.synchronizedList(new ArrayList<>());
+        PlainCopies.Verification v = PlainCopies.verify(copiesDir(), 2, line -> {
+            try {
+                bothBad.await(10, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new AssertionError("the copies were not checked at the same time", e);
+            }
+            found.add(line);
+        });
+        assertThat(v).isEqualTo(new PlainCopies.Verification(2, first.length + second.length, 2));
+        assertThat(found).hasSize(2).allSatisfy(line -> assertThat(line).endsWith(", not to its name: deleted"));
+    }
+
+    @Test
     void verifyDeletesCopiesThatDoNotHashToTheirNameWhileTheDirectoryIsInUse() throws Exception {
         byte[] good = content(3 * SMALL + 5, 21);
         byte[] spoiled = content(2 * SMALL, 22);
