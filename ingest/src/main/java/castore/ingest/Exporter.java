@@ -224,16 +224,22 @@ public final class Exporter {
         long position = 0;
         boolean holes = false;
         while (position < node.size()) {
+            // The buffer filled whole (a chunked reader may stop at a chunk's end), so blocks of
+            // zeros stay aligned in the file and none is cut in two between writes.
             buffer.clear();
-            int n = reader.read(position, buffer);
-            if (n <= 0) {
-                throw new CorruptedDataException("blob " + node.digest() + " (for " + Display.escape(path) + ") ended at byte "
-                        + position + " of " + node.size());
+            int n = 0;
+            while (buffer.hasRemaining() && position + n < node.size()) {
+                int read = reader.read(position + n, buffer);
+                if (read <= 0) {
+                    throw new CorruptedDataException("blob " + node.digest() + " (for " + Display.escape(path) + ") ended at byte "
+                            + (position + n) + " of " + node.size());
+                }
+                n += read;
             }
             if (sparse) {
                 holes |= writeSparse(fd, segment, n, position, path);
             } else {
-                Posix.writeFully(fd, segment, 0, n, path);
+                Posix.pwriteFully(fd, segment, 0, n, position, path);
             }
             position += n;
             bytesWritten.add(n);

@@ -23,6 +23,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import castore.service.BlobReader;
 import castore.service.BlobService;
+import castore.service.ForwardingBlobService;
 import java.nio.ByteBuffer;
 import java.util.Optional;
 import java.util.Random;
@@ -116,8 +117,8 @@ class ExporterTest {
         byte[] data = mostlyZeros();
         exporter.export(store(data), bytes(tmp.resolve("image")));
         assertThat(Files.readAllBytes(tmp.resolve("image"))).isEqualTo(data); // also the size: the hole at the end counts
-        // Data in 3 blocks (the head spans two), plus what the file system keeps for the file.
-        assertThat(allocated(tmp.resolve("image"))).isLessThan(256 << 10);
+        // Data in 3 or 4 blocks (the head spans two), plus what the file system may keep for the file.
+        assertThat(allocated(tmp.resolve("image"))).isLessThan(64 << 10);
         assertThat(exporter.stats().bytesWritten()).isEqualTo(data.length);
 
         // A file with no zero block at all is written as before.
@@ -126,6 +127,37 @@ class ExporterTest {
         exporter.export(store(random), bytes(tmp.resolve("random")));
         assertThat(Files.readAllBytes(tmp.resolve("random"))).isEqualTo(random);
         assertThat(allocated(tmp.resolve("random"))).isGreaterThanOrEqualTo(random.length);
+    }
+
+    @Test
+    void holesStayWhereTheyAreWhenTheReaderStopsAtChunkEnds() throws Exception {
+        byte[] data = mostlyZeros();
+        FileNode image = store(data);
+        // Reads that end every 100,000 bytes, at no multiple of 4 KiB, as a chunked store's may.
+        BlobService shortReads = new ForwardingBlobService(blobs) {
+            @Override
+            public Optional<BlobReader> open(B3Digest digest) throws IOException {
+                BlobReader reader = inner.open(digest).orElseThrow();
+                return Optional.of(new BlobReader() {
+                    @Override
+                    public long size() {
+                        return reader.size();
+                    }
+
+                    @Override
+                    public int read(long position, ByteBuffer dst) throws IOException {
+                        long end = Math.min(size(), (position / 100_000 + 1) * 100_000);
+                        ByteBuffer piece = dst.slice(dst.position(), (int) Math.min(dst.remaining(), end - position));
+                        int n = reader.read(position, piece);
+                        dst.position(dst.position() + Math.max(n, 0));
+                        return n;
+                    }
+                });
+            }
+        };
+        new Exporter(shortReads, directories, 1).export(image, bytes(tmp.resolve("image")));
+        assertThat(Files.readAllBytes(tmp.resolve("image"))).isEqualTo(data);
+        assertThat(allocated(tmp.resolve("image"))).isLessThan(64 << 10);
     }
 
     @Test
@@ -143,19 +175,14 @@ class ExporterTest {
         FileNode big = store(data);
         FileNode small = store("done", false);
         // A store whose reader of the big blob fails after its first MiB (a remote gone, a bad chunk).
-        BlobService failing = new BlobService() {
-            @Override
-            public boolean has(B3Digest digest) throws IOException {
-                return blobs.has(digest);
-            }
-
+        BlobService failing = new ForwardingBlobService(blobs) {
             @Override
             public Optional<BlobReader> open(B3Digest digest) throws IOException {
-                Optional<BlobReader> inner = blobs.open(digest);
+                Optional<BlobReader> opened = inner.open(digest);
                 if (!digest.equals(big.digest())) {
-                    return inner;
+                    return opened;
                 }
-                BlobReader reader = inner.orElseThrow();
+                BlobReader reader = opened.orElseThrow();
                 return Optional.of(new BlobReader() {
                     @Override
                     public long size() {
@@ -170,16 +197,6 @@ class ExporterTest {
                         return reader.read(position, dst);
                     }
                 });
-            }
-
-            @Override
-            public BlobWriter create() throws IOException {
-                return blobs.create();
-            }
-
-            @Override
-            public Optional<java.util.List<castore.service.ChunkMeta>> chunks(B3Digest digest) throws IOException {
-                return blobs.chunks(digest);
             }
         };
         Directory top = Directory.builder().add("big", big).add("small", small).build();

@@ -52,7 +52,7 @@ final class RawTree {
             if (content.length > 0) {
                 MemorySegment seg = arena.allocate(content.length);
                 MemorySegment.copy(content, 0, seg, ValueLayout.JAVA_BYTE, 0, content.length);
-                Posix.writeFully(fd, seg, 0, content.length, path);
+                Posix.pwriteFully(fd, seg, 0, content.length, 0, path);
             }
         } finally {
             Posix.close(fd);

@@ -90,7 +90,6 @@ public final class Posix {
     private static final MethodHandle GETDENTS64 = downcall("getdents64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle READLINKAT = downcall("readlinkat", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle READ = downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle WRITE = downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle PWRITE = downcall("pwrite", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle UNLINKAT = downcall("unlinkat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
@@ -319,28 +318,6 @@ public final class Posix {
             if (errno != EINTR) {
                 throw new PosixException(errno, "read", path);
             }
-        }
-    }
-
-    /** Writes all {@code length} bytes of {@code buffer} from {@code offset}. */
-    public static void writeFully(int fd, MemorySegment buffer, long offset, long length, byte[] path) throws PosixException {
-        Scratch s = SCRATCH.get();
-        long done = 0;
-        while (done < length) {
-            long n;
-            try {
-                n = (long) WRITE.invokeExact(s.state, fd, buffer.asSlice(offset + done, length - done), length - done);
-            } catch (Throwable t) {
-                throw rethrow(t);
-            }
-            if (n < 0) {
-                int errno = s.errno();
-                if (errno == EINTR) {
-                    continue;
-                }
-                throw new PosixException(errno, "write", path);
-            }
-            done += n;
         }
     }
 
