@@ -134,27 +134,13 @@ class ExporterTest {
         byte[] data = mostlyZeros();
         FileNode image = store(data);
         // Reads that end every 100,000 bytes, at no multiple of 4 KiB, as a chunked store's may.
-        BlobService shortReads = new ForwardingBlobService(blobs) {
-            @Override
-            public Optional<BlobReader> open(B3Digest digest) throws IOException {
-                BlobReader reader = inner.open(digest).orElseThrow();
-                return Optional.of(new BlobReader() {
-                    @Override
-                    public long size() {
-                        return reader.size();
-                    }
-
-                    @Override
-                    public int read(long position, ByteBuffer dst) throws IOException {
-                        long end = Math.min(size(), (position / 100_000 + 1) * 100_000);
-                        ByteBuffer piece = dst.slice(dst.position(), (int) Math.min(dst.remaining(), end - position));
-                        int n = reader.read(position, piece);
-                        dst.position(dst.position() + Math.max(n, 0));
-                        return n;
-                    }
-                });
-            }
-        };
+        BlobService shortReads = readingThrough((reader, position, dst) -> {
+            long end = Math.min(reader.size(), (position / 100_000 + 1) * 100_000);
+            ByteBuffer piece = dst.slice(dst.position(), (int) Math.min(dst.remaining(), end - position));
+            int n = reader.read(position, piece);
+            dst.position(dst.position() + Math.max(n, 0));
+            return n;
+        });
         new Exporter(shortReads, directories, 1).export(image, bytes(tmp.resolve("image")));
         assertThat(Files.readAllBytes(tmp.resolve("image"))).isEqualTo(data);
         assertThat(allocated(tmp.resolve("image"))).isLessThan(64 << 10);
@@ -175,30 +161,12 @@ class ExporterTest {
         FileNode big = store(data);
         FileNode small = store("done", false);
         // A store whose reader of the big blob fails after its first MiB (a remote gone, a bad chunk).
-        BlobService failing = new ForwardingBlobService(blobs) {
-            @Override
-            public Optional<BlobReader> open(B3Digest digest) throws IOException {
-                Optional<BlobReader> opened = inner.open(digest);
-                if (!digest.equals(big.digest())) {
-                    return opened;
-                }
-                BlobReader reader = opened.orElseThrow();
-                return Optional.of(new BlobReader() {
-                    @Override
-                    public long size() {
-                        return reader.size();
-                    }
-
-                    @Override
-                    public int read(long position, ByteBuffer dst) throws IOException {
-                        if (position > 0) {
-                            throw new IOException("the store went away");
-                        }
-                        return reader.read(position, dst);
-                    }
-                });
+        BlobService failing = readingThrough((reader, position, dst) -> {
+            if (reader.size() == data.length && position > 0) {
+                throw new IOException("the store went away");
             }
-        };
+            return reader.read(position, dst);
+        });
         Directory top = Directory.builder().add("big", big).add("small", small).build();
         directories.put(top);
         Exporter failingExporter = new Exporter(failing, directories, 1);
@@ -210,5 +178,35 @@ class ExporterTest {
         // A file root too.
         assertThatThrownBy(() -> failingExporter.export(big, bytes(tmp.resolve("alone")))).hasMessage("the store went away");
         assertThat(tmp.resolve("alone")).doesNotExist();
+    }
+
+    /** How a test reader reads: through the real one, changed. */
+    private interface Read {
+        int read(BlobReader real, long position, ByteBuffer dst) throws IOException;
+    }
+
+    /** This test's blobs, each read through {@code read}. */
+    private BlobService readingThrough(Read read) {
+        return new ForwardingBlobService(blobs) {
+            @Override
+            public Optional<BlobReader> open(B3Digest digest) throws IOException {
+                Optional<BlobReader> opened = inner.open(digest);
+                if (opened.isEmpty()) {
+                    return opened;
+                }
+                BlobReader real = opened.get();
+                return Optional.of(new BlobReader() {
+                    @Override
+                    public long size() {
+                        return real.size();
+                    }
+
+                    @Override
+                    public int read(long position, ByteBuffer dst) throws IOException {
+                        return read.read(real, position, dst);
+                    }
+                });
+            }
+        };
     }
 }
