@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -28,13 +29,29 @@ final class ChildCli {
     }
 
     static Process start(List<String> command) throws IOException {
+        return start(command, Map.of());
+    }
+
+    /** With {@code environment} added to this process's; a key mapped to "" is removed. */
+    static Process start(List<String> command, Map<String, String> environment) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.environment().put("LANG", "C.UTF-8");
+        environment.forEach((key, value) -> {
+            if (value.isEmpty()) {
+                pb.environment().remove(key);
+            } else {
+                pb.environment().put(key, value);
+            }
+        });
         return pb.start();
     }
 
     static Result run(List<String> command) throws IOException, InterruptedException {
-        Process p = start(command);
+        return run(command, Map.of());
+    }
+
+    static Result run(List<String> command, Map<String, String> environment) throws IOException, InterruptedException {
+        Process p = start(command, environment);
         p.getOutputStream().close();
         var out = p.getInputStream().readAllBytes();
         var err = p.getErrorStream().readAllBytes();

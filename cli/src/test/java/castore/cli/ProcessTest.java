@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -193,5 +194,19 @@ class ProcessTest {
         ChildCli.Result r = ChildCli.run(ChildCli.command("cat", "--store", "memory://", "--blob", "b3:!!"));
         assertThat(r.exit()).isEqualTo(ExitCodes.INVALID);
         assertThat(r.stderr()).startsWith("castore: invalid digest 'b3:!!'").hasLineCount(1);
+    }
+
+    @Test
+    void theDefaultStoreIsUnderHomeAsTheShellHasIt() throws Exception {
+        Path tree = Files.createDirectory(tmp.resolve("tree"));
+        Files.writeString(tree.resolve("a"), "a");
+        Path home = Files.createDirectory(tmp.resolve("home"));
+        Path store = home.resolve(".local/share/castore");
+        assertThat(ChildCli.run(ChildCli.command("import", "-q", "--store", store.toString(), tree.toString())).exit()).isZero();
+        // ~/.local/share/castore is $HOME's: the JVM's user.home comes from the passwd entry, which
+        // a HOME set for a service, a sandbox or a test does not change.
+        ChildCli.Result r = ChildCli.run(ChildCli.command("roots"), Map.of("HOME", home.toString(), "CASTORE_STORE", ""));
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).startsWith("tree\tdirectory\t");
     }
 }

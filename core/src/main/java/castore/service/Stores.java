@@ -19,13 +19,19 @@ public final class Stores {
     private Stores() {
     }
 
-    /** The default local store: $CASTORE_STORE or ~/.local/share/castore. */
+    /** The default local store: $CASTORE_STORE or $HOME/.local/share/castore. */
     public static Path defaultStorePath() {
         String env = System.getenv("CASTORE_STORE");
         if (env != null && !env.isEmpty()) {
             return Path.of(env);
         }
-        return Path.of(System.getProperty("user.home"), ".local", "share", "castore");
+        // ~ is $HOME, as the shell has it: the JVM's user.home is the passwd entry's home, which a
+        // HOME set for a service, a sandbox or a test does not change.
+        String home = System.getenv("HOME");
+        if (home == null || !home.startsWith("/")) {
+            home = System.getProperty("user.home");
+        }
+        return Path.of(home, ".local", "share", "castore");
     }
 
     /**
