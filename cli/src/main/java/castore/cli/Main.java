@@ -62,6 +62,7 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        LogLines.install(); // before any module logs: its lines read as castore's own
         System.exit(run(Io.system(args), args));
     }
 

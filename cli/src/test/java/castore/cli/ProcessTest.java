@@ -209,4 +209,22 @@ class ProcessTest {
         assertThat(r.exit()).as(r.stderr()).isZero();
         assertThat(r.stdout()).startsWith("tree\tdirectory\t");
     }
+
+    @Test
+    void whatTheModulesLogIsOneCastoreLine() throws Exception {
+        Path tree = Files.createDirectory(tmp.resolve("tree"));
+        Files.writeString(tree.resolve("a"), "a");
+        Path store = tmp.resolve("store");
+        assertThat(ChildCli.run(ChildCli.command("import", "-q", "--store", store.toString(), tree.toString())).exit()).isZero();
+        // A pack whose data file is gone: the local store says so (PackSet, through System.Logger) and goes on.
+        try (var packs = Files.list(store.resolve("packs"))) {
+            for (Path pack : packs.filter(p -> p.toString().endsWith(".pack")).toList()) {
+                Files.delete(pack);
+            }
+        }
+        ChildCli.Result r = ChildCli.run(ChildCli.command("roots", "--store", store.toString()));
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).startsWith("tree\tdirectory\t");
+        assertThat(r.stderr()).matches("(castore: ignoring pack \\S+: its data file is missing\n)+");
+    }
 }
