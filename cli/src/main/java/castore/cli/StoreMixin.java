@@ -1,5 +1,6 @@
 package castore.cli;
 
+import castore.model.InvalidDataException;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
@@ -37,7 +38,12 @@ public final class StoreMixin {
     }
 
     public Store open(StoreOptions options) throws IOException {
-        long cacheLimit = CacheConfig.parseSize(cacheSize); // a bad size fails before anything is opened
+        long cacheLimit; // a bad size fails before anything is opened: a bad command line, as mount's sizes
+        try {
+            cacheLimit = CacheConfig.parseSize(cacheSize);
+        } catch (InvalidDataException e) {
+            throw new CliException(ExitCodes.USAGE, "--cache-size: " + e.getMessage());
+        }
         Io.requireUtf8("--store", storeAddress());
         Io.requireUtf8("--blob-service", blobService);
         Io.requireUtf8("--directory-service", directoryService);

@@ -152,6 +152,9 @@ class ErrorsTest {
                 "Invalid value for option '--threads': 'many' is not an int (see 'castore import --help')");
         assertFails(cli.run("import"), ExitCodes.USAGE,
                 "Missing required parameter: 'PATH' (see 'castore import --help')");
+        // A malformed size is a bad command line, as for mount's --read-ahead, and names its option.
+        assertFails(cli.run("roots", "--cache-size", "1.5G"), ExitCodes.USAGE,
+                "--cache-size: invalid size '1.5G': expected a positive number with an optional K, M, G or T suffix");
     }
 
     @Test
