@@ -61,9 +61,9 @@ final class MountCommand implements Callable<Integer> {
     private static final Duration CONTACT_PATIENCE = Duration.ofSeconds(2);
 
     @Option(names = "--no-warm-up", description = "Do not warm up: by default, once the mount has been idle for a second, "
-            + "castore serves a small synthetic tree to itself at the lowest CPU priority (about 0.5 s of CPU, 10 MiB in "
-            + "a temporary directory), so its code is compiled before the first real requests; without it, a fresh "
-            + "mount's first walk runs about a quarter slower.")
+            + "castore serves a small synthetic tree to itself at the lowest CPU priority (0.4-1.3 s of CPU depending on "
+            + "the host, a 16 MiB store in a temporary directory), so its code is compiled before the first real requests; "
+            + "without it, a fresh mount's first walk runs about a quarter slower.")
     boolean noWarmUp;
 
     @Option(names = "--no-xattr", description = "Do not serve the user.tvix.castore.*.digest extended attributes.")
