@@ -196,8 +196,11 @@ final class Connection implements AutoCloseable {
     String unanswered(String silence) {
         ConnectivityState state = managed.getState(false);
         if (state == ConnectivityState.CONNECTING || state == ConnectivityState.TRANSIENT_FAILURE) {
+            // gRPC tells a failed TLS handshake from a refused connection by nothing ("io exception"), so the
+            // hint for an https address names the certificate too: a self-signed one needs ?ca=.
+            String tls = address.startsWith("grpc+https:") ? ", with a certificate this client trusts (?ca=FILE)" : "";
             return address + " could not be reached within " + timeout.toMillis() + " ms (no connection; is a castore daemon"
-                    + " serving at that address?)";
+                    + " serving at that address" + tls + "?)";
         }
         return address + " " + silence + " " + timeout.toMillis() + " ms";
     }
