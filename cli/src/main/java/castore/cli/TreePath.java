@@ -56,7 +56,8 @@ record TreePath(Name root, List<Name> components) {
         StringBuilder walked = new StringBuilder(Display.escape(root.bytesUnsafe()));
         for (Name name : components) {
             if (!(node instanceof DirectoryNode dir)) {
-                throw new NotFoundException("not a directory: " + walked + " (it is a " + Nodes.kind(node) + ")");
+                String kind = Nodes.kind(node);
+                throw new NotFoundException("not a directory: " + walked + " (it is " + (kind.startsWith("e") ? "an " : "a ") + kind + ")");
             }
             var directory = store.directories().get(dir.digest())
                     .orElseThrow(() -> new NotFoundException("directory " + dir.digest() + " (" + walked + ") is not in the store"));

@@ -101,6 +101,14 @@ class ErrorsTest {
     }
 
     @Test
+    void aPathThroughAnExecutableSaysAnExecutable() throws IOException {
+        Path run = Files.writeString(tmp.resolve("run"), "#!/bin/sh\n");
+        Files.setPosixFilePermissions(run, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        assertThat(cli.run("import", "--quiet", run.toString()).exit()).isZero();
+        assertFails(cli.run("ls", "run/below"), ExitCodes.NOT_FOUND, "not a directory: run (it is an executable)");
+    }
+
+    @Test
     void invalidPaths() {
         assertFails(cli.run("ls", "tree/../x"), ExitCodes.INVALID, "invalid name '..': '.' and '..' are reserved");
         assertFails(cli.run("ls", "/"), ExitCodes.INVALID, "invalid path '/': expected ROOT or ROOT/PATH");
