@@ -4,16 +4,26 @@ import static castore.grpc.RecordingBlobService.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import castore.grpc.proto.BlobServiceGrpc;
+import castore.grpc.proto.DirectoryServiceGrpc;
+import castore.grpc.proto.GetDirectoryRequest;
+import castore.grpc.proto.PutDirectoryResponse;
 import castore.grpc.proto.ReadBlobRequest;
 import castore.hash.Blake3;
+import castore.model.Directory;
+import castore.model.FileNode;
+import com.google.protobuf.ByteString;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -29,10 +39,7 @@ class DaemonProcessTest {
     void sigtermFinishesCallsInFlight() throws Exception {
         Path socket = dir.resolve("d.sock");
         Path stderr = dir.resolve("daemon.log");
-        Process daemon = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                DaemonMain.class.getName(), "unix://" + socket)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(stderr.toFile()).start();
+        Process daemon = start(stderr, List.of(), "unix://" + socket);
         // The daemon's own lines; the JVM and gRPC may log other things.
         Callable<List<String>> log = () -> Files.readAllLines(stderr).stream().filter(l -> l.startsWith("castore daemon:")).toList();
         ManagedChannel channel = null;
@@ -66,6 +73,92 @@ class DaemonProcessTest {
             }
             daemon.destroyForcibly().waitFor();
         }
+    }
+
+    /**
+     * A closure Put is held whole until it is checked, up to MAX_CLOSURE_BYTES (512 MiB) of
+     * encoded Directories. Held as decoded Directories it took about 4.7 times its encoded size
+     * (a Name, a digest and a node object per entry), so a daemon with a 256 MiB heap (the JVM's
+     * default on a 1 GiB host) ran out of memory on a 128 MiB closure, a quarter of the limit.
+     */
+    @Test
+    void aLargeClosureIsHeldAtAboutItsEncodedSize() throws Exception {
+        Path socket = dir.resolve("c.sock");
+        Path stderr = dir.resolve("closure.log");
+        Process daemon = start(stderr, List.of("-Xmx256m"), "unix://" + socket, dir.resolve("store").toString());
+        Callable<List<String>> log = () -> Files.readAllLines(stderr).stream().filter(l -> l.startsWith("castore daemon:")).toList();
+        ManagedChannel channel = null;
+        try {
+            await("the daemon is serving", () -> !log.call().isEmpty() || !daemon.isAlive());
+            assertThat(daemon.isAlive()).isTrue();
+            channel = Grpc.newChannelBuilder("unix://" + socket, InsecureChannelCredentials.create()).build();
+            var done = new CompletableFuture<Status>();
+            var rootDigest = new CompletableFuture<ByteString>();
+            var requests = new CompletableFuture<ClientCallStreamObserver<castore.proto.Directory>>();
+            DirectoryServiceGrpc.newStub(channel).put(new ClientResponseObserver<castore.proto.Directory, PutDirectoryResponse>() {
+                @Override
+                public void beforeStart(ClientCallStreamObserver<castore.proto.Directory> stream) {
+                    requests.complete(stream);
+                }
+
+                @Override
+                public void onNext(PutDirectoryResponse response) {
+                    rootDigest.complete(response.getRootDigest());
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    done.complete(Status.fromThrowable(t));
+                }
+
+                @Override
+                public void onCompleted() {
+                    done.complete(Status.OK);
+                }
+            });
+            ClientCallStreamObserver<castore.proto.Directory> put = requests.join();
+            // 128 MiB of leaves of 1000 files each (about 56 KiB encoded), under one root.
+            Directory.Builder root = Directory.builder();
+            long sent = 0;
+            for (int d = 0; sent < 128 << 20; d++) {
+                Directory.Builder leaf = Directory.builder();
+                for (int i = 0; i < 1000; i++) {
+                    leaf.add("file-" + d + "-" + i + ".txt", new FileNode(Blake3.digest(new byte[] {(byte) i, (byte) (i >> 8), (byte) d, (byte) (d >> 8)}), i, false));
+                }
+                Directory built = leaf.build();
+                long waitUntil = System.nanoTime() + 60_000_000_000L;
+                while (!put.isReady() && !done.isDone()) {
+                    assertThat(System.nanoTime()).as("the daemon takes the closure (sent %d bytes)", sent).isLessThan(waitUntil);
+                    Thread.sleep(1);
+                }
+                put.onNext(built.toProto());
+                sent += built.encode().length;
+                root.add("d" + d, built.toNode());
+            }
+            Directory top = root.build();
+            put.onNext(top.toProto());
+            put.onCompleted();
+            assertThat(done.get(100, TimeUnit.SECONDS)).isEqualTo(Status.OK);
+            assertThat(rootDigest.join()).isEqualTo(top.digest().toByteString());
+            var stored = DirectoryServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .get(GetDirectoryRequest.newBuilder().setDigest(top.digest().toByteString()).build());
+            assertThat(Directory.fromProto(stored.next())).isEqualTo(top);
+            assertThat(daemon.isAlive()).isTrue();
+        } finally {
+            if (channel != null) {
+                channel.shutdownNow();
+            }
+            daemon.destroyForcibly().waitFor();
+        }
+    }
+
+    private static Process start(Path stderr, List<String> jvmOptions, String... args) throws java.io.IOException {
+        var command = new java.util.ArrayList<String>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(jvmOptions);
+        command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), DaemonMain.class.getName()));
+        command.addAll(List.of(args));
+        return new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(stderr.toFile()).start();
     }
 
     private static boolean accepts(Path socket) {
