@@ -94,7 +94,14 @@ public final class CastoreServer implements AutoCloseable {
         int stagingFd = -1;
         try {
             switch (config.address()) {
-                case ListenAddress.Tcp tcp -> builder = NettyServerBuilder.forAddress(tcp.socketAddress(), credentials);
+                case ListenAddress.Tcp tcp -> {
+                    InetSocketAddress socketAddress = tcp.socketAddress();
+                    if (socketAddress.isUnresolved()) {
+                        // Netty's bind would fail with an exception that has no message.
+                        throw new IOException("cannot resolve host '" + tcp.host() + "'");
+                    }
+                    builder = NettyServerBuilder.forAddress(socketAddress, credentials);
+                }
                 case ListenAddress.Unix unix -> {
                     NettyDefaults.quietUnixSocketOptionWarnings();
                     prepareSocketPath(unix.path());
