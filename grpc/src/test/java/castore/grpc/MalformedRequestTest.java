@@ -103,6 +103,10 @@ class MalformedRequestTest {
             assertStatus(() -> getDirs.get(GetDirectoryRequest.newBuilder().setDigest(absent).setRecursive(recursive).build()).hasNext(),
                     Status.Code.NOT_FOUND, "not found");
         }
+        // A name is echoed escaped, as every message does (it used to go out raw, control characters and all).
+        var roots = RootServiceGrpc.newBlockingStub(server.raw()).withDeadlineAfter(10, TimeUnit.SECONDS);
+        assertStatus(() -> roots.get(GetRootRequest.newBuilder().setName(ByteString.copyFrom(new byte[] {'n', '\n', (byte) 0xff})).build()),
+                Status.Code.NOT_FOUND, "no root named 'n\\n\\xff'");
     }
 
     @Test

@@ -28,7 +28,7 @@ final class RootServiceImpl extends RootServiceGrpc.RootServiceImplBase {
     public void get(GetRootRequest request, StreamObserver<castore.proto.Node> responses) {
         try {
             Name name = Name.of(request.getName());
-            Node node = roots.get(name).orElseThrow(() -> Statuses.notFound("no root named '" + name + "'"));
+            Node node = roots.get(name).orElseThrow(() -> Statuses.notFound("no root named '" + name.display() + "'"));
             responses.onNext(node.toNodeProto(name));
             responses.onCompleted();
         } catch (Throwable t) {
