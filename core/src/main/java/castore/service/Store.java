@@ -33,6 +33,16 @@ public record Store(BlobService blobs, DirectoryService directories, RootService
         return java.util.Optional.empty();
     }
 
+    /** The backend's uncommitted writes, if it has writes that need a commit to be durable (the local store). */
+    public java.util.Optional<UncommittedWrites> uncommittedWrites() {
+        for (AutoCloseable c : resources) {
+            if (c instanceof UncommittedWrites w) {
+                return java.util.Optional.of(w);
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
     /** The warm-ups the backends behind this store offer (none for most). */
     public List<BackendWarmUp> warmUps() {
         return resources.stream().filter(BackendWarmUp.class::isInstance).map(BackendWarmUp.class::cast).distinct().toList();

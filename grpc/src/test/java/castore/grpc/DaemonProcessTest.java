@@ -152,6 +152,49 @@ class DaemonProcessTest {
         }
     }
 
+    /**
+     * A tvix client puts blobs and Directories and never a root. The local store makes writes
+     * durable, and visible to other processes, only when it commits, and a root put was the
+     * daemon's only commit before its close: a daemon killed after acknowledging an upload lost
+     * it, and another process (a mount, a gc) never saw it while the daemon ran. Now the daemon
+     * commits once uploads pause (a second).
+     */
+    @Test
+    void anUploadWithoutARootIsCommittedOncePutsPauseAndSurvivesAKill() throws Exception {
+        Path socket = dir.resolve("u.sock");
+        Path storeDir = dir.resolve("store");
+        Process daemon = start(dir.resolve("upload.log"), List.of(), "unix://" + socket, storeDir.toString());
+        byte[] data = TestData.random(73, 300_000);
+        try {
+            await("the daemon is serving", () -> Files.exists(socket) && accepts(socket) || !daemon.isAlive());
+            assertThat(daemon.isAlive()).isTrue();
+            castore.model.B3Digest blob;
+            Directory listing;
+            try (var remote = castore.service.Stores.open("grpc+unix://" + socket, castore.service.StoreOptions.DEFAULT)) {
+                blob = TestData.put(remote.blobs(), data);
+                listing = Directory.builder().add("data.bin", new FileNode(blob, data.length, false)).build();
+                remote.directories().put(listing);
+            }
+            // Another process's view: only what the daemon committed.
+            await("the upload is committed", () -> {
+                try (var local = castore.store.local.LocalStore.openExisting(storeDir,
+                        castore.store.local.LocalStore.Options.defaults().withReadOnly(true)); var view = local.asStore()) {
+                    return view.blobs().has(blob) && view.directories().get(listing.digest()).isPresent();
+                }
+            });
+            daemon.destroyForcibly().waitFor(); // SIGKILL: no close, no commit at exit
+            try (var local = castore.store.local.LocalStore.open(storeDir, castore.store.local.LocalStore.Options.defaults());
+                    var after = local.asStore()) {
+                assertThat(after.directories().get(listing.digest())).contains(listing);
+                try (var reader = after.blobs().open(blob).orElseThrow()) {
+                    assertThat(reader.inputStream(0).readAllBytes()).isEqualTo(data);
+                }
+            }
+        } finally {
+            daemon.destroyForcibly().waitFor();
+        }
+    }
+
     private static Process start(Path stderr, List<String> jvmOptions, String... args) throws java.io.IOException {
         var command = new java.util.ArrayList<String>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());

@@ -1,5 +1,6 @@
 package castore.grpc.server;
 
+import castore.service.IdleCommitter;
 import castore.service.Store;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -10,7 +11,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * Runs a server until the JVM is asked to stop (SIGTERM, SIGINT): it then stops accepting calls,
  * lets calls in flight finish (up to the grace period), closes the store and logs one line.
- * Owns the store: it is closed exactly once on every path.
+ * Owns the store: it is closed exactly once on every path. A writable daemon over a store whose
+ * writes need a commit (the local store) commits them when uploads pause ({@link IdleCommitter}):
+ * tvix clients put no roots, and a root put was the only commit before the store's close.
  */
 public final class Daemon {
     public static final Duration DEFAULT_GRACE = Duration.ofSeconds(30);
@@ -28,10 +31,19 @@ public final class Daemon {
             closeOnce(store, storeClosed, log);
             throw e;
         }
+        IdleCommitter committer = config.readOnly() ? null : store.uncommittedWrites()
+                .map(w -> new IdleCommitter(w, IdleCommitter.IDLE, IdleCommitter.LONGEST, line -> {
+                    log.println("castore daemon: " + line);
+                    log.flush();
+                }))
+                .orElse(null);
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             try {
                 server.shutdown(grace);
+                if (committer != null) {
+                    committer.close(); // the store's close commits what is left
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {

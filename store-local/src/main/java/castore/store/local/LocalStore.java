@@ -10,6 +10,7 @@ import castore.service.NotFoundException;
 import castore.service.Store;
 import castore.service.StoreBusyException;
 import castore.service.StoreMaintenance;
+import castore.service.UncommittedWrites;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -20,6 +21,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -34,7 +36,7 @@ import java.util.stream.IntStream;
  * {@link #close()}; garbage collection takes it exclusively ({@link #exclusive()}), so it never
  * runs while an import that might reference old objects is alive.
  */
-public final class LocalStore implements StoreMaintenance, AutoCloseable {
+public final class LocalStore implements StoreMaintenance, UncommittedWrites, AutoCloseable {
     /** How a store is opened. */
     public record Options(boolean readOnly, boolean sync, long packSize, int writers, int rootCompactRecords, boolean directReads,
             boolean digestReads) {
@@ -201,8 +203,20 @@ public final class LocalStore implements StoreMaintenance, AutoCloseable {
      * other processes see it. Putting a root commits first; long-running writers that put no
      * roots (a daemon) may call this periodically.
      */
+    @Override
     public void commit() throws IOException {
         packs.commit();
+    }
+
+    @Override
+    public OptionalLong uncommittedSince() {
+        long since = packs.uncommittedSince();
+        return since == PackStore.NONE ? OptionalLong.empty() : OptionalLong.of(since);
+    }
+
+    @Override
+    public long lastWrite() {
+        return packs.lastAppend();
     }
 
     private void checkOpen() throws IOException {

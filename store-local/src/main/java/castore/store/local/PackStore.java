@@ -59,6 +59,10 @@ final class PackStore {
      */
     private final ThreadLocal<PackWriter> lastData = new ThreadLocal<>();
     private volatile boolean closed;
+    /** {@link System#nanoTime()} of the first append not yet published ({@link #NONE}: none), and of the last one. */
+    private final java.util.concurrent.atomic.AtomicLong uncommittedSince = new java.util.concurrent.atomic.AtomicLong(NONE);
+    private volatile long lastAppend;
+    static final long NONE = Long.MIN_VALUE;
     /** Objects in packs not yet published, by kind (indexed by ordinal). */
     private final List<ConcurrentHashMap<B3Digest, Location>> pending =
             List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
@@ -237,6 +241,9 @@ final class PackStore {
             }
             location = writer.append(kind, digest, data, offset, length, aux);
             pending.get(kind.ordinal()).putIfAbsent(digest, location);
+            long now = System.nanoTime();
+            lastAppend = now;
+            uncommittedSince.compareAndSet(NONE, now);
             if (kind != ObjectKind.CHUNK && (writer.size() >= rollSize || writer.count() >= PackWriter.MAX_ENTRIES)) {
                 // Published alone, a full metadata pack could show chunk lists (and Directories)
                 // whose chunks (and children) are in packs still open: other processes would see
@@ -267,6 +274,16 @@ final class PackStore {
             commit(); // the object is pending; a failure leaves the full pack for the next commit
         }
         return location;
+    }
+
+    /** {@link System#nanoTime()} of the first append not yet published, or {@link #NONE}. */
+    long uncommittedSince() {
+        return uncommittedSince.get();
+    }
+
+    /** {@link System#nanoTime()} of the last append. */
+    long lastAppend() {
+        return lastAppend;
     }
 
     /** Publishes every open pack (data synced first, if configured). Returns the number of objects published. */
@@ -301,6 +318,7 @@ final class PackStore {
             if (failure != null) {
                 throw failure;
             }
+            uncommittedSince.set(NONE); // no append runs during a commit: it holds every permit
             return published;
         } finally {
             writerPermits.release(maxWriters);
