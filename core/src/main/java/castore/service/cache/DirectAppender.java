@@ -373,6 +373,11 @@ final class DirectAppender {
         return new Pending(Math.max(0, durable - offset), Math.max(0, Math.min(to, end) - offset));
     }
 
+    /** The offset from which appended bytes were lost (a failed write, a record cut short); Long.MAX_VALUE if none were. */
+    synchronized long lostFrom() {
+        return broken;
+    }
+
     /** Bytes appended and not in the file yet. */
     synchronized long inMemory() {
         return closed || pending.isEmpty() ? 0 : end - pending.peekFirst().start;

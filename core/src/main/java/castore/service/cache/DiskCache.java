@@ -235,6 +235,14 @@ public final class DiskCache implements AutoCloseable {
             }
         }
 
+        /**
+         * Whether nothing of this segment can be read after an append at {@code failedAt} failed:
+         * that record was its first, or (with direct appends) the bytes were lost from its start.
+         */
+        boolean holdsNothing(long failedAt) {
+            return appender != null ? appender.lostFrom() == 0 : failedAt == 0;
+        }
+
         /** No more appends: what is still in memory goes to the file in the background. */
         void finishAppends() {
             if (appender != null) {
@@ -695,6 +703,16 @@ public final class DiskCache implements AutoCloseable {
             // same offset would leave the failed record's tail (bytes a remote chose) after a
             // shorter record, where a restart's walk would parse it as records.
             seal(stream);
+            if (segment.holdsNothing(offset)) {
+                // Broken at its start (a full disk fails every append): kept, each failed write
+                // would leave an empty file that counts no bytes, so no eviction ever removes it.
+                try {
+                    drop(segment);
+                } catch (IOException notDeleted) {
+                    e.addSuppressed(notDeleted);
+                }
+                updatePromotionBound();
+            }
             throw e;
         }
         segment.size = offset + recordLength;
@@ -771,27 +789,31 @@ public final class DiskCache implements AutoCloseable {
         }
         long target = limit - limit / 10;
         while (total.get() > target && !segments.isEmpty()) {
-            Segment oldest = segments.getFirst();
-            for (int i = 0; i < active.length; i++) {
-                if (active[i] == oldest) {
-                    active[i] = null; // everything older is gone: start afresh
-                }
-            }
-            segments.removeFirst();
-            oldest.deleted = true;
-            for (Map<B3Digest, Location> entries : index) {
-                entries.values().removeIf(l -> l.segment() == oldest);
-            }
-            try {
-                Files.deleteIfExists(oldest.path);
-            } finally {
-                // Even if the file stays: it is out of the index and the accounting, so its
-                // descriptor must go, and the next write must not evict more to make up for it.
-                oldest.close();
-                total.addAndGet(-oldest.size);
-            }
+            drop(segments.getFirst());
         }
         updatePromotionBound();
+    }
+
+    /** Forgets a segment and deletes its file. Holds this. */
+    private void drop(Segment segment) throws IOException {
+        for (int i = 0; i < active.length; i++) {
+            if (active[i] == segment) {
+                active[i] = null; // everything older is gone: start afresh
+            }
+        }
+        segments.remove(segment);
+        segment.deleted = true;
+        for (Map<B3Digest, Location> entries : index) {
+            entries.values().removeIf(l -> l.segment() == segment);
+        }
+        try {
+            Files.deleteIfExists(segment.path);
+        } finally {
+            // Even if the file stays: it is out of the index and the accounting, so its
+            // descriptor must go, and the next write must not evict more to make up for it.
+            segment.close();
+            total.addAndGet(-segment.size);
+        }
     }
 
     /**

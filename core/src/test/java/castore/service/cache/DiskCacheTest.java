@@ -705,4 +705,73 @@ class DiskCacheTest {
         }
         assertThat(dir.resolve(CHUNKS)).doesNotExist();
     }
+
+    /**
+     * A full disk fails every append: each failure sealed its segment and the next write started
+     * a new file, which failed too, so every chunk fetched while the disk was full left an empty
+     * segment file behind (one per chunk, or per MiB with direct appends), never evicted (it
+     * counts no bytes) and opened by every later start.
+     */
+    @Test
+    void writesThatFailOnAFullDiskLeaveNoEmptySegmentsBehind() throws Exception {
+        Path small = Files.createDirectories(dir.resolve("small"));
+        run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small.toString());
+        try {
+            Path cacheDir = small.resolve("cache");
+            byte[] kept = bytes(100_000, 31);
+            List<byte[]> later = new ArrayList<>();
+            try (DiskCache cache = new DiskCache(cacheDir, 64L << 20, directAppends())) {
+                cache.write(CHUNKS, key(kept), kept);
+                cache.flush();
+                Path filler = small.resolve("filler");
+                try (FileChannel out = FileChannel.open(filler, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    ByteBuffer block = ByteBuffer.allocate(4096);
+                    while (true) {
+                        block.clear();
+                        out.write(block);
+                    }
+                } catch (IOException full) {
+                    // the disk is full
+                }
+                int failures = 0;
+                for (int i = 0; i < 200; i++) {
+                    byte[] v = bytes(40_000, 100 + i);
+                    try {
+                        cache.write(CHUNKS, key(v), v);
+                    } catch (IOException e) {
+                        failures++;
+                    }
+                }
+                cache.flush();
+                assertThat(failures).as("writes that failed").isPositive();
+                try (Stream<Path> files = Files.list(cacheDir.resolve("segments"))) {
+                    assertThat(files.toList()).as("segment files after the disk filled up").hasSizeLessThanOrEqualTo(2);
+                }
+                assertThat(cache.read(CHUNKS, key(kept))).hasValueSatisfying(read -> assertThat(read).isEqualTo(kept));
+                Files.delete(filler);
+                for (int i = 0; i < 3; i++) {
+                    byte[] v = bytes(40_000, 1000 + i);
+                    later.add(v);
+                    cache.write(CHUNKS, key(v), v);
+                }
+                for (byte[] v : later) {
+                    assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+                }
+            }
+            try (DiskCache cache = new DiskCache(cacheDir, 64L << 20, directAppends())) {
+                assertThat(cache.read(CHUNKS, key(kept))).hasValueSatisfying(read -> assertThat(read).isEqualTo(kept));
+                for (byte[] v : later) {
+                    assertThat(cache.read(CHUNKS, key(v))).hasValueSatisfying(read -> assertThat(read).isEqualTo(v));
+                }
+            }
+        } finally {
+            run("umount", "-l", small.toString());
+        }
+    }
+
+    static void run(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes());
+        assertThat(p.waitFor()).as("%s: %s", String.join(" ", command), output).isZero();
+    }
 }
