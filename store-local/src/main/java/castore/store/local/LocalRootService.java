@@ -455,7 +455,13 @@ final class LocalRootService implements RootService {
                 }
             }
             if (j.records() + 1 >= compactRecords || j.validLength() + record.capacity() >= COMPACT_BYTES) {
-                compact();
+                try {
+                    compact();
+                } catch (IOException e) {
+                    // The record is stored, so the put is done: failing it (a full disk) told an
+                    // import its root was not set when it was. A compaction only keeps the journal
+                    // short; the next put tries again.
+                }
             }
             return true;
         } finally {
@@ -478,6 +484,22 @@ final class LocalRootService implements RootService {
         State s = current();
         long generation = s.base().generation() + 1;
         Path tmp = basePath.resolveSibling("base.tmp");
+        try {
+            writeBase(s, generation, tmp);
+        } catch (IOException | RuntimeException e) {
+            try {
+                Files.deleteIfExists(tmp); // what it took of a full disk
+            } catch (IOException notDeleted) {
+                e.addSuppressed(notDeleted);
+            }
+            throw e;
+        }
+        StoreLayout.publish(tmp, basePath, sync);
+        writeEmptyJournal(generation);
+    }
+
+    /** Writes base generation {@code generation} of {@code s}'s roots to {@code tmp}. */
+    private void writeBase(State s, long generation, Path tmp) throws IOException {
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.WRITE)) {
             CRC32C crc = new CRC32C();
@@ -501,8 +523,6 @@ final class LocalRootService implements RootService {
                 ch.force(true);
             }
         }
-        StoreLayout.publish(tmp, basePath, sync);
-        writeEmptyJournal(generation);
     }
 
     private static ByteBuffer le(int size) {

@@ -930,4 +930,32 @@ class LocalStoreTest {
             }
         }
     }
+
+    /**
+     * Compaction runs after a put's record is in the journal: when it fails (a full disk, here
+     * a directory in the way of its temporary file) the root is set all the same, so the put
+     * must not report a failure (an import said "No space left on device", exit 5, and had
+     * re-pointed the name). The next put compacts again.
+     */
+    @Test
+    void aCompactionThatFailsDoesNotFailThePutWhoseRecordIsStored() throws IOException {
+        Path obstacle = dir().resolve("roots").resolve("base.tmp");
+        try (LocalStore local = LocalStore.open(dir(), LocalStore.Options.defaults().withRootCompactRecords(3).withSync(false));
+                Store store = local.asStore()) {
+            store.roots().put(Name.of("a"), Directory.empty().toNode());
+            store.roots().put(Name.of("b"), Directory.empty().toNode());
+            Files.createDirectories(obstacle.resolve("in-the-way"));
+            store.roots().put(Name.of("c"), Directory.empty().toNode()); // the third record: compacts
+            assertThat(store.roots().get(Name.of("c"))).contains(Directory.empty().toNode());
+            assertThat(dir().resolve("roots").resolve("base")).doesNotExist();
+            Files.delete(obstacle.resolve("in-the-way"));
+            Files.delete(obstacle);
+            store.roots().put(Name.of("d"), Directory.empty().toNode());
+            assertThat(dir().resolve("roots").resolve("base")).exists();
+        }
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            assertThat(list(store)).extracting(Node.NamedNode::name)
+                    .containsExactly(Name.of("a"), Name.of("b"), Name.of("c"), Name.of("d"));
+        }
+    }
 }
