@@ -9,8 +9,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -25,6 +27,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.regex.Pattern;
 
 /**
  * Content-addressed entries under one directory with a size limit, kept in append-only segment
@@ -349,18 +352,48 @@ public final class DiskCache implements AutoCloseable {
         }
     }
 
-    /** Deletes what an earlier version kept as one file per entry ({@code DIR/<kind>/<hh>/<hex>}): it is only a cache. */
+    /** An entry of the old layout, {@code <hh>/<hex>}, or one of its writes cut short, {@code <hex8><random>.tmp}. */
+    private static final Pattern OLD_ENTRY = Pattern.compile("[0-9a-f]{64}|[0-9a-f]{8}[0-9]+\\.tmp");
+    private static final Pattern OLD_FAN_OUT = Pattern.compile("[0-9a-f]{2}");
+
+    /**
+     * Deletes what an earlier version kept as one file per entry ({@code DIR/<kind>/<hh>/<hex>}):
+     * it is only a cache. Only files named as that layout named them, then the directories they
+     * leave empty: DIR may not be a cache at all (a typo, a home directory), and its
+     * {@code chunks} or {@code directories} then hold someone's files.
+     */
     private void dropFilePerEntryLayout() throws IOException {
         for (String kind : KINDS) {
             Path old = root.resolve(kind);
-            if (!Files.isDirectory(old)) {
+            if (!Files.isDirectory(old, LinkOption.NOFOLLOW_LINKS)) {
                 continue;
             }
-            try (var walk = Files.walk(old)) {
-                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
+            try (DirectoryStream<Path> fanOut = Files.newDirectoryStream(old)) {
+                for (Path hh : fanOut) {
+                    if (!OLD_FAN_OUT.matcher(hh.getFileName().toString()).matches()
+                            || !Files.isDirectory(hh, LinkOption.NOFOLLOW_LINKS)) {
+                        continue;
+                    }
+                    try (DirectoryStream<Path> entries = Files.newDirectoryStream(hh)) {
+                        for (Path entry : entries) {
+                            if (OLD_ENTRY.matcher(entry.getFileName().toString()).matches()
+                                    && Files.isRegularFile(entry, LinkOption.NOFOLLOW_LINKS)) {
+                                Files.deleteIfExists(entry);
+                            }
+                        }
+                    }
+                    deleteIfEmpty(hh);
                 }
             }
+            deleteIfEmpty(old);
+        }
+    }
+
+    private static void deleteIfEmpty(Path dir) throws IOException {
+        try {
+            Files.deleteIfExists(dir);
+        } catch (DirectoryNotEmptyException kept) {
+            // holds something the old layout did not write
         }
     }
 

@@ -697,13 +697,41 @@ class DiskCacheTest {
 
     @Test
     void theFilePerEntryLayoutOfEarlierVersionsIsRemoved() throws IOException {
-        Path old = dir.resolve(CHUNKS).resolve("ab").resolve("ab12");
+        String hex = key(bytes(10, 41)).toHex();
+        Path old = dir.resolve(CHUNKS).resolve(hex.substring(0, 2)).resolve(hex);
         Files.createDirectories(old.getParent());
         Files.write(old, new byte[] {1, 2, 3});
+        Files.write(old.resolveSibling(hex.substring(0, 8) + "123456789.tmp"), new byte[] {4}); // a write cut short
         try (DiskCache cache = open(1L << 30)) {
             assertThat(cache.size()).isZero();
         }
         assertThat(dir.resolve(CHUNKS)).doesNotExist();
+    }
+
+    /**
+     * {@code --cache DIR} may name a directory that is not a cache (a typo, a home directory, a
+     * dataset's folder): the clean-up of the old layout deleted every {@code DIR/chunks},
+     * {@code DIR/blobs}, {@code DIR/directories} and {@code DIR/bound} tree whole, whatever was
+     * in it. Only files named as that layout named them go.
+     */
+    @Test
+    void filesUnderTheOldLayoutsNamesThatItDidNotWriteAreLeftAlone() throws IOException {
+        Path precious = dir.resolve(CHUNKS).resolve("part1").resolve("data.txt");
+        Path notes = dir.resolve(CachingDirectoryService.DIRECTORIES).resolve("list.txt");
+        String hex = key(bytes(10, 42)).toHex();
+        Path nextToAnOldEntry = dir.resolve(CachingBlobService.CHUNK_LISTS).resolve(hex.substring(0, 2)).resolve("readme");
+        Path oldEntry = nextToAnOldEntry.resolveSibling(hex);
+        for (Path p : List.of(precious, notes, nextToAnOldEntry, oldEntry)) {
+            Files.createDirectories(p.getParent());
+            Files.write(p, new byte[] {7});
+        }
+        try (DiskCache cache = open(1L << 30)) {
+            assertThat(cache.size()).isZero();
+        }
+        assertThat(precious).exists();
+        assertThat(notes).exists();
+        assertThat(nextToAnOldEntry).exists();
+        assertThat(oldEntry).doesNotExist();
     }
 
     /**
