@@ -84,6 +84,16 @@ final class Pack implements PackSource {
         this.metadataHinted = new AtomicLongArray((int) (packSize / METADATA_WINDOW / Long.SIZE) + 1);
     }
 
+    /**
+     * Lets go of the pack file (gc deleted it) without closing the descriptor the cleaner owns:
+     * the file's blocks are freed now, not when this object is collected, and a read that still
+     * comes is an error, never another file's bytes.
+     */
+    void release() throws IOException {
+        direct.close();
+        data.detach();
+    }
+
     static String idOf(Path indexOrPack) {
         String name = indexOrPack.getFileName().toString();
         return name.substring(0, name.lastIndexOf('.'));

@@ -44,6 +44,11 @@ final class Posix {
         static final MethodHandle SYNC_FILE_RANGE = downcall("sync_file_range", FunctionDescriptor.of(INT, INT, LONG, LONG, INT), ERRNO);
     }
 
+    /** Only gc needs it ({@link Fd#detach}): made on first use, as {@link Durability}. */
+    private static final class Detach {
+        static final MethodHandle DUP2 = downcall("dup2", FunctionDescriptor.of(INT, INT, INT), ERRNO);
+    }
+
     private static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
         return LINKER.downcallHandle(LINKER.defaultLookup().find(name).orElseThrow(), descriptor, options);
     }
@@ -159,6 +164,28 @@ final class Posix {
             int errno = Libc.errno(state);
             if (errno != EINTR) {
                 throw new IOException(path + ": " + call + " failed: " + Libc.strerror(errno));
+            }
+        }
+
+        /**
+         * Points the descriptor at /dev/null, keeping its number: once the file is deleted its
+         * blocks are freed at once, not when this descriptor closes, and a read still running on
+         * another thread reads nothing (an error) rather than a file that took the number.
+         */
+        synchronized void detach() throws IOException {
+            int f = fd();
+            int devNull = Libc.open(Path.of("/dev/null"), Libc.O_RDONLY, 0);
+            try {
+                MemorySegment state = Libc.callState();
+                while ((int) Detach.DUP2.invokeExact(state, devNull, f) < 0) {
+                    checkErrno(state, "dup2");
+                }
+            } catch (IOException | RuntimeException | Error e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IOException(path + ": dup2 failed", t);
+            } finally {
+                Libc.close(devNull);
             }
         }
 

@@ -82,6 +82,25 @@ final class Sweeper {
 
         long removed = 0;
         long freed = 0;
+        // Room first: a full disk is when gc is wanted most, and copying before deleting anything
+        // failed there with ENOSPC and freed nothing, however much was garbage. Crash leftovers
+        // and packs with nothing to copy (every live entry also in a kept pack) hold no live
+        // object only they have, so they go before anything is written, and this process lets
+        // go of their files at once (other processes' readers keep theirs until they rescan).
+        for (Path orphan : LocalStore.orphans(layout.packs())) {
+            freed += delete(orphan);
+        }
+        int emptied = 0;
+        for (var it = rewrite.iterator(); it.hasNext();) {
+            Pack p = it.next();
+            if (nothingToCopy(p, keep, liveBlobs, liveDirectories, liveChunks)) {
+                it.remove();
+                emptied++;
+                removed += p.count();
+                freed += delete(p.indexPath()) + delete(p.packPath());
+                p.release();
+            }
+        }
         Set<Key> copied = new HashSet<>();
         List<Pack> written = new ArrayList<>();
         PackWriter out = null;
@@ -97,7 +116,8 @@ final class Sweeper {
                     try {
                         payload = p.read(l);
                     } catch (IOException e) {
-                        throw new IOException("gc stopped, nothing deleted: cannot copy live " + l.describe() + ": " + e.getMessage(), e);
+                        throw new IOException("gc stopped, " + (emptied == 0 ? "nothing deleted" : "nothing live deleted (only "
+                                + emptied + " pack(s) of garbage)") + ": cannot copy live " + l.describe() + ": " + e.getMessage(), e);
                     }
                     if (out == null) {
                         out = PackWriter.create(layout.packs(), packs.sync());
@@ -125,9 +145,6 @@ final class Sweeper {
         // New packs are durable and published; now the old ones can go, index first.
         for (Pack p : rewrite) {
             freed += delete(p.indexPath()) + delete(p.packPath());
-        }
-        for (Path orphan : LocalStore.orphans(layout.packs())) {
-            freed += delete(orphan);
         }
         StoreLayout.syncDirectory(layout.packs());
         set.rescan();
@@ -211,6 +228,17 @@ final class Sweeper {
             case BLOB -> blobs.contains(l.digest());
             case DIRECTORY -> directories.contains(l.digest());
         };
+    }
+
+    private static boolean nothingToCopy(Pack p, List<Pack> keep, Set<B3Digest> blobs, Set<B3Digest> directories,
+            Set<B3Digest> chunks) {
+        for (int i = 0; i < p.count(); i++) {
+            Location l = p.entry(i);
+            if (isLive(l, blobs, directories, chunks) && !inKept(keep, l)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static boolean inKept(List<Pack> keep, Location l) {

@@ -958,4 +958,58 @@ class LocalStoreTest {
                     .containsExactly(Name.of("a"), Name.of("b"), Name.of("c"), Name.of("d"));
         }
     }
+
+    /**
+     * A full disk is when gc is wanted most. gc copied the live entries of every pack it
+     * rewrites (and merges small packs) before deleting anything, so on a full disk it failed
+     * with ENOSPC and freed nothing, even with whole packs of garbage. A pack with nothing to
+     * copy now goes first, which makes the room to copy the rest.
+     */
+    @Test
+    void gcOnAFullDiskDeletesPacksWithNothingLiveFirstAndSucceeds() throws Exception {
+        byte[] live = randomBytes(41, 2_500_000);
+        byte[] dead = randomBytes(42, 2_500_000);
+        Directory liveDir = Directory.builder().add("live", new castore.model.FileNode(Blake3.digest(live), live.length, false)).build();
+        Directory deadDir = Directory.builder().add("dead", new castore.model.FileNode(Blake3.digest(dead), dead.length, false)).build();
+        try (LocalStore local = open(); Store s = local.asStore()) {
+            put(s, live);
+            s.directories().put(liveDir);
+            s.roots().put(Name.of("live"), liveDir.toNode());
+            put(s, dead);
+            s.directories().put(deadDir);
+            s.roots().put(Name.of("dead"), deadDir.toNode());
+            s.roots().remove(Name.of("dead"));
+        }
+        Path small = Files.createDirectories(tmp.resolve("small"));
+        runCommand("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small.toString());
+        try {
+            // A copy no descriptor of this JVM's writer above holds open, as after an import by another process.
+            Path store = small.resolve("store");
+            runCommand("cp", "-a", dir().toString(), store.toString());
+            Path filler = small.resolve("filler");
+            try (var out = java.nio.channels.FileChannel.open(filler, java.nio.file.StandardOpenOption.CREATE_NEW,
+                    java.nio.file.StandardOpenOption.WRITE)) {
+                while (Files.getFileStore(small).getUsableSpace() > 400_000) {
+                    out.write(ByteBuffer.allocate(64 << 10));
+                }
+            }
+            try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Closeable lock = local.exclusive()) {
+                StoreMaintenance.SweepResult result = local.sweep(Set.of(Blake3.digest(live)), Set.of(liveDir.digest()));
+                assertThat(result.bytesFreed()).isGreaterThan(2_000_000);
+            }
+            try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Store s = local.asStore()) {
+                assertThat(read(s, Blake3.digest(live))).isEqualTo(live);
+                assertThat(s.blobs().has(Blake3.digest(dead))).isFalse();
+                assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+            }
+        } finally {
+            runCommand("umount", "-l", small.toString());
+        }
+    }
+
+    private static void runCommand(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes());
+        assertThat(p.waitFor()).as("%s: %s", String.join(" ", command), output).isZero();
+    }
 }
