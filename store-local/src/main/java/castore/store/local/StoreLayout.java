@@ -107,6 +107,14 @@ record StoreLayout(Path root) {
             if (sync) {
                 ch.force(true);
             }
+        } catch (IOException | RuntimeException e) {
+            // Its name is unique: left behind (a full disk), nothing would ever remove it.
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException notDeleted) {
+                e.addSuppressed(notDeleted);
+            }
+            throw e;
         }
         publish(tmp, path, sync);
     }

@@ -1007,6 +1007,42 @@ class LocalStoreTest {
         }
     }
 
+    /**
+     * A file written through a temporary file (the roots journal, the marker) whose write fails
+     * leaves no temporary file behind: each put on a full disk left one, named uniquely, that
+     * nothing removed.
+     */
+    @Test
+    void aRootPutThatFailsOnAFullDiskLeavesNoTemporaryFile() throws Exception {
+        Path small = Files.createDirectories(tmp.resolve("small"));
+        runCommand("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small.toString());
+        try {
+            Path store = small.resolve("store");
+            try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Store s = local.asStore()) {
+                Path filler = small.resolve("filler");
+                try (var out = java.nio.channels.FileChannel.open(filler, java.nio.file.StandardOpenOption.CREATE_NEW,
+                        java.nio.file.StandardOpenOption.WRITE)) {
+                    while (true) {
+                        out.write(ByteBuffer.allocate(4096));
+                    }
+                } catch (IOException full) {
+                    // the disk is full
+                }
+                for (int i = 0; i < 3; i++) {
+                    assertThatThrownBy(() -> s.roots().put(Name.of("r"), Directory.empty().toNode())).isInstanceOf(IOException.class);
+                }
+                try (Stream<Path> files = Files.list(store.resolve("roots"))) {
+                    assertThat(files.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(".tmp"));
+                }
+                Files.delete(filler);
+                s.roots().put(Name.of("r"), Directory.empty().toNode());
+                assertThat(s.roots().get(Name.of("r"))).contains(Directory.empty().toNode());
+            }
+        } finally {
+            runCommand("umount", "-l", small.toString());
+        }
+    }
+
     private static void runCommand(String... command) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(p.getInputStream().readAllBytes());
