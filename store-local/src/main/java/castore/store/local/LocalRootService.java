@@ -453,6 +453,8 @@ final class LocalRootService implements RootService {
                 if (sync) {
                     ch.force(false);
                 }
+            } catch (IOException e) {
+                throw StoreLayout.named(journalPath, e);
             }
             if (j.records() + 1 >= compactRecords || j.validLength() + record.capacity() >= COMPACT_BYTES) {
                 try {

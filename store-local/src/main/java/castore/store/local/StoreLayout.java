@@ -7,6 +7,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -114,9 +115,23 @@ record StoreLayout(Path root) {
             } catch (IOException notDeleted) {
                 e.addSuppressed(notDeleted);
             }
+            if (e instanceof IOException io) {
+                throw named(path, io);
+            }
             throw e;
         }
         publish(tmp, path, sync);
+    }
+
+    /**
+     * {@code e} with {@code path} in its message: a FileChannel's write errors are the bare
+     * strerror ("No space left on device"), which the command would print naming nothing.
+     */
+    static IOException named(Path path, IOException e) {
+        if (e instanceof FileSystemException || (e.getMessage() != null && e.getMessage().contains(path.toString()))) {
+            return e;
+        }
+        return new IOException("cannot write " + path + ": " + e.getMessage(), e);
     }
 
     /** Renames a finished temporary file into place atomically and (if {@code sync}) makes the rename durable. */

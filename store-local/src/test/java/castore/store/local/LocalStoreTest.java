@@ -1029,7 +1029,8 @@ class LocalStoreTest {
                     // the disk is full
                 }
                 for (int i = 0; i < 3; i++) {
-                    assertThatThrownBy(() -> s.roots().put(Name.of("r"), Directory.empty().toNode())).isInstanceOf(IOException.class);
+                    assertThatThrownBy(() -> s.roots().put(Name.of("r"), Directory.empty().toNode())).isInstanceOf(IOException.class)
+                            .hasMessageContaining(store.resolve("roots").toString());
                 }
                 try (Stream<Path> files = Files.list(store.resolve("roots"))) {
                     assertThat(files.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(".tmp"));
@@ -1040,6 +1041,49 @@ class LocalStoreTest {
             }
         } finally {
             runCommand("umount", "-l", small.toString());
+        }
+    }
+
+    /**
+     * The error of a root put that fails on a full disk names the file: it was the bare
+     * "No space left on device" of a FileChannel, which the command printed as
+     * {@code castore: No space left on device}, naming nothing.
+     */
+    @Test
+    void aRootPutThatFailsOnAFullDiskNamesTheJournal() throws Exception {
+        Path small = Files.createDirectories(tmp.resolve("small"));
+        runCommand("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small.toString());
+        try {
+            Path store = small.resolve("store");
+            try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Store s = local.asStore()) {
+                s.roots().put(Name.of("first"), Directory.empty().toNode());
+                fill(small.resolve("filler"));
+                IOException failed = null;
+                for (int i = 0; i < 200 && failed == null; i++) {
+                    try {
+                        s.roots().put(Name.of("root-with-a-long-name-" + i), Directory.empty().toNode());
+                    } catch (IOException e) {
+                        failed = e; // the journal's last page is full
+                    }
+                }
+                assertThat(failed).as("a put that needs a new page of the journal").isNotNull();
+                assertThat(failed.getMessage()).contains(store.resolve("roots").resolve("journal").toString());
+                assertThat(s.roots().get(Name.of("first"))).contains(Directory.empty().toNode());
+            }
+        } finally {
+            runCommand("umount", "-l", small.toString());
+        }
+    }
+
+    /** Writes {@code filler} until the disk is full. */
+    private static void fill(Path filler) throws IOException {
+        try (var out = java.nio.channels.FileChannel.open(filler, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            while (true) {
+                out.write(ByteBuffer.allocate(4096));
+            }
+        } catch (IOException full) {
+            // the disk is full
         }
     }
 
