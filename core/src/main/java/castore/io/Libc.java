@@ -73,6 +73,7 @@ public final class Libc {
     private static final class Space {
         static final MethodHandle FALLOCATE = downcall("fallocate", FunctionDescriptor.of(INT, INT, INT, LONG, LONG));
         static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(INT, INT, LONG));
+        static final MethodHandle LSEEK = downcall("lseek", FunctionDescriptor.of(LONG, INT, LONG, INT));
     }
 
     /** fallocate(2) mode: reserve blocks without changing the file's size. */
@@ -105,6 +106,21 @@ public final class Libc {
             return (int) Space.FTRUNCATE.invokeExact(fd, size) == 0;
         } catch (Throwable unavailable) {
             return false;
+        }
+    }
+
+    /**
+     * The size of the file open as {@code fd} (lseek to its end: positional reads and writes do
+     * not use the offset), also once its name is gone; -1 if it cannot be had.
+     */
+    public static long size(int fd) {
+        if (Space.LSEEK == null) {
+            return -1;
+        }
+        try {
+            return (long) Space.LSEEK.invokeExact(fd, 0L, 2 /* SEEK_END */);
+        } catch (Throwable unavailable) {
+            return -1;
         }
     }
 

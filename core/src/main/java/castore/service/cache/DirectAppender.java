@@ -7,7 +7,6 @@ import java.io.InterruptedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -331,16 +330,14 @@ final class DirectAppender {
     /**
      * Gives back the reserved blocks past the file's end (the cache counts records, not reserved
      * blocks): a truncate to the file's own size, which is what was written (less than was
-     * appended if a write failed: the file must not grow zeros where records were lost).
+     * appended if a write failed: the file must not grow zeros where records were lost). The size
+     * comes from the descriptor, not the path: another process sharing the directory may have
+     * evicted the segment, and its blocks stay as long as this process holds it open.
      */
     private void releaseReservation() {
-        try {
-            long size = Files.size(path);
-            if (size < reserved) {
-                Libc.ftruncate(fd, size);
-            }
-        } catch (IOException gone) {
-            // evicted meanwhile: nothing to give back
+        long size = Libc.size(fd);
+        if (size >= 0 && size < reserved) {
+            Libc.ftruncate(fd, size);
         }
     }
 

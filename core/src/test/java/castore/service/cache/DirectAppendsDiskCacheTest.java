@@ -281,6 +281,42 @@ class DirectAppendsDiskCacheTest extends DiskCacheTest {
         }
     }
 
+    /**
+     * Another process sharing the directory may evict the segment this one is appending to (it
+     * saw it at its start). The reservation past the file's end was given back with a truncate to
+     * the size found by path, which was gone: the blocks stayed reserved, uncounted by any cache,
+     * until this process closed the segment (at its own eviction, or exit).
+     */
+    @Test
+    void aSegmentAnotherProcessEvictedWhileItWasAppendedStillGivesBackItsReservation() throws Exception {
+        Path small = java.nio.file.Files.createDirectories(dir.resolve("small"));
+        run("mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", small.toString());
+        try {
+            Path shared = small.resolve("cache");
+            java.nio.file.FileStore disk = java.nio.file.Files.getFileStore(small);
+            long usedBefore = disk.getTotalSpace() - disk.getUsableSpace();
+            try (DiskCache appending = new DiskCache(shared, 1L << 30, true)) { // 64 MiB segments, reserved whole
+                for (byte[] v : entries(1_500_000, 93)) {
+                    appending.write(CHUNKS, key(v), v);
+                }
+                Path segment = java.nio.file.Files.list(shared.resolve("segments")).toList().getFirst();
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                while (java.nio.file.Files.size(segment) < DirectAppender.BLOCK && System.nanoTime() < deadline) {
+                    Thread.sleep(10); // the first block reaches the file
+                }
+                assertThat(disk.getTotalSpace() - disk.getUsableSpace() - usedBefore).as("reserved").isGreaterThanOrEqualTo(64L << 20);
+                try (DiskCache other = new DiskCache(shared, 256 << 10, false)) { // over its limit at start: evicts
+                    assertThat(segment).doesNotExist();
+                }
+                appending.flush(); // sealed: the reservation goes back
+                assertThat(disk.getTotalSpace() - disk.getUsableSpace() - usedBefore).as("held after the seal")
+                        .isLessThan(8L << 20);
+            }
+        } finally {
+            run("umount", "-l", small.toString());
+        }
+    }
+
     @Test
     void whatIsWrittenDirectlyLeavesNoCopyInThePageCache() throws Exception {
         assertThat(residentBytesAfterWriting(true)).as("direct: at most the last, partial block").isLessThanOrEqualTo(DirectAppender.BLOCK);
