@@ -260,7 +260,14 @@ final class MountCommand implements Callable<Integer> {
         if (readAhead.trim().equals("0")) {
             return 0;
         }
-        long bytes = size("--read-ahead", readAhead);
+        long bytes;
+        try {
+            bytes = CacheConfig.parseSize(readAhead);
+        } catch (InvalidDataException e) {
+            // Said here, not by parseSize: 0 is a valid read-ahead, where it is no valid cache size.
+            throw new CliException(ExitCodes.USAGE, "--read-ahead: invalid size '" + readAhead
+                    + "': expected 0 (no read-ahead) or a positive number with an optional K, M, G or T suffix, at most 64M");
+        }
         if (bytes > MAX_READ_AHEAD) {
             throw new CliException(ExitCodes.USAGE, "--read-ahead must be at most 64M, got " + readAhead);
         }

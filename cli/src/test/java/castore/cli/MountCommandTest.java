@@ -272,7 +272,7 @@ class MountCommandTest {
         assertThat(badTtl.exitCode()).isEqualTo(ExitCodes.USAGE);
         assertThat(badTtl.stderr()).contains("'soon' is not a duration");
         var badReadAhead = Commands.run(castore("mount", "--store", "memory://", "--read-ahead", "lots", tmp.toString()));
-        expectError(badReadAhead, ExitCodes.USAGE, "castore: --read-ahead: invalid size 'lots'");
+        expectError(badReadAhead, ExitCodes.USAGE, "castore: --read-ahead: invalid size 'lots': expected 0 (no read-ahead) or a positive number");
         var hugeReadAhead = Commands.run(castore("mount", "--store", "memory://", "--read-ahead", "1G", tmp.toString()));
         expectError(hugeReadAhead, ExitCodes.USAGE, "castore: --read-ahead must be at most 64M, got 1G");
     }
