@@ -41,8 +41,8 @@ final class DaemonCommand implements Callable<Integer> {
             throw new CliException(ExitCodes.USAGE, "--tls-cert and --tls-key go together");
         }
         for (Path p : new Path[] {tlsCert, tlsKey}) {
-            if (p != null && !Files.isReadable(p)) {
-                throw new CliException(ExitCodes.NOT_FOUND, "cannot read " + p);
+            if (p != null) {
+                requireReadable(p);
             }
         }
         // Before the store is opened: a certificate or key that does not parse is refused here (exit 4).
@@ -51,5 +51,18 @@ final class DaemonCommand implements Callable<Integer> {
         Store opened = store.open(castore.service.StoreOptions.DEFAULT.withReadOnly(readOnly).withCreateIfMissing(!readOnly));
         Daemon.serve(opened, config, Daemon.DEFAULT_GRACE, store.storeAddress(), System.err);
         return ExitCodes.OK;
+    }
+
+    /** A TLS file opened once here, so that the error says why it cannot be read. */
+    private static void requireReadable(Path p) {
+        try (var in = Files.newInputStream(p)) {
+            in.read();
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new CliException(ExitCodes.NOT_FOUND, "cannot read " + p + ": no such file");
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new CliException(ExitCodes.NOT_FOUND, "cannot read " + p + ": permission denied");
+        } catch (java.io.IOException e) {
+            throw new CliException(ExitCodes.NOT_FOUND, "cannot read " + p + ": " + e.getMessage());
+        }
     }
 }

@@ -224,6 +224,20 @@ class ErrorsTest {
                 "invalid address 'grpc+https://127.0.0.1:1?CA=/etc/ca.pem': unknown parameter 'CA' (known: ca)");
     }
 
+    /** A TLS file that cannot be read said only "cannot read FILE", without why. */
+    @Test
+    @Timeout(30)
+    void aDaemonsTlsFileThatCannotBeReadSaysWhy() throws IOException {
+        Path missing = tmp.resolve("missing.pem");
+        assertFails(Cli.raw("daemon", "--store", "memory://", "--listen", "127.0.0.1:0",
+                "--tls-cert", missing.toString(), "--tls-key", missing.toString()), ExitCodes.NOT_FOUND,
+                "cannot read " + missing + ": no such file");
+        Path directory = Files.createDirectories(tmp.resolve("certs"));
+        assertFails(Cli.raw("daemon", "--store", "memory://", "--listen", "127.0.0.1:0",
+                "--tls-cert", directory.toString(), "--tls-key", directory.toString()), ExitCodes.NOT_FOUND,
+                "cannot read " + directory + ": Is a directory");
+    }
+
     /** A --tls-cert that holds no certificate was exit 70 (internal error) with gRPC's message naming no file. */
     @Test
     @Timeout(30)
