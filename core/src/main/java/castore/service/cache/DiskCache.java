@@ -246,6 +246,11 @@ public final class DiskCache implements AutoCloseable {
             return appender != null ? appender.lostFrom() == 0 : failedAt == 0;
         }
 
+        /** Whether a direct appender lost every byte of this segment (its writes failed from the start). */
+        boolean lostWhole() {
+            return appender != null && appender.lostFrom() == 0;
+        }
+
         /** No more appends: what is still in memory goes to the file in the background. */
         void finishAppends() {
             if (appender != null) {
@@ -768,6 +773,7 @@ public final class DiskCache implements AutoCloseable {
     }
 
     private Segment newSegment(DirectAppender.Blocks blocks) throws IOException {
+        dropSegmentsLostWhole();
         // Names sort in creation order (load() relies on it): the time, then this process's count,
         // since many segments can start within one millisecond; the random part keeps two
         // processes' names apart.
@@ -897,6 +903,26 @@ public final class DiskCache implements AutoCloseable {
                 s.awaitAppends();
             }
         }
+        dropSegmentsLostWhole();
+    }
+
+    /**
+     * Deletes the sealed segments whose direct appends all failed in the background (a full
+     * disk): a segment can fill up in memory and be sealed before its first block write fails,
+     * so no append fails on it and {@link #append} never drops it. Kept, each would stay as a
+     * file that counts no bytes, which no eviction removes. Holds this.
+     */
+    private void dropSegmentsLostWhole() {
+        for (Segment s : List.copyOf(segments)) {
+            if (!isActive(s) && s.lostWhole()) {
+                try {
+                    drop(s);
+                } catch (IOException notDeleted) {
+                    // Out of the index and the accounting already: a restart's walk finds it empty.
+                }
+            }
+        }
+        updatePromotionBound();
     }
 
     /** Bytes appended and not yet in their segment's file (direct appends in memory). */
@@ -925,6 +951,10 @@ public final class DiskCache implements AutoCloseable {
         }
         for (Segment s : segments) {
             s.awaitAppends();
+        }
+        java.util.Arrays.fill(active, null);
+        dropSegmentsLostWhole();
+        for (Segment s : segments) {
             s.close();
         }
         segments.clear();
