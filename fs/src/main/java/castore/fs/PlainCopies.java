@@ -244,15 +244,8 @@ public final class PlainCopies implements AutoCloseable {
      * each one that does not match or cannot be read, with one line to {@code problems}. A mount
      * may be using the directory meanwhile: no lock is taken, a deleted copy is forgotten at its
      * next open (ENOENT) and made again from the store when next asked for, and a copy replaced
-     * while it was being hashed (another file at the path by then) is left alone.
-     */
-    public static Verification verify(Path dir, Consumer<String> problems) throws IOException {
-        return verify(dir, 1, problems);
-    }
-
-    /**
-     * {@link #verify(Path, Consumer)} with {@code threads} copies hashed at once; {@code problems}
-     * is then called from those threads.
+     * while it was being hashed (another file at the path by then) is left alone. {@code threads}
+     * copies are hashed at once, and {@code problems} is called from those threads.
      */
     public static Verification verify(Path dir, int threads, Consumer<String> problems) throws IOException {
         if (threads < 1) {

@@ -409,7 +409,7 @@ class PlainCopiesTest {
             Path tmpLeftover = Files.write(copiesDir().resolve(PlainCopies.TMP).resolve(spoiledDigest.toHex()), new byte[10]);
             Path stranger = Files.writeString(Files.createDirectories(copiesDir().resolve("ab")).resolve("notes.txt"), "mine");
 
-            PlainCopies.Verification clean = PlainCopies.verify(copiesDir(), found::add);
+            PlainCopies.Verification clean = PlainCopies.verify(copiesDir(), 1, found::add);
             assertThat(clean).isEqualTo(new PlainCopies.Verification(2, good.length + spoiled.length, 0));
             assertThat(found).isEmpty();
 
@@ -420,7 +420,7 @@ class PlainCopiesTest {
             changed[SMALL] ^= 1;
             Files.write(bad, changed);
 
-            PlainCopies.Verification v = PlainCopies.verify(copiesDir(), found::add);
+            PlainCopies.Verification v = PlainCopies.verify(copiesDir(), 1, found::add);
             assertThat(v).isEqualTo(new PlainCopies.Verification(2, good.length + spoiled.length, 1));
             assertThat(found).singleElement().asString()
                     .isEqualTo("plain copy " + bad + " hashes to " + Blake3.digest(changed) + ", not to its name: deleted");
@@ -434,7 +434,7 @@ class PlainCopiesTest {
             made(copies, spoiledDigest, spoiled.length);
             assertThat(readCopy(copies, spoiledDigest, spoiled.length)).isEqualTo(spoiled);
         }
-        assertThat(PlainCopies.verify(copiesDir(), found::add)).isEqualTo(new PlainCopies.Verification(2, good.length + spoiled.length, 0));
+        assertThat(PlainCopies.verify(copiesDir(), 1, found::add)).isEqualTo(new PlainCopies.Verification(2, good.length + spoiled.length, 0));
     }
 
     @Test
@@ -465,7 +465,7 @@ class PlainCopiesTest {
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
             while (System.nanoTime() < deadline) {
-                PlainCopies.verify(copiesDir(), line -> assertThat(line).endsWith(", not to its name: deleted"));
+                PlainCopies.verify(copiesDir(), 1, line -> assertThat(line).endsWith(", not to its name: deleted"));
             }
         } finally {
             stop.set(true);
@@ -498,7 +498,7 @@ class PlainCopiesTest {
         try {
             Commands.run("mount", "-o", "remount,bind,ro", frozen.toString()).assertOk();
             List<String> found = new ArrayList<>();
-            PlainCopies.Verification v = PlainCopies.verify(copiesDir(), found::add);
+            PlainCopies.Verification v = PlainCopies.verify(copiesDir(), 1, found::add);
             long expectedDeleted = secondCopy.getParent().equals(frozen) ? 0 : 1;
             assertThat(v).isEqualTo(new PlainCopies.Verification(2, 2L * SMALL, expectedDeleted));
             assertThat(found).hasSize(2).anySatisfy(line -> assertThat(line)
@@ -515,7 +515,7 @@ class PlainCopiesTest {
         Path notOurs = Files.createDirectories(tmp.resolve("not-ours/ab"));
         String hex = Blake3.digest(new byte[] {9}).toHex();
         Path file = Files.writeString(notOurs.resolve(hex), "not what the name says");
-        assertThatThrownBy(() -> PlainCopies.verify(tmp.resolve("not-ours"), line -> { }))
+        assertThatThrownBy(() -> PlainCopies.verify(tmp.resolve("not-ours"), 1, line -> { }))
                 .isInstanceOf(IOException.class).hasMessageEndingWith("is not a castore plain-copies directory");
         assertThat(file).hasContent("not what the name says");
     }

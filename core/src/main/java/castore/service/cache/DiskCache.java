@@ -243,7 +243,7 @@ public final class DiskCache implements AutoCloseable {
          * that record was its first, or (with direct appends) the bytes were lost from its start.
          */
         boolean holdsNothing(long failedAt) {
-            return appender != null ? appender.lostFrom() == 0 : failedAt == 0;
+            return appender != null ? lostWhole() : failedAt == 0;
         }
 
         /** Whether a direct appender lost every byte of this segment (its writes failed from the start). */
@@ -958,7 +958,6 @@ public final class DiskCache implements AutoCloseable {
             s.close();
         }
         segments.clear();
-        java.util.Arrays.fill(active, null);
         if (appendBlocks != null) {
             appendBlocks.close();
         }

@@ -200,8 +200,8 @@ public final class LocalStore implements StoreMaintenance, UncommittedWrites, Au
 
     /**
      * Publishes everything this process wrote so far (durably, unless opened without sync), so
-     * other processes see it. Putting a root commits first; long-running writers that put no
-     * roots (a daemon) may call this periodically.
+     * other processes see it. Putting a root commits first; a long-running writer that puts no
+     * roots (the daemon) commits through an {@link castore.service.IdleCommitter}.
      */
     @Override
     public void commit() throws IOException {

@@ -17,6 +17,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * All objects of a store: the published packs ({@link PackSet}) plus what this process has
@@ -59,10 +60,11 @@ final class PackStore {
      */
     private final ThreadLocal<PackWriter> lastData = new ThreadLocal<>();
     private volatile boolean closed;
-    /** {@link System#nanoTime()} of the first append not yet published ({@link #NONE}: none), and of the last one. */
-    private final java.util.concurrent.atomic.AtomicLong uncommittedSince = new java.util.concurrent.atomic.AtomicLong(NONE);
-    private volatile long lastAppend;
+    /** What {@link #uncommittedSince()} answers when every append is published. */
     static final long NONE = Long.MIN_VALUE;
+    /** {@link System#nanoTime()} of the first append not yet published ({@link #NONE}: none), and of the last one. */
+    private final AtomicLong uncommittedSince = new AtomicLong(NONE);
+    private volatile long lastAppend;
     /** Objects in packs not yet published, by kind (indexed by ordinal). */
     private final List<ConcurrentHashMap<B3Digest, Location>> pending =
             List.of(new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>());
