@@ -135,7 +135,13 @@ final class MountCommand implements Callable<Integer> {
             if (prefetch) {
                 // Fetches each root's whole closure into the cache once, in the background.
                 Prefetcher prefetcher = Prefetcher.forStore(opened);
-                fsOptions = fsOptions.withRootEntered(prefetchReporting(prefetcher));
+                if (prefetcher.isActive()) {
+                    fsOptions = fsOptions.withRootEntered(prefetchReporting(prefetcher));
+                } else if (passthroughDir == null) {
+                    // A local or in-memory store has nothing to fetch: say so once rather than report empty prefetches.
+                    spec.commandLine().getErr().println("castore: --prefetch does nothing here: every object of "
+                            + store.storeAddress() + " is local");
+                }
             }
             try (PlainCopies copies = openPlainCopies(opened)) {
                 if (prefetch && copies != null) {

@@ -50,10 +50,16 @@ class MountCommandTest {
     /** Starts {@code castore mount --store STORE} with more environment variables and waits for its ready line. */
     static Running startMount(Map<String, String> environment, String store, Path mountpoint, String... options)
             throws Exception {
+        return startMount(ProcessBuilder.Redirect.INHERIT, environment, store, mountpoint, options);
+    }
+
+    /** Starts {@code castore mount --store STORE} with its stderr sent to {@code stderr} and waits for its ready line. */
+    static Running startMount(ProcessBuilder.Redirect stderr, Map<String, String> environment, String store, Path mountpoint,
+                              String... options) throws Exception {
         List<String> args = new ArrayList<>(List.of("mount", "--store", store));
         args.addAll(List.of(options));
         args.add(mountpoint.toString());
-        var builder = new ProcessBuilder(castore(args.toArray(String[]::new))).redirectError(ProcessBuilder.Redirect.INHERIT);
+        var builder = new ProcessBuilder(castore(args.toArray(String[]::new))).redirectError(stderr);
         builder.environment().putAll(environment);
         Process p = builder.start();
         var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
@@ -149,6 +155,27 @@ class MountCommandTest {
         Cli.Result cat = new Cli(store).run("cat", "data/big.bin");
         assertThat(cat.exit()).isZero();
         assertThat(java.util.Arrays.equals(cat.stdoutBytes(), data)).isTrue();
+    }
+
+    @Test
+    void prefetchOverALocalStoreSaysItDoesNothingInsteadOfReportingEmptyPrefetches() throws Exception {
+        FuseAvailability.requireMountable();
+        Path src = Files.createDirectories(tmp.resolve("src/sub"));
+        Files.writeString(src.resolve("file"), "content");
+        String store = tmp.resolve("store").toString();
+        assertThat(new Cli(store).run("import", "--name", "tree", tmp.resolve("src").toString()).exit()).isZero();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path stderr = tmp.resolve("stderr");
+        Process p = startMount(ProcessBuilder.Redirect.to(stderr.toFile()), Map.of(), store, mnt, "--prefetch").process();
+        try {
+            assertThat(Files.readString(mnt.resolve("tree/sub/file"))).isEqualTo("content"); // enters the root
+            unmountExpectingExitZero(p, mnt);
+        } finally {
+            stop(p, mnt);
+        }
+        // It printed "prefetched <digest>: 0 directories, 0 files, 0 failures" for every root entered.
+        assertThat(Files.readString(stderr)).doesNotContain("prefetched")
+                .contains("castore: --prefetch does nothing here: every object of " + store + " is local");
     }
 
     @Test
