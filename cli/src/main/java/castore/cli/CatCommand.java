@@ -10,39 +10,20 @@ import castore.service.NotFoundException;
 import castore.service.Store;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.ParentCommand;
 
 @Command(name = "cat", description = "Write the contents of a file in the store to stdout. Every byte is verified "
         + "against its digest first: corrupted data is an error, never output.")
-final class CatCommand implements Callable<Integer> {
-    @ParentCommand
-    Main main;
-
-    @Mixin
-    StoreMixin store;
-
-    @Mixin
-    NodeSelector target;
-
+final class CatCommand extends NodeCommand {
     @Override
-    public Integer call() throws Exception {
-        Io io = main.io();
-        target.check(io);
-        try (Store s = store.openReadOnly()) {
-            NodeSelector.Selected selected = target.resolve(s, io);
-            String path = selected.display();
-            switch (selected.node()) {
-                case FileNode f -> copy(s, f, path, io);
-                case DirectoryNode d -> throw new CliException(ExitCodes.INVALID, "cannot cat " + path + ": it is a directory");
-                case SymlinkNode l -> throw new CliException(ExitCodes.INVALID,
-                        "cannot cat " + path + ": it is a symlink to " + Display.escape(l.target().toByteArray()));
-            }
+    void show(Store s, NodeSelector.Selected selected, Io io) throws IOException {
+        String path = selected.display();
+        switch (selected.node()) {
+            case FileNode f -> copy(s, f, path, io);
+            case DirectoryNode d -> throw new CliException(ExitCodes.INVALID, "cannot cat " + path + ": it is a directory");
+            case SymlinkNode l -> throw new CliException(ExitCodes.INVALID,
+                    "cannot cat " + path + ": it is a symlink to " + Display.escape(l.target().toByteArray()));
         }
-        io.out().flush();
-        return ExitCodes.OK;
     }
 
     private static void copy(Store s, FileNode file, String path, Io io) throws IOException {

@@ -5,41 +5,24 @@ import castore.model.DirectoryNode;
 import castore.model.Node;
 import castore.service.NotFoundException;
 import castore.service.Store;
-import java.util.concurrent.Callable;
+import java.io.IOException;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.ParentCommand;
 
 @Command(name = "ls", description = {
     "List a directory of the store: NAME<TAB>KIND<TAB>DIGEST-or-TARGET<TAB>SIZE per entry, in name order.",
     "For a file or symlink, its own line.",
 })
-final class LsCommand implements Callable<Integer> {
-    @ParentCommand
-    Main main;
-
-    @Mixin
-    StoreMixin store;
-
-    @Mixin
-    NodeSelector target;
-
+final class LsCommand extends NodeCommand {
     @Override
-    public Integer call() throws Exception {
-        Io io = main.io();
-        target.check(io);
-        try (Store s = store.openReadOnly()) {
-            NodeSelector.Selected selected = target.resolve(s, io);
-            Node node = selected.node();
-            if (node instanceof DirectoryNode dir) {
-                var directory = s.directories().get(dir.digest()).orElseThrow(() ->
-                        new NotFoundException("directory " + dir.digest() + " (" + selected.display() + ") is not in the store"));
-                directory.entries().forEach((name, child) -> io.out().println(Nodes.row(name, child)));
-            } else {
-                String name = selected.path() != null ? Display.escape(selected.path().lastName().bytesUnsafe()) : selected.display();
-                io.out().println(name + "\t" + Nodes.kind(node) + "\t" + Nodes.reference(node) + "\t" + Nodes.size(node));
-            }
+    void show(Store s, NodeSelector.Selected selected, Io io) throws IOException {
+        Node node = selected.node();
+        if (node instanceof DirectoryNode dir) {
+            var directory = s.directories().get(dir.digest()).orElseThrow(() ->
+                    new NotFoundException("directory " + dir.digest() + " (" + selected.display() + ") is not in the store"));
+            directory.entries().forEach((name, child) -> io.out().println(Nodes.row(name, child)));
+        } else {
+            String name = selected.path() != null ? Display.escape(selected.path().lastName().bytesUnsafe()) : selected.display();
+            io.out().println(name + "\t" + Nodes.kind(node) + "\t" + Nodes.reference(node) + "\t" + Nodes.size(node));
         }
-        return ExitCodes.OK;
     }
 }
