@@ -30,14 +30,18 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Writes a castore tree back to the filesystem: directories 0755, files 0644 (0755 when
  * executable), symlinks as symlinks, with names as raw bytes. Directories are created by one
  * walker thread depth-first; file contents are written by a pool of {@code threads} workers.
  * The destination must not exist. A failed export leaves the directories and files it finished,
- * never a file it did not finish: that one is removed.
+ * never a file it did not finish: that one is removed, also when the JVM is stopped by a signal
+ * (SIGINT, SIGTERM, SIGHUP) mid-export: a shutdown hook unlinks the files being written.
  *
  * <p>Files are written sparse unless asked not to: a 4 KiB block of zeros (at a multiple of 4 KiB
  * in the file) is not written but left as a hole, as unsquashfs does, so a disk image or a dataset
@@ -64,6 +68,7 @@ public final class Exporter {
     private final LongAdder dirs = new LongAdder();
     private final LongAdder symlinks = new LongAdder();
     private final LongAdder bytesWritten = new LongAdder();
+    private final Unfinished unfinished = new Unfinished();
 
     /** An exporter that writes files sparse (blocks of zeros left as holes). */
     public Exporter(BlobService blobs, DirectoryService directories, int threads) {
@@ -87,6 +92,26 @@ public final class Exporter {
 
     /** Writes {@code node} at {@code dest} (raw path bytes), which must not exist yet. */
     public void export(Node node, byte[] dest) throws IOException {
+        // A signal ends the JVM without unwinding the workers: the hook removes what they were writing.
+        Thread hook = new Thread(unfinished::abandon, "castore-export-interrupted");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            exportNode(node, dest);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs (or ran) now
+            }
+        }
+    }
+
+    /** What the shutdown hook does when a signal ends the JVM mid-export (for tests). */
+    void abandonUnfinished() {
+        unfinished.abandon();
+    }
+
+    private void exportNode(Node node, byte[] dest) throws IOException {
         switch (node) {
             case SymlinkNode s -> {
                 Posix.symlinkat(s.target().toByteArray(), AT_FDCWD, dest, dest);
@@ -183,7 +208,8 @@ public final class Exporter {
                     new NotFoundException("blob " + node.digest() + " (for " + Display.escape(path) + ") is not in the store"));
         }
         try {
-            int fd = Posix.openat(dirFd, name, CREATE_FILE, mode, path);
+            Unfinished.File file = unfinished.create(dirFd, name, mode, path);
+            int fd = file.fd;
             boolean written = false;
             try {
                 Posix.fchmod(fd, mode, path);
@@ -196,14 +222,15 @@ public final class Exporter {
                     try {
                         Posix.closeWritten(fd, path); // a delayed write error fails the export
                     } catch (PosixException e) {
-                        Posix.unlinkFile(dirFd, name, path);
+                        unfinished.remove(file);
                         throw e;
                     }
+                    unfinished.finished(file);
                 } else {
                     Posix.close(fd);
                     // We created it (O_EXCL) and did not finish it: a file of the right name
                     // and the wrong bytes must not be left for someone to take as exported.
-                    Posix.unlinkFile(dirFd, name, path);
+                    unfinished.remove(file);
                 }
             }
         } finally {
@@ -273,5 +300,82 @@ public final class Exporter {
             Posix.pwriteFully(fd, segment, runStart, n - runStart, position + runStart, path);
         }
         return skipped;
+    }
+
+    /**
+     * The files being written, so that a shutdown hook can unlink them: SIGINT (Ctrl-C) used to
+     * leave the file being written, of the right name and size so far, looking exported
+     * ({@code ExporterTest.filesBeingWrittenWhenTheExportIsStoppedAreRemoved}). Workers create
+     * and drop their files under the read lock, the hook unlinks under the write lock, so a file
+     * is never created after the hook ran nor missed by it; a directory descriptor stays open
+     * while a file in it is registered (its worker holds it).
+     */
+    private static final class Unfinished {
+        static final class File {
+            final int dirFd;
+            final byte[] name;
+            final byte[] path;
+            int fd;
+
+            File(int dirFd, byte[] name, byte[] path) {
+                this.dirFd = dirFd;
+                this.name = name;
+                this.path = path;
+            }
+        }
+
+        private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+        private final Set<File> files = ConcurrentHashMap.newKeySet();
+        private boolean abandoned;
+
+        File create(int dirFd, byte[] name, int mode, byte[] path) throws IOException {
+            File file = new File(dirFd, name, path);
+            lock.readLock().lock();
+            try {
+                if (abandoned) {
+                    throw new IOException("the export was stopped before " + Display.escape(path) + " was written");
+                }
+                file.fd = Posix.openat(dirFd, name, CREATE_FILE, mode, path);
+                files.add(file);
+            } finally {
+                lock.readLock().unlock();
+            }
+            return file;
+        }
+
+        /** Written and closed: no longer removed. */
+        void finished(File file) {
+            lock.readLock().lock(); // not while the hook unlinks: its directory is closed after this
+            try {
+                files.remove(file);
+            } finally {
+                lock.readLock().unlock();
+            }
+        }
+
+        /** Not finished: unlinked, unless the hook did it already. */
+        void remove(File file) {
+            lock.readLock().lock();
+            try {
+                if (files.remove(file)) {
+                    Posix.unlinkFile(file.dirFd, file.name, file.path);
+                }
+            } finally {
+                lock.readLock().unlock();
+            }
+        }
+
+        void abandon() {
+            lock.writeLock().lock();
+            try {
+                abandoned = true;
+                for (File file : files) {
+                    Posix.unlinkFile(file.dirFd, file.name, file.path);
+                }
+                files.clear();
+            } finally {
+                lock.writeLock().unlock();
+            }
+        }
     }
 }

@@ -180,6 +180,49 @@ class ExporterTest {
         assertThat(tmp.resolve("alone")).doesNotExist();
     }
 
+    @Test
+    void filesBeingWrittenWhenTheExportIsStoppedAreRemoved() throws Exception {
+        byte[] data = new byte[3 << 20];
+        new Random(10).nextBytes(data);
+        FileNode big = store(data);
+        FileNode small = store("done", false);
+        java.util.concurrent.CountDownLatch midWay = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        // The big blob's reader stops after its first MiB, as a slow store would, until released.
+        BlobService slow = readingThrough((reader, position, dst) -> {
+            if (reader.size() == data.length && position > 0) {
+                midWay.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new java.io.InterruptedIOException();
+                }
+            }
+            return reader.read(position, dst);
+        });
+        Directory top = Directory.builder().add("big", big).add("small", small).build();
+        directories.put(top);
+        Exporter exporter = new Exporter(slow, directories, 2);
+        var done = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            var export = done.submit(() -> {
+                exporter.export(new DirectoryNode(top.digest(), top.size()), bytes(tmp.resolve("out")));
+                return null;
+            });
+            assertThat(midWay.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            assertThat(Files.size(tmp.resolve("out/big"))).isGreaterThan(0);
+            // What the shutdown hook runs when SIGINT or SIGTERM stops the JVM here.
+            exporter.abandonUnfinished();
+            assertThat(tmp.resolve("out/big")).doesNotExist();
+            release.countDown();
+            export.get(30, java.util.concurrent.TimeUnit.SECONDS); // the JVM would be gone; here it just ends
+            assertThat(tmp.resolve("out/big")).doesNotExist();
+        } finally {
+            release.countDown();
+            done.shutdownNow();
+        }
+    }
+
     /** How a test reader reads: through the real one, changed. */
     private interface Read {
         int read(BlobReader real, long position, ByteBuffer dst) throws IOException;
