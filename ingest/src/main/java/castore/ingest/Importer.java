@@ -165,7 +165,7 @@ public final class Importer {
         long size = 0;
         B3Digest digest;
         try (BlobWriter writer = blobs.create()) {
-            // The file as it was when stat'ed: its size then (or less, if it shrank meanwhile).
+            // The file as it was when stat'ed: its size then (a file that shrank meanwhile fails).
             // Reading exactly that saves the extra read(2) that would only report end of file.
             // A size of 0 is read to the end: procfs files say 0 and have content.
             long limit = stat.size() == 0 ? Long.MAX_VALUE : stat.size();
@@ -176,6 +176,9 @@ public final class Importer {
                 }
                 long n = Posix.read(fd, buffer, 0, Math.min(buffer.byteSize(), limit - size), path);
                 if (n == 0) {
+                    if (limit != Long.MAX_VALUE) {
+                        checkDidNotShrink(fd, stat.size(), path);
+                    }
                     break;
                 }
                 writer.write(buffer.asSlice(0, n).asByteBuffer());
@@ -187,6 +190,20 @@ public final class Importer {
         }
         files.increment();
         return new FileNode(digest, size, stat.ownerExecutable());
+    }
+
+    /**
+     * A file that ended before the size {@code fstat} gave: sysfs files do (they say 4096 and hold
+     * a line), and are stored as read; one whose size is now smaller was truncated while it was
+     * read, and what was read is neither what it held before nor after: an error, where it used
+     * to be stored as the part read (ImporterTest.aFileThatShrinksWhileItIsReadIsAnErrorNamingIt).
+     */
+    private static void checkDidNotShrink(int fd, long sizeBefore, byte[] path) throws IOException {
+        long now = Posix.fstat(fd, path).size();
+        if (now < sizeBefore) {
+            throw new IOException("cannot import " + Display.escape(path) + ": it shrank while it was read (from " + sizeBefore
+                    + " to " + now + " bytes); import it again when nothing writes it");
+        }
     }
 
     private DirectoryNode importDirectory(byte[] rootPath) throws IOException {

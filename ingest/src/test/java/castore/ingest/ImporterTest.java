@@ -236,6 +236,65 @@ class ImporterTest {
     }
 
     @Test
+    void aFileThatShrinksWhileItIsReadIsAnErrorNamingIt() throws Exception {
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        byte[] file = join(dir, "log");
+        byte[] content = new byte[3 * Importer.READ_BUFFER_SIZE];
+        new java.util.Random(5).nextBytes(content);
+        write(file, content, 0644);
+        // Truncated by someone else once its first piece was read: the rest reads as end of file.
+        BlobService truncating = new ForwardingBlobService(blobs) {
+            @Override
+            public BlobWriter create() throws IOException {
+                BlobWriter inner = blobs.create();
+                return new BlobWriter() {
+                    @Override
+                    public void write(ByteBuffer data) throws IOException {
+                        inner.write(data);
+                        try (var channel = java.nio.channels.FileChannel.open(tmp.resolve("d/log"), java.nio.file.StandardOpenOption.WRITE)) {
+                            channel.truncate(1000);
+                        }
+                    }
+
+                    @Override
+                    public B3Digest finish() throws IOException {
+                        return inner.finish();
+                    }
+
+                    @Override
+                    public long size() {
+                        return inner.size();
+                    }
+
+                    @Override
+                    public void close() throws IOException {
+                        inner.close();
+                    }
+                };
+            }
+        };
+        // Before: stored as its first 4 MiB, content the file never had at any moment.
+        String message = "cannot import " + tmp + "/d/log: it shrank while it was read (from " + content.length
+                + " to 1000 bytes); import it again when nothing writes it";
+        assertThatThrownBy(() -> new Importer(truncating, directories, 2).importPath(dir)).isInstanceOf(IOException.class).hasMessage(message);
+        Files.write(tmp.resolve("d/log"), content);
+        assertThatThrownBy(() -> new Importer(truncating, directories, 2).importPath(file)).isInstanceOf(IOException.class).hasMessage(message);
+    }
+
+    @Test
+    void aSysfsFileShorterThanItsSizeIsReadAsItIs() throws IOException {
+        // sysfs says 4096 for files that hold a line: short of its size, it did not shrink.
+        Path sysfs = Path.of("/sys/devices/system/cpu/online");
+        if (!Files.isReadable(sysfs) && System.getenv("CI") == null) {
+            return;
+        }
+        byte[] content = Files.readAllBytes(sysfs);
+        assertThat(Files.size(sysfs)).isGreaterThan(content.length);
+        assertThat(importer.importPath(bytes(sysfs))).isEqualTo(new FileNode(Blake3.digest(content), content.length, false));
+    }
+
+    @Test
     void emptyDirectoryIsTheEmptyDirectory() throws IOException {
         byte[] dir = join(bytes(tmp), "e");
         mkdir(dir);
