@@ -12,6 +12,7 @@ import castore.ingest.posix.DirectoryReader;
 import castore.ingest.posix.Display;
 import castore.ingest.posix.Posix;
 import castore.ingest.posix.Posix.Stat;
+import castore.ingest.posix.PosixException;
 import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
@@ -140,7 +141,7 @@ public final class Importer {
             return SymlinkNode.of(Posix.readlinkat(AT_FDCWD, path, path));
         }
         if (stat.isRegular()) {
-            int fd = Posix.openat(AT_FDCWD, path, OPEN_FILE, 0, path);
+            int fd = openListed(AT_FDCWD, path, OPEN_FILE, path, "a regular file");
             try {
                 return importFile(fd, path);
             } finally {
@@ -158,6 +159,9 @@ public final class Importer {
     }
 
     private FileNode importFile(int fd, Stat stat, byte[] path) throws IOException {
+        if (stat.isDirectory()) { // listed (or lstat'ed) as a file, opened as a directory
+            throw changed(path, "a regular file", "a directory");
+        }
         if (!stat.isRegular()) {
             throw new SpecialFileException(path, stat.typeName());
         }
@@ -240,7 +244,7 @@ public final class Importer {
             TreeWork.DirFd parent = dir.parent.fd;
             try {
                 byte[] path = Posix.child(parent.path, dir.name.bytesUnsafe()); // the parent is open until we are
-                dir.fd = work.directory(Posix.openat(parent.fd, dir.name.bytesUnsafe(), OPEN_DIRECTORY, 0, path), path);
+                dir.fd = work.directory(openListed(parent.fd, dir.name.bytesUnsafe(), OPEN_DIRECTORY, path, "a directory"), path);
             } finally {
                 parent.release();
             }
@@ -275,7 +279,7 @@ public final class Importer {
                     case Posix.DT_LNK -> {
                         dir.expectChild();
                         symlinks.increment();
-                        dir.childDone(name, SymlinkNode.of(Posix.readlinkat(fd.fd, entry.name(), path)));
+                        dir.childDone(name, SymlinkNode.of(readListedLink(fd.fd, entry.name(), path)));
                     }
                     default -> throw new SpecialFileException(path, direntTypeName(type));
                 }
@@ -325,7 +329,7 @@ public final class Importer {
                 // cache that overlaps their I/O with the hashing of this one.
                 while (opened < files.size() && ahead.size() <= OPEN_AHEAD) {
                     PendingFile f = files.get(opened++);
-                    int fileFd = Posix.openat(fd.fd, f.rawName(), OPEN_FILE, 0, f.path());
+                    int fileFd = openListed(fd.fd, f.rawName(), OPEN_FILE, f.path(), "a regular file");
                     OpenFile o;
                     try {
                         o = new OpenFile(f, fileFd, Posix.fstat(fileFd, f.path()));
@@ -370,6 +374,43 @@ public final class Importer {
         for (OpenFile o; (o = files.poll()) != null; ) {
             Posix.close(o.fd());
         }
+    }
+
+    /**
+     * Opens an entry as its listing said it was. O_NOFOLLOW and O_DIRECTORY make an entry replaced
+     * meanwhile fail with ELOOP (now a symlink) or ENOTDIR (no longer a directory), whose own
+     * words ("Too many levels of symbolic links") say nothing of what happened
+     * (ImporterTest.aFileReplacedByADirectoryOrASymlinkAfterItWasListedIsAnErrorSayingItChanged).
+     */
+    private static int openListed(int dirFd, byte[] name, int flags, byte[] path, String listedAs) throws IOException {
+        try {
+            return Posix.openat(dirFd, name, flags, 0, path);
+        } catch (PosixException e) {
+            if (e.errno() == Posix.ELOOP) {
+                throw changed(path, listedAs, "a symlink");
+            }
+            if (e.errno() == Posix.ENOTDIR && (flags & O_DIRECTORY) != 0) {
+                throw changed(path, listedAs, "something else");
+            }
+            throw e;
+        }
+    }
+
+    /** Reads a link listed as one; EINVAL means it is no longer a symlink. */
+    private static byte[] readListedLink(int dirFd, byte[] name, byte[] path) throws IOException {
+        try {
+            return Posix.readlinkat(dirFd, name, path);
+        } catch (PosixException e) {
+            if (e.errno() == Posix.EINVAL) {
+                throw changed(path, "a symlink", "something else");
+            }
+            throw e;
+        }
+    }
+
+    private static IOException changed(byte[] path, String listedAs, String now) {
+        return new IOException("cannot import " + Display.escape(path) + ": it changed during the import (" + listedAs
+                + " when listed, now " + now + "); import it again when nothing changes it");
     }
 
     private static int toDirentType(Stat stat) {

@@ -283,6 +283,42 @@ class ImporterTest {
     }
 
     @Test
+    void aFileReplacedByADirectoryOrASymlinkAfterItWasListedIsAnErrorSayingItChanged() throws Exception {
+        for (String now : List.of("a directory", "a symlink")) {
+            Path d = tmp.resolve(now.substring(2));
+            Files.createDirectory(d);
+            for (int i = 0; i < 20; i++) {
+                Files.writeString(d.resolve(String.format("f%02d", i)), "content " + i);
+            }
+            // Once the first file is being read, every file is replaced (those already open read on).
+            java.util.concurrent.atomic.AtomicBoolean replaced = new java.util.concurrent.atomic.AtomicBoolean();
+            BlobService replacing = new ForwardingBlobService(blobs) {
+                @Override
+                public BlobWriter create() throws IOException {
+                    if (replaced.compareAndSet(false, true)) {
+                        for (int i = 0; i < 20; i++) {
+                            Path f = d.resolve(String.format("f%02d", i));
+                            Files.delete(f);
+                            if (now.equals("a directory")) {
+                                Files.createDirectory(f);
+                            } else {
+                                Files.createSymbolicLink(f, Path.of("elsewhere"));
+                            }
+                        }
+                    }
+                    return blobs.create();
+                }
+            };
+            // Before: "it is a directory (only regular files, directories and symlinks can be
+            // imported)", and "Too many levels of symbolic links".
+            assertThatThrownBy(() -> new Importer(replacing, directories, 1).importPath(bytes(d)))
+                    .isInstanceOf(IOException.class)
+                    .hasMessageMatching("cannot import " + java.util.regex.Pattern.quote(d.toString()) + "/f[0-9]{2}: it changed during the import \\(a regular file when listed, now "
+                            + now + "\\); import it again when nothing changes it");
+        }
+    }
+
+    @Test
     void aSysfsFileShorterThanItsSizeIsReadAsItIs() throws IOException {
         // sysfs says 4096 for files that hold a line: short of its size, it did not shrink.
         Path sysfs = Path.of("/sys/devices/system/cpu/online");

@@ -67,6 +67,7 @@ public final class Posix {
     public static final int EACCES = 13;
     public static final int EEXIST = 17;
     public static final int ENOTDIR = 20;
+    public static final int EINVAL = 22;
     public static final int ELOOP = 40;
 
     static {
