@@ -30,7 +30,7 @@ final class ExportCommand implements Callable<Integer> {
     boolean quiet;
 
     @Option(names = "--threads", paramLabel = "N", description = "Files written in parallel (default: the number of CPUs).")
-    int threads = Runtime.getRuntime().availableProcessors();
+    int threads = Threads.byDefault();
 
     @Option(names = "--no-sparse", description = "Write every byte: blocks of zeros too, not holes (files fully allocated).")
     boolean noSparse;
@@ -46,8 +46,8 @@ final class ExportCommand implements Callable<Integer> {
         Io io = main.io();
         TreePath path = TreePath.parse(io.bytes(source));
         byte[] dest = io.bytes(destination);
-        if (threads < 1) {
-            throw new CliException(ExitCodes.USAGE, "--threads must be at least 1");
+        if (Threads.problem(threads) != null) {
+            throw new CliException(ExitCodes.USAGE, Threads.problem(threads));
         }
         if (exists(dest)) {
             throw new CliException(ExitCodes.INVALID, "destination exists: " + Display.escape(dest));

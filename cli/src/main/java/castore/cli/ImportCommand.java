@@ -49,7 +49,7 @@ final class ImportCommand implements Callable<Integer> {
     boolean quiet;
 
     @Option(names = "--threads", paramLabel = "N", description = "Files read and hashed in parallel (default: the number of CPUs).")
-    int threads = Runtime.getRuntime().availableProcessors();
+    int threads = Threads.byDefault();
 
     @Parameters(arity = "1..*", paramLabel = "PATH", description = "Directory, file or symlink to import.")
     List<String> paths;
@@ -63,8 +63,8 @@ final class ImportCommand implements Callable<Integer> {
         if (name != null && paths.size() > 1) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--name goes with a single PATH");
         }
-        if (threads < 1) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--threads must be at least 1");
+        if (Threads.problem(threads) != null) {
+            throw new CommandLine.ParameterException(spec.commandLine(), Threads.problem(threads));
         }
         List<byte[]> pathBytes = paths.stream().map(io::bytes).toList();
         List<Name> names = new ArrayList<>();

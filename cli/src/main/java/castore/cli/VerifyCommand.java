@@ -41,7 +41,7 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
     StoreMixin store;
 
     @Option(names = "--threads", paramLabel = "N", description = "Blobs checked in parallel (default: the number of CPUs).")
-    int threads = Runtime.getRuntime().availableProcessors();
+    int threads = Threads.byDefault();
 
     @Option(names = "--plain-copies", paramLabel = "DIR",
             description = "Check the plain copies in DIR (see mount --passthrough) instead of the store.")
@@ -60,8 +60,8 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (threads < 1) {
-            throw new CliException(ExitCodes.USAGE, "--threads must be at least 1");
+        if (Threads.problem(threads) != null) {
+            throw new CliException(ExitCodes.USAGE, Threads.problem(threads));
         }
         long start = System.nanoTime();
         if (plainCopies != null) {

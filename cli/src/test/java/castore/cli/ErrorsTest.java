@@ -151,6 +151,20 @@ class ErrorsTest {
     }
 
     @Test
+    void aThreadCountBeyondWhatAProcessCanStartIsABadCommandLine() {
+        // Before: import and export of a wide tree with --threads 100000 crashed the JVM (hs_err,
+        // exit 1), verify failed with "out of memory (raise it with -Xmx...)", exit 70.
+        assertFails(cli.run("import", "--threads", "100000", tree.toString()), ExitCodes.USAGE,
+                "--threads must be between 1 and 1024, got 100000 (see 'castore import --help')");
+        assertFails(cli.run("export", "--threads", "1025", "tree", tmp.resolve("out").toString()), ExitCodes.USAGE,
+                "--threads must be between 1 and 1024, got 1025");
+        assertFails(cli.run("verify", "--threads", "100000"), ExitCodes.USAGE, "--threads must be between 1 and 1024, got 100000");
+        assertFails(cli.run("import", "--threads", "0", tree.toString()), ExitCodes.USAGE,
+                "--threads must be between 1 and 1024, got 0 (see 'castore import --help')");
+        assertThat(tmp.resolve("out")).doesNotExist();
+    }
+
+    @Test
     void usageErrors() {
         assertFails(cli.run("import", "--name", "x", "a", "b"), ExitCodes.USAGE,
                 "--name goes with a single PATH (see 'castore import --help')");
