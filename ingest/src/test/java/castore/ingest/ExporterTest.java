@@ -215,8 +215,16 @@ class ExporterTest {
             exporter.abandonUnfinished();
             assertThat(tmp.resolve("out/big")).doesNotExist();
             release.countDown();
-            export.get(30, java.util.concurrent.TimeUnit.SECONDS); // the JVM would be gone; here it just ends
+            try {
+                export.get(30, java.util.concurrent.TimeUnit.SECONDS); // the JVM would be gone; here it just ends
+            } catch (java.util.concurrent.ExecutionException e) {
+                // "small" had not been started when the hook ran: it is refused, not created after it.
+                assertThat(e.getCause()).hasMessageContaining("the export was stopped before");
+            }
             assertThat(tmp.resolve("out/big")).doesNotExist();
+            if (Files.exists(tmp.resolve("out/small"))) {
+                assertThat(Files.readString(tmp.resolve("out/small"))).isEqualTo("done"); // finished before the hook
+            }
         } finally {
             release.countDown();
             done.shutdownNow();
