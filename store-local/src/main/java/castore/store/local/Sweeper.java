@@ -21,6 +21,7 @@ import java.util.Set;
  * it (Linux frees an unlinked file when its last mapping goes).
  */
 final class Sweeper {
+    private static final System.Logger LOG = System.getLogger(Sweeper.class.getName());
     /** Packs below this size are merged when gc rewrites anything or finds two or more of them. */
     static final long SMALL_PACK = 64L << 20;
 
@@ -68,11 +69,6 @@ final class Sweeper {
                 keep.add(p);
             }
         }
-        if (rewrite.size() + small.size() >= 2) {
-            rewrite.addAll(small);
-        } else {
-            keep.addAll(small);
-        }
         // A pack left alone keeps all it holds: one that repeats a kept pack's entries (two
         // processes stored the same data at once) is rewritten, which drops the repeats. Before,
         // duplicates in packs of 64 MiB or more whose entries were all live stayed for good.
@@ -101,11 +97,89 @@ final class Sweeper {
                 p.release();
             }
         }
+        // Small packs are merged when that leaves fewer packs: decided after the packs above went,
+        // so one small pack is not copied into one new pack because a pack of garbage was there.
+        List<Pack> merge = List.of();
+        if (rewrite.size() + small.size() >= 2) {
+            merge = small;
+        } else {
+            keep.addAll(small);
+            List<Pack> repeatingSmall = repeating(keep); // a small pack kept may repeat a kept pack too
+            keep.removeAll(repeatingSmall);
+            rewrite.addAll(repeatingSmall);
+        }
         Set<Key> copied = new HashSet<>();
+        Copy needed;
+        try {
+            needed = copy(rewrite, keep, liveBlobs, liveDirectories, liveChunks, copied, emptied);
+        } catch (MergeFailed e) {
+            needed = e.partial; // published, so to be counted; the packs they copy from stay
+            long stillFreed = freed + needed.freed(set);
+            throw new IOException("gc stopped, nothing live deleted" + (stillFreed > 0 ? " (" + stillFreed
+                    + " bytes of garbage freed)" : "") + ": " + e.getMessage(), e.getCause());
+        }
+        removed += needed.removed();
+        freed += needed.freed(set);
+        // New packs are durable and published; now the old ones can go, index first.
+        for (Pack p : rewrite) {
+            freed += delete(p.indexPath()) + delete(p.packPath());
+        }
+        // Merging only saves lookups: when it cannot be written (a full disk), the small packs
+        // stay as they are and gc still succeeds with what it freed. It used to fail (exit 5)
+        // with the write's error after freeing packs of garbage
+        // (LocalStoreTest.gcOnADiskTooFullToMergeSmallPacksFreesTheGarbageAndSucceeds).
+        try {
+            Copy merged = copy(merge, keep, liveBlobs, liveDirectories, liveChunks, copied, emptied);
+            removed += merged.removed();
+            freed += merged.freed(set);
+            for (Pack p : merge) {
+                freed += delete(p.indexPath()) + delete(p.packPath());
+            }
+        } catch (MergeFailed e) {
+            freed += e.partial.freed(set); // packs it did publish: copies of entries still in the small packs
+            LOG.log(System.Logger.Level.WARNING, "small packs not merged (" + e.getCause().getMessage() + "); gc again merges them");
+        }
+        StoreLayout.syncDirectory(layout.packs());
+        set.rescan();
+        return new SweepResult(removed, freed);
+    }
+
+    /** What one copy phase did: entries it left out, packs it published. */
+    private record Copy(long removed, List<Pack> written) {
+        /** Adds the written packs to {@code set}; returns minus their size, what they take of the room freed. */
+        long freed(PackSet set) throws IOException {
+            long size = 0;
+            for (Pack p : written) {
+                set.add(p);
+                size += Files.size(p.packPath()) + Files.size(p.indexPath());
+            }
+            return -size;
+        }
+    }
+
+    /** A copy phase failed writing; {@code partial} holds the packs it published before. */
+    private static final class MergeFailed extends IOException {
+        final Copy partial;
+
+        MergeFailed(Copy partial, IOException cause) {
+            super(cause.getMessage(), cause);
+            this.partial = partial;
+        }
+    }
+
+    /**
+     * Copies the live entries of {@code from} that no kept pack and no earlier copy holds into new
+     * packs, each published (durable) before this returns; {@code from} may be deleted after.
+     * A failed read stops gc (a live entry that cannot be copied); a failed write throws
+     * {@link MergeFailed}, whose packs published so far must still be added to the set.
+     */
+    private Copy copy(List<Pack> from, List<Pack> keep, Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories,
+                      Set<B3Digest> liveChunks, Set<Key> copied, int emptied) throws IOException {
+        long removed = 0;
         List<Pack> written = new ArrayList<>();
         PackWriter out = null;
         try {
-            for (Pack p : rewrite) {
+            for (Pack p : from) {
                 for (int i = 0; i < p.count(); i++) {
                     Location l = p.entry(i);
                     if (!isLive(l, liveBlobs, liveDirectories, liveChunks) || inKept(keep, l) || !copied.add(new Key(l.kind(), l.digest()))) {
@@ -119,36 +193,34 @@ final class Sweeper {
                         throw new IOException("gc stopped, " + (emptied == 0 ? "nothing deleted" : "nothing live deleted (only "
                                 + emptied + " pack(s) of garbage)") + ": cannot copy live " + l.describe() + ": " + e.getMessage(), e);
                     }
-                    if (out == null) {
-                        out = PackWriter.create(layout.packs(), packs.sync());
-                    }
-                    out.append(l.kind(), l.digest(), payload, 0, payload.length, l.aux());
-                    if (out.size() >= packSize || out.count() >= PackWriter.MAX_ENTRIES) {
-                        written.add(out.publish());
-                        out = null;
+                    try {
+                        if (out == null) {
+                            out = PackWriter.create(layout.packs(), packs.sync());
+                        }
+                        out.append(l.kind(), l.digest(), payload, 0, payload.length, l.aux());
+                        if (out.size() >= packSize || out.count() >= PackWriter.MAX_ENTRIES) {
+                            written.add(out.publish());
+                            out = null;
+                        }
+                    } catch (IOException e) {
+                        throw new MergeFailed(new Copy(removed, written), e);
                     }
                 }
             }
             if (out != null) {
-                written.add(out.publish());
+                try {
+                    written.add(out.publish());
+                } catch (IOException e) {
+                    throw new MergeFailed(new Copy(removed, written), e);
+                }
                 out = null;
             }
         } finally {
             if (out != null) {
-                out.discard();
+                out.discard(); // not published: its file goes, the room with it
             }
         }
-        for (Pack p : written) {
-            set.add(p);
-            freed -= Files.size(p.packPath()) + Files.size(p.indexPath());
-        }
-        // New packs are durable and published; now the old ones can go, index first.
-        for (Pack p : rewrite) {
-            freed += delete(p.indexPath()) + delete(p.packPath());
-        }
-        StoreLayout.syncDirectory(layout.packs());
-        set.rescan();
-        return new SweepResult(removed, freed);
+        return new Copy(removed, written);
     }
 
     /** Chunks of live blobs: the blob itself when it is one chunk, else every chunk its list names. */
