@@ -60,7 +60,7 @@ class ExporterTest {
     void destinationThatExistsIsRefusedAndLeftAlone() throws IOException {
         Files.writeString(tmp.resolve("taken"), "mine");
         assertThatThrownBy(() -> exporter.export(store("x", false), bytes(tmp.resolve("taken"))))
-                .isInstanceOf(PosixException.class).hasMessage("cannot open " + tmp + "/taken: File exists");
+                .isInstanceOf(PosixException.class).hasMessage("cannot create " + tmp + "/taken: File exists");
         assertThatThrownBy(() -> exporter.export(new DirectoryNode(Directory.empty().digest(), 0), bytes(tmp)))
                 .isInstanceOf(PosixException.class).hasMessage("cannot create directory " + tmp + ": File exists");
         assertThat(Files.readString(tmp.resolve("taken"))).isEqualTo("mine");

@@ -208,7 +208,7 @@ public final class Posix {
             }
             int errno = s.errno();
             if (errno != EINTR) {
-                throw new PosixException(errno, "open", path);
+                throw new PosixException(errno, (flags & O_CREAT) != 0 ? "create" : "open", path);
             }
         }
     }
