@@ -389,6 +389,9 @@ public final class Importer {
             if (e.errno() == Posix.ELOOP) {
                 throw changed(path, listedAs, "a symlink");
             }
+            if (e.errno() == Posix.ENOENT) { // removed (or renamed away) since it was listed
+                throw changed(path, listedAs, "gone");
+            }
             if (e.errno() == Posix.ENOTDIR && (flags & O_DIRECTORY) != 0) {
                 throw changed(path, listedAs, "something else");
             }
