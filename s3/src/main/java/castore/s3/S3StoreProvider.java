@@ -163,7 +163,10 @@ public final class S3StoreProvider implements StoreProvider {
                         + ": add ?region=" + actual.get() + " to the address", e);
             }
             if (e.statusCode() == 404) {
-                throw new InvalidDataException("s3 bucket '" + location.bucket() + "' does not exist (create it first)");
+                // Named with the endpoint: a web server that is not S3 answers 404 too.
+                String endpoint = client.serviceClientConfiguration().endpointOverride().map(Object::toString).orElse("AWS S3");
+                throw new InvalidDataException("s3 bucket '" + location.bucket() + "' does not exist at " + endpoint
+                        + " (create it first, or check that the endpoint is the S3 server)");
             }
             if (e.statusCode() == 403 || e.statusCode() == 401) {
                 throw new IOException("s3 bucket '" + location.bucket() + "': access denied (check AWS credentials)", e);
