@@ -402,10 +402,19 @@ public final class DiskCache implements AutoCloseable {
         }
     }
 
+    /**
+     * Segment names as {@link #newSegment} makes them, and as it made them before session 30
+     * (no count). Nothing else in {@code DIR/segments} is ours: DIR may not be a cache, and a
+     * {@code *.seg} there counted as a segment, and was deleted as broken or evicted as old
+     * ({@code DiskCacheTest.filesInSegmentsWhoseNamesTheCacheNeverMakesAreLeftAlone}).
+     */
+    private static final Pattern SEGMENT_NAME = Pattern.compile("[0-9a-f]{12}(-[0-9a-f]{12})?-[0-9a-f]{8}\\.seg");
+
     /** Opens every segment, oldest first, and indexes its records. */
     private void load() throws IOException {
         List<Path> paths = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(segmentsDir, "*" + SUFFIX)) {
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(segmentsDir,
+                p -> SEGMENT_NAME.matcher(p.getFileName().toString()).matches())) {
             ds.forEach(paths::add);
         }
         Collections.sort(paths); // names start with the creation time

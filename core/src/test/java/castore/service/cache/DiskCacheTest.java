@@ -455,6 +455,31 @@ class DiskCacheTest {
         }
     }
 
+    /**
+     * {@code --cache DIR} may name a directory that is not a cache (a typo, a home directory with
+     * a {@code segments} folder of its own): files there whose names the cache never makes are
+     * not its segments. It counted every {@code *.seg} as one, deleted one that did not start
+     * with a record as broken, and evicted the others as its oldest.
+     */
+    @Test
+    void filesInSegmentsWhoseNamesTheCacheNeverMakesAreLeftAlone() throws IOException {
+        Path segments = Files.createDirectories(dir.resolve("segments"));
+        byte[] notes = bytes(100_000, 77);
+        Files.write(segments.resolve("notes.seg"), notes);
+        Files.write(segments.resolve("2024-holiday.seg"), notes);
+        byte[] value = bytes(10_000, 78);
+        try (DiskCache cache = open(50_000)) { // the files would be over the limit: evicted, if counted
+            assertThat(cache.size()).isZero();
+            cache.write(CHUNKS, key(value), value);
+            assertThat(cache.read(CHUNKS, key(value))).hasValueSatisfying(read -> assertThat(read).isEqualTo(value));
+        }
+        try (DiskCache cache = open(50_000)) {
+            assertThat(cache.read(CHUNKS, key(value))).hasValueSatisfying(read -> assertThat(read).isEqualTo(value));
+        }
+        assertThat(Files.readAllBytes(segments.resolve("notes.seg"))).isEqualTo(notes);
+        assertThat(Files.readAllBytes(segments.resolve("2024-holiday.seg"))).isEqualTo(notes);
+    }
+
     /** A segment as caches before CRCs wrote it: "cas1" chunk records, no CRC. */
     private void writeSegmentBeforeCrcs(byte[]... values) throws IOException {
         ByteBuffer segment = ByteBuffer.allocate(Arrays.stream(values).mapToInt(v -> DiskCache.HEADER + v.length).sum());
