@@ -980,31 +980,12 @@ class LocalStoreTest {
             s.roots().put(Name.of("dead"), deadDir.toNode());
             s.roots().remove(Name.of("dead"));
         }
-        Path small = Files.createDirectories(tmp.resolve("small"));
-        runCommand("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small.toString());
-        try {
-            // A copy no descriptor of this JVM's writer above holds open, as after an import by another process.
-            Path store = small.resolve("store");
-            runCommand("cp", "-a", dir().toString(), store.toString());
-            Path filler = small.resolve("filler");
-            try (var out = java.nio.channels.FileChannel.open(filler, java.nio.file.StandardOpenOption.CREATE_NEW,
-                    java.nio.file.StandardOpenOption.WRITE)) {
-                while (Files.getFileStore(small).getUsableSpace() > 400_000) {
-                    out.write(ByteBuffer.allocate(64 << 10));
-                }
-            }
-            try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Closeable lock = local.exclusive()) {
-                StoreMaintenance.SweepResult result = local.sweep(Set.of(Blake3.digest(live)), Set.of(liveDir.digest()));
-                assertThat(result.bytesFreed()).isGreaterThan(2_000_000);
-            }
-            try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Store s = local.asStore()) {
-                assertThat(read(s, Blake3.digest(live))).isEqualTo(live);
-                assertThat(s.blobs().has(Blake3.digest(dead))).isFalse();
-                assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
-            }
-        } finally {
-            runCommand("umount", "-l", small.toString());
-        }
+        StoreMaintenance.SweepResult result = sweepACopyOnAFullDisk(400_000, Set.of(Blake3.digest(live)), Set.of(liveDir.digest()),
+                (local, s, storeDir) -> {
+                    assertThat(read(s, Blake3.digest(live))).isEqualTo(live);
+                    assertThat(s.blobs().has(Blake3.digest(dead))).isFalse();
+                });
+        assertThat(result.bytesFreed()).isGreaterThan(2_000_000);
     }
 
     /**
@@ -1033,25 +1014,51 @@ class LocalStoreTest {
             s.roots().put(Name.of("dead"), deadDir.toNode());
             s.roots().remove(Name.of("dead"));
         }
+        StoreMaintenance.SweepResult result = sweepACopyOnAFullDisk(0, Set.of(Blake3.digest(live1), Blake3.digest(live2)),
+                Set.of(liveDir.digest()), (local, s, storeDir) -> {
+                    assertThat(read(s, Blake3.digest(live1))).isEqualTo(live1);
+                    assertThat(read(s, Blake3.digest(live2))).isEqualTo(live2);
+                    assertThat(s.blobs().has(Blake3.digest(dead))).isFalse();
+                    try (Stream<Path> files = Files.list(storeDir.resolve("packs"))) {
+                        assertThat(files.map(p -> p.getFileName().toString())).allMatch(n -> n.endsWith(".pack") || n.endsWith(".idx"));
+                    }
+                });
+        assertThat(result.bytesFreed()).isGreaterThan(900_000);
+    }
+
+    private interface StoreCheck {
+        void check(LocalStore local, Store store, Path storeDir) throws IOException;
+    }
+
+    /**
+     * Sweeps a copy of the store on an 8 MiB tmpfs filled to within {@code leaveFree} bytes (0:
+     * full), then runs {@code check} on it reopened and verifies it. A copy: no descriptor of this
+     * JVM's writers is open on it, as after an import by another process.
+     */
+    private StoreMaintenance.SweepResult sweepACopyOnAFullDisk(long leaveFree, Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories,
+                                                              StoreCheck check) throws Exception {
         Path small = Files.createDirectories(tmp.resolve("small"));
         runCommand("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small.toString());
         try {
             Path store = small.resolve("store");
             runCommand("cp", "-a", dir().toString(), store.toString());
-            fill(small.resolve("filler"));
+            try (var out = java.nio.channels.FileChannel.open(small.resolve("filler"), java.nio.file.StandardOpenOption.CREATE_NEW,
+                    java.nio.file.StandardOpenOption.WRITE)) {
+                while (Files.getFileStore(small).getUsableSpace() > leaveFree) {
+                    out.write(ByteBuffer.allocate((int) Math.min(64 << 10, Math.max(4096, Files.getFileStore(small).getUsableSpace() - leaveFree))));
+                }
+            } catch (IOException full) {
+                // the disk is full
+            }
+            StoreMaintenance.SweepResult result;
             try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Closeable lock = local.exclusive()) {
-                StoreMaintenance.SweepResult result = local.sweep(Set.of(Blake3.digest(live1), Blake3.digest(live2)), Set.of(liveDir.digest()));
-                assertThat(result.bytesFreed()).isGreaterThan(900_000);
+                result = local.sweep(liveBlobs, liveDirectories);
             }
             try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Store s = local.asStore()) {
-                assertThat(read(s, Blake3.digest(live1))).isEqualTo(live1);
-                assertThat(read(s, Blake3.digest(live2))).isEqualTo(live2);
-                assertThat(s.blobs().has(Blake3.digest(dead))).isFalse();
+                check.check(local, s, store);
                 assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
             }
-            try (Stream<Path> files = Files.list(store.resolve("packs"))) {
-                assertThat(files.map(p -> p.getFileName().toString())).allMatch(n -> n.endsWith(".pack") || n.endsWith(".idx"));
-            }
+            return result;
         } finally {
             runCommand("umount", "-l", small.toString());
         }
