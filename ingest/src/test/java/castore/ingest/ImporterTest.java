@@ -19,6 +19,7 @@ import castore.model.SymlinkNode;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ForwardingBlobService;
+import castore.service.ForwardingBlobWriter;
 import castore.service.DirectoryService;
 import castore.service.memory.MemoryBlobService;
 import castore.service.memory.MemoryDirectoryService;
@@ -171,12 +172,7 @@ class ImporterTest {
             @Override
             public BlobWriter create() throws IOException {
                 BlobWriter inner = blobs.create();
-                return new BlobWriter() {
-                    @Override
-                    public void write(ByteBuffer data) throws IOException {
-                        inner.write(data);
-                    }
-
+                return new ForwardingBlobWriter(inner) {
                     @Override
                     public B3Digest finish() throws IOException {
                         try {
@@ -186,16 +182,6 @@ class ImporterTest {
                             throw new IOException("a big file was read while the other worker had none", e);
                         }
                         return inner.finish();
-                    }
-
-                    @Override
-                    public long size() {
-                        return inner.size();
-                    }
-
-                    @Override
-                    public void close() throws IOException {
-                        inner.close();
                     }
                 };
             }
@@ -248,28 +234,13 @@ class ImporterTest {
             @Override
             public BlobWriter create() throws IOException {
                 BlobWriter inner = blobs.create();
-                return new BlobWriter() {
+                return new ForwardingBlobWriter(inner) {
                     @Override
                     public void write(ByteBuffer data) throws IOException {
                         inner.write(data);
                         try (var channel = java.nio.channels.FileChannel.open(tmp.resolve("d/log"), java.nio.file.StandardOpenOption.WRITE)) {
                             channel.truncate(1000);
                         }
-                    }
-
-                    @Override
-                    public B3Digest finish() throws IOException {
-                        return inner.finish();
-                    }
-
-                    @Override
-                    public long size() {
-                        return inner.size();
-                    }
-
-                    @Override
-                    public void close() throws IOException {
-                        inner.close();
                     }
                 };
             }
