@@ -87,9 +87,13 @@ final class Sweeper {
             freed += delete(orphan);
         }
         int emptied = 0;
+        // Small packs hold their entries whether merged or not (a merge that fails leaves them), so
+        // what they hold need not be copied out of a pack of garbage either.
+        List<Pack> holders = new ArrayList<>(keep);
+        holders.addAll(small);
         for (var it = rewrite.iterator(); it.hasNext();) {
             Pack p = it.next();
-            if (nothingToCopy(p, keep, liveBlobs, liveDirectories, liveChunks)) {
+            if (nothingToCopy(p, holders, liveBlobs, liveDirectories, liveChunks)) {
                 it.remove();
                 emptied++;
                 removed += p.count();
