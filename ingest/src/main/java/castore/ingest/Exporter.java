@@ -209,7 +209,7 @@ public final class Exporter {
         }
         try {
             Unfinished.File file = unfinished.create(dirFd, name, mode, path);
-            int fd = file.fd;
+            int fd = file.fd();
             boolean written = false;
             try {
                 Posix.fchmod(fd, mode, path);
@@ -311,17 +311,8 @@ public final class Exporter {
      * while a file in it is registered (its worker holds it).
      */
     private static final class Unfinished {
-        static final class File {
-            final int dirFd;
-            final byte[] name;
-            final byte[] path;
-            int fd;
-
-            File(int dirFd, byte[] name, byte[] path) {
-                this.dirFd = dirFd;
-                this.name = name;
-                this.path = path;
-            }
+        /** A file created for writing: its descriptor, and where to unlink it. */
+        record File(int fd, int dirFd, byte[] name, byte[] path) {
         }
 
         private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
@@ -329,18 +320,17 @@ public final class Exporter {
         private boolean abandoned;
 
         File create(int dirFd, byte[] name, int mode, byte[] path) throws IOException {
-            File file = new File(dirFd, name, path);
             lock.readLock().lock();
             try {
                 if (abandoned) {
                     throw new IOException("the export was stopped before " + Display.escape(path) + " was written");
                 }
-                file.fd = Posix.openat(dirFd, name, CREATE_FILE, mode, path);
+                File file = new File(Posix.openat(dirFd, name, CREATE_FILE, mode, path), dirFd, name, path);
                 files.add(file);
+                return file;
             } finally {
                 lock.readLock().unlock();
             }
-            return file;
         }
 
         /** Written and closed: no longer removed. */
@@ -358,7 +348,7 @@ public final class Exporter {
             lock.readLock().lock();
             try {
                 if (files.remove(file)) {
-                    Posix.unlinkFile(file.dirFd, file.name, file.path);
+                    Posix.unlinkFile(file.dirFd(), file.name(), file.path());
                 }
             } finally {
                 lock.readLock().unlock();
@@ -370,7 +360,7 @@ public final class Exporter {
             try {
                 abandoned = true;
                 for (File file : files) {
-                    Posix.unlinkFile(file.dirFd, file.name, file.path);
+                    Posix.unlinkFile(file.dirFd(), file.name(), file.path());
                 }
                 files.clear();
             } finally {
