@@ -116,14 +116,13 @@ final class Sweeper {
         Copy needed;
         try {
             needed = copy(rewrite, keep, liveBlobs, liveDirectories, liveChunks, copied, emptied);
-        } catch (MergeFailed e) {
-            needed = e.partial; // published, so to be counted; the packs they copy from stay
-            long stillFreed = freed + needed.freed(set);
+        } catch (WriteFailed e) {
+            long stillFreed = freed - e.partial.addTo(set); // its packs are published; the packs they copy from stay
             throw new IOException("gc stopped, nothing live deleted" + (stillFreed > 0 ? " (" + stillFreed
                     + " bytes of garbage freed)" : "") + ": " + e.getMessage(), e.getCause());
         }
         removed += needed.removed();
-        freed += needed.freed(set);
+        freed -= needed.addTo(set);
         // New packs are durable and published; now the old ones can go, index first.
         for (Pack p : rewrite) {
             freed += delete(p.indexPath()) + delete(p.packPath());
@@ -135,12 +134,12 @@ final class Sweeper {
         try {
             Copy merged = copy(merge, keep, liveBlobs, liveDirectories, liveChunks, copied, emptied);
             removed += merged.removed();
-            freed += merged.freed(set);
+            freed -= merged.addTo(set);
             for (Pack p : merge) {
                 freed += delete(p.indexPath()) + delete(p.packPath());
             }
-        } catch (MergeFailed e) {
-            freed += e.partial.freed(set); // packs it did publish: copies of entries still in the small packs
+        } catch (WriteFailed e) {
+            freed -= e.partial.addTo(set); // packs it did publish: copies of entries still in the small packs
             LOG.log(System.Logger.Level.WARNING, "small packs not merged (" + e.getCause().getMessage() + "); gc again merges them");
         }
         StoreLayout.syncDirectory(layout.packs());
@@ -150,22 +149,22 @@ final class Sweeper {
 
     /** What one copy phase did: entries it left out, packs it published. */
     private record Copy(long removed, List<Pack> written) {
-        /** Adds the written packs to {@code set}; returns minus their size, what they take of the room freed. */
-        long freed(PackSet set) throws IOException {
+        /** Adds the written packs to {@code set}; returns their size on disk. */
+        long addTo(PackSet set) throws IOException {
             long size = 0;
             for (Pack p : written) {
                 set.add(p);
                 size += Files.size(p.packPath()) + Files.size(p.indexPath());
             }
-            return -size;
+            return size;
         }
     }
 
     /** A copy phase failed writing; {@code partial} holds the packs it published before. */
-    private static final class MergeFailed extends IOException {
+    private static final class WriteFailed extends IOException {
         final Copy partial;
 
-        MergeFailed(Copy partial, IOException cause) {
+        WriteFailed(Copy partial, IOException cause) {
             super(cause.getMessage(), cause);
             this.partial = partial;
         }
@@ -175,7 +174,7 @@ final class Sweeper {
      * Copies the live entries of {@code from} that no kept pack and no earlier copy holds into new
      * packs, each published (durable) before this returns; {@code from} may be deleted after.
      * A failed read stops gc (a live entry that cannot be copied); a failed write throws
-     * {@link MergeFailed}, whose packs published so far must still be added to the set.
+     * {@link WriteFailed}, whose packs published so far must still be added to the set.
      */
     private Copy copy(List<Pack> from, List<Pack> keep, Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories,
                       Set<B3Digest> liveChunks, Set<Key> copied, int emptied) throws IOException {
@@ -207,7 +206,7 @@ final class Sweeper {
                             out = null;
                         }
                     } catch (IOException e) {
-                        throw new MergeFailed(new Copy(removed, written), e);
+                        throw new WriteFailed(new Copy(removed, written), e);
                     }
                 }
             }
@@ -215,7 +214,7 @@ final class Sweeper {
                 try {
                     written.add(out.publish());
                 } catch (IOException e) {
-                    throw new MergeFailed(new Copy(removed, written), e);
+                    throw new WriteFailed(new Copy(removed, written), e);
                 }
                 out = null;
             }
