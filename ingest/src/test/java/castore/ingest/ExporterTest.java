@@ -100,6 +100,13 @@ class ExporterTest {
     }
 
     /** Random bytes, 3 MiB of zeros, random bytes, 2 MiB of zeros at the end: 5 MiB of holes to make. */
+    /** A stored directory of "big", a file of {@code data}, and "small": what a stalling or failing reader is tried on. */
+    private Directory bigAndSmall(byte[] data) throws IOException {
+        Directory top = Directory.builder().add("big", store(data)).add("small", store("done", false)).build();
+        directories.put(top);
+        return top;
+    }
+
     private static byte[] mostlyZeros() {
         byte[] data = new byte[5000 + (3 << 20) + 100 + (2 << 20)];
         Random random = new Random(7);
@@ -158,8 +165,7 @@ class ExporterTest {
     void aFileThatFailsPartWayIsRemoved() throws Exception {
         byte[] data = new byte[3 << 20];
         new Random(9).nextBytes(data);
-        FileNode big = store(data);
-        FileNode small = store("done", false);
+        Directory top = bigAndSmall(data);
         // A store whose reader of the big blob fails after its first MiB (a remote gone, a bad chunk).
         BlobService failing = readingThrough((reader, position, dst) -> {
             if (reader.size() == data.length && position > 0) {
@@ -167,8 +173,6 @@ class ExporterTest {
             }
             return reader.read(position, dst);
         });
-        Directory top = Directory.builder().add("big", big).add("small", small).build();
-        directories.put(top);
         Exporter failingExporter = new Exporter(failing, directories, 1);
         assertThatThrownBy(() -> failingExporter.export(new DirectoryNode(top.digest(), top.size()), bytes(tmp.resolve("out"))))
                 .hasMessage("the store went away");
@@ -176,7 +180,7 @@ class ExporterTest {
         assertThat(tmp.resolve("out/big")).doesNotExist();
 
         // A file root too.
-        assertThatThrownBy(() -> failingExporter.export(big, bytes(tmp.resolve("alone")))).hasMessage("the store went away");
+        assertThatThrownBy(() -> failingExporter.export(store(data), bytes(tmp.resolve("alone")))).hasMessage("the store went away");
         assertThat(tmp.resolve("alone")).doesNotExist();
     }
 
@@ -184,8 +188,7 @@ class ExporterTest {
     void filesBeingWrittenWhenTheExportIsStoppedAreRemoved() throws Exception {
         byte[] data = new byte[3 << 20];
         new Random(10).nextBytes(data);
-        FileNode big = store(data);
-        FileNode small = store("done", false);
+        Directory top = bigAndSmall(data);
         java.util.concurrent.CountDownLatch midWay = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         // The big blob's reader stops after its first MiB, as a slow store would, until released.
@@ -200,8 +203,6 @@ class ExporterTest {
             }
             return reader.read(position, dst);
         });
-        Directory top = Directory.builder().add("big", big).add("small", small).build();
-        directories.put(top);
         Exporter exporter = new Exporter(slow, directories, 2);
         var done = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {

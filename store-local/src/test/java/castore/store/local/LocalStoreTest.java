@@ -51,6 +51,15 @@ class LocalStoreTest {
         return LocalStore.open(dir(), LocalStore.Options.defaults().withDirectReads(false));
     }
 
+    /** Stores {@code blobs} and {@code dir}, and points root {@code name} at it (a commit: the next writes go to new packs). */
+    private static void putTree(Store store, String name, Directory dir, byte[]... blobs) throws IOException {
+        for (byte[] blob : blobs) {
+            put(store, blob);
+        }
+        store.directories().put(dir);
+        store.roots().put(Name.of(name), dir.toNode());
+    }
+
     static B3Digest put(Store store, byte[] data) throws IOException {
         try (BlobWriter w = store.blobs().create()) {
             w.write(data, 0, data.length);
@@ -549,12 +558,8 @@ class LocalStoreTest {
         Directory liveDir = Directory.builder().add("live", new castore.model.FileNode(Blake3.digest(live), live.length, false)).build();
         Directory deadDir = Directory.builder().add("dead", new castore.model.FileNode(Blake3.digest(dead), dead.length, false)).build();
         try (LocalStore local = open(); Store store = local.asStore()) {
-            put(store, live);
-            store.directories().put(liveDir);
-            store.roots().put(Name.of("live"), liveDir.toNode());
-            put(store, dead);
-            store.directories().put(deadDir);
-            store.roots().put(Name.of("dead"), deadDir.toNode());
+            putTree(store, "live", liveDir, live);
+            putTree(store, "dead", deadDir, dead);
             store.roots().remove(Name.of("dead"));
         }
         StoreMaintenance.SweepResult result;
@@ -972,12 +977,8 @@ class LocalStoreTest {
         Directory liveDir = Directory.builder().add("live", new castore.model.FileNode(Blake3.digest(live), live.length, false)).build();
         Directory deadDir = Directory.builder().add("dead", new castore.model.FileNode(Blake3.digest(dead), dead.length, false)).build();
         try (LocalStore local = open(); Store s = local.asStore()) {
-            put(s, live);
-            s.directories().put(liveDir);
-            s.roots().put(Name.of("live"), liveDir.toNode());
-            put(s, dead);
-            s.directories().put(deadDir);
-            s.roots().put(Name.of("dead"), deadDir.toNode());
+            putTree(s, "live", liveDir, live);
+            putTree(s, "dead", deadDir, dead);
             s.roots().remove(Name.of("dead"));
         }
         StoreMaintenance.SweepResult result = sweepACopyOnAFullDisk(400_000, Set.of(Blake3.digest(live)), Set.of(liveDir.digest()),
@@ -1006,12 +1007,8 @@ class LocalStoreTest {
         try (LocalStore local = open(); Store s = local.asStore()) {
             put(s, live1);
             s.roots().put(Name.of("one"), Directory.empty().toNode()); // each commit closes the packs: one pack each
-            put(s, live2);
-            s.directories().put(liveDir);
-            s.roots().put(Name.of("live"), liveDir.toNode());
-            put(s, dead);
-            s.directories().put(deadDir);
-            s.roots().put(Name.of("dead"), deadDir.toNode());
+            putTree(s, "live", liveDir, live2);
+            putTree(s, "dead", deadDir, dead);
             s.roots().remove(Name.of("dead"));
         }
         StoreMaintenance.SweepResult result = sweepACopyOnAFullDisk(0, Set.of(Blake3.digest(live1), Blake3.digest(live2)),
