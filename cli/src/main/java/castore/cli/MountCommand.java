@@ -256,8 +256,8 @@ final class MountCommand implements Callable<Integer> {
     }
 
     private MountOptions mountOptions() {
-        if (threads < 1 || threads > 64) {
-            throw new CliException(ExitCodes.USAGE, "--threads must be between 1 and 64, got " + threads);
+        if (Threads.problem(threads, 64) != null) {
+            throw new CliException(ExitCodes.USAGE, Threads.problem(threads, 64));
         }
         return MountOptions.defaults().withThreads(threads).withAllowOther(allowOther).withDebug(debugFuse);
     }

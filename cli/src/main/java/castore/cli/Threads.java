@@ -18,6 +18,11 @@ final class Threads {
 
     /** Null if {@code threads} is allowed, else what is wrong with it. */
     static String problem(int threads) {
-        return threads >= 1 && threads <= MAX ? null : "--threads must be between 1 and " + MAX + ", got " + threads;
+        return problem(threads, MAX);
+    }
+
+    /** Null if {@code threads} is 1 to {@code max}, else what is wrong with it (mount's readers have a limit of their own). */
+    static String problem(int threads, int max) {
+        return threads >= 1 && threads <= max ? null : "--threads must be between 1 and " + max + ", got " + threads;
     }
 }

@@ -302,6 +302,8 @@ class MountCommandTest {
         expectError(badReadAhead, ExitCodes.USAGE, "castore: --read-ahead: invalid size 'lots': expected 0 (no read-ahead) or a positive number");
         var hugeReadAhead = Commands.run(castore("mount", "--store", "memory://", "--read-ahead", "1G", tmp.toString()));
         expectError(hugeReadAhead, ExitCodes.USAGE, "castore: --read-ahead must be at most 64M, got 1G");
+        var manyReaders = Commands.run(castore("mount", "--store", "memory://", "--threads", "65", tmp.toString()));
+        expectError(manyReaders, ExitCodes.USAGE, "castore: --threads must be between 1 and 64, got 65");
     }
 
     @Test
