@@ -169,7 +169,7 @@ public final class Importer {
         long size = 0;
         B3Digest digest;
         try (BlobWriter writer = blobs.create()) {
-            // The file as it was when stat'ed: its size then (a file that shrank meanwhile fails).
+            // The file as it was when stat'ed: its size then (one written meanwhile fails below).
             // Reading exactly that saves the extra read(2) that would only report end of file.
             // A size of 0 is read to the end: procfs files say 0 and have content.
             long limit = stat.size() == 0 ? Long.MAX_VALUE : stat.size();
@@ -180,15 +180,13 @@ public final class Importer {
                 }
                 long n = Posix.read(fd, buffer, 0, Math.min(buffer.byteSize(), limit - size), path);
                 if (n == 0) {
-                    if (limit != Long.MAX_VALUE) {
-                        checkDidNotShrink(fd, stat.size(), path);
-                    }
                     break;
                 }
                 writer.write(buffer.asSlice(0, n).asByteBuffer());
                 size += n;
                 bytesRead.add(n);
             }
+            checkNotWritten(fd, stat, path);
             digest = writer.finish();
             bytesStored.add(writer.bytesStored());
         }
@@ -197,17 +195,27 @@ public final class Importer {
     }
 
     /**
-     * A file that ended before the size {@code fstat} gave: sysfs files do (they say 4096 and hold
-     * a line), and are stored as read; one whose size is now smaller was truncated while it was
-     * read, and what was read is neither what it held before nor after: an error, where it used
-     * to be stored as the part read (ImporterTest.aFileThatShrinksWhileItIsReadIsAnErrorNamingIt).
+     * A file written while it was read was stored as a mix of its old and new bytes, or cut at
+     * its old size, content it never held at any moment: the import fails instead, as it does for
+     * a file that changed type (ImporterTest.aFileWrittenWhileItIsReadIsAnErrorNamingIt). The
+     * modification time tells, not the change time, which a chmod or a new hard link also moves.
+     * A file that ended before the size {@code fstat} gave is not one: sysfs files say 4096 and
+     * hold a line, and are stored as read (ImporterTest.aSysfsFileShorterThanItsSizeIsReadAsItIs).
+     * procfs files say 0 and are read to their end, so their size is not compared.
      */
-    private static void checkDidNotShrink(int fd, long sizeBefore, byte[] path) throws IOException {
-        long now = Posix.fstat(fd, path).size();
-        if (now < sizeBefore) {
-            throw new IOException("cannot import " + Display.escape(path) + ": it shrank while it was read (from " + sizeBefore
-                    + " to " + now + " bytes); import it again when nothing writes it");
+    private static void checkNotWritten(int fd, Stat before, byte[] path) throws IOException {
+        Stat now = Posix.fstat(fd, path);
+        String what;
+        if (before.size() != 0 && now.size() < before.size()) {
+            what = "it shrank while it was read (from " + before.size() + " to " + now.size() + " bytes)";
+        } else if (before.size() != 0 && now.size() > before.size()) {
+            what = "it grew while it was read (from " + before.size() + " to " + now.size() + " bytes)";
+        } else if (now.mtime() != before.mtime()) {
+            what = "it was written while it was read (its modification time changed)";
+        } else {
+            return;
         }
+        throw new IOException("cannot import " + Display.escape(path) + ": " + what + "; import it again when nothing writes it");
     }
 
     private DirectoryNode importDirectory(byte[] rootPath) throws IOException {
@@ -426,7 +434,7 @@ public final class Importer {
     }
 
     private static String direntTypeName(int type) {
-        return new Stat(type << 12, 0).typeName();
+        return new Stat(type << 12, 0, 0).typeName();
     }
 
     /**

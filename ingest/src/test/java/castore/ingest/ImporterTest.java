@@ -254,6 +254,83 @@ class ImporterTest {
     }
 
     @Test
+    void aFileWrittenWhileItIsReadIsAnErrorNamingIt() throws Exception {
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        byte[] file = join(dir, "data");
+        byte[] content = new byte[3 * Importer.READ_BUFFER_SIZE];
+        new java.util.Random(6).nextBytes(content);
+        Path path = tmp.resolve("d/data");
+        // Someone else writes the file once its first piece was read: in place (the same size,
+        // later bytes new) or at its end. Its time is moved on explicitly, so that a coarse clock
+        // cannot hide the write; a writer's own write moves it as well on this kernel.
+        record Case(String name, java.nio.file.StandardOpenOption mode, String message) {
+        }
+        for (Case c : List.of(
+                new Case("in place", java.nio.file.StandardOpenOption.WRITE, "it was written while it was read (its modification time changed)"),
+                new Case("appended", java.nio.file.StandardOpenOption.APPEND,
+                        "it grew while it was read (from " + content.length + " to " + (content.length + 10) + " bytes)"))) {
+            Files.write(path, content);
+            var written = new java.util.concurrent.atomic.AtomicBoolean();
+            BlobService writing = new ForwardingBlobService(blobs) {
+                @Override
+                public BlobWriter create() throws IOException {
+                    BlobWriter inner = blobs.create();
+                    return new ForwardingBlobWriter(inner) {
+                        @Override
+                        public void write(ByteBuffer data) throws IOException {
+                            inner.write(data);
+                            if (written.compareAndSet(false, true)) {
+                                var before = Files.getLastModifiedTime(path);
+                                Files.write(path, new byte[10], c.mode());
+                                Files.setLastModifiedTime(path, java.nio.file.attribute.FileTime.fromMillis(before.toMillis() + 1000));
+                            }
+                        }
+                    };
+                }
+            };
+            // Before: stored as its first 4 MiB followed by the new bytes (in place), or as its
+            // old length (appended); neither is content the file held at any moment.
+            assertThatThrownBy(() -> new Importer(writing, directories, 2).importPath(dir)).as(c.name())
+                    .isInstanceOf(IOException.class)
+                    .hasMessage("cannot import " + tmp + "/d/data: " + c.message() + "; import it again when nothing writes it");
+        }
+    }
+
+    @Test
+    void aFileWhoseModeOrLinksChangeWhileItIsReadIsStored() throws Exception {
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        byte[] content = new byte[2 * Importer.READ_BUFFER_SIZE];
+        new java.util.Random(7).nextBytes(content);
+        Path path = tmp.resolve("d/data");
+        Files.write(path, content);
+        // A chmod or a new hard link moves the change time, not the modification time: the
+        // content read is the file's, and the import succeeds.
+        var touched = new java.util.concurrent.atomic.AtomicBoolean();
+        BlobService touching = new ForwardingBlobService(blobs) {
+            @Override
+            public BlobWriter create() throws IOException {
+                BlobWriter inner = blobs.create();
+                return new ForwardingBlobWriter(inner) {
+                    @Override
+                    public void write(ByteBuffer data) throws IOException {
+                        inner.write(data);
+                        if (touched.compareAndSet(false, true)) {
+                            Files.setPosixFilePermissions(path, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+                            Files.createLink(tmp.resolve("link"), path);
+                        }
+                    }
+                };
+            }
+        };
+        DirectoryNode node = (DirectoryNode) new Importer(touching, directories, 2).importPath(dir);
+        assertThat(touched).isTrue();
+        assertThat(stored.get(node.digest()).orElseThrow().entries())
+                .containsExactly(java.util.Map.entry(castore.model.Name.of("data"), new FileNode(Blake3.digest(content), content.length, false)));
+    }
+
+    @Test
     void aFileReplacedByADirectoryOrASymlinkAfterItWasListedIsAnErrorSayingItChanged() throws Exception {
         for (String now : List.of("a directory", "a symlink", "gone")) {
             Path d = tmp.resolve(now.replace("a ", ""));

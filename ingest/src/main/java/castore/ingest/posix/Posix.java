@@ -108,7 +108,8 @@ public final class Posix {
     private static final int STATX_SIZE = 256;
     private static final int STATX_MODE_OFFSET = 28;
     private static final int STATX_SIZE_OFFSET = 40;
-    private static final int STATX_MASK = 0x1 | 0x2 | 0x200; // STATX_TYPE | STATX_MODE | STATX_SIZE
+    private static final int STATX_MTIME_OFFSET = 112; // struct statx_timestamp: s64 tv_sec, u32 tv_nsec
+    private static final int STATX_MASK = 0x1 | 0x2 | 0x40 | 0x200; // STATX_TYPE | STATX_MODE | STATX_MTIME | STATX_SIZE
 
     /** Longest path a single call accepts (PATH_MAX includes the NUL). */
     public static final int PATH_MAX = 4096;
@@ -155,7 +156,8 @@ public final class Posix {
     }
 
     /** Type bits and permission bits of a file, and its size. */
-    public record Stat(int mode, long size) {
+    /** {@code mtime} in nanoseconds since the epoch: to tell whether a file was written meanwhile. */
+    public record Stat(int mode, long size, long mtime) {
         public int type() {
             return mode & S_IFMT;
         }
@@ -252,7 +254,9 @@ public final class Posix {
         }
         int mode = Short.toUnsignedInt(s.statx.get(JAVA_SHORT, STATX_MODE_OFFSET));
         long size = s.statx.get(JAVA_LONG, STATX_SIZE_OFFSET);
-        return new Stat(mode, size);
+        long mtime = s.statx.get(JAVA_LONG, STATX_MTIME_OFFSET) * 1_000_000_000L
+                + Integer.toUnsignedLong(s.statx.get(JAVA_INT, STATX_MTIME_OFFSET + 8));
+        return new Stat(mode, size, mtime);
     }
 
     private static final byte[] EMPTY = new byte[0];
