@@ -72,6 +72,18 @@ public record S3Location(String bucket, String prefix, Optional<URI> endpoint, O
         return out;
     }
 
+    private static final java.util.regex.Pattern BUCKET_NAME = java.util.regex.Pattern.compile("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]");
+
+    /**
+     * Whether the bucket's name is one S3 gives out today: 3 to 63 lowercase letters, digits,
+     * dots and hyphens, beginning and ending with a letter or a digit. Not a reason to refuse the
+     * address (old us-east-1 buckets and some servers have other names), but servers that keep
+     * to the rules answer "no such bucket" to any other, and the error then says why.
+     */
+    public boolean hasValidBucketName() {
+        return BUCKET_NAME.matcher(bucket).matches() && !bucket.contains("..");
+    }
+
     /** For messages: bucket and prefix, without parameters. */
     public String display() {
         return "s3://" + bucket + "/" + prefix;

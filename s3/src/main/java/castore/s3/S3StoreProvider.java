@@ -166,7 +166,9 @@ public final class S3StoreProvider implements StoreProvider {
                 // Named with the endpoint: a web server that is not S3 answers 404 too.
                 String endpoint = client.serviceClientConfiguration().endpointOverride().map(Object::toString).orElse("AWS S3");
                 throw new InvalidDataException("s3 bucket '" + location.bucket() + "' does not exist at " + endpoint
-                        + " (create it first, or check that the endpoint is the S3 server)");
+                        + (location.hasValidBucketName() ? " (create it first, or check that the endpoint is the S3 server)"
+                                : ": '" + location.bucket() + "' is not a valid bucket name (3 to 63 lowercase letters, digits, dots "
+                                        + "and hyphens, beginning and ending with a letter or digit)"));
             }
             if (e.statusCode() == 403 || e.statusCode() == 401) {
                 throw new IOException("s3 bucket '" + location.bucket() + "': access denied (check AWS credentials)", e);

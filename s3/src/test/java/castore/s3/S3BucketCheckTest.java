@@ -83,4 +83,21 @@ class S3BucketCheckTest {
                 .isInstanceOf(InvalidDataException.class)
                 .hasMessage("s3 bucket 'bucket' does not exist at " + endpoint() + " (create it first, or check that the endpoint is the S3 server)");
     }
+
+    /**
+     * A name S3 would never give a bucket ("b": too short; capitals, underscores) is answered
+     * "no such bucket" by servers that keep to the rules, S3Proxy among them, even when a bucket
+     * of that name was made by hand. The error says the name is the problem; it said "create it
+     * first", which the user had done.
+     */
+    @Test
+    void aBucketNameS3NeverGivesOutIsSaidToBeInvalid() {
+        answer = exchange -> exchange.sendResponseHeaders(404, -1);
+        for (String bucket : java.util.List.of("b", "My_Bucket", "-bucket", "a..b")) {
+            assertThatThrownBy(() -> Stores.open("s3://" + bucket + "/prefix?region=us-east-1&endpoint=" + endpoint(), StoreOptions.DEFAULT).close())
+                    .as(bucket).isInstanceOf(InvalidDataException.class)
+                    .hasMessage("s3 bucket '" + bucket + "' does not exist at " + endpoint() + ": '" + bucket + "' is not a valid bucket name "
+                            + "(3 to 63 lowercase letters, digits, dots and hyphens, beginning and ending with a letter or digit)");
+        }
+    }
 }
