@@ -126,7 +126,12 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                 }
             }
         }
-        Map<B3Digest, Directory> dirs = new HashMap<>();
+        // Directories: files are checked as each Directory is read; what its subdirectories must
+        // be is kept until every Directory was read. Only sizes and those references stay in
+        // memory, not the Directories: a tree of millions of files is verified in a heap that
+        // holds its directories' digests.
+        Map<B3Digest, Long> dirs = new HashMap<>();
+        List<Subdirectory> subdirectories = new ArrayList<>();
         for (var it = iterate(Keys.DIRECTORIES); it.hasNext(); ) {
             var listed = it.next();
             checked++;
@@ -135,28 +140,32 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                 problem.accept("unexpected object " + listed.key());
                 continue;
             }
+            Directory directory;
             try {
-                directories.get(digest).ifPresent(d -> dirs.put(digest, d));
+                directory = directories.get(digest).orElse(null);
             } catch (CorruptedDataException e) {
                 problem.accept(e.getMessage());
+                continue;
             }
-        }
-        for (var e : dirs.entrySet()) {
-            for (var entry : e.getValue().entries().entrySet()) {
-                String where = "directory " + e.getKey() + " entry '" + entry.getKey() + "'";
+            if (directory == null) {
+                continue; // deleted since listed
+            }
+            dirs.put(digest, directory.size());
+            for (var entry : directory.entries().entrySet()) {
                 switch (entry.getValue()) {
-                    case DirectoryNode d -> {
-                        Directory child = dirs.get(d.digest());
-                        if (child == null) {
-                            problem.accept(where + ": directory " + d.digest() + " missing or corrupted");
-                        } else if (child.size() != d.size()) {
-                            problem.accept(where + ": size " + d.size() + " but directory has " + child.size());
-                        }
-                    }
-                    case FileNode f -> checkFile(where, f, goodBlobs, goodChunks, problem);
+                    case DirectoryNode d -> subdirectories.add(new Subdirectory(digest, entry.getKey(), d));
+                    case FileNode f -> checkFile(where(digest, entry.getKey()), f, goodBlobs, goodChunks, problem);
                     default -> {
                     }
                 }
+            }
+        }
+        for (Subdirectory s : subdirectories) {
+            Long size = dirs.get(s.node().digest());
+            if (size == null) {
+                problem.accept(where(s.parent(), s.name()) + ": directory " + s.node().digest() + " missing or corrupted");
+            } else if (size != s.node().size()) {
+                problem.accept(where(s.parent(), s.name()) + ": size " + s.node().size() + " but directory has " + size);
             }
         }
         for (var it = iterate(Keys.ROOTS); it.hasNext(); ) {
@@ -180,6 +189,14 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
             }
         }
         return checked;
+    }
+
+    /** A Directory's entry naming a subdirectory, checked once every Directory was read. */
+    private record Subdirectory(B3Digest parent, Name name, DirectoryNode node) {
+    }
+
+    private static String where(B3Digest directory, Name entry) {
+        return "directory " + directory + " entry '" + entry + "'";
     }
 
     private static void checkFile(String where, FileNode f, Set<B3Digest> goodBlobs, Map<B3Digest, Long> goodChunks,
