@@ -86,7 +86,12 @@ final class ImportCommand implements Callable<Integer> {
         }
         long start = System.nanoTime();
         try (Store s = store.open()) {
-            Importer importer = new Importer(s.blobs(), s.directories(), threads);
+            // The store's own directories (a local store, a cache) are left out of the trees
+            // imported: importing ~ with the default store under ~/.local/share read its packs as
+            // they were written, and failed.
+            List<byte[]> excluded = new ArrayList<>();
+            Importer importer = new Importer(s.blobs(), s.directories(), threads)
+                    .excluding(s.dataDirectories().stream().map(p -> io.bytes(p.toString())).toList(), excluded::add);
             List<Node> nodes = new ArrayList<>();
             boolean terminal = !quiet && io.errIsTerminal();
             try (ProgressLine line = !quiet && (progress || terminal)
@@ -94,6 +99,9 @@ final class ImportCommand implements Callable<Integer> {
                 for (byte[] path : pathBytes) {
                     nodes.add(importer.importPath(path));
                 }
+            }
+            for (byte[] path : excluded) {
+                io.err().println("castore: left out " + Display.escape(path) + ": the store keeps its data there");
             }
             // Names are set only once everything is stored: a failed import changes no root.
             for (int i = 0; i < nodes.size(); i++) {

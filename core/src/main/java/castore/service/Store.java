@@ -43,6 +43,12 @@ public record Store(BlobService blobs, DirectoryService directories, RootService
         return java.util.Optional.empty();
     }
 
+    /** The directories of this machine where the backends behind this store keep data (none for remote ones). */
+    public List<java.nio.file.Path> dataDirectories() {
+        return resources.stream().filter(DataDirectory.class::isInstance)
+                .flatMap(r -> ((DataDirectory) r).dataDirectory().stream()).distinct().toList();
+    }
+
     /** The warm-ups the backends behind this store offer (none for most). */
     public List<BackendWarmUp> warmUps() {
         return resources.stream().filter(BackendWarmUp.class::isInstance).map(BackendWarmUp.class::cast).distinct().toList();

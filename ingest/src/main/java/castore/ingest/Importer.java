@@ -34,6 +34,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
 
 /**
  * Ingests a file, directory or symlink into a store.
@@ -94,6 +95,17 @@ public final class Importer {
     private final LongAdder bytesRead = new LongAdder();
     private final LongAdder bytesStored = new LongAdder();
 
+    /** Directories left out of every tree (where the store keeps its data), by device and inode. */
+    private final Set<FileId> excluded = new HashSet<>();
+    private final Set<Long> excludedInodes = new HashSet<>();
+    private Consumer<byte[]> whenExcluded = path -> { };
+
+    private record FileId(long device, long inode) {
+        static FileId of(Stat stat) {
+            return new FileId(stat.device(), stat.inode());
+        }
+    }
+
     private static final ThreadLocal<MemorySegment> READ_BUFFER =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(READ_BUFFER_SIZE, 4096));
 
@@ -112,6 +124,37 @@ public final class Importer {
         // keep more than 32 threads idle, so more threads get smaller batches.
         this.filesPerTask = Math.max(1, Math.min(FILES_PER_TASK, maxFilesInFlight / threads));
         this.maxTasksInFlight = Math.max(1, maxFilesInFlight / filesPerTask);
+    }
+
+    /**
+     * Leaves {@code directories} (where the store keeps its data: its packs and a cache's
+     * segments change while they would be read, and storing the store in itself is never what
+     * was meant) out of every tree imported; {@code excluded} hears the path of each one left
+     * out. Importing one of them itself is an error. Directories that do not exist are ignored.
+     * Call before importing.
+     */
+    public Importer excluding(List<byte[]> directories, Consumer<byte[]> excluded) throws IOException {
+        for (byte[] directory : directories) {
+            Stat stat;
+            try {
+                stat = Posix.statat(AT_FDCWD, directory, 0, directory); // the directory a symlink to it names
+            } catch (PosixException e) {
+                if (e.errno() == Posix.ENOENT) {
+                    continue;
+                }
+                throw e;
+            }
+            this.excluded.add(FileId.of(stat));
+            this.excludedInodes.add(stat.inode());
+        }
+        this.whenExcluded = excluded;
+        return this;
+    }
+
+    /** Whether a directory entry is one of the {@link #excluding excluded} directories. */
+    private boolean isExcluded(int dirFd, DirectoryReader.Entry entry, byte[] path) throws PosixException {
+        // d_ino first: a stat only for the rare entry whose inode number matches.
+        return excludedInodes.contains(entry.inode()) && excluded.contains(FileId.of(Posix.lstatat(dirFd, entry.name(), path)));
     }
 
     /** Totals over every import run by this Importer so far; safe to read while an import runs. */
@@ -149,6 +192,9 @@ public final class Importer {
             }
         }
         if (stat.isDirectory()) {
+            if (excluded.contains(FileId.of(stat))) {
+                throw new InvalidDataException("cannot import " + Display.escape(path) + ": it is where the store keeps its data");
+            }
             return importDirectory(path);
         }
         throw new SpecialFileException(path, stat.typeName());
@@ -272,6 +318,10 @@ public final class Importer {
                 }
                 switch (type) {
                     case Posix.DT_DIR -> {
+                        if (!excludedInodes.isEmpty() && isExcluded(fd.fd, entry, path)) {
+                            whenExcluded.accept(path);
+                            continue;
+                        }
                         dir.expectChild();
                         fd.retain();
                         subdirectories.add(new PendingDirectory(dir, name, dir.closure));
@@ -434,7 +484,7 @@ public final class Importer {
     }
 
     private static String direntTypeName(int type) {
-        return new Stat(type << 12, 0, 0).typeName();
+        return new Stat(type << 12, 0, 0, 0, 0).typeName();
     }
 
     /**

@@ -14,6 +14,7 @@ import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
 import castore.model.FileNode;
+import castore.model.InvalidDataException;
 import castore.model.Node;
 import castore.model.SymlinkNode;
 import castore.service.BlobService;
@@ -251,6 +252,35 @@ class ImporterTest {
         assertThatThrownBy(() -> new Importer(truncating, directories, 2).importPath(dir)).isInstanceOf(IOException.class).hasMessage(message);
         Files.write(tmp.resolve("d/log"), content);
         assertThatThrownBy(() -> new Importer(truncating, directories, 2).importPath(file)).isInstanceOf(IOException.class).hasMessage(message);
+    }
+
+    @Test
+    void anExcludedDirectoryIsLeftOutWhereverItIsAndCannotBeImportedItself() throws Exception {
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        write(join(dir, "a"), "a");
+        mkdir(join(dir, "sub"));
+        write(join(dir, "sub", "b"), "b");
+        mkdir(join(dir, "sub", "store"));
+        write(join(dir, "sub", "store", "pack"), "being written");
+        mkdir(join(dir, "store")); // the same name elsewhere is another directory: imported
+        write(join(dir, "store", "c"), "c");
+        byte[] expected = join(bytes(tmp), "expected");
+        mkdir(expected);
+        write(join(expected, "a"), "a");
+        mkdir(join(expected, "sub"));
+        write(join(expected, "sub", "b"), "b");
+        mkdir(join(expected, "store"));
+        write(join(expected, "store", "c"), "c");
+        // Named through a symlink, as a store address can be: the directory it names is left out.
+        symlink("d/sub/store", join(bytes(tmp), "link-to-store"));
+        List<byte[]> excluded = new ArrayList<>();
+        Importer excluding = new Importer(blobs, directories, 2)
+                .excluding(List.of(join(bytes(tmp), "link-to-store"), join(bytes(tmp), "absent")), excluded::add);
+        assertThat(excluding.importPath(dir)).isEqualTo(importer.importPath(expected));
+        assertThat(excluded).extracting(b -> new String(b, StandardCharsets.UTF_8)).containsExactly(tmp + "/d/sub/store");
+        assertThatThrownBy(() -> excluding.importPath(join(dir, "sub", "store"))).isInstanceOf(InvalidDataException.class)
+                .hasMessage("cannot import " + tmp + "/d/sub/store: it is where the store keeps its data");
     }
 
     @Test

@@ -12,7 +12,7 @@ import java.util.Set;
  * Puts the cache in front of a store's blob and directory services (roots stay uncached: they
  * are mutable). What the CLI's {@code --cache DIR --cache-size SIZE} options apply.
  */
-public final class StoreCache implements AutoCloseable {
+public final class StoreCache implements castore.service.DataDirectory, AutoCloseable {
     /** Schemes whose data is already local: caching them would only copy it. */
     private static final Set<String> LOCAL_SCHEMES = Set.of("local", "file", "memory");
 
@@ -31,6 +31,11 @@ public final class StoreCache implements AutoCloseable {
     /** The disk tier, if any. */
     public Optional<DiskCache> disk() {
         return Optional.ofNullable(disk);
+    }
+
+    @Override
+    public Optional<Path> dataDirectory() {
+        return disk().map(DiskCache::root);
     }
 
     /** {@code store} with cached blob and directory services; the returned store owns the cache. */

@@ -1,6 +1,7 @@
 package castore.ingest.posix;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 
 import java.lang.foreign.Arena;
@@ -15,6 +16,7 @@ import java.util.List;
 public final class DirectoryReader implements AutoCloseable {
     private static final int BUFFER_SIZE = 64 * 1024;
     // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name[].
+    private static final int INO_OFFSET = 0;
     private static final int RECLEN_OFFSET = 16;
     private static final int TYPE_OFFSET = 18;
     private static final int NAME_OFFSET = 19;
@@ -22,8 +24,8 @@ public final class DirectoryReader implements AutoCloseable {
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment buffer = arena.allocate(BUFFER_SIZE, 8);
 
-    /** One directory entry: its name and d_type (DT_UNKNOWN when the filesystem does not say). */
-    public record Entry(byte[] name, int type) {
+    /** One directory entry: its name, d_type (DT_UNKNOWN when the filesystem does not say) and d_ino. */
+    public record Entry(byte[] name, int type, long inode) {
     }
 
     /** All entries of the directory open at {@code fd} (which must be at its start). */
@@ -46,7 +48,7 @@ public final class DirectoryReader implements AutoCloseable {
                 }
                 byte[] name = buffer.asSlice(nameStart, nameEnd - nameStart).toArray(JAVA_BYTE);
                 if (!isDotOrDotDot(name)) {
-                    entries.add(new Entry(name, type));
+                    entries.add(new Entry(name, type, buffer.get(JAVA_LONG_UNALIGNED, pos + INO_OFFSET)));
                 }
                 pos = recordEnd;
             }

@@ -108,8 +108,12 @@ public final class Posix {
     private static final int STATX_SIZE = 256;
     private static final int STATX_MODE_OFFSET = 28;
     private static final int STATX_SIZE_OFFSET = 40;
+    private static final int STATX_INO_OFFSET = 32;
     private static final int STATX_MTIME_OFFSET = 112; // struct statx_timestamp: s64 tv_sec, u32 tv_nsec
-    private static final int STATX_MASK = 0x1 | 0x2 | 0x40 | 0x200; // STATX_TYPE | STATX_MODE | STATX_MTIME | STATX_SIZE
+    private static final int STATX_DEV_MAJOR_OFFSET = 136;
+    private static final int STATX_DEV_MINOR_OFFSET = 140;
+    // STATX_TYPE | STATX_MODE | STATX_MTIME | STATX_INO | STATX_SIZE (the device is always given)
+    private static final int STATX_MASK = 0x1 | 0x2 | 0x40 | 0x100 | 0x200;
 
     /** Longest path a single call accepts (PATH_MAX includes the NUL). */
     public static final int PATH_MAX = 4096;
@@ -156,8 +160,11 @@ public final class Posix {
     }
 
     /** Type bits and permission bits of a file, and its size. */
-    /** {@code mtime} in nanoseconds since the epoch: to tell whether a file was written meanwhile. */
-    public record Stat(int mode, long size, long mtime) {
+    /**
+     * {@code mtime} in nanoseconds since the epoch: to tell whether a file was written meanwhile;
+     * {@code device} (major and minor) and {@code inode}: which file it is.
+     */
+    public record Stat(int mode, long size, long mtime, long device, long inode) {
         public int type() {
             return mode & S_IFMT;
         }
@@ -256,7 +263,9 @@ public final class Posix {
         long size = s.statx.get(JAVA_LONG, STATX_SIZE_OFFSET);
         long mtime = s.statx.get(JAVA_LONG, STATX_MTIME_OFFSET) * 1_000_000_000L
                 + Integer.toUnsignedLong(s.statx.get(JAVA_INT, STATX_MTIME_OFFSET + 8));
-        return new Stat(mode, size, mtime);
+        long device = Integer.toUnsignedLong(s.statx.get(JAVA_INT, STATX_DEV_MAJOR_OFFSET)) << 32
+                | Integer.toUnsignedLong(s.statx.get(JAVA_INT, STATX_DEV_MINOR_OFFSET));
+        return new Stat(mode, size, mtime, device, s.statx.get(JAVA_LONG, STATX_INO_OFFSET));
     }
 
     private static final byte[] EMPTY = new byte[0];

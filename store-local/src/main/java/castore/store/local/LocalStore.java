@@ -36,7 +36,7 @@ import java.util.stream.IntStream;
  * {@link #close()}; garbage collection takes it exclusively ({@link #exclusive()}), so it never
  * runs while an import that might reference old objects is alive.
  */
-public final class LocalStore implements StoreMaintenance, UncommittedWrites, AutoCloseable {
+public final class LocalStore implements StoreMaintenance, UncommittedWrites, castore.service.DataDirectory, AutoCloseable {
     /** How a store is opened. */
     public record Options(boolean readOnly, boolean sync, long packSize, int writers, int rootCompactRecords, boolean directReads,
             boolean digestReads) {
@@ -150,6 +150,11 @@ public final class LocalStore implements StoreMaintenance, UncommittedWrites, Au
 
     public Path root() {
         return layout.root();
+    }
+
+    @Override
+    public java.util.Optional<Path> dataDirectory() {
+        return java.util.Optional.of(root());
     }
 
     // ---- writer sessions ----
