@@ -53,6 +53,10 @@ public final class LogLines extends Formatter {
                     ".level=INFO",
                     "java.util.logging.ConsoleHandler.level=INFO",
                     "java.util.logging.ConsoleHandler.formatter=" + LogLines.class.getName(),
+                    // Once a call is cancelled (a message over the size limit, a read-ahead no
+                    // longer wanted), every data frame still arriving for it is an INFO line
+                    // "Received data on closed stream": 66 of them for one 22 MB Directory.
+                    "io.grpc.internal.AbstractClientStream.level=WARNING",
                     "");
             try {
                 LogManager.getLogManager().readConfiguration(new ByteArrayInputStream(properties.getBytes(StandardCharsets.UTF_8)));

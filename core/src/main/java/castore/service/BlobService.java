@@ -33,6 +33,29 @@ public interface BlobService extends AutoCloseable {
     BlobWriter create() throws IOException;
 
     /**
+     * A writer whose {@link BlobWriter#finish()} may return the digest before the blob is
+     * stored, for a caller that writes many blobs in a row (an import): a remote service then
+     * asks about and sends small blobs in batches, a few calls per batch instead of a few per
+     * blob. Every blob so finished is stored, or its failure thrown, by the next
+     * {@link #flushWrites()}, which the caller must call before anything refers to the blobs
+     * (a root). Its {@link BlobWriter#bytesStored()} counts only what was stored before finish
+     * returned; flushWrites returns the rest. The default is {@link #create()}.
+     */
+    default BlobWriter createDeferred() throws IOException {
+        return create();
+    }
+
+    /**
+     * Waits until every blob whose {@link #createDeferred() deferred} writer finished is stored,
+     * and returns the bytes those stores added that their writers did not count. Throws the
+     * first failure among them (the blobs are then not all stored). The default has nothing to
+     * wait for.
+     */
+    default long flushWrites() throws IOException {
+        return 0;
+    }
+
+    /**
      * A hint that {@code blob}, of {@code size} bytes (its verified node's), will likely be read
      * soon from its start: a backend that fetches from afar may start now, in the background.
      * Returns at once and never throws; the default does nothing (a local store reads as fast

@@ -1,6 +1,7 @@
 package castore.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import castore.grpc.proto.BlobChunk;
 import castore.grpc.proto.BlobServiceGrpc;
@@ -24,6 +25,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -201,6 +203,49 @@ class GrpcRoundTripTest {
             assertThat(client.roots().remove(Name.of("tree"))).isTrue();
             assertThat(client.roots().remove(Name.of("tree"))).isFalse();
             assertThat(server.backing.roots().get(Name.of("tree"))).isEmpty();
+        }
+    }
+
+    /**
+     * A flat directory of 300,000 files (22 MB encoded, over the 16 MiB limit of sessions 1-34)
+     * goes up in a closure and comes back by Get and recursive Get; one over the 64 MiB limit is
+     * refused by the client, naming its size and the limit, before anything is sent.
+     */
+    @Test
+    void aDirectoryOfHundredsOfThousandsOfEntriesRoundTripsAndOneOverTheLimitIsRefusedClearly() throws Exception {
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir)) {
+            Store client = server.client();
+            B3Digest blob = TestData.put(client.blobs(), "x".getBytes());
+            Directory.Builder flat = Directory.builder();
+            for (int i = 0; i < 300_000; i++) {
+                flat.add(String.format("file-with-a-longish-name-%07d.dat", i), new FileNode(blob, 1, false));
+            }
+            Directory big = flat.build();
+            assertThat(big.encode().length).isBetween(16 << 20, castore.grpc.MessageLimit.BYTES);
+            Directory parent = Directory.builder().add("flat", big.toNode()).build();
+            try (ClosurePutter putter = client.directories().putClosure()) {
+                putter.put(big);
+                putter.put(parent);
+                assertThat(putter.finish()).isEqualTo(parent.digest());
+            }
+            assertThat(client.directories().get(big.digest())).contains(big);
+            try (var closure = client.directories().getRecursive(parent.digest())) {
+                assertThat(closure.toList()).containsExactly(parent, big);
+            }
+
+            Directory.Builder huge = Directory.builder();
+            String longName = "n".repeat(200);
+            for (int i = 0; i < 300_000; i++) {
+                huge.add(longName + i, new FileNode(blob, 1, false));
+            }
+            Directory tooBig = huge.build();
+            assertThat(tooBig.encode().length).isGreaterThan(castore.grpc.MessageLimit.BYTES);
+            try (ClosurePutter putter = client.directories().putClosure()) {
+                assertThatThrownBy(() -> putter.put(tooBig)).isInstanceOf(castore.model.InvalidDataException.class)
+                        .hasMessage("a directory of 300000 entries (" + tooBig.digest() + ") is " + tooBig.encode().length
+                                + " bytes encoded, over the 64 MiB a gRPC message may carry: keep it in a local or S3 store");
+            }
+            assertThat(server.backing.directories().has(tooBig.digest())).isFalse();
         }
     }
 }

@@ -181,10 +181,10 @@ class MalformedRequestTest {
     void oversizeMessagesAreRefused() throws Exception {
         var done = new CompletableFuture<Status>();
         StreamObserver<BlobChunk> put = BlobServiceGrpc.newStub(server.raw()).put(ending(done));
-        put.onNext(BlobChunk.newBuilder().setData(ByteString.copyFrom(new byte[17 << 20])).build());
+        put.onNext(BlobChunk.newBuilder().setData(ByteString.copyFrom(new byte[castore.grpc.MessageLimit.BYTES + (1 << 20)])).build());
         put.onCompleted();
         assertThat(done.get(10, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
-        assertThat(((castore.service.memory.MemoryBlobService) server.backing.blobs()).has(Blake3.digest(new byte[17 << 20]))).isFalse();
+        assertThat(((castore.service.memory.MemoryBlobService) server.backing.blobs()).has(Blake3.digest(new byte[castore.grpc.MessageLimit.BYTES + (1 << 20)]))).isFalse();
     }
 
     @Test
@@ -217,6 +217,30 @@ class MalformedRequestTest {
                 PutChunkedRequest.newBuilder().setBlobDigest(Blake3.digest(whole).toByteString()).build())))
                 .isEqualTo(Status.OK);
         assertThat(server.backing.blobs().has(Blake3.digest(whole))).isTrue();
+    }
+
+    @Test
+    void putBlobsStoresEachWholeBlobAndStopsAtAWrongDigest() throws Exception {
+        byte[] a = TestData.random(20, 3000);
+        byte[] b = TestData.random(21, 2000);
+        byte[] c = TestData.random(22, 1000);
+        var done = new CompletableFuture<Status>();
+        StreamObserver<castore.grpc.proto.PutBlobsRequest> put = ChunkedBlobServiceGrpc.newStub(server.raw()).putBlobs(ending(done));
+        put.onNext(castore.grpc.proto.PutBlobsRequest.newBuilder().setData(ByteString.copyFrom(a)).setDigest(Blake3.digest(a).toByteString()).build());
+        put.onNext(castore.grpc.proto.PutBlobsRequest.newBuilder().setData(ByteString.copyFrom(b)).setDigest(Blake3.digest(c).toByteString()).build());
+        put.onNext(castore.grpc.proto.PutBlobsRequest.newBuilder().setData(ByteString.copyFrom(c)).setDigest(Blake3.digest(c).toByteString()).build());
+        put.onCompleted();
+        Status status = done.get(10, TimeUnit.SECONDS);
+        assertThat(status.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(status.getDescription()).isEqualTo("PutBlobs: the data sent for blob " + Blake3.digest(c) + " is blob " + Blake3.digest(b));
+        assertThat(server.backing.blobs().has(Blake3.digest(a))).isTrue();
+        assertThat(server.backing.blobs().has(Blake3.digest(c))).isFalse(); // after the refused one: not stored
+
+        var missing = ChunkedBlobServiceGrpc.newBlockingStub(server.raw()).missingBlobs(HasChunksRequest.newBuilder()
+                .addDigests(Blake3.digest(a).toByteString()).addDigests(Blake3.digest(c).toByteString()).build());
+        assertThat(missing.getMissingList()).containsExactly(Blake3.digest(c).toByteString());
+        assertStatus(() -> ChunkedBlobServiceGrpc.newBlockingStub(server.raw()).missingBlobs(HasChunksRequest.newBuilder()
+                .addDigests(ByteString.copyFrom(new byte[5])).build()), Status.Code.INVALID_ARGUMENT, "digests[0]");
     }
 
     private Status putChunked(List<PutChunkedRequest> parts) throws Exception {

@@ -185,11 +185,14 @@ public final class Importer {
         }
         if (stat.isRegular()) {
             int fd = openListed(AT_FDCWD, path, OPEN_FILE, path, "a regular file");
+            FileNode node;
             try {
-                return importFile(fd, path);
+                node = importFile(fd, path);
             } finally {
                 Posix.close(fd);
             }
+            flushBlobs();
+            return node;
         }
         if (stat.isDirectory()) {
             if (excluded.contains(FileId.of(stat))) {
@@ -214,7 +217,8 @@ public final class Importer {
         MemorySegment buffer = READ_BUFFER.get();
         long size = 0;
         B3Digest digest;
-        try (BlobWriter writer = blobs.create()) {
+        // Deferred: a remote store sends small blobs in batches (flushBlobs waits for them).
+        try (BlobWriter writer = blobs.createDeferred()) {
             // The file as it was when stat'ed: its size then (one written meanwhile fails below).
             // Reading exactly that saves the extra read(2) that would only report end of file.
             // A size of 0 is read to the end: procfs files say 0 and have content.
@@ -264,6 +268,11 @@ public final class Importer {
         throw new IOException("cannot import " + Display.escape(path) + ": " + what + "; import it again when nothing writes it");
     }
 
+    /** Waits for the blobs deferred writers finished to be stored (BlobService.createDeferred). */
+    private void flushBlobs() throws IOException {
+        bytesStored.add(blobs.flushWrites());
+    }
+
     private DirectoryNode importDirectory(byte[] rootPath) throws IOException {
         int rootFd = Posix.openat(AT_FDCWD, rootPath, OPEN_DIRECTORY, 0, rootPath);
         try (ClosurePutter putter = directories.putClosure(); // closed unfinished if the import fails
@@ -286,6 +295,7 @@ public final class Importer {
             if (node == null) {
                 throw new IllegalStateException("import of " + Display.escape(rootPath) + " ended without a root");
             }
+            flushBlobs(); // every blob the Directories name is stored before the last of them
             closure.finish();
             return node;
         }

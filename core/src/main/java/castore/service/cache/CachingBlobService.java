@@ -311,6 +311,16 @@ public final class CachingBlobService implements BlobService {
         return inner.create();
     }
 
+    @Override
+    public BlobWriter createDeferred() throws IOException {
+        return inner.createDeferred();
+    }
+
+    @Override
+    public long flushWrites() throws IOException {
+        return inner.flushWrites();
+    }
+
     /**
      * Starts fetching, in the background, the chunks of {@code blob} that cover
      * {@code [fromOffset, fromOffset + length)} and are not cached yet. Returns at once; errors

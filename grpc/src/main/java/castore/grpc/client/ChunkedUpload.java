@@ -29,7 +29,12 @@ final class ChunkedUpload extends RemoteUpload {
     private static final int MAX_HELD_REFERENCES = 1 << 16;
 
     private final FastCdc cdc = FastCdc.TVIX;
-    private final byte[] buffer;
+    /**
+     * Grows to twice the largest chunk as bytes come. It was that size from the start, 1 MiB
+     * zeroed per writer: for an import of 54,000 small files, 54 GB allocated, and most of the
+     * client's CPU.
+     */
+    private byte[] buffer = new byte[0];
     private int start;
     private int end;
     private final List<Chunk> batch = new ArrayList<>();
@@ -44,18 +49,31 @@ final class ChunkedUpload extends RemoteUpload {
         }
     }
 
-    ChunkedUpload(Connection connection, RemoteBlobService blobs) {
-        super(connection, blobs);
-        this.buffer = new byte[2 * cdc.maxSize()];
+    /** Chunks cut so far. */
+    private int cuts;
+
+    ChunkedUpload(Connection connection, RemoteBlobService blobs, SmallBlobUploads small) {
+        super(connection, blobs, small);
+    }
+
+    @Override
+    byte[] wholeIfSmall() {
+        if (stream != null || cuts > 1) {
+            return null;
+        }
+        return cuts == 0 ? new byte[0] : batch.getFirst().data(); // one chunk: still in the batch (flushed at 32)
     }
 
     @Override
     void append(ByteBuffer data) throws IOException {
         while (data.hasRemaining()) {
-            if (end == buffer.length) {
+            if (end == buffer.length && start > 0) {
                 System.arraycopy(buffer, start, buffer, 0, end - start);
                 end -= start;
                 start = 0;
+            } else if (end == buffer.length) { // full from its start: below two chunks, so it may grow
+                buffer = java.util.Arrays.copyOf(buffer, (int) Math.min(2L * cdc.maxSize(),
+                        Math.max(4096L, Math.max(2L * buffer.length, (long) end + data.remaining()))));
             }
             int n = Math.min(data.remaining(), buffer.length - end);
             data.get(buffer, end, n);
@@ -73,6 +91,7 @@ final class ChunkedUpload extends RemoteUpload {
         byte[] data = java.util.Arrays.copyOfRange(buffer, start, start + length);
         start += length;
         whole.update(data);
+        cuts++;
         batch.add(new Chunk(Blake3.digest(data), data));
         if (batch.size() >= BATCH_CHUNKS) {
             flush(batch);

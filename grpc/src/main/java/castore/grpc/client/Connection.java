@@ -44,8 +44,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  * minutes): a daemon that comes back is used again at once, without re-creating the client.
  */
 final class Connection implements AutoCloseable {
-    /** Largest message accepted, as on the server (Directories of ~100k entries). */
-    static final int MAX_INBOUND_MESSAGE = 16 << 20;
     private static final long RECONNECT_CHECK_MILLIS = 250;
 
     final String address;
@@ -111,7 +109,7 @@ final class Connection implements AutoCloseable {
 
     private static Connection open(String address, ManagedChannelBuilder<?> builder, Duration timeout) {
         ManagedChannel channel = builder
-                .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
+                .maxInboundMessageSize(castore.grpc.MessageLimit.BYTES)
                 .keepAliveTime(10, TimeUnit.SECONDS)
                 .keepAliveTimeout(Math.max(1, timeout.toMillis()), TimeUnit.MILLISECONDS)
                 .build();

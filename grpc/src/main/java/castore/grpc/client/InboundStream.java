@@ -36,7 +36,7 @@ final class InboundStream<T> implements Iterator<T>, AutoCloseable {
         // the blocked reader (one message asked for at a time), and grpc's default executor would
         // add a hand-over between threads to every message and to the close (a cold walk over a
         // remote store is one such call per directory). The price: a rare huge Directory (up to
-        // the 16 MiB message limit) is decoded on the connection's event loop, which other calls
+        // the 64 MiB message limit) is decoded on the connection's event loop, which other calls
         // on it then wait for.
         Context previous = context.attach();
         try {

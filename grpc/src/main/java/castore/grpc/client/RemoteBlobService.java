@@ -31,8 +31,11 @@ final class RemoteBlobService implements BlobService {
     private static final B3Digest EMPTY = Blake3.digest(new byte[0]);
     private final Connection connection;
 
+    private final SmallBlobUploads smallUploads;
+
     RemoteBlobService(Connection connection) {
         this.connection = connection;
+        this.smallUploads = new SmallBlobUploads(connection, this);
     }
 
     @Override
@@ -196,7 +199,18 @@ final class RemoteBlobService implements BlobService {
 
     @Override
     public BlobWriter create() throws IOException {
-        return chunkedUploads() ? new ChunkedUpload(connection, this) : new StreamedUpload(connection, this);
+        return chunkedUploads() ? new ChunkedUpload(connection, this, null) : new StreamedUpload(connection, this);
+    }
+
+    /** Small blobs go in batches to a castore daemon (SmallBlobUploads); a tvix server gets them one by one. */
+    @Override
+    public BlobWriter createDeferred() throws IOException {
+        return chunkedUploads() ? new ChunkedUpload(connection, this, smallUploads) : new StreamedUpload(connection, this);
+    }
+
+    @Override
+    public long flushWrites() throws IOException {
+        return smallUploads.flush();
     }
 
     /** The server's digest for an upload must be the one computed here. */

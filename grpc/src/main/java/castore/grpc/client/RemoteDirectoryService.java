@@ -1,5 +1,6 @@
 package castore.grpc.client;
 
+import castore.grpc.MessageLimit;
 import castore.grpc.proto.DirectoryServiceGrpc;
 import castore.grpc.proto.GetDirectoryRequest;
 import castore.grpc.proto.PutDirectoryResponse;
@@ -99,11 +100,17 @@ final class RemoteDirectoryService implements DirectoryService {
 
             @Override
             public void put(Directory directory) throws IOException {
+                int size = directory.encode().length;
+                if (size > MessageLimit.BYTES) { // else the server's RESOURCE_EXHAUSTED, which names no directory
+                    throw new InvalidDataException("a directory of " + directory.entryCount() + " entries (" + directory.digest() + ") is "
+                            + size + " bytes encoded, over the " + MessageLimit.display() + " a gRPC message may carry: "
+                            + "keep it in a local or S3 store");
+                }
                 if (stream == null) {
                     stream = OutboundStream.open(connection, DirectoryServiceGrpc.getPutMethod(), "put directories");
                 }
                 stream.send(directory.toProto());
-                bytes += directory.encode().length;
+                bytes += size;
                 last = directory.digest();
             }
 

@@ -20,11 +20,17 @@ abstract sealed class RemoteUpload implements BlobWriter permits ChunkedUpload, 
     long size;
     private B3Digest result;
     private boolean closed;
+    /** Where a deferred writer hands a blob of at most one chunk (null: stored before finish returns). */
+    private final SmallBlobUploads small;
 
-    RemoteUpload(Connection connection, RemoteBlobService blobs) {
+    RemoteUpload(Connection connection, RemoteBlobService blobs, SmallBlobUploads small) {
         this.connection = connection;
         this.blobs = blobs;
+        this.small = small;
     }
+
+    /** The whole blob, if it is at most one chunk and nothing of it was sent yet; else null. */
+    abstract byte[] wholeIfSmall();
 
     /** Takes more bytes (and hashes them into {@link #whole}). */
     abstract void append(ByteBuffer data) throws IOException;
@@ -58,6 +64,12 @@ abstract sealed class RemoteUpload implements BlobWriter permits ChunkedUpload, 
             throw new IOException("blob writer closed");
         }
         B3Digest digest = digest();
+        byte[] whole = small == null ? null : wholeIfSmall();
+        if (whole != null) { // asked about and sent with others (BlobService.createDeferred)
+            small.add(digest, whole);
+            result = digest;
+            return digest;
+        }
         if (!streaming() && blobs.has(digest)) {
             result = digest;
             return digest;

@@ -16,23 +16,33 @@ import java.nio.ByteBuffer;
 final class StreamedUpload extends RemoteUpload {
     static final int MESSAGE = 1 << 20;
 
-    private final byte[] pending = new byte[MESSAGE];
+    /** Grows to {@link #MESSAGE} as bytes come: a writer per small file allocated 1 MiB each. */
+    private byte[] pending = new byte[0];
     private int pendingLength;
     private OutboundStream<BlobChunk, PutBlobResponse> stream;
 
     StreamedUpload(Connection connection, RemoteBlobService blobs) {
-        super(connection, blobs);
+        super(connection, blobs, null);
+    }
+
+    @Override
+    byte[] wholeIfSmall() {
+        return null; // tvix servers have no batch calls
     }
 
     @Override
     void append(ByteBuffer data) throws IOException {
         while (data.hasRemaining()) {
+            if (pendingLength == pending.length) {
+                pending = java.util.Arrays.copyOf(pending, (int) Math.min(MESSAGE, Math.max(4096L, Math.max(2L * pending.length,
+                        (long) pendingLength + data.remaining()))));
+            }
             int n = Math.min(data.remaining(), pending.length - pendingLength);
             data.get(pending, pendingLength, n);
             whole.update(pending, pendingLength, n);
             pendingLength += n;
             size += n;
-            if (pendingLength == pending.length) {
+            if (pendingLength == MESSAGE) {
                 sendPending();
             }
         }

@@ -39,8 +39,6 @@ import javax.net.ssl.SSLException;
  * RootService and ChunkedBlobService. Read-only mode refuses every write with PERMISSION_DENIED.
  */
 public final class CastoreServer implements AutoCloseable {
-    /** Largest message accepted: room for Directories of ~100k entries; gRPC's default is 4 MiB. */
-    public static final int MAX_INBOUND_MESSAGE = 16 << 20;
     /** Largest Directory closure a Put may send in one stream (it is validated whole before storing). */
     public static final long MAX_CLOSURE_BYTES = 512L << 20;
 
@@ -214,7 +212,7 @@ public final class CastoreServer implements AutoCloseable {
 
     /** The daemon's services and limits, on {@code builder}. */
     private static NettyServerBuilder configure(NettyServerBuilder builder, Store store, boolean readOnly) {
-        return builder.maxInboundMessageSize(MAX_INBOUND_MESSAGE)
+        return builder.maxInboundMessageSize(castore.grpc.MessageLimit.BYTES)
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
                 .keepAliveTime(30, TimeUnit.SECONDS)

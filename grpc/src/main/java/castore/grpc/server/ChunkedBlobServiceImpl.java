@@ -4,6 +4,8 @@ import castore.grpc.proto.ChunkedBlobServiceGrpc;
 import castore.grpc.proto.HasChunksRequest;
 import castore.grpc.proto.HasChunksResponse;
 import castore.grpc.proto.PutBlobResponse;
+import castore.grpc.proto.PutBlobsRequest;
+import castore.grpc.proto.PutBlobsResponse;
 import castore.grpc.proto.PutChunkedRequest;
 import castore.model.B3Digest;
 import castore.service.BlobReader;
@@ -37,6 +39,26 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
             for (int i = 0; i < request.getDigestsCount(); i++) {
                 B3Digest digest = Statuses.digest(request.getDigests(i), "digests[" + i + "]");
                 if (!blobs.hasChunk(digest)) {
+                    response.addMissing(request.getDigests(i));
+                }
+            }
+            responses.onNext(response.build());
+            responses.onCompleted();
+        } catch (Throwable t) {
+            responses.onError(Statuses.of(t));
+        }
+    }
+
+    @Override
+    public void missingBlobs(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
+        try {
+            if (request.getDigestsCount() > MAX_DIGESTS_PER_REQUEST) {
+                throw Statuses.invalid("at most " + MAX_DIGESTS_PER_REQUEST + " digests per MissingBlobs, got " + request.getDigestsCount());
+            }
+            var response = HasChunksResponse.newBuilder();
+            for (int i = 0; i < request.getDigestsCount(); i++) {
+                B3Digest digest = Statuses.digest(request.getDigests(i), "digests[" + i + "]");
+                if (!blobs.has(digest)) {
                     response.addMissing(request.getDigests(i));
                 }
             }
@@ -85,6 +107,67 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
                     throw Statuses.invalid("PutChunked: the parts sent make blob " + actual + ", not " + claimed);
                 }
                 return PutBlobResponse.newBuilder().setDigest(actual.toByteString()).build();
+            }
+        };
+    }
+
+    /** Largest blob a PutBlobs message may carry: they are an import's small files. */
+    static final int MAX_PUT_BLOBS_BLOB = 16 << 20;
+
+    /**
+     * Many small blobs in one call: each message is stored on its own as it arrives (a writer,
+     * hashed, finished), so a call cut short leaves whole blobs or none of each, never a part.
+     * The first message whose digest is not the data's fails the call; the blobs before it stay.
+     */
+    @Override
+    public StreamObserver<PutBlobsRequest> putBlobs(StreamObserver<PutBlobsResponse> responses) {
+        if (readOnly) {
+            responses.onError(Statuses.readOnly("ChunkedBlobService.PutBlobs"));
+            return Uploads.ignoring();
+        }
+        return new StreamObserver<>() {
+            private long stored;
+            private boolean failed;
+
+            @Override
+            public void onNext(PutBlobsRequest message) {
+                if (failed) {
+                    return;
+                }
+                try {
+                    B3Digest claimed = Statuses.digest(message.getDigest(), "blobs[" + stored + "].digest");
+                    if (message.getData().size() > MAX_PUT_BLOBS_BLOB) {
+                        throw Statuses.invalid("PutBlobs: blob " + claimed + " has " + message.getData().size()
+                                + " bytes, more than the " + (MAX_PUT_BLOBS_BLOB >> 20) + " MiB a PutBlobs message may carry");
+                    }
+                    B3Digest actual;
+                    try (BlobWriter writer = blobs.create()) {
+                        for (ByteBuffer piece : message.getData().asReadOnlyByteBufferList()) {
+                            writer.write(piece);
+                        }
+                        actual = writer.finish();
+                    }
+                    if (!actual.equals(claimed)) {
+                        throw Statuses.invalid("PutBlobs: the data sent for blob " + claimed + " is blob " + actual);
+                    }
+                    stored++;
+                } catch (Throwable t) {
+                    failed = true;
+                    responses.onError(Statuses.of(t));
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                failed = true; // the client went away: what was stored is whole
+            }
+
+            @Override
+            public void onCompleted() {
+                if (!failed) {
+                    responses.onNext(PutBlobsResponse.newBuilder().setStored(stored).build());
+                    responses.onCompleted();
+                }
             }
         };
     }

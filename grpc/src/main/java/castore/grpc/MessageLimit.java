@@ -1,0 +1,19 @@
+package castore.grpc;
+
+/**
+ * The largest gRPC message castore's server and client accept (gRPC's default is 4 MiB). A
+ * Directory is one message: 64 MiB holds one of about 850,000 entries with 40-byte names (a
+ * flat directory of a dataset). Until session 35 the limit was 16 MiB, and a directory of 300,000
+ * files, which a local store keeps and mounts, could be neither uploaded to nor served by a daemon.
+ */
+public final class MessageLimit {
+    public static final int BYTES = 64 << 20;
+
+    private MessageLimit() {
+    }
+
+    /** "64 MiB", for messages. */
+    public static String display() {
+        return (BYTES >> 20) + " MiB";
+    }
+}
