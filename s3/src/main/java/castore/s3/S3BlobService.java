@@ -33,6 +33,11 @@ import java.util.concurrent.atomic.AtomicLong;
 final class S3BlobService implements BlobService {
     /** Uploads in flight per writer: bounds memory to this many max-size chunks. */
     private static final int UPLOADS_PER_WRITER = 8;
+    /** Deferred blobs uploading at once (each holds one chunk, at most 512 KiB). */
+    private static final int DEFERRED_IN_FLIGHT = 64;
+
+    private final Semaphore deferredSlots = new Semaphore(DEFERRED_IN_FLIGHT);
+    private final java.util.concurrent.ConcurrentLinkedQueue<Deferred> deferred = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     private final Bucket bucket;
     private final WriteLease lease;
@@ -117,7 +122,45 @@ final class S3BlobService implements BlobService {
 
     @Override
     public BlobWriter create() throws IOException {
-        return new Writer(lease.beforeWrite());
+        return new Writer(lease.beforeWrite(), false);
+    }
+
+    /**
+     * A writer whose finish, for a blob of one chunk, returns once that chunk's upload has
+     * started: an import's small files then upload {@value #DEFERRED_IN_FLIGHT} at a time, not
+     * one per import thread (each waited for a HEAD and a PUT, then a HEAD and a PUT of its chunk
+     * list). {@link #flushWrites} waits for them.
+     */
+    @Override
+    public BlobWriter createDeferred() throws IOException {
+        return new Writer(lease.beforeWrite(), true);
+    }
+
+    @Override
+    public long flushWrites() throws IOException {
+        long bytes = 0;
+        IOException first = null;
+        for (Deferred d; (d = deferred.poll()) != null; ) {
+            try {
+                d.done().get();
+                bytes += d.stored().get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted waiting for uploads to " + bucket.location().display());
+            } catch (ExecutionException e) {
+                if (first == null) {
+                    first = e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+        return bytes;
+    }
+
+    /** A deferred blob's upload: done when its chunk is stored; the bytes it added. */
+    private record Deferred(Future<?> done, AtomicLong stored) {
     }
 
     /** Positional reads over the chunk list; the last chunk read is kept for sequential readers. */
@@ -145,9 +188,16 @@ final class S3BlobService implements BlobService {
         }
     }
 
-    /** Chunks as data arrives and uploads each new chunk in the background; the chunk list goes last. */
+    /**
+     * Chunks as data arrives and uploads each new chunk in the background; the chunk list goes
+     * last. A blob of one chunk has no list: its chunk is the blob, as {@link #chunks} and
+     * {@link #has} read it (tvix reads a chunk digest as a blob too), which saves a HEAD and a PUT
+     * per small file.
+     */
     private final class Writer implements BlobWriter {
-        private final byte[] buffer = new byte[2 * chunker.maxSize()];
+        /** Grows to twice the largest chunk as bytes come (1 MiB zeroed per small file, before). */
+        private byte[] buffer = new byte[0];
+        private final boolean deferredFinish;
         private final Blake3.Hasher hasher = Blake3.newHasher();
         private final List<ChunkMeta> chunks = new ArrayList<>();
         private final Set<B3Digest> submitted = new HashSet<>();
@@ -162,8 +212,9 @@ final class S3BlobService implements BlobService {
         /** The write lease's generation when this writer began: its chunks are safe from gc only while it holds. */
         private final long generation;
 
-        Writer(long generation) {
+        Writer(long generation, boolean deferredFinish) {
             this.generation = generation;
+            this.deferredFinish = deferredFinish;
         }
 
         /** Fails if the lease lapsed since this writer began: a gc may have removed chunks it sent. */
@@ -180,6 +231,10 @@ final class S3BlobService implements BlobService {
                 throw new IOException("blob writer already " + (closed ? "closed" : "finished"));
             }
             while (data.hasRemaining()) {
+                if (filled == buffer.length) { // below one chunk: emit keeps it so
+                    buffer = Arrays.copyOf(buffer, (int) Math.min(2L * chunker.maxSize(),
+                            Math.max(4096L, Math.max(2L * buffer.length, (long) filled + data.remaining()))));
+                }
                 int n = Math.min(data.remaining(), buffer.length - filled);
                 data.get(buffer, filled, n);
                 hasher.update(buffer, filled, n);
@@ -238,12 +293,40 @@ final class S3BlobService implements BlobService {
             while (filled > 0) {
                 emit(chunker.cut(buffer, 0, Math.min(chunker.maxSize(), filled)));
             }
+            B3Digest digest = hasher.digest();
+            if (chunks.size() == 1 && deferredFinish) {
+                try {
+                    deferredSlots.acquire();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("interrupted while uploading");
+                }
+                Future<?> done;
+                try {
+                    done = executor.submit(() -> {
+                        try {
+                            awaitUploads();
+                            checkLease(); // as a writer that waits checks it once its chunks are sent
+                            return null;
+                        } finally {
+                            deferredSlots.release();
+                        }
+                    });
+                } catch (RuntimeException e) { // the store is closing
+                    deferredSlots.release();
+                    throw e;
+                }
+                deferred.add(new Deferred(done, stored));
+                result = digest;
+                return digest;
+            }
             awaitUploads();
             checkLease(); // the chunk list names chunks sent over the whole upload
-            B3Digest digest = hasher.digest();
-            String key = Keys.blob(digest);
-            if (!bucket.exists(key)) {
-                bucket.putIfAbsent(key, ChunkList.encode(chunks));
+            if (chunks.size() != 1) { // one chunk: the chunk is the blob
+                String key = Keys.blob(digest);
+                if (!bucket.exists(key)) {
+                    bucket.putIfAbsent(key, ChunkList.encode(chunks));
+                }
             }
             result = digest;
             return digest;

@@ -492,6 +492,81 @@ class S3StoreTest {
         store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
     }
 
+    /** A deferred writer whose lease lapsed stores nothing either: flushWrites says why. */
+    @Test
+    void aDeferredWriterWhoseLeaseLapsedFailsAtFlush() throws IOException {
+        MovableClock clock = new MovableClock();
+        store.close();
+        try (Store writer = openOn(clock)) {
+            byte[] data = random(100_000, 19);
+            BlobWriter blob = writer.blobs().createDeferred();
+            blob.write(data, 0, data.length); // less than a chunk: sent at finish
+            clock.advance(WriteLease.STALE.plusMinutes(1)); // no write for longer than a lease lasts
+            assertThat(blob.finish()).isEqualTo(Blake3.digest(data)); // returns before the upload
+            blob.close();
+            assertThatThrownBy(() -> writer.blobs().flushWrites()).isInstanceOf(IOException.class).hasMessageContaining("lapsed");
+            assertThat(writer.blobs().has(Blake3.digest(data))).isFalse();
+            assertThat(writer.blobs().flushWrites()).isZero(); // reported once
+        }
+        store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+    }
+
+    /**
+     * Deferred writers of small blobs (an import's files) finish without waiting for S3 and are
+     * all stored by flushWrites, which counts their bytes; a blob of one chunk is stored as that
+     * chunk alone, without a chunk list object (a HEAD and a PUT fewer per small file), and reads,
+     * verifies and survives gc as before. A blob of several chunks keeps its list.
+     */
+    @Test
+    void deferredSmallBlobsAreStoredByFlushAsTheirOnlyChunk() throws IOException {
+        List<byte[]> contents = new java.util.ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            contents.add(random(1 + i * 97, 100 + i));
+        }
+        List<B3Digest> digests = new java.util.ArrayList<>();
+        for (byte[] data : contents) {
+            try (BlobWriter w = store.blobs().createDeferred()) {
+                w.write(data, 0, data.length);
+                digests.add(w.finish());
+            }
+        }
+        assertThat(store.blobs().flushWrites()).isEqualTo(contents.stream().mapToLong(b -> b.length).sum());
+        assertThat(store.blobs().flushWrites()).isZero();
+        byte[] big = random(1_500_000, 20);
+        B3Digest bigDigest = writeBlob(store, big);
+        try (var client = server.client()) {
+            for (int i = 0; i < contents.size(); i++) {
+                B3Digest digest = digests.get(i);
+                assertThat(digest).isEqualTo(Blake3.digest(contents.get(i)));
+                assertThat(store.blobs().has(digest)).isTrue();
+                assertThat(store.blobs().chunks(digest)).contains(List.of(new ChunkMeta(digest, contents.get(i).length)));
+                try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+                    assertThat(readAll(r)).isEqualTo(contents.get(i));
+                }
+            }
+            B3Digest first = digests.getFirst();
+            assertThat(client.listObjectsV2(b -> b.bucket(BUCKET).prefix(prefix + "/" + Keys.blob(first))).contents()).isEmpty();
+            assertThat(client.listObjectsV2(b -> b.bucket(BUCKET).prefix(prefix + "/" + Keys.chunk(first))).contents()).hasSize(1);
+            assertThat(client.listObjectsV2(b -> b.bucket(BUCKET).prefix(prefix + "/" + Keys.blob(bigDigest))).contents()).hasSize(1);
+        }
+        Directory dir = leaf("f", digests.getFirst(), contents.getFirst().length);
+        store.directories().put(dir);
+        store.roots().put(Name.of("r"), dir.toNode());
+        store.close(); // gc waits for writers to leave
+        try (Store gc = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT)) {
+            var m = gc.maintenance().orElseThrow();
+            try (var lock = m.exclusive()) {
+                m.sweep(Set.of(digests.getFirst()), Set.of(dir.digest()));
+            }
+            assertThat(gc.blobs().has(digests.getFirst())).isTrue();
+            assertThat(gc.blobs().has(digests.get(1))).isFalse(); // unreachable: gone
+            List<String> problems = new java.util.ArrayList<>();
+            m.verifyStored(problems::add);
+            assertThat(problems).isEmpty();
+        }
+        store = Stores.open(server.address(BUCKET, prefix), StoreOptions.DEFAULT);
+    }
+
     /** The keys (bucket-relative) of the leases under this test's prefix. */
     private List<String> leases() {
         try (var client = server.client()) {
