@@ -33,6 +33,38 @@ public interface BlobService extends AutoCloseable {
     BlobWriter create() throws IOException;
 
     /**
+     * Small whole blobs (each at most 16 MiB), read in as few requests as the backend can make,
+     * each checked against its digest and size; absent ones, and ones that fail that check, are
+     * left out (the caller's own read of them reports it, naming what it reads them for). For a
+     * caller about to read many (an export's small files). The default reads them one by one.
+     */
+    default java.util.Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
+        java.util.Map<B3Digest, byte[]> read = new java.util.HashMap<>();
+        for (ChunkMeta blob : blobs) {
+            readIfSound(this, blob).ifPresent(data -> read.put(blob.digest(), data));
+        }
+        return read;
+    }
+
+    /** {@link #readChunk}, with a blob absent or failing its check as empty (for {@link #readBlobs}). */
+    static Optional<byte[]> readIfSound(BlobService service, ChunkMeta blob) throws IOException {
+        try {
+            return service.readChunk(blob);
+        } catch (CorruptedDataException | NotFoundException e) {
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * A hint that these small whole blobs will be read next, each from its start: a cache in
+     * front of a remote store fetches those it lacks now, in as few requests as it can
+     * ({@link #readBlobs}), and keeps them for the reads. Absent blobs are left for the reads to
+     * report. The default does nothing (a local store reads as fast when asked).
+     */
+    default void fetchAhead(List<ChunkMeta> blobs) throws IOException {
+    }
+
+    /**
      * A writer whose {@link BlobWriter#finish()} may return the digest before the blob is
      * stored, for a caller that writes many blobs in a row (an import): a remote service then
      * asks about and sends small blobs in batches, a few calls per batch instead of a few per

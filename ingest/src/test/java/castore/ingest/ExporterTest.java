@@ -25,6 +25,7 @@ import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.ForwardingBlobService;
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -43,6 +44,50 @@ class ExporterTest {
         try (BlobWriter w = blobs.create()) {
             w.write(bytes, 0, bytes.length);
             return new FileNode(w.finish(), bytes.length, executable);
+        }
+    }
+
+    /**
+     * A directory's small files are announced to the store in groups of at most 32 MiB before
+     * they are written (BlobService.fetchAhead: over a daemon, one request per group instead of
+     * one per file); big and empty files are not among them, and every file is written whole.
+     */
+    @Test
+    void smallFilesAreAnnouncedInGroupsBeforeTheyAreWritten() throws IOException {
+        Directory.Builder dir = Directory.builder();
+        java.util.Map<String, byte[]> contents = new java.util.HashMap<>();
+        Random random = new Random(8);
+        for (int i = 0; i < 100; i++) {
+            byte[] data = new byte[500 * 1024 - i];
+            random.nextBytes(data);
+            contents.put(String.format("s%03d", i), data);
+        }
+        byte[] bigContent = new byte[600 * 1024];
+        random.nextBytes(bigContent);
+        contents.put("big", bigContent);
+        contents.put("empty", new byte[0]);
+        for (var e : contents.entrySet()) {
+            try (BlobWriter w = blobs.create()) {
+                w.write(e.getValue(), 0, e.getValue().length);
+                dir.add(e.getKey(), new FileNode(w.finish(), e.getValue().length, false));
+            }
+        }
+        Directory d = dir.build();
+        directories.put(d);
+        List<List<castore.service.ChunkMeta>> groups = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        BlobService announcing = new ForwardingBlobService(blobs) {
+            @Override
+            public void fetchAhead(List<castore.service.ChunkMeta> ahead) {
+                groups.add(ahead);
+            }
+        };
+        new Exporter(announcing, directories, 2).export(d.toNode(), join(bytes(tmp), "out"));
+        assertThat(groups).extracting(List::size).containsExactly(65, 35);
+        assertThat(groups).allSatisfy(g -> assertThat(g.stream().mapToLong(castore.service.ChunkMeta::size).sum()).isLessThanOrEqualTo(32 << 20));
+        assertThat(groups.stream().flatMap(List::stream).map(castore.service.ChunkMeta::size))
+                .allSatisfy(size -> assertThat(size).isBetween(1L, 512L * 1024));
+        for (var e : contents.entrySet()) {
+            assertThat(Files.readAllBytes(tmp.resolve("out").resolve(e.getKey()))).as(e.getKey()).isEqualTo(e.getValue());
         }
     }
 

@@ -79,6 +79,44 @@ final class S3BlobService implements BlobService {
         return Optional.of(checked(object.get().bytes(), chunk, "chunk " + chunk.digest()));
     }
 
+    /**
+     * The blobs' GETs at once, up to {@value #DEFERRED_IN_FLIGHT} in flight on virtual threads
+     * (an export's small files: S3 answers each in its own time, and one after another each
+     * waited for the last).
+     */
+    @Override
+    public java.util.Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
+        Semaphore slots = new Semaphore(DEFERRED_IN_FLIGHT);
+        List<Future<Optional<byte[]>>> reads = new ArrayList<>(blobs.size());
+        try {
+            for (ChunkMeta blob : blobs) {
+                slots.acquire();
+                reads.add(executor.submit(() -> {
+                    try {
+                        return BlobService.readIfSound(this, blob);
+                    } finally {
+                        slots.release();
+                    }
+                }));
+            }
+            java.util.Map<B3Digest, byte[]> read = new java.util.HashMap<>();
+            for (int i = 0; i < blobs.size(); i++) {
+                Optional<byte[]> data = reads.get(i).get();
+                if (data.isPresent()) {
+                    read.put(blobs.get(i).digest(), data.get());
+                }
+            }
+            return read;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while reading from " + bucket.location().display());
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        } finally {
+            reads.forEach(f -> f.cancel(true)); // after a failure, the rest are not wanted
+        }
+    }
+
     /** A verified reader for one chunk, or a whole blob, by digest. */
     public Optional<BlobReader> openChunk(B3Digest digest) throws IOException {
         Optional<Long> size = bucket.size(Keys.chunk(digest));

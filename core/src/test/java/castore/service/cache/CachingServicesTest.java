@@ -113,6 +113,37 @@ class CachingServicesTest {
         assertThat(remote.chunkReads).hasValue(1);
     }
 
+    /**
+     * fetchAhead (an export's small files) fetches those not cached through the store's
+     * readBlobs (one request for all of them over a daemon) and keeps them, so opening each with
+     * its size then asks nothing; cached, absent and big ones are not asked for.
+     */
+    @Test
+    void smallBlobsFetchedAheadAreReadWithoutAnotherRequest() throws IOException {
+        List<byte[]> small = new java.util.ArrayList<>();
+        List<castore.service.ChunkMeta> asked = new java.util.ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            byte[] data = random(1000 + i, 30 + i);
+            small.add(data);
+            asked.add(new castore.service.ChunkMeta(remote.add(data), data.length));
+        }
+        byte[] big = random((int) CachingBlobService.WHOLE_FETCH_MAX + 1, 40);
+        asked.add(new castore.service.ChunkMeta(remote.add(big), big.length));
+        asked.add(new castore.service.ChunkMeta(castore.hash.Blake3.digest(new byte[] {9}), 1)); // absent
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            assertThat(readAll(store, asked.getFirst().digest())).isEqualTo(small.getFirst()); // cached already
+            int before = remote.chunkReads.get();
+            store.blobs().fetchAhead(asked);
+            assertThat(remote.chunkReads.get() - before).isEqualTo(4); // the other small ones; not the big or cached one
+            for (int i = 0; i < small.size(); i++) {
+                try (BlobReader r = store.blobs().open(asked.get(i).digest(), small.get(i).length).orElseThrow()) {
+                    assertThat(readAll(r)).isEqualTo(small.get(i));
+                }
+            }
+            assertThat(remote.chunkReads.get() - before).isEqualTo(4);
+        }
+    }
+
     @Test
     void aSmallBlobOpenedWithItsSizeIsFetchedWholeWithOneRequestAndKept() throws IOException {
         byte[] data = random(1000, 21);

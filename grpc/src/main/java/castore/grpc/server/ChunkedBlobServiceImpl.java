@@ -6,6 +6,8 @@ import castore.grpc.proto.HasChunksResponse;
 import castore.grpc.proto.PutBlobResponse;
 import castore.grpc.proto.PutBlobsRequest;
 import castore.grpc.proto.PutBlobsResponse;
+import castore.grpc.proto.ReadBlobsRequest;
+import castore.grpc.proto.ReadBlobsResponse;
 import castore.grpc.proto.PutChunkedRequest;
 import castore.model.B3Digest;
 import castore.service.BlobReader;
@@ -13,6 +15,7 @@ import castore.service.BlobService;
 import castore.service.BlobWriter;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
+import java.util.Optional;
 import java.nio.ByteBuffer;
 
 /** castore.v1.ChunkedBlobService: uploads that send only the chunks the server lacks. */
@@ -109,6 +112,45 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
                 return PutBlobResponse.newBuilder().setDigest(actual.toByteString()).build();
             }
         };
+    }
+
+    /** Blobs one ReadBlobs may ask for. */
+    static final int MAX_READ_BLOBS = 1024;
+
+    /**
+     * Many small blobs in one call, one message each, in request order; a blob absent, or of
+     * another size than asked, is left out (the client then reads it the usual way).
+     */
+    @Override
+    public void readBlobs(ReadBlobsRequest request, StreamObserver<ReadBlobsResponse> responses) {
+        try {
+            if (request.getBlobsCount() > MAX_READ_BLOBS) {
+                throw Statuses.invalid("at most " + MAX_READ_BLOBS + " blobs per ReadBlobs, got " + request.getBlobsCount());
+            }
+            for (int i = 0; i < request.getBlobsCount(); i++) {
+                var asked = request.getBlobs(i);
+                B3Digest digest = Statuses.digest(asked.getDigest(), "blobs[" + i + "].digest");
+                if (asked.getSize() > MAX_PUT_BLOBS_BLOB) {
+                    throw Statuses.invalid("ReadBlobs: blob " + digest + " of " + Long.toUnsignedString(asked.getSize())
+                            + " bytes, more than the " + (MAX_PUT_BLOBS_BLOB >> 20) + " MiB a ReadBlobs message may carry");
+                }
+                Optional<byte[]> data;
+                try {
+                    data = blobs.readChunk(new castore.service.ChunkMeta(digest, asked.getSize()));
+                } catch (castore.service.CorruptedDataException | castore.service.NotFoundException e) {
+                    // Another size, or damaged: left out, and the client's own read of it
+                    // gets the error (DATA_LOSS for damage) without failing the others.
+                    continue;
+                }
+                if (data.isPresent()) {
+                    responses.onNext(ReadBlobsResponse.newBuilder().setDigest(asked.getDigest())
+                            .setData(com.google.protobuf.UnsafeByteOperations.unsafeWrap(data.get())).build());
+                }
+            }
+            responses.onCompleted();
+        } catch (Throwable t) {
+            responses.onError(Statuses.of(t));
+        }
     }
 
     /** Largest blob a PutBlobs message may carry: they are an import's small files. */
