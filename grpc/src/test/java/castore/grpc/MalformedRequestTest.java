@@ -243,6 +243,20 @@ class MalformedRequestTest {
                 .addDigests(ByteString.copyFrom(new byte[5])).build()), Status.Code.INVALID_ARGUMENT, "digests[0]");
     }
 
+    /** A ReadBlobs that asks for more than 32 MiB in all (or a size near 2^64) is refused before anything is read. */
+    @Test
+    void readBlobsAskingForTooMuchIsRefused() {
+        var meta = castore.grpc.proto.StatBlobResponse.ChunkMeta.newBuilder().setDigest(Blake3.digest(new byte[] {1}).toByteString());
+        for (long[] sizes : List.of(new long[] {16 << 20, 16 << 20, 1}, new long[] {1, -1})) {
+            var request = castore.grpc.proto.ReadBlobsRequest.newBuilder();
+            for (long size : sizes) {
+                request.addBlobs(meta.setSize(size));
+            }
+            assertStatus(() -> ChunkedBlobServiceGrpc.newBlockingStub(server.raw()).readBlobs(request.build()).hasNext(),
+                    Status.Code.INVALID_ARGUMENT, "more than 32 MiB asked for in one call");
+        }
+    }
+
     private Status putChunked(List<PutChunkedRequest> parts) throws Exception {
         var done = new CompletableFuture<Status>();
         StreamObserver<PutChunkedRequest> put = ChunkedBlobServiceGrpc.newStub(server.raw()).putChunked(ending(done));

@@ -222,6 +222,30 @@ class ImporterTest {
                 .isEqualTo(new FileNode(Blake3.digest(content), content.length, false));
     }
 
+    /** A blob service whose writers run {@code hook} once, after the first piece of any file is written. */
+    private BlobService afterFirstWrite(ThrowingRunnable hook) {
+        var ran = new java.util.concurrent.atomic.AtomicBoolean();
+        return new ForwardingBlobService(blobs) {
+            @Override
+            public BlobWriter create() throws IOException {
+                BlobWriter inner = blobs.create();
+                return new ForwardingBlobWriter(inner) {
+                    @Override
+                    public void write(ByteBuffer data) throws IOException {
+                        inner.write(data);
+                        if (ran.compareAndSet(false, true)) {
+                            hook.run();
+                        }
+                    }
+                };
+            }
+        };
+    }
+
+    private interface ThrowingRunnable {
+        void run() throws IOException;
+    }
+
     @Test
     void aFileThatShrinksWhileItIsReadIsAnErrorNamingIt() throws Exception {
         byte[] dir = join(bytes(tmp), "d");
@@ -301,24 +325,11 @@ class ImporterTest {
                 new Case("appended", java.nio.file.StandardOpenOption.APPEND,
                         "it grew while it was read (from " + content.length + " to " + (content.length + 10) + " bytes)"))) {
             Files.write(path, content);
-            var written = new java.util.concurrent.atomic.AtomicBoolean();
-            BlobService writing = new ForwardingBlobService(blobs) {
-                @Override
-                public BlobWriter create() throws IOException {
-                    BlobWriter inner = blobs.create();
-                    return new ForwardingBlobWriter(inner) {
-                        @Override
-                        public void write(ByteBuffer data) throws IOException {
-                            inner.write(data);
-                            if (written.compareAndSet(false, true)) {
-                                var before = Files.getLastModifiedTime(path);
-                                Files.write(path, new byte[10], c.mode());
-                                Files.setLastModifiedTime(path, java.nio.file.attribute.FileTime.fromMillis(before.toMillis() + 1000));
-                            }
-                        }
-                    };
-                }
-            };
+            BlobService writing = afterFirstWrite(() -> {
+                var before = Files.getLastModifiedTime(path);
+                Files.write(path, new byte[10], c.mode());
+                Files.setLastModifiedTime(path, java.nio.file.attribute.FileTime.fromMillis(before.toMillis() + 1000));
+            });
             // Before: stored as its first 4 MiB followed by the new bytes (in place), or as its
             // old length (appended); neither is content the file held at any moment.
             assertThatThrownBy(() -> new Importer(writing, directories, 2).importPath(dir)).as(c.name())
@@ -338,22 +349,11 @@ class ImporterTest {
         // A chmod or a new hard link moves the change time, not the modification time: the
         // content read is the file's, and the import succeeds.
         var touched = new java.util.concurrent.atomic.AtomicBoolean();
-        BlobService touching = new ForwardingBlobService(blobs) {
-            @Override
-            public BlobWriter create() throws IOException {
-                BlobWriter inner = blobs.create();
-                return new ForwardingBlobWriter(inner) {
-                    @Override
-                    public void write(ByteBuffer data) throws IOException {
-                        inner.write(data);
-                        if (touched.compareAndSet(false, true)) {
-                            Files.setPosixFilePermissions(path, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-                            Files.createLink(tmp.resolve("link"), path);
-                        }
-                    }
-                };
-            }
-        };
+        BlobService touching = afterFirstWrite(() -> {
+            Files.setPosixFilePermissions(path, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            Files.createLink(tmp.resolve("link"), path);
+            touched.set(true);
+        });
         DirectoryNode node = (DirectoryNode) new Importer(touching, directories, 2).importPath(dir);
         assertThat(touched).isTrue();
         assertThat(stored.get(node.digest()).orElseThrow().entries())

@@ -204,7 +204,7 @@ final class RemoteBlobService implements BlobService {
 
     /** Asked for in one ReadBlobs call per {@value #READ_BLOBS_BATCH} blobs or 32 MiB. */
     static final int READ_BLOBS_BATCH = 1024;
-    private static final long READ_BLOBS_BYTES = 32 << 20;
+    private static final long READ_BLOBS_BYTES = castore.grpc.MessageLimit.READ_BLOBS_BYTES;
     /** Whether the server lacks ReadBlobs (a castore daemon from before session 35). */
     private volatile boolean noReadBlobs;
 
@@ -250,17 +250,12 @@ final class RemoteBlobService implements BlobService {
                     options, request.build());
             while (answers.hasNext()) {
                 var answer = answers.next();
-                B3Digest digest;
-                try {
-                    digest = B3Digest.of(answer.getDigest());
-                } catch (InvalidDataException e) {
-                    throw new CorruptedDataException("ReadBlobs answer from " + connection.address + ": " + e.getMessage());
-                }
-                Long size = sizes.get(digest);
+                // Nothing sent is trusted: a blob not asked for (or no digest at all), of another
+                // size or of other bytes is dropped, and read the usual way after.
+                Long size = answer.getDigest().size() == B3Digest.LENGTH ? sizes.get(B3Digest.of(answer.getDigest())) : null;
                 byte[] data = answer.getData().toByteArray();
-                // Nothing sent is trusted: a blob not asked for, of another size or other bytes is dropped.
-                if (size != null && data.length == size && Blake3.digest(data).equals(digest)) {
-                    read.put(digest, data);
+                if (size != null && data.length == size && Blake3.digest(data).equals(B3Digest.of(answer.getDigest()))) {
+                    read.put(B3Digest.of(answer.getDigest()), data);
                 }
             }
         } catch (StatusRuntimeException e) {

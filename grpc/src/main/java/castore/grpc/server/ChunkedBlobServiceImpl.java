@@ -34,34 +34,28 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
 
     @Override
     public void hasChunks(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
-        try {
-            if (request.getDigestsCount() > MAX_DIGESTS_PER_REQUEST) {
-                throw Statuses.invalid("at most " + MAX_DIGESTS_PER_REQUEST + " digests per HasChunks, got " + request.getDigestsCount());
-            }
-            var response = HasChunksResponse.newBuilder();
-            for (int i = 0; i < request.getDigestsCount(); i++) {
-                B3Digest digest = Statuses.digest(request.getDigests(i), "digests[" + i + "]");
-                if (!blobs.hasChunk(digest)) {
-                    response.addMissing(request.getDigests(i));
-                }
-            }
-            responses.onNext(response.build());
-            responses.onCompleted();
-        } catch (Throwable t) {
-            responses.onError(Statuses.of(t));
-        }
+        answerMissing("HasChunks", request, responses, blobs::hasChunk);
     }
 
     @Override
     public void missingBlobs(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
+        answerMissing("MissingBlobs", request, responses, blobs::has);
+    }
+
+    private interface Check {
+        boolean has(B3Digest digest) throws IOException;
+    }
+
+    /** The digests of {@code request} that {@code check} does not find, in request order. */
+    private static void answerMissing(String call, HasChunksRequest request, StreamObserver<HasChunksResponse> responses, Check check) {
         try {
             if (request.getDigestsCount() > MAX_DIGESTS_PER_REQUEST) {
-                throw Statuses.invalid("at most " + MAX_DIGESTS_PER_REQUEST + " digests per MissingBlobs, got " + request.getDigestsCount());
+                throw Statuses.invalid("at most " + MAX_DIGESTS_PER_REQUEST + " digests per " + call + ", got " + request.getDigestsCount());
             }
             var response = HasChunksResponse.newBuilder();
             for (int i = 0; i < request.getDigestsCount(); i++) {
                 B3Digest digest = Statuses.digest(request.getDigests(i), "digests[" + i + "]");
-                if (!blobs.has(digest)) {
+                if (!check.has(digest)) {
                     response.addMissing(request.getDigests(i));
                 }
             }
@@ -116,6 +110,7 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
 
     /** Blobs one ReadBlobs may ask for. */
     static final int MAX_READ_BLOBS = 1024;
+    private static final long MAX_READ_BLOBS_BYTES = castore.grpc.MessageLimit.READ_BLOBS_BYTES;
 
     /**
      * Many small blobs in one call, one message each, in request order; a blob absent, or of
@@ -126,6 +121,13 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
         try {
             if (request.getBlobsCount() > MAX_READ_BLOBS) {
                 throw Statuses.invalid("at most " + MAX_READ_BLOBS + " blobs per ReadBlobs, got " + request.getBlobsCount());
+            }
+            long total = 0;
+            for (var asked : request.getBlobsList()) {
+                total += Math.min(asked.getSize(), MAX_READ_BLOBS_BYTES + 1); // no overflow from sizes near 2^64
+                if (asked.getSize() < 0 || total > MAX_READ_BLOBS_BYTES) {
+                    throw Statuses.invalid("ReadBlobs: more than " + (MAX_READ_BLOBS_BYTES >> 20) + " MiB asked for in one call");
+                }
             }
             for (int i = 0; i < request.getBlobsCount(); i++) {
                 var asked = request.getBlobs(i);
