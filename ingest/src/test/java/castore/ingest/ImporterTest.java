@@ -222,9 +222,8 @@ class ImporterTest {
                 .isEqualTo(new FileNode(Blake3.digest(content), content.length, false));
     }
 
-    /** A blob service whose writers run {@code hook} once, after the first piece of any file is written. */
-    private BlobService afterFirstWrite(ThrowingRunnable hook) {
-        var ran = new java.util.concurrent.atomic.AtomicBoolean();
+    /** A blob service whose writers run {@code hook} after each piece of a file they write. */
+    private BlobService afterEachWrite(ThrowingRunnable hook) {
         return new ForwardingBlobService(blobs) {
             @Override
             public BlobWriter create() throws IOException {
@@ -233,13 +232,21 @@ class ImporterTest {
                     @Override
                     public void write(ByteBuffer data) throws IOException {
                         inner.write(data);
-                        if (ran.compareAndSet(false, true)) {
-                            hook.run();
-                        }
+                        hook.run();
                     }
                 };
             }
         };
+    }
+
+    /** A blob service whose writers run {@code hook} once, after the first piece of any file is written. */
+    private BlobService afterFirstWrite(ThrowingRunnable hook) {
+        var ran = new java.util.concurrent.atomic.AtomicBoolean();
+        return afterEachWrite(() -> {
+            if (ran.compareAndSet(false, true)) {
+                hook.run();
+            }
+        });
     }
 
     private interface ThrowingRunnable {
@@ -255,21 +262,11 @@ class ImporterTest {
         new java.util.Random(5).nextBytes(content);
         write(file, content, 0644);
         // Truncated by someone else once its first piece was read: the rest reads as end of file.
-        BlobService truncating = new ForwardingBlobService(blobs) {
-            @Override
-            public BlobWriter create() throws IOException {
-                BlobWriter inner = blobs.create();
-                return new ForwardingBlobWriter(inner) {
-                    @Override
-                    public void write(ByteBuffer data) throws IOException {
-                        inner.write(data);
-                        try (var channel = java.nio.channels.FileChannel.open(tmp.resolve("d/log"), java.nio.file.StandardOpenOption.WRITE)) {
-                            channel.truncate(1000);
-                        }
-                    }
-                };
+        BlobService truncating = afterEachWrite(() -> {
+            try (var channel = java.nio.channels.FileChannel.open(tmp.resolve("d/log"), java.nio.file.StandardOpenOption.WRITE)) {
+                channel.truncate(1000);
             }
-        };
+        });
         // Before: stored as its first 4 MiB, content the file never had at any moment.
         String message = "cannot import " + tmp + "/d/log: it shrank while it was read (from " + content.length
                 + " to 1000 bytes); import it again when nothing writes it";
