@@ -18,6 +18,10 @@
 #       stores (default "grpc s3"; a system left out shows "-" in the table). BENCH_SETTLE=SECONDS
 #       (default 0: used at once) leaves each fresh mount idle that long before its page cache is
 #       dropped and the workload starts, so that its idle-time warm-up has run (as bench/mount.sh).
+#   bench/remote.sh transfer [FILES]
+#       import of FILES small files (the mount corpus's tree; default 50000) into the local store,
+#       `castore daemon` on 127.0.0.1 and S3Proxy, the same import again (everything stored), and
+#       an export back, each checked with diff; times and their ratio to the local store's.
 # Run from the repository root. Uses JDK 25 (bin/find-jdk.sh) and the S3Proxy jar the s3 module's
 # build downloads. Client and server share the machine: on 2 cores, figures swing with load.
 set -euo pipefail
@@ -100,6 +104,61 @@ remount() {
     drop_caches                    # right before the workload: see bench/mount.sh, start
 }
 
+# $work/corpus/tree: the first $1 files under 1 MiB of /usr/share and /usr/include, in name order.
+build_tree() {
+    mkdir -p "$work/corpus/tree"
+    { find /usr/share /usr/include -xdev -type f -size -1024k -print0 2>/dev/null | LC_ALL=C sort -z \
+        | head -z -n "$1" >"$work/corpus.list"; } || true   # sort ends by SIGPIPE
+    tar -C / --null -T "$work/corpus.list" -cf - 2>/dev/null | tar -C "$work/corpus/tree" -xf -
+}
+
+# Seconds (3 decimals) that the command takes.
+seconds() {
+    local start end
+    start=$(date +%s.%N)
+    "$@" >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; exit 1; }
+    end=$(date +%s.%N)
+    python3 -c "print(f'{$end - $start:.2f}')"
+}
+
+# Import of a tree of many small files into each store, again (everything stored), and export
+# back: the paths that batch small files over a daemon and run S3 requests side by side
+# (docs/grpc.md, "Uploads in batches", "Reads in batches").
+transfer_bench() {
+    local files=$1
+    ./castore --version >/dev/null   # build the CLI outside any measurement
+    echo "building the corpus: $files files ..." >&2
+    build_tree "$files"
+    start_s3proxy
+    start_daemon
+    local n=0 sys store
+    declare -A t
+    for sys in local grpc s3; do
+        n=$((n + 1))
+        case $sys in
+        local) store="$work/transfer-store" ;;
+        grpc) store="$grpc_address" ;;
+        s3) store="${s3_address/\/run\?//transfer?}" ;;
+        esac
+        t[$sys,import]=$(seconds ./castore import -q --store "$store" --name tree "$work/corpus/tree")
+        t[$sys,again]=$(seconds ./castore import -q --store "$store" --name tree "$work/corpus/tree")
+        t[$sys,export]=$(seconds ./castore export -q --store "$store" tree "$work/export-$sys")
+        diff -r --no-dereference "$work/corpus/tree" "$work/export-$sys" >/dev/null || { echo "export from $sys differs" >&2; exit 1; }
+        rm -rf "$work/export-$sys"
+    done
+    echo "castore remote transfer bench: $files files ($(du -sh "$work/corpus/tree" | cut -f1)), $(nproc) cores, nothing pinned"
+    echo "seconds; in brackets the time against the local store's (> 1: slower)"
+    echo "| | import | again (all stored) | export |"
+    echo "|---|---:|---:|---:|"
+    for sys in local grpc s3; do
+        local row="| $sys"
+        for op in import again export; do
+            row+=" | ${t[$sys,$op]} ($(python3 -c "print(f'{${t[$sys,$op]} / ${t[local,$op]}:.1f}')"))"
+        done
+        echo "$row |"
+    done
+}
+
 mount_bench() {
     local files=$1 big_mib=$2
     [ "$(id -u)" = 0 ] || { echo "remote.sh mount: needs root (drop_caches and mounts)" >&2; exit 1; }
@@ -114,9 +173,7 @@ mount_bench() {
     ./castore --version >/dev/null   # build the CLI outside any measurement
 
     echo "building the corpus: $files files + $big_mib MiB ..." >&2
-    { find /usr/share /usr/include -xdev -type f -size -1024k -print0 2>/dev/null | LC_ALL=C sort -z \
-        | head -z -n "$files" >"$work/corpus.list"; } || true   # sort ends by SIGPIPE
-    tar -C / --null -T "$work/corpus.list" -cf - 2>/dev/null | tar -C "$work/corpus/tree" -xf -
+    build_tree "$files"
     openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 </dev/zero 2>/dev/null \
         | head -c "$BIG_BYTES" >"$work/corpus/big/random.bin" || true   # the producers end by SIGPIPE
     (cd "$work/corpus/tree" && find . -mindepth 1 -print0) >"$work/entries.list"
@@ -192,8 +249,11 @@ store)
 mount)
     mount_bench "${2:-50000}" "${3:-1024}"
     ;;
+transfer)
+    transfer_bench "${2:-50000}"
+    ;;
 *)
-    echo "usage: bench/remote.sh store [SIZE_MIB] | mount [FILES [BIG_MIB]]" >&2
+    echo "usage: bench/remote.sh store [SIZE_MIB] | mount [FILES [BIG_MIB]] | transfer [FILES]" >&2
     exit 2
     ;;
 esac
