@@ -143,6 +143,29 @@ class BatchedUploadTest {
     }
 
     /**
+     * Batches failing while a writer waits for one of them to end (more than two batches'
+     * worth): the writer or the flush gets the failure. When the failure was recorded under the
+     * lock the waiting writer held, this hung for good.
+     */
+    @Test
+    void batchesThatFailWhileAWriterWaitsForThemEndInAnError() throws Exception {
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir, TestServer.memoryStore(), true)) {
+            BlobService client = server.client().blobs();
+            Map<B3Digest, byte[]> blobs = smallBlobs(4 * 1024, 6);
+            IOException thrown = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+                try {
+                    writeDeferred(client, blobs.values());
+                    client.flushWrites();
+                } catch (IOException e) {
+                    return e;
+                }
+                return null;
+            });
+            assertThat(thrown).isNotNull().hasMessageContaining("read-only");
+        }
+    }
+
+    /**
      * A castore daemon from before MissingBlobs and PutBlobs (ChunkedBlobService without them)
      * answers UNIMPLEMENTED: the blobs then go one by one, as before, and are all stored.
      */

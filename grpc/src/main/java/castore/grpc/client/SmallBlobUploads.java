@@ -47,8 +47,12 @@ final class SmallBlobUploads {
     private final AtomicLong bytesStored = new AtomicLong();
     private Map<B3Digest, byte[]> batch = new LinkedHashMap<>();
     private long batchBytes;
-    /** The first failure of a batch, thrown by the next add or flush. */
-    private IOException failure;
+    /**
+     * The first failure of a batch, thrown by the next add or flush. Not guarded by this object's
+     * lock: an add waiting in {@link #send} for a batch to end holds that lock, and the failing
+     * batch must still be able to record its failure and end.
+     */
+    private final java.util.concurrent.atomic.AtomicReference<IOException> failure = new java.util.concurrent.atomic.AtomicReference<>();
     /** Whether the server lacks MissingBlobs/PutBlobs (an older castore daemon): blobs then go one by one. */
     private volatile boolean oneByOne;
 
@@ -82,16 +86,13 @@ final class SmallBlobUploads {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted waiting for uploads to " + connection.address);
         }
-        synchronized (this) {
-            throwFailure();
-        }
+        throwFailure();
         return bytesStored.getAndSet(0);
     }
 
     private void throwFailure() throws IOException {
-        if (failure != null) {
-            IOException f = failure;
-            failure = null; // reported once; the blobs of that batch are not all stored
+        IOException f = failure.getAndSet(null); // reported once; the blobs of that batch are not all stored
+        if (f != null) {
             throw f;
         }
     }
@@ -112,11 +113,7 @@ final class SmallBlobUploads {
             try {
                 bytesStored.addAndGet(upload(sending));
             } catch (IOException | RuntimeException e) {
-                synchronized (this) {
-                    if (failure == null) {
-                        failure = e instanceof IOException io ? io : new IOException(e.getMessage(), e);
-                    }
-                }
+                failure.compareAndSet(null, e instanceof IOException io ? io : new IOException(e.getMessage(), e));
             } finally {
                 inFlight.release();
             }
