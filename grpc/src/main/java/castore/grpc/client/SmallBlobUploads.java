@@ -48,7 +48,8 @@ final class SmallBlobUploads {
     private Map<B3Digest, byte[]> batch = new LinkedHashMap<>();
     private long batchBytes;
     /**
-     * The first failure of a batch, thrown by the next add or flush. Not guarded by this object's
+     * The first failure of a batch, thrown by every add until the next flush, which throws it
+     * and forgets it (a new import starts clean). Not guarded by this object's
      * lock: an add waiting in {@link #send} for a batch to end holds that lock, and the failing
      * batch must still be able to record its failure and end.
      */
@@ -63,7 +64,10 @@ final class SmallBlobUploads {
 
     /** Takes a finished small blob; it is stored by the time {@link #flush} returns. */
     synchronized void add(B3Digest digest, byte[] data) throws IOException {
-        throwFailure();
+        IOException failed = failure.get(); // kept for flush, which must not succeed after it
+        if (failed != null) {
+            throw failed;
+        }
         if (batch.putIfAbsent(digest, data) == null) { // the same content twice in a batch goes once
             batchBytes += data.length;
         }
@@ -86,15 +90,11 @@ final class SmallBlobUploads {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted waiting for uploads to " + connection.address);
         }
-        throwFailure();
-        return bytesStored.getAndSet(0);
-    }
-
-    private void throwFailure() throws IOException {
-        IOException f = failure.getAndSet(null); // reported once; the blobs of that batch are not all stored
-        if (f != null) {
-            throw f;
+        IOException failed = failure.getAndSet(null); // the blobs of that batch are not all stored
+        if (failed != null) {
+            throw failed;
         }
+        return bytesStored.getAndSet(0);
     }
 
     /** Hands the batch to a virtual thread, once fewer than MAX_IN_FLIGHT are running (the caller holds the lock). */
