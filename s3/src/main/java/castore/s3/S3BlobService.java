@@ -33,10 +33,13 @@ import java.util.concurrent.atomic.AtomicLong;
 final class S3BlobService implements BlobService {
     /** Uploads in flight per writer: bounds memory to this many max-size chunks. */
     private static final int UPLOADS_PER_WRITER = 8;
-    /** Deferred blobs uploading at once (each holds one chunk, at most 512 KiB). */
-    private static final int DEFERRED_IN_FLIGHT = 64;
+    /**
+     * Requests for small blobs in flight at once: deferred uploads (each holds one chunk, at most
+     * 512 KiB) and the GETs of {@link #readBlobs}.
+     */
+    private static final int SMALL_BLOBS_IN_FLIGHT = 64;
 
-    private final Semaphore deferredSlots = new Semaphore(DEFERRED_IN_FLIGHT);
+    private final Semaphore deferredSlots = new Semaphore(SMALL_BLOBS_IN_FLIGHT);
     private final java.util.concurrent.ConcurrentLinkedQueue<Deferred> deferred = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     private final Bucket bucket;
@@ -80,13 +83,13 @@ final class S3BlobService implements BlobService {
     }
 
     /**
-     * The blobs' GETs at once, up to {@value #DEFERRED_IN_FLIGHT} in flight on virtual threads
+     * The blobs' GETs at once, up to {@value #SMALL_BLOBS_IN_FLIGHT} in flight on virtual threads
      * (an export's small files: S3 answers each in its own time, and one after another each
      * waited for the last).
      */
     @Override
     public java.util.Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
-        Semaphore slots = new Semaphore(DEFERRED_IN_FLIGHT);
+        Semaphore slots = new Semaphore(SMALL_BLOBS_IN_FLIGHT);
         List<Future<Optional<byte[]>>> reads = new ArrayList<>(blobs.size());
         try {
             for (ChunkMeta blob : blobs) {
@@ -165,7 +168,7 @@ final class S3BlobService implements BlobService {
 
     /**
      * A writer whose finish, for a blob of one chunk, returns once that chunk's upload has
-     * started: an import's small files then upload {@value #DEFERRED_IN_FLIGHT} at a time, not
+     * started: an import's small files then upload {@value #SMALL_BLOBS_IN_FLIGHT} at a time, not
      * one per import thread (each waited for a HEAD and a PUT, then a HEAD and a PUT of its chunk
      * list). {@link #flushWrites} waits for them.
      */

@@ -246,9 +246,21 @@ public final class CachingBlobService implements BlobService {
     }
 
     private void fetchWholeIfSmall(B3Digest digest, long size) throws IOException {
-        if (size > 0 && size <= WHOLE_FETCH_MAX && !chunks.contains(digest) && !chunkLists.contains(digest)) {
+        if (fetchesWhole(digest, size)) {
             fetchWhole(new ChunkMeta(digest, size));
         }
+    }
+
+    /** Whether a blob of this size is small enough to fetch whole, and not cached yet. */
+    private boolean fetchesWhole(B3Digest digest, long size) {
+        return size > 0 && size <= WHOLE_FETCH_MAX && !chunks.contains(digest) && !chunkLists.contains(digest);
+    }
+
+    /** Keeps a blob fetched whole (checked by the store) as a chunk of its own. */
+    private void keepWhole(B3Digest digest, byte[] data) {
+        fetches.incrementAndGet();
+        fetchedBytes.addAndGet(data.length);
+        chunks.put(digest, data);
     }
 
     private void fetchWhole(ChunkMeta blob) throws IOException {
@@ -262,9 +274,7 @@ public final class CachingBlobService implements BlobService {
                 if (data.length != blob.size()) { // verified against the digest by the inner service (its contract)
                     throw new CorruptedDataException("blob " + blob.digest() + " has " + data.length + " bytes, not " + blob.size());
                 }
-                fetches.incrementAndGet();
-                fetchedBytes.addAndGet(data.length);
-                chunks.put(blob.digest(), data);
+                keepWhole(blob.digest(), data);
                 return data;
             });
         } catch (NotFoundException | CorruptedDataException e) {
@@ -322,7 +332,7 @@ public final class CachingBlobService implements BlobService {
     public void fetchAhead(List<ChunkMeta> blobs) throws IOException {
         List<ChunkMeta> missing = new ArrayList<>();
         for (ChunkMeta blob : blobs) {
-            if (blob.size() > 0 && blob.size() <= WHOLE_FETCH_MAX && !chunks.contains(blob.digest()) && !chunkLists.contains(blob.digest())) {
+            if (fetchesWhole(blob.digest(), blob.size())) {
                 missing.add(blob);
             }
         }
@@ -333,9 +343,7 @@ public final class CachingBlobService implements BlobService {
         for (ChunkMeta blob : missing) {
             byte[] data = read.get(blob.digest());
             if (data != null && data.length == blob.size()) {
-                fetches.incrementAndGet();
-                fetchedBytes.addAndGet(data.length);
-                chunks.put(blob.digest(), data);
+                keepWhole(blob.digest(), data);
             }
         }
     }
