@@ -34,9 +34,10 @@ public interface BlobService extends AutoCloseable {
 
     /**
      * Small whole blobs (each at most 16 MiB), read in as few requests as the backend can make,
-     * each checked against its digest and size; absent ones, and ones that fail that check, are
-     * left out (the caller's own read of them reports it, naming what it reads them for). For a
-     * caller about to read many (an export's small files). The default reads them one by one.
+     * each checked against its digest and size, for a caller about to read many (an export's
+     * small files). Absent ones and ones that fail that check are left out, and so may be any a
+     * backend cannot read in batch: the caller reads what is left out itself (and its own read
+     * reports an error naming what it reads the blob for). The default reads them one by one.
      */
     default java.util.Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
         java.util.Map<B3Digest, byte[]> read = new java.util.HashMap<>();

@@ -209,9 +209,11 @@ final class RemoteBlobService implements BlobService {
     private volatile boolean noReadBlobs;
 
     /**
-     * From a castore daemon, in ReadBlobs calls (each blob hashed and its size checked here; one
-     * the server leaves out, or sends wrong, is read the usual way: its error is then its own);
-     * from a tvix server or an older daemon, one by one.
+     * From a castore daemon, in ReadBlobs calls, each blob hashed and its size checked here. One
+     * the server leaves out or sends wrong is left out, as is everything when the server has no
+     * ReadBlobs (a tvix server, an older daemon): the caller's own reads then fetch them as they
+     * would have, in parallel, and report their errors with their paths. Reading them one by one
+     * here would only serialise those reads on the caller's thread.
      */
     @Override
     public java.util.Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
@@ -226,11 +228,6 @@ final class RemoteBlobService implements BlobService {
                 }
                 readBatch(blobs.subList(from, to), bytes, read);
                 from = to;
-            }
-        }
-        for (ChunkMeta blob : blobs) {
-            if (!read.containsKey(blob.digest())) {
-                BlobService.readIfSound(this, blob).ifPresent(data -> read.put(blob.digest(), data));
             }
         }
         return read;
