@@ -3,8 +3,17 @@ package castore.service;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
 import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
 
 /**
  * Stores blobs (file contents) by their BLAKE3 digest. Blobs are split into content-defined
@@ -17,6 +26,60 @@ public interface BlobService extends AutoCloseable {
 
     /** A random-access reader, or empty if the blob is absent. */
     Optional<BlobReader> open(B3Digest digest) throws IOException;
+
+    /**
+     * The digests of {@code digests} whose blobs are not stored, in their order, each once: what
+     * a copy between stores must send (castore copy). In as few requests as the backend can
+     * make; the default asks {@link #has} of each in turn.
+     */
+    default List<B3Digest> missing(List<B3Digest> digests) throws IOException {
+        Set<B3Digest> seen = new HashSet<>();
+        List<B3Digest> missing = new ArrayList<>();
+        for (B3Digest digest : digests) {
+            if (seen.add(digest) && !has(digest)) {
+                missing.add(digest);
+            }
+        }
+        return missing;
+    }
+
+    /**
+     * {@link #missing} for a remote backend without a batch call: {@link #has} of up to
+     * {@code inFlight} digests at once, on virtual threads, so the round trips overlap.
+     */
+    static List<B3Digest> missingByHas(BlobService service, List<B3Digest> digests, int inFlight) throws IOException {
+        List<B3Digest> distinct = List.copyOf(new LinkedHashSet<>(digests));
+        Semaphore slots = new Semaphore(inFlight);
+        List<Future<Boolean>> asked = new ArrayList<>(distinct.size());
+        try (var executor = Executors.newVirtualThreadPerTaskExecutor()) {
+            try {
+                for (B3Digest digest : distinct) {
+                    slots.acquire();
+                    asked.add(executor.submit(() -> {
+                        try {
+                            return service.has(digest);
+                        } finally {
+                            slots.release();
+                        }
+                    }));
+                }
+                List<B3Digest> missing = new ArrayList<>();
+                for (int i = 0; i < distinct.size(); i++) {
+                    if (!asked.get(i).get()) {
+                        missing.add(distinct.get(i));
+                    }
+                }
+                return missing;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while asking which blobs are stored");
+            } catch (ExecutionException e) {
+                throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+            } finally {
+                asked.forEach(f -> f.cancel(true)); // after a failure, the rest are not wanted
+            }
+        }
+    }
 
     /**
      * {@link #open(B3Digest)} for a blob whose size the caller already has (from the file node

@@ -30,6 +30,15 @@ public interface DirectoryService extends AutoCloseable {
     }
 
     /**
+     * Whether a closure put may leave out child Directories already stored and only name them
+     * (every castore backend, and a castore daemon); a tvix server wants every put to carry the
+     * whole closure. A copy between stores sends only what the destination lacks when it can.
+     */
+    default boolean acceptsStoredChildren() throws IOException {
+        return true;
+    }
+
+    /**
      * The Directory and all below it, breadth-first from the root, each Directory once.
      * Throws NotFoundException (from the stream) if part of the closure is missing.
      */

@@ -16,6 +16,9 @@ public final class MessageLimit {
      */
     public static final long READ_BLOBS_BYTES = 32 << 20;
 
+    /** Digests one HasChunks or MissingBlobs call may ask about (the server refuses more). */
+    public static final int DIGESTS_PER_REQUEST = 16384;
+
     private MessageLimit() {
     }
 

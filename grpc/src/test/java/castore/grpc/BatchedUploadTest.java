@@ -188,6 +188,61 @@ class BatchedUploadTest {
         }
     }
 
+    /**
+     * BlobService.missing (castore copy): from a castore daemon in MissingBlobs calls of at most
+     * 16384 digests, each digest once and in order, whatever the server holds.
+     */
+    @Test
+    void missingBlobsAreAskedAboutInBatches() throws Exception {
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir, TestServer.memoryStore(), false)) {
+            Map<B3Digest, byte[]> blobs = smallBlobs(20_000, 7);
+            List<B3Digest> asked = new ArrayList<>(blobs.keySet());
+            List<B3Digest> expected = new ArrayList<>();
+            int i = 0;
+            for (var e : blobs.entrySet()) {
+                if (i++ % 3 == 0) {
+                    TestData.put(server.backing.blobs(), e.getValue());
+                } else {
+                    expected.add(e.getKey());
+                }
+            }
+            asked.addAll(asked.subList(0, 50)); // asked twice, answered once
+            assertThat(server.client().blobs().missing(asked)).containsExactlyElementsOf(expected);
+            assertThat(server.client().blobs().missing(List.of())).isEmpty();
+            assertThat(server.client().directories().acceptsStoredChildren()).isTrue();
+        }
+    }
+
+    /**
+     * A castore daemon from before MissingBlobs, and a tvix server (no ChunkedBlobService at
+     * all), are asked with Stats; a tvix server takes only whole closures.
+     */
+    @Test
+    void serversWithoutMissingBlobsAreAskedWithStats() throws Exception {
+        var stored = new MemoryBlobService();
+        Map<B3Digest, byte[]> blobs = smallBlobs(200, 8);
+        List<B3Digest> expected = new ArrayList<>();
+        int i = 0;
+        for (var e : blobs.entrySet()) {
+            if (i++ % 2 == 0) {
+                TestData.put(stored, e.getValue());
+            } else {
+                expected.add(e.getKey());
+            }
+        }
+        List<B3Digest> asked = new ArrayList<>(blobs.keySet());
+        try (var old = FakeServer.start(new OldBlobService(stored), new OldChunkedBlobService(stored));
+                Store client = Stores.open(old.address(), TestServer.CLIENT_OPTIONS)) {
+            assertThat(client.blobs().missing(asked)).containsExactlyElementsOf(expected);
+            assertThat(client.directories().acceptsStoredChildren()).isTrue();
+        }
+        try (var tvix = FakeServer.start(new OldBlobService(stored));
+                Store client = Stores.open(tvix.address(), TestServer.CLIENT_OPTIONS)) {
+            assertThat(client.blobs().missing(asked)).containsExactlyElementsOf(expected);
+            assertThat(client.directories().acceptsStoredChildren()).isFalse();
+        }
+    }
+
     /** tvix's Stat over a memory store, as an older castore daemon answers it. */
     private static final class OldBlobService extends BlobServiceGrpc.BlobServiceImplBase {
         private final MemoryBlobService stored;

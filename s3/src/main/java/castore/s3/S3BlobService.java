@@ -59,6 +59,12 @@ final class S3BlobService implements BlobService {
         return bucket.exists(Keys.blob(digest)) || bucket.exists(Keys.chunk(digest));
     }
 
+    /** HEADs of up to {@value #SMALL_BLOBS_IN_FLIGHT} digests at once (S3 has no call that asks about many). */
+    @Override
+    public List<B3Digest> missing(List<B3Digest> digests) throws IOException {
+        return BlobService.missingByHas(this, digests, SMALL_BLOBS_IN_FLIGHT);
+    }
+
     /**
      * Whether a chunk (or a whole blob) with this digest is stored: chunks first, since that is
      * what a chunk-level uploader asks about.

@@ -353,6 +353,12 @@ public final class CachingBlobService implements BlobService {
         return inner.readBlobs(blobs);
     }
 
+    /** The store's answer: what this cache holds says nothing of what the store still has. */
+    @Override
+    public List<B3Digest> missing(List<B3Digest> digests) throws IOException {
+        return inner.missing(digests);
+    }
+
     @Override
     public BlobWriter createDeferred() throws IOException {
         return inner.createDeferred();

@@ -165,6 +165,11 @@ public final class CachingDirectoryService implements DirectoryService {
         return inner.putClosure();
     }
 
+    @Override
+    public boolean acceptsStoredChildren() throws IOException {
+        return inner.acceptsStoredChildren();
+    }
+
     /**
      * A cached root walks the cache (fetching only what is missing); an uncached one uses the
      * inner service's own recursive get (one streaming call over gRPC) and caches as it goes.

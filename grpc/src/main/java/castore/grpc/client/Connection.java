@@ -1,6 +1,8 @@
 package castore.grpc.client;
 
 import castore.grpc.NettyDefaults;
+import castore.grpc.proto.ChunkedBlobServiceGrpc;
+import castore.grpc.proto.HasChunksRequest;
 import castore.model.InvalidDataException;
 import castore.service.StoreOptions;
 import io.grpc.CallOptions;
@@ -20,9 +22,11 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.stub.ClientCalls;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -177,13 +181,27 @@ final class Connection implements AutoCloseable {
         return CallOptions.DEFAULT.withWaitForReady();
     }
 
-    /** Whether the server has castore's ChunkedBlobService (tvix servers do not); probed once. */
-    Boolean chunkedUploads() {
-        return chunkedUploads;
-    }
-
-    void chunkedUploads(boolean supported) {
-        chunkedUploads = supported;
+    /**
+     * Whether the server is a castore daemon, with castore's ChunkedBlobService (a tvix server
+     * answers UNIMPLEMENTED to the probe, an empty HasChunks); probed once per connection.
+     */
+    boolean castoreServer() throws IOException {
+        Boolean known = chunkedUploads;
+        if (known != null) {
+            return known;
+        }
+        try {
+            ClientCalls.blockingUnaryCall(channel, ChunkedBlobServiceGrpc.getHasChunksMethod(), unaryOptions(),
+                    HasChunksRequest.getDefaultInstance());
+            chunkedUploads = true;
+            return true;
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
+                chunkedUploads = false;
+                return false;
+            }
+            throw Failures.of(e, this, "probe ChunkedBlobService");
+        }
     }
 
     /**

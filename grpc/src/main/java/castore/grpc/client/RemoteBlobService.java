@@ -1,8 +1,10 @@
 package castore.grpc.client;
 
+import castore.grpc.MessageLimit;
 import castore.grpc.proto.BlobServiceGrpc;
 import castore.grpc.proto.ChunkedBlobServiceGrpc;
 import castore.grpc.proto.HasChunksRequest;
+import castore.grpc.proto.HasChunksResponse;
 import castore.grpc.proto.PutBlobResponse;
 import castore.grpc.proto.StatBlobRequest;
 import castore.grpc.proto.StatBlobResponse;
@@ -19,8 +21,11 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCalls;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * A BlobService on a castore or tvix daemon. Nothing the server sends is trusted: chunk lists are
@@ -177,24 +182,54 @@ final class RemoteBlobService implements BlobService {
         }
     }
 
-    /** Whether the server has castore's ChunkedBlobService; a tvix server answers UNIMPLEMENTED. */
-    boolean chunkedUploads() throws IOException {
-        Boolean known = connection.chunkedUploads();
-        if (known != null) {
-            return known;
+    /**
+     * From a castore daemon, MissingBlobs calls of up to {@value MessageLimit#DIGESTS_PER_REQUEST}
+     * digests; from a tvix server (or a daemon from before MissingBlobs), Stats, 32 at once.
+     */
+    @Override
+    public List<B3Digest> missing(List<B3Digest> digests) throws IOException {
+        List<B3Digest> distinct = List.copyOf(new LinkedHashSet<>(digests));
+        if (noMissingBlobs || !chunkedUploads()) {
+            return BlobService.missingByHas(this, distinct, 32);
         }
-        try {
-            ClientCalls.blockingUnaryCall(connection.channel, ChunkedBlobServiceGrpc.getHasChunksMethod(),
-                    connection.unaryOptions(), HasChunksRequest.getDefaultInstance());
-            connection.chunkedUploads(true);
-            return true;
-        } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
-                connection.chunkedUploads(false);
-                return false;
+        List<B3Digest> missing = new ArrayList<>();
+        for (int from = 0; from < distinct.size(); from += MessageLimit.DIGESTS_PER_REQUEST) {
+            List<B3Digest> batch = distinct.subList(from, Math.min(distinct.size(), from + MessageLimit.DIGESTS_PER_REQUEST));
+            var ask = HasChunksRequest.newBuilder();
+            batch.forEach(d -> ask.addDigests(d.toByteString()));
+            HasChunksResponse answer;
+            try {
+                answer = ClientCalls.blockingUnaryCall(connection.channel, ChunkedBlobServiceGrpc.getMissingBlobsMethod(),
+                        connection.unaryOptions(), ask.build());
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
+                    noMissingBlobs = true;
+                    return BlobService.missingByHas(this, distinct, 32);
+                }
+                throw Failures.of(e, connection, "ask which of " + batch.size() + " blobs are missing");
             }
-            throw Failures.of(e, connection, "probe ChunkedBlobService");
+            // Only digests asked about count: a server that names others is not believed for them.
+            Set<B3Digest> asked = new HashSet<>(batch);
+            try {
+                for (var m : answer.getMissingList()) {
+                    B3Digest digest = B3Digest.of(m);
+                    if (asked.remove(digest)) {
+                        missing.add(digest);
+                    }
+                }
+            } catch (InvalidDataException e) {
+                throw new CorruptedDataException("MissingBlobs answer from " + connection.address + ": " + e.getMessage());
+            }
         }
+        return missing;
+    }
+
+    /** Whether the server lacks MissingBlobs (a castore daemon from before session 35). */
+    private volatile boolean noMissingBlobs;
+
+    /** Whether the server has castore's ChunkedBlobService; a tvix server does not. */
+    boolean chunkedUploads() throws IOException {
+        return connection.castoreServer();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package castore.grpc.server;
 
+import castore.grpc.MessageLimit;
 import castore.grpc.proto.ChunkedBlobServiceGrpc;
 import castore.grpc.proto.HasChunksRequest;
 import castore.grpc.proto.HasChunksResponse;
@@ -20,7 +21,7 @@ import java.nio.ByteBuffer;
 
 /** castore.v1.ChunkedBlobService: uploads that send only the chunks the server lacks. */
 final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobServiceImplBase {
-    static final int MAX_DIGESTS_PER_REQUEST = 16384;
+    static final int MAX_DIGESTS_PER_REQUEST = MessageLimit.DIGESTS_PER_REQUEST;
     /** A referenced chunk is copied into the new blob in pieces of this size. */
     private static final int COPY_PIECE = 1 << 20;
 
