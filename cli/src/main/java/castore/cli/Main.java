@@ -6,7 +6,7 @@ import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The castore command: subcommands for import/export, inspection, mount and serving. */
+/** The castore command: subcommands for import/export, copies between stores, inspection, mount and serving. */
 @Command(name = "castore", mixinStandardHelpOptions = true, version = "castore 0.1.0",
         description = "Content-addressed store for file trees (tvix-castore compatible) with a read-only FUSE filesystem.")
 public final class Main implements Runnable {
@@ -16,7 +16,7 @@ public final class Main implements Runnable {
      * gets only that one, --version none; anything else (no command, --help, help, a typo) gets all.
      */
     private static final List<String> COMMANDS =
-            List.of("import", "export", "roots", "ls", "cat", "stat", "rm", "verify", "gc", "mount", "daemon", "help");
+            List.of("import", "export", "copy", "roots", "ls", "cat", "stat", "rm", "verify", "gc", "mount", "daemon", "help");
 
     /**
      * A new instance of the named command, or null. (A switch, not a map of constructor
@@ -28,6 +28,7 @@ public final class Main implements Runnable {
         return switch (name) {
             case "import" -> new ImportCommand();
             case "export" -> new ExportCommand();
+            case "copy" -> new CopyCommand();
             case "roots" -> new RootsCommand();
             case "ls" -> new LsCommand();
             case "cat" -> new CatCommand();

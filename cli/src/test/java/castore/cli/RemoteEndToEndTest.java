@@ -407,6 +407,55 @@ class RemoteEndToEndTest {
         }
     }
 
+    /**
+     * {@code castore copy} from a local store to a daemon, on to S3 and back to a new local
+     * store: the tree exports identical from each, S3 verifies, a second copy sends nothing, and
+     * a root missing from the source names nothing in the destination.
+     */
+    @Test
+    void copyFromALocalStoreToADaemonToS3AndBack() throws Exception {
+        Path tree = generateTree();
+        Path socket = tmp.resolve("castore.sock");
+        String daemon = "grpc+unix://" + socket;
+        Cli local = new Cli(tmp.resolve("local").toString());
+        Cli.Result imported = local.run("import", "--quiet", tree.toString());
+        assertThat(imported.exit()).as(imported.stderr()).isZero();
+        Process server = startUnixDaemon(socket);
+        try (S3ProxyServer s3 = S3ProxyServer.start(tmp.resolve("s3"))) {
+            s3.createBucket("copies");
+            String bucket = s3.address("copies", "store");
+            String back = tmp.resolve("back").toString();
+
+            Cli.Result toDaemon = local.run("copy", "--to", daemon, "tree");
+            assertThat(toDaemon.exit()).as(toDaemon.stderr()).isZero();
+            assertThat(toDaemon.stdout()).isEqualTo(imported.stdout());
+            Cli.Result toS3 = new Cli(daemon).run("copy", "--to", bucket, "tree");
+            assertThat(toS3.exit()).as(toS3.stderr()).isZero();
+            Cli.Result toLocal = new Cli(bucket).run("copy", "--to", back, "--name", "again", "tree");
+            assertThat(toLocal.exit()).as(toLocal.stderr()).isZero();
+            for (String[] copy : new String[][] {{daemon, "tree"}, {bucket, "tree"}, {back, "again"}}) {
+                Path out = tmp.resolve("out-" + copy[1] + "-" + Math.abs(copy[0].hashCode()));
+                Cli.Result exported = new Cli(copy[0]).run("export", "--quiet", copy[1], out.toString());
+                assertThat(exported.exit()).as(copy[0] + ": " + exported.stderr()).isZero();
+                diff(tree, out);
+            }
+            Cli.Result verify = new Cli(bucket).run("verify");
+            assertThat(verify.exit()).as(verify.stderr()).isZero();
+
+            Cli.Result again = local.run("copy", "--to", bucket, "tree");
+            assertThat(again.exit()).as(again.stderr()).isZero();
+            assertThat(again.stderr()).startsWith("copied 1 root: 0 directories sent (of 1 reached), 0 blobs sent");
+
+            assertThat(local.run("import", "--quiet", "--name", "other", tree.resolve("d3").toString()).exit()).isZero();
+            Cli.Result missing = local.run("copy", "--to", daemon, "other", "nope");
+            assertThat(missing.exit()).isEqualTo(ExitCodes.NOT_FOUND);
+            assertThat(missing.stderr()).isEqualTo("castore: no root named 'nope'\n");
+            assertThat(new Cli(daemon).run("roots").stdout()).doesNotContain("other");
+        } finally {
+            server.destroyForcibly().waitFor();
+        }
+    }
+
     interface Ready {
         boolean now() throws Exception;
     }
