@@ -21,7 +21,8 @@
 #   bench/remote.sh transfer [FILES]
 #       import of FILES small files (the mount corpus's tree; default 50000) into the local store,
 #       `castore daemon` on 127.0.0.1 and S3Proxy, the same import again (everything stored), and
-#       an export back, each checked with diff; times and their ratio to the local store's.
+#       an export back, each checked with diff; then `castore copy` of the tree from the local
+#       store into a fresh store of each kind, and again; times and their ratio to the local store's.
 # Run from the repository root. Uses JDK 25 (bin/find-jdk.sh) and the S3Proxy jar the s3 module's
 # build downloads. Client and server share the machine: on 2 cores, figures swing with load.
 set -euo pipefail
@@ -74,13 +75,13 @@ CONF
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Serves a fresh local store on 127.0.0.1 with `castore daemon`; sets grpc_address.
+# Serves a fresh local store ($work/${1:-daemon-store}) on 127.0.0.1 with `castore daemon`; sets grpc_address.
 start_daemon() {
-    local port; port=$(free_port)
-    ./castore daemon --store "$work/daemon-store" --listen "127.0.0.1:$port" 2>"$work/daemon.log" &
+    local port name=${1:-daemon-store}; port=$(free_port)
+    ./castore daemon --store "$work/$name" --listen "127.0.0.1:$port" 2>"$work/$name.log" &
     servers+=($!)
-    for _ in $(seq 1 600); do grep -q 'castore daemon: serving' "$work/daemon.log" && break; sleep 0.1; done
-    grep -q 'castore daemon: serving' "$work/daemon.log" || { cat "$work/daemon.log" >&2; exit 1; }
+    for _ in $(seq 1 600); do grep -q 'castore daemon: serving' "$work/$name.log" && break; sleep 0.1; done
+    grep -q 'castore daemon: serving' "$work/$name.log" || { cat "$work/$name.log" >&2; exit 1; }
     grpc_address="grpc+http://127.0.0.1:$port"
 }
 
@@ -123,36 +124,44 @@ seconds() {
 
 # Import of a tree of many small files into each store, again (everything stored), and export
 # back: the paths that batch small files over a daemon and run S3 requests side by side
-# (docs/grpc.md, "Uploads in batches", "Reads in batches").
+# (docs/grpc.md, "Uploads in batches", "Reads in batches"). Then `castore copy` of the tree from
+# the local store into a fresh store of each kind, and again (everything there: one question).
 transfer_bench() {
     local files=$1
     ./castore --version >/dev/null   # build the CLI outside any measurement
     echo "building the corpus: $files files ..." >&2
     build_tree "$files"
     start_s3proxy
+    start_daemon copy-daemon-store
+    local copy_grpc=$grpc_address
     start_daemon
-    local n=0 sys store
+    local n=0 sys store dest
     declare -A t
     for sys in local grpc s3; do
         n=$((n + 1))
         case $sys in
-        local) store="$work/transfer-store" ;;
-        grpc) store="$grpc_address" ;;
-        s3) store="${s3_address/\/run\?//transfer?}" ;;
+        local) store="$work/transfer-store" dest="$work/copy-store" ;;
+        grpc) store="$grpc_address" dest="$copy_grpc" ;;
+        s3) store="${s3_address/\/run\?//transfer?}" dest="${s3_address/\/run\?//copy?}" ;;
         esac
         t[$sys,import]=$(seconds ./castore import -q --store "$store" --name tree "$work/corpus/tree")
         t[$sys,again]=$(seconds ./castore import -q --store "$store" --name tree "$work/corpus/tree")
         t[$sys,export]=$(seconds ./castore export -q --store "$store" tree "$work/export-$sys")
         diff -r --no-dereference "$work/corpus/tree" "$work/export-$sys" >/dev/null || { echo "export from $sys differs" >&2; exit 1; }
         rm -rf "$work/export-$sys"
+        t[$sys,copy]=$(seconds ./castore copy -q --store "$work/transfer-store" --to "$dest" tree)
+        t[$sys,copyagain]=$(seconds ./castore copy -q --store "$work/transfer-store" --to "$dest" tree)
+        ./castore export -q --store "$dest" tree "$work/export-$sys"
+        diff -r --no-dereference "$work/corpus/tree" "$work/export-$sys" >/dev/null || { echo "copy to $sys differs" >&2; exit 1; }
+        rm -rf "$work/export-$sys"
     done
     echo "castore remote transfer bench: $files files ($(du -sh "$work/corpus/tree" | cut -f1)), $(nproc) cores, nothing pinned"
-    echo "seconds; in brackets the time against the local store's (> 1: slower)"
-    echo "| | import | again (all stored) | export |"
-    echo "|---|---:|---:|---:|"
+    echo "seconds; in brackets the time against the local store's (> 1: slower); copy: from a local store into a fresh one"
+    echo "| | import | again (all stored) | export | copy | copy again |"
+    echo "|---|---:|---:|---:|---:|---:|"
     for sys in local grpc s3; do
         local row="| $sys"
-        for op in import again export; do
+        for op in import again export copy copyagain; do
             row+=" | ${t[$sys,$op]} ($(python3 -c "print(f'{${t[$sys,$op]} / ${t[local,$op]}:.1f}')"))"
         done
         echo "$row |"
