@@ -120,6 +120,36 @@ class S3StoreTest {
         }
     }
 
+    /**
+     * missing (castore copy): a store with few objects for the digests asked about is listed,
+     * a larger one asked with HEADs; the answer is the same, each absent digest once, in order. A
+     * chunk of a stored blob counts as stored, as has says.
+     */
+    @Test
+    void missingAnswersAlikeFromAListingAndFromHeads() throws IOException {
+        List<B3Digest> asked = new java.util.ArrayList<>();
+        List<B3Digest> absent = new java.util.ArrayList<>();
+        B3Digest big = writeBlob(store, random(1_700_000, 40));
+        asked.add(big);
+        asked.add(store.blobs().chunks(big).orElseThrow().get(1).digest());
+        for (int i = 0; i < 100; i++) {
+            byte[] data = random(100 + i, 1000 + i);
+            if (i % 2 == 0) {
+                asked.add(writeBlob(store, data));
+            } else {
+                asked.add(Blake3.digest(data));
+                absent.add(Blake3.digest(data));
+            }
+        }
+        asked.addAll(asked.subList(0, 10)); // asked twice, answered once
+        var s3blobs = (S3BlobService) store.blobs();
+        assertThat(s3blobs.missing(asked)).containsExactlyElementsOf(absent); // listed: a few dozen objects
+        s3blobs.listedKeysPerDigest(0); // every listing over its budget at its first key
+        assertThat(s3blobs.missing(asked)).containsExactlyElementsOf(absent);
+        assertThat(s3blobs.missing(asked.subList(0, S3BlobService.LIST_FROM - 1)))
+                .containsExactlyElementsOf(absent.stream().filter(asked.subList(0, S3BlobService.LIST_FROM - 1)::contains).toList());
+    }
+
     @Test
     void sameContentTwiceStoresNothingNew() throws IOException {
         byte[] data = random(900_000, 2);
