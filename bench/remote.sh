@@ -12,7 +12,8 @@
 #       The local store is mounted fresh with the page cache dropped (its only state); the table gives
 #       every figure and its ratio to local (throughput ratios: > 1 is faster). Needs root and gcc.
 #       Env: BENCH_COLD cold runs (best of; default 2), BENCH_WARM rounds of one local and one warm run
-#       of each remote store, alternated (best of; default 3), BENCH_CPU (default 0) pins the
+#       of each remote store, alternated, each round starting one system later (best of; default
+#       3), BENCH_CPU (default 0) pins the
 #       mount and the clients as bench/mount.sh does; the servers are not pinned (another machine's
 #       work in real use). BENCH_WORKLOADS overrides the workload list, BENCH_SYSTEMS the remote
 #       stores (default "grpc s3"; a system left out shows "-" in the table). BENCH_SETTLE=SECONDS
@@ -214,12 +215,23 @@ mount_bench() {
             echo "$w $sys cold ${runs[*]} $(unit "$w")" >&2
         done
         # Local and warm runs alternate, round by round, so that a slow spell of the shared
-        # machine slows one of each rather than all runs of one column.
+        # machine slows one of each rather than all runs of one column; each round starts one
+        # system later, so each system runs in each place once in three rounds: in this VM the
+        # run right after a local run pays for it (20k warm preads over gRPC, 3 rounds after a
+        # local run: 10.9-12.4k/s, system CPU 1.0-1.3 s; after another warm run: 14.1-18.4k/s,
+        # 0.6-0.9 s; docs/performance.md, "Remote mount", "Session 36"), and in a fixed order the
+        # same remote always ran there.
         declare -A rounds=()
+        local order=(local "${systems[@]}") first
         for r in $(seq "$warm_runs"); do
-            remount "${ADDRESS[local]}" ""; rounds[local]+=" $(measure "$w")"
-            for sys in "${systems[@]}"; do
-                remount "${ADDRESS[$sys]}" "$work/cache-$sys"; rounds[$sys]+=" $(measure "$w")"
+            first=$(((r - 1) % ${#order[@]}))
+            for sys in "${order[@]:first}" "${order[@]:0:first}"; do
+                if [ "$sys" = local ]; then
+                    remount "${ADDRESS[local]}" ""
+                else
+                    remount "${ADDRESS[$sys]}" "$work/cache-$sys"
+                fi
+                rounds[$sys]+=" $(measure "$w")"
             done
         done
         read -r -a runs <<<"${rounds[local]}"
