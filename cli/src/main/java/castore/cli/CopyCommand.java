@@ -57,7 +57,10 @@ final class CopyCommand implements Callable<Integer> {
     @Option(names = "--all", description = "Copy every root of the store, under its own name.")
     boolean all;
 
-    @Option(names = {"-q", "--quiet"}, description = "No summary on stderr.")
+    @Option(names = "--progress", description = "Show progress on stderr even when it is not a terminal.")
+    boolean progress;
+
+    @Option(names = {"-q", "--quiet"}, description = "No progress and no summary on stderr.")
     boolean quiet;
 
     @Option(names = "--threads", paramLabel = "N", description = "Blobs copied in parallel (default: " + DEFAULT_THREADS + ").")
@@ -127,8 +130,11 @@ final class CopyCommand implements Callable<Integer> {
     /** Copies every tree, then names them all in the destination, then says what it did. */
     private void copy(Io io, Store from, Store dest, List<Copy> copies, List<Node> nodes, long start) throws IOException {
         Copier copier = new Copier(from.blobs(), from.directories(), dest.blobs(), dest.directories(), threads);
-        for (int i = 0; i < copies.size(); i++) {
-            copier.copy(nodes.get(i), copies.get(i).display());
+        boolean terminal = !quiet && io.errIsTerminal();
+        try (ProgressLine line = !quiet && (progress || terminal) ? ProgressLine.forCopy(io.err(), terminal, copier::stats) : null) {
+            for (int i = 0; i < copies.size(); i++) {
+                copier.copy(nodes.get(i), copies.get(i).display());
+            }
         }
         // Names are set only once everything is stored: a failed copy names nothing.
         for (int i = 0; i < copies.size(); i++) {

@@ -95,7 +95,7 @@ final class ImportCommand implements Callable<Integer> {
             List<Node> nodes = new ArrayList<>();
             boolean terminal = !quiet && io.errIsTerminal();
             try (ProgressLine line = !quiet && (progress || terminal)
-                    ? ProgressLine.start(io.err(), terminal, importer::stats, pathBytes) : null) {
+                    ? ProgressLine.forImport(io.err(), terminal, importer::stats, pathBytes) : null) {
                 for (byte[] path : pathBytes) {
                     nodes.add(importer.importPath(path));
                 }

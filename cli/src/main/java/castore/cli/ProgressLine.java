@@ -1,5 +1,6 @@
 package castore.cli;
 
+import castore.ingest.CopyStats;
 import castore.ingest.ImportStats;
 import castore.ingest.TreeSize;
 import java.io.PrintStream;
@@ -9,25 +10,39 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
 /**
- * The import progress display on stderr: files, bytes, rate and ETA. On a terminal one line is
- * redrawn four times a second; otherwise (--progress on a pipe) a line is printed every second.
- * Totals for the ETA come from a scan that runs beside the import; until it is done, no ETA.
+ * The progress display of import and copy on stderr: items, bytes, rate and ETA. On a terminal
+ * one line is redrawn four times a second; otherwise (--progress on a pipe) a line is printed
+ * every second. Until the totals are known (an import's scan that runs beside it, a copy's
+ * question to the destination), no ETA.
  */
 final class ProgressLine implements AutoCloseable {
+    /** What a command has done: {@code items} (a plural noun) and bytes, and their totals, negative until known. */
+    record Progress(String items, long done, long bytes, long totalItems, long totalBytes) {
+        boolean totalsKnown() {
+            return totalItems >= 0 && totalBytes >= 0;
+        }
+    }
+
     private final PrintStream err;
     private final boolean terminal;
-    private final Supplier<ImportStats> stats;
-    private final AtomicReference<TreeSize.Totals> totals = new AtomicReference<>();
+    private final Supplier<Progress> progress;
+    private final Runnable stop;
     private final long start = System.nanoTime();
     private final Thread ticker;
-    private final Thread scanner;
     private volatile boolean done;
 
-    private ProgressLine(PrintStream err, boolean terminal, Supplier<ImportStats> stats, List<byte[]> paths) {
+    private ProgressLine(PrintStream err, boolean terminal, Supplier<Progress> progress, Runnable stop) {
         this.err = err;
         this.terminal = terminal;
-        this.stats = stats;
-        this.scanner = Thread.ofPlatform().daemon().name("castore-progress-scan").start(() -> {
+        this.progress = progress;
+        this.stop = stop;
+        this.ticker = Thread.ofPlatform().daemon().name("castore-progress").start(this::tick);
+    }
+
+    /** An import's: files and bytes read, of the totals a scan of {@code paths} finds beside it. */
+    static ProgressLine forImport(PrintStream err, boolean terminal, Supplier<ImportStats> stats, List<byte[]> paths) {
+        AtomicReference<TreeSize.Totals> totals = new AtomicReference<>();
+        Thread scanner = Thread.ofPlatform().daemon().name("castore-progress-scan").start(() -> {
             long files = 0;
             long bytes = 0;
             for (byte[] p : paths) {
@@ -37,11 +52,22 @@ final class ProgressLine implements AutoCloseable {
             }
             totals.set(new TreeSize.Totals(files, bytes));
         });
-        this.ticker = Thread.ofPlatform().daemon().name("castore-progress").start(this::tick);
+        return new ProgressLine(err, terminal, () -> {
+            ImportStats s = stats.get();
+            TreeSize.Totals t = totals.get();
+            return new Progress("files", s.files(), s.bytesRead(), t == null ? -1 : t.files(), t == null ? -1 : t.bytes());
+        }, scanner::interrupt);
     }
 
-    static ProgressLine start(PrintStream err, boolean terminal, Supplier<ImportStats> stats, List<byte[]> paths) {
-        return new ProgressLine(err, terminal, stats, paths);
+    /** A copy's: blobs and bytes sent, of those the destination lacks (known for each tree once it was asked). */
+    static ProgressLine forCopy(PrintStream err, boolean terminal, Supplier<CopyStats> stats) {
+        return new ProgressLine(err, terminal, () -> copyProgress(stats.get()), () -> {
+        });
+    }
+
+    static Progress copyProgress(CopyStats s) {
+        boolean asked = s.blobsToSend() > 0; // no total before the destination's first answer
+        return new Progress("blobs", s.blobsSent(), s.bytesSent(), asked ? s.blobsToSend() : -1, asked ? s.bytesToSend() : -1);
     }
 
     private void tick() {
@@ -59,7 +85,7 @@ final class ProgressLine implements AutoCloseable {
     }
 
     private synchronized void draw() {
-        String line = render(stats.get(), totals.get(), (System.nanoTime() - start) / 1e9);
+        String line = render(progress.get(), (System.nanoTime() - start) / 1e9);
         if (terminal) {
             err.print("\r" + line + "\u001b[K");
         } else {
@@ -68,18 +94,18 @@ final class ProgressLine implements AutoCloseable {
         err.flush();
     }
 
-    static String render(ImportStats s, TreeSize.Totals total, double seconds) {
-        double rate = s.bytesRead() / Math.max(seconds, 1e-3);
+    static String render(Progress p, double seconds) {
+        double rate = p.bytes() / Math.max(seconds, 1e-3);
         StringBuilder b = new StringBuilder();
-        if (total == null) {
-            b.append(String.format(Locale.ROOT, "%,d files  %s", s.files(), Nodes.bytes(s.bytesRead())));
+        if (!p.totalsKnown()) {
+            b.append(String.format(Locale.ROOT, "%,d %s  %s", p.done(), p.items(), Nodes.bytes(p.bytes())));
         } else {
-            b.append(String.format(Locale.ROOT, "%,d/%,d files  %s/%s", s.files(), total.files(), Nodes.bytes(s.bytesRead()),
-                    Nodes.bytes(total.bytes())));
+            b.append(String.format(Locale.ROOT, "%,d/%,d %s  %s/%s", p.done(), p.totalItems(), p.items(), Nodes.bytes(p.bytes()),
+                    Nodes.bytes(p.totalBytes())));
         }
         b.append("  ").append(Nodes.bytes((long) rate)).append("/s");
-        if (total != null && rate > 0) {
-            long eta = (long) Math.ceil(Math.max(0, total.bytes() - s.bytesRead()) / rate);
+        if (p.totalsKnown() && rate > 0) {
+            long eta = (long) Math.ceil(Math.max(0, p.totalBytes() - p.bytes()) / rate);
             b.append(String.format(Locale.ROOT, "  ETA %d:%02d", eta / 60, eta % 60));
         }
         return b.toString();
@@ -89,7 +115,7 @@ final class ProgressLine implements AutoCloseable {
     public void close() {
         done = true;
         ticker.interrupt();
-        scanner.interrupt();
+        stop.run();
         try {
             ticker.join();
         } catch (InterruptedException e) {

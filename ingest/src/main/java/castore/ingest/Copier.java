@@ -67,7 +67,9 @@ public final class Copier {
     private final LongAdder directories = new LongAdder();
     private final LongAdder directoriesSent = new LongAdder();
     private final LongAdder blobs = new LongAdder();
+    private final LongAdder blobsToSend = new LongAdder();
     private final LongAdder blobsSent = new LongAdder();
+    private final LongAdder bytesToSend = new LongAdder();
     private final LongAdder bytesSent = new LongAdder();
     private final LongAdder bytesStored = new LongAdder();
 
@@ -85,8 +87,8 @@ public final class Copier {
 
     /** What the copies so far found and sent. */
     public CopyStats stats() {
-        return new CopyStats(directories.sum(), directoriesSent.sum(), blobs.sum(), blobsSent.sum(), bytesSent.sum(),
-                bytesStored.sum());
+        return new CopyStats(directories.sum(), directoriesSent.sum(), blobs.sum(), blobsToSend.sum(), blobsSent.sum(),
+                bytesToSend.sum(), bytesSent.sum(), bytesStored.sum());
     }
 
     /**
@@ -240,6 +242,8 @@ public final class Copier {
             if (w == null) {
                 continue; // a backend's answer names only what it was asked about; be sure
             }
+            blobsToSend.increment();
+            bytesToSend.add(w.size());
             if (w.size() > SMALL_BLOB) {
                 jobs.add(() -> copyLarge(digest, w));
                 continue;

@@ -124,8 +124,10 @@ class CopierTest {
         assertThat(stats.directories()).isEqualTo(4);
         assertThat(stats.directoriesSent()).isEqualTo(4);
         assertThat(stats.blobs()).isEqualTo(36);
+        assertThat(stats.blobsToSend()).isEqualTo(36);
         assertThat(stats.blobsSent()).isEqualTo(36);
         long bytes = contents.values().stream().mapToLong(b -> b.length).sum();
+        assertThat(stats.bytesToSend()).isEqualTo(bytes);
         assertThat(stats.bytesSent()).isEqualTo(bytes);
         assertThat(stats.bytesStored()).isEqualTo(bytes);
     }
@@ -143,7 +145,7 @@ class CopierTest {
             }
         }, destDirectories);
         again.copy(top, "t");
-        assertThat(again.stats()).isEqualTo(new CopyStats(1, 0, 0, 0, 0, 0));
+        assertThat(again.stats()).isEqualTo(new CopyStats(1, 0, 0, 0, 0, 0, 0, 0));
         assertThat(asked).isEmpty();
     }
 
@@ -316,7 +318,7 @@ class CopierTest {
         copier.copy(f, "f");
         copier.copy(SymlinkNode.of("anywhere"), "s");
         assertThat(read(destBlobs, f)).isEqualTo(contents.get(f.digest()));
-        assertThat(copier.stats()).isEqualTo(new CopyStats(0, 0, 1, 1, 5000, 5000));
+        assertThat(copier.stats()).isEqualTo(new CopyStats(0, 0, 1, 1, 1, 5000, 5000, 5000));
     }
 
     /** A failing destination: the error comes out, and the closure is never finished. */

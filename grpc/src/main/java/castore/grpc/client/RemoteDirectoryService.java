@@ -139,13 +139,13 @@ final class RemoteDirectoryService implements DirectoryService {
         };
     }
 
-    /** One streaming Get (recursive) per closure. */
     /** A castore daemon takes closures that name stored children; a tvix server wants them whole. */
     @Override
     public boolean acceptsStoredChildren() throws IOException {
         return connection.castoreServer();
     }
 
+    /** One streaming Get (recursive) per closure. */
     @Override
     public boolean getsClosureInOneCall() {
         return true;
