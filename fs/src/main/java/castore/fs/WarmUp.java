@@ -244,19 +244,21 @@ public final class WarmUp implements AutoCloseable {
             // are what every mount runs. (A scratch gRPC server and client cost 2.5 s of CPU for 8% on
             // a remote mount's first GiB: docs/performance.md, "Session 9".)
             String address = "local://" + directory.resolve("store").toUri().getRawPath() + "?fsync=false";
-            try (Store store = openScratchStore(address)) {
-                List<SyntheticDirectory> tree = fill(store);
-                serve(store, tree);
-            }
-            roundTrips();
-            // A backend whose client code is heavy to compile (S3: the AWS SDK) warms it on its own
-            // synthetic data, never the mounted store's.
-            for (BackendWarmUp backend : backends) {
+            try (KeptHeap heap = KeptHeap.keep()) {
+                try (Store store = openScratchStore(address)) {
+                    List<SyntheticDirectory> tree = fill(store);
+                    serve(store, tree);
+                }
+                roundTrips();
+                // A backend whose client code is heavy to compile (S3: the AWS SDK) warms it on its own
+                // synthetic data, never the mounted store's.
+                for (BackendWarmUp backend : backends) {
+                    checkStopping();
+                    backend.warmUp(this::mustStop);
+                }
                 checkStopping();
-                backend.warmUp(this::mustStop);
+                heap.collect();
             }
-            checkStopping();
-            collectKeepingTheHeap();
         } catch (Stopped stopped) {
             // closed, or the mount got busy: nothing to report
         } catch (Throwable t) {
@@ -283,32 +285,65 @@ public final class WarmUp implements AutoCloseable {
     }
 
     /**
-     * Collects the warm-up's garbage while the mount is idle, keeping the heap at its size: the
-     * mount's first burst of requests then allocates into an empty young generation, in memory
-     * already touched. Left alone, that burst filled the rest of a young generation the warm-up
-     * had nearly filled, and paid a young collection (13-28 ms) or about 6k first touches of fresh
-     * heap pages in a cold find of 63k entries (166-201 ms; 149-150 with this,
-     * docs/performance.md "Session 31"). A plain System.gc() shrinks the heap to what it holds
-     * (G1 gives back all above MaxHeapFreeRatio free), and that burst then paid young
-     * collections copying its new inodes (a cold lstat of 63k entries spent 490-730 ms of user
-     * CPU instead of 330-440, session 9), so the ratio is raised for the collection and put back
-     * after it: the launcher's G1PeriodicGCInterval still gives the memory back once the mount
-     * has been idle that long. Skipped where the ratio cannot be set (a full collection then
-     * would shrink the heap).
+     * The heap kept at its size while open: MaxHeapFreeRatio (a manageable flag, set through
+     * HotSpotDiagnosticMXBean) raised to 100, and put back at close. For the whole warm-up, not
+     * only its closing collection: a concurrent cycle during it (the code cache's growth starts
+     * one) shrank the heap at its remark, 384 to 120 MB in a remote mount, and the mount's first
+     * workload then paid young collections and a concurrent cycle of its own (a warm read of
+     * 50,000 files over gRPC: 270 ms of GC threads against 130 over S3, whose remark had left
+     * 176 MB; docs/performance.md, "Session 36"). Where the flag cannot be set, nothing is kept
+     * and {@link #collect} does nothing (a full collection then would shrink the heap).
      */
-    static void collectKeepingTheHeap() {
-        HotSpotDiagnosticMXBean vm = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
-        String ratio;
-        try {
-            ratio = vm.getVMOption("MaxHeapFreeRatio").getValue();
-            vm.setVMOption("MaxHeapFreeRatio", "100");
-        } catch (IllegalArgumentException | SecurityException notSettable) {
-            return;
+    static final class KeptHeap implements AutoCloseable {
+        private final HotSpotDiagnosticMXBean vm;
+        private final String ratio;
+
+        private KeptHeap(HotSpotDiagnosticMXBean vm, String ratio) {
+            this.vm = vm;
+            this.ratio = ratio;
         }
-        try {
-            System.gc();
-        } finally {
-            vm.setVMOption("MaxHeapFreeRatio", ratio);
+
+        static KeptHeap keep() {
+            HotSpotDiagnosticMXBean vm = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
+            try {
+                String ratio = vm.getVMOption("MaxHeapFreeRatio").getValue();
+                vm.setVMOption("MaxHeapFreeRatio", "100");
+                return new KeptHeap(vm, ratio);
+            } catch (IllegalArgumentException | SecurityException notSettable) {
+                return new KeptHeap(vm, null);
+            }
+        }
+
+        /**
+         * Collects the warm-up's garbage while the mount is idle, keeping the heap at its size:
+         * the mount's first burst of requests then allocates into an empty young generation, in
+         * memory already touched. Left alone, that burst filled the rest of a young generation
+         * the warm-up had nearly filled, and paid a young collection (13-28 ms) or about 6k first
+         * touches of fresh heap pages in a cold find of 63k entries (166-201 ms; 149-150 with
+         * this, docs/performance.md "Session 31"). A plain System.gc() shrinks the heap to what it
+         * holds (G1 gives back all above MaxHeapFreeRatio free), and that burst then paid young
+         * collections copying its new inodes (a cold lstat of 63k entries spent 490-730 ms of
+         * user CPU instead of 330-440, session 9). The launcher's G1PeriodicGCInterval still
+         * gives the memory back once the mount has been idle that long.
+         */
+        void collect() {
+            if (ratio != null) {
+                System.gc();
+            }
+        }
+
+        @Override
+        public void close() {
+            if (ratio != null) {
+                vm.setVMOption("MaxHeapFreeRatio", ratio);
+            }
+        }
+    }
+
+    /** {@link KeptHeap#collect} on its own. */
+    static void collectKeepingTheHeap() {
+        try (KeptHeap heap = KeptHeap.keep()) {
+            heap.collect();
         }
     }
 

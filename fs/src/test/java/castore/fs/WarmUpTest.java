@@ -72,6 +72,25 @@ class WarmUpTest {
         assertThat(vm.getVMOption("MaxHeapFreeRatio").getValue()).isEqualTo(ratio);
     }
 
+    /**
+     * The heap is kept for the whole warm-up, not only its last collection: a concurrent cycle
+     * the warm-up starts (the code cache's growth does) shrank it at its remark.
+     */
+    @Test
+    void theHeapIsKeptWhileItRuns() throws Exception {
+        var vm = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+        String ratio = vm.getVMOption("MaxHeapFreeRatio").getValue();
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0)) {
+            while (warmUp.requests() == 0) { // serving its synthetic tree, far from its closing collection
+                assertThat(warmUp.await(Duration.ofMillis(1))).as("ended before it served a request").isFalse();
+            }
+            assertThat(vm.getVMOption("MaxHeapFreeRatio").getValue()).as("while it serves").isEqualTo("100");
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            assertThat(warmUp.requests()).isGreaterThan(FULL_RUN_AT_LEAST);
+        }
+        assertThat(vm.getVMOption("MaxHeapFreeRatio").getValue()).isEqualTo(ratio);
+    }
+
     @Test
     void itsCollectionGivesNoHeapBackWhereAPlainOneDoes() {
         var heap = java.lang.management.ManagementFactory.getMemoryMXBean();
