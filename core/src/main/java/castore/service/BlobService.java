@@ -3,17 +3,12 @@ package castore.service;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.Semaphore;
 
 /**
  * Stores blobs (file contents) by their BLAKE3 digest. Blobs are split into content-defined
@@ -49,36 +44,14 @@ public interface BlobService extends AutoCloseable {
      */
     static List<B3Digest> missingByHas(BlobService service, List<B3Digest> digests, int inFlight) throws IOException {
         List<B3Digest> distinct = List.copyOf(new LinkedHashSet<>(digests));
-        Semaphore slots = new Semaphore(inFlight);
-        List<Future<Boolean>> asked = new ArrayList<>(distinct.size());
-        try (var executor = Executors.newVirtualThreadPerTaskExecutor()) {
-            try {
-                for (B3Digest digest : distinct) {
-                    slots.acquire();
-                    asked.add(executor.submit(() -> {
-                        try {
-                            return service.has(digest);
-                        } finally {
-                            slots.release();
-                        }
-                    }));
-                }
-                List<B3Digest> missing = new ArrayList<>();
-                for (int i = 0; i < distinct.size(); i++) {
-                    if (!asked.get(i).get()) {
-                        missing.add(distinct.get(i));
-                    }
-                }
-                return missing;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new InterruptedIOException("interrupted while asking which blobs are stored");
-            } catch (ExecutionException e) {
-                throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
-            } finally {
-                asked.forEach(f -> f.cancel(true)); // after a failure, the rest are not wanted
+        boolean[] stored = ParallelLookups.each(distinct, inFlight, service::has, "asking which blobs are stored");
+        List<B3Digest> missing = new ArrayList<>();
+        for (int i = 0; i < stored.length; i++) {
+            if (!stored[i]) {
+                missing.add(distinct.get(i));
             }
         }
+        return missing;
     }
 
     /**

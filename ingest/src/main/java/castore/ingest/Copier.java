@@ -16,6 +16,7 @@ import castore.service.ClosurePutter;
 import castore.service.CorruptedDataException;
 import castore.service.DirectoryService;
 import castore.service.NotFoundException;
+import castore.service.ParallelLookups;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
@@ -201,34 +202,8 @@ public final class Copier {
 
     /** Whether the destination has each Directory, asked {@value #LOOKUPS_IN_FLIGHT} at a time. */
     private boolean[] present(List<Pending> level) throws IOException {
-        boolean[] present = new boolean[level.size()];
-        Semaphore slots = new Semaphore(LOOKUPS_IN_FLIGHT);
-        List<Future<Boolean>> asked = new ArrayList<>(level.size());
-        try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
-            try {
-                for (Pending pending : level) {
-                    slots.acquire();
-                    asked.add(executor.submit(() -> {
-                        try {
-                            return toDirectories.has(pending.digest());
-                        } finally {
-                            slots.release();
-                        }
-                    }));
-                }
-                for (int i = 0; i < present.length; i++) {
-                    present[i] = asked.get(i).get();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new InterruptedIOException("interrupted while looking up directories in the destination");
-            } catch (ExecutionException e) {
-                throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
-            } finally {
-                asked.forEach(f -> f.cancel(true));
-            }
-        }
-        return present;
+        return ParallelLookups.each(level, LOOKUPS_IN_FLIGHT, pending -> toDirectories.has(pending.digest()),
+                "looking up directories in the destination");
     }
 
     /** Copies the blobs the destination lacks, then waits until they are all stored there. */

@@ -88,6 +88,17 @@ class CopierTest {
         return new Copier(sourceBlobs, sourceDirectories, toBlobs, toDirectories, 3);
     }
 
+    /** {@code blobs}, recording every digest asked about with has. */
+    private static BlobService recordingHas(BlobService blobs, List<B3Digest> asked) {
+        return new ForwardingBlobService(blobs) {
+            @Override
+            public boolean has(B3Digest digest) throws IOException {
+                asked.add(digest);
+                return super.has(digest);
+            }
+        };
+    }
+
     private static byte[] read(BlobService blobs, FileNode file) throws IOException {
         try (BlobReader reader = blobs.open(file.digest()).orElseThrow()) {
             ByteBuffer data = ByteBuffer.allocate((int) reader.size());
@@ -137,13 +148,7 @@ class CopierTest {
         DirectoryNode top = tree(lib(), bin("v1"));
         copier(destBlobs, destDirectories).copy(top, "t");
         List<B3Digest> asked = Collections.synchronizedList(new ArrayList<>());
-        Copier again = copier(new ForwardingBlobService(destBlobs) {
-            @Override
-            public boolean has(B3Digest digest) throws IOException {
-                asked.add(digest);
-                return super.has(digest);
-            }
-        }, destDirectories);
+        Copier again = copier(recordingHas(destBlobs, asked), destDirectories);
         again.copy(top, "t");
         assertThat(again.stats()).isEqualTo(new CopyStats(1, 0, 0, 0, 0, 0, 0, 0));
         assertThat(asked).isEmpty();
@@ -157,13 +162,7 @@ class CopierTest {
         copier(destBlobs, destDirectories).copy(v1, "t");
         DirectoryNode v2 = tree(lib, bin("v2"));
         List<B3Digest> asked = Collections.synchronizedList(new ArrayList<>());
-        Copier copier = copier(new ForwardingBlobService(destBlobs) {
-            @Override
-            public boolean has(B3Digest digest) throws IOException {
-                asked.add(digest);
-                return super.has(digest);
-            }
-        }, destDirectories);
+        Copier copier = copier(recordingHas(destBlobs, asked), destDirectories);
         copier.copy(v2, "t");
         assertCopied(v2);
         CopyStats stats = copier.stats();
