@@ -290,7 +290,7 @@ public final class Copier {
                 }
                 try (BlobWriter writer = toBlobs.createDeferred()) {
                     writer.write(data, 0, data.length);
-                    finish(writer, blob.digest(), w);
+                    finish(writer, blob.digest(), w, true);
                 }
             }
         } catch (IOException e) {
@@ -314,22 +314,28 @@ public final class Copier {
                 buffer.flip();
                 writer.write(buffer);
                 position += n;
+                bytesSent.add(n); // as it goes: a progress line shows a large blob's copy move
             }
-            finish(writer, digest, w);
+            finish(writer, digest, w, false);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
     }
 
-    /** Finishes a blob's writer; what the destination computed must be the digest copied. */
-    private void finish(BlobWriter writer, B3Digest digest, Wanted w) throws IOException {
+    /**
+     * Finishes a blob's writer; what the destination computed must be the digest copied.
+     * {@code countBytes}: whether its bytes are still to be counted as sent.
+     */
+    private void finish(BlobWriter writer, B3Digest digest, Wanted w, boolean countBytes) throws IOException {
         B3Digest stored = writer.finish();
         if (!stored.equals(digest)) {
             throw new CorruptedDataException("blob " + digest + " (" + w.path() + ") was read from the source store as other bytes ("
                     + stored + ")");
         }
         blobsSent.increment();
-        bytesSent.add(writer.size());
+        if (countBytes) {
+            bytesSent.add(writer.size());
+        }
         bytesStored.add(writer.bytesStored());
     }
 
