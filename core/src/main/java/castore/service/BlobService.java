@@ -1,5 +1,6 @@
 package castore.service;
 
+import castore.chunk.FastCdc;
 import castore.hash.Blake3;
 import castore.model.B3Digest;
 import java.io.IOException;
@@ -16,6 +17,12 @@ import java.util.Set;
  * Implementations are thread-safe.
  */
 public interface BlobService extends AutoCloseable {
+    /**
+     * The largest small blob: one chunk of tvix's chunking at most, so one request and one
+     * message whole. Blobs up to this size are fetched whole by a cache, and asked for and sent
+     * in batches by export and copy.
+     */
+    long SMALL_BLOB_MAX = FastCdc.TVIX.maxSize();
 
     boolean has(B3Digest digest) throws IOException;
 
@@ -44,10 +51,10 @@ public interface BlobService extends AutoCloseable {
      */
     static List<B3Digest> missingByHas(BlobService service, List<B3Digest> digests, int inFlight) throws IOException {
         List<B3Digest> distinct = List.copyOf(new LinkedHashSet<>(digests));
-        boolean[] stored = ParallelLookups.each(distinct, inFlight, service::has, "asking which blobs are stored");
+        List<Boolean> stored = ParallelLookups.map(distinct, inFlight, service::has, "asking which blobs are stored");
         List<B3Digest> missing = new ArrayList<>();
-        for (int i = 0; i < stored.length; i++) {
-            if (!stored[i]) {
+        for (int i = 0; i < stored.size(); i++) {
+            if (!stored.get(i)) {
                 missing.add(distinct.get(i));
             }
         }

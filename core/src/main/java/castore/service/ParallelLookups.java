@@ -17,8 +17,8 @@ import java.util.concurrent.Semaphore;
 public final class ParallelLookups {
     /** A lookup that may fail with an I/O error. */
     @FunctionalInterface
-    public interface Lookup<T> {
-        boolean test(T item) throws IOException;
+    public interface Lookup<T, R> {
+        R apply(T item) throws IOException;
     }
 
     private ParallelLookups() {
@@ -27,26 +27,26 @@ public final class ParallelLookups {
     /**
      * {@code lookup} of every item, at most {@code inFlight} at once; the answers in the items'
      * order. The first failure is thrown and the lookups not yet done are cancelled; {@code what}
-     * names the question in the message of an interruption.
+     * names the work in the message of an interruption ("interrupted while " + what).
      */
-    public static <T> boolean[] each(List<T> items, int inFlight, Lookup<T> lookup, String what) throws IOException {
-        boolean[] answers = new boolean[items.size()];
+    public static <T, R> List<R> map(List<T> items, int inFlight, Lookup<T, R> lookup, String what) throws IOException {
         Semaphore slots = new Semaphore(inFlight);
-        List<Future<Boolean>> asked = new ArrayList<>(items.size());
+        List<Future<R>> asked = new ArrayList<>(items.size());
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
             try {
                 for (T item : items) {
                     slots.acquire();
                     asked.add(executor.submit(() -> {
                         try {
-                            return lookup.test(item);
+                            return lookup.apply(item);
                         } finally {
                             slots.release();
                         }
                     }));
                 }
-                for (int i = 0; i < answers.length; i++) {
-                    answers[i] = asked.get(i).get();
+                List<R> answers = new ArrayList<>(items.size());
+                for (Future<R> answer : asked) {
+                    answers.add(answer.get());
                 }
                 return answers;
             } catch (InterruptedException e) {

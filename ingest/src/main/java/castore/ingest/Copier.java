@@ -50,9 +50,7 @@ import java.util.stream.Stream;
  * lacks. The caller names the copy in the destination's roots after that.
  */
 public final class Copier {
-    /** Blobs up to this size are read in batches (BlobService.readBlobs) and kept whole in memory. */
-    static final long SMALL_BLOB = 512 * 1024;
-    /** Bytes of small blobs read in one batch. */
+    /** Bytes of small blobs (BlobService.SMALL_BLOB_MAX) read in one batch and kept whole in memory. */
     static final long BATCH_BYTES = 8L << 20;
     static final int BATCH_BLOBS = 1024;
     /** Directory lookups in the destination at once (each a round trip to a remote). */
@@ -136,13 +134,13 @@ public final class Copier {
         List<Pending> level = List.of(new Pending(top.digest(), what));
         boolean first = true;
         while (!level.isEmpty()) {
-            boolean[] present = first ? new boolean[1] : present(level);
+            List<Boolean> present = first ? List.of(false) : present(level); // the top is not there: asked above
             first = false;
             List<Pending> next = new ArrayList<>();
             for (int i = 0; i < level.size(); i++) {
                 Pending pending = level.get(i);
                 directories.increment();
-                if (present[i]) {
+                if (present.get(i)) {
                     continue;
                 }
                 Directory directory = closure.get(pending.digest());
@@ -201,8 +199,8 @@ public final class Copier {
     }
 
     /** Whether the destination has each Directory, asked {@value #LOOKUPS_IN_FLIGHT} at a time. */
-    private boolean[] present(List<Pending> level) throws IOException {
-        return ParallelLookups.each(level, LOOKUPS_IN_FLIGHT, pending -> toDirectories.has(pending.digest()),
+    private List<Boolean> present(List<Pending> level) throws IOException {
+        return ParallelLookups.map(level, LOOKUPS_IN_FLIGHT, pending -> toDirectories.has(pending.digest()),
                 "looking up directories in the destination");
     }
 
@@ -219,7 +217,7 @@ public final class Copier {
             }
             blobsToSend.increment();
             bytesToSend.add(w.size());
-            if (w.size() > SMALL_BLOB) {
+            if (w.size() > BlobService.SMALL_BLOB_MAX) {
                 jobs.add(() -> copyLarge(digest, w));
                 continue;
             }

@@ -52,8 +52,6 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 public final class Exporter {
     private static final int WRITE_BUFFER_SIZE = 1 << 20;
-    /** Files up to this size are asked for in groups (a remote cache fetches them whole). */
-    static final long SMALL_FILE = 512 * 1024;
     /** Bytes of small files asked for at once. */
     static final long SMALL_GROUP_BYTES = 32 << 20;
     private static final int OPEN_DIRECTORY = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -181,7 +179,7 @@ public final class Exporter {
                 byte[] path = Posix.child(pending.path, name);
                 switch (e.getValue()) {
                     case DirectoryNode d -> stack.push(new PendingDirectory(d, fd.retain(), name, path));
-                    case FileNode f when f.size() > 0 && f.size() <= SMALL_FILE -> small.add(name, f, path);
+                    case FileNode f when f.size() > 0 && f.size() <= BlobService.SMALL_BLOB_MAX -> small.add(name, f, path);
                     case FileNode f -> submitFile(fd, name, f, path, work);
                     case SymlinkNode s -> {
                         Posix.symlinkat(s.target().toByteArray(), fd.fd, name, path);

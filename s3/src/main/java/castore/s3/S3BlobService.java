@@ -10,17 +10,21 @@ import castore.service.ChunkMeta;
 import castore.service.ChunkedBlobReader;
 import castore.service.CorruptedDataException;
 import castore.service.NotFoundException;
+import castore.service.ParallelLookups;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -43,7 +47,7 @@ final class S3BlobService implements BlobService {
     private static final int SMALL_BLOBS_IN_FLIGHT = 64;
 
     private final Semaphore deferredSlots = new Semaphore(SMALL_BLOBS_IN_FLIGHT);
-    private final java.util.concurrent.ConcurrentLinkedQueue<Deferred> deferred = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Deferred> deferred = new ConcurrentLinkedQueue<>();
 
     private final Bucket bucket;
     private final WriteLease lease;
@@ -145,36 +149,15 @@ final class S3BlobService implements BlobService {
      * waited for the last).
      */
     @Override
-    public java.util.Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
-        Semaphore slots = new Semaphore(SMALL_BLOBS_IN_FLIGHT);
-        List<Future<Optional<byte[]>>> reads = new ArrayList<>(blobs.size());
-        try {
-            for (ChunkMeta blob : blobs) {
-                slots.acquire();
-                reads.add(executor.submit(() -> {
-                    try {
-                        return BlobService.readIfSound(this, blob);
-                    } finally {
-                        slots.release();
-                    }
-                }));
-            }
-            java.util.Map<B3Digest, byte[]> read = new java.util.HashMap<>();
-            for (int i = 0; i < blobs.size(); i++) {
-                Optional<byte[]> data = reads.get(i).get();
-                if (data.isPresent()) {
-                    read.put(blobs.get(i).digest(), data.get());
-                }
-            }
-            return read;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while reading from " + bucket.location().display());
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
-        } finally {
-            reads.forEach(f -> f.cancel(true)); // after a failure, the rest are not wanted
+    public Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
+        List<Optional<byte[]>> got = ParallelLookups.map(blobs, SMALL_BLOBS_IN_FLIGHT, blob -> BlobService.readIfSound(this, blob),
+                "reading from " + bucket.location().display());
+        Map<B3Digest, byte[]> read = new HashMap<>();
+        for (int i = 0; i < blobs.size(); i++) {
+            ChunkMeta blob = blobs.get(i);
+            got.get(i).ifPresent(data -> read.put(blob.digest(), data));
         }
+        return read;
     }
 
     /** A verified reader for one chunk, or a whole blob, by digest. */

@@ -64,7 +64,7 @@ public final class CachingBlobService implements BlobService {
      * Blobs up to this size are fetched whole by {@link #open(B3Digest, long)}: the largest chunk
      * FastCDC cuts (tvix's parameters), so most blobs this small are one chunk anyway.
      */
-    static final long WHOLE_FETCH_MAX = 512 * 1024;
+    static final long WHOLE_FETCH_MAX = SMALL_BLOB_MAX;
     /**
      * The largest chunk the cache holds (in one array, as every tier does). A larger one comes
      * only from a remote that keeps a blob whole and lists no chunks (a tvix server without
