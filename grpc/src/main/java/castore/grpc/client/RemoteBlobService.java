@@ -6,6 +6,7 @@ import castore.grpc.proto.ChunkedBlobServiceGrpc;
 import castore.grpc.proto.HasChunksRequest;
 import castore.grpc.proto.HasChunksResponse;
 import castore.grpc.proto.PutBlobResponse;
+import castore.grpc.proto.ReadBlobsRequest;
 import castore.grpc.proto.StatBlobRequest;
 import castore.grpc.proto.StatBlobResponse;
 import castore.hash.Blake3;
@@ -21,11 +22,14 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCalls;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A BlobService on a castore or tvix daemon. Nothing the server sends is trusted: chunk lists are
@@ -239,7 +243,6 @@ final class RemoteBlobService implements BlobService {
 
     /** Asked for in one ReadBlobs call per {@value #READ_BLOBS_BATCH} blobs or 32 MiB. */
     static final int READ_BLOBS_BATCH = 1024;
-    private static final long READ_BLOBS_BYTES = castore.grpc.MessageLimit.READ_BLOBS_BYTES;
     /** Whether the server lacks ReadBlobs (a castore daemon from before session 35). */
     private volatile boolean noReadBlobs;
 
@@ -251,14 +254,14 @@ final class RemoteBlobService implements BlobService {
      * here would only serialise those reads on the caller's thread.
      */
     @Override
-    public java.util.Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
-        java.util.Map<B3Digest, byte[]> read = new java.util.HashMap<>();
+    public Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
+        Map<B3Digest, byte[]> read = new HashMap<>();
         if (!noReadBlobs && chunkedUploads()) {
             int from = 0;
             while (from < blobs.size() && !noReadBlobs) {
                 int to = from;
                 long bytes = 0;
-                while (to < blobs.size() && to - from < READ_BLOBS_BATCH && (to == from || bytes + blobs.get(to).size() <= READ_BLOBS_BYTES)) {
+                while (to < blobs.size() && to - from < READ_BLOBS_BATCH && (to == from || bytes + blobs.get(to).size() <= MessageLimit.READ_BLOBS_BYTES)) {
                     bytes += blobs.get(to++).size();
                 }
                 readBatch(blobs.subList(from, to), bytes, read);
@@ -268,15 +271,15 @@ final class RemoteBlobService implements BlobService {
         return read;
     }
 
-    private void readBatch(List<ChunkMeta> batch, long bytes, java.util.Map<B3Digest, byte[]> read) throws IOException {
-        var request = castore.grpc.proto.ReadBlobsRequest.newBuilder();
-        java.util.Map<B3Digest, Long> sizes = new java.util.HashMap<>();
+    private void readBatch(List<ChunkMeta> batch, long bytes, Map<B3Digest, byte[]> read) throws IOException {
+        var request = ReadBlobsRequest.newBuilder();
+        Map<B3Digest, Long> sizes = new HashMap<>();
         for (ChunkMeta blob : batch) {
             request.addBlobs(StatBlobResponse.ChunkMeta.newBuilder().setDigest(blob.digest().toByteString()).setSize(blob.size()));
             sizes.put(blob.digest(), blob.size());
         }
         var options = connection.unaryOptions().withDeadlineAfter(
-                connection.timeout.plusNanos(bytes * 20).toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+                connection.timeout.plusNanos(bytes * 20).toNanos(), TimeUnit.NANOSECONDS);
         try {
             var answers = ClientCalls.blockingServerStreamingCall(connection.channel, ChunkedBlobServiceGrpc.getReadBlobsMethod(),
                     options, request.build());
@@ -284,10 +287,14 @@ final class RemoteBlobService implements BlobService {
                 var answer = answers.next();
                 // Nothing sent is trusted: a blob not asked for (or no digest at all), of another
                 // size or of other bytes is dropped, and read the usual way after.
-                Long size = answer.getDigest().size() == B3Digest.LENGTH ? sizes.get(B3Digest.of(answer.getDigest())) : null;
+                if (answer.getDigest().size() != B3Digest.LENGTH) {
+                    continue;
+                }
+                B3Digest digest = B3Digest.of(answer.getDigest());
+                Long size = sizes.get(digest);
                 byte[] data = answer.getData().toByteArray();
-                if (size != null && data.length == size && Blake3.digest(data).equals(B3Digest.of(answer.getDigest()))) {
-                    read.put(B3Digest.of(answer.getDigest()), data);
+                if (size != null && data.length == size && Blake3.digest(data).equals(digest)) {
+                    read.put(digest, data);
                 }
             }
         } catch (StatusRuntimeException e) {

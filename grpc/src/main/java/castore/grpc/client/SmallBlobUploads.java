@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The deferred uploads of small blobs (at most one chunk) to a castore daemon: gathered into
@@ -53,7 +54,7 @@ final class SmallBlobUploads {
      * lock: an add waiting in {@link #send} for a batch to end holds that lock, and the failing
      * batch must still be able to record its failure and end.
      */
-    private final java.util.concurrent.atomic.AtomicReference<IOException> failure = new java.util.concurrent.atomic.AtomicReference<>();
+    private final AtomicReference<IOException> failure = new AtomicReference<>();
     /** Whether the server lacks MissingBlobs/PutBlobs (an older castore daemon): blobs then go one by one. */
     private volatile boolean oneByOne;
 

@@ -7,17 +7,21 @@ import castore.grpc.proto.HasChunksResponse;
 import castore.grpc.proto.PutBlobResponse;
 import castore.grpc.proto.PutBlobsRequest;
 import castore.grpc.proto.PutBlobsResponse;
+import castore.grpc.proto.PutChunkedRequest;
 import castore.grpc.proto.ReadBlobsRequest;
 import castore.grpc.proto.ReadBlobsResponse;
-import castore.grpc.proto.PutChunkedRequest;
 import castore.model.B3Digest;
 import castore.service.BlobReader;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
+import castore.service.ChunkMeta;
+import castore.service.CorruptedDataException;
+import castore.service.NotFoundException;
+import com.google.protobuf.UnsafeByteOperations;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
-import java.util.Optional;
 import java.nio.ByteBuffer;
+import java.util.Optional;
 
 /** castore.v1.ChunkedBlobService: uploads that send only the chunks the server lacks. */
 final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobServiceImplBase {
@@ -111,7 +115,7 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
 
     /** Blobs one ReadBlobs may ask for. */
     static final int MAX_READ_BLOBS = 1024;
-    private static final long MAX_READ_BLOBS_BYTES = castore.grpc.MessageLimit.READ_BLOBS_BYTES;
+    private static final long MAX_READ_BLOBS_BYTES = MessageLimit.READ_BLOBS_BYTES;
 
     /**
      * Many small blobs in one call, one message each, in request order; a blob absent, or of
@@ -139,15 +143,15 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
                 }
                 Optional<byte[]> data;
                 try {
-                    data = blobs.readChunk(new castore.service.ChunkMeta(digest, asked.getSize()));
-                } catch (castore.service.CorruptedDataException | castore.service.NotFoundException e) {
+                    data = blobs.readChunk(new ChunkMeta(digest, asked.getSize()));
+                } catch (CorruptedDataException | NotFoundException e) {
                     // Another size, or damaged: left out, and the client's own read of it
                     // gets the error (DATA_LOSS for damage) without failing the others.
                     continue;
                 }
                 if (data.isPresent()) {
                     responses.onNext(ReadBlobsResponse.newBuilder().setDigest(asked.getDigest())
-                            .setData(com.google.protobuf.UnsafeByteOperations.unsafeWrap(data.get())).build());
+                            .setData(UnsafeByteOperations.unsafeWrap(data.get())).build());
                 }
             }
             responses.onCompleted();
@@ -229,7 +233,7 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
             while (position < reader.size()) {
                 int n = reader.read(position, ByteBuffer.wrap(buffer));
                 if (n <= 0) {
-                    throw new castore.service.CorruptedDataException("chunk " + digest + " ends at " + position + ", before its size " + reader.size());
+                    throw new CorruptedDataException("chunk " + digest + " ends at " + position + ", before its size " + reader.size());
                 }
                 writer.write(buffer, 0, n);
                 position += n;
