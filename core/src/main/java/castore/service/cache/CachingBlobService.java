@@ -22,6 +22,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -580,6 +581,9 @@ public final class CachingBlobService implements BlobService {
                 throw new CorruptedDataException("blob " + digest + ": an empty chunk list for a blob that is not empty (wrong chunk list)");
             }
             this.wholeBlob = isBound(digest, chunkList) ? null : Blake3.newHasher();
+            if (wholeBlob != null) {
+                refuseTwoSizesOfOneChunk(chunkList);
+            }
             this.large = size() >= streamFrom;
             Arrays.setAll(slotLoadLocks, i -> new Object());
             if (large && directReads != null && chunkList.size() > slotCount) {
@@ -587,6 +591,29 @@ public final class CachingBlobService implements BlobService {
                 this.direct = new DirectStreams(directReads, STREAMS, chunkList.size(), maxChunk, new SpanLoader());
             } else {
                 this.direct = null;
+            }
+        }
+
+        /**
+         * One digest names one content, so one length: a list not known bound that gives a chunk
+         * two sizes is refused at open. Found at a read instead, which error came first was a race:
+         * the single flight of a chunk's fetch is keyed by its digest, so a read of the place with
+         * the right size could join the fetch for the place with the wrong one and get the remote's
+         * refusal of that size, not this cache's verdict on the list. (A bound list passed the
+         * size check of every place when it was bound.)
+         */
+        private void refuseTwoSizesOfOneChunk(List<ChunkMeta> chunkList) throws CorruptedDataException {
+            if (chunkList.size() < 2) {
+                return;
+            }
+            Map<B3Digest, Long> sizes = new HashMap<>(chunkList.size() * 2);
+            for (ChunkMeta chunk : chunkList) {
+                Long other = sizes.putIfAbsent(chunk.digest(), chunk.size());
+                if (other != null && other != chunk.size()) {
+                    chunkLists.remove(digest);
+                    throw new CorruptedDataException("blob " + digest + ": its chunk list gives chunk " + chunk.digest() + " two sizes, "
+                            + other + " and " + chunk.size() + " bytes (wrong chunk list)");
+                }
             }
         }
 

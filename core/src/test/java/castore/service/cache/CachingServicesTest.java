@@ -1342,6 +1342,9 @@ class CachingServicesTest {
         for (long readAhead : new long[] {0, 8L * c}) {
             remote.lists.put(digest, lie);
             try (Store store = cached(config(dir.resolve("repeat-" + readAhead), 1L << 30, readAhead))) {
+                // Refused at open, whatever reads race: one digest, two sizes.
+                assertThatThrownBy(() -> store.blobs().open(digest)).isInstanceOf(castore.service.CorruptedDataException.class)
+                        .hasMessageContaining("gives chunk " + chunk + " two sizes, " + c + " and " + (c + 5) + " bytes (wrong chunk list)");
                 neverWrongBytes(store, digest, data, 0, c, c + 3, 2L * c, 2L * c + 5, 3L * c - 1);
                 assertThatThrownBy(() -> readAll(store, digest)).isInstanceOf(castore.service.CorruptedDataException.class);
                 assertThat(((CachingBlobService) store.blobs()).knownBound(digest)).as("read-ahead %d", readAhead).isFalse();
