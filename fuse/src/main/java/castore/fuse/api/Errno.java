@@ -26,7 +26,9 @@ public final class Errno {
     public static final int ENODATA = 61;
     public static final int EPROTO = 71;
     public static final int EOPNOTSUPP = 95;
+    public static final int EADDRINUSE = 98;
     public static final int ENOTCONN = 107;
+    public static final int ECONNREFUSED = 111;
 
     private Errno() {
     }
@@ -57,7 +59,9 @@ public final class Errno {
             case ENODATA -> "ENODATA";
             case EPROTO -> "EPROTO";
             case EOPNOTSUPP -> "EOPNOTSUPP";
+            case EADDRINUSE -> "EADDRINUSE";
             case ENOTCONN -> "ENOTCONN";
+            case ECONNREFUSED -> "ECONNREFUSED";
             default -> "errno " + errno;
         };
     }

@@ -60,8 +60,28 @@ public interface FileSystem {
         return false;
     }
 
-    /** The session ends (unmount or DESTROY). */
+    /** The session ends (unmount, DESTROY, or a hand-over to another process). */
     default void destroy() {
+    }
+
+    /**
+     * The state another process needs to go on serving this mount's kernel: the node ids the
+     * kernel holds (with their lookup counts) and the open handles. Called during a hand-over
+     * ({@code castore mount --take-over}) with no request in flight; after it, this process
+     * serves nothing more unless the hand-over fails. The default refuses: a filesystem that
+     * cannot be handed over throws with the reason.
+     */
+    default byte[] handOverState() throws java.io.IOException {
+        throw new java.io.IOException("this filesystem cannot be handed over to another process");
+    }
+
+    /**
+     * Takes the state {@link #handOverState} gave in the process that served this mount before,
+     * after {@link #init} and before any request. Throws if it cannot (another version's state,
+     * a store that lacks what the state names).
+     */
+    default void takeOverState(byte[] state) throws java.io.IOException {
+        throw new java.io.IOException("this filesystem cannot take over a mount");
     }
 
     /**

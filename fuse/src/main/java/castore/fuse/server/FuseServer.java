@@ -10,8 +10,10 @@ import castore.fuse.api.Errno;
 import castore.fuse.api.FileSystem;
 import castore.fuse.api.FuseException;
 import castore.fuse.api.InitInfo;
+import castore.fuse.api.KernelCache;
 import castore.fuse.api.Request;
 
+import java.io.IOException;
 import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadFactory;
@@ -71,6 +73,10 @@ public final class FuseServer implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicLong interrupts = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
     private volatile KernelCachePusher kernelCache;
+    /** What the filesystem pushes page-cache data to: the pusher, or nothing while a hand-over pauses it. */
+    private final CacheSwitch cacheSwitch = new CacheSwitch();
+    /** The channel INIT came on (for a new pusher after a hand-over that failed). */
+    private volatile Channel initChannel;
 
     public FuseServer(FileSystem fs, Config config, BufferPool pool) {
         this.fs = fs;
@@ -305,12 +311,7 @@ public final class FuseServer implements AutoCloseable {
                     config.maxBackground));
             InitInfo info = new InitInfo(answer.major(), answer.minor(), offer.flags(), answer.flags(),
                     answer.maxReadahead(), answer.maxWrite());
-            // Notifications go out on the channel INIT came from, from a thread of their own.
-            KernelCachePusher pusher = new KernelCachePusher(channel, config.maxWrite, "fuse-kernel-cache");
-            kernelCache = pusher;
-            BackingFiles backing = (answer.flags() & InitFlags.PASSTHROUGH) != 0 ? channel.backingFiles() : null;
-            fs.init(info, pusher, backing);
-            initInfo = info;
+            initFilesystem(info, channel);
         } catch (IllegalArgumentException e) {
             LOG.log(System.Logger.Level.ERROR, "FUSE INIT refused: {0}", e.getMessage());
             replyError(channel, own, unique, Errno.EPROTO);
@@ -330,6 +331,81 @@ public final class FuseServer implements AutoCloseable {
         int length = Wire.OUT_HEADER + answer.encode(own.array(), Wire.OUT_HEADER);
         Replies.header(own.array(), length, 0, unique);
         send(channel, own, length, unique);
+    }
+
+    /** {@link FileSystem#init} with what INIT negotiated, and page-cache pushes on {@code channel}. */
+    private void initFilesystem(InitInfo info, Channel channel) {
+        // Notifications go out on the channel INIT came from, from a thread of their own.
+        initChannel = channel;
+        startKernelCache(channel);
+        BackingFiles backing = (info.negotiatedFlags() & InitFlags.PASSTHROUGH) != 0 ? channel.backingFiles() : null;
+        fs.init(info, cacheSwitch, backing);
+        initInfo = info;
+    }
+
+    private void startKernelCache(Channel channel) {
+        KernelCachePusher pusher = new KernelCachePusher(channel, config.maxWrite, "fuse-kernel-cache");
+        kernelCache = pusher;
+        cacheSwitch.target = pusher;
+    }
+
+    /**
+     * Readies this server for a hand-over, once the transport has stopped reading requests:
+     * waits up to {@code timeoutMillis} for the requests still served on virtual threads, stops
+     * page-cache pushes, and returns the filesystem's {@link FileSystem#handOverState}. After a
+     * failure (thrown here, or later in the hand-over) call {@link #resumeAfterHandOver}.
+     */
+    public byte[] pauseForHandOver(long timeoutMillis) throws IOException {
+        if (initInfo == null) {
+            throw new IOException("the mount has not been initialized yet");
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        try {
+            while (inFlight.get() > 0) {
+                if (System.nanoTime() - deadline > 0) {
+                    throw new IOException(inFlight.get() + " requests still running after " + timeoutMillis + " ms");
+                }
+                Thread.sleep(2);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while waiting for requests to end");
+        }
+        cacheSwitch.target = KernelCache.NONE;
+        KernelCachePusher pusher = kernelCache;
+        if (pusher != null) {
+            pusher.close(); // nothing more goes out on a descriptor about to be handed over
+        }
+        return fs.handOverState();
+    }
+
+    /** Undoes {@link #pauseForHandOver}: page-cache pushes start again. */
+    public void resumeAfterHandOver() {
+        Channel channel = initChannel;
+        if (channel != null && cacheSwitch.target == KernelCache.NONE) {
+            startKernelCache(channel);
+        }
+    }
+
+    /**
+     * The new process's side of a hand-over: {@link FileSystem#init} with what the first
+     * process negotiated (the kernel sends INIT once per mount), then the filesystem takes the
+     * state the first process gave. Requests are served after this returns.
+     */
+    public void adopt(InitInfo info, Channel channel, byte[] state) throws IOException {
+        initFilesystem(info, channel);
+        fs.takeOverState(state);
+        initialized.complete(info);
+    }
+
+    /** Forwards page-cache offers to the pusher of the moment; drops them while a hand-over pauses pushes. */
+    private static final class CacheSwitch implements KernelCache {
+        volatile KernelCache target = KernelCache.NONE;
+
+        @Override
+        public boolean offer(long nodeId, long offset, byte[] data, int from, int length) {
+            return target.offer(nodeId, offset, data, from, length);
+        }
     }
 
     private void forget(long nodeId, long nlookup) {

@@ -32,6 +32,9 @@ public final class Libc {
     public static final int SOCK_CLOEXEC = 0x80000;
     public static final int SOL_SOCKET = 1;
     public static final int SCM_RIGHTS = 1;
+    /** getsockopt: the peer's struct ucred {pid, uid, gid}. */
+    public static final int SO_PEERCRED = 17;
+    public static final int SHUT_RDWR = 2;
     /** recvmsg flag: received descriptors are close-on-exec. */
     public static final int MSG_CMSG_CLOEXEC = 0x40000000;
     /** _IOR(229, 0, uint32_t): clone a /dev/fuse fd onto the same connection. */
@@ -105,6 +108,19 @@ public final class Libc {
                 FunctionDescriptor.of(JAVA_INT, ADDRESS));
         static final MethodHandle POSIX_SPAWNP = handle("posix_spawnp",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** A live mount's hand-over to another process: a listening Unix socket, descriptors passed over it. */
+    private static final class HandOver {
+        static final MethodHandle SOCKET = errnoHandle("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle BIND = errnoHandle("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle LISTEN = errnoHandle("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle ACCEPT4 = errnoHandle("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        static final MethodHandle CONNECT = errnoHandle("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle SENDMSG = errnoHandle("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle GETSOCKOPT = errnoHandle("getsockopt",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle SHUTDOWN = errnoHandle("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     }
 
     private Libc() {
@@ -232,6 +248,40 @@ public final class Libc {
 
     public static long recvmsg(MemorySegment state, int fd, MemorySegment msghdr, int flags) {
         return call(Fusermount.RECVMSG, state, fd, msghdr, flags);
+    }
+
+    public static int socket(MemorySegment state, int domain, int type, int protocol) {
+        return (int) call(HandOver.SOCKET, state, domain, type, protocol);
+    }
+
+    public static int bind(MemorySegment state, int fd, MemorySegment address, int length) {
+        return (int) call(HandOver.BIND, state, fd, address, length);
+    }
+
+    public static int listen(MemorySegment state, int fd, int backlog) {
+        return (int) call(HandOver.LISTEN, state, fd, backlog);
+    }
+
+    /** accept4(2) without the peer's address. */
+    public static int accept4(MemorySegment state, int fd, int flags) {
+        return (int) call(HandOver.ACCEPT4, state, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+    }
+
+    public static int connect(MemorySegment state, int fd, MemorySegment address, int length) {
+        return (int) call(HandOver.CONNECT, state, fd, address, length);
+    }
+
+    public static long sendmsg(MemorySegment state, int fd, MemorySegment msghdr, int flags) {
+        return call(HandOver.SENDMSG, state, fd, msghdr, flags);
+    }
+
+    /** getsockopt(2) into {@code value}, whose size goes in and out through {@code length} (one int). */
+    public static int getsockopt(MemorySegment state, int fd, int level, int name, MemorySegment value, MemorySegment length) {
+        return (int) call(HandOver.GETSOCKOPT, state, fd, level, name, value, length);
+    }
+
+    public static int shutdown(MemorySegment state, int fd, int how) {
+        return (int) call(HandOver.SHUTDOWN, state, fd, how);
     }
 
     /** waitpid(2) with the wait status stored into {@code status} (one int). */

@@ -7,6 +7,8 @@ import castore.fuse.sys.ErrnoException;
 import castore.fuse.sys.Libc;
 import sun.misc.Signal;
 
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
@@ -38,6 +40,12 @@ public final class FuseMount implements AutoCloseable {
     private static final long CLOSE_WAIT_MILLIS = 10_000;
     /** How long mount() waits for the kernel's INIT to be answered. */
     private static final long INIT_WAIT_MILLIS = 30_000;
+    /** How long a hand-over waits for the readers to stop, and then for requests in flight to end. */
+    private static final long HAND_OVER_WAIT_MILLIS = 10_000;
+    private static final long HAND_OVER_MAGIC = 0x43415354_4f564552L; // "CASTOVER"
+    private static final int HAND_OVER_VERSION = 1;
+    private static final byte READY = 'K';
+    private static final byte REFUSED = 'E';
 
     private final Path mountpoint;
     private final boolean viaFusermount;
@@ -47,6 +55,14 @@ public final class FuseMount implements AutoCloseable {
     /** SIGINT and SIGTERM received (see {@link #unmountOnSignals}). */
     private final AtomicInteger signals = new AtomicInteger();
     private final Thread shutdownHook;
+    /** Listens for a process that takes this mount over (see {@link #acceptTakeOvers}); null: not listening. */
+    private volatile HandOverSocket handOverSocket;
+    /** The pid of the process this mount was handed to; 0 while this process serves it. */
+    private volatile int handedTo;
+    /** The pid of the process this mount was taken over from; 0 if this process mounted it. */
+    private volatile int takenFrom;
+    /** How long the hand-over kept requests waiting: from pausing the readers to the new process's answer. */
+    private volatile long handOverPauseNanos;
 
     private FuseMount(Path mountpoint, boolean viaFusermount, FuseServer server, Session session) {
         this.mountpoint = mountpoint;
@@ -97,6 +113,238 @@ public final class FuseMount implements AutoCloseable {
         Runtime.getRuntime().addShutdownHook(mount.shutdownHook);
         mount.awaitInit();
         return mount;
+    }
+
+    /**
+     * Takes over the mount at {@code mountpoint} from the process serving it (which must have
+     * called {@link #acceptTakeOvers}): receives its /dev/fuse descriptor, what INIT negotiated
+     * and {@code fs}'s state (see {@link FileSystem#handOverState}), and serves from then on;
+     * that process then ends without unmounting. Requests that arrive meanwhile wait in the
+     * kernel. If this fails before serving, the other process goes on serving.
+     *
+     * @throws IOException with a one-line reason: nothing serves that path, the other process
+     *                     refused (another user, a filesystem that cannot be handed over, requests
+     *                     that did not end), or {@code fs} could not take the state
+     */
+    public static FuseMount takeOver(Path mountpoint, FileSystem fs, MountOptions options) throws IOException {
+        Path mp = mountpoint.toAbsolutePath().normalize();
+        try (HandOverSocket.Peer peer = HandOverSocket.connect(mp)) {
+            DataOutputStream out = new DataOutputStream(peer.out());
+            try {
+                out.writeLong(HAND_OVER_MAGIC);
+                out.writeInt(HAND_OVER_VERSION);
+                out.writeInt((int) ProcessHandle.current().pid());
+                out.flush();
+            } catch (IOException refusedFirst) {
+                // The other process may answer and close before reading (another user): its answer says why.
+            }
+            int[] first = peer.receiveDescriptor();
+            DataInputStream in = new DataInputStream(peer.in());
+            if (first[0] != READY || first[1] < 0) {
+                if (first[1] >= 0) {
+                    DevFuse.close(first[1]);
+                }
+                String reason = first[0] == REFUSED ? in.readUTF() : "it answered with no descriptor";
+                throw new IOException("taking over " + mp + " failed: " + reason);
+            }
+            int fd = first[1];
+            try {
+                InitInfo info = new InitInfo(in.readInt(), in.readInt(), in.readLong(), in.readLong(), in.readInt(), in.readInt());
+                boolean viaFusermount = in.readBoolean();
+                int pid = in.readInt();
+                byte[] state = new byte[in.readInt()];
+                in.readFully(state);
+                // The kernel's max_write is the first process's: requests are read into buffers that size.
+                MountOptions adopted = options.withMaxWrite(info.maxWrite());
+                FuseServer server = new FuseServer(fs, new FuseServer.Config(info.maxWrite(), Libc.pageSize(),
+                        adopted.maxBackground(), adopted.debug()), Session.newBufferPool(info.maxWrite()));
+                try {
+                    server.adopt(info, Session.channel(fd), state);
+                } catch (IOException | RuntimeException e) {
+                    out.writeByte(REFUSED);
+                    out.writeUTF("the new process could not take the state: " + e.getMessage());
+                    out.flush();
+                    server.close(0); // ends the page-cache pusher's thread too
+                    throw new IOException("taking over " + mp + " failed: " + e.getMessage(), e);
+                }
+                out.writeByte(READY);
+                out.flush();
+                // The other process now closes its descriptors and exits; the connection lives on in ours.
+                Session session = Session.start(fd, server, adopted, "fuse-" + mp.getFileName());
+                FuseMount mount = new FuseMount(mp, viaFusermount, server, session);
+                mount.takenFrom = pid;
+                Runtime.getRuntime().addShutdownHook(mount.shutdownHook);
+                return mount;
+            } catch (IOException | RuntimeException e) {
+                DevFuse.close(fd);
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Lets another process take this mount over ({@link #takeOver}): listens on a Unix socket
+     * named after the mountpoint, from a thread of its own, until the mount ends. A hand-over
+     * pauses this mount's readers, waits for the requests in flight, passes the descriptor and
+     * the filesystem's state, and once the new process says it serves, ends this session without
+     * unmounting ({@link #awaitUnmount} returns and {@link #handedTo} gives that process's pid).
+     * Only a process of this one's user, or root, may take over.
+     *
+     * @throws IOException if the socket cannot listen (another process listens for this path)
+     */
+    public FuseMount acceptTakeOvers() throws IOException {
+        HandOverSocket socket;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (true) {
+            try {
+                socket = HandOverSocket.listen(mountpoint);
+                break;
+            } catch (ErrnoException e) {
+                // Taken over: the process before closes its socket once this one serves, a moment later.
+                if (takenFrom == 0 || e.errno() != castore.fuse.api.Errno.EADDRINUSE || System.nanoTime() - deadline > 0) {
+                    throw e;
+                }
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while listening for take-overs");
+                }
+            }
+        }
+        handOverSocket = socket;
+        HandOverSocket listening = socket;
+        Thread.ofPlatform().daemon(true).name("fuse-hand-over").start(() -> {
+            while (!session.isTerminated() && handedTo == 0) {
+                try (HandOverSocket.Peer peer = listening.accept()) {
+                    handOver(peer);
+                } catch (IOException e) {
+                    if (listening != handOverSocket || session.isTerminated()) {
+                        return; // closed
+                    }
+                    LOG.log(System.Logger.Level.WARNING, "a take-over of {0} failed: {1}", mountpoint, e.getMessage());
+                }
+            }
+        });
+        return this;
+    }
+
+    /** The pid of the process this mount was taken over from ({@link #takeOver}); 0 if this one mounted it. */
+    public int takenFrom() {
+        return takenFrom;
+    }
+
+    /** The pid of the process this mount was handed over to; 0 if it was not. */
+    public int handedTo() {
+        return handedTo;
+    }
+
+    /** How long the hand-over kept requests waiting (this process stopped, the new one not yet serving). */
+    public java.time.Duration handOverPause() {
+        return java.time.Duration.ofNanos(handOverPauseNanos);
+    }
+
+    private void handOver(HandOverSocket.Peer peer) throws IOException {
+        int[] credentials = peer.credentials();
+        DataInputStream in = new DataInputStream(peer.in());
+        DataOutputStream out = new DataOutputStream(peer.out());
+        // Before reading anything: another user's peer gets its answer and nothing it sends is waited for.
+        if (credentials[0] != Libc.geteuid() && credentials[0] != 0) {
+            refuse(peer, out, "uid " + credentials[0] + " may not take over a mount of uid " + Libc.geteuid());
+            return;
+        }
+        if (in.readLong() != HAND_OVER_MAGIC) {
+            return; // not ours: say nothing
+        }
+        int version = in.readInt();
+        int pid = in.readInt();
+        if (version != HAND_OVER_VERSION) {
+            refuse(peer, out, "hand-over version " + version + " asked, this process speaks " + HAND_OVER_VERSION);
+            return;
+        }
+        if (unmountRequested.get()) {
+            refuse(peer, out, "the mount is being unmounted");
+            return;
+        }
+        boolean paused;
+        long pausedAt = System.nanoTime();
+        try {
+            paused = session.pause(this::wakeQuietly, HAND_OVER_WAIT_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            paused = false;
+        }
+        if (!paused) {
+            refuse(peer, out, "its readers did not stop within " + HAND_OVER_WAIT_MILLIS + " ms");
+            return;
+        }
+        boolean done = false;
+        try {
+            byte[] state;
+            try {
+                state = server.pauseForHandOver(HAND_OVER_WAIT_MILLIS);
+            } catch (IOException e) {
+                refuse(peer, out, e.getMessage());
+                return;
+            }
+            InitInfo info = server.initInfo();
+            peer.sendDescriptor(session.masterFd(), READY);
+            out.writeInt(info.major());
+            out.writeInt(info.minor());
+            out.writeLong(info.kernelFlags());
+            out.writeLong(info.negotiatedFlags());
+            out.writeInt(info.maxReadahead());
+            out.writeInt(info.maxWrite());
+            out.writeBoolean(viaFusermount);
+            out.writeInt((int) ProcessHandle.current().pid());
+            out.writeInt(state.length);
+            out.write(state);
+            out.flush();
+            int answer = in.read();
+            if (answer != READY) {
+                String reason = answer == REFUSED ? in.readUTF() : "it closed the connection";
+                LOG.log(System.Logger.Level.WARNING, "pid {0} did not take over {1} ({2}); serving it again", pid, mountpoint, reason);
+                return;
+            }
+            handOverPauseNanos = System.nanoTime() - pausedAt;
+            done = true;
+        } finally {
+            if (!done) {
+                server.resumeAfterHandOver();
+                session.resume();
+            }
+        }
+        handedTo = pid;
+        session.endHandedOver();
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook finds the session ended and does nothing
+        }
+        stopAcceptingTakeOvers();
+    }
+
+    private void stopAcceptingTakeOvers() {
+        HandOverSocket socket = handOverSocket;
+        handOverSocket = null;
+        if (socket != null) {
+            socket.close();
+        }
+    }
+
+    private static void refuse(HandOverSocket.Peer peer, DataOutputStream out, String reason) throws IOException {
+        peer.sendDescriptor(-1, REFUSED);
+        out.writeUTF(reason);
+        out.flush();
+    }
+
+    /** A request through the kernel, so that the reader waiting in read(2) gets one and notices the pause. */
+    private void wakeQuietly() {
+        try {
+            roundTrip();
+        } catch (IOException e) {
+            // the mount is going away: the readers see that themselves
+        }
     }
 
     /**
@@ -233,6 +481,9 @@ public final class FuseMount implements AutoCloseable {
      * a failed one (fusermount3 refused, say) the next call tries again.
      */
     public void requestUnmount() {
+        if (handedTo != 0) {
+            return; // the mount is another process's now
+        }
         if (unmountRequested.compareAndSet(false, true) && !session.isTerminated()) {
             try {
                 unmount(mountpoint, viaFusermount);
@@ -264,6 +515,7 @@ public final class FuseMount implements AutoCloseable {
      */
     @Override
     public void close() {
+        stopAcceptingTakeOvers();
         requestUnmount();
         try {
             if (!session.awaitTermination(CLOSE_WAIT_MILLIS)) {

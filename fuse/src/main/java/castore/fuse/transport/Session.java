@@ -65,6 +65,13 @@ final class Session {
     private final int replyBufferSize;
     private final String name;
     private volatile Throwable failure;
+    /** A hand-over under way: readers stop taking requests and wait (see {@link #pause}). */
+    private volatile boolean paused;
+    /** The hand-over is done: waiting readers end, leaving the connection to the new process. */
+    private volatile boolean handedOver;
+    /** Guards {@link #pausedReaders}; readers wait on it while paused. */
+    private final Object pauseLock = new Object();
+    private int pausedReaders;
 
     private Session(FuseServer server, int readBufferSize, int replyBufferSize, String name) {
         this.server = server;
@@ -222,6 +229,13 @@ final class Session {
             Channel channel = new DeviceChannel(fd);
             while (true) {
                 reader.take();
+                if (paused) {
+                    reader.giveUp();
+                    if (waitWhilePaused()) {
+                        continue;
+                    }
+                    break; // handed over: the new process reads from here on
+                }
                 long n = Libc.read(state, fd, in, readBufferSize);
                 if (n >= 0) {
                     MemorySegment.copy(in, ValueLayout.JAVA_BYTE, 0, request, 0, (int) n);
@@ -250,6 +264,81 @@ final class Session {
                 end();
             }
         }
+    }
+
+    /** Waits while paused; false once the mount was handed over (the reader then ends). */
+    private boolean waitWhilePaused() throws InterruptedException {
+        synchronized (pauseLock) {
+            pausedReaders++;
+            pauseLock.notifyAll();
+            try {
+                while (paused && !handedOver) {
+                    pauseLock.wait();
+                }
+            } finally {
+                pausedReaders--;
+            }
+            return !handedOver;
+        }
+    }
+
+    /**
+     * Stops every reader from taking requests, for a hand-over: each reader finishes what it
+     * serves and waits. The one waiting in read(2) only notices once it has read a request, so
+     * {@code wake} is run (on a thread of its own, one at a time) to send one through the kernel
+     * until every reader waits. Requests the kernel queues meanwhile stay queued for whoever
+     * reads next. False (and nothing paused) if that took longer than {@code timeoutMillis}.
+     */
+    boolean pause(Runnable wake, long timeoutMillis) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        Thread waking = null;
+        synchronized (pauseLock) {
+            paused = true;
+            while (pausedReaders < liveReaders.get()) {
+                if (System.nanoTime() - deadline > 0 || ended) {
+                    paused = false;
+                    pauseLock.notifyAll();
+                    return false;
+                }
+                if (waking == null || !waking.isAlive()) {
+                    // A platform thread: the wake-up blocks in a system call until a reader answers it.
+                    waking = Thread.ofPlatform().daemon(true).name(name + "-hand-over-wake").start(wake);
+                }
+                pauseLock.wait(10);
+            }
+            return true;
+        }
+    }
+
+    /** Lets paused readers take requests again (a hand-over that failed). */
+    void resume() {
+        synchronized (pauseLock) {
+            paused = false;
+            pauseLock.notifyAll();
+        }
+    }
+
+    /**
+     * Ends a paused session without unmounting: the readers stop, the server closes, and this
+     * process's descriptors close (the connection lives on in the process it was handed to).
+     */
+    void endHandedOver() {
+        synchronized (pauseLock) {
+            handedOver = true;
+            pauseLock.notifyAll();
+        }
+    }
+
+    /** The descriptor the mount was made with (the one INIT came on). */
+    int masterFd() {
+        synchronized (fds) {
+            return fds.getFirst();
+        }
+    }
+
+    /** A channel for replies and notifications on {@code fd}. */
+    static Channel channel(int fd) {
+        return new DeviceChannel(fd);
     }
 
     /** Replies and notifications on one /dev/fuse descriptor; a short write is EIO. */

@@ -42,6 +42,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
  */
 public final class MemoryFileSystem implements FileSystem {
     private final Map<Long, Node> nodes;
+    private volatile byte[] handOverState;
+    private volatile byte[] takenState;
     private final long ttlNanos;
     private final Set<Operation> offloaded;
     private final Map<Long, CountDownLatch> readGates = new ConcurrentHashMap<>();
@@ -277,6 +279,30 @@ public final class MemoryFileSystem implements FileSystem {
     /** What INIT gave for passthrough (null if not negotiated). */
     public BackingFiles backingFiles() {
         return backingFiles;
+    }
+
+    /**
+     * Lets this filesystem be handed over, giving {@code state} as its state (node ids need none:
+     * the same tree built again has the same ones). Without it, a hand-over is refused.
+     */
+    public void handsOver(byte[] state) {
+        this.handOverState = state;
+    }
+
+    @Override
+    public byte[] handOverState() throws java.io.IOException {
+        byte[] state = handOverState;
+        return state != null ? state : FileSystem.super.handOverState();
+    }
+
+    @Override
+    public void takeOverState(byte[] state) {
+        takenState = state;
+    }
+
+    /** The state {@link #takeOverState} took; null if none. */
+    public byte[] takenState() {
+        return takenState;
     }
 
     public boolean isDestroyed() {
