@@ -111,6 +111,13 @@ final class MountCommand implements Callable<Integer> {
                     + "to stay under it. Default: ${DEFAULT-VALUE}.")
     String passthroughMaxSize = "16G";
 
+    @Option(names = "--take-over", description = "Take the mount at MOUNTPOINT over from the castore mount serving it, "
+            + "without unmounting: that process hands over its FUSE connection and the kernel's node ids, then exits 0, "
+            + "and this one serves from then on (to upgrade castore, or change the store's options, under running "
+            + "programs). Open files, working directories and the kernel's caches stay; requests wait meanwhile. "
+            + "Takes this command's store options, which must reach the same content. Not with --passthrough.")
+    boolean takeOver;
+
     @Option(names = "--debug-fuse", hidden = true, description = "Print every FUSE request and reply to stderr.")
     boolean debugFuse;
 
@@ -126,6 +133,10 @@ final class MountCommand implements Callable<Integer> {
         Io.requireUtf8("--passthrough", passthroughDir == null ? null : passthroughDir.toString());
         Path target = mountpoint.toAbsolutePath().normalize();
         checkMountpoint(target);
+        if (takeOver && passthroughDir != null) {
+            throw new CliException(ExitCodes.USAGE, "--take-over cannot be used with --passthrough: the mount's "
+                    + "connection to the kernel was set up without it");
+        }
         MountOptions mountOptions = mountOptions();
         try (Store opened = store.openForMount()) {
             StoreContact contact = StoreContact.start(opened); // while the kernel mounts
@@ -151,24 +162,34 @@ final class MountCommand implements Callable<Integer> {
                 var fs = new CastoreFileSystem(opened, fsOptions, copies);
                 FuseMount mount;
                 try {
-                    mount = FuseMount.mount(target, fs, mountOptions);
+                    mount = takeOver ? FuseMount.takeOver(target, fs, mountOptions) : FuseMount.mount(target, fs, mountOptions);
                 } catch (IOException e) {
                     // The transport's message names the mountpoint and the reason (EPERM, fusermount3's refusal, ...).
                     throw new CliException(ExitCodes.IO, e.getMessage());
                 }
                 try (mount) {
                     mount.unmountOnSignals();
+                    try {
+                        mount.acceptTakeOvers();
+                    } catch (IOException e) {
+                        spec.commandLine().getErr().println("castore: this mount cannot be taken over: " + e.getMessage());
+                    }
                     if (copies != null && !fs.passthroughActive()) {
                         spec.commandLine().getErr().println("castore: this kernel offers no FUSE passthrough (Linux 6.9+ "
                                 + "with CONFIG_FUSE_PASSTHROUGH); files are read through the page cache");
                     }
                     contact.await(CONTACT_PATIENCE).ifPresent(problem -> spec.commandLine().getErr().println(
                             "castore: the store does not answer yet (" + problem + "); reads from it fail with EIO until it does"));
-                    spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target);
+                    spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target
+                            + (mount.takenFrom() != 0 ? " (taken over from pid " + mount.takenFrom() + ")" : ""));
                     spec.commandLine().getOut().flush();
                     try (WarmUp warmUp = noWarmUp ? null : WarmUp.start(fsOptions, temporaryDirectory(),
                             WARM_UP_WHEN_IDLE_FOR, mount::requestsReceived, opened.warmUps(), mount::roundTrip)) {
                         mount.awaitUnmount();
+                    }
+                    if (mount.handedTo() != 0) {
+                        spec.commandLine().getErr().printf("castore: handed %s over to pid %d (requests waited up to %d ms)%n",
+                                target, mount.handedTo(), mount.handOverPause().toMillis());
                     }
                 }
             }

@@ -727,6 +727,88 @@ public final class CastoreFileSystem implements FileSystem {
         return own == null ? new byte[0] : (own + '\0').getBytes(StandardCharsets.US_ASCII);
     }
 
+    // ---- hand-over to another process (castore mount --take-over) ----------------------------
+
+    @Override
+    public byte[] handOverState() throws IOException {
+        if (passthrough != null) {
+            // Backing ids were registered with the kernel by this process for its open files.
+            throw new IOException("a mount with --passthrough cannot be handed over");
+        }
+        List<MountState.HeldNode> nodes = new ArrayList<>();
+        for (Inode inode : inodes.all()) {
+            long[] counts = inode.counts();
+            if (inode.key instanceof PlacedDirectory placed) {
+                nodes.add(new MountState.HeldNode(inode.id, inode.parentIno, counts[0], (int) counts[1],
+                        inode.listedBare(), placed.parentId(), placed.name(), inode.node));
+            } else {
+                nodes.add(new MountState.HeldNode(inode.id, inode.parentIno, counts[0], (int) counts[1],
+                        inode.listedBare(), 0, null, inode.node));
+            }
+        }
+        List<MountState.OpenHandle> open = new ArrayList<>();
+        openFiles.forEach((handle, file) -> open.add(new MountState.OpenHandle(handle, file.inode.id)));
+        return new MountState(inodes.nextId(), nextHandle.get(), nodes, open, List.copyOf(rootListings.keySet())).encode();
+    }
+
+    @Override
+    public void takeOverState(byte[] encoded) throws IOException {
+        MountState state = MountState.decode(encoded);
+        checkStoreHasTheRoots(state);
+        for (MountState.HeldNode held : state.nodes()) {
+            if (held.id() <= ROOT_ID) {
+                throw new IOException("the mount state names node id " + held.id());
+            }
+            Object key = held.placedIn() != 0 && held.node() instanceof DirectoryNode d
+                    ? new PlacedDirectory(held.placedIn(), held.name(), d) : held.node();
+            Inode inode = new Inode(held.id(), key, held.node(), InodeNumbers.of(held.node()), held.parentIno());
+            inode.restoreCounts(held.lookups(), held.opens());
+            if (held.listedBare()) {
+                inode.markListedBare();
+            }
+            inodes.adopt(inode, state.nextNodeId());
+        }
+        nextHandle.accumulateAndGet(state.nextHandle(), Math::max);
+        for (MountState.OpenHandle handle : state.openFiles()) {
+            Inode inode = inodes.get(handle.nodeId());
+            if (inode == null) {
+                throw new IOException("the mount state has a handle on node id " + handle.nodeId() + ", which it does not hold");
+            }
+            try {
+                openFiles.put(handle.handle(), openFile(inode)); // its open is counted in the inode already
+            } catch (FuseException e) {
+                throw new IOException("a file open in the mount cannot be opened here: " + e.getMessage());
+            }
+        }
+        for (long handle : state.rootListings()) {
+            rootListings.put(handle, new RootListing(roots)); // a listing resumes at the kernel's cookie
+        }
+    }
+
+    /**
+     * The node ids the kernel holds name content of the store the mount served: a take-over with
+     * another store would answer them with EIO. The entries of the mount root the kernel holds
+     * (a few) are looked for in this store; a missing one refuses the take-over, which leaves the
+     * mount to the process that served it.
+     */
+    private void checkStoreHasTheRoots(MountState state) throws IOException {
+        for (MountState.HeldNode held : state.nodes()) {
+            if (held.parentIno() != InodeNumbers.ROOT) {
+                continue;
+            }
+            boolean present = switch (held.node()) {
+                case DirectoryNode d -> directories.has(d.digest());
+                case FileNode f -> blobs.has(f.digest());
+                case SymlinkNode s -> true;
+            };
+            if (!present) {
+                String what = held.placedIn() != 0 ? "root '" + held.name() + "' (directory " + ((DirectoryNode) held.node()).digest() + ")"
+                        : "a root file (blob " + ((FileNode) held.node()).digest() + ")";
+                throw new IOException("this store lacks " + what + ", which the mount serves: take over with the store it was mounted from");
+            }
+        }
+    }
+
     // ---- lifecycle and helpers --------------------------------------------------------------
 
     /** The session ended: the kernel dropped every reference, so drop every node id and handle. */

@@ -92,6 +92,17 @@ final class Inode {
         return dropIfUnused();
     }
 
+    /** Lookup references and open handles, for a hand-over: {lookups, opens}. */
+    synchronized long[] counts() {
+        return new long[]{lookups, opens};
+    }
+
+    /** Sets the counts the process that handed the mount over had (a fresh inode, not yet shared). */
+    synchronized void restoreCounts(long lookups, int opens) {
+        this.lookups = lookups;
+        this.opens = opens;
+    }
+
     synchronized void opened() {
         opens++;
     }

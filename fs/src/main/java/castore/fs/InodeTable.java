@@ -62,6 +62,23 @@ final class InodeTable {
         byId.remove(inode.id, inode);
     }
 
+    /** Every node id held, for a hand-over (taken with no request in flight). */
+    java.util.Collection<Inode> all() {
+        return byId.values();
+    }
+
+    /** The id the next new inode gets. */
+    long nextId() {
+        return nextId.get();
+    }
+
+    /** Puts an inode as another process held it (hand-over); later ids start past {@code nextId}. */
+    void adopt(Inode inode, long nextId) {
+        byId.put(inode.id, inode);
+        byKey.put(inode.key, inode);
+        this.nextId.accumulateAndGet(Math.max(nextId, inode.id + 1), Math::max);
+    }
+
     int size() {
         return byId.size();
     }
