@@ -787,8 +787,10 @@ class DiskCacheTest {
                     // the disk is full
                 }
                 int failures = 0;
+                List<byte[]> whileFull = new ArrayList<>();
                 for (int i = 0; i < 200; i++) {
                     byte[] v = bytes(40_000, 100 + i);
+                    whileFull.add(v);
                     try {
                         cache.write(CHUNKS, key(v), v);
                     } catch (IOException e) {
@@ -796,7 +798,18 @@ class DiskCacheTest {
                     }
                 }
                 cache.flush();
-                assertThat(failures).as("writes that failed").isPositive();
+                if (!directAppends()) {
+                    assertThat(failures).as("writes that failed").isPositive();
+                }
+                // Direct appends fail in the background, often after the append returned: what
+                // shows the disk was full is what could not be kept.
+                long lost = 0;
+                for (byte[] v : whileFull) {
+                    if (cache.read(CHUNKS, key(v)).isEmpty()) {
+                        lost++;
+                    }
+                }
+                assertThat(lost).as("entries lost to the full disk").isPositive();
                 try (Stream<Path> files = Files.list(cacheDir.resolve("segments"))) {
                     assertThat(files.toList()).as("segment files after the disk filled up").hasSizeLessThanOrEqualTo(2);
                 }
