@@ -7,12 +7,15 @@ import castore.fuse.api.Operation;
 import castore.fuse.testing.ChildJvm;
 import castore.fuse.testing.FuseAvailability;
 import castore.fuse.testing.MemoryFileSystem;
+import castore.fuse.testing.Commands;
 import castore.fuse.testing.MountInfo;
+import castore.fuse.testing.MountMain;
 import castore.fuse.testing.TakeOverMain;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -95,6 +98,42 @@ class HandOverTest {
             assertThat(mount.isUnmounted()).isFalse();
         }
         assertThat(MountInfo.find(mnt)).isEmpty();
+    }
+
+    @Test
+    void anOrdinaryUsersMountIsHandedOverAndThenUnmountedThroughFusermount3() throws Exception {
+        FuseAvailability.requireRoot(); // to become another user
+        FuseAvailability.requireProgram("fusermount3");
+        FuseAvailability.requireProgram("setpriv");
+        FuseAvailability.requireDevFuseForUsers();
+        // A directory the other user can reach and own: @TempDir is private to root.
+        Path base = Files.createTempDirectory(Path.of("/tmp"), "castore-hand-over-",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
+        Path mnt = Files.createDirectory(base.resolve("mnt"));
+        Files.setOwner(mnt, mnt.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(String.valueOf(NOBODY)));
+        List<Path> classpath = List.of(ChildJvm.codeSourceOf(FuseMount.class), ChildJvm.codeSourceOf(TakeOverMain.class));
+        try (ChildJvm first = ChildJvm.start(classpath, MountMain.class.getName(), List.of(mnt.toString(), "take-overs"), NOBODY)) {
+            first.awaitLine("mounted");
+            try (ChildJvm second = ChildJvm.start(classpath, TakeOverMain.class.getName(), List.of(mnt.toString(), "serve"), NOBODY)) {
+                assertThat(second.awaitLine("took over")).isEqualTo("took over from " + first.process().pid());
+                assertThat(first.awaitLine("handed")).isEqualTo("handed over to " + second.process().pid());
+                assertThat(first.waitFor()).as("stderr: %s", first.stderr()).isZero();
+                assertThat(MountInfo.find(mnt).orElseThrow().superOptions()).contains("user_id=" + NOBODY);
+                assertThat(Commands.runAs(NOBODY, "cat", mnt + "/hello.txt").assertOk().stdout())
+                        .isEqualTo("hello from uid " + NOBODY + "\n");
+                // The new process unmounts as the first would have: through fusermount3.
+                second.terminate();
+                assertThat(second.awaitLine("unmounted")).isEqualTo("unmounted");
+                assertThat(second.waitFor()).as("stderr: %s", second.stderr()).isZero();
+                assertThat(MountInfo.find(mnt)).isEmpty();
+            }
+        } finally {
+            if (MountInfo.find(mnt).isPresent()) {
+                Commands.run("umount", "-l", mnt.toString());
+            }
+            Files.deleteIfExists(mnt);
+            Files.deleteIfExists(base);
+        }
     }
 
     @Test
