@@ -26,18 +26,6 @@ final class Fusermount {
     private static final int CHILD_SOCKET_FD = 3;
     private static final int STDERR = 2;
 
-    // struct msghdr / iovec / cmsghdr offsets (LP64)
-    private static final int MSGHDR_SIZE = 56;
-    private static final int MSG_IOV = 16;
-    private static final int MSG_IOVLEN = 24;
-    private static final int MSG_CONTROL = 32;
-    private static final int MSG_CONTROLLEN = 40;
-    private static final int IOVEC_SIZE = 16;
-    private static final int CMSG_LEVEL = 8;
-    private static final int CMSG_TYPE = 12;
-    private static final int CMSG_DATA = 16;
-    /** CMSG_SPACE(sizeof(int)). */
-    private static final int CMSG_SPACE_INT = 24;
 
     private Fusermount() {
     }
@@ -91,7 +79,7 @@ final class Fusermount {
             int fd = -1;
             String received = "";
             try {
-                fd = receiveFd(arena, state, ours);
+                fd = receiveFd(state, ours);
             } catch (ErrnoException e) {
                 received = "; " + e.getMessage(); // still reap the child and close what we hold
             } finally {
@@ -154,30 +142,8 @@ final class Fusermount {
     }
 
     /** Receives one descriptor sent with SCM_RIGHTS; -1 if the peer closed without sending one. */
-    private static int receiveFd(Arena arena, MemorySegment state, int socket) throws IOException {
-        MemorySegment data = arena.allocate(8);
-        MemorySegment iov = arena.allocate(IOVEC_SIZE, 8);
-        iov.set(ValueLayout.ADDRESS, 0, data);
-        iov.set(ValueLayout.JAVA_LONG, 8, 1);
-        MemorySegment control = arena.allocate(CMSG_SPACE_INT, 8);
-        MemorySegment msg = arena.allocate(MSGHDR_SIZE, 8);
-        msg.set(ValueLayout.ADDRESS, MSG_IOV, iov);
-        msg.set(ValueLayout.JAVA_LONG, MSG_IOVLEN, 1);
-        msg.set(ValueLayout.ADDRESS, MSG_CONTROL, control);
-        msg.set(ValueLayout.JAVA_LONG, MSG_CONTROLLEN, CMSG_SPACE_INT);
-        long n;
-        do {
-            n = Libc.recvmsg(state, socket, msg, Libc.MSG_CMSG_CLOEXEC);
-        } while (n == -Errno.EINTR);
-        if (n < 0) {
-            throw new ErrnoException("recvmsg from " + PROGRAM, (int) -n);
-        }
-        if (n == 0 || msg.get(ValueLayout.JAVA_LONG, MSG_CONTROLLEN) < CMSG_DATA + 4
-                || control.get(ValueLayout.JAVA_INT, CMSG_LEVEL) != Libc.SOL_SOCKET
-                || control.get(ValueLayout.JAVA_INT, CMSG_TYPE) != Libc.SCM_RIGHTS) {
-            return -1;
-        }
-        return control.get(ValueLayout.JAVA_INT, CMSG_DATA);
+    private static int receiveFd(MemorySegment state, int socket) throws IOException {
+        return ScmRights.receive(state, socket, PROGRAM)[1];
     }
 
     private static String readAll(Arena arena, MemorySegment state, int fd) {

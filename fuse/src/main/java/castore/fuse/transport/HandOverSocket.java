@@ -28,20 +28,6 @@ final class HandOverSocket implements AutoCloseable {
     private static final String NAME_PREFIX = "castore-fuse-hand-over/";
     private static final int SOCKADDR_UN_SIZE = 110; // sa_family_t + sun_path[108]
 
-    // struct msghdr / iovec / cmsghdr offsets (LP64), as in Fusermount
-    private static final int MSGHDR_SIZE = 56;
-    private static final int MSG_IOV = 16;
-    private static final int MSG_IOVLEN = 24;
-    private static final int MSG_CONTROL = 32;
-    private static final int MSG_CONTROLLEN = 40;
-    private static final int IOVEC_SIZE = 16;
-    private static final int CMSG_LEN = 0;
-    private static final int CMSG_LEVEL = 8;
-    private static final int CMSG_TYPE = 12;
-    private static final int CMSG_DATA = 16;
-    /** CMSG_LEN(sizeof(int)) and CMSG_SPACE(sizeof(int)). */
-    private static final int CMSG_LEN_INT = 20;
-    private static final int CMSG_SPACE_INT = 24;
 
     private final int fd;
     private final String name;
@@ -196,31 +182,7 @@ final class HandOverSocket implements AutoCloseable {
 
         /** Sends {@code descriptor} (none if negative) with one byte of data. */
         void sendDescriptor(int descriptor, byte data) throws IOException {
-            try (Arena local = Arena.ofConfined()) {
-                MemorySegment one = local.allocateFrom(ValueLayout.JAVA_BYTE, data);
-                MemorySegment iov = local.allocate(IOVEC_SIZE, 8);
-                iov.set(ValueLayout.ADDRESS, 0, one);
-                iov.set(ValueLayout.JAVA_LONG, 8, 1);
-                MemorySegment control = local.allocate(CMSG_SPACE_INT, 8);
-                control.set(ValueLayout.JAVA_LONG, CMSG_LEN, CMSG_LEN_INT);
-                control.set(ValueLayout.JAVA_INT, CMSG_LEVEL, Libc.SOL_SOCKET);
-                control.set(ValueLayout.JAVA_INT, CMSG_TYPE, Libc.SCM_RIGHTS);
-                control.set(ValueLayout.JAVA_INT, CMSG_DATA, descriptor);
-                MemorySegment msg = local.allocate(MSGHDR_SIZE, 8);
-                msg.set(ValueLayout.ADDRESS, MSG_IOV, iov);
-                msg.set(ValueLayout.JAVA_LONG, MSG_IOVLEN, 1);
-                if (descriptor >= 0) {
-                    msg.set(ValueLayout.ADDRESS, MSG_CONTROL, control);
-                    msg.set(ValueLayout.JAVA_LONG, MSG_CONTROLLEN, CMSG_SPACE_INT);
-                }
-                long n;
-                do {
-                    n = Libc.sendmsg(state, fd, msg, 0);
-                } while (n == -Errno.EINTR);
-                if (n != 1) {
-                    throw n < 0 ? new ErrnoException("sendmsg", (int) -n) : new IOException("sendmsg sent nothing");
-                }
-            }
+            ScmRights.send(state, fd, descriptor, data, "the hand-over peer");
         }
 
         /**
@@ -228,32 +190,11 @@ final class HandOverSocket implements AutoCloseable {
          * fd -1 when none came.
          */
         int[] receiveDescriptor() throws IOException {
-            try (Arena local = Arena.ofConfined()) {
-                MemorySegment one = local.allocate(1);
-                MemorySegment iov = local.allocate(IOVEC_SIZE, 8);
-                iov.set(ValueLayout.ADDRESS, 0, one);
-                iov.set(ValueLayout.JAVA_LONG, 8, 1);
-                MemorySegment control = local.allocate(CMSG_SPACE_INT, 8);
-                MemorySegment msg = local.allocate(MSGHDR_SIZE, 8);
-                msg.set(ValueLayout.ADDRESS, MSG_IOV, iov);
-                msg.set(ValueLayout.JAVA_LONG, MSG_IOVLEN, 1);
-                msg.set(ValueLayout.ADDRESS, MSG_CONTROL, control);
-                msg.set(ValueLayout.JAVA_LONG, MSG_CONTROLLEN, CMSG_SPACE_INT);
-                long n;
-                do {
-                    n = Libc.recvmsg(state, fd, msg, Libc.MSG_CMSG_CLOEXEC);
-                } while (n == -Errno.EINTR);
-                if (n < 0) {
-                    throw new ErrnoException("recvmsg", (int) -n);
-                }
-                if (n == 0) {
-                    throw new EOFException("the serving process closed the connection");
-                }
-                boolean withFd = msg.get(ValueLayout.JAVA_LONG, MSG_CONTROLLEN) >= CMSG_DATA + 4
-                        && control.get(ValueLayout.JAVA_INT, CMSG_LEVEL) == Libc.SOL_SOCKET
-                        && control.get(ValueLayout.JAVA_INT, CMSG_TYPE) == Libc.SCM_RIGHTS;
-                return new int[]{one.get(ValueLayout.JAVA_BYTE, 0), withFd ? control.get(ValueLayout.JAVA_INT, CMSG_DATA) : -1};
+            int[] received = ScmRights.receive(state, fd, "the serving process");
+            if (received[0] < 0) {
+                throw new EOFException("the serving process closed the connection");
             }
+            return received;
         }
 
         InputStream in() {

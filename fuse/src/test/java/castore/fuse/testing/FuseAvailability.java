@@ -79,6 +79,26 @@ public final class FuseAvailability {
         }
     }
 
+    /**
+     * An empty directory "mnt" owned by {@code uid}, in a new directory under /tmp that everyone
+     * may enter (a {@code @TempDir} is private to root): a mountpoint for another user. Delete
+     * both with {@link #deleteUserMountpoint}.
+     */
+    public static Path userMountpoint(int uid) throws IOException {
+        Path base = Files.createTempDirectory(Path.of("/tmp"), "castore-fuse-user-",
+                java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                        java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x")));
+        Path mnt = Files.createDirectory(base.resolve("mnt"));
+        Files.setOwner(mnt, mnt.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(String.valueOf(uid)));
+        return mnt;
+    }
+
+    /** Deletes a directory {@link #userMountpoint} made, and the one it made it in. */
+    public static void deleteUserMountpoint(Path mnt) throws IOException {
+        Files.deleteIfExists(mnt);
+        Files.deleteIfExists(mnt.getParent());
+    }
+
     /** Skips (or under CI fails) unless {@code program} is on the PATH. */
     public static void requireProgram(String program) {
         require(onPath(program) ? null : program + " is not installed");

@@ -15,7 +15,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -106,11 +105,7 @@ class HandOverTest {
         FuseAvailability.requireProgram("fusermount3");
         FuseAvailability.requireProgram("setpriv");
         FuseAvailability.requireDevFuseForUsers();
-        // A directory the other user can reach and own: @TempDir is private to root.
-        Path base = Files.createTempDirectory(Path.of("/tmp"), "castore-hand-over-",
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
-        Path mnt = Files.createDirectory(base.resolve("mnt"));
-        Files.setOwner(mnt, mnt.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(String.valueOf(NOBODY)));
+        Path mnt = FuseAvailability.userMountpoint(NOBODY);
         List<Path> classpath = List.of(ChildJvm.codeSourceOf(FuseMount.class), ChildJvm.codeSourceOf(TakeOverMain.class));
         try (ChildJvm first = ChildJvm.start(classpath, MountMain.class.getName(), List.of(mnt.toString(), "take-overs"), NOBODY)) {
             first.awaitLine("mounted");
@@ -131,8 +126,7 @@ class HandOverTest {
             if (MountInfo.find(mnt).isPresent()) {
                 Commands.run("umount", "-l", mnt.toString());
             }
-            Files.deleteIfExists(mnt);
-            Files.deleteIfExists(base);
+            FuseAvailability.deleteUserMountpoint(mnt);
         }
     }
 

@@ -12,8 +12,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.nio.file.attribute.UserPrincipalLookupService;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -119,12 +117,7 @@ class ProcessLifecycleTest {
         FuseAvailability.requireProgram("fusermount3");
         FuseAvailability.requireProgram("setpriv");
         FuseAvailability.requireDevFuseForUsers();
-        // A directory nobody can reach: @TempDir is private to root.
-        Path base = Files.createTempDirectory(Path.of("/tmp"), "castore-fuse-user-",
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
-        Path mnt = Files.createDirectory(base.resolve("mnt"));
-        UserPrincipalLookupService users = mnt.getFileSystem().getUserPrincipalLookupService();
-        Files.setOwner(mnt, users.lookupPrincipalByName(String.valueOf(NOBODY)));
+        Path mnt = FuseAvailability.userMountpoint(NOBODY);
         try (ChildJvm child = daemon(mnt, NOBODY)) {
             child.awaitLine("mounted");
             MountInfo info = MountInfo.find(mnt).orElseThrow();
@@ -140,8 +133,7 @@ class ProcessLifecycleTest {
             terminateAndExpectCleanExit(child, mnt);
         } finally {
             detach(mnt);
-            Files.deleteIfExists(mnt);
-            Files.deleteIfExists(base);
+            FuseAvailability.deleteUserMountpoint(mnt);
         }
     }
 }
