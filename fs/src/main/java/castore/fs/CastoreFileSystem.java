@@ -735,16 +735,9 @@ public final class CastoreFileSystem implements FileSystem {
             // Backing ids were registered with the kernel by this process for its open files.
             throw new IOException("a mount with --passthrough cannot be handed over");
         }
-        List<MountState.HeldNode> nodes = new ArrayList<>();
+        List<MountState.HeldNode> nodes = new ArrayList<>(inodes.size());
         for (Inode inode : inodes.all()) {
-            long[] counts = inode.counts();
-            if (inode.key instanceof PlacedDirectory placed) {
-                nodes.add(new MountState.HeldNode(inode.id, inode.parentIno, counts[0], (int) counts[1],
-                        inode.listedBare(), placed.parentId(), placed.name(), inode.node));
-            } else {
-                nodes.add(new MountState.HeldNode(inode.id, inode.parentIno, counts[0], (int) counts[1],
-                        inode.listedBare(), 0, null, inode.node));
-            }
+            nodes.add(held(inode));
         }
         List<MountState.OpenHandle> open = new ArrayList<>();
         openFiles.forEach((handle, file) -> open.add(new MountState.OpenHandle(handle, file.inode.id)));
@@ -756,17 +749,7 @@ public final class CastoreFileSystem implements FileSystem {
         MountState state = MountState.decode(encoded);
         checkStoreHasTheRoots(state);
         for (MountState.HeldNode held : state.nodes()) {
-            if (held.id() <= ROOT_ID) {
-                throw new IOException("the mount state names node id " + held.id());
-            }
-            Object key = held.placedIn() != 0 && held.node() instanceof DirectoryNode d
-                    ? new PlacedDirectory(held.placedIn(), held.name(), d) : held.node();
-            Inode inode = new Inode(held.id(), key, held.node(), InodeNumbers.of(held.node()), held.parentIno());
-            inode.restoreCounts(held.lookups(), held.opens());
-            if (held.listedBare()) {
-                inode.markListedBare();
-            }
-            inodes.adopt(inode, state.nextNodeId());
+            adopt(held, state.nextNodeId());
         }
         nextHandle.accumulateAndGet(state.nextHandle(), Math::max);
         for (MountState.OpenHandle handle : state.openFiles()) {
@@ -783,6 +766,30 @@ public final class CastoreFileSystem implements FileSystem {
         for (long handle : state.rootListings()) {
             rootListings.put(handle, new RootListing(roots)); // a listing resumes at the kernel's cookie
         }
+    }
+
+    // One node per call (see MountState.write): compiled after a few hundred of the many.
+    private static MountState.HeldNode held(Inode inode) {
+        long[] counts = inode.counts();
+        return inode.key instanceof PlacedDirectory placed
+                ? new MountState.HeldNode(inode.id, inode.parentIno, counts[0], (int) counts[1], inode.listedBare(),
+                        placed.parentId(), placed.name(), inode.node)
+                : new MountState.HeldNode(inode.id, inode.parentIno, counts[0], (int) counts[1], inode.listedBare(),
+                        0, null, inode.node);
+    }
+
+    private void adopt(MountState.HeldNode held, long nextNodeId) throws IOException {
+        if (held.id() <= ROOT_ID) {
+            throw new IOException("the mount state names node id " + held.id());
+        }
+        Object key = held.placedIn() != 0 && held.node() instanceof DirectoryNode d
+                ? new PlacedDirectory(held.placedIn(), held.name(), d) : held.node();
+        Inode inode = new Inode(held.id(), key, held.node(), InodeNumbers.of(held.node()), held.parentIno());
+        inode.restoreCounts(held.lookups(), held.opens());
+        if (held.listedBare()) {
+            inode.markListedBare();
+        }
+        inodes.adopt(inode, nextNodeId);
     }
 
     /**

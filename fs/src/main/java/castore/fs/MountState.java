@@ -56,22 +56,7 @@ record MountState(long nextNodeId, long nextHandle, List<HeldNode> nodes, List<O
         out.putInt(MAGIC).putLong(nextNodeId).putLong(nextHandle).putInt(nodes.size());
         byte[] digest = new byte[B3Digest.LENGTH];
         for (HeldNode n : nodes) {
-            out.putLong(n.id).putLong(n.parentIno).putLong(n.lookups).putInt(n.opens)
-                    .put((byte) ((n.listedBare ? LISTED_BARE : 0) | (n.placedIn != 0 ? PLACED : 0)));
-            if (n.placedIn != 0) {
-                out.putLong(n.placedIn).putShort((short) n.name.length()).put(n.name.bytesUnsafe());
-            }
-            switch (n.node) {
-                case FileNode f -> {
-                    f.digest().copyTo(digest, 0);
-                    out.put(f.executable() ? EXECUTABLE : FILE).put(digest).putLong(f.size());
-                }
-                case DirectoryNode d -> {
-                    d.digest().copyTo(digest, 0);
-                    out.put(DIRECTORY).put(digest).putLong(d.size());
-                }
-                case SymlinkNode l -> out.put(SYMLINK).putInt(l.target().size()).put(l.target().toByteArray());
-            }
+            write(out, n, digest);
         }
         out.putInt(openFiles.size());
         for (OpenHandle h : openFiles) {
@@ -82,6 +67,52 @@ record MountState(long nextNodeId, long nextHandle, List<HeldNode> nodes, List<O
             out.putLong(handle);
         }
         return out.array();
+    }
+
+    // One node per call, in methods of their own: a process runs this once, and the JIT compiles
+    // a method called a few hundred times long before it compiles a loop that ran as long.
+    private static void write(ByteBuffer out, HeldNode n, byte[] digest) {
+        out.putLong(n.id).putLong(n.parentIno).putLong(n.lookups).putInt(n.opens)
+                .put((byte) ((n.listedBare ? LISTED_BARE : 0) | (n.placedIn != 0 ? PLACED : 0)));
+        if (n.placedIn != 0) {
+            out.putLong(n.placedIn).putShort((short) n.name.length()).put(n.name.bytesUnsafe());
+        }
+        switch (n.node) {
+            case FileNode f -> {
+                f.digest().copyTo(digest, 0);
+                out.put(f.executable() ? EXECUTABLE : FILE).put(digest).putLong(f.size());
+            }
+            case DirectoryNode d -> {
+                d.digest().copyTo(digest, 0);
+                out.put(DIRECTORY).put(digest).putLong(d.size());
+            }
+            case SymlinkNode l -> out.put(SYMLINK).putInt(l.target().size()).put(l.target().toByteArray());
+        }
+    }
+
+    private static HeldNode read(ByteBuffer in) throws IOException {
+        long id = in.getLong();
+        long parentIno = in.getLong();
+        long lookups = in.getLong();
+        int opens = in.getInt();
+        byte flags = in.get();
+        long placedIn = 0;
+        Name name = null;
+        if ((flags & PLACED) != 0) {
+            placedIn = in.getLong();
+            name = Name.of(bytes(in, in.getShort() & 0xffff));
+        }
+        byte kind = in.get();
+        Node node = switch (kind) {
+            case FILE, EXECUTABLE -> new FileNode(B3Digest.wrap(bytes(in, B3Digest.LENGTH)), in.getLong(), kind == EXECUTABLE);
+            case DIRECTORY -> new DirectoryNode(B3Digest.wrap(bytes(in, B3Digest.LENGTH)), in.getLong());
+            case SYMLINK -> SymlinkNode.of(bytes(in, count(in)));
+            default -> throw new IOException("the mount state is damaged (a node of kind " + kind + ")");
+        };
+        if (name == null ? node instanceof DirectoryNode : !(node instanceof DirectoryNode)) {
+            throw new IOException("the mount state is damaged (a directory without its place, or a place without a directory)");
+        }
+        return new HeldNode(id, parentIno, lookups, opens, (flags & LISTED_BARE) != 0, placedIn, name, node);
     }
 
     static MountState decode(byte[] state) throws IOException {
@@ -95,28 +126,7 @@ record MountState(long nextNodeId, long nextHandle, List<HeldNode> nodes, List<O
             int count = count(in);
             List<HeldNode> nodes = new ArrayList<>(Math.min(count, state.length / 30));
             for (int i = 0; i < count; i++) {
-                long id = in.getLong();
-                long parentIno = in.getLong();
-                long lookups = in.getLong();
-                int opens = in.getInt();
-                byte flags = in.get();
-                long placedIn = 0;
-                Name name = null;
-                if ((flags & PLACED) != 0) {
-                    placedIn = in.getLong();
-                    name = Name.of(bytes(in, in.getShort() & 0xffff));
-                }
-                byte kind = in.get();
-                Node node = switch (kind) {
-                    case FILE, EXECUTABLE -> new FileNode(B3Digest.wrap(bytes(in, B3Digest.LENGTH)), in.getLong(), kind == EXECUTABLE);
-                    case DIRECTORY -> new DirectoryNode(B3Digest.wrap(bytes(in, B3Digest.LENGTH)), in.getLong());
-                    case SYMLINK -> SymlinkNode.of(bytes(in, count(in)));
-                    default -> throw new IOException("the mount state is damaged (a node of kind " + kind + ")");
-                };
-                if (name == null ? node instanceof DirectoryNode : !(node instanceof DirectoryNode)) {
-                    throw new IOException("the mount state is damaged (a directory without its place, or a place without a directory)");
-                }
-                nodes.add(new HeldNode(id, parentIno, lookups, opens, (flags & LISTED_BARE) != 0, placedIn, name, node));
+                nodes.add(read(in));
             }
             count = count(in);
             List<OpenHandle> open = new ArrayList<>(Math.min(count, 1 << 16));
