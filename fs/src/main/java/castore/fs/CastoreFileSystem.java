@@ -1,6 +1,5 @@
 package castore.fs;
 
-import castore.fuse.api.Attr;
 import castore.fuse.api.BackingFiles;
 import castore.fuse.api.AttrReply;
 import castore.fuse.api.DirectorySink;

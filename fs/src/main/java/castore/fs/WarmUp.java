@@ -340,13 +340,6 @@ public final class WarmUp implements AutoCloseable {
         }
     }
 
-    /** {@link KeptHeap#collect} on its own. */
-    static void collectKeepingTheHeap() {
-        try (KeptHeap heap = KeptHeap.keep()) {
-            heap.collect();
-        }
-    }
-
     /**
      * The scratch store, opened as a mount opens its store (direct reads on): sequential readers
      * of its long file then take the O_DIRECT read-ahead path a mount's big files take.
