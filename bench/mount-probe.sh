@@ -22,7 +22,10 @@
 # BENCH_PERF=FILE: also `perf record -C $BENCH_CPU` the workload into FILE (read it with
 # `perf report -i FILE --no-children --sort comm,dso,sym`; add -XX:+UnlockDiagnosticVMOptions
 # -XX:+DumpPerfMapAtExit to CASTORE_JAVA_OPTS for JIT symbols); BENCH_PERF_EVENT=EVENT records
-# that event with call graphs instead of CPU samples (e.g. page-faults: who touches fresh memory).
+# that event with call graphs instead of CPU samples (e.g. page-faults: who touches fresh memory);
+# BENCH_PERF_FREQ=HZ samples that often (default 4999; a 150 ms walk wants more, e.g. 25000, at the
+# price of a slower run); BENCH_PERF_CALLS=1 records call graphs of CPU samples too (add
+# -XX:+PreserveFramePointer for Java frames).
 # BENCH_HOOK='COMMAND': run after the settle wait, before the drop, with $pid the mount's process
 # (e.g. 'jcmd $pid GC.run' to see what the state of its heap costs the workload).
 set -euo pipefail
@@ -99,7 +102,9 @@ disk_reads() { if [ -r "$dev_stat" ]; then awk '{print $1, $10}' "$dev_stat"; el
 sample() { echo "$(awk '/^read_bytes/ {print $2}' /proc/$pid/io) $(awk '/^rchar/ {print $2}' /proc/$pid/io) $(awk '{print $14, $15, $10}' /proc/$pid/stat) $(disk_reads) $(date +%s%N)"; }
 perf_pid=""
 if [ -n "${BENCH_PERF:-}" ]; then
-  perf record -q -C "$CPU" ${BENCH_PERF_EVENT:+-e "$BENCH_PERF_EVENT" -g} -F 4999 -o "$BENCH_PERF" 2>/dev/null &
+  calls=""
+  [ -n "${BENCH_PERF_EVENT:-}" ] || [ "${BENCH_PERF_CALLS:-0}" = 1 ] && calls=-g
+  perf record -q -C "$CPU" ${BENCH_PERF_EVENT:+-e "$BENCH_PERF_EVENT"} $calls -F "${BENCH_PERF_FREQ:-4999}" -o "$BENCH_PERF" 2>/dev/null &
   perf_pid=$!
   sleep 1   # perf's own start-up outside the measurement
 fi
