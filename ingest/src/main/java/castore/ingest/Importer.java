@@ -235,6 +235,11 @@ public final class Importer {
                 writer.write(buffer.asSlice(0, n).asByteBuffer());
                 size += n;
                 bytesRead.add(n);
+                if (limit == Long.MAX_VALUE) {
+                    // Read to its end, a file written meanwhile would never end if its writer is
+                    // faster: a procfs file keeps saying 0, a regular one being written does not.
+                    checkNotWritten(fd, stat, path);
+                }
             }
             checkNotWritten(fd, stat, path);
             digest = writer.finish();
@@ -251,14 +256,16 @@ public final class Importer {
      * modification time tells, not the change time, which a chmod or a new hard link also moves.
      * A file that ended before the size {@code fstat} gave is not one: sysfs files say 4096 and
      * hold a line, and are stored as read (ImporterTest.aSysfsFileShorterThanItsSizeIsReadAsItIs).
-     * procfs files say 0 and are read to their end, so their size is not compared.
+     * procfs files say 0 and are read to their end, checked after each read: one that no longer
+     * says 0 is a regular file written since it was opened
+     * (ImporterTest.anEmptyFileWrittenFasterThanItIsReadIsAnErrorAndTheImportEnds).
      */
     private static void checkNotWritten(int fd, Stat before, byte[] path) throws IOException {
         Stat now = Posix.fstat(fd, path);
         String what;
         if (before.size() != 0 && now.size() < before.size()) {
             what = "it shrank while it was read (from " + before.size() + " to " + now.size() + " bytes)";
-        } else if (before.size() != 0 && now.size() > before.size()) {
+        } else if (now.size() > before.size()) {
             what = "it grew while it was read (from " + before.size() + " to " + now.size() + " bytes)";
         } else if (now.mtime() != before.mtime()) {
             what = "it was written while it was read (its modification time changed)";

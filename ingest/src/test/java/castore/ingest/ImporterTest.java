@@ -336,6 +336,35 @@ class ImporterTest {
     }
 
     @Test
+    void anEmptyFileWrittenFasterThanItIsReadIsAnErrorAndTheImportEnds() throws Exception {
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        Path path = tmp.resolve("d/log");
+        Files.write(path, new byte[0]);
+        // Empty when stat'ed, then written by someone else before the first read and after every
+        // piece read: read to its end as a procfs file is, it had no end.
+        byte[] piece = new byte[Importer.READ_BUFFER_SIZE];
+        ThrowingRunnable append = () -> Files.write(path, piece, java.nio.file.StandardOpenOption.APPEND);
+        var pieces = new java.util.concurrent.atomic.AtomicInteger();
+        BlobService growing = new ForwardingBlobService(afterEachWrite(() -> {
+            if (pieces.incrementAndGet() < 64) { // a bound, so that the test itself ends: 256 MiB
+                append.run();
+            }
+        })) {
+            @Override
+            public BlobWriter create() throws IOException {
+                append.run();
+                return super.create();
+            }
+        };
+        assertThatThrownBy(() -> new Importer(growing, directories, 2).importPath(dir))
+                .isInstanceOf(IOException.class)
+                .hasMessage("cannot import " + tmp + "/d/log: it grew while it was read (from 0 to "
+                        + 2 * piece.length + " bytes); import it again when nothing writes it");
+        assertThat(pieces).hasValue(1);
+    }
+
+    @Test
     void aFileWhoseModeOrLinksChangeWhileItIsReadIsStored() throws Exception {
         byte[] dir = join(bytes(tmp), "d");
         mkdir(dir);
