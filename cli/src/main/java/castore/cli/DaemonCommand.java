@@ -34,9 +34,21 @@ final class DaemonCommand implements Callable<Integer> {
     @Option(names = "--tls-key", paramLabel = "FILE", description = "PEM private key (PKCS#8) for --tls-cert.")
     Path tlsKey;
 
+    @Option(names = "--max-closure", paramLabel = "SIZE", defaultValue = "512M",
+            description = "Most bytes of encoded Directories held in memory for one closure put, e.g. 64M"
+                    + " (default: ${DEFAULT-VALUE}). A tvix client's closure must fit; castore clients put larger"
+                    + " closures in parts of at most this size.")
+    String maxClosure = "512M";
+
     @Override
     public Integer call() throws Exception {
         ListenAddress address = ListenAddress.parse(listen);
+        long maxClosureBytes;
+        try {
+            maxClosureBytes = castore.service.cache.CacheConfig.parseSize(maxClosure);
+        } catch (castore.model.InvalidDataException e) {
+            throw new CliException(ExitCodes.USAGE, "--max-closure: " + e.getMessage());
+        }
         if ((tlsCert == null) != (tlsKey == null)) {
             throw new CliException(ExitCodes.USAGE, "--tls-cert and --tls-key go together");
         }
@@ -46,7 +58,7 @@ final class DaemonCommand implements Callable<Integer> {
             }
         }
         // Before the store is opened: a certificate or key that does not parse is refused here (exit 4).
-        var config = new CastoreServer.Config(address, readOnly, tlsCert, tlsKey);
+        var config = new CastoreServer.Config(address, readOnly, tlsCert, tlsKey, maxClosureBytes);
         // A writable daemon creates a missing local store (clients import into it); a read-only one needs one.
         Store opened = store.open(castore.service.StoreOptions.DEFAULT.withReadOnly(readOnly).withCreateIfMissing(!readOnly));
         Daemon.serve(opened, config, Daemon.DEFAULT_GRACE, store.storeAddress(), System.err);

@@ -456,6 +456,54 @@ class RemoteEndToEndTest {
         }
     }
 
+    /**
+     * A tree whose Directories outgrow what the daemon holds of one closure ({@code --max-closure},
+     * here 64 KiB against about 170 KiB) is imported to it and copied to it in parts; each reads
+     * back as the source. Before session 38 both failed at the end with RESOURCE_EXHAUSTED, after
+     * every blob had been sent. A size that is none is a usage error.
+     */
+    @Test
+    void aTreeWhoseDirectoriesOutgrowTheDaemonsClosureLimitGoesInParts() throws Exception {
+        Path tree = wideTree("wide");
+        Path other = wideTree("copied"); // other contents: nothing of it is on the daemon before the copy
+        Path socket = tmp.resolve("parts.sock");
+        String daemon = "grpc+unix://" + socket;
+        Process server = startDaemon(MountCommandTest.castore("daemon", "--store", tmp.resolve("store").toString(),
+                "--listen", "unix://" + socket, "--max-closure", "64K"), () -> Files.exists(socket));
+        try {
+            importTree(daemon, tree);
+            Cli local = new Cli(tmp.resolve("local").toString());
+            Cli.Result imported = local.run("import", "--quiet", other.toString());
+            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            Cli.Result copied = local.run("copy", "--to", daemon, "copied");
+            assertThat(copied.exit()).as(copied.stderr()).isZero();
+            assertThat(copied.stderr()).startsWith("copied 1 root: 121 directories sent (of 121 reached)");
+            for (Path source : List.of(tree, other)) {
+                Path out = tmp.resolve("out-" + source.getFileName());
+                Cli.Result exported = new Cli(daemon).run("export", "--quiet", source.getFileName().toString(), out.toString());
+                assertThat(exported.exit()).as(exported.stderr()).isZero();
+                diff(source, out);
+            }
+        } finally {
+            server.destroyForcibly().waitFor();
+        }
+        Cli.Result bad = Cli.raw("daemon", "--store", "memory://", "--listen", "127.0.0.1:0", "--max-closure", "0");
+        assertThat(bad.exit()).isEqualTo(ExitCodes.USAGE);
+        assertThat(bad.stderr()).startsWith("castore: --max-closure: ");
+    }
+
+    /** tmp/NAME: 120 directories of 30 small files each, the files' contents naming the tree. */
+    private Path wideTree(String name) throws IOException {
+        Path tree = tmp.resolve(name);
+        for (int i = 0; i < 120; i++) {
+            Path d = Files.createDirectories(tree.resolve("directory-" + i));
+            for (int f = 0; f < 30; f++) {
+                Files.writeString(d.resolve("a-file-with-a-longer-name-" + f), name + " " + i + "/" + f);
+            }
+        }
+        return tree;
+    }
+
     interface Ready {
         boolean now() throws Exception;
     }

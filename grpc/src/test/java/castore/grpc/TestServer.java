@@ -40,10 +40,16 @@ final class TestServer implements AutoCloseable {
     }
 
     static TestServer start(Transport transport, Path dir, Store backing, boolean readOnly) throws IOException {
+        return start(transport, dir, backing, readOnly, CastoreServer.MAX_CLOSURE_BYTES);
+    }
+
+    /** With the daemon's limit on what it holds of one closure Put or part ({@code castore daemon --max-closure}). */
+    static TestServer start(Transport transport, Path dir, Store backing, boolean readOnly, long maxClosureBytes) throws IOException {
         ListenAddress address = transport == Transport.TCP
                 ? new ListenAddress.Tcp("127.0.0.1", 0)
                 : new ListenAddress.Unix(dir.resolve("castore.sock"));
-        return new TestServer(backing, CastoreServer.start(backing, new CastoreServer.Config(address, readOnly)));
+        var config = new CastoreServer.Config(address, readOnly).withMaxClosureBytes(maxClosureBytes);
+        return new TestServer(backing, CastoreServer.start(backing, config));
     }
 
     static TestServer start(Transport transport, Path dir) throws IOException {

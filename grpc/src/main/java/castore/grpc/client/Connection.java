@@ -2,7 +2,9 @@ package castore.grpc.client;
 
 import castore.grpc.NettyDefaults;
 import castore.grpc.proto.ChunkedBlobServiceGrpc;
+import castore.grpc.proto.DirectoryPartServiceGrpc;
 import castore.grpc.proto.HasChunksRequest;
+import castore.grpc.proto.PartLimitRequest;
 import castore.model.InvalidDataException;
 import castore.service.StoreOptions;
 import io.grpc.CallOptions;
@@ -57,6 +59,8 @@ final class Connection implements AutoCloseable {
     private final ManagedChannel managed;
     private final AtomicInteger active = new AtomicInteger();
     private volatile Boolean chunkedUploads;
+    /** The server's DirectoryPartService part limit; 0 if it has none; null until probed. */
+    private volatile Long closurePartLimit;
 
     private Connection(String address, ManagedChannel managed, Duration timeout) {
         this.address = address;
@@ -202,6 +206,30 @@ final class Connection implements AutoCloseable {
             }
             throw Failures.of(e, this, "probe ChunkedBlobService");
         }
+    }
+
+    /**
+     * The most bytes of Directories the server takes in one part of a closure
+     * (DirectoryPartService.PartLimit), or 0 if it takes closures whole only (a tvix server, a
+     * castore daemon before session 38); probed once per connection.
+     */
+    long closurePartLimit() throws IOException {
+        Long known = closurePartLimit;
+        if (known != null) {
+            return known;
+        }
+        try {
+            var response = ClientCalls.blockingUnaryCall(channel, DirectoryPartServiceGrpc.getPartLimitMethod(), unaryOptions(),
+                    PartLimitRequest.getDefaultInstance());
+            known = response.getMaxBytes();
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() != Status.Code.UNIMPLEMENTED) {
+                throw Failures.of(e, this, "probe DirectoryPartService");
+            }
+            known = 0L;
+        }
+        closurePartLimit = known;
+        return known;
     }
 
     /**

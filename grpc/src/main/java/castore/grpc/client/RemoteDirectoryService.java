@@ -1,6 +1,7 @@
 package castore.grpc.client;
 
 import castore.grpc.MessageLimit;
+import castore.grpc.proto.DirectoryPartServiceGrpc;
 import castore.grpc.proto.DirectoryServiceGrpc;
 import castore.grpc.proto.GetDirectoryRequest;
 import castore.grpc.proto.PutDirectoryResponse;
@@ -31,6 +32,13 @@ import java.util.stream.StreamSupport;
  * received, with the size its node claims, and the closure must be complete.
  */
 final class RemoteDirectoryService implements DirectoryService {
+    /**
+     * The largest closure part sent to a server that takes parts, or its own limit if lower: a
+     * round trip per 64 MiB of Directories costs nothing next to storing them, and the server
+     * holds no more than that of a closure at a time.
+     */
+    static final long PART_BYTES = 64L << 20;
+
     private final Connection connection;
 
     RemoteDirectoryService(Connection connection) {
@@ -89,13 +97,20 @@ final class RemoteDirectoryService implements DirectoryService {
         }
     }
 
-    /** Streams the closure to the server as it comes; the server checks it whole before storing any of it. */
+    /**
+     * Streams the closure to the server as it comes. A server with DirectoryPartService (a castore
+     * daemon) gets it in parts of at most its part limit, each checked and stored on its own, so
+     * no closure is too large for it; any other gets one Put, which it checks whole before storing
+     * any of it.
+     */
     @Override
     public ClosurePutter putClosure() {
         return new ClosurePutter() {
+            private long partLimit = -1; // asked at the first put: 0 means one Put for the closure
             private OutboundStream<castore.proto.Directory, PutDirectoryResponse> stream;
             private B3Digest last;
             private long bytes;
+            private int parts;
             private boolean finished;
 
             @Override
@@ -106,8 +121,23 @@ final class RemoteDirectoryService implements DirectoryService {
                             + size + " bytes encoded, over the " + MessageLimit.display() + " a gRPC message may carry: "
                             + "keep it in a local or S3 store");
                 }
+                if (partLimit < 0) {
+                    partLimit = Math.min(PART_BYTES, connection.closurePartLimit());
+                }
+                if (partLimit > 0) {
+                    if (size > partLimit) {
+                        throw new InvalidDataException("a directory of " + directory.entryCount() + " entries (" + directory.digest()
+                                + ") is " + size + " bytes encoded, over the " + partLimit + " bytes " + connection.address
+                                + " takes of a closure at once (castore daemon --max-closure)");
+                    }
+                    if (stream != null && bytes + size > partLimit) {
+                        endStream(); // leaves first: everything this part's Directories name is stored now
+                    }
+                }
                 if (stream == null) {
-                    stream = OutboundStream.open(connection, DirectoryServiceGrpc.getPutMethod(), "put directories");
+                    stream = partLimit > 0
+                            ? OutboundStream.open(connection, DirectoryPartServiceGrpc.getPutPartMethod(), "put directories (part " + (parts + 1) + ")")
+                            : OutboundStream.open(connection, DirectoryServiceGrpc.getPutMethod(), "put directories");
                 }
                 stream.send(directory.toProto());
                 bytes += size;
@@ -120,15 +150,27 @@ final class RemoteDirectoryService implements DirectoryService {
                     throw new InvalidDataException("empty closure");
                 }
                 finished = true; // answered or failed, the call has ended either way
-                PutDirectoryResponse response = stream.finish(connection.timeout.plusNanos(bytes * 100)); // the server checks and stores it all now
+                endStream();
+                return last;
+            }
+
+            /** Ends the current stream and checks its answer: the server has stored it then. */
+            private void endStream() throws IOException {
+                var ending = stream;
+                stream = null;
+                PutDirectoryResponse response = ending.finish(connection.timeout.plusNanos(bytes * 100)); // the server checks and stores it all now
                 if (!response.getRootDigest().equals(last.toByteString())) {
                     throw new CorruptedDataException("put directories: " + connection.address + " answered root "
                             + response.getRootDigest().size() + " bytes, not " + last);
                 }
-                return last;
+                bytes = 0;
+                parts++;
             }
 
-            /** Cancels an unfinished Put: the server discards what it buffered of the closure. */
+            /**
+             * Cancels an unfinished Put or part: the server discards what it buffered of it.
+             * Parts answered before stay stored, as blobs an import stored do, until a gc.
+             */
             @Override
             public void close() {
                 if (stream != null && !finished) {

@@ -39,12 +39,21 @@ import javax.net.ssl.SSLException;
  * RootService and ChunkedBlobService. Read-only mode refuses every write with PERMISSION_DENIED.
  */
 public final class CastoreServer implements AutoCloseable {
-    /** Largest Directory closure a Put may send in one stream (it is validated whole before storing). */
+    /**
+     * Default for the largest Directory closure a Put may send in one stream (it is validated
+     * whole before storing), and for a part of one (DirectoryPartService).
+     */
     public static final long MAX_CLOSURE_BYTES = 512L << 20;
 
-    /** How to serve: where, whether writes are refused, and TLS (both files or neither). */
-    public record Config(ListenAddress address, boolean readOnly, Path tlsCert, Path tlsKey) {
+    /**
+     * How to serve: where, whether writes are refused, TLS (both files or neither), and the most
+     * bytes of encoded Directories held of one closure Put or part (the daemon's memory bound).
+     */
+    public record Config(ListenAddress address, boolean readOnly, Path tlsCert, Path tlsKey, long maxClosureBytes) {
         public Config {
+            if (maxClosureBytes <= 0) {
+                throw new IllegalArgumentException("maxClosureBytes must be positive");
+            }
             if ((tlsCert == null) != (tlsKey == null)) {
                 throw new IllegalArgumentException("TLS needs both a certificate and a key");
             }
@@ -60,8 +69,16 @@ public final class CastoreServer implements AutoCloseable {
             }
         }
 
+        public Config(ListenAddress address, boolean readOnly, Path tlsCert, Path tlsKey) {
+            this(address, readOnly, tlsCert, tlsKey, MAX_CLOSURE_BYTES);
+        }
+
         public Config(ListenAddress address, boolean readOnly) {
             this(address, readOnly, null, null);
+        }
+
+        public Config withMaxClosureBytes(long bytes) {
+            return new Config(address, readOnly, tlsCert, tlsKey, bytes);
         }
     }
 
@@ -122,7 +139,7 @@ public final class CastoreServer implements AutoCloseable {
                             .workerEventLoopGroup(unixEventLoop);
                 }
             }
-            Server server = configure(builder.executor(executor), store, config.readOnly()).build().start();
+            Server server = configure(builder.executor(executor), store, config.readOnly(), config.maxClosureBytes()).build().start();
             if (stagingFd >= 0) {
                 Libc.close(stagingFd); // bound
                 stagingFd = -1;
@@ -211,7 +228,7 @@ public final class CastoreServer implements AutoCloseable {
     }
 
     /** The daemon's services and limits, on {@code builder}. */
-    private static NettyServerBuilder configure(NettyServerBuilder builder, Store store, boolean readOnly) {
+    private static NettyServerBuilder configure(NettyServerBuilder builder, Store store, boolean readOnly, long maxClosureBytes) {
         return builder.maxInboundMessageSize(castore.grpc.MessageLimit.BYTES)
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
@@ -219,7 +236,8 @@ public final class CastoreServer implements AutoCloseable {
                 .keepAliveTimeout(10, TimeUnit.SECONDS)
                 .addService(new BlobServiceImpl(store.blobs(), readOnly))
                 .addService(new ChunkedBlobServiceImpl(store.blobs(), readOnly))
-                .addService(new DirectoryServiceImpl(store.directories(), readOnly, MAX_CLOSURE_BYTES))
+                .addService(new DirectoryServiceImpl(store.directories(), readOnly, maxClosureBytes))
+                .addService(new DirectoryPartServiceImpl(store.directories(), readOnly, maxClosureBytes))
                 .addService(new RootServiceImpl(store.roots(), readOnly));
     }
 
@@ -233,7 +251,7 @@ public final class CastoreServer implements AutoCloseable {
                                               ExecutorService executor) throws IOException {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0), InsecureServerCredentials.create())
                 .bossEventLoopGroup(group).workerEventLoopGroup(group).channelType(channelType).executor(executor);
-        Server server = configure(builder, store, true).build().start();
+        Server server = configure(builder, store, true, MAX_CLOSURE_BYTES).build().start();
         int port = ((InetSocketAddress) server.getListenSockets().getFirst()).getPort();
         return new CastoreServer(server, ListenAddress.parse("127.0.0.1:" + port), null, executor, null);
     }

@@ -20,11 +20,13 @@ import java.util.Set;
  * Buffers a Directory closure received leaves first and checks all of it before anything is
  * stored: each Directory valid; each child sent earlier in the stream or already stored, with the
  * size its node claims; the last Directory (the root) reaching every other one. A rejected
- * closure stores nothing.
+ * closure stores nothing. A part of a closure (DirectoryPartService.PutPart) is checked the same
+ * way except that its last Directory need not reach the others.
  */
 final class ClosureValidator {
     private final DirectoryService directories;
     private final long maxBytes;
+    private final boolean part;
     /** In arrival order (leaves first); a repeat keeps its first place. */
     private final Map<B3Digest, Received> received = new LinkedHashMap<>();
     private long bytes;
@@ -40,9 +42,15 @@ final class ClosureValidator {
     private record Received(byte[] encoded, long size, List<B3Digest> children) {
     }
 
+    /** A whole closure (DirectoryService.Put). */
     ClosureValidator(DirectoryService directories, long maxBytes) {
+        this(directories, maxBytes, false);
+    }
+
+    ClosureValidator(DirectoryService directories, long maxBytes, boolean part) {
         this.directories = directories;
         this.maxBytes = maxBytes;
+        this.part = part;
     }
 
     /** A closure larger than the daemon buffers. */
@@ -55,7 +63,8 @@ final class ClosureValidator {
     void add(castore.proto.Directory message) throws IOException {
         bytes += message.getSerializedSize();
         if (bytes > maxBytes) {
-            throw new TooLarge("Directory closure larger than " + maxBytes + " bytes; put it in parts (subtrees first)");
+            throw new TooLarge(part ? "Directory closure part larger than " + maxBytes + " bytes (PartLimit)"
+                    : "Directory closure larger than " + maxBytes + " bytes; put it in parts (DirectoryPartService, or subtrees first)");
         }
         Directory directory = Directory.fromProto(message);
         B3Digest digest = directory.digest();
@@ -79,12 +88,31 @@ final class ClosureValidator {
         last = digest;
     }
 
-    /** Checks the root reaches everything, stores the closure leaves first, returns the root digest. */
+    /**
+     * Checks the root reaches everything (not for a part), stores the closure leaves first,
+     * returns the root digest (the last Directory's).
+     */
     B3Digest store() throws IOException {
         if (last == null) {
-            throw new InvalidDataException("empty Directory closure");
+            throw new InvalidDataException(part ? "empty Directory closure part" : "empty Directory closure");
         }
         B3Digest root = last;
+        if (!part) {
+            checkReached(root);
+        }
+        // Arrival order is leaves first; the root goes last even if it was also sent earlier.
+        try (ClosurePutter putter = directories.putClosure()) {
+            for (var e : received.entrySet()) {
+                if (!e.getKey().equals(root)) {
+                    putter.put(Directory.decode(e.getValue().encoded()));
+                }
+            }
+            putter.put(Directory.decode(received.get(root).encoded()));
+            return putter.finish();
+        }
+    }
+
+    private void checkReached(B3Digest root) {
         Set<B3Digest> reached = new HashSet<>();
         var queue = new ArrayDeque<B3Digest>();
         queue.add(root);
@@ -100,16 +128,6 @@ final class ClosureValidator {
             if (!reached.contains(d)) {
                 throw new InvalidDataException("Directory " + d + " is not reachable from the root " + root + " (the last Directory sent)");
             }
-        }
-        // Arrival order is leaves first; the root goes last even if it was also sent earlier.
-        try (ClosurePutter putter = directories.putClosure()) {
-            for (var e : received.entrySet()) {
-                if (!e.getKey().equals(root)) {
-                    putter.put(Directory.decode(e.getValue().encoded()));
-                }
-            }
-            putter.put(Directory.decode(received.get(root).encoded()));
-            return putter.finish();
         }
     }
 }

@@ -62,8 +62,12 @@ final class DirectoryServiceImpl extends DirectoryServiceGrpc.DirectoryServiceIm
             responses.onError(Statuses.readOnly("DirectoryService.Put"));
             return Uploads.ignoring();
         }
+        return receiving(new ClosureValidator(directories, maxClosureBytes), responses);
+    }
+
+    /** Feeds a Put's (or PutPart's) Directories to {@code closure}, stores it on completion and answers its root. */
+    static StreamObserver<castore.proto.Directory> receiving(ClosureValidator closure, StreamObserver<PutDirectoryResponse> responses) {
         return new StreamObserver<>() {
-            private final ClosureValidator closure = new ClosureValidator(directories, maxClosureBytes);
             private boolean failed;
 
             @Override
