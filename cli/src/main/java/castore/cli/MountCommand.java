@@ -4,10 +4,12 @@ import castore.fs.CastoreFileSystem;
 import castore.fs.CopyAhead;
 import castore.fs.FsOptions;
 import castore.fs.PlainCopies;
+import castore.fs.ReadTrace;
 import castore.fs.WarmUp;
 import castore.model.B3Digest;
 import castore.model.DirectoryNode;
 import castore.model.InvalidDataException;
+import castore.model.Node;
 import castore.service.cache.CacheConfig;
 import castore.service.cache.Prefetcher;
 import castore.fuse.transport.FuseMount;
@@ -17,6 +19,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
@@ -95,6 +98,17 @@ final class MountCommand implements Callable<Integer> {
             + "With --passthrough: also make plain copies of the root's big files in the background.")
     boolean prefetch;
 
+    @Option(names = "--record-trace", paramLabel = "FILE",
+            description = "Write a read trace to FILE (created, or emptied): every directory and file the mount's users "
+                    + "read, in the order they first did, by digest. Give it to --prefetch-trace of later mounts.")
+    Path recordTrace;
+
+    @Option(names = "--prefetch-trace", paramLabel = "FILE",
+            description = "Over a remote (cached) store: once mounted, fetch the directories and files a read trace "
+                    + "(--record-trace) names into the cache in the background, in its order (file contents with --cache), "
+                    + "so a workload that reads them again does not wait for them.")
+    Path prefetchTrace;
+
     @Option(names = "--passthrough", paramLabel = "DIR",
             description = "Keep plain copies of files of at least --passthrough-min-size in DIR (made in the background "
                     + "once a file read without one is closed) and let the kernel read files that have one directly from it (FUSE "
@@ -138,7 +152,8 @@ final class MountCommand implements Callable<Integer> {
                     + "connection to the kernel was set up without it");
         }
         MountOptions mountOptions = mountOptions();
-        try (Store opened = store.openForMount()) {
+        List<Node> traced = prefetchTrace == null ? List.of() : readTrace(prefetchTrace);
+        try (Store opened = store.openForMount(); ReadTrace.Recorder recorder = startTrace()) {
             StoreContact contact = StoreContact.start(opened); // while the kernel mounts
             FsOptions fsOptions = FsOptions.defaults()
                     .withListRoot(listRoot).withXattrs(!noXattr).withRootTtl(rootTtl).withFeedKernelCache(!noCachePush)
@@ -153,6 +168,14 @@ final class MountCommand implements Callable<Integer> {
                     spec.commandLine().getErr().println("castore: --prefetch does nothing here: every object of "
                             + store.storeAddress() + " is local");
                 }
+            }
+            if (recorder != null) {
+                fsOptions = fsOptions.withAccessed(recorder);
+            }
+            Prefetcher tracePrefetcher = Prefetcher.forStore(opened);
+            if (prefetchTrace != null && !tracePrefetcher.isActive()) {
+                spec.commandLine().getErr().println("castore: --prefetch-trace does nothing here: every object of "
+                        + store.storeAddress() + " is local");
             }
             try (PlainCopies copies = openPlainCopies(opened)) {
                 if (prefetch && copies != null) {
@@ -183,9 +206,14 @@ final class MountCommand implements Callable<Integer> {
                     spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target
                             + (mount.takenFrom() != 0 ? " (taken over from pid " + mount.takenFrom() + ")" : ""));
                     spec.commandLine().getOut().flush();
+                    var tracePrefetch = prefetchTrace != null && tracePrefetcher.isActive() ? prefetchTraced(tracePrefetcher, traced) : null;
                     try (WarmUp warmUp = noWarmUp ? null : WarmUp.start(fsOptions, temporaryDirectory(),
                             WARM_UP_WHEN_IDLE_FOR, mount::requestsReceived, opened.warmUps(), mount::roundTrip)) {
                         mount.awaitUnmount();
+                    } finally {
+                        if (tracePrefetch != null) {
+                            tracePrefetch.cancel(false); // unmounted before it ended: nothing more to fetch for
+                        }
                     }
                     if (mount.handedTo() != 0) {
                         spec.commandLine().getErr().printf("castore: handed %s over to pid %d (requests waited up to %d ms)%n",
@@ -195,6 +223,50 @@ final class MountCommand implements Callable<Integer> {
             }
         }
         return ExitCodes.OK;
+    }
+
+    /** The --prefetch-trace file's entries; a file that cannot be read or is no trace fails the command. */
+    private static List<Node> readTrace(Path file) {
+        try {
+            return ReadTrace.read(file);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new CliException(ExitCodes.NOT_FOUND, "--prefetch-trace: no such file: " + file);
+        } catch (InvalidDataException e) {
+            throw new CliException(ExitCodes.INVALID, "--prefetch-trace: " + e.getMessage());
+        } catch (IOException e) {
+            throw new CliException(ExitCodes.IO, "--prefetch-trace: cannot read " + file + ": " + e.getMessage());
+        }
+    }
+
+    /** The --record-trace recorder, or null; a file that cannot be written fails the command before it mounts. */
+    private ReadTrace.Recorder startTrace() {
+        if (recordTrace == null) {
+            return null;
+        }
+        try {
+            return ReadTrace.record(recordTrace);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new CliException(ExitCodes.NOT_FOUND, "--record-trace: no such directory: " + recordTrace.toAbsolutePath().getParent());
+        } catch (IOException e) {
+            throw new CliException(ExitCodes.IO, "--record-trace: cannot write " + recordTrace + ": " + e.getMessage());
+        }
+    }
+
+    /** Fetches a trace's entries in the background and prints one line to stderr when done. */
+    private java.util.concurrent.CompletableFuture<Prefetcher.ClosureResult> prefetchTraced(Prefetcher prefetcher, List<Node> traced) {
+        var err = spec.commandLine().getErr();
+        long start = System.nanoTime();
+        var done = prefetcher.prefetchInOrder(traced);
+        done.whenComplete((result, failure) -> {
+            if (result != null) {
+                err.printf("castore: prefetched the trace %s: %d directories, %d files, %d failures, in %.1f s%n", prefetchTrace,
+                        result.directories(), result.blobs(), result.failures(), (System.nanoTime() - start) / 1e9);
+            } else if (!(failure instanceof CancellationException)) {
+                err.println("castore: prefetch of the trace " + prefetchTrace + " failed: " + failure.getMessage());
+            }
+            err.flush();
+        });
+        return done;
     }
 
     /**

@@ -38,6 +38,25 @@ class ErrorsTest {
         assertThat(r.stdout()).isEmpty();
     }
 
+    /** A read trace that cannot be read or written fails the mount before it mounts. */
+    @Test
+    @Timeout(60)
+    void aReadTraceThatCannotBeReadOrWrittenFailsTheMount() throws IOException {
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path missing = tmp.resolve("missing.trace");
+        assertFails(cli.run("mount", "--prefetch-trace", missing.toString(), mnt.toString()), ExitCodes.NOT_FOUND,
+                "--prefetch-trace: no such file: " + missing);
+        Path notATrace = Files.writeString(tmp.resolve("notes.txt"), "hello\n");
+        assertFails(cli.run("mount", "--prefetch-trace", notATrace.toString(), mnt.toString()), ExitCodes.INVALID,
+                "--prefetch-trace: " + notATrace + " is not a read trace: its first line is not 'castore-read-trace 1'");
+        Path badLine = Files.writeString(tmp.resolve("bad.trace"), "castore-read-trace 1\nf b3:xyz 1\n");
+        assertFails(cli.run("mount", "--prefetch-trace", badLine.toString(), mnt.toString()), ExitCodes.INVALID,
+                "--prefetch-trace: " + badLine + " line 2: invalid digest 'b3:xyz': 2 bytes, expected 32");
+        assertFails(cli.run("mount", "--record-trace", tmp.resolve("no/such/dir/t.trace").toString(), mnt.toString()),
+                ExitCodes.NOT_FOUND, "--record-trace: no such directory: " + tmp.resolve("no/such/dir"));
+        assertThat(Files.list(mnt)).isEmpty();
+    }
+
     @Test
     void nonexistentPath() {
         assertFails(cli.run("import", tmp.resolve("missing").toString()), ExitCodes.NOT_FOUND,

@@ -130,6 +130,62 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * {@code --record-trace} on one mount writes the directories and files read there, in the
+     * order they were first read; a later mount with {@code --prefetch-trace} and a fresh cache
+     * fetches exactly those in the background, says so, and reads them with the daemon gone,
+     * while a file the trace does not name fails with EIO.
+     */
+    @Test
+    void aReadTraceRecordedOnOneMountIsPrefetchedByAnother() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        Path trace = tmp.resolve("app.trace");
+        List<String> read = List.of("d3/sub/f0", "d3/f1", "big.bin", "d7/sub/f4");
+        Process server = startUnixDaemon(socket);
+        Process mount = null;
+        try {
+            importTree(address, tree);
+            mount = startMount(address, mnt, List.of(), List.of("--record-trace", trace.toString()));
+            for (String path : read) {
+                assertThat(Files.readAllBytes(mnt.resolve("tree").resolve(path))).isEqualTo(Files.readAllBytes(tree.resolve(path)));
+            }
+            stopMount(mount, mnt);
+            mount = null;
+            List<String> lines = Files.readAllLines(trace);
+            assertThat(lines.getFirst()).isEqualTo("castore-read-trace 1");
+            List<String> files = new ArrayList<>();
+            for (String path : read) {
+                files.add("f " + contentDigest(tree.resolve(path)) + " " + Files.size(tree.resolve(path)));
+            }
+            assertThat(lines.stream().filter(l -> l.startsWith("f "))).as("the files read, in order").containsExactlyElementsOf(files);
+            assertThat(lines.stream().filter(l -> l.startsWith("d "))).as("tree, d3, d3/sub, d7 and d7/sub").hasSize(5);
+            assertThat(lines).hasSize(1 + 5 + 4);
+
+            Path stderr = tmp.resolve("mount.stderr");
+            mount = startMountWithStderr(stderr, address, mnt, "--cache", tmp.resolve("cache").toString(),
+                    "--prefetch-trace", trace.toString(), "--root-ttl", "1h");
+            assertThat(Files.isDirectory(mnt.resolve("tree"))).isTrue(); // the root's entry, kept past the daemon's end
+            Instant deadline = Instant.now().plus(Duration.ofSeconds(60));
+            while (!Files.readString(stderr).contains("castore: prefetched the trace ") && Instant.now().isBefore(deadline)) {
+                Thread.sleep(50);
+            }
+            assertThat(Files.readString(stderr)).contains("castore: prefetched the trace " + trace + ": 5 directories, 4 files, 0 failures, in ");
+            server.destroy();
+            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            for (String path : read) {
+                assertThat(Files.readAllBytes(mnt.resolve("tree").resolve(path))).as(path).isEqualTo(Files.readAllBytes(tree.resolve(path)));
+            }
+            assertReadFailsWithEio(mnt.resolve("tree/d3/sub/f2"));
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+        }
+    }
+
+    /**
      * A second mount over the cache a first one filled reads the whole tree from it, identical,
      * with the daemon gone once the root is entered: small files are opened without a read and
      * read from the cache's disk straight into the FUSE reply (docs/cache.md, "Warm small blobs").

@@ -443,6 +443,7 @@ public final class CastoreFileSystem implements FileSystem {
             closeQuietly(reader);
             throw eio(file.digest(), "blob " + file.digest() + " has " + reader.size() + " bytes, its file node says " + file.size());
         }
+        options.accessed().accept(file);
         return reader;
     }
 
@@ -698,6 +699,7 @@ public final class CastoreFileSystem implements FileSystem {
         if (directory.size() != node.size()) {
             throw eio(digest, "directory " + digest + " has size " + directory.size() + ", its node says " + node.size());
         }
+        options.accessed().accept(node);
         return directory;
     }
 

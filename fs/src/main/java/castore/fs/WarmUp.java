@@ -520,9 +520,10 @@ public final class WarmUp implements AutoCloseable {
     // ---- the requests ----
 
     private void serve(Store store, List<SyntheticDirectory> tree) throws IOException {
-        // The mount's options, but: no prefetch hook, problems collected (the synthetic store has
-        // none), and no page-cache push (its copying thread would run at normal priority).
-        FsOptions here = options.withRootEntered(root -> { }).withFeedKernelCache(false)
+        // The mount's options, but: no prefetch hook, nothing told of accesses (a read trace is
+        // the workload's), problems collected (the synthetic store has none), and no page-cache
+        // push (its copying thread would run at normal priority).
+        FsOptions here = options.withRootEntered(root -> { }).withAccessed(node -> { }).withFeedKernelCache(false)
                 .withProblems(line -> syntheticProblem.compareAndSet(null, line));
         var fs = new CastoreFileSystem(store, here);
         try (KernelSimulator simulator = KernelSimulator.start(fs, MAX_WRITE)) {

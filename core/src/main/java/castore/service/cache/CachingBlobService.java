@@ -440,13 +440,17 @@ public final class CachingBlobService implements BlobService {
     }
 
     /**
-     * Fetches every chunk of {@code blob} now (on the calling thread), for closure prefetch;
-     * {@code size} (the file node's) as for {@link #open(B3Digest, long)}: one request for a small blob.
+     * Fetches every chunk of {@code blob} now (on the calling thread), for prefetch; {@code size}
+     * (the file node's) as for {@link #open(B3Digest, long)}: one request for a small blob. A blob
+     * the store lacks is a {@link NotFoundException}, so that prefetches count it as a failure.
      */
     void fetchAll(B3Digest blob, long size) throws IOException {
         fetchWholeIfSmall(blob, size);
         Optional<List<ChunkMeta>> list = chunks(blob);
         if (list.isEmpty()) {
+            if (size > 0) {
+                throw new NotFoundException("blob " + blob);
+            }
             return;
         }
         try (Reader reader = new Reader(blob, list.get())) {

@@ -4,6 +4,7 @@ import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
 import castore.model.FileNode;
+import castore.model.Node;
 import castore.service.Store;
 import java.io.IOException;
 import java.util.List;
@@ -92,6 +93,53 @@ public final class Prefetcher {
             });
             return future;
         });
+    }
+
+    /**
+     * Fetches {@code entries} (DirectoryNodes and FileNodes, e.g. a read trace's) into the cache in
+     * the background, in their order: {@code prefetchParallelism} workers take the next entry
+     * each, so a fetch never waits for one further down the list, and a program reading the
+     * same files in the same order finds them fetched or being fetched. File contents only into a
+     * cache with a disk tier (as for a closure); others' files are left out, not counted. Cancel
+     * the future to stop.
+     */
+    public CompletableFuture<ClosureResult> prefetchInOrder(List<? extends Node> entries) {
+        if (!isActive()) {
+            return CompletableFuture.completedFuture(new ClosureResult(0, 0, 0));
+        }
+        CompletableFuture<ClosureResult> future = new CompletableFuture<>();
+        Thread.ofVirtual().name("prefetch-in-order").start(() -> {
+            var next = new java.util.concurrent.atomic.AtomicInteger();
+            var dirs = new AtomicLong();
+            var files = new AtomicLong();
+            var failures = new AtomicLong();
+            Runnable worker = () -> {
+                for (int i = next.getAndIncrement(); i < entries.size() && !future.isCancelled(); i = next.getAndIncrement()) {
+                    try {
+                        if (entries.get(i) instanceof DirectoryNode d && directories != null) {
+                            // No read-ahead of its subdirectories: the trace names those it needs.
+                            if (directories.get(d.digest(), false).isPresent()) {
+                                dirs.incrementAndGet();
+                            } else {
+                                failures.incrementAndGet();
+                            }
+                        } else if (entries.get(i) instanceof FileNode f && blobs != null && blobs.onDisk()) {
+                            blobs.fetchAll(f.digest(), f.size());
+                            files.incrementAndGet();
+                        }
+                    } catch (IOException | RuntimeException e) {
+                        failures.incrementAndGet();
+                    }
+                }
+            };
+            try {
+                ClosureWalk.join(parallelism, worker);
+                future.complete(new ClosureResult(dirs.get(), files.get(), failures.get()));
+            } catch (RuntimeException | Error e) {
+                future.completeExceptionally(e);
+            }
+        });
+        return future;
     }
 
     /**
