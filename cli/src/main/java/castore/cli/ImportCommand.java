@@ -103,6 +103,14 @@ final class ImportCommand implements Callable<Integer> {
             for (byte[] path : excluded) {
                 io.err().println("castore: left out " + Display.escape(path) + ": the store keeps its data there");
             }
+            Importer.MtimeBytecode bytecode = importer.mtimeBytecode();
+            if (bytecode != null) {
+                io.err().println("castore: warning: " + Nodes.count(bytecode.count(), "Python bytecode file") + " (.pyc, e.g. "
+                        + Display.escape(bytecode.example()) + (bytecode.count() == 1 ? ") depends on its source's modification time"
+                        : ") depend on their sources' modification times") + "; a mount shows "
+                        + "every time as the epoch, so Python will compile those modules again at each start. Compile them "
+                        + "with 'python3 -m compileall -f --invalidation-mode unchecked-hash' before importing (README, \"Times\").");
+            }
             // Names are set only once everything is stored: a failed import changes no root.
             for (int i = 0; i < nodes.size(); i++) {
                 s.roots().put(names.get(i), nodes.get(i));

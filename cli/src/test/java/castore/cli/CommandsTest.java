@@ -48,6 +48,28 @@ class CommandsTest {
         return Blake3.digest(data);
     }
 
+    /**
+     * Python bytecode that records its source's mtime is stale on a mount (every time the epoch):
+     * an import says so, with a count, an example and the fix, also with --quiet; hash-based
+     * bytecode is not counted.
+     */
+    @Test
+    void importWarnsOfPythonBytecodeThatDependsOnMtimes() throws IOException {
+        Path py = Files.createDirectories(tmp.resolve("py/__pycache__"));
+        byte[] timestamped = {(byte) 0xa7, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0, 0x24, 0x44, 0x0f, 0x68, 24, 0, 0, 0};
+        Files.write(py.resolve("a.cpython-311.pyc"), timestamped);
+        byte[] hashed = timestamped.clone();
+        hashed[4] = 1;
+        Files.write(py.resolve("b.cpython-311.pyc"), hashed);
+        Cli.Result imported = cli.run("import", "--quiet", tmp.resolve("py").toString());
+        assertThat(imported.exit()).as(imported.stderr()).isZero();
+        assertThat(imported.stderr()).isEqualTo("castore: warning: 1 Python bytecode file (.pyc, e.g. " + py.resolve("a.cpython-311.pyc")
+                + ") depends on its source's modification time; a mount shows every time as the epoch, so Python will compile "
+                + "those modules again at each start. Compile them with 'python3 -m compileall -f --invalidation-mode "
+                + "unchecked-hash' before importing (README, \"Times\").\n");
+        assertThat(cli.run("import", "--quiet", tree.toString()).stderr()).isEmpty();
+    }
+
     @Test
     void importPrintsNameAndDigestAndReimportStoresNothingNew() {
         Cli.Result first = cli.run("import", tree.toString());

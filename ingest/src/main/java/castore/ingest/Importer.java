@@ -94,6 +94,8 @@ public final class Importer {
     private final LongAdder symlinks = new LongAdder();
     private final LongAdder bytesRead = new LongAdder();
     private final LongAdder bytesStored = new LongAdder();
+    private final LongAdder mtimeBytecode = new LongAdder();
+    private final java.util.concurrent.atomic.AtomicReference<byte[]> mtimeBytecodeExample = new java.util.concurrent.atomic.AtomicReference<>();
 
     /** Directories left out of every tree (where the store keeps its data), by device and inode. */
     private final Set<FileId> excluded = new HashSet<>();
@@ -155,6 +157,32 @@ public final class Importer {
     private boolean isExcluded(int dirFd, DirectoryReader.Entry entry, byte[] path) throws PosixException {
         // d_ino first: a stat only for the rare entry whose inode number matches.
         return excludedInodes.contains(entry.inode()) && excluded.contains(FileId.of(Posix.lstatat(dirFd, entry.name(), path)));
+    }
+
+    /**
+     * Python bytecode ({@code *.pyc}, the 16-byte header of Python 3.7+) that records its
+     * source's modification time, and not 0: castore keeps no times, a mount shows every file at
+     * the epoch, and Python finds such bytecode stale and compiles the module again at each start.
+     * Hash-based bytecode (PEP 552, flags bit 0) and bytecode recording time 0 are fine.
+     */
+    private static boolean bytecodeWithMtime(byte[] path, MemorySegment start, long length) {
+        int n = path.length;
+        if (length < 16 || n < 4 || path[n - 4] != '.' || path[n - 3] != 'p' || path[n - 2] != 'y' || path[n - 1] != 'c') {
+            return false;
+        }
+        var littleEndian = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        return start.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 2) == '\r' && start.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 3) == '\n'
+                && start.get(littleEndian, 4) == 0 && start.get(littleEndian, 8) != 0;
+    }
+
+    /** How many files of the imports so far are Python bytecode that trusts mtimes, and one of them; null if none. */
+    public MtimeBytecode mtimeBytecode() {
+        long count = mtimeBytecode.sum();
+        return count == 0 ? null : new MtimeBytecode(count, mtimeBytecodeExample.get());
+    }
+
+    /** {@link #mtimeBytecode}: a count and one path (as given, below the imported PATH). */
+    public record MtimeBytecode(long count, byte[] example) {
     }
 
     /** Totals over every import run by this Importer so far; safe to read while an import runs. */
@@ -231,6 +259,10 @@ public final class Importer {
                 long n = Posix.read(fd, buffer, 0, Math.min(buffer.byteSize(), limit - size), path);
                 if (n == 0) {
                     break;
+                }
+                if (size == 0 && bytecodeWithMtime(path, buffer, n)) {
+                    mtimeBytecode.increment();
+                    mtimeBytecodeExample.compareAndSet(null, path);
                 }
                 writer.write(buffer.asSlice(0, n).asByteBuffer());
                 size += n;

@@ -222,6 +222,30 @@ class ImporterTest {
                 .isEqualTo(new FileNode(Blake3.digest(content), content.length, false));
     }
 
+    /** Python 3.7+ bytecode's 16-byte header: magic (3.11's), flags, then mtime and size (or a source hash). */
+    private static byte[] pyc(int flags, int mtime) {
+        var b = java.nio.ByteBuffer.allocate(40).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put(new byte[] {(byte) 0xa7, 0x0d, 0x0d, 0x0a}).putInt(flags).putInt(mtime).putInt(24);
+        return b.array();
+    }
+
+    @Test
+    void pythonBytecodeThatTrustsMtimesIsCountedWithAnExample() throws IOException {
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        mkdir(join(dir, "__pycache__"));
+        write(join(dir, "__pycache__", "a.cpython-311.pyc"), pyc(0, 1_745_849_508), 0644); // timestamp-based: stale on a mount
+        write(join(dir, "__pycache__", "b.cpython-311.pyc"), pyc(1, 0), 0644); // hash-based (PEP 552)
+        write(join(dir, "__pycache__", "c.cpython-311.pyc"), pyc(0, 0), 0644); // compiled against time 0: valid on a mount
+        write(join(dir, "not-bytecode.bin"), pyc(0, 1_745_849_508), 0644); // the same bytes, another name
+        write(join(dir, "short.pyc"), new byte[] {(byte) 0xa7, 0x0d, 0x0d, 0x0a}, 0644);
+        assertThat(importer.mtimeBytecode()).isNull();
+        importer.importPath(dir);
+        Importer.MtimeBytecode found = importer.mtimeBytecode();
+        assertThat(found.count()).isEqualTo(1);
+        assertThat(new String(found.example(), StandardCharsets.UTF_8)).isEqualTo(tmp + "/d/__pycache__/a.cpython-311.pyc");
+    }
+
     /** A blob service whose writers run {@code hook} after each piece of a file they write. */
     private BlobService afterEachWrite(ThrowingRunnable hook) {
         return new ForwardingBlobService(blobs) {
