@@ -15,6 +15,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
@@ -109,7 +110,7 @@ public final class Prefetcher {
         }
         CompletableFuture<ClosureResult> future = new CompletableFuture<>();
         Thread.ofVirtual().name("prefetch-in-order").start(() -> {
-            var next = new java.util.concurrent.atomic.AtomicInteger();
+            var next = new AtomicInteger();
             var dirs = new AtomicLong();
             var files = new AtomicLong();
             var failures = new AtomicLong();

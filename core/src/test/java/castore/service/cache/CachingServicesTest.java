@@ -1063,6 +1063,40 @@ class CachingServicesTest {
         }
     }
 
+    /** A read trace's entries: fetched as listed, nothing more; what the remote lacks counted as failures. */
+    @Test
+    void prefetchInOrderFetchesExactlyTheEntriesGivenAndCountsTheMissing() throws Exception {
+        byte[] a = random(3 * FakeRemote.CHUNK, 11);
+        byte[] b = random(FakeRemote.CHUNK / 2, 12);
+        byte[] unlisted = random(FakeRemote.CHUNK / 2, 13);
+        FileNode fa = new FileNode(remote.add(a), a.length, false);
+        FileNode fb = new FileNode(remote.add(b), b.length, false);
+        Directory leaf = Directory.builder().add("b", fb).add("u", new FileNode(remote.add(unlisted), unlisted.length, false)).build();
+        Directory root = Directory.builder().add("a", fa).add("sub", leaf.toNode()).build();
+        remote.directoryStore.put(leaf);
+        remote.directoryStore.put(root);
+        FileNode absentFile = new FileNode(castore.hash.Blake3.digest(random(100, 14)), 100, false);
+        FileNode absentLargeFile = new FileNode(castore.hash.Blake3.digest(random(100, 15)), 64L << 20, false);
+        var absentDirectory = Directory.builder().add("x", castore.model.SymlinkNode.of("y")).build().toNode();
+        List<castore.model.Node> trace = List.of(root.toNode(), fb, absentDirectory, leaf.toNode(), fa, absentFile, absentLargeFile);
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            var result = Prefetcher.forStore(store).prefetchInOrder(trace).get();
+            assertThat(result).isEqualTo(new Prefetcher.ClosureResult(2, 2, 3));
+            assertThat(remote.recursiveGets.get()).isZero();
+            remote.offline = true;
+            assertThat(store.directories().get(leaf.digest())).contains(leaf);
+            assertThat(readAll(store, fa.digest())).isEqualTo(a);
+            assertThat(readAll(store, fb.digest())).isEqualTo(b);
+            assertThatThrownBy(() -> readAll(store, remote.add(unlisted))).as("not in the trace: not fetched").isInstanceOf(IOException.class);
+        }
+        remote.offline = false;
+        try (Store memoryOnly = cached(config(null, 1L << 30, 0))) {
+            // Without a disk tier only the Directories are prefetched.
+            var result = Prefetcher.forStore(memoryOnly).prefetchInOrder(trace).get();
+            assertThat(result).isEqualTo(new Prefetcher.ClosureResult(2, 0, 1));
+        }
+    }
+
     @Test
     void aClosureStreamThatBreaksIsContinuedOneDirectoryAtATime() throws Exception {
         byte[] a = random(2 * FakeRemote.CHUNK, 8);
