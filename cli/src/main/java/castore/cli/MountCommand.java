@@ -106,8 +106,9 @@ final class MountCommand implements Callable<Integer> {
     @Option(names = "--prefetch-trace", paramLabel = "FILE",
             description = "Over a remote (cached) store: once mounted, fetch the directories and files a read trace "
                     + "(--record-trace) names into the cache in the background, in its order (file contents with --cache), "
-                    + "so a workload that reads them again does not wait for them.")
-    Path prefetchTrace;
+                    + "so a workload that reads them again does not wait for them. Repeatable: the traces are fetched "
+                    + "one after the other.")
+    List<Path> prefetchTraces = List.of();
 
     @Option(names = "--passthrough", paramLabel = "DIR",
             description = "Keep plain copies of files of at least --passthrough-min-size in DIR (made in the background "
@@ -152,7 +153,7 @@ final class MountCommand implements Callable<Integer> {
                     + "connection to the kernel was set up without it");
         }
         MountOptions mountOptions = mountOptions();
-        List<Node> traced = prefetchTrace == null ? List.of() : readTrace(prefetchTrace);
+        List<Node> traced = readTraces(prefetchTraces);
         try (Store opened = store.openForMount(); ReadTrace.Recorder recorder = startTrace()) {
             StoreContact contact = StoreContact.start(opened); // while the kernel mounts
             FsOptions fsOptions = FsOptions.defaults()
@@ -173,7 +174,7 @@ final class MountCommand implements Callable<Integer> {
                 fsOptions = fsOptions.withAccessed(recorder);
             }
             Prefetcher tracePrefetcher = Prefetcher.forStore(opened);
-            if (prefetchTrace != null && !tracePrefetcher.isActive()) {
+            if (!prefetchTraces.isEmpty() && !tracePrefetcher.isActive()) {
                 spec.commandLine().getErr().println("castore: --prefetch-trace does nothing here: every object of "
                         + store.storeAddress() + " is local");
             }
@@ -206,7 +207,7 @@ final class MountCommand implements Callable<Integer> {
                     spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target
                             + (mount.takenFrom() != 0 ? " (taken over from pid " + mount.takenFrom() + ")" : ""));
                     spec.commandLine().getOut().flush();
-                    var tracePrefetch = prefetchTrace != null && tracePrefetcher.isActive() ? prefetchTraced(tracePrefetcher, traced) : null;
+                    var tracePrefetch = !prefetchTraces.isEmpty() && tracePrefetcher.isActive() ? prefetchTraced(tracePrefetcher, traced) : null;
                     try (WarmUp warmUp = noWarmUp ? null : WarmUp.start(fsOptions, temporaryDirectory(),
                             WARM_UP_WHEN_IDLE_FOR, mount::requestsReceived, opened.warmUps(), mount::roundTrip)) {
                         mount.awaitUnmount();
@@ -225,7 +226,15 @@ final class MountCommand implements Callable<Integer> {
         return ExitCodes.OK;
     }
 
-    /** The --prefetch-trace file's entries; a file that cannot be read or is no trace fails the command. */
+    /** The --prefetch-trace files' entries, in order, each once; a file that cannot be read or is no trace fails the command. */
+    private static List<Node> readTraces(List<Path> files) {
+        var entries = new java.util.LinkedHashSet<Node>();
+        for (Path file : files) {
+            entries.addAll(readTrace(file));
+        }
+        return List.copyOf(entries);
+    }
+
     private static List<Node> readTrace(Path file) {
         try {
             return ReadTrace.read(file);
@@ -259,14 +268,22 @@ final class MountCommand implements Callable<Integer> {
         var done = prefetcher.prefetchInOrder(traced);
         done.whenComplete((result, failure) -> {
             if (result != null) {
-                err.printf("castore: prefetched the trace %s: %d directories, %d files, %d failures, in %.1f s%n", prefetchTrace,
+                err.printf("castore: prefetched the %s %s: %d directories, %d files, %d failures, in %.1f s%n", traceWord(), traceNames(),
                         result.directories(), result.blobs(), result.failures(), (System.nanoTime() - start) / 1e9);
             } else if (!(failure instanceof CancellationException)) {
-                err.println("castore: prefetch of the trace " + prefetchTrace + " failed: " + failure.getMessage());
+                err.println("castore: prefetch of the " + traceWord() + " " + traceNames() + " failed: " + failure.getMessage());
             }
             err.flush();
         });
         return done;
+    }
+
+    private String traceWord() {
+        return prefetchTraces.size() == 1 ? "trace" : "traces";
+    }
+
+    private String traceNames() {
+        return String.join(", ", prefetchTraces.stream().map(Path::toString).toList());
     }
 
     /**

@@ -164,18 +164,22 @@ class RemoteEndToEndTest {
             assertThat(lines.stream().filter(l -> l.startsWith("d "))).as("tree, d3, d3/sub, d7 and d7/sub").hasSize(5);
             assertThat(lines).hasSize(1 + 5 + 4);
 
+            // A second trace, written by hand (a comment, a repeat of the first): one more file.
+            Path more = Files.writeString(tmp.resolve("more.trace"), "castore-read-trace 1\n# d7/f3\nf "
+                    + contentDigest(tree.resolve("d7/f3")) + " " + Files.size(tree.resolve("d7/f3")) + "\n" + files.getFirst() + "\n");
             Path stderr = tmp.resolve("mount.stderr");
             mount = startMountWithStderr(stderr, address, mnt, "--cache", tmp.resolve("cache").toString(),
-                    "--prefetch-trace", trace.toString(), "--root-ttl", "1h");
+                    "--prefetch-trace", trace.toString(), "--prefetch-trace", more.toString(), "--root-ttl", "1h");
             assertThat(Files.isDirectory(mnt.resolve("tree"))).isTrue(); // the root's entry, kept past the daemon's end
             Instant deadline = Instant.now().plus(Duration.ofSeconds(60));
-            while (!Files.readString(stderr).contains("castore: prefetched the trace ") && Instant.now().isBefore(deadline)) {
+            while (!Files.readString(stderr).contains("castore: prefetched the traces ") && Instant.now().isBefore(deadline)) {
                 Thread.sleep(50);
             }
-            assertThat(Files.readString(stderr)).contains("castore: prefetched the trace " + trace + ": 5 directories, 4 files, 0 failures, in ");
+            assertThat(Files.readString(stderr)).contains("castore: prefetched the traces " + trace + ", " + more
+                    + ": 5 directories, 5 files, 0 failures, in ");
             server.destroy();
             assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            for (String path : read) {
+            for (String path : append(read, "d7/f3")) {
                 assertThat(Files.readAllBytes(mnt.resolve("tree").resolve(path))).as(path).isEqualTo(Files.readAllBytes(tree.resolve(path)));
             }
             assertReadFailsWithEio(mnt.resolve("tree/d3/sub/f2"));
@@ -546,6 +550,12 @@ class RemoteEndToEndTest {
         Cli.Result bad = Cli.raw("daemon", "--store", "memory://", "--listen", "127.0.0.1:0", "--max-closure", "0");
         assertThat(bad.exit()).isEqualTo(ExitCodes.USAGE);
         assertThat(bad.stderr()).startsWith("castore: --max-closure: ");
+    }
+
+    private static List<String> append(List<String> list, String more) {
+        List<String> all = new ArrayList<>(list);
+        all.add(more);
+        return all;
     }
 
     /** tmp/NAME: 120 directories of 30 small files each, the files' contents naming the tree. */
