@@ -143,6 +143,48 @@ class CopierTest {
         assertThat(stats.bytesStored()).isEqualTo(bytes);
     }
 
+    /**
+     * A Directory that is a child of the top and also a grandchild through a sibling is put
+     * before both: children first, also where a breadth-first order meets it first at the top.
+     * Before session 38 the copy put the sibling first and every destination refused it ("refers
+     * to ..., which is not stored"), as a copy of the bench tree to a new local store did.
+     */
+    @Test
+    void identicalSubtreesAtTwoDepthsArePutChildrenFirst() throws IOException {
+        DirectoryNode shared = directory(Directory.builder().add("f", file("shared".getBytes(), false)).build());
+        DirectoryNode sibling = directory(Directory.builder().add("again", shared).add("g", file("sibling".getBytes(), false)).build());
+        // "a" sorts before "b": breadth-first meets the shared Directory first, at the top.
+        DirectoryNode top = directory(Directory.builder().add("a", shared).add("b", sibling).build());
+        for (boolean whole : new boolean[] {false, true}) {
+            var dest = new castore.service.memory.MemoryDirectoryService();
+            List<B3Digest> put = new ArrayList<>();
+            DirectoryService recording = new DirectoryService() {
+                @Override
+                public Optional<Directory> get(B3Digest digest) {
+                    return dest.get(digest);
+                }
+
+                @Override
+                public boolean has(B3Digest digest) {
+                    return dest.has(digest);
+                }
+
+                @Override
+                public B3Digest put(Directory directory) {
+                    put.add(directory.digest());
+                    return dest.put(directory); // refuses a Directory whose children are not stored
+                }
+
+                @Override
+                public boolean acceptsStoredChildren() {
+                    return !whole;
+                }
+            };
+            copier(destBlobs, recording).copy(top, "t");
+            assertThat(put).as(whole ? "whole closure" : "incremental").containsExactly(shared.digest(), sibling.digest(), top.digest());
+        }
+    }
+
     @Test
     void aTreeCopiedAgainCostsOneQuestion() throws IOException {
         DirectoryNode top = tree(lib(), bin("v1"));
