@@ -21,6 +21,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCalls;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -29,7 +30,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A BlobService on a castore or tvix daemon. Nothing the server sends is trusted: chunk lists are
@@ -278,11 +278,12 @@ final class RemoteBlobService implements BlobService {
             request.addBlobs(StatBlobResponse.ChunkMeta.newBuilder().setDigest(blob.digest().toByteString()).setSize(blob.size()));
             sizes.put(blob.digest(), blob.size());
         }
-        var options = connection.unaryOptions().withDeadlineAfter(
-                connection.timeout.plusNanos(bytes * 20).toNanos(), TimeUnit.NANOSECONDS);
-        try {
-            var answers = ClientCalls.blockingServerStreamingCall(connection.channel, ChunkedBlobServiceGrpc.getReadBlobsMethod(),
-                    options, request.build());
+        // An idle timeout, not a deadline for the whole batch: a busy machine (a copy that writes
+        // what it reads to S3 while the daemon and S3Proxy share its CPUs) took longer than the
+        // store timeout plus 20 ns a byte for a batch of 8 MiB, and the copy failed although the
+        // daemon was sending all along.
+        try (var answers = InboundStream.open(connection, ChunkedBlobServiceGrpc.getReadBlobsMethod(), request.build(),
+                "read " + batch.size() + " blobs")) {
             while (answers.hasNext()) {
                 var answer = answers.next();
                 // Nothing sent is trusted: a blob not asked for (or no digest at all), of another
@@ -297,12 +298,12 @@ final class RemoteBlobService implements BlobService {
                     read.put(digest, data);
                 }
             }
-        } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
+        } catch (UncheckedIOException e) {
+            if (e.getCause().getCause() instanceof StatusRuntimeException s && s.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
                 noReadBlobs = true;
                 return;
             }
-            throw Failures.of(e, connection, "read " + batch.size() + " blobs");
+            throw e.getCause();
         }
     }
 
