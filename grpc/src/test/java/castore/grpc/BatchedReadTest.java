@@ -73,13 +73,7 @@ class BatchedReadTest {
         byte[] good = TestData.random(1, 1000);
         byte[] lied = TestData.random(2, 1000);
         byte[] sentInstead = TestData.random(3, 1000);
-        var lying = new ChunkedBlobServiceGrpc.ChunkedBlobServiceImplBase() {
-            @Override
-            public void hasChunks(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
-                responses.onNext(HasChunksResponse.getDefaultInstance());
-                responses.onCompleted();
-            }
-
+        var lying = new CastoreLike() {
             @Override
             public void readBlobs(ReadBlobsRequest request, StreamObserver<ReadBlobsResponse> responses) {
                 responses.onNext(ReadBlobsResponse.newBuilder().setDigest(Blake3.digest(lied).toByteString())
@@ -98,15 +92,18 @@ class BatchedReadTest {
         }
     }
 
+    /** A ChunkedBlobService that answers HasChunks (so the client takes it for a castore daemon); tests add ReadBlobs. */
+    private abstract static class CastoreLike extends ChunkedBlobServiceGrpc.ChunkedBlobServiceImplBase {
+        @Override
+        public void hasChunks(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
+            responses.onNext(HasChunksResponse.getDefaultInstance());
+            responses.onCompleted();
+        }
+    }
+
     /** A server that sends each blob asked for after {@code gapMillis}, or after the first stalls for {@code stallMillis}. */
     private static ChunkedBlobServiceGrpc.ChunkedBlobServiceImplBase slow(Map<B3Digest, byte[]> blobs, long gapMillis, long stallMillis) {
-        return new ChunkedBlobServiceGrpc.ChunkedBlobServiceImplBase() {
-            @Override
-            public void hasChunks(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
-                responses.onNext(HasChunksResponse.getDefaultInstance());
-                responses.onCompleted();
-            }
-
+        return new CastoreLike() {
             @Override
             public void readBlobs(ReadBlobsRequest request, StreamObserver<ReadBlobsResponse> responses) {
                 try {

@@ -88,6 +88,32 @@ class CopierTest {
         return new Copier(sourceBlobs, sourceDirectories, toBlobs, toDirectories, 3);
     }
 
+    /** {@code directories}, recording the digest of every Directory put, taking stored children or wanting whole closures (tvix). */
+    private static DirectoryService recordingPuts(MemoryDirectoryService directories, List<B3Digest> put, boolean acceptsStoredChildren) {
+        return new DirectoryService() {
+            @Override
+            public Optional<Directory> get(B3Digest digest) {
+                return directories.get(digest);
+            }
+
+            @Override
+            public boolean has(B3Digest digest) {
+                return directories.has(digest);
+            }
+
+            @Override
+            public B3Digest put(Directory directory) {
+                put.add(directory.digest());
+                return directories.put(directory);
+            }
+
+            @Override
+            public boolean acceptsStoredChildren() {
+                return acceptsStoredChildren;
+            }
+        };
+    }
+
     /** {@code blobs}, recording every digest asked about with has. */
     private static BlobService recordingHas(BlobService blobs, List<B3Digest> asked) {
         return new ForwardingBlobService(blobs) {
@@ -156,31 +182,9 @@ class CopierTest {
         // "a" sorts before "b": breadth-first meets the shared Directory first, at the top.
         DirectoryNode top = directory(Directory.builder().add("a", shared).add("b", sibling).build());
         for (boolean whole : new boolean[] {false, true}) {
-            var dest = new castore.service.memory.MemoryDirectoryService();
             List<B3Digest> put = new ArrayList<>();
-            DirectoryService recording = new DirectoryService() {
-                @Override
-                public Optional<Directory> get(B3Digest digest) {
-                    return dest.get(digest);
-                }
-
-                @Override
-                public boolean has(B3Digest digest) {
-                    return dest.has(digest);
-                }
-
-                @Override
-                public B3Digest put(Directory directory) {
-                    put.add(directory.digest());
-                    return dest.put(directory); // refuses a Directory whose children are not stored
-                }
-
-                @Override
-                public boolean acceptsStoredChildren() {
-                    return !whole;
-                }
-            };
-            copier(destBlobs, recording).copy(top, "t");
+            // A memory service refuses a Directory whose children are not stored.
+            copier(destBlobs, recordingPuts(new MemoryDirectoryService(), put, !whole)).copy(top, "t");
             assertThat(put).as(whole ? "whole closure" : "incremental").containsExactly(shared.digest(), sibling.digest(), top.digest());
         }
     }
@@ -223,29 +227,7 @@ class CopierTest {
         copier(destBlobs, destDirectories).copy(lib, "lib");
         DirectoryNode top = tree(lib, bin("v1"));
         List<B3Digest> put = new ArrayList<>();
-        DirectoryService wantsWhole = new DirectoryService() {
-            @Override
-            public Optional<Directory> get(B3Digest digest) throws IOException {
-                return destDirectories.get(digest);
-            }
-
-            @Override
-            public boolean has(B3Digest digest) {
-                return destDirectories.has(digest);
-            }
-
-            @Override
-            public B3Digest put(Directory directory) {
-                put.add(directory.digest());
-                return destDirectories.put(directory);
-            }
-
-            @Override
-            public boolean acceptsStoredChildren() {
-                return false;
-            }
-        };
-        Copier copier = copier(destBlobs, wantsWhole);
+        Copier copier = copier(destBlobs, recordingPuts(destDirectories, put, false));
         copier.copy(top, "t");
         assertCopied(top);
         assertThat(put).hasSize(4).last().isEqualTo(top.digest());
