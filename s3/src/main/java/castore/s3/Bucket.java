@@ -90,6 +90,13 @@ final class Bucket {
         return bytes;
     }
 
+    /** HEAD requests made so far (tests count them). */
+    private final java.util.concurrent.atomic.LongAdder heads = new java.util.concurrent.atomic.LongAdder();
+
+    long heads() {
+        return heads.sum();
+    }
+
     boolean exists(String key) throws IOException {
         return size(key).isPresent();
     }
@@ -105,6 +112,7 @@ final class Bucket {
 
     /** The object's size and time, or empty if it is absent. */
     Optional<Stat> stat(String key) throws IOException {
+        heads.increment();
         try {
             var head = client.headObject(HeadObjectRequest.builder().bucket(location.bucket()).key(fullKey(key)).build());
             return Optional.of(new Stat(head.contentLength(), head.lastModified()));

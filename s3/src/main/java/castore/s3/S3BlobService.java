@@ -61,9 +61,20 @@ final class S3BlobService implements BlobService {
         this.chunker = chunker;
     }
 
+    /**
+     * A blob is stored as its chunk list ({@code blobs/}) or, when it is one chunk, as that chunk
+     * alone ({@code chunks/}, no list). Most blobs are small files of one chunk, so the chunk is
+     * asked for first: one HEAD for those, two for a blob of several chunks and for an absent one.
+     * Before session 38 the list came first, and every small file present cost two HEADs.
+     */
     @Override
     public boolean has(B3Digest digest) throws IOException {
-        return bucket.exists(Keys.blob(digest)) || bucket.exists(Keys.chunk(digest));
+        return hasChunk(digest);
+    }
+
+    /** HEAD requests this store has made (tests count them). */
+    long heads() {
+        return bucket.heads();
     }
 
     /** From this many digests asked about at once, a listing is tried before HEADs. */

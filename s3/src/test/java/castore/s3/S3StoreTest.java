@@ -150,6 +150,35 @@ class S3StoreTest {
                 .containsExactlyElementsOf(absent.stream().filter(asked.subList(0, S3BlobService.LIST_FROM - 1)::contains).toList());
     }
 
+    /**
+     * has asks for a blob's chunk first: most blobs are small files stored as their only chunk,
+     * so one HEAD each; a blob of several chunks (its list) and an absent one take two. Before
+     * session 38 the list came first, and every small file present took two.
+     */
+    @Test
+    void hasTakesOneHeadForABlobOfOneChunk() throws IOException {
+        List<B3Digest> small = new java.util.ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            byte[] data = random(200 + i, 3000 + i);
+            try (BlobWriter w = store.blobs().createDeferred()) { // as an import writes small files
+                w.write(data, 0, data.length);
+                small.add(w.finish());
+            }
+        }
+        store.blobs().flushWrites();
+        B3Digest big = writeBlob(store, random(1_700_000, 41));
+        var s3blobs = (S3BlobService) store.blobs();
+        long before = s3blobs.heads();
+        for (B3Digest d : small) {
+            assertThat(s3blobs.has(d)).isTrue();
+        }
+        assertThat(s3blobs.heads() - before).isEqualTo(20);
+        before = s3blobs.heads();
+        assertThat(s3blobs.has(big)).isTrue();
+        assertThat(s3blobs.has(Blake3.digest(new byte[] {1, 2, 3}))).isFalse();
+        assertThat(s3blobs.heads() - before).isEqualTo(4);
+    }
+
     @Test
     void sameContentTwiceStoresNothingNew() throws IOException {
         byte[] data = random(900_000, 2);
