@@ -58,6 +58,13 @@ public final class Importer {
     /** Files up to this size are read in one call; larger ones in pieces of this size. */
     static final int READ_BUFFER_SIZE = 4 << 20;
     /**
+     * The most the workers' read buffers take in all: past 128 threads each gets less, at least
+     * {@link #MIN_READ_BUFFER_SIZE}. Before session 38, 1024 threads (the most --threads allows,
+     * for a remote store's round trips) held 4 GiB of native memory.
+     */
+    static final long READ_BUFFERS_TOTAL = 512L << 20;
+    static final int MIN_READ_BUFFER_SIZE = 256 << 10;
+    /**
      * How far ahead of the piece being hashed a big file is read (asynchronously, by the kernel).
      * By WILLNEED rather than the kernel's own sequential read-ahead: WILLNEED fills the page
      * cache with 4 KiB pages, read-ahead with large folios, and in the VM this was measured on,
@@ -68,7 +75,7 @@ public final class Importer {
     static final long READ_AHEAD = 16 << 20;
     /**
      * Files of a batch a worker keeps open ahead of the one it hashes, with the kernel already
-     * reading their first {@link #READ_BUFFER_SIZE} bytes (all of a small file). Only the first
+     * reading their first read buffer's worth (all of a small file). Only the first
      * piece: asking for {@link #READ_AHEAD} of each put 64 MiB of later files in the disk queue
      * ahead of the next pieces of the two big files being hashed (cold big files 2.48 -> 2.39 s
      * mean of eight interleaved rounds; docs/performance.md).
@@ -108,8 +115,9 @@ public final class Importer {
         }
     }
 
-    private static final ThreadLocal<MemorySegment> READ_BUFFER =
-            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(READ_BUFFER_SIZE, 4096));
+    /** Each worker's read buffer, of {@link #readBufferSize}. */
+    private final ThreadLocal<MemorySegment> readBuffer;
+    private final int readBufferSize;
 
     public Importer(BlobService blobs, DirectoryService directories, int threads) {
         this(blobs, directories, threads, 512);
@@ -126,6 +134,14 @@ public final class Importer {
         // keep more than 32 threads idle, so more threads get smaller batches.
         this.filesPerTask = Math.max(1, Math.min(FILES_PER_TASK, maxFilesInFlight / threads));
         this.maxTasksInFlight = Math.max(1, maxFilesInFlight / filesPerTask);
+        this.readBufferSize = readBufferSize(threads);
+        this.readBuffer = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(readBufferSize, 4096));
+    }
+
+    /** {@link #READ_BUFFER_SIZE}, or less for so many threads that their buffers would pass {@link #READ_BUFFERS_TOTAL}. */
+    static int readBufferSize(int threads) {
+        long share = READ_BUFFERS_TOTAL / threads & ~4095L;
+        return (int) Math.max(MIN_READ_BUFFER_SIZE, Math.min(READ_BUFFER_SIZE, share));
     }
 
     /**
@@ -242,7 +258,7 @@ public final class Importer {
         if (!stat.isRegular()) {
             throw new SpecialFileException(path, stat.typeName());
         }
-        MemorySegment buffer = READ_BUFFER.get();
+        MemorySegment buffer = readBuffer.get();
         long size = 0;
         B3Digest digest;
         // Deferred: a remote store sends small blobs in batches (flushBlobs waits for them).
@@ -445,7 +461,7 @@ public final class Importer {
                         throw e;
                     }
                     ahead.add(o);
-                    Posix.willNeed(fileFd, 0, Math.min(o.stat().size(), READ_BUFFER_SIZE));
+                    Posix.willNeed(fileFd, 0, Math.min(o.stat().size(), readBufferSize));
                 }
                 OpenFile current = ahead.poll();
                 FileNode node;

@@ -222,6 +222,29 @@ class ImporterTest {
                 .isEqualTo(new FileNode(Blake3.digest(content), content.length, false));
     }
 
+    /**
+     * Read buffers: 4 MiB each up to 128 threads, then 512 MiB shared (at least 256 KiB each), so
+     * that 1024 threads do not hold 4 GiB; a file of several smaller buffers reads the same.
+     */
+    @Test
+    void manyThreadsShareTheReadBuffersBudgetAndReadTheSame() throws IOException {
+        assertThat(Importer.readBufferSize(1)).isEqualTo(4 << 20);
+        assertThat(Importer.readBufferSize(128)).isEqualTo(4 << 20);
+        assertThat(Importer.readBufferSize(1024)).isEqualTo(512 << 10);
+        assertThat(Importer.readBufferSize(1000)).isEqualTo(536_576); // 536,870 rounded down to whole pages
+        assertThat(Importer.readBufferSize(100_000)).isEqualTo(256 << 10);
+        byte[] dir = join(bytes(tmp), "d");
+        mkdir(dir);
+        byte[] content = new byte[3 * (512 << 10) + 12345];
+        new java.util.Random(9).nextBytes(content);
+        write(join(dir, "big"), content, 0644);
+        write(join(dir, "small"), "small");
+        assertThat(new Importer(blobs, directories, 1024).importPath(dir)).isEqualTo(new Importer(blobs, directories, 2).importPath(dir));
+        FileNode big = (FileNode) directories.get(((castore.model.DirectoryNode) importer.importPath(dir)).digest()).orElseThrow()
+                .entries().get(castore.model.Name.of("big"));
+        assertThat(big).isEqualTo(new FileNode(Blake3.digest(content), content.length, false));
+    }
+
     /** Python 3.7+ bytecode's 16-byte header: magic (3.11's), flags, then mtime and size (or a source hash). */
     private static byte[] pyc(int flags, int mtime) {
         var b = java.nio.ByteBuffer.allocate(40).order(java.nio.ByteOrder.LITTLE_ENDIAN);
