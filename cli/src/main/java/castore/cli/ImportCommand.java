@@ -2,7 +2,6 @@ package castore.cli;
 
 import castore.ingest.ImportStats;
 import castore.ingest.Importer;
-import castore.ingest.TreeSize;
 import castore.ingest.posix.Display;
 import castore.ingest.posix.Posix;
 import castore.ingest.posix.PosixException;

@@ -20,7 +20,6 @@ import castore.service.memory.MemoryBlobService;
 import castore.service.memory.MemoryDirectoryService;
 import castore.service.memory.MemoryRootService;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.file.Path;
