@@ -13,7 +13,7 @@ import castore.model.DirectoryNode;
 import castore.model.FileNode;
 import castore.model.SymlinkNode;
 import castore.service.ClosurePutter;
-import castore.service.DirectoryService;
+import castore.service.ForwardingDirectoryService;
 import castore.service.Store;
 import castore.service.Stores;
 import castore.service.memory.MemoryBlobService;
@@ -25,7 +25,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -44,29 +43,23 @@ class ClosurePartsTest {
     Path dir;
 
     /** The daemon's backing directories, counting the closures it stores: one per Put or part. */
-    private static final class CountingDirectories implements DirectoryService {
-        final MemoryDirectoryService inner = new MemoryDirectoryService();
+    private static final class CountingDirectories extends ForwardingDirectoryService {
+        final MemoryDirectoryService memory;
         final AtomicInteger closures = new AtomicInteger();
 
-        @Override
-        public Optional<Directory> get(B3Digest digest) {
-            return inner.get(digest);
+        CountingDirectories() {
+            this(new MemoryDirectoryService());
         }
 
-        @Override
-        public boolean has(B3Digest digest) {
-            return inner.has(digest);
-        }
-
-        @Override
-        public B3Digest put(Directory directory) {
-            return inner.put(directory);
+        private CountingDirectories(MemoryDirectoryService memory) {
+            super(memory);
+            this.memory = memory;
         }
 
         @Override
         public ClosurePutter putClosure() {
             closures.incrementAndGet();
-            return new ClosurePutter.Simple(this);
+            return super.putClosure();
         }
     }
 
@@ -109,7 +102,7 @@ class ClosurePartsTest {
             assertThat(whole.getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
             assertThat(whole.getDescription()).isEqualTo("Directory closure larger than " + LIMIT
                     + " bytes; put it in parts (DirectoryPartService, or subtrees first)");
-            assertThat(directories.inner.count()).isZero();
+            assertThat(directories.memory.count()).isZero();
 
             // castore's client cuts it into parts of at most the daemon's limit.
             try (ClosurePutter putter = server.client().directories().putClosure()) {
@@ -119,7 +112,7 @@ class ClosurePartsTest {
                 assertThat(putter.finish()).isEqualTo(closure.getLast().digest());
             }
             assertThat(directories.closures.get()).isBetween((int) (encodedBytes(closure) / LIMIT) + 1, closure.size() / 10);
-            assertThat(directories.inner.count()).isEqualTo(closure.size());
+            assertThat(directories.memory.count()).isEqualTo(closure.size());
             assertThat(server.client().directories().getRecursive(closure.getLast().digest()).count()).isEqualTo(closure.size());
         }
     }
@@ -134,11 +127,11 @@ class ClosurePartsTest {
                     putter.put(d);
                 }
             } // abandoned: the part in flight is cancelled
-            int stored = directories.inner.count();
+            int stored = directories.memory.count();
             assertThat(stored).isPositive().isLessThan(50);
-            assertThat(directories.inner.has(closure.getLast().digest())).isFalse();
+            assertThat(directories.memory.has(closure.getLast().digest())).isFalse();
             for (Directory d : closure.subList(0, stored)) {
-                assertThat(directories.inner.has(d.digest())).as("the parts answered are the first ones").isTrue();
+                assertThat(directories.memory.has(d.digest())).as("the parts answered are the first ones").isTrue();
             }
             // Put again, whole: the stored leaves are accepted as stored children.
             try (ClosurePutter putter = server.client().directories().putClosure()) {
@@ -147,7 +140,7 @@ class ClosurePartsTest {
                 }
                 assertThat(putter.finish()).isEqualTo(closure.getLast().digest());
             }
-            assertThat(directories.inner.count()).isEqualTo(closure.size());
+            assertThat(directories.memory.count()).isEqualTo(closure.size());
         }
     }
 
@@ -174,10 +167,10 @@ class ClosurePartsTest {
 
             // Two leaves that nothing in the part names: stored, the answer is the last one.
             assertThat(putPart(server, List.of(leaf.toProto(), other.toProto()))).isEqualTo(Status.OK);
-            assertThat(directories.inner.count()).isEqualTo(2);
+            assertThat(directories.memory.count()).isEqualTo(2);
             // Their parent alone, in a part of its own: its children are stored.
             assertThat(putPart(server, List.of(parent.toProto()))).isEqualTo(Status.OK);
-            assertThat(directories.inner.has(parent.digest())).isTrue();
+            assertThat(directories.memory.has(parent.digest())).isTrue();
         }
     }
 
@@ -205,7 +198,7 @@ class ClosurePartsTest {
                 assertThat(putter.finish()).isEqualTo(closure.getLast().digest());
             }
             assertThat(directories.closures.get()).isEqualTo(1);
-            assertThat(directories.inner.count()).isEqualTo(closure.size());
+            assertThat(directories.memory.count()).isEqualTo(closure.size());
         }
     }
 
@@ -251,6 +244,6 @@ class ClosurePartsTest {
         Status status = putPart(server, part);
         assertThat(status.getCode()).isEqualTo(code);
         assertThat(status.getDescription()).contains(message);
-        assertThat(directories.inner.count()).as("nothing of a rejected part is stored").isZero();
+        assertThat(directories.memory.count()).as("nothing of a rejected part is stored").isZero();
     }
 }

@@ -17,6 +17,7 @@ import castore.service.ChunkMeta;
 import castore.service.CorruptedDataException;
 import castore.service.DirectoryService;
 import castore.service.ForwardingBlobService;
+import castore.service.ForwardingDirectoryService;
 import castore.service.NotFoundException;
 import castore.service.memory.MemoryBlobService;
 import castore.service.memory.MemoryDirectoryService;
@@ -90,21 +91,11 @@ class CopierTest {
 
     /** {@code directories}, recording the digest of every Directory put, taking stored children or wanting whole closures (tvix). */
     private static DirectoryService recordingPuts(MemoryDirectoryService directories, List<B3Digest> put, boolean acceptsStoredChildren) {
-        return new DirectoryService() {
+        return new ForwardingDirectoryService(directories) {
             @Override
-            public Optional<Directory> get(B3Digest digest) {
-                return directories.get(digest);
-            }
-
-            @Override
-            public boolean has(B3Digest digest) {
-                return directories.has(digest);
-            }
-
-            @Override
-            public B3Digest put(Directory directory) {
+            public B3Digest put(Directory directory) throws IOException {
                 put.add(directory.digest());
-                return directories.put(directory);
+                return super.put(directory);
             }
 
             @Override

@@ -20,6 +20,7 @@ import castore.model.SymlinkNode;
 import castore.service.BlobService;
 import castore.service.BlobWriter;
 import castore.service.ForwardingBlobService;
+import castore.service.ForwardingDirectoryService;
 import castore.service.ForwardingBlobWriter;
 import castore.service.DirectoryService;
 import castore.service.memory.MemoryBlobService;
@@ -35,7 +36,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
@@ -51,27 +51,16 @@ class ImporterTest {
     final List<Directory> puts = new ArrayList<>();
     final MemoryDirectoryService stored = new MemoryDirectoryService();
     /** The test's directories, in {@code stored}; subclasses override what they watch. */
-    class StoredDirectories implements DirectoryService {
-        @Override
-        public Optional<Directory> get(B3Digest digest) {
-            return stored.get(digest);
-        }
-
-        @Override
-        public boolean has(B3Digest digest) {
-            return stored.has(digest);
-        }
-
-        @Override
-        public B3Digest put(Directory directory) {
-            return stored.put(directory);
+    class StoredDirectories extends ForwardingDirectoryService {
+        StoredDirectories() {
+            super(stored);
         }
     }
 
     /** Records the order of puts. */
     final DirectoryService directories = new StoredDirectories() {
         @Override
-        public B3Digest put(Directory directory) {
+        public B3Digest put(Directory directory) throws IOException {
             synchronized (puts) {
                 puts.add(directory);
             }
