@@ -130,7 +130,7 @@ public final class Copier {
             throw e.getCause();
         }
         // Breadth-first from the top, leaving out what the destination has; parents before children.
-        List<B3Digest> toSend = new ArrayList<>();
+        Set<B3Digest> toSend = new HashSet<>();
         Map<B3Digest, Wanted> wanted = new LinkedHashMap<>();
         Set<B3Digest> seen = new HashSet<>();
         seen.add(top.digest());
@@ -174,66 +174,54 @@ public final class Copier {
         }
         copyBlobs(wanted);
         // A tvix server wants every put to carry the whole closure, stored children too.
-        List<B3Digest> closureToPut = childrenFirst(closure, top.digest(),
-                toDirectories.acceptsStoredChildren() ? new HashSet<>(toSend) : closure.keySet());
+        Set<B3Digest> sent = toDirectories.acceptsStoredChildren() ? toSend : closure.keySet();
         try (ClosurePutter putter = toDirectories.putClosure()) { // closed unfinished if a put fails
-            for (B3Digest digest : closureToPut) {
-                putter.put(Directory.decode(closure.get(digest)));
-            }
+            int put = putChildrenFirst(closure, top.digest(), sent, putter);
             B3Digest root = putter.finish();
             if (!root.equals(top.digest())) {
                 throw new CorruptedDataException("the destination stored " + what + " as " + root + ", not " + top.digest());
             }
+            directoriesSent.add(put);
         }
-        directoriesSent.add(closureToPut.size());
     }
 
     /**
-     * The Directories of {@code sent} below {@code top} (and {@code top}), each once, every one
-     * after all of its children that are sent: depth-first, each listed when its last child is
-     * done. Not breadth-first reversed: a Directory that is both a child of the top and a
-     * grandchild through a sibling (identical subtrees at two depths, common in real trees) is
-     * first met at the shallower level, and reversed that order put the sibling first, naming a
-     * child not stored yet, which every destination refused (before session 38).
+     * Puts the Directories of {@code sent} below {@code top} (and {@code top}), each once, every
+     * one after all of its children that are sent: depth-first, each put when its last child is
+     * done; returns how many. Only the Directories on the current path are held decoded. Not
+     * breadth-first reversed: a Directory that is both a child of the top and a grandchild
+     * through a sibling (identical subtrees at two depths, common in real trees) is first met at
+     * the shallower level, and reversed that order put the sibling first, naming a child not
+     * stored yet, which every destination refused (before session 38).
      */
-    private static List<B3Digest> childrenFirst(Map<B3Digest, byte[]> closure, B3Digest top, Set<B3Digest> sent) {
-        /** A Directory on the depth-first path, and how many of its children were looked at. */
+    private static int putChildrenFirst(Map<B3Digest, byte[]> closure, B3Digest top, Set<B3Digest> sent, ClosurePutter putter)
+            throws IOException {
+        /** A Directory on the depth-first path, and how many of its entries were looked at. */
         final class Frame {
-            final B3Digest digest;
-            final List<B3Digest> children;
+            final Directory directory;
             int next;
 
             Frame(B3Digest digest) {
-                this.digest = digest;
-                this.children = childDirectories(closure, digest);
+                this.directory = Directory.decode(closure.get(digest));
             }
         }
-        List<B3Digest> order = new ArrayList<>();
+        int put = 0;
         Set<B3Digest> visited = new HashSet<>(Set.of(top));
         ArrayDeque<Frame> path = new ArrayDeque<>();
         path.push(new Frame(top));
         while (!path.isEmpty()) {
             Frame frame = path.peek();
-            if (frame.next < frame.children.size()) {
-                B3Digest child = frame.children.get(frame.next++);
-                if (sent.contains(child) && visited.add(child)) {
-                    path.push(new Frame(child));
+            if (frame.next < frame.directory.entryCount()) {
+                if (frame.directory.node(frame.next++) instanceof DirectoryNode child
+                        && sent.contains(child.digest()) && visited.add(child.digest())) {
+                    path.push(new Frame(child.digest()));
                 }
             } else {
-                order.add(path.pop().digest);
+                putter.put(path.pop().directory);
+                put++;
             }
         }
-        return order;
-    }
-
-    private static List<B3Digest> childDirectories(Map<B3Digest, byte[]> closure, B3Digest digest) {
-        List<B3Digest> children = new ArrayList<>();
-        for (Node node : Directory.decode(closure.get(digest)).entries().values()) {
-            if (node instanceof DirectoryNode child) {
-                children.add(child.digest());
-            }
-        }
-        return children;
+        return put;
     }
 
     /** Whether the destination has each Directory, asked {@value #LOOKUPS_IN_FLIGHT} at a time. */
