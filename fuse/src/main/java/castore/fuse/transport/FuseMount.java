@@ -21,7 +21,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A mounted FUSE filesystem served from /dev/fuse by reader threads. {@link #close()} unmounts and
@@ -38,6 +38,8 @@ public final class FuseMount implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("castore.fuse");
     /** How long close() waits for the kernel to end the connection after detaching. */
     private static final long CLOSE_WAIT_MILLIS = 10_000;
+    /** A SIGINT or SIGTERM this soon after the first is the same request delivered twice. */
+    private static final long SAME_SIGNAL_NANOS = 250_000_000L;
     /** How long mount() waits for the kernel's INIT to be answered. */
     private static final long INIT_WAIT_MILLIS = 30_000;
     /** How long a hand-over waits for the readers to stop, and then for requests in flight to end. */
@@ -52,8 +54,8 @@ public final class FuseMount implements AutoCloseable {
     private final FuseServer server;
     private final Session session;
     private final AtomicBoolean unmountRequested = new AtomicBoolean();
-    /** SIGINT and SIGTERM received (see {@link #unmountOnSignals}). */
-    private final AtomicInteger signals = new AtomicInteger();
+    /** When the first SIGINT or SIGTERM came (System.nanoTime; 0: none yet; see {@link #unmountOnSignals}). */
+    private final AtomicLong firstSignalNanos = new AtomicLong();
     private final Thread shutdownHook;
     /** Listens for a process that takes this mount over (see {@link #acceptTakeOvers}); null: not listening. */
     private volatile HandOverSocket handOverSocket;
@@ -456,7 +458,8 @@ public final class FuseMount implements AutoCloseable {
      * <p>A mount that files are still open on (or a working directory is in) is detached by the
      * first signal but stays alive in the kernel, serving them, until they close: a second signal
      * then ends the process at once (exit status 128 + the signal's number), and those files get
-     * ENOTCONN. Before, every later signal was ignored and only SIGKILL stopped such a mount.
+     * ENOTCONN. A signal within a quarter second of the first is taken for the same one sent
+     * twice (as timeout(1) does) and changes nothing.
      */
     public FuseMount unmountOnSignals() {
         for (String name : new String[]{"INT", "TERM"}) {
@@ -466,8 +469,16 @@ public final class FuseMount implements AutoCloseable {
     }
 
     private void onSignal(Signal signal) {
-        if (signals.incrementAndGet() == 1 || !unmountRequested.get()) {
+        long now = System.nanoTime();
+        boolean first = firstSignalNanos.compareAndSet(0, now);
+        if (first || !unmountRequested.get()) {
             requestUnmount(); // the first, or a retry of an unmount that failed
+            return;
+        }
+        if (now - firstSignalNanos.get() < SAME_SIGNAL_NANOS) {
+            // One stop sent twice: timeout(1) signals the process and then its whole group, a
+            // shell may pass Ctrl-C on. Halting here would leave a mount that no open file keeps
+            // alive not connected, its unmount still under way.
             return;
         }
         LOG.log(System.Logger.Level.WARNING, "SIG{0} again: stopping now; files still open on {1} get ENOTCONN",

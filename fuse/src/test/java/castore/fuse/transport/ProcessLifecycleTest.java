@@ -60,6 +60,45 @@ class ProcessLifecycleTest {
     }
 
     @Test
+    void aSigtermSentTwiceAtOnceIsOneStop() throws Exception {
+        // timeout(1) sends SIGTERM to the process and then to its whole group. The copy must not
+        // halt the daemon: it serves the detached mount while a file keeps it alive, then exits 0.
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Process holder = null;
+        try (ChildJvm child = daemon(mnt, null)) {
+            child.awaitLine("mounted");
+            holder = holdOpen(mnt + "/hello.txt");
+            child.terminate();
+            Thread.sleep(50); // not at once: two pending SIGTERMs would merge into one
+            child.terminate();
+            Thread.sleep(500);
+            assertThat(child.process().isAlive()).as("alive while the file is open").isTrue();
+            holder.destroyForcibly().waitFor();
+            assertThat(child.awaitLine("unmounted")).isEqualTo("unmounted destroyed=true");
+            assertThat(child.waitFor()).as("exit code; stderr: %s", child.stderr()).isZero();
+            assertThat(child.stderr()).doesNotContain("again: stopping now");
+            assertThat(MountInfo.find(mnt)).isEmpty();
+        } finally {
+            if (holder != null) {
+                holder.destroyForcibly();
+            }
+            detach(mnt);
+        }
+    }
+
+    /** A process with {@code file} open (waits until it is), which keeps a detached mount alive. */
+    private static Process holdOpen(String file) throws Exception {
+        Process holder = new ProcessBuilder("sh", "-c", "exec 3<\"$1\"; exec sleep 60", "sh", file).start();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (Commands.run("sh", "-c", "ls -l /proc/" + holder.pid() + "/fd | grep -q " + Path.of(file).getFileName()).exitCode() != 0
+                && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        return holder;
+    }
+
+    @Test
     void aSecondSigtermStopsADaemonWhoseMountAFileKeepsAlive() throws Exception {
         FuseAvailability.requireMountable();
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
@@ -68,13 +107,7 @@ class ProcessLifecycleTest {
             child.awaitLine("mounted");
             // A process with a file open on the mount: the first SIGTERM detaches it, but the
             // kernel keeps the connection for that file, and the daemon serves on.
-            holder = new ProcessBuilder("sh", "-c", "exec 3<\"$1\"; sleep 60", "sh", mnt + "/hello.txt").start();
-            Process opened = holder;
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (Commands.run("sh", "-c", "ls -l /proc/" + opened.pid() + "/fd | grep -q hello.txt").exitCode() != 0
-                    && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
+            holder = holdOpen(mnt + "/hello.txt");
             child.terminate();
             Thread.sleep(500);
             assertThat(child.process().isAlive()).as("alive while the file is open").isTrue();
