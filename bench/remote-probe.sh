@@ -178,9 +178,12 @@ run)
     sleep 1   # perf's own start-up outside the measurement
   fi
   # CPU ticks of each of the mount's threads, by name with digits dropped (BENCH_THREADS=1 prints them).
+  # A thread may end while they are read: each stat is read once, and one gone is skipped.
   thread_ticks() { for t in /proc/"$1"/task/*; do
-      awk '{ sub(/^[0-9]+ \(/, ""); sub(/\) .*/, "", $0) } 1' "$t/stat" 2>/dev/null | sed 's/[0-9#]*$//' | tr ' ' '_'
-      awk '{ n = split($0, f, ") "); split(f[n], g, " "); print g[12] + g[13] }' "$t/stat" 2>/dev/null; done | paste - - ; }
+      line=$(cat "$t/stat" 2>/dev/null) || continue
+      [ -n "$line" ] || continue
+      awk '{ name = $0; sub(/^[0-9]+ \(/, "", name); sub(/\) .*/, "", name); sub(/[0-9#]*$/, "", name); gsub(/ /, "_", name)
+             n = split($0, f, ") "); split(f[n], g, " "); print name "\t" g[12] + g[13] }' <<<"$line"; done; }
   [ -n "${BENCH_THREADS:-}" ] && thread_ticks "$pid" >"$W/threads.before"
   m0=$(cpu "$pid") d0=$(cpu "$daemon") s0=$(sys "$pid") f0=$(faults "$pid") r0=$(disk_reads) t0=$(date +%s%N)
   readers=()

@@ -39,11 +39,13 @@ public interface DirectoryService extends AutoCloseable {
     }
 
     /**
-     * The Directory and all below it, breadth-first from the root, each Directory once.
-     * Throws NotFoundException (from the stream) if part of the closure is missing.
+     * The Directory and all below it, each Directory once, a parent before its children: here
+     * depth-first in name order ({@link DirectoryTraversal#depthFirst}), the order a walk of a
+     * mount enters them in; another server (tvix) may send breadth-first. Throws
+     * NotFoundException (from the stream) if part of the closure is missing.
      */
     default Stream<Directory> getRecursive(B3Digest root) throws IOException {
-        return DirectoryTraversal.breadthFirst(this, root);
+        return DirectoryTraversal.depthFirst(this, root);
     }
 
     /**

@@ -15,39 +15,54 @@ import java.util.Spliterators;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 
-/** Breadth-first walks of a Directory closure, fetching lazily. */
+/** Walks of a Directory closure, fetching lazily. */
 public final class DirectoryTraversal {
     private DirectoryTraversal() {
     }
 
-    /** Each Directory once, parents before children; a missing one is an UncheckedIOException(NotFoundException). */
-    public static Stream<Directory> breadthFirst(DirectoryService service, B3Digest root) {
+    /**
+     * Each Directory once, at its first place in a depth-first walk in name order (pre-order:
+     * a parent before its children, a subtree whole before its next sibling), which is the order
+     * find, ls -R and a mount's readers enter directories in: a reader can consume the stream as
+     * it comes. A missing one is an UncheckedIOException(NotFoundException).
+     */
+    public static Stream<Directory> depthFirst(DirectoryService service, B3Digest root) {
         Iterator<Directory> it = new Iterator<>() {
-            private final ArrayDeque<B3Digest> queue = new ArrayDeque<>(java.util.List.of(root));
-            private final Set<B3Digest> seen = new HashSet<>(java.util.List.of(root));
+            // Digests to visit, the next on top; one may be pushed twice and is skipped once seen.
+            private final ArrayDeque<B3Digest> stack = new ArrayDeque<>(java.util.List.of(root));
+            private final Set<B3Digest> seen = new HashSet<>();
+            private Directory next;
 
             @Override
             public boolean hasNext() {
-                return !queue.isEmpty();
+                while (next == null && !stack.isEmpty()) {
+                    B3Digest digest = stack.pop();
+                    if (!seen.add(digest)) {
+                        continue;
+                    }
+                    Directory d;
+                    try {
+                        d = service.get(digest).orElseThrow(() -> new NotFoundException("directory " + digest + " not found"));
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                    for (int i = d.entryCount() - 1; i >= 0; i--) {
+                        if (d.node(i) instanceof DirectoryNode child && !seen.contains(child.digest())) {
+                            stack.push(child.digest());
+                        }
+                    }
+                    next = d;
+                }
+                return next != null;
             }
 
             @Override
             public Directory next() {
-                if (queue.isEmpty()) {
+                if (!hasNext()) {
                     throw new NoSuchElementException();
                 }
-                B3Digest digest = queue.poll();
-                Directory d;
-                try {
-                    d = service.get(digest).orElseThrow(() -> new NotFoundException("directory " + digest + " not found"));
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-                for (var node : d.entries().values()) {
-                    if (node instanceof DirectoryNode child && seen.add(child.digest())) {
-                        queue.add(child.digest());
-                    }
-                }
+                Directory d = next;
+                next = null;
                 return d;
             }
         };

@@ -181,9 +181,10 @@ class GrpcRoundTripTest {
             assertThat(client.directories().has(leaf.digest())).isTrue();
             assertThat(client.directories().get(Directory.empty().digest())).isEmpty();
 
-            // Breadth-first, root first, each Directory once (shared appears under root and middle).
+            // Depth-first in name order, root first, each Directory once (shared appears under
+            // middle, then under root: it comes where the walk first meets it).
             try (var closure = client.directories().getRecursive(root.digest())) {
-                assertThat(closure.toList()).containsExactly(root, middle, shared, leaf);
+                assertThat(closure.toList()).containsExactly(root, middle, leaf, shared);
             }
 
             // Single puts whose children are stored already.

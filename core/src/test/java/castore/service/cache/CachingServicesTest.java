@@ -395,6 +395,7 @@ class CachingServicesTest {
 
     @Test
     void aDirectoryGotHasItsSubdirectoriesFetchedAheadOneLevelOnly() throws Exception {
+        remote.streamsClosures = false; // a get per Directory, as from S3
         Directory root = threeLevels();
         try (Store store = cached(config(dir, 1L << 30, 0))) {
             var directories = (CachingDirectoryService) store.directories();
@@ -423,6 +424,7 @@ class CachingServicesTest {
 
     @Test
     void aGetOfADirectoryBeingFetchedAheadWaitsForThatFetchAndFailuresAheadAreLeftToTheWalk() throws Exception {
+        remote.streamsClosures = false;
         Directory root = threeLevels();
         try (Store store = cached(config(null, 1L << 30, 0))) {
             var directories = (CachingDirectoryService) store.directories();
@@ -459,6 +461,88 @@ class CachingServicesTest {
             remote.offline = false;
             assertThat(directories.get(subdirectory(c, "x").digest())).isPresent();
         }
+    }
+
+    @Test
+    void aSmallTreeComesInOneStreamThatAWalkTakesEveryDirectoryFrom() throws Exception {
+        Directory root = threeLevels();
+        try (Store store = cached(config(null, 1L << 30, 0))) {
+            var directories = (CachingDirectoryService) store.directories();
+            assertThat(walk(directories, root.digest())).isEqualTo(10);
+            assertThat(remote.directoryGets).as("the root alone, one get").hasValue(1);
+            assertThat(remote.recursiveGets).as("everything below it, one stream").hasValue(1);
+            assertThat(directories.closureStreams()).isEqualTo(1);
+            assertThat(directories.fetches()).as("the root, then the nine below it").isEqualTo(10);
+        }
+    }
+
+    @Test
+    void aTreeOverTheLimitIsReadAheadALevelAtATimeAndItsSmallSubtreesAreStreamedOnceEntered() throws Exception {
+        Directory root = threeLevels(); // 16 entries; a, b and c 4 each
+        try (var directories = new CachingDirectoryService(remote.directories, null, config(null, 1L << 30, 0), 6)) {
+            assertThat(directories.get(root.digest())).contains(root);
+            awaitFetchedAhead(directories, 3);
+            assertThat(remote.recursiveGets).as("the root's tree is over the limit").hasValue(0);
+            Directory a = subdirectory(root, "a");
+            assertThat(directories.get(a.digest())).contains(a);
+            for (String leaf : List.of("x", "y")) {
+                assertThat(directories.get(subdirectory(a, leaf).digest())).isPresent();
+            }
+            assertThat(remote.recursiveGets).as("a's tree, once entered").hasValue(1);
+            assertThat(remote.directoryGets).as("the root and its three subdirectories, nothing below").hasValue(4);
+        }
+    }
+
+    @Test
+    void aStreamThatKeepsAGetWaitingIsNotWaitedForAgain() throws Exception {
+        Directory root = threeLevels();
+        var gate = new java.util.concurrent.CountDownLatch(1);
+        remote.recursiveGate = gate; // the stream sends the root, then stalls
+        try (Store store = cached(config(null, 1L << 30, 0))) {
+            var directories = (CachingDirectoryService) store.directories();
+            assertThat(directories.get(root.digest())).contains(root);
+            for (String name : List.of("a", "b", "c")) {
+                Directory sub = subdirectory(root, name);
+                assertThat(directories.get(sub.digest())).contains(sub);
+            }
+            // Had the walk waited for the stalled stream, it would still be waiting.
+            assertThat(remote.directoryGets.get()).as("the root, then a, b and c by gets of their own").isGreaterThanOrEqualTo(4);
+            gate.countDown();
+            assertThat(walk(directories, root.digest())).isEqualTo(10);
+        } finally {
+            remote.recursiveGate = null;
+        }
+    }
+
+    @Test
+    void aBreadthFirstStreamOrOneThatBreaksStillGivesAWalkEveryDirectory() throws Exception {
+        Directory root = threeLevels();
+        remote.breadthFirst = true; // as a tvix server sends a closure
+        try (Store store = cached(config(null, 1L << 30, 0))) {
+            assertThat(walk((CachingDirectoryService) store.directories(), root.digest())).isEqualTo(10);
+        }
+        remote.breadthFirst = false;
+        remote.recursiveBreaksAfter = 3;
+        remote.directoryGets.set(0);
+        try (Store store = cached(config(null, 1L << 30, 0))) {
+            var directories = (CachingDirectoryService) store.directories();
+            assertThat(walk(directories, root.digest())).isEqualTo(10);
+            assertThat(remote.directoryGets.get()).as("what the broken stream did not bring").isBetween(2, 8);
+        } finally {
+            remote.recursiveBreaksAfter = -1;
+        }
+    }
+
+    /** Gets every Directory below {@code digest} as find would, depth-first in name order; how many. */
+    private static int walk(CachingDirectoryService directories, B3Digest digest) throws IOException {
+        Directory d = directories.get(digest).orElseThrow();
+        int count = 1;
+        for (int i = 0; i < d.entryCount(); i++) {
+            if (d.node(i) instanceof castore.model.DirectoryNode child) {
+                count += walk(directories, child.digest());
+            }
+        }
+        return count;
     }
 
     private Directory subdirectory(Directory parent, String name) throws IOException {

@@ -55,6 +55,10 @@ final class FakeRemote {
     final MemoryDirectoryService directoryStore = new MemoryDirectoryService();
     /** When set, every Directory get waits for it (counted before it waits). */
     volatile CountDownLatch directoryGate;
+    /** When set, a recursive get sends its first Directory, then waits for it before the rest. */
+    volatile CountDownLatch recursiveGate;
+    /** Whether recursive gets come breadth-first, as a tvix server sends them (else depth-first, as a castore daemon). */
+    volatile boolean breadthFirst;
 
     B3Digest add(byte[] data) {
         return add(data, CHUNK);
@@ -231,12 +235,39 @@ final class FakeRemote {
             check();
             recursiveGets.incrementAndGet();
             int breakAfter = recursiveBreaksAfter;
+            CountDownLatch held = recursiveGate;
             java.util.concurrent.atomic.AtomicInteger sent = new java.util.concurrent.atomic.AtomicInteger();
-            return directoryStore.getRecursive(root).peek(d -> {
-                if (breakAfter >= 0 && sent.getAndIncrement() >= breakAfter) {
+            var closure = breadthFirst ? breadthFirst(root).stream() : directoryStore.getRecursive(root);
+            return closure.peek(d -> {
+                int before = sent.getAndIncrement();
+                if (breakAfter >= 0 && before >= breakAfter) {
                     throw new java.io.UncheckedIOException(new IOException("stream broken"));
                 }
+                if (held != null && before == 1) {
+                    try {
+                        held.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new java.io.UncheckedIOException(new java.io.InterruptedIOException());
+                    }
+                }
             });
+        }
+
+        private List<Directory> breadthFirst(B3Digest root) throws IOException {
+            List<Directory> order = new ArrayList<>();
+            java.util.ArrayDeque<B3Digest> queue = new java.util.ArrayDeque<>(List.of(root));
+            java.util.Set<B3Digest> seen = new java.util.HashSet<>(List.of(root));
+            while (!queue.isEmpty()) {
+                Directory d = directoryStore.get(queue.poll()).orElseThrow(() -> new castore.service.NotFoundException("missing"));
+                order.add(d);
+                for (var node : d.entries().values()) {
+                    if (node instanceof castore.model.DirectoryNode child && seen.add(child.digest())) {
+                        queue.add(child.digest());
+                    }
+                }
+            }
+            return order;
         }
 
         @Override
