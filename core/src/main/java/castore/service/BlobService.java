@@ -141,6 +141,17 @@ public interface BlobService extends AutoCloseable {
     }
 
     /**
+     * {@link #willRead(B3Digest, long)} for several blobs (a directory's next files, their sizes
+     * their verified nodes'), which a backend that fetches from afar may fetch together, in one
+     * request. The default hints them one by one.
+     */
+    default void willRead(List<ChunkMeta> blobs) {
+        for (ChunkMeta blob : blobs) {
+            willRead(blob.digest(), blob.size());
+        }
+    }
+
+    /**
      * The chunks of a blob, in order; their sizes add up to the blob size. Empty if the blob is
      * absent. A blob stored as one piece has one chunk whose digest is the blob digest.
      */

@@ -4,16 +4,21 @@ import castore.model.Directory;
 import castore.model.FileNode;
 import castore.model.Node;
 import castore.service.BlobService;
+import castore.service.ChunkMeta;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * Read-ahead across the files of one directory: when a reader opens a second file of a
- * directory after another one shortly before it in name order (a tree read by {@code cp -r},
- * {@code tar}, {@code rsync}, a build reading headers), the blob service is told that the next
- * files will be read ({@link BlobService#willRead}), up to {@value #FILES} files or
- * {@value #BYTES} bytes past the one opened, and kept that far ahead as the reader goes on. A
- * remote store's cache then fetches them in the background while the reader reads the one before:
- * a cold tree read over a daemon waited for one round trip per file. A local store ignores the
- * hints. A reader that opens files of a directory at random, or one file, hints nothing.
+ * Read-ahead across the files of one directory: when a reader opens the first file of a
+ * directory in name order, or a file after another one shortly before it (a tree read by
+ * {@code cp -r}, {@code tar}, {@code rsync}, a build reading headers), the blob service is told that the next
+ * files will be read ({@link BlobService#willRead(java.util.List)}), up to {@value #FILES} files
+ * or {@value #BYTES} bytes past the one opened. A remote store's cache then fetches them in the
+ * background while the reader reads the one before: a cold tree read over a daemon waited for
+ * one round trip per file. The window is topped up in batches, once the files hinted and not yet
+ * opened are half of it or fewer, so the cache can fetch each batch with one request (a hint per
+ * open made a request per file). A local store ignores the hints. A reader that opens files of a
+ * directory at random, or one file, hints nothing.
  *
  * <p>One per directory inode, made at its first file open; its state is a few ints.
  */
@@ -37,23 +42,50 @@ final class FilesAhead {
         int from;
         int to;
         synchronized (this) {
-            boolean follows = lastOpened >= 0 && index > lastOpened && index - lastOpened <= GAP;
+            // A run starts at the directory's first file (tar, cp -r and rsync start there) or
+            // at a file shortly after the one opened before.
+            boolean follows = lastOpened >= 0 ? index > lastOpened && index - lastOpened <= GAP : index == firstFile(listing);
             lastOpened = index;
             if (!follows) {
                 return;
             }
             from = Math.max(index + 1, hintedUpTo + 1);
             to = end(listing, index);
-            if (from > to) {
-                return;
+            if (from > to || 2 * files(listing, index + 1, from - 1) > files(listing, index + 1, to)) {
+                return; // more than half the window is hinted already
             }
             hintedUpTo = to;
         }
+        List<ChunkMeta> next = new ArrayList<>();
         for (int i = from; i <= to; i++) {
             if (listing.node(i) instanceof FileNode file) {
-                blobs.willRead(file.digest(), file.size());
+                next.add(new ChunkMeta(file.digest(), file.size()));
             }
         }
+        if (!next.isEmpty()) {
+            blobs.willRead(next);
+        }
+    }
+
+    /** The index of the first file of {@code listing}, -1 if it has none. */
+    private static int firstFile(Directory listing) {
+        for (int i = 0; i < listing.entryCount(); i++) {
+            if (listing.node(i) instanceof FileNode) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** The files among entries {@code from} to {@code to}. */
+    private static int files(Directory listing, int from, int to) {
+        int files = 0;
+        for (int i = from; i <= to; i++) {
+            if (listing.node(i) instanceof FileNode) {
+                files++;
+            }
+        }
+        return files;
     }
 
     /** The last entry within {@value #FILES} files and {@value #BYTES} bytes past {@code index}. */

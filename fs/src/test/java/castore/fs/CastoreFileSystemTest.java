@@ -118,20 +118,25 @@ class CastoreFileSystemTest {
         var fs = mount();
         long dir = walk(fs, "t").nodeId();
         read(fs, lookup(fs, dir, "f00").nodeId(), 0, 100);
-        assertThat(blobs.hinted).as("one file opened: nothing yet").isEmpty();
-        read(fs, lookup(fs, dir, "f01").nodeId(), 0, 100);
-        assertThat(blobs.hinted).as("the next 16 files").containsExactlyElementsOf(files.subList(2, 18).stream().map(FileNode::digest).toList());
-        read(fs, lookup(fs, dir, "f02").nodeId(), 0, 100);
-        assertThat(blobs.hinted).as("kept 16 ahead").hasSize(17).last().isEqualTo(files.get(18).digest());
+        assertThat(blobs.hinted).as("the directory's first file: the next 16")
+                .containsExactlyElementsOf(files.subList(1, 17).stream().map(FileNode::digest).toList());
+        for (int i = 1; i <= 7; i++) {
+            read(fs, lookup(fs, dir, String.format("f%02d", i)).nodeId(), 0, 100);
+        }
+        assertThat(blobs.hinted).as("9 of 16 ahead still hinted: nothing more yet").hasSize(16);
+        read(fs, lookup(fs, dir, "f08").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("8 of 16 ahead: topped up to 16 ahead").hasSize(24).last().isEqualTo(files.get(24).digest());
+        assertThat(blobs.hintBatches).as("in two batches, each for one request").containsExactly(16, 8);
         // A reader that jumps far ahead or back hints nothing more.
         read(fs, lookup(fs, dir, "f25").nodeId(), 0, 100);
         read(fs, lookup(fs, dir, "f03").nodeId(), 0, 100);
-        assertThat(blobs.hinted).hasSize(17);
+        assertThat(blobs.hinted).hasSize(24);
         // A second mount (its own inodes): the run starts afresh, at the place of each lookup.
         var other = mount();
         long otherDir = walk(other, "t").nodeId();
         blobs.hinted.clear();
         read(other, lookup(other, otherDir, "f12").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("a first open not of the first file").isEmpty();
         read(other, lookup(other, otherDir, "f13").nodeId(), 0, 100);
         assertThat(blobs.hinted).first().isEqualTo(files.get(14).digest());
         assertThat(blobs.hinted).hasSize(16);
@@ -150,8 +155,9 @@ class CastoreFileSystemTest {
         var fs = mount();
         long dir = walk(fs, "t").nodeId();
         read(fs, lookup(fs, dir, "b0").nodeId(), 0, 100);
-        read(fs, lookup(fs, dir, "b1").nodeId(), 0, 100);
         assertThat(blobs.hinted).as("8 MiB: two files of 3 MiB").hasSize(2);
+        read(fs, lookup(fs, dir, "b1").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("one of two ahead: the next one").hasSize(3);
     }
 
     @Test

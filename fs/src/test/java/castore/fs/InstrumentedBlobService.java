@@ -44,9 +44,18 @@ final class InstrumentedBlobService extends ForwardingBlobService {
     /** The blobs {@link #willRead} was told of, in order. */
     final List<B3Digest> hinted = new java.util.concurrent.CopyOnWriteArrayList<>();
 
+    /** How many blobs each {@link #willRead(List)} told of, in order. */
+    final List<Integer> hintBatches = new java.util.concurrent.CopyOnWriteArrayList<>();
+
     @Override
     public void willRead(B3Digest blob, long size) {
         hinted.add(blob);
+    }
+
+    @Override
+    public void willRead(List<castore.service.ChunkMeta> blobs) {
+        hintBatches.add(blobs.size());
+        blobs.forEach(blob -> willRead(blob.digest(), blob.size()));
     }
 
     int opens(B3Digest digest) {

@@ -23,6 +23,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -417,6 +418,74 @@ public final class CachingBlobService implements BlobService {
         } catch (RejectedExecutionException closed) {
             // nothing to fetch for
         }
+    }
+
+    /**
+     * The small blobs the cache lacks are fetched in the background together, with one
+     * {@link BlobService#readBlobs} (one ReadBlobs call over a castore daemon, parallel GETs over
+     * S3) instead of a request each: a cold tree read over a daemon cost the mount and the daemon
+     * about 0.2 ms of CPU apiece per call. Reads that come meanwhile wait for the batch; a blob it
+     * does not bring (a server without ReadBlobs, such as tvix's, brings none) is hinted alone.
+     */
+    @Override
+    public void willRead(List<ChunkMeta> blobs) {
+        List<ChunkMeta> wanted = new ArrayList<>();
+        for (ChunkMeta blob : blobs) {
+            if (fetchesWhole(blob.digest(), blob.size()) && !chunkLoads.isLoading(blob.digest())) {
+                wanted.add(blob);
+            }
+        }
+        if (wanted.size() < 2) {
+            wanted.forEach(blob -> willRead(blob.digest(), blob.size()));
+            return;
+        }
+        filesAhead.addAndGet(wanted.size());
+        try {
+            background.execute(() -> {
+                try {
+                    inBackgroundSlot(() -> fetchWholeTogether(wanted));
+                } catch (IOException | RuntimeException | InterruptedException ignored) {
+                    // their reads will report it
+                }
+            });
+        } catch (RejectedExecutionException closed) {
+            // nothing to fetch for
+        }
+    }
+
+    /** Fetches small blobs with one readBlobs, each claimed so that its reads wait for it. */
+    private void fetchWholeTogether(List<ChunkMeta> blobs) throws IOException {
+        Map<ChunkMeta, CompletableFuture<byte[]>> claims = new LinkedHashMap<>();
+        for (ChunkMeta blob : blobs) {
+            if (fetchesWhole(blob.digest(), blob.size())) {
+                CompletableFuture<byte[]> claim = chunkLoads.claim(blob.digest());
+                if (claim != null) {
+                    claims.put(blob, claim);
+                }
+            }
+        }
+        if (claims.isEmpty()) {
+            return;
+        }
+        Map<B3Digest, byte[]> read;
+        try {
+            read = inner.readBlobs(List.copyOf(claims.keySet())); // checked against digest and size by the store
+        } catch (IOException | RuntimeException e) {
+            claims.forEach((blob, claim) -> chunkLoads.release(blob.digest(), claim));
+            throw e;
+        }
+        List<ChunkMeta> notBrought = new ArrayList<>();
+        claims.forEach((blob, claim) -> {
+            byte[] data = read.get(blob.digest());
+            if (data != null && data.length == blob.size()) {
+                keepWhole(blob.digest(), data);
+                chunkLoads.complete(blob.digest(), claim, data);
+            } else {
+                chunkLoads.release(blob.digest(), claim); // a waiting read fetches it, and reports what fails
+                notBrought.add(blob);
+            }
+        });
+        notBrought.forEach(blob -> willRead(blob.digest(), blob.size()));
     }
 
     /** A fetch made ahead of its read; {@link #inBackgroundSlot} runs it. */

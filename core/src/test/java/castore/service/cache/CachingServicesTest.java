@@ -145,6 +145,48 @@ class CachingServicesTest {
     }
 
     @Test
+    void smallFilesHintedTogetherComeInOneBatchThatTheirReadsWaitFor() throws Exception {
+        List<byte[]> small = new java.util.ArrayList<>();
+        List<castore.service.ChunkMeta> hinted = new java.util.ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            byte[] data = random(2000 + i, 60 + i);
+            small.add(data);
+            hinted.add(new castore.service.ChunkMeta(remote.add(data), data.length));
+        }
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            var gate = new java.util.concurrent.CountDownLatch(1);
+            remote.gate = gate;
+            store.blobs().willRead(hinted);
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+            while (remote.atGate.get() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            // The batch is at the remote: a read of one of its blobs waits for it.
+            var read = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try (BlobReader r = store.blobs().open(hinted.get(3).digest(), small.get(3).length).orElseThrow()) {
+                    return readAll(r);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Thread.sleep(50);
+            assertThat(read).isNotDone();
+            remote.gate = null;
+            gate.countDown();
+            assertThat(read.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(small.get(3));
+            for (int i = 0; i < small.size(); i++) {
+                try (BlobReader r = store.blobs().open(hinted.get(i).digest(), small.get(i).length).orElseThrow()) {
+                    assertThat(readAll(r)).isEqualTo(small.get(i));
+                }
+            }
+            assertThat(remote.readBlobsCalls).as("one batch").hasValue(1);
+            assertThat(remote.chunkReads).as("each blob once, by the batch").hasValue(6);
+        } finally {
+            remote.gate = null;
+        }
+    }
+
+    @Test
     void aSmallBlobOpenedWithItsSizeIsFetchedWholeWithOneRequestAndKept() throws IOException {
         byte[] data = random(1000, 21);
         B3Digest digest = remote.add(data);

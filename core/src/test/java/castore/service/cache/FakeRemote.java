@@ -33,6 +33,8 @@ final class FakeRemote {
     /** Requests for a blob's chunk list: {@code chunks} and {@code open}. */
     final AtomicInteger listGets = new AtomicInteger();
     final AtomicInteger directoryGets = new AtomicInteger();
+    /** Calls of {@code readBlobs} (each reads its blobs through {@code readChunk}, counted there too). */
+    final AtomicInteger readBlobsCalls = new AtomicInteger();
     final AtomicInteger recursiveGets = new AtomicInteger();
     /** When not negative, recursive gets fail after sending this many Directories. */
     volatile int recursiveBreaksAfter = -1;
@@ -157,6 +159,13 @@ final class FakeRemote {
                     return total;
                 }
             });
+        }
+
+        /** Counted, then read one by one as the default does. */
+        @Override
+        public Map<B3Digest, byte[]> readBlobs(List<ChunkMeta> blobs) throws IOException {
+            readBlobsCalls.incrementAndGet();
+            return BlobService.super.readBlobs(blobs);
         }
 
         @Override
