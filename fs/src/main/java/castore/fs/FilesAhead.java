@@ -49,8 +49,13 @@ final class FilesAhead {
             if (!follows) {
                 return;
             }
-            from = Math.max(index + 1, hintedUpTo + 1);
             to = end(listing, index);
+            if (hintedUpTo > to) {
+                // Hinted far ahead by a run elsewhere in the directory (a symlink's target is
+                // opened where it is): that says nothing of this run's window.
+                hintedUpTo = index;
+            }
+            from = Math.max(index + 1, hintedUpTo + 1);
             if (from > to || 2 * files(listing, index + 1, from - 1) > files(listing, index + 1, to)) {
                 return; // more than half the window is hinted already
             }

@@ -143,6 +143,31 @@ class CastoreFileSystemTest {
     }
 
     @Test
+    void aRunOfOpensGoesOnBeingReadAheadAfterOpensFarAheadInItsDirectory() throws Exception {
+        // Opening a symlink opens its target where it is: in man1, `[.1.gz` opens test.1.gz.
+        List<Object> entries = new java.util.ArrayList<>();
+        List<FileNode> files = new java.util.ArrayList<>();
+        for (int i = 0; i < 60; i++) {
+            FileNode file = trees.file("file " + i);
+            files.add(file);
+            entries.add(String.format("f%02d", i));
+            entries.add(file);
+        }
+        trees.root("t", trees.dir(entries.toArray()));
+        var fs = mount();
+        long dir = walk(fs, "t").nodeId();
+        for (int i = 0; i <= 7; i++) {
+            read(fs, lookup(fs, dir, String.format("f%02d", i)).nodeId(), 0, 100);
+        }
+        read(fs, lookup(fs, dir, "f50").nodeId(), 0, 100);
+        read(fs, lookup(fs, dir, "f51").nodeId(), 0, 100); // a run of two far ahead: hints up to f59
+        assertThat(blobs.hinted).contains(files.get(59).digest());
+        read(fs, lookup(fs, dir, "f08").nodeId(), 0, 100);
+        read(fs, lookup(fs, dir, "f09").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("the first run's window topped up again").contains(files.get(17).digest(), files.get(25).digest());
+    }
+
+    @Test
     void filesAheadStopAtTheirByteBound() throws Exception {
         byte[] big = new byte[(int) (3 * (1 << 20))];
         List<Object> entries = new java.util.ArrayList<>();

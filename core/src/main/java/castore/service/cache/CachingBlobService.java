@@ -429,32 +429,9 @@ public final class CachingBlobService implements BlobService {
      */
     @Override
     public void willRead(List<ChunkMeta> blobs) {
-        List<ChunkMeta> wanted = new ArrayList<>();
-        for (ChunkMeta blob : blobs) {
-            if (fetchesWhole(blob.digest(), blob.size()) && !chunkLoads.isLoading(blob.digest())) {
-                wanted.add(blob);
-            }
-        }
-        if (wanted.size() < 2) {
-            wanted.forEach(blob -> willRead(blob.digest(), blob.size()));
-            return;
-        }
-        filesAhead.addAndGet(wanted.size());
-        try {
-            background.execute(() -> {
-                try {
-                    inBackgroundSlot(() -> fetchWholeTogether(wanted));
-                } catch (IOException | RuntimeException | InterruptedException ignored) {
-                    // their reads will report it
-                }
-            });
-        } catch (RejectedExecutionException closed) {
-            // nothing to fetch for
-        }
-    }
-
-    /** Fetches small blobs with one readBlobs, each claimed so that its reads wait for it. */
-    private void fetchWholeTogether(List<ChunkMeta> blobs) throws IOException {
+        // Claimed here, on the caller's thread: the reader opens the next file at once, before a
+        // background thread could claim it, and would fetch it on its own (half the files of a
+        // cold tree read did).
         Map<ChunkMeta, CompletableFuture<byte[]>> claims = new LinkedHashMap<>();
         for (ChunkMeta blob : blobs) {
             if (fetchesWhole(blob.digest(), blob.size())) {
@@ -467,13 +444,23 @@ public final class CachingBlobService implements BlobService {
         if (claims.isEmpty()) {
             return;
         }
-        Map<B3Digest, byte[]> read;
+        filesAhead.addAndGet(claims.size());
         try {
-            read = inner.readBlobs(List.copyOf(claims.keySet())); // checked against digest and size by the store
-        } catch (IOException | RuntimeException e) {
+            background.execute(() -> {
+                try {
+                    inBackgroundSlot(() -> fetchWholeTogether(claims));
+                } catch (IOException | RuntimeException | InterruptedException e) {
+                    claims.forEach((blob, claim) -> chunkLoads.release(blob.digest(), claim)); // their reads fetch and report
+                }
+            });
+        } catch (RejectedExecutionException closed) {
             claims.forEach((blob, claim) -> chunkLoads.release(blob.digest(), claim));
-            throw e;
         }
+    }
+
+    /** Fetches the claimed small blobs with one readBlobs and completes their claims. */
+    private void fetchWholeTogether(Map<ChunkMeta, CompletableFuture<byte[]>> claims) throws IOException {
+        Map<B3Digest, byte[]> read = inner.readBlobs(List.copyOf(claims.keySet())); // checked against digest and size by the store
         List<ChunkMeta> notBrought = new ArrayList<>();
         claims.forEach((blob, claim) -> {
             byte[] data = read.get(blob.digest());
