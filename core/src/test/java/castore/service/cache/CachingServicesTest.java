@@ -187,6 +187,44 @@ class CachingServicesTest {
     }
 
     @Test
+    void aHintedBlobIsClaimedAtOnceSoThatAReadBeforeTheBatchStartsWaitsForIt() throws Exception {
+        // Four hinted blobs held at the remote take every background slot (the test config has
+        // 4), so the batch hinted next waits for one; a read of its blob meanwhile must not fetch it too.
+        var hold = new java.util.concurrent.CountDownLatch(1);
+        List<castore.service.ChunkMeta> held = new java.util.ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            byte[] data = random(500 + i, 70 + i);
+            B3Digest digest = remote.add(data);
+            remote.holds.put(digest, hold);
+            held.add(new castore.service.ChunkMeta(digest, data.length));
+        }
+        byte[] wanted = random(3000, 80);
+        var batch = List.of(new castore.service.ChunkMeta(remote.add(wanted), wanted.length),
+                new castore.service.ChunkMeta(remote.add(random(3001, 81)), 3001));
+        try (Store store = cached(config(dir, 1L << 30, 0))) {
+            held.forEach(b -> store.blobs().willRead(b.digest(), b.size()));
+            eventually(() -> remote.atHold.get() == 4);
+            store.blobs().willRead(batch);
+            var read = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try (BlobReader r = store.blobs().open(batch.getFirst().digest(), wanted.length).orElseThrow()) {
+                    return readAll(r);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Thread.sleep(100);
+            assertThat(read).as("waits for the batch, which waits for a slot").isNotDone();
+            hold.countDown();
+            assertThat(read.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(wanted);
+            assertThat(remote.readBlobsCalls).hasValue(1);
+            assertThat(remote.chunkReads).as("the four, then the batch's two, each once").hasValue(6);
+        } finally {
+            hold.countDown();
+            remote.holds.clear();
+        }
+    }
+
+    @Test
     void aSmallBlobOpenedWithItsSizeIsFetchedWholeWithOneRequestAndKept() throws IOException {
         byte[] data = random(1000, 21);
         B3Digest digest = remote.add(data);
