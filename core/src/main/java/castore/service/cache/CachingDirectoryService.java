@@ -49,7 +49,8 @@ import java.util.stream.Stream;
  * Directory cost the client and the daemon about 0.3 ms of CPU each, a Directory of a stream a
  * fraction of that. A castore daemon streams depth-first in name order, the order find and ls -R
  * enter directories in, so a walk's get of a Directory the stream has announced (its parent came
- * on it) waits for it, up to {@link #STREAM_WAIT_MILLIS}; a stream that makes a get wait longer
+ * on it) and will bring it within {@link #WAIT_AHEAD_ENTRIES} entries waits for it, up to
+ * {@link #STREAM_WAIT_MILLIS}; one further off is fetched by its own get. A stream that makes a get wait longer
  * (a tvix server streams breadth-first, or the caller looks far from where the stream is) is
  * not waited for again, and its Directories are fetched one by one as before. Larger trees get
  * the read-ahead of subdirectories, and their subtrees small enough a stream of their own once
@@ -67,6 +68,13 @@ public final class CachingDirectoryService implements DirectoryService {
     static final long CLOSURE_AHEAD_ENTRIES = 200_000;
     /** How long a get waits for a Directory a stream has announced before fetching it itself. */
     static final long STREAM_WAIT_MILLIS = 50;
+    /**
+     * How far ahead of the stream (in entries of the Directories before it) a Directory may be
+     * for a get to wait for it: a stream brings about 100,000 entries a second over loopback, a
+     * get of its own takes a round trip (0.2-1 ms), so waiting pays only near the stream's head,
+     * where a walk keeps it. A lookup of one path deep in the tree fetches its own way down.
+     */
+    static final long WAIT_AHEAD_ENTRIES = 1_000;
     /** Closure streams running at once, at most: a walk needs one at a time. */
     private static final int STREAMS = 2;
 
@@ -83,6 +91,7 @@ public final class CachingDirectoryService implements DirectoryService {
     private final Semaphore streamPermits = new Semaphore(STREAMS);
     private final long closureAheadEntries;
     private final AtomicLong streams = new AtomicLong();
+    private final AtomicLong waitsGivenUp = new AtomicLong();
     private final ExecutorService ahead = Executors.newThreadPerTaskExecutor(
             Thread.ofVirtual().name("castore-directory-ahead").factory());
     private volatile boolean closed;
@@ -116,6 +125,11 @@ public final class CachingDirectoryService implements DirectoryService {
     /** Closure streams started ahead of a walk so far. */
     public long closureStreams() {
         return streams.get();
+    }
+
+    /** Gets that waited for a closure stream until {@link #STREAM_WAIT_MILLIS} and then fetched on their own. */
+    public long streamWaitsGivenUp() {
+        return waitsGivenUp.get();
     }
 
     @Override
@@ -196,18 +210,16 @@ public final class CachingDirectoryService implements DirectoryService {
         if (top.size() > closureAheadEntries || closed || !inner.getsClosureInOneCall()) {
             return;
         }
-        List<B3Digest> missing = new ArrayList<>();
-        for (int i = 0, n = top.entryCount(); i < n; i++) {
-            if (top.node(i) instanceof DirectoryNode child && !streaming.containsKey(child.digest())
-                    && !loads.isLoading(child.digest()) && !cache.contains(child.digest())) {
-                missing.add(child.digest());
-            }
+        boolean missing = false;
+        for (int i = 0, n = top.entryCount(); i < n && !missing; i++) {
+            missing = top.node(i) instanceof DirectoryNode child && !streaming.containsKey(child.digest())
+                    && !loads.isLoading(child.digest()) && !cache.contains(child.digest());
         }
-        if (missing.isEmpty() || !streamPermits.tryAcquire()) {
+        if (!missing || !streamPermits.tryAcquire()) {
             return;
         }
         ClosureStream stream = new ClosureStream(top.digest());
-        missing.forEach(stream::announce); // before the stream starts: the caller's next get waits for it
+        stream.announceChildren(top, top.entryCount()); // before the stream starts (it sends top first): the caller's next get waits for it
         try {
             ahead.execute(stream::run);
             streams.incrementAndGet();
@@ -216,17 +228,22 @@ public final class CachingDirectoryService implements DirectoryService {
         }
     }
 
-    /** A Directory a closure stream will bring: gets wait for it while the stream keeps up. */
-    private record Announced(ClosureStream stream, CompletableFuture<Directory> arrival) {
-        /** The Directory once the stream brings it; null if it gives up, fails or falls behind. */
+    /**
+     * A Directory a closure stream will bring, once it has brought {@code deliveredAt} entries
+     * (those of the Directories before it, in depth-first order): gets wait for it when the
+     * stream is that close and keeps up.
+     */
+    private record Announced(ClosureStream stream, long deliveredAt, CompletableFuture<Directory> arrival) {
+        /** The Directory once the stream brings it; null if it is far off, or the stream gives up, fails or falls behind. */
         Directory await() throws InterruptedIOException {
-            if (stream.behind) {
-                return null;
+            if (stream.behind || deliveredAt - stream.streamed > WAIT_AHEAD_ENTRIES) {
+                return null; // a get of its own is sooner
             }
             try {
                 return arrival.get(STREAM_WAIT_MILLIS, TimeUnit.MILLISECONDS);
             } catch (TimeoutException e) {
                 stream.behind = true; // fetched one by one from now on
+                stream.owner().waitsGivenUp.incrementAndGet();
                 return null;
             } catch (ExecutionException e) {
                 return null;
@@ -243,14 +260,34 @@ public final class CachingDirectoryService implements DirectoryService {
         /** Digests this stream announced and has not delivered (its own thread's, after the first ones). */
         private final Set<B3Digest> announced = new HashSet<>();
         private volatile boolean behind;
+        /** Entries of the Directories brought so far (written by the stream's thread only). */
+        private volatile long streamed;
 
         ClosureStream(B3Digest root) {
             this.root = root;
         }
 
-        void announce(B3Digest digest) {
-            if (!cache.contains(digest) && streaming.putIfAbsent(digest, new Announced(this, new CompletableFuture<>())) == null) {
-                announced.add(digest);
+        CachingDirectoryService owner() {
+            return CachingDirectoryService.this;
+        }
+
+        /**
+         * Announces the subdirectories of {@code parent} that are neither cached nor coming, each
+         * with where the stream will bring it: after the subtrees of the ones before it (a
+         * DirectoryNode's size is its subtree's entries), counted from {@code base}, where the
+         * stream is once it has brought {@code parent}. Identical subtrees are sent once, so
+         * it may come sooner.
+         */
+        void announceChildren(Directory parent, long base) {
+            long at = base;
+            for (int i = 0, n = parent.entryCount(); i < n; i++) {
+                if (parent.node(i) instanceof DirectoryNode child) {
+                    B3Digest digest = child.digest();
+                    if (!cache.contains(digest) && streaming.putIfAbsent(digest, new Announced(this, at, new CompletableFuture<>())) == null) {
+                        announced.add(digest);
+                    }
+                    at += child.size();
+                }
             }
         }
 
@@ -265,13 +302,10 @@ public final class CachingDirectoryService implements DirectoryService {
                         fetches.incrementAndGet();
                         fetchedAhead.incrementAndGet();
                     }
+                    streamed += d.entryCount();
                     // Its children announced before its waiter wakes: that caller's look ahead
                     // below it then finds them coming and starts nothing of its own.
-                    for (int i = 0, n = d.entryCount(); i < n; i++) {
-                        if (d.node(i) instanceof DirectoryNode child) {
-                            announce(child.digest());
-                        }
-                    }
+                    announceChildren(d, streamed);
                     if (announced.remove(digest)) {
                         Announced waiting = streaming.remove(digest);
                         if (waiting != null) {

@@ -595,6 +595,36 @@ class CachingServicesTest {
     }
 
     @Test
+    void aGetOfADirectoryFarAheadOfTheStreamDoesNotWaitForIt() throws Exception {
+        // root -> big (1,200 files), small (one file): the stream brings big's entries before small.
+        var big = Directory.builder();
+        for (int i = 0; i < 1200; i++) {
+            byte[] content = ("file " + i).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            big.add(String.format("f%04d", i), new FileNode(remote.add(content), content.length, false));
+        }
+        Directory bigDir = big.build();
+        Directory smallDir = Directory.builder().add("only", new FileNode(remote.add(new byte[] {1}), 1, false)).build();
+        Directory root = Directory.builder().add("big", bigDir.toNode()).add("small", smallDir.toNode()).build();
+        for (Directory d : List.of(bigDir, smallDir, root)) {
+            remote.directoryStore.put(d);
+        }
+        var gate = new java.util.concurrent.CountDownLatch(1);
+        remote.recursiveGate = gate; // the stream sends the root, then stalls
+        try (Store store = cached(config(null, 1L << 30, 0))) {
+            var directories = (CachingDirectoryService) store.directories();
+            assertThat(directories.get(root.digest())).contains(root);
+            assertThat(directories.get(smallDir.digest())).contains(smallDir);
+            assertThat(directories.streamWaitsGivenUp()).as("small is 1,200 entries off: fetched at once").isZero();
+            assertThat(directories.get(bigDir.digest())).contains(bigDir);
+            assertThat(directories.streamWaitsGivenUp()).as("big is next: waited for, in vain").isEqualTo(1);
+            assertThat(remote.directoryGets).hasValue(3);
+        } finally {
+            gate.countDown();
+            remote.recursiveGate = null;
+        }
+    }
+
+    @Test
     void aBreadthFirstStreamOrOneThatBreaksStillGivesAWalkEveryDirectory() throws Exception {
         Directory root = threeLevels();
         remote.breadthFirst = true; // as a tvix server sends a closure
