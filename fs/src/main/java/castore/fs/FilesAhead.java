@@ -6,6 +6,7 @@ import castore.model.Node;
 import castore.service.BlobService;
 import castore.service.ChunkMeta;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.List;
 
 /**
@@ -20,7 +21,8 @@ import java.util.List;
  * open made a request per file). A local store ignores the hints. A reader that opens files of a
  * directory at random, or one file, hints nothing.
  *
- * <p>One per directory inode, made at its first file open; its state is a few ints.
+ * <p>One per directory inode, made at its first file open; its state is an int and a bit per
+ * entry, once a run has started.
  */
 final class FilesAhead {
     /** Files hinted past the one opened, at most. */
@@ -32,15 +34,15 @@ final class FilesAhead {
 
     // Guarded by this.
     private int lastOpened = -1;
-    private int hintedUpTo = -1;
+    /** Entries hinted so far: each file is hinted once, whatever order its directory is read in. */
+    private BitSet hinted;
 
     /**
      * Entry {@code index} of {@code listing} was opened: hints the files ahead of it if it follows
      * the previous open of this directory.
      */
     void opened(Directory listing, int index, BlobService blobs) {
-        int from;
-        int to;
+        List<ChunkMeta> next;
         synchronized (this) {
             // A run starts at the directory's first file (tar, cp -r and rsync start there) or
             // at a file shortly after the one opened before.
@@ -49,22 +51,31 @@ final class FilesAhead {
             if (!follows) {
                 return;
             }
-            to = end(listing, index);
-            if (hintedUpTo > to) {
-                // Hinted far ahead by a run elsewhere in the directory (a symlink's target is
-                // opened where it is): that says nothing of this run's window.
-                hintedUpTo = index;
+            if (hinted == null) {
+                hinted = new BitSet(listing.entryCount());
             }
-            from = Math.max(index + 1, hintedUpTo + 1);
-            if (from > to || 2 * files(listing, index + 1, from - 1) > files(listing, index + 1, to)) {
+            int to = end(listing, index);
+            int window = 0;
+            int pending = 0;
+            for (int i = index + 1; i <= to; i++) {
+                if (listing.node(i) instanceof FileNode) {
+                    window++;
+                    if (hinted.get(i)) {
+                        pending++;
+                    }
+                }
+            }
+            if (2 * pending > window) {
                 return; // more than half the window is hinted already
             }
-            hintedUpTo = to;
-        }
-        List<ChunkMeta> next = new ArrayList<>();
-        for (int i = from; i <= to; i++) {
-            if (listing.node(i) instanceof FileNode file) {
-                next.add(new ChunkMeta(file.digest(), file.size()));
+            // Hints made elsewhere in the directory (a symlink's target is opened where it is)
+            // count as hinted; the window's other files are this batch.
+            next = new ArrayList<>(window - pending);
+            for (int i = index + 1; i <= to; i++) {
+                if (listing.node(i) instanceof FileNode file && !hinted.get(i)) {
+                    hinted.set(i);
+                    next.add(new ChunkMeta(file.digest(), file.size()));
+                }
             }
         }
         if (!next.isEmpty()) {
@@ -80,17 +91,6 @@ final class FilesAhead {
             }
         }
         return -1;
-    }
-
-    /** The files among entries {@code from} to {@code to}. */
-    private static int files(Directory listing, int from, int to) {
-        int files = 0;
-        for (int i = from; i <= to; i++) {
-            if (listing.node(i) instanceof FileNode) {
-                files++;
-            }
-        }
-        return files;
     }
 
     /** The last entry within {@value #FILES} files and {@value #BYTES} bytes past {@code index}. */

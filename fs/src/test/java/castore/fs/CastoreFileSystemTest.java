@@ -165,6 +165,7 @@ class CastoreFileSystemTest {
         read(fs, lookup(fs, dir, "f08").nodeId(), 0, 100);
         read(fs, lookup(fs, dir, "f09").nodeId(), 0, 100);
         assertThat(blobs.hinted).as("the first run's window topped up again").contains(files.get(17).digest(), files.get(25).digest());
+        assertThat(blobs.hinted).as("each file once").doesNotHaveDuplicates();
     }
 
     @Test
