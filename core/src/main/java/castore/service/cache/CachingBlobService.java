@@ -450,7 +450,10 @@ public final class CachingBlobService implements BlobService {
                 try {
                     inBackgroundSlot(() -> fetchWholeTogether(claims));
                 } catch (IOException | RuntimeException | InterruptedException e) {
-                    claims.forEach((blob, claim) -> chunkLoads.release(blob.digest(), claim)); // their reads fetch and report
+                    // their reads fetch and report
+                } finally {
+                    // Whatever went wrong, no read may wait for a claim nobody completes (a no-op for those completed).
+                    claims.forEach((blob, claim) -> chunkLoads.release(blob.digest(), claim));
                 }
             });
         } catch (RejectedExecutionException closed) {
