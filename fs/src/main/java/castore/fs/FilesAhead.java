@@ -19,7 +19,7 @@ import java.util.List;
  * one round trip per file. The window is topped up in batches, once the files hinted and not yet
  * opened are half of it or fewer, so the cache can fetch each batch with one request (a hint per
  * open made a request per file). A local store ignores the hints. A reader that opens files of a
- * directory at random, or one file, hints nothing.
+ * directory at random, or one file other than the first, hints nothing.
  *
  * <p>One per directory inode, made at its first file open; its state is an int and a bit per
  * entry, once a run has started.
