@@ -48,9 +48,8 @@ import java.util.stream.Stream;
  * fraction of that. A castore daemon streams depth-first in name order, the order find and ls -R
  * enter directories in, so a walk's get of a Directory the stream has announced (its parent came
  * on it) and will bring it within {@link #WAIT_AHEAD_ENTRIES} entries waits for it, up to
- * {@link #STREAM_WAIT_MILLIS}; one further off is fetched by its own get. A stream that makes a get wait longer
- * (a tvix server streams breadth-first, or the caller looks far from where the stream is) is
- * not waited for again, and its Directories are fetched one by one as before. Larger trees get
+ * {@link #STREAM_WAIT_MILLIS}; one further off is fetched by its own get. A stream that makes a
+ * get wait longer (a tvix server streams breadth-first) is not waited for again, and its Directories are fetched one by one as before. Larger trees get
  * the read-ahead of subdirectories, and their subtrees small enough a stream of their own once
  * entered.
  */
@@ -240,8 +239,7 @@ public final class CachingDirectoryService implements DirectoryService {
             try {
                 return arrival.get(STREAM_WAIT_MILLIS, TimeUnit.MILLISECONDS);
             } catch (TimeoutException e) {
-                stream.behind = true; // fetched one by one from now on
-                stream.owner().waitsGivenUp.incrementAndGet();
+                stream.fallBehind();
                 return null;
             } catch (ExecutionException e) {
                 return null;
@@ -265,8 +263,10 @@ public final class CachingDirectoryService implements DirectoryService {
             this.root = root;
         }
 
-        CachingDirectoryService owner() {
-            return CachingDirectoryService.this;
+        /** A get waited in vain: its Directories are fetched one by one from now on. */
+        void fallBehind() {
+            behind = true;
+            waitsGivenUp.incrementAndGet();
         }
 
         /**
