@@ -11,6 +11,7 @@ import castore.fuse.api.FuseException;
 import castore.fuse.api.OpenReply;
 import castore.fuse.api.Operation;
 import castore.fuse.api.Request;
+import castore.model.B3Digest;
 import castore.model.DirectoryNode;
 import castore.model.FileNode;
 import castore.service.memory.MemoryBlobService;
@@ -184,6 +185,85 @@ class CastoreFileSystemTest {
         assertThat(blobs.hinted).as("8 MiB: two files of 3 MiB").hasSize(2);
         read(fs, lookup(fs, dir, "b1").nodeId(), 0, 100);
         assertThat(blobs.hinted).as("one of two ahead: the next one").hasSize(3);
+    }
+
+    @Test
+    void aDirectoryReadInNoOrderHasItsOtherFilesHintedOnceAQuarterIsOpened() throws Exception {
+        List<FileNode> small = new java.util.ArrayList<>();
+        List<Object> entries = new java.util.ArrayList<>();
+        for (int i = 0; i < 13; i++) {
+            FileNode file = trees.file("small " + i);
+            small.add(file);
+            entries.add(String.format("g%02d", i));
+            entries.add(file);
+        }
+        entries.add("zz");
+        entries.add(trees.dir("inner", trees.file("inner")));
+        List<FileNode> many = new java.util.ArrayList<>();
+        List<Object> manyEntries = new java.util.ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            FileNode file = trees.file("many " + i);
+            many.add(file);
+            manyEntries.add(String.format("m%02d", i));
+            manyEntries.add(file);
+        }
+        trees.root("t", trees.dir("small", trees.dir(entries.toArray()), "many", trees.dir(manyEntries.toArray())));
+        var fs = mount();
+        long dir = walk(fs, "t/small").nodeId();
+        read(fs, lookup(fs, dir, "g07").nodeId(), 0, 100);
+        read(fs, lookup(fs, dir, "g02").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("2 of 13 opened, out of order").isEmpty();
+        read(fs, lookup(fs, dir, "g11").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("3 of 13: the 10 others, from the one opened on and round")
+                .containsExactlyElementsOf(java.util.stream.IntStream.of(12, 0, 1, 3, 4, 5, 6, 8, 9, 10)
+                        .mapToObj(i -> small.get(i).digest()).toList());
+        assertThat(blobs.hintBatches).containsExactly(10);
+        for (int i : new int[] {9, 0, 12, 4}) {
+            read(fs, lookup(fs, dir, String.format("g%02d", i)).nodeId(), 0, 100);
+        }
+        assertThat(blobs.hinted).as("each file once").hasSize(10);
+
+        blobs.hinted.clear();
+        blobs.hintBatches.clear();
+        long big = walk(fs, "t/many").nodeId();
+        int[] scattered = {90, 3, 77, 15, 60, 1, 44, 30, 99, 20, 85, 10, 70, 50, 35};
+        for (int i : scattered) {
+            read(fs, lookup(fs, big, String.format("m%02d", i)).nodeId(), 0, 100);
+        }
+        assertThat(blobs.hinted).as("15 of 100 opened: not yet a reader of the whole").isEmpty();
+        read(fs, lookup(fs, big, "m25").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("16 opened: the next 16 not opened, one batch")
+                .containsExactlyElementsOf(java.util.stream.IntStream.of(26, 27, 28, 29, 31, 32, 33, 34, 36, 37, 38, 39, 40, 41, 42, 43)
+                        .mapToObj(i -> many.get(i).digest()).toList());
+        for (int i : new int[] {43, 42, 41, 40, 39, 38, 37}) {
+            read(fs, lookup(fs, big, String.format("m%02d", i)).nodeId(), 0, 100);
+        }
+        assertThat(blobs.hintBatches).as("9 of 16 still pending: nothing more yet").containsExactly(16);
+        read(fs, lookup(fs, big, "m36").nodeId(), 0, 100);
+        assertThat(blobs.hintBatches).as("8 pending: topped up to 16").containsExactly(16, 8);
+        assertThat(blobs.hinted).as("from the one opened on, past what is pending or opened").endsWith(
+                java.util.stream.IntStream.of(45, 46, 47, 48, 49, 51, 52, 53).mapToObj(i -> many.get(i).digest()).toArray(B3Digest[]::new));
+        read(fs, lookup(fs, big, "m05").nodeId(), 0, 100);
+        assertThat(blobs.hintBatches).as("a file not hinted opened: the window is full").containsExactly(16, 8);
+    }
+
+    @Test
+    void aDirectoryReadInNoOrderHintsNoMoreThanTheByteBound() throws Exception {
+        byte[] big = new byte[(int) (3 * (1 << 20))];
+        List<Object> entries = new java.util.ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            big[0] = (byte) i;
+            entries.add("b" + i);
+            entries.add(trees.file(big.clone(), false));
+        }
+        trees.root("t", trees.dir(entries.toArray()));
+        var fs = mount();
+        long dir = walk(fs, "t").nodeId();
+        read(fs, lookup(fs, dir, "b6").nodeId(), 0, 100);
+        read(fs, lookup(fs, dir, "b3").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("2 of 8 opened: 8 MiB, two files of 3 MiB").hasSize(2);
+        read(fs, lookup(fs, dir, "b0").nodeId(), 0, 100);
+        assertThat(blobs.hinted).as("6 MiB pending: more than half the bound").hasSize(2);
     }
 
     @Test
