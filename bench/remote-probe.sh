@@ -28,6 +28,8 @@
 # drop, so the daemon's disk reads are out of the measurement), BENCH_THREADS=1 (also print the
 # mount's CPU during the workload per thread name), CASTORE_JAVA_OPTS (added to
 # -XX:ActiveProcessorCount=2, as bench/remote.sh does), MOUNT_ARGS (more `castore mount` options),
+# BENCH_FILES=FILE (read: the NUL-separated list of files under root "tree" to read, in its order;
+# default $W/files.list, the source's readdir order, e.g. a sorted copy for name order),
 # BENCH_SETTLE=SECONDS (default 0: wait that long after the first stat, before the workload, so
 # the mount's warm-up, which starts after 1 s idle, has run),
 # BENCH_PERF=FILE (also `perf record -g -C $BENCH_CPU` the workload into FILE; BENCH_PERF_EVENT=EVENT
@@ -193,8 +195,9 @@ run)
           wait "${readers[@]}" ;;
     pread) taskset -c "$CPU" "$W/bin/fsbench" pread "$file" 20000 >/dev/null ;;
     walk) entries=$(taskset -c "$CPU" find "$M/tree" | wc -l) ;;
-    read) taskset -c "$CPU" "$W/bin/fsbench" read "$M/tree" "$W/files.list" >/dev/null
-          entries=$(tr -cd '\0' <"$W/files.list" | wc -c) ;;
+    read) list="${BENCH_FILES:-$W/files.list}"
+          taskset -c "$CPU" "$W/bin/fsbench" read "$M/tree" "$list" >/dev/null
+          entries=$(tr -cd '\0' <"$list" | wc -c) ;;
     lstat) [ -f "$W/entries.list" ] || { echo "run add-tree again: no entries.list" >&2; exit 2; }
            taskset -c "$CPU" "$W/bin/fsbench" lstat "$M/tree" "$W/entries.list" >/dev/null
            entries=$(tr -cd '\0' <"$W/entries.list" | wc -c) ;;

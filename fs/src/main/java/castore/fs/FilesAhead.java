@@ -20,17 +20,21 @@ import java.util.List;
  * <li><b>In any order.</b> Once a reader has opened a quarter of a directory's files (at least 2,
  * at most {@value #FILES}) in no order (a {@code find | xargs cat} of a tree copied from a disk,
  * a build reading headers), the directory is taken to be read whole: its files not yet opened
- * are hinted, starting after the one opened and wrapping round.
+ * are hinted, starting after the one opened and wrapping round, up to twice as many files and
+ * bytes as the reader has opened there (at least {@value #FILES} files and {@value #BYTES}
+ * bytes), at most {@value #BATCH} files at a time. In a large directory read at random, a
+ * reader's next file is rarely among a few hinted ones; a window that grows with what was
+ * read brings most of it ahead, and a reader that stops early leaves at most twice what it read
+ * fetched for nothing.
  * </ul>
  * A remote store's cache then fetches them in the background while the reader reads the one
  * before: a cold tree read over a daemon waited for one round trip per file. Hints are topped up
  * in batches, once the files hinted and not yet opened are half of the window or fewer, so the
- * cache can fetch each batch with one request (a hint per open made a request per file). So a
- * reader that stops early leaves at most one window of files fetched for nothing. Each file is
- * hinted once. A local store ignores the hints.
+ * cache can fetch each batch with one request (a hint per open made a request per file). Each
+ * file is hinted once. A local store ignores the hints.
  *
- * <p>One per directory inode, made at its first file open; its state is a few ints and two bits
- * per entry.
+ * <p>One per directory inode, made at its first file open; its state is a few numbers and two
+ * bits per entry.
  */
 final class FilesAhead {
     /** Files in a window of hints, at most: past the one opened in name order, hinted and not yet opened in any order. */
@@ -39,16 +43,25 @@ final class FilesAhead {
     static final long BYTES = 8L << 20;
     /** How far past the previous open a next one may be and still follow it (entries between: subdirectories, files read in parallel). */
     static final int GAP = 8;
+    /** Files one open hints at most in any order (a request's worth; the next opens top up). */
+    static final int BATCH = 64;
 
     // Guarded by this.
     private int lastOpened = -1;
-    private int fileCount = -1;
+    private int fileCount;
     private int firstFile = -1;
-    /** Entries hinted so far: each file is hinted once, whatever order its directory is read in. */
-    private BitSet hinted;
     /** Entries opened so far. */
     private BitSet opened;
+    /**
+     * Entries hinted or opened so far, and those that are no files: each file is hinted once,
+     * whatever order its directory is read in, and a search for the next ones to hint skips
+     * what is taken (a scan of a large directory at every open made a read of it quadratic).
+     */
+    private BitSet taken;
+    /** Files neither hinted nor opened. */
+    private int free;
     private int openedCount;
+    private long openedBytes;
     /** Files hinted and not yet opened, and their bytes. */
     private int pendingFiles;
     private long pendingBytes;
@@ -61,16 +74,18 @@ final class FilesAhead {
         List<ChunkMeta> next;
         synchronized (this) {
             if (opened == null) {
-                count(listing);
-                opened = new BitSet(listing.entryCount());
-                hinted = new BitSet(listing.entryCount());
+                start(listing);
             }
-            if (!opened.get(index)) {
+            if (!opened.get(index) && listing.node(index) instanceof FileNode file) {
                 opened.set(index);
                 openedCount++;
-                if (hinted.get(index)) {
+                openedBytes += file.size();
+                if (taken.get(index)) { // hinted before
                     pendingFiles--;
-                    pendingBytes -= size(listing, index);
+                    pendingBytes -= file.size();
+                } else {
+                    taken.set(index);
+                    free--;
                 }
             }
             // A run starts at the directory's first file (tar, cp -r and rsync start there) or
@@ -98,7 +113,7 @@ final class FilesAhead {
         for (int i = index + 1; i <= to; i++) {
             if (listing.node(i) instanceof FileNode) {
                 window++;
-                if (hinted.get(i) || opened.get(i)) {
+                if (taken.get(i)) {
                     pending++;
                 }
             }
@@ -109,57 +124,62 @@ final class FilesAhead {
         // Hints made elsewhere in the directory (a symlink's target is opened where it is)
         // count as hinted; the window's other files are this batch.
         List<ChunkMeta> next = new ArrayList<>(window - pending);
-        for (int i = index + 1; i <= to; i++) {
-            if (listing.node(i) instanceof FileNode file && !hinted.get(i) && !opened.get(i)) {
-                hint(next, i, file);
-            }
+        for (int i = taken.nextClearBit(index + 1); i <= to; i = taken.nextClearBit(i + 1)) {
+            hint(next, i, (FileNode) listing.node(i));
         }
         return next;
     }
 
     /**
      * The directory's files not yet hinted or opened, from {@code index} on and round, up to
-     * the window less what is pending, once at most half the window is pending.
+     * the window less what is pending, once at most half the window is pending; the window is
+     * twice what was opened, at least {@value #FILES} files and {@value #BYTES} bytes.
      */
     private List<ChunkMeta> inAnyOrder(Directory listing, int index) {
-        if (2 * pendingFiles > FILES || 2 * pendingBytes > BYTES) {
+        long windowFiles = Math.max(FILES, 2L * openedCount);
+        long windowBytes = Math.max(BYTES, 2 * openedBytes);
+        if (2 * pendingFiles > windowFiles || 2 * pendingBytes > windowBytes) {
             return List.of();
         }
         List<ChunkMeta> next = new ArrayList<>();
-        int entries = listing.entryCount();
-        for (int step = 1; step < entries && pendingFiles < FILES; step++) {
-            int i = (index + step) % entries;
-            if (listing.node(i) instanceof FileNode file && !hinted.get(i) && !opened.get(i)) {
-                if (pendingBytes + file.size() > BYTES && pendingFiles > 0) {
-                    break;
-                }
-                hint(next, i, file);
+        int i = index;
+        while (free > 0 && pendingFiles < windowFiles && next.size() < BATCH) {
+            i = taken.nextClearBit(i + 1);
+            if (i >= listing.entryCount()) {
+                i = taken.nextClearBit(0); // round: a free file is there
             }
+            FileNode file = (FileNode) listing.node(i);
+            if (pendingBytes + file.size() > windowBytes && pendingFiles > 0) {
+                break;
+            }
+            hint(next, i, file);
         }
         return next;
     }
 
     private void hint(List<ChunkMeta> batch, int index, FileNode file) {
-        hinted.set(index);
+        taken.set(index);
+        free--;
         pendingFiles++;
         pendingBytes += file.size();
         batch.add(new ChunkMeta(file.digest(), file.size()));
     }
 
-    private static long size(Directory listing, int index) {
-        return listing.node(index) instanceof FileNode file ? file.size() : 0;
-    }
-
-    /** Counts the files of {@code listing} and finds the first one. */
-    private void count(Directory listing) {
-        fileCount = 0;
-        for (int i = 0; i < listing.entryCount(); i++) {
+    /** Counts the files of {@code listing}, finds the first one and marks the other entries taken. */
+    private void start(Directory listing) {
+        int entries = listing.entryCount();
+        opened = new BitSet(entries);
+        taken = new BitSet(entries);
+        for (int i = 0; i < entries; i++) {
             if (listing.node(i) instanceof FileNode) {
                 if (fileCount++ == 0) {
                     firstFile = i;
                 }
+            } else {
+                taken.set(i);
             }
         }
+        free = fileCount;
     }
 
     /** The last entry within {@value #FILES} files and {@value #BYTES} bytes past {@code index}. */
