@@ -91,6 +91,37 @@ class DiskCacheTest {
         }
     }
 
+    @Test
+    void aReadOfADirectoryAsksForItsWindowOfTheSegmentAndTheNextOnceAndAChunkReadForNone() throws Exception {
+        List<byte[]> directories = new ArrayList<>();
+        List<byte[]> chunks = new ArrayList<>();
+        try (DiskCache cache = open(1L << 30)) {
+            for (int i = 0; i < 400; i++) { // 400 records of 4 KiB: windows 0 to 3 of 512 KiB
+                byte[] v = bytes(4096, 1000 + i);
+                directories.add(v);
+                cache.write(CachingDirectoryService.DIRECTORIES, key(v), v);
+                byte[] c = bytes(4096, 5000 + i);
+                chunks.add(c);
+                cache.write(CHUNKS, key(c), c);
+            }
+        }
+        try (DiskCache cache = open(1L << 30)) {
+            assertThat(cache.read(CachingDirectoryService.DIRECTORIES, key(directories.get(0)))).contains(directories.get(0));
+            assertThat(cache.metadataHints()).as("windows 0 and 1").isEqualTo(2);
+            assertThat(cache.read(CachingDirectoryService.DIRECTORIES, key(directories.get(50)))).contains(directories.get(50));
+            assertThat(cache.metadataHints()).as("both asked for already").isEqualTo(2);
+            assertThat(cache.read(CachingDirectoryService.DIRECTORIES, key(directories.get(399)))).contains(directories.get(399));
+            assertThat(cache.metadataHints()).as("window 3, the last").isEqualTo(3);
+            for (byte[] c : chunks.subList(0, 20)) {
+                assertThat(cache.read(CHUNKS, key(c))).contains(c);
+            }
+            assertThat(cache.metadataHints()).as("chunks have read-ahead of their own").isEqualTo(3);
+            Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(DiskCache.METADATA_HINT_NANOS) + 50);
+            assertThat(cache.read(CachingDirectoryService.DIRECTORIES, key(directories.get(50)))).contains(directories.get(50));
+            assertThat(cache.metadataHints()).as("asked for again once the hints are old: pages may have been dropped").isEqualTo(5);
+        }
+    }
+
     static void writeAll(DiskCache cache, byte[]... values) throws IOException {
         for (byte[] v : values) {
             cache.write(CHUNKS, key(v), v);
