@@ -169,8 +169,8 @@ class CastoreFileSystemTest {
         assertThat(blobs.hinted).as("each file once").doesNotHaveDuplicates();
     }
 
-    @Test
-    void filesAheadStopAtTheirByteBound() throws Exception {
+    /** Root "t": a directory of eight files of 3 MiB, b0 to b7. */
+    private void rootOfEightFilesOf3MiB() throws Exception {
         byte[] big = new byte[(int) (3 * (1 << 20))];
         List<Object> entries = new java.util.ArrayList<>();
         for (int i = 0; i < 8; i++) {
@@ -179,6 +179,11 @@ class CastoreFileSystemTest {
             entries.add(trees.file(big.clone(), false));
         }
         trees.root("t", trees.dir(entries.toArray()));
+    }
+
+    @Test
+    void filesAheadStopAtTheirByteBound() throws Exception {
+        rootOfEightFilesOf3MiB();
         var fs = mount();
         long dir = walk(fs, "t").nodeId();
         read(fs, lookup(fs, dir, "b0").nodeId(), 0, 100);
@@ -295,14 +300,7 @@ class CastoreFileSystemTest {
 
     @Test
     void aDirectoryReadInNoOrderHintsNoMoreThanTheByteBound() throws Exception {
-        byte[] big = new byte[(int) (3 * (1 << 20))];
-        List<Object> entries = new java.util.ArrayList<>();
-        for (int i = 0; i < 8; i++) {
-            big[0] = (byte) i;
-            entries.add("b" + i);
-            entries.add(trees.file(big.clone(), false));
-        }
-        trees.root("t", trees.dir(entries.toArray()));
+        rootOfEightFilesOf3MiB();
         var fs = mount();
         long dir = walk(fs, "t").nodeId();
         read(fs, lookup(fs, dir, "b6").nodeId(), 0, 100);
