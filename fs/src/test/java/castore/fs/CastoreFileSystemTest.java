@@ -147,13 +147,7 @@ class CastoreFileSystemTest {
     void aRunOfOpensGoesOnBeingReadAheadAfterOpensFarAheadInItsDirectory() throws Exception {
         // Opening a symlink opens its target where it is: in man1, `[.1.gz` opens test.1.gz.
         List<Object> entries = new java.util.ArrayList<>();
-        List<FileNode> files = new java.util.ArrayList<>();
-        for (int i = 0; i < 60; i++) {
-            FileNode file = trees.file("file " + i);
-            files.add(file);
-            entries.add(String.format("f%02d", i));
-            entries.add(file);
-        }
+        List<FileNode> files = numberedFiles(entries, "f%02d", "file ", 60);
         trees.root("t", trees.dir(entries.toArray()));
         var fs = mount();
         long dir = walk(fs, "t").nodeId();
@@ -167,6 +161,18 @@ class CastoreFileSystemTest {
         read(fs, lookup(fs, dir, "f09").nodeId(), 0, 100);
         assertThat(blobs.hinted).as("the first run's window topped up again").contains(files.get(17).digest(), files.get(25).digest());
         assertThat(blobs.hinted).as("each file once").doesNotHaveDuplicates();
+    }
+
+    /** Adds {@code count} files named by {@code nameFormat} (0, 1, ...) to {@code entries}; their nodes, in order. */
+    private List<FileNode> numberedFiles(List<Object> entries, String nameFormat, String contentPrefix, int count) {
+        List<FileNode> files = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            FileNode file = trees.file(contentPrefix + i);
+            files.add(file);
+            entries.add(String.format(nameFormat, i));
+            entries.add(file);
+        }
+        return files;
     }
 
     /** Root "t": a directory of eight files of 3 MiB, b0 to b7. */
@@ -194,24 +200,12 @@ class CastoreFileSystemTest {
 
     @Test
     void aDirectoryReadInNoOrderHasItsOtherFilesHintedOnceAQuarterIsOpened() throws Exception {
-        List<FileNode> small = new java.util.ArrayList<>();
         List<Object> entries = new java.util.ArrayList<>();
-        for (int i = 0; i < 13; i++) {
-            FileNode file = trees.file("small " + i);
-            small.add(file);
-            entries.add(String.format("g%02d", i));
-            entries.add(file);
-        }
+        List<FileNode> small = numberedFiles(entries, "g%02d", "small ", 13);
         entries.add("zz");
         entries.add(trees.dir("inner", trees.file("inner")));
-        List<FileNode> many = new java.util.ArrayList<>();
         List<Object> manyEntries = new java.util.ArrayList<>();
-        for (int i = 0; i < 100; i++) {
-            FileNode file = trees.file("many " + i);
-            many.add(file);
-            manyEntries.add(String.format("m%02d", i));
-            manyEntries.add(file);
-        }
+        List<FileNode> many = numberedFiles(manyEntries, "m%02d", "many ", 100);
         trees.root("t", trees.dir("small", trees.dir(entries.toArray()), "many", trees.dir(manyEntries.toArray())));
         var fs = mount();
         long dir = walk(fs, "t/small").nodeId();
@@ -259,14 +253,8 @@ class CastoreFileSystemTest {
     @Test
     void aLargeDirectoryReadAtRandomIsMostlyHintedBeforeItsFilesAreOpened() throws Exception {
         int n = 1000;
-        List<FileNode> files = new ArrayList<>();
         List<Object> entries = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            FileNode file = trees.file("file " + i);
-            files.add(file);
-            entries.add(String.format("f%04d", i));
-            entries.add(file);
-        }
+        List<FileNode> files = numberedFiles(entries, "f%04d", "file ", n);
         trees.root("t", trees.dir(entries.toArray()));
         var fs = mount();
         long dir = walk(fs, "t").nodeId();
