@@ -3,6 +3,7 @@ package castore.service.cache;
 import castore.hash.RecordedCrc;
 import castore.io.DirectFile;
 import castore.io.DirectStream;
+import castore.io.WindowHints;
 import castore.model.B3Digest;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -78,17 +79,6 @@ public final class DiskCache implements AutoCloseable {
      * lane's block is written while the lane fills another (~8 ms of a cold read at 1 GB/s).
      */
     private static final int APPEND_BLOCKS = 2 * CHUNK_LANES;
-    /**
-     * Metadata read-ahead: a read of a Directory or chunk list asks for the 512 KiB of its segment
-     * around it and the next 512 KiB. A walk over a warm cache reads a tree's Directories about in
-     * the order they came, and the page cache's own read-ahead, seeing small reads that skip
-     * around, read them a few pages at a time: a warm lstat over a daemon made 217-226 device
-     * reads of the cache, 52-60 with this (a local store's packs, which do the same: 42;
-     * docs/performance.md, Remote mount, "Session 40").
-     */
-    static final long METADATA_WINDOW = 512 << 10;
-    /** How long a window's hint stands: pages dropped meanwhile (drop_caches, memory pressure) are asked for again. */
-    static final long METADATA_HINT_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(100);
     private static final List<String> KINDS = List.of(CachingBlobService.CHUNKS, CachingBlobService.CHUNK_LISTS,
             CachingDirectoryService.DIRECTORIES, CachingBlobService.BOUND_LISTS);
     /**
@@ -114,9 +104,8 @@ public final class DiskCache implements AutoCloseable {
         private final DirectFile direct;
         /** Where this process appends with O_DIRECT; null if it does not (metadata, no O_DIRECT, a segment of an earlier run). */
         private final DirectAppender appender;
-        /** Metadata windows asked for since {@link #hintsSince} ({@link #metadataAhead}). */
-        private final Set<Long> hintedWindows = ConcurrentHashMap.newKeySet();
-        private volatile long hintsSince = System.nanoTime();
+        /** Read-ahead for the metadata kinds' records ({@link DiskCache#metadataAhead}). */
+        final WindowHints metadataHints = new WindowHints();
 
         private Segment(Path path, long sequence, NativeFile file, FileChannel channel, long size, DirectAppender.Blocks blocks,
                 long reserve) {
@@ -230,27 +219,6 @@ public final class DiskCache implements AutoCloseable {
             }
         }
 
-        /**
-         * Asks the kernel for the {@link #METADATA_WINDOW} holding {@code offset} and the next
-         * one, each at most once per {@link #METADATA_HINT_NANOS}; how many it asked for.
-         */
-        int metadataAhead(long offset) {
-            long now = System.nanoTime();
-            if (now - hintsSince > METADATA_HINT_NANOS) {
-                hintsSince = now; // racing readers may both clear: a window then gets one hint more, harmlessly
-                hintedWindows.clear();
-            }
-            int asked = 0;
-            long window = offset / METADATA_WINDOW;
-            for (long w = window; w <= window + 1 && w * METADATA_WINDOW < size; w++) {
-                if (hintedWindows.add(w)) {
-                    willNeed(w * METADATA_WINDOW, METADATA_WINDOW);
-                    asked++;
-                }
-            }
-            return asked;
-        }
-
         /** Appends a record, header then bytes, at {@code offset} (this process's size of the segment). */
         void appendRecord(byte[] header, byte[] bytes, int length, long offset) throws IOException {
             if (appender != null) {
@@ -343,6 +311,7 @@ public final class DiskCache implements AutoCloseable {
     /** Entries read with O_DIRECT ({@link #readNative}). */
     private final LongAdder directReads = new LongAdder();
     private final LongAdder metadataHints = new LongAdder();
+    private volatile long metadataHintNanos = WindowHints.STANDS_NANOS;
     private long nextSequence;
     /** Segments with a smaller sequence are in the older half: their entries are copied forward when used. */
     private volatile long promoteBelow = Long.MIN_VALUE;
@@ -567,16 +536,28 @@ public final class DiskCache implements AutoCloseable {
         return true;
     }
 
-    /** Metadata read-ahead before a read of {@code kind} at {@code at} (chunks have read-ahead of their own). */
+    /**
+     * Metadata read-ahead before a read of {@code kind} at {@code at}, as the local store's packs
+     * have ({@link WindowHints}): a walk over a warm cache reads a tree's Directories about in the
+     * order they came, and the page cache's own read-ahead read them a few pages at a time (a warm
+     * lstat over a daemon: 217-226 device reads of the cache, 52-60 with this, the local store
+     * 42; docs/performance.md, Remote mount, "Session 40"). Chunks have read-ahead of their own.
+     */
     private void metadataAhead(String kind, Location at) {
-        if (!kind.equals(CachingBlobService.CHUNKS) && !at.segment().deleted) {
-            metadataHints.add(at.segment().metadataAhead(at.offset()));
+        Segment segment = at.segment();
+        if (!kind.equals(CachingBlobService.CHUNKS) && !segment.deleted) {
+            metadataHints.add(segment.metadataHints.ahead(at.offset(), segment.size, metadataHintNanos, segment::willNeed));
         }
     }
 
     /** Metadata windows asked for so far (for tests). */
     long metadataHints() {
         return metadataHints.sum();
+    }
+
+    /** Sets how long a metadata window's hint stands (for tests). */
+    void hintMetadataAgainAfter(long nanos) {
+        metadataHintNanos = nanos;
     }
 
     /**

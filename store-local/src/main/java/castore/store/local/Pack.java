@@ -6,6 +6,7 @@ import static castore.store.local.PackFormat.LONG;
 import castore.io.DirectFile;
 import castore.io.DirectStream;
 import castore.io.Libc;
+import castore.io.WindowHints;
 import castore.model.B3Digest;
 import castore.service.CorruptedDataException;
 import java.io.IOException;
@@ -18,9 +19,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.zip.CRC32C;
 
 /**
@@ -51,25 +49,9 @@ final class Pack implements PackSource {
     private final DirectFile direct;
 
     private static final Cleaner CLOSER = Cleaner.create();
-    /** Metadata read-ahead ({@link #metadataAhead}): the window read and the next one. */
-    static final long METADATA_WINDOW = 512 << 10;
-    /** Windows of this pack hinted by {@link #metadataAhead} since {@link #metadataHintsSince}, one bit each. */
-    private final AtomicLongArray metadataHinted;
-    /**
-     * How long a window's hint stands. After that the next Directory read from it hints it again:
-     * the page cache may have been dropped meanwhile (memory pressure, drop_caches), and a
-     * long-lived mount's cold walk then read the metadata 16 KiB at a time again (262-264 device
-     * reads for the bench tree, 38-45 with this, as on a fresh mount; docs/performance.md,
-     * "Session 24"). Short, because a walk right after the drop reads within a fraction of a
-     * second of the last hints; a hint of cached pages costs the kernel only a page-cache lookup,
-     * at most ten times a second per window read.
-     */
-    static final long METADATA_HINT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
-    private volatile long metadataHintNanos = METADATA_HINT_NANOS;
-    /** When {@link #metadataHinted} was last cleared (System.nanoTime). */
-    private volatile long metadataHintsSince = System.nanoTime();
-    /** Hints given, for tests. */
-    private final AtomicInteger metadataHints = new AtomicInteger();
+    /** Metadata read-ahead ({@link #metadataAhead}). */
+    private final WindowHints metadataHints = new WindowHints();
+    private volatile long metadataHintNanos = WindowHints.STANDS_NANOS;
 
     private Pack(String id, Path packPath, Path indexPath, MemorySegment index, int count, long packSize, Posix.Fd data) {
         this.id = id;
@@ -81,7 +63,6 @@ final class Pack implements PackSource {
         this.data = data;
         this.direct = new DirectFile(packPath);
         this.prefixes = new int[count];
-        this.metadataHinted = new AtomicLongArray((int) (packSize / METADATA_WINDOW / Long.SIZE) + 1);
     }
 
     /**
@@ -355,31 +336,10 @@ final class Pack implements PackSource {
         }
     }
 
-    /**
-     * Asks the kernel for the window of {@link #METADATA_WINDOW} bytes holding {@code location}
-     * and the next one, each once per pack: a cold walk reads a tree's Directories about in the
-     * order the import stored them, and the page cache's own read-ahead, seeing small reads that
-     * skip around, fetched them 17 KiB at a time (207-208 device reads for the bench tree's
-     * 3.6 MiB metadata pack, 40-42 with this; docs/performance.md, "Session 11").
-     */
+    /** Asks the kernel for the metadata around {@code location} and after it ({@link WindowHints}). */
     @Override
     public void metadataAhead(Location location) {
-        long now = System.nanoTime();
-        if (now - metadataHintsSince > metadataHintNanos) {
-            // Racing readers may both clear: a window then gets one hint more, which is harmless.
-            metadataHintsSince = now;
-            for (int i = 0; i < metadataHinted.length(); i++) {
-                metadataHinted.set(i, 0);
-            }
-        }
-        long window = location.offset() / METADATA_WINDOW;
-        for (long w = window; w <= window + 1 && w * METADATA_WINDOW < packSize; w++) {
-            long bit = 1L << w;
-            if ((metadataHinted.getAndAccumulate((int) (w / Long.SIZE), bit, (a, b) -> a | b) & bit) == 0) {
-                data.willNeed(w * METADATA_WINDOW, METADATA_WINDOW);
-                metadataHints.incrementAndGet();
-            }
-        }
+        metadataHints.ahead(location.offset(), packSize, metadataHintNanos, data::willNeed);
     }
 
     /** Sets how long a window's hint stands (for tests). */
@@ -389,7 +349,7 @@ final class Pack implements PackSource {
 
     /** Metadata read-ahead hints given so far (for tests). */
     int metadataHintsGiven() {
-        return metadataHints.get();
+        return (int) metadataHints.given();
     }
 
     @Override

@@ -3,6 +3,7 @@ package castore.store.local;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import castore.hash.Blake3;
+import castore.io.WindowHints;
 import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.FileNode;
@@ -48,7 +49,7 @@ class MetadataReadAheadTest {
         }
         try (LocalStore local = LocalStore.open(dir, LocalStore.Options.defaults()); Store store = local.asStore()) {
             Pack meta = metadataPack(local);
-            long windows = (meta.packSize() + Pack.METADATA_WINDOW - 1) / Pack.METADATA_WINDOW;
+            long windows = (meta.packSize() + WindowHints.WINDOW - 1) / WindowHints.WINDOW;
             assertThat(windows).as("the test's metadata spans several windows").isGreaterThanOrEqualTo(5);
             meta.hintMetadataAgainAfter(Long.MAX_VALUE); // however slow the machine: hints stand throughout
 
