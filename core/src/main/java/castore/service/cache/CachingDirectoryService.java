@@ -170,7 +170,7 @@ public final class CachingDirectoryService implements DirectoryService {
                 continue;
             }
             B3Digest digest = child.digest();
-            if (streaming.containsKey(digest) || loads.isLoading(digest) || cache.contains(digest) || !aheadPending.add(digest)) {
+            if (!neitherCachedNorComing(digest) || !aheadPending.add(digest)) {
                 continue;
             }
             scheduled++;
@@ -199,6 +199,11 @@ public final class CachingDirectoryService implements DirectoryService {
         }
     }
 
+    /** Whether a Directory is neither cached nor coming (on a stream, or from a get under way). */
+    private boolean neitherCachedNorComing(B3Digest digest) {
+        return !streaming.containsKey(digest) && !loads.isLoading(digest) && !cache.contains(digest);
+    }
+
     /**
      * Starts a closure stream below {@code top} if its tree is small enough, the inner service
      * streams closures and some subdirectory is neither cached nor coming already.
@@ -209,8 +214,7 @@ public final class CachingDirectoryService implements DirectoryService {
         }
         boolean missing = false;
         for (int i = 0, n = top.entryCount(); i < n && !missing; i++) {
-            missing = top.node(i) instanceof DirectoryNode child && !streaming.containsKey(child.digest())
-                    && !loads.isLoading(child.digest()) && !cache.contains(child.digest());
+            missing = top.node(i) instanceof DirectoryNode child && neitherCachedNorComing(child.digest());
         }
         if (!missing || !streamPermits.tryAcquire()) {
             return;
