@@ -157,18 +157,9 @@ class CachingServicesTest {
             var gate = new java.util.concurrent.CountDownLatch(1);
             remote.gate = gate;
             store.blobs().willRead(hinted);
-            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
-            while (remote.atGate.get() == 0 && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
+            eventually(() -> remote.atGate.get() > 0);
             // The batch is at the remote: a read of one of its blobs waits for it.
-            var read = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-                try (BlobReader r = store.blobs().open(hinted.get(3).digest(), small.get(3).length).orElseThrow()) {
-                    return readAll(r);
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
+            var read = readLater(store, hinted.get(3));
             Thread.sleep(50);
             assertThat(read).isNotDone();
             remote.gate = null;
@@ -205,13 +196,7 @@ class CachingServicesTest {
             held.forEach(b -> store.blobs().willRead(b.digest(), b.size()));
             eventually(() -> remote.atHold.get() == 4);
             store.blobs().willRead(batch);
-            var read = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-                try (BlobReader r = store.blobs().open(batch.getFirst().digest(), wanted.length).orElseThrow()) {
-                    return readAll(r);
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
+            var read = readLater(store, batch.getFirst());
             Thread.sleep(100);
             assertThat(read).as("waits for the batch, which waits for a slot").isNotDone();
             hold.countDown();
@@ -222,6 +207,17 @@ class CachingServicesTest {
             hold.countDown();
             remote.holds.clear();
         }
+    }
+
+    /** Opens and reads {@code blob} whole on another thread. */
+    static java.util.concurrent.CompletableFuture<byte[]> readLater(Store store, castore.service.ChunkMeta blob) {
+        return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try (BlobReader r = store.blobs().open(blob.digest(), blob.size()).orElseThrow()) {
+                return readAll(r);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
     }
 
     @Test
