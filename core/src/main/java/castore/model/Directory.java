@@ -230,10 +230,20 @@ public final class Directory {
      * ascending name order (the decoder has checked that): merged into one name order, rejecting
      * a name used by two kinds.
      */
-    static Directory fromSortedLists(Name[][] names, Node[][] nodes) {
+    /**
+     * A Directory from its entries of each kind, each list sorted and without duplicates, and
+     * {@code size} its {@link #size()}: merges the lists, failing on a name two kinds share.
+     */
+    static Directory fromSortedLists(Name[][] names, Node[][] nodes, long size) {
         int n = names[0].length + names[1].length + names[2].length;
         if (n == 0) {
             return EMPTY;
+        }
+        for (int k = 0; k < 3; k++) {
+            if (names[k].length == n) {
+                // One kind only (a directory of files, say): already in order.
+                return new Directory(names[k], nodes[k], size);
+            }
         }
         Name[] sortedNames = new Name[n];
         Node[] sortedNodes = new Node[n];
@@ -255,7 +265,7 @@ public final class Directory {
             sortedNames[out] = names[best][next[best]];
             sortedNodes[out] = nodes[best][next[best]++];
         }
-        return new Directory(sortedNames, sortedNodes, sizeOf(sortedNames, sortedNodes));
+        return new Directory(sortedNames, sortedNodes, size);
     }
 
     private static InvalidDataException duplicate(Name name) {

@@ -167,28 +167,46 @@ final class DirectoryWire {
             nodes[k] = new Node[counts[k]];
         }
         int[] filled = new int[3];
+        // Directory.size(): one per entry plus each subdirectory's size. Subdirectories are summed
+        // here in wire order, which is their order in the merged list, so an overflow names the
+        // entry Directory.sizeOf would.
+        long size = counts[0] + counts[1] + counts[2];
+        // One cursor for the whole message: each entry's body is read by narrowing its end
+        // (a fresh mount decodes a Directory per directory a walk enters, in C1-compiled code).
         in = new Reader(bytes, 0, bytes.length);
         while (in.more()) {
             int field = in.tag() >>> 3;
-            Reader body = in.slice(in.length());
+            int bodyEnd = in.length() + in.at;
             int k = field - 1;
             int i = filled[k]++;
+            in.end = bodyEnd;
             switch (field) {
-                case DIRECTORIES -> node(body, "DirectoryNode", false, names[k], nodes[k], i);
-                case FILES -> node(body, "FileNode", true, names[k], nodes[k], i);
-                default -> symlink(body, names[k], nodes[k], i);
+                case DIRECTORIES -> {
+                    DirectoryNode d = (DirectoryNode) node(in, "DirectoryNode", false, names[k], nodes[k], i);
+                    try {
+                        size = Math.addExact(size, d.size());
+                    } catch (ArithmeticException overflow) {
+                        throw new InvalidDataException("Directory size overflows at '" + names[k][i].display() + "'");
+                    }
+                }
+                case FILES -> node(in, "FileNode", true, names[k], nodes[k], i);
+                default -> symlink(in, names[k], nodes[k], i);
             }
+            in.end = bytes.length;
             if (i > 0 && names[k][i - 1].compareTo(names[k][i]) >= 0) {
                 String list = field == DIRECTORIES ? "directories" : field == FILES ? "files" : "symlinks";
                 throw new InvalidDataException("Directory " + list + " not sorted or duplicate: '" + names[k][i].display()
                         + "' after '" + names[k][i - 1].display() + "'");
             }
         }
-        return Directory.fromSortedLists(names, nodes);
+        return Directory.fromSortedLists(names, nodes, size);
     }
 
-    /** A DirectoryNode or FileNode body into slot {@code i} of its kind's lists. */
-    private static void node(Reader in, String kind, boolean file, Name[] names, Node[] nodes, int i) {
+    /**
+     * A DirectoryNode or FileNode body (up to {@code in.end}) into slot {@code i} of its kind's
+     * lists; returns the node.
+     */
+    private static Node node(Reader in, String kind, boolean file, Name[] names, Node[] nodes, int i) {
         int nameFrom = 0;
         int nameTo = 0;
         int digestFrom = 0;
@@ -224,13 +242,15 @@ final class DirectoryWire {
         names[i] = name;
         try {
             B3Digest digest = B3Digest.wrap(Arrays.copyOfRange(in.bytes, digestFrom, digestTo));
-            nodes[i] = file ? new FileNode(digest, size, executable) : new DirectoryNode(digest, size);
+            Node node = file ? new FileNode(digest, size, executable) : new DirectoryNode(digest, size);
+            nodes[i] = node;
+            return node;
         } catch (InvalidDataException e) {
             throw new InvalidDataException("Directory entry '" + name.display() + "': " + e.getMessage(), e);
         }
     }
 
-    /** A SymlinkNode body into slot {@code i} of the symlink lists. */
+    /** A SymlinkNode body (up to {@code in.end}) into slot {@code i} of the symlink lists. */
     private static void symlink(Reader in, Name[] names, Node[] nodes, int i) {
         int nameFrom = 0;
         int nameTo = 0;
@@ -264,11 +284,11 @@ final class DirectoryWire {
         return new InvalidDataException(message + " has unknown field " + (tag >>> 3) + " (wire type " + (tag & 7) + ")");
     }
 
-    /** A cursor over {@code bytes[at, end)}. */
+    /** A cursor over {@code bytes[at, end)}; {@code end} narrows to one entry's body while it is read. */
     private static final class Reader {
         final byte[] bytes;
         int at;
-        final int end;
+        int end;
 
         Reader(byte[] bytes, int at, int end) {
             this.bytes = bytes;
@@ -281,6 +301,10 @@ final class DirectoryWire {
         }
 
         int tag() {
+            // The one-byte case written out here and in length(): C1 inlines neither varint().
+            if (at < end && bytes[at] > 0) {
+                return bytes[at++];
+            }
             long tag = varint();
             if (tag <= 0 || tag > Integer.MAX_VALUE) {
                 throw new InvalidDataException("undecodable Directory: invalid tag " + Long.toUnsignedString(tag));
@@ -290,6 +314,13 @@ final class DirectoryWire {
 
         /** A length prefix, checked against what is left. */
         int length() {
+            if (at < end) {
+                byte b = bytes[at];
+                if (b >= 0 && b < end - at) {
+                    at++;
+                    return b;
+                }
+            }
             long length = varint();
             if (length < 0 || length > end - at) {
                 throw new InvalidDataException("undecodable Directory: truncated field");
@@ -301,13 +332,19 @@ final class DirectoryWire {
             at += length;
         }
 
-        Reader slice(int length) {
-            Reader r = new Reader(bytes, at, at + length);
-            at += length;
-            return r;
+        long varint() {
+            // Tags, lengths and most sizes are one byte: that case without the loop.
+            if (at < end) {
+                byte b = bytes[at];
+                if (b >= 0) {
+                    at++;
+                    return b;
+                }
+            }
+            return varintLong();
         }
 
-        long varint() {
+        private long varintLong() {
             long value = 0;
             for (int shift = 0; shift < 64; shift += 7) {
                 if (at >= end) {

@@ -13,11 +13,14 @@ public final class Name implements Comparable<Name> {
     public static final int MAX_LENGTH = 255;
 
     private final byte[] bytes;
-    private final int hash;
+    /**
+     * Computed on first use, as String does (0 = not yet): a decoded Directory makes a Name per
+     * entry, and most are only compared, never hashed.
+     */
+    private int hash;
 
     private Name(byte[] bytes) {
         this.bytes = bytes;
-        this.hash = Arrays.hashCode(bytes);
     }
 
     public static Name of(byte[] bytes) {
@@ -192,11 +195,28 @@ public final class Name implements Comparable<Name> {
 
     @Override
     public int hashCode() {
-        return hash;
+        int h = hash;
+        if (h == 0) {
+            // A racing thread computes the same value; a name whose hash is 0 is hashed each time.
+            h = Arrays.hashCode(bytes);
+            hash = h;
+        }
+        return h;
     }
 
     @Override
     public int compareTo(Name o) {
-        return Arrays.compareUnsigned(bytes, o.bytes);
+        // Unsigned bytes, then length: Arrays.compareUnsigned's order, in a loop C1 compiles
+        // well (names differ within their first bytes; a mount's decoding of each Directory
+        // compares every name with the one before it).
+        byte[] a = bytes;
+        byte[] b = o.bytes;
+        int n = Math.min(a.length, b.length);
+        for (int i = 0; i < n; i++) {
+            if (a[i] != b[i]) {
+                return (a[i] & 0xff) - (b[i] & 0xff);
+            }
+        }
+        return a.length - b.length;
     }
 }
