@@ -50,6 +50,14 @@ public final class Name implements Comparable<Name> {
     }
 
     /** Whether {@code bytes} is a valid name, without throwing. */
+    /** A copy of {@code bytes} as a Name, or null if they are not a valid one (checked once). */
+    public static Name ofOrNull(byte[] bytes) {
+        if (problem(bytes) != null) {
+            return null;
+        }
+        return new Name(bytes.clone());
+    }
+
     public static boolean isValid(byte[] bytes) {
         return problem(bytes) == null;
     }

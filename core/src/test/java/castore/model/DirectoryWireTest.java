@@ -28,8 +28,10 @@ class DirectoryWireTest {
         Random random = new Random(2);
         int rejected = 0;
         for (int c = 0; c < CASES; c++) {
-            byte[] bytes = randomDirectory(random).encode();
+            Directory original = randomDirectory(random);
+            byte[] bytes = original.encode();
             assertThat(Directory.decode(bytes).encode()).isEqualTo(bytes);
+            assertThat(Directory.decode(bytes).size()).as("case %d: size", c).isEqualTo(original.size());
             for (int m = 0; m < 5; m++) {
                 byte[] damaged = damage(bytes, random);
                 Directory expected = viaProtobuf(damaged);
@@ -39,6 +41,7 @@ class DirectoryWireTest {
                             .isInstanceOf(InvalidDataException.class);
                 } else {
                     assertThat(Directory.decode(damaged)).as("case %d.%d", c, m).isEqualTo(expected);
+                    assertThat(Directory.decode(damaged).size()).as("case %d.%d: size", c, m).isEqualTo(expected.size());
                 }
             }
         }
@@ -69,6 +72,49 @@ class DirectoryWireTest {
                 Protobuf.bytesField(3, Protobuf.concat(Protobuf.bytesField(1, "x".getBytes()), Protobuf.bytesField(2, "t".getBytes()))));
         assertThatThrownBy(() -> Directory.decode(bytes)).isInstanceOf(InvalidDataException.class)
                 .hasMessageContaining("duplicate name 'x'");
+    }
+
+    @Test
+    void aDirectoryOfOneKindOfEntryDecodesAsTheBuilderMadeIt() {
+        Random random = new Random(3);
+        byte[] digest = new byte[32];
+        for (int kind = 0; kind < 3; kind++) {
+            var b = Directory.builder();
+            for (int i = 0; i < 20; i++) {
+                random.nextBytes(digest);
+                b.add("n" + i, switch (kind) {
+                    case 0 -> new DirectoryNode(B3Digest.of(digest), i);
+                    case 1 -> new FileNode(B3Digest.of(digest), i, i % 3 == 0);
+                    default -> SymlinkNode.of(("t" + i).getBytes());
+                });
+            }
+            Directory built = b.build();
+            Directory decoded = Directory.decode(built.encode());
+            assertThat(decoded).isEqualTo(built);
+            assertThat(decoded.size()).isEqualTo(built.size());
+            assertThat(decoded.digest()).isEqualTo(built.digest());
+        }
+    }
+
+    @Test
+    void indexOfAndGetAgreeWithArraysBinarySearch() {
+        Random random = new Random(4);
+        for (int c = 0; c < CASES; c++) {
+            Directory d = randomDirectory(random);
+            Name[] names = new Name[d.entryCount()];
+            for (int i = 0; i < names.length; i++) {
+                names[i] = d.name(i);
+                assertThat(d.indexOf(names[i])).isEqualTo(i);
+                assertThat(d.get(names[i])).isSameAs(d.node(i));
+            }
+            for (int probe = 0; probe < 5; probe++) {
+                Name other = Name.of(randomName(random));
+                assertThat(d.indexOf(other)).as("case %d: %s", c, other).isEqualTo(java.util.Arrays.binarySearch(names, other));
+                if (d.indexOf(other) < 0) {
+                    assertThat(d.get(other)).isNull();
+                }
+            }
+        }
     }
 
     /** What the protobuf-java path makes of {@code bytes}, or null if it rejects them. */

@@ -76,6 +76,59 @@ class NameTest {
     }
 
     @Test
+    void orderAndHashAreThoseOfTheBytes() {
+        java.util.Random random = new java.util.Random(5);
+        for (int c = 0; c < 20_000; c++) {
+            byte[] a = randomValid(random);
+            // Often a prefix of the other, or equal to it up to one byte.
+            byte[] b = switch (random.nextInt(3)) {
+                case 0 -> randomValid(random);
+                case 1 -> {
+                    byte[] prefix = Arrays.copyOf(a, 1 + random.nextInt(a.length));
+                    yield Name.isValid(prefix) ? prefix : a.clone();
+                }
+                default -> {
+                    byte[] changed = a.clone();
+                    changed[random.nextInt(changed.length)] = (byte) (1 + random.nextInt(255));
+                    yield Name.isValid(changed) ? changed : a.clone();
+                }
+            };
+            Name x = Name.of(a);
+            Name y = Name.of(b);
+            assertThat(Integer.signum(x.compareTo(y))).as("%s vs %s", x, y).isEqualTo(Integer.signum(Arrays.compareUnsigned(a, b)));
+            assertThat(x.equals(y)).isEqualTo(Arrays.equals(a, b));
+            assertThat(x.hashCode()).isEqualTo(Arrays.hashCode(a)).isEqualTo(x.hashCode());
+        }
+    }
+
+    private static byte[] randomValid(java.util.Random random) {
+        byte[] bytes = new byte[1 + random.nextInt(random.nextInt(8) == 0 ? 255 : 12)];
+        for (int i = 0; i < bytes.length; i++) {
+            int v = random.nextInt(3) == 0 ? 1 + random.nextInt(255) : 'a' + random.nextInt(3);
+            bytes[i] = (byte) (v == '/' ? 'b' : v);
+        }
+        if (!Name.isValid(bytes)) {
+            bytes[0] = 'z'; // "." and ".."
+        }
+        return bytes;
+    }
+
+    @Test
+    void ofOrNullChecksOnceAndCopies() {
+        byte[] bytes = "name".getBytes(StandardCharsets.UTF_8);
+        Name name = Name.ofOrNull(bytes);
+        assertThat(name).isEqualTo(Name.of("name"));
+        bytes[0] = 'x';
+        assertThat(name.toString()).isEqualTo("name");
+        assertThat(Name.ofOrNull(new byte[0])).isNull();
+        assertThat(Name.ofOrNull("a/b".getBytes(StandardCharsets.UTF_8))).isNull();
+        assertThat(Name.ofOrNull(new byte[] {'a', 0})).isNull();
+        assertThat(Name.ofOrNull("..".getBytes(StandardCharsets.UTF_8))).isNull();
+        assertThat(Name.ofOrNull(repeat('x', 256))).isNull();
+        assertThat(Name.ofOrNull(repeat('x', 255))).isNotNull();
+    }
+
+    @Test
     void errorMessagesStayOnOneLine() {
         byte[] bad = ("line1\nline2\t" + "x".repeat(300)).getBytes(StandardCharsets.UTF_8);
         assertThatThrownBy(() -> Name.of(bad)).isInstanceOf(InvalidDataException.class)

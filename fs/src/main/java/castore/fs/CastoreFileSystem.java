@@ -236,10 +236,10 @@ public final class CastoreFileSystem implements FileSystem {
         if (dir == root) {
             return lookupRoot(name);
         }
-        if (!Name.isValid(name)) {
+        Name childName = Name.ofOrNull(name);
+        if (childName == null) {
             return Entry.negative(FOREVER);
         }
-        Name childName = Name.of(name);
         Directory listing = listing(dir);
         int index = listing.indexOf(childName);
         if (index < 0) {
@@ -253,10 +253,10 @@ public final class CastoreFileSystem implements FileSystem {
     }
 
     private Entry lookupRoot(byte[] name) throws FuseException {
-        if (!Name.isValid(name)) {
+        Name rootName = Name.ofOrNull(name);
+        if (rootName == null) {
             return missingRoot();
         }
-        Name rootName = Name.of(name);
         Node node;
         long validNanos;
         long now = System.nanoTime();
