@@ -222,38 +222,15 @@ final class Session {
 
     private void read(int fd, Reader reader) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment in = arena.allocate(readBufferSize, ALIGNMENT);
-            byte[] request = new byte[readBufferSize];
             MemorySegment state = Libc.newCallState(arena);
-            ReplyBuffer own = new ReplyBuffer(new byte[replyBufferSize], state);
-            Channel channel = new DeviceChannel(fd);
-            while (true) {
-                reader.take();
-                if (paused) {
-                    reader.giveUp();
-                    if (waitWhilePaused()) {
-                        continue;
-                    }
-                    break; // handed over: the new process reads from here on
-                }
-                long n = Libc.read(state, fd, in, readBufferSize);
-                if (n >= 0) {
-                    MemorySegment.copy(in, ValueLayout.JAVA_BYTE, 0, request, 0, (int) n);
-                    reader.startServing();
-                    try {
-                        server.handle(request, (int) n, channel, own, reader);
-                    } finally {
-                        reader.doneServing();
-                    }
-                } else if (n == -Errno.ENODEV) {
-                    break; // unmounted: the normal end (the next reader sees it in turn)
-                } else if (n != -Errno.EINTR && n != -Errno.EAGAIN && n != -Errno.ENOENT) {
-                    // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: try again.
-                    LOG.log(System.Logger.Level.ERROR, "reading /dev/fuse failed: {0}; this reader stops",
-                            Errno.name((int) -n));
-                    failure = new IOException("reading /dev/fuse: " + Errno.name((int) -n));
-                    break;
-                }
+            var buffers = new ReaderBuffers(arena.allocate(readBufferSize, ALIGNMENT), new byte[readBufferSize], state,
+                    new ReplyBuffer(new byte[replyBufferSize], state), new DeviceChannel(fd));
+            // One request per call: the JIT compiles a loop that never returns only on the stack
+            // (OSR), after about 60,000 turns under C1, so a fresh mount's first walk ran this
+            // loop's body in the interpreter; serveNext is compiled after a few hundred calls
+            // (the warm-up's round trips make them).
+            while (serveNext(fd, reader, buffers)) {
+                // next request
             }
         } catch (Throwable t) {
             LOG.log(System.Logger.Level.ERROR, "FUSE reader failed", t);
@@ -264,6 +241,40 @@ final class Session {
                 end();
             }
         }
+    }
+
+    /** A reader's own buffers: the native one read(2) fills, its heap copy, errno, the reply. */
+    private record ReaderBuffers(MemorySegment in, byte[] request, MemorySegment state, ReplyBuffer reply, Channel channel) {
+    }
+
+    /** Takes the turn, reads one request and serves it; false when this reader ends. */
+    private boolean serveNext(int fd, Reader reader, ReaderBuffers b) throws InterruptedException {
+        reader.take();
+        if (paused) {
+            reader.giveUp();
+            return waitWhilePaused(); // false: handed over, the new process reads from here on
+        }
+        long n = Libc.read(b.state(), fd, b.in(), readBufferSize);
+        if (n >= 0) {
+            MemorySegment.copy(b.in(), ValueLayout.JAVA_BYTE, 0, b.request(), 0, (int) n);
+            reader.startServing();
+            try {
+                server.handle(b.request(), (int) n, b.channel(), b.reply(), reader);
+            } finally {
+                reader.doneServing();
+            }
+            return true;
+        }
+        if (n == -Errno.ENODEV) {
+            return false; // unmounted: the normal end (the next reader sees it in turn)
+        }
+        if (n != -Errno.EINTR && n != -Errno.EAGAIN && n != -Errno.ENOENT) {
+            // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: try again.
+            LOG.log(System.Logger.Level.ERROR, "reading /dev/fuse failed: {0}; this reader stops", Errno.name((int) -n));
+            failure = new IOException("reading /dev/fuse: " + Errno.name((int) -n));
+            return false;
+        }
+        return true;
     }
 
     /** Waits while paused; false once the mount was handed over (the reader then ends). */
