@@ -16,7 +16,7 @@ import org.openjdk.jmh.annotations.State;
  * What decoding a stored Directory costs: every directory a cold walk enters is read and decoded
  * once (a mount's `find` over the bench tree decodes 4,307). Each operation decodes the next of
  * 4,096 encoded Directories shaped like the bench tree's (/usr/share): 17 entries on average, a
- * quarter of them subdirectories, a tenth symlinks, names of 3-30 bytes. The mount runs C1 only
+ * quarter of them subdirectories, a tenth symlinks, names of 4-31 bytes. The mount runs C1 only
  * (the launcher's -XX:TieredStopAtLevel=1), so measure that too; directories/s = ops/s.
  *
  * <pre>

@@ -242,12 +242,8 @@ public final class Directory {
 
     /**
      * A Directory from one list per kind (directories, files, symlinks), each in strictly
-     * ascending name order (the decoder has checked that): merged into one name order, rejecting
-     * a name used by two kinds.
-     */
-    /**
-     * A Directory from its entries of each kind, each list sorted and without duplicates, and
-     * {@code size} its {@link #size()}: merges the lists, failing on a name two kinds share.
+     * ascending name order (the decoder has checked that), and {@code size} its {@link #size()}
+     * (the decoder summed it): merged into one name order, rejecting a name used by two kinds.
      */
     static Directory fromSortedLists(Name[][] names, Node[][] nodes, long size) {
         int n = names[0].length + names[1].length + names[2].length;

@@ -301,7 +301,7 @@ final class DirectoryWire {
         }
 
         int tag() {
-            // The one-byte case written out here and in length(): C1 inlines neither varint().
+            // The one-byte case written out here and in length(): C1 does not inline varint() into them.
             if (at < end && bytes[at] > 0) {
                 return bytes[at++];
             }

@@ -49,7 +49,6 @@ public final class Name implements Comparable<Name> {
         return new Name(copy);
     }
 
-    /** Whether {@code bytes} is a valid name, without throwing. */
     /** A copy of {@code bytes} as a Name, or null if they are not a valid one (checked once). */
     public static Name ofOrNull(byte[] bytes) {
         if (problem(bytes) != null) {
@@ -58,6 +57,7 @@ public final class Name implements Comparable<Name> {
         return new Name(bytes.clone());
     }
 
+    /** Whether {@code bytes} is a valid name, without throwing. */
     public static boolean isValid(byte[] bytes) {
         return problem(bytes) == null;
     }
