@@ -14,6 +14,7 @@ build_clients() {
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 static char buf[1 << 20];
 /* Paths are NUL-separated, relative to the root given on the command line. */
@@ -24,7 +25,12 @@ static char *load(const char *list, size_t *len) {
   close(fd); *len = got; return p;
 }
 int main(int argc, char **argv) {
-  if (argc < 3) { fprintf(stderr, "usage: fsbench lstat|read ROOT LIST | pread FILE N | range FILE OFF LEN\n"); return 2; }
+  if (argc < 3) { fprintf(stderr, "usage: fsbench lstat|read ROOT LIST | pread FILE N | range FILE OFF LEN | statfs PATH N\n"); return 2; }
+  if (!strcmp(argv[1], "statfs")) {  /* FUSE sends every statfs(2) to the server: one round trip each */
+    long n = atol(argv[3]); struct statfs sf;
+    for (long i = 0; i < n; i++) if (statfs(argv[2], &sf)) { perror(argv[2]); return 1; }
+    printf("%ld 0\n", n); return 0;
+  }
   if (!strcmp(argv[1], "lstat") || !strcmp(argv[1], "read")) {
     if (chdir(argv[2])) { perror(argv[2]); return 1; }
     size_t len; char *p = load(argv[3], &len); long count = 0; long long bytes = 0; struct stat st;
