@@ -254,7 +254,13 @@ final class Session {
             reader.giveUp();
             return waitWhilePaused(); // false: handed over, the new process reads from here on
         }
-        long n = Libc.read(b.state(), fd, b.in(), readBufferSize);
+        long n = Libc.readOrMinusOne(fd, b.in(), readBufferSize);
+        if (n < 0) {
+            // Failed: read again with errno captured. After a passing failure (a request
+            // interrupted before it was read, a signal) that read waits for the next request;
+            // ENODEV (unmounted) and the other failures repeat, and say which they are.
+            n = Libc.read(b.state(), fd, b.in(), readBufferSize);
+        }
         if (n >= 0) {
             MemorySegment.copy(b.in(), ValueLayout.JAVA_BYTE, 0, b.request(), 0, (int) n);
             reader.startServing();
