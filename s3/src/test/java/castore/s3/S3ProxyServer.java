@@ -33,6 +33,8 @@ public final class S3ProxyServer implements AutoCloseable {
     private final Path base;
     private final int port;
     private Process process;
+    /** Whether {@link #close()} deletes {@code base}: the server made that directory itself. */
+    private boolean ownsBase;
 
     private S3ProxyServer(Path base, int port) {
         this.base = base;
@@ -66,6 +68,22 @@ public final class S3ProxyServer implements AutoCloseable {
                 ""));
         server.startProcess();
         return server;
+    }
+
+    /**
+     * Starts a server storing under a temporary directory of its own, which {@link #close()}
+     * deletes (its data is tens of MB after a test run).
+     */
+    public static S3ProxyServer startInTemporaryDirectory() throws IOException {
+        Path base = Files.createTempDirectory("castore-s3proxy");
+        try {
+            S3ProxyServer server = start(base);
+            server.ownsBase = true;
+            return server;
+        } catch (IOException | RuntimeException e) {
+            castore.io.FileTrees.deleteAsFarAsPossible(base);
+            throw e;
+        }
     }
 
     void startProcess() throws IOException {
@@ -162,5 +180,8 @@ public final class S3ProxyServer implements AutoCloseable {
     @Override
     public void close() {
         stop();
+        if (ownsBase) {
+            castore.io.FileTrees.deleteAsFarAsPossible(base);
+        }
     }
 }

@@ -4,14 +4,14 @@ import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.util.UUID;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * One S3Proxy for every test class that registers this extension, started on first use and
- * stopped when the whole test run ends (JUnit closes AutoCloseable values of the root store).
+ * stopped, and its directory deleted, when the whole test run ends (JUnit closes AutoCloseable
+ * values of the root store).
  */
 final class SharedS3Proxy implements BeforeAllCallback {
     static final String BUCKET = "castore-contract";
@@ -22,7 +22,7 @@ final class SharedS3Proxy implements BeforeAllCallback {
         server = context.getRoot().getStore(ExtensionContext.Namespace.GLOBAL)
                 .computeIfAbsent(SharedS3Proxy.class, key -> {
                     try {
-                        S3ProxyServer s = S3ProxyServer.start(Files.createTempDirectory("castore-s3proxy"));
+                        S3ProxyServer s = S3ProxyServer.startInTemporaryDirectory();
                         s.createBucket(BUCKET);
                         return s;
                     } catch (IOException e) {
