@@ -49,9 +49,9 @@ import java.util.stream.Stream;
  * enter directories in, so a walk's get of a Directory the stream has announced (its parent came
  * on it) and will bring it within {@link #WAIT_AHEAD_ENTRIES} entries waits for it, up to
  * {@link #STREAM_WAIT_MILLIS}; one further off is fetched by its own get. A stream that makes a
- * get wait longer (a tvix server streams breadth-first) is not waited for again, and its Directories are fetched one by one as before. Larger trees get
- * the read-ahead of subdirectories, and their subtrees small enough a stream of their own once
- * entered.
+ * get wait longer (a tvix server streams breadth-first) is not waited for again, and its
+ * Directories are fetched one by one as before. Larger trees get the read-ahead of
+ * subdirectories, and their subtrees small enough a stream of their own once entered.
  */
 public final class CachingDirectoryService implements DirectoryService {
     static final String DIRECTORIES = "directories";
