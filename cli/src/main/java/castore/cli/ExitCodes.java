@@ -14,7 +14,7 @@ public final class ExitCodes {
     public static final int INVALID = 4;
     /** An I/O error: unreadable file, corrupted data, a store that cannot be opened, unreachable service. */
     public static final int IO = 5;
-    /** The store is busy: gc while an import (or another gc) holds it. Try again later. */
+    /** Busy: gc while an import (or another gc) holds the store (try again later), or a mountpoint another castore mount serves. */
     public static final int BUSY = 6;
     /** A bug: please report it (run with CASTORE_DEBUG=1 for the stack trace). */
     public static final int INTERNAL = 70;

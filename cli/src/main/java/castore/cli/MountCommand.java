@@ -14,6 +14,7 @@ import castore.service.cache.CacheConfig;
 import castore.service.cache.Prefetcher;
 import castore.fuse.transport.FuseMount;
 import castore.fuse.transport.MountOptions;
+import castore.fuse.transport.MountpointServedException;
 import castore.service.Store;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -187,6 +188,10 @@ final class MountCommand implements Callable<Integer> {
                 FuseMount mount;
                 try {
                     mount = takeOver ? FuseMount.takeOver(target, fs, mountOptions) : FuseMount.mount(target, fs, mountOptions);
+                } catch (MountpointServedException e) {
+                    throw new CliException(ExitCodes.BUSY, target + " is already mounted by another castore process; unmount it "
+                            + "first (umount " + target + ", or fusermount3 -u " + target + " as its user), or replace it "
+                            + "without unmounting with --take-over");
                 } catch (IOException e) {
                     // The transport's message names the mountpoint and the reason (EPERM, fusermount3's refusal, ...).
                     throw new CliException(ExitCodes.IO, e.getMessage());

@@ -212,6 +212,24 @@ class MountCommandTest {
     }
 
     @Test
+    void aSecondMountOnAServedMountpointIsRefusedAndTheFirstGoesOnServing() throws Exception {
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Process p = startMount(mnt, "--list-root").process();
+        try {
+            expectError(Commands.run(castore("mount", "--store", "memory://", mnt.toString())), ExitCodes.BUSY,
+                    "castore: " + mnt + " is already mounted by another castore process; unmount it first (umount " + mnt
+                            + ", or fusermount3 -u " + mnt + " as its user), or replace it without unmounting with --take-over");
+            assertThat(Commands.run("ls", "-f", mnt.toString()).assertOk().stdout()).isEqualTo(".\n..\n");
+            assertThat(p.isAlive()).isTrue();
+            unmountExpectingExitZero(p, mnt);
+            assertThat(MountInfo.find(mnt)).as("one mount, not two stacked").isEmpty();
+        } finally {
+            stop(p, mnt);
+        }
+    }
+
+    @Test
     void warmsUpInTmpdirWhileServingAndLeavesNothingThere() throws Exception {
         FuseAvailability.requireMountable();
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));

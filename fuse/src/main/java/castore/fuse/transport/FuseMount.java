@@ -59,6 +59,12 @@ public final class FuseMount implements AutoCloseable {
     private final Thread shutdownHook;
     /** Listens for a process that takes this mount over (see {@link #acceptTakeOvers}); null: not listening. */
     private volatile HandOverSocket handOverSocket;
+    /**
+     * The take-over socket {@link #mount} bound before mounting, which {@link #acceptTakeOvers}
+     * then listens on; null once taken, or if it could not be bound for another reason than a
+     * process serving the path.
+     */
+    private volatile HandOverSocket reservedSocket;
     /** The pid of the process this mount was handed to; 0 while this process serves it. */
     private volatile int handedTo;
     /** The pid of the process this mount was taken over from; 0 if this process mounted it. */
@@ -78,12 +84,60 @@ public final class FuseMount implements AutoCloseable {
      * Mounts {@code fs} read-only (ro, nosuid, nodev) on {@code mountpoint} and starts serving it.
      * Returns once the kernel's INIT is answered and {@link FileSystem#init} has run.
      *
+     * @throws MountpointServedException if another process serves a mount at that path (see
+     *                     {@link #acceptTakeOvers}): mounting over it would hide that mount
+     *                     under a second one on the same path
      * @throws IOException with a one-line reason: no such directory, not a directory, a stale
      *                     mount, no /dev/fuse, no permission, fusermount3 missing or refusing
      */
     public static FuseMount mount(Path mountpoint, FileSystem fs, MountOptions options) throws IOException {
         Path mp = mountpoint.toAbsolutePath().normalize();
         checkMountpoint(mp);
+        HandOverSocket reserved = reserveHandOverSocket(mp);
+        try {
+            FuseMount mount = mountChecked(mp, fs, options);
+            mount.reservedSocket = reserved;
+            return mount;
+        } catch (IOException | RuntimeException e) {
+            if (reserved != null) {
+                reserved.close();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Binds the take-over socket of {@code mp} before mounting: a process already bound to it
+     * serves a mount there (its socket lives as long as it does), and two mounts started at once
+     * cannot both pass. That process may also serve a mount detached from the path (unmounted
+     * while files on it were open), which leaves the path free: so the mount is refused only if
+     * {@code mp} is a mount's root now. Null if the socket is not bound here: the mount goes on,
+     * and {@link #acceptTakeOvers} reports it.
+     */
+    private static HandOverSocket reserveHandOverSocket(Path mp) throws MountpointServedException {
+        try {
+            return HandOverSocket.listen(mp);
+        } catch (ErrnoException e) {
+            if (e.errno() == castore.fuse.api.Errno.EADDRINUSE && isMountRoot(mp)) {
+                throw new MountpointServedException(mp);
+            }
+            return null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** Whether {@code mp} is the root of a mount: on another device than its parent (or not known). */
+    private static boolean isMountRoot(Path mp) {
+        Path parent = mp.getParent();
+        try {
+            return parent == null || !Files.getAttribute(mp, "unix:dev").equals(Files.getAttribute(parent, "unix:dev"));
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
+    }
+
+    private static FuseMount mountChecked(Path mp, FileSystem fs, MountOptions options) throws IOException {
         if (fs.checksPermissions()) {
             options = options.withDefaultPermissions(false);
         }
@@ -195,12 +249,12 @@ public final class FuseMount implements AutoCloseable {
      * @throws IOException if the socket cannot listen (another process listens for this path)
      */
     public FuseMount acceptTakeOvers() throws IOException {
-        HandOverSocket socket;
+        HandOverSocket socket = reservedSocket;
+        reservedSocket = null;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (true) {
+        while (socket == null) {
             try {
                 socket = HandOverSocket.listen(mountpoint);
-                break;
             } catch (ErrnoException e) {
                 // Taken over: the process before closes its socket once this one serves, a moment later.
                 if (takenFrom == 0 || e.errno() != castore.fuse.api.Errno.EADDRINUSE || System.nanoTime() - deadline > 0) {
@@ -327,11 +381,13 @@ public final class FuseMount implements AutoCloseable {
     }
 
     private void stopAcceptingTakeOvers() {
-        HandOverSocket socket = handOverSocket;
-        handOverSocket = null;
-        if (socket != null) {
-            socket.close();
+        for (HandOverSocket socket : new HandOverSocket[]{handOverSocket, reservedSocket}) {
+            if (socket != null) {
+                socket.close();
+            }
         }
+        handOverSocket = null;
+        reservedSocket = null;
     }
 
     private static void refuse(HandOverSocket.Peer peer, DataOutputStream out, String reason) throws IOException {

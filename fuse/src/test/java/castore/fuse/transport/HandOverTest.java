@@ -100,6 +100,51 @@ class HandOverTest {
     }
 
     @Test
+    void aSecondMountOnAPathAnotherServesIsRefusedAndTheFirstGoesOnServing() throws Exception {
+        Path mnt = mountpoint();
+        MemoryFileSystem other = MemoryFileSystem.builder().file("hello.txt", "another\n").build();
+        try (FuseMount first = FuseMount.mount(mnt, tree(), MountOptions.defaults())) {
+            // Refused before the first listens for take-overs (its socket is bound from the start) and after.
+            assertThatThrownBy(() -> FuseMount.mount(mnt, other, MountOptions.defaults()))
+                    .isInstanceOf(MountpointServedException.class)
+                    .hasMessage(mnt + " is already mounted by another process that serves it");
+            first.acceptTakeOvers();
+            assertThatThrownBy(() -> FuseMount.mount(mnt, other, MountOptions.defaults()))
+                    .isInstanceOf(MountpointServedException.class);
+            assertThat(Files.readString(mnt.resolve("hello.txt"))).isEqualTo("hello\n");
+            assertThat(Commands.run("grep", "-c", " " + mnt + " ", "/proc/self/mountinfo").stdout().strip())
+                    .as("one mount on the path, not two stacked").isEqualTo("1");
+            assertThat(first.isUnmounted()).isFalse();
+        }
+        assertThat(MountInfo.find(mnt)).isEmpty();
+        try (FuseMount again = FuseMount.mount(mnt, other, MountOptions.defaults())) {
+            assertThat(Files.readString(mnt.resolve("hello.txt"))).isEqualTo("another\n");
+        }
+    }
+
+    @Test
+    void aMountDetachedWhileAFileIsOpenLeavesThePathToAnotherMount() throws Exception {
+        Path mnt = mountpoint();
+        MemoryFileSystem other = MemoryFileSystem.builder().file("hello.txt", "another\n").build();
+        try (FuseMount first = FuseMount.mount(mnt, tree(), MountOptions.defaults()).acceptTakeOvers()) {
+            try (var open = Files.newInputStream(mnt.resolve("hello.txt"))) {
+                Commands.run("umount", "-l", mnt.toString()).assertOk();
+                assertThat(MountInfo.find(mnt)).isEmpty();
+                // The first process still serves the open file, and still listens: the path is free all the same.
+                try (FuseMount second = FuseMount.mount(mnt, other, MountOptions.defaults())) {
+                    assertThat(Files.readString(mnt.resolve("hello.txt"))).isEqualTo("another\n");
+                    assertThat(new String(open.readAllBytes(), StandardCharsets.UTF_8)).isEqualTo("hello\n");
+                    assertThat(first.isUnmounted()).isFalse();
+                }
+            }
+        } finally {
+            if (MountInfo.find(mnt).isPresent()) {
+                Commands.run("umount", "-l", mnt.toString());
+            }
+        }
+    }
+
+    @Test
     void anOrdinaryUsersMountIsHandedOverAndThenUnmountedThroughFusermount3() throws Exception {
         FuseAvailability.requireRoot(); // to become another user
         FuseAvailability.requireProgram("fusermount3");
