@@ -50,6 +50,10 @@ final class ImportCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "Files read and hashed in parallel (default: the number of CPUs).")
     int threads = Threads.byDefault();
 
+    @Option(names = "--skip-special", description = "Leave devices, fifos and sockets out of the directories imported "
+            + "(named on stderr) instead of failing: a store holds only files, directories and symlinks.")
+    boolean skipSpecial;
+
     @Parameters(arity = "1..*", paramLabel = "PATH", description = "Directory, file or symlink to import.")
     List<String> paths;
 
@@ -91,6 +95,10 @@ final class ImportCommand implements Callable<Integer> {
             List<byte[]> excluded = new ArrayList<>();
             Importer importer = new Importer(s.blobs(), s.directories(), threads)
                     .excluding(s.dataDirectories().stream().map(p -> io.bytes(p.toString())).toList(), excluded::add);
+            List<String> specialFiles = new ArrayList<>();
+            if (skipSpecial) {
+                importer.skippingSpecialFiles((path, kind) -> specialFiles.add(Display.escape(path) + ": a " + kind));
+            }
             List<Node> nodes = new ArrayList<>();
             boolean terminal = !quiet && io.errIsTerminal();
             try (ProgressLine line = !quiet && (progress || terminal)
@@ -102,6 +110,7 @@ final class ImportCommand implements Callable<Integer> {
             for (byte[] path : excluded) {
                 io.err().println("castore: left out " + Display.escape(path) + ": the store keeps its data there");
             }
+            reportSpecialFiles(io, specialFiles);
             Importer.MtimeBytecode bytecode = importer.mtimeBytecode();
             if (bytecode != null) {
                 io.err().println("castore: warning: " + Nodes.count(bytecode.count(), "Python bytecode file") + " (.pyc, e.g. "
@@ -125,6 +134,20 @@ final class ImportCommand implements Callable<Integer> {
             }
         }
         return ExitCodes.OK;
+    }
+
+    /** Special files named one per line on stderr (in path order), up to {@value #SPECIAL_FILES_NAMED}, then how many more. */
+    private static final int SPECIAL_FILES_NAMED = 20;
+
+    private static void reportSpecialFiles(Io io, List<String> specialFiles) {
+        List<String> sorted = specialFiles.stream().sorted().toList();
+        for (String file : sorted.subList(0, Math.min(sorted.size(), SPECIAL_FILES_NAMED))) {
+            io.err().println("castore: left out " + file);
+        }
+        if (specialFiles.size() > SPECIAL_FILES_NAMED) {
+            io.err().println("castore: left out " + (specialFiles.size() - SPECIAL_FILES_NAMED) + " more special files ("
+                    + specialFiles.size() + " devices, fifos and sockets in all)");
+        }
     }
 
     static String summary(ImportStats stats, long nanos) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.UUID;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -69,6 +70,22 @@ class ErrorsTest {
         assertFails(cli.run("import", tree.toString()), ExitCodes.INVALID,
                 "cannot import " + tree + "/fifo: it is a fifo (only regular files, directories and symlinks can be imported)");
         assertThat(cli.run("roots").lines()).singleElement().asString().startsWith("tree\t");
+    }
+
+    @Test
+    void specialFilesAreLeftOutWithSkipSpecialAndNamedOnStderr() throws Exception {
+        for (int i = 0; i < 22; i++) {
+            assertThat(new ProcessBuilder("mkfifo", tree.resolve("fifo" + (char) ('a' + i)).toString()).start().waitFor()).isZero();
+        }
+        Cli.Result r = cli.run("import", "--skip-special", "--name", "skipped", tree.toString());
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        List<String> leftOut = r.stderr().lines().filter(line -> line.startsWith("castore: left out ")).toList();
+        assertThat(leftOut).hasSize(21).startsWith("castore: left out " + tree + "/fifoa: a fifo")
+                .endsWith("castore: left out 2 more special files (22 devices, fifos and sockets in all)");
+        assertThat(cli.run("ls", "skipped").lines()).extracting(line -> line.split("\t")[0]).containsExactly("f", "l");
+        // The same tree without them: the same digest as the root imported before the fifos were made.
+        assertThat(cli.run("roots").lines()).extracting(line -> line.split("\t", 3)[2])
+                .containsOnly(cli.run("roots").lines().getFirst().split("\t", 3)[2]);
     }
 
     @Test

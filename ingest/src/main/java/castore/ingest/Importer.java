@@ -50,7 +50,8 @@ import java.util.function.Consumer;
  * being read at once.
  *
  * <p>Symlinks are stored as symlinks, never followed (also when given as the path to import).
- * Devices, fifos and sockets fail the import with a {@link SpecialFileException} naming them.
+ * Devices, fifos and sockets fail the import with a {@link SpecialFileException} naming them,
+ * or are left out of their directories ({@link #skippingSpecialFiles}).
  * A failed import stores no root: at worst it leaves unreferenced blobs and directories, which
  * {@code gc} removes.
  */
@@ -108,6 +109,8 @@ public final class Importer {
     private final Set<FileId> excluded = new HashSet<>();
     private final Set<Long> excludedInodes = new HashSet<>();
     private Consumer<byte[]> whenExcluded = path -> { };
+    /** Hears each device, fifo or socket left out (path, kind); null: they fail the import. */
+    private java.util.function.BiConsumer<byte[], String> whenSpecialSkipped;
 
     private record FileId(long device, long inode) {
         static FileId of(Stat stat) {
@@ -166,6 +169,17 @@ public final class Importer {
             this.excludedInodes.add(stat.inode());
         }
         this.whenExcluded = excluded;
+        return this;
+    }
+
+    /**
+     * Leaves devices, fifos and sockets found in a directory out of it instead of failing the
+     * import, and tells {@code skipped} each one's path and kind ("fifo", "socket", ...), from the
+     * thread that lists directories. One given as the path to import still fails: there is
+     * nothing else to import then. Call before importing.
+     */
+    public Importer skippingSpecialFiles(java.util.function.BiConsumer<byte[], String> skipped) {
+        this.whenSpecialSkipped = java.util.Objects.requireNonNull(skipped);
         return this;
     }
 
@@ -404,7 +418,12 @@ public final class Importer {
                         symlinks.increment();
                         dir.childDone(name, SymlinkNode.of(readListedLink(fd.fd, entry.name(), path)));
                     }
-                    default -> throw new SpecialFileException(path, direntTypeName(type));
+                    default -> {
+                        if (whenSpecialSkipped == null) {
+                            throw new SpecialFileException(path, direntTypeName(type));
+                        }
+                        whenSpecialSkipped.accept(path, direntTypeName(type));
+                    }
                 }
             }
             if (!batch.isEmpty()) {

@@ -497,6 +497,35 @@ class ImporterTest {
     }
 
     @Test
+    void specialFilesAreLeftOutWhenAskedEachOneHeardAndTheTreeIsAsWithoutThem() throws Exception {
+        Path with = Files.createDirectories(tmp.resolve("with/sub"));
+        Path without = Files.createDirectories(tmp.resolve("without/sub"));
+        for (Path dir : List.of(with, without)) {
+            Files.writeString(dir.resolve("ok"), "fine");
+            Files.writeString(dir.getParent().resolve("top"), "top");
+        }
+        mkfifo(with.resolve("pipe"));
+        List<String> expected = new ArrayList<>(List.of(with.resolve("pipe") + " fifo", with.getParent().resolve("sock") + " socket"));
+        boolean root = "0".equals(new String(new ProcessBuilder("id", "-u").start().getInputStream().readAllBytes()).strip());
+        if (root) { // a device node needs root (CI runs as root)
+            assertThat(new ProcessBuilder("mknod", with.resolve("null").toString(), "c", "1", "3").inheritIO().start().waitFor()).isZero();
+            expected.add(with.resolve("null") + " character device");
+        }
+        List<String> heard = java.util.Collections.synchronizedList(new ArrayList<>());
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(with.getParent().resolve("sock")));
+            Node node = importer.skippingSpecialFiles((path, kind) -> heard.add(new String(path, StandardCharsets.UTF_8) + " " + kind))
+                    .importPath(bytes(with.getParent()));
+            Node plain = new Importer(new MemoryBlobService(), new MemoryDirectoryService(), 2).importPath(bytes(without.getParent()));
+            assertThat(((DirectoryNode) node).digest()).isEqualTo(((DirectoryNode) plain).digest());
+            assertThat(heard).containsExactlyInAnyOrderElementsOf(expected);
+            // Named as the path to import, it still fails: there would be nothing to import.
+            assertThatThrownBy(() -> importer.importPath(bytes(with.resolve("pipe"))))
+                    .isInstanceOf(SpecialFileException.class).hasMessageContaining("/sub/pipe: it is a fifo");
+        }
+    }
+
+    @Test
     void anImportThatFailsClosesItsUnfinishedClosure() throws Exception {
         byte[] dir = join(bytes(tmp), "d");
         mkdir(dir);
