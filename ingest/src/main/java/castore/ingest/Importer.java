@@ -82,6 +82,13 @@ public final class Importer {
      * mean of eight interleaved rounds; docs/performance.md).
      */
     static final int OPEN_AHEAD = 4;
+    /**
+     * A file that takes at least this much less on disk than its size is read around its holes
+     * (lseek SEEK_DATA / SEEK_HOLE), its holes taken as the zeros they read as: reading a hole
+     * makes the kernel allocate and zero page-cache pages for it, which was 60% of the time an
+     * import of a 5 GiB file of 1.5 MiB of data took (docs/performance.md, "Import", session 42).
+     */
+    static final long HOLES_WORTH_SKIPPING = 1 << 20;
     /** Files of one directory read by one task (fewer at the end of a directory). */
     static final int FILES_PER_TASK = 16;
     /** A worker that meets a file this big hands the rest of its batch to another worker. */
@@ -103,6 +110,8 @@ public final class Importer {
     private final LongAdder bytesRead = new LongAdder();
     private final LongAdder bytesStored = new LongAdder();
     private final LongAdder mtimeBytecode = new LongAdder();
+    /** Bytes of holes taken as zeros without reading them. */
+    private final LongAdder holeBytes = new LongAdder();
     private final java.util.concurrent.atomic.AtomicReference<byte[]> mtimeBytecodeExample = new java.util.concurrent.atomic.AtomicReference<>();
 
     /** Directories left out of every tree (where the store keeps its data), by device and inode. */
@@ -211,6 +220,11 @@ public final class Importer {
         return count == 0 ? null : new MtimeBytecode(count, mtimeBytecodeExample.get());
     }
 
+    /** Bytes of holes in the files imported so far, taken as zeros without reading them. */
+    long holeBytes() {
+        return holeBytes.sum();
+    }
+
     /** {@link #mtimeBytecode}: a count and one path (as given, below the imported PATH). */
     public record MtimeBytecode(long count, byte[] example) {
     }
@@ -281,12 +295,37 @@ public final class Importer {
             // Reading exactly that saves the extra read(2) that would only report end of file.
             // A size of 0 is read to the end: procfs files say 0 and have content.
             long limit = stat.size() == 0 ? Long.MAX_VALUE : stat.size();
+            boolean sparse = stat.mayHaveHoles(HOLES_WORTH_SKIPPING);
+            // With holes: the data region [dataStart, dataEnd) at or after the position, found
+            // once the position reaches dataEnd; what comes before dataStart is a hole.
+            long dataStart = 0;
+            long dataEnd = sparse ? 0 : Long.MAX_VALUE;
             while (size < limit) {
-                if (stat.size() - size > buffer.byteSize()) {
-                    // Big file: have the kernel fetch the next pieces while this one is hashed.
-                    Posix.willNeed(fd, size + buffer.byteSize(), READ_AHEAD);
+                if (size >= dataEnd) {
+                    long data = Posix.seekData(fd, size, path);
+                    dataStart = data < 0 ? limit : Math.min(data, limit);
+                    dataEnd = dataStart == limit ? limit : Math.min(Posix.seekHole(fd, dataStart, path), limit);
+                    if (dataEnd <= dataStart && dataStart < limit) {
+                        dataEnd = limit; // a hole punched meanwhile: read on plainly (the check below tells)
+                    }
                 }
-                long n = Posix.read(fd, buffer, 0, Math.min(buffer.byteSize(), limit - size), path);
+                // Big file: have the kernel fetch the next pieces while this one is hashed; with
+                // holes, only data (read-ahead over a hole fills page-cache pages with zeros).
+                long ahead = Math.min(stat.size(), dataEnd) - Math.max(size, dataStart) - buffer.byteSize();
+                if (ahead > 0) {
+                    Posix.willNeed(fd, Math.max(size, dataStart) + buffer.byteSize(), Math.min(READ_AHEAD, ahead));
+                }
+                long want = Math.min(buffer.byteSize(), limit - size);
+                long n;
+                if (size < dataStart) {
+                    n = Math.min(want, dataStart - size);
+                    buffer.asSlice(0, n).fill((byte) 0);
+                    holeBytes.add(n);
+                } else if (sparse) {
+                    n = Posix.pread(fd, buffer, Math.min(want, dataEnd - size), size, path);
+                } else {
+                    n = Posix.read(fd, buffer, 0, want, path);
+                }
                 if (n == 0) {
                     break;
                 }
@@ -568,7 +607,7 @@ public final class Importer {
     }
 
     private static String direntTypeName(int type) {
-        return new Stat(type << 12, 0, 0, 0, 0).typeName();
+        return new Stat(type << 12, 0, 0, 0, 0, 0).typeName();
     }
 
     /**

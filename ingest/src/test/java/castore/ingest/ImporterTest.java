@@ -497,6 +497,52 @@ class ImporterTest {
     }
 
     @Test
+    void aFileWithHolesIsStoredAsTheZerosTheyReadAsWithoutReadingThem() throws Exception {
+        long size = 40L << 20;
+        // Data at the start, inside a hole, across a buffer's end, and at the very end; holes between.
+        long[][] pieces = {{0, 3000}, {9L << 20, 70_000}, {(16L << 20) - 5000, 10_000}, {size - 1234, 1234}};
+        byte[] dense = new byte[(int) size];
+        var random = new java.util.SplittableRandom(42);
+        Path sparse = tmp.resolve("sparse.img");
+        try (var file = java.nio.channels.FileChannel.open(sparse, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            for (long[] piece : pieces) {
+                byte[] data = new byte[(int) piece[1]];
+                random.nextBytes(data);
+                System.arraycopy(data, 0, dense, (int) piece[0], data.length);
+                file.write(ByteBuffer.wrap(data), piece[0]);
+            }
+        }
+        assertThat(Files.size(sparse)).isEqualTo(size);
+        Path hole = tmp.resolve("hole-first.img"); // a hole at the start, data in the middle, a hole at the end
+        try (var file = java.nio.channels.FileChannel.open(hole, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            file.write(ByteBuffer.wrap("middle".getBytes(StandardCharsets.UTF_8)), 20L << 20);
+            file.truncate(size); // no-op for a longer file: extend by writing the last byte's hole below
+            file.write(ByteBuffer.wrap(new byte[1]), size - 1);
+        }
+        byte[] holeDense = new byte[(int) size];
+        System.arraycopy("middle".getBytes(StandardCharsets.UTF_8), 0, holeDense, 20 << 20, 6);
+
+        FileNode sparseNode = (FileNode) importer.importPath(bytes(sparse));
+        FileNode holeNode = (FileNode) importer.importPath(bytes(hole));
+        assertThat(sparseNode.size()).isEqualTo(size);
+        assertThat(sparseNode.digest()).isEqualTo(Blake3.digest(dense));
+        assertThat(holeNode.digest()).isEqualTo(Blake3.digest(holeDense));
+        // The same bytes written out whole give the same node, and the store reads them back.
+        Path whole = Files.write(tmp.resolve("dense.img"), dense);
+        assertThat(new Importer(new MemoryBlobService(), new MemoryDirectoryService(), 2).importPath(bytes(whole)))
+                .isEqualTo(sparseNode);
+        try (var reader = blobs.open(sparseNode.digest()).orElseThrow()) {
+            assertThat(Arrays.equals(reader.inputStream(0).readAllBytes(), dense)).isTrue();
+        }
+        // On a file system with holes (tmpfs, ext4, xfs, btrfs) they were not read.
+        long dataBytes = 3000 + 70_000 + 10_000 + 1234;
+        assertThat(importer.holeBytes()).as("bytes taken as zeros without reading")
+                .isGreaterThanOrEqualTo(2 * size - dataBytes - 6 - 1 - 8 * 4096 - (4L << 20));
+    }
+
+    @Test
     void specialFilesAreLeftOutWhenAskedEachOneHeardAndTheTreeIsAsWithoutThem() throws Exception {
         Path with = Files.createDirectories(tmp.resolve("with/sub"));
         Path without = Files.createDirectories(tmp.resolve("without/sub"));

@@ -64,6 +64,8 @@ public final class Posix {
 
     public static final int ENOENT = 2;
     public static final int EINTR = 4;
+    /** lseek's answer to SEEK_DATA at or past the last data: no data from there on. */
+    public static final int ENXIO = 6;
     public static final int EACCES = 13;
     public static final int EEXIST = 17;
     public static final int ENOTDIR = 20;
@@ -91,6 +93,8 @@ public final class Posix {
     private static final MethodHandle GETDENTS64 = downcall("getdents64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle READLINKAT = downcall("readlinkat", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle READ = downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle PREAD = downcall("pread", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle LSEEK = downcall("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
     private static final MethodHandle PWRITE = downcall("pwrite", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle UNLINKAT = downcall("unlinkat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
@@ -108,12 +112,15 @@ public final class Posix {
     private static final int STATX_SIZE = 256;
     private static final int STATX_MODE_OFFSET = 28;
     private static final int STATX_SIZE_OFFSET = 40;
+    private static final int STATX_BLOCKS_OFFSET = 48;
     private static final int STATX_INO_OFFSET = 32;
     private static final int STATX_MTIME_OFFSET = 112; // struct statx_timestamp: s64 tv_sec, u32 tv_nsec
     private static final int STATX_DEV_MAJOR_OFFSET = 136;
     private static final int STATX_DEV_MINOR_OFFSET = 140;
-    // STATX_TYPE | STATX_MODE | STATX_MTIME | STATX_INO | STATX_SIZE (the device is always given)
-    private static final int STATX_MASK = 0x1 | 0x2 | 0x40 | 0x100 | 0x200;
+    // STATX_TYPE | STATX_MODE | STATX_MTIME | STATX_INO | STATX_SIZE | STATX_BLOCKS (the device is always given)
+    private static final int STATX_MASK = 0x1 | 0x2 | 0x40 | 0x100 | 0x200 | 0x400;
+    private static final int SEEK_DATA = 3;
+    private static final int SEEK_HOLE = 4;
 
     /** Longest path a single call accepts (PATH_MAX includes the NUL). */
     public static final int PATH_MAX = 4096;
@@ -162,9 +169,15 @@ public final class Posix {
     /** Type bits and permission bits of a file, and its size. */
     /**
      * {@code mtime} in nanoseconds since the epoch: to tell whether a file was written meanwhile;
-     * {@code device} (major and minor) and {@code inode}: which file it is.
+     * {@code device} (major and minor) and {@code inode}: which file it is; {@code blocks}: the
+     * 512-byte units the file takes on disk (fewer than its size for a file with holes).
      */
-    public record Stat(int mode, long size, long mtime, long device, long inode) {
+    public record Stat(int mode, long size, long mtime, long device, long inode, long blocks) {
+        /** Whether the file takes at least {@code holeBytes} less on disk than its size: it may have holes. */
+        public boolean mayHaveHoles(long holeBytes) {
+            return isRegular() && blocks < (size - holeBytes) / 512;
+        }
+
         public int type() {
             return mode & S_IFMT;
         }
@@ -265,7 +278,7 @@ public final class Posix {
                 + Integer.toUnsignedLong(s.statx.get(JAVA_INT, STATX_MTIME_OFFSET + 8));
         long device = Integer.toUnsignedLong(s.statx.get(JAVA_INT, STATX_DEV_MAJOR_OFFSET)) << 32
                 | Integer.toUnsignedLong(s.statx.get(JAVA_INT, STATX_DEV_MINOR_OFFSET));
-        return new Stat(mode, size, mtime, device, s.statx.get(JAVA_LONG, STATX_INO_OFFSET));
+        return new Stat(mode, size, mtime, device, s.statx.get(JAVA_LONG, STATX_INO_OFFSET), s.statx.get(JAVA_LONG, STATX_BLOCKS_OFFSET));
     }
 
     private static final byte[] EMPTY = new byte[0];
@@ -333,6 +346,58 @@ public final class Posix {
                 throw new PosixException(errno, "read", path);
             }
         }
+    }
+
+    /** pread(2) of up to {@code length} bytes at {@code position} into {@code buffer}; 0 at end of file. Retries on EINTR. */
+    public static long pread(int fd, MemorySegment buffer, long length, long position, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        MemorySegment target = buffer.asSlice(0, length);
+        while (true) {
+            long n;
+            try {
+                n = (long) PREAD.invokeExact(s.state, fd, target, length, position);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            if (n >= 0) {
+                return n;
+            }
+            int errno = s.errno();
+            if (errno != EINTR) {
+                throw new PosixException(errno, "read", path);
+            }
+        }
+    }
+
+    /**
+     * The start of the first data at or after {@code offset} (lseek SEEK_DATA), or -1 if there is
+     * none (ENXIO: only a hole, or the end of the file, from there).
+     */
+    public static long seekData(int fd, long offset, byte[] path) throws PosixException {
+        return seek(fd, offset, SEEK_DATA, path);
+    }
+
+    /** The start of the first hole at or after {@code offset} (lseek SEEK_HOLE; the end of the file counts as one). */
+    public static long seekHole(int fd, long offset, byte[] path) throws PosixException {
+        return seek(fd, offset, SEEK_HOLE, path);
+    }
+
+    private static long seek(int fd, long offset, int whence, byte[] path) throws PosixException {
+        Scratch s = SCRATCH.get();
+        long r;
+        try {
+            r = (long) LSEEK.invokeExact(s.state, fd, offset, whence);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (r < 0) {
+            int errno = s.errno();
+            if (errno == ENXIO) {
+                return -1;
+            }
+            throw new PosixException(errno, "seek in", path);
+        }
+        return r;
     }
 
     /** Writes all {@code length} bytes of {@code buffer} from {@code offset} at {@code position} of the file (pwrite(2)). */
