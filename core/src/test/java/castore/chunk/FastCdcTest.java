@@ -119,6 +119,48 @@ class FastCdcTest {
         }
     }
 
+    @Test
+    void windowsOfZerosAreCutWhereHashingEveryByteCutsThem() {
+        assertThat(TVIX.skipsZeros()).as("tvix's masks never cut a settled hash over zeros").isTrue();
+        var random = new java.util.SplittableRandom(8);
+        int skipping = 0;
+        int notSkipping = 0;
+        for (int minBits = 6; minBits <= 17; minBits++) {
+            for (int avgBits = Math.max(minBits, 8); avgBits <= Math.min(minBits + 3, 19); avgBits++) {
+                for (int maxBits = Math.max(avgBits, 10); maxBits <= Math.min(avgBits + 2, 20); maxBits++) {
+                    FastCdc cdc = new FastCdc(1 << minBits, 1 << avgBits, 1 << maxBits);
+                    if (cdc.skipsZeros()) {
+                        skipping++;
+                    } else {
+                        notSkipping++;
+                    }
+                    for (int round = 0; round < 6; round++) {
+                        byte[] window = new byte[cdc.maxSize() + 1 + random.nextInt(64)];
+                        int length = switch (round) {
+                            case 0 -> window.length;
+                            case 1 -> cdc.minSize() + 1 + random.nextInt(Math.max(1, cdc.maxSize() - cdc.minSize()));
+                            default -> cdc.minSize() + 1 + random.nextInt(window.length - cdc.minSize());
+                        };
+                        if (round >= 3) { // one byte that is not zero, somewhere past the minimum size, or within the first steps
+                            int at = round == 3 ? cdc.minSize() + random.nextInt(64) : cdc.minSize() + random.nextInt(length - cdc.minSize());
+                            window[Math.min(at, length - 1)] = (byte) (1 + random.nextInt(255));
+                        }
+                        int expected = cdc.scan(window, 0, length);
+                        assertThat(cdc.cut(window, 0, length)).as("%s, %d bytes, round %d", cdc, length, round).isEqualTo(expected);
+                        try (Arena arena = Arena.ofConfined()) {
+                            MemorySegment offHeap = arena.allocate(length);
+                            MemorySegment.copy(window, 0, offHeap, ValueLayout.JAVA_BYTE, 0, length);
+                            assertThat(cdc.cut(offHeap, 0, length)).as("%s off-heap", cdc).isEqualTo(expected);
+                        }
+                    }
+                }
+            }
+        }
+        // No mask of the crate's table cuts the settled hash: every parameter set skips zeros.
+        assertThat(notSkipping).as("parameters whose masks cut zeros").isZero();
+        assertThat(skipping).isPositive();
+    }
+
     @ParameterizedTest
     @ValueSource(longs = {1, 2, 3})
     void chunksRespectTheBounds(long seed) {

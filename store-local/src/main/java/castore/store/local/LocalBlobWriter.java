@@ -2,6 +2,7 @@ package castore.store.local;
 
 import castore.chunk.FastCdc;
 import castore.hash.Blake3;
+import castore.hash.ZeroDigests;
 import castore.model.B3Digest;
 import castore.service.BlobWriter;
 import castore.service.ChunkMeta;
@@ -94,7 +95,8 @@ final class LocalBlobWriter implements BlobWriter {
             }
             blobHasher.update(buffer, start, length);
         }
-        B3Digest digest = Blake3.digest(buffer, start, length);
+        // A chunk of zeros (a hole, a zeroed image) is named from memory: stored once, met often.
+        B3Digest digest = ZeroDigests.isZeros(buffer, start, length) ? ZeroDigests.of(length) : Blake3.digest(buffer, start, length);
         if (packs.appendIfAbsent(ObjectKind.CHUNK, digest, buffer, start, length, 0)) { // aux: the store records the CRC32C
             stored += length;
         }

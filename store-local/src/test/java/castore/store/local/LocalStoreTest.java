@@ -259,6 +259,29 @@ class LocalStoreTest {
     }
 
     @Test
+    void chunksOfZerosAreNamedByTheirDigestsAndStoredOnce() throws IOException {
+        // Zeros (a hole), data, zeros with one stray byte, zeros to an odd end.
+        byte[] data = new byte[(9 << 20) + 5];
+        System.arraycopy(randomBytes(3, 1 << 20), 0, data, 3 << 20, 1 << 20);
+        data[(6 << 20) + 12345] = 7;
+        try (LocalStore local = open(); Store store = local.asStore()) {
+            B3Digest d = put(store, data);
+            assertThat(d).isEqualTo(Blake3.digest(data));
+            List<ChunkMeta> chunks = store.blobs().chunks(d).orElseThrow();
+            long at = 0;
+            for (ChunkMeta c : chunks) {
+                byte[] slice = java.util.Arrays.copyOfRange(data, (int) at, (int) (at + c.size()));
+                assertThat(c.digest()).as("chunk at %d", at).isEqualTo(Blake3.digest(slice));
+                assertThat(read(store, c.digest())).isEqualTo(slice);
+                at += c.size();
+            }
+            assertThat(chunks.stream().map(ChunkMeta::digest).distinct().count()).as("the zero chunks stored once")
+                    .isLessThan(chunks.size() - 4);
+            assertThat(read(store, d)).isEqualTo(data);
+        }
+    }
+
+    @Test
     void multiChunkBlobIsStoredAsChunksAndReadsAcrossChunkBoundaries() throws IOException {
         byte[] data = randomBytes(1, 3 * 1024 * 1024 + 4321);
         try (LocalStore local = open(); Store store = local.asStore()) {
