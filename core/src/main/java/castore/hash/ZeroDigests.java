@@ -28,6 +28,11 @@ public final class ZeroDigests {
         return true;
     }
 
+    /** The BLAKE3 digest of {@code length} bytes of {@code data}: from memory if they are all zero. */
+    public static B3Digest digest(byte[] data, int offset, int length) {
+        return isZeros(data, offset, length) ? of(length) : Blake3.digest(data, offset, length);
+    }
+
     /** The BLAKE3 digest of {@code length} zero bytes. */
     public static B3Digest of(int length) {
         B3Digest known = BY_LENGTH.get(length);

@@ -180,6 +180,33 @@ class S3StoreTest {
     }
 
     @Test
+    void chunksOfZerosAreNamedRightAndStoredOnce() throws IOException {
+        byte[] data = new byte[(4 << 20) + 3]; // zeros (a hole), data, zeros to an odd end
+        System.arraycopy(random(300_000, 4), 0, data, 1 << 20, 300_000);
+        long stored;
+        B3Digest digest;
+        try (BlobWriter w = store.blobs().create()) {
+            w.write(data, 0, data.length);
+            digest = w.finish();
+            stored = w.bytesStored();
+        }
+        assertThat(digest).isEqualTo(Blake3.digest(data));
+        assertThat(stored).as("the zero chunks of one size stored once").isLessThan(2L << 20);
+        var s3blobs = (S3BlobService) store.blobs();
+        long at = 0;
+        for (ChunkMeta chunk : store.blobs().chunks(digest).orElseThrow()) {
+            try (BlobReader r = s3blobs.openChunk(chunk.digest()).orElseThrow()) {
+                assertThat(readAll(r)).as("chunk at %d", at)
+                        .isEqualTo(java.util.Arrays.copyOfRange(data, (int) at, (int) (at + chunk.size())));
+            }
+            at += chunk.size();
+        }
+        try (BlobReader r = store.blobs().open(digest).orElseThrow()) {
+            assertThat(readAll(r)).isEqualTo(data);
+        }
+    }
+
+    @Test
     void sameContentTwiceStoresNothingNew() throws IOException {
         byte[] data = random(900_000, 2);
         long first;

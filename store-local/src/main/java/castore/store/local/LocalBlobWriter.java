@@ -96,7 +96,7 @@ final class LocalBlobWriter implements BlobWriter {
             blobHasher.update(buffer, start, length);
         }
         // A chunk of zeros (a hole, a zeroed image) is named from memory: stored once, met often.
-        B3Digest digest = ZeroDigests.isZeros(buffer, start, length) ? ZeroDigests.of(length) : Blake3.digest(buffer, start, length);
+        B3Digest digest = ZeroDigests.digest(buffer, start, length);
         if (packs.appendIfAbsent(ObjectKind.CHUNK, digest, buffer, start, length, 0)) { // aux: the store records the CRC32C
             stored += length;
         }
