@@ -329,33 +329,23 @@ public final class Posix {
 
     /** read(2) of up to {@code length} bytes into {@code buffer} at {@code offset}; 0 at end of file. Retries on EINTR. */
     public static long read(int fd, MemorySegment buffer, long offset, long length, byte[] path) throws PosixException {
-        Scratch s = SCRATCH.get();
-        MemorySegment target = buffer.asSlice(offset, length);
-        while (true) {
-            long n;
-            try {
-                n = (long) READ.invokeExact(s.state, fd, target, length);
-            } catch (Throwable t) {
-                throw rethrow(t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int errno = s.errno();
-            if (errno != EINTR) {
-                throw new PosixException(errno, "read", path);
-            }
-        }
+        return readInto(fd, buffer.asSlice(offset, length), -1, path);
     }
 
     /** pread(2) of up to {@code length} bytes at {@code position} into {@code buffer}; 0 at end of file. Retries on EINTR. */
     public static long pread(int fd, MemorySegment buffer, long length, long position, byte[] path) throws PosixException {
+        return readInto(fd, buffer.asSlice(0, length), position, path);
+    }
+
+    /** read(2) into all of {@code target} if {@code position} is negative, else pread(2) at it. */
+    private static long readInto(int fd, MemorySegment target, long position, byte[] path) throws PosixException {
         Scratch s = SCRATCH.get();
-        MemorySegment target = buffer.asSlice(0, length);
+        long length = target.byteSize();
         while (true) {
             long n;
             try {
-                n = (long) PREAD.invokeExact(s.state, fd, target, length, position);
+                n = position < 0 ? (long) READ.invokeExact(s.state, fd, target, length)
+                        : (long) PREAD.invokeExact(s.state, fd, target, length, position);
             } catch (Throwable t) {
                 throw rethrow(t);
             }
