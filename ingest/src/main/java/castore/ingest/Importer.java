@@ -302,9 +302,14 @@ public final class Importer {
             long dataEnd = sparse ? 0 : Long.MAX_VALUE;
             while (size < limit) {
                 if (size >= dataEnd) {
-                    long data = Posix.seekData(fd, size, path);
-                    dataStart = data < 0 ? limit : Math.min(data, limit);
-                    dataEnd = dataStart == limit ? limit : Math.min(Posix.seekHole(fd, dataStart, path), limit);
+                    try {
+                        long data = Posix.seekData(fd, size, path);
+                        dataStart = data < 0 ? limit : Math.min(data, limit);
+                        dataEnd = dataStart == limit ? limit : Math.min(Posix.seekHole(fd, dataStart, path), limit);
+                    } catch (PosixException e) {
+                        dataStart = size; // a file system that refuses SEEK_DATA (EINVAL): the rest read plainly
+                        dataEnd = limit;
+                    }
                     if (dataEnd <= dataStart && dataStart < limit) {
                         dataEnd = limit; // a hole punched meanwhile: read on plainly (the check below tells)
                     }

@@ -65,11 +65,27 @@ public final class MemoryFileSystem implements FileSystem {
     /** Backing id per node while open files use it, with their count. */
     private final Map<Long, long[]> backingIds = new ConcurrentHashMap<>();
 
-    private MemoryFileSystem(Map<Long, Node> nodes, long ttlNanos, Set<Operation> offloaded, Map<Long, Path> backed) {
+    /** Files say they take no blocks (as if all holes) and LSEEK answers EINVAL: a file system that refuses SEEK_DATA. */
+    private final boolean refusesSeek;
+
+    private MemoryFileSystem(Map<Long, Node> nodes, long ttlNanos, Set<Operation> offloaded, Map<Long, Path> backed,
+                             boolean refusesSeek) {
         this.nodes = nodes;
         this.ttlNanos = ttlNanos;
         this.offloaded = offloaded;
         this.backed = backed;
+        this.refusesSeek = refusesSeek;
+    }
+
+    private Attr attr(Node n) {
+        Attr a = n.attr();
+        return refusesSeek ? new Attr(a.ino(), a.size(), 0, a.atime(), a.mtime(), a.ctime(), a.atimeNsec(), a.mtimeNsec(),
+                a.ctimeNsec(), a.mode(), a.nlink(), a.uid(), a.gid(), a.rdev(), a.blksize()) : a;
+    }
+
+    @Override
+    public long lseek(Request request, long nodeId, long fileHandle, long offset, int whence) throws FuseException {
+        throw new FuseException(refusesSeek ? Errno.EINVAL : Errno.ENOSYS);
     }
 
     public static Builder builder() {
@@ -98,6 +114,7 @@ public final class MemoryFileSystem implements FileSystem {
         private final Map<Long, Node> nodes = new TreeMap<>();
         private long nextId = FileSystem.ROOT_ID + 1;
         private Duration ttl = Duration.ofHours(1);
+        private boolean refusesSeek;
         private final Set<Operation> offloaded = EnumSet.noneOf(Operation.class);
         private final Map<Long, Path> backed = new TreeMap<>();
 
@@ -157,8 +174,17 @@ public final class MemoryFileSystem implements FileSystem {
             return this;
         }
 
+        /**
+         * Files say they take no blocks on disk and LSEEK (SEEK_DATA / SEEK_HOLE) answers EINVAL:
+         * a file system an importer must read plainly although its files look sparse.
+         */
+        public Builder refusingSeek() {
+            this.refusesSeek = true;
+            return this;
+        }
+
         public MemoryFileSystem build() {
-            return new MemoryFileSystem(Map.copyOf(nodes), ttl.toNanos(), Set.copyOf(offloaded), Map.copyOf(backed));
+            return new MemoryFileSystem(Map.copyOf(nodes), ttl.toNanos(), Set.copyOf(offloaded), Map.copyOf(backed), refusesSeek);
         }
 
         private long find(String path) {
@@ -353,7 +379,7 @@ public final class MemoryFileSystem implements FileSystem {
     }
 
     private Entry entry(Node n) {
-        return new Entry(n.id(), 0, n.attr(), ttlNanos, ttlNanos);
+        return new Entry(n.id(), 0, attr(n), ttlNanos, ttlNanos);
     }
 
     @Override
@@ -401,7 +427,7 @@ public final class MemoryFileSystem implements FileSystem {
 
     @Override
     public AttrReply getattr(Request request, long nodeId) throws FuseException {
-        return new AttrReply(node(Operation.GETATTR, nodeId).attr(), ttlNanos);
+        return new AttrReply(attr(node(Operation.GETATTR, nodeId)), ttlNanos);
     }
 
     @Override
