@@ -86,7 +86,7 @@ public final class Importer {
      * A file that takes at least this much less on disk than its size is read around its holes
      * (lseek SEEK_DATA / SEEK_HOLE), its holes taken as the zeros they read as: reading a hole
      * makes the kernel allocate and zero page-cache pages for it: 2.5-4.9 s of system time for a
-     * 5 GiB file of 1.5 MiB of data (docs/performance.md, "Import", "Session 42").
+     * 5 GiB file holding 17 bytes of data (docs/performance.md, "Import", "Session 42").
      */
     static final long HOLES_WORTH_SKIPPING = 1 << 20;
     /** Files of one directory read by one task (fewer at the end of a directory). */
