@@ -79,8 +79,9 @@ public final class FastCdc {
      * window of only zeros (a file's holes, zeroed disk images) without hashing it byte by byte.
      */
     private final boolean zerosSettleUncut;
-    /** {@link #maxSize} zero bytes, that windows are compared against. */
+    /** {@link #maxSize} zero bytes, that windows are compared against (and as a segment). */
     private final byte[] zeros;
+    private final MemorySegment zerosSegment;
 
     public FastCdc(int minSize, int avgSize, int maxSize) {
         if (!(0 < minSize && minSize <= avgSize && avgSize <= maxSize)) {
@@ -105,6 +106,7 @@ public final class FastCdc {
         this.zerosSettleUncut = (settledHalf & maskSLs) != 0 && (settled & maskS) != 0
                 && (settledHalf & maskLLs) != 0 && (settled & maskL) != 0;
         this.zeros = new byte[maxSize];
+        this.zerosSegment = MemorySegment.ofArray(zeros);
     }
 
     public int minSize() {
@@ -208,8 +210,7 @@ public final class FastCdc {
         }
         int remaining = Math.min(length, maxSize);
         int from = minSize / 2 * 2;
-        if (zerosSettleUncut && MemorySegment.mismatch(data, offset + from, offset + remaining,
-                MemorySegment.ofArray(zeros), 0, remaining - from) < 0) {
+        if (zerosSettleUncut && MemorySegment.mismatch(data, offset + from, offset + remaining, zerosSegment, 0, remaining - from) < 0) {
             return cutInZeros(remaining);
         }
         int center = Math.min(avgSize, remaining);

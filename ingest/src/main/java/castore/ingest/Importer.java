@@ -307,11 +307,13 @@ public final class Importer {
                         dataStart = data < 0 ? limit : Math.min(data, limit);
                         dataEnd = dataStart == limit ? limit : Math.min(Posix.seekHole(fd, dataStart, path), limit);
                     } catch (PosixException e) {
-                        dataStart = size; // a file system that refuses SEEK_DATA (EINVAL): the rest read plainly
-                        dataEnd = limit;
+                        dataStart = -1; // a file system that refuses SEEK_DATA (EINVAL)
                     }
-                    if (dataEnd <= dataStart && dataStart < limit) {
-                        dataEnd = limit; // a hole punched meanwhile: read on plainly (the check below tells)
+                    if (dataStart < size || dataStart < limit && dataEnd <= dataStart) {
+                        // Refused, or answers that do not add up (a hole punched meanwhile, which
+                        // the check below tells; a file system's error): the rest read plainly.
+                        dataStart = size;
+                        dataEnd = limit;
                     }
                 }
                 // Big file: have the kernel fetch the next pieces while this one is hashed; with

@@ -65,27 +65,40 @@ public final class MemoryFileSystem implements FileSystem {
     /** Backing id per node while open files use it, with their count. */
     private final Map<Long, long[]> backingIds = new ConcurrentHashMap<>();
 
-    /** Files say they take no blocks (as if all holes) and LSEEK answers EINVAL: a file system that refuses SEEK_DATA. */
-    private final boolean refusesSeek;
+    /** How LSEEK (SEEK_DATA / SEEK_HOLE) is answered; all but DEFAULT make files say they take no blocks, as if all holes. */
+    public enum Seek {
+        /** ENOSYS: the kernel answers for a dense file. */
+        DEFAULT,
+        /** EINVAL, as a file system that refuses SEEK_DATA. */
+        REFUSED,
+        /** Wrong answers: data at offset 0 whatever the offset asked, a hole at 1 MiB. */
+        WRONG
+    }
+
+    private final Seek seek;
 
     private MemoryFileSystem(Map<Long, Node> nodes, long ttlNanos, Set<Operation> offloaded, Map<Long, Path> backed,
-                             boolean refusesSeek) {
+                             Seek seek) {
         this.nodes = nodes;
         this.ttlNanos = ttlNanos;
         this.offloaded = offloaded;
         this.backed = backed;
-        this.refusesSeek = refusesSeek;
+        this.seek = seek;
     }
 
     private Attr attr(Node n) {
         Attr a = n.attr();
-        return refusesSeek ? new Attr(a.ino(), a.size(), 0, a.atime(), a.mtime(), a.ctime(), a.atimeNsec(), a.mtimeNsec(),
+        return seek != Seek.DEFAULT ? new Attr(a.ino(), a.size(), 0, a.atime(), a.mtime(), a.ctime(), a.atimeNsec(), a.mtimeNsec(),
                 a.ctimeNsec(), a.mode(), a.nlink(), a.uid(), a.gid(), a.rdev(), a.blksize()) : a;
     }
 
     @Override
     public long lseek(Request request, long nodeId, long fileHandle, long offset, int whence) throws FuseException {
-        throw new FuseException(refusesSeek ? Errno.EINVAL : Errno.ENOSYS);
+        return switch (seek) {
+            case DEFAULT -> throw new FuseException(Errno.ENOSYS);
+            case REFUSED -> throw new FuseException(Errno.EINVAL);
+            case WRONG -> whence == 3 /* SEEK_DATA */ ? 0 : 1 << 20;
+        };
     }
 
     public static Builder builder() {
@@ -114,7 +127,7 @@ public final class MemoryFileSystem implements FileSystem {
         private final Map<Long, Node> nodes = new TreeMap<>();
         private long nextId = FileSystem.ROOT_ID + 1;
         private Duration ttl = Duration.ofHours(1);
-        private boolean refusesSeek;
+        private Seek seek = Seek.DEFAULT;
         private final Set<Operation> offloaded = EnumSet.noneOf(Operation.class);
         private final Map<Long, Path> backed = new TreeMap<>();
 
@@ -174,17 +187,14 @@ public final class MemoryFileSystem implements FileSystem {
             return this;
         }
 
-        /**
-         * Files say they take no blocks on disk and LSEEK (SEEK_DATA / SEEK_HOLE) answers EINVAL:
-         * a file system an importer must read plainly although its files look sparse.
-         */
-        public Builder refusingSeek() {
-            this.refusesSeek = true;
+        /** How LSEEK is answered; all but {@link Seek#DEFAULT} also make files say they take no blocks on disk. */
+        public Builder seek(Seek seek) {
+            this.seek = seek;
             return this;
         }
 
         public MemoryFileSystem build() {
-            return new MemoryFileSystem(Map.copyOf(nodes), ttl.toNanos(), Set.copyOf(offloaded), Map.copyOf(backed), refusesSeek);
+            return new MemoryFileSystem(Map.copyOf(nodes), ttl.toNanos(), Set.copyOf(offloaded), Map.copyOf(backed), seek);
         }
 
         private long find(String path) {
