@@ -152,9 +152,10 @@ final class ImportCommand implements Callable<Integer> {
 
     static String summary(ImportStats stats, long nanos) {
         double seconds = nanos / 1e9;
-        return String.format(Locale.ROOT, "imported %s, %s, %s: %s read, %s new, in %.2f s (%s/s)",
+        return String.format(Locale.ROOT, "imported %s, %s, %s: %s read%s, %s new, in %.2f s (%s/s)",
                 Nodes.count(stats.files(), "file"), Nodes.count(stats.directories(), "directory"),
                 Nodes.count(stats.symlinks(), "symlink"), Nodes.bytes(stats.bytesRead()),
+                stats.holeBytes() == 0 ? "" : " (" + Nodes.bytes(stats.holeBytes()) + " of it holes, not read)",
                 Nodes.bytes(stats.bytesStored()), seconds, Nodes.bytes((long) (stats.bytesRead() / Math.max(seconds, 1e-3))));
     }
 

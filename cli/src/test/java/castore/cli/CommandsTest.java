@@ -85,6 +85,20 @@ class CommandsTest {
     }
 
     @Test
+    void theSummarySaysHowMuchOfWhatWasReadWereHoles() throws IOException {
+        Path sparse = tmp.resolve("disk.img");
+        try (var file = new java.io.RandomAccessFile(sparse.toFile(), "rw")) {
+            file.write("boot".getBytes(StandardCharsets.UTF_8));
+            file.setLength(8 << 20); // the rest a hole
+        }
+        Cli.Result r = cli.run("import", sparse.toString());
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        assertThat(r.stderr()).matches("imported 1 file, 0 directories, 0 symlinks: 8\\.0 MiB read \\([0-9.]+ MiB of it holes, not read\\), "
+                + "\\S+ \\S+ new, in .*\n");
+        assertThat(cli.run("import", tree.toString()).stderr()).as("no holes, nothing said").doesNotContain("holes");
+    }
+
+    @Test
     void importOfFileAndSymlinkRoots() throws IOException {
         Cli.Result file = cli.run("import", tree.resolve("hello.txt").toString());
         assertThat(file.stdout()).isEqualTo("hello.txt\t" + b3("hello\n".getBytes(StandardCharsets.UTF_8)) + "\n");

@@ -220,18 +220,13 @@ public final class Importer {
         return count == 0 ? null : new MtimeBytecode(count, mtimeBytecodeExample.get());
     }
 
-    /** Bytes of holes in the files imported so far, taken as zeros without reading them. */
-    long holeBytes() {
-        return holeBytes.sum();
-    }
-
     /** {@link #mtimeBytecode}: a count and one path (as given, below the imported PATH). */
     public record MtimeBytecode(long count, byte[] example) {
     }
 
     /** Totals over every import run by this Importer so far; safe to read while an import runs. */
     public ImportStats stats() {
-        return new ImportStats(files.sum(), dirs.sum(), symlinks.sum(), bytesRead.sum(), bytesStored.sum());
+        return new ImportStats(files.sum(), dirs.sum(), symlinks.sum(), bytesRead.sum(), bytesStored.sum(), holeBytes.sum());
     }
 
     /**

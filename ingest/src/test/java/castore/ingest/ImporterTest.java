@@ -199,7 +199,7 @@ class ImporterTest {
         byte[] file = join(bytes(tmp), "f");
         write(file, "some bytes".getBytes(StandardCharsets.UTF_8), 0751);
         assertThat(importer.importPath(file)).isEqualTo(new FileNode(b3("some bytes"), 10, true));
-        assertThat(importer.stats()).isEqualTo(new ImportStats(1, 0, 0, 10, 10));
+        assertThat(importer.stats()).isEqualTo(new ImportStats(1, 0, 0, 10, 10, 0));
     }
 
     @Test
@@ -537,7 +537,7 @@ class ImporterTest {
         }
         // On a file system with holes (tmpfs, ext4, xfs, btrfs) they were not read.
         long dataBytes = 3000 + 70_000 + 10_000 + 1234;
-        assertThat(importer.holeBytes()).as("bytes taken as zeros without reading")
+        assertThat(importer.stats().holeBytes()).as("bytes taken as zeros without reading")
                 .isGreaterThanOrEqualTo(2 * size - dataBytes - 6 - 8 * 4096 - (4L << 20));
     }
 
