@@ -396,10 +396,19 @@ final class MountCommand implements Callable<Integer> {
     }
 
     private static void checkMountpoint(Path target) {
-        if (!Files.exists(target)) {
+        java.nio.file.attribute.BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(target, java.nio.file.attribute.BasicFileAttributes.class);
+        } catch (java.nio.file.NoSuchFileException e) {
             throw new CliException(ExitCodes.NOT_FOUND, "mountpoint does not exist: " + target);
+        } catch (IOException e) {
+            // A mount whose process was killed answers ENOTCONN; "does not exist" sent users looking for the wrong thing.
+            String reason = e instanceof java.nio.file.FileSystemException fse && fse.getReason() != null ? fse.getReason() : e.getMessage();
+            throw new CliException(ExitCodes.IO, "mountpoint is not accessible: " + target + ": " + reason + " (if a mount whose "
+                    + "process was killed is left there, detach it with: umount -l " + target + ", or fusermount3 -u -z " + target
+                    + " as its user)");
         }
-        if (!Files.isDirectory(target)) {
+        if (!attributes.isDirectory()) {
             throw new CliException(ExitCodes.INVALID, "mountpoint is not a directory: " + target);
         }
         Path device = Path.of("/dev/fuse");

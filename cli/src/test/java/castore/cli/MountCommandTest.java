@@ -230,6 +230,31 @@ class MountCommandTest {
     }
 
     @Test
+    void aMountLeftByAKilledProcessIsNamedAsSuchNotAsMissing() throws Exception {
+        FuseAvailability.requireMountable();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Process p = startMount(mnt).process();
+        try {
+            p.destroyForcibly(); // SIGKILL: the mount stays, answering ENOTCONN
+            assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(MountInfo.find(mnt)).isPresent();
+            expectError(Commands.run(castore("mount", "--store", "memory://", mnt.toString())), ExitCodes.IO,
+                    "castore: mountpoint is not accessible: " + mnt + ": Transport endpoint is not connected (if a mount whose "
+                            + "process was killed is left there, detach it with: umount -l " + mnt + ", or fusermount3 -u -z "
+                            + mnt + " as its user)");
+            Commands.run("umount", "-l", mnt.toString()).assertOk();
+            Process again = startMount(mnt).process(); // the path serves again
+            try {
+                unmountExpectingExitZero(again, mnt);
+            } finally {
+                stop(again, mnt);
+            }
+        } finally {
+            stop(p, mnt);
+        }
+    }
+
+    @Test
     void warmsUpInTmpdirWhileServingAndLeavesNothingThere() throws Exception {
         FuseAvailability.requireMountable();
         Path mnt = Files.createDirectory(tmp.resolve("mnt"));
