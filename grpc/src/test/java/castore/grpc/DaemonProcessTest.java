@@ -75,6 +75,23 @@ class DaemonProcessTest {
         }
     }
 
+    @Test
+    void servingBeyondLoopbackWithoutTlsIsWarnedOfBeforeTheServingLine() throws Exception {
+        Path stderr = dir.resolve("daemon.log");
+        Process daemon = start(stderr, List.of(), "0.0.0.0:0");
+        Callable<List<String>> log = () -> Files.readAllLines(stderr).stream().filter(l -> l.startsWith("castore daemon:")).toList();
+        try {
+            await("the daemon is serving", () -> log.call().stream().anyMatch(l -> l.contains(": serving ")) || !daemon.isAlive());
+            assertThat(log.call()).hasSize(2);
+            String port = log.call().get(1).replaceFirst("^castore daemon: serving memory:// on 0\\.0\\.0\\.0:([0-9]+)$", "$1");
+            assertThat(port).as("the port bound").matches("[1-9][0-9]*");
+            assertThat(log.call().get(0)).startsWith("castore daemon: warning: 0.0.0.0:" + port + " can be reached from other "
+                    + "machines and is served without TLS");
+        } finally {
+            daemon.destroyForcibly().waitFor();
+        }
+    }
+
     /**
      * A closure Put is held whole until it is checked, up to MAX_CLOSURE_BYTES (512 MiB) of
      * encoded Directories. Held as decoded Directories it took about 4.7 times its encoded size

@@ -54,11 +54,32 @@ public final class Daemon {
             }
         }, "castore-daemon-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
+        exposureWarning(server.address(), config.tlsCert() != null, config.readOnly()).ifPresent(log::println);
         log.println("castore daemon: serving " + description + " on " + server.address() + (config.readOnly() ? " (read-only)" : "")
                 + (config.tlsCert() != null ? " with TLS" : ""));
         log.flush();
         server.awaitTermination();
         stopped.await();
+    }
+
+    /**
+     * A warning for a TCP address other machines can reach (not loopback) served without TLS:
+     * the store then travels in plain text, to anyone who connects (there is no client
+     * authentication), and takes their writes unless read-only. Empty for loopback, a Unix socket
+     * or TLS.
+     */
+    public static java.util.Optional<String> exposureWarning(castore.grpc.ListenAddress listening, boolean tls, boolean readOnly) {
+        if (!(listening instanceof castore.grpc.ListenAddress.Tcp tcp) || tls) {
+            return java.util.Optional.empty();
+        }
+        java.net.InetAddress address = tcp.socketAddress().getAddress();
+        if (address != null && address.isLoopbackAddress()) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of("castore daemon: warning: " + tcp + " can be reached from other machines and is served "
+                + "without TLS: anyone who connects reads the store in plain text" + (readOnly ? "" : " and can write to it")
+                + "; use --tls-cert/--tls-key" + (readOnly ? "" : ", and --read-only for clients you do not trust")
+                + ", or listen on 127.0.0.1 or a Unix socket (docs/grpc.md, \"Security notes\")");
     }
 
     private static void closeOnce(Store store, AtomicBoolean closed, PrintStream log) {
