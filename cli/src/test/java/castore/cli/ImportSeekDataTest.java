@@ -9,7 +9,7 @@ import castore.fuse.testing.MountFixture;
 import castore.hash.Blake3;
 import castore.ingest.posix.Posix;
 import castore.ingest.posix.PosixException;
-import java.nio.file.Files;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,45 +23,45 @@ class ImportSeekDataTest {
     @TempDir
     Path tmp;
 
-    @Test
-    void aFileThatLooksSparseWhereSeekDataIsRefusedIsReadPlainly() throws Exception {
+    private final byte[] content = new byte[3 << 20];
+
+    /** Mounts 3 MiB of random bytes as data.bin with LSEEK answered as {@code seek}; checks what the mount shows, then the import. */
+    private void importsWhole(MemoryFileSystem.Seek seek, java.util.function.Consumer<byte[]> mountedFile) throws Exception {
         FuseAvailability.requireMountable();
-        byte[] content = new byte[3 << 20];
-        new java.util.SplittableRandom(9).nextBytes(content);
-        MemoryFileSystem fs = MemoryFileSystem.builder().file("data.bin", content).seek(MemoryFileSystem.Seek.REFUSED).build();
+        new java.util.SplittableRandom(seek.ordinal()).nextBytes(content);
+        MemoryFileSystem fs = MemoryFileSystem.builder().file("data.bin", content).seek(seek).build();
         try (MountFixture mount = MountFixture.mount(tmp, fs)) {
-            Path file = mount.path("data.bin");
-            assertThat(Files.getAttribute(file, "unix:size")).isEqualTo((long) content.length);
-            // What the importer sees: no blocks on disk, and lseek(SEEK_DATA) failing with EINVAL.
-            byte[] path = file.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            assertThat(Posix.lstatat(Posix.AT_FDCWD, path, path).mayHaveHoles(1 << 20)).isTrue();
-            int fd = Posix.openat(Posix.AT_FDCWD, path, Posix.O_RDONLY, 0, path);
-            try {
-                assertThatThrownBy(() -> Posix.seekData(fd, 0, path)).isInstanceOf(PosixException.class)
-                        .hasMessageContaining("Invalid argument");
-            } finally {
-                Posix.close(fd);
-            }
-            Cli.Result r = new Cli(tmp.resolve("store").toString()).run("import", "-q", "--name", "data", file.toString());
+            byte[] path = mount.path("data.bin").toString().getBytes(StandardCharsets.UTF_8);
+            assertThat(Posix.lstatat(Posix.AT_FDCWD, path, path).mayHaveHoles(1 << 20)).as("no blocks on disk").isTrue();
+            mountedFile.accept(path);
+            Cli.Result r = new Cli(tmp.resolve("store").toString()).run("import", "-q", "--name", "data", mount.path("data.bin").toString());
             assertThat(r.exit()).as(r.stderr()).isZero();
             assertThat(r.stdout()).isEqualTo("data\t" + Blake3.digest(content) + "\n");
         }
     }
 
     @Test
+    void aFileThatLooksSparseWhereSeekDataIsRefusedIsReadPlainly() throws Exception {
+        importsWhole(MemoryFileSystem.Seek.REFUSED, path -> {
+            try {
+                int fd = Posix.openat(Posix.AT_FDCWD, path, Posix.O_RDONLY, 0, path);
+                try {
+                    assertThatThrownBy(() -> Posix.seekData(fd, 0, path)).isInstanceOf(PosixException.class)
+                            .hasMessageContaining("Invalid argument");
+                } finally {
+                    Posix.close(fd);
+                }
+            } catch (PosixException e) {
+                throw new AssertionError(e);
+            }
+        });
+    }
+
+    @Test
     void aFileWhoseFileSystemAnswersSeekDataWronglyIsReadPlainlyNotCutShort() throws Exception {
-        FuseAvailability.requireMountable();
-        byte[] content = new byte[3 << 20];
-        new java.util.SplittableRandom(10).nextBytes(content);
         // Data "at 0" whatever the offset asked, a "hole" at 1 MiB: the first MiB is read, then
         // the answer for the next offset lies before it. Taken as it came, the import would store
         // the first MiB as the whole file.
-        MemoryFileSystem fs = MemoryFileSystem.builder().file("data.bin", content).seek(MemoryFileSystem.Seek.WRONG).build();
-        try (MountFixture mount = MountFixture.mount(tmp, fs)) {
-            Cli.Result r = new Cli(tmp.resolve("store").toString()).run("import", "-q", "--name", "data",
-                    mount.path("data.bin").toString());
-            assertThat(r.exit()).as(r.stderr()).isZero();
-            assertThat(r.stdout()).isEqualTo("data\t" + Blake3.digest(content) + "\n");
-        }
+        importsWhole(MemoryFileSystem.Seek.WRONG, path -> { });
     }
 }
