@@ -155,7 +155,7 @@ public final class AotTraining {
 
     /** Runs the command line as {@code castore ARGS} would, output discarded, and checks its exit code. */
     private static void castore(int expectedExit, String... args) {
-        Io io = new Io(DISCARD, DISCARD, () -> false, RawArguments.recover(args));
+        Io io = new Io(DISCARD, DISCARD, () -> false, RawArguments.recover(args), new Io.FailureKeeper(OutputStream.nullOutputStream()));
         int exit = Main.run(io, args);
         if (exit != expectedExit) {
             throw new AssertionError("castore " + String.join(" ", args) + " exited " + exit + ", expected " + expectedExit);

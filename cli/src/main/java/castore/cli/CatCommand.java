@@ -43,7 +43,7 @@ final class CatCommand extends NodeCommand {
                 }
                 io.out().write(buffer.array(), 0, n);
                 if (io.out().checkError()) {
-                    throw new IOException("cannot write to standard output"); // e.g. the reader went away
+                    return; // the reader went away or the disk is full: Main says which
                 }
                 position += n;
             }

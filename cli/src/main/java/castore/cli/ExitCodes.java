@@ -16,6 +16,8 @@ public final class ExitCodes {
     public static final int IO = 5;
     /** Busy: gc while an import (or another gc) holds the store (try again later), or a mountpoint another castore mount serves. */
     public static final int BUSY = 6;
+    /** Stdout's reader went away (a closed pipe): nothing is printed; the status of a process killed by SIGPIPE. */
+    public static final int BROKEN_PIPE = 141;
     /** A bug: please report it (run with CASTORE_DEBUG=1 for the stack trace). */
     public static final int INTERNAL = 70;
 

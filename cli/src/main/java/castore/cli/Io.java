@@ -4,6 +4,8 @@ import castore.ingest.posix.Posix;
 import java.io.BufferedOutputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
+import java.io.FilterOutputStream;
+import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -15,14 +17,22 @@ import java.util.function.BooleanSupplier;
  * progress and summaries. {@code errTerminal} says whether a progress line may be drawn (asked
  * only by commands that draw one: it costs the first native call). {@code rawArguments} maps an
  * argument as Java decoded it back to the bytes the user typed, which differ when the argument is
- * not valid in the platform encoding.
+ * not valid in the platform encoding. {@code outFailures} keeps the first error writing to
+ * {@code out}, which PrintStream swallows.
  */
-public record Io(PrintStream out, PrintStream err, BooleanSupplier errTerminal, Map<String, byte[]> rawArguments) {
+public record Io(PrintStream out, PrintStream err, BooleanSupplier errTerminal, Map<String, byte[]> rawArguments,
+        FailureKeeper outFailures) {
 
     /** Streams on the given byte sinks; no terminal; arguments are taken as UTF-8. */
     public static Io of(OutputStream out, OutputStream err) {
-        return new Io(new PrintStream(out, false, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8),
-                () -> false, Map.of());
+        FailureKeeper failures = new FailureKeeper(out);
+        return new Io(new PrintStream(failures, false, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8),
+                () -> false, Map.of(), failures);
+    }
+
+    /** The first error writing to stdout, or null: why {@code out().checkError()} is true. */
+    public IOException outFailure() {
+        return outFailures.first;
     }
 
     /** Whether stderr is a terminal. */
@@ -32,10 +42,53 @@ public record Io(PrintStream out, PrintStream err, BooleanSupplier errTerminal, 
 
     /** The process's stdout and stderr, with the raw bytes of {@code args} when they can be recovered. */
     static Io system(String[] args) {
-        PrintStream out = new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16),
-                false, StandardCharsets.UTF_8);
+        FailureKeeper failures = new FailureKeeper(new FileOutputStream(FileDescriptor.out));
+        PrintStream out = new PrintStream(new BufferedOutputStream(failures, 1 << 16), false, StandardCharsets.UTF_8);
         PrintStream err = new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8);
-        return new Io(out, err, () -> Posix.isatty(2), RawArguments.recover(args));
+        return new Io(out, err, () -> Posix.isatty(2), RawArguments.recover(args), failures);
+    }
+
+    /** Passes writes on and keeps the first error, so that the message can say what went wrong (a full disk, a closed pipe). */
+    static final class FailureKeeper extends FilterOutputStream {
+        private volatile IOException first;
+
+        FailureKeeper(OutputStream out) {
+            super(out);
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            try {
+                out.write(b);
+            } catch (IOException e) {
+                throw kept(e);
+            }
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            try {
+                out.write(b, off, len);
+            } catch (IOException e) {
+                throw kept(e);
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            try {
+                out.flush();
+            } catch (IOException e) {
+                throw kept(e);
+            }
+        }
+
+        private IOException kept(IOException e) {
+            if (first == null) {
+                first = e;
+            }
+            return e;
+        }
     }
 
     /**

@@ -1,5 +1,6 @@
 package castore.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -106,7 +107,13 @@ public final class Main implements Runnable {
         }
         // PrintStream swallows write errors: a full disk or a closed pipe must not look like success.
         if (exit == ExitCodes.OK && io.out().checkError()) {
-            io.err().println("castore: cannot write to standard output");
+            IOException why = io.outFailure();
+            if (why != null && "Broken pipe".equals(why.getMessage())) {
+                // The reader stopped reading (castore roots | head): nothing to say, and the
+                // status a process killed by SIGPIPE gives, as cat's would be (the JVM ignores SIGPIPE).
+                return ExitCodes.BROKEN_PIPE;
+            }
+            io.err().println("castore: cannot write to standard output" + (why != null ? ": " + why.getMessage() : ""));
             return ExitCodes.IO;
         }
         return exit;

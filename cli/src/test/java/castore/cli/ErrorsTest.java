@@ -215,26 +215,66 @@ class ErrorsTest {
                 "--cache-size: invalid size '1.5G': expected a positive number with an optional K, M, G or T suffix");
     }
 
-    @Test
-    void stdoutThatFailsIsAnError() throws IOException {
-        java.io.OutputStream broken = new java.io.OutputStream() {
+    /** A stdout whose every write fails with {@code reason}, as the JDK reports errno. */
+    private static java.io.OutputStream failing(String reason) {
+        return new java.io.OutputStream() {
             @Override
             public void write(int b) throws IOException {
-                throw new IOException("Broken pipe");
+                throw new IOException(reason);
             }
         };
+    }
+
+    @Test
+    void stdoutThatFailsIsAnErrorThatSaysWhy() throws IOException {
         java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
         Files.write(tree.resolve("big"), new byte[3 << 20]);
         String store = storeAddress();
         Cli writer = new Cli(store);
         assertThat(writer.run("import", "--quiet", tree.toString()).exit()).isZero();
-        int exit = Main.run(Io.of(broken, err), "cat", "--store", store, "tree/big");
-        assertThat(err.toString()).isEqualTo("castore: cannot write to standard output\n");
+        int exit = Main.run(Io.of(failing("No space left on device"), err), "cat", "--store", store, "tree/big");
+        assertThat(err.toString()).isEqualTo("castore: cannot write to standard output: No space left on device\n");
         assertThat(exit).isEqualTo(ExitCodes.IO);
         err.reset();
-        exit = Main.run(Io.of(broken, err), "roots", "--store", store);
-        assertThat(err.toString()).isEqualTo("castore: cannot write to standard output\n");
+        exit = Main.run(Io.of(failing("No space left on device"), err), "roots", "--store", store);
+        assertThat(err.toString()).isEqualTo("castore: cannot write to standard output: No space left on device\n");
         assertThat(exit).isEqualTo(ExitCodes.IO);
+    }
+
+    @Test
+    void aReaderThatStopsReadingEndsTheCommandQuietly() throws IOException {
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        Files.write(tree.resolve("big"), new byte[3 << 20]);
+        String store = storeAddress();
+        assertThat(new Cli(store).run("import", "--quiet", tree.toString()).exit()).isZero();
+        for (String command : List.of("cat", "ls")) {
+            int exit = Main.run(Io.of(failing("Broken pipe"), err), command, "--store", store, command.equals("cat") ? "tree/big" : "tree");
+            assertThat(err.toString()).isEmpty();
+            assertThat(exit).isEqualTo(ExitCodes.BROKEN_PIPE);
+        }
+    }
+
+    @Test
+    void aRealFullDiskAndARealClosedPipeOnStdout() throws Exception {
+        Files.write(tree.resolve("big"), new byte[3 << 20]);
+        String store = tmp.resolve("store").toString(); // on disk: the child JVM reads it
+        assertThat(new Cli(store).run("import", "--quiet", tree.toString()).exit()).isZero();
+        List<String> cat = ChildCli.command("cat", "--store", store, "tree/big");
+
+        ProcessBuilder full = new ProcessBuilder(cat).redirectOutput(new java.io.File("/dev/full"));
+        Process p = full.start();
+        String stderr = new String(p.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).isEqualTo(ExitCodes.IO);
+        assertThat(stderr).isEqualTo("castore: cannot write to standard output: No space left on device\n");
+
+        // The reader closes the pipe before reading anything: every write gets EPIPE (more than
+        // the pipe's 64 KiB is written, so at least one write comes after the close).
+        Process q = ChildCli.start(cat);
+        q.getOutputStream().close();
+        q.getInputStream().close();
+        stderr = new String(q.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(q.waitFor()).isEqualTo(ExitCodes.BROKEN_PIPE);
+        assertThat(stderr).isEmpty();
     }
 
     @Test
