@@ -315,6 +315,52 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * A mount with --cache and the default root TTL (1 s) over a daemon that goes away keeps
+     * serving what it has: root names keep their last answer while the catalog cannot be asked,
+     * so the tree read before reads again from the cache after the kernel's caches are dropped
+     * and the TTL is long past. It says so on stderr, a file never read fails with EIO, and once
+     * the daemon is back the mount says so and reads the rest.
+     */
+    @Test
+    void aMountOverADaemonThatGoesAwayKeepsServingWhatItHasCached() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        Path stderr = tmp.resolve("mount.stderr");
+        Process server = startUnixDaemon(socket);
+        Process mount = null;
+        try {
+            importTree(address, tree);
+            mount = startMountWithStderr(stderr, address, mnt, "--cache", tmp.resolve("cache").toString());
+            diff(tree, mnt.resolve("tree"), "later");
+
+            server.destroy();
+            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            Thread.sleep(1500); // past the root TTL
+            Commands.run("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches").assertOk(); // names and bytes asked for again
+            diff(tree, mnt.resolve("tree"), "later"); // the root's last answer, every byte from the cache
+            assertThat(Files.readString(stderr)).contains("castore: the root catalog cannot be asked (")
+                    .contains("root names it answered before keep their last answer until it answers again");
+            assertReadFailsWithEio(mnt.resolve("tree/later/unread0"));
+
+            server = startUnixDaemon(socket);
+            Cli.Result served = answeredOnce(new Cli(address));
+            assertThat(served.exit()).as(served.stderr()).isZero();
+            diff(tree, mnt.resolve("tree"));
+            Instant deadline = Instant.now().plusSeconds(30);
+            while (!Files.readString(stderr).contains("castore: the root catalog answers again") && Instant.now().isBefore(deadline)) {
+                Thread.sleep(50);
+            }
+            assertThat(Files.readString(stderr)).contains("castore: the root catalog answers again");
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+        }
+    }
+
+    /**
      * A mount over a daemon that is not there yet comes up all the same (its first questions to
      * the store time out), says so on stderr, fails reads with EIO, and serves the tree once the
      * daemon is started and the import is done, without remounting.

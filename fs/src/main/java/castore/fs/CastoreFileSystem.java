@@ -116,7 +116,7 @@ public final class CastoreFileSystem implements FileSystem {
         this.roots = roots;
         this.options = options;
         this.rootTtlNanos = saturatedNanos(options);
-        this.rootAnswers = new RootAnswers(roots, rootTtlNanos);
+        this.rootAnswers = new RootAnswers(roots, rootTtlNanos, options.problems());
         this.problems = new ProblemLog(options.problems());
     }
 
@@ -264,13 +264,21 @@ public final class CastoreFileSystem implements FileSystem {
         if (kept != null) {
             node = kept.node();
             validNanos = rootAnswers.remainingNanos(kept.askedAt(), now);
+        } else if ((kept = rootAnswers.lastKnownWhileFailing(rootName, now)) != null) {
+            // The catalog is failing: its last answer, without waiting for its timeout again.
+            node = kept.node();
+            validNanos = rootTtlNanos;
         } else {
             Optional<Node> asked;
             try {
                 asked = rootLatency.time(() -> roots.get(rootName));
             } catch (IOException | RuntimeException e) {
-                problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
-                throw new FuseException(Errno.EIO);
+                RootAnswers.Answer last = rootAnswers.failed(rootName, now, e);
+                if (last == null) {
+                    problems.report("roots: " + e.getMessage(), "root service failed: " + e.getMessage());
+                    throw new FuseException(Errno.EIO);
+                }
+                return rootEntry(rootName, last.node(), rootTtlNanos);
             }
             rootAnswers.record(rootName, asked, now);
             if (asked.isEmpty()) {
@@ -280,6 +288,10 @@ public final class CastoreFileSystem implements FileSystem {
             // Counted from when it was asked for, like an answer from memory.
             validNanos = rootAnswers.enabled() ? rootAnswers.remainingNanos(now, System.nanoTime()) : rootTtlNanos;
         }
+        return rootEntry(rootName, node, validNanos);
+    }
+
+    private Entry rootEntry(Name rootName, Node node, long validNanos) {
         if (node instanceof DirectoryNode d) {
             options.rootEntered().accept(d);
         }

@@ -11,6 +11,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 
 /**
  * The root catalog's answers the mount has given the kernel, kept fresh off the request path.
@@ -25,10 +26,18 @@ import java.util.concurrent.locks.LockSupport;
  * threads (a few at a time, so one slow answer holds up no other), for every name looked up in
  * the last {@link #ACTIVE_TTLS} TTLs whose answer is half a TTL old; a name gone from the
  * catalog is dropped, a re-pointed one replaced, and an answer only ever replaced by one asked
- * for later. Names unused for longer are dropped (the kernel asks again at least once per TTL
- * while a name is in use), and the thread ends when none are left. When the catalog cannot be
- * asked, the answers go stale and lookups ask it themselves, with its errors. Names the catalog
- * does not have are not kept (the kernel caches those itself).
+ * for later. Names unused for longer are no longer asked for (the kernel asks again at least
+ * once per TTL while a name is in use), and the thread ends when no name is in use. Names the
+ * catalog does not have are not kept (the kernel caches those itself).
+ *
+ * <p>When the catalog cannot be asked (a daemon or object store gone, a network down), each name
+ * it answered before keeps its last answer, handed out for a TTL at a time, until it answers
+ * again: a mount over a remote store with {@code --cache} goes on serving what it has, as
+ * CernVM-FS keeps its last catalog, instead of failing every path through a root once its entry
+ * is a TTL old. While it fails, such lookups do not wait for it (each ask could take the
+ * store's timeout); the background asks find out when it is back. A name never answered fails
+ * with the catalog's error. The last answers of names out of use are kept too, up to
+ * {@link #MAX_KEPT} names.
  *
  * <p>TTLs under {@link #MIN_TTL_NANOS} keep nothing: every lookup asks the catalog, as before.
  */
@@ -39,8 +48,10 @@ final class RootAnswers implements AutoCloseable {
     static final int ACTIVE_TTLS = 4;
     /** Refreshes under way at once. */
     static final int PARALLEL_REFRESHES = 8;
-    /** The refresher looks at least this often (a very long TTL still gets idle names dropped). */
+    /** The refresher looks at least this often, however long the TTL. */
     private static final long MAX_TICK_NANOS = TimeUnit.MINUTES.toNanos(1);
+    /** Names whose last answer is kept; past it, names out of use are dropped. */
+    static final int MAX_KEPT = 1 << 16;
 
     /** An answer of the catalog and when it was asked for. */
     record Answer(Node node, long askedAt) {
@@ -64,6 +75,7 @@ final class RootAnswers implements AutoCloseable {
     }
 
     private final RootService roots;
+    private final Consumer<String> log;
     private final long ttlNanos;
     private final long activeNanos;
     private final Map<Name, Kept> kept = new ConcurrentHashMap<>();
@@ -71,9 +83,17 @@ final class RootAnswers implements AutoCloseable {
     private final Object lifecycle = new Object();
     private Thread refresher;
     private volatile boolean closed;
+    /** Whether the catalog failed the last time it was asked. */
+    private final AtomicBoolean failing = new AtomicBoolean();
 
     RootAnswers(RootService roots, long ttlNanos) {
+        this(roots, ttlNanos, line -> { });
+    }
+
+    /** {@code log} hears when the catalog starts failing and when it answers again. */
+    RootAnswers(RootService roots, long ttlNanos, Consumer<String> log) {
         this.roots = roots;
+        this.log = log;
         this.ttlNanos = ttlNanos;
         this.activeNanos = ttlNanos > Long.MAX_VALUE / ACTIVE_TTLS ? Long.MAX_VALUE : ttlNanos * ACTIVE_TTLS;
     }
@@ -97,6 +117,51 @@ final class RootAnswers implements AutoCloseable {
         return a;
     }
 
+    /**
+     * The last answer kept for {@code name}, however old, if the catalog failed the last time it
+     * was asked; null otherwise or if none is kept. The name counts as in use, so it is asked for
+     * in the background until the catalog answers.
+     */
+    Answer lastKnownWhileFailing(Name name, long now) {
+        if (!failing.get()) {
+            return null;
+        }
+        Kept k = kept.get(name);
+        if (k == null) {
+            return null;
+        }
+        k.lastUsed = now;
+        startRefresher();
+        return k.answer;
+    }
+
+    /**
+     * Notes that asking the catalog for {@code name} failed with {@code error} and returns the
+     * last answer kept for it, however old, or null if none is kept.
+     */
+    Answer failed(Name name, long now, Exception error) {
+        failedWith(error);
+        return lastKnownWhileFailing(name, now);
+    }
+
+    /** Whether the catalog failed the last time it was asked. */
+    boolean failing() {
+        return failing.get();
+    }
+
+    private void failedWith(Exception error) {
+        if (enabled() && !closed && failing.compareAndSet(false, true)) {
+            log.accept("the root catalog cannot be asked (" + error.getMessage() + "); root names it answered before keep"
+                    + " their last answer until it answers again");
+        }
+    }
+
+    private void answered() {
+        if (failing.compareAndSet(true, false) && !closed) {
+            log.accept("the root catalog answers again");
+        }
+    }
+
     /** How long an answer asked for at {@code askedAt} stays valid from {@code now} (0 once expired). */
     long remainingNanos(long askedAt, long now) {
         return Math.max(0, ttlNanos - (now - askedAt));
@@ -107,11 +172,15 @@ final class RootAnswers implements AutoCloseable {
         if (!enabled() || closed) {
             return;
         }
+        answered();
         if (node.isEmpty()) {
             kept.remove(name);
             return;
         }
         Answer answer = new Answer(node.get(), askedAt);
+        if (kept.size() >= MAX_KEPT && !kept.containsKey(name)) {
+            dropUnused(System.nanoTime());
+        }
         Kept k = kept.computeIfAbsent(name, n -> new Kept(answer));
         k.offer(answer);
         k.lastUsed = System.nanoTime();
@@ -143,7 +212,7 @@ final class RootAnswers implements AutoCloseable {
         }
     }
 
-    /** Runs while names are kept: once the last one is dropped, the thread ends until the next is kept. */
+    /** Runs while names are in use: once none is, the thread ends until one is again. */
     private void refreshLoop() {
         long tick = Math.min(ttlNanos / 4, MAX_TICK_NANOS);
         try {
@@ -154,8 +223,8 @@ final class RootAnswers implements AutoCloseable {
                 }
                 refreshDue();
                 synchronized (lifecycle) {
-                    // Decided and given up under the lock record() starts a refresher with.
-                    if (closed || kept.isEmpty()) {
+                    // Decided and given up under the lock that names put in use start a refresher with.
+                    if (closed || !anyInUse(System.nanoTime())) {
                         if (refresher == Thread.currentThread()) {
                             refresher = null;
                         }
@@ -172,15 +241,30 @@ final class RootAnswers implements AutoCloseable {
         }
     }
 
-    /** Drops names unused too long; asks again for those in use whose answer is half a TTL old. */
+    private boolean inUse(Kept k, long now) {
+        return now - k.lastUsed <= activeNanos;
+    }
+
+    private boolean anyInUse(long now) {
+        for (Kept k : kept.values()) {
+            if (inUse(k, now)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void dropUnused(long now) {
+        kept.values().removeIf(k -> !inUse(k, now));
+    }
+
+    /** Asks again for the names in use whose answer is half a TTL old. */
     private void refreshDue() {
         long now = System.nanoTime();
         for (var e : kept.entrySet()) {
             Name name = e.getKey();
             Kept k = e.getValue();
-            if (now - k.lastUsed > activeNanos) {
-                kept.remove(name, k);
-            } else if (now - k.answer.askedAt() >= ttlNanos / 2 && !closed && refreshes.tryAcquire()) {
+            if (inUse(k, now) && now - k.answer.askedAt() >= ttlNanos / 2 && !closed && refreshes.tryAcquire()) {
                 if (k.refreshing.compareAndSet(false, true)) {
                     Thread.ofVirtual().name("castore-root-refresh").start(() -> refresh(name, k));
                 } else {
@@ -197,13 +281,15 @@ final class RootAnswers implements AutoCloseable {
             if (closed) {
                 return;
             }
+            answered();
             if (node.isEmpty()) {
                 kept.remove(name, k);
             } else {
                 k.offer(new Answer(node.get(), askedAt));
             }
-        } catch (IOException | RuntimeException failed) {
-            // The answer goes stale; the next lookup asks the catalog itself and reports the error.
+        } catch (IOException | RuntimeException error) {
+            // The answer goes stale: the last one is handed out until the catalog answers again.
+            failedWith(error);
         } finally {
             k.refreshing.set(false);
             refreshes.release();

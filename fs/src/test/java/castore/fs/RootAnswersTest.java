@@ -188,31 +188,60 @@ class RootAnswersTest {
     }
 
     @Test
-    void whenTheCatalogFailsAnswersGoStaleAndLookupsReportIt() throws Exception {
-        trees.root("app", trees.file("1"));
+    void whenTheCatalogFailsANameKeepsItsLastAnswerUntilTheCatalogAnswersAgain() throws Exception {
+        trees.root("app", trees.dir("v", trees.file("1")));
+        trees.root("never-asked", trees.file("2"));
         long ttl = TimeUnit.MILLISECONDS.toNanos(400);
         var fs = mount(Duration.ofNanos(ttl));
-        lookup(fs, "app");
+        Entry before = lookup(fs, "app");
         roots.failing = true;
-        long failingSince = System.nanoTime();
-        long firstError = 0;
-        while (firstError == 0 && System.nanoTime() - failingSince < TimeUnit.SECONDS.toNanos(5)) {
-            long started = System.nanoTime();
-            try {
-                lookup(fs, "app");
-                // The last good answer was had before the failures began: never handed out a TTL after.
-                assertThat(started - failingSince).as("a lookup answered from a stale answer").isLessThan(ttl);
-                sleep(20);
-            } catch (FuseException e) {
-                assertThat(e.errno()).isEqualTo(Errno.EIO);
-                firstError = System.nanoTime();
-            }
-        }
-        assertThat(firstError).as("lookups fail once the last good answer is a TTL old").isPositive();
-        assertThat(problems).anyMatch(p -> p.contains("catalog unreachable"));
+        sleep(2 * TimeUnit.NANOSECONDS.toMillis(ttl)); // the answer is stale, and the refresher has failed
+        assertThat(problems).as("said once").containsExactly("the root catalog cannot be asked (catalog unreachable);"
+                + " root names it answered before keep their last answer until it answers again");
 
+        long asked = roots.askedByLookups();
+        for (int i = 0; i < 5; i++) {
+            Entry stale = lookup(fs, "app");
+            assertThat(stale.nodeId()).as("the last answer").isEqualTo(before.nodeId());
+            assertThat(stale.entryValidNanos()).as("for a TTL at a time").isEqualTo(ttl);
+            assertThat(CastoreFileSystemTest.read(fs, fs.lookup(REQ, stale.nodeId(), bytes("v")).nodeId(), 0, 10)).isEqualTo("1");
+        }
+        assertThat(roots.askedByLookups()).as("lookups do not wait for a failing catalog").isEqualTo(asked);
+        assertErrno(Errno.EIO, () -> lookup(fs, "never-asked"));
+        assertThat(problems).anyMatch(p -> p.equals("root service failed: catalog unreachable"));
+
+        trees.root("app", trees.dir("v", trees.file("3"))); // re-pointed while the catalog could not be asked
         roots.failing = false;
-        assertThat(lookup(fs, "app").isNegative()).as("back without remounting").isFalse();
+        long back = System.nanoTime();
+        Entry now = before;
+        while (now.nodeId() == before.nodeId() && System.nanoTime() - back < TimeUnit.SECONDS.toNanos(5)) {
+            sleep(20);
+            now = lookup(fs, "app");
+        }
+        assertThat(now.nodeId()).as("the catalog's new answer, without remounting").isNotEqualTo(before.nodeId());
+        assertThat(CastoreFileSystemTest.read(fs, fs.lookup(REQ, now.nodeId(), bytes("v")).nodeId(), 0, 10)).isEqualTo("3");
+        assertThat(problems).contains("the root catalog answers again");
+        assertThat(lookup(fs, "never-asked").isNegative()).isFalse();
+    }
+
+    @Test
+    void aLookupThatFindsTheCatalogFailingGetsTheLastAnswerAndLaterOnesDoNotWait() throws Exception {
+        trees.root("app", trees.file("1"));
+        var fs = mount(Duration.ofMillis(300));
+        Entry before = lookup(fs, "app");
+        roots.failing = true;
+        roots.slowName = Name.of("app");
+        roots.slowMillis = 500; // a failing catalog takes its time (a connection timeout)
+        sleep(350); // stale; the refresher's ask (from 150 ms) has not failed yet
+        Entry stale = lookup(fs, "app"); // asks, and gets the last answer when the ask fails
+        assertThat(stale.nodeId()).isEqualTo(before.nodeId());
+        assertThat(roots.askedByLookups()).isEqualTo(2);
+        for (int i = 0; i < 3; i++) {
+            long t = System.nanoTime();
+            assertThat(lookup(fs, "app").nodeId()).isEqualTo(before.nodeId());
+            assertThat(System.nanoTime() - t).as("known to be failing: no wait").isLessThan(TimeUnit.MILLISECONDS.toNanos(400));
+        }
+        assertThat(roots.askedByLookups()).isEqualTo(2);
     }
 
     @Test
@@ -279,7 +308,7 @@ class RootAnswersTest {
     }
 
     @Test
-    void namesUnusedForFourTtlsAreDroppedAndNoLongerAskedFor() throws Exception {
+    void namesUnusedForFourTtlsAreNoLongerAskedForButKeepTheirLastAnswer() throws Exception {
         trees.root("app", trees.file("1"));
         var answers = new RootAnswers(roots, TimeUnit.MILLISECONDS.toNanos(200));
         try {
@@ -287,16 +316,47 @@ class RootAnswersTest {
             awaitStopped(answers);
             long refreshed = roots.askedByRefresher();
             assertThat(refreshed).as("refreshed while recently used").isPositive();
-            assertThat(answers.size()).as("dropped once unused for 800 ms").isZero();
             sleep(400);
             assertThat(roots.askedByRefresher()).as("no longer asked for").isEqualTo(refreshed);
+            assertThat(answers.fresh(Name.of("app"), System.nanoTime())).as("stale").isNull();
+            assertThat(answers.lastKnownWhileFailing(Name.of("app"), System.nanoTime())).as("the catalog has not failed").isNull();
+
+            roots.failing = true;
+            RootAnswers.Answer last = answers.failed(Name.of("app"), System.nanoTime(), new IOException("gone"));
+            assertThat(last).isNotNull();
+            assertThat(last.node()).isEqualTo(roots.inner.get(Name.of("app")).orElseThrow());
+            assertThat(answers.refreshing()).as("in use again: asked for until the catalog answers").isTrue();
+            roots.failing = false;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (answers.failing() && System.nanoTime() < deadline) {
+                sleep(10);
+            }
+            assertThat(answers.failing()).as("the refresher found the catalog back").isFalse();
         } finally {
             answers.close();
         }
     }
 
     @Test
-    void theRefresherRunsOnlyWhileNamesAreKeptAndStopsWithTheSession() throws Exception {
+    void pastTheLimitNamesOutOfUseAreDropped() throws Exception {
+        var answers = new RootAnswers(roots, TimeUnit.MILLISECONDS.toNanos(200));
+        try {
+            Node node = trees.file("1");
+            for (int i = 0; i < RootAnswers.MAX_KEPT; i++) {
+                roots.put(Name.of("n" + i), node); // in the catalog: refreshes keep them
+                answers.record(Name.of("n" + i), Optional.of(node), System.nanoTime());
+            }
+            assertThat(answers.size()).isEqualTo(RootAnswers.MAX_KEPT);
+            awaitStopped(answers); // every name out of use
+            answers.record(Name.of("new"), Optional.of(node), System.nanoTime());
+            assertThat(answers.size()).isEqualTo(1);
+        } finally {
+            answers.close();
+        }
+    }
+
+    @Test
+    void theRefresherRunsOnlyWhileNamesAreInUseAndStopsWithTheSession() throws Exception {
         trees.root("app", trees.file("1"));
         var answers = new RootAnswers(roots, TimeUnit.MILLISECONDS.toNanos(200));
         try {
@@ -304,7 +364,7 @@ class RootAnswersTest {
             answers.record(Name.of("app"), roots.get(Name.of("app")), System.nanoTime());
             assertThat(answers.refreshing()).isTrue();
             awaitStopped(answers);
-            assertThat(answers.size()).as("unused, dropped").isZero();
+            assertThat(answers.size()).as("out of use, its last answer kept").isEqualTo(1);
 
             answers.record(Name.of("app"), roots.get(Name.of("app")), System.nanoTime());
             assertThat(answers.refreshing()).as("started again").isTrue();
