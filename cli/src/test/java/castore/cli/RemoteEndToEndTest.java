@@ -361,6 +361,41 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * A machine that mounts while the daemon is down: the roots an earlier mount over the same
+     * --cache was answered are kept there, so the tree that mount read is read again from the
+     * cache, with the default root TTL. A file never read fails with EIO.
+     */
+    @Test
+    void aMountStartedWhileTheDaemonIsDownReadsWhatAnEarlierMountCached() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("castore.sock");
+        String address = "grpc+unix://" + socket;
+        String cache = tmp.resolve("cache").toString();
+        Path stderr = tmp.resolve("mount.stderr");
+        Process server = startUnixDaemon(socket);
+        Process mount = null;
+        try {
+            importTree(address, tree);
+            mount = startMount(address, mnt, List.of(), List.of("--cache", cache));
+            diff(tree, mnt.resolve("tree"), "later");
+            stopMount(mount, mnt);
+            server.destroy();
+            assertThat(server.waitFor(60, TimeUnit.SECONDS)).isTrue();
+
+            mount = startMountWithStderr(stderr, address, mnt, "--cache", cache);
+            diff(tree, mnt.resolve("tree"), "later");
+            assertThat(Files.readString(stderr)).contains("castore: the root catalog cannot be asked (");
+            assertReadFailsWithEio(mnt.resolve("tree/later/unread0"));
+            assertThat(Commands.run("stat", mnt.resolve("never-imported").toString()).stderr()).contains("Input/output error");
+        } finally {
+            stopMount(mount, mnt);
+            server.destroyForcibly().waitFor();
+        }
+    }
+
+    /**
      * A mount over a daemon that is not there yet comes up all the same (its first questions to
      * the store time out), says so on stderr, fails reads with EIO, and serves the tree once the
      * daemon is started and the import is done, without remounting.

@@ -26,6 +26,15 @@ public interface RootService extends AutoCloseable {
      */
     Stream<Node.NamedNode> list() throws IOException;
 
+    /**
+     * The last answer {@link #get} gave for {@code name}, kept where it outlives the catalog's
+     * reach (a cache directory: {@code castore.service.cache.RememberedRoots}), for a caller
+     * whose {@link #get} just failed; empty if none is kept. Never asks the catalog.
+     */
+    default Optional<Node> lastKnown(Name name) {
+        return Optional.empty();
+    }
+
     @Override
     default void close() throws IOException {
     }

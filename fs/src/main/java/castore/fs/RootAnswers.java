@@ -35,8 +35,9 @@ import java.util.function.Consumer;
  * again: a mount over a remote store with {@code --cache} goes on serving what it has, as
  * CernVM-FS keeps its last catalog, instead of failing every path through a root once its entry
  * is a TTL old. While it fails, such lookups do not wait for it (each ask could take the
- * store's timeout); the background asks find out when it is back. A name never answered fails
- * with the catalog's error. The last answers of names out of use are kept too, up to
+ * store's timeout); the background asks find out when it is back. A name never answered in this
+ * mount gets the answer the catalog keeps beyond it, if any ({@link RootService#lastKnown}: a
+ * cache directory keeps them across mounts), and otherwise fails with the catalog's error. The last answers of names out of use are kept too, up to
  * {@link #MAX_KEPT} names.
  *
  * <p>TTLs under {@link #MIN_TTL_NANOS} keep nothing: every lookup asks the catalog, as before.
@@ -137,11 +138,24 @@ final class RootAnswers implements AutoCloseable {
 
     /**
      * Notes that asking the catalog for {@code name} failed with {@code error} and returns the
-     * last answer kept for it, however old, or null if none is kept.
+     * last answer kept for it, however old, or null if none is kept: here, or where the catalog
+     * keeps its answers beyond this mount ({@link RootService#lastKnown}, a cache directory).
      */
     Answer failed(Name name, long now, Exception error) {
         failedWith(error);
-        return lastKnownWhileFailing(name, now);
+        Answer last = lastKnownWhileFailing(name, now);
+        if (last != null || !enabled() || closed) {
+            return last;
+        }
+        Optional<Node> kept = roots.lastKnown(name);
+        if (kept.isEmpty()) {
+            return null;
+        }
+        // Stale from the start: handed out only while the catalog fails, replaced once it answers.
+        Kept k = this.kept.computeIfAbsent(name, n -> new Kept(new Answer(kept.get(), now - ttlNanos)));
+        k.lastUsed = now;
+        startRefresher();
+        return k.answer;
     }
 
     /** Whether the catalog failed the last time it was asked. */

@@ -49,6 +49,8 @@ class RootAnswersTest {
 
         final List<Ask> asks = new CopyOnWriteArrayList<>();
         volatile boolean failing;
+        /** Answers kept beyond the mount (as a cache directory keeps them): {@link #lastKnown}. */
+        final java.util.Map<Name, Node> keptElsewhere = new java.util.concurrent.ConcurrentHashMap<>();
         /** A name whose answers take this long. */
         volatile Name slowName;
         volatile long slowMillis;
@@ -67,6 +69,11 @@ class RootAnswersTest {
                 throw new IOException("catalog unreachable");
             }
             return inner.get(name);
+        }
+
+        @Override
+        public Optional<Node> lastKnown(Name name) {
+            return Optional.ofNullable(keptElsewhere.get(name));
         }
 
         @Override
@@ -242,6 +249,32 @@ class RootAnswersTest {
             assertThat(System.nanoTime() - t).as("known to be failing: no wait").isLessThan(TimeUnit.MILLISECONDS.toNanos(400));
         }
         assertThat(roots.askedByLookups()).isEqualTo(2);
+    }
+
+    @Test
+    void aMountThatFindsTheCatalogFailingFromTheStartUsesTheAnswersKeptBeyondIt() throws Exception {
+        trees.root("app", trees.dir("v", trees.file("new")));
+        roots.keptElsewhere.put(Name.of("app"), trees.dir("v", trees.file("old")));
+        long ttl = TimeUnit.MILLISECONDS.toNanos(400);
+        var fs = mount(Duration.ofNanos(ttl));
+        roots.failing = true;
+        Entry kept = lookup(fs, "app");
+        assertThat(kept.entryValidNanos()).isEqualTo(ttl);
+        assertThat(CastoreFileSystemTest.read(fs, fs.lookup(REQ, kept.nodeId(), bytes("v")).nodeId(), 0, 10)).isEqualTo("old");
+        long asked = roots.askedByLookups();
+        assertThat(lookup(fs, "app").nodeId()).isEqualTo(kept.nodeId());
+        assertThat(roots.askedByLookups()).as("known to be failing: not asked again").isEqualTo(asked);
+        assertErrno(Errno.EIO, () -> lookup(fs, "unknown"));
+
+        roots.failing = false;
+        long back = System.nanoTime();
+        Entry now = kept;
+        while (now.nodeId() == kept.nodeId() && System.nanoTime() - back < TimeUnit.SECONDS.toNanos(5)) {
+            sleep(20);
+            now = lookup(fs, "app");
+        }
+        assertThat(CastoreFileSystemTest.read(fs, fs.lookup(REQ, now.nodeId(), bytes("v")).nodeId(), 0, 10))
+                .as("the catalog's answer once it answers").isEqualTo("new");
     }
 
     @Test

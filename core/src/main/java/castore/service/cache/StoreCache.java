@@ -9,8 +9,10 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Puts the cache in front of a store's blob and directory services (roots stay uncached: they
- * are mutable). What the CLI's {@code --cache DIR --cache-size SIZE} options apply.
+ * Puts the cache in front of a store's blob and directory services. Roots are not cached (they
+ * are mutable: every question goes to the catalog), but with a cache directory the catalog's last
+ * answers are kept there for when it cannot be asked ({@link RememberedRoots}). What the CLI's
+ * {@code --cache DIR --cache-size SIZE} options apply.
  */
 public final class StoreCache implements castore.service.DataDirectory, AutoCloseable {
     /** Schemes whose data is already local: caching them would only copy it. */
@@ -40,11 +42,30 @@ public final class StoreCache implements castore.service.DataDirectory, AutoClos
 
     /** {@code store} with cached blob and directory services; the returned store owns the cache. */
     public static Store wrap(Store store, CacheConfig config) throws IOException {
+        return wrap(store, config, null);
+    }
+
+    /**
+     * {@link #wrap}; with a cache directory and {@code rootsAddress} (the address of the store
+     * whose root catalog {@code store} has), the catalog's answers are also kept there
+     * ({@link RememberedRoots}), for when it cannot be asked.
+     */
+    public static Store wrap(Store store, CacheConfig config, String rootsAddress) throws IOException {
         DiskCache disk = config.directory().isPresent() ? new DiskCache(config.directory().get(), config.diskLimit(), config.directReads()) : null;
         StoreCache handle = new StoreCache(config, disk);
         var blobs = new CachingBlobService(store.blobs(), disk, config);
         var directories = new CachingDirectoryService(store.directories(), disk, config);
-        return store.with(blobs, directories, List.of(blobs, directories, handle));
+        Store cached = store.with(blobs, directories, List.of(blobs, directories, handle));
+        if (disk == null || rootsAddress == null) {
+            return cached;
+        }
+        try {
+            var roots = RememberedRoots.under(disk.root(), rootsAddress, store.roots());
+            return new Store(cached.blobs(), cached.directories(), roots, cached.resources());
+        } catch (IOException | RuntimeException e) {
+            cached.close();
+            throw e;
+        }
     }
 
     /**
@@ -60,7 +81,9 @@ public final class StoreCache implements castore.service.DataDirectory, AutoClos
     public static Store apply(Store store, List<String> addresses, Optional<Path> directory, long diskLimit, boolean directReads)
             throws IOException {
         if (directory.isPresent()) {
-            return wrap(store, CacheConfig.onDisk(directory.get(), diskLimit).withDirectReads(directReads));
+            // The root catalog is the --store's (the first address); a local one needs no keeping.
+            String rootsAddress = addresses.isEmpty() || addresses.get(0) == null || !isRemote(addresses.get(0)) ? null : addresses.get(0);
+            return wrap(store, CacheConfig.onDisk(directory.get(), diskLimit).withDirectReads(directReads), rootsAddress);
         }
         boolean remote = addresses.stream().filter(Objects::nonNull).anyMatch(StoreCache::isRemote);
         return remote ? wrap(store, CacheConfig.memoryOnly()) : store;
