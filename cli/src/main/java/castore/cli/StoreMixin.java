@@ -82,9 +82,11 @@ public final class StoreMixin {
 
     /**
      * {@link #openReadOnly} for a mount: the kernel keeps what it reads in its page cache, so the
-     * local store and the cache's disk tier read large files past theirs (O_DIRECT).
+     * local store and the cache's disk tier read large files past theirs (O_DIRECT); and a remote
+     * store whose server does not answer yet opens all the same (the mount says so and serves
+     * what its cache holds).
      */
     public Store openForMount() throws IOException {
-        return open(StoreOptions.DEFAULT.withReadOnly(true).withCreateIfMissing(false).withDirectReads(true));
+        return open(StoreOptions.DEFAULT.withReadOnly(true).withCreateIfMissing(false).withDirectReads(true).withOpenUnanswered(true));
     }
 }

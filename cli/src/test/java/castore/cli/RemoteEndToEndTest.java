@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -549,6 +550,52 @@ class RemoteEndToEndTest {
     }
 
     /**
+     * A mount over S3 started while S3 is down comes up (the bucket check at open does not fail a
+     * mount, only other commands), says the store does not answer yet, and reads the tree an
+     * earlier mount over the same --cache read, by the root name kept there; once S3 is back, the
+     * rest reads too, same mount.
+     */
+    @Test
+    void aMountOverS3StartedWhileS3IsDownReadsWhatAnEarlierMountCached() throws Exception {
+        FuseAvailability.requireMountable();
+        Path tree = generateTree();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        String cache = tmp.resolve("cache").toString();
+        Map<String, String> credentials = Map.of("AWS_ACCESS_KEY_ID", S3ProxyServer.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY", S3ProxyServer.SECRET_KEY);
+        try (S3ProxyServer s3 = S3ProxyServer.start(tmp.resolve("s3"))) {
+            s3.createBucket("e2e");
+            String address = s3.address("e2e", "store");
+            Cli cli = new Cli(address);
+            Cli.Result imported = cli.run("import", "--quiet", tree.toString());
+            assertThat(imported.exit()).as(imported.stderr()).isZero();
+            Process mount = startMountWithStderr(tmp.resolve("first.stderr"), address, mnt, credentials, "--cache", cache);
+            try {
+                diff(tree, mnt.resolve("tree"), "later");
+            } finally {
+                stopMount(mount, mnt);
+            }
+
+            s3.stop();
+            Path stderr = tmp.resolve("mount.stderr");
+            mount = startMountWithStderr(stderr, address, mnt, credentials, "--cache", cache);
+            try {
+                assertThat(Files.readString(stderr)).contains("castore: the store does not answer yet (");
+                diff(tree, mnt.resolve("tree"), "later");
+                assertReadFailsWithEio(mnt.resolve("tree/later/unread0"));
+                Cli.Result ls = cli.run("ls", "tree");
+                assertThat(ls.exit()).as("other commands still fail at once").isEqualTo(ExitCodes.IO);
+                assertThat(ls.stderr()).contains("not reachable");
+
+                s3.restart();
+                assertThat(answeredOnce(cli).exit()).as("S3Proxy answers again").isZero();
+                diff(tree, mnt.resolve("tree"));
+            } finally {
+                stopMount(mount, mnt);
+            }
+        }
+    }
+
+    /**
      * {@code castore copy} from a local store to a daemon, on to S3 and back to a new local
      * store: the tree exports identical from each, S3 verifies, a second copy sends nothing, and
      * a root missing from the source names nothing in the destination.
@@ -734,10 +781,18 @@ class RemoteEndToEndTest {
 
     /** {@code castore mount --store ADDRESS OPTIONS... MNT} with its stderr in a file, after its ready line (checked). */
     private static Process startMountWithStderr(Path stderr, String address, Path mnt, String... options) throws Exception {
+        return startMountWithStderr(stderr, address, mnt, Map.of(), options);
+    }
+
+    /** {@link #startMountWithStderr(Path, String, Path, String...)} with {@code env} added to the environment. */
+    private static Process startMountWithStderr(Path stderr, String address, Path mnt, Map<String, String> env, String... options)
+            throws Exception {
         List<String> args = new ArrayList<>(List.of("mount", "--store", address));
         args.addAll(List.of(options));
         args.add(mnt.toString());
-        Process mount = new ProcessBuilder(MountCommandTest.castore(args.toArray(String[]::new))).redirectError(stderr.toFile()).start();
+        ProcessBuilder builder = new ProcessBuilder(MountCommandTest.castore(args.toArray(String[]::new))).redirectError(stderr.toFile());
+        builder.environment().putAll(env);
+        Process mount = builder.start();
         var out = new BufferedReader(new InputStreamReader(mount.getInputStream(), StandardCharsets.UTF_8));
         String line = MountCommandTest.firstLine(out);
         if (!("castore: mounted " + address + " at " + mnt).equals(line)) {

@@ -50,6 +50,12 @@ public final class S3StoreProvider implements StoreProvider {
         S3Client client = client(location, options, credentials);
         try {
             checkBucket(client, location);
+        } catch (Unreachable e) {
+            if (!options.openUnanswered()) {
+                client.close();
+                throw e;
+            }
+            // A mount goes on: it says the store does not answer yet, and serves its cache meanwhile.
         } catch (IOException | RuntimeException e) {
             client.close();
             throw e;
@@ -175,7 +181,14 @@ public final class S3StoreProvider implements StoreProvider {
             }
             throw new IOException("s3 bucket '" + location.bucket() + "' not usable: HTTP " + e.statusCode(), e);
         } catch (SdkException e) {
-            throw new IOException("s3 store " + location.display() + " not reachable: " + e.getMessage(), e);
+            throw new Unreachable("s3 store " + location.display() + " not reachable: " + e.getMessage(), e);
+        }
+    }
+
+    /** The server could not be asked at all (no answer, as opposed to an answer that refuses). */
+    private static final class Unreachable extends IOException {
+        Unreachable(String message, Throwable cause) {
+            super(message, cause);
         }
     }
 }
