@@ -207,8 +207,11 @@ final class MountCommand implements Callable<Integer> {
                         spec.commandLine().getErr().println("castore: this kernel offers no FUSE passthrough (Linux 6.9+ "
                                 + "with CONFIG_FUSE_PASSTHROUGH); files are read through the page cache");
                     }
-                    contact.await(CONTACT_PATIENCE).ifPresent(problem -> spec.commandLine().getErr().println(
-                            "castore: the store does not answer yet (" + problem + "); reads from it fail with EIO until it does"));
+                    contact.await(CONTACT_PATIENCE).ifPresent(problem -> {
+                        spec.commandLine().getErr().println(
+                                "castore: the store does not answer yet (" + problem + "); reads from it fail with EIO until it does");
+                        fs.storeDidNotAnswer(); // roots kept in --cache are used without waiting for the store
+                    });
                     spec.commandLine().getOut().println("castore: mounted " + store.storeAddress() + " at " + target
                             + (mount.takenFrom() != 0 ? " (taken over from pid " + mount.takenFrom() + ")" : ""));
                     spec.commandLine().getOut().flush();

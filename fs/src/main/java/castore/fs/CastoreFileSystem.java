@@ -176,6 +176,15 @@ public final class CastoreFileSystem implements FileSystem {
     }
 
     /** Whether INIT negotiated passthrough: files with a plain copy are then read by the kernel from it. */
+    /**
+     * Tells the filesystem that the store did not answer its first questions: until the root
+     * catalog answers, names in the mount root get the last answers it keeps beyond this mount
+     * (a cache directory) without waiting for it ({@link RootAnswers#presumeFailing}).
+     */
+    public void storeDidNotAnswer() {
+        rootAnswers.presumeFailing();
+    }
+
     public boolean passthroughActive() {
         return passthrough != null;
     }

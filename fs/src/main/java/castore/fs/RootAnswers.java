@@ -124,12 +124,18 @@ final class RootAnswers implements AutoCloseable {
      * in the background until the catalog answers.
      */
     Answer lastKnownWhileFailing(Name name, long now) {
-        if (!failing.get()) {
+        if (!failing.get() || closed) {
             return null;
         }
         Kept k = kept.get(name);
         if (k == null) {
-            return null;
+            // None in this mount: the one the catalog keeps beyond it (a cache directory), if any.
+            // Stale from the start: handed out only while the catalog fails, replaced once it answers.
+            Optional<Node> elsewhere = roots.lastKnown(name);
+            if (elsewhere.isEmpty()) {
+                return null;
+            }
+            k = kept.computeIfAbsent(name, n -> new Kept(new Answer(elsewhere.get(), now - ttlNanos)));
         }
         k.lastUsed = now;
         startRefresher();
@@ -143,19 +149,20 @@ final class RootAnswers implements AutoCloseable {
      */
     Answer failed(Name name, long now, Exception error) {
         failedWith(error);
-        Answer last = lastKnownWhileFailing(name, now);
-        if (last != null || !enabled() || closed) {
-            return last;
+        return lastKnownWhileFailing(name, now);
+    }
+
+    /**
+     * Takes the catalog for failing before anyone asked it (the store did not answer the mount's
+     * first questions), so that the first lookups get the last answers kept beyond this mount at
+     * once instead of each waiting for the catalog's timeout; the first answer it gives ends
+     * that (and is said: "the root catalog answers again"). Says nothing now: the caller has said
+     * the store does not answer.
+     */
+    void presumeFailing() {
+        if (enabled() && !closed) {
+            failing.set(true);
         }
-        Optional<Node> kept = roots.lastKnown(name);
-        if (kept.isEmpty()) {
-            return null;
-        }
-        // Stale from the start: handed out only while the catalog fails, replaced once it answers.
-        Kept k = this.kept.computeIfAbsent(name, n -> new Kept(new Answer(kept.get(), now - ttlNanos)));
-        k.lastUsed = now;
-        startRefresher();
-        return k.answer;
     }
 
     /** Whether the catalog failed the last time it was asked. */

@@ -278,6 +278,31 @@ class RootAnswersTest {
     }
 
     @Test
+    void aMountWhoseStoreDidNotAnswerAtFirstUsesTheKeptAnswersWithoutAskingUntilTheCatalogAnswers() throws Exception {
+        trees.root("app", trees.dir("v", trees.file("new")));
+        trees.root("other", trees.file("x"));
+        roots.keptElsewhere.put(Name.of("app"), trees.dir("v", trees.file("old")));
+        var fs = mount(Duration.ofMillis(400));
+        fs.storeDidNotAnswer();
+        Entry kept = lookup(fs, "app");
+        assertThat(roots.askedByLookups()).as("not asked: the store did not answer the mount's first questions").isZero();
+        assertThat(CastoreFileSystemTest.read(fs, fs.lookup(REQ, kept.nodeId(), bytes("v")).nodeId(), 0, 10)).isEqualTo("old");
+
+        // A name with no kept answer is asked for; the catalog answers, and that ends the presumption.
+        assertThat(lookup(fs, "other").isNegative()).isFalse();
+        assertThat(roots.askedByLookups()).isEqualTo(1);
+        Entry now = lookup(fs, "app");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (now.nodeId() == kept.nodeId() && System.nanoTime() < deadline) {
+            sleep(20);
+            now = lookup(fs, "app");
+        }
+        assertThat(CastoreFileSystemTest.read(fs, fs.lookup(REQ, now.nodeId(), bytes("v")).nodeId(), 0, 10)).isEqualTo("new");
+        assertThat(problems).as("the mount said the store did not answer; now that it does, this says so")
+                .containsExactly("the root catalog answers again");
+    }
+
+    @Test
     void aSlowAnswerHoldsUpNoOtherName() throws Exception {
         trees.root("app", trees.file("1"));
         trees.root("slow", trees.file("2"));
