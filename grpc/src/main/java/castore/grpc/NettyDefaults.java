@@ -1,6 +1,7 @@
 package castore.grpc;
 
 import io.grpc.netty.shaded.io.netty.util.ResourceLeakDetector;
+import io.grpc.netty.shaded.io.netty.util.concurrent.ImmediateEventExecutor;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -23,6 +24,19 @@ public final class NettyDefaults {
         if (System.getProperty(LEAK_DETECTION_PROPERTY) == null) {
             ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
         }
+        loadShutdownExecutor();
+    }
+
+    /**
+     * Loads Netty's {@code ImmediateEventExecutor} before any of Netty's code is compiled. Netty
+     * first uses it when an event loop group shuts down; loaded only then (the mount's gRPC
+     * warm-up shuts its own group down as the mount's first workload starts), a new
+     * EventExecutor class made the JIT throw away a dozen channel-pipeline methods it had
+     * compiled assuming none, which the workload then ran interpreted and compiled again
+     * (docs/performance.md, Remote mount, "Session 43").
+     */
+    static void loadShutdownExecutor() {
+        ImmediateEventExecutor.INSTANCE.inEventLoop();
     }
 
     /**
