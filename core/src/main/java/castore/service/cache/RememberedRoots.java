@@ -116,8 +116,10 @@ public final class RememberedRoots implements RootService {
     /**
      * Keeps {@code answer} for {@code name} (empty: deletes what is kept). Best effort: a cache
      * directory that cannot be written costs the answer kept, never the call that got it.
+     * Synchronized so that the file and {@link #written} agree when two answers for a name come
+     * at once (answers are few: a name in use is asked for twice per root TTL).
      */
-    private void remember(Name name, Optional<Node> answer) {
+    private synchronized void remember(Name name, Optional<Node> answer) {
         try {
             if (answer.isEmpty()) {
                 written.remove(name);
