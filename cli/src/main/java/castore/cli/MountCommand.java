@@ -77,7 +77,8 @@ final class MountCommand implements Callable<Integer> {
             description = "How long the kernel may cache root names (roots can be added or re-pointed while "
                     + "mounted), e.g. 1s, 500ms, 0. Names in use are asked for again in the background every "
                     + "half of it. Default: ${DEFAULT-VALUE}. Content below a root never changes and is cached "
-                    + "without limit.")
+                    + "without limit. While the store cannot be asked, names keep their last answer (with --cache, "
+                    + "also from earlier mounts); under 200ms nothing is kept.")
     Duration rootTtl;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "4",
