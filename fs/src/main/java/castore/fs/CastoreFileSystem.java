@@ -175,7 +175,6 @@ public final class CastoreFileSystem implements FileSystem {
         return plainCopies != null;
     }
 
-    /** Whether INIT negotiated passthrough: files with a plain copy are then read by the kernel from it. */
     /**
      * Tells the filesystem that the store did not answer its first questions: until the root
      * catalog answers, names in the mount root get the last answers it keeps beyond this mount
@@ -185,6 +184,7 @@ public final class CastoreFileSystem implements FileSystem {
         rootAnswers.presumeFailing();
     }
 
+    /** Whether INIT negotiated passthrough: files with a plain copy are then read by the kernel from it. */
     public boolean passthroughActive() {
         return passthrough != null;
     }

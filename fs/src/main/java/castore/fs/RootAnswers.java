@@ -165,7 +165,7 @@ final class RootAnswers implements AutoCloseable {
         }
     }
 
-    /** Whether the catalog failed the last time it was asked. */
+    /** Whether the catalog failed the last time it was asked (for tests). */
     boolean failing() {
         return failing.get();
     }
