@@ -218,7 +218,7 @@ final class MountCommand implements Callable<Integer> {
                     spec.commandLine().getOut().flush();
                     var tracePrefetch = !prefetchTraces.isEmpty() && tracePrefetcher.isActive() ? prefetchTraced(tracePrefetcher, traced) : null;
                     try (WarmUp warmUp = noWarmUp ? null : WarmUp.start(fsOptions, temporaryDirectory(),
-                            WARM_UP_WHEN_IDLE_FOR, mount::requestsReceived, opened.warmUps(), mount::roundTrip)) {
+                            WARM_UP_WHEN_IDLE_FOR, mount::requestsReceived, opened.warmUps(), mount::roundTrip, opened.scratchLayers())) {
                         mount.awaitUnmount();
                     } finally {
                         if (tracePrefetch != null) {

@@ -54,6 +54,25 @@ public record Store(BlobService blobs, DirectoryService directories, RootService
         return resources.stream().filter(BackendWarmUp.class::isInstance).map(BackendWarmUp.class::cast).distinct().toList();
     }
 
+    /** The layers over the backends (a cache) that can put one like themselves over a scratch store; outermost first. */
+    public List<ScratchLayer> scratchLayers() {
+        return resources.stream().filter(ScratchLayer.class::isInstance).map(ScratchLayer.class::cast).distinct().toList();
+    }
+
+    /** {@code scratch} behind each of {@link #scratchLayers()}, in the same order; files under {@code directory}. */
+    public static Store layeredLike(List<ScratchLayer> layers, Store scratch, java.nio.file.Path directory) throws IOException {
+        Store layered = scratch;
+        for (int i = layers.size() - 1; i >= 0; i--) {
+            try {
+                layered = layers.get(i).over(layered, java.nio.file.Files.createDirectories(directory.resolve("layer-" + i)));
+            } catch (IOException | RuntimeException e) {
+                layered.close();
+                throw e;
+            }
+        }
+        return layered;
+    }
+
     @Override
     public void close() throws IOException {
         IOException first = null;

@@ -12,6 +12,7 @@ import castore.model.SymlinkNode;
 import castore.service.BackendWarmUp;
 import castore.service.BlobWriter;
 import castore.service.ClosurePutter;
+import castore.service.ScratchLayer;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
@@ -108,6 +109,14 @@ public final class WarmUp implements AutoCloseable {
     private static final long IDLE_POLL_MILLIS = 50;
 
     private final FsOptions options;
+    /**
+     * The layers over the mounted store's backend (its cache, if it has one: {@link Store#scratchLayers()}).
+     * The synthetic tree is served through layers like them, kept in the scratch directory, so
+     * their request path (a cache's disk tier reads, Directory decoding, streams over fetched
+     * chunks) is compiled too: a warm walk of a fresh mount over a cached daemon compiled about 30
+     * of the cache's methods as it went (docs/performance.md, Remote mount, "Session 43" and "Session 44").
+     */
+    private final List<ScratchLayer> layers;
     /** The mounted store's own warm-ups (its backends' request paths), run after the synthetic tree. */
     private final List<BackendWarmUp> backends;
     /** Sends the mount one request through the kernel; null: none (no mount, as in the AOT training). */
@@ -133,8 +142,9 @@ public final class WarmUp implements AutoCloseable {
     private volatile boolean begun;
 
     private WarmUp(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
-                   List<BackendWarmUp> backends, MountRoundTrip roundTrip) {
+                   List<BackendWarmUp> backends, MountRoundTrip roundTrip, List<ScratchLayer> layers) {
         this.options = options;
+        this.layers = List.copyOf(layers);
         this.backends = List.copyOf(backends);
         this.roundTrip = roundTrip;
         this.scratchParent = scratchParent;
@@ -180,7 +190,16 @@ public final class WarmUp implements AutoCloseable {
      */
     public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
                                List<BackendWarmUp> backends, MountRoundTrip roundTrip) {
-        WarmUp warmUp = new WarmUp(options, scratchParent, idleBefore, mountRequests, backends, roundTrip);
+        return start(options, scratchParent, idleBefore, mountRequests, backends, roundTrip, List.of());
+    }
+
+    /**
+     * As above, for a mounted store with {@code layers} over its backend ({@link Store#scratchLayers()}):
+     * the synthetic tree is served through layers like them.
+     */
+    public static WarmUp start(FsOptions options, Path scratchParent, Duration idleBefore, LongSupplier mountRequests,
+                               List<BackendWarmUp> backends, MountRoundTrip roundTrip, List<ScratchLayer> layers) {
+        WarmUp warmUp = new WarmUp(options, scratchParent, idleBefore, mountRequests, backends, roundTrip, layers);
         Runtime.getRuntime().addShutdownHook(warmUp.exitHook);
         warmUp.thread.start();
         return warmUp;
@@ -245,7 +264,7 @@ public final class WarmUp implements AutoCloseable {
             // a remote mount's first GiB: docs/performance.md, "Session 9".)
             String address = "local://" + directory.resolve("store").toUri().getRawPath() + "?fsync=false";
             try (KeptHeap heap = KeptHeap.keep()) {
-                try (Store store = openScratchStore(address)) {
+                try (Store store = openScratch(address, directory)) {
                     List<SyntheticDirectory> tree = fill(store);
                     serve(store, tree);
                 }
@@ -346,6 +365,11 @@ public final class WarmUp implements AutoCloseable {
      */
     static Store openScratchStore(String address) throws IOException {
         return Stores.open(address, StoreOptions.DEFAULT.withDirectReads(true));
+    }
+
+    /** The scratch store at {@code address}, behind layers like the mounted store's (their files under {@code directory}). */
+    private Store openScratch(String address, Path directory) throws IOException {
+        return Store.layeredLike(layers, openScratchStore(address), directory.resolve("layers"));
     }
 
     /** Asks the warm-up to stop at its next check, without waiting. */

@@ -7,6 +7,12 @@ import castore.service.BackendWarmUp;
 import castore.service.BlobReader;
 import castore.service.BlobWriter;
 import castore.service.Store;
+import castore.service.ScratchLayer;
+import castore.service.StoreOptions;
+import castore.service.Stores;
+import castore.service.cache.CacheConfig;
+import castore.service.cache.CachingDirectoryService;
+import castore.service.cache.StoreCache;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -18,6 +24,7 @@ import java.nio.file.attribute.FileTime;
 import java.time.Instant;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -306,6 +313,55 @@ class WarmUpTest {
         assertNoScratchLeft("the scratch store is gone");
     }
 
+    /**
+     * A mount over a cache: the synthetic tree is served through a scratch cache like the mount's
+     * (a disk tier in the scratch directory, a memory tier of two Directories), so every load
+     * after a Directory's first comes from the cache, nearly all from its disk tier.
+     */
+    @Test
+    void aMountOverACacheServesTheSyntheticTreeThroughAScratchCacheLikeIt() throws Exception {
+        Path mountCache = tmp.resolve("mount-cache");
+        AtomicReference<Store> scratch = new AtomicReference<>();
+        try (Store mounted = StoreCache.wrap(Stores.open("memory://", StoreOptions.DEFAULT), CacheConfig.onDisk(mountCache, 1L << 30))) {
+            Map<Path, Long> mountCacheBefore = filesAndSizes(mountCache);
+            ScratchLayer cache = mounted.scratchLayers().getFirst();
+            ScratchLayer watched = (store, directory) -> {
+                assertThat(directory).as("the scratch cache lives in the warm-up's scratch directory").startsWith(tmp);
+                Store layered = cache.over(store, directory);
+                scratch.set(layered);
+                return layered;
+            };
+            Path scratchParent = Files.createDirectories(tmp.resolve("scratch"));
+            try (WarmUp warmUp = WarmUp.start(options(), scratchParent, Duration.ZERO, () -> 0, List.of(), null, List.of(watched))) {
+                assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+                assertThat(warmUp.failure()).isNull();
+                assertThat(warmUp.requests()).isGreaterThan(FULL_RUN_AT_LEAST);
+            }
+            assertThat(scratch.get()).as("the synthetic tree was served through the layer").isNotNull();
+            var directories = (CachingDirectoryService) scratch.get().directories();
+            // 25 Directories, loaded 275 times by the filesystem: the cache fetched each once.
+            assertThat(directories.fetches()).isBetween(1L, 30L);
+            assertThat(StoreCache.configOf(scratch.get()).orElseThrow().memoryLimit()).isLessThan(1L << 20);
+            assertThat(filesAndSizes(mountCache)).as("the mount's own cache is never touched").isEqualTo(mountCacheBefore);
+            assertThat(scratchParent).isEmptyDirectory();
+        }
+        assertThat(problems).isEmpty();
+    }
+
+    @Test
+    void aScratchLayerThatCannotBeMadeIsReportedAndTheWarmUpEnds() throws Exception {
+        ScratchLayer broken = (store, directory) -> {
+            throw new IOException("no room for a scratch cache");
+        };
+        try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(), null, List.of(broken))) {
+            assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+            assertThat(warmUp.failure()).hasMessageContaining("no room for a scratch cache");
+            assertThat(warmUp.requests()).isZero();
+        }
+        assertThat(problems).singleElement().asString().contains("the mount is unaffected").contains("no room for a scratch cache");
+        assertNoScratchLeft("the scratch store is gone");
+    }
+
     @Test
     void aBackendWarmUpThatFailsIsReportedAndTheWarmUpEnds() throws Exception {
         BackendWarmUp broken = stop -> {
@@ -436,6 +492,12 @@ class WarmUpTest {
             WarmUp w = started.get();
             return count.applyAsLong(w == null ? 0 : w.requests());
         };
+    }
+
+    private static Map<Path, Long> filesAndSizes(Path directory) throws IOException {
+        try (var files = Files.walk(directory)) {
+            return files.filter(Files::isRegularFile).collect(Collectors.toMap(f -> f, f -> f.toFile().length()));
+        }
     }
 
     private void assertNoScratchLeft(String what) throws Exception {

@@ -1,5 +1,6 @@
 package castore.service.cache;
 
+import castore.service.ScratchLayer;
 import castore.service.Store;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -14,9 +15,17 @@ import java.util.Set;
  * answers are kept there for when it cannot be asked ({@link RememberedRoots}). What the CLI's
  * {@code --cache DIR --cache-size SIZE} options apply.
  */
-public final class StoreCache implements castore.service.DataDirectory, AutoCloseable {
+public final class StoreCache implements castore.service.DataDirectory, ScratchLayer, AutoCloseable {
     /** Schemes whose data is already local: caching them would only copy it. */
     private static final Set<String> LOCAL_SCHEMES = Set.of("local", "file", "memory");
+    /** The disk tier of a scratch cache ({@link #over}): a warm-up's synthetic store is about 16 MiB. */
+    private static final long SCRATCH_DISK_LIMIT = 64L << 20;
+    /**
+     * The memory tier of a scratch cache: 16 KiB of it for Directories, two of a warm-up's
+     * synthetic tree, so nearly every load of one reads the disk tier, as a fresh mount over a
+     * warm cache does.
+     */
+    static final long SCRATCH_MEMORY_LIMIT = 64L << 10;
 
     private final CacheConfig config;
     private final DiskCache disk;
@@ -97,6 +106,18 @@ public final class StoreCache implements castore.service.DataDirectory, AutoClos
     /** The cache configuration of a store made by {@link #wrap}, if it is one. */
     public static Optional<CacheConfig> configOf(Store store) {
         return store.resources().stream().filter(StoreCache.class::isInstance).map(r -> ((StoreCache) r).config).findFirst();
+    }
+
+    /**
+     * {@code scratch} behind a cache like this one (memory only if this one is; otherwise its disk
+     * tier in {@code directory}), with tiers sized for a warm-up's synthetic data, written and
+     * read through the page cache (a warm-up waiting on the device would only end later). No
+     * root catalog answers are kept.
+     */
+    @Override
+    public Store over(Store scratch, Path directory) throws IOException {
+        return wrap(scratch, new CacheConfig(config.directory().map(d -> directory), SCRATCH_DISK_LIMIT, SCRATCH_MEMORY_LIMIT,
+                config.prefetchParallelism(), config.readAhead(), false));
     }
 
     @Override

@@ -1834,6 +1834,32 @@ class CachingServicesTest {
         assertThat(Prefetcher.forStore(plain)).isSameAs(Prefetcher.NONE);
     }
 
+    /** What a mount's warm-up serves its synthetic tree through: a cache like the mount's, over another store, in another directory. */
+    @Test
+    void aScratchCacheIsLikeItsCacheInItsOwnDirectoryOverTheStoreGiven() throws IOException {
+        Store plain = new Store(remote.blobs, remote.directories, new MemoryRootService());
+        Store scratch = new Store(new castore.service.memory.MemoryBlobService(), new castore.service.memory.MemoryDirectoryService(),
+                new MemoryRootService());
+        Path own = Files.createDirectories(dir.resolve("scratch"));
+        try (Store mounted = StoreCache.wrap(plain, CacheConfig.onDisk(dir.resolve("mounted"), 1L << 30).withDirectReads(true));
+                Store layered = Store.layeredLike(mounted.scratchLayers(), scratch, own)) {
+            CacheConfig config = StoreCache.configOf(layered).orElseThrow();
+            assertThat(config.directory()).hasValueSatisfying(d -> assertThat(d).startsWith(own));
+            assertThat(config.directReads()).as("through the page cache").isFalse();
+            assertThat(config.memoryLimit()).isEqualTo(StoreCache.SCRATCH_MEMORY_LIMIT);
+            assertThat(((CachingDirectoryService) layered.directories()).inner()).isSameAs(scratch.directories());
+            Directory d = Directory.builder().add("f", new FileNode(Blake3.digest(new byte[] {1}), 1, false)).build();
+            layered.directories().put(d);
+            assertThat(layered.directories().get(d.digest())).contains(d);
+            assertThat(scratch.directories().get(d.digest())).as("written through to the scratch store").contains(d);
+        }
+        try (Store memoryOnly = StoreCache.wrap(plain, CacheConfig.memoryOnly());
+                Store layered = Store.layeredLike(memoryOnly.scratchLayers(), scratch, own)) {
+            assertThat(StoreCache.configOf(layered).orElseThrow().directory()).as("memory only, as the mount's").isEmpty();
+        }
+        assertThat(Store.layeredLike(List.of(), scratch, own)).as("no layers: the scratch store itself").isSameAs(scratch);
+    }
+
     @Test
     void sizesParse() {
         assertThat(CacheConfig.parseSize("10G")).isEqualTo(10L << 30);
