@@ -5,6 +5,7 @@ import castore.hash.Blake3;
 import castore.model.B3Digest;
 import castore.model.FileNode;
 import castore.service.BlobReader;
+import castore.service.BlobService;
 import castore.service.ChunkMeta;
 import castore.service.Store;
 import castore.service.StoreMaintenance;
@@ -12,8 +13,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -46,6 +49,14 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--plain-copies", paramLabel = "DIR",
             description = "Check the plain copies in DIR (see mount --passthrough) instead of the store.")
     Path plainCopies;
+
+    /**
+     * Small blobs re-hashed through a store without its own check (a daemon) are asked for in
+     * groups of at most this many bytes ({@link castore.service.BlobService#readBlobs}: one
+     * ReadBlobs call over a castore daemon) instead of a Stat and a Read each.
+     */
+    static final long GROUP_BYTES = 4L << 20;
+    static final int GROUP_BLOBS = 256;
 
     private final AtomicLong problems = new AtomicLong();
     private final LongAdder blobBytes = new LongAdder();
@@ -80,10 +91,22 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
             boolean rehash = maintenance.isEmpty();
             ExecutorService pool = Executors.newFixedThreadPool(threads, Thread.ofPlatform().daemon().factory());
             Semaphore inFlight = new Semaphore(4 * threads);
+            List<Reached> group = new ArrayList<>();
+            long[] groupBytes = {0};
             try {
                 reach.walkAll(s, new Reachability.Visitor() {
                     @Override
                     public void file(FileNode file, String where) throws IOException {
+                        if (rehash && file.size() > 0 && file.size() <= BlobService.SMALL_BLOB_MAX) {
+                            if (groupBytes[0] + file.size() > GROUP_BYTES || group.size() == GROUP_BLOBS) {
+                                submitGroup(s, List.copyOf(group), pool, inFlight);
+                                group.clear();
+                                groupBytes[0] = 0;
+                            }
+                            group.add(new Reached(file, where));
+                            groupBytes[0] += file.size();
+                            return;
+                        }
                         inFlight.acquireUninterruptibly();
                         pool.execute(() -> {
                             try {
@@ -101,6 +124,7 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
                         report(message);
                     }
                 });
+                submitGroup(s, List.copyOf(group), pool, inFlight);
             } finally {
                 pool.shutdown();
                 pool.awaitTermination(Long.MAX_VALUE, TimeUnit.DAYS);
@@ -129,6 +153,50 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
         return problems.get() == 0 ? ExitCodes.OK : ExitCodes.PROBLEMS;
     }
 
+    /** A blob reached by {@code where}, waiting in a group. */
+    private record Reached(FileNode file, String where) {
+    }
+
+    private void submitGroup(Store s, List<Reached> group, ExecutorService pool, Semaphore inFlight) {
+        if (group.isEmpty()) {
+            return;
+        }
+        inFlight.acquireUninterruptibly();
+        pool.execute(() -> {
+            try {
+                checkGroup(s, group);
+            } finally {
+                inFlight.release();
+            }
+        });
+    }
+
+    /**
+     * Small blobs read in one go and re-hashed here. One the store leaves out (absent, failing
+     * its check, or one it cannot read in a group), or whose bytes do not re-hash to its digest,
+     * is checked on its own, which reports why.
+     */
+    private void checkGroup(Store s, List<Reached> group) {
+        Map<B3Digest, byte[]> read;
+        try {
+            read = s.blobs().readBlobs(group.stream().map(r -> new ChunkMeta(r.file().digest(), r.file().size())).toList());
+        } catch (IOException | RuntimeException e) {
+            read = Map.of(); // each is checked on its own, and reports what fails
+        }
+        for (Reached r : group) {
+            byte[] data = read.get(r.file().digest());
+            if (data != null && data.length == r.file().size() && Blake3.digest(data).equals(r.file().digest())) {
+                blobBytes.add(data.length);
+                continue;
+            }
+            try {
+                checkBlob(s, r.file(), r.where(), true);
+            } catch (IOException | RuntimeException e) {
+                report("blob " + r.file().digest() + " (" + r.where() + "): " + ErrorHandler.message(e));
+            }
+        }
+    }
+
     private void checkBlob(Store s, FileNode file, String where, boolean rehash) throws IOException {
         Optional<List<ChunkMeta>> chunks = s.blobs().chunks(file.digest());
         if (chunks.isEmpty()) {
@@ -152,11 +220,18 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
         }
     }
 
+    /**
+     * Each checking thread's read buffer: one allocated per blob cost a zeroed 1 MiB and its
+     * mapping for every file, most of them a few KiB (a verify over a daemon spent 4 s of system
+     * CPU on 6,766 blobs).
+     */
+    private static final ThreadLocal<ByteBuffer> READ_BUFFER = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(1 << 20));
+
     private static B3Digest rehash(Store s, FileNode file) throws IOException {
         Blake3.Hasher hasher = Blake3.newHasher();
         try (BlobReader reader = s.blobs().open(file.digest())
                 .orElseThrow(() -> new castore.service.NotFoundException("missing"))) {
-            ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
+            ByteBuffer buffer = READ_BUFFER.get();
             long position = 0;
             while (true) {
                 buffer.clear();
