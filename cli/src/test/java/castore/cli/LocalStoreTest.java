@@ -10,7 +10,6 @@ import castore.service.StoreOptions;
 import castore.service.Stores;
 import java.io.Closeable;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -44,26 +43,6 @@ class LocalStoreTest {
         assertThat(cli.run("import", "--quiet", tree.toString()).exit()).isZero();
     }
 
-    /** Flips one byte of the stored copy of {@code content} in whichever pack holds it. */
-    private void corruptStoredCopyOf(byte[] content, int offset) throws IOException {
-        byte[] needle = Arrays.copyOfRange(content, offset, offset + 64);
-        try (Stream<Path> packs = Files.list(store.resolve("packs"))) {
-            for (Path pack : packs.filter(p -> p.toString().endsWith(".pack")).toList()) {
-                byte[] bytes = Files.readAllBytes(pack);
-                for (int i = 0; i + needle.length <= bytes.length; i++) {
-                    if (bytes[i] == needle[0] && Arrays.equals(bytes, i, i + needle.length, needle, 0, needle.length)) {
-                        try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "rw")) {
-                            f.seek(i + 10);
-                            f.write(bytes[i + 10] ^ 0x55);
-                        }
-                        return;
-                    }
-                }
-            }
-        }
-        throw new AssertionError("content not found in any pack");
-    }
-
     @Test
     void aCorruptedDirectoryIsOneProblemForVerifyWhichGoesOnAndStopsGc() throws IOException {
         Path second = Files.createDirectory(tmp.resolve("second"));
@@ -74,7 +53,7 @@ class LocalStoreTest {
             var node = (castore.model.DirectoryNode) s.roots().get(castore.model.Name.of("tree")).orElseThrow();
             encoded = s.directories().get(node.digest()).orElseThrow().encode();
         }
-        corruptStoredCopyOf(encoded, 0);
+        StoredCopies.corrupt(store, encoded, 0);
         long packBytes = packBytes();
 
         Cli.Result verify = cli.run("verify");
@@ -92,7 +71,7 @@ class LocalStoreTest {
     @Test
     void corruptedChunkIsReportedByVerifyAndRefusedByCat() throws IOException {
         assertThat(cli.run("verify").exit()).isZero();
-        corruptStoredCopyOf(data, data.length / 2);
+        StoredCopies.corrupt(store, data, data.length / 2);
 
         Cli.Result verify = cli.run("verify");
         assertThat(verify.exit()).isEqualTo(ExitCodes.PROBLEMS);

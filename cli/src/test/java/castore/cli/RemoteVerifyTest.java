@@ -11,14 +11,10 @@ import castore.model.Name;
 import castore.service.Store;
 import castore.service.StoreOptions;
 import castore.service.Stores;
-import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.SplittableRandom;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -58,7 +54,7 @@ class RemoteVerifyTest {
             s.roots().put(Name.of("broken"), broken.toNode());
         }
         assertThat(local.run("verify").exit()).as("the local store's own check: the ghost is missing").isEqualTo(ExitCodes.PROBLEMS);
-        corruptStoredCopyOf(storeDir, victim);
+        StoredCopies.corrupt(storeDir, victim, 0);
 
         try (Store served = Stores.open(storeDir.toString(), StoreOptions.DEFAULT);
                 CastoreServer server = CastoreServer.start(served, new CastoreServer.Config(new ListenAddress.Tcp("127.0.0.1", 0), true))) {
@@ -73,25 +69,5 @@ class RemoteVerifyTest {
                     .startsWith("blob " + Blake3.digest(victim) + " (tree/sub/s301): "));
             assertThat(verify.stderr()).startsWith("verified 2 roots: 3 directories, 602 blobs").contains("; 2 problems, in ");
         }
-    }
-
-    /** Flips one byte in the middle of the stored copy of {@code content}, in whichever pack holds it. */
-    private static void corruptStoredCopyOf(Path store, byte[] content) throws IOException {
-        byte[] needle = Arrays.copyOfRange(content, 0, 64);
-        try (Stream<Path> packs = Files.list(store.resolve("packs"))) {
-            for (Path pack : packs.filter(p -> p.toString().endsWith(".pack")).toList()) {
-                byte[] bytes = Files.readAllBytes(pack);
-                for (int i = 0; i + content.length <= bytes.length; i++) {
-                    if (bytes[i] == needle[0] && Arrays.equals(bytes, i, i + needle.length, needle, 0, needle.length)) {
-                        try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "rw")) {
-                            f.seek(i + content.length / 2);
-                            f.write(bytes[i + content.length / 2] ^ 0x55);
-                        }
-                        return;
-                    }
-                }
-            }
-        }
-        throw new AssertionError("content not found in any pack");
     }
 }
