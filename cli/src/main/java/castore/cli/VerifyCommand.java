@@ -52,8 +52,9 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
 
     /**
      * Small blobs re-hashed through a store without its own check (a daemon) are asked for in
-     * groups of at most this many bytes ({@link castore.service.BlobService#readBlobs}: one
-     * ReadBlobs call over a castore daemon) instead of a Stat and a Read each.
+     * groups of at most {@value #GROUP_BLOBS} blobs and this many bytes
+     * ({@link BlobService#readBlobs}: one ReadBlobs call over a castore daemon) instead of a
+     * Stat and a Read each.
      */
     static final long GROUP_BYTES = 4L << 20;
     static final int GROUP_BLOBS = 256;
