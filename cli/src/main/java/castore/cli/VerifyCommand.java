@@ -43,8 +43,13 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
     @Mixin
     StoreMixin store;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Blobs checked in parallel (default: the number of CPUs).")
-    int threads = Threads.byDefault();
+    /** Blobs checked at once by default over a store read through the network: each read waits on a round trip. */
+    static final int REMOTE_THREADS = 8;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Blobs checked in parallel (default: the number of CPUs; "
+            + "at least " + REMOTE_THREADS + " for a store without a check of its own, such as a daemon, whose blobs are read "
+            + "through the network).")
+    Integer threads;
 
     @Option(names = "--plain-copies", paramLabel = "DIR",
             description = "Check the plain copies in DIR (see mount --passthrough) instead of the store.")
@@ -72,7 +77,7 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (Threads.problem(threads) != null) {
+        if (threads != null && Threads.problem(threads) != null) {
             throw new CliException(ExitCodes.USAGE, Threads.problem(threads));
         }
         long start = System.nanoTime();
@@ -90,8 +95,9 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
             }
             // Without it, re-hash what the roots reach, through the verifying reader.
             boolean rehash = maintenance.isEmpty();
-            ExecutorService pool = Executors.newFixedThreadPool(threads, Thread.ofPlatform().daemon().factory());
-            Semaphore inFlight = new Semaphore(4 * threads);
+            int parallel = threads != null ? threads : rehash ? Math.max(REMOTE_THREADS, Threads.byDefault()) : Threads.byDefault();
+            ExecutorService pool = Executors.newFixedThreadPool(parallel, Thread.ofPlatform().daemon().factory());
+            Semaphore inFlight = new Semaphore(4 * parallel);
             List<Reached> group = new ArrayList<>();
             long[] groupBytes = {0};
             try {
@@ -147,7 +153,7 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
         if (!PlainCopies.isCopiesDirectory(plainCopies)) { // as mount --passthrough says of it
             throw new CliException(ExitCodes.IO, "--plain-copies: " + plainCopies + " is not a castore plain-copies directory");
         }
-        PlainCopies.Verification v = PlainCopies.verify(plainCopies, threads, this::report);
+        PlainCopies.Verification v = PlainCopies.verify(plainCopies, threads != null ? threads : Threads.byDefault(), this::report);
         main.io().err().printf(Locale.ROOT, "verified %s (%s); %s deleted, in %.2f s%n",
                 Nodes.count(v.copies(), "plain copy"), Nodes.bytes(v.bytes()), Nodes.count(v.deleted(), "bad copy"),
                 (System.nanoTime() - start) / 1e9);
