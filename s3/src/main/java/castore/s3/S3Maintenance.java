@@ -8,6 +8,7 @@ import castore.model.FileNode;
 import castore.model.Name;
 import castore.service.ChunkMeta;
 import castore.service.CorruptedDataException;
+import castore.service.ParallelLookups;
 import castore.service.StoreBusyException;
 import castore.service.StoreMaintenance;
 import java.io.Closeable;
@@ -17,16 +18,25 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.Consumer;
 
 /** verify and gc over the bucket: everything is found by listing the store's prefix. */
 final class S3Maintenance implements StoreMaintenance, AutoCloseable {
+    /**
+     * Objects verify checks at once: each is one GET or a few, which wait on the network. One at a
+     * time, verify of a bucket of 56,000 objects on S3Proxy over loopback took 75 s.
+     */
+    static final int OBJECTS_IN_FLIGHT = 32;
+    /** Listed objects held at a time for those checks. */
+    static final int LISTED_AT_A_TIME = 1024;
     private final Bucket bucket;
     private final S3BlobService blobs;
     private final S3DirectoryService directories;
@@ -90,27 +100,28 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
         }
     }
 
-    private long verify(Consumer<String> problem) throws IOException {
+    private long verify(Consumer<String> reported) throws IOException {
+        // Objects are checked OBJECTS_IN_FLIGHT at once, so problems come from several threads.
+        Consumer<String> problem = line -> {
+            synchronized (this) {
+                reported.accept(line);
+            }
+        };
         long checked = 0;
         // Blobs first: re-hash each blob whole through its chunks, checking every chunk on the way.
-        Map<B3Digest, Long> goodChunks = new HashMap<>();
-        Set<B3Digest> badChunks = new HashSet<>();
-        Set<B3Digest> goodBlobs = new HashSet<>();
-        for (var it = iterate(Keys.BLOBS); it.hasNext(); ) {
-            var listed = it.next();
-            checked++;
+        Map<B3Digest, Long> goodChunks = new ConcurrentHashMap<>();
+        Set<B3Digest> badChunks = ConcurrentHashMap.newKeySet();
+        Set<B3Digest> goodBlobs = ConcurrentHashMap.newKeySet();
+        checked += checkListed(Keys.BLOBS, listed -> {
             B3Digest blob = Keys.digestOf(Keys.BLOBS, listed.key()).orElse(null);
             if (blob == null) {
                 problem.accept("unexpected object " + listed.key());
-                continue;
-            }
-            if (verifyBlob(blob, goodChunks, badChunks, problem)) {
+            } else if (verifyBlob(blob, goodChunks, badChunks, problem)) {
                 goodBlobs.add(blob);
             }
-        }
-        for (var it = iterate(Keys.CHUNKS); it.hasNext(); ) {
-            var listed = it.next();
-            checked++;
+        });
+        // Then every chunk no blob's list named (a blob of one chunk is that chunk alone).
+        checked += checkListed(Keys.CHUNKS, listed -> {
             B3Digest chunk = Keys.digestOf(Keys.CHUNKS, listed.key()).orElse(null);
             if (chunk == null) {
                 problem.accept("unexpected object " + listed.key());
@@ -125,30 +136,28 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                     // chunk list naming it is reported by the file checks below.
                 }
             }
-        }
+        });
         // Directories: files are checked as each Directory is read; what its subdirectories must
         // be is kept until every Directory was read. Only sizes and those references stay in
         // memory, not the Directories: a tree of millions of files is verified in a heap that
         // holds its directories' digests.
-        Map<B3Digest, Long> dirs = new HashMap<>();
-        List<Subdirectory> subdirectories = new ArrayList<>();
-        for (var it = iterate(Keys.DIRECTORIES); it.hasNext(); ) {
-            var listed = it.next();
-            checked++;
+        Map<B3Digest, Long> dirs = new ConcurrentHashMap<>();
+        Queue<Subdirectory> subdirectories = new ConcurrentLinkedQueue<>();
+        checked += checkListed(Keys.DIRECTORIES, listed -> {
             B3Digest digest = Keys.digestOf(Keys.DIRECTORIES, listed.key()).orElse(null);
             if (digest == null) {
                 problem.accept("unexpected object " + listed.key());
-                continue;
+                return;
             }
             Directory directory;
             try {
                 directory = directories.get(digest).orElse(null);
             } catch (CorruptedDataException e) {
                 problem.accept(e.getMessage());
-                continue;
+                return;
             }
             if (directory == null) {
-                continue; // deleted since listed
+                return; // deleted since listed
             }
             dirs.put(digest, directory.size());
             for (var entry : directory.entries().entrySet()) {
@@ -159,7 +168,7 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                     }
                 }
             }
-        }
+        });
         for (Subdirectory s : subdirectories) {
             Long size = dirs.get(s.node().digest());
             if (size == null) {
@@ -189,6 +198,34 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
             }
         }
         return checked;
+    }
+
+    /** A check of one listed object; what it finds goes to the problem lines, an error reading it is thrown. */
+    @FunctionalInterface
+    private interface Check {
+        void check(Bucket.Listed listed) throws IOException;
+    }
+
+    /**
+     * Runs {@code check} on every object listed under {@code prefix}, {@value #OBJECTS_IN_FLIGHT}
+     * at once, in batches of {@value #LISTED_AT_A_TIME} listed objects; returns how many were
+     * listed. The first error is thrown once its batch is done (the rest of it cancelled).
+     */
+    private long checkListed(String prefix, Check check) throws IOException {
+        long listedCount = 0;
+        List<Bucket.Listed> batch = new ArrayList<>(LISTED_AT_A_TIME);
+        for (var it = iterate(prefix); it.hasNext(); ) {
+            batch.add(it.next());
+            listedCount++;
+            if (batch.size() == LISTED_AT_A_TIME || !it.hasNext()) {
+                ParallelLookups.map(batch, OBJECTS_IN_FLIGHT, listed -> {
+                    check.check(listed);
+                    return Boolean.TRUE;
+                }, "verifying " + bucket.location().display() + prefix);
+                batch.clear();
+            }
+        }
+        return listedCount;
     }
 
     /** A Directory's entry naming a subdirectory, checked once every Directory was read. */
