@@ -37,6 +37,12 @@ public final class StoreMixin {
         return store != null ? store : Stores.defaultStorePath().toString();
     }
 
+    /** Whether any of the services these options name is reached through the network (a daemon, S3). */
+    public boolean anyRemote() {
+        return Arrays.asList(storeAddress(), blobService, directoryService).stream()
+                .anyMatch(address -> address != null && StoreCache.isRemote(address));
+    }
+
     public Store open(StoreOptions options) throws IOException {
         long cacheLimit; // a bad size fails before anything is opened: a bad command line, as mount's sizes
         try {

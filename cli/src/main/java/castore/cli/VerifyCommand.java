@@ -47,8 +47,7 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
     static final int REMOTE_THREADS = 8;
 
     @Option(names = "--threads", paramLabel = "N", description = "Blobs checked in parallel (default: the number of CPUs; "
-            + "at least " + REMOTE_THREADS + " for a store without a check of its own, such as a daemon, whose blobs are read "
-            + "through the network).")
+            + "at least " + REMOTE_THREADS + " for a store reached through the network, such as a daemon or S3).")
     Integer threads;
 
     @Option(names = "--plain-copies", paramLabel = "DIR",
@@ -95,7 +94,8 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
             }
             // Without it, re-hash what the roots reach, through the verifying reader.
             boolean rehash = maintenance.isEmpty();
-            int parallel = threads != null ? threads : rehash ? Math.max(REMOTE_THREADS, Threads.byDefault()) : Threads.byDefault();
+            int parallel = threads != null ? threads
+                    : rehash || store.anyRemote() ? Math.max(REMOTE_THREADS, Threads.byDefault()) : Threads.byDefault();
             ExecutorService pool = Executors.newFixedThreadPool(parallel, Thread.ofPlatform().daemon().factory());
             Semaphore inFlight = new Semaphore(4 * parallel);
             List<Reached> group = new ArrayList<>();

@@ -98,7 +98,8 @@ public final class StoreCache implements castore.service.DataDirectory, ScratchL
         return remote ? wrap(store, CacheConfig.memoryOnly()) : store;
     }
 
-    static boolean isRemote(String address) {
+    /** Whether the store at {@code address} is reached through the network (not a directory, local:// or memory://). */
+    public static boolean isRemote(String address) {
         int colon = address.indexOf("://");
         return colon > 0 && !LOCAL_SCHEMES.contains(address.substring(0, colon));
     }
