@@ -348,6 +348,30 @@ class WarmUpTest {
         assertThat(problems).isEmpty();
     }
 
+    /** A mount over a remote store without --cache has a cache in memory only: so has the warm-up's, and the tree is served whole. */
+    @Test
+    void aMountOverAMemoryOnlyCacheServesTheSyntheticTreeThroughOneToo() throws Exception {
+        AtomicReference<Store> scratch = new AtomicReference<>();
+        try (Store mounted = StoreCache.wrap(Stores.open("memory://", StoreOptions.DEFAULT), CacheConfig.memoryOnly())) {
+            ScratchLayer cache = mounted.scratchLayers().getFirst();
+            ScratchLayer watched = (store, directory) -> {
+                Store layered = cache.over(store, directory);
+                scratch.set(layered);
+                return layered;
+            };
+            try (WarmUp warmUp = WarmUp.start(options(), tmp, Duration.ZERO, () -> 0, List.of(), null, List.of(watched))) {
+                assertThat(warmUp.await(Duration.ofMinutes(2))).isTrue();
+                assertThat(warmUp.failure()).isNull();
+                assertThat(warmUp.requests()).isGreaterThan(FULL_RUN_AT_LEAST);
+            }
+            assertThat(StoreCache.configOf(scratch.get()).orElseThrow().directory()).as("memory only, as the mount's").isEmpty();
+            // Its memory tier holds two Directories: the rest are fetched again from the scratch store.
+            assertThat(((CachingDirectoryService) scratch.get().directories()).fetches()).isGreaterThan(30L);
+        }
+        assertThat(problems).isEmpty();
+        assertNoScratchLeft("the scratch store is gone");
+    }
+
     @Test
     void aScratchLayerThatCannotBeMadeIsReportedAndTheWarmUpEnds() throws Exception {
         ScratchLayer broken = (store, directory) -> {
