@@ -9,6 +9,7 @@ import castore.service.cache.StoreCache;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 import picocli.CommandLine.Option;
 
@@ -37,10 +38,14 @@ public final class StoreMixin {
         return store != null ? store : Stores.defaultStorePath().toString();
     }
 
+    /** The --store, --blob-service and --directory-service addresses, in that order (null: not given). */
+    private List<String> addresses() {
+        return Arrays.asList(storeAddress(), blobService, directoryService);
+    }
+
     /** Whether any of the services these options name is reached through the network (a daemon, S3). */
     public boolean anyRemote() {
-        return Arrays.asList(storeAddress(), blobService, directoryService).stream()
-                .anyMatch(address -> address != null && StoreCache.isRemote(address));
+        return StoreCache.anyRemote(addresses());
     }
 
     public Store open(StoreOptions options) throws IOException {
@@ -60,7 +65,7 @@ public final class StoreMixin {
         }
         Store store = Stores.open(storeAddress(), blobService, directoryService, options);
         try {
-            return StoreCache.apply(store, Arrays.asList(storeAddress(), blobService, directoryService),
+            return StoreCache.apply(store, addresses(),
                     Optional.ofNullable(cache), cacheLimit, options.directReads());
         } catch (IOException | RuntimeException e) {
             store.close();

@@ -37,8 +37,8 @@ import java.util.function.Consumer;
  * is a TTL old. While it fails, such lookups do not wait for it (each ask could take the
  * store's timeout); the background asks find out when it is back. A name never answered in this
  * mount gets the answer the catalog keeps beyond it, if any ({@link RootService#lastKnown}: a
- * cache directory keeps them across mounts), and otherwise fails with the catalog's error. The last answers of names out of use are kept too, up to
- * {@link #MAX_KEPT} names.
+ * cache directory keeps them across mounts), and otherwise fails with the catalog's error. The
+ * last answers of names out of use are kept too, up to {@link #MAX_KEPT} names.
  *
  * <p>TTLs under {@link #MIN_TTL_NANOS} keep nothing: every lookup asks the catalog, as before.
  */

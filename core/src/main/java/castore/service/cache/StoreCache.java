@@ -94,12 +94,16 @@ public final class StoreCache implements castore.service.DataDirectory, ScratchL
             String rootsAddress = addresses.isEmpty() || addresses.get(0) == null || !isRemote(addresses.get(0)) ? null : addresses.get(0);
             return wrap(store, CacheConfig.onDisk(directory.get(), diskLimit).withDirectReads(directReads), rootsAddress);
         }
-        boolean remote = addresses.stream().filter(Objects::nonNull).anyMatch(StoreCache::isRemote);
-        return remote ? wrap(store, CacheConfig.memoryOnly()) : store;
+        return anyRemote(addresses) ? wrap(store, CacheConfig.memoryOnly()) : store;
+    }
+
+    /** Whether any of {@code addresses} (nulls: none given) names a store reached through the network. */
+    public static boolean anyRemote(List<String> addresses) {
+        return addresses.stream().filter(Objects::nonNull).anyMatch(StoreCache::isRemote);
     }
 
     /** Whether the store at {@code address} is reached through the network (not a directory, local:// or memory://). */
-    public static boolean isRemote(String address) {
+    static boolean isRemote(String address) {
         int colon = address.indexOf("://");
         return colon > 0 && !LOCAL_SCHEMES.contains(address.substring(0, colon));
     }
