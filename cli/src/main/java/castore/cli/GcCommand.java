@@ -47,7 +47,7 @@ final class GcCommand implements Callable<Integer> {
             }
             try (exclusive) {
                 Reachability live = new Reachability();
-                live.walkAll(s, new Reachability.Visitor() {
+                live.walkAll(s, store.anyRemote() ? Reachability.REMOTE_FETCHES : 1, new Reachability.Visitor() {
                     @Override
                     public void file(FileNode file, String where) {
                     }

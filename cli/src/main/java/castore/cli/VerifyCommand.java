@@ -88,22 +88,32 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
         long stored = 0;
         try (Store s = store.openReadOnly()) {
             Optional<StoreMaintenance> maintenance = s.maintenance();
+            StoreMaintenance.SoundBlobs sound = StoreMaintenance.SoundBlobs.NONE;
             if (maintenance.isPresent()) {
                 // The backend re-hashes every stored chunk, blob and Directory, reachable or not.
-                stored = maintenance.get().verifyStored(this::report);
+                StoreMaintenance.Verification verification = maintenance.get().verifyStored(this::report);
+                stored = verification.objectsChecked();
+                sound = verification.soundBlobs();
             }
             // Without it, re-hash what the roots reach, through the verifying reader.
             boolean rehash = maintenance.isEmpty();
+            boolean remote = store.anyRemote();
             int parallel = threads != null ? threads
-                    : rehash || store.anyRemote() ? Math.max(REMOTE_THREADS, Threads.byDefault()) : Threads.byDefault();
+                    : rehash || remote ? Math.max(REMOTE_THREADS, Threads.byDefault()) : Threads.byDefault();
+            int walkParallelism = remote ? Reachability.REMOTE_FETCHES : 1;
             ExecutorService pool = Executors.newFixedThreadPool(parallel, Thread.ofPlatform().daemon().factory());
             Semaphore inFlight = new Semaphore(4 * parallel);
             List<Reached> group = new ArrayList<>();
             long[] groupBytes = {0};
             try {
-                reach.walkAll(s, new Reachability.Visitor() {
+                StoreMaintenance.SoundBlobs soundBlobs = sound;
+                reach.walkAll(s, walkParallelism, new Reachability.Visitor() {
                     @Override
                     public void file(FileNode file, String where) throws IOException {
+                        if (soundBlobs.size(file.digest()) == file.size()) {
+                            blobBytes.add(file.size()); // re-hashed by the backend just now
+                            return;
+                        }
                         if (rehash && file.size() > 0 && file.size() <= BlobService.SMALL_BLOB_MAX) {
                             if (groupBytes[0] + file.size() > GROUP_BYTES || group.size() == GROUP_BLOBS) {
                                 submitGroup(s, List.copyOf(group), pool, inFlight);

@@ -22,9 +22,28 @@ public interface StoreMaintenance {
 
     /**
      * Re-hashes every stored chunk, blob and directory and checks its structure, reporting each
-     * problem (one line naming the object) to {@code problem}. Returns the number of objects checked.
+     * problem (one line naming the object) to {@code problem}. Returns the number of objects
+     * checked and, where the backend keeps it, which blobs it found sound.
      */
-    long verifyStored(Consumer<String> problem) throws IOException;
+    Verification verifyStored(Consumer<String> problem) throws IOException;
+
+    /**
+     * What {@link #verifyStored} did: the objects it checked, and the blobs it found whole and
+     * re-hashing to their digest. A caller that then checks what the roots reach need not ask a
+     * remote store about those again (one request per file).
+     */
+    record Verification(long objectsChecked, SoundBlobs soundBlobs) {
+    }
+
+    /** Blobs a verification found sound, with their size. */
+    @FunctionalInterface
+    interface SoundBlobs {
+        /** Nothing known: every blob is to be asked about. */
+        SoundBlobs NONE = blob -> -1;
+
+        /** The size of {@code blob} if the verification found it sound; -1 if not, or not known. */
+        long size(B3Digest blob);
+    }
 
     /**
      * Deletes every blob (and its chunks, unless another live blob uses them) not in

@@ -4,11 +4,24 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
 import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.Spliterator;
 import java.util.Spliterators;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 import software.amazon.awssdk.core.exception.AbortedException;
@@ -24,6 +37,7 @@ import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
 import software.amazon.awssdk.services.s3.model.PutObjectRequest;
 import software.amazon.awssdk.services.s3.model.S3Exception;
+import software.amazon.awssdk.services.s3.model.S3Object;
 
 /**
  * The few object operations castore needs, with S3's answers mapped to Java: absent objects are
@@ -205,20 +219,15 @@ final class Bucket {
     Stream<Listed> list(String keyPrefix) {
         String full = fullKey(keyPrefix);
         Iterator<Listed> it = new Iterator<>() {
-            private Iterator<software.amazon.awssdk.services.s3.model.S3Object> page = java.util.Collections.emptyIterator();
+            private Iterator<S3Object> page = Collections.emptyIterator();
             private String continuation;
             private boolean done;
 
             @Override
             public boolean hasNext() {
                 while (!page.hasNext() && !done) {
-                    ListObjectsV2Response response;
-                    try {
-                        response = client.listObjectsV2(ListObjectsV2Request.builder().bucket(location.bucket())
-                                .prefix(full).continuationToken(continuation).build());
-                    } catch (SdkException e) {
-                        throw new java.io.UncheckedIOException(failure("list", keyPrefix, e));
-                    }
+                    ListObjectsV2Response response = listPage(ListObjectsV2Request.builder().prefix(full)
+                            .continuationToken(continuation), keyPrefix);
                     page = response.contents().iterator();
                     continuation = response.nextContinuationToken();
                     done = !Boolean.TRUE.equals(response.isTruncated()) || continuation == null;
@@ -229,13 +238,124 @@ final class Bucket {
             @Override
             public Listed next() {
                 if (!hasNext()) {
-                    throw new java.util.NoSuchElementException();
+                    throw new NoSuchElementException();
                 }
-                var o = page.next();
-                return new Listed(o.key().substring(location.prefix().length()), o.size(), o.lastModified());
+                return listed(page.next());
             }
         };
         return StreamSupport.stream(Spliterators.spliteratorUnknownSize(it, Spliterator.ORDERED | Spliterator.NONNULL), false);
+    }
+
+    /** Shards {@link #listSharded} lists at once, ahead of its consumer. */
+    static final int SHARDS_IN_FLIGHT = 16;
+    /** Keys per page {@link #listSharded} asks for (S3's most); tests ask for fewer. */
+    private volatile int pageKeys = 1000;
+
+    void pageKeys(int keys) {
+        pageKeys = keys;
+    }
+
+    /**
+     * What {@link #list} gives, for a prefix whose keys sit in shards one level below it
+     * ({@code chunks/ab/...}), listed shard by shard, {@value #SHARDS_IN_FLIGHT} at once, once it
+     * holds more than one page. A listing is a chain of requests, each waiting for the one before:
+     * over S3 a store of millions of chunks lists at a thousand keys per round trip, and S3Proxy's
+     * filesystem backend walks the whole prefix for every page (53k chunks: 41 s whole, 1.5 s by
+     * shard). The shards come from one listing with a delimiter, so keys outside them (foreign
+     * objects a verify reports) are listed too, in their place. At most {@value #SHARDS_IN_FLIGHT}
+     * shards' keys are held at once; closing the stream stops the listings under way.
+     */
+    Stream<Listed> listSharded(String keyPrefix) {
+        String full = fullKey(keyPrefix);
+        ListObjectsV2Response first = listPage(ListObjectsV2Request.builder().prefix(full).maxKeys(pageKeys), keyPrefix);
+        if (!Boolean.TRUE.equals(first.isTruncated())) {
+            return first.contents().stream().map(this::listed);
+        }
+        // The shards (common prefixes) and any keys beside them, in key order.
+        TreeMap<String, Optional<Listed>> parts = new TreeMap<>();
+        String continuation = null;
+        do {
+            ListObjectsV2Response page = listPage(ListObjectsV2Request.builder().prefix(full).delimiter("/")
+                    .maxKeys(pageKeys).continuationToken(continuation), keyPrefix);
+            page.commonPrefixes().forEach(shard -> parts.put(shard.prefix(), Optional.empty()));
+            page.contents().forEach(o -> parts.put(o.key(), Optional.of(listed(o))));
+            continuation = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+        } while (continuation != null);
+        ExecutorService listings = Executors.newVirtualThreadPerTaskExecutor();
+        Iterator<Map.Entry<String, Optional<Listed>>> ahead = parts.entrySet().iterator();
+        // Each part's keys as they come: a key beside the shards at once, a shard when listed.
+        ArrayDeque<Future<List<Listed>>> queued = new ArrayDeque<>();
+        Iterator<Listed> it = new Iterator<>() {
+            private Iterator<Listed> current = Collections.emptyIterator();
+
+            @Override
+            public boolean hasNext() {
+                while (!current.hasNext()) {
+                    while (queued.size() < SHARDS_IN_FLIGHT && ahead.hasNext()) {
+                        var part = ahead.next();
+                        queued.add(part.getValue().isPresent()
+                                ? CompletableFuture.completedFuture(List.of(part.getValue().get()))
+                                : listings.submit(() -> wholeShard(part.getKey())));
+                    }
+                    Future<List<Listed>> next = queued.poll();
+                    if (next == null) {
+                        return false;
+                    }
+                    current = awaitShard(next, keyPrefix).iterator();
+                }
+                return true;
+            }
+
+            @Override
+            public Listed next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                return current.next();
+            }
+        };
+        return StreamSupport.stream(Spliterators.spliteratorUnknownSize(it, Spliterator.ORDERED | Spliterator.NONNULL), false)
+                .onClose(listings::shutdownNow);
+    }
+
+    private List<Listed> wholeShard(String fullShard) {
+        List<Listed> keys = new ArrayList<>();
+        String continuation = null;
+        do {
+            ListObjectsV2Response page = listPage(ListObjectsV2Request.builder().prefix(fullShard).maxKeys(pageKeys)
+                    .continuationToken(continuation), fullShard.substring(location.prefix().length()));
+            page.contents().forEach(o -> keys.add(listed(o)));
+            continuation = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+        } while (continuation != null);
+        return keys;
+    }
+
+    private static List<Listed> awaitShard(Future<List<Listed>> shard, String keyPrefix) {
+        try {
+            return shard.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof UncheckedIOException failed) {
+                throw failed;
+            }
+            throw new UncheckedIOException(new IOException("s3 list " + keyPrefix + " failed: " + e.getCause(), e.getCause()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            var interrupted = new InterruptedIOException("s3 list " + keyPrefix + " interrupted");
+            interrupted.initCause(e);
+            throw new UncheckedIOException(interrupted);
+        }
+    }
+
+    private ListObjectsV2Response listPage(ListObjectsV2Request.Builder request, String keyPrefix) {
+        try {
+            return client.listObjectsV2(request.bucket(location.bucket()).build());
+        } catch (SdkException e) {
+            throw new UncheckedIOException(failure("list", keyPrefix, e));
+        }
+    }
+
+    private Listed listed(S3Object o) {
+        return new Listed(o.key().substring(location.prefix().length()), o.size(), o.lastModified());
     }
 
     private String fullKey(String key) {

@@ -92,7 +92,7 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
     }
 
     @Override
-    public long verifyStored(Consumer<String> problem) throws IOException {
+    public Verification verifyStored(Consumer<String> problem) throws IOException {
         try {
             return verify(problem);
         } catch (UncheckedIOException e) {
@@ -100,7 +100,7 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
         }
     }
 
-    private long verify(Consumer<String> reported) throws IOException {
+    private Verification verify(Consumer<String> reported) throws IOException {
         // Objects are checked OBJECTS_IN_FLIGHT at once, so problems come from several threads.
         Consumer<String> problem = line -> {
             synchronized (this) {
@@ -111,13 +111,16 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
         // Blobs first: re-hash each blob whole through its chunks, checking every chunk on the way.
         Map<B3Digest, Long> goodChunks = new ConcurrentHashMap<>();
         Set<B3Digest> badChunks = ConcurrentHashMap.newKeySet();
-        Set<B3Digest> goodBlobs = ConcurrentHashMap.newKeySet();
+        Map<B3Digest, Long> goodBlobs = new ConcurrentHashMap<>();
         checked += checkListed(Keys.BLOBS, listed -> {
             B3Digest blob = Keys.digestOf(Keys.BLOBS, listed.key()).orElse(null);
             if (blob == null) {
                 problem.accept("unexpected object " + listed.key());
-            } else if (verifyBlob(blob, goodChunks, badChunks, problem)) {
-                goodBlobs.add(blob);
+            } else {
+                long size = verifyBlob(blob, goodChunks, badChunks, problem);
+                if (size >= 0) {
+                    goodBlobs.put(blob, size);
+                }
             }
         });
         // Then every chunk no blob's list named (a blob of one chunk is that chunk alone).
@@ -177,8 +180,11 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                 problem.accept(where(s.parent(), s.name()) + ": size " + s.node().size() + " but directory has " + size);
             }
         }
-        for (var it = iterate(Keys.ROOTS); it.hasNext(); ) {
-            var listed = it.next();
+        List<Bucket.Listed> rootKeys;
+        try (var listing = bucket.list(Keys.ROOTS)) {
+            rootKeys = listing.toList();
+        }
+        for (var listed : rootKeys) {
             checked++;
             Name name = Keys.rootName(listed.key()).orElse(null);
             if (name == null) {
@@ -197,7 +203,14 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
                 problem.accept(e.getMessage());
             }
         }
-        return checked;
+        // A chunk is a blob of one chunk (as open and has take it), so sound chunks are sound blobs.
+        return new Verification(checked, blob -> {
+            Long size = goodBlobs.get(blob);
+            if (size == null) {
+                size = goodChunks.get(blob);
+            }
+            return size != null ? size : -1;
+        });
     }
 
     /** A check of one listed object; what it finds goes to the problem lines, an error reading it is thrown. */
@@ -214,15 +227,17 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
     private long checkListed(String prefix, Check check) throws IOException {
         long listedCount = 0;
         List<Bucket.Listed> batch = new ArrayList<>(LISTED_AT_A_TIME);
-        for (var it = iterate(prefix); it.hasNext(); ) {
-            batch.add(it.next());
-            listedCount++;
-            if (batch.size() == LISTED_AT_A_TIME || !it.hasNext()) {
-                ParallelLookups.map(batch, OBJECTS_IN_FLIGHT, listed -> {
-                    check.check(listed);
-                    return Boolean.TRUE;
-                }, "verifying " + bucket.location().display() + prefix);
-                batch.clear();
+        try (var listing = bucket.listSharded(prefix)) {
+            for (var it = listing.iterator(); it.hasNext(); ) {
+                batch.add(it.next());
+                listedCount++;
+                if (batch.size() == LISTED_AT_A_TIME || !it.hasNext()) {
+                    ParallelLookups.map(batch, OBJECTS_IN_FLIGHT, listed -> {
+                        check.check(listed);
+                        return Boolean.TRUE;
+                    }, "verifying " + bucket.location().display() + prefix);
+                    batch.clear();
+                }
             }
         }
         return listedCount;
@@ -236,49 +251,57 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
         return "directory " + directory + " entry '" + entry + "'";
     }
 
-    private static void checkFile(String where, FileNode f, Set<B3Digest> goodBlobs, Map<B3Digest, Long> goodChunks,
+    private static void checkFile(String where, FileNode f, Map<B3Digest, Long> goodBlobs, Map<B3Digest, Long> goodChunks,
             Consumer<String> problem) {
-        Long chunkSize = goodChunks.get(f.digest());
-        if (!goodBlobs.contains(f.digest()) && (chunkSize == null || chunkSize != f.size())) {
+        Long size = goodBlobs.get(f.digest());
+        if (size == null) {
+            size = goodChunks.get(f.digest()); // a blob of one chunk is that chunk
+        }
+        if (size == null) {
             problem.accept(where + ": blob " + f.digest() + " missing or corrupted");
+        } else if (size != f.size()) {
+            problem.accept(where + ": blob " + f.digest() + " is " + size + " bytes but the entry says " + f.size());
         }
     }
 
-    private boolean verifyBlob(B3Digest blob, Map<B3Digest, Long> goodChunks, Set<B3Digest> badChunks, Consumer<String> problem)
+    /** The blob's size if it re-hashes to its digest through its chunks, else -1 (each problem reported). */
+    private long verifyBlob(B3Digest blob, Map<B3Digest, Long> goodChunks, Set<B3Digest> badChunks, Consumer<String> problem)
             throws IOException {
         List<ChunkMeta> chunks;
         try {
             chunks = blobs.chunks(blob).orElse(null);
         } catch (CorruptedDataException e) {
             problem.accept(e.getMessage());
-            return false;
+            return -1;
         }
         if (chunks == null) {
-            return false; // deleted since listed
+            return -1; // deleted since listed
         }
         Blake3.Hasher hasher = Blake3.newHasher();
+        long size = 0;
         for (ChunkMeta chunk : chunks) {
             if (badChunks.contains(chunk.digest())) {
                 problem.accept("blob " + blob + ": chunk " + chunk.digest() + " is corrupted");
-                return false;
+                return -1;
             }
             try {
                 byte[] data = blobs.readChunk(chunk, blob);
                 hasher.update(data, 0, data.length);
                 goodChunks.put(chunk.digest(), chunk.size());
+                size += chunk.size();
             } catch (CorruptedDataException | castore.service.NotFoundException e) {
                 if (e instanceof CorruptedDataException) {
                     badChunks.add(chunk.digest());
                 }
                 problem.accept(e.getMessage());
-                return false;
+                return -1;
             }
         }
         if (!hasher.digest().equals(blob)) {
             problem.accept("blob " + blob + ": its chunks do not hash to the blob digest");
-            return false;
+            return -1;
         }
-        return true;
+        return size;
     }
 
     @Override
@@ -291,66 +314,102 @@ final class S3Maintenance implements StoreMaintenance, AutoCloseable {
     }
 
     private SweepResult sweepUnchecked(Set<B3Digest> liveBlobs, Set<B3Digest> liveDirectories) throws IOException {
-        long removed = 0;
-        long freed = 0;
-        for (var it = iterate(Keys.DIRECTORIES); it.hasNext(); ) {
-            var listed = it.next();
-            var digest = Keys.digestOf(Keys.DIRECTORIES, listed.key());
-            if (digest.isPresent() && !liveDirectories.contains(digest.get())) {
-                bucket.delete(listed.key(), null);
-                removed++;
-                freed += listed.size();
+        Deletions garbage = new Deletions();
+        try (var listing = bucket.listSharded(Keys.DIRECTORIES)) {
+            for (var listed : (Iterable<Bucket.Listed>) listing::iterator) {
+                var digest = Keys.digestOf(Keys.DIRECTORIES, listed.key());
+                if (digest.isPresent() && !liveDirectories.contains(digest.get())) {
+                    garbage.add(listed);
+                }
             }
         }
         Set<B3Digest> liveChunks = new HashSet<>(liveBlobs);
-        for (var it = iterate(Keys.BLOBS); it.hasNext(); ) {
-            var listed = it.next();
-            var digest = Keys.digestOf(Keys.BLOBS, listed.key());
-            if (digest.isEmpty()) {
-                continue;
-            }
-            if (liveBlobs.contains(digest.get())) {
-                try {
-                    blobs.chunks(digest.get()).ifPresent(list -> list.forEach(c -> liveChunks.add(c.digest())));
-                } catch (CorruptedDataException e) {
-                    // Keep whatever it might refer to; verify reports it.
-                    throw new CorruptedDataException(e.getMessage() + "; gc stopped, run verify");
+        List<B3Digest> liveLists = new ArrayList<>(LISTED_AT_A_TIME);
+        try (var listing = bucket.listSharded(Keys.BLOBS)) {
+            for (var it = listing.iterator(); it.hasNext(); ) {
+                var listed = it.next();
+                var digest = Keys.digestOf(Keys.BLOBS, listed.key());
+                if (digest.isPresent() && liveBlobs.contains(digest.get())) {
+                    liveLists.add(digest.get());
+                } else if (digest.isPresent()) {
+                    garbage.add(listed);
                 }
-            } else {
-                bucket.delete(listed.key(), null);
-                removed++;
-                freed += listed.size();
+                if (liveLists.size() == LISTED_AT_A_TIME || !it.hasNext() && !liveLists.isEmpty()) {
+                    readChunkLists(liveLists).forEach(list -> list.forEach(c -> liveChunks.add(c.digest())));
+                    liveLists.clear();
+                }
             }
         }
-        for (var it = iterate(Keys.CHUNKS); it.hasNext(); ) {
-            var listed = it.next();
-            var digest = Keys.digestOf(Keys.CHUNKS, listed.key());
-            if (digest.isPresent() && !liveChunks.contains(digest.get())) {
-                bucket.delete(listed.key(), null);
-                removed++;
-                freed += listed.size();
+        try (var listing = bucket.listSharded(Keys.CHUNKS)) {
+            for (var listed : (Iterable<Bucket.Listed>) listing::iterator) {
+                var digest = Keys.digestOf(Keys.CHUNKS, listed.key());
+                if (digest.isPresent() && !liveChunks.contains(digest.get())) {
+                    garbage.add(listed);
+                }
             }
         }
         Instant locked = lockedAt; // leases stale when gc began are stale now (server times both)
-        if (locked == null) {
-            return new SweepResult(removed, freed); // no lock of ours to date the leases by
-        }
-        for (var it = iterate(Keys.LEASES); it.hasNext(); ) {
-            var listed = it.next();
-            if (Duration.between(listed.lastModified(), locked).compareTo(WriteLease.STALE_FOR_GC) >= 0) {
-                bucket.delete(listed.key(), null); // left by a crashed writer
+        if (locked != null) { // else no lock of ours to date the leases by
+            try (var listing = bucket.list(Keys.LEASES)) {
+                for (var listed : (Iterable<Bucket.Listed>) listing::iterator) {
+                    if (Duration.between(listed.lastModified(), locked).compareTo(WriteLease.STALE_FOR_GC) >= 0) {
+                        bucket.delete(listed.key(), null); // left by a crashed writer; not counted as garbage
+                    }
+                }
             }
         }
-        return new SweepResult(removed, freed);
+        garbage.flush();
+        return new SweepResult(garbage.removed, garbage.freed);
+    }
+
+    /** The chunk lists of live blobs, {@value #OBJECTS_IN_FLIGHT} read at once; a corrupted one stops gc. */
+    private List<List<ChunkMeta>> readChunkLists(List<B3Digest> live) throws IOException {
+        return ParallelLookups.map(live, OBJECTS_IN_FLIGHT, blob -> {
+            try {
+                return blobs.chunks(blob).orElse(List.of());
+            } catch (CorruptedDataException e) {
+                // Keep whatever it might refer to; verify reports it.
+                throw new CorruptedDataException(e.getMessage() + "; gc stopped, run verify");
+            }
+        }, "reading the chunk lists of " + bucket.location().display());
+    }
+
+    /**
+     * Objects a sweep deletes, {@value #OBJECTS_IN_FLIGHT} at once in batches of
+     * {@value #LISTED_AT_A_TIME}: one DELETE is a round trip, and a gc of a large tree deletes
+     * tens of thousands. (S3's DeleteObjects would take 1,000 per request, but it needs a checksum
+     * header that not every S3-compatible server understands.)
+     */
+    private final class Deletions {
+        private final List<Bucket.Listed> batch = new ArrayList<>(LISTED_AT_A_TIME);
+        private long removed;
+        private long freed;
+
+        void add(Bucket.Listed listed) throws IOException {
+            batch.add(listed);
+            if (batch.size() == LISTED_AT_A_TIME) {
+                flush();
+            }
+        }
+
+        void flush() throws IOException {
+            ParallelLookups.map(batch, OBJECTS_IN_FLIGHT, listed -> bucket.delete(listed.key(), null),
+                    "deleting garbage from " + bucket.location().display());
+            for (Bucket.Listed listed : batch) {
+                removed++;
+                freed += listed.size();
+            }
+            batch.clear();
+        }
+    }
+
+    /** For tests: the bucket it lists. */
+    Bucket bucket() {
+        return bucket;
     }
 
     @Override
     public void close() {
         // Nothing of its own: the shared client is closed with the store.
-    }
-
-    /** A listing, page by page; a failed page is an UncheckedIOException. */
-    private Iterator<Bucket.Listed> iterate(String prefix) {
-        return bucket.list(prefix).iterator();
     }
 }

@@ -330,7 +330,7 @@ class LocalStoreTest {
             }
             assertThat(store.roots().get(name)).contains(root.toNode());
             assertThat(list(store)).containsExactly(new Node.NamedNode(name, root.toNode()));
-            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isGreaterThan(3);
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); }).objectsChecked()).isGreaterThan(3);
         }
     }
 
@@ -599,7 +599,7 @@ class LocalStoreTest {
             for (ChunkMeta c : store.blobs().chunks(Blake3.digest(live)).orElseThrow()) {
                 assertThat(store.blobs().has(c.digest())).isTrue();
             }
-            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); }).objectsChecked()).isPositive();
         }
     }
 
@@ -632,7 +632,7 @@ class LocalStoreTest {
         }
         try (LocalStore local = open(); Store store = local.asStore()) {
             assertThat(read(store, secondDigest)).isEqualTo(second);
-            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); }).objectsChecked()).isPositive();
         }
     }
 
@@ -732,7 +732,7 @@ class LocalStoreTest {
         assertThat(files(packs, "*.pack").stream().filter(p -> p.toFile().length() > Sweeper.SMALL_PACK)).hasSize(1);
         try (LocalStore local = LocalStore.open(dir(), options); Store store = local.asStore()) {
             assertThat(read(store, blob)).isEqualTo(data);
-            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); }).objectsChecked()).isPositive();
         }
     }
 
@@ -819,7 +819,7 @@ class LocalStoreTest {
         try (LocalStore local = open(); Store store = local.asStore()) {
             assertThat(read(store, blob)).isEqualTo(data);
             assertThat(store.directories().get(leaf.digest())).contains(leaf);
-            assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+            assertThat(local.verifyStored(p -> { throw new AssertionError(p); }).objectsChecked()).isPositive();
         }
     }
 
@@ -1076,7 +1076,7 @@ class LocalStoreTest {
             }
             try (LocalStore local = LocalStore.open(store, LocalStore.Options.defaults()); Store s = local.asStore()) {
                 check.check(local, s, store);
-                assertThat(local.verifyStored(p -> { throw new AssertionError(p); })).isPositive();
+                assertThat(local.verifyStored(p -> { throw new AssertionError(p); }).objectsChecked()).isPositive();
             }
             return result;
         } finally {
