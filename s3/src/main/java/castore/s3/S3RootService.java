@@ -4,13 +4,20 @@ import castore.model.InvalidDataException;
 import castore.model.Name;
 import castore.model.Node;
 import castore.service.CorruptedDataException;
+import castore.service.ParallelLookups;
 import castore.service.RootService;
 import com.google.protobuf.InvalidProtocolBufferException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Spliterator;
+import java.util.Spliterators;
 import java.util.stream.Stream;
+import java.util.stream.StreamSupport;
 
 /**
  * Roots as small objects under {@code roots/<hex of name>}, each holding the proto {@code Node}
@@ -107,15 +114,48 @@ final class S3RootService implements RootService {
         throw new IOException("root '" + name + "': gave up after " + MAX_ATTEMPTS + " conflicting concurrent updates");
     }
 
+    /** Roots read at once while listing, and how many names a listing takes at a time for that. */
+    static final int READ_AT_ONCE = 32;
+    static final int NAMES_AT_A_TIME = 256;
+
+    /**
+     * Every root in name order. Each root is an object of its own, one GET each: they are read
+     * {@value #READ_AT_ONCE} at once, {@value #NAMES_AT_A_TIME} names at a time (one after
+     * another, 1,000 roots took 2.6 s from S3Proxy on loopback, and would take a round trip each
+     * from S3 itself). A root deleted between the listing and its read is left out.
+     */
     @Override
     public Stream<Node.NamedNode> list() {
         // Hex keys list in the unsigned byte order of the names they encode.
-        return bucket.list(Keys.ROOTS).flatMap(listed -> Keys.rootName(listed.key()).stream()).flatMap(name -> {
-            try {
-                return get(name).map(node -> new Node.NamedNode(name, node)).stream();
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
+        Stream<Bucket.Listed> keys = bucket.list(Keys.ROOTS);
+        Iterator<Name> names = keys.flatMap(listed -> Keys.rootName(listed.key()).stream()).iterator();
+        Iterator<List<Node.NamedNode>> batches = new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return names.hasNext();
             }
-        });
+
+            @Override
+            public List<Node.NamedNode> next() {
+                List<Name> batch = new ArrayList<>(NAMES_AT_A_TIME);
+                while (batch.size() < NAMES_AT_A_TIME && names.hasNext()) {
+                    batch.add(names.next());
+                }
+                try {
+                    List<Optional<Node>> nodes = ParallelLookups.map(batch, READ_AT_ONCE, S3RootService.this::get,
+                            "reading the roots of " + bucket.location().display());
+                    List<Node.NamedNode> found = new ArrayList<>(batch.size());
+                    for (int i = 0; i < batch.size(); i++) {
+                        Name name = batch.get(i);
+                        nodes.get(i).ifPresent(node -> found.add(new Node.NamedNode(name, node)));
+                    }
+                    return found;
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+        };
+        return StreamSupport.stream(Spliterators.spliteratorUnknownSize(batches, Spliterator.ORDERED | Spliterator.NONNULL), false)
+                .flatMap(List::stream).onClose(keys::close);
     }
 }
