@@ -49,10 +49,12 @@ public interface DirectoryService extends AutoCloseable {
     }
 
     /**
-     * Whether {@link #getRecursive} is one call that streams the closure (a remote's), rather
-     * than a get per Directory: background prefetch then prefers it to parallel gets.
+     * Whether {@link #getRecursive} streams the closure faster than a caller's gets one at a time
+     * would: one call (a daemon's recursive Get), or gets many at once in walk order (S3). A
+     * cache then streams a walked tree ahead of the walk, and background prefetch prefers it to
+     * parallel gets.
      */
-    default boolean getsClosureInOneCall() {
+    default boolean streamsClosures() {
         return false;
     }
 

@@ -7,6 +7,7 @@ import castore.model.InvalidDataException;
 import castore.service.ClosurePutter;
 import castore.service.CorruptedDataException;
 import castore.service.DirectoryService;
+import castore.service.DirectoryTraversal;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.util.ArrayDeque;
@@ -23,6 +24,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
+import java.util.stream.Stream;
 
 /**
  * Directories as objects under {@code directories/}, keyed by digest, holding the canonical
@@ -32,6 +34,8 @@ import java.util.concurrent.Semaphore;
  */
 final class S3DirectoryService implements DirectoryService {
     private static final int PARALLEL_UPLOADS = 16;
+    /** Gets running at once for {@link #getRecursive}. */
+    static final int WALK_GETS_AT_ONCE = 32;
     private static final int KNOWN_SIZES_LIMIT = 200_000;
 
     private final Bucket bucket;
@@ -46,6 +50,23 @@ final class S3DirectoryService implements DirectoryService {
         this.bucket = bucket;
         this.lease = lease;
         this.executor = executor;
+    }
+
+    /**
+     * Each Directory is an object of its own, so the closure comes from gets,
+     * {@value #WALK_GETS_AT_ONCE} at once, in the order of a depth-first walk
+     * ({@link DirectoryTraversal#depthFirstAhead}): a walk of a mount over S3 follows it as it
+     * would a daemon's stream. One at a time, a cold find over 3,007 Directories through a proxy
+     * holding each request 10 ms took 23 s.
+     */
+    @Override
+    public Stream<Directory> getRecursive(B3Digest root) {
+        return DirectoryTraversal.depthFirstAhead(this, root, WALK_GETS_AT_ONCE);
+    }
+
+    @Override
+    public boolean streamsClosures() {
+        return true;
     }
 
     @Override

@@ -40,7 +40,8 @@ import java.util.stream.Stream;
  * comes), so a caller that looks into one directory fetches at most its children, never the tree.
  * A caller's get of a Directory being fetched ahead waits for that fetch (single flight).
  *
- * <p><b>Closures streamed ahead.</b> Where the inner service streams a closure in one call (gRPC),
+ * <p><b>Closures streamed ahead.</b> Where the inner service streams a closure (gRPC in one call, S3
+ * by gets many at once in walk order),
  * a Directory got by a caller whose whole tree has at most {@link #CLOSURE_AHEAD_ENTRIES} entries
  * (its size says so before anything below it is fetched) and whose subdirectories are not all
  * cached has its closure fetched in one recursive get instead, cached as it arrives: a get per
@@ -209,7 +210,7 @@ public final class CachingDirectoryService implements DirectoryService {
      * streams closures and some subdirectory is neither cached nor coming already.
      */
     private void streamClosureAhead(Directory top) {
-        if (top.size() > closureAheadEntries || closed || !inner.getsClosureInOneCall()) {
+        if (top.size() > closureAheadEntries || closed || !inner.streamsClosures()) {
             return;
         }
         boolean missing = false;
@@ -402,8 +403,8 @@ public final class CachingDirectoryService implements DirectoryService {
     }
 
     @Override
-    public boolean getsClosureInOneCall() {
-        return inner.getsClosureInOneCall();
+    public boolean streamsClosures() {
+        return inner.streamsClosures();
     }
 
     /** On disk a Directory is its canonical encoding; read back, it must decode and hash to its key. */

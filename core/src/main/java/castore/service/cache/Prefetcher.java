@@ -169,7 +169,7 @@ public final class Prefetcher {
         ClosureResult run() {
             if (directories != null) {
                 boolean streamed = false;
-                if (directories.getsClosureInOneCall()) {
+                if (directories.streamsClosures()) {
                     try (Stream<Directory> closure = directories.fetchRecursive(root)) {
                         closure.takeWhile(d -> !future.isCancelled()).forEach(this::found);
                         streamed = true;

@@ -234,7 +234,7 @@ final class FakeRemote {
         }
 
         @Override
-        public boolean getsClosureInOneCall() {
+        public boolean streamsClosures() {
             return streamsClosures;
         }
 

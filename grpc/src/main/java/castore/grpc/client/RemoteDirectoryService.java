@@ -189,7 +189,7 @@ final class RemoteDirectoryService implements DirectoryService {
 
     /** One streaming Get (recursive) per closure. */
     @Override
-    public boolean getsClosureInOneCall() {
+    public boolean streamsClosures() {
         return true;
     }
 
