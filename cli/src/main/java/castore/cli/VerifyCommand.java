@@ -88,13 +88,11 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
         long stored = 0;
         try (Store s = store.openReadOnly()) {
             Optional<StoreMaintenance> maintenance = s.maintenance();
-            StoreMaintenance.SoundBlobs sound = StoreMaintenance.SoundBlobs.NONE;
-            if (maintenance.isPresent()) {
-                // The backend re-hashes every stored chunk, blob and Directory, reachable or not.
-                StoreMaintenance.Verification verification = maintenance.get().verifyStored(this::report);
-                stored = verification.objectsChecked();
-                sound = verification.soundBlobs();
-            }
+            // The backend re-hashes every stored chunk, blob and Directory, reachable or not.
+            StoreMaintenance.Verification verification = maintenance.isPresent() ? maintenance.get().verifyStored(this::report)
+                    : new StoreMaintenance.Verification(0, StoreMaintenance.SoundBlobs.NONE);
+            stored = verification.objectsChecked();
+            StoreMaintenance.SoundBlobs sound = verification.soundBlobs();
             // Without it, re-hash what the roots reach, through the verifying reader.
             boolean rehash = maintenance.isEmpty();
             boolean remote = store.anyRemote();
@@ -106,11 +104,10 @@ final class VerifyCommand implements java.util.concurrent.Callable<Integer> {
             List<Reached> group = new ArrayList<>();
             long[] groupBytes = {0};
             try {
-                StoreMaintenance.SoundBlobs soundBlobs = sound;
                 reach.walkAll(s, walkParallelism, new Reachability.Visitor() {
                     @Override
                     public void file(FileNode file, String where) throws IOException {
-                        if (soundBlobs.size(file.digest()) == file.size()) {
+                        if (sound.size(file.digest()) == file.size()) {
                             blobBytes.add(file.size()); // re-hashed by the backend just now
                             return;
                         }

@@ -4,14 +4,25 @@ import castore.model.B3Digest;
 import castore.model.Directory;
 import castore.model.DirectoryNode;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
+import java.util.Map;
 import java.util.NoSuchElementException;
+import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.Spliterator;
 import java.util.Spliterators;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 
@@ -39,7 +50,7 @@ public final class DirectoryTraversal {
     /** A Directory to visit, with its place in walk order: the child indexes from the root. */
     private record Known(int[] place, B3Digest digest) {
         Known child(int index, B3Digest child) {
-            int[] p = java.util.Arrays.copyOf(place, place.length + 1);
+            int[] p = Arrays.copyOf(place, place.length + 1);
             p[place.length] = index;
             return new Known(p, child);
         }
@@ -109,15 +120,17 @@ public final class DirectoryTraversal {
 
     /** {@link #depthFirstAhead}: the consumer's walk, with the gets ahead of it. */
     private static final class AheadWalk extends PreOrder {
-        private static final java.util.Comparator<Known> WALK_ORDER = (a, b) -> java.util.Arrays.compare(a.place(), b.place());
+        private static final Comparator<Known> WALK_ORDER = (a, b) -> Arrays.compare(a.place(), b.place());
 
         private final DirectoryService service;
         private final int inFlight;
         private final int window;
-        private final java.util.concurrent.ExecutorService gets = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+        private final ExecutorService gets = Executors.newVirtualThreadPerTaskExecutor();
         // All below guarded by this.
-        private final java.util.PriorityQueue<Known> waiting = new java.util.PriorityQueue<>(WALK_ORDER);
-        private final java.util.Map<B3Digest, java.util.concurrent.CompletableFuture<Directory>> fetches = new java.util.HashMap<>();
+        private final PriorityQueue<Known> waiting = new PriorityQueue<>(WALK_ORDER);
+        /** The same as {@link #waiting}, by digest. */
+        private final Map<B3Digest, Known> notStarted = new HashMap<>();
+        private final Map<B3Digest, CompletableFuture<Directory>> fetches = new HashMap<>();
         private int running;
         /** Fetched (or running) and not yet handed to the consumer. */
         private int ahead;
@@ -129,26 +142,26 @@ public final class DirectoryTraversal {
             this.inFlight = Math.max(1, inFlight);
             this.window = 8 * this.inFlight;
             synchronized (this) {
-                fetches.put(root, new java.util.concurrent.CompletableFuture<>());
-                waiting.add(new Known(new int[0], root));
+                fetches.put(root, new CompletableFuture<>());
+                enqueue(new Known(new int[0], root));
                 startGets(null);
             }
         }
 
         @Override
         Directory fetch(Known k) throws IOException {
-            java.util.concurrent.CompletableFuture<Directory> fetch;
+            CompletableFuture<Directory> fetch;
             synchronized (this) {
                 fetch = fetches.get(k.digest());
                 startGets(k.digest()); // the one waited for goes first, past the window
             }
             try {
                 return fetch.get();
-            } catch (java.util.concurrent.ExecutionException e) {
+            } catch (ExecutionException e) {
                 throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("interrupted walking " + k.digest());
+                throw new InterruptedIOException("interrupted walking " + k.digest());
             } finally {
                 synchronized (this) {
                     ahead--;
@@ -162,24 +175,26 @@ public final class DirectoryTraversal {
             if (closed) {
                 return;
             }
-            if (needed != null) {
-                for (Known k : waiting) {
-                    if (k.digest().equals(needed)) {
-                        waiting.remove(k);
-                        start(k);
-                        break;
-                    }
-                }
+            Known first = needed != null ? notStarted.get(needed) : null;
+            if (first != null) {
+                waiting.remove(first);
+                start(first);
             }
             while (running < inFlight && ahead < window && !waiting.isEmpty()) {
                 start(waiting.poll());
             }
         }
 
+        private void enqueue(Known k) {
+            waiting.add(k);
+            notStarted.put(k.digest(), k);
+        }
+
         private void start(Known k) {
+            notStarted.remove(k.digest());
             running++;
             ahead++;
-            java.util.concurrent.CompletableFuture<Directory> fetch = fetches.get(k.digest());
+            CompletableFuture<Directory> fetch = fetches.get(k.digest());
             try {
                 gets.execute(() -> {
                     try {
@@ -188,8 +203,8 @@ public final class DirectoryTraversal {
                         synchronized (this) {
                             for (int i = 0; i < d.entryCount(); i++) {
                                 if (d.node(i) instanceof DirectoryNode c && !fetches.containsKey(c.digest())) {
-                                    fetches.put(c.digest(), new java.util.concurrent.CompletableFuture<>());
-                                    waiting.add(k.child(i, c.digest()));
+                                    fetches.put(c.digest(), new CompletableFuture<>());
+                                    enqueue(k.child(i, c.digest()));
                                 }
                             }
                         }
@@ -203,7 +218,7 @@ public final class DirectoryTraversal {
                         }
                     }
                 });
-            } catch (java.util.concurrent.RejectedExecutionException e) {
+            } catch (RejectedExecutionException e) {
                 fetch.completeExceptionally(new IOException("closed"));
             }
         }

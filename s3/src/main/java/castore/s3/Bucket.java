@@ -22,6 +22,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 import software.amazon.awssdk.core.exception.AbortedException;
@@ -273,14 +274,10 @@ final class Bucket {
         }
         // The shards (common prefixes) and any keys beside them, in key order.
         TreeMap<String, Optional<Listed>> parts = new TreeMap<>();
-        String continuation = null;
-        do {
-            ListObjectsV2Response page = listPage(ListObjectsV2Request.builder().prefix(full).delimiter("/")
-                    .maxKeys(pageKeys).continuationToken(continuation), keyPrefix);
+        everyPage(ListObjectsV2Request.builder().prefix(full).delimiter("/"), keyPrefix, page -> {
             page.commonPrefixes().forEach(shard -> parts.put(shard.prefix(), Optional.empty()));
             page.contents().forEach(o -> parts.put(o.key(), Optional.of(listed(o))));
-            continuation = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
-        } while (continuation != null);
+        });
         ExecutorService listings = Executors.newVirtualThreadPerTaskExecutor();
         Iterator<Map.Entry<String, Optional<Listed>>> ahead = parts.entrySet().iterator();
         // Each part's keys as they come: a key beside the shards at once, a shard when listed.
@@ -320,14 +317,19 @@ final class Bucket {
 
     private List<Listed> wholeShard(String fullShard) {
         List<Listed> keys = new ArrayList<>();
+        everyPage(ListObjectsV2Request.builder().prefix(fullShard), fullShard.substring(location.prefix().length()),
+                page -> page.contents().forEach(o -> keys.add(listed(o))));
+        return keys;
+    }
+
+    /** Each page of {@code request}'s listing, {@link #pageKeys} keys a page, one after another. */
+    private void everyPage(ListObjectsV2Request.Builder request, String keyPrefix, Consumer<ListObjectsV2Response> page) {
         String continuation = null;
         do {
-            ListObjectsV2Response page = listPage(ListObjectsV2Request.builder().prefix(fullShard).maxKeys(pageKeys)
-                    .continuationToken(continuation), fullShard.substring(location.prefix().length()));
-            page.contents().forEach(o -> keys.add(listed(o)));
-            continuation = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+            ListObjectsV2Response answer = listPage(request.maxKeys(pageKeys).continuationToken(continuation), keyPrefix);
+            page.accept(answer);
+            continuation = Boolean.TRUE.equals(answer.isTruncated()) ? answer.nextContinuationToken() : null;
         } while (continuation != null);
-        return keys;
     }
 
     private static List<Listed> awaitShard(Future<List<Listed>> shard, String keyPrefix) {
