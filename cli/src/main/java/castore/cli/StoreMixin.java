@@ -34,6 +34,12 @@ public final class StoreMixin {
             description = "Size limit of the --cache directory, e.g. 512M, 10G (default: ${DEFAULT-VALUE}).")
     String cacheSize = "10G";
 
+    @Option(names = "--cache-memory", paramLabel = "SIZE",
+            description = "Memory for verified chunks fetched from a remote store, with or without --cache (about a third more "
+                    + "for Directories and chunk lists), e.g. 32M, 1G; at most a quarter of the heap "
+                    + "(default: 256M, or a quarter of the heap if less).")
+    String cacheMemory;
+
     public String storeAddress() {
         return store != null ? store : Stores.defaultStorePath().toString();
     }
@@ -49,12 +55,9 @@ public final class StoreMixin {
     }
 
     public Store open(StoreOptions options) throws IOException {
-        long cacheLimit; // a bad size fails before anything is opened: a bad command line, as mount's sizes
-        try {
-            cacheLimit = CacheConfig.parseSize(cacheSize);
-        } catch (InvalidDataException e) {
-            throw new CliException(ExitCodes.USAGE, "--cache-size: " + e.getMessage());
-        }
+        // A bad size fails before anything is opened: a bad command line, as mount's sizes.
+        long cacheLimit = size("--cache-size", cacheSize);
+        long memoryLimit = memoryLimit(Runtime.getRuntime().maxMemory());
         Io.requireUtf8("--store", storeAddress());
         Io.requireUtf8("--blob-service", blobService);
         Io.requireUtf8("--directory-service", directoryService);
@@ -66,10 +69,33 @@ public final class StoreMixin {
         Store store = Stores.open(storeAddress(), blobService, directoryService, options);
         try {
             return StoreCache.apply(store, addresses(),
-                    Optional.ofNullable(cache), cacheLimit, options.directReads());
+                    Optional.ofNullable(cache), cacheLimit, memoryLimit, options.directReads());
         } catch (IOException | RuntimeException e) {
             store.close();
             throw e;
+        }
+    }
+
+    /** The memory tier for a heap of {@code maxHeap} bytes: --cache-memory's, if that fits, or the default for that heap. */
+    long memoryLimit(long maxHeap) {
+        if (cacheMemory == null) {
+            return CacheConfig.defaultMemoryLimit(maxHeap);
+        }
+        long wanted = size("--cache-memory", cacheMemory);
+        long largest = CacheConfig.largestMemoryLimit(maxHeap);
+        if (wanted > largest) {
+            throw new CliException(ExitCodes.USAGE, "--cache-memory " + cacheMemory + " is more than a quarter of the heap ("
+                    + Nodes.bytes(maxHeap) + "): give at most " + (largest >= 1 << 20 ? (largest >> 20) + "M" : Long.toString(largest))
+                    + ", or a larger heap (CASTORE_JAVA_OPTS=-Xmx...)");
+        }
+        return wanted;
+    }
+
+    private static long size(String option, String value) {
+        try {
+            return CacheConfig.parseSize(value);
+        } catch (InvalidDataException e) {
+            throw new CliException(ExitCodes.USAGE, option + ": " + e.getMessage());
         }
     }
 

@@ -26,7 +26,7 @@ class S3WarmUpTest {
         String prefix = "t-warm-up-" + java.util.UUID.randomUUID();
         String address = S3.server().address(SharedS3Proxy.BUCKET, prefix);
         try (Store store = StoreCache.apply(Stores.open(address, StoreOptions.DEFAULT), List.of(address),
-                Optional.of(cache), 1L << 30, false)) {
+                Optional.of(cache), 1L << 30, castore.service.cache.CacheConfig.DEFAULT_MEMORY_LIMIT, false)) {
             List<BackendWarmUp> warmUps = store.warmUps();
             assertThat(warmUps).hasSize(1).first().isInstanceOf(S3WarmUp.class);
             S3WarmUp warmUp = (S3WarmUp) warmUps.get(0);

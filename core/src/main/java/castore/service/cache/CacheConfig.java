@@ -15,6 +15,12 @@ public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryL
         boolean directReads) {
     public static final long DEFAULT_DISK_LIMIT = 10L << 30;
     public static final long DEFAULT_MEMORY_LIMIT = 256L << 20;
+    /**
+     * The memory tier may take at most this share of the heap ({@code 1/HEAP_SHARE}): with its
+     * Directories and chunk lists (a third more) that is a third of it, and the rest is left to
+     * read-ahead windows, batches in flight and the mount's own tables.
+     */
+    static final int HEAP_SHARE = 4;
     public static final int DEFAULT_PREFETCH_PARALLELISM = 8;
     public static final long DEFAULT_READ_AHEAD = 8L << 20;
 
@@ -40,11 +46,33 @@ public record CacheConfig(Optional<Path> directory, long diskLimit, long memoryL
     }
 
     public static CacheConfig memoryOnly() {
-        return new CacheConfig(Optional.empty(), DEFAULT_DISK_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_PREFETCH_PARALLELISM, DEFAULT_READ_AHEAD);
+        return memoryOnly(DEFAULT_MEMORY_LIMIT);
+    }
+
+    public static CacheConfig memoryOnly(long memoryLimit) {
+        return new CacheConfig(Optional.empty(), DEFAULT_DISK_LIMIT, memoryLimit, DEFAULT_PREFETCH_PARALLELISM, DEFAULT_READ_AHEAD);
     }
 
     public static CacheConfig onDisk(Path directory, long diskLimit) {
-        return new CacheConfig(Optional.of(directory), diskLimit, DEFAULT_MEMORY_LIMIT, DEFAULT_PREFETCH_PARALLELISM, DEFAULT_READ_AHEAD);
+        return onDisk(directory, diskLimit, DEFAULT_MEMORY_LIMIT);
+    }
+
+    public static CacheConfig onDisk(Path directory, long diskLimit, long memoryLimit) {
+        return new CacheConfig(Optional.of(directory), diskLimit, memoryLimit, DEFAULT_PREFETCH_PARALLELISM, DEFAULT_READ_AHEAD);
+    }
+
+    /**
+     * The memory tier a heap of {@code maxHeap} bytes can hold: {@link #DEFAULT_MEMORY_LIMIT}, or
+     * a quarter of the heap if that is less (a mount started with a small {@code -Xmx} ran out of
+     * heap with the default tier, and its requests hung).
+     */
+    public static long defaultMemoryLimit(long maxHeap) {
+        return Math.min(DEFAULT_MEMORY_LIMIT, largestMemoryLimit(maxHeap));
+    }
+
+    /** The largest memory tier a heap of {@code maxHeap} bytes can hold (a quarter of it). */
+    public static long largestMemoryLimit(long maxHeap) {
+        return Math.max(1, maxHeap / HEAP_SHARE);
     }
 
     /** Parses sizes like {@code 10G}, {@code 512M}, {@code 1GiB}, {@code 4096} (bytes, powers of 1024). */

@@ -83,18 +83,22 @@ public final class StoreCache implements castore.service.DataDirectory, ScratchL
      * read-ahead); otherwise the store unchanged.
      */
     public static Store apply(Store store, List<String> addresses, Optional<Path> directory, long diskLimit) throws IOException {
-        return apply(store, addresses, directory, diskLimit, false);
+        return apply(store, addresses, directory, diskLimit, CacheConfig.DEFAULT_MEMORY_LIMIT, false);
     }
 
-    /** {@link #apply}, with the disk tier read past the page cache by streams if {@code directReads} ({@link CacheConfig#directReads()}). */
-    public static Store apply(Store store, List<String> addresses, Optional<Path> directory, long diskLimit, boolean directReads)
-            throws IOException {
+    /**
+     * {@link #apply}, with a memory tier of {@code memoryLimit} bytes of chunks
+     * ({@link CacheConfig#memoryLimit()}), and the disk tier read past the page cache by streams
+     * if {@code directReads} ({@link CacheConfig#directReads()}).
+     */
+    public static Store apply(Store store, List<String> addresses, Optional<Path> directory, long diskLimit, long memoryLimit,
+            boolean directReads) throws IOException {
         if (directory.isPresent()) {
             // The root catalog is the --store's (the first address); a local one needs no keeping.
             String rootsAddress = addresses.isEmpty() || addresses.get(0) == null || !isRemote(addresses.get(0)) ? null : addresses.get(0);
-            return wrap(store, CacheConfig.onDisk(directory.get(), diskLimit).withDirectReads(directReads), rootsAddress);
+            return wrap(store, CacheConfig.onDisk(directory.get(), diskLimit, memoryLimit).withDirectReads(directReads), rootsAddress);
         }
-        return anyRemote(addresses) ? wrap(store, CacheConfig.memoryOnly()) : store;
+        return anyRemote(addresses) ? wrap(store, CacheConfig.memoryOnly(memoryLimit)) : store;
     }
 
     /** Whether any of {@code addresses} (nulls: none given) names a store reached through the network. */
