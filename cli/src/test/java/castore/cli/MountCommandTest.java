@@ -468,4 +468,49 @@ class MountCommandTest {
         assertThat(result.stderr().lines().toList()).as("one line").hasSize(1);
         assertThat(result.stderr()).startsWith(messageStart);
     }
+
+    /**
+     * The JVM option ./castore adds for {@code mount} and {@code daemon} (the launcher's
+     * {@code case "${1:-}" in mount | daemon}): a heap that runs out ends the process.
+     */
+    static final String EXIT_ON_OUT_OF_MEMORY = "-XX:+ExitOnOutOfMemoryError";
+
+    /**
+     * A mount whose heap runs out exits (status 3) and its callers get an error at once. Past an
+     * OutOfMemoryError, threads it had killed left requests that never ended, and callers hung in
+     * uninterruptible sleep.
+     */
+    @Test
+    void aMountWhoseHeapRunsOutExitsAndItsCallersGetAnErrorNotAHang() throws Exception {
+        FuseAvailability.requireMountable();
+        // 120,000 entries of 200-byte names in one directory: decoding it needs more than the
+        // mount's 32 MiB heap, and nothing of it is loaded before the listing asks.
+        Path big = Files.createDirectories(tmp.resolve("src/big"));
+        String padding = "n".repeat(190);
+        for (int i = 0; i < 120_000; i++) {
+            Files.createFile(big.resolve(padding + String.format("%08d", i)));
+        }
+        String store = tmp.resolve("store").toString();
+        assertThat(new Cli(store).run("import", "-q", "--name", "t", tmp.resolve("src").toString()).exit()).isZero();
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path stderr = tmp.resolve("mount.err");
+        List<String> command = new ArrayList<>(castore("mount", "--no-warm-up", "--store", store, mnt.toString()));
+        command.addAll(1, List.of("-Xmx32m", EXIT_ON_OUT_OF_MEMORY));
+        Process p = new ProcessBuilder(command).redirectError(stderr.toFile()).start();
+        try {
+            var out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            assertThat(firstLine(out)).isEqualTo("castore: mounted " + store + " at " + mnt);
+            Commands.Result listing = Commands.run("ls", mnt.resolve("t/big").toString());
+            assertThat(listing.exitCode()).as("the listing fails instead of hanging").isNotZero();
+            assertThat(listing.stderr()).containsAnyOf("Transport endpoint is not connected", "Software caused connection abort");
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("the mount process exits").isTrue();
+            assertThat(p.exitValue()).isEqualTo(3);
+            assertThat(Files.readString(stderr) + String.join("\n", out.lines().toList()))
+                    .contains("OutOfMemoryError: Java heap space");
+        } finally {
+            stop(p, mnt);
+        }
+        // Nothing stored was touched: the store still lists the tree.
+        assertThat(new Cli(store).run("ls", "t").stdout()).startsWith("big\tdirectory\t");
+    }
 }
