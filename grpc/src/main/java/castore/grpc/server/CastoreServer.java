@@ -229,6 +229,7 @@ public final class CastoreServer implements AutoCloseable {
 
     /** The daemon's services and limits, on {@code builder}. */
     private static NettyServerBuilder configure(NettyServerBuilder builder, Store store, boolean readOnly, long maxClosureBytes) {
+        ClosureBudget closures = ClosureBudget.ofHeap(); // what all closure puts in flight may hold at once
         return builder.maxInboundMessageSize(castore.grpc.MessageLimit.BYTES)
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
@@ -236,8 +237,8 @@ public final class CastoreServer implements AutoCloseable {
                 .keepAliveTimeout(10, TimeUnit.SECONDS)
                 .addService(new BlobServiceImpl(store.blobs(), readOnly))
                 .addService(new ChunkedBlobServiceImpl(store.blobs(), readOnly))
-                .addService(new DirectoryServiceImpl(store.directories(), readOnly, maxClosureBytes))
-                .addService(new DirectoryPartServiceImpl(store.directories(), readOnly, maxClosureBytes))
+                .addService(new DirectoryServiceImpl(store.directories(), readOnly, maxClosureBytes, closures))
+                .addService(new DirectoryPartServiceImpl(store.directories(), readOnly, maxClosureBytes, closures))
                 .addService(new RootServiceImpl(store.roots(), readOnly));
     }
 

@@ -27,6 +27,9 @@ final class ClosureValidator {
     private final DirectoryService directories;
     private final long maxBytes;
     private final boolean part;
+    private final ClosureBudget budget;
+    /** Bytes taken from the budget, given back by {@link #release}. */
+    private long taken;
     /** In arrival order (leaves first); a repeat keeps its first place. */
     private final Map<B3Digest, Received> received = new LinkedHashMap<>();
     private long bytes;
@@ -43,14 +46,15 @@ final class ClosureValidator {
     }
 
     /** A whole closure (DirectoryService.Put). */
-    ClosureValidator(DirectoryService directories, long maxBytes) {
-        this(directories, maxBytes, false);
+    ClosureValidator(DirectoryService directories, long maxBytes, ClosureBudget budget) {
+        this(directories, maxBytes, false, budget);
     }
 
-    ClosureValidator(DirectoryService directories, long maxBytes, boolean part) {
+    ClosureValidator(DirectoryService directories, long maxBytes, boolean part, ClosureBudget budget) {
         this.directories = directories;
         this.maxBytes = maxBytes;
         this.part = part;
+        this.budget = budget;
     }
 
     /** A closure larger than the daemon buffers. */
@@ -61,11 +65,17 @@ final class ClosureValidator {
     }
 
     void add(castore.proto.Directory message) throws IOException {
-        bytes += message.getSerializedSize();
+        int encodedSize = message.getSerializedSize();
+        bytes += encodedSize;
         if (bytes > maxBytes) {
             throw new TooLarge(part ? "Directory closure part larger than " + maxBytes + " bytes (PartLimit)"
                     : "Directory closure larger than " + maxBytes + " bytes; put it in parts (DirectoryPartService, or subtrees first)");
         }
+        if (!budget.take(encodedSize)) {
+            throw new TooLarge("the closures being checked would hold more than " + budget.limit()
+                    + " bytes (three fifths of the daemon's heap); put it again later, or in smaller parts");
+        }
+        taken += encodedSize;
         Directory directory = Directory.fromProto(message);
         B3Digest digest = directory.digest();
         List<B3Digest> children = new ArrayList<>();
@@ -86,6 +96,13 @@ final class ClosureValidator {
         // A Directory sent twice is harmless (tvix allows omitting repeats; we allow repeating).
         received.putIfAbsent(digest, new Received(directory.encode(), directory.size(), List.copyOf(children)));
         last = digest;
+    }
+
+    /** Gives back what this closure took from the budget: once it is stored, refused or abandoned. */
+    void release() {
+        budget.give(taken);
+        taken = 0;
+        received.clear();
     }
 
     /**

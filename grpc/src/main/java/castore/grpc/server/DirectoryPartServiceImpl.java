@@ -16,16 +16,19 @@ final class DirectoryPartServiceImpl extends DirectoryPartServiceGrpc.DirectoryP
     private final DirectoryService directories;
     private final boolean readOnly;
     private final long maxPartBytes;
+    private final ClosureBudget budget;
 
-    DirectoryPartServiceImpl(DirectoryService directories, boolean readOnly, long maxPartBytes) {
+    DirectoryPartServiceImpl(DirectoryService directories, boolean readOnly, long maxPartBytes, ClosureBudget budget) {
         this.directories = directories;
         this.readOnly = readOnly;
         this.maxPartBytes = maxPartBytes;
+        this.budget = budget;
     }
 
     @Override
     public void partLimit(PartLimitRequest request, StreamObserver<PartLimitResponse> responses) {
-        responses.onNext(PartLimitResponse.newBuilder().setMaxBytes(maxPartBytes).build());
+        // A part no larger than the budget fits it whenever no other closure is being checked.
+        responses.onNext(PartLimitResponse.newBuilder().setMaxBytes(Math.min(maxPartBytes, budget.limit())).build());
         responses.onCompleted();
     }
 
@@ -35,6 +38,6 @@ final class DirectoryPartServiceImpl extends DirectoryPartServiceGrpc.DirectoryP
             responses.onError(Statuses.readOnly("DirectoryPartService.PutPart"));
             return Uploads.ignoring();
         }
-        return DirectoryServiceImpl.receiving(new ClosureValidator(directories, maxPartBytes, true), responses);
+        return DirectoryServiceImpl.receiving(new ClosureValidator(directories, maxPartBytes, true, budget), responses);
     }
 }

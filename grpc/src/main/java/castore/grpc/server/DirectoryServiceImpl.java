@@ -16,11 +16,14 @@ final class DirectoryServiceImpl extends DirectoryServiceGrpc.DirectoryServiceIm
     private final DirectoryService directories;
     private final boolean readOnly;
     private final long maxClosureBytes;
+    private final ClosureBudget budget;
 
-    DirectoryServiceImpl(DirectoryService directories, boolean readOnly, long maxClosureBytes) {
+    /** {@code budget}: what all closures being checked may hold at once, shared with DirectoryPartService. */
+    DirectoryServiceImpl(DirectoryService directories, boolean readOnly, long maxClosureBytes, ClosureBudget budget) {
         this.directories = directories;
         this.readOnly = readOnly;
         this.maxClosureBytes = maxClosureBytes;
+        this.budget = budget;
     }
 
     @Override
@@ -62,7 +65,7 @@ final class DirectoryServiceImpl extends DirectoryServiceGrpc.DirectoryServiceIm
             responses.onError(Statuses.readOnly("DirectoryService.Put"));
             return Uploads.ignoring();
         }
-        return receiving(new ClosureValidator(directories, maxClosureBytes), responses);
+        return receiving(new ClosureValidator(directories, maxClosureBytes, budget), responses);
     }
 
     /** Feeds a Put's (or PutPart's) Directories to {@code closure}, stores it on completion and answers its root. */
@@ -85,6 +88,7 @@ final class DirectoryServiceImpl extends DirectoryServiceGrpc.DirectoryServiceIm
             @Override
             public void onError(Throwable t) {
                 failed = true; // the client went away: nothing was stored
+                closure.release();
             }
 
             @Override
@@ -94,6 +98,7 @@ final class DirectoryServiceImpl extends DirectoryServiceGrpc.DirectoryServiceIm
                 }
                 try {
                     B3Digest root = closure.store();
+                    closure.release();
                     responses.onNext(PutDirectoryResponse.newBuilder().setRootDigest(root.toByteString()).build());
                     responses.onCompleted();
                 } catch (Throwable t) {
@@ -103,6 +108,7 @@ final class DirectoryServiceImpl extends DirectoryServiceGrpc.DirectoryServiceIm
 
             private void fail(Throwable t) {
                 failed = true;
+                closure.release();
                 responses.onError(t instanceof ClosureValidator.TooLarge big
                         ? Status.RESOURCE_EXHAUSTED.withDescription(big.getMessage()).asRuntimeException()
                         : Statuses.of(t));

@@ -14,6 +14,6 @@ public final class TestServices {
     }
 
     public static BindableService directories(DirectoryService directories) {
-        return new DirectoryServiceImpl(directories, false, CastoreServer.MAX_CLOSURE_BYTES);
+        return new DirectoryServiceImpl(directories, false, CastoreServer.MAX_CLOSURE_BYTES, ClosureBudget.ofHeap());
     }
 }
