@@ -44,15 +44,8 @@ final class ClosureBudget {
 
     /** Takes {@code bytes} if they fit beside what is held; false (nothing taken) if not. */
     boolean take(long bytes) {
-        while (true) {
-            long now = held.get();
-            if (now + bytes > limit) {
-                return false;
-            }
-            if (held.compareAndSet(now, now + bytes)) {
-                return true;
-            }
-        }
+        long before = held.getAndAccumulate(bytes, (now, more) -> now + more > limit ? now : now + more);
+        return before + bytes <= limit;
     }
 
     void give(long bytes) {
