@@ -158,7 +158,12 @@ public final class DirectoryTraversal {
             try {
                 return fetch.get();
             } catch (ExecutionException e) {
-                throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+                switch (e.getCause()) {
+                    case IOException io -> throw io;
+                    case RuntimeException r -> throw r;
+                    case Error err -> throw err;
+                    default -> throw new IOException(e.getCause());
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException("interrupted walking " + k.digest());
@@ -209,7 +214,8 @@ public final class DirectoryTraversal {
                             }
                         }
                         fetch.complete(d);
-                    } catch (IOException | RuntimeException e) {
+                    } catch (Throwable e) {
+                        // Any Throwable: a get that ended without completing its future left the consumer waiting for good.
                         fetch.completeExceptionally(e);
                     } finally {
                         synchronized (this) {

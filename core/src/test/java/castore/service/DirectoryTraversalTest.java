@@ -132,4 +132,31 @@ class DirectoryTraversalTest {
             assertThat(got).containsExactly(root, present);
         }
     }
+
+    /** A get that ends in an Error (out of memory, say) fails the walk with it: its consumer never waits for good. */
+    @Test
+    void aGetThatEndsInAnErrorFailsTheWalkWithIt() throws IOException {
+        Directory broken = Directory.builder().add("x", leaf("x").toNode()).build();
+        stored.put(broken);
+        Directory root = Directory.builder().add("a", leaf("a").toNode()).add("b", broken.toNode()).build();
+        stored.put(root);
+        DirectoryService failing = new ForwardingDirectoryService(stored) {
+            @Override
+            public Optional<Directory> get(B3Digest digest) throws IOException {
+                if (digest.equals(broken.digest())) {
+                    throw new AssertionError("no memory left for " + digest);
+                }
+                return inner.get(digest);
+            }
+        };
+        for (int inFlight : new int[] {1, 8}) {
+            List<Directory> got = new ArrayList<>();
+            try (var walk = DirectoryTraversal.depthFirstAhead(failing, root.digest(), inFlight)) {
+                org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(30), () ->
+                        assertThatThrownBy(() -> walk.forEach(got::add)).isInstanceOf(AssertionError.class)
+                                .hasMessage("no memory left for " + broken.digest()));
+            }
+            assertThat(got).hasSize(2).startsWith(root);
+        }
+    }
 }
