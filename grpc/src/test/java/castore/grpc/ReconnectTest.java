@@ -55,6 +55,26 @@ class ReconnectTest {
     }
 
     /**
+     * A write to an address nobody serves fails after the timeout with what the user was doing and
+     * where, not with the name of the service the client asks first (it said "probe
+     * ChunkedBlobService" until session 47).
+     */
+    @org.junit.jupiter.api.Test
+    void aWriteToAnAddressNobodyServesSaysWhatFailedAndWhere() throws Exception {
+        int port;
+        try (var socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = socket.getLocalPort(); // closed again: nothing listens there
+        }
+        String address = "grpc+http://127.0.0.1:" + port;
+        var quick = new StoreOptions(false, Duration.ofSeconds(1), Map.of());
+        try (Store client = Stores.open(address, quick)) {
+            assertThatThrownBy(() -> TestData.put(client.blobs(), TestData.random(43, 1000))).isInstanceOf(IOException.class)
+                    .hasMessageStartingWith("write to the store").hasMessageContaining(address)
+                    .hasMessageContaining("could not be reached within 1000 ms").hasMessageNotContaining("probe");
+        }
+    }
+
+    /**
      * {@code call}'s answer, tried up to 10 times: with a 1 s timeout, a JVM's first call or the
      * first one after a restart (the channel backing off, the server cold) can miss it on a busy
      * machine. Recovery by the same client is what is tested, not how fast it comes.

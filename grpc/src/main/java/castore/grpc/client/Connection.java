@@ -204,7 +204,7 @@ final class Connection implements AutoCloseable {
                 chunkedUploads = false;
                 return false;
             }
-            throw Failures.of(e, this, "probe ChunkedBlobService");
+            throw Failures.of(e, this, "write to the store (asking whether it takes chunked uploads)");
         }
     }
 
@@ -224,7 +224,7 @@ final class Connection implements AutoCloseable {
             known = response.getMaxBytes();
         } catch (StatusRuntimeException e) {
             if (e.getStatus().getCode() != Status.Code.UNIMPLEMENTED) {
-                throw Failures.of(e, this, "probe DirectoryPartService");
+                throw Failures.of(e, this, "put directories (asking how much of a closure it takes at once)");
             }
             known = 0L;
         }
