@@ -46,6 +46,22 @@ public interface BlobService extends AutoCloseable {
     }
 
     /**
+     * The digests of {@code digests} stored neither as chunks nor as whole blobs
+     * ({@link #hasChunk}), in their order, each once: what an upload must send. In as few requests
+     * as the backend can make; the default asks {@link #hasChunk} of each in turn.
+     */
+    default List<B3Digest> missingChunks(List<B3Digest> digests) throws IOException {
+        Set<B3Digest> seen = new HashSet<>();
+        List<B3Digest> missing = new ArrayList<>();
+        for (B3Digest digest : digests) {
+            if (seen.add(digest) && !hasChunk(digest)) {
+                missing.add(digest);
+            }
+        }
+        return missing;
+    }
+
+    /**
      * {@link #missing} for a remote backend without a batch call: {@link #has} of up to
      * {@code inFlight} digests at once, on virtual threads, so the round trips overlap.
      */

@@ -68,6 +68,83 @@ class BatchedUploadTest {
         return digests;
     }
 
+    /**
+     * A store behind the daemon with a round trip per request (S3: 20 ms here for each has and
+     * each write): the daemon asks about a batch's blobs all at once (the store's own batch
+     * lookup, here 32 at a time as a remote backend's) and stores up to 16 of them at once, so
+     * a batch of 300 blobs is answered well within a 2 s timeout. Asked about and stored one by
+     * one (until session 47), it took 6 s for each and an import to a daemon over S3 failed with
+     * "did not answer within 5000 ms".
+     */
+    @Test
+    void smallBlobsReachADaemonWhoseStoreTakesARoundTripPerRequest() throws Exception {
+        var stored = new MemoryBlobService();
+        BlobService slow = new ForwardingBlobService(stored) {
+            private static void roundTrip() throws IOException {
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException();
+                }
+            }
+
+            @Override
+            public boolean has(B3Digest digest) throws IOException {
+                roundTrip();
+                return super.has(digest);
+            }
+
+            @Override
+            public List<B3Digest> missing(List<B3Digest> digests) throws IOException {
+                return BlobService.missingByHas(this, digests, 32);
+            }
+
+            @Override
+            public List<B3Digest> missingChunks(List<B3Digest> digests) throws IOException {
+                return BlobService.missingByHas(this, digests, 32);
+            }
+
+            @Override
+            public BlobWriter create() throws IOException {
+                BlobWriter writer = super.create();
+                return new BlobWriter() {
+                    @Override
+                    public void write(java.nio.ByteBuffer data) throws IOException {
+                        writer.write(data);
+                    }
+
+                    @Override
+                    public B3Digest finish() throws IOException {
+                        roundTrip();
+                        return writer.finish();
+                    }
+
+                    @Override
+                    public long size() {
+                        return writer.size();
+                    }
+
+                    @Override
+                    public void close() throws IOException {
+                        writer.close();
+                    }
+                };
+            }
+        };
+        try (var server = TestServer.start(TestServer.Transport.TCP, dir,
+                new Store(slow, new MemoryDirectoryService(), new MemoryRootService()), false);
+                Store client = Stores.open(server.clientAddress(), new castore.service.StoreOptions(false, Duration.ofSeconds(2), Map.of()))) {
+            Map<B3Digest, byte[]> blobs = smallBlobs(300, 7);
+            List<B3Digest> digests = writeDeferred(client.blobs(), blobs.values());
+            client.blobs().flushWrites();
+            for (B3Digest digest : digests) {
+                assertThat(stored.has(digest)).as("stored on the daemon: %s", digest).isTrue();
+            }
+            assertThat(client.blobs().missing(digests)).isEmpty();
+        }
+    }
+
     @Test
     void smallBlobsAreStoredByFlushAndOnlyMissingOnesTravel() throws Exception {
         var recording = new RecordingBlobService(new MemoryBlobService());

@@ -110,6 +110,12 @@ final class S3BlobService implements BlobService {
         return BlobService.missingByHas(this, distinct, SMALL_BLOBS_IN_FLIGHT);
     }
 
+    /** {@link #missing}: here a blob is present exactly when {@link #hasChunk} says so ({@link #has}). */
+    @Override
+    public List<B3Digest> missingChunks(List<B3Digest> digests) throws IOException {
+        return missing(digests);
+    }
+
     /** For tests: keys a listing may go through per digest asked about (0: no listing). */
     void listedKeysPerDigest(int keys) {
         listedKeysPerDigest = keys;

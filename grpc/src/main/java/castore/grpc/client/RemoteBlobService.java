@@ -162,13 +162,30 @@ final class RemoteBlobService implements BlobService {
     @Override
     public boolean hasChunk(B3Digest digest) throws IOException {
         if (chunkedUploads()) {
-            return missingChunks(List.of(digest)).isEmpty();
+            return askHasChunks(List.of(digest)).isEmpty();
         }
         return has(digest);
     }
 
-    /** Which of these digests the server lacks (ChunkedBlobService.HasChunks). */
-    List<B3Digest> missingChunks(List<B3Digest> digests) throws IOException {
+    /**
+     * From a castore daemon, HasChunks calls of up to {@value MessageLimit#DIGESTS_PER_REQUEST}
+     * digests; from a tvix server (which stores blobs whole), Stats, 32 at once.
+     */
+    @Override
+    public List<B3Digest> missingChunks(List<B3Digest> digests) throws IOException {
+        List<B3Digest> distinct = List.copyOf(new LinkedHashSet<>(digests));
+        if (!chunkedUploads()) {
+            return BlobService.missingByHas(this, distinct, 32);
+        }
+        List<B3Digest> missing = new ArrayList<>();
+        for (int from = 0; from < distinct.size(); from += MessageLimit.DIGESTS_PER_REQUEST) {
+            missing.addAll(askHasChunks(distinct.subList(from, Math.min(distinct.size(), from + MessageLimit.DIGESTS_PER_REQUEST))));
+        }
+        return missing;
+    }
+
+    /** Which of these digests the server lacks (ChunkedBlobService.HasChunks, one call). */
+    private List<B3Digest> askHasChunks(List<B3Digest> digests) throws IOException {
         var request = HasChunksRequest.newBuilder();
         digests.forEach(d -> request.addDigests(d.toByteString()));
         try {

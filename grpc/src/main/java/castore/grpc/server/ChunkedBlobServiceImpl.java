@@ -21,7 +21,11 @@ import com.google.protobuf.UnsafeByteOperations;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 
 /** castore.v1.ChunkedBlobService: uploads that send only the chunks the server lacks. */
 final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobServiceImplBase {
@@ -39,28 +43,37 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
 
     @Override
     public void hasChunks(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
-        answerMissing("HasChunks", request, responses, blobs::hasChunk);
+        answerMissing("HasChunks", request, responses, blobs::missingChunks);
     }
 
     @Override
     public void missingBlobs(HasChunksRequest request, StreamObserver<HasChunksResponse> responses) {
-        answerMissing("MissingBlobs", request, responses, blobs::has);
+        answerMissing("MissingBlobs", request, responses, blobs::missing);
     }
 
     private interface Check {
-        boolean has(B3Digest digest) throws IOException;
+        List<B3Digest> missing(List<B3Digest> digests) throws IOException;
     }
 
-    /** The digests of {@code request} that {@code check} does not find, in request order. */
+    /**
+     * The digests of {@code request} that {@code check} does not find, in request order. All of
+     * them go to the store at once: a store behind a round trip per digest (S3) asks in parallel
+     * or lists, and a MissingBlobs of 418 blobs to a daemon over S3Proxy, asked one by one, missed
+     * the client's 5 s deadline (session 47).
+     */
     private static void answerMissing(String call, HasChunksRequest request, StreamObserver<HasChunksResponse> responses, Check check) {
         try {
             if (request.getDigestsCount() > MAX_DIGESTS_PER_REQUEST) {
                 throw Statuses.invalid("at most " + MAX_DIGESTS_PER_REQUEST + " digests per " + call + ", got " + request.getDigestsCount());
             }
-            var response = HasChunksResponse.newBuilder();
+            List<B3Digest> digests = new ArrayList<>(request.getDigestsCount());
             for (int i = 0; i < request.getDigestsCount(); i++) {
-                B3Digest digest = Statuses.digest(request.getDigests(i), "digests[" + i + "]");
-                if (!check.has(digest)) {
+                digests.add(Statuses.digest(request.getDigests(i), "digests[" + i + "]"));
+            }
+            Set<B3Digest> missing = new HashSet<>(check.missing(digests));
+            var response = HasChunksResponse.newBuilder();
+            for (int i = 0; i < digests.size(); i++) {
+                if (missing.contains(digests.get(i))) {
                     response.addMissing(request.getDigests(i));
                 }
             }
@@ -163,10 +176,20 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
     /** Largest blob a PutBlobs message may carry: they are an import's small files. */
     static final int MAX_PUT_BLOBS_BLOB = 16 << 20;
 
+    /** Blobs of one PutBlobs call being stored at once, and the bytes they may hold. */
+    static final int PUT_BLOBS_IN_FLIGHT = 16;
+    static final long PUT_BLOBS_BYTES_IN_FLIGHT = 16 << 20;
+
     /**
-     * Many small blobs in one call: each message is stored on its own as it arrives (a writer,
-     * hashed, finished), so a call cut short leaves whole blobs or none of each, never a part.
-     * The first message whose digest is not the data's fails the call; the blobs before it stay.
+     * Many small blobs in one call: each message is stored on its own (a writer, hashed,
+     * finished), so a call cut short leaves whole blobs or none of each, never a part. Up to
+     * {@value #PUT_BLOBS_IN_FLIGHT} are stored at once, on virtual threads, and the call is
+     * answered once all are: a store with a round trip per write (S3) otherwise took them one
+     * by one, and a batch of small files to a daemon over S3 with 10 ms a request missed the
+     * client's timeout (session 47). A message waits for room before the next is taken, so
+     * flow control holds the client back. The first blob whose digest is not the data's fails
+     * the call before it is stored, and no blob after it is stored; one that cannot be stored
+     * fails the call too (blobs already being stored may then still be). Blobs stored stay.
      */
     @Override
     public StreamObserver<PutBlobsRequest> putBlobs(StreamObserver<PutBlobsResponse> responses) {
@@ -175,50 +198,127 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
             return Uploads.ignoring();
         }
         return new StreamObserver<>() {
-            private long stored;
-            private boolean failed;
+            private final StoresInFlight inFlight = new StoresInFlight(PUT_BLOBS_IN_FLIGHT, PUT_BLOBS_BYTES_IN_FLIGHT);
+            private final java.util.concurrent.atomic.AtomicLong stored = new java.util.concurrent.atomic.AtomicLong();
+            private final java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+            private long received;
+            /** Whether the call has ended: answered with an error, or abandoned by the client. */
+            private boolean ended;
 
             @Override
             public void onNext(PutBlobsRequest message) {
-                if (failed) {
+                if (ended || failedNow()) {
                     return;
                 }
                 try {
-                    B3Digest claimed = Statuses.digest(message.getDigest(), "blobs[" + stored + "].digest");
-                    if (message.getData().size() > MAX_PUT_BLOBS_BLOB) {
-                        throw Statuses.invalid("PutBlobs: blob " + claimed + " has " + message.getData().size()
+                    B3Digest claimed = Statuses.digest(message.getDigest(), "blobs[" + received + "].digest");
+                    received++;
+                    int size = message.getData().size();
+                    if (size > MAX_PUT_BLOBS_BLOB) {
+                        throw Statuses.invalid("PutBlobs: blob " + claimed + " has " + size
                                 + " bytes, more than the " + (MAX_PUT_BLOBS_BLOB >> 20) + " MiB a PutBlobs message may carry");
                     }
-                    B3Digest actual;
-                    try (BlobWriter writer = blobs.create()) {
-                        for (ByteBuffer piece : message.getData().asReadOnlyByteBufferList()) {
-                            writer.write(piece);
-                        }
-                        actual = writer.finish();
-                    }
+                    // A copy: the message's buffers are gRPC's, and this blob is stored after onNext returns.
+                    byte[] data = message.getData().toByteArray();
+                    // Checked before it is stored, so that no blob after a wrong one is stored.
+                    B3Digest actual = castore.hash.Blake3.digest(data);
                     if (!actual.equals(claimed)) {
                         throw Statuses.invalid("PutBlobs: the data sent for blob " + claimed + " is blob " + actual);
                     }
-                    stored++;
+                    inFlight.enter(size);
+                    Thread.ofVirtual().name("castore-put-blobs").start(() -> {
+                        try {
+                            store(claimed, data);
+                            stored.incrementAndGet();
+                        } catch (Throwable t) {
+                            failure.compareAndSet(null, t);
+                        } finally {
+                            inFlight.leave(size);
+                        }
+                    });
                 } catch (Throwable t) {
-                    failed = true;
+                    failure.compareAndSet(null, t);
+                    failedNow();
+                }
+            }
+
+            /** Answers the call with the first failure, once; true if it has failed. */
+            private boolean failedNow() {
+                Throwable t = failure.get();
+                if (t != null && !ended) {
+                    ended = true;
                     responses.onError(Statuses.of(t));
                 }
+                return t != null;
             }
 
             @Override
             public void onError(Throwable t) {
-                failed = true; // the client went away: what was stored is whole
+                ended = true; // the client went away: the blobs being stored are stored whole
             }
 
             @Override
             public void onCompleted() {
-                if (!failed) {
-                    responses.onNext(PutBlobsResponse.newBuilder().setStored(stored).build());
+                try {
+                    inFlight.awaitNone();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    failure.compareAndSet(null, e);
+                }
+                if (!failedNow() && !ended) {
+                    ended = true;
+                    responses.onNext(PutBlobsResponse.newBuilder().setStored(stored.get()).build());
                     responses.onCompleted();
                 }
             }
         };
+    }
+
+    private void store(B3Digest claimed, byte[] data) throws IOException {
+        B3Digest actual;
+        try (BlobWriter writer = blobs.create()) {
+            writer.write(data, 0, data.length);
+            actual = writer.finish();
+        }
+        if (!actual.equals(claimed)) {
+            throw Statuses.invalid("PutBlobs: the data sent for blob " + claimed + " is blob " + actual);
+        }
+    }
+
+    /**
+     * At most {@code count} stores at once holding at most {@code bytes} (a larger one goes
+     * alone): what one call's stores may hold of the daemon's memory.
+     */
+    static final class StoresInFlight {
+        private final int maxCount;
+        private final long maxBytes;
+        private int count;
+        private long bytes;
+
+        StoresInFlight(int maxCount, long maxBytes) {
+            this.maxCount = maxCount;
+            this.maxBytes = maxBytes;
+        }
+
+        synchronized void enter(long size) throws InterruptedException {
+            while (count >= maxCount || (count > 0 && bytes + size > maxBytes)) {
+                wait();
+            }
+            count++;
+            bytes += size;
+        }
+
+        synchronized void leave(long size) {
+            count--;
+            bytes -= size;
+            notifyAll();
+        }
+
+        synchronized void awaitNone() throws InterruptedException {
+            while (count > 0) {
+                wait();
+            }
+        }
     }
 
     private void copyChunk(castore.grpc.proto.StatBlobResponse.ChunkMeta ref, BlobWriter writer) throws IOException {
