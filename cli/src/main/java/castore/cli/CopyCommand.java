@@ -120,7 +120,7 @@ final class CopyCommand implements Callable<Integer> {
                 }
             }
             // Opened once the sources are found: a local destination that is absent is created.
-            try (Store dest = Stores.open(to, StoreOptions.DEFAULT)) {
+            try (Store dest = Stores.open(to, store.options(StoreOptions.DEFAULT))) {
                 copy(io, from, dest, copies, nodes, start);
             }
         }

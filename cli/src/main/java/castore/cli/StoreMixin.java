@@ -8,6 +8,7 @@ import castore.service.cache.CacheConfig;
 import castore.service.cache.StoreCache;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
@@ -40,6 +41,38 @@ public final class StoreMixin {
                     + "(default: 256M, or a quarter of the heap if less).")
     String cacheMemory;
 
+    @Option(names = "--timeout", paramLabel = "DURATION",
+            description = "How long a remote store (a daemon, S3) may keep an operation waiting before it fails "
+                    + "(a mount answers EIO, and the same operation works again once the store is back), "
+                    + "e.g. 500ms, 5s, 2m (default: 5s).")
+    String timeout;
+
+    /** The longest --timeout takes: a mount whose store is gone should answer EIO within minutes, not hang for hours. */
+    static final Duration MAX_TIMEOUT = Duration.ofHours(1);
+
+    /** --timeout, or the default (5 s). */
+    Duration timeout() {
+        if (timeout == null) {
+            return StoreOptions.DEFAULT.timeout();
+        }
+        var matcher = java.util.regex.Pattern.compile("([0-9]{1,9})(ms|s|m)?").matcher(timeout);
+        Duration parsed = null;
+        if (matcher.matches()) {
+            long amount = Long.parseLong(matcher.group(1));
+            String unit = matcher.group(2) == null ? "s" : matcher.group(2);
+            parsed = switch (unit) {
+                case "ms" -> Duration.ofMillis(amount);
+                case "m" -> Duration.ofMinutes(amount);
+                default -> Duration.ofSeconds(amount);
+            };
+        }
+        if (parsed == null || parsed.isZero() || parsed.compareTo(MAX_TIMEOUT) > 0) {
+            throw new CliException(ExitCodes.USAGE, "--timeout: invalid duration '" + timeout
+                    + "': expected a number of milliseconds, seconds or minutes (e.g. 500ms, 5s, 2m), more than 0 and at most 60m");
+        }
+        return parsed;
+    }
+
     public String storeAddress() {
         return store != null ? store : Stores.defaultStorePath().toString();
     }
@@ -54,8 +87,14 @@ public final class StoreMixin {
         return StoreCache.anyRemote(addresses());
     }
 
+    /** {@code options} with --timeout applied: for the stores a command opens besides --store (copy's destination). */
+    public StoreOptions options(StoreOptions options) {
+        return options.withTimeout(timeout());
+    }
+
     public Store open(StoreOptions options) throws IOException {
-        // A bad size fails before anything is opened: a bad command line, as mount's sizes.
+        // A bad size or duration fails before anything is opened: a bad command line, as mount's sizes.
+        options = options(options);
         long cacheLimit = size("--cache-size", cacheSize);
         long memoryLimit = memoryLimit(Runtime.getRuntime().maxMemory());
         Io.requireUtf8("--store", storeAddress());

@@ -320,7 +320,8 @@ class RemoteEndToEndTest {
      * serving what it has: root names keep their last answer while the catalog cannot be asked,
      * so the tree read before reads again from the cache after the kernel's caches are dropped
      * and the TTL is long past. It says so on stderr, a file never read fails with EIO, and once
-     * the daemon is back the mount says so and reads the rest.
+     * the daemon is back the mount says so and reads the rest. With --timeout 2s, the EIO comes
+     * after that long.
      */
     @Test
     void aMountOverADaemonThatGoesAwayKeepsServingWhatItHasCached() throws Exception {
@@ -334,7 +335,7 @@ class RemoteEndToEndTest {
         Process mount = null;
         try {
             importTree(address, tree);
-            mount = startMountWithStderr(stderr, address, mnt, "--cache", tmp.resolve("cache").toString());
+            mount = startMountWithStderr(stderr, address, mnt, "--cache", tmp.resolve("cache").toString(), "--timeout", "2s");
             diff(tree, mnt.resolve("tree"), "later");
 
             server.destroy();
@@ -345,6 +346,7 @@ class RemoteEndToEndTest {
             assertThat(Files.readString(stderr)).contains("castore: the root catalog cannot be asked (")
                     .contains("root names it answered before keep their last answer until it answers again");
             assertReadFailsWithEio(mnt.resolve("tree/later/unread0"));
+            assertThat(Files.readString(stderr)).as("the EIO came after --timeout").contains("within 2000 ms");
 
             server = startUnixDaemon(socket);
             Cli.Result served = answeredOnce(new Cli(address));

@@ -9,7 +9,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code --cache-memory}: the memory tier a remote store's cache gets, and the heap it must fit. */
+/**
+ * {@code --cache-memory}: the memory tier a remote store's cache gets, and the heap it must fit;
+ * {@code --timeout}: how long a remote store may keep an operation waiting.
+ */
 class StoreMixinTest {
     @TempDir
     Path tmp;
@@ -66,5 +69,47 @@ class StoreMixinTest {
                 (Runtime.getRuntime().maxMemory() / 4 + (2 << 20) >> 20) + "M");
         assertThat(result.exit()).isEqualTo(ExitCodes.USAGE);
         assertThat(result.stderr()).contains("is more than a quarter of the heap");
+    }
+
+    private static StoreMixin withTimeout(String duration) {
+        var options = new StoreMixin();
+        options.timeout = duration;
+        return options;
+    }
+
+    @Test
+    void theTimeoutIsFiveSecondsUnlessGivenInMillisecondsSecondsOrMinutes() {
+        assertThat(withTimeout(null).timeout()).isEqualTo(java.time.Duration.ofSeconds(5));
+        assertThat(withTimeout("500ms").timeout()).isEqualTo(java.time.Duration.ofMillis(500));
+        assertThat(withTimeout("30s").timeout()).isEqualTo(java.time.Duration.ofSeconds(30));
+        assertThat(withTimeout("7").timeout()).as("a bare number is seconds").isEqualTo(java.time.Duration.ofSeconds(7));
+        assertThat(withTimeout("2m").timeout()).isEqualTo(java.time.Duration.ofMinutes(2));
+        assertThat(withTimeout("60m").timeout()).isEqualTo(java.time.Duration.ofHours(1));
+    }
+
+    @Test
+    void aTimeoutThatIsZeroTooLongOrNotADurationIsABadCommandLine() {
+        for (String bad : new String[] {"0", "0ms", "61m", "2h", "-1s", "5 s", "fast", ""}) {
+            assertThatThrownBy(() -> withTimeout(bad).timeout()).as(bad)
+                    .isInstanceOfSatisfying(CliException.class, e -> assertThat(e.exitCode()).isEqualTo(ExitCodes.USAGE))
+                    .hasMessage("--timeout: invalid duration '" + bad + "': expected a number of milliseconds, seconds or minutes "
+                            + "(e.g. 500ms, 5s, 2m), more than 0 and at most 60m");
+        }
+    }
+
+    /** The timeout given is the one a remote store's operations wait: here for a daemon nobody serves. */
+    @Test
+    void aCommandOnADaemonNobodyServesFailsAfterTheTimeoutGiven() throws Exception {
+        int port;
+        try (var socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = socket.getLocalPort(); // closed again: nothing listens there
+        }
+        String address = "grpc+http://127.0.0.1:" + port;
+        Cli.Result roots = Cli.raw("roots", "--store", address, "--timeout", "1500ms");
+        assertThat(roots.exit()).as(roots.stderr()).isEqualTo(ExitCodes.IO);
+        assertThat(roots.stderr()).contains(address).contains("could not be reached within 1500 ms");
+        Cli.Result bad = Cli.raw("roots", "--store", address, "--timeout", "never");
+        assertThat(bad.exit()).isEqualTo(ExitCodes.USAGE);
+        assertThat(bad.stderr()).contains("--timeout: invalid duration 'never'");
     }
 }

@@ -37,6 +37,14 @@ public record StoreOptions(boolean readOnly, Duration timeout, Map<String, Strin
         return new StoreOptions(readOnly, timeout, extra, createIfMissing, directReads, openUnanswered);
     }
 
+    /** The longest a remote store's server may keep a caller waiting before the operation fails. */
+    public StoreOptions withTimeout(Duration timeout) {
+        if (timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException("timeout must be positive: " + timeout);
+        }
+        return new StoreOptions(readOnly, timeout, extra, createIfMissing, directReads, openUnanswered);
+    }
+
     public StoreOptions withOpenUnanswered(boolean openUnanswered) {
         return new StoreOptions(readOnly, timeout, extra, createIfMissing, directReads, openUnanswered);
     }
