@@ -107,27 +107,11 @@ class BatchedUploadTest {
 
             @Override
             public BlobWriter create() throws IOException {
-                BlobWriter writer = super.create();
-                return new BlobWriter() {
-                    @Override
-                    public void write(java.nio.ByteBuffer data) throws IOException {
-                        writer.write(data);
-                    }
-
+                return new castore.service.ForwardingBlobWriter(super.create()) {
                     @Override
                     public B3Digest finish() throws IOException {
                         roundTrip();
-                        return writer.finish();
-                    }
-
-                    @Override
-                    public long size() {
-                        return writer.size();
-                    }
-
-                    @Override
-                    public void close() throws IOException {
-                        writer.close();
+                        return inner.finish();
                     }
                 };
             }
