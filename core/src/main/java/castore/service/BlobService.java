@@ -35,14 +35,7 @@ public interface BlobService extends AutoCloseable {
      * make; the default asks {@link #has} of each in turn.
      */
     default List<B3Digest> missing(List<B3Digest> digests) throws IOException {
-        Set<B3Digest> seen = new HashSet<>();
-        List<B3Digest> missing = new ArrayList<>();
-        for (B3Digest digest : digests) {
-            if (seen.add(digest) && !has(digest)) {
-                missing.add(digest);
-            }
-        }
-        return missing;
+        return missingOneByOne(digests, this::has);
     }
 
     /**
@@ -51,10 +44,16 @@ public interface BlobService extends AutoCloseable {
      * as the backend can make; the default asks {@link #hasChunk} of each in turn.
      */
     default List<B3Digest> missingChunks(List<B3Digest> digests) throws IOException {
+        return missingOneByOne(digests, this::hasChunk);
+    }
+
+    /** The distinct digests of {@code digests} that {@code stored} does not find, in order, asked one by one. */
+    private static List<B3Digest> missingOneByOne(List<B3Digest> digests, ParallelLookups.Lookup<B3Digest, Boolean> stored)
+            throws IOException {
         Set<B3Digest> seen = new HashSet<>();
         List<B3Digest> missing = new ArrayList<>();
         for (B3Digest digest : digests) {
-            if (seen.add(digest) && !hasChunk(digest)) {
+            if (seen.add(digest) && !stored.apply(digest)) {
                 missing.add(digest);
             }
         }
