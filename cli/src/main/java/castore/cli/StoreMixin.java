@@ -50,12 +50,15 @@ public final class StoreMixin {
     /** The longest --timeout takes: a mount whose store is gone should answer EIO within minutes, not hang for hours. */
     static final Duration MAX_TIMEOUT = Duration.ofHours(1);
 
+    /** A number of milliseconds, seconds (the default unit) or minutes. */
+    private static final java.util.regex.Pattern DURATION = java.util.regex.Pattern.compile("([0-9]{1,9})(ms|s|m)?");
+
     /** --timeout, or the default (5 s). */
     Duration timeout() {
         if (timeout == null) {
             return StoreOptions.DEFAULT.timeout();
         }
-        var matcher = java.util.regex.Pattern.compile("([0-9]{1,9})(ms|s|m)?").matcher(timeout);
+        var matcher = DURATION.matcher(timeout);
         Duration parsed = null;
         if (matcher.matches()) {
             long amount = Long.parseLong(matcher.group(1));

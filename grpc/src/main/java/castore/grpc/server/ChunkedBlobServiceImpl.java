@@ -27,7 +27,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /** castore.v1.ChunkedBlobService: uploads that send only the chunks the server lacks. */
@@ -202,7 +201,6 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
         }
         return new StreamObserver<>() {
             private final StoresInFlight inFlight = new StoresInFlight(PUT_BLOBS_IN_FLIGHT, PUT_BLOBS_BYTES_IN_FLIGHT);
-            private final AtomicLong stored = new AtomicLong();
             private final AtomicReference<Throwable> failure = new AtomicReference<>();
             private long received;
             /** Whether the call has ended: answered with an error, or abandoned by the client. */
@@ -223,7 +221,8 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
                     }
                     // A copy: the message's buffers are gRPC's, and this blob is stored after onNext returns.
                     byte[] data = message.getData().toByteArray();
-                    // Checked before it is stored, so that no blob after a wrong one is stored.
+                    // Checked before it is stored, so that no blob after a wrong one is stored (the
+                    // store hashes it again as it writes: the price of that rule for small blobs).
                     B3Digest actual = Blake3.digest(data);
                     if (!actual.equals(claimed)) {
                         throw Statuses.invalid("PutBlobs: the data sent for blob " + claimed + " is blob " + actual);
@@ -232,7 +231,6 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
                     Thread.ofVirtual().name("castore-put-blobs").start(() -> {
                         try {
                             store(data);
-                            stored.incrementAndGet();
                         } catch (Throwable t) {
                             failure.compareAndSet(null, t);
                         } finally {
@@ -270,7 +268,8 @@ final class ChunkedBlobServiceImpl extends ChunkedBlobServiceGrpc.ChunkedBlobSer
                 }
                 if (!failedNow() && !ended) {
                     ended = true;
-                    responses.onNext(PutBlobsResponse.newBuilder().setStored(stored.get()).build());
+                    // No failure: every blob received is stored.
+                    responses.onNext(PutBlobsResponse.newBuilder().setStored(received).build());
                     responses.onCompleted();
                 }
             }
